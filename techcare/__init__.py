@@ -1,0 +1,71 @@
+"""TechCare — the PC repair technician's toolkit.
+
+Everything the magics, the REPL and the CLI can do is available here::
+
+    import techcare
+    d = techcare.diagnose()            # read-only diagnosis of this machine
+    d.findings                         # pandas DataFrame
+    d = techcare.diagnose(snapshot="customer.tcsnap.json")   # replay a captured machine anywhere
+
+Names are imported lazily so ``import techcare`` stays fast on a customer PC.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+from ._version import __version__
+
+# public name -> module that defines it (relative to this package)
+_LAZY: dict[str, str] = {
+    "ApprovalError": ".errors",
+    "ConfigError": ".errors",
+    "Diagnosis": ".diagnosis",
+    "Finding": ".diagnosis",
+    "LicenseError": ".errors",
+    "ProbeError": ".errors",
+    "RepairError": ".errors",
+    "Settings": ".config",
+    "SnapshotError": ".errors",
+    "TechCareError": ".errors",
+    "diagnose": ".diagnosis",
+    "get_settings": ".config",
+    "load_settings": ".config",
+    "save_snapshot": ".system.snapshot",
+    "load_snapshot": ".system.snapshot",
+}
+_SUBMODULES = ("config", "diagnosis", "errors", "system")
+
+__all__ = sorted([*_LAZY, *_SUBMODULES, "__version__"])
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    if name in _SUBMODULES:
+        module = import_module(f".{name}", __name__)
+        globals()[name] = module
+        return module
+    raise AttributeError(f"module 'techcare' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext techcare``: register the TechCare magics (idempotent)."""
+    from .magics import load_ipython_extension as _load
+
+    _load(ipython)
+
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from .config import Settings, get_settings, load_settings
+    from .diagnosis import Diagnosis, Finding, diagnose
+    from .errors import (ApprovalError, ConfigError, LicenseError, ProbeError, RepairError, SnapshotError,
+                         TechCareError)
+    from .system.snapshot import load_snapshot, save_snapshot

@@ -1,0 +1,3 @@
+from techcare.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,129 @@
+"""The ``techcare`` command. Thin: parse arguments, call one public function, display the result.
+
+Import cost matters (``techcare --version`` must be instant on a slow customer PC), so everything heavy is
+imported inside the command functions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from ._version import __version__
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+
+
+def _tr(de: str, en: str) -> str:
+    from .i18n import tr
+
+    return tr(de, en)
+
+
+def _console(stderr: bool = False):
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False)
+
+
+# ---- commands ----------------------------------------------------------------------------------------------
+
+def cmd_diagnose(args: argparse.Namespace) -> int:
+    from .diagnosis import diagnose
+
+    if args.json:
+        result = diagnose(snapshot=args.snapshot)
+        print(result.to_json())
+        return EXIT_OK
+    console = _console()
+    from .system import PROBES
+
+    probes = list(PROBES)
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn
+
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                  console=console, transient=True, disable=not console.is_terminal) as progress:
+        task = progress.add_task(_tr("Prüfe das System …", "Checking the system …"), total=len(probes))
+
+        def done(name: str, _result: Any) -> None:
+            progress.update(task, advance=1, description=name)
+
+        result = diagnose(snapshot=args.snapshot, progress=done)
+    console.print(result)
+    return EXIT_OK
+
+
+def cmd_snapshot(args: argparse.Namespace) -> int:
+    from .system.snapshot import load_snapshot, save_snapshot
+
+    if args.action == "save":
+        snap = save_snapshot(args.file)
+        print(_tr(f"Snapshot gespeichert: {args.file} ({len(snap.entries)} Einträge)",
+                  f"Snapshot saved: {args.file} ({len(snap.entries)} entries)"))
+    else:
+        snap = load_snapshot(args.file)
+        commands = sum(1 for e in snap.entries if e.kind == "cmd")
+        print(f"{args.file}: {snap.platform} {snap.hostname} {snap.created} "
+              f"({len(snap.entries)} entries, {commands} commands, {snap.capture.get('tool', '?')})")
+    return EXIT_OK
+
+
+# ---- parser --------------------------------------------------------------------------------------------------
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # usage errors: exit 2 with the usage line, no traceback
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: {message}\n")
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="techcare", description=(
+        "TechCare – Diagnose, Treiber, freigegebene Reparaturen mit Rollback, KI-Assistent. / "
+        "Diagnosis, drivers, approved repairs with rollback, AI assistant."))
+    parser.add_argument("--version", action="version", version=f"techcare {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    p = sub.add_parser("diagnose", help="diagnose this machine (read-only) or a snapshot")
+    p.add_argument("--snapshot", metavar="FILE", help="replay a snapshot instead of probing this machine")
+    p.add_argument("--json", action="store_true", help="print JSON {host, os, findings}")
+    COMMANDS["diagnose"] = cmd_diagnose
+
+    p = sub.add_parser("snapshot", help="capture this machine's raw probe outputs to a file, or inspect one")
+    p.add_argument("action", choices=["save", "info"])
+    p.add_argument("file", metavar="FILE")
+    COMMANDS["snapshot"] = cmd_snapshot
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_OK
+    from .errors import TechCareError
+
+    try:
+        from .config import get_settings
+        from .i18n import set_language
+
+        settings = get_settings()
+        if "TECHCARE_LANG" not in os.environ:
+            set_language(settings.techcare_lang)
+        return COMMANDS[args.command](args)
+    except TechCareError as exc:
+        _console(stderr=True).print(f"[bold red]✖[/] {exc}", markup=True, highlight=False, soft_wrap=True)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(_tr("Abgebrochen.", "Interrupted."), file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,285 @@
+"""Settings from ``.env`` and the environment (pydantic-settings).
+
+Where settings come from, later wins:
+1. defaults below,
+2. the ``.env`` file: ``TECHCARE_ENV_FILE`` if set, else ``./.env``,
+3. the process environment.
+
+A bad value never becomes a traceback: :func:`load_settings` raises :class:`~techcare.errors.ConfigError`
+whose message names every bad key, its value and what is allowed; the CLI prints it and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from .errors import ConfigError
+from .i18n import tr
+
+__all__ = ["EDITIONS", "NETWORK_METHODS", "Settings", "get_settings", "load_settings", "reset_settings",
+           "resolve_env_file", "write_env_file"]
+
+EDITIONS = ("community", "pro", "pro_business", "enterprise")
+NETWORK_METHODS = ("cloudflare", "tailscale", "vpn", "direct")
+LEARNING_DB_SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg", "mysql", "mysql+pymysql", "mariadb",
+                       "mariadb+pymysql", "http", "https")
+
+# What is allowed, per key, for error messages (German, English).
+_ALLOWED: dict[str, tuple[str, str]] = {
+    "session_timeout": ("eine ganze Zahl von Sekunden zwischen 60 und 86400", "a whole number of seconds from 60 to 86400"),
+    "sensor_interval": ("eine ganze Zahl von Sekunden zwischen 10 und 86400", "a whole number of seconds from 10 to 86400"),
+    "network_method": (" | ".join(NETWORK_METHODS), " | ".join(NETWORK_METHODS)),
+    "edition": (" | ".join(EDITIONS), " | ".join(EDITIONS)),
+    "techcare_lang": ("de | en", "de | en"),
+    "backend_url": ("eine http(s)-URL mit Hostname, z.B. https://techcare.firma.de",
+                    "an http(s) URL with a host name, e.g. https://techcare.example.com"),
+    "anthropic_base_url": ("eine http(s)-URL mit Hostname", "an http(s) URL with a host name"),
+    "learning_db_url": ("eine Datenbank-URL (postgresql+psycopg://, mysql+pymysql://, sqlite:///) oder die Backend-URL",
+                        "a database URL (postgresql+psycopg://, mysql+pymysql://, sqlite:///) or the backend URL"),
+    "disk_warning_percent": ("eine Zahl zwischen 1 und 100", "a number from 1 to 100"),
+    "disk_critical_percent": ("eine Zahl zwischen 1 und 100, größer als die Warnschwelle",
+                              "a number from 1 to 100, above the warning threshold"),
+    "ram_warning_percent": ("eine Zahl zwischen 1 und 100", "a number from 1 to 100"),
+    "cpu_warning_percent": ("eine Zahl zwischen 1 und 100", "a number from 1 to 100"),
+    "probe_timeout": ("eine Zahl von Sekunden zwischen 1 und 600", "a number of seconds from 1 to 600"),
+}
+
+
+def _check_url(value: str | None, *, schemes: tuple[str, ...] = ("http", "https")) -> str | None:
+    if value is None or value == "":
+        return None
+    value = value.strip()
+    parts = urlsplit(value)
+    if parts.scheme.lower() not in schemes:
+        raise ValueError("bad scheme")
+    if parts.scheme.startswith(("http",)) and not parts.hostname:
+        raise ValueError("no host")
+    if " " in value:
+        raise ValueError("space in URL")
+    try:
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError as exc:
+        raise ValueError("bad port") from exc
+    return value.rstrip("/") if parts.scheme.startswith("http") else value
+
+
+class Settings(BaseSettings):
+    """All TechCare client settings. Field names are the environment keys, case-insensitive."""
+
+    model_config = SettingsConfigDict(env_file_encoding="utf-8", extra="ignore", case_sensitive=False,
+                                      validate_default=True)
+
+    technician_password_hash: str | None = None
+    session_timeout: int = Field(3600, ge=60, le=86400)
+    backend_url: str | None = None
+    network_method: Literal["cloudflare", "tailscale", "vpn", "direct"] = "cloudflare"
+    license_key: str | None = None
+    edition: Literal["community", "pro", "pro_business", "enterprise"] = "community"
+    anthropic_api_key: str | None = None
+    anthropic_base_url: str | None = None
+    techcare_model: str = "claude-sonnet-4-5"
+    sensor_interval: int = Field(300, ge=10, le=86400)
+    techcare_api_key: str | None = None
+    technician_name: str = ""
+    company: str = ""
+    techcare_lang: Literal["de", "en"] = "de"
+    learning_db_url: str | None = None
+    techcare_briefing: str = ""
+    techcare_home: Path = Field(default_factory=lambda: Path("~/.techcare"))
+    techcare_data_dir: Path = Path("data")
+    # Diagnosis thresholds (percent).
+    disk_warning_percent: float = Field(90.0, gt=0, le=100)
+    disk_critical_percent: float = Field(97.0, gt=0, le=100)
+    ram_warning_percent: float = Field(90.0, gt=0, le=100)
+    cpu_warning_percent: float = Field(95.0, gt=0, le=100)
+    probe_timeout: float = Field(20.0, ge=1, le=600)
+
+    @field_validator("technician_password_hash", "license_key", "anthropic_api_key", "techcare_api_key",
+                     "learning_db_url", "backend_url", "anthropic_base_url", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("network_method", "edition", "techcare_lang", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            lowered = value.strip().lower()
+            if lowered.replace("-", "_") in EDITIONS:  # "pro-business" is what people type
+                lowered = lowered.replace("-", "_")
+            return lowered or value
+        return value
+
+    @field_validator("backend_url", "anthropic_base_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        return _check_url(value)
+
+    @field_validator("learning_db_url")
+    @classmethod
+    def _db_url(cls, value: str | None) -> str | None:
+        return _check_url(value, schemes=LEARNING_DB_SCHEMES)
+
+    @field_validator("techcare_home", "techcare_data_dir")
+    @classmethod
+    def _expand(cls, value: Path) -> Path:
+        return Path(os.path.expandvars(str(value))).expanduser()
+
+    # ---- derived paths -------------------------------------------------------------------------------
+    @property
+    def home(self) -> Path:
+        return self.techcare_home
+
+    @property
+    def data_dir(self) -> Path:
+        return self.techcare_data_dir
+
+    @property
+    def sessions_dir(self) -> Path:
+        return self.techcare_data_dir / "sessions"
+
+    @property
+    def changelogs_dir(self) -> Path:
+        return self.techcare_data_dir / "changelogs"
+
+    @property
+    def cases_dir(self) -> Path:
+        return self.techcare_data_dir / "cases"
+
+    @property
+    def language(self) -> str:
+        return self.techcare_lang
+
+    def ensure_dirs(self) -> None:
+        """Create TECHCARE_HOME (mode 0700) and the data directories."""
+        self.techcare_home.mkdir(parents=True, exist_ok=True)
+        try:
+            os.chmod(self.techcare_home, 0o700)
+        except OSError:
+            pass
+        for path in (self.sessions_dir, self.changelogs_dir, self.cases_dir):
+            path.mkdir(parents=True, exist_ok=True)
+
+
+def resolve_env_file(environ: dict[str, str] | None = None) -> Path:
+    """The ``.env`` file in use: ``TECHCARE_ENV_FILE`` or ``./.env`` (which may not exist yet)."""
+    env = os.environ if environ is None else environ
+    named = env.get("TECHCARE_ENV_FILE")
+    return Path(named).expanduser() if named else Path.cwd() / ".env"
+
+
+def _format_errors(exc: ValidationError, source: dict[str, Any]) -> ConfigError:
+    lines = []
+    first_key = first_value = first_allowed = None
+    for err in exc.errors():
+        field = str(err["loc"][0]) if err.get("loc") else "?"
+        key = field.upper()
+        value = err.get("input")
+        if isinstance(value, dict):  # model-level error
+            value = source.get(field)
+        allowed_de, allowed_en = _ALLOWED.get(field, (err.get("msg", ""), err.get("msg", "")))
+        allowed = tr(allowed_de, allowed_en)
+        if err.get("type") == "literal_error" and field not in _ALLOWED:
+            allowed = err.get("msg", "")
+        lines.append(tr("{key}={value!r} ist ungültig. Erlaubt: {allowed}.",
+                        "{key}={value!r} is not valid. Allowed: {allowed}.", key=key, value=value, allowed=allowed))
+        if first_key is None:
+            first_key, first_value, first_allowed = key, value, allowed
+    message = tr("Konfigurationsfehler: ", "Configuration error: ") + " ".join(lines)
+    return ConfigError(message, key=first_key, value=first_value, allowed=first_allowed,
+                       hint=tr("Bitte in .env oder der Umgebung korrigieren (techcare setup hilft).",
+                               "Fix it in .env or the environment (techcare setup helps)."))
+
+
+def load_settings(env_file: str | os.PathLike[str] | None = None, **overrides: Any) -> Settings:
+    """Read and validate the settings. Raises :class:`ConfigError` with a readable message on bad values."""
+    path = Path(env_file) if env_file is not None else resolve_env_file()
+    if env_file is not None and not path.exists():
+        raise ConfigError(tr("Die Konfigurationsdatei {path} existiert nicht.", "The configuration file {path} does not exist.",
+                             path=path), key="TECHCARE_ENV_FILE", value=str(path))
+    try:
+        return Settings(_env_file=path if path.exists() else None, **overrides)
+    except ValidationError as exc:
+        raise _format_errors(exc, overrides) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(tr("{path} ist keine UTF-8-Textdatei ({exc}).", "{path} is not a UTF-8 text file ({exc}).",
+                             path=path, exc=exc), key="TECHCARE_ENV_FILE", value=str(path)) from None
+
+
+def _validate_thresholds(settings: Settings) -> Settings:
+    if settings.disk_critical_percent <= settings.disk_warning_percent:
+        allowed = tr(*_ALLOWED["disk_critical_percent"])
+        raise ConfigError(tr("DISK_CRITICAL_PERCENT={value!r} ist ungültig. Erlaubt: {allowed}.",
+                             "DISK_CRITICAL_PERCENT={value!r} is not valid. Allowed: {allowed}.",
+                             value=settings.disk_critical_percent, allowed=allowed),
+                          key="DISK_CRITICAL_PERCENT", value=settings.disk_critical_percent, allowed=allowed)
+    return settings
+
+
+_cached: Settings | None = None
+
+
+def get_settings() -> Settings:
+    """The process-wide settings, loaded once (``reset_settings()`` forgets them, e.g. after setup)."""
+    global _cached
+    if _cached is None:
+        _cached = _validate_thresholds(load_settings())
+    return _cached
+
+
+def reset_settings() -> None:
+    global _cached
+    _cached = None
+
+
+def write_env_file(path: str | os.PathLike[str], values: dict[str, Any]) -> Path:
+    """Write ``KEY=value`` lines atomically with mode 0600 (a temp file in the same directory, then rename).
+
+    Existing keys not named in ``values`` are kept, so nothing a technician added by hand is lost.
+    """
+    target = Path(path)
+    existing: dict[str, str] = {}
+    order: list[str] = []
+    if target.exists():
+        for line in target.read_text(encoding="utf-8").splitlines():
+            if "=" in line and not line.lstrip().startswith("#"):
+                key, _, val = line.partition("=")
+                existing[key.strip()] = val
+                order.append(key.strip())
+    for key, value in values.items():
+        if key not in existing:
+            order.append(key)
+        existing[key] = _quote(value)
+    content = "".join(f"{key}={existing[key]}\n" for key in order)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".env.", dir=target.parent)
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(content)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    os.chmod(target, 0o600)
+    return target
+
+
+def _quote(value: Any) -> str:
+    text = "" if value is None else str(value)
+    if any(ch in text for ch in " #'\"$\\") or text != text.strip():
+        escaped = text.replace("\\", "\\\\").replace("'", "\\'")
+        return f"'{escaped}'"
+    return text

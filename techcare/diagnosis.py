@@ -1,0 +1,444 @@
+"""Probes -> findings -> :class:`Diagnosis`.
+
+``techcare.diagnose()`` runs every probe concurrently (read-only) and turns each result into findings:
+``check``, ``area`` (metrics|services|updates|events|smart|network), ``severity`` (ok|info|warning|critical|unknown),
+a German and an English summary, the evidence, and the ids of catalogue repairs that address it.
+A probe that could not run gives an ``unknown`` finding that says why — never "healthy".
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .i18n import get_language, tr
+from .system import records as R
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+    from .config import Settings
+    from .system.runner import CommandRunner
+
+__all__ = ["AREAS", "SEVERITIES", "Diagnosis", "Finding", "Thresholds", "diagnose", "findings_from_results"]
+
+AREAS = ("metrics", "services", "updates", "events", "smart", "network", "drivers")
+SEVERITIES = ("ok", "info", "warning", "critical", "unknown")
+_RANK = {"critical": 4, "warning": 3, "unknown": 2, "info": 1, "ok": 0}
+_STYLE = {"critical": "bold red", "warning": "yellow", "unknown": "magenta", "info": "cyan", "ok": "green"}
+_ICON = {"critical": "✖", "warning": "▲", "unknown": "?", "info": "i", "ok": "✔"}
+
+
+@dataclass
+class Finding:
+    check: str
+    area: str
+    severity: str
+    summary_de: str
+    summary_en: str
+    evidence: dict[str, Any] = field(default_factory=dict)
+    repairs: list[str] = field(default_factory=list)
+    repair_params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    probe: str = ""
+
+    def __post_init__(self) -> None:
+        if self.area not in AREAS:
+            raise ValueError(f"area must be one of {AREAS}, not {self.area!r}")
+        if self.severity not in SEVERITIES:
+            raise ValueError(f"severity must be one of {SEVERITIES}, not {self.severity!r}")
+
+    def summary(self, lang: str | None = None) -> str:
+        return self.summary_en if (lang or get_language()) == "en" else self.summary_de
+
+    @property
+    def is_problem(self) -> bool:
+        return self.severity in ("warning", "critical")
+
+    def to_dict(self, lang: str | None = None) -> dict[str, Any]:
+        return {"check": self.check, "area": self.area, "severity": self.severity, "summary": self.summary(lang),
+                "summary_de": self.summary_de, "summary_en": self.summary_en, "evidence": R.to_jsonable(self.evidence),
+                "repairs": list(self.repairs), "repair_params": R.to_jsonable(self.repair_params), "probe": self.probe}
+
+
+@dataclass
+class Thresholds:
+    disk_warning: float = 90.0
+    disk_critical: float = 97.0
+    ram_warning: float = 90.0
+    cpu_warning: float = 95.0
+    uptime_days_info: float = 30.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Thresholds:
+        return cls(disk_warning=settings.disk_warning_percent, disk_critical=settings.disk_critical_percent,
+                   ram_warning=settings.ram_warning_percent, cpu_warning=settings.cpu_warning_percent)
+
+
+@dataclass
+class Diagnosis:
+    host: dict[str, Any]
+    os: str
+    items: list[Finding]
+    probes: dict[str, R.ProbeResult]
+    started: str = ""
+    duration: float = 0.0
+    snapshot: str | None = None
+
+    def __iter__(self) -> Iterator[Finding]:
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    @property
+    def hostname(self) -> str:
+        return str(self.host.get("hostname", "unknown"))
+
+    @property
+    def problems(self) -> list[Finding]:
+        """Warnings and critical findings, worst first."""
+        return sorted((f for f in self.items if f.is_problem), key=lambda f: -_RANK[f.severity])
+
+    @property
+    def worst(self) -> str:
+        return max((f.severity for f in self.items), key=_RANK.__getitem__, default="ok")
+
+    def counts(self) -> dict[str, int]:
+        return {sev: sum(1 for f in self.items if f.severity == sev) for sev in SEVERITIES}
+
+    def by_check(self, check: str) -> Finding | None:
+        return next((f for f in self.items if f.check == check), None)
+
+    def repair_ids(self) -> list[str]:
+        """Suggested repair ids of the problem findings, worst first, without duplicates."""
+        seen: list[str] = []
+        for finding in self.problems:
+            for rid in finding.repairs:
+                if rid not in seen:
+                    seen.append(rid)
+        return seen
+
+    @property
+    def findings(self) -> pd.DataFrame:
+        """The findings as a DataFrame (one row each; summary in the session language)."""
+        import pandas as pd
+
+        columns = ["check", "area", "severity", "summary", "repairs", "evidence"]
+        rows = [{k: v for k, v in f.to_dict().items() if k in columns} for f in self.items]
+        return pd.DataFrame(rows, columns=columns)
+
+    def to_dict(self, lang: str | None = None) -> dict[str, Any]:
+        return {"host": self.hostname, "os": self.os, "host_info": R.to_jsonable(self.host), "started": self.started,
+                "duration": round(self.duration, 3), "snapshot": self.snapshot,
+                "findings": [f.to_dict(lang) for f in self.items],
+                "probes": {name: {k: v for k, v in res.to_dict().items() if k != "data"}
+                           for name, res in self.probes.items()}}
+
+    def to_json(self, lang: str | None = None, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(lang), indent=indent, ensure_ascii=False, default=str)
+
+    # ---- rendering --------------------------------------------------------------------------------------
+    def __rich__(self):
+        from rich.table import Table
+
+        title = tr("Diagnose {host} ({os})", "Diagnosis of {host} ({os})", host=self.hostname, os=self.os)
+        table = Table(title=title, show_lines=False, expand=False)
+        table.add_column("", no_wrap=True)
+        table.add_column(tr("Bereich", "Area"))
+        table.add_column(tr("Prüfung", "Check"))
+        table.add_column(tr("Befund", "Finding"))
+        table.add_column(tr("Reparaturen", "Repairs"))
+        for f in sorted(self.items, key=lambda f: (-_RANK[f.severity], AREAS.index(f.area))):
+            style = _STYLE[f.severity]
+            table.add_row(f"[{style}]{_ICON[f.severity]} {f.severity}[/]", f.area, f.check, f.summary(),
+                          ", ".join(f.repairs))
+        counts = self.counts()
+        table.caption = " · ".join(f"{counts[s]} {s}" for s in SEVERITIES if counts[s]) + \
+            tr(" · {t:.1f} s", " · {t:.1f} s", t=self.duration)
+        return table
+
+    def _repr_html_(self) -> str:
+        colours = {"critical": "#c62828", "warning": "#ef6c00", "unknown": "#6a1b9a", "info": "#0277bd", "ok": "#2e7d32"}
+        rows = "".join(
+            f"<tr><td style='color:{colours[f.severity]};font-weight:bold'>{_ICON[f.severity]} {f.severity}</td>"
+            f"<td>{html.escape(f.area)}</td><td>{html.escape(f.check)}</td><td style='text-align:left'>"
+            f"{html.escape(f.summary())}</td><td>{html.escape(', '.join(f.repairs))}</td></tr>"
+            for f in sorted(self.items, key=lambda f: (-_RANK[f.severity], AREAS.index(f.area))))
+        head = html.escape(tr("Diagnose {host} ({os})", "Diagnosis of {host} ({os})", host=self.hostname, os=self.os))
+        cols = "".join(f"<th>{html.escape(c)}</th>" for c in (
+            "", tr("Bereich", "Area"), tr("Prüfung", "Check"), tr("Befund", "Finding"), tr("Reparaturen", "Repairs")))
+        return (f"<div class='techcare-diagnosis'><strong>{head}</strong><table><thead><tr>{cols}</tr></thead>"
+                f"<tbody>{rows}</tbody></table></div>")
+
+    def __repr__(self) -> str:
+        counts = ", ".join(f"{n} {s}" for s, n in self.counts().items() if n)
+        return f"<Diagnosis {self.hostname} ({self.os}): {counts or 'no findings'}>"
+
+
+# ---- rules ------------------------------------------------------------------------------------------------
+
+_REPAIRS: dict[str, dict[str, list[str]]] = {
+    "disk_full": {"windows": ["win.clear_temp_files"], "linux": ["linux.apt_clean", "linux.journal_vacuum",
+                                                                 "linux.clear_temp_files"],
+                  "darwin": ["macos.clear_user_caches"]},
+    "firewall_off": {"windows": ["win.enable_firewall"], "linux": ["linux.enable_ufw"], "darwin": ["macos.enable_firewall"]},
+    "av_outdated": {"windows": ["win.update_defender_signatures"]},
+    "updates": {"windows": ["win.install_updates"], "linux": ["linux.install_updates"], "darwin": ["macos.install_updates"]},
+    "update_service": {"windows": ["win.set_service_start_type", "win.reset_windows_update"]},
+    "service_failed": {"windows": ["win.restart_service"], "linux": ["linux.restart_unit"]},
+    "disk_errors": {"windows": ["win.schedule_chkdsk"], "darwin": ["macos.verify_volume"]},
+}
+
+
+def _repairs(kind: str, os_name: str) -> list[str]:
+    return list(_REPAIRS.get(kind, {}).get(os_name, []))
+
+
+def _unknown_finding(name: str, area: str, result: R.ProbeResult) -> Finding:
+    why = result.reason or "unknown"
+    hint_de = {"needs_admin": " Als Administrator/root starten.", "tool_missing": " Werkzeug installieren.",
+               "no_systemd": "", "timeout": " Später erneut versuchen."}.get(result.reason_code or "", "")
+    hint_en = {"needs_admin": " Run as administrator/root.", "tool_missing": " Install the tool.",
+               "timeout": " Try again later."}.get(result.reason_code or "", "")
+    return Finding(check=name, area=area, severity="unknown",
+                   summary_de=f"Unbekannt: {why}.{hint_de}", summary_en=f"Unknown: {why}.{hint_en}",
+                   evidence={"reason_code": result.reason_code, "reason": why, "source": result.source}, probe=name)
+
+
+def _gb(value: int) -> str:
+    return f"{value / 1e9:.1f} GB"
+
+
+def _metrics(res: R.ProbeResult, os_name: str, th: Thresholds) -> list[Finding]:
+    m: R.Metrics = res.data
+    out: list[Finding] = []
+    for disk in m.disks:
+        sev = "critical" if disk.percent >= th.disk_critical else "warning" if disk.percent >= th.disk_warning else "ok"
+        out.append(Finding(
+            check=f"disk_usage:{disk.mount}", area="metrics", severity=sev,
+            summary_de=f"Laufwerk {disk.mount} zu {disk.percent:.0f} % belegt ({_gb(disk.free)} frei).",
+            summary_en=f"Drive {disk.mount} is {disk.percent:.0f} % full ({_gb(disk.free)} free).",
+            evidence={"mount": disk.mount, "percent": disk.percent, "free_bytes": disk.free, "total_bytes": disk.total},
+            repairs=_repairs("disk_full", os_name) if sev != "ok" else [], probe="metrics"))
+    sev = "warning" if m.ram_percent >= th.ram_warning else "ok"
+    out.append(Finding("ram", "metrics", sev, f"Arbeitsspeicher zu {m.ram_percent:.0f} % belegt.",
+                       f"Memory {m.ram_percent:.0f} % in use.", {"ram_percent": m.ram_percent,
+                                                                 "swap_percent": m.swap_percent}, probe="metrics"))
+    sev = "warning" if m.cpu_percent >= th.cpu_warning else "ok"
+    out.append(Finding("cpu", "metrics", sev, f"Prozessorlast {m.cpu_percent:.0f} %.", f"CPU load {m.cpu_percent:.0f} %.",
+                       {"cpu_percent": m.cpu_percent, "load_avg": m.load_avg, "cpu_count": m.cpu_count}, probe="metrics"))
+    if m.uptime_seconds and m.uptime_seconds > th.uptime_days_info * 86400:
+        days = m.uptime_seconds / 86400
+        out.append(Finding("uptime", "metrics", "info", f"Seit {days:.0f} Tagen nicht neu gestartet – Neustart empfohlen.",
+                           f"Not restarted for {days:.0f} days – a restart is recommended.",
+                           {"uptime_days": round(days, 1)}, probe="metrics"))
+    return out
+
+
+def _firewall(res: R.ProbeResult, os_name: str) -> list[Finding]:
+    fw: R.FirewallStatus = res.data
+    off_profiles = [p.name for p in fw.profiles if p.enabled is False]
+    if fw.enabled is False or off_profiles:
+        what = ", ".join(off_profiles)
+        params = {"win.enable_firewall": {"profiles": off_profiles}} if os_name == "windows" and off_profiles else {}
+        return [Finding("firewall", "services", "critical",
+                        f"Firewall ({fw.product}) ist aus" + (f": Profile {what}." if what else "."),
+                        f"Firewall ({fw.product}) is off" + (f": profiles {what}." if what else "."),
+                        {"product": fw.product, "off_profiles": off_profiles, "detail": fw.detail},
+                        _repairs("firewall_off", os_name), params, probe="firewall")]
+    if fw.enabled is None:
+        return [Finding("firewall", "services", "unknown", f"Zustand der Firewall ({fw.product}) unbekannt. {fw.detail}".strip(),
+                        f"Firewall ({fw.product}) state unknown. {fw.detail}".strip(), {"product": fw.product},
+                        probe="firewall")]
+    return [Finding("firewall", "services", "ok", f"Firewall ({fw.product}) ist aktiv.", f"Firewall ({fw.product}) is on.",
+                    {"product": fw.product}, probe="firewall")]
+
+
+def _antivirus(res: R.ProbeResult, os_name: str) -> list[Finding]:
+    av: R.AntivirusStatus = res.data
+    names = ", ".join(p.name for p in av.products) or "-"
+    if not av.products:
+        sev = "info" if os_name == "linux" else "critical"
+        return [Finding("antivirus", "services", sev, "Kein Virenschutz gefunden.", "No antivirus found.", {},
+                        probe="antivirus")]
+    if av.protected is False:
+        return [Finding("antivirus", "services", "critical", f"Virenschutz ist aus ({names}).", f"Antivirus is off ({names}).",
+                        {"products": R.to_jsonable(av.products)}, probe="antivirus")]
+    stale = [p for p in av.products if p.enabled and p.up_to_date is False]
+    if stale:
+        ages = {p.name: p.signature_age_days for p in stale}
+        return [Finding("antivirus", "services", "warning", f"Virensignaturen veraltet: {names}.",
+                        f"Antivirus signatures out of date: {names}.", {"signature_age_days": ages},
+                        _repairs("av_outdated", os_name), probe="antivirus")]
+    no_rt = [p.name for p in av.products if p.enabled and p.realtime is False]
+    if no_rt and os_name == "windows":
+        return [Finding("antivirus", "services", "warning", f"Echtzeitschutz ist aus ({', '.join(no_rt)}).",
+                        f"Real-time protection is off ({', '.join(no_rt)}).", {"products": no_rt}, probe="antivirus")]
+    if av.protected is None:
+        return [Finding("antivirus", "services", "unknown", f"Zustand des Virenschutzes unbekannt ({names}).",
+                        f"Antivirus state unknown ({names}).", {"products": R.to_jsonable(av.products)}, probe="antivirus")]
+    return [Finding("antivirus", "services", "ok", f"Virenschutz aktiv ({names}).", f"Antivirus active ({names}).",
+                    {"products": [p.name for p in av.products]}, probe="antivirus")]
+
+
+def _update_service(res: R.ProbeResult, os_name: str) -> list[Finding]:
+    us: R.UpdateServiceStatus = res.data
+    if us.problem:
+        params = {"win.set_service_start_type": {"name": us.name, "start_type": "manual"}} if os_name == "windows" else {}
+        return [Finding("update_service", "updates", "critical",
+                        f"Update-Dienst {us.name} kann keine Updates liefern ({us.start_type or us.state}). {us.detail}".strip(),
+                        f"Update service {us.name} cannot deliver updates ({us.start_type or us.state}). {us.detail}".strip(),
+                        {"name": us.name, "state": us.state, "start_type": us.start_type},
+                        _repairs("update_service", os_name), params, probe="update_service")]
+    return [Finding("update_service", "updates", "ok", f"Update-Dienst {us.name} ist bereit.",
+                    f"Update service {us.name} is available.", {"name": us.name, "state": us.state,
+                                                                "start_type": us.start_type}, probe="update_service")]
+
+
+def _services(res: R.ProbeResult, os_name: str) -> list[Finding]:
+    failed: list[R.ServiceState] = res.data or []
+    if not failed:
+        return [Finding("services", "services", "ok", "Keine ausgefallenen Dienste.", "No failed services.", {},
+                        probe="services")]
+    out = []
+    for svc in failed:
+        repair = _repairs("service_failed", os_name)
+        key = "name" if os_name == "windows" else "unit"
+        out.append(Finding(f"service:{svc.name}", "services", "warning",
+                           f"Dienst {svc.display_name or svc.name} ist {svc.state}.",
+                           f"Service {svc.display_name or svc.name} is {svc.state}.",
+                           {"name": svc.name, "state": svc.state, "start_type": svc.start_type,
+                            "description": svc.description},
+                           repair, {rid: {key: svc.name} for rid in repair}, probe="services"))
+    return out
+
+
+def _pending_updates(res: R.ProbeResult, os_name: str) -> list[Finding]:
+    pu: R.PendingUpdates = res.data
+    if not pu.updates:
+        return [Finding("pending_updates", "updates", "ok", "Keine ausstehenden Updates.", "No pending updates.",
+                        {"manager": pu.manager}, probe="pending_updates")]
+    critical = [u for u in pu.updates if (u.severity or "").lower() == "critical"]
+    sev = "critical" if critical else "warning" if pu.security_count else "info"
+    names = ", ".join(u.name for u in pu.updates[:5]) + (" …" if len(pu.updates) > 5 else "")
+    return [Finding("pending_updates", "updates", sev,
+                    f"{pu.count} Updates ausstehend ({pu.security_count} Sicherheit): {names}",
+                    f"{pu.count} updates pending ({pu.security_count} security): {names}",
+                    {"manager": pu.manager, "count": pu.count, "security": pu.security_count,
+                     "updates": [u.name for u in pu.updates[:50]]},
+                    _repairs("updates", os_name), probe="pending_updates")]
+
+
+def _pending_reboot(res: R.ProbeResult, os_name: str) -> list[Finding]:
+    pr: R.PendingReboot = res.data
+    if pr.required:
+        return [Finding("pending_reboot", "updates", "warning",
+                        f"Neustart ausstehend ({', '.join(pr.sources)}).", f"Restart pending ({', '.join(pr.sources)}).",
+                        {"sources": pr.sources}, probe="pending_reboot")]
+    return [Finding("pending_reboot", "updates", "ok", "Kein Neustart ausstehend.", "No restart pending.", {},
+                    probe="pending_reboot")]
+
+
+def _events(res: R.ProbeResult, os_name: str) -> list[Finding]:
+    evs: list[R.EventRecord] = res.data or []
+    if not evs:
+        return [Finding("events", "events", "ok", "Keine aktuellen Fehlerereignisse.", "No recent error events.", {},
+                        probe="events")]
+    crit = [e for e in evs if e.level == "critical"]
+    sev = "warning" if crit else "info"
+    first = evs[0]
+    msg = (first.message or "").strip().splitlines()[0][:160] if first.message else ""
+    return [Finding("events", "events", sev,
+                    f"{len(evs)} aktuelle Fehlerereignisse, zuletzt {first.source}: {msg}",
+                    f"{len(evs)} recent error events, latest {first.source}: {msg}",
+                    {"events": R.to_jsonable(evs)}, probe="events")]
+
+
+def _smart(res: R.ProbeResult, os_name: str) -> list[Finding]:
+    disks: list[R.DiskHealth] = res.data or []
+    if not disks:
+        return [Finding("smart", "smart", "unknown", "Keine Datenträger mit SMART-Daten gefunden.",
+                        "No disks with SMART data found.", {}, probe="smart")]
+    out = []
+    for disk in disks:
+        label = f"{disk.device} {disk.model}".strip()
+        ev = {k: v for k, v in R.to_jsonable(disk).items() if v not in (None, "", [])}
+        if disk.health == "failing":
+            out.append(Finding(f"smart:{disk.device}", "smart", "critical",
+                               f"Datenträger {label} meldet einen Defekt – sofort Daten sichern und tauschen. "
+                               f"{'; '.join(disk.issues)}".strip(),
+                               f"Disk {label} reports failure – back up data now and replace it. "
+                               f"{'; '.join(disk.issues)}".strip(), ev, probe="smart"))
+        elif disk.health == "warning":
+            out.append(Finding(f"smart:{disk.device}", "smart", "warning",
+                               f"Datenträger {label} zeigt Warnzeichen: {'; '.join(disk.issues)}",
+                               f"Disk {label} shows warning signs: {'; '.join(disk.issues)}", ev,
+                               _repairs("disk_errors", os_name), probe="smart"))
+        elif disk.health == "unknown":
+            out.append(Finding(f"smart:{disk.device}", "smart", "unknown",
+                               f"SMART-Zustand von {label} unbekannt: {'; '.join(disk.issues) or 'keine Daten'}",
+                               f"SMART state of {label} unknown: {'; '.join(disk.issues) or 'no data'}", ev, probe="smart"))
+        else:
+            out.append(Finding(f"smart:{disk.device}", "smart", "ok", f"Datenträger {label}: SMART in Ordnung.",
+                               f"Disk {label}: SMART healthy.", ev, probe="smart"))
+    return out
+
+
+_AREA = {"metrics": "metrics", "firewall": "services", "antivirus": "services", "update_service": "updates",
+         "services": "services", "pending_updates": "updates", "pending_reboot": "updates", "events": "events",
+         "smart": "smart"}
+_RULES: dict[str, Callable[..., list[Finding]]] = {
+    "firewall": _firewall, "antivirus": _antivirus, "update_service": _update_service, "services": _services,
+    "pending_updates": _pending_updates, "pending_reboot": _pending_reboot, "events": _events, "smart": _smart}
+
+
+def findings_from_results(results: dict[str, R.ProbeResult], os_name: str,
+                          thresholds: Thresholds | None = None) -> list[Finding]:
+    """Turn probe results into findings (pure: no I/O)."""
+    th = thresholds or Thresholds()
+    out: list[Finding] = []
+    for name, res in results.items():
+        area = _AREA.get(name, "metrics")
+        if res.status == "unsupported":
+            continue
+        if res.status != "ok" or res.data is None:
+            out.append(_unknown_finding(name, area, res))
+            continue
+        try:
+            out.extend(_metrics(res, os_name, th) if name == "metrics" else _RULES[name](res, os_name))
+        except Exception as exc:  # noqa: BLE001 - a rule bug must not lose the other findings
+            out.append(_unknown_finding(name, area, R.unknown(name, "failed", f"rule error: {type(exc).__name__}: {exc}")))
+    return out
+
+
+def diagnose(snapshot: str | Path | None = None, *, runner: CommandRunner | None = None,
+             probes: list[str] | None = None, settings: Settings | None = None, timeout: float | None = None,
+             progress: Callable[[str, R.ProbeResult], None] | None = None) -> Diagnosis:
+    """Diagnose this machine (read-only), or the machine captured in ``snapshot``.
+
+    Probes run concurrently with a per-probe timeout; nothing here raises for a probe failure.
+    Raises :class:`~techcare.errors.SnapshotError` for an unreadable snapshot.
+    """
+    from . import system
+    from .config import get_settings
+
+    settings = settings or get_settings()
+    if snapshot is not None:
+        from .system.snapshot import load_snapshot
+
+        runner = load_snapshot(snapshot).runner()
+    runner = runner or system.default_runner()
+    started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    t0 = time.monotonic()
+    results = system.run_probes(probes, runner, timeout=timeout or settings.probe_timeout, on_done=progress)
+    host = system.host_info(runner)
+    os_name = str(host.get("os") or runner.platform)
+    items = findings_from_results(results, os_name, Thresholds.from_settings(settings))
+    return Diagnosis(host=host, os=os_name, items=items, probes=results, started=started,
+                     duration=time.monotonic() - t0, snapshot=str(snapshot) if snapshot else None)

@@ -1,0 +1,132 @@
+"""What is true about this machine — read only.
+
+One dispatch point: each probe name maps to the function of the same name in the per-OS module
+(``_linux``, ``_windows``, ``_macos``) selected by the runner's platform. This layer
+- catches everything: a probe that raises becomes ``status="unknown"`` with the reason, never an exception,
+- times each probe and can run several concurrently with a per-probe timeout,
+- offers each result as typed records and as a DataFrame (``ProbeResult.to_frame()``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from types import ModuleType
+from typing import Any
+
+from .records import PROBES, ProbeResult, unknown
+from .runner import CommandRunner, LocalRunner, RecordingRunner, ReplayRunner, current_platform
+
+__all__ = [
+    "PROBES",
+    "CommandRunner",
+    "LocalRunner",
+    "ProbeResult",
+    "RecordingRunner",
+    "ReplayRunner",
+    "antivirus",
+    "current_platform",
+    "default_runner",
+    "events",
+    "firewall",
+    "host_info",
+    "metrics",
+    "pending_reboot",
+    "pending_updates",
+    "platform_module",
+    "probe",
+    "run_probes",
+    "services",
+    "smart",
+    "update_service",
+]
+
+_MODULES = {"linux": "._linux", "windows": "._windows", "darwin": "._macos"}
+
+
+def default_runner() -> CommandRunner:
+    return LocalRunner()
+
+
+def platform_module(platform: str) -> ModuleType:
+    """The per-OS probe module for ``linux``, ``windows`` or ``darwin``."""
+    try:
+        return importlib.import_module(_MODULES[platform], __name__)
+    except KeyError:
+        raise ValueError(f"unknown platform {platform!r}; known: {', '.join(_MODULES)}") from None
+
+
+def probe(name: str, runner: CommandRunner | None = None) -> ProbeResult:
+    """Run one probe. Never raises for a probe failure: the result says ``unknown`` and why."""
+    if name not in PROBES:
+        raise ValueError(f"unknown probe {name!r}; known: {', '.join(PROBES)}")
+    runner = runner or default_runner()
+    started = time.monotonic()
+    try:
+        function = getattr(platform_module(runner.platform), name)
+        result = function(runner)
+    except Exception as exc:  # noqa: BLE001 - a probe bug must not break the diagnosis
+        result = unknown(name, "failed", f"probe error: {type(exc).__name__}: {exc}")
+    result.duration = time.monotonic() - started
+    return result
+
+
+def run_probes(names: list[str] | tuple[str, ...] | None = None, runner: CommandRunner | None = None, *,
+               timeout: float = 20.0, on_done: Any = None) -> dict[str, ProbeResult]:
+    """Run probes concurrently. A probe still running after ``timeout`` seconds is reported ``unknown``.
+
+    ``on_done(name, result)`` is called as each probe finishes (progress displays use it).
+    """
+    names = list(names or PROBES)
+    runner = runner or default_runner()
+    results: dict[str, ProbeResult] = {}
+    pool = ThreadPoolExecutor(max_workers=min(8, len(names)), thread_name_prefix="techcare-probe")
+    futures = {name: pool.submit(probe, name, runner) for name in names}
+    deadline = time.monotonic() + timeout
+    try:
+        for name, future in futures.items():
+            try:
+                result = future.result(timeout=max(0.0, deadline - time.monotonic()))
+            except FutureTimeout:
+                result = unknown(name, "timeout", f"probe did not finish within {timeout:g} s")
+                result.duration = timeout
+            results[name] = result
+            if on_done is not None:
+                on_done(name, result)
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+    return {name: results[name] for name in names}
+
+
+def host_info(runner: CommandRunner | None = None) -> dict[str, Any]:
+    """Host name, OS, version, architecture, elevation of the machine the runner talks to."""
+    runner = runner or default_runner()
+    try:
+        info = dict(runner.fact("host"))
+    except LookupError:
+        info = {}
+    info.setdefault("hostname", "unknown")
+    info.setdefault("os", runner.platform)
+    return info
+
+
+def _make(name: str):
+    def function(runner: CommandRunner | None = None) -> ProbeResult:
+        return probe(name, runner)
+
+    function.__name__ = name
+    function.__doc__ = f"Run the ``{name}`` probe (see :mod:`techcare.system.records`)."
+    return function
+
+
+metrics = _make("metrics")
+firewall = _make("firewall")
+antivirus = _make("antivirus")
+update_service = _make("update_service")
+services = _make("services")
+pending_updates = _make("pending_updates")
+pending_reboot = _make("pending_reboot")
+events = _make("events")
+smart = _make("smart")

@@ -1,0 +1,37 @@
+"""Helpers shared by the per-OS probe modules (no OS access of its own)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .records import NOT_IN_SNAPSHOT, DiskUsage, Metrics, ProbeResult, unknown
+from .runner import CommandRunner
+
+
+def metrics_from_fact(runner: CommandRunner) -> ProbeResult:
+    """The ``metrics`` probe is the same everywhere: psutil facts (or their snapshot record)."""
+    try:
+        raw = runner.fact("metrics")
+    except LookupError:
+        return unknown("metrics", NOT_IN_SNAPSHOT, "metrics are not in the snapshot", source="psutil")
+    return ProbeResult("metrics", "ok", parse_metrics(raw), source="psutil")
+
+
+def parse_metrics(raw: dict[str, Any]) -> Metrics:
+    swap = raw.get("swap") or None
+    disks = [DiskUsage(mount=str(d.get("mount", "")), total=int(d.get("total") or 0), used=int(d.get("used") or 0),
+                       free=int(d.get("free") or 0), percent=float(d.get("percent") or 0.0),
+                       device=str(d.get("device") or ""), fstype=str(d.get("fstype") or ""))
+             for d in raw.get("disks") or []]
+    return Metrics(cpu_percent=float(raw.get("cpu_percent") or 0.0), ram_percent=float(raw.get("ram_percent") or 0.0),
+                   ram_total=int(raw.get("ram_total") or 0), ram_available=int(raw.get("ram_available") or 0),
+                   swap_percent=float(swap["percent"]) if swap and swap.get("percent") is not None else None,
+                   disks=disks, uptime_seconds=raw.get("uptime_seconds"), load_avg=raw.get("load_avg"),
+                   cpu_count=int(raw.get("cpu_count") or 1))
+
+
+def loads_json(text: str) -> Any:
+    """json.loads that tolerates a UTF-8 BOM and surrounding whitespace; empty text is ``None``."""
+    text = text.lstrip("\ufeff").strip()
+    return json.loads(text) if text else None

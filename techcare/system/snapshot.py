@@ -1,0 +1,190 @@
+"""Snapshots: a machine's raw probe outputs in one file, replayable on any OS.
+
+``techcare snapshot save FILE`` runs every probe through a :class:`RecordingRunner` and writes what each
+command, file read and fact returned. ``techcare.diagnose(snapshot=FILE)`` replays it through a
+:class:`ReplayRunner`, so a Windows PC can be analysed on a Linux laptop. The standalone capture scripts
+(``capture/capture.ps1``, ``capture/capture.sh``) write the same format without Python.
+The format is documented in ``docs/snapshot-format.md``.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from ..errors import SnapshotError
+from ..i18n import tr
+from .runner import CommandRunner, Entry, RecordingRunner, ReplayRunner, entry_from_dict
+
+__all__ = ["FORMAT", "VERSION", "Snapshot", "capture_extensions", "load_snapshot", "save_snapshot"]
+
+FORMAT = "techcare-snapshot"
+VERSION = 1
+PLATFORMS = ("linux", "windows", "darwin")
+
+#: Extra captures run by ``save_snapshot`` after the probes, e.g. the driver inventory: ``fn(runner)``.
+capture_extensions: list[Callable[[CommandRunner], Any]] = []
+
+
+@dataclass
+class Snapshot:
+    platform: str
+    entries: list[Entry]
+    created: str = ""
+    host: dict[str, Any] = field(default_factory=dict)
+    capture: dict[str, Any] = field(default_factory=dict)
+    path: str | None = None
+
+    def runner(self, **kwargs: Any) -> ReplayRunner:
+        return ReplayRunner(self.entries, platform=self.platform, **kwargs)
+
+    @property
+    def hostname(self) -> str:
+        return str(self.host.get("hostname", "unknown"))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"format": FORMAT, "version": VERSION, "created": self.created, "platform": self.platform,
+                "host": self.host, "capture": self.capture, "entries": [e.to_dict() for e in self.entries]}
+
+
+def save_snapshot(path: str | os.PathLike[str], *, runner: CommandRunner | None = None,
+                  probes: list[str] | None = None) -> Snapshot:
+    """Run every probe (read-only) recording all raw outputs, and write them to ``path`` atomically.
+
+    A path ending in ``.gz`` is gzip-compressed.
+    """
+    from .. import __version__
+    from . import run_probes
+
+    recorder = RecordingRunner(runner)
+    try:
+        host = recorder.fact("host")
+    except LookupError:
+        host = {"hostname": "unknown", "os": recorder.platform}
+    run_probes(probes, recorder)
+    for extension in capture_extensions:
+        try:
+            extension(recorder)
+        except Exception:  # noqa: BLE001 - an extra capture must never spoil the snapshot
+            pass
+    snap = Snapshot(platform=recorder.platform, entries=list(recorder.entries),
+                    created=datetime.now(timezone.utc).isoformat(timespec="seconds"), host=host,
+                    capture={"tool": f"techcare {__version__}"}, path=str(path))
+    _write_atomic(Path(path), json.dumps(snap.to_dict(), ensure_ascii=False, indent=1).encode("utf-8"))
+    return snap
+
+
+def _write_atomic(target: Path, data: bytes) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.suffix == ".gz":
+        data = gzip.compress(data)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def _bad(path: Any, de: str, en: str, **fmt: Any) -> SnapshotError:
+    return SnapshotError(tr("Snapshot {path}: ", "Snapshot {path}: ", path=path) + tr(de, en, **fmt))
+
+
+def _b64(value: Any, path: Any, where: str) -> str:
+    try:
+        raw = base64.b64decode(value or "", validate=False)
+    except (ValueError, TypeError):
+        raise _bad(path, "{where} ist kein gültiges Base64.", "{where} is not valid base64.", where=where) from None
+    from .runner import decode_output
+
+    return decode_output(raw)
+
+
+def _normalise_entry(raw: Any, index: int, path: Any) -> Entry:
+    if not isinstance(raw, dict) or "kind" not in raw:
+        raise _bad(path, "Eintrag {i} ist kein Objekt mit 'kind'.", "entry {i} is not an object with 'kind'.", i=index)
+    data = dict(raw)
+    where = f"entries[{index}]"
+    for key in ("stdout", "stderr", "content"):
+        if f"{key}_b64" in data:
+            data[key] = _b64(data.pop(f"{key}_b64"), path, f"{where}.{key}_b64")
+    if data["kind"] == "cmd":
+        argv = data.get("argv")
+        if not isinstance(argv, list) or not argv or not all(isinstance(a, str) for a in argv):
+            raise _bad(path, "{w}.argv muss eine Liste von Texten sein.", "{w}.argv must be a list of strings.", w=where)
+        if data.get("returncode") is not None and not isinstance(data["returncode"], int):
+            raise _bad(path, "{w}.returncode muss eine Zahl oder null sein.", "{w}.returncode must be an integer or null.",
+                       w=where)
+    elif data["kind"] == "file":
+        if not isinstance(data.get("path"), str):
+            raise _bad(path, "{w}.path fehlt.", "{w}.path is missing.", w=where)
+    elif data["kind"] in ("dir", "link", "which", "fact"):
+        if not isinstance(data.get("name"), str):
+            raise _bad(path, "{w}.name fehlt.", "{w}.name is missing.", w=where)
+    else:
+        raise _bad(path, "{w}.kind={k!r} ist unbekannt (erlaubt: cmd, file, dir, link, which, fact).",
+                   "{w}.kind={k!r} is unknown (allowed: cmd, file, dir, link, which, fact).", w=where, k=data["kind"])
+    return entry_from_dict(data)
+
+
+def load_snapshot(path: str | os.PathLike[str]) -> Snapshot:
+    """Read and validate a snapshot. Raises :class:`SnapshotError` naming the problem."""
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+    except FileNotFoundError:
+        raise _bad(p, "Datei nicht gefunden.", "file not found.") from None
+    except OSError as exc:
+        raise _bad(p, "nicht lesbar ({e}).", "cannot be read ({e}).", e=exc.strerror or exc) from None
+    if raw[:2] == b"\x1f\x8b":
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError):
+            raise _bad(p, "gzip-Datei ist beschädigt oder abgeschnitten.", "gzip data is corrupt or truncated.") from None
+    if not raw.strip():
+        raise _bad(p, "Datei ist leer.", "file is empty.")
+    try:
+        data = json.loads(raw.decode("utf-8-sig"))
+    except UnicodeDecodeError:
+        raise _bad(p, "kein UTF-8-Text (beschädigt?).", "not UTF-8 text (corrupt?).") from None
+    except json.JSONDecodeError as exc:
+        truncated = exc.pos >= len(raw.rstrip()) - 1
+        raise _bad(p, "kein gültiges JSON ({msg} in Zeile {line}){t}.", "not valid JSON ({msg} at line {line}){t}.",
+                   msg=exc.msg, line=exc.lineno,
+                   t=tr(" – die Datei ist abgeschnitten", " – the file is truncated") if truncated else "") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise _bad(p, "keine TechCare-Snapshot-Datei (format muss {f!r} sein).",
+                   "not a TechCare snapshot (format must be {f!r}).", f=FORMAT)
+    version = data.get("version")
+    if version != VERSION:
+        raise _bad(p, "Version {v!r} wird nicht unterstützt (unterstützt: {ok}). TechCare aktualisieren oder neu erfassen.",
+                   "version {v!r} is not supported (supported: {ok}). Update TechCare or capture again.",
+                   v=version, ok=VERSION)
+    platform = data.get("platform")
+    if platform not in PLATFORMS:
+        raise _bad(p, "platform={v!r} ist ungültig (erlaubt: {ok}).", "platform={v!r} is not valid (allowed: {ok}).",
+                   v=platform, ok=", ".join(PLATFORMS))
+    entries_raw = data.get("entries")
+    if not isinstance(entries_raw, list):
+        raise _bad(p, "'entries' fehlt oder ist keine Liste.", "'entries' is missing or not a list.")
+    entries = [_normalise_entry(item, i, p) for i, item in enumerate(entries_raw)]
+    host = data.get("host") if isinstance(data.get("host"), dict) else {}
+    if not any(e.kind == "fact" and e.key == "host" for e in entries):
+        entries.append(Entry("fact", "host", {**host, "os": host.get("os", platform)}))
+    return Snapshot(platform=platform, entries=entries, created=str(data.get("created", "")), host=host,
+                    capture=data.get("capture") if isinstance(data.get("capture"), dict) else {}, path=str(p))

@@ -1,0 +1,145 @@
+"""Shared fixtures: an isolated TechCare home per test, and real PostgreSQL / Redis / MariaDB databases.
+
+Service fixtures create their own database for the test run and drop it afterwards. Outside CI a missing
+service skips the test; with ``CI=true`` it fails, because CI must run every test.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+PG_HOST, PG_PORT = "127.0.0.1", 5432
+REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
+MARIADB_HOST, MARIADB_PORT = "127.0.0.1", 3306
+
+_CLEARED = ("ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "BACKEND_URL", "LICENSE_KEY", "EDITION", "TECHCARE_API_KEY",
+            "TECHNICIAN_PASSWORD_HASH", "SESSION_TIMEOUT", "SENSOR_INTERVAL", "NETWORK_METHOD", "TECHCARE_LANG",
+            "LEARNING_DB_URL", "TECHNICIAN_NAME", "COMPANY", "TECHCARE_MODEL", "DATABASE_URL", "REDIS_URL",
+            "TECHCARE_ENV", "TECHCARE_BRIEFING")
+
+
+def _reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1.0):
+            return True
+    except OSError:
+        return False
+
+
+def require_service(name: str, host: str, port: int) -> None:
+    if not _reachable(host, port):
+        message = f"{name} is not reachable on {host}:{port}"
+        if IN_CI:
+            pytest.fail(f"{message} (CI=true: service tests must run, never skip)")
+        pytest.skip(message)
+
+
+@pytest.fixture(autouse=True)
+def techcare_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Every test gets its own TECHCARE_HOME, data directory and (absent) .env; settings are reloaded."""
+    for key in _CLEARED:
+        monkeypatch.delenv(key, raising=False)
+    home = tmp_path / "techcare-home"
+    monkeypatch.setenv("TECHCARE_HOME", str(home))
+    monkeypatch.setenv("TECHCARE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("TECHCARE_ENV_FILE", str(tmp_path / "test.env"))
+    (tmp_path / "test.env").write_text("")
+    from techcare import config, i18n
+
+    config.reset_settings()
+    i18n.set_language(None)
+    yield tmp_path
+    config.reset_settings()
+    i18n.set_language(None)
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_dsn() -> str:
+    require_service("PostgreSQL", PG_HOST, PG_PORT)
+    return f"host={PG_HOST} port={PG_PORT} user=postgres dbname=postgres"
+
+
+def _create_pg_database(admin_dsn: str) -> str:
+    import psycopg
+
+    name = f"techcare_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return name
+
+
+def _drop_pg_database(admin_dsn: str, name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def postgres_url(postgres_admin_dsn: str) -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session (SQLAlchemy URL), dropped afterwards."""
+    name = _create_pg_database(postgres_admin_dsn)
+    try:
+        yield f"postgresql+psycopg://postgres@{PG_HOST}:{PG_PORT}/{name}"
+    finally:
+        _drop_pg_database(postgres_admin_dsn, name)
+
+
+@pytest.fixture
+def fresh_postgres_url(postgres_admin_dsn: str) -> Iterator[str]:
+    """A fresh PostgreSQL database for one test, dropped afterwards."""
+    name = _create_pg_database(postgres_admin_dsn)
+    try:
+        yield f"postgresql+psycopg://postgres@{PG_HOST}:{PG_PORT}/{name}"
+    finally:
+        _drop_pg_database(postgres_admin_dsn, name)
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """The real Redis with a unique key prefix in ``?prefix=``-free form: use ``redis_prefix`` for keys.
+
+    Everything under the prefix is deleted afterwards.
+    """
+    require_service("Redis", REDIS_HOST, REDIS_PORT)
+    yield f"redis://{REDIS_HOST}:{REDIS_PORT}/0"
+
+
+@pytest.fixture
+def redis_prefix(redis_url: str) -> Iterator[str]:
+    import redis
+
+    prefix = f"techcare-test-{uuid.uuid4().hex[:10]}:"
+    yield prefix
+    client = redis.Redis.from_url(redis_url)
+    try:
+        keys = list(client.scan_iter(match=prefix + "*", count=1000))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
+
+
+@pytest.fixture
+def mariadb_url() -> Iterator[str]:
+    """A fresh MariaDB database (SQLAlchemy URL with PyMySQL), dropped afterwards."""
+    require_service("MariaDB", MARIADB_HOST, MARIADB_PORT)
+    import pymysql
+
+    name = f"techcare_test_{uuid.uuid4().hex[:12]}"
+    conn = pymysql.connect(host=MARIADB_HOST, port=MARIADB_PORT, user="root", password="", autocommit=True)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
+        yield f"mysql+pymysql://root@{MARIADB_HOST}:{MARIADB_PORT}/{name}?charset=utf8mb4"
+    finally:
+        with conn.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+        conn.close()

@@ -1,0 +1,74 @@
+import os
+import stat
+import subprocess
+import sys
+
+import pytest
+
+from techcare.config import load_settings, write_env_file
+from techcare.errors import ConfigError
+
+
+def test_defaults(techcare_env):
+    s = load_settings()
+    assert s.session_timeout == 3600
+    assert s.sensor_interval == 300
+    assert s.techcare_lang == "de"
+    assert s.edition == "community"
+    assert s.sessions_dir.name == "sessions" and s.changelogs_dir.name == "changelogs" and s.cases_dir.name == "cases"
+
+
+@pytest.mark.parametrize(("key", "value", "allowed"), [
+    ("SENSOR_INTERVAL", "abc", "10 und 86400"),
+    ("NETWORK_METHOD", "carrier-pigeon", "cloudflare | tailscale | vpn | direct"),
+    ("BACKEND_URL", "htp//nope", "http(s)-URL"),
+    ("EDITION", "gold", "community | pro | pro_business | enterprise"),
+    ("TECHCARE_LANG", "fr", "de | en"),
+    ("SESSION_TIMEOUT", "-5", "60 und 86400"),
+    ("LEARNING_DB_URL", "oracle://x", "postgresql+psycopg"),
+])
+def test_bad_values_name_key_value_and_allowed(monkeypatch, key, value, allowed):
+    monkeypatch.setenv(key, value)
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    text = str(info.value)
+    assert key in text and value in text and allowed in text
+    assert info.value.key == key
+
+
+def test_env_file_is_read_and_environment_wins(techcare_env, monkeypatch):
+    env = techcare_env / "test.env"
+    env.write_text("SENSOR_INTERVAL=60\nCOMPANY=Müller IT\nEDITION=pro-business\n", encoding="utf-8")
+    assert load_settings().sensor_interval == 60
+    assert load_settings().company == "Müller IT"
+    assert load_settings().edition == "pro_business"
+    monkeypatch.setenv("SENSOR_INTERVAL", "120")
+    assert load_settings().sensor_interval == 120
+
+
+def test_write_env_file_is_0600_atomic_and_keeps_other_keys(tmp_path):
+    target = tmp_path / ".env"
+    target.write_text("CUSTOM=keep me\n")
+    write_env_file(target, {"TECHNICIAN_PASSWORD_HASH": "$2b$12$abc/def", "COMPANY": "A & B GmbH"})
+    assert stat.S_IMODE(os.stat(target).st_mode) == 0o600
+    text = target.read_text()
+    assert "CUSTOM=keep me" in text
+    s = load_settings(target)
+    assert s.technician_password_hash == "$2b$12$abc/def"
+    assert s.company == "A & B GmbH"
+
+
+def test_cli_bad_config_exits_2_without_traceback(techcare_env):
+    env = {**os.environ, "SENSOR_INTERVAL": "abc"}
+    proc = subprocess.run([sys.executable, "-m", "techcare", "diagnose", "--json"], env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 2
+    assert "SENSOR_INTERVAL" in proc.stderr and "abc" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_version_and_help():
+    out = subprocess.run([sys.executable, "-m", "techcare", "--version"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and out.stdout.startswith("techcare ")
+    out = subprocess.run([sys.executable, "-m", "techcare", "--help"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and "diagnose" in out.stdout
