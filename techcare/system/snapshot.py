@@ -107,7 +107,9 @@ def _bad(path: Any, de: str, en: str, **fmt: Any) -> SnapshotError:
 
 def _b64(value: Any, path: Any, where: str) -> str:
     try:
-        raw = base64.b64decode(value or "", validate=False)
+        if not isinstance(value, str):
+            raise TypeError("not a string")
+        raw = base64.b64decode("".join(value.split()), validate=True)
     except (ValueError, TypeError):
         raise _bad(path, "{where} ist kein gültiges Base64.", "{where} is not valid base64.", where=where) from None
     from .runner import decode_output
@@ -163,7 +165,7 @@ def load_snapshot(path: str | os.PathLike[str]) -> Snapshot:
     except UnicodeDecodeError:
         raise _bad(p, "kein UTF-8-Text (beschädigt?).", "not UTF-8 text (corrupt?).") from None
     except json.JSONDecodeError as exc:
-        truncated = exc.pos >= len(raw.rstrip()) - 1
+        truncated = exc.pos >= len(raw.rstrip()) - 1 or exc.msg.startswith("Unterminated string")
         raise _bad(p, "kein gültiges JSON ({msg} in Zeile {line}){t}.", "not valid JSON ({msg} at line {line}){t}.",
                    msg=exc.msg, line=exc.lineno,
                    t=tr(" – die Datei ist abgeschnitten", " – the file is truncated") if truncated else "") from None
