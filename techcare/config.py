@@ -24,7 +24,7 @@ from .errors import ConfigError
 from .i18n import tr
 
 __all__ = ["EDITIONS", "NETWORK_METHODS", "Settings", "get_settings", "load_settings", "reset_settings",
-           "resolve_env_file", "write_env_file"]
+           "resolve_env_file", "validate_setting", "write_env_file"]
 
 EDITIONS = ("community", "pro", "pro_business", "enterprise")
 NETWORK_METHODS = ("cloudflare", "tailscale", "vpn", "direct")
@@ -221,6 +221,30 @@ def _validate_thresholds(settings: Settings) -> Settings:
                              value=settings.disk_critical_percent, allowed=allowed),
                           key="DISK_CRITICAL_PERCENT", value=settings.disk_critical_percent, allowed=allowed)
     return settings
+
+
+class _InitOnly(Settings):
+    """Validates given values only (no .env, no environment): used to check one answer at a time."""
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,  # type: ignore[override]
+                                   file_secret_settings):
+        return (init_settings,)
+
+
+def validate_setting(key: str, value: Any) -> Any:
+    """Validate one setting (``key`` as in .env, e.g. ``SENSOR_INTERVAL``) and return its normalised value.
+
+    Raises :class:`ConfigError` naming the key, the value and what is allowed.
+    """
+    field = key.lower()
+    if field not in Settings.model_fields:
+        raise ConfigError(tr("Unbekannte Einstellung {key}.", "Unknown setting {key}.", key=key), key=key, value=value)
+    try:
+        model = _InitOnly(**{field: value})
+    except ValidationError as exc:
+        raise _format_errors(exc, {field: value}) from None
+    return getattr(model, field)
 
 
 _cached: Settings | None = None
