@@ -1,0 +1,272 @@
+"""The one HTTP client for every call to the TechCare backend.
+
+- Base URL from ``BACKEND_URL`` (or the constructor), ``Authorization: Bearer <key>`` from ``TECHCARE_API_KEY``.
+- Timeouts on connect/read/write/pool.
+- Retries with full jitter on network errors, 408, 429 (honouring ``Retry-After``) and 5xx. All backend writes we
+  make are idempotent (metric samples carry a client ``sample_id``, license validation is a pure check), so POSTs
+  are retried too.
+- The test seam is the constructor argument ``client=``: tests pass a FastAPI ``TestClient``, an
+  ``httpx.Client(transport=httpx.MockTransport(...))`` or a client pointing at a live local server.
+
+Errors: :class:`BackendUnavailable` (the backend could not be reached or stayed overloaded/broken after the
+retries: callers such as the license check treat it as *offline*) and :class:`BackendHTTPError` (a definite
+answer such as 401, 403, 404 or 422). Both are :class:`techcare.errors.BackendError`.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from ._version import __version__
+from .errors import BackendError
+from .i18n import tr
+
+__all__ = ["RETRY_STATUSES", "BackendClient", "BackendHTTPError", "BackendUnavailable", "parse_retry_after"]
+
+RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+
+
+class BackendUnavailable(BackendError):
+    """Network error, timeout, 408, 429 or 5xx after all retries: treat as offline."""
+
+    def __init__(self, message: str, *, status_code: int | None = None, retry_after: float | None = None,
+                 response: httpx.Response | None = None, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.status_code = status_code
+        self.retry_after = retry_after
+        self.response = response
+
+
+class BackendHTTPError(BackendError):
+    """A definite error answer from the backend (4xx other than 408/429)."""
+
+    def __init__(self, message: str, *, status_code: int, response: httpx.Response, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.status_code = status_code
+        self.response = response
+
+    def json(self) -> Any:
+        try:
+            return self.response.json()
+        except ValueError:
+            return None
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date); ``None`` if absent/bad."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None:
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def _detail(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:200].strip()
+    if isinstance(body, dict):
+        detail = body.get("detail", body.get("error", body))
+        return str(detail)[:300]
+    return str(body)[:300]
+
+
+class BackendClient:
+    """Talks to the backend. Construct with explicit values or let it read the settings.
+
+    ``sleep`` and ``rng`` are injectable so retry timing is testable without waiting.
+    """
+
+    def __init__(self, base_url: str | None = None, api_key: str | None = None, *,
+                 client: httpx.Client | None = None, timeout: float = 10.0, connect_timeout: float = 5.0,
+                 retries: int = 3, backoff: float = 0.5, max_backoff: float = 30.0, max_retry_after: float = 60.0,
+                 sleep: Callable[[float], None] = time.sleep, rng: Callable[[], float] = random.random,
+                 settings: Any = None) -> None:
+        if base_url is None and client is None:
+            from .config import get_settings
+
+            settings = settings or get_settings()
+            base_url = settings.backend_url
+            if api_key is None:
+                api_key = settings.techcare_api_key
+        elif settings is not None and api_key is None:
+            api_key = settings.techcare_api_key
+        if base_url is None and client is not None and not str(client.base_url):
+            raise BackendError(tr("BACKEND_URL ist nicht gesetzt.", "BACKEND_URL is not set."),
+                               hint=tr("In .env eintragen, z.B. BACKEND_URL=https://techcare.firma.de",
+                                       "Set it in .env, e.g. BACKEND_URL=https://techcare.example.com"))
+        if base_url is None and client is None:
+            raise BackendError(tr("BACKEND_URL ist nicht gesetzt.", "BACKEND_URL is not set."),
+                               hint=tr("In .env eintragen, z.B. BACKEND_URL=https://techcare.firma.de",
+                                       "Set it in .env, e.g. BACKEND_URL=https://techcare.example.com"))
+        self.base_url = base_url.rstrip("/") if base_url else str(client.base_url).rstrip("/")  # type: ignore[union-attr]
+        self.api_key = api_key
+        self.retries = max(0, int(retries))
+        self.backoff = backoff
+        self.max_backoff = max_backoff
+        self.max_retry_after = max_retry_after
+        self._sleep = sleep
+        self._rng = rng
+        self._owns_client = client is None
+        self._use_relative = client is not None and base_url is None
+        self._client = client or httpx.Client(
+            timeout=httpx.Timeout(timeout, connect=connect_timeout),
+            headers={"User-Agent": f"techcare/{__version__}"}, follow_redirects=False)
+        self.attempts = 0  # total HTTP attempts made (for tests and diagnostics)
+
+    # ---- plumbing ---------------------------------------------------------------------------------------
+    def close(self) -> None:
+        if self._owns_client:
+            self._client.close()
+
+    def __enter__(self) -> BackendClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def url(self, path: str) -> str:
+        path = "/" + path.lstrip("/")
+        return path if self._use_relative else self.base_url + path
+
+    def _delay(self, attempt: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return retry_after + self._rng() * min(1.0, self.backoff)
+        return self._rng() * min(self.max_backoff, self.backoff * (2 ** attempt))  # full jitter
+
+    def request(self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None,
+                auth: bool = True, retries: int | None = None, timeout: float | None = None) -> httpx.Response:
+        """One call with retries. Returns the response for 2xx/3xx; raises :class:`BackendError` subclasses."""
+        headers: dict[str, str] = {}
+        if auth:
+            if not self.api_key:
+                raise BackendError(tr("Kein API-Schlüssel: TECHCARE_API_KEY ist nicht gesetzt.",
+                                      "No API key: TECHCARE_API_KEY is not set."),
+                                   hint=tr("Einen Schlüssel (tck_…) beim Backend-Admin anfordern und in .env eintragen.",
+                                           "Ask the backend admin for a key (tck_…) and put it in .env."))
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        budget = self.retries if retries is None else max(0, retries)
+        url = self.url(path)
+        kwargs: dict[str, Any] = {"headers": headers}
+        if json is not None:
+            kwargs["json"] = json
+        if params:
+            kwargs["params"] = {k: v for k, v in params.items() if v is not None}
+        if timeout is not None:
+            kwargs["timeout"] = timeout
+        attempt = 0
+        while True:
+            self.attempts += 1
+            try:
+                response = self._client.request(method, url, **kwargs)
+            except httpx.TransportError as exc:  # connect/read timeouts, refused, DNS, TLS, protocol errors
+                if attempt < budget:
+                    self._sleep(self._delay(attempt, None))
+                    attempt += 1
+                    continue
+                raise BackendUnavailable(
+                    tr("Backend nicht erreichbar ({url}): {exc}", "Backend not reachable ({url}): {exc}",
+                       url=self.base_url, exc=f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__),
+                    hint=tr("Prüfe BACKEND_URL, die Netzwerkverbindung und ob der Server läuft (techcare doctor).",
+                            "Check BACKEND_URL, the network connection and whether the server runs (techcare doctor).")
+                ) from None
+            status = response.status_code
+            if status in RETRY_STATUSES or status >= 500:
+                retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                too_long = retry_after is not None and retry_after > self.max_retry_after
+                if attempt < budget and not too_long:
+                    self._sleep(self._delay(attempt, retry_after))
+                    attempt += 1
+                    continue
+                raise BackendUnavailable(
+                    tr("Backend antwortet mit HTTP {status}: {detail}", "Backend answered HTTP {status}: {detail}",
+                       status=status, detail=_detail(response)),
+                    status_code=status, retry_after=retry_after, response=response,
+                    hint=tr("Der Server ist überlastet oder gestört; später erneut versuchen.",
+                            "The server is overloaded or failing; try again later."))
+            if status >= 400:
+                raise BackendHTTPError(
+                    tr("Backend lehnt ab: HTTP {status}: {detail}", "Backend refused: HTTP {status}: {detail}",
+                       status=status, detail=_detail(response)),
+                    status_code=status, response=response,
+                    hint=_hint_for(status))
+            return response
+
+    def get_json(self, path: str, **kwargs: Any) -> Any:
+        return self.request("GET", path, **kwargs).json()
+
+    def post_json(self, path: str, body: Any, **kwargs: Any) -> Any:
+        return self.request("POST", path, json=body, **kwargs).json()
+
+    # ---- the contract ---------------------------------------------------------------------------------
+    def health(self, **kwargs: Any) -> dict[str, Any]:
+        return self.get_json("/api/health", auth=False, **kwargs)
+
+    def public_keys(self) -> dict[str, Any]:
+        return self.get_json("/api/licenses/public-keys", auth=False)
+
+    def validate_license(self, *, key: str, fingerprint: str, nonce: str, client_version: str = __version__,
+                         retries: int | None = None) -> httpx.Response:
+        """Returns the raw response (the caller verifies the signed lease itself)."""
+        return self.request("POST", "/api/licenses/validate", auth=False, retries=retries,
+                            json={"key": key, "fingerprint": fingerprint, "nonce": nonce,
+                                  "client_version": client_version})
+
+    def activate_license(self, *, key: str, fingerprint: str, hostname: str | None = None) -> Any:
+        return self.post_json("/api/licenses/activate", {"key": key, "fingerprint": fingerprint,
+                                                         "hostname": hostname}, auth=False)
+
+    def deactivate_license(self, *, key: str, fingerprint: str) -> Any:
+        return self.post_json("/api/licenses/deactivate", {"key": key, "fingerprint": fingerprint}, auth=False)
+
+    def post_metrics(self, sample: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        return self.post_json("/api/monitoring/metrics", sample, **kwargs)
+
+    def post_metrics_batch(self, samples: list[dict[str, Any]], **kwargs: Any) -> dict[str, Any]:
+        return self.post_json("/api/monitoring/metrics/batch", {"samples": samples}, **kwargs)
+
+    def hosts(self) -> list[dict[str, Any]]:
+        return self.get_json("/api/monitoring/hosts")
+
+    def host_metrics(self, hostname: str, *, since: str | None = None, until: str | None = None) -> list[dict[str, Any]]:
+        return self.get_json(f"/api/monitoring/hosts/{hostname}/metrics", params={"since": since, "until": until})
+
+    def alerts(self) -> list[dict[str, Any]]:
+        return self.get_json("/api/monitoring/alerts")
+
+    def create_case(self, case: dict[str, Any]) -> dict[str, Any]:
+        return self.post_json("/api/cases", case)
+
+    def search_cases(self, q: str, *, os: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+        return self.get_json("/api/cases/search", params={"q": q, "os": os, "limit": limit})
+
+
+def _hint_for(status: int) -> str:
+    if status == 401:
+        return tr("API-Schlüssel fehlt oder ist ungültig: TECHCARE_API_KEY in .env prüfen.",
+                  "The API key is missing or invalid: check TECHCARE_API_KEY in .env.")
+    if status == 403:
+        return tr("Der Schlüssel oder die Lizenz erlaubt das nicht (Edition/Berechtigung prüfen).",
+                  "The key or the license does not allow this (check the edition/role).")
+    if status == 404:
+        return tr("Pfad nicht gefunden: zeigt BACKEND_URL auf den TechCare-Server?",
+                  "Path not found: does BACKEND_URL point at the TechCare server?")
+    if status == 422:
+        return tr("Der Server hat die Daten als ungültig abgelehnt.", "The server rejected the data as invalid.")
+    return tr("Siehe Server-Log für Details.", "See the server log for details.")

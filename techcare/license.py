@@ -1,0 +1,595 @@
+"""License leases: online validation, offline grace of at most 7 days, clock-tamper detection, edition gates.
+
+Flow (see ARCHITECTURE.md, notes/licensing-anchors.md)::
+
+    key -> POST /api/licenses/validate {key, fingerprint, nonce} -> signed lease (EdDSA JWT) -> verified here
+        -> cached in TECHCARE_HOME/license/lease.jwt -> techcare.features.set_active_license(claims)
+
+Trust: the lease must be signed by one of the *trusted* public keys = the keys pinned in
+``TECHCARE_HOME/license/public_keys.json`` (fetched once from ``GET /api/licenses/public-keys``, trust on first
+use) plus the keys shipped with TechCare (:data:`SHIPPED_KEYS`, for key rotation). A key never becomes trusted
+just because the server presents it later.
+
+Offline (network error, 408, 429, 5xx): the cached lease is used if its signature is valid, it was issued for this
+machine, and ``max(now, high_water) - iat <= 7 days`` (``iat`` = the last successful online check; it is signed, so
+editing the state file cannot extend it). The *high-water mark* is the latest time ever seen (server ``ts``, lease
+``iat``, the local clock at each run), kept in ``state.json``. A local clock more than 10 minutes behind it is
+``CLOCK_TAMPERED``: the program must go online. A deleted state file falls back to the lease's ``iat``.
+
+A definite, signed denial (``valid: false``) fails closed and deletes the cached lease.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import re
+import secrets
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from .errors import BackendError, LicenseError
+from .i18n import tr
+
+__all__ = [
+    "CLIENT_CODES", "CLOCK_TOLERANCE", "OFFLINE_GRACE_SECONDS", "SERVER_CODES", "SHIPPED_KEYS", "LicenseManager",
+    "LicenseStatus", "check_license", "ensure_license", "machine_fingerprint", "machine_id",
+]
+
+OFFLINE_GRACE_SECONDS = 7 * 86400
+CLOCK_TOLERANCE = 600  # 10 minutes
+ISSUER = "techcare-backend"
+SERVER_CODES = ("VALID", "NOT_FOUND", "SUSPENDED", "REVOKED", "EXPIRED", "FINGERPRINT_SCOPE_MISMATCH",
+                "TOO_MANY_MACHINES", "ENTITLEMENTS_MISSING")
+CLIENT_CODES = ("OFFLINE_GRACE", "OFFLINE_GRACE_EXCEEDED", "LEASE_INVALID", "CLOCK_TAMPERED", "NO_LICENSE")
+
+#: Public keys (JWKS entries) shipped with this TechCare release, so a server key rotation announced in advance
+#: keeps working for clients whose pinned set predates it. Release engineering adds the production keys here.
+SHIPPED_KEYS: list[dict[str, Any]] = []
+
+_FINGERPRINT_KEY = b"techcare/machine-fingerprint/v1"
+
+
+# ---- machine fingerprint --------------------------------------------------------------------------------------
+
+def machine_id(runner: Any = None, *, home: Path | None = None) -> str:
+    """The OS machine id (Linux /etc/machine-id, Windows MachineGuid, macOS IOPlatformUUID), read via the runner.
+
+    When the OS has none, a random id is created once in ``TECHCARE_HOME/machine-id``.
+    """
+    from .system.runner import LocalRunner
+
+    runner = runner or LocalRunner()
+    platform = runner.platform
+    found: str | None = None
+    if platform == "linux":
+        for path in ("/etc/machine-id", "/var/lib/dbus/machine-id"):
+            result = runner.read_file(path)
+            if result.ok and result.content and result.content.strip():
+                found = result.content.strip()
+                break
+    elif platform == "windows":
+        res = runner.run(["reg", "query", r"HKLM\SOFTWARE\Microsoft\Cryptography", "/v", "MachineGuid"], timeout=10)
+        match = re.search(r"MachineGuid\s+REG_SZ\s+(\S+)", res.stdout or "")
+        found = match.group(1) if res.ok and match else None
+    elif platform == "darwin":
+        res = runner.run(["ioreg", "-rd1", "-c", "IOPlatformExpertDevice"], timeout=10)
+        match = re.search(r'"IOPlatformUUID"\s*=\s*"([^"]+)"', res.stdout or "")
+        found = match.group(1) if res.ok and match else None
+    if found:
+        return found
+    if home is None:
+        from .config import get_settings
+
+        home = get_settings().techcare_home
+    path = home / "machine-id"
+    try:
+        existing = path.read_text(encoding="ascii").strip()
+        if existing:
+            return existing
+    except OSError:
+        pass
+    new = uuid.uuid4().hex
+    _atomic_write(path, new + "\n")
+    return new
+
+
+def machine_fingerprint(runner: Any = None, *, home: Path | None = None, raw_id: str | None = None) -> str:
+    """HMAC-SHA256 of the machine id with an application key: stable per machine, never the raw id."""
+    value = raw_id if raw_id is not None else machine_id(runner, home=home)
+    return hmac.new(_FINGERPRINT_KEY, value.strip().lower().encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+# ---- status ---------------------------------------------------------------------------------------------
+
+@dataclass
+class LicenseStatus:
+    code: str                          # server code (VALID, REVOKED, ...) or client code (OFFLINE_GRACE, ...)
+    ok: bool                           # may the licensed features run?
+    edition: str = "community"
+    entitlements: list[str] = field(default_factory=list)
+    limits: dict[str, Any] = field(default_factory=dict)
+    online: bool = False               # was this decided by the server just now?
+    detail: str = ""
+    days_left: float | None = None     # offline grace left
+    expires_at: float | None = None    # lease exp (unix seconds)
+    last_online: float | None = None   # iat of the lease in use
+    license_id: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    claims: dict[str, Any] | None = None
+
+    @property
+    def message(self) -> str:
+        return status_message(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "ok": self.ok, "edition": self.edition, "entitlements": list(self.entitlements),
+                "online": self.online, "detail": self.detail, "days_left": self.days_left,
+                "expires_at": self.expires_at, "last_online": self.last_online, "license_id": self.license_id,
+                "warnings": list(self.warnings), "message": self.message}
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def _troubleshooting() -> str:
+    return tr("Lizenz-Check fehlgeschlagen – so gehst du vor:\n"
+              "  1. Prüfe BACKEND_URL in .env\n"
+              "  2. Prüfe die Netzwerkverbindung (ping, techcare doctor)\n"
+              "  3. Prüfe den Lizenzschlüssel (LICENSE_KEY)\n"
+              "  4. Prüfe, ob der License-Server läuft",
+              "License check failed – what to do:\n"
+              "  1. Check BACKEND_URL in .env\n"
+              "  2. Check the network connection (ping, techcare doctor)\n"
+              "  3. Check the license key (LICENSE_KEY)\n"
+              "  4. Check that the license server is running")
+
+
+_SERVER_TEXT = {
+    "NOT_FOUND": ("Der Lizenzschlüssel ist dem Server unbekannt.", "The license key is unknown to the server."),
+    "SUSPENDED": ("Die Lizenz ist gesperrt.", "The license is suspended."),
+    "REVOKED": ("Die Lizenz wurde widerrufen.", "The license has been revoked."),
+    "EXPIRED": ("Die Lizenz ist abgelaufen.", "The license has expired."),
+    "FINGERPRINT_SCOPE_MISMATCH": ("Die Lizenz ist für diesen Rechner nicht freigeschaltet.",
+                                   "The license is not activated for this machine."),
+    "TOO_MANY_MACHINES": ("Die Lizenz ist bereits auf der maximalen Anzahl Rechner aktiv.",
+                          "The license is already active on the maximum number of machines."),
+    "ENTITLEMENTS_MISSING": ("Der Lizenz fehlen benötigte Berechtigungen.", "The license lacks required entitlements."),
+}
+
+
+def status_message(status: LicenseStatus) -> str:
+    from .features import EDITION_NAMES
+
+    edition = EDITION_NAMES.get(status.edition, status.edition)
+    code = status.code
+    if code == "VALID":
+        return tr("Lizenz gültig ({edition}), online geprüft.", "License valid ({edition}), checked online.",
+                  edition=edition)
+    if code == "OFFLINE_GRACE":
+        return tr("Offline: zwischengespeicherte Lizenz ({edition}) gilt noch {days:.1f} Tage – bitte bald online gehen.",
+                  "Offline: cached license ({edition}) is valid for {days:.1f} more days – please go online soon.",
+                  edition=edition, days=status.days_left or 0.0)
+    if code == "NO_LICENSE":
+        if status.ok:
+            return tr("Community-Edition: keine Lizenz nötig.", "Community edition: no license needed.")
+        return tr("Kein Lizenzschlüssel gesetzt (LICENSE_KEY) – die Edition braucht einen.",
+                  "No license key set (LICENSE_KEY) – this edition needs one.") + "\n" + _troubleshooting()
+    if code == "OFFLINE_GRACE_EXCEEDED":
+        head = tr("Die Lizenz konnte seit mehr als 7 Tagen nicht online geprüft werden (Offline-Frist abgelaufen).",
+                  "The license could not be checked online for more than 7 days (offline grace exceeded).")
+    elif code == "CLOCK_TAMPERED":
+        head = tr("Die Systemuhr geht gegenüber der zuletzt gesehenen Zeit zurück – die Lizenz muss online geprüft werden.",
+                  "The system clock is behind the latest time seen – the license must be checked online.")
+    elif code == "LEASE_INVALID":
+        head = tr("Die Lizenzbestätigung ist ungültig (Signatur, Rechner oder Antwort passt nicht).",
+                  "The license lease is invalid (signature, machine or answer does not match).")
+    else:
+        head = tr(*_SERVER_TEXT.get(code, ("Lizenz abgelehnt: {code}.", "License refused: {code}."))).replace("{code}", code)
+    detail = f" ({status.detail})" if status.detail else ""
+    return f"{head}{detail}\n{_troubleshooting()}"
+
+
+# ---- files ----------------------------------------------------------------------------------------------
+
+def _atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        os.fchmod(fd, 0o600) if hasattr(os, "fchmod") else None
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def _b64url_decode(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _jwk_to_key(jwk: dict[str, Any]) -> Any:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    if jwk.get("kty") != "OKP" or jwk.get("crv") != "Ed25519" or not isinstance(jwk.get("x"), str):
+        raise ValueError("not an Ed25519 OKP key")
+    raw = _b64url_decode(jwk["x"])
+    if len(raw) != 32:
+        raise ValueError("Ed25519 key must be 32 bytes")
+    return Ed25519PublicKey.from_public_bytes(raw)
+
+
+class _Invalid(Exception):
+    """A lease failed verification (the reason is the message)."""
+
+
+# ---- the manager ----------------------------------------------------------------------------------------
+
+class LicenseManager:
+    """Checks the license. Everything the check depends on is injectable: settings, backend client, clock, keys.
+
+    ``clock()`` returns unix seconds (the *local* clock, the one a user can turn back).
+    """
+
+    def __init__(self, settings: Any = None, *, client: Any = None, clock: Callable[[], float] = time.time,
+                 home: Path | None = None, shipped_keys: list[dict[str, Any]] | None = None,
+                 fingerprint: str | None = None, runner: Any = None) -> None:
+        if settings is None:
+            from .config import get_settings
+
+            settings = get_settings()
+        self.settings = settings
+        self._client = client
+        self.clock = clock
+        self.home = Path(home) if home is not None else Path(settings.techcare_home)
+        self.dir = self.home / "license"
+        self.shipped_keys = list(SHIPPED_KEYS if shipped_keys is None else shipped_keys)
+        self._fingerprint = fingerprint
+        self._runner = runner
+
+    # paths
+    @property
+    def lease_path(self) -> Path:
+        return self.dir / "lease.jwt"
+
+    @property
+    def state_path(self) -> Path:
+        return self.dir / "state.json"
+
+    @property
+    def keys_path(self) -> Path:
+        return self.dir / "public_keys.json"
+
+    @property
+    def fingerprint(self) -> str:
+        if self._fingerprint is None:
+            self._fingerprint = machine_fingerprint(self._runner, home=self.home)
+        return self._fingerprint
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            from .backend_client import BackendClient
+
+            self._client = BackendClient(settings=self.settings, retries=2) if self.settings.backend_url else None
+        return self._client
+
+    # ---- state (high-water mark) -------------------------------------------------------------------------
+    def read_state(self) -> dict[str, Any]:
+        try:
+            data = json.loads(self.state_path.read_text(encoding="utf-8"))
+            return data if isinstance(data, dict) else {}
+        except (OSError, ValueError):
+            return {}
+
+    def _write_state(self, **values: Any) -> None:
+        state = self.read_state()
+        state.update(values)
+        _atomic_write(self.state_path, json.dumps(state, sort_keys=True))
+
+    def high_water(self) -> float | None:
+        value = self.read_state().get("high_water")
+        return float(value) if isinstance(value, (int, float)) else None
+
+    def _raise_high_water(self, *times: float | None) -> float:
+        current = self.high_water() or 0.0
+        new = max([current, *(t for t in times if t is not None)])
+        if new > current:
+            self._write_state(high_water=new)
+        return new
+
+    # ---- keys -----------------------------------------------------------------------------------------
+    def pinned_keys(self) -> list[dict[str, Any]]:
+        try:
+            data = json.loads(self.keys_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return []
+        keys = data.get("keys") if isinstance(data, dict) else None
+        return [k for k in keys if isinstance(k, dict)] if isinstance(keys, list) else []
+
+    def pin_keys(self, *, force: bool = False) -> list[dict[str, Any]]:
+        """Fetch the backend's public keys and pin them (only if nothing is pinned yet, unless ``force``)."""
+        existing = self.pinned_keys()
+        if existing and not force:
+            return existing
+        if self.client is None:
+            return existing
+        jwks = self.client.public_keys()
+        keys = []
+        for jwk in jwks.get("keys", []) if isinstance(jwks, dict) else []:
+            try:
+                _jwk_to_key(jwk)
+            except (ValueError, TypeError):
+                continue
+            keys.append({k: jwk[k] for k in ("kty", "crv", "x", "kid", "alg", "use") if k in jwk})
+        if not keys:
+            raise BackendError(tr("Der Server liefert keine gültigen Ed25519-Schlüssel.",
+                                  "The server returned no valid Ed25519 keys."))
+        _atomic_write(self.keys_path, json.dumps({"keys": keys, "pinned_at": self.clock()}, indent=1))
+        return keys
+
+    def trusted_keys(self) -> dict[str, list[Any]]:
+        """kid -> public keys (pinned first, then shipped)."""
+        trusted: dict[str, list[Any]] = {}
+        for jwk in [*self.pinned_keys(), *self.shipped_keys]:
+            try:
+                key = _jwk_to_key(jwk)
+            except (ValueError, TypeError):
+                continue
+            trusted.setdefault(str(jwk.get("kid", "")), []).append(key)
+        return trusted
+
+    # ---- verification ---------------------------------------------------------------------------------
+    def verify(self, token: str, *, nonce: str | None = None) -> dict[str, Any]:
+        """Verify signature, issuer, fingerprint (and nonce when given). Returns the claims; raises ``_Invalid``.
+
+        Time claims are *not* judged here (that needs the high-water logic), only their presence.
+        """
+        import jwt
+
+        if not isinstance(token, str) or token.count(".") != 2:
+            raise _Invalid("not a JWT")
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.InvalidTokenError as exc:
+            raise _Invalid(f"bad header: {exc}") from None
+        if header.get("alg") != "EdDSA":
+            raise _Invalid(f"algorithm {header.get('alg')!r} is not EdDSA")
+        trusted = self.trusted_keys()
+        kid = str(header.get("kid", ""))
+        candidates = trusted.get(kid) or []
+        if not candidates:
+            raise _Invalid(f"signed with an untrusted key (kid {kid!r})")
+        claims = None
+        for key in candidates:
+            try:
+                claims = jwt.decode(token, key=key, algorithms=["EdDSA"], issuer=ISSUER,
+                                    options={"verify_exp": False, "verify_nbf": False, "verify_iat": False,
+                                             "verify_aud": False, "require": ["iss", "sub", "iat", "exp"]})
+                break
+            except jwt.InvalidSignatureError:
+                continue
+            except jwt.InvalidTokenError as exc:
+                raise _Invalid(f"{type(exc).__name__}: {exc}") from None
+        if claims is None:
+            raise _Invalid("signature does not verify")
+        for name in ("iat", "exp"):
+            if not isinstance(claims.get(name), (int, float)):
+                raise _Invalid(f"claim {name} is not a number")
+        if claims.get("fingerprint") != self.fingerprint:
+            raise _Invalid("issued for another machine (fingerprint mismatch)")
+        if nonce is not None and claims.get("nonce") != nonce:
+            raise _Invalid("nonce mismatch (replayed or foreign answer)")
+        return claims
+
+    def cached_lease(self) -> str | None:
+        try:
+            return self.lease_path.read_text(encoding="ascii").strip() or None
+        except (OSError, UnicodeDecodeError):
+            return None
+
+    def _delete_lease(self) -> None:
+        try:
+            self.lease_path.unlink()
+        except FileNotFoundError:
+            pass
+
+    # ---- the check ------------------------------------------------------------------------------------
+    def check(self, *, online: bool = True) -> LicenseStatus:
+        """Decide the license state now. Never raises for license problems; see :meth:`ensure`."""
+        edition = self.settings.edition
+        key = self.settings.license_key
+        if not key:
+            return LicenseStatus("NO_LICENSE", ok=edition == "community", edition="community")
+        now = float(self.clock())
+        if online and self.client is not None:
+            try:
+                return self._online(key, now)
+            except BackendError as exc:
+                from .backend_client import BackendUnavailable
+
+                if not isinstance(exc, BackendUnavailable):
+                    return self._http_refusal(exc, now)
+                return self._offline(now, reason=exc.message)
+        return self._offline(now, reason=tr("kein Backend konfiguriert", "no backend configured")
+                             if self.client is None else tr("nur offline geprüft", "checked offline only"))
+
+    def _online(self, key: str, now: float) -> LicenseStatus:
+        from .backend_client import BackendUnavailable
+
+        nonce = secrets.token_urlsafe(24)
+        try:
+            self.pin_keys()
+        except BackendUnavailable:
+            raise
+        except BackendError as exc:
+            if not self.pinned_keys() and not self.shipped_keys:
+                return LicenseStatus("LEASE_INVALID", ok=False, online=True, detail=exc.message)
+        response = self.client.validate_license(key=key, fingerprint=self.fingerprint, nonce=nonce)
+        return self._judge_answer(response, nonce, now)
+
+    def _judge_answer(self, response: Any, nonce: str, now: float) -> LicenseStatus:
+        try:
+            body = response.json()
+        except ValueError:
+            return LicenseStatus("LEASE_INVALID", ok=False, online=True, detail="answer is not JSON")
+        token = body.get("lease") if isinstance(body, dict) else None
+        if not token:
+            return LicenseStatus("LEASE_INVALID", ok=False, online=True, detail="answer carries no lease")
+        try:
+            claims = self.verify(token, nonce=nonce)
+        except _Invalid as exc:
+            return LicenseStatus("LEASE_INVALID", ok=False, online=True, detail=str(exc))
+        server_ts = body.get("ts")
+        server_ts = float(server_ts) if isinstance(server_ts, (int, float)) else float(claims["iat"])
+        code = str(claims.get("code") or body.get("code") or "")
+        if claims.get("valid") is not True or code != "VALID":
+            # A definite, signed denial: fail closed, forget the cached lease.
+            self._delete_lease()
+            self._raise_high_water(server_ts, float(claims["iat"]))
+            from .features import set_active_license
+
+            set_active_license({"edition": "community", "entitlements": []})
+            return LicenseStatus(code or "LEASE_INVALID", ok=False, online=True,
+                                 detail=str(body.get("detail") or ""), license_id=claims.get("sub"), claims=claims)
+        warnings = []
+        if abs(now - server_ts) > CLOCK_TOLERANCE:
+            warnings.append(tr("Die Systemuhr weicht {min:.0f} Minuten von der Serverzeit ab.",
+                               "The system clock is {min:.0f} minutes off the server time.",
+                               min=abs(now - server_ts) / 60))
+        _atomic_write(self.lease_path, token + "\n")
+        # The server confirmed the time: the high-water mark restarts from it (a clock that was once far ahead
+        # must not lock the machine out forever). The local clock counts only when it agrees with the server.
+        local = now if abs(now - server_ts) <= CLOCK_TOLERANCE else None
+        high = max(t for t in (server_ts, float(claims["iat"]), local) if t is not None)
+        self._write_state(high_water=high, last_online=server_ts, license_id=claims.get("sub"))
+        return self._activate(claims, "VALID", online=True, warnings=warnings)
+
+    def _http_refusal(self, exc: BackendError, now: float) -> LicenseStatus:
+        """A definite HTTP error (401/403/404/422...). A signed denial in the body is honoured like a 200 one;
+        anything else still fails closed for this run (the cached lease is not used)."""
+        response = getattr(exc, "response", None)
+        body = None
+        if response is not None:
+            try:
+                body = response.json()
+            except ValueError:
+                body = None
+        token = body.get("lease") if isinstance(body, dict) else None
+        if token:
+            try:
+                claims = self.verify(token)
+            except _Invalid:
+                claims = None
+            if claims is not None and claims.get("valid") is not True:
+                self._delete_lease()
+                from .features import set_active_license
+
+                set_active_license({"edition": "community", "entitlements": []})
+                return LicenseStatus(str(claims.get("code") or "LEASE_INVALID"), ok=False, online=True,
+                                     detail=str(body.get("detail") or ""), license_id=claims.get("sub"))
+        from .features import set_active_license
+
+        set_active_license({"edition": "community", "entitlements": []})
+        code = body.get("code") if isinstance(body, dict) and body.get("code") in SERVER_CODES else "LEASE_INVALID"
+        return LicenseStatus(str(code), ok=False, online=True, detail=exc.message)
+
+    def _offline(self, now: float, *, reason: str) -> LicenseStatus:
+        from .features import set_active_license
+
+        token = self.cached_lease()
+        if token is None:
+            set_active_license({"edition": "community", "entitlements": []})
+            return LicenseStatus("LEASE_INVALID", ok=False, detail=tr(
+                "offline und noch keine Lizenz zwischengespeichert – einmal online prüfen nötig ({reason})",
+                "offline and no license cached yet – one online check is needed ({reason})", reason=reason))
+        try:
+            claims = self.verify(token)
+        except _Invalid as exc:
+            if "untrusted key" not in str(exc):
+                self._delete_lease()
+            set_active_license({"edition": "community", "entitlements": []})
+            return LicenseStatus("LEASE_INVALID", ok=False, detail=str(exc))
+        if claims.get("valid") is not True or claims.get("code") != "VALID":
+            self._delete_lease()
+            set_active_license({"edition": "community", "entitlements": []})
+            return LicenseStatus(str(claims.get("code") or "LEASE_INVALID"), ok=False, detail="cached denial")
+        iat = float(claims["iat"])
+        exp = float(claims["exp"])
+        high = self.high_water()
+        if high is None:  # state file deleted or never written: the signed iat is the floor
+            high = iat
+        nbf = float(claims.get("nbf", iat))
+        if now < high - CLOCK_TOLERANCE or now < min(iat, nbf) - CLOCK_TOLERANCE:
+            set_active_license({"edition": "community", "entitlements": []})
+            behind = max(high, min(iat, nbf)) - now
+            return LicenseStatus("CLOCK_TAMPERED", ok=False, last_online=iat, expires_at=exp,
+                                 license_id=claims.get("sub"),
+                                 detail=tr("Uhr {m:.0f} Minuten hinter der zuletzt gesehenen Zeit",
+                                           "clock {m:.0f} minutes behind the latest time seen", m=behind / 60))
+        effective = max(now, high)
+        deadline = min(iat + OFFLINE_GRACE_SECONDS, exp)
+        if effective > deadline:
+            set_active_license({"edition": "community", "entitlements": []})
+            self._raise_high_water(now)
+            expired = exp < iat + OFFLINE_GRACE_SECONDS
+            return LicenseStatus("EXPIRED" if expired else "OFFLINE_GRACE_EXCEEDED", ok=False, last_online=iat,
+                                 expires_at=exp, license_id=claims.get("sub"), edition=str(claims.get("edition")),
+                                 detail=tr("zuletzt online geprüft: {when}", "last checked online: {when}",
+                                           when=_iso(iat)))
+        self._raise_high_water(now)
+        return self._activate(claims, "OFFLINE_GRACE", online=False, days_left=(deadline - effective) / 86400,
+                              detail=reason)
+
+    def _activate(self, claims: dict[str, Any], code: str, *, online: bool, days_left: float | None = None,
+                  detail: str = "", warnings: list[str] | None = None) -> LicenseStatus:
+        from .features import EDITIONS, set_active_license
+
+        edition = str(claims.get("edition") or "community")
+        if edition not in EDITIONS:
+            set_active_license({"edition": "community", "entitlements": []})
+            return LicenseStatus("LEASE_INVALID", ok=False, online=online, detail=f"unknown edition {edition!r}")
+        ents = claims.get("entitlements")
+        ents = [str(e) for e in ents] if isinstance(ents, list) else []
+        set_active_license({"edition": edition, "entitlements": ents, "limits": claims.get("limits") or {},
+                            "license_id": claims.get("sub"), "code": code})
+        return LicenseStatus(code, ok=True, edition=edition, entitlements=ents, limits=dict(claims.get("limits") or {}),
+                             online=online, days_left=days_left, expires_at=float(claims["exp"]),
+                             last_online=float(claims["iat"]), license_id=claims.get("sub"), detail=detail,
+                             warnings=warnings or [], claims=claims)
+
+    def ensure(self, *, online: bool = True) -> LicenseStatus:
+        """Like :meth:`check` but raises :class:`LicenseError` (exit status 3) when the license does not hold."""
+        status = self.check(online=online)
+        if not status.ok:
+            raise LicenseError(status.message)
+        return status
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def check_license(*, online: bool = True, **kwargs: Any) -> LicenseStatus:
+    """Check the license of this installation (see :class:`LicenseManager`)."""
+    return LicenseManager(**kwargs).check(online=online)
+
+
+def ensure_license(*, online: bool = True, **kwargs: Any) -> LicenseStatus:
+    """Check at start; raise :class:`LicenseError` with the troubleshooting steps when it does not hold."""
+    return LicenseManager(**kwargs).ensure(online=online)

@@ -1,0 +1,309 @@
+"""License leases against a fake signing backend: time is an injected clock, never sleep."""
+
+from __future__ import annotations
+
+import json
+
+import jwt
+import pytest
+
+from techcare import features
+from techcare.backend_client import BackendClient
+from techcare.config import load_settings
+from techcare.errors import LicenseError
+from techcare.license import LicenseManager, machine_fingerprint, machine_id
+from techcare.system.runner import ReplayRunner, entry_from_dict
+
+from .fakes import DAY, Clock, FakeLicenseServer, new_key
+
+FP = machine_fingerprint(raw_id="0123456789abcdef0123456789abcdef")
+
+
+@pytest.fixture(autouse=True)
+def _forget_license():
+    features.set_active_license(None)
+    yield
+    features.set_active_license(None)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def server(clock: Clock) -> FakeLicenseServer:
+    return FakeLicenseServer(clock)
+
+
+def manager(server: FakeLicenseServer, clock: Clock, tmp_path, **kw) -> LicenseManager:
+    settings = load_settings(backend_url="http://license.test", license_key="TECHCARE-PB-TEST", edition="pro_business")
+    client = BackendClient(client=server.client(), retries=1, sleep=lambda s: None)
+    return LicenseManager(settings, client=client, clock=clock, home=tmp_path / "home", fingerprint=FP, **kw)
+
+
+def test_valid_online_caches_lease_and_sets_edition(server, clock, tmp_path):
+    m = manager(server, clock, tmp_path)
+    status = m.check()
+    assert status.code == "VALID" and status.ok and status.online
+    assert status.edition == "pro_business"
+    assert m.lease_path.exists() and m.keys_path.exists()
+    assert features.current_edition() == "pro_business" and features.allowed("sensor_mode")
+    assert not features.allowed("shared_learning_db")
+    # each start sends a fresh nonce and the fingerprint, never the raw machine id
+    m.check()
+    assert server.calls[0]["nonce"] != server.calls[1]["nonce"]
+    assert server.calls[0]["fingerprint"] == FP and "0123456789abcdef" not in json.dumps(server.calls)
+
+
+def test_offline_within_seven_days_uses_cached_lease(server, clock, tmp_path):
+    m = manager(server, clock, tmp_path)
+    assert m.check().code == "VALID"
+    server.mode = "down"
+    clock.advance(6 * DAY + 23 * 3600)
+    features.set_active_license(None)
+    status = m.check()
+    assert status.code == "OFFLINE_GRACE" and status.ok
+    assert 0 < status.days_left < 0.05
+    assert features.allowed("sensor_mode")
+    assert "Tage" in status.message or "days" in status.message
+
+
+def test_offline_past_seven_days_is_refused_with_troubleshooting(server, clock, tmp_path):
+    m = manager(server, clock, tmp_path)
+    m.check()
+    server.mode = "down"
+    clock.advance(7 * DAY + 60)
+    status = m.check()
+    assert status.code == "OFFLINE_GRACE_EXCEEDED" and not status.ok
+    assert "BACKEND_URL" in status.message and "LICENSE_KEY" in status.message
+    assert not features.allowed("sensor_mode")
+    with pytest.raises(LicenseError) as info:
+        m.ensure()
+    assert info.value.exit_code != 0
+
+
+def test_clock_turned_back_is_clock_tampered(server, clock, tmp_path):
+    m = manager(server, clock, tmp_path)
+    m.check()
+    server.mode = "down"
+    clock.advance(5 * DAY)
+    assert m.check().code == "OFFLINE_GRACE"          # high-water mark is now T0 + 5 d
+    clock.advance(-3 * DAY)                           # user turns the clock back to gain days
+    status = m.check()
+    assert status.code == "CLOCK_TAMPERED" and not status.ok
+    # within the 10-minute tolerance it still works
+    clock.advance(3 * DAY - 9 * 60)
+    assert m.check().code == "OFFLINE_GRACE"
+    # going back online clears it
+    server.mode = "ok"
+    clock.advance(-3 * DAY)
+    server.server_time_offset = 3 * DAY
+    assert m.check().code == "VALID"
+
+
+def test_high_water_mark_counts_even_when_clock_stays_behind(server, clock, tmp_path):
+    m = manager(server, clock, tmp_path)
+    m.check()
+    server.mode = "down"
+    clock.advance(6 * DAY)
+    assert m.check().ok
+    clock.advance(-(5 * 60))                          # small step back within tolerance
+    status = m.check()
+    assert status.ok and status.days_left == pytest.approx(1.0, abs=1e-3)  # measured from the high-water mark
+
+
+def test_state_file_deleted_falls_back_to_lease_iat(server, clock, tmp_path):
+    m = manager(server, clock, tmp_path)
+    m.check()
+    server.mode = "down"
+    clock.advance(5 * DAY)
+    m.check()
+    m.state_path.unlink()
+    clock.advance(-5 * DAY - 3600)                    # back before the lease was issued
+    assert m.check().code == "CLOCK_TAMPERED"
+    m.state_path.unlink(missing_ok=True)
+    clock.now = server.clock() + 0                    # keep the same fake time
+    clock.advance(8 * DAY)
+    assert m.check().code == "OFFLINE_GRACE_EXCEEDED"
+
+
+def test_edited_state_file_cannot_extend_the_grace(server, clock, tmp_path):
+    m = manager(server, clock, tmp_path)
+    m.check()
+    server.mode = "down"
+    clock.advance(8 * DAY)
+    m.state_path.write_text(json.dumps({"high_water": 0, "last_online": clock.now}))
+    assert m.check().code == "OFFLINE_GRACE_EXCEEDED"   # iat is signed; last_online in the file is not trusted
+
+
+def test_edited_lease_is_invalid_and_deleted(server, clock, tmp_path):
+    m = manager(server, clock, tmp_path)
+    m.check()
+    token = m.lease_path.read_text().strip()
+    header, payload, sig = token.split(".")
+    claims = jwt.decode(token, options={"verify_signature": False})
+    claims["edition"] = "enterprise"
+    import base64
+    forged_payload = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
+    m.lease_path.write_text(f"{header}.{forged_payload}.{sig}")
+    server.mode = "down"
+    status = m.check()
+    assert status.code == "LEASE_INVALID" and not status.ok
+    assert not m.lease_path.exists()
+    assert features.current_edition() == "community"
+
+
+def test_lease_signed_by_another_key_is_rejected(server, clock, tmp_path):
+    m = manager(server, clock, tmp_path)
+    server.mode = "forged"
+    status = m.check()
+    assert status.code == "LEASE_INVALID" and "signature" in status.detail
+    assert not m.lease_path.exists()
+    # a cached lease signed by an attacker key with an unknown kid is refused offline too
+    other, _ = new_key("evil")
+    claims = {"iss": "techcare-backend", "sub": "x", "edition": "enterprise", "entitlements": ["sensor_mode"],
+              "fingerprint": FP, "nonce": "n", "code": "VALID", "valid": True, "iat": int(clock()),
+              "nbf": int(clock()), "exp": int(clock() + DAY)}
+    m.lease_path.write_text(jwt.encode(claims, other, algorithm="EdDSA", headers={"kid": "evil"}))
+    server.mode = "down"
+    assert m.check().code == "LEASE_INVALID"
+
+
+def test_replayed_answer_nonce_mismatch(server, clock, tmp_path):
+    m = manager(server, clock, tmp_path)
+    assert m.check().code == "VALID"
+    server.mode = "replay"
+    status = m.check()
+    assert status.code == "LEASE_INVALID" and "nonce" in status.detail
+
+
+def test_lease_for_another_machine_is_invalid(server, clock, tmp_path):
+    m = manager(server, clock, tmp_path)
+    m.check()
+    other = LicenseManager(m.settings, client=m.client, clock=clock, home=m.home, fingerprint="f" * 64)
+    server.mode = "down"
+    status = other.check()
+    assert status.code == "LEASE_INVALID" and "fingerprint" in status.detail
+
+
+def test_revoked_while_offline_then_back_online(server, clock, tmp_path):
+    m = manager(server, clock, tmp_path)
+    m.check()
+    server.mode = "down"
+    server.status = "REVOKED"
+    clock.advance(2 * DAY)
+    assert m.check().code == "OFFLINE_GRACE"          # cannot know yet
+    server.mode = "ok"
+    status = m.check()
+    assert status.code == "REVOKED" and not status.ok and status.online
+    assert not m.lease_path.exists()                  # fails closed: the cache is gone
+    server.mode = "down"
+    assert m.check().code == "LEASE_INVALID"          # and stays refused offline
+
+
+@pytest.mark.parametrize("mode", ["429", "503"])
+def test_rate_limit_and_server_errors_count_as_offline(server, clock, tmp_path, mode):
+    m = manager(server, clock, tmp_path)
+    m.check()
+    server.mode = mode
+    clock.advance(DAY)
+    status = m.check()
+    assert status.code == "OFFLINE_GRACE" and status.ok
+    assert len(server.calls) == 1 + 2                 # one retry happened
+
+
+def test_signed_403_denial_fails_closed(server, clock, tmp_path):
+    m = manager(server, clock, tmp_path)
+    m.check()
+    server.mode = "403"
+    status = m.check()
+    assert status.code == "SUSPENDED" and not status.ok
+    assert not m.lease_path.exists()
+
+
+def test_unsigned_403_fails_closed_but_cannot_delete(server, clock, tmp_path):
+    m = manager(server, clock, tmp_path)
+    m.check()
+    server.mode = "403_unsigned"
+    status = m.check()
+    assert not status.ok and status.code == "LEASE_INVALID"
+    assert not features.allowed("sensor_mode")
+
+
+def test_garbage_answer_is_invalid(server, clock, tmp_path):
+    m = manager(server, clock, tmp_path)
+    server.mode = "garbage"
+    assert m.check().code == "LEASE_INVALID"
+
+
+def test_license_expiry_before_seven_days(clock, tmp_path):
+    server = FakeLicenseServer(clock, expires_at=clock() + 2 * DAY)
+    m = manager(server, clock, tmp_path)
+    assert m.check().ok
+    server.mode = "down"
+    clock.advance(DAY)
+    assert m.check().ok
+    clock.advance(DAY + 60)
+    assert m.check().code == "EXPIRED"
+
+
+def test_first_start_offline_has_no_lease(server, clock, tmp_path):
+    m = manager(server, clock, tmp_path)
+    server.mode = "down"
+    status = m.check()
+    assert status.code == "LEASE_INVALID" and not status.ok
+
+
+def test_community_needs_no_license(tmp_path, clock):
+    m = LicenseManager(load_settings(), clock=clock, home=tmp_path, fingerprint=FP)
+    status = m.check()
+    assert status.code == "NO_LICENSE" and status.ok
+    pro = LicenseManager(load_settings(edition="pro"), clock=clock, home=tmp_path, fingerprint=FP)
+    status = pro.check()
+    assert status.code == "NO_LICENSE" and not status.ok and "LICENSE_KEY" in status.message
+
+
+def test_shipped_keys_allow_rotation(server, clock, tmp_path):
+    m = manager(server, clock, tmp_path)
+    m.check()                                         # pins k1
+    new_private, new_jwk = new_key("k2")
+    server.key, server.jwk = new_private, new_jwk     # server rotates to k2
+    original_sign = server.sign
+    server.sign = lambda claims, key=None, kid="k1": original_sign(claims, key=key, kid="k2")
+    assert m.check().code == "LEASE_INVALID"          # k2 is not pinned: never trusted just because served
+    rotated = manager(server, clock, tmp_path, shipped_keys=[new_jwk])
+    assert rotated.check().code == "VALID"
+
+
+def test_messages_in_english(server, clock, tmp_path, monkeypatch):
+    monkeypatch.setenv("TECHCARE_LANG", "en")
+    m = manager(server, clock, tmp_path)
+    server.mode = "down"
+    msg = m.check().message
+    assert "License check failed" in msg and "Check BACKEND_URL" in msg
+
+
+def test_machine_id_sources():
+    linux = ReplayRunner(platform="linux")
+    linux.add(entry_from_dict({"kind": "file", "path": "/etc/machine-id", "content": "abc123\n", "error": None}))
+    assert machine_id(linux) == "abc123"
+    win = ReplayRunner(platform="windows")
+    win.add_command(["reg", "query", r"HKLM\SOFTWARE\Microsoft\Cryptography", "/v", "MachineGuid"], 0,
+                    "\r\nHKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\Cryptography\r\n"
+                    "    MachineGuid    REG_SZ    6f3b8c2e-1a2b-4c3d-9e8f-0a1b2c3d4e5f\r\n\r\n")
+    assert machine_id(win) == "6f3b8c2e-1a2b-4c3d-9e8f-0a1b2c3d4e5f"
+    mac = ReplayRunner(platform="darwin")
+    mac.add_command(["ioreg", "-rd1", "-c", "IOPlatformExpertDevice"], 0,
+                    '+-o MacBookPro18,3  <class IOPlatformExpertDevice>\n    {\n'
+                    '      "IOPlatformSerialNumber" = "C02XYZ"\n'
+                    '      "IOPlatformUUID" = "A1B2C3D4-E5F6-7890-ABCD-EF1234567890"\n    }\n')
+    assert machine_id(mac) == "A1B2C3D4-E5F6-7890-ABCD-EF1234567890"
+    assert machine_fingerprint(raw_id="A") == machine_fingerprint(raw_id="a")
+    assert len(machine_fingerprint(raw_id="x")) == 64
+
+
+def test_machine_id_fallback_is_stable(tmp_path):
+    runner = ReplayRunner(platform="linux")
+    first = machine_id(runner, home=tmp_path)
+    assert machine_id(runner, home=tmp_path) == first
