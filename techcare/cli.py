@@ -71,6 +71,42 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_setup(args: argparse.Namespace) -> int:
+    from .setup_wizard import run_setup
+
+    answers = {name: getattr(args, name) for name in ("name", "company", "edition", "license_key", "anthropic_api_key",
+                                                        "network_method", "backend_url", "learning_db_url", "password",
+                                                        "briefing")}
+    run_setup(env_file=args.env_file, interactive=not args.non_interactive, answers=answers,
+              validate_license=_license_validator())
+    return EXIT_OK
+
+
+def _license_validator():
+    try:
+        from .license import validate_for_setup
+    except ImportError:
+        return None
+    return validate_for_setup
+
+
+def _set_password() -> int:
+    import getpass
+
+    from .auth import set_password
+
+    set_password(getpass.getpass)
+    print(_tr("Passwort gespeichert (bcrypt-Hash in .env).", "Password saved (bcrypt hash in .env)."))
+    return EXIT_OK
+
+
+def _uninstall(yes: bool) -> int:
+    from .uninstall import uninstall
+
+    uninstall(yes=yes)
+    return EXIT_OK
+
+
 # ---- parser --------------------------------------------------------------------------------------------------
 
 class _Parser(argparse.ArgumentParser):
@@ -87,6 +123,13 @@ def build_parser() -> argparse.ArgumentParser:
         "TechCare – Diagnose, Treiber, freigegebene Reparaturen mit Rollback, KI-Assistent. / "
         "Diagnosis, drivers, approved repairs with rollback, AI assistant."))
     parser.add_argument("--version", action="version", version=f"techcare {__version__}")
+    parser.add_argument("--plain", action="store_true", help="plain chat REPL instead of the IPython shell")
+    parser.add_argument("--approve", metavar="'GO REPAIR: 1,2'", help="with --plain and no terminal: the approval "
+                        "scripts may run")
+    parser.add_argument("--snapshot", metavar="FILE", help="start the shell on a captured machine")
+    parser.add_argument("--set-password", action="store_true", help="set or change the technician password")
+    parser.add_argument("--uninstall", action="store_true", help="delete .env, data/ and ~/.techcare/ (asks first)")
+    parser.add_argument("--yes", action="store_true", help="with --uninstall: do not ask")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     p = sub.add_parser("diagnose", help="diagnose this machine (read-only) or a snapshot")
@@ -98,18 +141,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=["save", "info"])
     p.add_argument("file", metavar="FILE")
     COMMANDS["snapshot"] = cmd_snapshot
+
+    p = sub.add_parser("setup", help="the setup wizard (also runs on the first start)")
+    p.add_argument("--non-interactive", action="store_true", help="take every answer from flags/environment")
+    p.add_argument("--env-file", metavar="FILE", help="write this file instead of ./.env")
+    for flag, helptext in (("name", "technician name"), ("company", "company"), ("edition", "community|pro|pro_business|enterprise"),
+                           ("license-key", "TECHCARE-<EDITION>-<CODE>"), ("anthropic-api-key", "Anthropic API key"),
+                           ("network-method", "cloudflare|tailscale|vpn|direct"), ("backend-url", "https://..."),
+                           ("learning-db-url", "Enterprise: database URL"),
+                           ("password", "technician password (prefer TECHCARE_SETUP_PASSWORD)"),
+                           ("briefing", "briefing for the assistant")):
+        p.add_argument(f"--{flag}", help=helptext)
+    COMMANDS["setup"] = cmd_setup
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help()
-        return EXIT_OK
     from .errors import TechCareError
 
     try:
+        if args.set_password:
+            return _set_password()
+        if args.uninstall:
+            return _uninstall(args.yes)
+        if args.command is None:
+            from .shell import start
+
+            return start(plain=args.plain, approve=args.approve, snapshot=args.snapshot)
+        if args.command == "setup":
+            return cmd_setup(args)
         from .config import get_settings
         from .i18n import set_language
 
@@ -120,6 +182,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TechCareError as exc:
         _console(stderr=True).print(f"[bold red]✖[/] {exc}", markup=True, highlight=False, soft_wrap=True)
         return exc.exit_code
+    except EOFError:
+        print(_tr("Abgebrochen (keine Eingabe).", "Cancelled (no input)."), file=sys.stderr)
+        return EXIT_ERROR
     except KeyboardInterrupt:
         print(_tr("Abgebrochen.", "Interrupted."), file=sys.stderr)
         return 130

@@ -1,0 +1,227 @@
+"""IPython magics: ``%techcare`` (chat), ``%repair``, ``%drivers``, ``%diagnose``, ``%sensor``, ``%changelog``, ``%unlock``.
+
+Load with ``%load_ext techcare`` (idempotent). Configure with ``%config TechCareMagics.language = 'en'``,
+``%config TechCareMagics.streaming = False``, ``%config TechCareMagics.dry_run = True``.
+
+Rules: magics return objects (Reply, Plan, DataFrames) instead of printing; misuse raises ``UsageError`` with the
+usage line; TechCare errors render as one line and fail the cell; nothing ever calls ``input()`` in a kernel —
+approval is its own cell (``%repair GO REPAIR: 1,3``) and high-risk steps are confirmed with ``--confirm``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class, no_var_expand
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from traitlets import Bool, Enum, observe
+
+from .i18n import set_language, tr
+from .session import get_session
+
+__all__ = ["TechCareMagics", "load_ipython_extension", "unload_ipython_extension"]
+
+REPAIR_USAGE = ("%repair                      show the current plan\n"
+                "%repair GO REPAIR: 1,3       run the approved steps (add --confirm for high-risk steps)\n"
+                "%repair --dry-run 1,2        show what steps 1 and 2 would do, run nothing\n"
+                "%repair --undo               roll back the last run")
+
+
+def _in_kernel(shell: Any) -> bool:
+    return shell is not None and shell.__class__.__name__ != "TerminalInteractiveShell"
+
+
+@magics_class
+class TechCareMagics(Magics):
+    language = Enum(["de", "en"], default_value=None, allow_none=True, config=True,
+                    help="Language of TechCare's answers (de|en); None follows TECHCARE_LANG.")
+    streaming = Bool(True, config=True, help="Stream assistant answers while they arrive.")
+    dry_run = Bool(False, config=True, help="Make %repair GO REPAIR only show what would run.")
+
+    @observe("language")
+    def _language_changed(self, change: dict[str, Any]) -> None:
+        set_language(change["new"])
+
+    # ---- helpers -------------------------------------------------------------------------------------------
+    @property
+    def session(self):
+        return get_session()
+
+    def _gate(self) -> None:
+        """Session timeout: in a terminal ask for the password; in a kernel refuse until %unlock."""
+        lock = self.session.lock
+        if lock is None:
+            return
+        if _in_kernel(self.shell):
+            lock.check(None)
+        else:
+            import getpass
+
+            lock.check(getpass.getpass)
+
+    # ---- chat ----------------------------------------------------------------------------------------------
+    @no_var_expand
+    @line_cell_magic
+    def techcare(self, line: str, cell: str | None = None):
+        """Chat with the TechCare assistant: ``%techcare Windows Update funktioniert nicht`` or ``%%techcare``."""
+        message = (cell if cell is not None else line).strip()
+        if cell is not None and line.strip():
+            message = f"{line.strip()}\n{cell.strip()}"
+        if not message:
+            raise UsageError("%techcare <Nachricht / message>   or   %%techcare (cell = message)")
+        self._gate()
+        if self.streaming:
+            from IPython.display import Markdown, display
+
+            handle = display(Markdown("…"), display_id=True)
+            parts: list[str] = []
+
+            def on_text(chunk: str) -> None:
+                parts.append(chunk)
+                if handle is not None:
+                    handle.update(Markdown("".join(parts)))
+
+            reply = self.session.ask(message, on_text=on_text)
+            if handle is not None:
+                handle.update(Markdown(" "))
+            return reply
+        return self.session.ask(message)
+
+    # ---- repairs ---------------------------------------------------------------------------------------------
+    @no_var_expand
+    @line_magic
+    def repair(self, line: str):
+        """Review and run repairs. Usage:
+
+        %repair                      show the current plan
+        %repair GO REPAIR: 1,3       run the approved steps (add --confirm for high-risk steps)
+        %repair --dry-run 1,2        show what steps 1 and 2 would do, run nothing
+        %repair --undo               roll back the last run
+        """
+        text = line.strip()
+        self._gate()
+        if not text:
+            return self.session.show_plan()
+        tokens = text.split()
+        if tokens[0] == "--undo":
+            if len(tokens) > 1:
+                raise UsageError(f"%repair --undo takes no arguments\n{REPAIR_USAGE}")
+            return self.session.undo()
+        confirm_high_risk = "--confirm" in tokens
+        tokens = [t for t in tokens if t != "--confirm"]
+        dry = self.dry_run
+        if tokens and tokens[0] == "--dry-run":
+            dry = True
+            tokens = tokens[1:]
+            if not tokens:
+                raise UsageError(f"%repair --dry-run needs step numbers, e.g. 1,2\n{REPAIR_USAGE}")
+            approval_text = "GO REPAIR: " + " ".join(tokens)
+        elif tokens and tokens[0].upper() == "GO":
+            approval_text = " ".join(tokens)
+        else:
+            raise UsageError(f"unknown %repair arguments: {text!r}\n{REPAIR_USAGE}")
+        bad = [t for t in tokens if t.startswith("--")]
+        if bad:
+            raise UsageError(f"unknown option {bad[0]}\n{REPAIR_USAGE}")
+        plan = self.session.plan
+        if plan is None:
+            raise UsageError(tr("Kein Plan vorhanden – erst %techcare oder %diagnose.",
+                                "No plan yet – use %techcare or %diagnose first."))
+
+        def confirm(step: Any) -> bool:
+            return confirm_high_risk
+
+        return self.session.run(approval_text, dry_run=dry, confirm=confirm)
+
+    @line_magic
+    def changelog(self, line: str):
+        """The repair changelog as a DataFrame."""
+        if line.strip():
+            raise UsageError("%changelog takes no arguments")
+        return self.session.changelog()
+
+    # ---- drivers & diagnosis ------------------------------------------------------------------------------------
+    @magic_arguments()
+    @argument("--updates", action="store_true", help="only drivers with an available update")
+    @argument("--refresh", action="store_true", help="run the inventory again")
+    @argument("--snapshot", metavar="FILE", help="drivers of a captured machine")
+    @line_magic
+    def drivers(self, line: str):
+        """Driver inventory as a DataFrame: ``df = %drivers``, ``%drivers --updates``."""
+        args = parse_argstring(self.drivers, line)
+        self._gate()
+        return self.session.drivers(updates=args.updates, refresh=args.refresh, snapshot=args.snapshot)
+
+    @magic_arguments()
+    @argument("--snapshot", metavar="FILE", help="diagnose a captured machine")
+    @line_magic
+    def diagnose(self, line: str):
+        """Diagnose this machine (read-only) or a snapshot; returns a Diagnosis (``.findings`` is a DataFrame)."""
+        args = parse_argstring(self.diagnose, line)
+        self._gate()
+        progress = None
+        if _in_kernel(self.shell):
+            from .widgets import diagnosis_progress
+
+            progress = diagnosis_progress()
+        return self.session.diagnose(snapshot=args.snapshot, progress=progress)
+
+    @magic_arguments()
+    @argument("--history", metavar="HOST", help="history of HOST from the backend")
+    @argument("--since", metavar="ISO", help="start of the history (ISO time)")
+    @argument("--until", metavar="ISO", help="end of the history (ISO time)")
+    @argument("--no-plot", action="store_true", help="do not draw the history chart")
+    @line_magic
+    def sensor(self, line: str):
+        """The current sensor sample, or ``--history HOST`` from the backend as a DataFrame with a plot."""
+        args = parse_argstring(self.sensor, line)
+        self._gate()
+        from . import monitoring
+
+        if not args.history:
+            if args.since or args.until:
+                raise UsageError("--since/--until only with --history HOST")
+            return monitoring.current_sample(runner=self.session.runner)
+        frame = monitoring.history(args.history, since=args.since, until=args.until)
+        if not args.no_plot and len(frame):
+            monitoring.plot_history(frame, title=args.history)
+        return frame
+
+    @line_magic
+    def unlock(self, line: str):
+        """Unlock a timed-out session with the technician password."""
+        import getpass
+
+        lock = self.session.lock
+        if lock is None or not lock.locked:
+            return None
+        from .auth import ask_password
+
+        ask_password(lock.password_hash, getpass.getpass)
+        lock.touch()
+        return None
+
+
+_loaded: dict[int, TechCareMagics] = {}
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """Register the magics once per shell; loading again is a no-op."""
+    if id(ipython) in _loaded:
+        return
+    magics = TechCareMagics(shell=ipython)
+    ipython.register_magics(magics)
+    if magics not in ipython.configurables:
+        ipython.configurables.append(magics)
+    _loaded[id(ipython)] = magics
+    ipython.user_ns.setdefault("tc", get_session())
+    from .shell import _on_extension_load
+
+    _on_extension_load(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    _loaded.pop(id(ipython), None)
+
+

@@ -1,0 +1,130 @@
+"""The plain chat REPL (``techcare --plain``) for bare consoles.
+
+Every line is a chat message, except the commands: ``hilfe``/``help``, ``diagnose``, ``treiber``/``drivers``,
+``plan``, ``GO REPAIR: 1,2,3``, ``undo``, ``report``, ``exit``/``quit`` (or Ctrl-D). High-risk steps ask once more
+with default No. Without a TTY, repairs are refused unless the script passes ``--approve "GO REPAIR: 1,2"``; then
+only that exact approval runs.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from .errors import TechCareError
+from .i18n import tr
+
+__all__ = ["Repl", "run_repl"]
+
+_GO = re.compile(r"^\s*go\s+repair\b", re.IGNORECASE)
+
+
+def _norm(text: str) -> str:
+    return re.sub(r"\s+", "", text).lower().replace("goreapir", "gorepair")
+
+
+class Repl:
+    def __init__(self, session: Any, *, ask: Callable[[str], str] = input, say: Callable[[Any], None] | None = None,
+                 interactive: bool | None = None, approve: str | None = None,
+                 password_prompt: Callable[[str], str] | None = None) -> None:
+        self.session = session
+        self.ask = ask
+        self.interactive = sys.stdin.isatty() if interactive is None else interactive
+        self.approve = approve
+        self.password_prompt = password_prompt
+        if say is None:
+            from rich.console import Console
+
+            console = Console(highlight=False)
+            say = console.print
+        self.say = say
+
+    def help_text(self) -> str:
+        return tr(
+            "Befehle: diagnose · treiber · plan · GO REPAIR: 1,2,3 · undo · report · hilfe · exit\n"
+            "Alles andere ist eine Nachricht an den Assistenten, z.B. \"Windows Update funktioniert nicht\".",
+            "Commands: diagnose · drivers · plan · GO REPAIR: 1,2,3 · undo · report · help · exit\n"
+            "Anything else is a message to the assistant, e.g. \"Windows Update is not working\".")
+
+    def _confirm(self, step: Any) -> bool:
+        if not self.interactive:
+            return self.approve is not None
+        try:
+            answer = self.ask(tr("Schritt {n} ist HOCHRISKANT ({t}). Wirklich ausführen? [j/N] ",
+                                 "Step {n} is HIGH RISK ({t}). Really run it? [y/N] ",
+                                 n=getattr(step, "number", "?"), t=_title(step))).strip().lower()
+        except EOFError:
+            return False
+        return answer in ("j", "ja", "y", "yes")
+
+    def handle(self, line: str) -> bool:
+        """Handle one line; returns False when the REPL should end."""
+        text = line.strip()
+        if not text:
+            return True
+        word = text.lower()
+        if self.session.lock is not None:
+            self.session.lock.check(self.password_prompt, say=self.say)
+        if word in ("exit", "quit", "ende", "beenden"):
+            return False
+        if word in ("hilfe", "help", "?"):
+            self.say(self.help_text())
+        elif word in ("diagnose", "diagnosis"):
+            self.say(self.session.diagnose())
+        elif word in ("treiber", "drivers"):
+            self.say(self.session.drivers(updates=True))
+        elif word == "plan":
+            if self.session.plan is None and self.session.diagnosis is not None:
+                self.session.plan_from_diagnosis()
+            self.say(_render_plan(self.session.show_plan()))
+        elif word in ("undo", "rückgängig", "rueckgaengig"):
+            self.say(self.session.undo())
+        elif word in ("report", "bericht"):
+            self.say(self.session.report())
+        elif _GO.match(text):
+            if not self.interactive and (self.approve is None or _norm(self.approve) != _norm(text)):
+                self.say(tr("✖ Ohne Terminal werden Reparaturen nur mit --approve \"{t}\" ausgeführt.",
+                            "✖ Without a terminal, repairs run only with --approve \"{t}\".", t=text))
+                return True
+            self.say(self.session.run(text, confirm=self._confirm))
+        else:
+            reply = self.session.ask(text)
+            self.say(reply)
+        return True
+
+    def loop(self) -> int:
+        self.say(tr("TechCare Chat – \"hilfe\" zeigt die Befehle, \"exit\" beendet.",
+                    "TechCare chat – \"help\" lists the commands, \"exit\" quits."))
+        while True:
+            try:
+                line = self.ask("techcare> " if self.interactive else "")
+            except EOFError:
+                self.say("")
+                return 0
+            except KeyboardInterrupt:
+                self.say(tr("(Strg-D oder exit beendet)", "(Ctrl-D or exit quits)"))
+                continue
+            try:
+                if not self.handle(line):
+                    return 0
+            except TechCareError as exc:
+                self.say(f"[bold red]✖[/] {exc}")
+                if getattr(exc, "exit_code", 0) == 1 and type(exc).__name__ == "AuthError":
+                    return 1
+
+
+def _title(step: Any) -> str:
+    title = getattr(step, "title", "")
+    return title() if callable(title) else str(title)
+
+
+def _render_plan(view: Any) -> Any:
+    plan = getattr(view, "plan", view)
+    show = getattr(plan, "show", None)
+    return show() if callable(show) else plan
+
+
+def run_repl(session: Any, **kwargs: Any) -> int:
+    return Repl(session, **kwargs).loop()

@@ -1,0 +1,139 @@
+"""The ``techcare`` start sequence and the IPython shell.
+
+1. no ``.env`` yet -> setup wizard (interactive consoles only; scripts use ``techcare setup --non-interactive``),
+2. technician password if set (3 tries, prompts never echo, then exit non-zero),
+3. license check for licensed editions,
+4. banner (edition, host, OS, backend status, language),
+5. an IPython shell with the ``techcare`` extension loaded and ``tc`` (the session) in the namespace — or the plain
+   chat REPL with ``--plain``.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import platform
+import socket
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from .i18n import tr
+
+__all__ = ["banner", "check_license", "prepare_session", "start"]
+
+
+def _backend_status(settings: Any) -> str:
+    if not settings.backend_url:
+        return tr("kein Backend konfiguriert", "no backend configured")
+    try:
+        from .backend_client import BackendClient
+
+        with BackendClient(settings=settings, timeout=1.5, retries=0) as client:
+            health = client.health()
+        return f"{settings.backend_url} ({health.get('status', '?')})"
+    except Exception as exc:  # noqa: BLE001 - the banner only reports
+        return f"{settings.backend_url} ({tr('nicht erreichbar', 'unreachable')}: {type(exc).__name__})"
+
+
+def banner(settings: Any, license_status: str | None = None) -> str:
+    from . import __version__
+    from .features import EDITION_NAMES, current_edition
+
+    edition = EDITION_NAMES.get(current_edition(), settings.edition)
+    lines = [
+        f"TechCare {__version__} · {edition}" + (f" · {license_status}" if license_status else ""),
+        f"{tr('Rechner', 'Host')}: {socket.gethostname()} · {platform.system()} {platform.release()}",
+        f"Backend: {_backend_status(settings)}",
+        f"{tr('Sprache', 'Language')}: {settings.techcare_lang} · {tr('Techniker', 'Technician')}: "
+        f"{settings.technician_name or '-'}" + (f" ({settings.company})" if settings.company else ""),
+        tr("Befehle: %techcare <Frage> · %diagnose · %repair · %drivers · %changelog · tc (Sitzung) · exit",
+           "Commands: %techcare <question> · %diagnose · %repair · %drivers · %changelog · tc (session) · exit"),
+    ]
+    return "\n".join(lines)
+
+
+def check_license(settings: Any) -> str | None:
+    """Validate the license of licensed editions at start (raises LicenseError). Returns a status line."""
+    if settings.edition == "community":
+        return None
+    try:
+        from . import license as lic
+    except ImportError:  # license layer not installed: the edition is read from settings
+        return None
+    status = lic.check_at_start()
+    return getattr(status, "summary", None) or str(status)
+
+
+def prepare_session(*, password_prompt: Callable[[str], str] = getpass.getpass, say: Callable[[str], None] = print,
+                    interactive: bool | None = None, snapshot: str | None = None):
+    """Steps 1-3 of the start sequence; returns ``(session, settings, license_status)``."""
+    from .auth import SessionLock, ask_password
+    from .config import get_settings, resolve_env_file
+    from .errors import ConfigError
+    from .session import reset_session
+
+    interactive = sys.stdin.isatty() if interactive is None else interactive
+    env_file = resolve_env_file()
+    if not env_file.exists():
+        if not interactive:
+            raise ConfigError(tr("Noch keine Konfiguration ({p}). Einrichten mit: techcare setup --non-interactive …",
+                                 "No configuration yet ({p}). Set up with: techcare setup --non-interactive …",
+                                 p=env_file), key="TECHCARE_ENV_FILE", value=str(env_file))
+        from .setup_wizard import run_setup
+
+        run_setup(env_file=env_file, ask=input, ask_secret=password_prompt, say=say)
+    settings = get_settings()
+    if settings.technician_password_hash:
+        ask_password(settings.technician_password_hash, password_prompt, say=say)
+    license_status = check_license(settings)
+    session = reset_session()
+    if snapshot:
+        session.use_snapshot(snapshot)
+    session.lock = SessionLock(settings.technician_password_hash, settings.session_timeout)
+    return session, settings, license_status
+
+
+def _install_timeout_hook(ipython: Any, session: Any) -> None:
+    from .auth import AuthError
+
+    def before_cell(*_args: Any) -> None:
+        try:
+            session.lock.check(getpass.getpass)
+        except AuthError as exc:
+            print(f"✖ {exc}", file=sys.stderr)
+            sys.stdout.flush()
+            os._exit(1)
+
+    ipython.events.register("pre_run_cell", before_cell)
+
+
+def start(*, plain: bool = False, approve: str | None = None, snapshot: str | None = None) -> int:
+    session, settings, license_status = prepare_session(snapshot=snapshot)
+    text = banner(settings, license_status)
+    if plain:
+        from .repl import run_repl
+
+        print(text)
+        return run_repl(session, approve=approve, password_prompt=getpass.getpass)
+    from IPython import start_ipython
+    from traitlets.config import Config
+
+    config = Config()
+    config.InteractiveShellApp.extensions = ["techcare"]
+    config.TerminalInteractiveShell.banner1 = text + "\n"
+    config.TerminalInteractiveShell.confirm_exit = False
+    config.InteractiveShellApp.exec_lines = ["import techcare"]
+    config.TerminalIPythonApp.display_banner = True
+    _pending_hook.append(session)
+    start_ipython(argv=[], config=config, user_ns={"tc": session})
+    return 0
+
+
+_pending_hook: list[Any] = []
+
+
+def _on_extension_load(ipython: Any) -> None:
+    """Called by the extension loader in the ``techcare`` shell to arm the session timeout."""
+    while _pending_hook:
+        _install_timeout_hook(ipython, _pending_hook.pop())
