@@ -33,7 +33,7 @@ LEARNING_DB_SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg", "mysql", "m
 
 # What is allowed, per key, for error messages (German, English).
 _ALLOWED: dict[str, tuple[str, str]] = {
-    "session_timeout": ("eine ganze Zahl von Sekunden zwischen 60 und 86400", "a whole number of seconds from 60 to 86400"),
+    "session_timeout": ("eine ganze Zahl von Sekunden zwischen 1 und 86400", "a whole number of seconds from 1 to 86400"),
     "sensor_interval": ("eine ganze Zahl von Sekunden zwischen 10 und 86400", "a whole number of seconds from 10 to 86400"),
     "network_method": (" | ".join(NETWORK_METHODS), " | ".join(NETWORK_METHODS)),
     "edition": (" | ".join(EDITIONS), " | ".join(EDITIONS)),
@@ -77,7 +77,7 @@ class Settings(BaseSettings):
                                       validate_default=True)
 
     technician_password_hash: str | None = None
-    session_timeout: int = Field(3600, ge=60, le=86400)
+    session_timeout: int = Field(3600, ge=1, le=86400)
     backend_url: str | None = None
     network_method: Literal["cloudflare", "tailscale", "vpn", "direct"] = "cloudflare"
     license_key: str | None = None

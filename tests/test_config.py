@@ -24,7 +24,7 @@ def test_defaults(techcare_env):
     ("BACKEND_URL", "htp//nope", "http(s)-URL"),
     ("EDITION", "gold", "community | pro | pro_business | enterprise"),
     ("TECHCARE_LANG", "fr", "de | en"),
-    ("SESSION_TIMEOUT", "-5", "60 und 86400"),
+    ("SESSION_TIMEOUT", "-5", "1 und 86400"),
     ("LEARNING_DB_URL", "oracle://x", "postgresql+psycopg"),
 ])
 def test_bad_values_name_key_value_and_allowed(monkeypatch, key, value, allowed):
