@@ -1,0 +1,476 @@
+"""The sensor: sample this machine every ``SENSOR_INTERVAL`` seconds and forward the samples to the backend.
+
+    python -m techcare.monitoring.sensor [--interval S] [--once] [--dry-run] [--hostname NAME] [--log-file PATH]
+
+Each tick: probes -> payload (the backend's metrics contract) -> committed to the local spool -> sent
+(``POST /api/monitoring/metrics``, or ``/batch`` when catching up) -> deleted from the spool once acknowledged.
+Metrics, firewall/antivirus/update-service/critical services and the last error events are probed every tick;
+pending updates, pending reboot and SMART are cached (they are expensive and change slowly).
+
+Needs the ``sensor_mode`` entitlement (Pro Business or higher) and a sensor API key (``TECHCARE_API_KEY``).
+Exit codes: 0 ok, 2 usage/config error, 3 license error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from .._version import __version__
+from ..i18n import tr
+from .spool import Spool, default_max_samples
+
+__all__ = ["CACHED_PROBES", "TICK_PROBES", "FlushResult", "Sensor", "build_payload", "main", "setup_logging"]
+
+log = logging.getLogger("techcare.sensor")
+
+#: probed every tick
+TICK_PROBES = ("metrics", "firewall", "antivirus", "update_service", "services", "events")
+#: probed rarely: name -> seconds a result stays fresh
+CACHED_PROBES = {"pending_updates": 6 * 3600, "pending_reboot": 3600, "smart": 6 * 3600}
+MAX_EVENTS = 5
+BATCH_LIMIT = 1000
+
+
+# ---- payload ---------------------------------------------------------------------------------------------
+
+def _on_off(value: bool | None) -> str:
+    return "on" if value is True else "off" if value is False else "unknown"
+
+
+def _utc_now_iso(now: float) -> str:
+    return datetime.fromtimestamp(now, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _services_part(results: dict[str, Any]) -> dict[str, Any]:
+    firewall = results.get("firewall")
+    antivirus = results.get("antivirus")
+    update = results.get("update_service")
+    services = results.get("services")
+    fw = _on_off(firewall.data.enabled) if firewall is not None and firewall.ok and firewall.data is not None else "unknown"
+    av = "unknown"
+    if antivirus is not None and antivirus.ok and antivirus.data is not None:
+        av = _on_off(antivirus.data.protected)
+    upd = "unknown"
+    if update is not None and update.ok and update.data is not None:
+        upd = "problem" if update.data.problem else "ok"
+    failed: list[str] = []
+    if services is not None and services.ok and isinstance(services.data, list):
+        for svc in services.data:
+            state = (getattr(svc, "state", "") or "").lower()
+            start = (getattr(svc, "start_type", "") or "").lower()
+            if state == "failed" or (state == "stopped" and start in ("auto", "automatic")):
+                failed.append(str(svc.name))
+    return {"firewall": fw, "antivirus": av, "update_service": upd, "failed": sorted(set(failed))}
+
+
+def _events_part(result: Any) -> list[dict[str, Any]]:
+    if result is None or not result.ok or not isinstance(result.data, list):
+        return []
+    records = sorted(result.data, key=lambda e: e.time or "", reverse=True)[:MAX_EVENTS]
+    return [{"time": e.time, "level": e.level, "source": e.source, "message": (e.message or "")[:500],
+             "event_id": e.event_id} for e in records]
+
+
+def _updates_part(result: Any) -> dict[str, int] | None:
+    if result is None or not result.ok or result.data is None:
+        return None
+    return {"count": int(result.data.count), "security": int(result.data.security_count)}
+
+
+def _reboot_part(result: Any) -> bool | None:
+    if result is None or not result.ok or result.data is None:
+        return None
+    return bool(result.data.required)
+
+
+def _smart_part(result: Any) -> list[dict[str, Any]]:
+    if result is None or not result.ok or not isinstance(result.data, list):
+        return []
+    allowed = ("passed", "warning", "failing", "unknown")
+    return [{"device": d.device, "health": d.health if d.health in allowed else "unknown", "model": d.model or "",
+             "temperature_c": d.temperature_c} for d in result.data]
+
+
+def build_payload(results: dict[str, Any], *, hostname: str, os_name: str, now: float,
+                  sample_id: str | None = None, cached: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The metrics sample of the backend contract from probe results (``ProbeResult`` per probe name).
+
+    ``cached`` holds already mapped values for ``pending_updates``, ``pending_reboot`` and ``smart``; names not
+    in it are mapped from ``results``.
+    """
+    cached = cached or {}
+    metrics = results.get("metrics")
+    m = metrics.data if metrics is not None and metrics.ok else None
+    disks = [{"mount": d.mount, "total": int(d.total), "used": int(d.used), "free": int(d.free),
+              "percent": float(d.percent)} for d in (m.disks if m else [])]
+
+    def slow(name: str) -> Any:
+        return cached[name] if name in cached else _MAPPERS[name](results.get(name))
+
+    return {
+        "sample_id": sample_id or str(uuid.uuid4()),
+        "timestamp": _utc_now_iso(now),
+        "hostname": hostname,
+        "os": os_name,
+        "cpu_percent": float(m.cpu_percent) if m else None,
+        "ram_percent": float(m.ram_percent) if m else None,
+        "swap_percent": m.swap_percent if m else None,
+        "disks": disks,
+        "services": _services_part(results),
+        "pending_updates": slow("pending_updates"),
+        "pending_reboot": slow("pending_reboot"),
+        "events": _events_part(results.get("events")),
+        "smart": slow("smart") or [],
+        "dropped_samples": 0,
+        "agent_version": __version__,
+        "uptime_seconds": int(m.uptime_seconds) if m and m.uptime_seconds is not None else None,
+    }
+
+
+_MAPPERS: dict[str, Callable[[Any], Any]] = {"pending_updates": _updates_part, "pending_reboot": _reboot_part,
+                                             "smart": _smart_part}
+
+
+# ---- the sensor ------------------------------------------------------------------------------------------
+
+@dataclass
+class FlushResult:
+    sent: int = 0
+    created: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    remaining: int = 0
+    error: str | None = None
+    errors: list[str] = field(default_factory=list)
+
+
+class Sensor:
+    """Samples, spools and forwards. Every dependency is injectable (runner, backend client, spool, clock)."""
+
+    def __init__(self, *, settings: Any = None, runner: Any = None, client: Any = None, spool: Spool | None = None,
+                 interval: float | None = None, hostname: str | None = None, clock: Callable[[], float] = time.time,
+                 cache_ttl: dict[str, float] | None = None, probe_timeout: float | None = None,
+                 max_samples: int | None = None) -> None:
+        if settings is None:
+            from ..config import get_settings
+
+            settings = get_settings()
+        self.settings = settings
+        if runner is None:
+            from ..system import default_runner
+
+            runner = default_runner()
+        self.runner = runner
+        self.interval = float(interval if interval is not None else settings.sensor_interval)
+        self._client = client
+        self.home = Path(settings.techcare_home)
+        self.spool = spool or Spool(self.home / "sensor-spool.sqlite3",
+                                    max_samples=max_samples or default_max_samples(self.interval))
+        self._hostname = hostname
+        self.clock = clock
+        self.cache_ttl = dict(CACHED_PROBES if cache_ttl is None else cache_ttl)
+        self.probe_timeout = float(probe_timeout if probe_timeout is not None else settings.probe_timeout)
+        self.cache_path = self.home / "sensor-cache.json"
+        self._cache: dict[str, dict[str, Any]] = self._load_cache()
+        self.stop_event = threading.Event()
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            from ..backend_client import BackendClient
+
+            self._client = BackendClient(settings=self.settings, retries=2, timeout=15.0)
+        return self._client
+
+    # ---- cache of slow probes ----------------------------------------------------------------------------
+    def _load_cache(self) -> dict[str, dict[str, Any]]:
+        try:
+            data = json.loads(self.cache_path.read_text(encoding="utf-8"))
+            return data if isinstance(data, dict) else {}
+        except (OSError, ValueError):
+            return {}
+
+    def _save_cache(self) -> None:
+        try:
+            self.cache_path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.cache_path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(self._cache), encoding="utf-8")
+            os.replace(tmp, self.cache_path)
+        except OSError as exc:
+            log.warning("could not write the probe cache %s: %s", self.cache_path, exc)
+
+    def _stale(self, now: float) -> list[str]:
+        stale = []
+        for name, ttl in self.cache_ttl.items():
+            entry = self._cache.get(name)
+            if entry is None or not (0 <= now - float(entry.get("at", 0)) < ttl):
+                stale.append(name)
+        return stale
+
+    def hostname(self) -> str:
+        if self._hostname:
+            return self._hostname
+        entry = self._cache.get("_host")
+        now = self.clock()
+        if entry is None or not (0 <= now - float(entry.get("at", 0)) < 3600):
+            from ..system import host_info
+
+            entry = {"at": now, "value": str(host_info(self.runner).get("hostname") or "unknown")}
+            self._cache["_host"] = entry
+        return str(entry["value"])
+
+    # ---- one sample --------------------------------------------------------------------------------------
+    def sample(self) -> dict[str, Any]:
+        """Probe and build one payload (not spooled)."""
+        from ..system import run_probes
+
+        now = self.clock()
+        stale = self._stale(now)
+        results: dict[str, Any] = run_probes([*TICK_PROBES, *stale], self.runner, timeout=self.probe_timeout)
+        changed = bool(stale)
+        for name in stale:
+            result = results[name]
+            mapped = _MAPPERS[name](result)
+            # an "unknown" answer is retried sooner (at most every tenth of the TTL) instead of cached for hours
+            at = now if result.ok else now - self.cache_ttl[name] * 0.9
+            self._cache[name] = {"at": at, "value": mapped}
+        cached = {name: self._cache.get(name, {}).get("value") for name in self.cache_ttl}
+        had_host = "_host" in self._cache
+        hostname = self.hostname()
+        if changed or ("_host" in self._cache) != had_host:
+            self._save_cache()
+        return build_payload(results, hostname=hostname, os_name=self.runner.platform, now=now, cached=cached)
+
+    def take(self) -> dict[str, Any]:
+        """Sample and commit to the spool. Returns the stored sample."""
+        stored = self.spool.add(self.sample())
+        log.info("sample %s spooled (%d waiting)", stored["sample_id"], len(self.spool))
+        return stored
+
+    # ---- forwarding -------------------------------------------------------------------------------------
+    def flush(self, *, max_batches: int | None = None) -> FlushResult:
+        """Send what the spool holds, oldest first, until it is empty or the backend is unreachable."""
+        from ..backend_client import BackendHTTPError, BackendUnavailable
+        from ..errors import BackendError
+
+        result = FlushResult()
+        batches = 0
+        while not self.stop_event.is_set():
+            pending = self.spool.pending(BATCH_LIMIT)
+            if not pending:
+                break
+            if max_batches is not None and batches >= max_batches:
+                break
+            batches += 1
+            ids = [s["sample_id"] for s in pending]
+            self.spool.mark_attempt(ids)
+            try:
+                if len(pending) == 1:
+                    answer = self.client.post_metrics(pending[0])
+                    answers = [{"sample_id": ids[0], "status": answer.get("status", "created")}]
+                else:
+                    answer = self.client.post_metrics_batch(pending)
+                    answers = answer.get("results") or []
+            except BackendUnavailable as exc:
+                result.error = exc.message
+                log.warning("backend unavailable, %d samples kept in the spool: %s", len(self.spool), exc.message)
+                break
+            except BackendHTTPError as exc:
+                if exc.status_code == 422 and len(pending) == 1:
+                    self.spool.reject(ids[0], exc.message)
+                    result.rejected += 1
+                    log.error("sample %s rejected by the server: %s", ids[0], exc.message)
+                    continue
+                result.error = exc.message
+                log.error("backend refused the samples (HTTP %s), kept in the spool: %s", exc.status_code, exc.message)
+                break
+            except BackendError as exc:
+                result.error = exc.message
+                log.error("%s", exc.message)
+                break
+            acked = []
+            for item in answers:
+                status = item.get("status")
+                sid = item.get("sample_id")
+                if sid not in ids:
+                    continue
+                if status in ("created", "duplicate"):
+                    acked.append(sid)
+                    result.created += status == "created"
+                    result.duplicates += status == "duplicate"
+                elif status == "error":
+                    self.spool.reject(sid, str(item.get("error") or "rejected"))
+                    result.rejected += 1
+                    result.errors.append(f"{sid}: {item.get('error')}")
+                    log.error("sample %s rejected by the server: %s", sid, item.get("error"))
+            self.spool.ack(acked)
+            result.sent += len(pending)
+            if not acked and not result.rejected:
+                result.error = "server acknowledged nothing"
+                break
+        result.remaining = len(self.spool)
+        return result
+
+    # ---- the loop ---------------------------------------------------------------------------------------
+    def run(self, *, once: bool = False) -> int:
+        next_tick = time.monotonic()
+        while not self.stop_event.is_set():
+            try:
+                self.take()
+            except Exception as exc:  # noqa: BLE001 - a probe/spool failure must not end the service
+                log.exception("sampling failed: %s", exc)
+            outcome = self.flush()
+            if outcome.sent:
+                log.info("sent %d samples (%d new, %d duplicates, %d rejected), %d waiting", outcome.sent,
+                         outcome.created, outcome.duplicates, outcome.rejected, outcome.remaining)
+            if once:
+                return 0 if outcome.error is None else 1
+            next_tick += self.interval
+            now = time.monotonic()
+            if next_tick < now:  # we fell behind (slow probes or a long catch-up): skip missed ticks
+                next_tick = now + self.interval
+            self.stop_event.wait(next_tick - now)
+        return 0
+
+    def stop(self, *_: object) -> None:
+        self.stop_event.set()
+
+    def close(self) -> None:
+        self.spool.close()
+
+
+# ---- logging -------------------------------------------------------------------------------------------
+
+class _JournalFormatter(logging.Formatter):
+    """stderr under systemd: ``<priority>message`` so journald records the level (sd-daemon(3) prefixes)."""
+
+    _PRIORITY = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3, logging.CRITICAL: 2}
+
+    def format(self, record: logging.LogRecord) -> str:
+        prio = self._PRIORITY.get(record.levelno, 6)
+        return f"<{prio}>{super().format(record)}"
+
+
+def setup_logging(*, platform: str | None = None, log_file: str | None = None, verbose: bool = False) -> None:
+    """stderr everywhere (journald picks it up under systemd); plus a log file (macOS launchd service) and the
+    Windows Application event log when running as a Windows service."""
+    from ..system.runner import current_platform
+
+    platform = platform or current_platform()
+    root = logging.getLogger("techcare")
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    stderr = logging.StreamHandler(sys.stderr)
+    if os.environ.get("JOURNAL_STREAM"):
+        stderr.setFormatter(_JournalFormatter("%(message)s"))
+    else:
+        stderr.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    root.addHandler(stderr)
+    if log_file:
+        try:
+            handler = logging.FileHandler(log_file, encoding="utf-8")
+            handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+            root.addHandler(handler)
+        except OSError as exc:
+            root.warning("cannot write log file %s: %s", log_file, exc)
+    if platform == "windows" and os.environ.get("TECHCARE_WINDOWS_SERVICE"):
+        try:
+            from logging.handlers import NTEventLogHandler
+
+            root.addHandler(NTEventLogHandler("TechCare Sensor"))
+        except Exception as exc:  # noqa: BLE001 - pywin32 missing: stderr still works
+            root.warning("Windows event log not available: %s", exc)
+
+
+# ---- command line --------------------------------------------------------------------------------------
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m techcare.monitoring.sensor",
+                                     description=tr("TechCare-Sensor: Systemmetriken sammeln und an das Backend senden.",
+                                                    "TechCare sensor: collect system metrics and send them to the backend."))
+    parser.add_argument("--interval", type=int, default=None,
+                        help=tr("Sekunden zwischen Messungen (Standard SENSOR_INTERVAL, 300)",
+                                "seconds between samples (default SENSOR_INTERVAL, 300)"))
+    parser.add_argument("--once", action="store_true", help=tr("eine Messung senden und beenden",
+                                                               "send one sample and exit"))
+    parser.add_argument("--dry-run", action="store_true", help=tr("Messung nur als JSON ausgeben (nichts senden)",
+                                                                  "print the sample as JSON (send nothing)"))
+    parser.add_argument("--hostname", default=None, help=tr("Hostname überschreiben", "override the host name"))
+    parser.add_argument("--log-file", default=None, help=tr("zusätzlich in diese Datei protokollieren",
+                                                            "also log to this file"))
+    parser.add_argument("--status", action="store_true", help=tr("Spool-Status anzeigen", "show the spool status"))
+    parser.add_argument("-v", "--verbose", action="store_true")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``techcare sensor`` / ``python -m techcare.monitoring.sensor``. Returns the exit status."""
+    from ..errors import TechCareError
+
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    if args.interval is not None and not 1 <= args.interval <= 86400:
+        print(tr("--interval={v} ist ungültig. Erlaubt: 1 bis 86400 Sekunden.",
+                 "--interval={v} is not valid. Allowed: 1 to 86400 seconds.", v=args.interval), file=sys.stderr)
+        return 2
+    setup_logging(log_file=args.log_file, verbose=args.verbose)
+    sensor: Sensor | None = None
+    try:
+        from ..config import get_settings
+
+        settings = get_settings()
+        if args.dry_run:
+            sensor = Sensor(settings=settings, interval=args.interval, hostname=args.hostname)
+            print(json.dumps(sensor.sample(), indent=2, ensure_ascii=False))
+            return 0
+        if args.status:
+            sensor = Sensor(settings=settings, interval=args.interval, hostname=args.hostname)
+            print(json.dumps(sensor.spool.stats(), indent=2))
+            return 0
+        from .. import features
+        from ..license import ensure_license
+
+        status = ensure_license()
+        for warning in status.warnings:
+            log.warning("%s", warning)
+        if status.code == "OFFLINE_GRACE":
+            log.warning("%s", status.message)
+        features.require("sensor_mode")
+        if not settings.techcare_api_key:
+            print(tr("TECHCARE_API_KEY ist nicht gesetzt: der Sensor braucht einen Sensor-Schlüssel (tck_…).",
+                     "TECHCARE_API_KEY is not set: the sensor needs a sensor key (tck_…)."), file=sys.stderr)
+            return 2
+        sensor = Sensor(settings=settings, interval=args.interval, hostname=args.hostname)
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, sensor.stop)
+            signal.signal(signal.SIGINT, sensor.stop)
+        log.info("TechCare sensor %s started: every %g s to %s (%d samples waiting in the spool)", __version__,
+                 sensor.interval, settings.backend_url, len(sensor.spool))
+        return sensor.run(once=args.once)
+    except TechCareError as exc:
+        print(str(exc), file=sys.stderr)
+        return exc.exit_code
+    finally:
+        if sensor is not None:
+            sensor.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,267 @@
+"""Sensor payload, probe cache, spool bound and store-and-forward against a fake backend (in process)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import httpx
+import pytest
+
+from techcare import features
+from techcare.backend_client import BackendClient
+from techcare.config import load_settings
+from techcare.monitoring import sensor as sensor_mod
+from techcare.monitoring.sensor import Sensor, build_payload, main
+from techcare.monitoring.spool import Spool, default_max_samples
+from techcare.system.records import (AntivirusProduct, AntivirusStatus, DiskHealth, DiskUsage, EventRecord,
+                                     FirewallStatus, Metrics, PackageUpdate, PendingReboot, PendingUpdates,
+                                     ProbeResult, ServiceState, UpdateServiceStatus, unknown)
+from techcare.system.runner import ReplayRunner
+
+CONTRACT_KEYS = {"sample_id", "timestamp", "hostname", "os", "cpu_percent", "ram_percent", "swap_percent", "disks",
+                 "services", "pending_updates", "pending_reboot", "events", "smart", "dropped_samples",
+                 "agent_version", "uptime_seconds"}
+
+
+def results() -> dict[str, ProbeResult]:
+    events = [EventRecord(f"2026-02-17T10:{m:02d}:00+00:00", "error", "disk", f"error {m}", 7) for m in range(8)]
+    return {
+        "metrics": ProbeResult("metrics", data=Metrics(12.5, 61.0, swap_percent=3.0, uptime_seconds=3600.7,
+                                                        disks=[DiskUsage("/", 100, 91, 9, 91.0)])),
+        "firewall": ProbeResult("firewall", data=FirewallStatus(False, "ufw")),
+        "antivirus": ProbeResult("antivirus", data=AntivirusStatus([AntivirusProduct("Defender", enabled=True)])),
+        "update_service": ProbeResult("update_service", data=UpdateServiceStatus("wuauserv", "stopped", "disabled", True)),
+        "services": ProbeResult("services", data=[ServiceState("ssh", "running", "auto"),
+                                                  ServiceState("cups", "failed", "auto"),
+                                                  ServiceState("Spooler", "stopped", "auto"),
+                                                  ServiceState("manualsvc", "stopped", "manual")]),
+        "events": ProbeResult("events", data=events),
+        "pending_updates": ProbeResult("pending_updates", data=PendingUpdates("apt", [
+            PackageUpdate("openssl", security=True), PackageUpdate("vim")])),
+        "pending_reboot": ProbeResult("pending_reboot", data=PendingReboot(True, ["/var/run/reboot-required"])),
+        "smart": ProbeResult("smart", data=[DiskHealth("/dev/sda", "failing", model="WDC", temperature_c=41.0)]),
+    }
+
+
+def test_payload_follows_the_contract():
+    payload = build_payload(results(), hostname="PC-1", os_name="linux", now=1771324200.0)
+    assert set(payload) == CONTRACT_KEYS
+    assert payload["timestamp"] == "2026-02-17T10:30:00Z"
+    assert payload["disks"] == [{"mount": "/", "total": 100, "used": 91, "free": 9, "percent": 91.0}]
+    assert payload["services"] == {"firewall": "off", "antivirus": "on", "update_service": "problem",
+                                   "failed": ["Spooler", "cups"]}
+    assert payload["pending_updates"] == {"count": 2, "security": 1}
+    assert payload["pending_reboot"] is True
+    assert [e["message"] for e in payload["events"]] == ["error 7", "error 6", "error 5", "error 4", "error 3"]
+    assert payload["smart"] == [{"device": "/dev/sda", "health": "failing", "model": "WDC", "temperature_c": 41.0}]
+    assert payload["uptime_seconds"] == 3600
+    json.dumps(payload)
+
+
+def test_unknown_probes_become_unknown_never_healthy():
+    res = {name: unknown(name, "needs_admin", "x") for name in results()}
+    payload = build_payload(res, hostname="h", os_name="windows", now=0)
+    assert payload["services"] == {"firewall": "unknown", "antivirus": "unknown", "update_service": "unknown",
+                                   "failed": []}
+    assert payload["pending_updates"] is None and payload["pending_reboot"] is None
+    assert payload["cpu_percent"] is None and payload["smart"] == []
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_790_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def make_sensor(tmp_path, monkeypatch, *, client=None, max_samples=None, clock=None):
+    calls: list[list[str]] = []
+
+    def fake_run_probes(names, runner, timeout):
+        calls.append(list(names))
+        base = results()
+        return {n: base[n] for n in names}
+
+    monkeypatch.setattr("techcare.system.run_probes", fake_run_probes)
+    settings = load_settings(techcare_home=str(tmp_path / "home"), sensor_interval=60)
+    s = Sensor(settings=settings, runner=ReplayRunner(platform="linux"), client=client, hostname="PC-1",
+               clock=clock or Clock(), max_samples=max_samples)
+    return s, calls
+
+
+def test_cached_probes_are_not_rerun_every_tick(tmp_path, monkeypatch):
+    clock = Clock()
+    s, calls = make_sensor(tmp_path, monkeypatch, clock=clock)
+    first = s.sample()
+    assert {"pending_updates", "pending_reboot", "smart"} <= set(calls[0])
+    assert first["pending_updates"] == {"count": 2, "security": 1}
+    clock.now += 300
+    second = s.sample()
+    assert set(calls[1]) == set(sensor_mod.TICK_PROBES)
+    assert second["pending_updates"] == first["pending_updates"] and second["smart"] == first["smart"]
+    # the cache survives a restart of the sensor (a --once run from a timer does not re-probe either)
+    s2, calls2 = make_sensor(tmp_path, monkeypatch, clock=clock)
+    s2.sample()
+    assert set(calls2[0]) == set(sensor_mod.TICK_PROBES)
+    clock.now += 3601                                      # pending_reboot TTL is one hour
+    s2.sample()
+    assert "pending_reboot" in calls2[1] and "smart" not in calls2[1]
+
+
+# ---- spool -----------------------------------------------------------------------------------------------
+
+def test_spool_is_durable_and_acks_by_id(tmp_path):
+    path = tmp_path / "spool.sqlite3"
+    with Spool(path, max_samples=10) as spool:
+        for i in range(3):
+            spool.add({"sample_id": f"s{i}", "n": i})
+        assert spool.ack(["s0", "nope"]) == 1
+    with Spool(path, max_samples=10) as spool:              # reopened: nothing lost
+        assert [s["sample_id"] for s in spool.pending()] == ["s1", "s2"]
+        with pytest.raises(sqlite3.IntegrityError):
+            spool.add({"sample_id": "s1"})                 # never stored twice
+        assert len(spool) == 2
+        assert spool.stats()["acked_total"] == 1
+    mode = sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0]
+    assert mode == "wal"
+
+
+def test_spool_bound_drops_oldest_and_reports_count(tmp_path):
+    with Spool(tmp_path / "s.sqlite3", max_samples=5) as spool:
+        for i in range(5):
+            spool.add({"sample_id": f"s{i}"})
+        stored = spool.add({"sample_id": "s5"})
+        assert stored["dropped_samples"] == 1
+        assert [s["sample_id"] for s in spool.pending()] == ["s1", "s2", "s3", "s4", "s5"]
+        for i in range(6, 12):
+            spool.add({"sample_id": f"s{i}"})
+        pending = spool.pending()
+        assert len(pending) == 5 and pending[-1]["sample_id"] == "s11"
+        # every dropped sample is accounted for in a sample still queued (drop counts carried along)
+        assert sum(s["dropped_samples"] for s in pending) == 7 == spool.stats()["dropped_total"]
+
+
+def test_default_bound_is_thirty_days():
+    assert default_max_samples(300) == 8640 and default_max_samples(60) == 43200
+
+
+# ---- forwarding -------------------------------------------------------------------------------------------
+
+class FakeMetricsBackend:
+    def __init__(self) -> None:
+        self.stored: dict[str, dict] = {}
+        self.mode = "ok"   # ok | down | 503 | 403 | lose_ack
+        self.requests = 0
+        self.reject: set[str] = set()
+
+    def handler(self, request: httpx.Request) -> httpx.Response:
+        self.requests += 1
+        if self.mode == "down":
+            raise httpx.ConnectError("refused", request=request)
+        if self.mode == "503":
+            return httpx.Response(503, json={"detail": "db down"})
+        if self.mode == "403":
+            return httpx.Response(403, json={"detail": "sensor_mode entitlement missing"})
+        assert request.headers["Authorization"] == "Bearer tck_sensor"
+        body = json.loads(request.content)
+        samples = body["samples"] if request.url.path.endswith("/batch") else [body]
+        out = []
+        for s in samples:
+            if s["sample_id"] in self.reject:
+                out.append({"sample_id": s["sample_id"], "status": "error", "error": "cpu_percent out of range"})
+            elif s["sample_id"] in self.stored:
+                out.append({"sample_id": s["sample_id"], "status": "duplicate"})
+            else:
+                self.stored[s["sample_id"]] = s
+                out.append({"sample_id": s["sample_id"], "status": "created"})
+        if self.mode == "lose_ack":
+            raise httpx.ReadTimeout("ack lost", request=request)
+        if request.url.path.endswith("/batch"):
+            return httpx.Response(200, json={"results": out})
+        if out[0]["status"] == "error":
+            return httpx.Response(422, json={"detail": out[0]["error"]})
+        return httpx.Response(201, json=out[0])
+
+
+def backend_client(fake: FakeMetricsBackend) -> BackendClient:
+    return BackendClient("http://b.test", "tck_sensor", client=httpx.Client(transport=httpx.MockTransport(fake.handler)),
+                         retries=1, sleep=lambda s: None)
+
+
+def test_outage_loses_nothing_and_catches_up_in_batches(tmp_path, monkeypatch):
+    fake = FakeMetricsBackend()
+    s, _ = make_sensor(tmp_path, monkeypatch, client=backend_client(fake))
+    taken = [s.take()["sample_id"]]
+    assert s.flush().created == 1
+    fake.mode = "down"
+    for _ in range(4):
+        taken.append(s.take()["sample_id"])
+        outcome = s.flush()
+        assert outcome.error and outcome.remaining == len(taken) - 1
+    fake.mode = "503"
+    assert s.flush().remaining == 4
+    fake.mode = "ok"
+    before = fake.requests
+    outcome = s.flush()
+    assert outcome.created == 4 and outcome.remaining == 0 and fake.requests == before + 1  # one batch
+    assert set(fake.stored) == set(taken)
+
+
+def test_lost_acknowledgement_is_resent_and_deduplicated(tmp_path, monkeypatch):
+    fake = FakeMetricsBackend()
+    s, _ = make_sensor(tmp_path, monkeypatch, client=backend_client(fake))
+    sid = s.take()["sample_id"]
+    fake.mode = "lose_ack"
+    assert s.flush().remaining == 1                        # server stored it, we never heard back
+    fake.mode = "ok"
+    outcome = s.flush()
+    assert outcome.duplicates == 1 and outcome.remaining == 0
+    assert list(fake.stored) == [sid]
+
+
+def test_invalid_samples_are_set_aside_not_blocking(tmp_path, monkeypatch):
+    fake = FakeMetricsBackend()
+    s, _ = make_sensor(tmp_path, monkeypatch, client=backend_client(fake))
+    fake.mode = "down"
+    ids = [s.take()["sample_id"] for _ in range(3)]
+    fake.reject = {ids[1]}
+    fake.mode = "ok"
+    outcome = s.flush()
+    assert outcome.created == 2 and outcome.rejected == 1 and outcome.remaining == 0
+    assert [r["sample_id"] for r in s.spool.rejected()] == [ids[1]]
+    single = s.take()["sample_id"]
+    fake.reject = {single}
+    assert s.flush().rejected == 1
+
+
+def test_forbidden_keeps_samples(tmp_path, monkeypatch):
+    fake = FakeMetricsBackend()
+    s, _ = make_sensor(tmp_path, monkeypatch, client=backend_client(fake))
+    s.take()
+    fake.mode = "403"
+    outcome = s.flush()
+    assert outcome.remaining == 1 and "sensor_mode" in outcome.error
+
+
+# ---- command line -----------------------------------------------------------------------------------------
+
+def test_dry_run_prints_payload(capsys):
+    assert main(["--dry-run", "--hostname", "TEST-PC"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert set(payload) == CONTRACT_KEYS and payload["hostname"] == "TEST-PC"
+    assert 0 <= payload["ram_percent"] <= 100
+
+
+def test_sensor_needs_pro_business(capsys, monkeypatch):
+    features.set_active_license(None)
+    assert main(["--once"]) == 3
+    err = capsys.readouterr().err
+    assert "Sensor" in err and "Pro Business" in err
+
+
+def test_bad_interval_is_a_usage_error(capsys):
+    assert main(["--interval", "0"]) == 2
+    assert "--interval" in capsys.readouterr().err
+    assert main(["--bogus"]) == 2
