@@ -1,49 +1,853 @@
-"""Probes for linux (being written; every probe answers with an explained unknown until then)."""
+"""Read-only probes for Linux.
+
+Every probe takes a :class:`~techcare.system.runner.CommandRunner` and returns a
+:class:`~techcare.system.records.ProbeResult`. Each one is split in two:
+
+- pure parsers ``parse_<thing>(text, ...)`` that turn raw tool output into records (tested on real published
+  outputs in ``tests/system/fixtures/linux/``), and
+- the probe function, which decides which commands/files to ask the runner for and maps every failure
+  (tool missing, needs root, no systemd, timeout, not in the snapshot, unparsable output) to an explained
+  ``unknown`` — never to "healthy".
+
+The argv of every command lives in a module-level constant or a small helper function below: the standalone
+capture script ``capture/capture.sh`` runs exactly the same argv, because replay matches commands by exact argv.
+"""
 
 from __future__ import annotations
 
+import json
+import re
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Iterable
+from datetime import datetime, timezone
+from typing import Any
+
 from ._common import metrics_from_fact
-from .records import ProbeResult, unknown
-from .runner import CommandRunner
+from .records import (
+    FAILED,
+    NEEDS_ADMIN,
+    NO_SYSTEMD,
+    NOT_IN_SNAPSHOT,
+    PARSE_ERROR,
+    TIMED_OUT,
+    TOOL_MISSING,
+    AntivirusProduct,
+    AntivirusStatus,
+    DiskHealth,
+    EventRecord,
+    FirewallStatus,
+    PackageUpdate,
+    PendingReboot,
+    PendingUpdates,
+    ProbeResult,
+    ServiceState,
+    UpdateServiceStatus,
+    command_unknown,
+    unknown,
+)
+from .runner import NOT_FOUND, NOT_RECORDED, PERMISSION_DENIED, CommandResult, CommandRunner
 
 PLATFORM = "linux"
+
+# ---- commands, files and directories the probes read (capture.sh mirrors these exactly) ---------------------
+
+SYSTEMD_RUNTIME_DIR = "/run/systemd/system"       # exists iff systemd is PID 1 (sd_booted())
+
+UFW_STATUS = ("ufw", "status")
+UFW_CONF = "/etc/ufw/ufw.conf"
+FIREWALLD_STATE = ("firewall-cmd", "--state")
+NFT_RULESET = ("nft", "list", "ruleset")
+IPTABLES_RULES = ("iptables", "-S")
+IPTABLES_NAMES = "/proc/net/ip_tables_names"
+FIREWALL_TOOLS = ("ufw", "firewall-cmd", "nft", "iptables")
+
+SHOW_PROPERTIES = "Id,LoadState,ActiveState,SubState,UnitFileState"
+CLAMAV_UNITS = ("clamav-daemon.service", "clamav-freshclam.service", "clamav-clamonacc.service")
+CLAMSCAN_VERSION = ("clamscan", "--version")
+CLAMAV_DB_DIR = "/var/lib/clamav"
+#: Automatic updaters, most specific first.
+UPDATE_UNITS = ("unattended-upgrades.service", "apt-daily-upgrade.timer", "apt-daily.timer",
+                "dnf-automatic-install.timer", "dnf-automatic.timer", "dnf5-automatic.timer", "packagekit.service")
+
+FAILED_UNITS_JSON = ("systemctl", "--failed", "--output=json", "--no-pager")
+FAILED_UNITS_PLAIN = ("systemctl", "--failed", "--no-legend", "--plain", "--no-pager")
+
+APT_UPGRADABLE = ("apt", "list", "--upgradable")
+DNF_CHECK_UPDATE = ("dnf", "--cacheonly", "check-update")
+DNF_SECURITY = ("dnf", "--cacheonly", "updateinfo", "list", "--security")
+ZYPPER_LIST_UPDATES = ("zypper", "--non-interactive", "--no-refresh", "--xmlout", "list-updates")
+PACMAN_CHECKUPDATES = ("checkupdates",)
+#: Package managers in the order they are looked for: (manager, program that must exist).
+PACKAGE_MANAGERS = (("apt", "apt"), ("dnf", "dnf"), ("zypper", "zypper"), ("pacman", "pacman"))
+
+REBOOT_REQUIRED = "/var/run/reboot-required"
+REBOOT_REQUIRED_PKGS = "/var/run/reboot-required.pkgs"
+NEEDS_RESTARTING = ("needs-restarting", "-r")
+DNF_NEEDS_RESTARTING = ("dnf", "needs-restarting", "-r")
+BOOT_DIR = "/boot"
+
+JOURNAL_ERRORS = ("journalctl", "-p", "err", "-b", "-n", "5", "-o", "json", "--no-pager")
+
+SYS_BLOCK = "/sys/block"
+#: /sys/block entries that are never physical disks.
+VIRTUAL_BLOCK_PREFIXES = ("loop", "ram", "zram", "dm-", "md", "sr", "fd", "nbd", "rbd", "drbd", "bcache", "zd")
+
+
+def systemctl_show(units: Iterable[str]) -> tuple[str, ...]:
+    """``systemctl show`` of the properties every unit probe needs (one block per unit, in order)."""
+    return ("systemctl", "show", "-p", SHOW_PROPERTIES, *units)
+
+
+def smartctl_argv(device: str) -> tuple[str, ...]:
+    return ("smartctl", "--json", "-a", device)
+
+
+def disk_devices(names: Iterable[str]) -> list[str]:
+    """``/dev`` paths of the physical disks among ``/sys/block`` entries (loop, zram, dm, md, ... skipped)."""
+    out = []
+    for name in names:
+        if name.startswith(VIRTUAL_BLOCK_PREFIXES):
+            continue
+        if name.startswith("mmcblk") and ("boot" in name or "rpmb" in name):
+            continue
+        out.append(f"/dev/{name}")
+    return out
+
+
+# ---- small helpers ------------------------------------------------------------------------------------------
+
+def _file_unknown(probe: str, path: str, error: str | None, *, source: str | None = None) -> ProbeResult:
+    if error == NOT_RECORDED:
+        return unknown(probe, NOT_IN_SNAPSHOT, f"{path} is not in the snapshot", source=source)
+    if error == PERMISSION_DENIED:
+        return unknown(probe, NEEDS_ADMIN, f"{path} can only be read as root", source=source)
+    return unknown(probe, FAILED, f"{path} cannot be read ({error})", source=source)
+
+
+def _systemctl_unknown(probe: str, result: CommandResult) -> ProbeResult:
+    if result.error == NOT_FOUND:
+        return unknown(probe, NO_SYSTEMD, "systemctl is not installed: this system does not use systemd",
+                       source="systemctl")
+    return command_unknown(probe, result, source="systemctl")
+
+
+def _now(runner: CommandRunner) -> float:
+    """The moment the machine was looked at: the snapshot's metrics timestamp when replaying, else now."""
+    try:
+        metrics_fact = runner.fact("metrics")
+        if isinstance(metrics_fact, dict) and metrics_fact.get("timestamp"):
+            return float(metrics_fact["timestamp"])
+    except (LookupError, TypeError, ValueError):
+        pass
+    return time.time()
 
 
 def metrics(runner: CommandRunner) -> ProbeResult:
     return metrics_from_fact(runner)
 
 
-def _todo(name: str) -> ProbeResult:
-    return unknown(name, "failed", "probe not available in this build")
+# ---- systemd units ------------------------------------------------------------------------------------------
+
+def parse_systemctl_show(text: str) -> dict[str, dict[str, str]]:
+    """``systemctl show -p Id,... u1 u2`` -> ``{Id: {property: value}}`` (blocks are separated by blank lines)."""
+    units: dict[str, dict[str, str]] = {}
+    for block in re.split(r"\n\s*\n", text.replace("\r\n", "\n")):
+        props: dict[str, str] = {}
+        for line in block.splitlines():
+            key, sep, value = line.partition("=")
+            if sep:
+                props[key.strip()] = value.strip()
+        if props.get("Id"):
+            units[props["Id"]] = props
+    return units
+
+
+def _present(props: dict[str, str]) -> bool:
+    return props.get("LoadState") not in (None, "", "not-found")
+
+
+# ---- firewall -----------------------------------------------------------------------------------------------
+
+def parse_ufw_status(text: str) -> bool | None:
+    """``ufw status`` -> True (active), False (inactive), None (not understood)."""
+    match = re.search(r"^Status:\s*(\w+)", text, re.MULTILINE)
+    if not match:
+        return None
+    return {"active": True, "inactive": False}.get(match.group(1).lower())
+
+
+def parse_ufw_conf(text: str) -> bool | None:
+    """``/etc/ufw/ufw.conf`` ``ENABLED=yes|no`` (what ufw starts with at boot; readable without root)."""
+    match = re.search(r"^\s*ENABLED\s*=\s*\"?(\w+)\"?", text, re.MULTILINE)
+    if not match:
+        return None
+    return {"yes": True, "no": False}.get(match.group(1).lower())
+
+
+def parse_nft_ruleset(text: str) -> bool:
+    """True when an input-hook chain filters (drop policy, or drop/reject/jump rules)."""
+    for match in re.finditer(r"chain\s+\S+\s*\{(?P<body>[^{}]*)\}", text):
+        body = match.group("body")
+        if not re.search(r"hook\s+input\b", body):
+            continue
+        if re.search(r"policy\s+drop", body) or re.search(r"\b(drop|reject|jump|goto)\b", body.split(";", 1)[-1]):
+            return True
+    return False
+
+
+def parse_iptables_rules(text: str) -> bool:
+    """``iptables -S`` -> True when INPUT drops by policy or reaches a DROP/REJECT rule through its jumps."""
+    policies: dict[str, str] = {}
+    rules: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) >= 3 and parts[0] == "-P":
+            policies[parts[1]] = parts[2]
+        elif len(parts) >= 2 and parts[0] == "-A":
+            target = parts[parts.index("-j") + 1] if "-j" in parts[:-1] else ""
+            rules.setdefault(parts[1], []).append(target)
+    if policies.get("INPUT", "ACCEPT") in ("DROP", "REJECT"):
+        return True
+    seen: set[str] = set()
+    todo = ["INPUT"]
+    while todo:
+        chain = todo.pop()
+        if chain in seen:
+            continue
+        seen.add(chain)
+        for target in rules.get(chain, []):
+            if target in ("DROP", "REJECT"):
+                return True
+            if target in rules:
+                todo.append(target)
+    return False
 
 
 def firewall(runner: CommandRunner) -> ProbeResult:
-    return _todo("firewall")
+    probe = "firewall"
+    states: list[tuple[str, bool | None, str]] = []        # (product, enabled, detail)
+    undetermined: list[ProbeResult] = []
+    tools = {tool: runner.which(tool) for tool in FIREWALL_TOOLS}
+
+    if tools["ufw"]:
+        result = runner.run(UFW_STATUS, timeout=15)
+        state = parse_ufw_status(result.stdout) if result.ok else None
+        if state is not None:
+            states.append(("ufw", state, "ufw status"))
+        else:
+            conf = runner.read_file(UFW_CONF)
+            conf_state = parse_ufw_conf(conf.content) if conf.ok and conf.content is not None else None
+            if conf_state is not None:
+                states.append(("ufw", conf_state, f"{UFW_CONF} ENABLED={'yes' if conf_state else 'no'} "
+                                                  "(configured state; `ufw status` needs root)"))
+            else:
+                undetermined.append(command_unknown(probe, result, source="ufw"))
+    if tools["firewall-cmd"]:
+        result = runner.run(FIREWALLD_STATE, timeout=15)
+        text = (result.stdout + result.stderr).strip().lower()
+        if result.returncode == 0 and text.startswith("running"):
+            states.append(("firewalld", True, "firewall-cmd --state: running"))
+        elif result.returncode == 252 or "not running" in text:
+            states.append(("firewalld", False, "firewall-cmd --state: not running"))
+        else:
+            undetermined.append(command_unknown(probe, result, source="firewall-cmd"))
+    if tools["nft"]:
+        result = runner.run(NFT_RULESET, timeout=15)
+        if result.ok:
+            states.append(("nftables", parse_nft_ruleset(result.stdout), "nft list ruleset"))
+        else:
+            undetermined.append(command_unknown(probe, result, source="nft"))
+    if tools["iptables"]:
+        result = runner.run(IPTABLES_RULES, timeout=15)
+        if result.ok:
+            states.append(("iptables", parse_iptables_rules(result.stdout), "iptables -S"))
+        else:
+            undetermined.append(command_unknown(probe, result, source="iptables"))
+
+    active = [s for s in states if s[1] is True]
+    if active:
+        product, _, detail = active[0]
+        return ProbeResult(probe, "ok", FirewallStatus(True, product, detail=detail), source=product)
+    if undetermined:
+        # Something is installed whose state we could not read: never claim "off" or "on".
+        first = undetermined[0]
+        first.data = FirewallStatus(None, first.source or "unknown", detail="; ".join(s[2] for s in states))
+        return first
+    if states:
+        product = states[0][0]
+        detail = "; ".join(f"{name}: {'active' if on else 'inactive / no input filtering'} ({how})"
+                           for name, on, how in states)
+        return ProbeResult(probe, "ok", FirewallStatus(False, product, detail=detail), source=product)
+    # No firewall tool at all. Only sure when the kernel shows no legacy iptables tables either.
+    names = runner.read_file(IPTABLES_NAMES)
+    if names.error == NOT_RECORDED:
+        return _file_unknown(probe, IPTABLES_NAMES, names.error)
+    if names.ok and (names.content or "").strip():
+        return unknown(probe, FAILED, "kernel has iptables tables loaded ("
+                       + ", ".join((names.content or "").split()) + ") but no firewall tool is installed to read them",
+                       source="kernel")
+    return ProbeResult(probe, "ok", FirewallStatus(False, "none", detail="no firewall installed "
+                                                   "(none of ufw, firewalld, nftables, iptables)"), source="which")
+
+
+# ---- antivirus ----------------------------------------------------------------------------------------------
+
+_CLAM_VERSION = re.compile(r"ClamAV\s+(?P<engine>[\d.]+[^/\s]*)(?:/(?P<db>\d+)/(?P<date>.+))?")
+
+
+def parse_clamav_version(text: str, now: float) -> tuple[str, int | None, int | None]:
+    """``clamscan --version`` (``ClamAV 1.0.3/27093/Tue Nov 14 07:26:00 2023``) -> (engine, db version, age days).
+
+    The date is the build time of the newest loaded signature database; no date means no database was found.
+    """
+    match = _CLAM_VERSION.search(text)
+    if not match:
+        raise ValueError(f"not a ClamAV version line: {text.strip()[:80]!r}")
+    db = int(match.group("db")) if match.group("db") else None
+    age = None
+    if match.group("date"):
+        built = datetime.strptime(" ".join(match.group("date").split()), "%a %b %d %H:%M:%S %Y")
+        age = max(0, int((now - built.replace(tzinfo=timezone.utc).timestamp()) // 86400))
+    return match.group("engine"), db, age
 
 
 def antivirus(runner: CommandRunner) -> ProbeResult:
-    return _todo("antivirus")
+    probe = "antivirus"
+    clamscan = runner.which("clamscan")
+    units: dict[str, dict[str, str]] = {}
+    shown = runner.run(systemctl_show(CLAMAV_UNITS), timeout=15)
+    if shown.ok:
+        units = parse_systemctl_show(shown.stdout)
+    daemon = units.get("clamav-daemon.service", {})
+    fresh = units.get("clamav-freshclam.service", {})
+    onacc = units.get("clamav-clamonacc.service", {})
+    installed = bool(clamscan) or any(_present(u) for u in (daemon, fresh))
+    if not installed:
+        if shown.ok or shown.error == NOT_FOUND or "booted with systemd" in shown.stderr:
+            return ProbeResult(probe, "ok", AntivirusStatus([]), source="which")
+        return command_unknown(probe, shown, source="systemctl")
+
+    product = AntivirusProduct("ClamAV")
+    notes: list[str] = []
+    if _present(daemon):
+        product.enabled = daemon.get("ActiveState") == "active"
+        notes.append(f"clamav-daemon {daemon.get('ActiveState')}")
+    elif not shown.ok:
+        notes.append("daemon state unknown (no systemd)")
+    else:
+        # Only the on-demand scanner is installed: nothing protects the machine in the background.
+        product.enabled = False
+        notes.append("no clamav-daemon: on-demand scanner only")
+    if _present(onacc):
+        product.realtime = onacc.get("ActiveState") == "active"
+    elif shown.ok:
+        product.realtime = False
+    if _present(fresh):
+        notes.append(f"freshclam {fresh.get('ActiveState')}")
+    if clamscan:
+        version = runner.run(CLAMSCAN_VERSION, timeout=30)
+        if version.ok:
+            try:
+                engine, db, age = parse_clamav_version(version.stdout, _now(runner))
+            except ValueError:
+                notes.append("clamscan --version not understood")
+            else:
+                product.signature_age_days = age
+                product.up_to_date = age is not None and age <= 7
+                notes.append(f"engine {engine}" + (f", signatures {db}" if db else ", no signature database"))
+        else:
+            notes.append(f"clamscan --version failed ({version.error or version.returncode})")
+    product.detail = "; ".join(notes)
+    return ProbeResult(probe, "ok", AntivirusStatus([product]), source="systemctl")
+
+
+# ---- update service -----------------------------------------------------------------------------------------
+
+def parse_update_service(units: dict[str, dict[str, str]]) -> UpdateServiceStatus | None:
+    """Pick the automatic updater among ``UPDATE_UNITS``; a problem only when one is masked or failed."""
+    present = [(name, units[name]) for name in UPDATE_UNITS if name in units and _present(units[name])]
+    masked = [(n, p) for n, p in units.items() if n in UPDATE_UNITS and
+              (p.get("LoadState") == "masked" or p.get("UnitFileState", "").startswith("masked"))]
+    if not present and not masked:
+        return None
+    broken = masked + [(n, p) for n, p in present if p.get("ActiveState") == "failed" and (n, p) not in masked]
+    name, props = broken[0] if broken else present[0]
+    state = props.get("ActiveState") or None
+    start = props.get("UnitFileState") or None
+    if broken:
+        why = "masked" if (name, props) in masked else "failed"
+        return UpdateServiceStatus(name, state, start, True,
+                                   f"{name} is {why}: automatic updates cannot run")
+    others = ", ".join(f"{n}={p.get('ActiveState')}/{p.get('UnitFileState')}" for n, p in present)
+    return UpdateServiceStatus(name, state, start, False, others)
 
 
 def update_service(runner: CommandRunner) -> ProbeResult:
-    return _todo("update_service")
+    probe = "update_service"
+    result = runner.run(systemctl_show(UPDATE_UNITS), timeout=15)
+    if not result.ok:
+        return _systemctl_unknown(probe, result)
+    units = parse_systemctl_show(result.stdout)
+    if not units:
+        return unknown(probe, PARSE_ERROR, "systemctl show gave no unit properties", source="systemctl")
+    status = parse_update_service(units)
+    if status is None:
+        status = UpdateServiceStatus("none", None, None, False,
+                                     "no automatic updater installed (updates are installed by hand)")
+    return ProbeResult(probe, "ok", status, source="systemctl")
+
+
+# ---- failed services ----------------------------------------------------------------------------------------
+
+def parse_failed_units_json(text: str) -> list[ServiceState]:
+    data = json.loads(text.strip() or "[]")
+    if not isinstance(data, list):
+        raise ValueError("systemctl --output=json did not give a list")
+    return [ServiceState(name=str(u.get("unit", "")), state=str(u.get("active") or "failed").lower(),
+                         description=str(u.get("description") or "")) for u in data if isinstance(u, dict)]
+
+
+def parse_failed_units_plain(text: str) -> list[ServiceState]:
+    """``systemctl --failed --no-legend --plain``: ``unit load active sub description...``."""
+    out = []
+    for line in text.splitlines():
+        parts = line.replace("\u25cf", " ").replace("*", " ", 1).split(None, 4)
+        if len(parts) < 4 or parts[0].startswith("0 loaded") or "." not in parts[0]:
+            continue
+        out.append(ServiceState(name=parts[0], state=parts[2].lower(), description=parts[4] if len(parts) > 4 else ""))
+    return out
 
 
 def services(runner: CommandRunner) -> ProbeResult:
-    return _todo("services")
+    probe = "services"
+    result = runner.run(FAILED_UNITS_JSON, timeout=15)
+    if result.ok:
+        try:
+            return ProbeResult(probe, "ok", parse_failed_units_json(result.stdout), source="systemctl")
+        except ValueError:
+            pass  # systemd < 246 may ignore or reject --output=json: fall back to plain text
+    elif result.error is not None or "booted with systemd" in result.stderr or "connect to bus" in result.stderr:
+        return _systemctl_unknown(probe, result)
+    plain = runner.run(FAILED_UNITS_PLAIN, timeout=15)
+    if not plain.ok:
+        return _systemctl_unknown(probe, plain)
+    return ProbeResult(probe, "ok", parse_failed_units_plain(plain.stdout), source="systemctl")
+
+
+# ---- pending updates ----------------------------------------------------------------------------------------
+
+_APT_LINE = re.compile(r"^(?P<name>[^/\s]+)/(?P<suites>\S+)\s+(?P<new>\S+)\s+(?P<arch>\S+)"
+                       r"(?:\s+\[upgradable from:\s*(?P<old>[^\]]+)\])?")
+
+
+def parse_apt_upgradable(text: str) -> list[PackageUpdate]:
+    """``apt list --upgradable``; security updates come from a ``*-security`` suite."""
+    out = []
+    for line in text.splitlines():
+        match = _APT_LINE.match(line.strip())
+        if not match:
+            continue
+        suites = match.group("suites").split(",")
+        security = any(s.endswith("-security") or s == "security" or s.endswith("/updates") for s in suites)
+        out.append(PackageUpdate(match.group("name"), (match.group("old") or "").strip() or None, match.group("new"),
+                                 source=match.group("suites"), security=security))
+    return out
+
+
+_RPM_ARCHES = r"(?:x86_64|noarch|i[3-6]86|aarch64|armv7hl|armhfp|ppc64le|ppc64|s390x|src|riscv64|athlon)"
+_NAME_ARCH = re.compile(rf"^(?P<name>\S+)\.(?P<arch>{_RPM_ARCHES})$")
+
+
+def parse_dnf_check_update(text: str) -> list[PackageUpdate]:
+    """``dnf check-update`` (exit 100): ``name.arch  version  repo``, long names wrap onto the next line;
+    everything after ``Obsoleting Packages`` is not an update of its own."""
+    out = []
+    pending: list[str] = []
+    for line in text.splitlines():
+        if line.strip().startswith("Obsoleting Packages"):
+            break
+        tokens = line.split()
+        if pending:
+            tokens = pending + tokens
+            pending = []
+        if not tokens:
+            continue
+        match = _NAME_ARCH.match(tokens[0])
+        if not match:
+            continue
+        if len(tokens) < 3:
+            pending = tokens          # wrapped: the version/repo follow on the next line
+            continue
+        if len(tokens) != 3 or not re.search(r"\d", tokens[1]):
+            continue
+        out.append(PackageUpdate(match.group("name"), None, tokens[1], source=tokens[2]))
+    return out
+
+
+def _rpm_name(nevra: str) -> str | None:
+    """``curl-7.76.1-7.fc34.x86_64`` -> ``curl``."""
+    base = re.sub(rf"\.{_RPM_ARCHES}$", "", nevra)
+    parts = base.rsplit("-", 2)
+    return parts[0] if len(parts) == 3 else None
+
+
+def parse_dnf_security(text: str) -> set[str]:
+    """Package names with a security advisory (``dnf updateinfo list --security``)."""
+    names = set()
+    for line in text.splitlines():
+        tokens = line.split()
+        if not any(t.endswith("/Sec.") or t.lower() == "security" for t in tokens[1:]):
+            continue
+        for token in tokens:
+            if re.search(rf"\.{_RPM_ARCHES}$", token) and token.count("-") >= 2:
+                name = _rpm_name(token)
+                if name:
+                    names.add(name)
+    return names
+
+
+def parse_zypper_updates(text: str) -> list[PackageUpdate]:
+    root = ET.fromstring(text.strip())
+    out = []
+    for node in root.iter("update"):
+        source = node.find("source")
+        category = (node.get("category") or "").lower()
+        out.append(PackageUpdate(node.get("name", ""), node.get("edition-old") or None, node.get("edition") or None,
+                                 source=(source.get("alias", "") if source is not None else ""),
+                                 security=category == "security"))
+    return out
+
+
+def parse_checkupdates(text: str) -> list[PackageUpdate]:
+    """pacman-contrib ``checkupdates``: ``name old -> new``."""
+    out = []
+    for line in text.splitlines():
+        match = re.match(r"^(\S+)\s+(\S+)\s+->\s+(\S+)", line.strip())
+        if match:
+            out.append(PackageUpdate(match.group(1), match.group(2), match.group(3), source="pacman"))
+    return out
 
 
 def pending_updates(runner: CommandRunner) -> ProbeResult:
-    return _todo("pending_updates")
+    probe = "pending_updates"
+    manager = next((name for name, program in PACKAGE_MANAGERS if runner.which(program)), None)
+    if manager is None:
+        return unknown(probe, TOOL_MISSING, "no supported package manager (apt, dnf, zypper, pacman) found")
+    try:
+        if manager == "apt":
+            result = runner.run(APT_UPGRADABLE, timeout=60)
+            if not result.ok:
+                return command_unknown(probe, result, source="apt")
+            return ProbeResult(probe, "ok", PendingUpdates("apt", parse_apt_upgradable(result.stdout)), source="apt")
+        if manager == "dnf":
+            result = runner.run(DNF_CHECK_UPDATE, timeout=120)
+            if result.returncode == 0:
+                return ProbeResult(probe, "ok", PendingUpdates("dnf", []), source="dnf")
+            if result.returncode != 100:
+                return command_unknown(probe, result, source="dnf")
+            updates = parse_dnf_check_update(result.stdout)
+            if not updates:
+                return unknown(probe, PARSE_ERROR, "dnf check-update reported updates (exit 100) but none "
+                               "could be read", source="dnf")
+            security = runner.run(DNF_SECURITY, timeout=120)
+            if security.ok:
+                flagged = parse_dnf_security(security.stdout)
+                for update in updates:
+                    update.security = update.name in flagged
+            return ProbeResult(probe, "ok", PendingUpdates("dnf", updates), source="dnf")
+        if manager == "zypper":
+            result = runner.run(ZYPPER_LIST_UPDATES, timeout=120)
+            if not result.ran or result.returncode not in (0, 100, 101, 106) or not result.stdout.strip():
+                return command_unknown(probe, result, source="zypper")
+            return ProbeResult(probe, "ok", PendingUpdates("zypper", parse_zypper_updates(result.stdout)),
+                               source="zypper")
+        if not runner.which("checkupdates"):
+            return unknown(probe, TOOL_MISSING, "checkupdates (pacman-contrib) is not installed; pacman alone "
+                           "cannot list updates without changing the package database", source="pacman")
+        result = runner.run(PACMAN_CHECKUPDATES, timeout=120)
+        if result.returncode == 2:
+            return ProbeResult(probe, "ok", PendingUpdates("pacman", []), source="checkupdates")
+        if not result.ok:
+            return command_unknown(probe, result, source="checkupdates")
+        return ProbeResult(probe, "ok", PendingUpdates("pacman", parse_checkupdates(result.stdout)),
+                           source="checkupdates")
+    except (ValueError, ET.ParseError) as exc:
+        return unknown(probe, PARSE_ERROR, f"{manager} output not understood: {exc}", source=manager)
+
+
+# ---- pending reboot -----------------------------------------------------------------------------------------
+
+def _version_key(version: str) -> tuple[tuple[int, Any], ...]:
+    return tuple((0, int(p)) if p.isdigit() else (1, p) for p in re.split(r"[.\-+_~]", version) if p)
+
+
+def newer_kernel(boot_entries: Iterable[str], running: str) -> str | None:
+    """The newest kernel in ``/boot`` if it is newer than the running one (only when the running one is there)."""
+    versions = [e[len("vmlinuz-"):] for e in boot_entries
+                if e.startswith("vmlinuz-") and not e.startswith("vmlinuz-0-rescue")]
+    if running not in versions:
+        return None             # custom/container kernel: /boot says nothing about it
+    newest = max(versions, key=_version_key)
+    return newest if _version_key(newest) > _version_key(running) else None
 
 
 def pending_reboot(runner: CommandRunner) -> ProbeResult:
-    return _todo("pending_reboot")
+    probe = "pending_reboot"
+    sources: list[str] = []
+    flag = runner.read_file(REBOOT_REQUIRED)
+    if flag.ok:
+        pkgs = runner.read_file(REBOOT_REQUIRED_PKGS)
+        names = sorted(set((pkgs.content or "").split())) if pkgs.ok else []
+        sources.append(REBOOT_REQUIRED + (f" ({', '.join(names)})" if names else ""))
+    elif flag.error != NOT_FOUND:
+        return _file_unknown(probe, REBOOT_REQUIRED, flag.error)
+    if runner.which("dnf") or runner.which("needs-restarting"):
+        argv = NEEDS_RESTARTING if runner.which("needs-restarting") else DNF_NEEDS_RESTARTING
+        result = runner.run(argv, timeout=60)
+        if result.returncode == 1 and "reboot" in (result.stdout + result.stderr).lower():
+            sources.append("needs-restarting -r")
+        elif result.returncode != 0 and not sources:
+            return command_unknown(probe, result, source="needs-restarting")
+    try:
+        host = runner.fact("host") or {}
+    except LookupError:
+        host = {}
+    running = str(host.get("os_release") or "")
+    boot = runner.list_dir(BOOT_DIR)
+    if running and boot:
+        newest = newer_kernel(boot, running)
+        if newest:
+            sources.append(f"kernel {newest} installed, {running} running")
+    return ProbeResult(probe, "ok", PendingReboot(bool(sources), sources), source="files")
+
+
+# ---- events -------------------------------------------------------------------------------------------------
+
+def _journal_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list):       # non-UTF-8 / binary fields come as an array of byte values
+        try:
+            return bytes(int(b) & 0xFF for b in value).decode("utf-8", errors="replace")
+        except (TypeError, ValueError):
+            return ""
+    return str(value)
+
+
+def parse_journal_json(text: str) -> list[EventRecord]:
+    """``journalctl -o json`` (one object per line) -> events, newest first."""
+    events_: list[tuple[int, EventRecord]] = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line.startswith("{"):
+            continue
+        entry = json.loads(line)
+        try:
+            micros = int(entry.get("__REALTIME_TIMESTAMP"))
+            when: str | None = datetime.fromtimestamp(micros / 1e6, timezone.utc).isoformat()
+        except (TypeError, ValueError):
+            micros, when = 0, None
+        try:
+            priority = int(_journal_text(entry.get("PRIORITY")) or 3)
+        except ValueError:
+            priority = 3
+        source = (_journal_text(entry.get("SYSLOG_IDENTIFIER")) or _journal_text(entry.get("_SYSTEMD_UNIT"))
+                  or _journal_text(entry.get("_COMM"))
+                  or ("kernel" if _journal_text(entry.get("_TRANSPORT")) == "kernel" else "journal"))
+        message = _journal_text(entry.get("MESSAGE"))
+        if entry.get("MESSAGE") is None:
+            message = "(message too large or not stored; run journalctl --all to see it)"
+        events_.append((micros, EventRecord(when, "critical" if priority <= 2 else "error", source, message,
+                                            log="journal")))
+    events_.sort(key=lambda pair: pair[0], reverse=True)
+    return [event for _, event in events_]
 
 
 def events(runner: CommandRunner) -> ProbeResult:
-    return _todo("events")
+    probe = "events"
+    result = runner.run(JOURNAL_ERRORS, timeout=30)
+    if not result.ok:
+        return command_unknown(probe, result, source="journalctl")
+    try:
+        found = parse_journal_json(result.stdout)
+    except ValueError as exc:
+        return unknown(probe, PARSE_ERROR, f"journalctl output not understood: {exc}", source="journalctl")
+    if found:
+        return ProbeResult(probe, "ok", found[:5], source="journalctl")
+    stderr = result.stderr.lower()
+    if "no journal files were found" in stderr:
+        return unknown(probe, FAILED, "no journal files were found (journald keeps no log here)", source="journalctl")
+    if "not seeing messages from other users" in stderr or "users in groups" in stderr:
+        return unknown(probe, NEEDS_ADMIN, "journalctl only shows this user's messages: run as root or in "
+                       "group systemd-journal/adm", source="journalctl")
+    if runner.list_dir(SYSTEMD_RUNTIME_DIR) is None:
+        return unknown(probe, NO_SYSTEMD, "systemd/journald is not running, so there is no journal to read",
+                       source="journalctl")
+    return ProbeResult(probe, "ok", [], source="journalctl")
+
+
+# ---- SMART --------------------------------------------------------------------------------------------------
+
+#: smartctl exit status bits (smartctl(8) "RETURN VALUES").
+EXIT_BITS = {
+    0: "command line did not parse / device type not recognised",
+    1: "device open failed (or it did not answer IDENTIFY)",
+    2: "a SMART or other ATA command to the disk failed, or a checksum error",
+    3: "SMART status check returned DISK FAILING",
+    4: "prefail attributes at or below threshold now",
+    5: "usage or prefail attributes were at or below threshold in the past",
+    6: "the device error log contains errors",
+    7: "the self-test log contains errors",
+}
+_FAILING_BITS = (3, 4)
+_WARNING_BITS = (5, 6, 7)
+_NVME_WARNINGS = {0: "available spare below threshold", 1: "temperature outside limits",
+                  2: "NVM subsystem reliability degraded", 3: "media placed in read-only mode",
+                  4: "volatile memory backup failed", 5: "persistent memory region read-only"}
+_NVME_FAILING_BITS = (0, 2, 3, 4, 5)
+#: ATA attributes whose raw value should be 0 on a healthy disk.
+_ATA_COUNTERS = {5: "reallocated sectors", 197: "pending sectors", 198: "offline uncorrectable sectors"}
+
+
+def decode_exit_status(status: int) -> list[str]:
+    return [f"bit {bit}: {text}" for bit, text in EXIT_BITS.items() if status & (1 << bit)]
+
+
+def parse_smartctl(text: str, device: str, returncode: int | None = None) -> DiskHealth:
+    """``smartctl --json -a DEV`` -> :class:`DiskHealth`, decoding the exit-status bitmask into ``issues``."""
+    disk = DiskHealth(device=device, health="unknown")
+    try:
+        data = json.loads(text) if text.strip() else None
+    except json.JSONDecodeError:
+        data = None
+    if not isinstance(data, dict):
+        first = next((line.strip() for line in text.splitlines() if line.strip()), "no output")
+        hint = " (smartctl 7.0 or newer is needed for --json)" if "UNRECOGNIZED OPTION" in text else ""
+        disk.issues = [f"smartctl output not understood: {first[:120]}{hint}"]
+        disk.exit_status = returncode
+        return disk
+    meta = data.get("smartctl") or {}
+    status = meta.get("exit_status", returncode)
+    status = int(status) if isinstance(status, int) else (returncode or 0)
+    disk.exit_status = status
+    messages = [str(m.get("string", "")) for m in meta.get("messages") or [] if isinstance(m, dict)]
+    dev = data.get("device") or {}
+    disk.device = str(dev.get("name") or device)
+    disk.protocol = str(dev.get("protocol") or "")
+    disk.model = str(data.get("model_name") or data.get("scsi_model_name") or data.get("model_family") or "")
+    disk.serial = str(data.get("serial_number") or "")
+    temp = (data.get("temperature") or {}).get("current")
+    disk.temperature_c = float(temp) if isinstance(temp, (int, float)) else None
+    hours = (data.get("power_on_time") or {}).get("hours")
+    disk.power_on_hours = int(hours) if isinstance(hours, int) else None
+    smart_status = data.get("smart_status")
+    disk.smart_passed = smart_status.get("passed") if isinstance(smart_status, dict) else None
+
+    issues = list(messages)
+    failing = warning = False
+    joined = " ".join(messages).lower()
+    if "permission denied" in joined or "operation not permitted" in joined:
+        disk.issues = ["needs elevation: run TechCare as root to read SMART data"] + issues
+        return disk
+    issues += decode_exit_status(status)
+    if any(status & (1 << bit) for bit in _FAILING_BITS) or disk.smart_passed is False:
+        failing = True
+    if any(status & (1 << bit) for bit in _WARNING_BITS):
+        warning = True
+
+    for attr in (data.get("ata_smart_attributes") or {}).get("table") or []:
+        name = str(attr.get("name") or attr.get("id"))
+        when = attr.get("when_failed") or ""
+        if when == "now":
+            failing = True
+            disk.failing_attributes.append(name)
+            issues.append(f"attribute {name} failing now (value {attr.get('value')} <= threshold {attr.get('thresh')})")
+        elif when == "past":
+            warning = True
+            issues.append(f"attribute {name} failed in the past")
+        raw = (attr.get("raw") or {}).get("value")
+        if attr.get("id") in _ATA_COUNTERS and isinstance(raw, int) and raw > 0:
+            warning = True
+            issues.append(f"{raw} {_ATA_COUNTERS[attr['id']]}")
+
+    nvme = data.get("nvme_smart_health_information_log")
+    if isinstance(nvme, dict):
+        crit = int(nvme.get("critical_warning") or 0)
+        for bit, text_ in _NVME_WARNINGS.items():
+            if crit & (1 << bit):
+                issues.append(f"NVMe critical warning: {text_}")
+                failing = failing or bit in _NVME_FAILING_BITS
+                warning = True
+        used = nvme.get("percentage_used")
+        if isinstance(used, int):
+            disk.percentage_used = used
+            if used >= 100:
+                failing = True
+                issues.append(f"rated endurance used up ({used} %)")
+            elif used >= 90:
+                warning = True
+                issues.append(f"{used} % of rated endurance used")
+        spare, threshold = nvme.get("available_spare"), nvme.get("available_spare_threshold")
+        if isinstance(spare, int) and isinstance(threshold, int) and spare < threshold:
+            failing = True
+            issues.append(f"available spare {spare} % below threshold {threshold} %")
+        media = nvme.get("media_errors")
+        if isinstance(media, int) and media > 0:
+            warning = True
+            issues.append(f"{media} media/data integrity errors")
+        if disk.temperature_c is None and isinstance(nvme.get("temperature"), int):
+            disk.temperature_c = float(nvme["temperature"])
+        if disk.power_on_hours is None and isinstance(nvme.get("power_on_hours"), int):
+            disk.power_on_hours = nvme["power_on_hours"]
+
+    disk.issues = list(dict.fromkeys(issues))
+    if failing:
+        disk.health = "failing"
+    elif status & 0b11 and disk.smart_passed is None:
+        disk.health = "unknown"          # could not talk to the disk (e.g. virtio: "Unable to detect device type")
+    elif warning:
+        disk.health = "warning"
+    elif disk.smart_passed is True:
+        disk.health = "passed"
+    else:
+        disk.health = "unknown"
+        if not disk.issues:
+            disk.issues = ["SMART is not available or not enabled on this device"]
+    return disk
 
 
 def smart(runner: CommandRunner) -> ProbeResult:
-    return _todo("smart")
+    probe = "smart"
+    if not runner.which("smartctl"):
+        return unknown(probe, TOOL_MISSING, "smartctl is not installed (package smartmontools)", source="smartctl")
+    names = runner.list_dir(SYS_BLOCK)
+    if names is None:
+        return unknown(probe, FAILED, f"cannot list {SYS_BLOCK} to find the disks", source="sysfs")
+    disks: list[DiskHealth] = []
+    reasons: list[str] = []
+    for device in disk_devices(names):
+        result = runner.run(smartctl_argv(device), timeout=60)
+        if not result.ran:
+            res = command_unknown(probe, result, source="smartctl")
+            reasons.append(res.reason_code or FAILED)
+            disks.append(DiskHealth(device, "unknown", issues=[res.reason or "smartctl did not run"]))
+            continue
+        disk = parse_smartctl(result.stdout, device, result.returncode)
+        if disk.issues and disk.issues[0].startswith("needs elevation"):
+            reasons.append(NEEDS_ADMIN)
+        elif disk.health == "unknown":
+            reasons.append(FAILED)
+        else:
+            reasons.append("")
+        disks.append(disk)
+    if disks and all(reasons) and len(set(reasons)) == 1 and reasons[0] in (NEEDS_ADMIN, NOT_IN_SNAPSHOT, TIMED_OUT):
+        text = {NEEDS_ADMIN: "smartctl needs elevation (run TechCare as root)",
+                NOT_IN_SNAPSHOT: "smartctl output is not in the snapshot",
+                TIMED_OUT: "smartctl did not answer in time"}[reasons[0]]
+        return unknown(probe, reasons[0], text, source="smartctl", data=disks)
+    return ProbeResult(probe, "ok", disks, source="smartctl")
+
+
+__all__ = ["PLATFORM", "antivirus", "events", "firewall", "metrics", "pending_reboot", "pending_updates",
+           "services", "smart", "update_service"]
