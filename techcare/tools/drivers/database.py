@@ -1,0 +1,204 @@
+"""The custom driver database: ``driver_database.json`` shipped beside this module, plus the user's own
+``$TECHCARE_HOME/driver_database.json`` merged over it (same normalised ``hardware_id`` -> the user entry wins).
+
+The file is a JSON list of entries exactly as the product documentation shows::
+
+    {"hardware_id": "PCI\\\\VEN_10DE&DEV_2206", "name": "NVIDIA GeForce RTX 3080", "vendor": "NVIDIA",
+     "category": "Graphics", "latest_version": "528.49", "release_date": "2023-02-08",
+     "download_url": "https://www.nvidia.com/...", "notes": "...", "importance": "CRITICAL"}
+
+(an object ``{"drivers": [...]}`` is accepted too). ``hardware_id``, ``name`` and ``latest_version`` are
+required, ``importance`` is optional (CRITICAL, RECOMMENDED, OPTIONAL). An invalid entry is reported with its
+index and field and skipped; a file that is not valid JSON raises :class:`DriverDatabaseError` naming file,
+line and column.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from ...errors import DriverDatabaseError
+from ...i18n import tr
+from .hwids import normalise_hardware_id
+from .records import IMPORTANCES, UpdateOffer
+from .versions import parse_date, version_key
+
+__all__ = ["DatabaseProblem", "DriverDatabase", "SHIPPED_PATH", "load_database", "parse_database", "user_database_path"]
+
+SHIPPED_PATH = Path(__file__).with_name("driver_database.json")
+FIELDS = ("hardware_id", "name", "vendor", "category", "latest_version", "release_date", "download_url", "notes",
+          "importance")
+REQUIRED = ("hardware_id", "name", "latest_version")
+
+
+@dataclass
+class DatabaseProblem:
+    file: str
+    index: int | None
+    field: str | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}"
+        if self.index is not None:
+            where += tr(" Eintrag {i}", " entry {i}", i=self.index)
+        if self.field:
+            where += f" '{self.field}'"
+        return f"{where}: {self.message}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"file": self.file, "index": self.index, "field": self.field, "message": self.message}
+
+
+@dataclass
+class DriverDatabase:
+    offers: list[UpdateOffer] = field(default_factory=list)
+    problems: list[DatabaseProblem] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.offers)
+
+
+def user_database_path() -> Path:
+    from ...config import get_settings
+
+    return Path(get_settings().techcare_home).expanduser() / "driver_database.json"
+
+
+def _problem(file: str, index: int | None, fld: str | None, de: str, en: str, **fmt: Any) -> DatabaseProblem:
+    return DatabaseProblem(file, index, fld, tr(de, en, **fmt))
+
+
+def _validate(entry: Any, index: int, file: str, problems: list[DatabaseProblem]) -> UpdateOffer | None:
+    if not isinstance(entry, dict):
+        problems.append(_problem(file, index, None, "ist kein Objekt ({t}).", "is not an object ({t}).",
+                                 t=type(entry).__name__))
+        return None
+    ok = True
+    for key in REQUIRED:
+        value = entry.get(key)
+        if not isinstance(value, str) or not value.strip():
+            problems.append(_problem(file, index, key, "fehlt oder ist leer (Pflichtfeld, Text).",
+                                     "is missing or empty (required text field)."))
+            ok = False
+    for key in ("vendor", "category", "download_url", "notes", "release_date", "importance"):
+        value = entry.get(key)
+        if value is not None and not isinstance(value, str):
+            problems.append(_problem(file, index, key, "muss Text sein, nicht {t}.", "must be text, not {t}.",
+                                     t=type(value).__name__))
+            ok = False
+    unknown = sorted(set(entry) - set(FIELDS))
+    if unknown:
+        problems.append(_problem(file, index, unknown[0], "unbekanntes Feld (ignoriert; erlaubt: {a}).",
+                                 "unknown field (ignored; allowed: {a}).", a=", ".join(FIELDS)))
+    if not ok:
+        return None
+    hwid = normalise_hardware_id(entry["hardware_id"])
+    raw_id = entry["hardware_id"].strip()
+    if hwid is None or any(ch.isspace() for ch in raw_id) or ("\\" in raw_id and raw_id.upper().startswith("PCI\\")
+                                                             and "DEV_" not in hwid):
+        problems.append(_problem(file, index, "hardware_id", "{v!r} ist keine Hardware-ID (z. B. PCI\\VEN_10DE&DEV_2206).",
+                                 "{v!r} is not a hardware id (e.g. PCI\\VEN_10DE&DEV_2206).", v=raw_id))
+        return None
+    if version_key(entry["latest_version"]) is None:
+        problems.append(_problem(file, index, "latest_version", "{v!r} enthält keine Versionsnummer.",
+                                 "{v!r} contains no version number.", v=entry["latest_version"]))
+        return None
+    release = None
+    if entry.get("release_date"):
+        release = parse_date(entry["release_date"]) if len(entry["release_date"]) == 10 else None
+        if release is None:
+            problems.append(_problem(file, index, "release_date", "{v!r} ist kein Datum (JJJJ-MM-TT).",
+                                     "{v!r} is not a date (YYYY-MM-DD).", v=entry["release_date"]))
+            return None
+    url = (entry.get("download_url") or "").strip()
+    if url:
+        parsed = urlparse(url)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            problems.append(_problem(file, index, "download_url", "{v!r} ist keine http(s)-Adresse.",
+                                     "{v!r} is not an http(s) address.", v=url))
+            return None
+    importance = entry.get("importance")
+    if importance is not None:
+        importance = importance.strip().upper()
+        if importance not in IMPORTANCES:
+            problems.append(_problem(file, index, "importance", "{v!r} ist ungültig (erlaubt: {a}).",
+                                     "{v!r} is not valid (allowed: {a}).", v=entry["importance"], a=", ".join(IMPORTANCES)))
+            return None
+    return UpdateOffer(source="custom_db", name=entry["name"].strip(), hardware_id=hwid,
+                       latest_version=entry["latest_version"].strip(), vendor=(entry.get("vendor") or "").strip(),
+                       category=(entry.get("category") or "").strip(), release_date=release, importance=importance,
+                       download_url=url, notes=(entry.get("notes") or "").strip(),
+                       details={"file": file, "index": index})
+
+
+def parse_database(text: str, file: str = "<text>") -> DriverDatabase:
+    """Validate the text of one database file. Raises :class:`DriverDatabaseError` only for a broken file."""
+    text = text.lstrip("\ufeff")
+    if not text.strip():
+        return DriverDatabase(files=[file])
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DriverDatabaseError(tr(
+            "Treiber-Datenbank {f}: kein gültiges JSON ({m}, Zeile {l}, Spalte {c}).",
+            "Driver database {f}: not valid JSON ({m}, line {l}, column {c}).", f=file, m=exc.msg, l=exc.lineno,
+            c=exc.colno), hint=tr("Die Datei muss eine JSON-Liste von Einträgen sein.",
+                                  "The file must be a JSON list of entries.")) from None
+    if isinstance(data, dict) and isinstance(data.get("drivers"), list):
+        data = data["drivers"]
+    if not isinstance(data, list):
+        raise DriverDatabaseError(tr(
+            "Treiber-Datenbank {f}: erwartet wird eine JSON-Liste von Einträgen, nicht {t}.",
+            "Driver database {f}: expected a JSON list of entries, not {t}.", f=file, t=type(data).__name__))
+    db = DriverDatabase(files=[file])
+    for index, entry in enumerate(data):
+        offer = _validate(entry, index, file, db.problems)
+        if offer is not None:
+            db.offers.append(offer)
+    return db
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        return None
+    except UnicodeDecodeError:
+        raise DriverDatabaseError(tr("Treiber-Datenbank {f}: kein UTF-8-Text.", "Driver database {f}: not UTF-8 text.",
+                                     f=path)) from None
+    except OSError as exc:
+        raise DriverDatabaseError(tr("Treiber-Datenbank {f} nicht lesbar ({e}).", "Driver database {f} cannot be read ({e}).",
+                                     f=path, e=exc.strerror or exc)) from None
+
+
+def load_database(shipped: str | os.PathLike[str] | None = None,
+                  user: str | os.PathLike[str] | None | bool = None) -> DriverDatabase:
+    """Shipped database merged with the user's file (``user=False`` skips it)."""
+    shipped_path = Path(shipped) if shipped is not None else SHIPPED_PATH
+    merged = DriverDatabase()
+    by_key: dict[str, int] = {}
+    paths = [shipped_path]
+    if user is not False:
+        paths.append(Path(user) if isinstance(user, (str, os.PathLike)) else user_database_path())
+    for path in paths:
+        text = _read(path)
+        if text is None:
+            continue
+        db = parse_database(text, str(path))
+        merged.files.append(str(path))
+        merged.problems.extend(db.problems)
+        for offer in db.offers:
+            key = offer.hardware_id or ""
+            if key in by_key:
+                merged.offers[by_key[key]] = offer
+            else:
+                by_key[key] = len(merged.offers)
+                merged.offers.append(offer)
+    return merged
