@@ -1,0 +1,49 @@
+"""Shared learning database (Enterprise): record repair cases and search them in German and English."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+
+from techcare.i18n import tr
+
+from ... import crud
+from ...core.errors import ApiError
+from ...schemas import CaseCreate, CaseHit, CasePublic, ErrorPublic, OsName
+from ..deps import LangDep, Principal, SessionDep, requires
+
+router = APIRouter(prefix="/api/cases", tags=["cases"])
+LearningDep = Annotated[Principal, Depends(requires("shared_learning_db"))]
+
+
+def _public(row) -> CasePublic:  # type: ignore[no-untyped-def]
+    return CasePublic(id=row.id, symptom=row.symptom, language=row.language, os=row.os, findings=row.findings,
+                      actions=row.actions, outcome=row.outcome, technician=row.technician, created_at=row.created_at)
+
+
+@router.post("", response_model=CasePublic, status_code=201, responses={403: {"model": ErrorPublic}})
+def create_case(body: CaseCreate, principal: LearningDep, session: SessionDep, lang: LangDep) -> CasePublic:
+    if principal.role == "sensor":
+        raise ApiError(403, "FORBIDDEN", tr("Sensor-Schlüssel dürfen keine Fälle anlegen.",
+                                            "Sensor keys may not record cases.", lang))
+    row = crud.create_case(session, organisation_id=principal.organisation_id, data=body,
+                           technician=principal.technician)
+    session.commit()
+    return _public(row)
+
+
+@router.get("/search", response_model=list[CaseHit], responses={403: {"model": ErrorPublic}})
+def search(principal: LearningDep, session: SessionDep, q: Annotated[str, Query(min_length=1, max_length=500)],
+           os: OsName | None = None, limit: Annotated[int, Query(ge=1, le=50)] = 10) -> list[CaseHit]:
+    """Full-text search over symptoms and findings (German and English stemming), best first: relevance
+    weighted by how often the case's repair actions worked."""
+    return crud.search_cases(session, organisation_id=principal.organisation_id, q=q, os_name=os, limit=limit)
+
+
+@router.get("/{case_id}", response_model=CasePublic, responses={404: {"model": ErrorPublic}})
+def get_case(case_id: int, principal: LearningDep, session: SessionDep, lang: LangDep) -> CasePublic:
+    row = crud.get_case(session, organisation_id=principal.organisation_id, case_id=case_id)
+    if row is None:
+        raise ApiError(404, "NOT_FOUND", tr("Fall {id} gibt es nicht.", "Case {id} does not exist.", lang, id=case_id))
+    return _public(row)

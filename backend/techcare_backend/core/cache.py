@@ -1,0 +1,215 @@
+"""Cache, rate limiting and host last-seen: Redis in production, in-process on the embedded default.
+
+Every key carries the configurable prefix (``REDIS_PREFIX``), so several deployments or test runs can share one
+Redis. When Redis fails the API keeps serving: reads miss, writes are skipped, rate limiting falls back to a
+per-process limiter, the failure is logged (at most every 30 s) and ``/api/health`` reports ``cache: degraded``.
+After a failure Redis is not asked again for 2 seconds, so an outage does not add a timeout to every request.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import threading
+import time
+from typing import Any
+
+log = logging.getLogger("techcare_backend.cache")
+
+__all__ = ["Cache", "MemoryCache", "RedisCache", "make_cache"]
+
+
+class Cache:
+    """The interface; :class:`MemoryCache` and :class:`RedisCache` implement it."""
+
+    backend = "none"
+
+    def get_json(self, key: str) -> Any | None: ...
+    def set_json(self, key: str, value: Any, ttl: int) -> None: ...
+    def delete(self, *keys: str) -> None: ...
+    def rate_limit(self, bucket: str, limit: int, window: int = 60) -> tuple[bool, int]: ...
+    def set_last_seen(self, org_id: str, hostname: str, ts: float) -> None: ...
+    def get_last_seen(self, org_id: str) -> dict[str, float]: ...
+    def status(self) -> str: ...
+    def close(self) -> None: ...
+
+
+def _sliding(prev: int, cur: int, window: int, now: float) -> tuple[float, int]:
+    elapsed = now % window
+    estimate = prev * (1 - elapsed / window) + cur
+    return estimate, max(1, math.ceil(window - elapsed))
+
+
+class MemoryCache(Cache):
+    backend = "memory"
+
+    def __init__(self) -> None:
+        self._data: dict[str, tuple[float, Any]] = {}
+        self._counters: dict[str, int] = {}
+        self._seen: dict[str, dict[str, float]] = {}
+        self._lock = threading.Lock()
+
+    def get_json(self, key: str) -> Any | None:
+        with self._lock:
+            item = self._data.get(key)
+            if item is None:
+                return None
+            if item[0] < time.monotonic():
+                del self._data[key]
+                return None
+            return json.loads(item[1])
+
+    def set_json(self, key: str, value: Any, ttl: int) -> None:
+        if ttl <= 0:
+            return
+        with self._lock:
+            if len(self._data) > 100_000:
+                now = time.monotonic()
+                self._data = {k: v for k, v in self._data.items() if v[0] >= now}
+            self._data[key] = (time.monotonic() + ttl, json.dumps(value))
+
+    def delete(self, *keys: str) -> None:
+        with self._lock:
+            for key in keys:
+                self._data.pop(key, None)
+
+    def rate_limit(self, bucket: str, limit: int, window: int = 60) -> tuple[bool, int]:
+        now = time.time()
+        slot = int(now // window)
+        with self._lock:
+            if len(self._counters) > 200_000:
+                self._counters = {k: v for k, v in self._counters.items() if int(k.rsplit("|", 1)[1]) >= slot - 1}
+            cur_key, prev_key = f"{bucket}|{slot}", f"{bucket}|{slot - 1}"
+            cur = self._counters.get(cur_key, 0) + 1
+            estimate, retry = _sliding(self._counters.get(prev_key, 0), cur, window, now)
+            if estimate > limit:
+                return False, retry
+            self._counters[cur_key] = cur
+            return True, 0
+
+    def set_last_seen(self, org_id: str, hostname: str, ts: float) -> None:
+        with self._lock:
+            hosts = self._seen.setdefault(org_id, {})
+            hosts[hostname] = max(ts, hosts.get(hostname, 0.0))
+
+    def get_last_seen(self, org_id: str) -> dict[str, float]:
+        with self._lock:
+            return dict(self._seen.get(org_id, {}))
+
+    def status(self) -> str:
+        return "ok"
+
+    def close(self) -> None:
+        pass
+
+
+class RedisCache(Cache):
+    backend = "redis"
+    RETRY_AFTER_FAILURE = 2.0
+
+    def __init__(self, url: str, prefix: str = "techcare:") -> None:
+        import redis
+
+        self._redis_errors = (redis.RedisError, OSError)
+        self.client = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5,
+                                           health_check_interval=30)
+        self.prefix = prefix
+        self.fallback = MemoryCache()
+        self._down_until = 0.0
+        self._last_log = 0.0
+
+    def _k(self, key: str) -> str:
+        return self.prefix + key
+
+    def _available(self) -> bool:
+        return time.monotonic() >= self._down_until
+
+    def _failed(self, exc: BaseException) -> None:
+        self._down_until = time.monotonic() + self.RETRY_AFTER_FAILURE
+        if time.monotonic() - self._last_log > 30:
+            self._last_log = time.monotonic()
+            log.warning("Redis unavailable (%s): serving degraded (no shared cache, per-process rate limits)", exc)
+
+    def get_json(self, key: str) -> Any | None:
+        if not self._available():
+            return None
+        try:
+            raw = self.client.get(self._k(key))
+        except self._redis_errors as exc:
+            self._failed(exc)
+            return None
+        return None if raw is None else json.loads(raw)
+
+    def set_json(self, key: str, value: Any, ttl: int) -> None:
+        if ttl <= 0 or not self._available():
+            return
+        try:
+            self.client.set(self._k(key), json.dumps(value), ex=ttl)
+        except self._redis_errors as exc:
+            self._failed(exc)
+
+    def delete(self, *keys: str) -> None:
+        if not keys:
+            return
+        # Invalidation must not be skipped silently: always try, even right after a failure.
+        try:
+            self.client.delete(*(self._k(k) for k in keys))
+        except self._redis_errors as exc:
+            self._failed(exc)
+
+    def rate_limit(self, bucket: str, limit: int, window: int = 60) -> tuple[bool, int]:
+        if not self._available():
+            return self.fallback.rate_limit(bucket, limit, window)
+        now = time.time()
+        slot = int(now // window)
+        cur_key, prev_key = self._k(f"rl:{bucket}:{slot}"), self._k(f"rl:{bucket}:{slot - 1}")
+        try:
+            pipe = self.client.pipeline(transaction=False)
+            pipe.incr(cur_key)
+            pipe.expire(cur_key, 2 * window)
+            pipe.get(prev_key)
+            cur, _, prev = pipe.execute()
+        except self._redis_errors as exc:
+            self._failed(exc)
+            return self.fallback.rate_limit(bucket, limit, window)
+        estimate, retry = _sliding(int(prev or 0), int(cur), window, now)
+        return (estimate <= limit), (0 if estimate <= limit else retry)
+
+    def set_last_seen(self, org_id: str, hostname: str, ts: float) -> None:
+        self.fallback.set_last_seen(org_id, hostname, ts)
+        if not self._available():
+            return
+        try:
+            self.client.hset(self._k(f"seen:{org_id}"), hostname, repr(ts))
+        except self._redis_errors as exc:
+            self._failed(exc)
+
+    def get_last_seen(self, org_id: str) -> dict[str, float]:
+        if not self._available():
+            return self.fallback.get_last_seen(org_id)
+        try:
+            raw = self.client.hgetall(self._k(f"seen:{org_id}"))
+        except self._redis_errors as exc:
+            self._failed(exc)
+            return self.fallback.get_last_seen(org_id)
+        return {k.decode(): float(v) for k, v in raw.items()}
+
+    def status(self) -> str:
+        try:
+            self.client.ping()
+        except self._redis_errors as exc:
+            self._failed(exc)
+            return "degraded"
+        self._down_until = 0.0
+        return "ok"
+
+    def close(self) -> None:
+        try:
+            self.client.close()
+        except self._redis_errors:  # pragma: no cover
+            pass
+
+
+def make_cache(redis_url: str | None, prefix: str) -> Cache:
+    return RedisCache(redis_url, prefix) if redis_url else MemoryCache()

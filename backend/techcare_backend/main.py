@@ -1,0 +1,93 @@
+"""The FastAPI application: ``create_app(settings)``; ``app`` for ``uvicorn techcare_backend.main:app``."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from . import __version__
+from .api.deps import AppContext, get_lang
+from .api.routes import admin, cases, health, licenses, monitoring, org
+from .core.cache import make_cache
+from .core.config import BackendSettings, load_backend_settings
+from .core.db import make_engine, make_sessionmaker, migrate
+from .core.errors import ApiError
+
+log = logging.getLogger("techcare_backend")
+
+__all__ = ["create_app"]
+
+
+def _validation_message(errors: list[dict[str, Any]]) -> str:
+    parts = []
+    for err in errors[:5]:
+        loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
+        parts.append(f"{loc}: {err.get('msg', 'invalid')}")
+    return "; ".join(parts)
+
+
+def create_app(settings: BackendSettings | None = None) -> FastAPI:
+    """Build the app. Without ``settings`` they are read from the environment (and refused if unsafe)."""
+    settings = settings or load_backend_settings()
+    engine = make_engine(settings.sqlalchemy_url, pool_size=settings.db_pool_size)
+    ctx = AppContext(settings=settings, engine=engine, sessionmaker=make_sessionmaker(engine),
+                     cache=make_cache(settings.redis_url, settings.redis_prefix))
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.should_migrate:
+            migrate(settings.sqlalchemy_url)
+        mode = "embedded SQLite + in-process cache" if settings.embedded else "PostgreSQL"
+        log.info("TechCare backend %s ready (%s, cache: %s)", __version__, mode, ctx.cache.backend)
+        yield
+        ctx.cache.close()
+        engine.dispose()
+
+    app = FastAPI(title="TechCare backend", version=__version__, lifespan=lifespan,
+                  description="License server, metrics ingestion, shared learning database and teams.")
+    app.state.ctx = ctx
+
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return JSONResponse({"code": exc.code, "detail": exc.detail}, status_code=exc.status, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = jsonable_encoder(exc.errors())
+        lang = get_lang(request)
+        prefix = "Ungültige Anfrage: " if lang == "de" else "Invalid request: "
+        return JSONResponse({"code": "VALIDATION_ERROR", "message": prefix + _validation_message(errors),
+                             "detail": errors}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 401: "UNAUTHORIZED", 403: "FORBIDDEN"}.get(
+            exc.status_code, "HTTP_ERROR")
+        return JSONResponse({"code": code, "detail": str(exc.detail)}, status_code=exc.status_code,
+                            headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:  # pragma: no cover - last resort
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return JSONResponse({"code": "INTERNAL_ERROR", "detail": "internal error; see the server log"},
+                            status_code=500)
+
+    for module in (health, admin, licenses, org, monitoring, cases):
+        app.include_router(module.router)
+    return app
+
+
+def __getattr__(name: str) -> Any:  # ``uvicorn techcare_backend.main:app`` builds the app on first use
+    if name == "app":
+        global app
+        app = create_app()
+        return app
+    raise AttributeError(name)

@@ -1,0 +1,202 @@
+"""Database tables (SQLAlchemy 2.0). The same models run on PostgreSQL and on the embedded SQLite default.
+
+Dialect-specific parts live in the migration: the ``tsvector`` column + GIN index of ``cases`` on PostgreSQL, the
+FTS5 index on SQLite, and the triggers that make ``license_events`` and ``audit_log`` append-only.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import (JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text,
+                        TypeDecorator, UniqueConstraint)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+__all__ = ["ApiKey", "AuditLog", "Base", "Case", "CaseStat", "Host", "License", "LicenseEvent", "Machine",
+           "MetricSample", "Organisation", "Technician", "new_id", "utcnow"]
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC in Python on every database (SQLite stores naive values)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+JsonType = JSON().with_variant(JSONB(), "postgresql")
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Organisation(Base):
+    __tablename__ = "organisations"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class License(Base):
+    __tablename__ = "licenses"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    organisation_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)
+    edition: Mapped[str] = mapped_column(String(20))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    key_hint: Mapped[str] = mapped_column(String(8))
+    status: Mapped[str] = mapped_column(String(12), default="active")  # active | suspended | revoked
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    max_machines: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    max_transfers: Mapped[int] = mapped_column(Integer, default=3)
+    transfers_used: Mapped[int] = mapped_column(Integer, default=0)
+    auto_activate: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class LicenseEvent(Base):
+    """Append-only history of every change to a license (triggers refuse UPDATE and DELETE)."""
+
+    __tablename__ = "license_events"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    license_id: Mapped[str] = mapped_column(ForeignKey("licenses.id"), index=True)
+    type: Mapped[str] = mapped_column(String(40))
+    actor: Mapped[str] = mapped_column(String(200))
+    data: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Machine(Base):
+    __tablename__ = "machines"
+    __table_args__ = (UniqueConstraint("license_id", "fingerprint", name="uq_machines_license_fingerprint"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    license_id: Mapped[str] = mapped_column(ForeignKey("licenses.id"), index=True)
+    fingerprint: Mapped[str] = mapped_column(String(200))
+    hostname: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    activated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    deactivated_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class Technician(Base):
+    __tablename__ = "technicians"
+    __table_args__ = (UniqueConstraint("organisation_id", "name", name="uq_technicians_org_name"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    organisation_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(20))  # admin | technician
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    organisation_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)
+    technician_id: Mapped[str | None] = mapped_column(ForeignKey("technicians.id"), nullable=True)
+    role: Mapped[str] = mapped_column(String(20))  # admin | technician | sensor
+    name: Mapped[str] = mapped_column(String(200))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(12))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class AuditLog(Base):
+    """Who did what, with the state before and after (append-only)."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    organisation_id: Mapped[str | None] = mapped_column(String(36), index=True, nullable=True)
+    actor: Mapped[str] = mapped_column(String(255))
+    action: Mapped[str] = mapped_column(String(60))
+    target_type: Mapped[str] = mapped_column(String(40))
+    target_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    before: Mapped[dict[str, Any] | None] = mapped_column(JsonType, nullable=True)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JsonType, nullable=True)
+    ip: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class MetricSample(Base):
+    __tablename__ = "metric_samples"
+    __table_args__ = (UniqueConstraint("organisation_id", "sample_id", name="uq_metric_samples_org_sample"),
+                      Index("ix_metric_samples_org_host_ts", "organisation_id", "hostname", "ts"))
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    organisation_id: Mapped[str] = mapped_column(String(36))
+    sample_id: Mapped[str] = mapped_column(String(64))
+    hostname: Mapped[str] = mapped_column(String(255))
+    os: Mapped[str] = mapped_column(String(10))
+    ts: Mapped[datetime] = mapped_column(UTCDateTime())
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    payload: Mapped[dict[str, Any]] = mapped_column(JsonType)
+
+
+class Host(Base):
+    """The fleet: one row per (organisation, hostname) with the values of its newest sample."""
+
+    __tablename__ = "hosts"
+    organisation_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    hostname: Mapped[str] = mapped_column(String(255), primary_key=True)
+    os: Mapped[str] = mapped_column(String(10))
+    last_seen: Mapped[datetime] = mapped_column(UTCDateTime())  # server time of the last received sample
+    last_sample_at: Mapped[datetime] = mapped_column(UTCDateTime())  # timestamp of the newest sample
+    cpu_percent: Mapped[float | None] = mapped_column(Float, nullable=True)
+    ram_percent: Mapped[float | None] = mapped_column(Float, nullable=True)
+    disk_max_percent: Mapped[float | None] = mapped_column(Float, nullable=True)
+    firewall: Mapped[str] = mapped_column(String(10), default="unknown")
+    antivirus: Mapped[str] = mapped_column(String(10), default="unknown")
+    smart_failing: Mapped[bool] = mapped_column(Boolean, default=False)
+    pending_updates: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    last: Mapped[dict[str, Any]] = mapped_column(JsonType)
+
+
+class Case(Base):
+    __tablename__ = "cases"
+    __table_args__ = (Index("ix_cases_org_os", "organisation_id", "os"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    organisation_id: Mapped[str] = mapped_column(String(36))
+    symptom: Mapped[str] = mapped_column(Text)
+    language: Mapped[str] = mapped_column(String(2))
+    os: Mapped[str] = mapped_column(String(10))
+    findings: Mapped[list[Any]] = mapped_column(JsonType)
+    actions: Mapped[list[str]] = mapped_column(JsonType)
+    actions_key: Mapped[str] = mapped_column(String(1000))
+    outcome: Mapped[str] = mapped_column(String(10))
+    technician: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    search_terms: Mapped[str | None] = mapped_column(Text, nullable=True)  # stemmed de+en terms (SQLite FTS5)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class CaseStat(Base):
+    """How often a set of repair actions worked, per organisation (kept current on every new case)."""
+
+    __tablename__ = "case_stats"
+    organisation_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    actions_key: Mapped[str] = mapped_column(String(1000), primary_key=True)
+    successes: Mapped[int] = mapped_column(Integer, default=0)
+    failures: Mapped[int] = mapped_column(Integer, default=0)

@@ -1,0 +1,365 @@
+"""Request and response bodies (pydantic). One family per entity: ``...Create`` in, ``...Public`` out."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+
+
+Edition = Literal["community", "pro", "pro_business", "enterprise"]
+Role = Literal["admin", "technician", "sensor"]
+OsName = Literal["windows", "linux", "darwin"]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Hostname = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
+Fingerprint = Annotated[str, StringConstraints(strip_whitespace=True, min_length=8, max_length=200)]
+ActionId = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$", max_length=100)]
+
+
+def as_utc(value: datetime) -> datetime:
+    """Naive timestamps are UTC (the product spec sends ``2026-02-17T10:30:00``)."""
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ErrorPublic(BaseModel):
+    code: str
+    detail: str
+
+
+# ---- health -----------------------------------------------------------------------------------------------
+class HealthPublic(BaseModel):
+    status: Literal["ok", "degraded"]
+    database: Literal["ok", "error"]
+    cache: Literal["ok", "degraded"]
+    cache_backend: str
+    version: str
+    ts: int
+
+
+# ---- licenses ---------------------------------------------------------------------------------------------
+class LicenseCreate(Strict):
+    edition: Edition
+    organisation: Name = Field(description="organisation id or name (a new name creates the organisation)")
+    expires_at: datetime | None = None
+    max_machines: int | None = Field(None, ge=1, le=100_000,
+                                     description="null = the edition's limit (unlimited from Pro Business)")
+    max_transfers: int | None = Field(None, ge=0, le=1000)
+    auto_activate: bool = True
+
+    @field_validator("expires_at")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        return None if value is None else as_utc(value)
+
+
+class LicenseExtend(Strict):
+    expires_at: datetime | None
+
+    @field_validator("expires_at")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        return None if value is None else as_utc(value)
+
+
+class LicensePublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: str
+    edition: Edition
+    organisation_id: str
+    status: Literal["active", "suspended", "revoked"]
+    expires_at: datetime | None
+    max_machines: int | None
+    max_transfers: int
+    transfers_used: int
+    auto_activate: bool
+    key_hint: str
+    active_machines: int = 0
+    entitlements: list[str] = []
+    created_at: datetime
+    updated_at: datetime
+
+
+class LicenseIssued(BaseModel):
+    license: LicensePublic
+    key: str
+
+
+class LicenseEventPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    license_id: str
+    type: str
+    actor: str
+    data: dict[str, Any]
+    created_at: datetime
+
+
+class ValidateRequest(Strict):
+    key: Annotated[str, StringConstraints(min_length=1, max_length=120)]
+    fingerprint: Fingerprint
+    nonce: Annotated[str, StringConstraints(min_length=8, max_length=128)]
+    client_version: Annotated[str, StringConstraints(max_length=50)] = ""
+    entitlements: list[Annotated[str, StringConstraints(max_length=50)]] = Field(
+        default_factory=list, max_length=20, description="entitlements the client needs (scope check)")
+
+
+class ValidateResponse(BaseModel):
+    valid: bool
+    code: Literal["VALID", "NOT_FOUND", "SUSPENDED", "REVOKED", "EXPIRED", "FINGERPRINT_SCOPE_MISMATCH",
+                  "TOO_MANY_MACHINES", "ENTITLEMENTS_MISSING"]
+    detail: str
+    ts: int
+    lease: str
+
+
+class ActivateRequest(Strict):
+    key: Annotated[str, StringConstraints(min_length=1, max_length=120)]
+    fingerprint: Fingerprint
+    hostname: Annotated[str, StringConstraints(max_length=255)] | None = None
+
+
+class MachinePublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: str
+    license_id: str
+    fingerprint: str
+    hostname: str | None
+    active: bool
+    activated_at: datetime
+    deactivated_at: datetime | None
+
+
+class ActivationResult(BaseModel):
+    code: Literal["ACTIVATED", "ALREADY_ACTIVE", "DEACTIVATED", "NOT_ACTIVE"]
+    machine: MachinePublic | None
+    transfers_left: int
+
+
+class Jwk(BaseModel):
+    kty: Literal["OKP"] = "OKP"
+    crv: Literal["Ed25519"] = "Ed25519"
+    x: str
+    kid: str
+    alg: Literal["EdDSA"] = "EdDSA"
+    use: Literal["sig"] = "sig"
+
+
+class Jwks(BaseModel):
+    keys: list[Jwk]
+
+
+# ---- organisations, keys, audit ---------------------------------------------------------------------------
+class OrganisationPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: str
+    name: str
+    created_at: datetime
+
+
+class ApiKeyCreate(Strict):
+    name: Name
+    role: Role
+    technician_name: Name | None = None
+
+
+class ApiKeyCreated(BaseModel):
+    id: str
+    key: str
+    role: Role
+    name: str
+    technician_id: str | None = None
+
+
+class ApiKeyPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: str
+    name: str
+    role: Role
+    prefix: str
+    technician_id: str | None
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+class MePublic(BaseModel):
+    organisation: OrganisationPublic
+    key_id: str
+    role: Role
+    technician: str | None
+    edition: Edition | None
+    entitlements: list[str]
+
+
+class TechnicianPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: str
+    name: str
+    role: Literal["admin", "technician"]
+    created_at: datetime
+
+
+class AuditPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    organisation_id: str | None
+    actor: str
+    action: str
+    target_type: str
+    target_id: str | None
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    ip: str | None
+    created_at: datetime
+
+
+# ---- monitoring -------------------------------------------------------------------------------------------
+Percent = Annotated[float, Field(ge=0, le=100)]
+
+
+class DiskSample(BaseModel):
+    mount: Annotated[str, StringConstraints(min_length=1, max_length=255)]
+    total: int = Field(ge=0)
+    used: int = Field(ge=0)
+    free: int = Field(ge=0)
+    percent: Percent
+
+
+class ServicesSample(BaseModel):
+    firewall: Literal["on", "off", "unknown"] = "unknown"
+    antivirus: Literal["on", "off", "unknown"] = "unknown"
+    update_service: Literal["ok", "problem", "unknown"] = "unknown"
+    failed: list[Annotated[str, StringConstraints(max_length=255)]] = Field(default_factory=list, max_length=500)
+
+
+class PendingUpdates(BaseModel):
+    count: int = Field(ge=0)
+    security: int = Field(0, ge=0)
+
+
+class EventSample(BaseModel):
+    time: datetime | None = None
+    level: Annotated[str, StringConstraints(max_length=30)] = ""
+    source: Annotated[str, StringConstraints(max_length=255)] = ""
+    message: Annotated[str, StringConstraints(max_length=4000)] = ""
+    event_id: int | str | None = None
+
+
+class SmartSample(BaseModel):
+    device: Annotated[str, StringConstraints(min_length=1, max_length=255)]
+    health: Literal["passed", "warning", "failing", "unknown"] = "unknown"
+    model: Annotated[str, StringConstraints(max_length=255)] | None = None
+    temperature_c: float | None = Field(None, ge=-50, le=200)
+
+
+class MetricSampleCreate(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    sample_id: Annotated[str, StringConstraints(strip_whitespace=True, min_length=8, max_length=64,
+                                                pattern=r"^[A-Za-z0-9_\-]+$")]
+    timestamp: datetime
+    hostname: Hostname
+    os: OsName
+    cpu_percent: Percent
+    ram_percent: Percent
+    swap_percent: Percent | None = None
+    disks: list[DiskSample] = Field(default_factory=list, max_length=100)
+    services: ServicesSample = Field(default_factory=ServicesSample)
+    pending_updates: PendingUpdates | None = None
+    pending_reboot: bool | None = None
+    events: list[EventSample] = Field(default_factory=list, max_length=5)
+    smart: list[SmartSample] = Field(default_factory=list, max_length=100)
+    dropped_samples: int = Field(0, ge=0)
+    agent_version: Annotated[str, StringConstraints(max_length=50)] | None = None
+    uptime_seconds: float | None = Field(None, ge=0)
+
+    @field_validator("timestamp")
+    @classmethod
+    def _utc(cls, value: datetime) -> datetime:
+        return as_utc(value)
+
+
+class SampleAccepted(BaseModel):
+    sample_id: str
+    status: Literal["created", "duplicate"]
+
+
+class MetricBatch(BaseModel):
+    samples: list[dict[str, Any]] = Field(max_length=1000)
+
+
+class BatchItemResult(BaseModel):
+    sample_id: str | None
+    status: Literal["created", "duplicate", "error"]
+    error: str | None = None
+
+
+class BatchResult(BaseModel):
+    results: list[BatchItemResult]
+    created: int
+    duplicates: int
+    errors: int
+
+
+class HostPublic(BaseModel):
+    hostname: str
+    os: str
+    last_seen: datetime
+    last_sample_at: datetime
+    status: Literal["online", "overdue"]
+    cpu_percent: float | None
+    ram_percent: float | None
+    disk_max_percent: float | None
+    firewall: str
+    antivirus: str
+    smart_failing: bool
+    pending_updates: int | None
+    pending_reboot: bool | None = None
+    agent_version: str | None = None
+
+
+class AlertPublic(BaseModel):
+    hostname: str
+    rule: Literal["disk_warning", "disk_critical", "smart_failing", "firewall_off", "antivirus_off", "host_overdue"]
+    severity: Literal["warning", "critical"]
+    message: str
+    value: float | str | None = None
+    since: datetime
+
+
+# ---- cases ------------------------------------------------------------------------------------------------
+class CaseCreate(Strict):
+    symptom: Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=4000)]
+    language: Literal["de", "en"]
+    os: OsName
+    findings: list[Any] = Field(default_factory=list, max_length=200)
+    actions: list[ActionId] = Field(default_factory=list, max_length=50)
+    outcome: Literal["success", "failure"]
+    technician: Name | None = None
+
+
+class CasePublic(BaseModel):
+    id: int
+    symptom: str
+    language: str
+    os: str
+    findings: list[Any]
+    actions: list[str]
+    outcome: str
+    technician: str | None
+    created_at: datetime
+
+
+class CaseHit(CasePublic):
+    score: float
+    relevance: float
+    success_rate: float
+    times_tried: int
+
+
+__all__ = [name for name in dir() if name[0].isupper() and name not in ("Any", "Annotated", "Literal")]
+
