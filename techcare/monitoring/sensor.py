@@ -417,8 +417,11 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``techcare sensor`` / ``python -m techcare.monitoring.sensor``. Returns the exit status."""
+def main(argv: list[str] | None = None, *, started: Callable[[Sensor], None] | None = None) -> int:
+    """``techcare sensor`` / ``python -m techcare.monitoring.sensor``. Returns the exit status.
+
+    ``started(sensor)`` is called before the loop (the Windows service host keeps it to stop it).
+    """
     from ..errors import TechCareError
 
     parser = _parser()
@@ -461,6 +464,8 @@ def main(argv: list[str] | None = None) -> int:
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, sensor.stop)
             signal.signal(signal.SIGINT, sensor.stop)
+        if started is not None:
+            started(sensor)
         log.info("TechCare sensor %s started: every %g s to %s (%d samples waiting in the spool)", __version__,
                  sensor.interval, settings.backend_url, len(sensor.spool))
         return sensor.run(once=args.once)

@@ -1,0 +1,349 @@
+"""Install the sensor as an OS service.
+
+    python -m techcare.monitoring.service install|uninstall|status|start|stop [--dry-run] [--platform P]
+
+- Linux: systemd unit ``techcare-sensor.service`` (Restart=on-failure, sandboxed: NoNewPrivileges, ProtectSystem=strict,
+  ...), logs to the journal (``journalctl -u techcare-sensor -f``).
+- macOS: LaunchDaemon ``com.techcare.sensor`` (``/Library/LaunchDaemons/com.techcare.sensor.plist``), logs to
+  ``/var/log/techcare-sensor.log``.
+- Windows: service ``TechCareSensor`` created with ``sc.exe`` (so ``sc start TechCareSensor`` works). The service
+  process is ``python -m techcare.monitoring.service run-windows-service``, which talks to the service control
+  manager through pywin32 and logs to the Application event log.
+
+``--dry-run`` prints the files and the commands instead of writing/running them. Commands run through the
+CommandRunner (argv lists, no shell).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import plistlib
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from ..i18n import tr
+
+__all__ = ["LAUNCHD_LABEL", "LAUNCHD_PLIST", "LOG_FILE_MACOS", "SYSTEMD_UNIT", "SYSTEMD_UNIT_PATH", "WINDOWS_SERVICE",
+           "ServicePlan", "launchd_plist", "main", "plan", "systemd_unit", "windows_commands"]
+
+SYSTEMD_UNIT = "techcare-sensor.service"
+SYSTEMD_UNIT_PATH = "/etc/systemd/system/techcare-sensor.service"
+LAUNCHD_LABEL = "com.techcare.sensor"
+LAUNCHD_PLIST = "/Library/LaunchDaemons/com.techcare.sensor.plist"
+LOG_FILE_MACOS = "/var/log/techcare-sensor.log"
+WINDOWS_SERVICE = "TechCareSensor"
+WINDOWS_DISPLAY = "TechCare Sensor"
+DESCRIPTION = "TechCare Sensor: system metrics to the TechCare backend"
+DEFAULT_HOME = {"linux": "/var/lib/techcare-sensor", "darwin": "/Library/Application Support/TechCare/sensor",
+                "windows": r"C:\ProgramData\TechCare\sensor"}
+ACTIONS = ("install", "uninstall", "status", "start", "stop")
+
+
+def _systemd_quote(arg: str) -> str:
+    if arg and all(c not in arg for c in ' \t"\'\\;$%'):
+        return arg
+    return '"' + arg.replace("\\", "\\\\").replace('"', '\\"').replace("%", "%%").replace("$", "$$") + '"'
+
+
+def systemd_unit(*, python: str, env_file: str | None, home: str = DEFAULT_HOME["linux"],
+                 interval: int | None = None) -> str:
+    """The unit file text. The sensor runs as root (SMART and update checks need it) inside a sandbox."""
+    exec_start = " ".join(_systemd_quote(a) for a in [python, "-m", "techcare.monitoring.sensor",
+                                                       *(["--interval", str(interval)] if interval else [])])
+    env = [f"TECHCARE_HOME={home}", "PYTHONUNBUFFERED=1"]
+    if env_file:
+        env.insert(0, f"TECHCARE_ENV_FILE={env_file}")
+    env_lines = "".join(f"Environment={_systemd_quote(e)}\n" for e in env)
+    state_dir = PurePosixPath(home)
+    state_lines = (f"StateDirectory={state_dir.name}\nStateDirectoryMode=0700\n"
+                   if str(state_dir.parent) == "/var/lib" else f"ReadWritePaths={_systemd_quote(home)}\n")
+    return f"""[Unit]
+Description={DESCRIPTION}
+Documentation=man:systemd.service(5)
+Wants=network-online.target
+After=network-online.target
+
+[Service]
+Type=simple
+ExecStart={exec_start}
+{env_lines}{state_lines}Restart=on-failure
+RestartSec=30
+# 2 = configuration error, 3 = license error: restarting cannot fix them
+RestartPreventExitStatus=2 3
+TimeoutStopSec=30
+UMask=0077
+NoNewPrivileges=yes
+ProtectSystem=strict
+ProtectHome=read-only
+PrivateTmp=yes
+ProtectKernelTunables=yes
+ProtectKernelModules=yes
+ProtectKernelLogs=yes
+ProtectControlGroups=yes
+ProtectClock=yes
+ProtectHostname=yes
+RestrictSUIDSGID=yes
+RestrictRealtime=yes
+RestrictNamespaces=yes
+LockPersonality=yes
+SystemCallArchitectures=native
+RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6 AF_NETLINK
+CapabilityBoundingSet=CAP_SYS_RAWIO CAP_SYS_ADMIN CAP_DAC_READ_SEARCH CAP_NET_ADMIN
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+
+def launchd_plist(*, python: str, env_file: str | None, home: str = DEFAULT_HOME["darwin"],
+                  interval: int | None = None) -> bytes:
+    env = {"TECHCARE_HOME": home, "PYTHONUNBUFFERED": "1"}
+    if env_file:
+        env["TECHCARE_ENV_FILE"] = env_file
+    data: dict[str, Any] = {
+        "Label": LAUNCHD_LABEL,
+        "ProgramArguments": [python, "-m", "techcare.monitoring.sensor",
+                             *(["--interval", str(interval)] if interval else [])],
+        "EnvironmentVariables": env,
+        "RunAtLoad": True,
+        "KeepAlive": {"SuccessfulExit": False},  # restart when it fails, like Restart=on-failure
+        "ThrottleInterval": 30,
+        "ProcessType": "Background",
+        "StandardOutPath": LOG_FILE_MACOS,
+        "StandardErrorPath": LOG_FILE_MACOS,
+        "WorkingDirectory": "/",
+        "UserName": "root",
+    }
+    return plistlib.dumps(data, fmt=plistlib.FMT_XML, sort_keys=False)
+
+
+def _windows_quote(arg: str) -> str:
+    return f'"{arg}"' if (" " in arg or "\t" in arg) and not arg.startswith('"') else arg
+
+
+def windows_commands(*, python: str, env_file: str | None, home: str = DEFAULT_HOME["windows"]) -> list[list[str]]:
+    """``sc.exe``/``reg.exe`` argv lists that create the service (sc's ``key= value`` pairs are two elements)."""
+    bin_path = f'{_windows_quote(python)} -m techcare.monitoring.service run-windows-service'
+    env = [f"TECHCARE_HOME={home}", "PYTHONUNBUFFERED=1"]
+    if env_file:
+        env.insert(0, f"TECHCARE_ENV_FILE={env_file}")
+    return [
+        ["sc.exe", "create", WINDOWS_SERVICE, "binPath=", bin_path, "start=", "auto", "DisplayName=", WINDOWS_DISPLAY],
+        ["sc.exe", "description", WINDOWS_SERVICE, DESCRIPTION],
+        ["sc.exe", "failure", WINDOWS_SERVICE, "reset=", "86400", "actions=", "restart/60000/restart/60000/restart/300000"],
+        ["reg.exe", "add", rf"HKLM\SYSTEM\CurrentControlSet\Services\{WINDOWS_SERVICE}", "/v", "Environment", "/t",
+         "REG_MULTI_SZ", "/d", "\\0".join(env), "/f"],
+    ]
+
+
+@dataclass
+class ServicePlan:
+    """What an action would do: files to write/remove and commands to run, in order."""
+
+    platform: str
+    action: str
+    files: list[tuple[str, bytes]] = field(default_factory=list)     # path, content (written before commands)
+    remove: list[str] = field(default_factory=list)                  # paths removed after the commands
+    commands: list[list[str]] = field(default_factory=list)
+    commands_after: list[list[str]] = field(default_factory=list)    # run after files are removed
+
+    def describe(self) -> str:
+        lines = []
+        for path, content in self.files:
+            lines.append(tr("# Datei {path}:", "# file {path}:", path=path))
+            lines.append(content.decode("utf-8").rstrip("\n"))
+        for argv in self.commands:
+            lines.append("$ " + " ".join(_display(a) for a in argv))
+        for path in self.remove:
+            lines.append(tr("# entfernen: {path}", "# remove: {path}", path=path))
+        for argv in self.commands_after:
+            lines.append("$ " + " ".join(_display(a) for a in argv))
+        return "\n".join(lines)
+
+
+def _display(arg: str) -> str:
+    return arg if arg and not any(c in arg for c in " \"'\\$") else repr(arg)
+
+
+def plan(action: str, *, platform: str, python: str | None = None, env_file: str | None = None,
+         home: str | None = None, interval: int | None = None) -> ServicePlan:
+    """The files and commands for ``action`` on ``platform`` (``linux``, ``darwin``, ``windows``)."""
+    if action not in ACTIONS:
+        raise ValueError(f"unknown action {action!r}; allowed: {', '.join(ACTIONS)}")
+    if platform not in DEFAULT_HOME:
+        raise ValueError(f"unknown platform {platform!r}; allowed: {', '.join(DEFAULT_HOME)}")
+    python = python or sys.executable
+    home = home or DEFAULT_HOME[platform]
+    p = ServicePlan(platform, action)
+    if platform == "linux":
+        if action == "install":
+            p.files.append((SYSTEMD_UNIT_PATH, systemd_unit(python=python, env_file=env_file, home=home,
+                                                             interval=interval).encode()))
+            p.commands += [["systemctl", "daemon-reload"], ["systemctl", "enable", "--now", SYSTEMD_UNIT]]
+        elif action == "uninstall":
+            p.commands.append(["systemctl", "disable", "--now", SYSTEMD_UNIT])
+            p.remove.append(SYSTEMD_UNIT_PATH)
+            p.commands_after.append(["systemctl", "daemon-reload"])
+        elif action == "status":
+            p.commands.append(["systemctl", "status", "--no-pager", SYSTEMD_UNIT])
+        else:
+            p.commands.append(["systemctl", action, SYSTEMD_UNIT])
+    elif platform == "darwin":
+        if action == "install":
+            p.files.append((LAUNCHD_PLIST, launchd_plist(python=python, env_file=env_file, home=home, interval=interval)))
+            p.commands += [["mkdir", "-p", home], ["chmod", "700", home], ["chown", "root:wheel", LAUNCHD_PLIST],
+                           ["chmod", "644", LAUNCHD_PLIST], ["launchctl", "bootstrap", "system", LAUNCHD_PLIST],
+                           ["launchctl", "enable", f"system/{LAUNCHD_LABEL}"]]
+        elif action == "uninstall":
+            p.commands.append(["launchctl", "bootout", f"system/{LAUNCHD_LABEL}"])
+            p.remove.append(LAUNCHD_PLIST)
+        elif action == "status":
+            p.commands.append(["launchctl", "print", f"system/{LAUNCHD_LABEL}"])
+        else:
+            p.commands.append(["launchctl", action, LAUNCHD_LABEL])
+    else:
+        if action == "install":
+            p.commands += windows_commands(python=python, env_file=env_file, home=home)
+            p.commands.append(["sc.exe", "start", WINDOWS_SERVICE])
+        elif action == "uninstall":
+            p.commands += [["sc.exe", "stop", WINDOWS_SERVICE], ["sc.exe", "delete", WINDOWS_SERVICE]]
+        elif action == "status":
+            p.commands.append(["sc.exe", "query", WINDOWS_SERVICE])
+        else:
+            p.commands.append(["sc.exe", action, WINDOWS_SERVICE])
+    return p
+
+
+def execute(p: ServicePlan, runner: Any, *, out: Any = sys.stdout) -> int:
+    """Write the files, run the commands (stopping at the first failure). Returns an exit status."""
+    tolerant = p.action in ("uninstall",)  # a half-installed service must still be removable
+    for path, content in p.files:
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.tmp")
+        tmp.write_bytes(content)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+        print(tr("geschrieben: {path}", "written: {path}", path=path), file=out)
+    status = 0
+    for argv in p.commands:
+        result = runner.run(argv, timeout=60)
+        text = (result.stdout or "") + (result.stderr or "")
+        if text.strip():
+            print(text.rstrip(), file=out)
+        if not result.ok:
+            status = result.returncode if isinstance(result.returncode, int) and result.returncode > 0 else 1
+            if not tolerant and p.action != "status":
+                print(tr("Befehl fehlgeschlagen: {cmd}", "command failed: {cmd}", cmd=" ".join(argv)), file=sys.stderr)
+                return status
+    for path in p.remove:
+        try:
+            Path(path).unlink()
+            print(tr("entfernt: {path}", "removed: {path}", path=path), file=out)
+        except FileNotFoundError:
+            pass
+    for argv in p.commands_after:
+        runner.run(argv, timeout=60)
+    return status if p.action == "status" else (0 if tolerant else status)
+
+
+# ---- Windows service host -------------------------------------------------------------------------------
+
+def run_windows_service() -> int:  # pragma: no cover - needs Windows + pywin32
+    """Entry of the Windows service process: hand control to the service control manager."""
+    try:
+        import servicemanager
+        import win32event  # noqa: F401
+        import win32service
+        import win32serviceutil
+    except ImportError:
+        print(tr("pywin32 fehlt: pip install pywin32", "pywin32 is missing: pip install pywin32"), file=sys.stderr)
+        return 2
+
+    class TechCareSensorService(win32serviceutil.ServiceFramework):
+        _svc_name_ = WINDOWS_SERVICE
+        _svc_display_name_ = WINDOWS_DISPLAY
+        _svc_description_ = DESCRIPTION
+
+        def __init__(self, args: Any) -> None:
+            super().__init__(args)
+            self.sensor: Any = None
+
+        def SvcStop(self) -> None:  # noqa: N802 - pywin32 API
+            self.ReportServiceStatus(win32service.SERVICE_STOP_PENDING)
+            if self.sensor is not None:
+                self.sensor.stop()
+
+        def SvcDoRun(self) -> None:  # noqa: N802 - pywin32 API
+            os.environ["TECHCARE_WINDOWS_SERVICE"] = "1"
+            from .sensor import main as sensor_main
+
+            def started(sensor: Any) -> None:
+                self.sensor = sensor
+
+            code = sensor_main([], started=started)
+            if code:
+                servicemanager.LogErrorMsg(f"TechCare sensor stopped with exit status {code}")
+
+    servicemanager.Initialize()
+    servicemanager.PrepareToHostSingle(TechCareSensorService)
+    servicemanager.StartServiceCtrlDispatcher()
+    return 0
+
+
+# ---- command line --------------------------------------------------------------------------------------
+
+def main(argv: list[str] | None = None, *, runner: Any = None, out: Any = None) -> int:
+    out = out or sys.stdout
+    parser = argparse.ArgumentParser(prog="python -m techcare.monitoring.service",
+                                     description=tr("Den TechCare-Sensor als Dienst einrichten.",
+                                                    "Install the TechCare sensor as an OS service."))
+    parser.add_argument("action", nargs="?", default="install", choices=[*ACTIONS, "run-windows-service"])
+    parser.add_argument("--dry-run", action="store_true", help=tr("Dateien und Befehle nur anzeigen",
+                                                                  "print the files and commands only"))
+    parser.add_argument("--platform", choices=sorted(DEFAULT_HOME), default=None,
+                        help=tr("Zielplattform (Standard: dieses System)", "target platform (default: this system)"))
+    parser.add_argument("--python", default=None, help=tr("Python des Dienstes", "the service's Python"))
+    parser.add_argument("--env-file", default=None, help=tr(".env des Dienstes", "the service's .env"))
+    parser.add_argument("--home", default=None, help="TECHCARE_HOME of the service")
+    parser.add_argument("--interval", type=int, default=None)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    if args.action == "run-windows-service":
+        return run_windows_service()
+    from ..system.runner import DryRunRunner, LocalRunner, current_platform
+
+    platform = args.platform or current_platform()
+    env_file = args.env_file
+    if env_file is None:
+        from ..config import resolve_env_file
+
+        candidate = resolve_env_file()
+        env_file = str(candidate.resolve()) if candidate.exists() else None
+    if args.action == "install" and env_file is None:
+        print(tr("Warnung: keine .env gefunden – der Dienst braucht BACKEND_URL, LICENSE_KEY und TECHCARE_API_KEY "
+                 "(--env-file angeben).",
+                 "Warning: no .env found – the service needs BACKEND_URL, LICENSE_KEY and TECHCARE_API_KEY "
+                 "(pass --env-file)."), file=sys.stderr)
+    p = plan(args.action, platform=platform, python=args.python, env_file=env_file, home=args.home,
+             interval=args.interval)
+    if args.dry_run:
+        print(p.describe(), file=out)
+        return 0
+    if platform != current_platform():
+        print(tr("{p} kann nur auf {p} eingerichtet werden; --dry-run zeigt die Dateien.",
+                 "{p} can only be set up on {p}; --dry-run shows the files.", p=platform), file=sys.stderr)
+        return 2
+    if args.action in ("install", "uninstall") and platform != "windows" and os.geteuid() != 0:
+        print(tr("Dafür sind root-Rechte nötig (sudo).", "This needs root (sudo)."), file=sys.stderr)
+        return 2
+    return execute(p, runner or LocalRunner())
+
+
+if __name__ == "__main__":
+    sys.exit(main())
