@@ -1,0 +1,60 @@
+"""Repairs: a vetted catalogue per OS, numbered plans, ``GO REPAIR`` approval, verify, undo, changelog, report.
+
+    import techcare
+    from techcare import repairs
+    d = techcare.diagnose()
+    plan = repairs.plan(d)                       # numbered steps from the findings
+    plan.show()                                  # number, action, params, risk, admin, undo, exact commands
+    ok = repairs.parse_approval("GO REPAIR: 1,3", plan)
+    result = plan.run(ok, confirm=lambda step: input(f"{step.title()}? [y/N] ") == "y")
+    plan.rollback()                              # after a failure: undo completed steps, last first
+    repairs.changelog()                          # DataFrame of every changelog entry
+    repairs.report()                             # Reparaturprotokoll (HTML + Markdown)
+
+Every command goes through a CommandRunner; ``plan.run(..., dry_run=True)`` prints and records without running.
+"""
+
+from __future__ import annotations
+
+from ._catalog import ENTRY_POINT_GROUP, actions, catalog, get_action, plugin_errors, reload_catalog
+from ._changelog import (Interrupted, changelog, dismiss_interrupted, interrupted, read_entries, sessions,
+                         startup_check, undo_interrupted)
+from ._execute import RunResult, StepOutcome, on_run_finished, rollback_session
+from ._model import Action, Check, Param, StepContext, StepFailed, ps_command, ps_quote
+from ._plan import Approval, Plan, Step, parse_approval, plan
+from ._report import Report, report
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "Action",
+    "Approval",
+    "Check",
+    "Interrupted",
+    "Param",
+    "Plan",
+    "Report",
+    "RunResult",
+    "Step",
+    "StepContext",
+    "StepFailed",
+    "StepOutcome",
+    "actions",
+    "catalog",
+    "changelog",
+    "dismiss_interrupted",
+    "get_action",
+    "interrupted",
+    "on_run_finished",
+    "parse_approval",
+    "plan",
+    "plugin_errors",
+    "ps_command",
+    "ps_quote",
+    "read_entries",
+    "reload_catalog",
+    "report",
+    "rollback_session",
+    "sessions",
+    "startup_check",
+    "undo_interrupted",
+]

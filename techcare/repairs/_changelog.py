@@ -1,0 +1,216 @@
+"""Write-ahead, append-only changelog: one JSON object per line, one file per run session.
+
+``<changelogs_dir>/<session>.jsonl``. Before a step touches the machine a ``started`` entry is written and
+fsynced; the undo state follows as ``prepared`` (fsynced) before ``apply``; the step ends with ``finished``,
+``failed``, ``skipped`` or ``dry_run``, and later possibly ``undone`` / ``undo_failed``. A step with ``started``
+and no end belongs to a process that died mid-step: :func:`interrupted` finds it, :func:`undo_interrupted`
+runs its undo from the recorded state, :func:`dismiss_interrupted` closes it after a manual check.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..i18n import tr
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+    from ..system.runner import CommandRunner
+
+__all__ = ["END_EVENTS", "Interrupted", "changelog", "dismiss_interrupted", "interrupted", "read_entries",
+           "sessions", "startup_check", "undo_interrupted"]
+
+END_EVENTS = frozenset({"finished", "failed", "skipped", "dry_run", "undone", "undo_failed", "abandoned"})
+SESSION_PATTERN = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{6,16}-[0-9a-f]{4,8}$")
+_write_lock = threading.Lock()
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def changelogs_dir() -> Path:
+    from ..config import get_settings
+
+    return Path(get_settings().changelogs_dir)
+
+
+def session_path(session: str) -> Path:
+    if not SESSION_PATTERN.fullmatch(str(session)):
+        from ..errors import RepairError
+
+        raise RepairError(tr("Ungültige Sitzungs-ID {s!r} (Format 20260101T120000Z-<plan>-<zufall>).",
+                             "Invalid session id {s!r} (format 20260101T120000Z-<plan>-<random>).", s=session))
+    return changelogs_dir() / f"{session}.jsonl"
+
+
+class ChangelogWriter:
+    """Appends entries for one session; every entry is flushed and fsynced before ``write`` returns."""
+
+    def __init__(self, session: str, common: dict[str, Any]) -> None:
+        self.session = session
+        self.common = dict(common)
+        self.path = session_path(session)
+
+    def write(self, event: str, **fields: Any) -> dict[str, Any]:
+        entry = {"ts": now_iso(), "session": self.session, "event": event, **self.common, **fields}
+        line = json.dumps(entry, ensure_ascii=False, default=str) + "\n"
+        with _write_lock:
+            new = not self.path.exists()
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            try:
+                os.write(fd, line.encode("utf-8"))
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            if new:
+                _fsync_dir(self.path.parent)
+        return entry
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def sessions() -> list[str]:
+    """All session ids with a changelog, oldest first."""
+    folder = changelogs_dir()
+    if not folder.is_dir():
+        return []
+    return sorted(p.stem for p in folder.glob("*.jsonl") if SESSION_PATTERN.fullmatch(p.stem))
+
+
+def read_entries(session: str | None = None) -> list[dict[str, Any]]:
+    """Entries of one session or of all sessions, in write order. A torn last line (crash mid-write) is skipped."""
+    names = [session] if session else sessions()
+    out: list[dict[str, Any]] = []
+    for name in names:
+        path = session_path(name)
+        try:
+            lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+        except FileNotFoundError:
+            continue
+        for line in lines:
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(entry, dict):
+                out.append(entry)
+    return out
+
+
+def changelog(session: str | None = None) -> pd.DataFrame:
+    """The changelog as a DataFrame (one row per entry): ts, session, event, step, action, params, status
+    detail, technician, company, host, commands (count), exit_codes, dry_run."""
+    import pandas as pd
+
+    columns = ["ts", "session", "plan_id", "event", "step", "action", "params", "detail", "technician", "company",
+               "host", "commands", "exit_codes", "dry_run"]
+    rows = []
+    for e in read_entries(session):
+        cmds = e.get("commands") or []
+        rows.append({"ts": e.get("ts"), "session": e.get("session"), "plan_id": e.get("plan_id"),
+                     "event": e.get("event"), "step": e.get("step"), "action": e.get("action"),
+                     "params": e.get("params"), "detail": e.get("detail", ""), "technician": e.get("technician", ""),
+                     "company": e.get("company", ""), "host": e.get("host", ""), "commands": len(cmds),
+                     "exit_codes": [c.get("returncode") for c in cmds], "dry_run": bool(e.get("dry_run"))})
+    frame = pd.DataFrame(rows, columns=columns)
+    frame["ts"] = pd.to_datetime(frame["ts"], utc=True, format="ISO8601")
+    return frame
+
+
+@dataclass(frozen=True)
+class Interrupted:
+    """A step that was started but never ended (the process died)."""
+
+    session: str
+    step: int
+    action: str
+    params: dict[str, Any]
+    started: str
+    prepared: bool
+    state: dict[str, Any]
+    platform: str
+
+    def message(self, lang: str | None = None) -> str:
+        from ._catalog import get_action
+        from ..errors import RepairError
+
+        try:
+            reason = get_action(self.action).undo_reason(self.params, lang)
+        except RepairError:
+            reason = tr("Aktion nicht mehr im Katalog.", "Action no longer in the catalogue.", lang)
+        offer = (tr("Undo möglich: techcare.repairs.undo_interrupted(...)", "Undo available: "
+                    "techcare.repairs.undo_interrupted(...)", lang) if reason is None
+                 else tr("Kein Undo: {r}", "No undo: {r}", lang, r=reason))
+        return tr("Unterbrochener Reparaturschritt {n} ({a}) der Sitzung {s}, gestartet {t}. {o}",
+                  "Interrupted repair step {n} ({a}) of session {s}, started {t}. {o}", lang,
+                  n=self.step, a=self.action, s=self.session, t=self.started, o=offer)
+
+
+def interrupted(session: str | None = None) -> list[Interrupted]:
+    """Steps with a ``started`` entry and no end entry."""
+    open_steps: dict[tuple[str, int], dict[str, Any]] = {}
+    for e in read_entries(session):
+        key = (str(e.get("session")), e.get("step"))
+        event = e.get("event")
+        if event == "started" and isinstance(e.get("step"), int):
+            open_steps[key] = {"started": e, "prepared": None}
+        elif event == "prepared" and key in open_steps:
+            open_steps[key]["prepared"] = e
+        elif event in END_EVENTS and key in open_steps:
+            del open_steps[key]
+    out = []
+    for (sess, step), data in open_steps.items():
+        started, prepared = data["started"], data["prepared"]
+        out.append(Interrupted(session=sess, step=step, action=started.get("action", ""),
+                               params=started.get("params") or {}, started=started.get("ts", ""),
+                               prepared=prepared is not None, state=(prepared or {}).get("state") or {},
+                               platform=started.get("platform", "")))
+    return out
+
+
+def startup_check(lang: str | None = None) -> list[str]:
+    """Messages about interrupted steps, for the shell/CLI to show on start (empty when all is well)."""
+    return [item.message(lang) for item in interrupted()]
+
+
+def _writer_for(item: Interrupted) -> ChangelogWriter:
+    first = next((e for e in read_entries(item.session) if e.get("event") == "started" and e.get("step") == item.step),
+                 {})
+    common = {k: first.get(k) for k in ("plan_id", "technician", "company", "host", "platform")}
+    return ChangelogWriter(item.session, common)
+
+
+def undo_interrupted(item: Interrupted, runner: CommandRunner | None = None) -> dict[str, Any]:
+    """Run the undo of an interrupted step from its recorded state; writes ``undone`` or ``undo_failed``."""
+    from ._execute import undo_step
+
+    writer = _writer_for(item)
+    return undo_step(writer, item.step, item.action, item.params, item.state, runner,
+                     note=tr("nach Unterbrechung", "after interruption"))
+
+
+def dismiss_interrupted(item: Interrupted, note: str = "") -> None:
+    """Close an interrupted step without undo (after the technician checked it by hand)."""
+    _writer_for(item).write("abandoned", step=item.step, action=item.action, params=item.params,
+                            detail=note or tr("Vom Techniker geschlossen.", "Closed by the technician."))

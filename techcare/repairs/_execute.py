@@ -1,0 +1,377 @@
+"""Running an approved plan: check -> prepare (undo data) -> apply -> verify, with write-ahead changelog,
+undo of a failed step, stop, and rollback of completed steps on request."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ApprovalError, RepairError, TechCareError
+from ..i18n import tr
+from ..system.runner import CommandResult, CommandRunner, DryRunRunner, LocalRunner
+from ._catalog import get_action
+from ._changelog import ChangelogWriter, read_entries
+from ._model import Check, StepContext, StepFailed, truncate
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+    from ._plan import Approval, Plan, Step
+
+__all__ = ["RunResult", "StepOutcome", "on_run_finished", "rollback_session", "run_plan", "undo_step"]
+
+log = logging.getLogger("techcare.repairs")
+
+#: Callables ``(plan, run_result)`` called after every real (non-dry) run, e.g. to record a case.
+on_run_finished: list[Callable[[Plan, RunResult], None]] = []
+
+
+@dataclass
+class StepOutcome:
+    number: int
+    action: str
+    status: str  # finished | failed | skipped | dry_run | not_confirmed | not_run | undone | undo_failed
+    detail: str = ""
+    commands: list[dict[str, Any]] = field(default_factory=list)
+    undo: str | None = None  # None | "undone" | "undo_failed: ..." | "not_undoable: ..."
+
+
+@dataclass
+class RunResult:
+    session: str
+    plan_id: str
+    dry_run: bool
+    steps: list[StepOutcome]
+    status: str  # completed | failed | dry_run
+    changelog_path: Path
+    runner: CommandRunner | None = None
+    failed_step: int | None = None
+    messages: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.status in ("completed", "dry_run")
+
+    @property
+    def completed(self) -> list[int]:
+        return [s.number for s in self.steps if s.status == "finished"]
+
+    @property
+    def rollback_available(self) -> list[int]:
+        """Completed steps that can be undone (``plan.rollback()`` undoes them in reverse order)."""
+        out = []
+        for s in self.steps:
+            if s.status == "finished":
+                step_state = _prepared_state(self.session, s.number)
+                if step_state is not None and get_action(s.action).undo_reason(step_state[0]) is None:
+                    out.append(s.number)
+        return out
+
+    def to_frame(self) -> pd.DataFrame:
+        import pandas as pd
+
+        return pd.DataFrame([{"step": s.number, "action": s.action, "status": s.status, "detail": s.detail,
+                              "undo": s.undo or "", "commands": len(s.commands)} for s in self.steps],
+                            columns=["step", "action", "status", "detail", "undo", "commands"])
+
+    def __repr__(self) -> str:
+        return f"<RunResult {self.session} {self.status} {[(s.number, s.status) for s in self.steps]}>"
+
+
+def _cmd_dict(result: CommandResult) -> dict[str, Any]:
+    return {"argv": list(result.argv), "returncode": result.returncode, "stdout": truncate(result.stdout),
+            "stderr": truncate(result.stderr), "duration": round(result.duration, 3), "error": result.error}
+
+
+def _default_progress() -> Callable[[str], None]:
+    try:
+        from rich.console import Console
+    except ImportError:  # pragma: no cover - rich is a dependency
+        return print
+    console = Console(highlight=False)
+    return lambda line: console.print(line, markup=False)
+
+
+def _new_session(plan_id: str) -> str:
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    return f"{stamp}-{plan_id[:12]}-{secrets.token_hex(3)}"
+
+
+def _session_dir(session: str) -> Path:
+    from ..config import get_settings
+
+    return Path(get_settings().sessions_dir) / session
+
+
+def _is_admin(runner: CommandRunner) -> bool | None:
+    try:
+        return bool(runner.fact("is_admin"))
+    except (LookupError, OSError):
+        return None
+
+
+def run_plan(plan: Plan, approval: Approval, *, runner: CommandRunner | None = None, dry_run: bool = False,
+             confirm: Callable[[Step], bool] | None = None, progress: Callable[[str], None] | None = None,
+             technician: str | None = None, company: str | None = None) -> RunResult:
+    from ..config import get_settings
+    from ..features import record_repairs, require_repairs
+    from ._plan import Approval as ApprovalType
+
+    if not isinstance(approval, ApprovalType):
+        raise ApprovalError(tr("Nichts läuft ohne Freigabe: erst parse_approval('GO REPAIR: …', plan).",
+                               "Nothing runs without an approval: use parse_approval('GO REPAIR: …', plan) first."))
+    if approval.plan_id != plan.id:
+        raise ApprovalError(tr("Die Freigabe gehört zu Plan {a}, nicht zu diesem Plan {p} – bitte neu freigeben.",
+                               "The approval belongs to plan {a}, not to this plan {p} – please approve again.",
+                               a=approval.plan_id, p=plan.id))
+    if not approval.steps or any(n < 1 or n > len(plan.steps) for n in approval.steps):
+        raise ApprovalError(tr("Die Freigabe nennt keine gültigen Schritte.", "The approval names no valid steps."))
+    base = runner or LocalRunner()
+    if base.platform != plan.platform:
+        raise RepairError(tr("Der Plan ist für {p}, dieses System ist {r}.", "The plan is for {p}, this system is {r}.",
+                             p=plan.platform, r=base.platform))
+    say = progress or _default_progress()
+    settings = get_settings()
+    steps = [plan.steps[n - 1] for n in sorted(set(approval.steps))]
+
+    # Refusals before anything runs: admin rights, high-risk confirmation, edition quota.
+    if not dry_run:
+        admin_steps = [s.number for s in steps if s.needs_admin]
+        if admin_steps and _is_admin(base) is not True:
+            raise RepairError(tr("Schritt(e) {s} brauchen Administrator-/root-Rechte; TechCare läuft nicht erhöht. "
+                                 "Nichts wurde ausgeführt.",
+                                 "Step(s) {s} need administrator/root rights; TechCare is not elevated. Nothing ran.",
+                                 s=", ".join(map(str, admin_steps))))
+    declined: set[int] = set()
+    if not dry_run:
+        for s in steps:
+            if s.risk == "high" and not (confirm(s) if confirm is not None else False):
+                declined.add(s.number)
+        require_repairs(len([s for s in steps if s.number not in declined]))
+
+    host = plan.host
+    if not host:
+        try:
+            host = str((base.fact("host") or {}).get("hostname") or "")
+        except (LookupError, OSError, AttributeError):
+            host = ""
+    host = host or (socket.gethostname() if isinstance(base, LocalRunner) else "unknown")
+    session = _new_session(plan.id)
+    writer = ChangelogWriter(session, {
+        "plan_id": plan.id, "technician": technician if technician is not None else settings.technician_name,
+        "company": company if company is not None else settings.company, "host": host, "platform": plan.platform})
+    writer.write("run", dry_run=dry_run, approval=approval.text, approved=list(approval.steps),
+                 plan={"source": plan.source, "symptom": plan.symptom, "findings": plan.findings, "notes": plan.notes,
+                       "steps": [s.to_dict() for s in plan.steps]})
+    run_runner: CommandRunner = DryRunRunner(base) if dry_run else base
+    outcomes: list[StepOutcome] = []
+    failed_at: int | None = None
+    applied = 0
+    total = len(steps)
+    for index, step in enumerate(steps, 1):
+        tag = f"[{index}/{total}] {step.number}. {step.title()}"
+        if failed_at is not None:
+            outcomes.append(StepOutcome(step.number, step.action_id, "not_run",
+                                        tr("Nicht ausgeführt (vorheriger Schritt fehlgeschlagen).",
+                                           "Not run (an earlier step failed).")))
+            continue
+        if dry_run:
+            cmds = step.command_text()
+            writer.write("dry_run", step=step.number, action=step.action_id, params=step.params, dry_run=True,
+                         commands=[{"argv": a, "returncode": None} for a in step.commands()],
+                         detail=tr("Probelauf – nichts ausgeführt.", "Dry run – nothing executed."))
+            say(f"{tag}: " + tr("Probelauf", "dry run"))
+            for c in cmds:
+                say(f"    $ {c}")
+            outcomes.append(StepOutcome(step.number, step.action_id, "dry_run",
+                                        "\n".join(cmds), [{"argv": a} for a in step.commands()]))
+            continue
+        if step.number in declined:
+            detail = tr("Hohes Risiko – nicht bestätigt, übersprungen.", "High risk – not confirmed, skipped.")
+            writer.write("skipped", step=step.number, action=step.action_id, params=step.params, detail=detail,
+                         reason="not_confirmed")
+            say(f"{tag}: {detail}")
+            outcomes.append(StepOutcome(step.number, step.action_id, "not_confirmed", detail))
+            continue
+        outcome, did_apply = _run_step(step, run_runner, writer, session, say, tag)
+        outcomes.append(outcome)
+        applied += did_apply
+        if outcome.status == "failed":
+            failed_at = step.number
+
+    status = "dry_run" if dry_run else "failed" if failed_at is not None else "completed"
+    result = RunResult(session=session, plan_id=plan.id, dry_run=dry_run, steps=outcomes, status=status,
+                       changelog_path=writer.path, runner=base, failed_step=failed_at)
+    if failed_at is not None:
+        can = result.rollback_available
+        if can:
+            result.messages.append(tr("Schritt {f} ist fehlgeschlagen und wurde zurückgenommen. Erledigte Schritte "
+                                      "{c} können mit plan.rollback() in umgekehrter Reihenfolge zurückgenommen werden.",
+                                      "Step {f} failed and was undone. Completed steps {c} can be undone in reverse "
+                                      "order with plan.rollback().", f=failed_at, c=", ".join(map(str, can))))
+        else:
+            result.messages.append(tr("Schritt {f} ist fehlgeschlagen; der Lauf wurde angehalten.",
+                                      "Step {f} failed; the run was stopped.", f=failed_at))
+    for message in result.messages:
+        say(message)
+    writer.write("run_finished", status=status, failed_step=failed_at, dry_run=dry_run,
+                 summary={o.number: o.status for o in outcomes})
+    if not dry_run:
+        record_repairs(applied)
+        for hook in list(on_run_finished):
+            try:
+                hook(plan, result)
+            except Exception:  # noqa: BLE001 - a hook (e.g. case recording) must never break a repair run
+                log.exception("on_run_finished hook %r failed", hook)
+    return result
+
+
+def _run_step(step: Step, runner: CommandRunner, writer: ChangelogWriter, session: str,
+              say: Callable[[str], None], tag: str) -> tuple[StepOutcome, int]:
+    """One step. Returns the outcome and 1 when ``apply`` was reached (counts against the quota)."""
+    action = step.action
+    backup = _session_dir(session) / f"step-{step.number}"
+    ctx = StepContext(runner=runner, params=dict(step.params), backup_dir=backup, timeout=action.timeout)
+    base = {"step": step.number, "action": step.action_id, "params": step.params}
+    writer.write("started", **base, risk=action.risk, planned=step.command_text())
+    phase = "check"
+    seen = 0
+
+    def new_commands() -> list[dict[str, Any]]:
+        nonlocal seen
+        out = [_cmd_dict(c) for c in ctx.commands[seen:]]
+        seen = len(ctx.commands)
+        return out
+
+    try:
+        say(f"{tag}: " + tr("prüfe, ob nötig …", "checking whether needed …"))
+        check = _call(action.check, ctx)
+        if check.needed is False:
+            writer.write("skipped", **base, reason="not_needed", detail=check.detail, commands=new_commands())
+            say(f"{tag}: " + tr("nicht nötig – ", "not needed – ") + check.detail)
+            return StepOutcome(step.number, step.action_id, "skipped", check.detail, []), 0
+        phase = "prepare"
+        backup.mkdir(parents=True, exist_ok=True)
+        _call(action.prepare, ctx)
+        writer.write("prepared", **base, state=ctx.state, check=check.detail, commands=new_commands())
+        phase = "apply"
+        say(f"{tag}: " + tr("wird ausgeführt …", "running …"))
+        _call(action.apply, ctx)
+        phase = "verify"
+        verdict = _call(action.verify, ctx)
+        if verdict.needed is True:
+            raise StepFailed(verdict.detail or tr("Problem besteht weiter.", "The problem persists."))
+    except (TechCareError, KeyboardInterrupt) as exc:
+        message = exc.message if isinstance(exc, TechCareError) else tr("vom Benutzer abgebrochen", "cancelled by the user")
+        cmds = new_commands()
+        undo_note = undo_status = None
+        if phase in ("apply", "verify"):
+            undo_status, undo_note = _undo_failed_step(action, ctx)
+            cmds += new_commands()
+        detail = tr("{p} fehlgeschlagen: {m}", "{p} failed: {m}", p=tr(*_PHASES[phase]), m=message)
+        writer.write("failed", **base, phase=phase, detail=detail, undo=undo_note, undo_status=undo_status,
+                     state=ctx.state, commands=cmds)
+        say(f"{tag}: ✖ {detail}" + (f" ({undo_note})" if undo_note else ""))
+        return StepOutcome(step.number, step.action_id, "failed", detail, cmds, undo_note), int(
+            phase in ("apply", "verify"))
+    detail = verdict.detail if verdict.needed is False else tr("nicht nachprüfbar: ", "could not verify: ") + verdict.detail
+    cmds = new_commands()
+    writer.write("finished", **base, detail=detail, verified=verdict.needed is False, state=ctx.state, commands=cmds)
+    say(f"{tag}: ✔ {detail}")
+    return StepOutcome(step.number, step.action_id, "finished", detail, cmds), 1
+
+
+_PHASES = {"check": ("Vorprüfung", "Check"), "prepare": ("Vorbereitung", "Preparation"),
+           "apply": ("Ausführung", "Apply"), "verify": ("Nachprüfung", "Verification")}
+
+
+def _call(part: Callable[[StepContext], Any], ctx: StepContext) -> Any:
+    """Run an action part; any unexpected exception (e.g. a plugin bug) becomes a step failure."""
+    try:
+        result = part(ctx)
+    except TechCareError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        log.exception("repair part %s raised", getattr(part, "__qualname__", part))
+        raise StepFailed(f"{type(exc).__name__}: {exc}") from exc
+    if result is None:
+        return Check(None, "")
+    return result
+
+
+def _undo_failed_step(action: Any, ctx: StepContext) -> tuple[str, str]:
+    """Undo the step that just failed: (status, text) with status undone | undo_failed | not_undoable."""
+    reason = action.undo_reason(ctx.params)
+    if reason is not None:
+        return "not_undoable", tr("kein Undo: ", "no undo: ") + reason
+    try:
+        _call(action.undo, ctx)
+    except TechCareError as exc:
+        return "undo_failed", tr("Undo fehlgeschlagen: ", "undo failed: ") + exc.message
+    return "undone", tr("zurückgenommen", "undone")
+
+
+# ---- undo after the fact ---------------------------------------------------------------------------------------
+
+def _prepared_state(session: str, step: int) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """(params, state) of a step from its ``finished`` (or ``prepared``) entry."""
+    found = None
+    for e in read_entries(session):
+        if e.get("step") == step and e.get("event") in ("prepared", "finished"):
+            found = (e.get("params") or {}, e.get("state") or {})
+    return found
+
+
+def undo_step(writer: ChangelogWriter, number: int, action_id: str, params: dict[str, Any], state: dict[str, Any],
+              runner: CommandRunner | None, *, note: str = "") -> dict[str, Any]:
+    action = get_action(action_id)
+    reason = action.undo_reason(params)
+    base = {"step": number, "action": action_id, "params": params}
+    if reason is not None:
+        writer.write("undo_skipped", **base, detail=reason)
+        return {"step": number, "action": action_id, "status": "not_undoable", "detail": reason}
+    ctx = StepContext(runner=runner or LocalRunner(), params=dict(params), state=dict(state),
+                      backup_dir=_session_dir(writer.session) / f"step-{number}", timeout=action.timeout)
+    writer.write("undo_started", **base)
+    try:
+        _call(action.undo, ctx)
+    except TechCareError as exc:
+        writer.write("undo_failed", **base, detail=exc.message, commands=[_cmd_dict(c) for c in ctx.commands])
+        return {"step": number, "action": action_id, "status": "undo_failed", "detail": exc.message}
+    detail = tr("zurückgenommen", "undone") + (f" ({note})" if note else "")
+    writer.write("undone", **base, detail=detail, commands=[_cmd_dict(c) for c in ctx.commands])
+    return {"step": number, "action": action_id, "status": "undone", "detail": detail}
+
+
+def rollback_session(session: str, runner: CommandRunner | None = None, *,
+                     progress: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
+    """Undo every finished (and not yet undone) step of a session, last first. Returns one dict per step."""
+    say = progress or _default_progress()
+    entries = read_entries(session)
+    if not entries:
+        raise RepairError(tr("Keine Einträge für Sitzung {s}.", "No entries for session {s}.", s=session))
+    finished: dict[int, dict[str, Any]] = {}
+    for e in entries:
+        if e.get("event") == "finished":
+            finished[e["step"]] = e
+        elif e.get("event") in ("undone",) and e.get("step") in finished:
+            del finished[e["step"]]
+    first = entries[0]
+    writer = ChangelogWriter(session, {k: first.get(k) for k in ("plan_id", "technician", "company", "host",
+                                                                  "platform")})
+    results = []
+    for number in sorted(finished, reverse=True):
+        e = finished[number]
+        res = undo_step(writer, number, e["action"], e.get("params") or {}, e.get("state") or {}, runner,
+                        note=tr("Rollback", "rollback"))
+        say(f"{number}. {e['action']}: {res['status']} – {res['detail']}")
+        results.append(res)
+    return results
+
+

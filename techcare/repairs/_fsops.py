@@ -1,0 +1,182 @@
+"""File operations for temp/cache cleanup, run as a command through the CommandRunner::
+
+    python -m techcare.repairs._fsops scan    --older-than-days N PATH
+    python -m techcare.repairs._fsops clean   --older-than-days N [--quarantine DIR | --delete] PATH
+    python -m techcare.repairs._fsops restore --quarantine DIR
+
+Running it as a command (instead of calling Python functions) keeps the repair code identical on every OS and
+lets replay and dry-run tests see exactly what would happen. Every sub-command prints one JSON object.
+
+``clean`` only touches regular files (never symlinks, sockets, directories) whose modification AND access
+time are older than N days. With ``--quarantine`` the files are moved (byte-for-byte, times kept) into DIR with
+their relative path and a ``manifest.json``; ``restore`` moves them back. A file that reappeared at its old place
+is never overwritten (reported as a conflict). Roots that are never cleaned: file-system roots, the home
+directory itself and system directories.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import stat
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+MANIFEST = "manifest.json"
+FILES = "files"
+_FORBIDDEN = {"/", "/bin", "/boot", "/dev", "/etc", "/lib", "/lib64", "/proc", "/root", "/sbin", "/sys", "/usr",
+              "/var", "/var/lib", "/home", "/Users", "/System", "/Library", "/Applications", "/private"}
+
+
+def expand(path: str) -> Path:
+    return Path(os.path.expanduser(os.path.expandvars(path)))
+
+
+def forbidden_root(root: Path) -> str | None:
+    try:
+        real = root.resolve()
+    except OSError as exc:
+        return f"cannot resolve {root}: {exc}"
+    text = str(real).rstrip("\\/") or "/"
+    if real.parent == real:
+        return f"{real} is a file-system root"
+    if text in _FORBIDDEN or text.lower().rstrip("\\") in ("c:\\windows", "c:\\windows\\system32", "c:\\users",
+                                                            "c:\\program files", "c:\\program files (x86)"):
+        return f"{real} is a system directory"
+    if real == Path.home().resolve():
+        return f"{real} is the home directory itself"
+    return None
+
+
+def _old_files(root: Path, days: float) -> list[tuple[Path, os.stat_result]]:
+    cutoff = time.time() - days * 86400
+    found: list[tuple[Path, os.stat_result]] = []
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        dirnames.sort()
+        for name in sorted(filenames):
+            path = Path(dirpath) / name
+            try:
+                st = path.lstat()
+            except OSError:
+                continue
+            if stat.S_ISREG(st.st_mode) and st.st_mtime < cutoff and st.st_atime < cutoff:
+                found.append((path, st))
+    return found
+
+
+def scan(root: Path, days: float) -> dict[str, Any]:
+    files = _old_files(root, days)
+    return {"root": str(root), "files": len(files), "bytes": sum(st.st_size for _, st in files)}
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _write_manifest(qdir: Path, manifest: dict[str, Any]) -> None:
+    tmp = qdir / (MANIFEST + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as handle:
+        json.dump(manifest, handle)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, qdir / MANIFEST)
+
+
+def clean(root: Path, days: float, quarantine: Path | None) -> dict[str, Any]:
+    moved: list[dict[str, Any]] = []
+    errors: list[dict[str, str]] = []
+    manifest: dict[str, Any] = {"root": str(root), "files": moved}
+    if quarantine is not None:
+        (quarantine / FILES).mkdir(parents=True, exist_ok=True)
+        _write_manifest(quarantine, manifest)
+    total = count = 0
+    for path, st in _old_files(root, days):
+        rel = path.relative_to(root)
+        try:
+            if quarantine is None:
+                path.unlink()
+            else:
+                target = quarantine / FILES / rel
+                target.parent.mkdir(parents=True, exist_ok=True)
+                entry = {"rel": rel.as_posix(), "size": st.st_size, "sha256": _sha256(path)}
+                shutil.move(str(path), str(target))  # rename, or copy2 + unlink across file systems
+                moved.append(entry)
+                _write_manifest(quarantine, manifest)
+            total += st.st_size
+            count += 1
+        except OSError as exc:
+            errors.append({"path": str(path), "error": exc.strerror or str(exc)})
+    return {"root": str(root), "removed": count, "bytes": total, "errors": errors,
+            "quarantine": str(quarantine) if quarantine else None}
+
+
+def restore(quarantine: Path) -> dict[str, Any]:
+    manifest = json.loads((quarantine / MANIFEST).read_text(encoding="utf-8"))
+    root = Path(manifest["root"])
+    restored, conflicts, errors = 0, [], []
+    base = quarantine / FILES
+    for dirpath, _dirs, filenames in os.walk(base):
+        for name in sorted(filenames):
+            src = Path(dirpath) / name
+            rel = src.relative_to(base)
+            dst = root / rel
+            if dst.exists() or dst.is_symlink():
+                conflicts.append(rel.as_posix())
+                continue
+            try:
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                shutil.move(str(src), str(dst))
+                restored += 1
+            except OSError as exc:
+                errors.append({"path": str(dst), "error": exc.strerror or str(exc)})
+    return {"root": str(root), "restored": restored, "conflicts": conflicts, "errors": errors}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m techcare.repairs._fsops")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    for name in ("scan", "clean"):
+        p = sub.add_parser(name)
+        p.add_argument("--older-than-days", type=float, required=True)
+        p.add_argument("path")
+        if name == "clean":
+            group = p.add_mutually_exclusive_group(required=True)
+            group.add_argument("--quarantine")
+            group.add_argument("--delete", action="store_true")
+    r = sub.add_parser("restore")
+    r.add_argument("--quarantine", required=True)
+    args = parser.parse_args(argv)
+    try:
+        if args.cmd == "restore":
+            result = restore(expand(args.quarantine))
+        else:
+            root = expand(args.path)
+            if not root.is_dir():
+                print(json.dumps({"error": f"{root} is not a directory"}))
+                return 2
+            why = forbidden_root(root)
+            if why:
+                print(json.dumps({"error": f"refused: {why}"}))
+                return 2
+            if args.cmd == "scan":
+                result = scan(root, args.older_than_days)
+            else:
+                result = clean(root, args.older_than_days, None if args.delete else expand(args.quarantine))
+    except (OSError, ValueError, KeyError) as exc:
+        print(json.dumps({"error": str(exc)}))
+        return 1
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover - exercised through subprocesses
+    sys.exit(main())

@@ -1,0 +1,545 @@
+"""Windows repair actions (sc.exe, net.exe, netsh, ipconfig, sfc, DISM, chkdsk, PowerShell)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from ..i18n import tr
+from ._common import parse_json
+from ._model import Action, Check, Param, StepContext, StepFailed, ps_command, ps_quote
+
+SERVICE_NAME = r"[A-Za-z0-9_.\-]{1,80}"
+_STATE = re.compile(r"^\s*STATE\s*:\s*\d+\s+(\w+)", re.M)
+_START = re.compile(r"^\s*START_TYPE\s*:\s*(\d+)\s+(\w+)(\s*\(DELAYED\))?", re.M)
+# sc.exe "start=" values by our parameter names, and back from `sc qc` output
+START_TYPES = {"automatic": "auto", "delayed": "delayed-auto", "manual": "demand", "disabled": "disabled"}
+_QC_TO_PARAM = {"AUTO_START": "automatic", "DEMAND_START": "manual", "DISABLED": "disabled"}
+
+
+def service_state(ctx: StepContext, name: str) -> str | None:
+    """RUNNING / STOPPED / ... from ``sc.exe query``; None when unknown or no such service."""
+    res = ctx.run(["sc.exe", "query", name], timeout=30)
+    match = _STATE.search(res.stdout) if res.ok else None
+    return match.group(1).upper() if match else None
+
+
+def start_type(ctx: StepContext, name: str) -> str | None:
+    res = ctx.run(["sc.exe", "qc", name], timeout=30)
+    match = _START.search(res.stdout) if res.ok else None
+    if not match:
+        return None
+    if match.group(2).upper() == "AUTO_START" and match.group(3):
+        return "delayed"
+    return _QC_TO_PARAM.get(match.group(2).upper())
+
+
+# ---- Windows Update reset ----------------------------------------------------------------------------------
+
+WU_SERVICES = ("bits", "wuauserv", "cryptsvc", "msiserver")
+WU_DIRS = (("SoftwareDistribution", "SoftwareDistribution"), ("System32\\catroot2", "catroot2"))
+WU_SUFFIX = ".techcare-old"
+
+
+def _rename(rel: str, leaf: str) -> str:
+    return (f"$p = Join-Path $env:SystemRoot {ps_quote(rel)}; $b = $p + {ps_quote(WU_SUFFIX)}; "
+            f"if (Test-Path -LiteralPath $b) {{ Remove-Item -LiteralPath $b -Recurse -Force -ErrorAction Stop }}; "
+            f"if (Test-Path -LiteralPath $p) {{ Rename-Item -LiteralPath $p -NewName {ps_quote(leaf + WU_SUFFIX)} "
+            f"-ErrorAction Stop }}")
+
+
+def _rename_back(rel: str, leaf: str) -> str:
+    return (f"$p = Join-Path $env:SystemRoot {ps_quote(rel)}; $b = $p + {ps_quote(WU_SUFFIX)}; "
+            f"if (Test-Path -LiteralPath $b) {{ if (Test-Path -LiteralPath $p) {{ Remove-Item -LiteralPath $p -Recurse "
+            f"-Force -ErrorAction Stop }}; Rename-Item -LiteralPath $b -NewName {ps_quote(leaf)} -ErrorAction Stop }}")
+
+
+class ResetWindowsUpdate(Action):
+    id = "win.reset_windows_update"
+    title_de, title_en = "Windows-Update-Komponenten zurücksetzen", "Reset Windows Update components"
+    explain_de = ("Stoppt BITS, Windows Update, Kryptografie- und Installer-Dienst, benennt SoftwareDistribution und "
+                  "catroot2 um (Windows legt sie neu an) und startet die Dienste wieder.")
+    explain_en = ("Stops BITS, Windows Update, Cryptographic and Installer services, renames SoftwareDistribution and "
+                  "catroot2 (Windows recreates them) and starts the services again.")
+    platforms = ("windows",)
+    risk = "medium"
+    timeout = 300.0
+
+    def commands(self, params: dict[str, Any], ctx: StepContext | None = None) -> list[list[str]]:
+        cmds = [["net.exe", "stop", svc, "/y"] for svc in WU_SERVICES]
+        cmds += [ps_command(_rename(rel, leaf)) for rel, leaf in WU_DIRS]
+        cmds += [["net.exe", "start", svc] for svc in reversed(WU_SERVICES)]
+        return cmds
+
+    def check(self, ctx: StepContext) -> Check:
+        state = service_state(ctx, "wuauserv")
+        return Check(True, tr("Windows-Update-Dienst: {s}. Zurücksetzen wurde vorgeschlagen.",
+                              "Windows Update service: {s}. A reset was proposed.", s=state or "?"))
+
+    def prepare(self, ctx: StepContext) -> None:
+        ctx.state["services"] = {svc: service_state(ctx, svc) for svc in WU_SERVICES}
+
+    def apply(self, ctx: StepContext) -> None:
+        for argv in self.commands(ctx.params, ctx):
+            # net stop: 2 = "service is not started"; net start: 2 = "already started"
+            ctx.must(argv, ok_codes=(0, 2) if argv[0] == "net.exe" else (0,), timeout=self.timeout)
+
+    def verify(self, ctx: StepContext) -> Check:
+        states = {svc: service_state(ctx, svc) for svc in ("wuauserv", "bits")}
+        bad = [svc for svc, st in states.items() if st != "RUNNING"]
+        if bad:
+            return Check(True, tr("Dienst(e) laufen nicht: {s}.", "Service(s) not running: {s}.", s=", ".join(bad)))
+        return Check(False, tr("Windows Update und BITS laufen wieder.", "Windows Update and BITS are running again."))
+
+    def undo(self, ctx: StepContext) -> None:
+        for svc in WU_SERVICES:
+            ctx.must(["net.exe", "stop", svc, "/y"], ok_codes=(0, 2))
+        for rel, leaf in WU_DIRS:
+            ctx.must(ps_command(_rename_back(rel, leaf)))
+        for svc, state in reversed(list((ctx.state.get("services") or {}).items())):
+            if state == "RUNNING":
+                ctx.must(["net.exe", "start", svc], ok_codes=(0, 2))
+
+
+# ---- system file repair ---------------------------------------------------------------------------------------
+
+class SfcScannow(Action):
+    id = "win.sfc_scannow"
+    title_de, title_en = "Systemdateien prüfen und reparieren (sfc /scannow)", "Check and repair system files (sfc /scannow)"
+    explain_de = "Prüft alle geschützten Systemdateien und ersetzt beschädigte aus dem Komponentenspeicher."
+    explain_en = "Checks all protected system files and replaces corrupt ones from the component store."
+    platforms = ("windows",)
+    risk = "medium"
+    timeout = 3600.0
+    cannot_undo_de = "sfc ersetzt beschädigte Systemdateien durch Originale; die beschädigten Versionen werden nicht aufbewahrt."
+    cannot_undo_en = "sfc replaces corrupt system files with originals; the corrupt versions are not kept."
+
+    def commands(self, params: dict[str, Any], ctx: StepContext | None = None) -> list[list[str]]:
+        return [["sfc.exe", "/scannow"]]
+
+    def apply(self, ctx: StepContext) -> None:
+        res = ctx.run(["sfc.exe", "/scannow"], timeout=self.timeout)
+        ctx.state["output"] = _squash(res.stdout)[-2000:]
+        if res.error and res.error != "dry_run":
+            raise StepFailed(tr("sfc lief nicht: {e}", "sfc did not run: {e}", e=res.error))
+
+    def verify(self, ctx: StepContext) -> Check:
+        out = (ctx.state.get("output") or "").lower()
+        if "did not find any integrity violations" in out or "successfully repaired" in out:
+            return Check(False, _last_sentence(ctx.state.get("output", "")))
+        return Check(True, tr("sfc meldet kein sauberes Ergebnis: {o}", "sfc reports no clean result: {o}",
+                              o=_last_sentence(ctx.state.get("output", "")) or "-"))
+
+
+def _squash(text: str) -> str:
+    """sfc prints UTF-16 with NULs and progress lines; keep readable text."""
+    return re.sub(r"[ \t]+", " ", (text or "").replace("\x00", "")).strip()
+
+
+def _last_sentence(text: str) -> str:
+    lines = [ln.strip() for ln in (text or "").splitlines() if ln.strip() and "%" not in ln]
+    return lines[-1] if lines else ""
+
+
+class DismRestoreHealth(Action):
+    id = "win.dism_restore_health"
+    title_de, title_en = "Komponentenspeicher reparieren (DISM RestoreHealth)", "Repair the component store (DISM RestoreHealth)"
+    explain_de = "Prüft den Windows-Komponentenspeicher und lädt beschädigte Teile über Windows Update neu."
+    explain_en = "Checks the Windows component store and re-downloads corrupt parts through Windows Update."
+    platforms = ("windows",)
+    risk = "medium"
+    timeout = 7200.0
+    cannot_undo_de = "DISM ersetzt beschädigte Komponenten; es gibt keinen Vorher-Zustand, der sinnvoll wiederherstellbar wäre."
+    cannot_undo_en = "DISM replaces corrupt components; there is no meaningful previous state to restore."
+
+    def commands(self, params: dict[str, Any], ctx: StepContext | None = None) -> list[list[str]]:
+        return [["DISM.exe", "/Online", "/Cleanup-Image", "/RestoreHealth"]]
+
+    def _health(self, ctx: StepContext) -> Check:
+        res = ctx.run(["DISM.exe", "/Online", "/Cleanup-Image", "/CheckHealth"], timeout=600)
+        out = res.stdout.lower()
+        if "no component store corruption detected" in out:
+            return Check(False, tr("Keine Beschädigung im Komponentenspeicher.", "No component store corruption detected."))
+        if "repairable" in out or "not repairable" in out:
+            return Check(True, tr("Der Komponentenspeicher ist beschädigt.", "The component store is corrupt."))
+        return Check(None, tr("DISM-Zustand unbekannt: {o}", "DISM state unknown: {o}", o=_last_sentence(res.stdout or res.stderr)))
+
+    def check(self, ctx: StepContext) -> Check:
+        return self._health(ctx)
+
+    def verify(self, ctx: StepContext) -> Check:
+        return self._health(ctx)
+
+
+# ---- network ----------------------------------------------------------------------------------------------------
+
+class FlushDnsWin(Action):
+    id = "win.flush_dns"
+    title_de, title_en = "DNS-Cache leeren", "Flush the DNS cache"
+    explain_de = "Leert den DNS-Auflösungscache (ipconfig /flushdns); hilft bei veralteten Namensauflösungen."
+    explain_en = "Empties the DNS resolver cache (ipconfig /flushdns); helps with stale name resolution."
+    platforms = ("windows",)
+    risk = "low"
+    needs_admin = False
+    timeout = 60.0
+    cannot_undo_de = "Nichts zurückzunehmen: der Cache füllt sich von selbst wieder."
+    cannot_undo_en = "Nothing to undo: the cache refills by itself."
+
+    def commands(self, params: dict[str, Any], ctx: StepContext | None = None) -> list[list[str]]:
+        return [["ipconfig.exe", "/flushdns"]]
+
+    def apply(self, ctx: StepContext) -> None:
+        res = ctx.must(self.commands(ctx.params)[0], timeout=self.timeout)
+        ctx.state["flushed"] = "successfully flushed" in res.stdout.lower()
+
+    def verify(self, ctx: StepContext) -> Check:
+        if ctx.state.get("flushed"):
+            return Check(False, tr("DNS-Cache geleert.", "DNS cache flushed."))
+        return Check(True, tr("ipconfig hat das Leeren nicht bestätigt.", "ipconfig did not confirm the flush."))
+
+
+class ResetWinsock(Action):
+    id = "win.reset_winsock"
+    title_de, title_en = "Winsock und TCP/IP zurücksetzen", "Reset Winsock and TCP/IP"
+    explain_de = ("Setzt den Winsock-Katalog und den TCP/IP-Stack auf Standard zurück (netsh winsock reset, "
+                  "netsh int ip reset). Braucht einen Neustart; statische IP-Einstellungen gehen verloren.")
+    explain_en = ("Resets the Winsock catalog and the TCP/IP stack to defaults (netsh winsock reset, netsh int ip "
+                  "reset). Needs a restart; static IP settings are lost.")
+    platforms = ("windows",)
+    risk = "high"
+    timeout = 120.0
+    cannot_undo_de = ("Winsock-Katalog und TCP/IP-Einstellungen werden auf Standard gesetzt; der alte Katalog "
+                      "(z.B. Einträge von VPN-/Sicherheitssoftware) lässt sich nicht zurückspielen.")
+    cannot_undo_en = ("The Winsock catalog and TCP/IP settings are reset to defaults; the old catalog (e.g. entries of "
+                      "VPN/security software) cannot be put back.")
+
+    def commands(self, params: dict[str, Any], ctx: StepContext | None = None) -> list[list[str]]:
+        return [["netsh.exe", "winsock", "reset"], ["netsh.exe", "int", "ip", "reset"]]
+
+    def prepare(self, ctx: StepContext) -> None:
+        res = ctx.run(["netsh.exe", "winsock", "show", "catalog"], timeout=60)
+        ctx.state["catalog_entries"] = res.stdout.count("Winsock Catalog Provider Entry") if res.ok else None
+
+    def apply(self, ctx: StepContext) -> None:
+        out = [ctx.must(argv, timeout=self.timeout).stdout for argv in self.commands(ctx.params)]
+        ctx.state["outputs"] = [_squash(o)[-300:] for o in out]
+
+    def verify(self, ctx: StepContext) -> Check:
+        outs = ctx.state.get("outputs") or [""]
+        if "successfully reset" in outs[0].lower():
+            return Check(False, tr("Zurückgesetzt – Neustart erforderlich.", "Reset – a restart is required."))
+        return Check(True, tr("netsh hat das Zurücksetzen nicht bestätigt.", "netsh did not confirm the reset."))
+
+
+# ---- services ---------------------------------------------------------------------------------------------------
+
+class RestartService(Action):
+    id = "win.restart_service"
+    title_de, title_en = "Dienst (neu) starten", "Restart a service"
+    explain_de = "Startet einen Windows-Dienst neu (oder startet ihn, wenn er steht) und prüft, dass er läuft."
+    explain_en = "Restarts a Windows service (or starts it when stopped) and checks that it runs."
+    platforms = ("windows",)
+    risk = "low"
+    timeout = 120.0
+    params = (Param("name", "str", "Dienstname (Buchstaben, Ziffern, _ . -)", "service name (letters, digits, _ . -)",
+                    pattern=SERVICE_NAME),)
+
+    def commands(self, params: dict[str, Any], ctx: StepContext | None = None) -> list[list[str]]:
+        return [ps_command(f"Restart-Service -Name {ps_quote(params['name'])} -Force -ErrorAction Stop")]
+
+    def check(self, ctx: StepContext) -> Check:
+        state = service_state(ctx, ctx.params["name"])
+        if state is None:
+            return Check(None, tr("Dienst {n} nicht gefunden.", "Service {n} not found.", n=ctx.params["name"]))
+        return Check(True, tr("Dienst {n}: {s}.", "Service {n}: {s}.", n=ctx.params["name"], s=state))
+
+    def prepare(self, ctx: StepContext) -> None:
+        ctx.state["previous_state"] = service_state(ctx, ctx.params["name"])
+
+    def verify(self, ctx: StepContext) -> Check:
+        state = service_state(ctx, ctx.params["name"])
+        if state == "RUNNING":
+            return Check(False, tr("Dienst {n} läuft.", "Service {n} is running.", n=ctx.params["name"]))
+        return Check(True, tr("Dienst {n} läuft nicht ({s}).", "Service {n} is not running ({s}).",
+                              n=ctx.params["name"], s=state or "?"))
+
+    def undo(self, ctx: StepContext) -> None:
+        if ctx.state.get("previous_state") == "STOPPED":
+            ctx.must(ps_command(f"Stop-Service -Name {ps_quote(ctx.params['name'])} -Force -ErrorAction Stop"))
+
+
+class SetServiceStartType(Action):
+    id = "win.set_service_start_type"
+    title_de, title_en = "Starttyp eines Dienstes setzen", "Set a service's start type"
+    explain_de = "Setzt den Starttyp (automatisch, verzögert, manuell, deaktiviert) eines Dienstes mit sc.exe config."
+    explain_en = "Sets a service's start type (automatic, delayed, manual, disabled) with sc.exe config."
+    platforms = ("windows",)
+    risk = "medium"
+    timeout = 60.0
+    params = (Param("name", "str", "Dienstname (Buchstaben, Ziffern, _ . -)", "service name (letters, digits, _ . -)",
+                    pattern=SERVICE_NAME),
+              Param("start_type", "choice", "", "", choices=tuple(START_TYPES)))
+
+    def commands(self, params: dict[str, Any], ctx: StepContext | None = None) -> list[list[str]]:
+        return [["sc.exe", "config", params["name"], "start=", START_TYPES[params["start_type"]]]]
+
+    def check(self, ctx: StepContext) -> Check:
+        current = start_type(ctx, ctx.params["name"])
+        if current is None:
+            return Check(None, tr("Starttyp von {n} unbekannt.", "Start type of {n} unknown.", n=ctx.params["name"]))
+        if current == ctx.params["start_type"]:
+            return Check(False, tr("{n} steht schon auf {t}.", "{n} is already {t}.", n=ctx.params["name"], t=current))
+        return Check(True, tr("{n} steht auf {t}.", "{n} is {t}.", n=ctx.params["name"], t=current))
+
+    def prepare(self, ctx: StepContext) -> None:
+        previous = start_type(ctx, ctx.params["name"])
+        if previous is None:
+            raise StepFailed(tr("Bisheriger Starttyp von {n} unbekannt – ohne ihn kein Undo.",
+                                "Current start type of {n} unknown – no undo without it.", n=ctx.params["name"]))
+        ctx.state["previous_start_type"] = previous
+
+    def verify(self, ctx: StepContext) -> Check:
+        current = start_type(ctx, ctx.params["name"])
+        ok = current == ctx.params["start_type"]
+        return Check(not ok, tr("Starttyp jetzt: {t}.", "Start type now: {t}.", t=current or "?"))
+
+    def undo(self, ctx: StepContext) -> None:
+        ctx.must(["sc.exe", "config", ctx.params["name"], "start=", START_TYPES[ctx.state["previous_start_type"]]])
+
+
+# ---- firewall, Defender ------------------------------------------------------------------------------------------
+
+FW_PROFILES = ("domain", "private", "public")
+_FW = re.compile(r"^(Domain|Private|Public) Profile Settings:.*?^State\s+(ON|OFF)", re.M | re.S | re.I)
+
+
+def firewall_states(ctx: StepContext) -> dict[str, bool]:
+    res = ctx.run(["netsh.exe", "advfirewall", "show", "allprofiles", "state"], timeout=60)
+    return {m.group(1).lower(): m.group(2).upper() == "ON" for m in _FW.finditer(res.stdout)} if res.ok else {}
+
+
+class EnableFirewall(Action):
+    id = "win.enable_firewall"
+    title_de, title_en = "Windows-Firewall einschalten", "Enable Windows Firewall"
+    explain_de = "Schaltet die Windows-Firewall für die gewählten Profile (Domäne, Privat, Öffentlich) ein."
+    explain_en = "Turns Windows Firewall on for the chosen profiles (domain, private, public)."
+    platforms = ("windows",)
+    risk = "medium"
+    timeout = 60.0
+    params = (Param("profiles", "list", "", "", default=list(FW_PROFILES), choices=FW_PROFILES),)
+
+    def commands(self, params: dict[str, Any], ctx: StepContext | None = None) -> list[list[str]]:
+        return [["netsh.exe", "advfirewall", "set", f"{p}profile", "state", "on"] for p in params["profiles"]]
+
+    def check(self, ctx: StepContext) -> Check:
+        states = firewall_states(ctx)
+        if not states:
+            return Check(None, tr("Firewall-Zustand unbekannt.", "Firewall state unknown."))
+        off = [p for p in ctx.params["profiles"] if not states.get(p, False)]
+        if not off:
+            return Check(False, tr("Alle gewählten Profile sind schon an.", "All chosen profiles are already on."))
+        return Check(True, tr("Aus: {p}.", "Off: {p}.", p=", ".join(off)))
+
+    def prepare(self, ctx: StepContext) -> None:
+        states = firewall_states(ctx)
+        ctx.state["previous"] = {p: states.get(p) for p in ctx.params["profiles"]}
+
+    def verify(self, ctx: StepContext) -> Check:
+        states = firewall_states(ctx)
+        off = [p for p in ctx.params["profiles"] if not states.get(p, False)]
+        if off:
+            return Check(True, tr("Noch aus: {p}.", "Still off: {p}.", p=", ".join(off)))
+        return Check(False, tr("Firewall an: {p}.", "Firewall on: {p}.", p=", ".join(ctx.params["profiles"])))
+
+    def undo(self, ctx: StepContext) -> None:
+        for profile, was_on in (ctx.state.get("previous") or {}).items():
+            if was_on is False:
+                ctx.must(["netsh.exe", "advfirewall", "set", f"{profile}profile", "state", "off"])
+
+
+MPCMDRUN = "C:\\Program Files\\Windows Defender\\MpCmdRun.exe"
+_MP_STATUS = ps_command("Get-MpComputerStatus | Select-Object AntivirusSignatureAge,AntivirusSignatureVersion "
+                        "| ConvertTo-Json -Compress")
+
+
+def defender_status(ctx: StepContext) -> dict[str, Any] | None:
+    res = ctx.run(_MP_STATUS, timeout=120)
+    return parse_json(res.stdout) if res.ok else None
+
+
+class UpdateDefenderSignatures(Action):
+    id = "win.update_defender_signatures"
+    title_de, title_en = "Defender-Signaturen aktualisieren", "Update Defender signatures"
+    explain_de = "Lädt die neuesten Virensignaturen für Microsoft Defender (MpCmdRun -SignatureUpdate)."
+    explain_en = "Downloads the latest Microsoft Defender signatures (MpCmdRun -SignatureUpdate)."
+    platforms = ("windows",)
+    risk = "low"
+    timeout = 900.0
+
+    def commands(self, params: dict[str, Any], ctx: StepContext | None = None) -> list[list[str]]:
+        return [[MPCMDRUN, "-SignatureUpdate"]]
+
+    def check(self, ctx: StepContext) -> Check:
+        status = defender_status(ctx)
+        if not status:
+            return Check(None, tr("Defender-Status unbekannt.", "Defender status unknown."))
+        age = status.get("AntivirusSignatureAge")
+        return Check(not (isinstance(age, int) and age < 1),
+                     tr("Signaturen {a} Tage alt (Version {v}).", "Signatures {a} days old (version {v}).",
+                        a=age, v=status.get("AntivirusSignatureVersion")))
+
+    def prepare(self, ctx: StepContext) -> None:
+        ctx.state["previous"] = defender_status(ctx)
+
+    def verify(self, ctx: StepContext) -> Check:
+        status = defender_status(ctx) or {}
+        before = (ctx.state.get("previous") or {}).get("AntivirusSignatureVersion")
+        age = status.get("AntivirusSignatureAge")
+        if (isinstance(age, int) and age <= 1) or (status.get("AntivirusSignatureVersion") not in (None, before)):
+            return Check(False, tr("Signaturen aktuell (Version {v}).", "Signatures current (version {v}).",
+                                   v=status.get("AntivirusSignatureVersion")))
+        return Check(True, tr("Signaturen weiterhin {a} Tage alt.", "Signatures still {a} days old.", a=age))
+
+    def undo(self, ctx: StepContext) -> None:
+        # "-RemoveDefinitions: restores the installed signature definitions to a previous backup copy"
+        ctx.must([MPCMDRUN, "-RemoveDefinitions"])
+
+
+# ---- disk, restore point, updates ---------------------------------------------------------------------------
+
+class ScheduleChkdsk(Action):
+    id = "win.schedule_chkdsk"
+    title_de, title_en = "Datenträgerprüfung beim Neustart planen (chkdsk)", "Schedule a disk check at restart (chkdsk)"
+    explain_de = "Plant chkdsk /f für das Laufwerk beim nächsten Neustart ein (das Laufwerk ist im Betrieb gesperrt)."
+    explain_en = "Schedules chkdsk /f for the drive at the next restart (the drive is locked while Windows runs)."
+    platforms = ("windows",)
+    risk = "medium"
+    timeout = 120.0
+    params = (Param("drive", "str", "Laufwerksbuchstabe wie C:", "a drive letter like C:", default="C:",
+                    pattern=r"[A-Za-z]:"),)
+
+    def validate_params(self, params: dict[str, Any] | None) -> dict[str, Any]:
+        out = super().validate_params(params)
+        out["drive"] = out["drive"].upper()
+        return out
+
+    def commands(self, params: dict[str, Any], ctx: StepContext | None = None) -> list[list[str]]:
+        return [["chkdsk.exe", params["drive"], "/f"]]
+
+    def apply(self, ctx: StepContext) -> None:
+        # chkdsk asks "Would you like to schedule this volume to be checked the next time the system restarts? (Y/N)"
+        res = ctx.run(self.commands(ctx.params)[0], timeout=self.timeout, input="Y\r\n")
+        if res.error and res.error != "dry_run":
+            raise StepFailed(tr("chkdsk lief nicht: {e}", "chkdsk did not run: {e}", e=res.error))
+
+    def _scheduled(self, ctx: StepContext) -> bool | None:
+        res = ctx.run(["chkntfs.exe", ctx.params["drive"]], timeout=60)
+        if not res.ok:
+            return None
+        out = res.stdout.lower()
+        return "scheduled" in out or " is dirty" in out
+
+    def check(self, ctx: StepContext) -> Check:
+        res = ctx.run(["fsutil.exe", "dirty", "query", ctx.params["drive"]], timeout=60)
+        dirty = "is dirty" in res.stdout.lower()
+        return Check(True, tr("Laufwerk {d}: {s}.", "Drive {d}: {s}.", d=ctx.params["drive"],
+                              s=tr("als fehlerhaft markiert", "marked dirty") if dirty else tr("nicht markiert", "not marked")))
+
+    def verify(self, ctx: StepContext) -> Check:
+        if self._scheduled(ctx):
+            return Check(False, tr("chkdsk ist für den nächsten Neustart geplant.", "chkdsk is scheduled for the next restart."))
+        return Check(True, tr("chkdsk ist nicht geplant.", "chkdsk is not scheduled."))
+
+    def undo(self, ctx: StepContext) -> None:
+        ctx.must(["chkntfs.exe", "/x", ctx.params["drive"]])  # exclude the drive from the boot-time check
+
+
+class CreateRestorePoint(Action):
+    id = "win.create_restore_point"
+    title_de, title_en = "Systemwiederherstellungspunkt erstellen", "Create a System Restore point"
+    explain_de = "Erstellt einen Wiederherstellungspunkt, zu dem Windows später zurückkehren kann."
+    explain_en = "Creates a restore point Windows can later return to."
+    platforms = ("windows",)
+    risk = "low"
+    timeout = 900.0
+    cannot_undo_de = "Ein Wiederherstellungspunkt ändert nichts am System; Windows löscht alte Punkte selbst."
+    cannot_undo_en = "A restore point changes nothing on the system; Windows removes old points itself."
+    params = (Param("description", "str", "Beschreibung (höchstens 200 Zeichen)", "a description (at most 200 chars)",
+                    default="TechCare", pattern=r"[^\x00-\x1f]{1,200}", max_length=200),)
+
+    def commands(self, params: dict[str, Any], ctx: StepContext | None = None) -> list[list[str]]:
+        return [ps_command(f"Checkpoint-Computer -Description {ps_quote(params['description'])} "
+                           "-RestorePointType 'MODIFY_SETTINGS' -ErrorAction Stop")]
+
+    def _latest(self, ctx: StepContext) -> int:
+        res = ctx.run(ps_command("Get-ComputerRestorePoint | Sort-Object SequenceNumber | Select-Object -Last 1 "
+                                 "SequenceNumber,Description | ConvertTo-Json -Compress"), timeout=120)
+        data = parse_json(res.stdout) if res.ok else None
+        return int(data.get("SequenceNumber") or 0) if data else 0
+
+    def prepare(self, ctx: StepContext) -> None:
+        ctx.state["previous_sequence"] = self._latest(ctx)
+
+    def verify(self, ctx: StepContext) -> Check:
+        latest = self._latest(ctx)
+        if latest > int(ctx.state.get("previous_sequence") or 0):
+            return Check(False, tr("Wiederherstellungspunkt {n} erstellt.", "Restore point {n} created.", n=latest))
+        return Check(True, tr("Kein neuer Wiederherstellungspunkt (Systemschutz aus oder 24-h-Sperre).",
+                              "No new restore point (System Protection off or the 24-hour limit)."))
+
+
+_WU_SEARCH = ("$s = New-Object -ComObject Microsoft.Update.Session; "
+              "$r = $s.CreateUpdateSearcher().Search(\"IsInstalled=0 and IsHidden=0 and Type='Software'\"); ")
+
+
+class InstallUpdatesWin(Action):
+    id = "win.install_updates"
+    title_de, title_en = "Ausstehende Windows-Updates installieren", "Install pending Windows updates"
+    explain_de = "Sucht, lädt und installiert alle ausstehenden Software-Updates über die Windows-Update-API."
+    explain_en = "Searches, downloads and installs all pending software updates through the Windows Update API."
+    platforms = ("windows",)
+    risk = "high"
+    timeout = 7200.0
+    cannot_undo_de = ("Installierte Updates werden nicht automatisch entfernt; einzelne lassen sich über "
+                      "„Updates deinstallieren“ entfernen, vorher wird ein Wiederherstellungspunkt erstellt.")
+    cannot_undo_en = ("Installed updates are not removed automatically; single ones can be removed via 'Uninstall "
+                      "updates', and a restore point is created first.")
+
+    def commands(self, params: dict[str, Any], ctx: StepContext | None = None) -> list[list[str]]:
+        return [ps_command(_WU_SEARCH +
+                           "$c = New-Object -ComObject Microsoft.Update.UpdateColl; "
+                           "foreach ($u in $r.Updates) { if (-not $u.EulaAccepted) { $u.AcceptEula() }; [void]$c.Add($u) }; "
+                           "if ($c.Count -eq 0) { '{\"installed\":0}'; exit 0 }; "
+                           "$d = $s.CreateUpdateDownloader(); $d.Updates = $c; [void]$d.Download(); "
+                           "$i = $s.CreateUpdateInstaller(); $i.Updates = $c; $res = $i.Install(); "
+                           "[pscustomobject]@{installed=$c.Count; result=$res.ResultCode; reboot=$res.RebootRequired} "
+                           "| ConvertTo-Json -Compress; if ($res.ResultCode -ne 2) { exit 1 }")]
+
+    def _pending(self, ctx: StepContext) -> int | None:
+        res = ctx.run(ps_command(_WU_SEARCH + "[pscustomobject]@{count=$r.Updates.Count} | ConvertTo-Json -Compress"),
+                      timeout=900)
+        data = parse_json(res.stdout) if res.ok else None
+        return int(data["count"]) if data and isinstance(data.get("count"), int) else None
+
+    def check(self, ctx: StepContext) -> Check:
+        count = self._pending(ctx)
+        if count is None:
+            return Check(None, tr("Update-Suche fehlgeschlagen.", "Update search failed."))
+        return Check(count > 0, tr("{n} Updates ausstehend.", "{n} updates pending.", n=count))
+
+    def apply(self, ctx: StepContext) -> None:
+        res = ctx.must(self.commands(ctx.params)[0], timeout=self.timeout)
+        ctx.state["result"] = parse_json(res.stdout)
+
+    def verify(self, ctx: StepContext) -> Check:
+        count = self._pending(ctx)
+        reboot = bool((ctx.state.get("result") or {}).get("reboot"))
+        note = tr(" Neustart erforderlich.", " Restart required.") if reboot else ""
+        if count == 0:
+            return Check(False, tr("Keine Updates mehr ausstehend.", "No updates pending any more.") + note)
+        return Check(True, tr("Noch {n} Updates ausstehend.", "{n} updates still pending.", n=count) + note)
+
+
+ACTIONS = [ResetWindowsUpdate(), SfcScannow(), DismRestoreHealth(), FlushDnsWin(), ResetWinsock(), RestartService(),
+           SetServiceStartType(), EnableFirewall(), UpdateDefenderSignatures(), ScheduleChkdsk(),
+           CreateRestorePoint(), InstallUpdatesWin()]
