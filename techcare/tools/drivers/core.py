@@ -87,11 +87,14 @@ class Row:
     status: str                 # outdated | current | unknown | no_data | available
     basis: str = ""             # version | source | date
     note: str = ""
+    raised_importance: str | None = None   # highest importance any source gave this device's update
 
     @property
     def importance(self) -> str | None:
         if self.offer is None:
             return None
+        if self.raised_importance:
+            return self.raised_importance
         return self.offer.importance or default_importance(self.offer.category or (self.driver.category if self.driver else ""))
 
     @property
@@ -162,7 +165,7 @@ def evaluate(driver: InstalledDriver, offer: UpdateOffer) -> Row:
         "Versions not comparable ({i} / {v}) - no update claimed.", i=installed or "?", v=offer.latest_version or "?"))
 
 
-_STATUS_RANK = {"outdated": 0, "current": 1, "unknown": 2}
+_STATUS_RANK = {"outdated": 0, "current": 1, "unknown": 2}  # for non-outdated: a definite answer beats "unknown"
 
 
 def match(installed: list[InstalledDriver], offers: list[UpdateOffer]) -> list[Row]:
@@ -185,8 +188,13 @@ def match(installed: list[InstalledDriver], offers: list[UpdateOffer]) -> list[R
         evaluated = [evaluate(driver, offer) for offer in per_source.values()]
         for offer in per_source.values():
             used.add(id(offer))
-        best = min(evaluated, key=lambda r: (_STATUS_RANK[r.status], importance_rank(r.importance),
-                                             _SOURCE_ORDER.get(r.offer.source, 9)))
+        outdated = [r for r in evaluated if r.status == "outdated"]
+        if outdated:
+            # install through the OS's own channel when it has the update; importance is the highest any source gave
+            best = min(outdated, key=lambda r: (_SOURCE_ORDER.get(r.offer.source, 9), {"version": 0, "source": 1}.get(r.basis, 2)))
+            best.raised_importance = min((r.importance for r in outdated), key=importance_rank)
+        else:
+            best = min(evaluated, key=lambda r: (_STATUS_RANK[r.status], _SOURCE_ORDER.get(r.offer.source, 9)))
         rows.append(best)
     for offer in offers:
         if id(offer) in used:
@@ -212,7 +220,8 @@ class DriverReport:
     @property
     def updates(self) -> list[Row]:
         return sorted((r for r in self.rows if r.is_update),
-                      key=lambda r: (importance_rank(r.importance), _SOURCE_ORDER.get(r.offer.source, 9),
+                      key=lambda r: (importance_rank(r.importance), r.status != "outdated",
+                                     _SOURCE_ORDER.get(r.offer.source, 9),
                                      r.to_dict()["device"].lower()))
 
     @property

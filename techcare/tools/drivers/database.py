@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,6 +76,22 @@ def _problem(file: str, index: int | None, fld: str | None, de: str, en: str, **
     return DatabaseProblem(file, index, fld, tr(de, en, **fmt))
 
 
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_HEX_PARTS = {"PCI": ("VEN", "DEV"), "USB": ("VID", "PID"), "HDAUDIO": ("VEN", "DEV")}
+
+
+def _valid_hwid(hwid: str | None, raw: str) -> bool:
+    """Bus ids must carry 4-hex-digit vendor/device parts; other ids (ACPI, bundle ids) any non-blank text."""
+    if hwid is None or any(ch.isspace() for ch in raw):
+        return False
+    bus, _, body = hwid.partition("\\")
+    required = _HEX_PARTS.get(bus)
+    if not required:
+        return True
+    parts = dict(p.split("_", 1) for p in body.split("&") if "_" in p)
+    return all(re.fullmatch(r"[0-9A-F]{4}", parts.get(key, "")) for key in required)
+
+
 def _validate(entry: Any, index: int, file: str, problems: list[DatabaseProblem]) -> UpdateOffer | None:
     if not isinstance(entry, dict):
         problems.append(_problem(file, index, None, "ist kein Objekt ({t}).", "is not an object ({t}).",
@@ -101,8 +118,7 @@ def _validate(entry: Any, index: int, file: str, problems: list[DatabaseProblem]
         return None
     hwid = normalise_hardware_id(entry["hardware_id"])
     raw_id = entry["hardware_id"].strip()
-    if hwid is None or any(ch.isspace() for ch in raw_id) or ("\\" in raw_id and raw_id.upper().startswith("PCI\\")
-                                                             and "DEV_" not in hwid):
+    if not _valid_hwid(hwid, raw_id):
         problems.append(_problem(file, index, "hardware_id", "{v!r} ist keine Hardware-ID (z. B. PCI\\VEN_10DE&DEV_2206).",
                                  "{v!r} is not a hardware id (e.g. PCI\\VEN_10DE&DEV_2206).", v=raw_id))
         return None
@@ -112,7 +128,7 @@ def _validate(entry: Any, index: int, file: str, problems: list[DatabaseProblem]
         return None
     release = None
     if entry.get("release_date"):
-        release = parse_date(entry["release_date"]) if len(entry["release_date"]) == 10 else None
+        release = parse_date(entry["release_date"]) if _ISO_DATE.match(entry["release_date"]) else None
         if release is None:
             problems.append(_problem(file, index, "release_date", "{v!r} ist kein Datum (JJJJ-MM-TT).",
                                      "{v!r} is not a date (YYYY-MM-DD).", v=entry["release_date"]))

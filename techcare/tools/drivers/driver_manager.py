@@ -40,6 +40,19 @@ _ICON = {"CRITICAL": "🔴", "RECOMMENDED": "🟡", "OPTIONAL": "🟢"}
 _STYLE = {"CRITICAL": "bold red", "RECOMMENDED": "yellow", "OPTIONAL": "green"}
 
 
+def _shown(version: str | None, data: dict) -> str:
+    """NVIDIA's Windows driver version is shown as the version NVIDIA publishes: ``512.95 (31.0.15.1295)``."""
+    from .versions import nvidia_display_version
+
+    if not version:
+        return "?"
+    if "nvidia" in (data.get("vendor") or "").lower() or "VEN_10DE" in (data.get("hardware_id") or ""):
+        display = nvidia_display_version(version)
+        if display:
+            return f"{display} ({version})"
+    return str(version)
+
+
 def render(report: DriverReport, *, show_all: bool = False):
     """A rich renderable of the report (statistics, updates, what could not be compared, source problems)."""
     from rich.console import Group
@@ -64,8 +77,8 @@ def render(report: DriverReport, *, show_all: bool = False):
             data = row.to_dict()
             imp = data["importance"] or "OPTIONAL"
             block = [f"[{_STYLE[imp]}]{_ICON[imp]} {number}. {escape(data['device'])}[/]",
-                     tr("   Aktuell: {v}", "   Current: {v}", v=escape(str(data["installed_version"] or "?"))),
-                     tr("   Verfügbar: {v}", "   Available: {v}", v=escape(str(data["latest_version"] or "?"))),
+                     tr("   Aktuell: {v}", "   Current: {v}", v=escape(_shown(data["installed_version"], data))),
+                     tr("   Verfügbar: {v}", "   Available: {v}", v=escape(_shown(data["latest_version"], data))),
                      tr("   Wichtigkeit: {v}", "   Importance: {v}", v=imp),
                      tr("   Quelle: {v}", "   Source: {v}", v=data["source"]),
                      tr("   Installation: {v}", "   Installation: {v}", v=escape(data["install_hint"]))]

@@ -128,7 +128,7 @@ def compare_versions(installed: str | None, available: str | None, *, vendor: st
     return _compare_suffix(sa, sb)
 
 
-_DOTNET_DATE = re.compile(r"/Date\((-?\d+)(?:[+-]\d{4})?\)/")
+_DOTNET_DATE = re.compile(r"\\?/Date\((-?\d+)(?:[+-]\d{4})?\)\\?/")
 _WMI_DATE = re.compile(r"^(\d{4})(\d{2})(\d{2})(\d{2})?(\d{2})?(\d{2})?\.[\d*]{6}[+-][\d*]{3}$")
 _DOTTED_DMY = re.compile(r"^(\d{1,2})\.(\d{1,2})\.(\d{4})$")
 _SLASH_MDY = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
