@@ -155,11 +155,13 @@ def _run_shared(runner: CommandRunner, argv: tuple[str, ...], timeout: float) ->
     except TypeError:  # a runner that cannot be weakly referenced: no sharing
         return runner.run(argv, timeout=timeout)
     with lock:
-        cached = _shared.get(runner, {}).get(argv)
+        with _shared_lock:
+            cached = _shared.get(runner, {}).get(argv)
         if cached and time.monotonic() - cached[0] < _SHARED_TTL:
             return cached[1]
         result = runner.run(argv, timeout=timeout)
-        _shared.setdefault(runner, {})[argv] = (time.monotonic(), result)
+        with _shared_lock:
+            _shared.setdefault(runner, {})[argv] = (time.monotonic(), result)
         return result
 
 
@@ -304,6 +306,11 @@ def xprotect_status(version: str | None, history: list[dict[str, Any]] | None, n
     records = [h for h in history or [] if h["name"].lower().startswith("xprotect") and h["date"] is not None]
     if not records:
         product.detail += "; last update unknown (no install history)"
+        return product
+    if version:  # records of versions newer than the installed one say nothing about its age
+        records = [h for h in records if not h["version"] or _version_key(h["version"]) <= _version_key(version)]
+    if not records:
+        product.detail += "; no install record of this version, age unknown"
         return product
     newest = max(records, key=lambda h: h["date"])
     if version and newest["version"] and _version_key(version) > _version_key(newest["version"]):

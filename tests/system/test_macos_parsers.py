@@ -303,6 +303,13 @@ def test_xprotect_updated_outside_history_has_unknown_age():
     assert "age unknown" in product.detail
 
 
+def test_xprotect_age_ignores_records_of_newer_versions():
+    history = M.parse_install_history(text("install_history_14.json"))
+    product = M.xprotect_status("5269", history, NOW)  # 5272 was recorded later but is not installed
+    assert product.signature_age_days == 174 and product.up_to_date is False
+    assert M.xprotect_status("5100", history, NOW).up_to_date is None
+
+
 def test_xprotect_without_history():
     product = M.xprotect_status("5272", None, NOW)
     assert product.enabled is True and product.up_to_date is None

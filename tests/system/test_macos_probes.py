@@ -186,6 +186,13 @@ def test_smart_failing_internal_and_unsupported_usb():
     assert M.diskutil_info_argv("disk3") not in runner.commands_run
 
 
+def test_results_have_a_dataframe_form():
+    frame = M.smart(smart_runner("diskutil_info_disk0_failing_sata.plist")).to_frame()
+    assert list(frame["device"]) == ["/dev/disk0", "/dev/disk4"] and list(frame["health"]) == ["failing", "unknown"]
+    updates = M.pending_updates(replay((M.UPDATE_LIST_ARGV, ok(text("softwareupdate_l_10.14_mojave.stdout.txt")))))
+    assert list(updates.to_frame()["manager"].unique()) == ["softwareupdate"] and len(updates.to_frame()) == 4
+
+
 def test_smart_verified():
     result = M.smart(smart_runner("diskutil_info_disk0_verified_nvme.plist"))
     assert result.data[0].health == "passed" and result.data[0].temperature_c == pytest.approx(35.9)
