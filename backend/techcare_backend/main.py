@@ -69,6 +69,12 @@ def create_app(settings: BackendSettings | None = None) -> FastAPI:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and "parsing the body" in str(exc.detail):  # undecodable body: malformed, 422
+            lang = get_lang(request)
+            return JSONResponse({"code": "VALIDATION_ERROR", "detail": [{"loc": ["body"], "msg": "not JSON",
+                                                                         "type": "json_invalid"}],
+                                 "message": ("Ungültige Anfrage: " if lang == "de" else "Invalid request: ")
+                                 + "body: not JSON"}, status_code=422)
         code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 401: "UNAUTHORIZED", 403: "FORBIDDEN"}.get(
             exc.status_code, "HTTP_ERROR")
         return JSONResponse({"code": code, "detail": str(exc.detail)}, status_code=exc.status_code,

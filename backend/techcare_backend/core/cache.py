@@ -82,11 +82,9 @@ class MemoryCache(Cache):
                 self._counters = {k: v for k, v in self._counters.items() if int(k.rsplit("|", 1)[1]) >= slot - 1}
             cur_key, prev_key = f"{bucket}|{slot}", f"{bucket}|{slot - 1}"
             cur = self._counters.get(cur_key, 0) + 1
+            self._counters[cur_key] = cur  # refused attempts count too (as INCR does on Redis)
             estimate, retry = _sliding(self._counters.get(prev_key, 0), cur, window, now)
-            if estimate > limit:
-                return False, retry
-            self._counters[cur_key] = cur
-            return True, 0
+            return (True, 0) if estimate <= limit else (False, retry)
 
     def set_last_seen(self, org_id: str, hostname: str, ts: float) -> None:
         with self._lock:

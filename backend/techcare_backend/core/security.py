@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -58,7 +59,7 @@ def parse_license_key(key: str, secret: bytes) -> ParsedKey | None:
     """The key's parts if it is well formed and its check tag verifies, else ``None``."""
     if not isinstance(key, str) or len(key) > 120:
         return None
-    text = "".join(key.split()).upper()
+    text = re.sub(r"[\s\-\u2010-\u2015]+", "-", key.strip()).upper()
     if not text.startswith("TECHCARE-"):
         return None
     rest = text[len("TECHCARE-"):]
