@@ -120,6 +120,17 @@ THIRD_PARTY_AV = {
     "Webroot SecureAnywhere.app": "Webroot SecureAnywhere",
 }
 
+#: Everything the probes ask a runner for, so ``capture/capture.sh`` can record exactly these requests:
+#: fixed commands, one ``diskutil_info_argv(disk)`` per whole disk of ``diskutil list -plist`` (all
+#: ``WholeDisks`` may be recorded; synthesized APFS containers are simply never asked), file reads (each path
+#: of ``XPROTECT_PLISTS`` in order, a missing file recorded as ``error: not_found``), one directory listing and
+#: the facts ``host`` (with ``mac_version``) and ``metrics`` (with ``timestamp``).
+CAPTURE_COMMANDS = (FIREWALL_ARGV, UPDATE_SCHEDULE_ARGV, UPDATE_LIST_ARGV, LAUNCHCTL_LIST_ARGV, LOG_SHOW_ARGV,
+                    DISKUTIL_LIST_ARGV, INSTALL_HISTORY_ARGV)
+CAPTURE_FILES = XPROTECT_PLISTS
+CAPTURE_DIRS = (APPLICATIONS_DIR,)
+CAPTURE_FACTS = ("host", "metrics")
+
 #: XProtect data normally changes every few weeks; older than this (by the install history) is "out of date".
 XPROTECT_MAX_AGE_DAYS = 60
 
@@ -457,6 +468,8 @@ def failed_launchd_jobs(rows: list[dict[str, Any]]) -> list[ServiceState]:
 
 
 def services(runner: CommandRunner) -> ProbeResult:
+    """Failed launchd jobs (see :func:`failed_launchd_jobs`). ``launchctl list`` shows the caller's domain:
+    run as root it lists the system daemons, as a user that user's agents."""
     result = runner.run(LAUNCHCTL_LIST_ARGV, timeout=20)
     if not result.ok:
         return _unknown_from("services", result, "launchctl")

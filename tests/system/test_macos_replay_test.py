@@ -48,6 +48,21 @@ def test_every_recorded_command_is_asked_and_nothing_else(diagnosis):
     assert runner.commands_run.count(M.UPDATE_LIST_ARGV) == 1
 
 
+def test_probes_ask_only_for_the_declared_capture_requests():
+    runner = load_snapshot(SNAPSHOT).runner()
+    techcare.diagnose(runner=runner)
+    info = {M.diskutil_info_argv(disk) for disk in ("disk0", "disk4")}
+    for kind, key in runner.calls:
+        if kind == "cmd":
+            assert key in M.CAPTURE_COMMANDS or key in info, key
+        elif kind == "file":
+            assert key in M.CAPTURE_FILES, key
+        elif kind == "dir":
+            assert key in M.CAPTURE_DIRS, key
+        else:
+            assert kind == "fact" and key in M.CAPTURE_FACTS, (kind, key)
+
+
 def test_host_and_os(diagnosis):
     assert diagnosis.os == "darwin" and diagnosis.hostname == "MacBook-Pro-Praxis"
     assert all(res.status == "ok" for res in diagnosis.probes.values()), {
