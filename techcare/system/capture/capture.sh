@@ -294,6 +294,9 @@ capture_darwin() {
 
 # ---- main ---------------------------------------------------------------------------------------------------
 
+# Tests source this file with TECHCARE_CAPTURE_SOURCE_ONLY=1 to check the helpers alone.
+if [ "${TECHCARE_CAPTURE_SOURCE_ONLY:-}" = 1 ]; then return 0 2>/dev/null || exit 0; fi
+
 case "$(uname -s)" in
     Linux) PLATFORM=linux ;;
     Darwin) PLATFORM=darwin ;;

@@ -1,0 +1,144 @@
+"""capture.sh: the standalone (no Python) capture writes format v1 that replays like a live diagnosis."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import techcare
+from techcare.system import _facts
+from techcare.system import _linux as L
+from techcare.system.snapshot import load_snapshot
+
+SCRIPT = Path(techcare.__file__).parent / "system" / "capture" / "capture.sh"
+FIXTURES = Path(__file__).parent / "fixtures" / "linux"
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux") or not shutil.which("sh"), reason="needs Linux sh")
+
+
+def capture(tmp_path: Path, env: dict[str, str] | None = None) -> Path:
+    out = tmp_path / "captured.json"
+    proc = subprocess.run(["sh", str(SCRIPT), str(out)], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, **(env or {})}, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "snapshot written" in proc.stderr
+    return out
+
+
+def sh_helper(snippet: str, *args: str) -> str:
+    proc = subprocess.run(["sh", "-c", f". {SCRIPT}; {snippet}", "capture", *args], capture_output=True, text=True,
+                          env={**os.environ, "TECHCARE_CAPTURE_SOURCE_ONLY": "1"}, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+@pytest.mark.parametrize("text", ['plain', 'quote " and backslash \\ here', "tab\tand\r\ncrlf\nlines",
+                                  "Umlaute äöü ß €", "ctrl\x01\x1fchars", "a\\nliteral"])
+def test_json_escaping(text):
+    literal = sh_helper('json_str "$1"', text)
+    expected = "".join(ch for ch in text if ch in "\t\r\n" or ord(ch) >= 32)
+    assert json.loads(literal) == expected
+
+
+def test_facts_have_the_shapes_of_facts_py():
+    host = json.loads(sh_helper("host_fact linux"))
+    py = _facts.host()
+    assert set(host) == set(py)
+    for key in ("hostname", "os", "os_release", "os_version", "arch", "is_admin", "distro"):
+        assert host[key] == py[key], key
+    metrics = json.loads(sh_helper("metrics_fact_linux"))
+    pym = _facts.metrics()
+    assert set(metrics) == set(pym)
+    assert metrics["ram_total"] == pym["ram_total"] and metrics["cpu_count"] == pym["cpu_count"]
+    assert set(metrics["swap"]) == set(pym["swap"])
+    assert [(d["mount"], d["total"]) for d in metrics["disks"]] == [(d["mount"], d["total"]) for d in pym["disks"]]
+    assert set(metrics["disks"][0]) == set(pym["disks"][0])
+    assert 0 <= metrics["cpu_percent"] <= 100 and abs(metrics["uptime_seconds"] - pym["uptime_seconds"]) < 60
+
+
+@pytest.mark.live
+def test_capture_replays_like_live_diagnose(tmp_path: Path):
+    path = capture(tmp_path)
+    snap = load_snapshot(path)
+    assert snap.platform == "linux" and snap.capture["tool"] == "capture.sh"
+    replayed = techcare.diagnose(snapshot=path)
+    live = techcare.diagnose()
+    not_recorded = {n: r.reason for n, r in replayed.probes.items() if r.reason_code == "not_recorded"}
+    assert not not_recorded
+    summary = lambda d: {f.check: (f.severity, f.evidence.get("reason_code")) for f in d}  # noqa: E731
+    assert summary(replayed) == summary(live)
+
+
+def test_capture_runs_exactly_the_probe_argv_with_byte_exact_outputs(tmp_path: Path):
+    """Fake ufw/apt/smartctl/systemctl/journalctl on PATH: the capture must record what the probes ask for."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    weird_stderr = 'WARNING: "quoted" \\back\\slash\ttab Ä\r\n'
+    (tmp_path / "weird.stderr").write_bytes(weird_stderr.encode())
+    scripts = {
+        "ufw": f'[ "$*" = "status" ] || exit 9\ncat "{FIXTURES}/ufw-status-active.stdout"',
+        "apt": f'[ "$*" = "list --upgradable" ] || exit 9\ncat "{FIXTURES}/apt-upgradable-ubuntu-jammy-security.stdout"\n'
+               f'cat "{tmp_path}/weird.stderr" >&2',
+        "smartctl": f'[ "$1 $2" = "--json -a" ] || exit 9\ncat "{FIXTURES}/smartctl-virtio-unknown-type.json"\nexit 1',
+        "journalctl": f'cat "{FIXTURES}/journal-errors-debian.jsonl"',
+        "systemctl": f'case "$*" in\n'
+                     f'  "--failed --output=json --no-pager") cat "{FIXTURES}/systemctl-failed.json" ;;\n'
+                     f'  *unattended-upgrades.service*) cat "{FIXTURES}/systemctl-show-update-units-debian.txt" ;;\n'
+                     f'  *clamav-daemon.service*) cat "{FIXTURES}/systemctl-show-clamav-absent.txt" ;;\n'
+                     f'  *) exit 9 ;;\nesac',
+    }
+    for name, body in scripts.items():
+        path = bin_dir / name
+        path.write_text("#!/bin/sh\n" + body + "\n")
+        path.chmod(0o755)
+    path = capture(tmp_path, {"PATH": f"{bin_dir}:{os.environ['PATH']}"})
+    snap = load_snapshot(path)
+    cmds = {e.key: e.value for e in snap.entries if e.kind == "cmd"}
+    assert cmds[L.UFW_STATUS].stdout == (FIXTURES / "ufw-status-active.stdout").read_text()
+    apt = cmds[L.APT_UPGRADABLE]
+    assert apt.returncode == 0 and apt.stderr == weird_stderr
+    assert apt.stdout == (FIXTURES / "apt-upgradable-ubuntu-jammy-security.stdout").read_text()
+    assert cmds[L.FAILED_UNITS_JSON].stdout == (FIXTURES / "systemctl-failed.json").read_text()
+    disks = [name for name in os.listdir("/sys/block") if L.disk_devices([name])]
+    for dev in L.disk_devices(sorted(disks)):
+        assert cmds[L.smartctl_argv(dev)].returncode == 1
+    whiches = {e.key: e.value for e in snap.entries if e.kind == "which"}
+    assert whiches["ufw"] == str(bin_dir / "ufw") and whiches["nft"] is None
+
+    replayed = techcare.diagnose(snapshot=path)
+    assert not [n for n, r in replayed.probes.items() if r.reason_code == "not_recorded"]
+    assert replayed.by_check("firewall").severity == "ok"
+    assert replayed.by_check("pending_updates").evidence["security"] == 3
+    assert replayed.by_check("service:nginx.service").severity == "warning"
+    assert replayed.by_check("update_service").severity == "ok"
+    assert replayed.by_check("events").severity == "warning"
+    if disks:
+        assert all(f.severity == "unknown" for f in replayed if f.check.startswith("smart:"))
+
+
+def test_capture_records_missing_tools_as_not_found(tmp_path: Path):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("sh", "awk", "tr", "base64", "date", "id", "uname", "hostname", "mktemp", "rm", "mv", "cat", "head",
+                 "ls", "sort", "grep", "sed", "sleep", "df", "getconf", "timeout"):
+        found = shutil.which(tool)
+        if found:
+            (bin_dir / tool).symlink_to(found)
+    out = tmp_path / "min.json"
+    proc = subprocess.run([str(bin_dir / "sh"), str(SCRIPT), str(out)], capture_output=True, text=True, timeout=120,
+                          env={"PATH": str(bin_dir), "HOME": str(tmp_path)})
+    assert proc.returncode == 0, proc.stderr
+    snap = load_snapshot(out)
+    systemctl = [e.value for e in snap.entries if e.kind == "cmd" and e.key[0] == "systemctl"]
+    assert systemctl and all(r.error == "not_found" and r.returncode is None for r in systemctl)
+    replayed = techcare.diagnose(snapshot=out)
+    assert replayed.probes["services"].reason_code == "no_systemd"
+    assert replayed.probes["pending_updates"].reason_code == "tool_missing"
+    assert replayed.probes["events"].reason_code == "tool_missing"
+    assert replayed.probes["smart"].reason_code == "tool_missing"
