@@ -21,7 +21,6 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 from ...errors import DriverDatabaseError
 from ...i18n import tr
@@ -35,6 +34,7 @@ SHIPPED_PATH = Path(__file__).with_name("driver_database.json")
 FIELDS = ("hardware_id", "name", "vendor", "category", "latest_version", "release_date", "download_url", "notes",
           "importance")
 REQUIRED = ("hardware_id", "name", "latest_version")
+_FIELDSET = frozenset(FIELDS)
 
 
 @dataclass
@@ -77,19 +77,22 @@ def _problem(file: str, index: int | None, fld: str | None, de: str, en: str, **
 
 
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_SPACE = re.compile(r"\s")
+_HEX4 = re.compile(r"[0-9A-F]{4}")
+_URL = re.compile(r"^https?://[^/\s?#]+", re.I)
 _HEX_PARTS = {"PCI": ("VEN", "DEV"), "USB": ("VID", "PID"), "HDAUDIO": ("VEN", "DEV")}
 
 
 def _valid_hwid(hwid: str | None, raw: str) -> bool:
     """Bus ids must carry 4-hex-digit vendor/device parts; other ids (ACPI, bundle ids) any non-blank text."""
-    if hwid is None or any(ch.isspace() for ch in raw):
+    if hwid is None or _SPACE.search(raw):
         return False
     bus, _, body = hwid.partition("\\")
     required = _HEX_PARTS.get(bus)
     if not required:
         return True
     parts = dict(p.split("_", 1) for p in body.split("&") if "_" in p)
-    return all(re.fullmatch(r"[0-9A-F]{4}", parts.get(key, "")) for key in required)
+    return all(_HEX4.fullmatch(parts.get(key, "")) for key in required)
 
 
 def _validate(entry: Any, index: int, file: str, problems: list[DatabaseProblem]) -> UpdateOffer | None:
@@ -110,7 +113,7 @@ def _validate(entry: Any, index: int, file: str, problems: list[DatabaseProblem]
             problems.append(_problem(file, index, key, "muss Text sein, nicht {t}.", "must be text, not {t}.",
                                      t=type(value).__name__))
             ok = False
-    unknown = sorted(set(entry) - set(FIELDS))
+    unknown = sorted(set(entry) - _FIELDSET) if len(entry) > len(FIELDS) or not _FIELDSET.issuperset(entry) else []
     if unknown:
         problems.append(_problem(file, index, unknown[0], "unbekanntes Feld (ignoriert; erlaubt: {a}).",
                                  "unknown field (ignored; allowed: {a}).", a=", ".join(FIELDS)))
@@ -135,8 +138,7 @@ def _validate(entry: Any, index: int, file: str, problems: list[DatabaseProblem]
             return None
     url = (entry.get("download_url") or "").strip()
     if url:
-        parsed = urlparse(url)
-        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        if not _URL.match(url):
             problems.append(_problem(file, index, "download_url", "{v!r} ist keine http(s)-Adresse.",
                                      "{v!r} is not an http(s) address.", v=url))
             return None
