@@ -553,7 +553,7 @@ def parse_softwareupdate_list(text: str, os_version: str | None = None) -> list[
             i += 1
             continue
         old = _OLD_NAME.match(line)
-        if old and not line.lstrip().startswith(("Title:",)) and "Label:" not in line:
+        if old and "Label:" not in line:
             name = old.group("name")
             detail_line = lines[i + 1].strip() if i + 1 < len(lines) else ""
             detail = _OLD_DETAIL.match(detail_line) if detail_line and not _OLD_NAME.match(lines[i + 1]) else None
@@ -585,7 +585,7 @@ def _listing_state(result: CommandResult) -> str:
     text = _text(result)
     if "no new software available" in text.lower():
         return "none"
-    if "Software Update found the following" in text or _NEW_LABEL.search(text) or re.search(r"(?m)^\s+\*\s", text):
+    if "Software Update found the following" in text or re.search(r"(?m)^\s*[*-]\s+Label:|^\s+\*\s", text):
         return "updates"
     return "failed"
 
@@ -604,7 +604,11 @@ def _update_listing(runner: CommandRunner, probe: str) -> tuple[list[PackageUpda
         return None, unknown(probe, FAILED, "softwareupdate could not list updates (exit "
                              f"{result.returncode}): {detail[-1][:200] if detail else 'no output'}",
                              source="softwareupdate")
-    return parse_softwareupdate_list(result.stdout + "\n" + result.stderr, _mac_version(runner)), None
+    updates = parse_softwareupdate_list(result.stdout + "\n" + result.stderr, _mac_version(runner))
+    if not updates:  # it said it found software but nothing could be read: never report "no updates" then
+        return None, unknown(probe, PARSE_ERROR, "softwareupdate listed updates in an unknown format",
+                             source="softwareupdate")
+    return updates, None
 
 
 def pending_updates(runner: CommandRunner) -> ProbeResult:

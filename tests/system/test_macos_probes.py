@@ -127,6 +127,14 @@ def test_no_new_software_on_stderr_is_an_empty_list():
     assert reboot.ok and reboot.data.required is False and reboot.data.sources == []
 
 
+def test_found_software_in_an_unknown_format_is_unknown_not_no_updates():
+    listing = "Software Update Tool\n\nSoftware Update found the following new or updated software:\n" \
+              "+ Something: macOS 99, restart later\n"
+    for probe in (M.pending_updates, M.pending_reboot):
+        result = probe(replay((M.UPDATE_LIST_ARGV, ok(listing))))
+        assert result.status == "unknown" and result.reason_code == "parse_error"
+
+
 def test_old_format_without_restart_is_no_pending_reboot():
     listing = "Software Update Tool\n\nFinding available software\nSoftware Update found the following new or " \
               "updated software:\n   * iTunesX-12.8.2\n\tiTunes (12.8.2), 273614K [recommended]\n"
