@@ -206,15 +206,18 @@ class FlushDnsLinux(Action):
         if unit_state(ctx, "systemd-resolved") != "active":
             return Check(False, tr("systemd-resolved läuft nicht – kein lokaler DNS-Cache.",
                                    "systemd-resolved is not running – no local DNS cache."))
-        return Check(True, tr("systemd-resolved aktiv.", "systemd-resolved is active."))
+        return self._cache(ctx)
 
-    def verify(self, ctx: StepContext) -> Check:
+    def _cache(self, ctx: StepContext) -> Check:
         res = ctx.run(["resolvectl", "statistics"], timeout=30)
         match = re.search(r"Current Cache Size:\s*(\d+)", res.stdout)
         if not match:
             return Check(None, tr("Cache-Größe unbekannt.", "Cache size unknown."))
         size = int(match.group(1))
         return Check(size > 0, tr("Cache-Einträge: {n}.", "Cache entries: {n}.", n=size))
+
+    def verify(self, ctx: StepContext) -> Check:
+        return self._cache(ctx)
 
 
 class EnableUfw(Action):

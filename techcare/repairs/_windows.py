@@ -120,8 +120,11 @@ class SfcScannow(Action):
     def apply(self, ctx: StepContext) -> None:
         res = ctx.run(["sfc.exe", "/scannow"], timeout=self.timeout)
         ctx.state["output"] = _squash(res.stdout)[-2000:]
-        if res.error and res.error != "dry_run":
-            raise StepFailed(tr("sfc lief nicht: {e}", "sfc did not run: {e}", e=res.error))
+        if res.error == "dry_run":
+            return
+        if res.error or (res.returncode != 0 and "resource protection" not in ctx.state["output"].lower()):
+            raise StepFailed(tr("sfc lief nicht: {e}", "sfc did not run: {e}",
+                                e=res.error or _last_sentence(res.stdout + "\n" + res.stderr) or res.returncode))
 
     def verify(self, ctx: StepContext) -> Check:
         out = (ctx.state.get("output") or "").lower()
