@@ -113,3 +113,41 @@ def test_json_output(diagnosis):
     assert data["host"] == "MacBook-Pro-Praxis" and data["os"] == "darwin"
     firewall = next(f for f in data["findings"] if f["check"] == "firewall")
     assert firewall["summary"] == "Firewall (Application Firewall) ist aus."
+
+
+def test_healthy_mojave_machine_has_no_problems(tmp_path):
+    """A 10.14 Mac built from the old-format fixtures: nothing may be flagged, nothing may stay unknown."""
+    builder = _builder()
+    macos = FIX / "macos"
+
+    def fixture(name):
+        return (macos / name).read_bytes().decode("utf-8")
+
+    launchctl = "".join(line for line in fixture("launchctl_list_user_26.txt").splitlines(keepends=True)
+                        if "com.docker.mobile-relay" not in line)
+    host = {**builder.HOST, "os_release": "18.7.0", "mac_version": "10.14.6", "arch": "x86_64"}
+    metrics = {**builder.METRICS, "disks": [{**builder.METRICS["disks"][0], "percent": 41.0}]}
+    entries = [
+        {"kind": "fact", "name": "host", "value": host},
+        {"kind": "fact", "name": "metrics", "value": metrics},
+        builder.cmd(M.FIREWALL_ARGV, fixture("socketfilterfw_enabled.txt")),
+        {"kind": "file", "path": M.XPROTECT_PLISTS[0], "content": None, "error": "not_found"},
+        {"kind": "file", "path": M.XPROTECT_PLISTS[1], "content": fixture("xprotect_info_14.plist"), "error": None},
+        builder.cmd(M.INSTALL_HISTORY_ARGV, "", "system_profiler: illegal option -- json\n", 1),
+        {"kind": "dir", "name": M.APPLICATIONS_DIR, "value": ["App Store.app", "Safari.app"]},
+        builder.cmd(M.UPDATE_SCHEDULE_ARGV, fixture("softwareupdate_schedule_10.14_on.txt")),
+        builder.cmd(M.LAUNCHCTL_LIST_ARGV, launchctl),
+        builder.cmd(M.UPDATE_LIST_ARGV, fixture("softwareupdate_l_none.stdout.txt"),
+                    fixture("softwareupdate_l_none.stderr.txt")),
+        builder.cmd(M.LOG_SHOW_ARGV, fixture("log_show_empty.json")),
+        builder.cmd(M.DISKUTIL_LIST_ARGV, fixture("diskutil_list_aws_testdata.plist")),
+        builder.cmd(M.diskutil_info_argv("disk0"), fixture("diskutil_info_disk0_10.14_verified_sata.plist")),
+    ]
+    path = tmp_path / "mojave.json"
+    path.write_text(json.dumps({"format": "techcare-snapshot", "version": 1, "platform": "darwin", "host": host,
+                                "entries": entries}), encoding="utf-8")
+    result = techcare.diagnose(snapshot=path)
+    assert {f.check: f.severity for f in result.items} == {
+        "disk_usage:/": "ok", "ram": "ok", "cpu": "ok", "firewall": "ok", "antivirus": "ok", "update_service": "ok",
+        "services": "ok", "pending_updates": "ok", "pending_reboot": "ok", "events": "ok", "smart:/dev/disk0": "ok"}
+    assert result.problems == [] and result.repair_ids() == []
