@@ -137,17 +137,18 @@ SCRIPTS: dict[str, str] = {
         "catch { if ($_.FullyQualifiedErrorId -notlike 'NoMatchingEventsFound*') { throw } } }); "
         "ConvertTo-Json -InputObject @($e | Sort-Object TimeCreated -Descending | Select-Object -First 5 "
         "TimeCreated, Id, Level, LevelDisplayName, ProviderName, LogName, Message) -Depth 4"),
-    # HealthStatus: 0 Healthy, 1 Warning, 2 Unhealthy, 5 Unknown. Reliability counters need elevation.
+    # HealthStatus (0 Healthy, 1 Warning, 2 Unhealthy, 5 Unknown) and OperationalStatus arrive as numbers or, through
+    # the Storage module's type data, as names: both are parsed. Reliability counters need elevation.
     "smart": PREAMBLE + (
         "$a = ([Security.Principal.WindowsPrincipal][Security.Principal.WindowsIdentity]::GetCurrent())"
         ".IsInRole([Security.Principal.WindowsBuiltInRole]::Administrator); "
-        "$d = @(Get-PhysicalDisk | Sort-Object { [int]$_.DeviceId } | ForEach-Object { $c = $null; $f = $null; "
-        "try { $c = $_ | Get-StorageReliabilityCounter -ErrorAction Stop | Select-Object Temperature, TemperatureMax, "
-        "Wear, ReadErrorsUncorrected, ReadErrorsTotal, WriteErrorsUncorrected, WriteErrorsTotal, PowerOnHours } "
-        "catch { $f = [string]$_.FullyQualifiedErrorId + ': ' + $_.Exception.Message }; "
-        "[pscustomobject]@{ DeviceId = $_.DeviceId; FriendlyName = $_.FriendlyName; SerialNumber = $_.SerialNumber; "
-        "MediaType = $_.MediaType; BusType = $_.BusType; HealthStatus = $_.HealthStatus; "
-        "OperationalStatus = @($_.OperationalStatus); Size = $_.Size; Reliability = $c; ReliabilityError = $f } }); "
+        "$d = @(Get-PhysicalDisk | Sort-Object { $_.DeviceId -as [int] } | ForEach-Object { $p = $_; $c = $null; "
+        "$f = $null; try { $c = $p | Get-StorageReliabilityCounter -ErrorAction Stop | Select-Object Temperature, "
+        "TemperatureMax, Wear, ReadErrorsUncorrected, ReadErrorsTotal, WriteErrorsUncorrected, WriteErrorsTotal, "
+        "PowerOnHours } catch { $f = [string]$_.FullyQualifiedErrorId + ': ' + $_.Exception.Message }; "
+        "[pscustomobject]@{ DeviceId = $p.DeviceId; FriendlyName = $p.FriendlyName; SerialNumber = $p.SerialNumber; "
+        "MediaType = $p.MediaType; BusType = $p.BusType; HealthStatus = $p.HealthStatus; "
+        "OperationalStatus = @($p.OperationalStatus); Size = $p.Size; Reliability = $c; ReliabilityError = $f } }); "
         "ConvertTo-Json -InputObject ([pscustomobject]@{ IsAdmin = $a; Disks = $d }) -Depth 4"),
 }
 
@@ -759,11 +760,12 @@ OPERATIONAL_STATUS = {
     0: "unknown", 1: "other", 2: "ok", 3: "degraded", 4: "stressed", 5: "predictive failure", 6: "error",
     7: "non-recoverable error", 8: "starting", 9: "stopping", 10: "stopped", 11: "in service", 12: "no contact",
     13: "lost communication", 14: "aborted", 15: "dormant", 16: "supporting entity in error", 17: "completed",
-    18: "power mode", 0xD010: "in maintenance", 0xD011: "transient error", 0xD012: "failed media",
-}
-_FAILING_OPS = {"predictive failure", "error", "non-recoverable error", "lost communication", "no contact",
-                "failed media", "aborted"}
-_WARNING_OPS = {"degraded", "stressed", "supporting entity in error", "transient error"}
+    18: "power mode", 19: "relocating", 0xD004: "failed media", 0xD005: "split", 0xD006: "stale metadata",
+    0xD007: "io error", 0xD008: "unrecognized metadata",
+}   # MSFT_StorageFaultDomain.OperationalStatus
+_FAILING_OPS = {"predictive failure", "error", "non-recoverable error", "failed media", "io error"}
+_WARNING_OPS = {"degraded", "stressed", "no contact", "lost communication", "aborted", "supporting entity in error",
+                "split", "stale metadata", "unrecognized metadata"}
 BUS_TYPE = {0: "Unknown", 1: "SCSI", 2: "ATAPI", 3: "ATA", 4: "1394", 5: "SSA", 6: "Fibre Channel", 7: "USB",
             8: "RAID", 9: "iSCSI", 10: "SAS", 11: "SATA", 12: "SD", 13: "MMC", 15: "File Backed Virtual",
             16: "Storage Spaces", 17: "NVMe"}
