@@ -308,3 +308,34 @@ def test_smart_warning_disk():
     items = finding("smart", result)
     assert [(f.check, f.severity) for f in items] == [("smart:PhysicalDisk0", "warning"), ("smart:PhysicalDisk1", "ok")]
     assert items[0].repairs == ["win.schedule_chkdsk"]
+
+
+# ---- DataFrame form and stderr cleaning --------------------------------------------------------------------
+
+def test_results_have_a_dataframe_form():
+    runner = replay(defender="defender_passive_ps51.json", security_center="securitycenter_win11_thirdparty_ps7.json",
+                    pending_updates="updates_win11_security_ps51.json", services="services_win10_ps51.json",
+                    events="events_win11_ps7.json", smart="disks_win11_failing_ps51.json",
+                    firewall="firewall_win11_ps7_public_off.json")
+    av = system.probe("antivirus", runner).to_frame()
+    assert list(av["name"]) == ["Microsoft Defender Antivirus", "Avast Antivirus"]
+    updates = system.probe("pending_updates", runner).to_frame()
+    assert len(updates) == 4 and set(updates["manager"]) == {"windows_update"}
+    assert list(updates["security"]) == [True, True, False, False]
+    assert list(system.probe("services", runner).to_frame()["name"]) == ["Spooler", "Audiosrv"]
+    assert list(system.probe("events", runner).to_frame()["event_id"]) == [7023, 41, 1000, 10010, 129]
+    assert list(system.probe("smart", runner).to_frame()["health"]) == ["passed", "failing"]
+    assert len(system.probe("firewall", runner).to_frame()) == 1
+
+
+def test_clean_stderr_reduces_clixml_to_the_error_text():
+    assert win.clean_stderr(raw("events_clixml_progress.stderr")) == "Get-WinEvent : Access is denied"
+    assert win.clean_stderr("  plain error\r\n") == "plain error"
+    progress_only = "#< CLIXML\r\n<Objs Version=\"1.1.0.1\"><Obj S=\"progress\" RefId=\"0\"></Obj></Objs>"
+    assert win.clean_stderr(progress_only) == ""
+
+
+def test_progress_noise_on_stderr_does_not_spoil_good_output():
+    noise = "#< CLIXML\r\n<Objs Version=\"1.1.0.1\"><Obj S=\"progress\" RefId=\"0\"></Obj></Objs>"
+    result = system.probe("firewall", replay(firewall=(0, raw("firewall_win10_ps51.json"), noise)))
+    assert result.ok and result.data.enabled is True
