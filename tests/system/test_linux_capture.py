@@ -142,3 +142,67 @@ def test_capture_records_missing_tools_as_not_found(tmp_path: Path):
     assert replayed.probes["pending_updates"].reason_code == "tool_missing"
     assert replayed.probes["events"].reason_code == "tool_missing"
     assert replayed.probes["smart"].reason_code == "tool_missing"
+
+
+@pytest.mark.parametrize("timeout_tool", ["timeout", ""])
+def test_commands_are_cut_off_after_their_timeout(timeout_tool):
+    """With coreutils timeout(1), and with the watchdog used where it is missing (stock macOS)."""
+    out = sh_helper(f'TIMEOUT={timeout_tool}; rec_cmd 1 sleep 6; rec_cmd 5 sh -c "printf hi; echo err >&2; exit 3"; '
+                    'cat "$ENTRIES"')
+    slow, quick = json.loads("[" + out + "]")
+    assert slow["argv"] == ["sleep", "6"] and slow["error"] == "timeout" and slow["returncode"] is None
+    assert quick["returncode"] == 3 and quick["error"] is None
+    assert (quick["stdout_b64"], quick["stderr_b64"]) == ("aGk=", "ZXJyCg==")
+
+
+def test_whole_disks_of_diskutil_plist():
+    import plistlib
+
+    plist = plistlib.dumps({"AllDisks": ["disk0", "disk0s1", "disk3"], "AllDisksAndPartitions": [],
+                            "VolumesFromDisks": ["Macintosh HD"], "WholeDisks": ["disk0", "disk3", "disk4"]})
+    proc = subprocess.run(["sh", "-c", f". {SCRIPT}; whole_disks"], input=plist, capture_output=True, timeout=30,
+                          env={**os.environ, "TECHCARE_CAPTURE_SOURCE_ONLY": "1"})
+    assert proc.stdout.decode().split() == ["disk0", "disk3", "disk4"]
+
+
+def test_darwin_branch_mirrors_the_macos_probe_requests():
+    from techcare.system import _macos as M
+
+    listing = sh_helper("""
+        rec_cmd() { shift; printf 'cmd'; for a in "$@"; do printf '\\037%s' "$a"; done; printf '\\n'; }
+        rec_file() { printf 'file\\037%s\\n' "$1"; }
+        rec_dir() { printf 'dir\\037%s\\n' "$1"; }
+        capture_darwin""")
+    requests = [tuple(line.split("\x1f")) for line in listing.splitlines()]
+    assert [r[1:] for r in requests if r[0] == "cmd"] == list(M.CAPTURE_COMMANDS)
+    assert [r[1] for r in requests if r[0] == "file"] == list(M.CAPTURE_FILES)
+    assert [r[1] for r in requests if r[0] == "dir"] == list(M.CAPTURE_DIRS)
+    assert M.diskutil_info_argv("disk0") == ("/usr/sbin/diskutil", "info", "-plist", "disk0")
+    assert '/usr/sbin/diskutil info -plist "$disk"' in SCRIPT.read_text()
+
+
+@pytest.mark.parametrize(("absent", "manager_argv"), [
+    ("", [L.APT_UPGRADABLE]),
+    ("apt", [L.DNF_CHECK_UPDATE, L.DNF_SECURITY]),
+    ("apt dnf", [L.ZYPPER_LIST_UPDATES]),
+    ("apt dnf zypper", [L.PACMAN_CHECKUPDATES]),
+])
+def test_linux_branch_mirrors_the_probe_argv(absent, manager_argv):
+    listing = sh_helper(f"""
+        have() {{ case " {absent} " in *" $1 "*) return 1 ;; esac; return 0; }}
+        which_() {{ :; }}
+        rec_cmd() {{ shift; printf 'cmd'; for a in "$@"; do printf '\\037%s' "$a"; done; printf '\\n'; }}
+        rec_file() {{ printf 'file\\037%s\\n' "$1"; }}
+        rec_dir() {{ printf 'dir\\037%s\\n' "$1"; }}
+        capture_linux""")
+    requests = [tuple(line.split("\x1f")) for line in listing.splitlines()]
+    commands = [r[1:] for r in requests if r[0] == "cmd"]
+    reboot = [L.NEEDS_RESTARTING]
+    disks = [L.smartctl_argv(dev) for dev in L.disk_devices(sorted(os.listdir("/sys/block")))]
+    assert commands == [L.UFW_STATUS, L.FIREWALLD_STATE, L.NFT_RULESET, L.IPTABLES_RULES,
+                        L.systemctl_show(L.CLAMAV_UNITS), L.CLAMSCAN_VERSION, L.systemctl_show(L.UPDATE_UNITS),
+                        L.FAILED_UNITS_JSON, L.FAILED_UNITS_PLAIN, *manager_argv, *reboot, L.JOURNAL_ERRORS, *disks]
+    files = [r[1] for r in requests if r[0] == "file"]
+    assert files[:2] == [L.UFW_CONF, L.IPTABLES_NAMES] and L.REBOOT_REQUIRED in files
+    dirs = [r[1] for r in requests if r[0] == "dir"]
+    assert dirs == [L.BOOT_DIR, L.SYSTEMD_RUNTIME_DIR, L.SYS_BLOCK]

@@ -69,14 +69,26 @@ rec_cmd() {
         return 0
     fi
     start=$(date +%s)
+    rm -f "$TMP/timed_out"
     if [ -n "$TIMEOUT" ]; then
         "$TIMEOUT" -s KILL "$secs" "$@" > "$TMP/out" 2> "$TMP/err" < /dev/null
+        rc=$?
+        if { [ "$rc" -eq 137 ] || [ "$rc" -eq 124 ]; } && [ $(( $(date +%s) - start )) -ge "$secs" ]; then
+            : > "$TMP/timed_out"
+        fi
     else
-        "$@" > "$TMP/out" 2> "$TMP/err" < /dev/null
+        # no timeout(1) (stock macOS): a watchdog kills the command after $secs seconds
+        "$@" > "$TMP/out" 2> "$TMP/err" < /dev/null &
+        pid=$!
+        ( sleep "$secs"; if kill -0 "$pid" 2>/dev/null; then : > "$TMP/timed_out"; kill -9 "$pid" 2>/dev/null; fi ) &
+        watchdog=$!
+        wait "$pid"
+        rc=$?
+        kill "$watchdog" 2>/dev/null
+        wait "$watchdog" 2>/dev/null
     fi
-    rc=$?
     dur=$(( $(date +%s) - start ))
-    if [ -n "$TIMEOUT" ] && { [ "$rc" -eq 137 ] || [ "$rc" -eq 124 ]; } && [ "$dur" -ge "$secs" ]; then
+    if [ -e "$TMP/timed_out" ]; then
         add_entry "{\"kind\": \"cmd\", \"argv\": [$argv], \"returncode\": null, \"stdout_b64\": \"$(b64_file "$TMP/out")\", \"stderr_b64\": \"$(b64_file "$TMP/err")\", \"duration\": $dur, \"error\": \"timeout\"}"
     else
         add_entry "{\"kind\": \"cmd\", \"argv\": [$argv], \"returncode\": $rc, \"stdout_b64\": \"$(b64_file "$TMP/out")\", \"stderr_b64\": \"$(b64_file "$TMP/err")\", \"duration\": $dur, \"error\": null}"
@@ -102,11 +114,12 @@ rec_file() {
 rec_dir() {
     once "dir $1" || return 0
     if [ -d "$1" ] && [ -r "$1" ] && [ -x "$1" ]; then
-        list=""
-        for name in $(ls -A "$1" 2>/dev/null | LC_ALL=C sort); do
-            list="$list${list:+, }$(json_str "$name")"
+        : > "$TMP/dir"
+        ls -A "$1" 2>/dev/null | LC_ALL=C sort | while IFS= read -r name; do
+            if [ -s "$TMP/dir" ]; then printf ', ' >> "$TMP/dir"; fi
+            json_str "$name" >> "$TMP/dir"
         done
-        add_entry "{\"kind\": \"dir\", \"name\": $(json_str "$1"), \"value\": [$list]}"
+        add_entry "{\"kind\": \"dir\", \"name\": $(json_str "$1"), \"value\": [$(cat "$TMP/dir")]}"
     else
         add_entry "{\"kind\": \"dir\", \"name\": $(json_str "$1"), \"value\": null}"
     fi
@@ -212,8 +225,8 @@ metrics_fact_darwin() {
     cpu=$(top -l 2 -n 0 -s 1 2>/dev/null | awk '/CPU usage/ {u = $3; s = $5} END { gsub(/%/, "", u); gsub(/%/, "", s); printf "%.1f", u + s }')
     total=$(sysctl -n hw.memsize)
     page=$(sysctl -n hw.pagesize 2>/dev/null || echo 4096)
-    avail=$(vm_stat | awk -v p="$page" '/Pages free/ {f = $3} /Pages inactive/ {i = $3} /Pages speculative/ {s = $3}
-        END { gsub(/\./, "", f); gsub(/\./, "", i); gsub(/\./, "", s); printf "%.0f", (f + i + s) * p }')
+    avail=$(vm_stat | awk -v p="$page" '/Pages free/ {f = $3} /Pages inactive/ {i = $3}
+        END { gsub(/\./, "", f); gsub(/\./, "", i); printf "%.0f", (f + i) * p }')
     swap=$(sysctl -n vm.swapusage 2>/dev/null | awk '{ t = $3; u = $6; sub(/M/, "", t); sub(/M/, "", u)
         printf "{\"total\": %.0f, \"used\": %.0f, \"percent\": %.1f}", t * 1048576, u * 1048576, (t > 0 ? u * 100 / t : 0) }')
     boot=$(sysctl -n kern.boottime | sed -e 's/.*sec = \([0-9]*\).*/\1/')
@@ -277,19 +290,31 @@ capture_linux() {
     fi
 }
 
-# ---- macOS: the requests of techcare/system/_macos.py -------------------------------------------------------
+# ---- macOS: the requests of techcare/system/_macos.py (CAPTURE_COMMANDS/FILES/DIRS) ---------------------------------------------------
+
+# whole_disks < plist : the WholeDisks entries of `diskutil list -plist`, one per line
+whole_disks() {
+    awk '/<key>WholeDisks<\/key>/ { on = 1; next }
+         on && /<\/array>/ { exit }
+         on { if (match($0, /<string>[^<]*<\/string>/)) print substr($0, RSTART + 8, RLENGTH - 17) }'
+}
 
 capture_darwin() {
-    for tool in softwareupdate socketfilterfw diskutil log launchctl system_profiler defaults smartctl; do
-        which_ "$tool"
+    rec_cmd 30 /usr/libexec/ApplicationFirewall/socketfilterfw --getglobalstate
+    rec_cmd 30 /usr/sbin/softwareupdate --schedule
+    rec_cmd 90 /usr/sbin/softwareupdate -l
+    rec_cmd 30 /bin/launchctl list
+    rec_cmd 60 /usr/bin/log show --last 1h --predicate "messageType == error" --style json
+    rec_cmd 30 /usr/sbin/diskutil list -plist
+    rec_cmd 60 /usr/sbin/system_profiler SPInstallHistoryDataType -json
+    # every whole disk of `diskutil list -plist` (WholeDisks array)
+    for disk in $(/usr/sbin/diskutil list -plist 2>/dev/null | whole_disks); do
+        rec_cmd 30 /usr/sbin/diskutil info -plist "$disk"
     done
-    rec_cmd 15 /usr/libexec/ApplicationFirewall/socketfilterfw --getglobalstate
-    rec_cmd 120 softwareupdate -l
-    rec_cmd 60 log show --last 1h --predicate 'messageType == error' --style json
-    rec_cmd 30 diskutil list -plist
-    for disk in $(diskutil list 2>/dev/null | awk '/^\/dev\/disk[0-9]+ .*physical/ {print $1}'); do
-        rec_cmd 30 diskutil info "$disk"
-    done
+    rec_file /Library/Apple/System/Library/CoreServices/XProtect.bundle/Contents/Info.plist
+    rec_file /System/Library/CoreServices/XProtect.bundle/Contents/Info.plist
+    rec_file /System/Library/CoreServices/CoreTypes.bundle/Contents/Resources/XProtect.meta.plist
+    rec_dir /Applications
 }
 
 # ---- main ---------------------------------------------------------------------------------------------------
