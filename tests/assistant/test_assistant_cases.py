@@ -1,0 +1,239 @@
+"""Learning from cases: local SQLite, PostgreSQL, MariaDB, the backend API, ranking, the run hook."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+
+import httpx
+import pytest
+
+from techcare import features, repairs
+from techcare.assistant import Assistant, cases
+from techcare.config import get_settings
+from techcare.errors import AssistantError
+
+from conftest import make_diagnosis
+
+
+def test_record_and_search_locally():
+    result = cases.record("Drucker druckt nicht, Warteschlange hängt", actions=["win.restart_service"], outcome="success",
+                          os="windows", language="de", findings=[{"check": "service:Spooler", "severity": "warning"}])
+    assert result["local"] is True and result["shared"] is None
+    assert (get_settings().cases_dir / "cases.db").exists()
+    cases.record("Bluescreen beim Spielen", actions=["win.sfc_scannow"], outcome="failure", os="windows", language="de")
+    frame = cases.search("Drucker spinnt, nichts wird gedruckt", os="windows")
+    assert list(frame.columns) == cases.COLUMNS
+    assert list(frame["symptom"]) == ["Drucker druckt nicht, Warteschlange hängt"]
+    row = frame.iloc[0]
+    assert row["actions"] == ["win.restart_service"] and row["outcome"] == "success" and row["source"] == "local"
+    assert 0 < row["score"] <= 1 and row["success_rate"] == 1.0
+
+
+def test_similarity_crosses_languages_through_categories():
+    cases.record("kein Internet seit heute morgen", actions=["win.reset_winsock"], outcome="success", os="windows",
+                 language="de")
+    frame = cases.search("no internet on the desktop", os="windows")
+    assert list(frame["symptom"]) == ["kein Internet seit heute morgen"]
+
+
+def test_os_filter():
+    cases.record("kein Internet", actions=["linux.flush_dns"], outcome="success", os="linux", language="de")
+    assert cases.search("kein Internet", os="windows").empty
+    assert len(cases.search("kein Internet", os="linux")) == 1
+
+
+def test_a_repair_that_failed_twice_ranks_below_one_that_worked():
+    for symptom in ("Windows Update hängt bei 0 %", "Update-Fehler 0x80070002"):
+        cases.record(symptom, actions=["win.sfc_scannow"], outcome="failure", os="windows", language="de")
+    cases.record("Windows Update lädt nicht", actions=["win.reset_windows_update"], outcome="success", os="windows",
+                 language="de")
+    scores = cases.action_scores("Windows Update funktioniert nicht", os="windows")
+    assert scores["win.reset_windows_update"]["score"] > 0 > scores["win.sfc_scannow"]["score"]
+    assert scores["win.sfc_scannow"]["cases"] == 2
+
+    bot = Assistant(engine="offline", diagnosis=make_diagnosis("windows"), language="de")
+    reply = bot.ask("Windows Update funktioniert nicht")
+    order = [s.action_id for s in reply.plan.steps]
+    assert order.index("win.reset_windows_update") < order.index("win.dism_restore_health") < order.index("win.sfc_scannow")
+    assert "nicht geholfen: win.sfc_scannow" in reply.text and "geholfen: win.reset_windows_update" in reply.text
+
+
+def test_without_cases_the_knowledge_order_stands():
+    reply = Assistant(engine="offline", diagnosis=make_diagnosis("windows")).ask("Windows Update funktioniert nicht")
+    order = [s.action_id for s in reply.plan.steps]
+    assert order.index("win.sfc_scannow") > order.index("win.reset_windows_update")
+    assert order.index("win.dism_restore_health") < order.index("win.sfc_scannow")
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"outcome": "maybe"}, "success | failure"),
+    ({"os": "beos"}, "windows | linux | darwin"),
+    ({"language": "fr"}, "de | en"),
+    ({"actions": "win.flush_dns"}, "list of action ids"),
+])
+def test_bad_case_values_are_named(kwargs, message, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("TECHCARE_LANG", "en")
+    args = {"actions": ["win.flush_dns"], "outcome": "success", "os": "windows", "language": "de", **kwargs}
+    with pytest.raises(AssistantError, match=message.replace("|", r"\|")):
+        cases.record("kein Internet", **args)
+    with pytest.raises(AssistantError):
+        cases.search("")
+
+
+def _exercise_sql_store(url: str) -> None:
+    store = cases.SQLCaseStore(url)
+    try:
+        now = datetime.now(timezone.utc)
+        for i, (symptom, action, outcome) in enumerate([
+            ("Drucker druckt nicht", "win.restart_service", "success"),
+            ("Drucker spinnt", "win.restart_service", "success"),
+            ("Drucker hängt", "win.clear_temp_files", "failure"),
+            ("Bluescreen", "win.sfc_scannow", "success"),
+        ]):
+            store.add({"id": f"case-{i}", "created_at": now, "symptom": symptom, "language": "de", "os": "windows",
+                       "findings": [{"check": "service:Spooler", "severity": "warning", "summary": "Spooler ✖ gestoppt"}],
+                       "actions": [action], "outcome": outcome, "technician": "Jörg", "plan_id": None,
+                       "categories": cases._categories(symptom)})
+        frame = cases.search("Drucker geht nicht", os="windows", store=store)
+        assert set(frame["symptom"]) == {"Drucker druckt nicht", "Drucker spinnt", "Drucker hängt"}
+        assert frame.iloc[0]["technician"] == "Jörg"
+        scores = cases.action_scores("Drucker geht nicht", os="windows", store=store)
+        assert scores["win.restart_service"]["score"] > 0 > scores["win.clear_temp_files"]["score"]
+        # survives a reconnect (a second store on the same database reuses the table)
+        assert len(cases.SQLCaseStore(url).rows(os="windows")) == 4
+    finally:
+        store.dispose()
+
+
+@pytest.mark.postgres
+def test_postgresql_store(fresh_postgres_url: str):
+    _exercise_sql_store(fresh_postgres_url)
+
+
+@pytest.mark.mariadb
+def test_mariadb_store(mariadb_url: str):
+    _exercise_sql_store(mariadb_url)
+
+
+def test_unreachable_database_is_a_clear_error():
+    with pytest.raises(AssistantError, match="127.0.0.1:1"):
+        cases.SQLCaseStore("postgresql+psycopg://postgres@127.0.0.1:1/nothing?connect_timeout=2")
+
+
+@pytest.mark.postgres
+def test_enterprise_records_into_the_shared_database(fresh_postgres_url: str, monkeypatch: pytest.MonkeyPatch):
+    from techcare import config
+
+    monkeypatch.setenv("LEARNING_DB_URL", fresh_postgres_url)
+    monkeypatch.setenv("EDITION", "pro")
+    config.reset_settings()
+    assert cases.record("kein Internet", actions=["win.flush_dns"], outcome="success", os="windows",
+                        language="de")["shared"] is None  # Pro: local only
+    monkeypatch.setenv("EDITION", "enterprise")
+    config.reset_settings()
+    cases.reset_store()
+    result = cases.record("kein WLAN", actions=["win.reset_winsock"], outcome="success", os="windows", language="de")
+    assert result["shared"] is True
+    shared = cases.SQLCaseStore(fresh_postgres_url)
+    try:
+        assert [r["symptom"] for r in shared.rows()] == ["kein WLAN"]
+    finally:
+        shared.dispose()
+    assert set(cases.search("kein Netz WLAN Internet", os="windows")["source"]) >= {"local"}
+
+
+def test_backend_store_speaks_the_cases_api():
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        assert request.headers["authorization"] == "Bearer tck_test"
+        if request.method == "POST" and request.url.path == "/api/cases":
+            body = json.loads(request.content)
+            assert body["actions"] == ["win.reset_winsock"] and body["language"] == "de" and body["os"] == "windows"
+            return httpx.Response(201, json={"id": "srv-1", **body})
+        if request.method == "GET" and request.url.path == "/api/cases/search":
+            assert request.url.params["q"] == "kein Internet" and request.url.params["os"] == "windows"
+            return httpx.Response(200, json=[{"id": "srv-9", "symptom": "Internet weg", "language": "de", "os": "windows",
+                                              "actions": ["win.reset_winsock"], "outcome": "success", "score": 0.9,
+                                              "success_rate": 0.8}])
+        return httpx.Response(404, json={"detail": "not found"})
+
+    client = httpx.Client(base_url="https://techcare.example.com", transport=httpx.MockTransport(handler))
+    shared = cases.BackendCaseStore("https://techcare.example.com", "tck_test", client=client)
+    local = cases.SQLCaseStore(f"sqlite:///{get_settings().cases_dir / 'cases.db'}")
+    store = cases.LearningStore(local, shared)
+    result = cases.record("kein Internet", actions=["win.reset_winsock"], outcome="success", os="windows", language="de",
+                          store=store)
+    assert result["shared"] is True
+    frame = cases.search("kein Internet", os="windows", store=store)
+    assert set(frame["id"]) == {result["id"], "srv-9"}
+    assert frame.set_index("id").loc["srv-9", "source"] == "shared"
+    assert frame.set_index("id").loc["srv-9", "success_rate"] == 0.8
+    local.dispose()
+
+
+def test_backend_down_keeps_the_local_case():
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
+
+    client = httpx.Client(base_url="https://techcare.example.com", transport=httpx.MockTransport(handler))
+    local = cases.SQLCaseStore(f"sqlite:///{get_settings().cases_dir / 'cases.db'}")
+    store = cases.LearningStore(local, cases.BackendCaseStore("https://techcare.example.com", "tck_x", client=client))
+    result = cases.record("kein Internet", actions=["win.reset_winsock"], outcome="success", os="windows", language="de",
+                          store=store)
+    assert result["local"] is True and result["shared"] is False
+    assert "techcare.example.com" in result["shared_error"]
+    assert len(cases.search("kein Internet", os="windows", store=store)) == 1
+    local.dispose()
+
+
+def test_enterprise_with_backend_url_uses_the_backend(monkeypatch: pytest.MonkeyPatch):
+    from techcare import config
+
+    monkeypatch.setenv("EDITION", "enterprise")
+    monkeypatch.setenv("BACKEND_URL", "https://techcare.example.com")
+    monkeypatch.setenv("TECHCARE_API_KEY", "tck_abc")
+    config.reset_settings()
+    store = cases.get_store()
+    assert isinstance(store.shared, cases.BackendCaseStore)
+    monkeypatch.setenv("EDITION", "pro_business")
+    config.reset_settings()
+    assert cases.get_store().shared is None
+
+
+def _linux_plan_run(symptom: str, status: str) -> None:
+    plan = repairs.Plan.from_actions([{"action": "linux.flush_dns"}], platform="linux", symptom=symptom)
+    outcome = repairs.StepOutcome(1, "linux.flush_dns", "finished" if status == "completed" else "failed")
+    result = repairs.RunResult(session="s1", plan_id=plan.id, dry_run=False, steps=[outcome], status=status,
+                               changelog_path=get_settings().changelogs_dir / "x.jsonl")
+    for hook in list(repairs.on_run_finished):
+        hook(plan, result)
+
+
+def test_finished_plan_runs_become_cases():
+    Assistant(engine="offline", diagnosis=make_diagnosis("linux"))  # installs the hook
+    assert cases.record_run in repairs.on_run_finished
+    _linux_plan_run("Webseiten laden nicht, DNS kaputt", "completed")
+    _linux_plan_run("DNS Namensauflösung geht nicht", "failed")
+    frame = cases.search("DNS geht nicht", os="linux")
+    assert sorted(frame["outcome"]) == ["failure", "success"]
+    assert all(a == ["linux.flush_dns"] for a in frame["actions"])
+
+
+def test_dry_runs_and_unapproved_steps_are_not_cases():
+    plan = repairs.Plan.from_actions([{"action": "linux.flush_dns"}], platform="linux", symptom="DNS kaputt")
+    dry = repairs.RunResult(session="s", plan_id=plan.id, dry_run=True, status="dry_run",
+                            steps=[repairs.StepOutcome(1, "linux.flush_dns", "dry_run")],
+                            changelog_path=get_settings().changelogs_dir / "x.jsonl")
+    assert cases.record_run(plan, dry) is None
+    skipped = repairs.RunResult(session="s", plan_id=plan.id, dry_run=False, status="completed",
+                                steps=[repairs.StepOutcome(1, "linux.flush_dns", "not_run")],
+                                changelog_path=get_settings().changelogs_dir / "x.jsonl")
+    assert cases.record_run(plan, skipped) is None
+    assert cases.search("DNS kaputt").empty
+
+
+def test_features_gate_is_enterprise_only():
+    assert features.edition_for("shared_learning_db") == "enterprise"
