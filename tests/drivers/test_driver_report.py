@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from techcare.i18n import set_language
 from techcare.system.runner import RecordingRunner, ReplayRunner, decode_output
 from techcare.system.snapshot import Snapshot
 from techcare.tools.drivers import (COLUMNS, capture, driver_findings, driver_updates, drivers, inventory, main,
@@ -84,6 +85,7 @@ def test_windows_findings_for_critical_updates():
 
 
 def test_findings_never_raise_and_say_why():
+    set_language("en")
     user = user_database_path()
     user.parent.mkdir(parents=True, exist_ok=True)
     user.write_text("[{")

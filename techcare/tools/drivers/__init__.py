@@ -83,16 +83,18 @@ def driver_updates(snapshot: Any = None, runner: CommandRunner | None = None) ->
     return _with_attrs(rep.frame(rep.updates), rep)
 
 
-def driver_findings(runner: CommandRunner | None = None, *, report: DriverReport | None = None) -> list[Finding]:
+def driver_findings(runner: CommandRunner | None = None, *, report: DriverReport | None = None,
+                    use_sources: bool = True) -> list[Finding]:
     """Findings for ``diagnose()`` (area ``drivers``): one per outdated driver whose update is CRITICAL
     (``critical``; ``warning`` when only the release date says it is newer) with the repair
     ``drivers.install_update`` and its ``repair_params``; otherwise one ``ok``/``unknown`` summary finding.
-    Never raises."""
+    ``use_sources=False`` skips the OS update sources (a Windows Update search can take minutes) and uses
+    only the custom database. Never raises."""
     from ...diagnosis import Finding
     from ...i18n import tr
 
     try:
-        rep = report if report is not None else build_report(runner=runner)
+        rep = report if report is not None else build_report(runner=runner, use_sources=use_sources)
     except Exception as exc:  # noqa: BLE001 - a broken database or source must not break the diagnosis
         return [Finding("drivers", "drivers", "unknown", f"Treiberprüfung nicht möglich: {exc}",
                         f"Driver check not possible: {exc}", evidence={"error": str(exc)}, probe="drivers")]

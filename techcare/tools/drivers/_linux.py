@@ -12,6 +12,7 @@ import posixpath
 import re
 from typing import Any
 
+from ...i18n import tr
 from ...system.runner import CommandRunner
 from .hwids import from_pci, from_usb, normalise_hardware_id, vendor_name
 from .records import InstalledDriver, SourceStatus, UpdateOffer
@@ -327,9 +328,9 @@ def inventory(runner: CommandRunner) -> tuple[list[InstalledDriver], list[Source
 
 def _fwupd_status(name: str, result) -> tuple[SourceStatus, list[dict[str, Any]]]:
     if result.error == "not_found" or (result.error and "not_found" in result.error):
-        return SourceStatus(name, "unavailable", "fwupdmgr not installed"), []
+        return SourceStatus(name, "unavailable", tr("fwupdmgr ist nicht installiert", "fwupdmgr is not installed")), []
     if result.error == "not_recorded":
-        return SourceStatus(name, "unavailable", "not recorded in this snapshot"), []
+        return SourceStatus(name, "unavailable", tr("nicht im Snapshot aufgezeichnet", "not recorded in this snapshot")), []
     if result.returncode == 2:  # fwupd: nothing to do
         return SourceStatus(name, "ok", "nothing to do"), []
     if not result.ok:

@@ -12,6 +12,7 @@ import json
 import re
 from typing import Any
 
+from ...i18n import tr
 from ...system.runner import CommandRunner
 from .hwids import normalise_hardware_id
 from .records import InstalledDriver, SourceStatus, UpdateOffer
@@ -125,7 +126,7 @@ def parse_wu_driver_updates(text: str) -> list[UpdateOffer]:
 
 def _failure(name: str, result) -> SourceStatus:
     if result.error == "not_recorded":
-        return SourceStatus(name, "unavailable", "not recorded in this snapshot")
+        return SourceStatus(name, "unavailable", tr("nicht im Snapshot aufgezeichnet", "not recorded in this snapshot"))
     if result.error:
         return SourceStatus(name, "unavailable", (result.stderr or result.error).strip()[:200])
     text = (result.stderr or result.stdout or "").strip()

@@ -183,6 +183,33 @@ def parse_database(text: str, file: str = "<text>") -> DriverDatabase:
     return db
 
 
+_CACHE: dict[str, tuple[tuple[int, int, str], DriverDatabase]] = {}
+
+
+def _load_file(path: Path) -> DriverDatabase | None:
+    """One file, parsed once per version (mtime, size, language): repeated reports skip re-validation.
+    ``None`` when the file does not exist."""
+    from ...i18n import get_language
+
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return None
+    except OSError:
+        stat = None
+    key = (stat.st_mtime_ns, stat.st_size, get_language()) if stat else None
+    hit = _CACHE.get(str(path))
+    if key and hit and hit[0] == key:
+        return hit[1]
+    text = _read(path)
+    if text is None:
+        return None
+    db = parse_database(text, str(path))
+    if key:
+        _CACHE[str(path)] = (key, db)
+    return db
+
+
 def _read(path: Path) -> str | None:
     try:
         return path.read_text(encoding="utf-8-sig")
@@ -206,10 +233,9 @@ def load_database(shipped: str | os.PathLike[str] | None = None,
     if user is not False:
         paths.append(Path(user) if isinstance(user, (str, os.PathLike)) else user_database_path())
     for path in paths:
-        text = _read(path)
-        if text is None:
+        db = _load_file(path)
+        if db is None:
             continue
-        db = parse_database(text, str(path))
         merged.files.append(str(path))
         merged.problems.extend(db.problems)
         for offer in db.offers:

@@ -99,8 +99,10 @@ def render(report: DriverReport, *, show_all: bool = False):
     bad = [s for s in report.sources if s.status != "ok"]
     if bad or report.problems:
         parts.append(Text(tr("⚠️ Quellen und Datenbank:", "⚠️ Sources and database:"), style="yellow"))
+        words = {"unavailable": tr("nicht verfügbar", "unavailable"), "error": tr("Fehler", "error"),
+                 "skipped": tr("übersprungen", "skipped")}
         for status in bad:
-            parts.append(Text(f"   • {status.name}: {status.status} {status.detail}".rstrip()))
+            parts.append(Text(f"   • {status.name}: {words.get(status.status, status.status)} {status.detail}".rstrip()))
         for problem in report.problems:
             parts.append(Text(f"   • {problem}"))
         parts.append(Text(""))
