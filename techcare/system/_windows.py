@@ -179,6 +179,9 @@ class ParseError(ValueError):
 
 
 def _load(text: str) -> Any:
+    """The JSON a script printed. No output at all is an error, never an empty (healthy) answer."""
+    if not text.lstrip("\ufeff").strip():
+        raise ParseError("the script printed nothing")
     try:
         return loads_json(text)
     except json.JSONDecodeError as exc:
@@ -324,10 +327,7 @@ def _failure(probe: str, result: CommandResult, source: str) -> ProbeResult:
     text = f"{stderr} {result.stdout}".lower()
     if result.ran and any(hint in text for hint in _ADMIN_HINTS):
         return unknown(probe, NEEDS_ADMIN, f"{source} needs elevation (run TechCare as administrator)", source=source)
-    if result.ran and result.returncode == 0 and not result.stdout.strip():
-        return unknown(probe, PARSE_ERROR, f"{source} printed nothing", source=source)
-    res = command_unknown(probe, dataclasses.replace(result, stderr=stderr), source=source)
-    return res
+    return command_unknown(probe, dataclasses.replace(result, stderr=stderr), source=source)
 
 
 def _parsed(probe: str, source: str, parse: Any, text: str) -> ProbeResult:

@@ -339,3 +339,11 @@ def test_progress_noise_on_stderr_does_not_spoil_good_output():
     noise = "#< CLIXML\r\n<Objs Version=\"1.1.0.1\"><Obj S=\"progress\" RefId=\"0\"></Obj></Objs>"
     result = system.probe("firewall", replay(firewall=(0, raw("firewall_win10_ps51.json"), noise)))
     assert result.ok and result.data.enabled is True
+
+
+@pytest.mark.parametrize("name", ["firewall", "update_service", "services", "pending_updates", "pending_reboot",
+                                  "events", "smart"])
+def test_no_output_is_never_a_healthy_empty_answer(name):
+    result = system.probe(name, replay(**{name: (0, "\ufeff\r\n", "")}))
+    assert result.status == "unknown" and result.reason_code == "parse_error"
+    assert "printed nothing" in result.reason
