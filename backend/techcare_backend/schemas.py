@@ -289,7 +289,7 @@ class SampleAccepted(BaseModel):
 
 
 class MetricBatch(BaseModel):
-    samples: list[dict[str, Any]] = Field(max_length=1000)
+    samples: list[Any] = Field(max_length=1000, description="up to 1,000 samples; each is validated on its own")
 
 
 class BatchItemResult(BaseModel):

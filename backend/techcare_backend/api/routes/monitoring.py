@@ -52,7 +52,7 @@ def ingest_batch(body: MetricBatch, principal: SensorDep, session: SessionDep, c
         try:
             sample = MetricSampleCreate.model_validate(raw)
         except ValidationError as exc:
-            sid = raw.get("sample_id") if isinstance(raw.get("sample_id"), str) else None
+            sid = raw.get("sample_id") if isinstance(raw, dict) and isinstance(raw.get("sample_id"), str) else None
             results.append(BatchItemResult(sample_id=sid, status="error", error=_error_text(exc)))
             continue
         results.append(None)
