@@ -158,3 +158,11 @@ def test_source_claim_used_only_when_versions_are_not_comparable():
     ("Firmware", "RECOMMENDED"), ("Audio", "OPTIONAL"), ("Printer", "OPTIONAL"), ("", "OPTIONAL")])
 def test_default_importance_rule(category, expected):
     assert default_importance(category) == expected
+
+
+def test_device_without_driver():
+    unbound = InstalledDriver(device="Wi-Fi", hardware_id="PCI\\VEN_8086&DEV_2723", kind="device")
+    (row,) = match([unbound], [])
+    assert row.status == "no_driver" and not row.is_update
+    (row,) = match([unbound], [_offer("PCI\\VEN_8086&DEV_2723", "22.200.0", category="Network")])
+    assert (row.status, row.basis) == ("missing", "no_driver") and row.is_update and row.importance == "RECOMMENDED"

@@ -64,7 +64,7 @@ def test_windows_report_matches_product_example():
     ahci = frame[frame.driver == "mshdc.inf"].iloc[0]
     assert ahci.status == "no_data"
     stats = frame.attrs["stats"]
-    assert stats == {"installed": 6, "outdated": 2, "critical": 2, "recommended": 0, "optional": 1, "not_comparable": 0}
+    assert stats == {"installed": 6, "outdated": 2, "without_driver": 0, "critical": 2, "recommended": 0, "optional": 1, "not_comparable": 0}
 
     updates = driver_updates(runner=windows_runner())
     assert list(updates.importance) == ["CRITICAL", "CRITICAL", "OPTIONAL"]

@@ -246,7 +246,7 @@ def pci_devices(runner: CommandRunner, lspci_records: list[dict[str, Any]] | Non
                                           f"{(device or '').removeprefix('0x')}]"
         out.append(InstalledDriver(
             device=name, hardware_id=hwid, vendor=vname, category=category, driver=driver or "",
-            installed_version=version, kind="driver",
+            installed_version=version, kind="driver" if driver else "device",
             details={"slot": slot, "bus": "pci", "module": module, "modules": modules, "version_origin": origin,
                      "class": class_code, "bound": bool(driver)}))
     return out
@@ -286,7 +286,7 @@ def usb_devices(runner: CommandRunner) -> list[InstalledDriver]:
         out.append(InstalledDriver(
             device=product or f"USB device [{vid}:{pid}]", hardware_id=hwid,
             vendor=manufacturer or vendor_name(vid), category=category, driver=", ".join(drivers),
-            installed_version=version, kind="driver",
+            installed_version=version, kind="driver" if drivers else "device",
             details={"port": name, "bus": "usb", "module": module, "drivers": drivers, "version_origin": origin}))
     return out
 
@@ -312,6 +312,7 @@ def inventory(runner: CommandRunner) -> tuple[list[InstalledDriver], list[Source
                     hardware_id=hwid, vendor=rec.get("Vendor_name") or vendor_name(rec.get("Vendor")),
                     category=rec.get("Class_name") or _category_from_class(rec.get("Class")),
                     driver=rec.get("Driver", ""), installed_version=kernel if rec.get("Driver") else None,
+                    kind="driver" if rec.get("Driver") else "device",
                     details={"slot": rec["Slot"], "bus": "pci", "modules": mods, "version_origin": "kernel"}))
     statuses.append(SourceStatus("sysfs-pci", "ok" if runner.list_dir(PCI_ROOT) is not None else "unavailable",
                                  count=sum(1 for i in items if i.details.get("bus") == "pci")))

@@ -84,7 +84,7 @@ def capture(runner: CommandRunner) -> dict[str, int]:
 class Row:
     driver: InstalledDriver | None
     offer: UpdateOffer | None
-    status: str                 # outdated | current | unknown | no_data | available
+    status: str                 # outdated | missing | current | unknown | no_data | no_driver | available
     basis: str = ""             # version | source | date
     note: str = ""
     raised_importance: str | None = None   # highest importance any source gave this device's update
@@ -99,7 +99,7 @@ class Row:
 
     @property
     def is_update(self) -> bool:
-        return self.status in ("outdated", "available")
+        return self.status in ("outdated", "missing", "available")
 
     @property
     def hardware_id(self) -> str | None:
@@ -139,6 +139,9 @@ class Row:
 def evaluate(driver: InstalledDriver, offer: UpdateOffer) -> Row:
     """Compare one installed driver with one offer (see the module doc for the rules)."""
     installed = driver.installed_version or offer.installed_version
+    if driver.kind == "device" and not installed:
+        return Row(driver, offer, "missing", "no_driver", tr(
+            "Für dieses Gerät ist kein Treiber geladen.", "No driver is bound to this device."))
     cmp = compare_versions(installed, offer.latest_version, vendor=driver.vendor or offer.vendor,
                            hardware_id=driver.hardware_id)
     if cmp is not None:
@@ -165,7 +168,7 @@ def evaluate(driver: InstalledDriver, offer: UpdateOffer) -> Row:
         "Versions not comparable ({i} / {v}) - no update claimed.", i=installed or "?", v=offer.latest_version or "?"))
 
 
-_STATUS_RANK = {"outdated": 0, "current": 1, "unknown": 2}  # for non-outdated: a definite answer beats "unknown"
+_STATUS_RANK = {"outdated": 0, "missing": 0, "current": 1, "unknown": 2}  # for non-outdated: a definite answer beats "unknown"
 
 
 def match(installed: list[InstalledDriver], offers: list[UpdateOffer]) -> list[Row]:
@@ -183,12 +186,12 @@ def match(installed: list[InstalledDriver], offers: list[UpdateOffer]) -> list[R
             for offer in index.get(key, ()):
                 per_source.setdefault(offer.source, offer)
         if not per_source:
-            rows.append(Row(driver, None, "no_data"))
+            rows.append(Row(driver, None, "no_driver" if driver.kind == "device" else "no_data"))
             continue
         evaluated = [evaluate(driver, offer) for offer in per_source.values()]
         for offer in per_source.values():
             used.add(id(offer))
-        outdated = [r for r in evaluated if r.status == "outdated"]
+        outdated = [r for r in evaluated if r.status in ("outdated", "missing")]
         if outdated:
             # install through the OS's own channel when it has the update; importance is the highest any source gave
             best = min(outdated, key=lambda r: (_SOURCE_ORDER.get(r.offer.source, 9), {"version": 0, "source": 1}.get(r.basis, 2)))
@@ -220,7 +223,7 @@ class DriverReport:
     @property
     def updates(self) -> list[Row]:
         return sorted((r for r in self.rows if r.is_update),
-                      key=lambda r: (importance_rank(r.importance), r.status != "outdated",
+                      key=lambda r: (importance_rank(r.importance), r.status == "available",
                                      _SOURCE_ORDER.get(r.offer.source, 9),
                                      r.to_dict()["device"].lower()))
 
@@ -230,7 +233,9 @@ class DriverReport:
 
     def stats(self) -> dict[str, int]:
         updates = self.updates
-        return {"installed": len(self.installed), "outdated": sum(1 for r in self.rows if r.status == "outdated"),
+        return {"installed": sum(1 for r in self.installed if r.driver.kind != "device"),
+                "outdated": sum(1 for r in self.rows if r.status == "outdated"),
+                "without_driver": sum(1 for r in self.installed if r.driver.kind == "device"),
                 "critical": sum(1 for r in updates if r.importance == "CRITICAL"),
                 "recommended": sum(1 for r in updates if r.importance == "RECOMMENDED"),
                 "optional": sum(1 for r in updates if r.importance == "OPTIONAL"),

@@ -67,6 +67,8 @@ def render(report: DriverReport, *, show_all: bool = False):
              tr("   • Veraltete Treiber: {n}", "   • Outdated drivers: {n}", n=stats["outdated"]),
              tr("   • Kritische Updates: {n}", "   • Critical updates: {n}", n=stats["critical"]),
              tr("   • Empfohlene Updates: {n}", "   • Recommended updates: {n}", n=stats["recommended"])]
+    if stats["without_driver"]:
+        lines.append(tr("   • Geräte ohne Treiber: {n}", "   • Devices without a driver: {n}", n=stats["without_driver"]))
     if stats["optional"]:
         lines.append(tr("   • Optionale Updates: {n}", "   • Optional updates: {n}", n=stats["optional"]))
     parts.append(Text("\n".join(lines) + "\n", style="bold"))

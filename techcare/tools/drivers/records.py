@@ -56,7 +56,7 @@ class InstalledDriver:
     driver: str = ""                        # inf name, kernel module, bundle id
     installed_version: str | None = None
     driver_date: date | None = None
-    kind: str = "driver"                    # driver | firmware | extension
+    kind: str = "driver"                    # driver | firmware | extension | device (no driver bound)
     inbox: bool = False                     # Windows inbox driver (dated 2006-06-21): never outdated by date
     signed: bool | None = None
     match_ids: list[str] = field(default_factory=list)   # extra keys an offer may use (fwupd device id, GUIDs)
