@@ -412,6 +412,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--hostname", default=None, help=tr("Hostname überschreiben", "override the host name"))
     parser.add_argument("--log-file", default=None, help=tr("zusätzlich in diese Datei protokollieren",
                                                             "also log to this file"))
+    parser.add_argument("--max-spool", type=int, default=None,
+                        help=tr("höchstens so viele Messungen puffern (Standard: 30 Tage)",
+                                "buffer at most this many samples (default: 30 days' worth)"))
     parser.add_argument("--status", action="store_true", help=tr("Spool-Status anzeigen", "show the spool status"))
     parser.add_argument("-v", "--verbose", action="store_true")
     return parser
@@ -429,6 +432,10 @@ def main(argv: list[str] | None = None, *, started: Callable[[Sensor], None] | N
         args = parser.parse_args(argv)
     except SystemExit as exc:
         return int(exc.code or 0)
+    if args.max_spool is not None and args.max_spool < 1:
+        print(tr("--max-spool={v} ist ungültig. Erlaubt: eine Zahl ab 1.",
+                 "--max-spool={v} is not valid. Allowed: a number from 1.", v=args.max_spool), file=sys.stderr)
+        return 2
     if args.interval is not None and not 1 <= args.interval <= 86400:
         print(tr("--interval={v} ist ungültig. Erlaubt: 1 bis 86400 Sekunden.",
                  "--interval={v} is not valid. Allowed: 1 to 86400 seconds.", v=args.interval), file=sys.stderr)
@@ -460,7 +467,7 @@ def main(argv: list[str] | None = None, *, started: Callable[[Sensor], None] | N
             print(tr("TECHCARE_API_KEY ist nicht gesetzt: der Sensor braucht einen Sensor-Schlüssel (tck_…).",
                      "TECHCARE_API_KEY is not set: the sensor needs a sensor key (tck_…)."), file=sys.stderr)
             return 2
-        sensor = Sensor(settings=settings, interval=args.interval, hostname=args.hostname)
+        sensor = Sensor(settings=settings, interval=args.interval, hostname=args.hostname, max_samples=args.max_spool)
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, sensor.stop)
             signal.signal(signal.SIGINT, sensor.stop)
