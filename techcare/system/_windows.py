@@ -727,8 +727,12 @@ def parse_events(text: str) -> list[EventRecord]:
     """``Get-WinEvent`` projection -> the newest :data:`MAX_EVENTS` critical/error events, newest first."""
     out = []
     for item in _items(_load(text)):
-        level = EVENT_LEVELS.get(_int(item.get("Level")) or -1)
-        if level is None:
+        number = _int(item.get("Level"))
+        if number is not None:
+            level = EVENT_LEVELS.get(number)
+            if level is None:           # 3 Warning, 4 Information, ...: not an error event
+                continue
+        else:
             level = _LEVEL_NAMES.get(str(item.get("LevelDisplayName") or "").strip().lower(), "error")
         message = str(item.get("Message") or "").replace("\r\n", "\n").strip()
         out.append(EventRecord(time=parse_ps_date(item.get("TimeCreated")), level=level,

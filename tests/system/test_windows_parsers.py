@@ -381,3 +381,18 @@ def test_disks_hot_and_write_errors_warn():
                            '"Reliability":{"Temperature":74,"WriteErrorsUncorrected":3}}]}')[0]
     assert disk.health == "warning"
     assert "temperature 74 °C" in disk.issues and "3 uncorrected write errors" in disk.issues
+
+
+def test_events_verbatim_unprojected_ps51_record():
+    text = fixture("events_unprojected_information_ps51_verbatim.json")
+    assert win.parse_events(text) == []                 # Level 4 Information is not an error event
+    as_error = win.parse_events(text.replace('"Level":  4,', '"Level":  2,'))
+    assert len(as_error) == 1
+    event = as_error[0]
+    assert (event.time, event.level, event.source, event.event_id, event.log) == (
+        "2020-07-21T23:34:18.918000+00:00", "error", "Microsoft-Windows-Hyper-V-Netvsc", 13, "System")
+    assert event.message == "Miniport NIC 'Microsoft Hyper-V Network Adapter #3' disconnected"
+
+
+def test_events_warning_level_is_skipped():
+    assert win.parse_events('[{"Level":3,"LevelDisplayName":"Warning","ProviderName":"x"}]') == []
