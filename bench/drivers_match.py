@@ -35,10 +35,18 @@ def make_database(n: int, rng: random.Random) -> list[dict]:
         hwid = f"PCI\\VEN_{ven}&DEV_{dev}"
         if i % 5 == 0:
             hwid += f"&SUBSYS_{rng.randrange(1 << 32):08X}"
-        entries.append({"hardware_id": hwid, "name": f"Device {i}", "vendor": ven, "category": "Display",
-                        "latest_version": f"{rng.randrange(1, 40)}.{rng.randrange(100)}.{rng.randrange(10000)}",
-                        "release_date": f"20{rng.randrange(15, 26)}-0{rng.randrange(1, 10)}-1{rng.randrange(10)}",
-                        "download_url": "https://example.invalid/d", "notes": ""})
+        entries.append(
+            {
+                "hardware_id": hwid,
+                "name": f"Device {i}",
+                "vendor": ven,
+                "category": "Display",
+                "latest_version": f"{rng.randrange(1, 40)}.{rng.randrange(100)}.{rng.randrange(10000)}",
+                "release_date": f"20{rng.randrange(15, 26)}-0{rng.randrange(1, 10)}-1{rng.randrange(10)}",
+                "download_url": "https://example.invalid/d",
+                "notes": "",
+            }
+        )
     return entries
 
 
@@ -49,9 +57,18 @@ def make_inventory(n: int, db: list[dict], rng: random.Random) -> list[dict]:
             base = db[rng.randrange(len(db))]["hardware_id"].split("&SUBSYS_")[0]
         else:
             base = f"PCI\\VEN_1B21&DEV_{i:04X}"
-        rows.append({"DeviceName": f"Installed {i}", "DriverVersion": f"{rng.randrange(1, 40)}.0.{i}",
-                     "DriverDate": "\\/Date(1651795200000)\\/", "HardWareID": f"{base}&SUBSYS_{i:08X}&REV_0{i % 10}",
-                     "Manufacturer": "Vendor", "DeviceClass": "DISPLAY", "InfName": f"oem{i}.inf", "IsSigned": True})
+        rows.append(
+            {
+                "DeviceName": f"Installed {i}",
+                "DriverVersion": f"{rng.randrange(1, 40)}.0.{i}",
+                "DriverDate": "\\/Date(1651795200000)\\/",
+                "HardWareID": f"{base}&SUBSYS_{i:08X}&REV_0{i % 10}",
+                "Manufacturer": "Vendor",
+                "DeviceClass": "DISPLAY",
+                "InfName": f"oem{i}.inf",
+                "IsSigned": True,
+            }
+        )
     return rows
 
 
@@ -101,11 +118,20 @@ def main(argv: list[str] | None = None) -> int:
 
     local = LocalRunner()
     t_inv, (live_items, _) = best_of(min(args.repeat, 3), lambda: inventory(local))
-    result = {"drivers": args.drivers, "entries": args.entries, "matched": matched,
-              "parse_db_s": round(t_parse, 4), "match_s": round(t_match, 5), "report_s": round(t_report, 4),
-              "quadratic_s": round(t_quad, 3), "inventory_live_s": round(t_inv, 4),
-              "inventory_live_items": len(live_items), "platform": local.platform,
-              "goal_match_s": GOAL_SECONDS, "goal_met": t_match <= GOAL_SECONDS}
+    result = {
+        "drivers": args.drivers,
+        "entries": args.entries,
+        "matched": matched,
+        "parse_db_s": round(t_parse, 4),
+        "match_s": round(t_match, 5),
+        "report_s": round(t_report, 4),
+        "quadratic_s": round(t_quad, 3),
+        "inventory_live_s": round(t_inv, 4),
+        "inventory_live_items": len(live_items),
+        "platform": local.platform,
+        "goal_match_s": GOAL_SECONDS,
+        "goal_met": t_match <= GOAL_SECONDS,
+    }
     print(json.dumps(result, indent=2))
     return 0 if t_match <= GOAL_SECONDS else 1
 

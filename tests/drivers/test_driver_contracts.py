@@ -35,8 +35,10 @@ def _file(runner: ReplayRunner, path: str, content: str) -> None:
 def test_linux_module_version_fallbacks_modinfo_then_kernel():
     r = ReplayRunner(platform="linux")
     r.add(Entry("dir", "/sys/bus/pci/devices", ["0000:00:1f.6", "0000:02:00.0"]))
-    for slot, (ven, dev, drvname, cls) in {"0000:00:1f.6": ("0x8086", "0x15bc", "e1000e", "0x020000"),
-                                           "0000:02:00.0": ("0x10ec", "0x8168", "r8169", "0x020000")}.items():
+    for slot, (ven, dev, drvname, cls) in {
+        "0000:00:1f.6": ("0x8086", "0x15bc", "e1000e", "0x020000"),
+        "0000:02:00.0": ("0x10ec", "0x8168", "r8169", "0x020000"),
+    }.items():
         base = f"/sys/bus/pci/devices/{slot}"
         _file(r, f"{base}/vendor", ven + "\n")
         _file(r, f"{base}/device", dev + "\n")
@@ -57,8 +59,14 @@ def test_linux_usb_devices_from_sysfs():
     r = ReplayRunner(platform="linux")
     root = "/sys/bus/usb/devices"
     r.add(Entry("dir", root, ["1-2", "1-2:1.0", "1-2:1.1", "usb1"]))
-    for name, value in {"idVendor": "046d", "idProduct": "c52b", "bcdDevice": "1211", "product": "USB Receiver",
-                        "manufacturer": "Logitech", "bDeviceClass": "00"}.items():
+    for name, value in {
+        "idVendor": "046d",
+        "idProduct": "c52b",
+        "bcdDevice": "1211",
+        "product": "USB Receiver",
+        "manufacturer": "Logitech",
+        "bDeviceClass": "00",
+    }.items():
         _file(r, f"{root}/1-2/{name}", value + "\n")
     _file(r, f"{root}/1-2:1.0/bInterfaceClass", "03\n")
     r.add(Entry("link", f"{root}/1-2:1.0/driver", "../../../../../../bus/usb/drivers/usbhid"))
@@ -73,8 +81,12 @@ def test_linux_usb_devices_from_sysfs():
 
 def test_windows_without_powershell_is_unavailable_not_a_crash():
     set_language("en")
-    r = ReplayRunner(platform="windows", fallback=lambda argv: __import__("techcare.system.runner", fromlist=["x"])
-                     .CommandResult(argv, None, "", "powershell.exe: command not found", 0.0, "not_found"))
+    r = ReplayRunner(
+        platform="windows",
+        fallback=lambda argv: __import__("techcare.system.runner", fromlist=["x"]).CommandResult(
+            argv, None, "", "powershell.exe: command not found", 0.0, "not_found"
+        ),
+    )
     rep = build_report(runner=r)
     assert rep.stats()["installed"] == 0
     statuses = {s.name: s.status for s in rep.sources}
@@ -85,8 +97,11 @@ def test_html_and_rich_renderings():
     from rich.console import Console
 
     r = ReplayRunner(platform="darwin")
-    r.add_command(list(_macos.SOFTWAREUPDATE_ARGV), 0,
-                  "* Label: Safari17.2\n\tTitle: Safari, Version: 17.2, Size: 151490KiB, Recommended: YES, \n")
+    r.add_command(
+        list(_macos.SOFTWAREUPDATE_ARGV),
+        0,
+        "* Label: Safari17.2\n\tTitle: Safari, Version: 17.2, Size: 151490KiB, Recommended: YES, \n",
+    )
     set_language("en")
     rep = build_report(runner=r)
     html = rep._repr_html_()

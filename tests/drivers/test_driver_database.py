@@ -12,9 +12,16 @@ from techcare.i18n import set_language
 from techcare.tools.drivers import load_database, parse_database, user_database_path
 from techcare.tools.drivers.database import SHIPPED_PATH
 
-GOOD = {"hardware_id": "PCI\\VEN_10DE&DEV_2206", "name": "NVIDIA GeForce RTX 3080", "vendor": "NVIDIA",
-        "category": "Graphics", "latest_version": "528.49", "release_date": "2023-02-08",
-        "download_url": "https://www.nvidia.com/download/index.aspx", "notes": "Game Ready"}
+GOOD = {
+    "hardware_id": "PCI\\VEN_10DE&DEV_2206",
+    "name": "NVIDIA GeForce RTX 3080",
+    "vendor": "NVIDIA",
+    "category": "Graphics",
+    "latest_version": "528.49",
+    "release_date": "2023-02-08",
+    "download_url": "https://www.nvidia.com/download/index.aspx",
+    "notes": "Game Ready",
+}
 
 
 def test_product_documentation_entry_is_valid():
@@ -26,18 +33,21 @@ def test_product_documentation_entry_is_valid():
     assert second.hardware_id == "PCI\\VEN_10DE&DEV_2684" and second.importance == "CRITICAL"
 
 
-@pytest.mark.parametrize(("entry", "field"), [
-    ({k: v for k, v in GOOD.items() if k != "hardware_id"}, "hardware_id"),
-    ({**GOOD, "name": ""}, "name"),
-    ({**GOOD, "latest_version": None}, "latest_version"),
-    ({**GOOD, "latest_version": "latest"}, "latest_version"),
-    ({**GOOD, "release_date": "08.02.2023"}, "release_date"),
-    ({**GOOD, "release_date": "2023-02-30"}, "release_date"),
-    ({**GOOD, "download_url": "ftp://x"}, "download_url"),
-    ({**GOOD, "importance": "URGENT"}, "importance"),
-    ({**GOOD, "hardware_id": "PCI\\VEN_XXXX&DEV_YYYY"}, "hardware_id"),
-    ({**GOOD, "vendor": 5}, "vendor"),
-])
+@pytest.mark.parametrize(
+    ("entry", "field"),
+    [
+        ({k: v for k, v in GOOD.items() if k != "hardware_id"}, "hardware_id"),
+        ({**GOOD, "name": ""}, "name"),
+        ({**GOOD, "latest_version": None}, "latest_version"),
+        ({**GOOD, "latest_version": "latest"}, "latest_version"),
+        ({**GOOD, "release_date": "08.02.2023"}, "release_date"),
+        ({**GOOD, "release_date": "2023-02-30"}, "release_date"),
+        ({**GOOD, "download_url": "ftp://x"}, "download_url"),
+        ({**GOOD, "importance": "URGENT"}, "importance"),
+        ({**GOOD, "hardware_id": "PCI\\VEN_XXXX&DEV_YYYY"}, "hardware_id"),
+        ({**GOOD, "vendor": 5}, "vendor"),
+    ],
+)
 def test_invalid_entries_are_reported_with_index_and_field_and_skipped(entry, field):
     set_language("en")
     db = parse_database(json.dumps([GOOD, entry]), "db.json")
@@ -68,16 +78,28 @@ def test_shipped_database_is_valid():
 
 def test_user_file_in_techcare_home_is_merged_over_shipped(tmp_path: Path):
     shipped = tmp_path / "shipped.json"
-    shipped.write_text(json.dumps([GOOD, {**GOOD, "hardware_id": "PCI\\VEN_8086&DEV_15BC", "name": "I219-V",
-                                          "latest_version": "12.19.2.45"}]))
+    shipped.write_text(
+        json.dumps(
+            [GOOD, {**GOOD, "hardware_id": "PCI\\VEN_8086&DEV_15BC", "name": "I219-V", "latest_version": "12.19.2.45"}]
+        )
+    )
     user = user_database_path()
     user.parent.mkdir(parents=True, exist_ok=True)
     assert str(user).startswith(str(tmp_path))  # isolated TECHCARE_HOME
-    user.write_text(json.dumps([{**GOOD, "hardware_id": "pci\\ven_10de&dev_2206", "latest_version": "531.18"},
-                                {**GOOD, "hardware_id": "USB\\VID_046D&PID_C52B", "name": "Unifying", "latest_version": "1.2"}]))
+    user.write_text(
+        json.dumps(
+            [
+                {**GOOD, "hardware_id": "pci\\ven_10de&dev_2206", "latest_version": "531.18"},
+                {**GOOD, "hardware_id": "USB\\VID_046D&PID_C52B", "name": "Unifying", "latest_version": "1.2"},
+            ]
+        )
+    )
     db = load_database(shipped)
     assert [(o.hardware_id, o.latest_version) for o in db.offers] == [
-        ("PCI\\VEN_10DE&DEV_2206", "531.18"), ("PCI\\VEN_8086&DEV_15BC", "12.19.2.45"), ("USB\\VID_046D&PID_C52B", "1.2")]
+        ("PCI\\VEN_10DE&DEV_2206", "531.18"),
+        ("PCI\\VEN_8086&DEV_15BC", "12.19.2.45"),
+        ("USB\\VID_046D&PID_C52B", "1.2"),
+    ]
     assert db.files == [str(shipped), str(user)]
     assert len(load_database(shipped, user=False).offers) == 2
 

@@ -13,19 +13,26 @@ from techcare.tools.drivers.records import InstalledDriver, UpdateOffer, default
 from techcare.tools.drivers.versions import nvidia_display_version, parse_date
 
 
-@pytest.mark.parametrize(("raw", "expected"), [
-    ("PCI\\VEN_10DE&DEV_2206&SUBSYS_38971462&REV_A1", "PCI\\VEN_10DE&DEV_2206&SUBSYS_38971462&REV_A1"),
-    ("pci\\ven_10de&dev_2206", "PCI\\VEN_10DE&DEV_2206"),
-    ("PCI\\VEN_10DE&DEV_2206&REV_A1&SUBSYS_38971462", "PCI\\VEN_10DE&DEV_2206&SUBSYS_38971462&REV_A1"),
-    ("PCI\\VEN_10DE&DEV_2206&CC_030000", "PCI\\VEN_10DE&DEV_2206"),
-    ("10de:2206", "PCI\\VEN_10DE&DEV_2206"),
-    ("0x10de:0x2206", "PCI\\VEN_10DE&DEV_2206"),
-    ("USB\\VID_046D&PID_C52B&REV_1211&MI_00", "USB\\VID_046D&PID_C52B&REV_1211"),
-    ("HID\\VID_046D&PID_C52B&MI_00", "USB\\VID_046D&PID_C52B"),
-    ("HDAUDIO\\FUNC_01&VEN_10EC&DEV_0887&SUBSYS_10438698&REV_1003", "HDAUDIO\\FUNC_01&VEN_10EC&DEV_0887&SUBSYS_10438698&REV_1003"),
-    ("ACPI\\PNP0103", "ACPI\\PNP0103"),
-    ("  ", None), (None, None),
-])
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("PCI\\VEN_10DE&DEV_2206&SUBSYS_38971462&REV_A1", "PCI\\VEN_10DE&DEV_2206&SUBSYS_38971462&REV_A1"),
+        ("pci\\ven_10de&dev_2206", "PCI\\VEN_10DE&DEV_2206"),
+        ("PCI\\VEN_10DE&DEV_2206&REV_A1&SUBSYS_38971462", "PCI\\VEN_10DE&DEV_2206&SUBSYS_38971462&REV_A1"),
+        ("PCI\\VEN_10DE&DEV_2206&CC_030000", "PCI\\VEN_10DE&DEV_2206"),
+        ("10de:2206", "PCI\\VEN_10DE&DEV_2206"),
+        ("0x10de:0x2206", "PCI\\VEN_10DE&DEV_2206"),
+        ("USB\\VID_046D&PID_C52B&REV_1211&MI_00", "USB\\VID_046D&PID_C52B&REV_1211"),
+        ("HID\\VID_046D&PID_C52B&MI_00", "USB\\VID_046D&PID_C52B"),
+        (
+            "HDAUDIO\\FUNC_01&VEN_10EC&DEV_0887&SUBSYS_10438698&REV_1003",
+            "HDAUDIO\\FUNC_01&VEN_10EC&DEV_0887&SUBSYS_10438698&REV_1003",
+        ),
+        ("ACPI\\PNP0103", "ACPI\\PNP0103"),
+        ("  ", None),
+        (None, None),
+    ],
+)
 def test_normalise(raw, expected):
     assert normalise_hardware_id(raw) == expected
 
@@ -40,20 +47,25 @@ def test_linux_and_windows_ids_agree():
 
 def test_candidates_most_specific_first():
     assert candidates("PCI\\VEN_10DE&DEV_2206&SUBSYS_38971462&REV_A1") == [
-        "PCI\\VEN_10DE&DEV_2206&SUBSYS_38971462&REV_A1", "PCI\\VEN_10DE&DEV_2206&SUBSYS_38971462",
-        "PCI\\VEN_10DE&DEV_2206&REV_A1", "PCI\\VEN_10DE&DEV_2206"]
+        "PCI\\VEN_10DE&DEV_2206&SUBSYS_38971462&REV_A1",
+        "PCI\\VEN_10DE&DEV_2206&SUBSYS_38971462",
+        "PCI\\VEN_10DE&DEV_2206&REV_A1",
+        "PCI\\VEN_10DE&DEV_2206",
+    ]
     assert candidates("USB\\VID_046D&PID_C52B") == ["USB\\VID_046D&PID_C52B"]
     assert candidates("ACPI\\PNP0103") == ["ACPI\\PNP0103"]
 
 
 def _drv(hwid, version="1.0", **kw):
-    return InstalledDriver(device=kw.pop("device", hwid), hardware_id=normalise_hardware_id(hwid),
-                           installed_version=version, **kw)
+    return InstalledDriver(
+        device=kw.pop("device", hwid), hardware_id=normalise_hardware_id(hwid), installed_version=version, **kw
+    )
 
 
 def _offer(hwid, version, source="custom_db", **kw):
-    return UpdateOffer(source=source, name=kw.pop("name", "x"), hardware_id=normalise_hardware_id(hwid),
-                       latest_version=version, **kw)
+    return UpdateOffer(
+        source=source, name=kw.pop("name", "x"), hardware_id=normalise_hardware_id(hwid), latest_version=version, **kw
+    )
 
 
 def test_ids_differing_only_in_subsys_or_rev():
@@ -72,7 +84,9 @@ def test_ids_differing_only_in_subsys_or_rev():
 
 
 def test_unmatched_source_offers_are_listed_as_available():
-    apple = UpdateOffer(source="apple", name="macOS 14.2", hardware_id=None, latest_version="14.2", source_says_newer=True)
+    apple = UpdateOffer(
+        source="apple", name="macOS 14.2", hardware_id=None, latest_version="14.2", source_says_newer=True
+    )
     db_only = _offer("PCI\\VEN_1234&DEV_0001", "2.0")
     rows = match([], [apple, db_only])
     assert [(r.offer.name, r.status) for r in rows] == [("macOS 14.2", "available")]
@@ -86,28 +100,33 @@ def test_best_offer_per_driver_prefers_outdated_and_importance():
     assert row.offer is newer and row.status == "outdated" and row.importance == "CRITICAL"
 
 
-@pytest.mark.parametrize(("installed", "available", "kw", "expected"), [
-    ("512.95", "528.49", {}, -1),
-    ("528.49", "528.49", {}, 0),
-    ("31.0.15.2849", "31.0.15.1295", {}, 1),
-    ("31.0.15.1295", "31.0.15.2849", {}, -1),
-    ("31.0.15.1295", "528.49", {"vendor": "NVIDIA"}, -1),
-    ("31.0.15.2849", "528.49", {"hardware_id": "PCI\\VEN_10DE&DEV_2206"}, 0),
-    ("512.95", "31.0.15.2849", {}, None),          # different schemes, no vendor mapping
-    ("10.0.19041.1", "10.0.19041.1889", {}, -1),
-    ("2.0.6", "2.0.7", {}, -1),
-    ("2.0.10", "2.0.9", {}, 1),                     # numeric, not lexical
-    ("1.2", "1.2.0", {}, 0),
-    ("1.2.3-rc1", "1.2.3", {}, -1),
-    ("1.2.3-beta2", "1.2.3-beta10", {}, -1),
-    ("1.2.3-k1", "1.2.3-k2", {}, -1),
-    ("5.10.0-amd64", "5.10.0-generic", {}, 0),
-    ("1.0-custom", "1.0-patched", {}, None),
-    ("0x000000de", "0x000000f0", {}, -1),
-    ("0x000000de", "222", {}, None),
-    ("v2.5", "2.6", {}, -1),
-    ("", "1.0", {}, None), (None, "1.0", {}, None), ("unknown", "1.0", {}, None),
-])
+@pytest.mark.parametrize(
+    ("installed", "available", "kw", "expected"),
+    [
+        ("512.95", "528.49", {}, -1),
+        ("528.49", "528.49", {}, 0),
+        ("31.0.15.2849", "31.0.15.1295", {}, 1),
+        ("31.0.15.1295", "31.0.15.2849", {}, -1),
+        ("31.0.15.1295", "528.49", {"vendor": "NVIDIA"}, -1),
+        ("31.0.15.2849", "528.49", {"hardware_id": "PCI\\VEN_10DE&DEV_2206"}, 0),
+        ("512.95", "31.0.15.2849", {}, None),  # different schemes, no vendor mapping
+        ("10.0.19041.1", "10.0.19041.1889", {}, -1),
+        ("2.0.6", "2.0.7", {}, -1),
+        ("2.0.10", "2.0.9", {}, 1),  # numeric, not lexical
+        ("1.2", "1.2.0", {}, 0),
+        ("1.2.3-rc1", "1.2.3", {}, -1),
+        ("1.2.3-beta2", "1.2.3-beta10", {}, -1),
+        ("1.2.3-k1", "1.2.3-k2", {}, -1),
+        ("5.10.0-amd64", "5.10.0-generic", {}, 0),
+        ("1.0-custom", "1.0-patched", {}, None),
+        ("0x000000de", "0x000000f0", {}, -1),
+        ("0x000000de", "222", {}, None),
+        ("v2.5", "2.6", {}, -1),
+        ("", "1.0", {}, None),
+        (None, "1.0", {}, None),
+        ("unknown", "1.0", {}, None),
+    ],
+)
 def test_compare_versions_table(installed, available, kw, expected):
     assert compare_versions(installed, available, **kw) == expected
 
@@ -118,13 +137,24 @@ def test_nvidia_display_version():
     assert nvidia_display_version("1.2.3") is None
 
 
-@pytest.mark.parametrize(("raw", "expected"), [
-    ("\\/Date(1150848000000)\\/", date(2006, 6, 21)), ("/Date(1651795200000)/", date(2022, 5, 6)),
-    ("2006-06-21T00:00:00", date(2006, 6, 21)), ("2022-05-06T02:00:00+02:00", date(2022, 5, 6)),
-    ("20230815000000.000000-000", date(2023, 8, 15)), ("20210201000000.******+000", date(2021, 2, 1)),
-    ("21.06.2006", date(2006, 6, 21)), ("06/21/2006", date(2006, 6, 21)), (1482901200, date(2016, 12, 28)),
-    ("2023-02-30", None), ("soon", None), (None, None), ("", None),
-])
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("\\/Date(1150848000000)\\/", date(2006, 6, 21)),
+        ("/Date(1651795200000)/", date(2022, 5, 6)),
+        ("2006-06-21T00:00:00", date(2006, 6, 21)),
+        ("2022-05-06T02:00:00+02:00", date(2022, 5, 6)),
+        ("20230815000000.000000-000", date(2023, 8, 15)),
+        ("20210201000000.******+000", date(2021, 2, 1)),
+        ("21.06.2006", date(2006, 6, 21)),
+        ("06/21/2006", date(2006, 6, 21)),
+        (1482901200, date(2016, 12, 28)),
+        ("2023-02-30", None),
+        ("soon", None),
+        (None, None),
+        ("", None),
+    ],
+)
 def test_parse_date_shapes(raw, expected):
     assert parse_date(raw) == expected
 
@@ -153,9 +183,19 @@ def test_source_claim_used_only_when_versions_are_not_comparable():
     assert already.status == "current" and already.note
 
 
-@pytest.mark.parametrize(("category", "expected"), [
-    ("Display", "RECOMMENDED"), ("Graphics", "RECOMMENDED"), ("Network", "RECOMMENDED"), ("Storage", "RECOMMENDED"),
-    ("Firmware", "RECOMMENDED"), ("Audio", "OPTIONAL"), ("Printer", "OPTIONAL"), ("", "OPTIONAL")])
+@pytest.mark.parametrize(
+    ("category", "expected"),
+    [
+        ("Display", "RECOMMENDED"),
+        ("Graphics", "RECOMMENDED"),
+        ("Network", "RECOMMENDED"),
+        ("Storage", "RECOMMENDED"),
+        ("Firmware", "RECOMMENDED"),
+        ("Audio", "OPTIONAL"),
+        ("Printer", "OPTIONAL"),
+        ("", "OPTIONAL"),
+    ],
+)
 def test_default_importance_rule(category, expected):
     assert default_importance(category) == expected
 

@@ -19,6 +19,7 @@ def text(name: str) -> str:
 
 # ---- Linux -------------------------------------------------------------------------------------------------
 
+
 def test_lspci_vmmkn_several_modules_and_missing_fields():
     devices = _linux.parse_lspci_vmm(text("lspci_vmmkn_insights.txt"))
     assert [d["Slot"] for d in devices] == ["00:00.0", "00:01.0", "00:01.1", "00:03.0"]
@@ -30,10 +31,12 @@ def test_lspci_vmmkn_several_modules_and_missing_fields():
 
 
 def test_lspci_nn_form_with_names_and_tabs():
-    out = ("Slot:\t01:00.0\nClass:\tVGA compatible controller [0300]\nVendor:\tNVIDIA Corporation [10de]\n"
-           "Device:\tGA102 [GeForce RTX 3080] [2206]\nSVendor:\tMicro-Star International Co., Ltd. [MSI] [1462]\n"
-           "SDevice:\tDevice [3897]\nRev:\ta1\nDriver:\tnvidia\nModule:\tnvidiafb\nModule:\tnouveau\nModule:\tnvidia_drm\n"
-           "Module:\tnvidia\n\n")
+    out = (
+        "Slot:\t01:00.0\nClass:\tVGA compatible controller [0300]\nVendor:\tNVIDIA Corporation [10de]\n"
+        "Device:\tGA102 [GeForce RTX 3080] [2206]\nSVendor:\tMicro-Star International Co., Ltd. [MSI] [1462]\n"
+        "SDevice:\tDevice [3897]\nRev:\ta1\nDriver:\tnvidia\nModule:\tnvidiafb\nModule:\tnouveau\nModule:\tnvidia_drm\n"
+        "Module:\tnvidia\n\n"
+    )
     (dev,) = _linux.parse_lspci_vmm(out)
     assert dev["Vendor"] == "10de" and dev["Device"] == "2206" and dev["SVendor"] == "1462"
     assert dev["Device_name"] == "GA102 [GeForce RTX 3080]"
@@ -44,7 +47,11 @@ def test_lspci_nn_form_with_names_and_tabs():
 def test_fwupd_get_devices_installed_and_offers():
     devices = _linux.parse_fwupd(text("fwupd_get_devices.json"))
     installed = _linux.fwupd_installed(devices)
-    assert [d.device for d in installed] == ["ColorHug2", "Display controller", "Intel(R) Core™ i7-7700HQ CPU @ 2.80GHz"]
+    assert [d.device for d in installed] == [
+        "ColorHug2",
+        "Display controller",
+        "Intel(R) Core™ i7-7700HQ CPU @ 2.80GHz",
+    ]
     assert installed[0].installed_version == "2.0.6" and installed[0].kind == "firmware"
     assert installed[0].match_ids == ["FWUPD\\CF294BF55B333004BEB7C41F952C1838C23E1F4A"]
     assert installed[2].installed_version == "0x000000de"
@@ -60,14 +67,26 @@ def test_fwupd_get_devices_installed_and_offers():
 def test_fwupd_get_updates_and_all_keys_optional():
     offers = _linux.fwupd_offers(_linux.parse_fwupd(text("fwupd_get_updates.json")))
     assert [(o.name, o.latest_version, o.update_id) for o in offers] == [
-        ("ColorHug2", "2.0.7", "b0a78eb71f4eeea7df8fb114522556ba8ce22074")]
-    assert _linux.fwupd_offers(_linux.parse_fwupd('{"Devices": [{}, {"Name": "x"}, {"DeviceId": "a", "Releases": [{}]}]}')) == []
+        ("ColorHug2", "2.0.7", "b0a78eb71f4eeea7df8fb114522556ba8ce22074")
+    ]
+    assert (
+        _linux.fwupd_offers(_linux.parse_fwupd('{"Devices": [{}, {"Name": "x"}, {"DeviceId": "a", "Releases": [{}]}]}'))
+        == []
+    )
     assert _linux.parse_fwupd("") == []
 
 
-@pytest.mark.parametrize(("urgency", "issues", "expected"), [
-    ("critical", [], "CRITICAL"), ("high", [], "CRITICAL"), ("medium", [], "RECOMMENDED"), ("low", [], "OPTIONAL"),
-    (None, ["CVE-2022-1234"], "CRITICAL"), (None, [], None)])
+@pytest.mark.parametrize(
+    ("urgency", "issues", "expected"),
+    [
+        ("critical", [], "CRITICAL"),
+        ("high", [], "CRITICAL"),
+        ("medium", [], "RECOMMENDED"),
+        ("low", [], "OPTIONAL"),
+        (None, ["CVE-2022-1234"], "CRITICAL"),
+        (None, [], None),
+    ],
+)
 def test_fwupd_urgency(urgency, issues, expected):
     rel = {"Version": "1.1", "Flags": ["is-upgrade"]}
     if urgency:
@@ -88,6 +107,7 @@ def test_fwupd_exit_2_means_nothing_to_do():
 
 
 # ---- Windows -----------------------------------------------------------------------------------------------
+
 
 def test_pnp_signed_driver_ps51_german():
     items = _windows.parse_pnp_signed_drivers(text("win_pnpsigneddriver_ps51_de.json"))
@@ -143,13 +163,23 @@ def test_windows_update_error_is_reported_not_raised():
 
 
 def test_powershell_command_shape():
-    assert _windows.INVENTORY_ARGV[:6] == ("powershell.exe", "-NoProfile", "-NonInteractive", "-ExecutionPolicy",
-                                           "Bypass", "-Command")
-    assert "ConvertTo-Json -Depth 4" in _windows.INVENTORY_ARGV[-1] and "Win32_PnPSignedDriver" in _windows.INVENTORY_ARGV[-1]
+    assert _windows.INVENTORY_ARGV[:6] == (
+        "powershell.exe",
+        "-NoProfile",
+        "-NonInteractive",
+        "-ExecutionPolicy",
+        "Bypass",
+        "-Command",
+    )
+    assert (
+        "ConvertTo-Json -Depth 4" in _windows.INVENTORY_ARGV[-1]
+        and "Win32_PnPSignedDriver" in _windows.INVENTORY_ARGV[-1]
+    )
     assert "Type='Driver'" in _windows.WU_ARGV[-1] and "MsrcSeverity" in _windows.WU_ARGV[-1]
 
 
 # ---- macOS -------------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("name", ["softwareupdate_mojave.txt", "softwareupdate_catalina.txt"])
 def test_softwareupdate_both_formats(name):
@@ -165,8 +195,12 @@ def test_softwareupdate_nothing_on_stderr():
     from techcare.system.runner import ReplayRunner
 
     r = ReplayRunner(platform="darwin")
-    r.add_command(list(_macos.SOFTWAREUPDATE_ARGV), 0, "Software Update Tool\n\nFinding available software\n",
-                  "No new software available.\n")
+    r.add_command(
+        list(_macos.SOFTWAREUPDATE_ARGV),
+        0,
+        "Software Update Tool\n\nFinding available software\n",
+        "No new software available.\n",
+    )
     offers, (status,) = _macos.update_offers(r)
     assert offers == [] and status.status == "ok" and "No new software" in status.detail
 
@@ -180,7 +214,8 @@ def test_sp_extensions_both_value_forms():
     assert new[1].hardware_id == "COM.PARAGON-SOFTWARE.FILESYSTEMS.NTFS"
     old = _macos.parse_extensions(text("sp_extensions_old.json"))
     assert [(k.driver, k.installed_version, k.details["loaded"]) for k in old] == [
-        ("com.softraid.driver.SoftRAID", "5.8.1", True)]
+        ("com.softraid.driver.SoftRAID", "5.8.1", True)
+    ]
     assert len(_macos.parse_extensions(text("sp_extensions_old.json"), include_all=True)) == 2
 
 

@@ -14,8 +14,16 @@ import pytest
 from techcare.i18n import set_language
 from techcare.system.runner import RecordingRunner, ReplayRunner, decode_output
 from techcare.system.snapshot import Snapshot
-from techcare.tools.drivers import (COLUMNS, capture, driver_findings, driver_updates, drivers, inventory, main,
-                                    user_database_path)
+from techcare.tools.drivers import (
+    COLUMNS,
+    capture,
+    driver_findings,
+    driver_updates,
+    drivers,
+    inventory,
+    main,
+    user_database_path,
+)
 from techcare.tools.drivers import _linux, _macos, _windows
 
 FIX = Path(__file__).parent / "fixtures"
@@ -47,11 +55,29 @@ def mac_runner() -> ReplayRunner:
 
 
 def test_windows_report_matches_product_example():
-    write_user_db([{"hardware_id": "PCI\\VEN_10DE&DEV_2206", "name": "NVIDIA GeForce RTX 3080", "vendor": "NVIDIA",
-                    "category": "Graphics", "latest_version": "528.49", "release_date": "2023-02-08",
-                    "download_url": "https://www.nvidia.com/Download/index.aspx", "notes": "", "importance": "CRITICAL"},
-                   {"hardware_id": "PCI\\VEN_8086&DEV_15BC", "name": "Intel I219-V", "vendor": "Intel",
-                    "category": "Network", "latest_version": "12.19.1.37", "notes": "current"}])
+    write_user_db(
+        [
+            {
+                "hardware_id": "PCI\\VEN_10DE&DEV_2206",
+                "name": "NVIDIA GeForce RTX 3080",
+                "vendor": "NVIDIA",
+                "category": "Graphics",
+                "latest_version": "528.49",
+                "release_date": "2023-02-08",
+                "download_url": "https://www.nvidia.com/Download/index.aspx",
+                "notes": "",
+                "importance": "CRITICAL",
+            },
+            {
+                "hardware_id": "PCI\\VEN_8086&DEV_15BC",
+                "name": "Intel I219-V",
+                "vendor": "Intel",
+                "category": "Network",
+                "latest_version": "12.19.1.37",
+                "notes": "current",
+            },
+        ]
+    )
     frame = drivers(runner=windows_runner())
     assert list(frame.columns) == COLUMNS and len(frame) == 7  # 6 installed + Intel MEI offer (no inventory row)
     gpu = frame[frame.device == "NVIDIA GeForce RTX 3080"].iloc[0]
@@ -64,7 +90,15 @@ def test_windows_report_matches_product_example():
     ahci = frame[frame.driver == "mshdc.inf"].iloc[0]
     assert ahci.status == "no_data"
     stats = frame.attrs["stats"]
-    assert stats == {"installed": 6, "outdated": 2, "without_driver": 0, "critical": 2, "recommended": 0, "optional": 1, "not_comparable": 0}
+    assert stats == {
+        "installed": 6,
+        "outdated": 2,
+        "without_driver": 0,
+        "critical": 2,
+        "recommended": 0,
+        "optional": 1,
+        "not_comparable": 0,
+    }
 
     updates = driver_updates(runner=windows_runner())
     assert list(updates.importance) == ["CRITICAL", "CRITICAL", "OPTIONAL"]
@@ -72,8 +106,16 @@ def test_windows_report_matches_product_example():
 
 
 def test_windows_findings_for_critical_updates():
-    write_user_db([{"hardware_id": "PCI\\VEN_10DE&DEV_2206", "name": "RTX 3080", "latest_version": "528.49",
-                    "importance": "CRITICAL"}])
+    write_user_db(
+        [
+            {
+                "hardware_id": "PCI\\VEN_10DE&DEV_2206",
+                "name": "RTX 3080",
+                "latest_version": "528.49",
+                "importance": "CRITICAL",
+            }
+        ]
+    )
     findings = driver_findings(windows_runner())
     assert [f.area for f in findings] == ["drivers", "drivers"]
     gpu = next(f for f in findings if "2206" in f.check)
@@ -109,8 +151,16 @@ def mac_runner_without_updates() -> ReplayRunner:
 
 
 def test_macos_report():
-    write_user_db([{"hardware_id": "com.paragon-software.filesystems.ntfs", "name": "Paragon NTFS",
-                    "latest_version": "17.0.72", "vendor": "Paragon"}])
+    write_user_db(
+        [
+            {
+                "hardware_id": "com.paragon-software.filesystems.ntfs",
+                "name": "Paragon NTFS",
+                "latest_version": "17.0.72",
+                "vendor": "Paragon",
+            }
+        ]
+    )
     frame = drivers(runner=mac_runner())
     kext = frame[frame.driver == "com.paragon-software.filesystems.ntfs"].iloc[0]
     assert kext.status == "current"
@@ -143,8 +193,14 @@ def test_linux_sysfs_inventory_replay():
     r = ReplayRunner(platform="linux")
     dev = "/sys/bus/pci/devices/0000:01:00.0"
     r.add(Entry("dir", "/sys/bus/pci/devices", ["0000:01:00.0"]))
-    for name, value in {"vendor": "0x10de", "device": "0x2206", "subsystem_vendor": "0x1462",
-                        "subsystem_device": "0x3897", "revision": "0xa1", "class": "0x030000"}.items():
+    for name, value in {
+        "vendor": "0x10de",
+        "device": "0x2206",
+        "subsystem_vendor": "0x1462",
+        "subsystem_device": "0x3897",
+        "revision": "0xa1",
+        "class": "0x030000",
+    }.items():
         r.add(Entry("file", f"{dev}/{name}", FileResult(f"{dev}/{name}", value + "\n")))
     r.add(Entry("link", f"{dev}/driver", "../../../bus/pci/drivers/nvidia"))
     r.add(Entry("link", f"{dev}/driver/module", "../../../../module/nvidia"))
@@ -152,7 +208,12 @@ def test_linux_sysfs_inventory_replay():
     r.add_command(list(_linux.LSPCI), None, "", "lspci: command not found", error="not_found")
     (item,) = [i for i in inventory(r) if i.details.get("bus") == "pci"]
     assert item.hardware_id == "PCI\\VEN_10DE&DEV_2206&SUBSYS_38971462&REV_A1"
-    assert (item.driver, item.installed_version, item.category, item.vendor) == ("nvidia", "535.183.01", "Display", "NVIDIA")
+    assert (item.driver, item.installed_version, item.category, item.vendor) == (
+        "nvidia",
+        "535.183.01",
+        "Display",
+        "NVIDIA",
+    )
     assert item.details["version_origin"] == "sysfs"
     # modinfo fallback, then kernel release for in-tree modules
     assert ("cmd", ("modinfo", "-F", "version", "nvidia")) not in r.calls
@@ -161,8 +222,12 @@ def test_linux_sysfs_inventory_replay():
 def _snapshot_file(tmp_path: Path, runner: ReplayRunner) -> Path:
     recorder = RecordingRunner(runner)
     capture(recorder)
-    snap = Snapshot(platform=runner.platform, entries=recorder.entries, created="2026-11-28T00:00:00+00:00",
-                    host={"hostname": "KUNDE-PC", "os": runner.platform})
+    snap = Snapshot(
+        platform=runner.platform,
+        entries=recorder.entries,
+        created="2026-11-28T00:00:00+00:00",
+        host={"hostname": "KUNDE-PC", "os": runner.platform},
+    )
     path = tmp_path / "kunde.json"
     path.write_text(json.dumps(snap.to_dict()), encoding="utf-8")
     return path
@@ -177,8 +242,16 @@ def run_cli(*argv: str) -> tuple[int, str]:
 
 def test_cli_report_from_snapshot_in_product_format(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("COLUMNS", "120")
-    write_user_db([{"hardware_id": "PCI\\VEN_10DE&DEV_2206", "name": "NVIDIA GeForce RTX 3080",
-                    "latest_version": "528.49", "importance": "CRITICAL"}])
+    write_user_db(
+        [
+            {
+                "hardware_id": "PCI\\VEN_10DE&DEV_2206",
+                "name": "NVIDIA GeForce RTX 3080",
+                "latest_version": "528.49",
+                "importance": "CRITICAL",
+            }
+        ]
+    )
     path = _snapshot_file(tmp_path, windows_runner())
     code, out = run_cli("--snapshot", str(path))
     assert code == 0

@@ -83,8 +83,9 @@ def driver_updates(snapshot: Any = None, runner: CommandRunner | None = None) ->
     return _with_attrs(rep.frame(rep.updates), rep)
 
 
-def driver_findings(runner: CommandRunner | None = None, *, report: DriverReport | None = None,
-                    use_sources: bool = True) -> list[Finding]:
+def driver_findings(
+    runner: CommandRunner | None = None, *, report: DriverReport | None = None, use_sources: bool = True
+) -> list[Finding]:
     """Findings for ``diagnose()`` (area ``drivers``): one per outdated driver whose update is CRITICAL
     (``critical``; ``warning`` when only the release date says it is newer) with the repair
     ``drivers.install_update`` and its ``repair_params``; otherwise one ``ok``/``unknown`` summary finding.
@@ -96,8 +97,17 @@ def driver_findings(runner: CommandRunner | None = None, *, report: DriverReport
     try:
         rep = report if report is not None else build_report(runner=runner, use_sources=use_sources)
     except Exception as exc:  # noqa: BLE001 - a broken database or source must not break the diagnosis
-        return [Finding("drivers", "drivers", "unknown", f"Treiberprüfung nicht möglich: {exc}",
-                        f"Driver check not possible: {exc}", evidence={"error": str(exc)}, probe="drivers")]
+        return [
+            Finding(
+                "drivers",
+                "drivers",
+                "unknown",
+                f"Treiberprüfung nicht möglich: {exc}",
+                f"Driver check not possible: {exc}",
+                evidence={"error": str(exc)},
+                probe="drivers",
+            )
+        ]
     findings: list[Finding] = []
     for row in rep.updates:
         if row.importance != "CRITICAL" or row.offer is None:
@@ -107,29 +117,74 @@ def driver_findings(runner: CommandRunner | None = None, *, report: DriverReport
         params = {"source": row.offer.source, "update_id": row.update_id, "hardware_id": hwid}
         severity = "warning" if row.basis == "date" else "critical"
         current = data["installed_version"] or "?"
-        findings.append(Finding(
-            check=f"driver_update:{hwid or row.update_id}", area="drivers", severity=severity,
-            summary_de=f"Kritisches Treiber-Update für {data['device']}: {current} -> {data['latest_version'] or '?'} "
-                       f"({row.offer.source})",
-            summary_en=f"Critical driver update for {data['device']}: {current} -> {data['latest_version'] or '?'} "
-                       f"({row.offer.source})",
-            evidence={k: data[k] for k in ("device", "hardware_id", "installed_version", "latest_version", "importance",
-                                            "source", "status", "basis", "note", "install_hint", "download_url")},
-            repairs=["drivers.install_update"], repair_params={"drivers.install_update": params}, probe="drivers"))
+        latest = data["latest_version"] or "?"
+        findings.append(
+            Finding(
+                check=f"driver_update:{hwid or row.update_id}",
+                area="drivers",
+                severity=severity,
+                summary_de=f"Kritisches Treiber-Update für {data['device']}: {current} -> {latest} ({row.offer.source})",
+                summary_en=f"Critical driver update for {data['device']}: {current} -> {latest} ({row.offer.source})",
+                evidence={
+                    k: data[k]
+                    for k in (
+                        "device",
+                        "hardware_id",
+                        "installed_version",
+                        "latest_version",
+                        "importance",
+                        "source",
+                        "status",
+                        "basis",
+                        "note",
+                        "install_hint",
+                        "download_url",
+                    )
+                },
+                repairs=["drivers.install_update"],
+                repair_params={"drivers.install_update": params},
+                probe="drivers",
+            )
+        )
     if findings:
         return findings
     stats = rep.stats()
     if stats["installed"] == 0 and not any(s.status == "ok" for s in rep.sources if s.name != "custom_db"):
         reasons = "; ".join(f"{s.name}: {s.detail or s.status}" for s in rep.sources if s.status != "ok")
-        return [Finding("drivers", "drivers", "unknown", f"Treiber-Inventar nicht lesbar ({reasons}).",
-                        f"Driver inventory could not be read ({reasons}).", evidence={"sources": reasons},
-                        probe="drivers")]
-    return [Finding("drivers", "drivers", "ok",
-                    tr("{i} Treiber, {o} veraltet, keine kritischen Updates.",
-                       "{i} drivers, {o} outdated, no critical updates.", "de", i=stats["installed"], o=stats["outdated"]),
-                    tr("{i} Treiber, {o} veraltet, keine kritischen Updates.",
-                       "{i} drivers, {o} outdated, no critical updates.", "en", i=stats["installed"], o=stats["outdated"]),
-                    evidence=stats, probe="drivers")]
+        return [
+            Finding(
+                "drivers",
+                "drivers",
+                "unknown",
+                f"Treiber-Inventar nicht lesbar ({reasons}).",
+                f"Driver inventory could not be read ({reasons}).",
+                evidence={"sources": reasons},
+                probe="drivers",
+            )
+        ]
+    return [
+        Finding(
+            "drivers",
+            "drivers",
+            "ok",
+            tr(
+                "{i} Treiber, {o} veraltet, keine kritischen Updates.",
+                "{i} drivers, {o} outdated, no critical updates.",
+                "de",
+                i=stats["installed"],
+                o=stats["outdated"],
+            ),
+            tr(
+                "{i} Treiber, {o} veraltet, keine kritischen Updates.",
+                "{i} drivers, {o} outdated, no critical updates.",
+                "en",
+                i=stats["installed"],
+                o=stats["outdated"],
+            ),
+            evidence=stats,
+            probe="drivers",
+        )
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -27,16 +27,56 @@ FWUPD_UPDATES = ("fwupdmgr", "get-updates", "--json", "--no-metadata-check")
 
 #: PCI base classes (PCI Code and ID Assignment Specification) -> category shown to the technician.
 PCI_CLASSES = {
-    "00": "Unclassified", "01": "Storage", "02": "Network", "03": "Display", "04": "Multimedia", "05": "Memory",
-    "06": "Bridge", "07": "Communication", "08": "System", "09": "Input", "0a": "Docking", "0b": "Processor",
-    "0c": "Serial bus", "0d": "Wireless", "0e": "Intelligent controller", "0f": "Satellite", "10": "Encryption",
-    "11": "Signal processing", "12": "Processing accelerator", "13": "Instrumentation", "40": "Co-processor", "ff": "Unassigned class",
+    "00": "Unclassified",
+    "01": "Storage",
+    "02": "Network",
+    "03": "Display",
+    "04": "Multimedia",
+    "05": "Memory",
+    "06": "Bridge",
+    "07": "Communication",
+    "08": "System",
+    "09": "Input",
+    "0a": "Docking",
+    "0b": "Processor",
+    "0c": "Serial bus",
+    "0d": "Wireless",
+    "0e": "Intelligent controller",
+    "0f": "Satellite",
+    "10": "Encryption",
+    "11": "Signal processing",
+    "12": "Processing accelerator",
+    "13": "Instrumentation",
+    "40": "Co-processor",
+    "ff": "Unassigned class",
 }
-PCI_SUBCLASSES = {"0c03": "USB controller", "0c05": "SMBus", "0108": "NVMe", "0106": "SATA", "0280": "Network",
-                  "0300": "VGA", "0403": "Audio", "0600": "Host bridge", "0601": "ISA bridge", "0604": "PCI bridge"}
-USB_CLASSES = {"01": "Audio", "02": "Communication", "03": "Input", "06": "Imaging", "07": "Printer",
-               "08": "Storage", "09": "Hub", "0a": "Communication", "0b": "Smart card", "0e": "Video",
-               "e0": "Wireless", "ef": "Miscellaneous", "ff": "Vendor specific"}
+PCI_SUBCLASSES = {
+    "0c03": "USB controller",
+    "0c05": "SMBus",
+    "0108": "NVMe",
+    "0106": "SATA",
+    "0280": "Network",
+    "0300": "VGA",
+    "0403": "Audio",
+    "0600": "Host bridge",
+    "0601": "ISA bridge",
+    "0604": "PCI bridge",
+}
+USB_CLASSES = {
+    "01": "Audio",
+    "02": "Communication",
+    "03": "Input",
+    "06": "Imaging",
+    "07": "Printer",
+    "08": "Storage",
+    "09": "Hub",
+    "0a": "Communication",
+    "0b": "Smart card",
+    "0e": "Video",
+    "e0": "Wireless",
+    "ef": "Miscellaneous",
+    "ff": "Vendor specific",
+}
 
 
 # ---- parsers (pure) ------------------------------------------------------------------------------------------
@@ -127,12 +167,26 @@ def fwupd_installed(devices: list[dict[str, Any]]) -> list[InstalledDriver]:
         flags = [str(f) for f in dev.get("Flags") or []]
         hwid = fwupd_hardware_id(dev)
         created = dev.get("Created")
-        out.append(InstalledDriver(
-            device=name, hardware_id=hwid or f"FWUPD\\{device_id.upper()}", vendor=str(dev.get("Vendor") or ""),
-            category="Firmware", driver=f"fwupd:{dev.get('Plugin') or '?'}", installed_version=dev.get("Version"),
-            driver_date=None, kind="firmware", match_ids=[f"FWUPD\\{device_id.upper()}"],
-            details={"device_id": device_id, "updatable": "updatable" in flags, "version_format": dev.get("VersionFormat"),
-                     "guids": list(dev.get("Guid") or []), "created": created}))
+        out.append(
+            InstalledDriver(
+                device=name,
+                hardware_id=hwid or f"FWUPD\\{device_id.upper()}",
+                vendor=str(dev.get("Vendor") or ""),
+                category="Firmware",
+                driver=f"fwupd:{dev.get('Plugin') or '?'}",
+                installed_version=dev.get("Version"),
+                driver_date=None,
+                kind="firmware",
+                match_ids=[f"FWUPD\\{device_id.upper()}"],
+                details={
+                    "device_id": device_id,
+                    "updatable": "updatable" in flags,
+                    "version_format": dev.get("VersionFormat"),
+                    "guids": list(dev.get("Guid") or []),
+                    "created": created,
+                },
+            )
+        )
     return out
 
 
@@ -165,17 +219,33 @@ def fwupd_offers(devices: list[dict[str, Any]]) -> list[UpdateOffer]:
         if best.get("Issues"):
             importance = "CRITICAL"
         uri = best.get("Uri") or next(iter(best.get("Locations") or []), "")
-        offers.append(UpdateOffer(
-            source="fwupd", name=str(dev.get("Name") or device_id), hardware_id=f"FWUPD\\{device_id.upper()}",
-            latest_version=str(best["Version"]), vendor=str(best.get("Vendor") or dev.get("Vendor") or ""),
-            category="Firmware", release_date=parse_date(best.get("Created")), importance=importance,
-            download_url=str(uri or ""), update_id=device_id, notes=str(best.get("Summary") or ""),
-            installed_version=str(current) if current is not None else None, source_says_newer=True,
-            details={"remote": best.get("RemoteId"), "urgency": urgency or None, "issues": list(best.get("Issues") or [])}))
+        offers.append(
+            UpdateOffer(
+                source="fwupd",
+                name=str(dev.get("Name") or device_id),
+                hardware_id=f"FWUPD\\{device_id.upper()}",
+                latest_version=str(best["Version"]),
+                vendor=str(best.get("Vendor") or dev.get("Vendor") or ""),
+                category="Firmware",
+                release_date=parse_date(best.get("Created")),
+                importance=importance,
+                download_url=str(uri or ""),
+                update_id=device_id,
+                notes=str(best.get("Summary") or ""),
+                installed_version=str(current) if current is not None else None,
+                source_says_newer=True,
+                details={
+                    "remote": best.get("RemoteId"),
+                    "urgency": urgency or None,
+                    "issues": list(best.get("Issues") or []),
+                },
+            )
+        )
     return offers
 
 
 # ---- runner access ----------------------------------------------------------------------------------------------
+
 
 def _read(runner: CommandRunner, path: str) -> str | None:
     return _first_line(runner.read_file(path).content)
@@ -226,9 +296,13 @@ def pci_devices(runner: CommandRunner, lspci_records: list[dict[str, Any]] | Non
         rec = by_slot.get(slot, {})
         vendor = vendor or rec.get("Vendor")
         device = device or rec.get("Device")
-        hwid = from_pci(vendor, device, _read(runner, f"{path}/subsystem_vendor") or rec.get("SVendor"),
-                        _read(runner, f"{path}/subsystem_device") or rec.get("SDevice"),
-                        _read(runner, f"{path}/revision") or rec.get("Rev"))
+        hwid = from_pci(
+            vendor,
+            device,
+            _read(runner, f"{path}/subsystem_vendor") or rec.get("SVendor"),
+            _read(runner, f"{path}/subsystem_device") or rec.get("SDevice"),
+            _read(runner, f"{path}/revision") or rec.get("Rev"),
+        )
         if hwid is None:
             continue
         link = runner.read_link(f"{path}/driver")
@@ -237,18 +311,38 @@ def pci_devices(runner: CommandRunner, lspci_records: list[dict[str, Any]] | Non
         modules = list(rec.get("Module") or [])
         if not module and driver and driver.replace("-", "_") in modules:
             module = driver.replace("-", "_")
-        version, origin = _module_version(runner, module, kernel, cache) if module else (
-            (kernel, "builtin") if driver else (None, None))
+        version, origin = (
+            _module_version(runner, module, kernel, cache)
+            if module
+            else ((kernel, "builtin") if driver else (None, None))
+        )
         class_code = _read(runner, f"{path}/class") or rec.get("Class")
         category = rec.get("Class_name") or _category_from_class(class_code)
         vname = rec.get("Vendor_name") or vendor_name(vendor)
-        name = rec.get("Device_name") or f"{category or 'PCI device'} [{(vendor or '').removeprefix('0x')}:" \
-                                          f"{(device or '').removeprefix('0x')}]"
-        out.append(InstalledDriver(
-            device=name, hardware_id=hwid, vendor=vname, category=category, driver=driver or "",
-            installed_version=version, kind="driver" if driver else "device",
-            details={"slot": slot, "bus": "pci", "module": module, "modules": modules, "version_origin": origin,
-                     "class": class_code, "bound": bool(driver)}))
+        name = (
+            rec.get("Device_name")
+            or f"{category or 'PCI device'} [{(vendor or '').removeprefix('0x')}:{(device or '').removeprefix('0x')}]"
+        )
+        out.append(
+            InstalledDriver(
+                device=name,
+                hardware_id=hwid,
+                vendor=vname,
+                category=category,
+                driver=driver or "",
+                installed_version=version,
+                kind="driver" if driver else "device",
+                details={
+                    "slot": slot,
+                    "bus": "pci",
+                    "module": module,
+                    "modules": modules,
+                    "version_origin": origin,
+                    "class": class_code,
+                    "bound": bool(driver),
+                },
+            )
+        )
     return out
 
 
@@ -278,16 +372,26 @@ def usb_devices(runner: CommandRunner) -> list[InstalledDriver]:
                     dev_class = _read(runner, f"{USB_ROOT}/{iface}/bInterfaceClass") or dev_class
         driver = drivers[0] if drivers else ""
         module = _module_of(runner, f"{USB_ROOT}/{name}:1.0", driver) if driver else None
-        version, origin = _module_version(runner, module, kernel, cache) if module else (
-            (kernel, "builtin") if driver else (None, None))
+        version, origin = (
+            _module_version(runner, module, kernel, cache)
+            if module
+            else ((kernel, "builtin") if driver else (None, None))
+        )
         product = _read(runner, f"{path}/product")
         manufacturer = _read(runner, f"{path}/manufacturer")
         category = USB_CLASSES.get(dev_class.lower(), "USB")
-        out.append(InstalledDriver(
-            device=product or f"USB device [{vid}:{pid}]", hardware_id=hwid,
-            vendor=manufacturer or vendor_name(vid), category=category, driver=", ".join(drivers),
-            installed_version=version, kind="driver" if drivers else "device",
-            details={"port": name, "bus": "usb", "module": module, "drivers": drivers, "version_origin": origin}))
+        out.append(
+            InstalledDriver(
+                device=product or f"USB device [{vid}:{pid}]",
+                hardware_id=hwid,
+                vendor=manufacturer or vendor_name(vid),
+                category=category,
+                driver=", ".join(drivers),
+                installed_version=version,
+                kind="driver" if drivers else "device",
+                details={"port": name, "bus": "usb", "module": module, "drivers": drivers, "version_origin": origin},
+            )
+        )
     return out
 
 
@@ -304,22 +408,35 @@ def inventory(runner: CommandRunner) -> tuple[list[InstalledDriver], list[Source
     if not items and records:  # no sysfs (container, snapshot from capture.sh): lspci alone
         kernel = _kernel_release(runner)
         for rec in records:
-            hwid = from_pci(rec.get("Vendor"), rec.get("Device"), rec.get("SVendor"), rec.get("SDevice"), rec.get("Rev"))
+            hwid = from_pci(
+                rec.get("Vendor"), rec.get("Device"), rec.get("SVendor"), rec.get("SDevice"), rec.get("Rev")
+            )
             if hwid:
                 mods = rec.get("Module") or []
-                items.append(InstalledDriver(
-                    device=rec.get("Device_name") or f"PCI device [{rec.get('Vendor')}:{rec.get('Device')}]",
-                    hardware_id=hwid, vendor=rec.get("Vendor_name") or vendor_name(rec.get("Vendor")),
-                    category=rec.get("Class_name") or _category_from_class(rec.get("Class")),
-                    driver=rec.get("Driver", ""), installed_version=kernel if rec.get("Driver") else None,
-                    kind="driver" if rec.get("Driver") else "device",
-                    details={"slot": rec["Slot"], "bus": "pci", "modules": mods, "version_origin": "kernel"}))
-    statuses.append(SourceStatus("sysfs-pci", "ok" if runner.list_dir(PCI_ROOT) is not None else "unavailable",
-                                 count=sum(1 for i in items if i.details.get("bus") == "pci")))
+                items.append(
+                    InstalledDriver(
+                        device=rec.get("Device_name") or f"PCI device [{rec.get('Vendor')}:{rec.get('Device')}]",
+                        hardware_id=hwid,
+                        vendor=rec.get("Vendor_name") or vendor_name(rec.get("Vendor")),
+                        category=rec.get("Class_name") or _category_from_class(rec.get("Class")),
+                        driver=rec.get("Driver", ""),
+                        installed_version=kernel if rec.get("Driver") else None,
+                        kind="driver" if rec.get("Driver") else "device",
+                        details={"slot": rec["Slot"], "bus": "pci", "modules": mods, "version_origin": "kernel"},
+                    )
+                )
+    statuses.append(
+        SourceStatus(
+            "sysfs-pci",
+            "ok" if runner.list_dir(PCI_ROOT) is not None else "unavailable",
+            count=sum(1 for i in items if i.details.get("bus") == "pci"),
+        )
+    )
     usb = usb_devices(runner)
     items.extend(usb)
-    statuses.append(SourceStatus("sysfs-usb", "ok" if runner.list_dir(USB_ROOT) is not None else "unavailable",
-                                 count=len(usb)))
+    statuses.append(
+        SourceStatus("sysfs-usb", "ok" if runner.list_dir(USB_ROOT) is not None else "unavailable", count=len(usb))
+    )
     fw = runner.run(list(FWUPD_DEVICES), timeout=60)
     status, devices = _fwupd_status("fwupd-devices", fw)
     statuses.append(status)
@@ -331,7 +448,9 @@ def _fwupd_status(name: str, result) -> tuple[SourceStatus, list[dict[str, Any]]
     if result.error == "not_found" or (result.error and "not_found" in result.error):
         return SourceStatus(name, "unavailable", tr("fwupdmgr ist nicht installiert", "fwupdmgr is not installed")), []
     if result.error == "not_recorded":
-        return SourceStatus(name, "unavailable", tr("nicht im Snapshot aufgezeichnet", "not recorded in this snapshot")), []
+        return SourceStatus(
+            name, "unavailable", tr("nicht im Snapshot aufgezeichnet", "not recorded in this snapshot")
+        ), []
     if result.returncode == 2:  # fwupd: nothing to do
         return SourceStatus(name, "ok", "nothing to do"), []
     if not result.ok:

@@ -60,20 +60,35 @@ def parse_extensions(text: str, *, include_all: bool = False) -> list[InstalledD
         if not include_all and not loaded and apple:
             continue
         signed_by = ext.get("spext_signed_by")
-        out.append(InstalledDriver(
-            device=name, hardware_id=bundle.upper() or None,
-            vendor="Apple" if apple else (signed_by[0] if isinstance(signed_by, list) and signed_by else str(signed_by or "")),
-            category="Kernel extension", driver=bundle,
-            installed_version=str(ext.get("spext_version") or ext.get("version") or "") or None,
-            driver_date=parse_date(ext.get("spext_lastModified")), kind="extension",
-            signed=bool(signed_by) if signed_by is not None else None,
-            details={"loaded": loaded, "apple": apple, "path": ext.get("spext_path"),
-                     "loadable": _yes(ext.get("spext_loadable")), "notarized": _yes(ext.get("spext_notarized"))}))
+        out.append(
+            InstalledDriver(
+                device=name,
+                hardware_id=bundle.upper() or None,
+                vendor="Apple"
+                if apple
+                else (signed_by[0] if isinstance(signed_by, list) and signed_by else str(signed_by or "")),
+                category="Kernel extension",
+                driver=bundle,
+                installed_version=str(ext.get("spext_version") or ext.get("version") or "") or None,
+                driver_date=parse_date(ext.get("spext_lastModified")),
+                kind="extension",
+                signed=bool(signed_by) if signed_by is not None else None,
+                details={
+                    "loaded": loaded,
+                    "apple": apple,
+                    "path": ext.get("spext_path"),
+                    "loadable": _yes(ext.get("spext_loadable")),
+                    "notarized": _yes(ext.get("spext_notarized")),
+                },
+            )
+        )
     return out
 
 
-_SYSEXT_ROW = re.compile(r"^(?P<enabled>\*?)\s*\t?(?P<active>\*?)\s*\t?(?P<team>\S+)\s*\t?"
-                         r"(?P<bundle>\S+) \((?P<version>[^)]*)\)\s*\t?(?P<name>.*?)\s*\t?\[(?P<state>[^\]]*)\]\s*$")
+_SYSEXT_ROW = re.compile(
+    r"^(?P<enabled>\*?)\s*\t?(?P<active>\*?)\s*\t?(?P<team>\S+)\s*\t?"
+    r"(?P<bundle>\S+) \((?P<version>[^)]*)\)\s*\t?(?P<name>.*?)\s*\t?\[(?P<state>[^\]]*)\]\s*$"
+)
 
 
 def parse_systemextensions(text: str) -> list[InstalledDriver]:
@@ -101,15 +116,32 @@ def parse_systemextensions(text: str) -> list[InstalledDriver]:
             if not match:
                 continue
             enabled, active, team = match.group("enabled"), match.group("active"), match.group("team")
-            bundle, version, name, state = (match.group("bundle"), match.group("version"), match.group("name"),
-                                            match.group("state"))
+            bundle, version, name, state = (
+                match.group("bundle"),
+                match.group("version"),
+                match.group("name"),
+                match.group("state"),
+            )
         short = version.split("/", 1)[0]
         kind = category.rsplit(".", 1)[-1].replace("_", " ") if category else "system extension"
-        out.append(InstalledDriver(
-            device=name or bundle, hardware_id=bundle.upper(), vendor=team if team != "-" else "",
-            category=f"System extension ({kind})", driver=bundle, installed_version=short or None, kind="extension",
-            details={"enabled": enabled == "*", "active": active == "*", "team_id": team, "state": state,
-                     "bundle_version": version}))
+        out.append(
+            InstalledDriver(
+                device=name or bundle,
+                hardware_id=bundle.upper(),
+                vendor=team if team != "-" else "",
+                category=f"System extension ({kind})",
+                driver=bundle,
+                installed_version=short or None,
+                kind="extension",
+                details={
+                    "enabled": enabled == "*",
+                    "active": active == "*",
+                    "team_id": team,
+                    "state": state,
+                    "bundle_version": version,
+                },
+            )
+        )
     return out
 
 
@@ -132,18 +164,36 @@ def parse_softwareupdate(stdout: str, stderr: str = "") -> list[UpdateOffer]:
             pending = match.group("label")
             continue
         if pending is not None and "Title:" in line:
-            fields = {k.strip(): v.strip() for k, v in _NEW_DETAIL.findall(line.strip() + ("," if not line.rstrip().endswith(",") else ""))}
-            offers.append(_apple_offer(pending, fields.get("Title") or pending, fields.get("Version"),
-                                       fields.get("Recommended", "").upper() == "YES",
-                                       fields.get("Action", ""), fields.get("Size", "")))
+            fields = {
+                k.strip(): v.strip()
+                for k, v in _NEW_DETAIL.findall(line.strip() + ("," if not line.rstrip().endswith(",") else ""))
+            }
+            offers.append(
+                _apple_offer(
+                    pending,
+                    fields.get("Title") or pending,
+                    fields.get("Version"),
+                    fields.get("Recommended", "").upper() == "YES",
+                    fields.get("Action", ""),
+                    fields.get("Size", ""),
+                )
+            )
             pending = None
             continue
         match = _OLD_DETAIL.match(line)
         if match and pending is not None:
             flags = match.group("flags")
             action = "restart" if "[restart]" in flags else ("shut down" if "[shut down]" in flags else "")
-            offers.append(_apple_offer(pending, match.group("title").strip(), match.group("version").strip(),
-                                       "[recommended]" in flags, action, match.group("size")))
+            offers.append(
+                _apple_offer(
+                    pending,
+                    match.group("title").strip(),
+                    match.group("version").strip(),
+                    "[recommended]" in flags,
+                    action,
+                    match.group("size"),
+                )
+            )
             pending = None
             continue
         match = _OLD_LABEL.match(line)
@@ -162,10 +212,19 @@ def _apple_offer(label: str, title: str, version: str | None, recommended: bool,
     else:
         importance = "OPTIONAL"
     category = "Firmware" if "bridgeos" in label.lower() or "firmware" in title.lower() else "System"
-    return UpdateOffer(source="apple", name=title, hardware_id=None, latest_version=version, vendor="Apple",
-                       category=category, importance=importance, update_id=label, notes=title,
-                       source_says_newer=True,
-                       details={"recommended": recommended, "action": action or None, "size": size or None})
+    return UpdateOffer(
+        source="apple",
+        name=title,
+        hardware_id=None,
+        latest_version=version,
+        vendor="Apple",
+        category=category,
+        importance=importance,
+        update_id=label,
+        notes=title,
+        source_says_newer=True,
+        details={"recommended": recommended, "action": action or None, "size": size or None},
+    )
 
 
 def inventory(runner: CommandRunner) -> tuple[list[InstalledDriver], list[SourceStatus]]:
@@ -180,24 +239,37 @@ def inventory(runner: CommandRunner) -> tuple[list[InstalledDriver], list[Source
         except ValueError as exc:
             statuses.append(SourceStatus("SPExtensionsDataType", "error", f"unreadable JSON: {exc}"))
     else:
-        statuses.append(SourceStatus("SPExtensionsDataType", "unavailable" if result.error else "error",
-                                     (result.stderr or result.error or "").strip()[:200]))
+        statuses.append(
+            SourceStatus(
+                "SPExtensionsDataType",
+                "unavailable" if result.error else "error",
+                (result.stderr or result.error or "").strip()[:200],
+            )
+        )
     result = runner.run(list(SYSEXT_ARGV), timeout=30)
     if result.ok:
         sysexts = parse_systemextensions(result.stdout)
         items.extend(sysexts)
         statuses.append(SourceStatus("systemextensionsctl", "ok", count=len(sysexts)))
     else:
-        statuses.append(SourceStatus("systemextensionsctl", "unavailable" if result.error else "error",
-                                     (result.stderr or result.error or "").strip()[:200]))
+        statuses.append(
+            SourceStatus(
+                "systemextensionsctl",
+                "unavailable" if result.error else "error",
+                (result.stderr or result.error or "").strip()[:200],
+            )
+        )
     return items, statuses
 
 
 def update_offers(runner: CommandRunner) -> tuple[list[UpdateOffer], list[SourceStatus]]:
     result = runner.run(list(SOFTWAREUPDATE_ARGV), timeout=300)
     if not result.ok:
-        return [], [SourceStatus("apple", "unavailable" if result.error else "error",
-                                 (result.stderr or result.error or "").strip()[:200])]
+        return [], [
+            SourceStatus(
+                "apple", "unavailable" if result.error else "error", (result.stderr or result.error or "").strip()[:200]
+            )
+        ]
     offers = parse_softwareupdate(result.stdout, result.stderr)
     detail = "No new software available." if not offers and "No new software" in (result.stderr + result.stdout) else ""
     return offers, [SourceStatus("apple", "ok", detail, count=len(offers))]

@@ -25,7 +25,8 @@ _UTF8 = "[Console]::OutputEncoding = [System.Text.Encoding]::UTF8; "
 INVENTORY_SCRIPT = _UTF8 + (
     "ConvertTo-Json -Depth 4 -InputObject @(Get-CimInstance -ClassName Win32_PnPSignedDriver | "
     "Select-Object DeviceName,DriverVersion,DriverDate,HardWareID,Manufacturer,DeviceClass,InfName,IsSigned,"
-    "DriverProviderName,DeviceID)")
+    "DriverProviderName,DeviceID)"
+)
 
 WU_SCRIPT = _UTF8 + (
     "$s = New-Object -ComObject Microsoft.Update.Session; $q = $s.CreateUpdateSearcher(); "
@@ -34,7 +35,8 @@ WU_SCRIPT = _UTF8 + (
     "Title = $_.Title; UpdateID = $_.Identity.UpdateID; DriverClass = $_.DriverClass; "
     "DriverHardwareID = $_.DriverHardwareID; DriverManufacturer = $_.DriverManufacturer; "
     "DriverModel = $_.DriverModel; DriverProvider = $_.DriverProvider; DriverVerDate = $_.DriverVerDate; "
-    "MsrcSeverity = $_.MsrcSeverity; SupportUrl = $_.SupportUrl; RebootRequired = $_.RebootRequired } })")
+    "MsrcSeverity = $_.MsrcSeverity; SupportUrl = $_.SupportUrl; RebootRequired = $_.RebootRequired } })"
+)
 
 INVENTORY_ARGV = (*POWERSHELL, INVENTORY_SCRIPT)
 WU_ARGV = (*POWERSHELL, WU_SCRIPT)
@@ -42,11 +44,31 @@ WU_ARGV = (*POWERSHELL, WU_SCRIPT)
 #: Windows ships its own ("inbox") drivers with this date; they are never "outdated" by date.
 INBOX_DATE = "2006-06-21"
 
-_CLASSES = {"DISPLAY": "Display", "NET": "Network", "MEDIA": "Audio", "HDC": "Storage", "SCSIADAPTER": "Storage",
-            "DISKDRIVE": "Storage", "SYSTEM": "System", "USB": "USB", "HIDCLASS": "Input", "KEYBOARD": "Input",
-            "MOUSE": "Input", "BLUETOOTH": "Bluetooth", "FIRMWARE": "Firmware", "CAMERA": "Camera", "IMAGE": "Camera",
-            "PRINTER": "Printer", "MONITOR": "Monitor", "PROCESSOR": "Processor", "SECURITYDEVICES": "Security",
-            "VOLUME": "Storage", "SOFTWAREDEVICE": "Software", "BIOMETRIC": "Biometric", "AUDIOENDPOINT": "Audio"}
+_CLASSES = {
+    "DISPLAY": "Display",
+    "NET": "Network",
+    "MEDIA": "Audio",
+    "HDC": "Storage",
+    "SCSIADAPTER": "Storage",
+    "DISKDRIVE": "Storage",
+    "SYSTEM": "System",
+    "USB": "USB",
+    "HIDCLASS": "Input",
+    "KEYBOARD": "Input",
+    "MOUSE": "Input",
+    "BLUETOOTH": "Bluetooth",
+    "FIRMWARE": "Firmware",
+    "CAMERA": "Camera",
+    "IMAGE": "Camera",
+    "PRINTER": "Printer",
+    "MONITOR": "Monitor",
+    "PROCESSOR": "Processor",
+    "SECURITYDEVICES": "Security",
+    "VOLUME": "Storage",
+    "SOFTWAREDEVICE": "Software",
+    "BIOMETRIC": "Biometric",
+    "AUDIOENDPOINT": "Audio",
+}
 _MSRC = {"critical": "CRITICAL", "important": "CRITICAL", "moderate": "RECOMMENDED", "low": "RECOMMENDED"}
 _HRESULT = re.compile(r"0x8024[0-9A-Fa-f]{4}|-214[0-9]{7}")
 
@@ -87,12 +109,25 @@ def parse_pnp_signed_drivers(text: str) -> list[InstalledDriver]:
         inf = (row.get("InfName") or "").strip()
         provider = (row.get("DriverProviderName") or "").strip()
         inbox = when is not None and when.isoformat() == INBOX_DATE
-        out.append(InstalledDriver(
-            device=name, hardware_id=hwid, vendor=(row.get("Manufacturer") or provider or "").strip(),
-            category=category_of(row.get("DeviceClass")), driver=inf, installed_version=row.get("DriverVersion"),
-            driver_date=when, inbox=inbox, signed=_bool(row.get("IsSigned")),
-            details={"provider": provider, "device_class": row.get("DeviceClass"), "device_id": row.get("DeviceID"),
-                     "raw_hardware_id": row.get("HardWareID")}))
+        out.append(
+            InstalledDriver(
+                device=name,
+                hardware_id=hwid,
+                vendor=(row.get("Manufacturer") or provider or "").strip(),
+                category=category_of(row.get("DeviceClass")),
+                driver=inf,
+                installed_version=row.get("DriverVersion"),
+                driver_date=when,
+                inbox=inbox,
+                signed=_bool(row.get("IsSigned")),
+                details={
+                    "provider": provider,
+                    "device_class": row.get("DeviceClass"),
+                    "device_id": row.get("DeviceID"),
+                    "raw_hardware_id": row.get("HardWareID"),
+                },
+            )
+        )
     return out
 
 
@@ -109,18 +144,30 @@ def parse_wu_driver_updates(text: str) -> list[UpdateOffer]:
     out: list[UpdateOffer] = []
     for row in _json_list(text):
         title = (row.get("Title") or "").strip()
-        severity = (row.get("MsrcSeverity") or "")
+        severity = row.get("MsrcSeverity") or ""
         severity = severity.strip().lower() if isinstance(severity, str) else ""
         category = category_of(row.get("DriverClass"))
-        out.append(UpdateOffer(
-            source="windows_update", name=(row.get("DriverModel") or title or "").strip(),
-            hardware_id=normalise_hardware_id(row.get("DriverHardwareID")), latest_version=version_from_title(title),
-            vendor=(row.get("DriverManufacturer") or row.get("DriverProvider") or "").strip(), category=category,
-            release_date=parse_date(row.get("DriverVerDate")), importance=_MSRC.get(severity),
-            download_url=(row.get("SupportUrl") or "").strip(), update_id=(row.get("UpdateID") or "").strip(),
-            notes=title, source_says_newer=True,
-            details={"msrc_severity": row.get("MsrcSeverity"), "provider": row.get("DriverProvider"),
-                     "reboot_required": row.get("RebootRequired")}))
+        out.append(
+            UpdateOffer(
+                source="windows_update",
+                name=(row.get("DriverModel") or title or "").strip(),
+                hardware_id=normalise_hardware_id(row.get("DriverHardwareID")),
+                latest_version=version_from_title(title),
+                vendor=(row.get("DriverManufacturer") or row.get("DriverProvider") or "").strip(),
+                category=category,
+                release_date=parse_date(row.get("DriverVerDate")),
+                importance=_MSRC.get(severity),
+                download_url=(row.get("SupportUrl") or "").strip(),
+                update_id=(row.get("UpdateID") or "").strip(),
+                notes=title,
+                source_says_newer=True,
+                details={
+                    "msrc_severity": row.get("MsrcSeverity"),
+                    "provider": row.get("DriverProvider"),
+                    "reboot_required": row.get("RebootRequired"),
+                },
+            )
+        )
     return out
 
 

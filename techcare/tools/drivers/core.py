@@ -36,12 +36,39 @@ from .versions import compare_dates, compare_versions
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-__all__ = ["COLUMNS", "DriverReport", "Row", "build_report", "capture", "evaluate", "inventory", "match",
-           "platform_module", "runner_for", "update_offers"]
+__all__ = [
+    "COLUMNS",
+    "DriverReport",
+    "Row",
+    "build_report",
+    "capture",
+    "evaluate",
+    "inventory",
+    "match",
+    "platform_module",
+    "runner_for",
+    "update_offers",
+]
 
-COLUMNS = ["device", "hardware_id", "vendor", "category", "driver", "installed_version", "driver_date",
-           "latest_version", "importance", "source", "install_hint", "download_url", "status", "basis", "note",
-           "update_id", "kind"]
+COLUMNS = [
+    "device",
+    "hardware_id",
+    "vendor",
+    "category",
+    "driver",
+    "installed_version",
+    "driver_date",
+    "latest_version",
+    "importance",
+    "source",
+    "install_hint",
+    "download_url",
+    "status",
+    "basis",
+    "note",
+    "update_id",
+    "kind",
+]
 _SOURCE_ORDER = {"windows_update": 0, "fwupd": 1, "apple": 2, "custom_db": 3}
 _MODULES = {"linux": "._linux", "windows": "._windows", "darwin": "._macos"}
 
@@ -84,10 +111,10 @@ def capture(runner: CommandRunner) -> dict[str, int]:
 class Row:
     driver: InstalledDriver | None
     offer: UpdateOffer | None
-    status: str                 # outdated | missing | current | unknown | no_data | no_driver | available
-    basis: str = ""             # version | source | date
+    status: str  # outdated | missing | current | unknown | no_data | no_driver | available
+    basis: str = ""  # version | source | date
     note: str = ""
-    raised_importance: str | None = None   # highest importance any source gave this device's update
+    raised_importance: str | None = None  # highest importance any source gave this device's update
 
     @property
     def importance(self) -> str | None:
@@ -95,7 +122,9 @@ class Row:
             return None
         if self.raised_importance:
             return self.raised_importance
-        return self.offer.importance or default_importance(self.offer.category or (self.driver.category if self.driver else ""))
+        return self.offer.importance or default_importance(
+            self.offer.category or (self.driver.category if self.driver else "")
+        )
 
     @property
     def is_update(self) -> bool:
@@ -130,7 +159,9 @@ class Row:
             "source": o.source if o else None,
             "install_hint": o.install_hint() if o and self.is_update else "",
             "download_url": o.download_url if o else "",
-            "status": self.status, "basis": self.basis, "note": self.note,
+            "status": self.status,
+            "basis": self.basis,
+            "note": self.note,
             "update_id": self.update_id if o else "",
             "kind": d.kind if d else "update",
         }
@@ -140,35 +171,82 @@ def evaluate(driver: InstalledDriver, offer: UpdateOffer) -> Row:
     """Compare one installed driver with one offer (see the module doc for the rules)."""
     installed = driver.installed_version or offer.installed_version
     if driver.kind == "device" and not installed:
-        return Row(driver, offer, "missing", "no_driver", tr(
-            "Für dieses Gerät ist kein Treiber geladen.", "No driver is bound to this device."))
-    cmp = compare_versions(installed, offer.latest_version, vendor=driver.vendor or offer.vendor,
-                           hardware_id=driver.hardware_id)
+        return Row(
+            driver,
+            offer,
+            "missing",
+            "no_driver",
+            tr("Für dieses Gerät ist kein Treiber geladen.", "No driver is bound to this device."),
+        )
+    cmp = compare_versions(
+        installed, offer.latest_version, vendor=driver.vendor or offer.vendor, hardware_id=driver.hardware_id
+    )
     if cmp is not None:
         if cmp < 0:
             return Row(driver, offer, "outdated", "version")
-        note = "" if not offer.source_says_newer else tr(
-            "{s} bietet {v} an, installiert ist bereits {i}.", "{s} offers {v}, {i} is already installed.",
-            s=offer.source, v=offer.latest_version, i=installed)
+        note = (
+            ""
+            if not offer.source_says_newer
+            else tr(
+                "{s} bietet {v} an, installiert ist bereits {i}.",
+                "{s} offers {v}, {i} is already installed.",
+                s=offer.source,
+                v=offer.latest_version,
+                i=installed,
+            )
+        )
         return Row(driver, offer, "current", "version", note)
     if offer.source_says_newer:
-        return Row(driver, offer, "outdated", "source", tr(
-            "Versionen nicht vergleichbar ({i} / {v}); {s} meldet das Update als neuer.",
-            "Versions not comparable ({i} / {v}); {s} reports the update as newer.",
-            i=installed or "?", v=offer.latest_version or "?", s=offer.source))
+        return Row(
+            driver,
+            offer,
+            "outdated",
+            "source",
+            tr(
+                "Versionen nicht vergleichbar ({i} / {v}); {s} meldet das Update als neuer.",
+                "Versions not comparable ({i} / {v}); {s} reports the update as newer.",
+                i=installed or "?",
+                v=offer.latest_version or "?",
+                s=offer.source,
+            ),
+        )
     if not driver.inbox:
         dcmp = compare_dates(driver.driver_date, offer.release_date)
         if dcmp is not None:
-            return Row(driver, offer, "outdated" if dcmp < 0 else "current", "date", tr(
-                "Versionen nicht vergleichbar ({i} / {v}); verglichen nach Datum ({di} / {dv}).",
-                "Versions not comparable ({i} / {v}); compared by date ({di} / {dv}).",
-                i=installed or "?", v=offer.latest_version or "?", di=driver.driver_date, dv=offer.release_date))
-    return Row(driver, offer, "unknown", "", tr(
-        "Versionen nicht vergleichbar ({i} / {v}) - kein Update behauptet.",
-        "Versions not comparable ({i} / {v}) - no update claimed.", i=installed or "?", v=offer.latest_version or "?"))
+            return Row(
+                driver,
+                offer,
+                "outdated" if dcmp < 0 else "current",
+                "date",
+                tr(
+                    "Versionen nicht vergleichbar ({i} / {v}); verglichen nach Datum ({di} / {dv}).",
+                    "Versions not comparable ({i} / {v}); compared by date ({di} / {dv}).",
+                    i=installed or "?",
+                    v=offer.latest_version or "?",
+                    di=driver.driver_date,
+                    dv=offer.release_date,
+                ),
+            )
+    return Row(
+        driver,
+        offer,
+        "unknown",
+        "",
+        tr(
+            "Versionen nicht vergleichbar ({i} / {v}) - kein Update behauptet.",
+            "Versions not comparable ({i} / {v}) - no update claimed.",
+            i=installed or "?",
+            v=offer.latest_version or "?",
+        ),
+    )
 
 
-_STATUS_RANK = {"outdated": 0, "missing": 0, "current": 1, "unknown": 2}  # for non-outdated: a definite answer beats "unknown"
+_STATUS_RANK = {
+    "outdated": 0,
+    "missing": 0,
+    "current": 1,
+    "unknown": 2,
+}  # for non-outdated: a definite answer beats "unknown"
 
 
 def match(installed: list[InstalledDriver], offers: list[UpdateOffer]) -> list[Row]:
@@ -194,7 +272,10 @@ def match(installed: list[InstalledDriver], offers: list[UpdateOffer]) -> list[R
         outdated = [r for r in evaluated if r.status in ("outdated", "missing")]
         if outdated:
             # install through the OS's own channel when it has the update; importance is the highest any source gave
-            best = min(outdated, key=lambda r: (_SOURCE_ORDER.get(r.offer.source, 9), {"version": 0, "source": 1}.get(r.basis, 2)))
+            best = min(
+                outdated,
+                key=lambda r: (_SOURCE_ORDER.get(r.offer.source, 9), {"version": 0, "source": 1}.get(r.basis, 2)),
+            )
             best.raised_importance = min((r.importance for r in outdated), key=importance_rank)
         else:
             best = min(evaluated, key=lambda r: (_STATUS_RANK[r.status], _SOURCE_ORDER.get(r.offer.source, 9)))
@@ -222,10 +303,15 @@ class DriverReport:
 
     @property
     def updates(self) -> list[Row]:
-        return sorted((r for r in self.rows if r.is_update),
-                      key=lambda r: (importance_rank(r.importance), r.status == "available",
-                                     _SOURCE_ORDER.get(r.offer.source, 9),
-                                     r.to_dict()["device"].lower()))
+        return sorted(
+            (r for r in self.rows if r.is_update),
+            key=lambda r: (
+                importance_rank(r.importance),
+                r.status == "available",
+                _SOURCE_ORDER.get(r.offer.source, 9),
+                r.to_dict()["device"].lower(),
+            ),
+        )
 
     @property
     def not_comparable(self) -> list[Row]:
@@ -233,13 +319,15 @@ class DriverReport:
 
     def stats(self) -> dict[str, int]:
         updates = self.updates
-        return {"installed": sum(1 for r in self.installed if r.driver.kind != "device"),
-                "outdated": sum(1 for r in self.rows if r.status == "outdated"),
-                "without_driver": sum(1 for r in self.installed if r.driver.kind == "device"),
-                "critical": sum(1 for r in updates if r.importance == "CRITICAL"),
-                "recommended": sum(1 for r in updates if r.importance == "RECOMMENDED"),
-                "optional": sum(1 for r in updates if r.importance == "OPTIONAL"),
-                "not_comparable": len(self.not_comparable)}
+        return {
+            "installed": sum(1 for r in self.installed if r.driver.kind != "device"),
+            "outdated": sum(1 for r in self.rows if r.status == "outdated"),
+            "without_driver": sum(1 for r in self.installed if r.driver.kind == "device"),
+            "critical": sum(1 for r in updates if r.importance == "CRITICAL"),
+            "recommended": sum(1 for r in updates if r.importance == "RECOMMENDED"),
+            "optional": sum(1 for r in updates if r.importance == "OPTIONAL"),
+            "not_comparable": len(self.not_comparable),
+        }
 
     def frame(self, rows: list[Row] | None = None) -> pd.DataFrame:
         import pandas as pd
@@ -251,10 +339,16 @@ class DriverReport:
         return self.frame()
 
     def to_dict(self) -> dict[str, Any]:
-        return {"platform": self.platform, "snapshot": self.snapshot, "stats": self.stats(),
-                "updates": [r.to_dict() for r in self.updates], "drivers": [r.to_dict() for r in self.rows],
-                "sources": [s.to_dict() for s in self.sources], "database_problems": [p.to_dict() for p in self.problems],
-                "duration": {k: round(v, 4) for k, v in self.duration.items()}}
+        return {
+            "platform": self.platform,
+            "snapshot": self.snapshot,
+            "stats": self.stats(),
+            "updates": [r.to_dict() for r in self.updates],
+            "drivers": [r.to_dict() for r in self.rows],
+            "sources": [s.to_dict() for s in self.sources],
+            "database_problems": [p.to_dict() for p in self.problems],
+            "duration": {k: round(v, 4) for k, v in self.duration.items()},
+        }
 
     def __rich__(self):
         from .driver_manager import render
@@ -265,16 +359,29 @@ class DriverReport:
         import html
 
         stats = self.stats()
-        head = html.escape(tr("Treiber: {i} installiert, {o} veraltet, {c} kritisch, {r} empfohlen",
-                              "Drivers: {i} installed, {o} outdated, {c} critical, {r} recommended",
-                              i=stats["installed"], o=stats["outdated"], c=stats["critical"], r=stats["recommended"]))
-        table = self.frame(self.updates)[["device", "installed_version", "latest_version", "importance", "source",
-                                          "install_hint"]].to_html(index=False, escape=True)
+        head = html.escape(
+            tr(
+                "Treiber: {i} installiert, {o} veraltet, {c} kritisch, {r} empfohlen",
+                "Drivers: {i} installed, {o} outdated, {c} critical, {r} recommended",
+                i=stats["installed"],
+                o=stats["outdated"],
+                c=stats["critical"],
+                r=stats["recommended"],
+            )
+        )
+        table = self.frame(self.updates)[
+            ["device", "installed_version", "latest_version", "importance", "source", "install_hint"]
+        ].to_html(index=False, escape=True)
         return f"<div class='techcare-drivers'><strong>{head}</strong>{table}</div>"
 
 
-def build_report(snapshot: Any = None, runner: CommandRunner | None = None, *,
-                 database: DriverDatabase | None = None, use_sources: bool = True) -> DriverReport:
+def build_report(
+    snapshot: Any = None,
+    runner: CommandRunner | None = None,
+    *,
+    database: DriverDatabase | None = None,
+    use_sources: bool = True,
+) -> DriverReport:
     """Inventory, update sources and the custom database, matched. Raises
     :class:`~techcare.errors.DriverDatabaseError` for a broken database file."""
     runner, snap_path = runner_for(snapshot, runner)
@@ -293,10 +400,17 @@ def build_report(snapshot: Any = None, runner: CommandRunner | None = None, *,
         statuses.extend(source_statuses)
         timings["sources"] = time.perf_counter() - started
     offers.extend(db.offers)
-    statuses.append(SourceStatus("custom_db", "ok" if db.files else "unavailable",
-                                 os.pathsep.join(db.files), count=len(db.offers)))
+    statuses.append(
+        SourceStatus("custom_db", "ok" if db.files else "unavailable", os.pathsep.join(db.files), count=len(db.offers))
+    )
     started = time.perf_counter()
     rows = match(installed, offers)
     timings["match"] = time.perf_counter() - started
-    return DriverReport(platform=runner.platform, rows=rows, sources=statuses, problems=list(db.problems),
-                        duration=timings, snapshot=snap_path)
+    return DriverReport(
+        platform=runner.platform,
+        rows=rows,
+        sources=statuses,
+        problems=list(db.problems),
+        duration=timings,
+        snapshot=snap_path,
+    )

@@ -31,8 +31,17 @@ from .versions import parse_date, version_key
 __all__ = ["DatabaseProblem", "DriverDatabase", "SHIPPED_PATH", "load_database", "parse_database", "user_database_path"]
 
 SHIPPED_PATH = Path(__file__).with_name("driver_database.json")
-FIELDS = ("hardware_id", "name", "vendor", "category", "latest_version", "release_date", "download_url", "notes",
-          "importance")
+FIELDS = (
+    "hardware_id",
+    "name",
+    "vendor",
+    "category",
+    "latest_version",
+    "release_date",
+    "download_url",
+    "notes",
+    "importance",
+)
 REQUIRED = ("hardware_id", "name", "latest_version")
 _FIELDSET = frozenset(FIELDS)
 
@@ -97,63 +106,131 @@ def _valid_hwid(hwid: str | None, raw: str) -> bool:
 
 def _validate(entry: Any, index: int, file: str, problems: list[DatabaseProblem]) -> UpdateOffer | None:
     if not isinstance(entry, dict):
-        problems.append(_problem(file, index, None, "ist kein Objekt ({t}).", "is not an object ({t}).",
-                                 t=type(entry).__name__))
+        problems.append(
+            _problem(file, index, None, "ist kein Objekt ({t}).", "is not an object ({t}).", t=type(entry).__name__)
+        )
         return None
     ok = True
     for key in REQUIRED:
         value = entry.get(key)
         if not isinstance(value, str) or not value.strip():
-            problems.append(_problem(file, index, key, "fehlt oder ist leer (Pflichtfeld, Text).",
-                                     "is missing or empty (required text field)."))
+            problems.append(
+                _problem(
+                    file,
+                    index,
+                    key,
+                    "fehlt oder ist leer (Pflichtfeld, Text).",
+                    "is missing or empty (required text field).",
+                )
+            )
             ok = False
     for key in ("vendor", "category", "download_url", "notes", "release_date", "importance"):
         value = entry.get(key)
         if value is not None and not isinstance(value, str):
-            problems.append(_problem(file, index, key, "muss Text sein, nicht {t}.", "must be text, not {t}.",
-                                     t=type(value).__name__))
+            problems.append(
+                _problem(
+                    file, index, key, "muss Text sein, nicht {t}.", "must be text, not {t}.", t=type(value).__name__
+                )
+            )
             ok = False
     unknown = sorted(set(entry) - _FIELDSET) if len(entry) > len(FIELDS) or not _FIELDSET.issuperset(entry) else []
     if unknown:
-        problems.append(_problem(file, index, unknown[0], "unbekanntes Feld (ignoriert; erlaubt: {a}).",
-                                 "unknown field (ignored; allowed: {a}).", a=", ".join(FIELDS)))
+        problems.append(
+            _problem(
+                file,
+                index,
+                unknown[0],
+                "unbekanntes Feld (ignoriert; erlaubt: {a}).",
+                "unknown field (ignored; allowed: {a}).",
+                a=", ".join(FIELDS),
+            )
+        )
     if not ok:
         return None
     hwid = normalise_hardware_id(entry["hardware_id"])
     raw_id = entry["hardware_id"].strip()
     if not _valid_hwid(hwid, raw_id):
-        problems.append(_problem(file, index, "hardware_id", "{v!r} ist keine Hardware-ID (z. B. PCI\\VEN_10DE&DEV_2206).",
-                                 "{v!r} is not a hardware id (e.g. PCI\\VEN_10DE&DEV_2206).", v=raw_id))
+        problems.append(
+            _problem(
+                file,
+                index,
+                "hardware_id",
+                "{v!r} ist keine Hardware-ID (z. B. PCI\\VEN_10DE&DEV_2206).",
+                "{v!r} is not a hardware id (e.g. PCI\\VEN_10DE&DEV_2206).",
+                v=raw_id,
+            )
+        )
         return None
     if version_key(entry["latest_version"]) is None:
-        problems.append(_problem(file, index, "latest_version", "{v!r} enthält keine Versionsnummer.",
-                                 "{v!r} contains no version number.", v=entry["latest_version"]))
+        problems.append(
+            _problem(
+                file,
+                index,
+                "latest_version",
+                "{v!r} enthält keine Versionsnummer.",
+                "{v!r} contains no version number.",
+                v=entry["latest_version"],
+            )
+        )
         return None
     release = None
     if entry.get("release_date"):
         release = parse_date(entry["release_date"]) if _ISO_DATE.match(entry["release_date"]) else None
         if release is None:
-            problems.append(_problem(file, index, "release_date", "{v!r} ist kein Datum (JJJJ-MM-TT).",
-                                     "{v!r} is not a date (YYYY-MM-DD).", v=entry["release_date"]))
+            problems.append(
+                _problem(
+                    file,
+                    index,
+                    "release_date",
+                    "{v!r} ist kein Datum (JJJJ-MM-TT).",
+                    "{v!r} is not a date (YYYY-MM-DD).",
+                    v=entry["release_date"],
+                )
+            )
             return None
     url = (entry.get("download_url") or "").strip()
     if url:
         if not _URL.match(url):
-            problems.append(_problem(file, index, "download_url", "{v!r} ist keine http(s)-Adresse.",
-                                     "{v!r} is not an http(s) address.", v=url))
+            problems.append(
+                _problem(
+                    file,
+                    index,
+                    "download_url",
+                    "{v!r} ist keine http(s)-Adresse.",
+                    "{v!r} is not an http(s) address.",
+                    v=url,
+                )
+            )
             return None
     importance = entry.get("importance")
     if importance is not None:
         importance = importance.strip().upper()
         if importance not in IMPORTANCES:
-            problems.append(_problem(file, index, "importance", "{v!r} ist ungültig (erlaubt: {a}).",
-                                     "{v!r} is not valid (allowed: {a}).", v=entry["importance"], a=", ".join(IMPORTANCES)))
+            problems.append(
+                _problem(
+                    file,
+                    index,
+                    "importance",
+                    "{v!r} ist ungültig (erlaubt: {a}).",
+                    "{v!r} is not valid (allowed: {a}).",
+                    v=entry["importance"],
+                    a=", ".join(IMPORTANCES),
+                )
+            )
             return None
-    return UpdateOffer(source="custom_db", name=entry["name"].strip(), hardware_id=hwid,
-                       latest_version=entry["latest_version"].strip(), vendor=(entry.get("vendor") or "").strip(),
-                       category=(entry.get("category") or "").strip(), release_date=release, importance=importance,
-                       download_url=url, notes=(entry.get("notes") or "").strip(),
-                       details={"file": file, "index": index})
+    return UpdateOffer(
+        source="custom_db",
+        name=entry["name"].strip(),
+        hardware_id=hwid,
+        latest_version=entry["latest_version"].strip(),
+        vendor=(entry.get("vendor") or "").strip(),
+        category=(entry.get("category") or "").strip(),
+        release_date=release,
+        importance=importance,
+        download_url=url,
+        notes=(entry.get("notes") or "").strip(),
+        details={"file": file, "index": index},
+    )
 
 
 def parse_database(text: str, file: str = "<text>") -> DriverDatabase:
@@ -164,17 +241,28 @@ def parse_database(text: str, file: str = "<text>") -> DriverDatabase:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise DriverDatabaseError(tr(
-            "Treiber-Datenbank {f}: kein gültiges JSON ({m}, Zeile {l}, Spalte {c}).",
-            "Driver database {f}: not valid JSON ({m}, line {l}, column {c}).", f=file, m=exc.msg, l=exc.lineno,
-            c=exc.colno), hint=tr("Die Datei muss eine JSON-Liste von Einträgen sein.",
-                                  "The file must be a JSON list of entries.")) from None
+        raise DriverDatabaseError(
+            tr(
+                "Treiber-Datenbank {f}: kein gültiges JSON ({m}, Zeile {l}, Spalte {c}).",
+                "Driver database {f}: not valid JSON ({m}, line {l}, column {c}).",
+                f=file,
+                m=exc.msg,
+                l=exc.lineno,
+                c=exc.colno,
+            ),
+            hint=tr("Die Datei muss eine JSON-Liste von Einträgen sein.", "The file must be a JSON list of entries."),
+        ) from None
     if isinstance(data, dict) and isinstance(data.get("drivers"), list):
         data = data["drivers"]
     if not isinstance(data, list):
-        raise DriverDatabaseError(tr(
-            "Treiber-Datenbank {f}: erwartet wird eine JSON-Liste von Einträgen, nicht {t}.",
-            "Driver database {f}: expected a JSON list of entries, not {t}.", f=file, t=type(data).__name__))
+        raise DriverDatabaseError(
+            tr(
+                "Treiber-Datenbank {f}: erwartet wird eine JSON-Liste von Einträgen, nicht {t}.",
+                "Driver database {f}: expected a JSON list of entries, not {t}.",
+                f=file,
+                t=type(data).__name__,
+            )
+        )
     db = DriverDatabase(files=[file])
     for index, entry in enumerate(data):
         offer = _validate(entry, index, file, db.problems)
@@ -216,15 +304,23 @@ def _read(path: Path) -> str | None:
     except FileNotFoundError:
         return None
     except UnicodeDecodeError:
-        raise DriverDatabaseError(tr("Treiber-Datenbank {f}: kein UTF-8-Text.", "Driver database {f}: not UTF-8 text.",
-                                     f=path)) from None
+        raise DriverDatabaseError(
+            tr("Treiber-Datenbank {f}: kein UTF-8-Text.", "Driver database {f}: not UTF-8 text.", f=path)
+        ) from None
     except OSError as exc:
-        raise DriverDatabaseError(tr("Treiber-Datenbank {f} nicht lesbar ({e}).", "Driver database {f} cannot be read ({e}).",
-                                     f=path, e=exc.strerror or exc)) from None
+        raise DriverDatabaseError(
+            tr(
+                "Treiber-Datenbank {f} nicht lesbar ({e}).",
+                "Driver database {f} cannot be read ({e}).",
+                f=path,
+                e=exc.strerror or exc,
+            )
+        ) from None
 
 
-def load_database(shipped: str | os.PathLike[str] | None = None,
-                  user: str | os.PathLike[str] | None | bool = None) -> DriverDatabase:
+def load_database(
+    shipped: str | os.PathLike[str] | None = None, user: str | os.PathLike[str] | None | bool = None
+) -> DriverDatabase:
     """Shipped database merged with the user's file (``user=False`` skips it)."""
     shipped_path = Path(shipped) if shipped is not None else SHIPPED_PATH
     merged = DriverDatabase()

@@ -62,13 +62,17 @@ def render(report: DriverReport, *, show_all: bool = False):
 
     stats = report.stats()
     parts: list = []
-    lines = [tr("📊 Statistik:", "📊 Statistics:"),
-             tr("   • Installierte Treiber: {n}", "   • Installed drivers: {n}", n=stats["installed"]),
-             tr("   • Veraltete Treiber: {n}", "   • Outdated drivers: {n}", n=stats["outdated"]),
-             tr("   • Kritische Updates: {n}", "   • Critical updates: {n}", n=stats["critical"]),
-             tr("   • Empfohlene Updates: {n}", "   • Recommended updates: {n}", n=stats["recommended"])]
+    lines = [
+        tr("📊 Statistik:", "📊 Statistics:"),
+        tr("   • Installierte Treiber: {n}", "   • Installed drivers: {n}", n=stats["installed"]),
+        tr("   • Veraltete Treiber: {n}", "   • Outdated drivers: {n}", n=stats["outdated"]),
+        tr("   • Kritische Updates: {n}", "   • Critical updates: {n}", n=stats["critical"]),
+        tr("   • Empfohlene Updates: {n}", "   • Recommended updates: {n}", n=stats["recommended"]),
+    ]
     if stats["without_driver"]:
-        lines.append(tr("   • Geräte ohne Treiber: {n}", "   • Devices without a driver: {n}", n=stats["without_driver"]))
+        lines.append(
+            tr("   • Geräte ohne Treiber: {n}", "   • Devices without a driver: {n}", n=stats["without_driver"])
+        )
     if stats["optional"]:
         lines.append(tr("   • Optionale Updates: {n}", "   • Optional updates: {n}", n=stats["optional"]))
     parts.append(Text("\n".join(lines) + "\n", style="bold"))
@@ -78,45 +82,76 @@ def render(report: DriverReport, *, show_all: bool = False):
         for number, row in enumerate(updates, 1):
             data = row.to_dict()
             imp = data["importance"] or "OPTIONAL"
-            block = [f"[{_STYLE[imp]}]{_ICON[imp]} {number}. {escape(data['device'])}[/]",
-                     tr("   Aktuell: {v}", "   Current: {v}", v=escape(_shown(data["installed_version"], data))),
-                     tr("   Verfügbar: {v}", "   Available: {v}", v=escape(_shown(data["latest_version"], data))),
-                     tr("   Wichtigkeit: {v}", "   Importance: {v}", v=imp),
-                     tr("   Quelle: {v}", "   Source: {v}", v=data["source"]),
-                     tr("   Installation: {v}", "   Installation: {v}", v=escape(data["install_hint"]))]
+            block = [
+                f"[{_STYLE[imp]}]{_ICON[imp]} {number}. {escape(data['device'])}[/]",
+                tr("   Aktuell: {v}", "   Current: {v}", v=escape(_shown(data["installed_version"], data))),
+                tr("   Verfügbar: {v}", "   Available: {v}", v=escape(_shown(data["latest_version"], data))),
+                tr("   Wichtigkeit: {v}", "   Importance: {v}", v=imp),
+                tr("   Quelle: {v}", "   Source: {v}", v=data["source"]),
+                tr("   Installation: {v}", "   Installation: {v}", v=escape(data["install_hint"])),
+            ]
             if data["note"]:
                 block.append(tr("   Hinweis: {v}", "   Note: {v}", v=escape(data["note"])))
             parts.append(Text.from_markup("\n".join(block) + "\n"))
     else:
-        parts.append(Text(tr("✅ Keine Treiber-Updates gefunden.", "✅ No driver updates found.") + "\n", style="green"))
+        parts.append(
+            Text(tr("✅ Keine Treiber-Updates gefunden.", "✅ No driver updates found.") + "\n", style="green")
+        )
     unknown = report.not_comparable
     if unknown:
-        parts.append(Text(tr("❔ NICHT VERGLEICHBAR (kein Update behauptet):", "❔ NOT COMPARABLE (no update claimed):"),
-                          style="magenta"))
+        parts.append(
+            Text(
+                tr("❔ NICHT VERGLEICHBAR (kein Update behauptet):", "❔ NOT COMPARABLE (no update claimed):"),
+                style="magenta",
+            )
+        )
         for row in unknown:
             d = row.to_dict()
-            parts.append(Text(f"   • {d['device']}: {d['installed_version'] or '?'} / {d['latest_version'] or '?'} "
-                              f"({d['source']})"))
+            parts.append(
+                Text(
+                    f"   • {d['device']}: {d['installed_version'] or '?'} / {d['latest_version'] or '?'} "
+                    f"({d['source']})"
+                )
+            )
         parts.append(Text(""))
     bad = [s for s in report.sources if s.status != "ok"]
     if bad or report.problems:
         parts.append(Text(tr("⚠️ Quellen und Datenbank:", "⚠️ Sources and database:"), style="yellow"))
-        words = {"unavailable": tr("nicht verfügbar", "unavailable"), "error": tr("Fehler", "error"),
-                 "skipped": tr("übersprungen", "skipped")}
+        words = {
+            "unavailable": tr("nicht verfügbar", "unavailable"),
+            "error": tr("Fehler", "error"),
+            "skipped": tr("übersprungen", "skipped"),
+        }
         for status in bad:
-            parts.append(Text(f"   • {status.name}: {words.get(status.status, status.status)} {status.detail}".rstrip()))
+            parts.append(
+                Text(f"   • {status.name}: {words.get(status.status, status.status)} {status.detail}".rstrip())
+            )
         for problem in report.problems:
             parts.append(Text(f"   • {problem}"))
         parts.append(Text(""))
     if show_all:
         table = Table(title=tr("Installierte Treiber", "Installed drivers"), show_lines=False)
-        for column in (tr("Gerät", "Device"), "Hardware-ID", tr("Kategorie", "Category"), tr("Treiber", "Driver"),
-                       tr("Version", "Version"), tr("Datum", "Date"), "Status"):
+        for column in (
+            tr("Gerät", "Device"),
+            "Hardware-ID",
+            tr("Kategorie", "Category"),
+            tr("Treiber", "Driver"),
+            tr("Version", "Version"),
+            tr("Datum", "Date"),
+            "Status",
+        ):
             table.add_column(column, overflow="fold")
         for row in report.installed:
             d = row.to_dict()
-            table.add_row(d["device"], d["hardware_id"] or "", d["category"], d["driver"], d["installed_version"] or "",
-                          d["driver_date"] or "", d["status"])
+            table.add_row(
+                d["device"],
+                d["hardware_id"] or "",
+                d["category"],
+                d["driver"],
+                d["installed_version"] or "",
+                d["driver_date"] or "",
+                d["status"],
+            )
         parts.append(table)
     return Group(*parts)
 
@@ -124,20 +159,39 @@ def render(report: DriverReport, *, show_all: bool = False):
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m techcare.tools.drivers.driver_manager",
-        description=tr("Treiber-Inventar und Updates (Windows Update, Apple, fwupd, eigene Datenbank).",
-                       "Driver inventory and updates (Windows Update, Apple, fwupd, custom database)."))
+        description=tr(
+            "Treiber-Inventar und Updates (Windows Update, Apple, fwupd, eigene Datenbank).",
+            "Driver inventory and updates (Windows Update, Apple, fwupd, custom database).",
+        ),
+    )
     out = parser.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help=tr("JSON ausgeben", "print JSON"))
-    out.add_argument("--csv", action="store_true", help=tr("Treiber-Tabelle als CSV ausgeben", "print the drivers table as CSV"))
-    parser.add_argument("--snapshot", metavar="FILE", help=tr("einen Snapshot auswerten statt dieses Rechners",
-                                                              "analyse a snapshot instead of this machine"))
-    parser.add_argument("--all", action="store_true", help=tr("auch alle installierten Treiber auflisten",
-                                                              "also list every installed driver"))
-    parser.add_argument("--updates-only", action="store_true",
-                        help=tr("bei --csv/--json nur Updates", "with --csv/--json: updates only"))
-    parser.add_argument("--no-sources", action="store_true",
-                        help=tr("nur die eigene Datenbank abfragen (kein Windows Update/softwareupdate/fwupd)",
-                                "only the custom database (no Windows Update/softwareupdate/fwupd)"))
+    out.add_argument(
+        "--csv", action="store_true", help=tr("Treiber-Tabelle als CSV ausgeben", "print the drivers table as CSV")
+    )
+    parser.add_argument(
+        "--snapshot",
+        metavar="FILE",
+        help=tr("einen Snapshot auswerten statt dieses Rechners", "analyse a snapshot instead of this machine"),
+    )
+    parser.add_argument(
+        "--all",
+        action="store_true",
+        help=tr("auch alle installierten Treiber auflisten", "also list every installed driver"),
+    )
+    parser.add_argument(
+        "--updates-only",
+        action="store_true",
+        help=tr("bei --csv/--json nur Updates", "with --csv/--json: updates only"),
+    )
+    parser.add_argument(
+        "--no-sources",
+        action="store_true",
+        help=tr(
+            "nur die eigene Datenbank abfragen (kein Windows Update/softwareupdate/fwupd)",
+            "only the custom database (no Windows Update/softwareupdate/fwupd)",
+        ),
+    )
     parser.add_argument("--lang", choices=["de", "en"], help=tr("Sprache", "language"))
     return parser
 

@@ -25,13 +25,42 @@ _LINUX_PAIR = re.compile(r"^(?:0x)?([0-9a-fA-F]{4}):(?:0x)?([0-9a-fA-F]{4})$")
 
 #: Well-known PCI/USB vendor ids (shown when no name database such as pci.ids is available).
 VENDORS = {
-    "8086": "Intel", "10DE": "NVIDIA", "1002": "AMD", "1022": "AMD", "10EC": "Realtek", "14E4": "Broadcom",
-    "168C": "Qualcomm Atheros", "17CB": "Qualcomm", "1B4B": "Marvell", "144D": "Samsung", "15B7": "Sandisk",
-    "1AF4": "Red Hat (virtio)", "15AD": "VMware", "80EE": "VirtualBox", "1414": "Microsoft", "106B": "Apple",
-    "1969": "Qualcomm Atheros", "11AB": "Marvell", "1217": "O2 Micro", "1180": "Ricoh", "1912": "Renesas",
-    "1B21": "ASMedia", "1D6A": "Aquantia", "1C5C": "SK hynix", "126F": "Silicon Motion", "2646": "Kingston",
-    "046D": "Logitech", "045E": "Microsoft", "05AC": "Apple", "0BDA": "Realtek", "8087": "Intel", "1D6B": "Linux Foundation",
-    "0A5C": "Broadcom", "04F2": "Chicony", "0C45": "Microdia", "273F": "Hughski",
+    "8086": "Intel",
+    "10DE": "NVIDIA",
+    "1002": "AMD",
+    "1022": "AMD",
+    "10EC": "Realtek",
+    "14E4": "Broadcom",
+    "168C": "Qualcomm Atheros",
+    "17CB": "Qualcomm",
+    "1B4B": "Marvell",
+    "144D": "Samsung",
+    "15B7": "Sandisk",
+    "1AF4": "Red Hat (virtio)",
+    "15AD": "VMware",
+    "80EE": "VirtualBox",
+    "1414": "Microsoft",
+    "106B": "Apple",
+    "1969": "Qualcomm Atheros",
+    "11AB": "Marvell",
+    "1217": "O2 Micro",
+    "1180": "Ricoh",
+    "1912": "Renesas",
+    "1B21": "ASMedia",
+    "1D6A": "Aquantia",
+    "1C5C": "SK hynix",
+    "126F": "Silicon Motion",
+    "2646": "Kingston",
+    "046D": "Logitech",
+    "045E": "Microsoft",
+    "05AC": "Apple",
+    "0BDA": "Realtek",
+    "8087": "Intel",
+    "1D6B": "Linux Foundation",
+    "0A5C": "Broadcom",
+    "04F2": "Chicony",
+    "0C45": "Microdia",
+    "273F": "Hughski",
 }
 
 
@@ -103,8 +132,13 @@ def _hex4(value: str | int | None) -> str | None:
     return text.upper().rjust(4, "0")[-4:]
 
 
-def from_pci(vendor: str | None, device: str | None, subsystem_vendor: str | None = None,
-             subsystem_device: str | None = None, revision: str | None = None) -> str | None:
+def from_pci(
+    vendor: str | None,
+    device: str | None,
+    subsystem_vendor: str | None = None,
+    subsystem_device: str | None = None,
+    revision: str | None = None,
+) -> str | None:
     """Linux PCI ids (``0x10de``/``10de`` ...) -> ``PCI\\VEN_10DE&DEV_2206[&SUBSYS_ddddvvvv][&REV_rr]``."""
     ven, dev = _hex4(vendor), _hex4(device)
     if not ven or not dev:

@@ -27,9 +27,31 @@ __all__ = ["IMPORTANCES", "InstalledDriver", "SourceStatus", "UpdateOffer", "def
 
 IMPORTANCES = ("CRITICAL", "RECOMMENDED", "OPTIONAL")
 SOURCES = ("windows_update", "apple", "fwupd", "custom_db")
-_RECOMMENDED_CATEGORIES = {"display", "graphics", "gpu", "net", "network", "ethernet", "wireless", "wlan", "wifi",
-                           "storage", "scsiadapter", "hdc", "nvme", "disk", "diskdrive", "firmware", "bios",
-                           "uefi", "system", "chipset", "bluetooth", "security", "mass storage"}
+_RECOMMENDED_CATEGORIES = {
+    "display",
+    "graphics",
+    "gpu",
+    "net",
+    "network",
+    "ethernet",
+    "wireless",
+    "wlan",
+    "wifi",
+    "storage",
+    "scsiadapter",
+    "hdc",
+    "nvme",
+    "disk",
+    "diskdrive",
+    "firmware",
+    "bios",
+    "uefi",
+    "system",
+    "chipset",
+    "bluetooth",
+    "security",
+    "mass storage",
+}
 
 
 def importance_rank(value: str | None) -> int:
@@ -39,8 +61,10 @@ def importance_rank(value: str | None) -> int:
 def default_importance(category: str | None) -> str:
     """The documented default when the update source says nothing about importance."""
     text = (category or "").strip().lower()
-    if text in _RECOMMENDED_CATEGORIES or any(word in text for word in ("display", "graphic", "network", "storage",
-                                                                        "firmware", "ethernet", "wireless", "nvme")):
+    if text in _RECOMMENDED_CATEGORIES or any(
+        word in text
+        for word in ("display", "graphic", "network", "storage", "firmware", "ethernet", "wireless", "nvme")
+    ):
         return "RECOMMENDED"
     return "OPTIONAL"
 
@@ -50,16 +74,16 @@ class InstalledDriver:
     """One installed driver / kernel module / firmware / extension."""
 
     device: str
-    hardware_id: str | None                 # normalised, most specific form
+    hardware_id: str | None  # normalised, most specific form
     vendor: str = ""
     category: str = ""
-    driver: str = ""                        # inf name, kernel module, bundle id
+    driver: str = ""  # inf name, kernel module, bundle id
     installed_version: str | None = None
     driver_date: date | None = None
-    kind: str = "driver"                    # driver | firmware | extension | device (no driver bound)
-    inbox: bool = False                     # Windows inbox driver (dated 2006-06-21): never outdated by date
+    kind: str = "driver"  # driver | firmware | extension | device (no driver bound)
+    inbox: bool = False  # Windows inbox driver (dated 2006-06-21): never outdated by date
     signed: bool | None = None
-    match_ids: list[str] = field(default_factory=list)   # extra keys an offer may use (fwupd device id, GUIDs)
+    match_ids: list[str] = field(default_factory=list)  # extra keys an offer may use (fwupd device id, GUIDs)
     details: dict[str, Any] = field(default_factory=dict)
 
 
@@ -67,19 +91,19 @@ class InstalledDriver:
 class UpdateOffer:
     """An update one source offers for a hardware id (or for the system, like an Apple update)."""
 
-    source: str                             # windows_update | apple | fwupd | custom_db
+    source: str  # windows_update | apple | fwupd | custom_db
     name: str
-    hardware_id: str | None                 # normalised; None: not tied to one device (Apple)
+    hardware_id: str | None  # normalised; None: not tied to one device (Apple)
     latest_version: str | None
     vendor: str = ""
     category: str = ""
     release_date: date | None = None
-    importance: str | None = None           # None: use the default rule
+    importance: str | None = None  # None: use the default rule
     download_url: str = ""
     update_id: str = ""
     notes: str = ""
-    installed_version: str | None = None    # when the source itself knows it (fwupd, Apple never)
-    source_says_newer: bool = False         # the source compared versions itself (WU, softwareupdate, fwupd)
+    installed_version: str | None = None  # when the source itself knows it (fwupd, Apple never)
+    source_says_newer: bool = False  # the source compared versions itself (WU, softwareupdate, fwupd)
     details: dict[str, Any] = field(default_factory=dict)
 
     def install_hint(self) -> str:
@@ -87,8 +111,11 @@ class UpdateOffer:
             return tr("Über Windows Update installieren", "Install via Windows Update")
         if self.source == "apple":
             label = self.update_id or self.name
-            return tr("softwareupdate -i \"{l}\" (oder Systemeinstellungen > Softwareupdate)",
-                      "softwareupdate -i \"{l}\" (or System Settings > Software Update)", l=label)
+            return tr(
+                'softwareupdate -i "{l}" (oder Systemeinstellungen > Softwareupdate)',
+                'softwareupdate -i "{l}" (or System Settings > Software Update)',
+                l=label,
+            )
         if self.source == "fwupd":
             return tr("fwupdmgr update {d}", "fwupdmgr update {d}", d=self.update_id).strip()
         if self.download_url:
@@ -101,7 +128,7 @@ class SourceStatus:
     """Whether a source / inventory step could be read, and why not."""
 
     name: str
-    status: str                             # ok | unavailable | error | skipped
+    status: str  # ok | unavailable | error | skipped
     detail: str = ""
     count: int = 0
 

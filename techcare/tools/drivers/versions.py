@@ -46,7 +46,7 @@ def version_key(version: str | None) -> tuple[tuple[int, ...], str] | None:
     if not match:
         return None
     numbers = tuple(int(p) for p in re.split(r"[._]", match.group(1)))
-    return numbers, text[match.end():].strip().lower()
+    return numbers, text[match.end() :].strip().lower()
 
 
 def nvidia_display_version(version: str | None) -> str | None:
@@ -105,8 +105,9 @@ def _is_nvidia(vendor: str | None, hardware_id: str | None) -> bool:
     return bool((vendor and "nvidia" in vendor.lower()) or (hardware_id and "VEN_10DE" in hardware_id.upper()))
 
 
-def compare_versions(installed: str | None, available: str | None, *, vendor: str | None = None,
-                     hardware_id: str | None = None) -> int | None:
+def compare_versions(
+    installed: str | None, available: str | None, *, vendor: str | None = None, hardware_id: str | None = None
+) -> int | None:
     """``-1`` if ``installed`` is older than ``available``, ``0`` equal, ``1`` newer, ``None`` not comparable."""
     ka, kb = version_key(installed), version_key(available)
     if ka is None or kb is None:
