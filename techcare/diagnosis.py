@@ -270,11 +270,12 @@ def _antivirus(res: R.ProbeResult, os_name: str) -> list[Finding]:
     if av.protected is False:
         return [Finding("antivirus", "services", "critical", f"Virenschutz ist aus ({names}).", f"Antivirus is off ({names}).",
                         {"products": R.to_jsonable(av.products)}, probe="antivirus")]
-    stale = [p for p in av.products if p.enabled and p.up_to_date is False]
+    stale = [p for p in av.products if p.enabled is not False and p.up_to_date is False]
     if stale:
         ages = {p.name: p.signature_age_days for p in stale}
-        return [Finding("antivirus", "services", "warning", f"Virensignaturen veraltet: {names}.",
-                        f"Antivirus signatures out of date: {names}.", {"signature_age_days": ages},
+        stale_names = ", ".join(p.name for p in stale)
+        return [Finding("antivirus", "services", "warning", f"Virensignaturen veraltet: {stale_names}.",
+                        f"Antivirus signatures out of date: {stale_names}.", {"signature_age_days": ages},
                         _repairs("av_outdated", os_name), probe="antivirus")]
     no_rt = [p.name for p in av.products if p.enabled and p.realtime is False]
     if no_rt and os_name == "windows":
@@ -291,14 +292,22 @@ def _update_service(res: R.ProbeResult, os_name: str) -> list[Finding]:
     us: R.UpdateServiceStatus = res.data
     if us.problem:
         params = {"win.set_service_start_type": {"name": us.name, "start_type": "manual"}} if os_name == "windows" else {}
-        return [Finding("update_service", "updates", "critical",
-                        f"Update-Dienst {us.name} kann keine Updates liefern ({us.start_type or us.state}). {us.detail}".strip(),
-                        f"Update service {us.name} cannot deliver updates ({us.start_type or us.state}). {us.detail}".strip(),
+        if os_name == "darwin":
+            de, en = ("Automatische Suche nach Updates ist ausgeschaltet.", "Automatic checking for updates is turned off.")
+        else:
+            de = f"Update-Dienst {us.name} kann keine Updates liefern ({us.start_type or us.state})."
+            en = f"Update service {us.name} cannot deliver updates ({us.start_type or us.state})."
+        return [Finding("update_service", "updates", "warning" if os_name == "darwin" else "critical",
+                        f"{de} {us.detail}".strip(), f"{en} {us.detail}".strip(),
                         {"name": us.name, "state": us.state, "start_type": us.start_type},
                         _repairs("update_service", os_name), params, probe="update_service")]
     return [Finding("update_service", "updates", "ok", f"Update-Dienst {us.name} ist bereit.",
                     f"Update service {us.name} is available.", {"name": us.name, "state": us.state,
                                                                 "start_type": us.start_type}, probe="update_service")]
+
+
+_STATE_DE = {"failed": "ausgefallen", "stopped": "gestoppt", "running": "aktiv", "inactive": "inaktiv",
+             "crashed": "abgestürzt", "exited": "beendet"}
 
 
 def _services(res: R.ProbeResult, os_name: str) -> list[Finding]:
@@ -310,8 +319,9 @@ def _services(res: R.ProbeResult, os_name: str) -> list[Finding]:
     for svc in failed:
         repair = _repairs("service_failed", os_name)
         key = "name" if os_name == "windows" else "unit"
+        state_de = _STATE_DE.get(svc.state, svc.state)
         out.append(Finding(f"service:{svc.name}", "services", "warning",
-                           f"Dienst {svc.display_name or svc.name} ist {svc.state}.",
+                           f"Dienst {svc.display_name or svc.name} ist {state_de}.",
                            f"Service {svc.display_name or svc.name} is {svc.state}.",
                            {"name": svc.name, "state": svc.state, "start_type": svc.start_type,
                             "description": svc.description},

@@ -75,23 +75,27 @@ def probe(name: str, runner: CommandRunner | None = None) -> ProbeResult:
 
 def run_probes(names: list[str] | tuple[str, ...] | None = None, runner: CommandRunner | None = None, *,
                timeout: float = 20.0, on_done: Any = None) -> dict[str, ProbeResult]:
-    """Run probes concurrently. A probe still running after ``timeout`` seconds is reported ``unknown``.
+    """Run probes concurrently. A probe still running after ``timeout`` seconds (or the longer time its OS module
+    allows in ``PROBE_TIMEOUTS``) is reported ``unknown``.
 
     ``on_done(name, result)`` is called as each probe finishes (progress displays use it).
     """
     names = list(names or PROBES)
     runner = runner or default_runner()
     results: dict[str, ProbeResult] = {}
-    pool = ThreadPoolExecutor(max_workers=min(8, len(names)), thread_name_prefix="techcare-probe")
+    # Some probes are slow by nature (softwareupdate -l talks to Apple): a module may allow them more time.
+    slow = getattr(platform_module(runner.platform), "PROBE_TIMEOUTS", {})
+    pool = ThreadPoolExecutor(max_workers=min(9, len(names)), thread_name_prefix="techcare-probe")
+    started = time.monotonic()
     futures = {name: pool.submit(probe, name, runner) for name in names}
-    deadline = time.monotonic() + timeout
     try:
         for name, future in futures.items():
+            allowed = max(timeout, float(slow.get(name, 0)))
             try:
-                result = future.result(timeout=max(0.0, deadline - time.monotonic()))
+                result = future.result(timeout=max(0.0, started + allowed - time.monotonic()))
             except FutureTimeout:
-                result = unknown(name, "timeout", f"probe did not finish within {timeout:g} s")
-                result.duration = timeout
+                result = unknown(name, "timeout", f"probe did not finish within {allowed:g} s")
+                result.duration = allowed
             results[name] = result
             if on_done is not None:
                 on_done(name, result)
