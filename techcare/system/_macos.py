@@ -143,6 +143,9 @@ CRASH_SIGNALS = {4: "SIGILL", 5: "SIGTRAP", 6: "SIGABRT", 8: "SIGFPE", 10: "SIGB
 _SHARED_TTL = 120.0
 UPDATE_LIST_TIMEOUT = 90.0
 LOG_SHOW_TIMEOUT = 60.0
+#: Read by techcare.system.run_probes: these probes may take longer than the global PROBE_TIMEOUT.
+PROBE_TIMEOUTS = {"pending_updates": UPDATE_LIST_TIMEOUT + 5, "pending_reboot": UPDATE_LIST_TIMEOUT + 5,
+                  "events": LOG_SHOW_TIMEOUT + 5}
 
 
 class ParseError(ValueError):
