@@ -149,6 +149,8 @@ def test_nvidia_display_version():
         ("21.06.2006", date(2006, 6, 21)),
         ("06/21/2006", date(2006, 6, 21)),
         (1482901200, date(2016, 12, 28)),
+        ({"value": "\\/Date(1150848000000)\\/", "DisplayHint": 2, "DateTime": "Mittwoch, 21. Juni 2006 02:00:00"},
+         date(2006, 6, 21)),
         ("2023-02-30", None),
         ("soon", None),
         (None, None),

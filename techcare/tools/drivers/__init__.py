@@ -118,13 +118,14 @@ def driver_findings(
         severity = "warning" if row.basis == "date" else "critical"
         current = data["installed_version"] or "?"
         latest = data["latest_version"] or "?"
+        device = data["device"]
         findings.append(
             Finding(
                 check=f"driver_update:{hwid or row.update_id}",
                 area="drivers",
                 severity=severity,
-                summary_de=f"Kritisches Treiber-Update für {data['device']}: {current} -> {latest} ({row.offer.source})",
-                summary_en=f"Critical driver update for {data['device']}: {current} -> {latest} ({row.offer.source})",
+                summary_de=f"Kritisches Treiber-Update für {device}: {current} -> {latest} ({row.offer.source})",
+                summary_en=f"Critical driver update for {device}: {current} -> {latest} ({row.offer.source})",
                 evidence={
                     k: data[k]
                     for k in (
