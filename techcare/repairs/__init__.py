@@ -16,9 +16,24 @@ Every command goes through a CommandRunner; ``plan.run(..., dry_run=True)`` prin
 
 from __future__ import annotations
 
-from ._catalog import ENTRY_POINT_GROUP, actions, catalog, get_action, plugin_errors, reload_catalog
-from ._changelog import (Interrupted, changelog, dismiss_interrupted, interrupted, read_entries, sessions,
-                         startup_check, undo_interrupted)
+from ._catalog import (
+                         ENTRY_POINT_GROUP,
+                         actions,
+                         catalog,
+                         get_action,
+                         plugin_errors,
+                         reload_catalog,
+)
+from ._changelog import (
+                         Interrupted,
+                         changelog,
+                         dismiss_interrupted,
+                         interrupted,
+                         read_entries,
+                         sessions,
+                         startup_check,
+                         undo_interrupted,
+)
 from ._execute import RunResult, StepOutcome, on_run_finished, rollback_session
 from ._model import Action, Check, Param, StepContext, StepFailed, ps_command, ps_quote
 from ._plan import Approval, Plan, Step, parse_approval, plan

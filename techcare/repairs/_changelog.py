@@ -14,7 +14,7 @@ import os
 import re
 import threading
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,7 +34,7 @@ _write_lock = threading.Lock()
 
 
 def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def changelogs_dir() -> Path:
@@ -152,8 +152,8 @@ class Interrupted:
     platform: str
 
     def message(self, lang: str | None = None) -> str:
-        from ._catalog import get_action
         from ..errors import RepairError
+        from ._catalog import get_action
 
         try:
             reason = get_action(self.action).undo_reason(self.params, lang)

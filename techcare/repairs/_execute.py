@@ -8,7 +8,7 @@ import secrets
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -99,7 +99,7 @@ def _default_progress() -> Callable[[str], None]:
 
 
 def _new_session(plan_id: str) -> str:
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     return f"{stamp}-{plan_id[:12]}-{secrets.token_hex(3)}"
 
 
@@ -224,10 +224,10 @@ def run_plan(plan: Plan, approval: Approval, *, runner: CommandRunner | None = N
                  summary={o.number: o.status for o in outcomes})
     if not dry_run:
         record_repairs(applied)
-        for hook in list(on_run_finished):
+        for hook in on_run_finished:
             try:
                 hook(plan, result)
-            except Exception:  # noqa: BLE001 - a hook (e.g. case recording) must never break a repair run
+            except Exception:
                 log.exception("on_run_finished hook %r failed", hook)
     return result
 
@@ -297,7 +297,7 @@ def _call(part: Callable[[StepContext], Any], ctx: StepContext) -> Any:
         result = part(ctx)
     except TechCareError:
         raise
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         log.exception("repair part %s raised", getattr(part, "__qualname__", part))
         raise StepFailed(f"{type(exc).__name__}: {exc}") from exc
     if result is None:

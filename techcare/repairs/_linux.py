@@ -137,12 +137,12 @@ class AptClean(Action):
     verify = _debs
 
 
-_SIZE = re.compile(r"take up ([0-9.]+)\s*([BKMGTP]?)", re.I)
+_SIZE = re.compile(r"take up ([0-9.]+)\s*([BKMGTP]?)", re.IGNORECASE)
 _UNITS = {"": 1, "B": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4, "P": 1024**5}
 
 
 def parse_size(text: str) -> int | None:
-    match = re.fullmatch(r"\s*([0-9.]+)\s*([BKMGTP]?)\s*", text or "", re.I)
+    match = re.fullmatch(r"\s*([0-9.]+)\s*([BKMGTP]?)\s*", text or "", re.IGNORECASE)
     return int(float(match.group(1)) * _UNITS[match.group(2).upper()]) if match else None
 
 
@@ -236,7 +236,7 @@ class EnableUfw(Action):
 
     def _status(self, ctx: StepContext) -> str | None:
         res = ctx.run(["ufw", "status"], timeout=30)
-        match = re.search(r"^Status:\s*(\w+)", res.stdout, re.M) if res.ok else None
+        match = re.search(r"^Status:\s*(\w+)", res.stdout, re.MULTILINE) if res.ok else None
         return match.group(1).lower() if match else None
 
     def check(self, ctx: StepContext) -> Check:
@@ -285,7 +285,7 @@ class InstallUpdatesLinux(Action):
                 return sum(1 for ln in res.stdout.splitlines() if ln.strip() and not ln.startswith((" ", "Obsoleting")))
             return None
         res = ctx.run(["apt-get", "-s", "upgrade"], timeout=600)
-        match = re.search(r"^(\d+) upgraded,", res.stdout, re.M) if res.ok else None
+        match = re.search(r"^(\d+) upgraded,", res.stdout, re.MULTILINE) if res.ok else None
         return int(match.group(1)) if match else None
 
     def check(self, ctx: StepContext) -> Check:

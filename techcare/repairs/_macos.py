@@ -92,7 +92,7 @@ class InstallUpdatesMac(Action):
             return None
         if "No new software available" in text:
             return 0
-        titles = re.findall(r"^\s*Title: .*Recommended: YES", text, re.M)
+        titles = re.findall(r"^\s*Title: .*Recommended: YES", text, re.MULTILINE)
         return len(titles) if titles or "Label:" in text else None
 
     def check(self, ctx: StepContext) -> Check:

@@ -295,8 +295,8 @@ def plan(diagnosis: Diagnosis, *, include: Iterable[str] | None = None) -> Plan:
 
 # ---- approval ------------------------------------------------------------------------------------------------------
 
-_PREFIX = re.compile(r"^\s*go[ \t]+repair[ \t]*:?[ \t]*(.*?)\s*$", re.I | re.S | re.A)
-_ITEM = re.compile(r"^([0-9]+)(?:[ \t]*-[ \t]*([0-9]+))?$", re.A)
+_PREFIX = re.compile(r"^\s*go[ \t]+repair[ \t]*:?[ \t]*(.*?)\s*$", re.IGNORECASE | re.DOTALL | re.ASCII)
+_ITEM = re.compile(r"^([0-9]+)(?:[ \t]*-[ \t]*([0-9]+))?$", re.ASCII)
 _ALL = ("alle", "all")
 
 

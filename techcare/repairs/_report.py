@@ -97,9 +97,9 @@ def _title(info: dict[str, Any], number: int, lang: str) -> str:
 
 def _markdown(session: str, info: dict[str, Any], lang: str) -> str:
     run = info["run"]
-    t = lambda de, en, **kw: tr(de, en, lang, **kw)  # noqa: E731
+    t = lambda de, en, **kw: tr(de, en, lang, **kw)
     lines = [f"# {t('Reparaturprotokoll', 'Repair report')}", ""]
-    lines += [f"| | |", "|---|---|",
+    lines += ["| | |", "|---|---|",
               f"| {t('Computer', 'Computer')} | {_md(run.get('host', ''))} ({_md(run.get('platform', ''))}) |",
               f"| {t('Techniker', 'Technician')} | {_md(run.get('technician') or '-')} |",
               f"| {t('Firma', 'Company')} | {_md(run.get('company') or '-')} |",
@@ -149,7 +149,7 @@ def _md(text: Any) -> str:
 
 def _html(md_info: dict[str, Any], session: str, lang: str) -> str:
     info, run = md_info, md_info["run"]
-    t = lambda de, en, **kw: tr(de, en, lang, **kw)  # noqa: E731
+    t = lambda de, en, **kw: tr(de, en, lang, **kw)
     e = html.escape
     parts = [f"<!DOCTYPE html><html lang=\"{lang}\"><head><meta charset=\"utf-8\"><title>{e(t('Reparaturprotokoll', 'Repair report'))}"
              f" – {e(str(run.get('host', '')))}</title><style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}"

@@ -10,8 +10,8 @@ from ._common import parse_json
 from ._model import Action, Check, Param, StepContext, StepFailed, ps_command, ps_quote
 
 SERVICE_NAME = r"[A-Za-z0-9_.\-]{1,80}"
-_STATE = re.compile(r"^\s*STATE\s*:\s*\d+\s+(\w+)", re.M)
-_START = re.compile(r"^\s*START_TYPE\s*:\s*(\d+)\s+(\w+)(\s*\(DELAYED\))?", re.M)
+_STATE = re.compile(r"^\s*STATE\s*:\s*\d+\s+(\w+)", re.MULTILINE)
+_START = re.compile(r"^\s*START_TYPE\s*:\s*(\d+)\s+(\w+)(\s*\(DELAYED\))?", re.MULTILINE)
 # sc.exe "start=" values by our parameter names, and back from `sc qc` output
 START_TYPES = {"automatic": "auto", "delayed": "delayed-auto", "manual": "demand", "disabled": "disabled"}
 _QC_TO_PARAM = {"AUTO_START": "automatic", "DEMAND_START": "manual", "DISABLED": "disabled"}
@@ -313,7 +313,7 @@ class SetServiceStartType(Action):
 # ---- firewall, Defender ------------------------------------------------------------------------------------------
 
 FW_PROFILES = ("domain", "private", "public")
-_FW = re.compile(r"^(Domain|Private|Public) Profile Settings:.*?^State\s+(ON|OFF)", re.M | re.S | re.I)
+_FW = re.compile(r"^(Domain|Private|Public) Profile Settings:.*?^State\s+(ON|OFF)", re.MULTILINE | re.DOTALL | re.IGNORECASE)
 
 
 def firewall_states(ctx: StepContext) -> dict[str, bool]:

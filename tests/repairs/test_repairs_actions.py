@@ -9,7 +9,14 @@ import sys
 import pytest
 
 from techcare.errors import RepairError
-from techcare.repairs import Plan, Step, actions, get_action, parse_approval, read_entries
+from techcare.repairs import (
+    Plan,
+    Step,
+    actions,
+    get_action,
+    parse_approval,
+    read_entries,
+)
 from techcare.repairs._model import ps_command
 
 PS = ps_command("")[:-1]

@@ -14,9 +14,16 @@ from pathlib import Path
 
 import pytest
 
-from techcare.repairs import (Plan, dismiss_interrupted, interrupted, parse_approval, read_entries, startup_check,
-                              undo_interrupted)
-from techcare.repairs import _fsops
+from techcare.repairs import (
+    Plan,
+    _fsops,
+    dismiss_interrupted,
+    interrupted,
+    parse_approval,
+    read_entries,
+    startup_check,
+    undo_interrupted,
+)
 from techcare.system.runner import LocalRunner
 
 OLD = time.time() - 30 * 86400

@@ -9,8 +9,16 @@ import pytest
 from techcare import features
 from techcare.diagnosis import Diagnosis, Finding
 from techcare.errors import ApprovalError, LicenseError, RepairError
-from techcare.repairs import (Plan, Step, changelog, on_run_finished, parse_approval, plan, read_entries,
-                              rollback_session)
+from techcare.repairs import (
+    Plan,
+    Step,
+    changelog,
+    on_run_finished,
+    parse_approval,
+    plan,
+    read_entries,
+    rollback_session,
+)
 from techcare.repairs._changelog import session_path
 from techcare.system.runner import CommandResult, Entry, ReplayRunner
 
