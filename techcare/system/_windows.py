@@ -23,6 +23,7 @@ import dataclasses
 import html
 import json
 import re
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -155,6 +156,12 @@ SCRIPTS: dict[str, str] = {
 #: Seconds each script may take (the Windows Update search contacts the update server).
 TIMEOUTS = {"pending_updates": 300.0, "events": 60.0, "smart": 60.0, "services": 60.0}
 DEFAULT_SCRIPT_TIMEOUT = 45.0
+
+#: How long ``run_probes`` waits for a probe whose scripts are slow by nature (a cold PowerShell start alone
+#: can take seconds on an old disk); the others get the configured probe timeout.
+PROBE_TIMEOUTS = {"pending_updates": TIMEOUTS["pending_updates"] + 5, "events": TIMEOUTS["events"] + 5,
+                  "smart": TIMEOUTS["smart"] + 5, "services": TIMEOUTS["services"] + 5,
+                  "antivirus": DEFAULT_SCRIPT_TIMEOUT + 5}
 
 #: The tool named in ``ProbeResult.source`` per script.
 SOURCES = {"firewall": "Get-NetFirewallProfile", "defender": "Get-MpComputerStatus",
@@ -474,8 +481,11 @@ def parse_antivirus(defender_text: str | None, security_center_text: str | None)
 
 
 def antivirus(runner: CommandRunner) -> ProbeResult:
-    d_res = _run(runner, "defender")
-    s_res = _run(runner, "security_center")
+    # Two independent PowerShell starts: run them side by side.
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="techcare-av") as pool:
+        d_future = pool.submit(_run, runner, "defender")
+        s_future = pool.submit(_run, runner, "security_center")
+        d_res, s_res = d_future.result(), s_future.result()
     if not d_res.ok and not s_res.ok:
         # Neither source answered: say why (Defender's reason first, it exists on every Windows).
         return _failure("antivirus", d_res, SOURCES["defender"])

@@ -347,3 +347,9 @@ def test_no_output_is_never_a_healthy_empty_answer(name):
     result = system.probe(name, replay(**{name: (0, "\ufeff\r\n", "")}))
     assert result.status == "unknown" and result.reason_code == "parse_error"
     assert "printed nothing" in result.reason
+
+
+def test_slow_probes_get_more_time_than_the_default():
+    assert win.PROBE_TIMEOUTS["pending_updates"] > win.TIMEOUTS["pending_updates"]
+    for name, seconds in win.PROBE_TIMEOUTS.items():
+        assert name in PROBES and seconds >= 20
