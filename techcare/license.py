@@ -42,7 +42,7 @@ from .i18n import tr
 
 __all__ = [
     "CLIENT_CODES", "CLOCK_TOLERANCE", "OFFLINE_GRACE_SECONDS", "SERVER_CODES", "SHIPPED_KEYS", "LicenseManager",
-    "LicenseStatus", "check_license", "ensure_license", "machine_fingerprint", "machine_id",
+    "LicenseStatus", "check_license", "ensure_license", "machine_fingerprint", "machine_id", "main",
 ]
 
 OFFLINE_GRACE_SECONDS = 7 * 86400
@@ -593,3 +593,40 @@ def check_license(*, online: bool = True, **kwargs: Any) -> LicenseStatus:
 def ensure_license(*, online: bool = True, **kwargs: Any) -> LicenseStatus:
     """Check at start; raise :class:`LicenseError` with the troubleshooting steps when it does not hold."""
     return LicenseManager(**kwargs).ensure(online=online)
+
+
+def main(argv: list[str] | None = None, **kwargs: Any) -> int:
+    """``techcare license [--offline] [--json] [--repin]``: check and show the license; 0 when it holds, else 3."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(prog="techcare license", description=tr(
+        "Lizenz prüfen (online, sonst zwischengespeichert für höchstens 7 Tage).",
+        "Check the license (online, else cached for at most 7 days)."))
+    parser.add_argument("--offline", action="store_true", help=tr("nur die zwischengespeicherte Lizenz prüfen",
+                                                                  "check the cached lease only"))
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--repin", action="store_true", help=tr(
+        "die öffentlichen Schlüssel des Servers neu holen und anheften (nach einem angekündigten Schlüsselwechsel)",
+        "fetch and pin the server's public keys again (after an announced key rotation)"))
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    manager = LicenseManager(**kwargs)
+    if args.repin:
+        try:
+            keys = manager.pin_keys(force=True)
+        except BackendError as exc:
+            print(str(exc), file=sys.stderr)
+            return 1
+        print(tr("{n} Schlüssel angeheftet: {kids}", "{n} keys pinned: {kids}", n=len(keys),
+                 kids=", ".join(str(k.get("kid")) for k in keys)))
+    status = manager.check(online=not args.offline)
+    if args.json:
+        print(json.dumps(status.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        print(status.message, file=sys.stdout if status.ok else sys.stderr)
+        for warning in status.warnings:
+            print(warning, file=sys.stderr)
+    return 0 if status.ok else LicenseError.exit_code

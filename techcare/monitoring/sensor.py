@@ -42,6 +42,9 @@ TICK_PROBES = ("metrics", "firewall", "antivirus", "update_service", "services",
 CACHED_PROBES = {"pending_updates": 6 * 3600, "pending_reboot": 3600, "smart": 6 * 3600}
 MAX_EVENTS = 5
 BATCH_LIMIT = 1000
+#: a long-running sensor re-validates its license this often (online; the offline grace applies)
+LICENSE_RECHECK_SECONDS = 6 * 3600
+EXIT_LICENSE = 3
 
 
 # ---- payload ---------------------------------------------------------------------------------------------
@@ -163,7 +166,8 @@ class Sensor:
     def __init__(self, *, settings: Any = None, runner: Any = None, client: Any = None, spool: Spool | None = None,
                  interval: float | None = None, hostname: str | None = None, clock: Callable[[], float] = time.time,
                  cache_ttl: dict[str, float] | None = None, probe_timeout: float | None = None,
-                 max_samples: int | None = None) -> None:
+                 max_samples: int | None = None, license_check: Callable[[], Any] | None = None,
+                 license_interval: float = LICENSE_RECHECK_SECONDS) -> None:
         if settings is None:
             from ..config import get_settings
 
@@ -186,6 +190,9 @@ class Sensor:
         self.cache_path = self.home / "sensor-cache.json"
         self._cache: dict[str, dict[str, Any]] = self._load_cache()
         self.stop_event = threading.Event()
+        self.license_check = license_check
+        self.license_interval = float(license_interval)
+        self._license_checked = time.monotonic()
 
     @property
     def client(self) -> Any:
@@ -338,12 +345,38 @@ class Sensor:
                          outcome.created, outcome.duplicates, outcome.rejected, outcome.remaining)
             if once:
                 return 0 if outcome.error is None else 1
+            if not self._license_still_valid():
+                return EXIT_LICENSE
             next_tick += self.interval
             now = time.monotonic()
             if next_tick < now:  # we fell behind (slow probes or a long catch-up): skip missed ticks
                 next_tick = now + self.interval
             self.stop_event.wait(next_tick - now)
         return 0
+
+    def _license_still_valid(self) -> bool:
+        """Re-check the license every ``license_interval`` seconds; a revoked, expired or offline-too-long license
+        (or one that lost the sensor entitlement) ends the sensor with exit status 3. Spooled samples stay."""
+        if self.license_check is None or time.monotonic() - self._license_checked < self.license_interval:
+            return True
+        self._license_checked = time.monotonic()
+        from .. import features
+
+        try:
+            status = self.license_check()
+        except Exception as exc:  # noqa: BLE001 - a bug in the check must not count as a valid license
+            log.error("license re-check failed: %s", exc)
+            return False
+        if not status.ok:
+            log.error("%s", status.message)
+            return False
+        if status.code == "OFFLINE_GRACE":
+            log.warning("%s", status.message)
+        if not features.allowed("sensor_mode"):
+            log.error("%s", tr("Die Lizenz enthält den Sensor-Mode nicht mehr (Pro Business oder höher nötig).",
+                               "The license no longer includes sensor mode (needs Pro Business or higher)."))
+            return False
+        return True
 
     def stop(self, *_: object) -> None:
         self.stop_event.set()
@@ -467,7 +500,10 @@ def main(argv: list[str] | None = None, *, started: Callable[[Sensor], None] | N
             print(tr("TECHCARE_API_KEY ist nicht gesetzt: der Sensor braucht einen Sensor-Schlüssel (tck_…).",
                      "TECHCARE_API_KEY is not set: the sensor needs a sensor key (tck_…)."), file=sys.stderr)
             return 2
-        sensor = Sensor(settings=settings, interval=args.interval, hostname=args.hostname, max_samples=args.max_spool)
+        from ..license import LicenseManager
+
+        sensor = Sensor(settings=settings, interval=args.interval, hostname=args.hostname, max_samples=args.max_spool,
+                        license_check=LicenseManager(settings).check)
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, sensor.stop)
             signal.signal(signal.SIGINT, sensor.stop)

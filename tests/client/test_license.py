@@ -307,3 +307,17 @@ def test_machine_id_fallback_is_stable(tmp_path):
     runner = ReplayRunner(platform="linux")
     first = machine_id(runner, home=tmp_path)
     assert machine_id(runner, home=tmp_path) == first
+
+
+def test_license_command_exit_status(server, clock, tmp_path, capsys):
+    from techcare.license import main as license_main
+
+    m = manager(server, clock, tmp_path)
+    kw = {"client": m.client, "clock": clock, "home": m.home, "fingerprint": FP, "settings": m.settings}
+    assert license_main(["--json"], **kw) == 0
+    assert json.loads(capsys.readouterr().out)["code"] == "VALID"
+    server.mode = "down"
+    clock.advance(8 * DAY)
+    assert license_main([], **kw) == 3
+    assert "Lizenz-Check fehlgeschlagen" in capsys.readouterr().err
+    assert license_main(["--bogus"], **kw) == 2

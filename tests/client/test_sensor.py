@@ -265,3 +265,21 @@ def test_bad_interval_is_a_usage_error(capsys):
     assert main(["--interval", "0"]) == 2
     assert "--interval" in capsys.readouterr().err
     assert main(["--bogus"]) == 2
+
+
+def test_long_running_sensor_stops_when_the_license_goes(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    fake = FakeMetricsBackend()
+    s, _ = make_sensor(tmp_path, monkeypatch, client=backend_client(fake))
+    answers = [SimpleNamespace(ok=True, code="VALID", message="ok"),
+               SimpleNamespace(ok=False, code="REVOKED", message="Die Lizenz wurde widerrufen.")]
+    features.set_active_license({"edition": "pro_business", "entitlements": ["sensor_mode"]})
+    s.license_check = lambda: answers.pop(0)
+    s.license_interval = 0
+    s.interval = 0.01
+    try:
+        assert s.run() == 3
+    finally:
+        features.set_active_license(None)
+    assert len(fake.stored) == 2 and len(s.spool) == 0   # two ticks ran, everything taken was delivered
