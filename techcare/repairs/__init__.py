@@ -34,7 +34,13 @@ from ._changelog import (
                          startup_check,
                          undo_interrupted,
 )
-from ._execute import RunResult, StepOutcome, on_run_finished, rollback_session
+from ._execute import (
+                         RunResult,
+                         StepOutcome,
+                         on_run_finished,
+                         purge_backups,
+                         rollback_session,
+)
 from ._model import Action, Check, Param, StepContext, StepFailed, ps_command, ps_quote
 from ._plan import Approval, Plan, Step, parse_approval, plan
 from ._report import Report, report
@@ -65,6 +71,7 @@ __all__ = [
     "plugin_errors",
     "ps_command",
     "ps_quote",
+    "purge_backups",
     "read_entries",
     "reload_catalog",
     "report",

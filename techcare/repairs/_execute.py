@@ -24,7 +24,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from ._plan import Approval, Plan, Step
 
-__all__ = ["RunResult", "StepOutcome", "on_run_finished", "rollback_session", "run_plan", "undo_step"]
+__all__ = ["RunResult", "StepOutcome", "on_run_finished", "purge_backups", "rollback_session", "run_plan", "undo_step"]
 
 log = logging.getLogger("techcare.repairs")
 
@@ -375,3 +375,31 @@ def rollback_session(session: str, runner: CommandRunner | None = None, *,
     return results
 
 
+
+
+def purge_backups(older_than_days: float = 30.0) -> list[str]:
+    """Delete session backup directories (moved temp files, quarantines) older than N days.
+
+    Sessions with an interrupted step are kept whatever their age (their undo needs the backup). Returns the
+    removed session ids. Until purged, moved temp files stay restorable by ``rollback_session``.
+    """
+    import shutil
+    import time
+
+    from ..config import get_settings
+    from ._changelog import interrupted
+
+    if older_than_days < 0:
+        raise RepairError(tr("older_than_days={d} ist ungültig. Erlaubt: 0 oder mehr.",
+                             "older_than_days={d} is not valid. Allowed: 0 or more.", d=older_than_days))
+    folder = Path(get_settings().sessions_dir)
+    if not folder.is_dir():
+        return []
+    keep = {item.session for item in interrupted()}
+    cutoff = time.time() - older_than_days * 86400
+    removed = []
+    for path in sorted(folder.iterdir()):
+        if path.is_dir() and path.name not in keep and path.stat().st_mtime < cutoff:
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path.name)
+    return removed
