@@ -24,7 +24,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +54,7 @@ def _on_off(value: bool | None) -> str:
 
 
 def _utc_now_iso(now: float) -> str:
-    return datetime.fromtimestamp(now, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _services_part(results: dict[str, Any]) -> dict[str, Any]:
@@ -337,8 +337,8 @@ class Sensor:
         while not self.stop_event.is_set():
             try:
                 self.take()
-            except Exception as exc:  # noqa: BLE001 - a probe/spool failure must not end the service
-                log.exception("sampling failed: %s", exc)
+            except Exception as exc:
+                log.exception("sampling failed: %s", type(exc).__name__)
             outcome = self.flush()
             if outcome.sent:
                 log.info("sent %d samples (%d new, %d duplicates, %d rejected), %d waiting", outcome.sent,

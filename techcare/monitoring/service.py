@@ -272,12 +272,12 @@ def run_windows_service() -> int:  # pragma: no cover - needs Windows + pywin32
             super().__init__(args)
             self.sensor: Any = None
 
-        def SvcStop(self) -> None:  # noqa: N802 - pywin32 API
+        def SvcStop(self) -> None:
             self.ReportServiceStatus(win32service.SERVICE_STOP_PENDING)
             if self.sensor is not None:
                 self.sensor.stop()
 
-        def SvcDoRun(self) -> None:  # noqa: N802 - pywin32 API
+        def SvcDoRun(self) -> None:
             os.environ["TECHCARE_WINDOWS_SERVICE"] = "1"
             from .sensor import main as sensor_main
 
@@ -316,7 +316,7 @@ def main(argv: list[str] | None = None, *, runner: Any = None, out: Any = None) 
         return int(exc.code or 0)
     if args.action == "run-windows-service":
         return run_windows_service()
-    from ..system.runner import DryRunRunner, LocalRunner, current_platform
+    from ..system.runner import LocalRunner, current_platform
 
     platform = args.platform or current_platform()
     env_file = args.env_file

@@ -5,7 +5,12 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from techcare.backend_client import BackendClient, BackendHTTPError, BackendUnavailable, parse_retry_after
+from techcare.backend_client import (
+    BackendClient,
+    BackendHTTPError,
+    BackendUnavailable,
+    parse_retry_after,
+)
 from techcare.errors import BackendError
 
 

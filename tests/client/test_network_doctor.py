@@ -143,7 +143,7 @@ def test_health_clock_skew_and_spool(listener, tmp_path):
     with Spool(s.techcare_home / "sensor-spool.sqlite3") as spool:
         spool.add({"sample_id": "a"})
     client = health_client({"status": "degraded", "database": "ok", "cache": "degraded", "version": "1",
-                            "ts": dt.datetime.fromtimestamp(now - 1200, dt.timezone.utc).isoformat()})
+                            "ts": dt.datetime.fromtimestamp(now - 1200, dt.UTC).isoformat()})
     doctor = Doctor(s, runner=ReplayRunner(platform="linux"), client=client, clock=lambda: now + 3600)
     checks = {c.name: c for c in doctor.run()}
     assert checks["TCP"].status == "ok"
@@ -172,7 +172,7 @@ def test_windows_driver_check_needs_admin():
 
 def make_cert(tmp_path, name: str, *, days: int = 90, expired: bool = False):
     key = ec.generate_private_key(ec.SECP256R1())
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     start, end = (now - dt.timedelta(days=30), now - dt.timedelta(days=1)) if expired else (
         now - dt.timedelta(days=1), now + dt.timedelta(days=days))
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])

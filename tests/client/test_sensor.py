@@ -14,9 +14,22 @@ from techcare.config import load_settings
 from techcare.monitoring import sensor as sensor_mod
 from techcare.monitoring.sensor import Sensor, build_payload, main
 from techcare.monitoring.spool import Spool, default_max_samples
-from techcare.system.records import (AntivirusProduct, AntivirusStatus, DiskHealth, DiskUsage, EventRecord,
-                                     FirewallStatus, Metrics, PackageUpdate, PendingReboot, PendingUpdates,
-                                     ProbeResult, ServiceState, UpdateServiceStatus, unknown)
+from techcare.system.records import (
+    AntivirusProduct,
+    AntivirusStatus,
+    DiskHealth,
+    DiskUsage,
+    EventRecord,
+    FirewallStatus,
+    Metrics,
+    PackageUpdate,
+    PendingReboot,
+    PendingUpdates,
+    ProbeResult,
+    ServiceState,
+    UpdateServiceStatus,
+    unknown,
+)
 from techcare.system.runner import ReplayRunner
 
 CONTRACT_KEYS = {"sample_id", "timestamp", "hostname", "os", "cpu_percent", "ram_percent", "swap_percent", "disks",
