@@ -16,7 +16,7 @@ import ssl
 import sys
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -60,7 +60,7 @@ def _parse_ts(value: Any) -> float | None:
         except ValueError:
             return None
         if dt.tzinfo is None:
-            dt = dt.replace(tzinfo=timezone.utc)
+            dt = dt.replace(tzinfo=UTC)
         return dt.timestamp()
     return None
 
@@ -156,7 +156,7 @@ class Doctor:
         except ConnectionRefusedError:
             self.add(Check("TCP", "fail", f"{host}:{port}: Connection refused", _fix_connection_refused()))
             return False
-        except (TimeoutError, socket.timeout):
+        except TimeoutError:
             self.add(Check("TCP", "fail", tr("{h}:{p}: keine Antwort in {t:g} s", "{h}:{p}: no answer within {t:g} s",
                                              h=host, p=port, t=self.timeout), _fix_connection_refused()))
             return False
