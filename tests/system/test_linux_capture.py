@@ -71,8 +71,10 @@ def test_capture_replays_like_live_diagnose(tmp_path: Path):
     live = techcare.diagnose()
     not_recorded = {n: r.reason for n, r in replayed.probes.items() if r.reason_code == "not_recorded"}
     assert not not_recorded
-    summary = lambda d: {f.check: (f.severity, f.evidence.get("reason_code")) for f in d}  # noqa: E731
+    # CPU load is a moment's measurement (other work on the machine moves it): compare that it is there only.
+    summary = lambda d: {f.check: (f.severity, f.evidence.get("reason_code")) for f in d if f.check != "cpu"}  # noqa: E731
     assert summary(replayed) == summary(live)
+    assert replayed.by_check("cpu") is not None and live.by_check("cpu") is not None
 
 
 def test_capture_runs_exactly_the_probe_argv_with_byte_exact_outputs(tmp_path: Path):
