@@ -87,11 +87,12 @@ PREAMBLE = ("$ProgressPreference='SilentlyContinue'; $ErrorActionPreference='Sto
             "[Console]::OutputEncoding=[Text.Encoding]::UTF8; ")
 
 SCRIPTS: dict[str, str] = {
-    # Enabled is a GpoBoolean: 0 False, 1 True, 2 NotConfigured.
+    # Enabled is a GpoBoolean (0 False, 1 True, 2 NotConfigured); cast to its name, which cannot fail whichever
+    # form the NetSecurity type data hands out. The parser reads names and numbers.
     "firewall": PREAMBLE + (
         "ConvertTo-Json -InputObject @(Get-NetFirewallProfile -PolicyStore ActiveStore | "
-        "Select-Object Name, @{n='Enabled';e={[int]$_.Enabled}}, "
-        "@{n='DefaultInboundAction';e={[int]$_.DefaultInboundAction}}) -Depth 4"),
+        "Select-Object Name, @{n='Enabled';e={[string]$_.Enabled}}, "
+        "@{n='DefaultInboundAction';e={[string]$_.DefaultInboundAction}}) -Depth 4"),
     "defender": PREAMBLE + (
         "ConvertTo-Json -InputObject @(Get-MpComputerStatus | Select-Object AMServiceEnabled, AntivirusEnabled, "
         "RealTimeProtectionEnabled, AntispywareEnabled, AntivirusSignatureAge, AntivirusSignatureLastUpdated, "

@@ -78,6 +78,11 @@ def test_firewall_public_off_ps7():
     assert "Public" in fw.detail
 
 
+def test_firewall_numeric_enums():
+    fw = win.parse_firewall(fixture("firewall_numeric_enums_ps51.json"))
+    assert [(p.name, p.enabled) for p in fw.profiles] == [("Domain", True), ("Private", False), ("Public", True)]
+
+
 def test_firewall_single_object_with_named_enum_and_bom():
     fw = win.parse_firewall(fixture("firewall_single_object_named_ps51.json"))
     assert [(p.name, p.enabled) for p in fw.profiles] == [("Domain", True)]
@@ -396,3 +401,9 @@ def test_events_verbatim_unprojected_ps51_record():
 
 def test_events_warning_level_is_skipped():
     assert win.parse_events('[{"Level":3,"LevelDisplayName":"Warning","ProviderName":"x"}]') == []
+
+
+def test_firewall_named_gpo_booleans():
+    fw = win.parse_firewall('[{"Name":"Domain","Enabled":"True"},{"Name":"Private","Enabled":"False"},'
+                            '{"Name":"Public","Enabled":"NotConfigured"}]')
+    assert [p.enabled for p in fw.profiles] == [True, False, None] and fw.enabled is False

@@ -45,7 +45,7 @@ $DefaultTimeout = 45
 # ---- the probe scripts (byte-identical to techcare/system/_windows.py SCRIPTS) ----------------------------
 $Scripts = [ordered]@{}
 $Scripts['firewall'] = @'
-$ProgressPreference='SilentlyContinue'; $ErrorActionPreference='Stop'; [Console]::OutputEncoding=[Text.Encoding]::UTF8; ConvertTo-Json -InputObject @(Get-NetFirewallProfile -PolicyStore ActiveStore | Select-Object Name, @{n='Enabled';e={[int]$_.Enabled}}, @{n='DefaultInboundAction';e={[int]$_.DefaultInboundAction}}) -Depth 4
+$ProgressPreference='SilentlyContinue'; $ErrorActionPreference='Stop'; [Console]::OutputEncoding=[Text.Encoding]::UTF8; ConvertTo-Json -InputObject @(Get-NetFirewallProfile -PolicyStore ActiveStore | Select-Object Name, @{n='Enabled';e={[string]$_.Enabled}}, @{n='DefaultInboundAction';e={[string]$_.DefaultInboundAction}}) -Depth 4
 '@
 $Scripts['defender'] = @'
 $ProgressPreference='SilentlyContinue'; $ErrorActionPreference='Stop'; [Console]::OutputEncoding=[Text.Encoding]::UTF8; ConvertTo-Json -InputObject @(Get-MpComputerStatus | Select-Object AMServiceEnabled, AntivirusEnabled, RealTimeProtectionEnabled, AntispywareEnabled, AntivirusSignatureAge, AntivirusSignatureLastUpdated, DefenderSignaturesOutOfDate, AMRunningMode, IsTamperProtected, FullScanAge, QuickScanAge, AMProductVersion) -Depth 4
