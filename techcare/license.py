@@ -43,6 +43,7 @@ from .i18n import tr
 __all__ = [
     "CLIENT_CODES", "CLOCK_TOLERANCE", "OFFLINE_GRACE_SECONDS", "SERVER_CODES", "SHIPPED_KEYS", "LicenseManager",
     "LicenseStatus", "check_license", "ensure_license", "machine_fingerprint", "machine_id", "main",
+    "check_at_start", "validate_for_setup",
 ]
 
 OFFLINE_GRACE_SECONDS = 7 * 86400
@@ -130,6 +131,11 @@ class LicenseStatus:
     @property
     def message(self) -> str:
         return status_message(self)
+
+    @property
+    def summary(self) -> str:
+        """One line for banners: the first line of :attr:`message`."""
+        return self.message.splitlines()[0]
 
     def to_dict(self) -> dict[str, Any]:
         return {"code": self.code, "ok": self.ok, "edition": self.edition, "entitlements": list(self.entitlements),
@@ -593,6 +599,38 @@ def check_license(*, online: bool = True, **kwargs: Any) -> LicenseStatus:
 def ensure_license(*, online: bool = True, **kwargs: Any) -> LicenseStatus:
     """Check at start; raise :class:`LicenseError` with the troubleshooting steps when it does not hold."""
     return LicenseManager(**kwargs).ensure(online=online)
+
+
+def check_at_start(**kwargs: Any) -> LicenseStatus:
+    """The start sequence of the shell/CLI: online check (offline grace), edition gates set; raises
+    :class:`LicenseError` (exit status 3) with the troubleshooting steps when the license does not hold."""
+    status = ensure_license(**kwargs)
+    return status
+
+
+def validate_for_setup(key: str, values: dict[str, str], **kwargs: Any) -> str | None:
+    """Setup wizard step: check ``key`` with the answers given so far; returns a status line, never raises."""
+    from .config import load_settings
+    from .errors import ConfigError
+
+    overrides = {"license_key": key}
+    for name in ("BACKEND_URL", "NETWORK_METHOD", "EDITION", "TECHCARE_API_KEY"):
+        if values.get(name):
+            overrides[name.lower()] = values[name]
+    try:
+        settings = load_settings(**overrides)
+    except ConfigError as exc:
+        return exc.message
+    if not settings.backend_url:
+        return tr("Lizenzschlüssel gespeichert; geprüft wird beim ersten Start (BACKEND_URL fehlt noch).",
+                  "License key saved; it is checked at the first start (BACKEND_URL is not set yet).")
+    try:
+        status = LicenseManager(settings, **kwargs).check()
+    except Exception as exc:  # noqa: BLE001 - setup must finish; the start check will report it again
+        return tr("Lizenz konnte nicht geprüft werden: {e}", "The license could not be checked: {e}",
+                  e=f"{type(exc).__name__}: {exc}")
+    prefix = "✔ " if status.ok else "✖ "
+    return prefix + (status.summary if status.ok else status.message)
 
 
 def main(argv: list[str] | None = None, **kwargs: Any) -> int:

@@ -321,3 +321,19 @@ def test_license_command_exit_status(server, clock, tmp_path, capsys):
     assert license_main([], **kw) == 3
     assert "Lizenz-Check fehlgeschlagen" in capsys.readouterr().err
     assert license_main(["--bogus"], **kw) == 2
+
+
+def test_start_and_setup_hooks(server, clock, tmp_path):
+    from techcare.license import check_at_start, validate_for_setup
+
+    m = manager(server, clock, tmp_path)
+    kw = {"client": m.client, "clock": clock, "home": m.home, "fingerprint": FP}
+    status = check_at_start(settings=m.settings, **kw)
+    assert status.code == "VALID" and "Pro Business" in status.summary
+    line = validate_for_setup("TECHCARE-PB-TEST", {"BACKEND_URL": "http://license.test", "EDITION": "pro_business"}, **kw)
+    assert line.startswith("✔")
+    assert "BACKEND_URL" in validate_for_setup("TECHCARE-X", {"EDITION": "pro"})
+    server.status = "REVOKED"
+    assert validate_for_setup("TECHCARE-PB-TEST", {"BACKEND_URL": "http://license.test"}, **kw).startswith("✖")
+    with pytest.raises(LicenseError, match="widerrufen"):
+        check_at_start(settings=m.settings, **kw)
