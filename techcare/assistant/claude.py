@@ -106,7 +106,8 @@ class ClaudeEngine:
                     on_text(chunk)
             return events.get_final_message()
 
-    def _call(self, kwargs: dict[str, Any], stream: bool, on_text: Callable[[str], None] | None) -> Any:
+    def _call(self, kwargs: dict[str, Any], stream: bool, on_text: Callable[[str], None] | None,
+              lang: str | None = None) -> Any:
         a = self._anthropic
         tries = self.max_retries + 1
         try:
@@ -114,36 +115,36 @@ class ClaudeEngine:
         except a.AuthenticationError:
             raise ClaudeUnavailable("auth", tr(
                 "Claude: API-Schlüssel abgelehnt (401) – Antwort aus dem Offline-Modus.",
-                "Claude: API key rejected (401) – answering in offline mode.")) from None
+                "Claude: API key rejected (401) – answering in offline mode.", lang)) from None
         except a.PermissionDeniedError:
             raise ClaudeUnavailable("auth", tr(
                 "Claude: Zugriff verweigert (403) – Antwort aus dem Offline-Modus.",
-                "Claude: access denied (403) – answering in offline mode.")) from None
+                "Claude: access denied (403) – answering in offline mode.", lang)) from None
         except a.APIConnectionError as exc:
-            kind = tr("Zeitüberschreitung", "timeout") if isinstance(exc, a.APITimeoutError) else \
-                tr("keine Verbindung", "no connection")
+            kind = tr("Zeitüberschreitung", "timeout", lang) if isinstance(exc, a.APITimeoutError) else \
+                tr("keine Verbindung", "no connection", lang)
             raise ClaudeUnavailable("network", tr(
                 "Claude nicht erreichbar ({k}) – Antwort aus dem Offline-Modus.",
-                "Claude not reachable ({k}) – answering in offline mode.", k=kind)) from None
+                "Claude not reachable ({k}) – answering in offline mode.", lang, k=kind)) from None
         except a.RateLimitError:
             raise ClaudeUnavailable("rate_limit", tr(
                 "Claude: Anfragelimit erreicht (429) nach {n} Versuchen – Antwort aus dem Offline-Modus.",
-                "Claude: rate limited (429) after {n} attempts – answering in offline mode.", n=tries)) from None
+                "Claude: rate limited (429) after {n} attempts – answering in offline mode.", lang, n=tries)) from None
         except a.APIStatusError as exc:
             status = exc.status_code
             if status >= 500:
-                what = tr("überlastet", "overloaded") if status == 529 else tr("Serverfehler", "server error")
+                what = tr("überlastet", "overloaded", lang) if status == 529 else tr("Serverfehler", "server error", lang)
                 raise ClaudeUnavailable("server", tr(
                     "Claude {w} ({s}) nach {n} Versuchen – Antwort aus dem Offline-Modus.",
-                    "Claude {w} ({s}) after {n} attempts – answering in offline mode.", w=what, s=status, n=tries)) from None
+                    "Claude {w} ({s}) after {n} attempts – answering in offline mode.", lang, w=what, s=status, n=tries)) from None
             detail = getattr(exc, "message", "") or ""
             raise ClaudeUnavailable("request", tr(
                 "Claude lehnt die Anfrage ab ({s}: {d}) – Antwort aus dem Offline-Modus.",
-                "Claude rejected the request ({s}: {d}) – answering in offline mode.", s=status, d=detail[:120])) from None
+                "Claude rejected the request ({s}: {d}) – answering in offline mode.", lang, s=status, d=detail[:120])) from None
         except a.AnthropicError as exc:
             raise ClaudeUnavailable("error", tr(
                 "Claude-Fehler ({e}) – Antwort aus dem Offline-Modus.", "Claude error ({e}) – answering in offline mode.",
-                e=type(exc).__name__)) from None
+                lang, e=type(exc).__name__)) from None
 
     # ---- the turn --------------------------------------------------------------------------------------------
     def respond(self, message: str, tools: ToolBox, *, history: list[dict[str, Any]], system: str,
@@ -155,7 +156,7 @@ class ClaudeEngine:
         for _round in range(self.max_tool_rounds):
             kwargs = {"model": self.model, "max_tokens": self.max_tokens, "system": system, "tools": specs,
                       "messages": [*history, *new]}
-            response = self._call(kwargs, stream, on_text)
+            response = self._call(kwargs, stream, on_text, tools.language)
             blocks = _blocks(response)
             new.append({"role": "assistant", "content": blocks or [{"type": "text", "text": ""}]})
             texts.extend(b["text"] for b in blocks if b["type"] == "text" and b["text"].strip())
@@ -169,7 +170,8 @@ class ClaudeEngine:
                 results.append({"type": "tool_result", "tool_use_id": use["id"], "content": content, "is_error": is_error})
             new.append({"role": "user", "content": results})
         else:
-            note = tr("(Abgebrochen nach {n} Werkzeugrunden.)", "(Stopped after {n} tool rounds.)", n=self.max_tool_rounds)
+            note = tr("(Abgebrochen nach {n} Werkzeugrunden.)", "(Stopped after {n} tool rounds.)", tools.language,
+                      n=self.max_tool_rounds)
             texts.append(note)
             new.append({"role": "assistant", "content": [{"type": "text", "text": note}]})
         return "\n\n".join(texts).strip(), new

@@ -120,7 +120,8 @@ def _term_quality(kind: str, text: str, token: str) -> float:
         if len(text) == 4 and len(token) == 4 and sorted(token) == sorted(text):  # "wlna" -> "wlan"
             return _FUZZY_QUALITY if _distance(token, text, 1) <= 1 else 0.0
         limit = min(_max_distance(len(text)), _max_distance(len(token)))
-        if limit and _distance(token, text, limit) <= limit:
+        # a typo rarely hits both ends of a word: cheap filter before the edit distance
+        if limit and (token[0] == text[0] or token[-1] == text[-1]) and _distance(token, text, limit) <= limit:
             return _FUZZY_QUALITY
         # German compound whose head is the word: "systemzeit" -> "zeit", "ausgesperrt" -> "gesperrt"
         return _COMPOUND_QUALITY if len(text) >= 4 and len(token) >= len(text) + 3 and token.endswith(text) else 0.0
@@ -128,6 +129,8 @@ def _term_quality(kind: str, text: str, token: str) -> float:
         if token.startswith(text):
             return 1.0
         limit = _max_distance(len(text))
+        if not token or token[0] != text[0]:  # stems keep their first letter
+            return _COMPOUND_QUALITY if len(text) >= 4 and text in token[3:] else 0.0
         if limit and len(token) == len(text) - 1 and len(token) >= 6:  # dropped letter: "druker" -> "drucker*"
             return _FUZZY_QUALITY if _distance(token, text, 1) <= 1 else 0.0
         if limit and len(token) >= len(text):
@@ -684,3 +687,64 @@ _PREFIXES = {"windows": ("win", "drivers"), "linux": ("linux", "drivers"), "darw
 
 def _with_notice(text: str, notice: str | None, lang: str) -> str:
     return f"{notice}\n{text}" if notice else text
+
+
+# ---- evaluation ------------------------------------------------------------------------------------------------
+
+def evaluate(path: str | os.PathLike[str], knowledge: Knowledge | None = None) -> dict[str, Any]:
+    """Triage quality on a labelled file (``category<TAB>language<TAB>message`` lines, ``#`` comments).
+
+    Returns ``{"messages", "top1", "top3", "by_language": {...}, "misses": [...]}`` (rates 0..1).
+    """
+    rows = []
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            category, lang, message = line.split("\t", 2)
+            rows.append((category, lang, message))
+    if not rows:
+        raise AssistantError(tr("{p} enthält keine Beispiele.", "{p} contains no examples.", p=path))
+    stats: dict[str, list[int]] = {}
+    misses = []
+    for category, lang, message in rows:
+        names = [c for c, _ in triage(message, knowledge=knowledge)]
+        hit1, hit3 = names[:1] == [category], category in names[:3]
+        for key in ("all", lang):
+            entry = stats.setdefault(key, [0, 0, 0])
+            entry[0] += 1
+            entry[1] += hit1
+            entry[2] += hit3
+        if not hit1:
+            misses.append({"expected": category, "message": message, "got": names[:3]})
+    total = stats["all"]
+    return {"messages": total[0], "top1": total[1] / total[0], "top3": total[2] / total[0],
+            "by_language": {k: {"messages": v[0], "top1": v[1] / v[0], "top3": v[2] / v[0]}
+                            for k, v in stats.items() if k != "all"}, "misses": misses}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m techcare.assistant FILE...``: print triage quality figures for labelled files."""
+    import argparse
+    import time
+
+    parser = argparse.ArgumentParser(prog="python -m techcare.assistant",
+                                     description="Triage quality on labelled message files (category<TAB>lang<TAB>text).")
+    parser.add_argument("files", nargs="+")
+    parser.add_argument("--misses", action="store_true", help="list the messages whose first category is wrong")
+    args = parser.parse_args(argv)
+    for name in args.files:
+        started = time.perf_counter()
+        try:
+            result = evaluate(name)
+        except (OSError, ValueError, AssistantError) as exc:
+            print(f"{name}: {exc}")
+            return 2
+        elapsed = time.perf_counter() - started
+        langs = ", ".join(f"{k}: {v['messages']} msgs, top-1 {v['top1']:.1%}, top-3 {v['top3']:.1%}"
+                          for k, v in sorted(result["by_language"].items()))
+        print(f"{name}: {result['messages']} messages, top-1 {result['top1']:.1%}, top-3 {result['top3']:.1%} "
+              f"({langs}); {elapsed * 1000 / result['messages']:.1f} ms/message")
+        if args.misses:
+            for miss in result["misses"]:
+                print(f"  expected {miss['expected']}, got {miss['got']}: {miss['message']}")
+    return 0
+

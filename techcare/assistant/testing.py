@@ -140,7 +140,7 @@ class FakeMessagesServer:
         with self._lock:
             if self._queue:
                 return self._queue.popleft()
-        return FakeError(500, "FakeMessagesServer: no scripted response left")
+        return FakeError(500, "FakeMessagesServer: no scripted response left", {"retry-after-ms": "1"})
 
     # ---- lifecycle -----------------------------------------------------------------------------------------
     @property
@@ -201,7 +201,8 @@ class FakeMessagesServer:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-messages-api", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="fake-messages-api", daemon=True)
         self._thread.start()
         return self
 

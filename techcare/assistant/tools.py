@@ -275,6 +275,14 @@ class ToolBox:
     def describe_plan(self, plan: Any) -> list[str]:
         return [f"  {i}. {describe_step(step, self.language)}" for i, step in enumerate(plan.steps, 1)]
 
+    def allowed_actions(self) -> list[str]:
+        try:
+            from .. import repairs
+
+            return [a.id for a in repairs.actions(self.platform)]
+        except Exception:  # noqa: BLE001
+            return list(CONTRACT_ACTIONS.get(self.platform, {}))
+
     def catalogue_text(self) -> str:
         """The catalogue ids (with parameters) the model may propose on this platform."""
         try:
@@ -410,7 +418,11 @@ class ToolBox:
             if isinstance(step.get("reason"), str) and step["reason"].strip():
                 entry["reason"] = step["reason"].strip()[:300]
             entries.append(entry)
-        plan = self.validate_plan(entries)
+        try:
+            plan = self.validate_plan(entries)
+        except RepairError as exc:  # tell the model exactly what it may use here
+            raise RepairError(f"{exc.message} Allowed action ids on {self.platform}: {', '.join(self.allowed_actions())}."
+                              ) from None
         self.proposed = plan
         return {"recorded": True, "plan_id": getattr(plan, "id", None),
                 "steps": [f"{i}. {describe_step(s, 'en')}" for i, s in enumerate(plan.steps, 1)],

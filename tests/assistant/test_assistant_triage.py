@@ -155,3 +155,11 @@ def test_broken_knowledge_file_is_a_clear_error(tmp_path: Path):
 def test_normalize():
     assert offline.normalize("Drücker-Fehler: Größe!") == "druecker fehler groesse"
     assert offline.normalize("won't boot") == "wont boot"
+
+
+def test_evaluate_and_cli(capsys: pytest.CaptureFixture[str], tmp_path: Path):
+    result = offline.evaluate(DATA / "triage_labelled.tsv")
+    assert result["messages"] >= 150 and result["top1"] >= 0.85 and set(result["by_language"]) == {"de", "en"}
+    assert offline.main([str(DATA / "triage_heldout.tsv"), "--misses"]) == 0
+    assert "top-1" in capsys.readouterr().out
+    assert offline.main([str(tmp_path / "missing.tsv")]) == 2
