@@ -30,12 +30,14 @@ _LAZY: dict[str, str] = {
     "SnapshotError": ".errors",
     "TechCareError": ".errors",
     "diagnose": ".diagnosis",
+    "driver_updates": ".tools.drivers",
+    "drivers": ".tools.drivers",
     "get_settings": ".config",
     "load_settings": ".config",
     "save_snapshot": ".system.snapshot",
     "load_snapshot": ".system.snapshot",
 }
-_SUBMODULES = ("config", "diagnosis", "errors", "system")
+_SUBMODULES = ("config", "diagnosis", "errors", "features", "system", "tools")
 
 __all__ = sorted([*_LAZY, *_SUBMODULES, "__version__"])
 
@@ -69,3 +71,4 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .errors import (ApprovalError, ConfigError, LicenseError, ProbeError, RepairError, SnapshotError,
                          TechCareError)
     from .system.snapshot import load_snapshot, save_snapshot
+    from .tools.drivers import driver_updates, drivers

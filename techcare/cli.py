@@ -142,6 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", metavar="FILE")
     COMMANDS["snapshot"] = cmd_snapshot
 
+    sub.add_parser("drivers", help="driver inventory and available updates (techcare drivers --help)")
+
     p = sub.add_parser("setup", help="the setup wizard (also runs on the first start)")
     p.add_argument("--non-interactive", action="store_true", help="take every answer from flags/environment")
     p.add_argument("--env-file", metavar="FILE", help="write this file instead of ./.env")
@@ -156,7 +158,37 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _apply_settings() -> None:
+    """Load and validate the settings (ConfigError -> exit 2) and switch to the configured language."""
+    from .config import get_settings
+    from .i18n import set_language
+
+    settings = get_settings()
+    if "TECHCARE_LANG" not in os.environ:
+        set_language(settings.techcare_lang)
+
+
+# Subcommands with their own argument parser: everything after the name is passed through unchanged.
+PASSTHROUGH: dict[str, str] = {"drivers": "techcare.tools.drivers"}
+
+
+def _passthrough(name: str, rest: list[str]) -> int:
+    from importlib import import_module
+
+    from .errors import TechCareError
+
+    try:
+        _apply_settings()
+        return int(import_module(PASSTHROUGH[name]).main(rest) or 0)
+    except TechCareError as exc:
+        _console(stderr=True).print(f"[bold red]✖[/] {exc}", markup=True, highlight=False, soft_wrap=True)
+        return exc.exit_code
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in PASSTHROUGH:
+        return _passthrough(argv[0], argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     from .errors import TechCareError
@@ -172,12 +204,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return start(plain=args.plain, approve=args.approve, snapshot=args.snapshot)
         if args.command == "setup":
             return cmd_setup(args)
-        from .config import get_settings
-        from .i18n import set_language
-
-        settings = get_settings()
-        if "TECHCARE_LANG" not in os.environ:
-            set_language(settings.techcare_lang)
+        _apply_settings()
         return COMMANDS[args.command](args)
     except TechCareError as exc:
         _console(stderr=True).print(f"[bold red]✖[/] {exc}", markup=True, highlight=False, soft_wrap=True)

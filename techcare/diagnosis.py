@@ -427,12 +427,39 @@ def findings_from_results(results: dict[str, R.ProbeResult], os_name: str,
     return out
 
 
+def _driver_findings_async(runner: CommandRunner):
+    """Start the driver check (inventory + update sources) beside the probes; returns a result getter."""
+    from concurrent.futures import ThreadPoolExecutor
+    from concurrent.futures import TimeoutError as FutureTimeout
+
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="techcare-drivers")
+    try:
+        from .tools.drivers import driver_findings
+    except ImportError:  # pragma: no cover - the drivers package ships with the client
+        return lambda timeout: []
+    future = pool.submit(driver_findings, runner)
+    pool.shutdown(wait=False)
+
+    def get(timeout: float) -> list[Finding]:
+        try:
+            return future.result(timeout=timeout)
+        except FutureTimeout:
+            return [Finding("drivers", "drivers", "unknown",
+                            f"Treiberprüfung nach {timeout:g} s abgebrochen (Update-Quellen zu langsam).",
+                            f"Driver check stopped after {timeout:g} s (update sources too slow).",
+                            {"reason_code": "timeout"}, probe="drivers")]
+
+    return get
+
+
 def diagnose(snapshot: str | Path | None = None, *, runner: CommandRunner | None = None,
              probes: list[str] | None = None, settings: Settings | None = None, timeout: float | None = None,
-             progress: Callable[[str, R.ProbeResult], None] | None = None) -> Diagnosis:
+             progress: Callable[[str, R.ProbeResult], None] | None = None, drivers: bool | None = None) -> Diagnosis:
     """Diagnose this machine (read-only), or the machine captured in ``snapshot``.
 
-    Probes run concurrently with a per-probe timeout; nothing here raises for a probe failure.
+    Probes run concurrently with a per-probe timeout; nothing here raises for a probe failure. With
+    ``drivers`` (default: when all probes run) the driver check runs beside them and outdated critical drivers
+    become findings of area ``drivers``.
     Raises :class:`~techcare.errors.SnapshotError` for an unreadable snapshot.
     """
     from . import system
@@ -446,9 +473,13 @@ def diagnose(snapshot: str | Path | None = None, *, runner: CommandRunner | None
     runner = runner or system.default_runner()
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     t0 = time.monotonic()
-    results = system.run_probes(probes, runner, timeout=timeout or settings.probe_timeout, on_done=progress)
+    budget = timeout or settings.probe_timeout
+    driver_result = _driver_findings_async(runner) if (drivers if drivers is not None else probes is None) else None
+    results = system.run_probes(probes, runner, timeout=budget, on_done=progress)
     host = system.host_info(runner)
     os_name = str(host.get("os") or runner.platform)
     items = findings_from_results(results, os_name, Thresholds.from_settings(settings))
+    if driver_result is not None:
+        items.extend(driver_result(max(0.0, budget - (time.monotonic() - t0))))
     return Diagnosis(host=host, os=os_name, items=items, probes=results, started=started,
                      duration=time.monotonic() - t0, snapshot=str(snapshot) if snapshot else None)

@@ -70,7 +70,12 @@ def save_snapshot(path: str | os.PathLike[str], *, runner: CommandRunner | None 
     except LookupError:
         host = {"hostname": "unknown", "os": recorder.platform}
     run_probes(probes, recorder)
-    for extension in capture_extensions:
+    extensions = list(capture_extensions)
+    if probes is None:
+        from ..tools.drivers import capture as capture_drivers
+
+        extensions.insert(0, capture_drivers)
+    for extension in extensions:
         try:
             extension(recorder)
         except Exception:  # noqa: BLE001 - an extra capture must never spoil the snapshot
