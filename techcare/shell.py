@@ -84,6 +84,10 @@ def prepare_session(*, password_prompt: Callable[[str], str] = getpass.getpass, 
 
         run_setup(env_file=env_file, ask=input, ask_secret=password_prompt, say=say)
     settings = get_settings()
+    if "TECHCARE_LANG" not in os.environ:
+        from .i18n import set_language
+
+        set_language(settings.techcare_lang)
     if settings.technician_password_hash:
         ask_password(settings.technician_password_hash, password_prompt, say=say)
     license_status = check_license(settings)
