@@ -17,7 +17,7 @@ from techcare.config import load_settings
 from techcare.license import LicenseManager
 
 from .fakes import DAY, Clock, new_key
-from .live import ToggleTransport, need_backend
+from .live import REDIS_HOST, REDIS_PORT, ToggleTransport, need_backend, need_redis
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
 
@@ -25,9 +25,7 @@ pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
 @pytest.fixture(scope="module")
 def backend(postgres_url):
     need_backend()
-    from conftest import REDIS_HOST, REDIS_PORT, require_service
-
-    require_service("Redis", REDIS_HOST, REDIS_PORT)
+    need_redis()
     from techcare_backend.testing import start_backend
 
     prefix = f"techcare-test-{uuid.uuid4().hex[:10]}:"

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from .live import Proxy, need_backend, restart_kwargs, unique_host
+from .live import REDIS_HOST, REDIS_PORT, Proxy, need_backend, need_redis, restart_kwargs, unique_host
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
 
@@ -53,9 +53,7 @@ def logged_ids(log: Path) -> list[str]:
 @pytest.fixture
 def live(postgres_url, tmp_path):
     need_backend()
-    from conftest import REDIS_HOST, REDIS_PORT, require_service
-
-    require_service("Redis", REDIS_HOST, REDIS_PORT)
+    need_redis()
     from techcare_backend.testing import seed, start_backend
 
     redis_url = f"redis://{REDIS_HOST}:{REDIS_PORT}/0"
