@@ -16,8 +16,9 @@ from ..errors import ApprovalError, RepairError, TechCareError
 from ..i18n import tr
 from ..system.runner import CommandResult, CommandRunner, DryRunRunner, LocalRunner
 from ._catalog import get_action
-from ._changelog import ChangelogWriter, read_entries
+from ._changelog import ChangelogWriter, interrupted, read_entries
 from ._model import Check, StepContext, StepFailed, truncate
+from ._plan import _shell_word
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -166,7 +167,11 @@ def run_plan(plan: Plan, approval: Approval, *, runner: CommandRunner | None = N
     writer = ChangelogWriter(session, {
         "plan_id": plan.id, "technician": technician if technician is not None else settings.technician_name,
         "company": company if company is not None else settings.company, "host": host, "platform": plan.platform})
-    writer.write("run", dry_run=dry_run, approval=approval.text, approved=list(approval.steps),
+    pending = [] if dry_run else interrupted()
+    for item in pending:
+        message = item.message()
+        say("⚠ " + message)
+    writer.write("run", dry_run=dry_run, interrupted=[(i.session, i.step) for i in pending], approval=approval.text, approved=list(approval.steps),
                  plan={"source": plan.source, "symptom": plan.symptom, "findings": plan.findings, "notes": plan.notes,
                        "steps": [s.to_dict() for s in plan.steps]})
     run_runner: CommandRunner = DryRunRunner(base) if dry_run else base
@@ -182,15 +187,16 @@ def run_plan(plan: Plan, approval: Approval, *, runner: CommandRunner | None = N
                                            "Not run (an earlier step failed).")))
             continue
         if dry_run:
-            cmds = step.command_text()
+            argvs = _dry_apply(step, run_runner, session)
+            cmds = [" ".join(_shell_word(a) for a in argv) for argv in argvs]
             writer.write("dry_run", step=step.number, action=step.action_id, params=step.params, dry_run=True,
-                         commands=[{"argv": a, "returncode": None} for a in step.commands()],
+                         commands=[{"argv": a, "returncode": None} for a in argvs],
                          detail=tr("Probelauf – nichts ausgeführt.", "Dry run – nothing executed."))
             say(f"{tag}: " + tr("Probelauf", "dry run"))
             for c in cmds:
                 say(f"    $ {c}")
-            outcomes.append(StepOutcome(step.number, step.action_id, "dry_run",
-                                        "\n".join(cmds), [{"argv": a} for a in step.commands()]))
+            outcomes.append(StepOutcome(step.number, step.action_id, "dry_run", "\n".join(cmds),
+                                        [{"argv": a} for a in argvs]))
             continue
         if step.number in declined:
             detail = tr("Hohes Risiko – nicht bestätigt, übersprungen.", "High risk – not confirmed, skipped.")
@@ -220,6 +226,7 @@ def run_plan(plan: Plan, approval: Approval, *, runner: CommandRunner | None = N
                                       "Step {f} failed; the run was stopped.", f=failed_at))
     for message in result.messages:
         say(message)
+    result.messages[:0] = [i.message() for i in pending]
     writer.write("run_finished", status=status, failed_step=failed_at, dry_run=dry_run,
                  summary={o.number: o.status for o in outcomes})
     if not dry_run:
@@ -230,6 +237,20 @@ def run_plan(plan: Plan, approval: Approval, *, runner: CommandRunner | None = N
             except Exception:
                 log.exception("on_run_finished hook %r failed", hook)
     return result
+
+
+def _dry_apply(step: Step, runner: CommandRunner, session: str) -> list[list[str]]:
+    """The commands ``apply`` would run, captured by the DryRunRunner (nothing executes)."""
+    assert isinstance(runner, DryRunRunner)
+    start = len(runner.commands)
+    ctx = StepContext(runner=runner, params=dict(step.params), backup_dir=_session_dir(session) / f"step-{step.number}",
+                      timeout=step.action.timeout)
+    try:
+        _call(step.action.apply, ctx)
+    except TechCareError:
+        pass  # an apply that needs real answers stops early; the declared commands are shown instead
+    captured = [list(argv) for argv in runner.commands[start:]]
+    return captured or step.commands()
 
 
 def _run_step(step: Step, runner: CommandRunner, writer: ChangelogWriter, session: str,
@@ -387,8 +408,6 @@ def purge_backups(older_than_days: float = 30.0) -> list[str]:
     import time
 
     from ..config import get_settings
-    from ._changelog import interrupted
-
     if older_than_days < 0:
         raise RepairError(tr("older_than_days={d} ist ungültig. Erlaubt: 0 oder mehr.",
                              "older_than_days={d} is not valid. Allowed: 0 or more.", d=older_than_days))

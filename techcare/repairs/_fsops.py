@@ -3,6 +3,8 @@
     python -m techcare.repairs._fsops scan    --older-than-days N PATH
     python -m techcare.repairs._fsops clean   --older-than-days N [--quarantine DIR | --delete] PATH
     python -m techcare.repairs._fsops restore --quarantine DIR
+    python -m techcare.repairs._fsops backup  --dest DIR FILE [FILE ...]
+    python -m techcare.repairs._fsops restore-backup --dest DIR
 
 Running it as a command (instead of calling Python functions) keeps the repair code identical on every OS and
 lets replay and dry-run tests see exactly what would happen. Every sub-command prints one JSON object.
@@ -10,7 +12,10 @@ lets replay and dry-run tests see exactly what would happen. Every sub-command p
 ``clean`` only touches regular files (never symlinks, sockets, directories) whose modification AND access
 time are older than N days. With ``--quarantine`` the files are moved (byte-for-byte, times kept) into DIR with
 their relative path and a ``manifest.json``; ``restore`` moves them back. A file that reappeared at its old place
-is never overwritten (reported as a conflict). Roots that are never cleaned: file-system roots, the home
+is never overwritten (reported as a conflict).
+``backup`` copies files (content, mode and times) before an action changes them, noting files that do not
+exist yet; ``restore-backup`` puts every file back byte-for-byte (atomically, checked by SHA-256) and removes
+files the action created. Roots that are never cleaned: file-system roots, the home
 directory itself and system directories.
 """
 
@@ -141,6 +146,52 @@ def restore(quarantine: Path) -> dict[str, Any]:
     return {"root": str(root), "restored": restored, "conflicts": conflicts, "errors": errors}
 
 
+BACKUP_MANIFEST = "backup.json"
+
+
+def backup(dest: Path, paths: list[str]) -> dict[str, Any]:
+    dest.mkdir(parents=True, exist_ok=True)
+    entries = []
+    for index, raw in enumerate(paths):
+        path = expand(raw).absolute()
+        if path.is_symlink() or (path.exists() and not path.is_file()):
+            raise ValueError(f"{path} is not a regular file")
+        if not path.exists():
+            entries.append({"path": str(path), "present": False})
+            continue
+        copy = dest / f"{index:04d}-{path.name}"
+        shutil.copy2(path, copy)
+        entries.append({"path": str(path), "present": True, "copy": copy.name, "sha256": _sha256(copy),
+                        "size": copy.stat().st_size})
+    tmp = dest / (BACKUP_MANIFEST + ".tmp")
+    tmp.write_text(json.dumps({"files": entries}), encoding="utf-8")
+    os.replace(tmp, dest / BACKUP_MANIFEST)
+    return {"backed_up": sum(1 for e in entries if e["present"]), "absent": sum(1 for e in entries if not e["present"])}
+
+
+def restore_backup(dest: Path) -> dict[str, Any]:
+    manifest = json.loads((dest / BACKUP_MANIFEST).read_text(encoding="utf-8"))
+    restored, removed, errors = 0, 0, []
+    for entry in manifest["files"]:
+        path = Path(entry["path"])
+        try:
+            if not entry["present"]:
+                if path.exists() or path.is_symlink():
+                    path.unlink()
+                    removed += 1
+                continue
+            tmp = path.with_name(f".{path.name}.techcare-restore")
+            shutil.copy2(dest / entry["copy"], tmp)
+            os.replace(tmp, path)
+            if _sha256(path) != entry["sha256"]:
+                errors.append({"path": str(path), "error": "checksum differs after restore"})
+            else:
+                restored += 1
+        except OSError as exc:
+            errors.append({"path": str(path), "error": exc.strerror or str(exc)})
+    return {"restored": restored, "removed": removed, "errors": errors}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m techcare.repairs._fsops")
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -154,9 +205,21 @@ def main(argv: list[str] | None = None) -> int:
             group.add_argument("--delete", action="store_true")
     r = sub.add_parser("restore")
     r.add_argument("--quarantine", required=True)
+    b = sub.add_parser("backup")
+    b.add_argument("--dest", required=True)
+    b.add_argument("files", nargs="+")
+    rb = sub.add_parser("restore-backup")
+    rb.add_argument("--dest", required=True)
     args = parser.parse_args(argv)
     try:
-        if args.cmd == "restore":
+        if args.cmd == "backup":
+            result = backup(expand(args.dest), args.files)
+        elif args.cmd == "restore-backup":
+            result = restore_backup(expand(args.dest))
+            if result["errors"]:
+                print(json.dumps(result))
+                return 1
+        elif args.cmd == "restore":
             result = restore(expand(args.quarantine))
         else:
             root = expand(args.path)

@@ -180,6 +180,26 @@ class StepContext:
         self.commands.append(result)
         return result
 
+    def backup_files(self, paths: Sequence[str]) -> None:
+        """Copy files (content, mode, times) into the step's backup directory before changing them; files that
+        do not exist yet are noted so :meth:`restore_files` removes them. Runs through the runner."""
+        import sys
+
+        if self.backup_dir is None:
+            raise StepFailed("no backup directory for this step")
+        dest = str(self.backup_dir / "files")
+        self.must([sys.executable, "-m", "techcare.repairs._fsops", "backup", "--dest", dest, *paths], timeout=600)
+        self.state["file_backup"] = dest
+
+    def restore_files(self) -> None:
+        """Put every file saved by :meth:`backup_files` back byte-for-byte."""
+        import sys
+
+        dest = self.state.get("file_backup")
+        if not dest:
+            raise StepFailed(tr("Keine Dateisicherung vorhanden.", "No file backup was taken."))
+        self.must([sys.executable, "-m", "techcare.repairs._fsops", "restore-backup", "--dest", dest], timeout=600)
+
     def must(self, argv: Sequence[str], *, ok_codes: Sequence[int] = (0,), timeout: float | None = None,
              input: str | None = None) -> CommandResult:
         """Run and raise :class:`StepFailed` unless it ran and exited with one of ``ok_codes``."""

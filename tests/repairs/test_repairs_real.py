@@ -183,3 +183,83 @@ def test_a_step_killed_before_prepare_can_be_dismissed(tmp_path):
     assert not item.prepared and "No undo" in item.message("en")
     dismiss_interrupted(item, "checked by hand")
     assert interrupted() == []
+
+
+EDIT_PLUGIN = '''
+import sys
+from techcare.repairs import Action, Check, Param
+
+class RewriteConfig(Action):
+    """Test plugin: rewrites a config file through the runner; undo restores the backup."""
+    id = "test.rewrite_config"
+    title_de, title_en = "Konfiguration neu schreiben", "Rewrite a configuration"
+    explain_de, explain_en = "Schreibt die Datei neu.", "Rewrites the file."
+    platforms = ("linux",)
+    risk = "medium"
+    needs_admin = False
+    params = (Param("path", "str", "Datei", "file"), Param("content", "str", "Inhalt", "content"),
+              Param("created", "str", "neue Datei", "new file", default=""))
+
+    def commands(self, params, ctx=None):
+        script = "import sys; open(sys.argv[1], 'w').write(sys.argv[2])"
+        cmds = [[sys.executable, "-c", script, params["path"], params["content"]]]
+        if params["created"]:
+            cmds.append([sys.executable, "-c", script, params["created"], "new"])
+        return cmds
+
+    def prepare(self, ctx):
+        ctx.backup_files([ctx.params["path"]] + ([ctx.params["created"]] if ctx.params["created"] else []))
+
+    def verify(self, ctx):
+        text = ctx.runner.read_file(ctx.params["path"]).content or ""
+        return Check("BROKEN" in text, "content checked")
+
+    def undo(self, ctx):
+        ctx.restore_files()
+
+ACTIONS = [RewriteConfig()]
+'''
+
+
+@pytest.mark.parametrize("content", ["ok=1", "BROKEN"])
+def test_file_backup_is_restored_byte_for_byte_by_undo(techcare_env, tmp_path, content):
+    from techcare.repairs import reload_catalog
+
+    plugins = techcare_env / "techcare-home" / "plugins"
+    plugins.mkdir(parents=True)
+    (plugins / "edit.py").write_text(EDIT_PLUGIN)
+    reload_catalog()
+    target, created = tmp_path / "app.conf", tmp_path / "extra.conf"
+    original = b"# kunde\r\nkey=\xe4\xf6\xfc\x00binary\n"
+    target.write_bytes(original)
+    os.chmod(target, 0o640)
+    os.utime(target, (OLD, OLD))
+    try:
+        p = Plan.from_actions([{"action": "test.rewrite_config",
+                                "params": {"path": str(target), "content": content, "created": str(created)}}],
+                              platform="linux")
+        result = p.run(parse_approval("GO REPAIR: 1", p), LocalRunner(platform="linux"), progress=lambda _: None)
+        if content == "BROKEN":  # verification fails -> the step is undone at once
+            assert result.status == "failed" and result.steps[0].undo
+        else:
+            assert result.ok and target.read_text() == content and created.exists()
+            assert p.rollback(progress=lambda _: None)[0]["status"] == "undone"
+        assert target.read_bytes() == original
+        assert oct(target.stat().st_mode & 0o777) == "0o640" and int(target.stat().st_mtime) == int(OLD)
+        assert not created.exists()  # created by the action, removed by undo
+    finally:
+        reload_catalog()
+
+
+def test_next_run_reports_an_interrupted_step_first():
+    from techcare.repairs._changelog import ChangelogWriter
+
+    ChangelogWriter("20260101T120000Z-abcdef123456-a1b2c3", {"plan_id": "abcdef123456"}).write(
+        "started", step=1, action="linux.apt_clean", params={})
+    root_plan = Plan.from_actions([{"action": "linux.clear_temp_files", "params": {"path": "/nonexistent-techcare"}}],
+                                  platform="linux")
+    lines: list[str] = []
+    result = root_plan.run(parse_approval("GO REPAIR: 1", root_plan), LocalRunner(platform="linux"),
+                           progress=lines.append)
+    assert "Unterbrochener Reparaturschritt 1 (linux.apt_clean)" in lines[0]
+    assert result.messages[0].startswith("Unterbrochener Reparaturschritt")
