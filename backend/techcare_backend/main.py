@@ -88,7 +88,26 @@ def create_app(settings: BackendSettings | None = None) -> FastAPI:
 
     for module in (health, admin, licenses, org, monitoring, cases):
         app.include_router(module.router)
+    app.add_middleware(RejectNulMiddleware)
     return app
+
+
+class RejectNulMiddleware:
+    """422 for NUL characters in the path or query (no database can compare them; PostgreSQL refuses them)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            query = scope.get("query_string", b"").lower()
+            if "\x00" in scope.get("path", "") or b"%00" in query or b"\x00" in query:
+                response = JSONResponse({"code": "VALIDATION_ERROR", "message": "NUL character in the URL",
+                                         "detail": [{"loc": ["path"], "msg": "NUL character", "type": "value_error"}]},
+                                        status_code=422)
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 def __getattr__(name: str) -> Any:  # ``uvicorn techcare_backend.main:app`` builds the app on first use

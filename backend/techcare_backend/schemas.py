@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 
 
@@ -23,7 +23,30 @@ def as_utc(value: datetime) -> datetime:
     return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
 
 
-class Strict(BaseModel):
+def _has_nul(value: Any, depth: int = 0) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if depth > 20:
+        return False
+    if isinstance(value, dict):
+        return any(_has_nul(k, depth + 1) or _has_nul(v, depth + 1) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return any(_has_nul(v, depth + 1) for v in value)
+    return False
+
+
+class NoNul(BaseModel):
+    """Refuses NUL characters anywhere in the input (PostgreSQL text and JSONB cannot store them)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: Any) -> Any:
+        if _has_nul(data):
+            raise ValueError("text must not contain NUL characters")
+        return data
+
+
+class Strict(NoNul):
     model_config = ConfigDict(extra="forbid")
 
 
@@ -224,9 +247,9 @@ Percent = Annotated[float, Field(ge=0, le=100)]
 
 class DiskSample(BaseModel):
     mount: Annotated[str, StringConstraints(min_length=1, max_length=255)]
-    total: int = Field(ge=0)
-    used: int = Field(ge=0)
-    free: int = Field(ge=0)
+    total: int = Field(ge=0, le=2**63 - 1)
+    used: int = Field(ge=0, le=2**63 - 1)
+    free: int = Field(ge=0, le=2**63 - 1)
     percent: Percent
 
 
@@ -238,8 +261,8 @@ class ServicesSample(BaseModel):
 
 
 class PendingUpdates(BaseModel):
-    count: int = Field(ge=0)
-    security: int = Field(0, ge=0)
+    count: int = Field(ge=0, le=100_000)
+    security: int = Field(0, ge=0, le=100_000)
 
 
 class EventSample(BaseModel):
@@ -247,7 +270,8 @@ class EventSample(BaseModel):
     level: Annotated[str, StringConstraints(max_length=30)] = ""
     source: Annotated[str, StringConstraints(max_length=255)] = ""
     message: Annotated[str, StringConstraints(max_length=4000)] = ""
-    event_id: int | str | None = None
+    event_id: Annotated[int, Field(ge=-2**63, le=2**63 - 1)] | Annotated[str, StringConstraints(max_length=100)] \
+        | None = None
 
 
 class SmartSample(BaseModel):
@@ -257,7 +281,7 @@ class SmartSample(BaseModel):
     temperature_c: float | None = Field(None, ge=-50, le=200)
 
 
-class MetricSampleCreate(BaseModel):
+class MetricSampleCreate(NoNul):
     model_config = ConfigDict(extra="ignore")
     sample_id: Annotated[str, StringConstraints(strip_whitespace=True, min_length=8, max_length=64,
                                                 pattern=r"^[A-Za-z0-9_\-]+$")]
@@ -273,9 +297,9 @@ class MetricSampleCreate(BaseModel):
     pending_reboot: bool | None = None
     events: list[EventSample] = Field(default_factory=list, max_length=5)
     smart: list[SmartSample] = Field(default_factory=list, max_length=100)
-    dropped_samples: int = Field(0, ge=0)
+    dropped_samples: int = Field(0, ge=0, le=2**31 - 1)
     agent_version: Annotated[str, StringConstraints(max_length=50)] | None = None
-    uptime_seconds: float | None = Field(None, ge=0)
+    uptime_seconds: float | None = Field(None, ge=0, le=1e10)
 
     @field_validator("timestamp")
     @classmethod

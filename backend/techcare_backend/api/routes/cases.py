@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Path, Query
 
 from techcare.i18n import tr
 
@@ -42,7 +42,7 @@ def search(principal: LearningDep, session: SessionDep, q: Annotated[str, Query(
 
 
 @router.get("/{case_id}", response_model=CasePublic, responses={404: {"model": ErrorPublic}})
-def get_case(case_id: int, principal: LearningDep, session: SessionDep, lang: LangDep) -> CasePublic:
+def get_case(case_id: Annotated[int, Path(ge=1, le=2**63 - 1)], principal: LearningDep, session: SessionDep, lang: LangDep) -> CasePublic:
     row = crud.get_case(session, organisation_id=principal.organisation_id, case_id=case_id)
     if row is None:
         raise ApiError(404, "NOT_FOUND", tr("Fall {id} gibt es nicht.", "Case {id} does not exist.", lang, id=case_id))
