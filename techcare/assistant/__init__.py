@@ -26,7 +26,7 @@ import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -101,7 +101,7 @@ def _plan_record(plan: Any) -> dict[str, Any] | None:
 
 
 def _new_session_id() -> str:
-    return datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
+    return datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
 
 
 def list_sessions() -> Any:
@@ -275,7 +275,7 @@ class Assistant:
         with os.fdopen(fd, "a", encoding="utf-8") as handle:
             if new:
                 handle.write(json.dumps({"type": "session", "id": self.session_id, "format": SESSION_FORMAT,
-                                         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                                         "created": datetime.now(UTC).isoformat(timespec="seconds"),
                                          "os": self.platform}, ensure_ascii=False) + "\n")
             handle.write(json.dumps(entry, ensure_ascii=False, default=str) + "\n")
             handle.flush()
@@ -329,13 +329,16 @@ class Assistant:
             d = tools.diagnosis() if self.auto_diagnose or self._diagnosis is not None else None
             system = system_prompt(language=self.language, os_name=self.platform, edition=tools.edition,
                                    briefing=self.settings.techcare_briefing, technician=self.settings.technician_name,
-                                   company=self.settings.company, hostname=d.hostname if d is not None else "")
+                                   company=self.settings.company, hostname=d.hostname if d is not None else "",
+                                   past_cases=tools.case_summary(message))
             try:
                 text, api_messages = self.claude.respond(message, tools, history=self._api_history(), system=system,
                                                          stream=stream, on_text=callback)
+                drivers_report = tools.proposed is None and any(c["tool"] == "driver_updates" for c in tools.calls)
                 reply = Reply(text=text, engine="claude", findings=list(tools.findings_used), plan=tools.proposed,
-                              categories=triage(message), route="plan" if tools.proposed is not None else "answer",
-                              tool_calls=list(tools.calls))
+                              categories=triage(message), tool_calls=list(tools.calls),
+                              route="plan" if tools.proposed is not None else "driver_updates" if drivers_report
+                              else "answer", data=tools.last_driver_frame if drivers_report else None)
             except ClaudeUnavailable as exc:
                 notice = exc.notice
                 if exc.reason == "auth":  # the key will not get better during this session
@@ -349,8 +352,12 @@ class Assistant:
             if callback is not None:
                 callback(reply.text)
         reply.session = self.session_id
+        if reply.plan is not None and not getattr(reply.plan, "findings", None) and reply.findings:
+            # the findings behind the plan travel with it into the case recorded after the run
+            reply.plan.findings = [{"check": f.check, "severity": f.severity, "summary_de": f.summary_de,
+                                    "summary_en": f.summary_en} for f in reply.findings]
         record = _plan_record(reply.plan)
-        turn = {"type": "turn", "ts": datetime.now(timezone.utc).isoformat(timespec="seconds"), "user": message,
+        turn = {"type": "turn", "ts": datetime.now(UTC).isoformat(timespec="seconds"), "user": message,
                 "engine": reply.engine, "notice": reply.notice, "reply": reply.text, "route": reply.route,
                 "categories": [[c, p] for c, p in reply.categories], "plan": record,
                 "findings": [f.check for f in reply.findings], "api_messages": api_messages}

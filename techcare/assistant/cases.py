@@ -23,7 +23,7 @@ import math
 import threading
 import uuid
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -47,11 +47,7 @@ COLUMNS = ["id", "created_at", "symptom", "language", "os", "actions", "outcome"
            "success_rate", "source"]
 MIN_SCORE = 0.2
 _CANDIDATES = 5000
-_STOP = frozenset("""der die das ein eine einen und oder aber nicht mehr ist sind war hat haben mit von bei auf im in
-am an zu zum zur den dem des es er sie wir ich du man seit noch schon nur auch sehr immer wieder dann wenn weil bitte
-mal jetzt heute the a an and or but not is are was has have with from at on in to of it he she we i you my this that
-since still already only also very always again then when because please now today pc rechner computer laptop kunde
-customer""".split())
+_STOP = frozenset(["der", "die", "das", "ein", "eine", "einen", "und", "oder", "aber", "nicht", "mehr", "ist", "sind", "war", "hat", "haben", "mit", "von", "bei", "auf", "im", "in", "am", "an", "zu", "zum", "zur", "den", "dem", "des", "es", "er", "sie", "wir", "ich", "du", "man", "seit", "noch", "schon", "nur", "auch", "sehr", "immer", "wieder", "dann", "wenn", "weil", "bitte", "mal", "jetzt", "heute", "the", "a", "an", "and", "or", "but", "not", "is", "are", "was", "has", "have", "with", "from", "at", "on", "in", "to", "of", "it", "he", "she", "we", "i", "you", "my", "this", "that", "since", "still", "already", "only", "also", "very", "always", "again", "then", "when", "because", "please", "now", "today", "pc", "rechner", "computer", "laptop", "kunde", "customer"])
 
 
 # ---- similarity ------------------------------------------------------------------------------------------------
@@ -376,7 +372,10 @@ def _findings_list(findings: Any) -> list[dict[str, Any]]:
             d = f.to_dict()
             out.append({"check": d["check"], "severity": d["severity"], "summary": d.get("summary_en") or d["summary"]})
         elif isinstance(f, dict):
-            out.append({k: f[k] for k in ("check", "severity", "summary") if k in f} or {"value": str(f)})
+            item = {k: f[k] for k in ("check", "severity", "summary") if k in f}
+            if "summary" not in item and (f.get("summary_en") or f.get("summary_de")):
+                item["summary"] = f.get("summary_en") or f.get("summary_de")
+            out.append(item or {"value": str(f)})
         else:
             out.append({"value": str(f)})
     return out
@@ -393,7 +392,7 @@ def record(symptom: str, *, actions: list[str], outcome: str, os: str | None = N
     lang = language or get_language()
     _validate(symptom, lang, os_name, outcome, actions)
     settings = get_settings()
-    case = {"id": str(uuid.uuid4()), "created_at": datetime.now(timezone.utc), "symptom": symptom.strip()[:4000],
+    case = {"id": str(uuid.uuid4()), "created_at": datetime.now(UTC), "symptom": symptom.strip()[:4000],
             "language": lang, "os": os_name, "findings": _findings_list(findings), "actions": list(actions),
             "outcome": outcome, "technician": technician or settings.technician_name or None, "plan_id": plan_id,
             "categories": _categories(symptom)}

@@ -676,6 +676,8 @@ class OfflineEngine:
         if plan is not None and plan.steps:
             lines.append(tr("Vorgeschlagener Plan (es wurde nichts ausgeführt):", "Proposed plan (nothing has been run):", lang))
             lines.extend(tools.describe_plan(plan))
+        if dropped:
+            lines.append(tr("Nicht vorgeschlagen: {d}", "Not proposed: {d}", lang, d="; ".join(dropped)))
         triaged = triage_details(message, findings, self.knowledge).ranked
         return Reply(text=_with_notice("\n".join(lines), notice, lang), engine=self.name, findings=list(findings),
                      plan=plan if plan is not None and plan.steps else None, categories=triaged, route="diagnose",

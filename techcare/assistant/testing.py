@@ -25,7 +25,7 @@ import threading
 from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 
 __all__ = ["FakeError", "FakeMessagesServer", "error", "message", "text", "tool_use"]
 
@@ -127,7 +127,7 @@ class FakeMessagesServer:
         self._thread: threading.Thread | None = None
 
     # ---- script --------------------------------------------------------------------------------------------
-    def enqueue(self, *responses: dict[str, Any] | FakeError) -> FakeMessagesServer:
+    def enqueue(self, *responses: dict[str, Any] | FakeError) -> Self:
         with self._lock:
             self._queue.extend(responses)
         return self
@@ -150,7 +150,7 @@ class FakeMessagesServer:
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
 
-    def start(self) -> FakeMessagesServer:
+    def start(self) -> Self:
         if self._server is not None:
             return self
         owner = self
@@ -161,7 +161,7 @@ class FakeMessagesServer:
             def log_message(self, *args: Any) -> None:  # keep test output quiet
                 pass
 
-            def do_POST(self) -> None:  # noqa: N802 - http.server API
+            def do_POST(self) -> None:
                 length = int(self.headers.get("content-length") or 0)
                 raw = self.rfile.read(length) if length else b""
                 try:
@@ -215,8 +215,8 @@ class FakeMessagesServer:
             self._thread.join(timeout=5)
             self._thread = None
 
-    def __enter__(self) -> FakeMessagesServer:
+    def __enter__(self) -> Self:
         return self.start()
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()

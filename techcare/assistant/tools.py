@@ -122,6 +122,7 @@ class ToolBox:
         self.proposed: Any = None          # the Plan recorded by propose_repairs in this turn
         self.findings_used: list[Any] = []
         self.calls: list[dict[str, Any]] = []
+        self.last_driver_frame: Any = None
 
     # ---- data ----------------------------------------------------------------------------------------------
     def diagnosis(self, fresh: bool = False) -> Diagnosis | None:
@@ -190,7 +191,8 @@ class ToolBox:
         """The driver update report as a DataFrame, or ``None`` (with the reason logged) if unavailable."""
         try:
             self._driver_error = None
-            return self._as_frame(self._call_drivers(("driver_updates",)))
+            self.last_driver_frame = self._as_frame(self._call_drivers(("driver_updates",)))
+            return self.last_driver_frame
         except Exception as exc:  # noqa: BLE001 - a report failure is text for the technician, not a crash
             self._driver_error = str(exc) if isinstance(exc, TechCareError) else f"{type(exc).__name__}: {exc}"
             return None
@@ -230,6 +232,18 @@ class ToolBox:
         except Exception as exc:  # noqa: BLE001 - the learning store is a help, never a blocker
             log.warning("case search failed: %s", exc)
             return None
+
+    def case_summary(self, text: str) -> str:
+        """One line for the model: which actions worked or failed on similar past cases (empty if none)."""
+        scores = self.case_scores(text)
+        worked = [f"{a} ({i['successes']:.1f} weighted successes)" for a, i in scores.items() if i["score"] > 0]
+        failed = [f"{a} ({i['failures']:.1f} weighted failures)" for a, i in scores.items() if i["score"] < 0]
+        parts = []
+        if worked:
+            parts.append("worked: " + ", ".join(sorted(worked)))
+        if failed:
+            parts.append("failed: " + ", ".join(sorted(failed)))
+        return "; ".join(parts)
 
     def case_scores(self, text: str) -> dict[str, dict[str, float]]:
         from . import cases

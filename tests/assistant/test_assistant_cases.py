@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import httpx
 import pytest
+from conftest import make_diagnosis
 
 from techcare import features, repairs
 from techcare.assistant import Assistant, cases
 from techcare.config import get_settings
 from techcare.errors import AssistantError
-
-from conftest import make_diagnosis
 
 
 def test_record_and_search_locally():
@@ -84,7 +83,7 @@ def test_bad_case_values_are_named(kwargs, message, monkeypatch: pytest.MonkeyPa
 def _exercise_sql_store(url: str) -> None:
     store = cases.SQLCaseStore(url)
     try:
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         for i, (symptom, action, outcome) in enumerate([
             ("Drucker druckt nicht", "win.restart_service", "success"),
             ("Drucker spinnt", "win.restart_service", "success"),

@@ -7,16 +7,13 @@ import socket
 import time
 from pathlib import Path
 
-import pytest
+from conftest import firewall_off, make_diagnosis
 
 from techcare import repairs
 from techcare.assistant import Assistant
 from techcare.assistant.testing import FakeMessagesServer, error, text, tool_use
 from techcare.system.records import EventRecord
 from techcare.system.runner import ReplayRunner
-
-from conftest import firewall_off, make_diagnosis
-
 
 # The settings default "claude-sonnet-4-5" is deprecated in anthropic 2.14 (end of life 2026-11-30; the SDK warns
 # on every call); the tests use the current Sonnet explicitly.
@@ -253,3 +250,32 @@ def test_anthropic_is_imported_only_in_claude_py():
 def test_fake_server_reports_unscripted_requests(fake_api: FakeMessagesServer):
     reply = _bot(fake_api).ask("hallo")  # nothing scripted: 500 (retried) then offline
     assert reply.engine == "offline" and "500" in reply.notice
+
+
+def test_past_cases_reach_the_model_and_claude_plans_become_cases(fake_api: FakeMessagesServer):
+    from techcare.assistant import cases
+    from techcare.config import get_settings
+
+    cases.record("Firewall war aus", actions=["win.enable_firewall"], outcome="success", os="windows", language="de")
+    fake_api.enqueue(tool_use("get_findings", {}),
+                     tool_use("propose_repairs", {"steps": [{"action": "win.enable_firewall",
+                                                             "params": {"profiles": ["Public"]}}]}),
+                     text("Plan: 1. Firewall einschalten."))
+    reply = _bot(fake_api).ask("Firewall ist aus")
+    assert "worked: win.enable_firewall" in fake_api.requests[0]["body"]["system"]
+    assert reply.plan.findings and reply.plan.findings[0]["check"] == "firewall"
+    outcome = repairs.StepOutcome(1, "win.enable_firewall", "finished")
+    result = repairs.RunResult(session="s", plan_id=reply.plan.id, dry_run=False, steps=[outcome], status="completed",
+                               changelog_path=get_settings().changelogs_dir / "x.jsonl")
+    for hook in list(repairs.on_run_finished):
+        hook(reply.plan, result)
+    frame = cases.search("Firewall ist aus", os="windows")
+    assert len(frame) == 2 and set(frame["outcome"]) == {"success"}
+
+
+def test_driver_question_routes_to_the_driver_report(fake_api: FakeMessagesServer, windows_driver_runner):
+    fake_api.enqueue(tool_use("driver_updates", {}), text("Es gibt Treiber-Updates; kein Reparaturplan nötig."))
+    reply = _bot(fake_api, runner=windows_driver_runner).ask("Prüfe Treiber-Updates")
+    assert reply.route == "driver_updates" and reply.plan is None and len(reply.data) >= 1
+    rows = json.loads(_tool_results(fake_api.requests[1])[0]["content"])["untrusted_data"]
+    assert rows and {"device", "latest_version", "source"} <= set(rows[0])

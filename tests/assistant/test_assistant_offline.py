@@ -7,14 +7,13 @@ import os
 import stat
 
 import pytest
+from conftest import make_diagnosis
 
 from techcare import repairs
 from techcare.assistant import Assistant, Reply, list_sessions
 from techcare.config import get_settings
 from techcare.errors import AssistantError
 from techcare.system.runner import ReplayRunner
-
-from conftest import make_diagnosis
 
 
 def _actions(reply: Reply) -> list[str]:

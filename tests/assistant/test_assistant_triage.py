@@ -6,12 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import firewall_off, make_diagnosis, update_service_disabled
 
-import techcare.assistant as assistant
+from techcare import assistant
 from techcare.assistant import offline
 from techcare.errors import AssistantError
-
-from conftest import firewall_off, make_diagnosis, update_service_disabled
 
 DATA = Path(__file__).parent / "data"
 
