@@ -38,6 +38,47 @@ def test_capture_scripts_are_exactly_the_module_scripts(capture_text):
     assert list(found) == list(win.SCRIPTS)          # same order as the probes run
 
 
+def test_capture_carries_the_driver_inventory_scripts_verbatim(capture_text):
+    """``techcare snapshot save`` records the driver inventory too; a capture.ps1 snapshot must carry it."""
+    from techcare.tools.drivers import _windows as drivers
+
+    found = dict(re.findall(r"^\$DriverScripts\['(\w+)'\] = @'\r?\n(.*?)\r?\n'@\r?$", capture_text, re.M | re.S))
+    assert found == {"inventory": drivers.INVENTORY_ARGV[-1], "windows_update": drivers.WU_ARGV[-1]}
+    assert tuple(drivers.INVENTORY_ARGV[:-1]) == win.POWERSHELL and tuple(drivers.WU_ARGV[:-1]) == win.POWERSHELL
+
+
+def _quote_like_capture_ps1(argument: str) -> str:
+    """Line-by-line Python twin of ConvertTo-CommandLineArgument in capture.ps1."""
+    if argument and not re.search(r'[\s"]', argument):
+        return argument
+    out, backslashes = ['"'], 0
+    for ch in argument:
+        if ch == "\\":
+            backslashes += 1
+            continue
+        if ch == '"':
+            out.append("\\" * (2 * backslashes + 1))
+        elif backslashes:
+            out.append("\\" * backslashes)
+        out.append(ch)
+        backslashes = 0
+    out.append("\\" * (2 * backslashes))
+    out.append('"')
+    return "".join(out)
+
+
+def test_capture_quotes_script_arguments_like_python_subprocess(capture_text):
+    import subprocess
+
+    from techcare.tools.drivers import _windows as drivers
+
+    assert "function ConvertTo-CommandLineArgument([string]$Argument)" in capture_text
+    assert "(ConvertTo-CommandLineArgument $Script)" in capture_text
+    samples = [*win.SCRIPTS.values(), drivers.INVENTORY_ARGV[-1], drivers.WU_ARGV[-1], 'a "b" c\\', "x\\\\y z"]
+    for text in samples:
+        assert _quote_like_capture_ps1(text) == subprocess.list2cmdline([text])
+
+
 def test_capture_uses_the_same_argv_prefix(capture_text):
     match = re.search(r"\$PowerShellArgv = @\(([^)]*)\)", capture_text)
     assert match is not None
@@ -104,6 +145,14 @@ def capture_shaped_snapshot(tmp_path: Path, answers: dict[str, tuple[int | None,
         code, out, err, error = answers[name]
         entries.append({"kind": "cmd", "argv": list(win.ps_argv(name)), "returncode": code, "stdout": out,
                         "stderr": err, "duration": 0.5, "error": error})
+    # then the driver inventory, as capture.ps1 runs it (outputs: the drivers part's fixtures)
+    from techcare.tools.drivers import _windows as drivers
+
+    driver_fixtures = Path(__file__).parent.parent / "drivers" / "fixtures"
+    for argv, fixture in ((drivers.INVENTORY_ARGV, "win_pnpsigneddriver_ps7.json"),
+                          (drivers.WU_ARGV, "win_wu_drivers_ps51.json")):
+        entries.append({"kind": "cmd", "argv": list(argv), "returncode": 0, "duration": 2.0, "error": None,
+                        "stdout": (driver_fixtures / fixture).read_bytes().decode("utf-8-sig"), "stderr": ""})
     snap = {"format": "techcare-snapshot", "version": 1, "created": "2023-09-15T08:00:00+00:00",
             "platform": "windows", "host": host, "capture": {"tool": "capture.ps1 1", "powershell": "5.1.19041.3393"},
             "entries": entries}

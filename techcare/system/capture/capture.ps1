@@ -13,8 +13,9 @@
     (disk reliability counters need elevation):
         powershell.exe -NoProfile -ExecutionPolicy Bypass -File capture.ps1 -OutFile C:\Temp\pc.json
 
-    The recorded argv is exactly what TechCare runs (replay matches commands by exact argv). The scripts
-    contain no double quote, so quoting the script argument once is lossless on the Windows command line.
+    The recorded argv is exactly what TechCare runs (replay matches commands by exact argv). The script
+    argument is quoted by the Windows command-line rules (as Python's subprocess does), so any script text
+    reaches powershell.exe unchanged.
 
 .PARAMETER OutFile
     Where to write the snapshot (.json). Default: techcare-snapshot-<COMPUTERNAME>-<time>.json here.
@@ -41,6 +42,7 @@ $PowerShellArgv = @('powershell.exe', '-NoProfile', '-NonInteractive', '-Executi
 # Seconds per script, as in TIMEOUTS of _windows.py (capped by -TimeoutSeconds).
 $Timeouts = @{ 'pending_updates' = 300; 'events' = 60; 'smart' = 60; 'services' = 60 }
 $DefaultTimeout = 45
+$DriverTimeout = 300
 
 # ---- the probe scripts (byte-identical to techcare/system/_windows.py SCRIPTS) ----------------------------
 $Scripts = [ordered]@{}
@@ -71,18 +73,49 @@ $ProgressPreference='SilentlyContinue'; $ErrorActionPreference='Stop'; [Console]
 $Scripts['smart'] = @'
 $ProgressPreference='SilentlyContinue'; $ErrorActionPreference='Stop'; [Console]::OutputEncoding=[Text.Encoding]::UTF8; $a = ([Security.Principal.WindowsPrincipal][Security.Principal.WindowsIdentity]::GetCurrent()).IsInRole([Security.Principal.WindowsBuiltInRole]::Administrator); $d = @(Get-PhysicalDisk | Sort-Object { $_.DeviceId -as [int] } | ForEach-Object { $p = $_; $c = $null; $f = $null; try { $c = $p | Get-StorageReliabilityCounter -ErrorAction Stop | Select-Object Temperature, TemperatureMax, Wear, ReadErrorsUncorrected, ReadErrorsTotal, WriteErrorsUncorrected, WriteErrorsTotal, PowerOnHours } catch { $f = [string]$_.FullyQualifiedErrorId + ': ' + $_.Exception.Message }; [pscustomobject]@{ DeviceId = $p.DeviceId; FriendlyName = $p.FriendlyName; SerialNumber = $p.SerialNumber; MediaType = $p.MediaType; BusType = $p.BusType; HealthStatus = $p.HealthStatus; OperationalStatus = @($p.OperationalStatus); Size = $p.Size; Reliability = $c; ReliabilityError = $f } }); ConvertTo-Json -InputObject ([pscustomobject]@{ IsAdmin = $a; Disks = $d }) -Depth 4
 '@
+# ---- the driver inventory (byte-identical to techcare/tools/drivers/_windows.py INVENTORY_ARGV / WU_ARGV) --
+$DriverScripts = [ordered]@{}
+$DriverScripts['inventory'] = @'
+[Console]::OutputEncoding = [System.Text.Encoding]::UTF8; ConvertTo-Json -Depth 4 -InputObject @(Get-CimInstance -ClassName Win32_PnPSignedDriver | Select-Object DeviceName,DriverVersion,DriverDate,HardWareID,Manufacturer,DeviceClass,InfName,IsSigned,DriverProviderName,DeviceID)
+'@
+$DriverScripts['windows_update'] = @'
+[Console]::OutputEncoding = [System.Text.Encoding]::UTF8; $s = New-Object -ComObject Microsoft.Update.Session; $q = $s.CreateUpdateSearcher(); $r = $q.Search("IsInstalled=0 and IsHidden=0 and Type='Driver'"); ConvertTo-Json -Depth 4 -InputObject @($r.Updates | ForEach-Object { [pscustomobject]@{ Title = $_.Title; UpdateID = $_.Identity.UpdateID; DriverClass = $_.DriverClass; DriverHardwareID = $_.DriverHardwareID; DriverManufacturer = $_.DriverManufacturer; DriverModel = $_.DriverModel; DriverProvider = $_.DriverProvider; DriverVerDate = $_.DriverVerDate; MsrcSeverity = $_.MsrcSeverity; SupportUrl = $_.SupportUrl; RebootRequired = $_.RebootRequired } })
+'@
 # ---- running one script -----------------------------------------------------------------------------------
 
+# One argument quoted by the rules of CommandLineToArgvW / the C runtime (what powershell.exe uses to split
+# its command line): backslashes are literal unless they precede a double quote.
+function ConvertTo-CommandLineArgument([string]$Argument) {
+    if ($Argument -and $Argument -notmatch '[\s"]') { return $Argument }
+    $builder = New-Object System.Text.StringBuilder
+    [void]$builder.Append([char]'"')
+    $backslashes = 0
+    foreach ($ch in $Argument.ToCharArray()) {
+        if ($ch -eq [char]'\') { $backslashes++; continue }
+        if ($ch -eq [char]'"') {
+            [void]$builder.Append([char]'\', 2 * $backslashes + 1)
+        } elseif ($backslashes -gt 0) {
+            [void]$builder.Append([char]'\', $backslashes)
+        }
+        [void]$builder.Append($ch)
+        $backslashes = 0
+    }
+    [void]$builder.Append([char]'\', 2 * $backslashes)
+    [void]$builder.Append([char]'"')
+    return $builder.ToString()
+}
+
 function Invoke-ProbeScript {
-    param([string]$Name, [string]$Script)
+    param([string]$Name, [string]$Script, [int]$Limit = 0)
     $limit = $DefaultTimeout
     if ($Timeouts.ContainsKey($Name)) { $limit = $Timeouts[$Name] }
+    if ($Limit -gt 0) { $limit = $Limit }
     $limit = [Math]::Min($limit, $TimeoutSeconds)
     $exe = Join-Path $env:SystemRoot 'System32\WindowsPowerShell\v1.0\powershell.exe'
     if (-not (Test-Path -LiteralPath $exe)) { $exe = 'powershell.exe' }
     $psi = New-Object System.Diagnostics.ProcessStartInfo
     $psi.FileName = $exe
-    $psi.Arguments = (($PowerShellArgv[1..($PowerShellArgv.Count - 1)]) -join ' ') + ' "' + $Script + '"'
+    $psi.Arguments = (($PowerShellArgv[1..($PowerShellArgv.Count - 1)]) -join ' ') + ' ' + (ConvertTo-CommandLineArgument $Script)
     $psi.UseShellExecute = $false
     $psi.RedirectStandardOutput = $true
     $psi.RedirectStandardError = $true
@@ -232,6 +265,10 @@ foreach ($name in $Scripts.Keys) {
     $index++
     Write-Progress -Activity 'TechCare capture' -Status $name -PercentComplete ([int](100 * $index / $Scripts.Count))
     [void]$entries.Add((Invoke-ProbeScript -Name $name -Script $Scripts[$name]))
+}
+foreach ($name in $DriverScripts.Keys) {
+    Write-Progress -Activity 'TechCare capture' -Status "drivers: $name" -PercentComplete 100
+    [void]$entries.Add((Invoke-ProbeScript -Name "drivers_$name" -Script $DriverScripts[$name] -Limit $DriverTimeout))
 }
 Write-Progress -Activity 'TechCare capture' -Completed
 
