@@ -90,6 +90,13 @@ BOOT_DIR = "/boot"
 JOURNAL_ERRORS = ("journalctl", "-p", "err", "-b", "-n", "5", "-o", "json", "--no-pager")
 
 SYS_BLOCK = "/sys/block"
+
+#: Where admin tools live. A normal user's PATH on Debian/Ubuntu lacks these, so a tool missing from PATH is looked
+#: for here before it is called "not installed" (a user cannot run it usefully anyway: that is "needs elevation").
+SBIN_DIRS = ("/usr/sbin", "/sbin", "/usr/local/sbin")
+
+#: Probes that may take longer than the default per-probe timeout (dnf/zypper metadata, one smartctl per disk).
+PROBE_TIMEOUTS = {"pending_updates": 150.0, "smart": 120.0}
 #: /sys/block entries that are never physical disks.
 VIRTUAL_BLOCK_PREFIXES = ("loop", "ram", "zram", "dm-", "md", "sr", "fd", "nbd", "rbd", "drbd", "bcache", "zd")
 
@@ -130,6 +137,23 @@ def _systemctl_unknown(probe: str, result: CommandResult) -> ProbeResult:
         return unknown(probe, NO_SYSTEMD, "systemctl is not installed: this system does not use systemd",
                        source="systemctl")
     return command_unknown(probe, result, source="systemctl")
+
+
+def locate(runner: CommandRunner, tool: str) -> tuple[str | None, bool]:
+    """(path, on_path): where ``tool`` is, and whether it is on the PATH the probes run with."""
+    found = runner.which(tool)
+    if found:
+        return found, True
+    for directory in SBIN_DIRS:
+        candidate = runner.which(f"{directory}/{tool}")
+        if candidate:
+            return candidate, False
+    return None, False
+
+
+def _needs_root_tool(probe: str, path: str) -> ProbeResult:
+    return unknown(probe, NEEDS_ADMIN, f"{path} is installed but only root can use it (run TechCare as root)",
+                   source=path.rsplit("/", 1)[-1])
 
 
 def _now(runner: CommandRunner) -> float:
@@ -228,11 +252,12 @@ def firewall(runner: CommandRunner) -> ProbeResult:
     probe = "firewall"
     states: list[tuple[str, bool | None, str]] = []        # (product, enabled, detail)
     undetermined: list[ProbeResult] = []
-    tools = {tool: runner.which(tool) for tool in FIREWALL_TOOLS}
+    tools = {tool: locate(runner, tool) for tool in FIREWALL_TOOLS}
 
-    if tools["ufw"]:
-        result = runner.run(UFW_STATUS, timeout=15)
-        state = parse_ufw_status(result.stdout) if result.ok else None
+    ufw_path, ufw_on_path = tools["ufw"]
+    if ufw_path:
+        result = runner.run(UFW_STATUS, timeout=15) if ufw_on_path else None
+        state = parse_ufw_status(result.stdout) if result is not None and result.ok else None
         if state is not None:
             states.append(("ufw", state, "ufw status"))
         else:
@@ -241,29 +266,32 @@ def firewall(runner: CommandRunner) -> ProbeResult:
             if conf_state is not None:
                 states.append(("ufw", conf_state, f"{UFW_CONF} ENABLED={'yes' if conf_state else 'no'} "
                                                   "(configured state; `ufw status` needs root)"))
-            else:
+            elif result is not None:
                 undetermined.append(command_unknown(probe, result, source="ufw"))
-    if tools["firewall-cmd"]:
-        result = runner.run(FIREWALLD_STATE, timeout=15)
-        text = (result.stdout + result.stderr).strip().lower()
-        if result.returncode == 0 and text.startswith("running"):
-            states.append(("firewalld", True, "firewall-cmd --state: running"))
-        elif result.returncode == 252 or "not running" in text:
-            states.append(("firewalld", False, "firewall-cmd --state: not running"))
-        else:
-            undetermined.append(command_unknown(probe, result, source="firewall-cmd"))
-    if tools["nft"]:
-        result = runner.run(NFT_RULESET, timeout=15)
-        if result.ok:
+            else:
+                undetermined.append(_needs_root_tool(probe, ufw_path))
+    for tool, argv in (("firewall-cmd", FIREWALLD_STATE), ("nft", NFT_RULESET), ("iptables", IPTABLES_RULES)):
+        path, on_path = tools[tool]
+        if not path:
+            continue
+        if not on_path:
+            undetermined.append(_needs_root_tool(probe, path))
+            continue
+        result = runner.run(argv, timeout=15)
+        if tool == "firewall-cmd":
+            text = (result.stdout + result.stderr).strip().lower()
+            if result.returncode == 0 and text.startswith("running"):
+                states.append(("firewalld", True, "firewall-cmd --state: running"))
+            elif result.returncode == 252 or "not running" in text:
+                states.append(("firewalld", False, "firewall-cmd --state: not running"))
+            else:
+                undetermined.append(command_unknown(probe, result, source="firewall-cmd"))
+        elif not result.ok:
+            undetermined.append(command_unknown(probe, result, source=tool))
+        elif tool == "nft":
             states.append(("nftables", parse_nft_ruleset(result.stdout), "nft list ruleset"))
         else:
-            undetermined.append(command_unknown(probe, result, source="nft"))
-    if tools["iptables"]:
-        result = runner.run(IPTABLES_RULES, timeout=15)
-        if result.ok:
             states.append(("iptables", parse_iptables_rules(result.stdout), "iptables -S"))
-        else:
-            undetermined.append(command_unknown(probe, result, source="iptables"))
 
     active = [s for s in states if s[1] is True]
     if active:
@@ -818,8 +846,11 @@ def parse_smartctl(text: str, device: str, returncode: int | None = None) -> Dis
 
 def smart(runner: CommandRunner) -> ProbeResult:
     probe = "smart"
-    if not runner.which("smartctl"):
+    path, on_path = locate(runner, "smartctl")
+    if not path:
         return unknown(probe, TOOL_MISSING, "smartctl is not installed (package smartmontools)", source="smartctl")
+    if not on_path:
+        return _needs_root_tool(probe, path)
     names = runner.list_dir(SYS_BLOCK)
     if names is None:
         return unknown(probe, FAILED, f"cannot list {SYS_BLOCK} to find the disks", source="sysfs")

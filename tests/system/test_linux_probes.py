@@ -127,6 +127,28 @@ def test_firewall_nothing_installed_but_kernel_tables_loaded_is_unknown():
     assert res.status == "unknown" and "filter, nat" in res.reason
 
 
+def test_firewall_non_root_ufw_outside_path_reads_ufw_conf():
+    runner = machine(files={L.UFW_CONF: fx("ufw.conf-enabled")})
+    runner.add(Entry("which", "/usr/sbin/ufw", "/usr/sbin/ufw"))
+    res = run("firewall", runner)
+    assert res.ok and res.data.enabled is True and res.data.product == "ufw"
+    assert runner.commands_run == []                      # a user cannot run it; it is not even tried
+
+
+def test_firewall_non_root_ufw_outside_path_without_conf():
+    runner = machine(files={L.UFW_CONF: None})
+    runner.add(Entry("which", "/usr/sbin/ufw", "/usr/sbin/ufw"))
+    res = run("firewall", runner)
+    assert res.status == "unknown" and res.reason_code == "needs_admin" and "/usr/sbin/ufw" in res.reason
+
+
+def test_firewall_non_root_nft_outside_path_is_not_reported_as_none():
+    runner = machine(files={L.IPTABLES_NAMES: ""})
+    runner.add(Entry("which", "/usr/sbin/nft", "/usr/sbin/nft"))
+    res = run("firewall", runner)
+    assert res.status == "unknown" and res.reason_code == "needs_admin"
+
+
 def test_firewall_not_in_snapshot():
     res = run("firewall", machine())
     assert res.status == "unknown" and res.reason_code == "not_recorded"
@@ -495,6 +517,14 @@ def test_smart_missing_smartctl():
     runner = machine(dirs={L.SYS_BLOCK: ["sda"]})
     res = run("smart", runner)
     assert res.status == "unknown" and res.reason_code == "tool_missing" and "smartmontools" in res.reason
+    assert runner.commands_run == []
+
+
+def test_smart_non_root_smartctl_outside_path():
+    runner = machine(dirs={L.SYS_BLOCK: ["sda"]})
+    runner.add(Entry("which", "/usr/sbin/smartctl", "/usr/sbin/smartctl"))
+    res = run("smart", runner)
+    assert res.status == "unknown" and res.reason_code == "needs_admin"
     assert runner.commands_run == []
 
 

@@ -246,6 +246,9 @@ capture_linux() {
     for tool in ufw firewall-cmd nft iptables clamscan smartctl apt dnf zypper pacman checkupdates needs-restarting; do
         which_ "$tool"
     done
+    for tool in ufw firewall-cmd nft iptables smartctl; do        # admin tools outside a user's PATH
+        for d in /usr/sbin /sbin /usr/local/sbin; do which_ "$d/$tool"; done
+    done
     # firewall
     if have ufw; then rec_cmd 15 ufw status; rec_file /etc/ufw/ufw.conf; fi
     if have firewall-cmd; then rec_cmd 15 firewall-cmd --state; fi
@@ -277,6 +280,11 @@ capture_linux() {
     # events
     rec_cmd 30 journalctl -p err -b -n 5 -o json --no-pager
     rec_dir /run/systemd/system
+    # driver inventory (techcare/tools/drivers/_linux.py): lspci and fwupd; its sysfs walk is not captured,
+    # the drivers part then works from lspci alone
+    rec_cmd 20 lspci -vmmnnk
+    rec_cmd 60 fwupdmgr get-devices --json
+    rec_cmd 120 fwupdmgr get-updates --json --no-metadata-check
     # SMART: every physical disk in /sys/block
     rec_dir /sys/block
     if have smartctl; then
