@@ -103,3 +103,60 @@ def test_the_probes_ask_only_for_what_the_snapshot_holds():
     recorded = {(e.kind, e.key) for e in snap.entries}
     asked = {(kind, key) for kind, key in runner.calls if kind != "which"}
     assert asked <= recorded, asked - recorded
+
+
+def fedora_workstation():
+    """A Fedora 39 machine replayed from the fixtures (firewalld on, dnf updates, reboot pending, NVMe wear)."""
+    from techcare.system.runner import Entry, FileResult, ReplayRunner
+
+    def fx(name: str) -> str:
+        return (FIXTURES / name).read_bytes().decode("utf-8")
+
+    runner = ReplayRunner(platform="linux")
+    present = {"firewall-cmd": "/usr/bin/firewall-cmd", "dnf": "/usr/bin/dnf", "smartctl": "/usr/sbin/smartctl",
+               "needs-restarting": "/usr/bin/needs-restarting"}
+    for tool in ("ufw", "firewall-cmd", "nft", "iptables", "clamscan", "smartctl", "apt", "dnf", "zypper", "pacman",
+                 "checkupdates", "needs-restarting"):
+        runner.add(Entry("which", tool, present.get(tool)))
+    runner.add(Entry("fact", "host", {"hostname": "fedora-ws", "os": "linux", "os_release": "6.5.6-300.fc39.x86_64",
+                                      "distro": {"ID": "fedora", "VERSION_ID": "39"}}))
+    runner.add(Entry("fact", "metrics", {"cpu_percent": 3.0, "ram_percent": 31.0, "cpu_count": 8, "timestamp": 1699953400,
+                                         "disks": [{"mount": "/", "total": 10**12, "used": 4 * 10**11, "free": 6 * 10**11,
+                                                    "percent": 40.0, "device": "/dev/nvme0n1p3", "fstype": "btrfs"}]}))
+    runner.add_command(L.FIREWALLD_STATE, 0, "running\n")
+    clamav_absent = fx("systemctl-show-clamav-absent.txt")
+    runner.add_command(L.systemctl_show(L.CLAMAV_UNITS), 0, clamav_absent)
+    runner.add_command(L.systemctl_show(L.UPDATE_UNITS), 0, fx("systemctl-show-update-units-fedora.txt"))
+    runner.add_command(L.FAILED_UNITS_JSON, 0, fx("systemctl-failed-none.json"))
+    runner.add_command(L.DNF_CHECK_UPDATE, 100, fx("dnf-check-update-fedora.stdout"))
+    runner.add_command(L.DNF_SECURITY, 0, fx("dnf-updateinfo-security-fedora.stdout"))
+    runner.add(Entry("file", L.REBOOT_REQUIRED, FileResult(L.REBOOT_REQUIRED, None, "not_found")))
+    runner.add_command(L.NEEDS_RESTARTING, 1, fx("needs-restarting-r-fedora.stdout"))
+    runner.add(Entry("dir", L.BOOT_DIR, ["vmlinuz-0-rescue-5f1e", "vmlinuz-6.5.6-300.fc39.x86_64",
+                                         "vmlinuz-6.5.11-300.fc39.x86_64"]))
+    runner.add_command(L.JOURNAL_ERRORS, 0, "")
+    runner.add(Entry("dir", L.SYSTEMD_RUNTIME_DIR, ["graphical.target.wants"]))
+    runner.add(Entry("dir", L.SYS_BLOCK, ["nvme0n1", "zram0"]))
+    runner.add_command(L.smartctl_argv("/dev/nvme0n1"), 0, fx("smartctl-nvme-media-errors.json"))
+    return runner
+
+
+def test_fedora_machine_replay():
+    diagnosis = techcare.diagnose(runner=fedora_workstation(), drivers=False)
+    got = {f.check: (f.severity, f.repairs) for f in diagnosis if f.probe in techcare.system.PROBES}
+    assert got == {
+        "disk_usage:/": ("ok", []), "ram": ("ok", []), "cpu": ("ok", []),
+        "firewall": ("ok", []),
+        "antivirus": ("info", []),
+        "update_service": ("ok", []),
+        "services": ("ok", []),
+        "pending_updates": ("warning", ["linux.install_updates"]),
+        "pending_reboot": ("warning", []),
+        "events": ("ok", []),
+        "smart:/dev/nvme0n1": ("warning", []),
+    }
+    assert diagnosis.by_check("firewall").evidence["product"] == "firewalld"
+    assert diagnosis.by_check("pending_updates").evidence["security"] == 3
+    assert diagnosis.by_check("pending_reboot").evidence["sources"] == [
+        "needs-restarting -r", "kernel 6.5.11-300.fc39.x86_64 installed, 6.5.6-300.fc39.x86_64 running"]
+    assert "7 media/data integrity errors" in diagnosis.by_check("smart:/dev/nvme0n1").summary_en
