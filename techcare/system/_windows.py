@@ -81,10 +81,11 @@ __all__ = [
 #: argv prefix of every probe command; the script text is the last argument.
 POWERSHELL = ("powershell.exe", "-NoProfile", "-NonInteractive", "-ExecutionPolicy", "Bypass", "-Command")
 
-#: Every script starts with this: no progress records (they arrive as CLIXML on stderr), errors terminate
-#: (exit code 1), and stdout is UTF-8 whatever the console code page.
-PREAMBLE = ("$ProgressPreference='SilentlyContinue'; $ErrorActionPreference='Stop'; "
-            "[Console]::OutputEncoding=[Text.Encoding]::UTF8; ")
+#: Every script starts with this: no progress records (they arrive as CLIXML on stderr) and no warning lines
+#: (the console host prints them to stdout, in front of the JSON), errors terminate (exit code 1), and stdout
+#: is UTF-8 whatever the console code page.
+PREAMBLE = ("$ProgressPreference='SilentlyContinue'; $WarningPreference='SilentlyContinue'; "
+            "$ErrorActionPreference='Stop'; [Console]::OutputEncoding=[Text.Encoding]::UTF8; ")
 
 SCRIPTS: dict[str, str] = {
     # Enabled is a GpoBoolean (0 False, 1 True, 2 NotConfigured); cast to its name, which cannot fail whichever
@@ -186,14 +187,29 @@ class ParseError(ValueError):
     """Output that does not have the projected shape."""
 
 
+_JSON_START = re.compile(r"^[ \t]*[\[{]", re.M)
+
+
 def _load(text: str) -> Any:
-    """The JSON a script printed. No output at all is an error, never an empty (healthy) answer."""
-    if not text.lstrip("\ufeff").strip():
+    """The JSON a script printed. No output at all is an error, never an empty (healthy) answer.
+
+    Text lines in front of the JSON (a ``WARNING:`` a module printed despite the preamble) are skipped; the
+    JSON itself must be complete.
+    """
+    text = text.lstrip("\ufeff")
+    if not text.strip():
         raise ParseError("the script printed nothing")
     try:
         return loads_json(text)
     except json.JSONDecodeError as exc:
-        raise ParseError(f"output is not JSON ({exc.msg} at line {exc.lineno})") from None
+        first_error = exc
+    match = _JSON_START.search(text)
+    if match and match.start() > 0 and not any(c in text[:match.start()] for c in "[{"):
+        try:      # only plain text lines before the first JSON line: never a fragment of cut-off JSON
+            return json.loads(text[match.start():])
+        except json.JSONDecodeError:
+            pass
+    raise ParseError(f"output is not JSON ({first_error.msg} at line {first_error.lineno})")
 
 
 def _items(value: Any) -> list[dict[str, Any]]:

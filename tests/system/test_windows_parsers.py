@@ -407,3 +407,18 @@ def test_firewall_named_gpo_booleans():
     fw = win.parse_firewall('[{"Name":"Domain","Enabled":"True"},{"Name":"Private","Enabled":"False"},'
                             '{"Name":"Public","Enabled":"NotConfigured"}]')
     assert [p.enabled for p in fw.profiles] == [True, False, None] and fw.enabled is False
+
+
+def test_text_in_front_of_the_json_is_skipped_but_broken_json_is_not_accepted():
+    text = "WARNING: The names of some imported commands include unapproved verbs.\r\n" + fixture("firewall_win10_ps51.json")
+    assert win.parse_firewall(text).enabled is True
+    truncated = fixture("firewall_win10_ps51.json")[:-20]
+    with pytest.raises(ValueError, match="not JSON"):
+        win.parse_firewall(truncated)
+
+
+def test_cut_off_array_never_yields_its_last_complete_element():
+    text = '[\r\n    {\r\n        "Name":  "Domain",\r\n        "Enabled":  "False"\r\n    },\r\n' \
+           '    {\r\n        "Name":  "Public",\r\n        "Enabled":  "True"\r\n    }\r\n'
+    with pytest.raises(ValueError, match="not JSON"):
+        win.parse_firewall(text)
