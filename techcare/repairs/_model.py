@@ -60,8 +60,16 @@ def ps_quote(value: str) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
+#: Same preamble as the Windows probes: no progress records (they arrive as CLIXML on stderr), errors terminate
+#: the script with exit code 1, stdout is UTF-8 whatever the console code page.
+PS_PREAMBLE = ("$ProgressPreference='SilentlyContinue'; $ErrorActionPreference='Stop'; "
+               "[Console]::OutputEncoding=[Text.Encoding]::UTF8; ")
+
+
 def ps_command(script: str) -> list[str]:
-    return ["powershell.exe", "-NoProfile", "-NonInteractive", "-ExecutionPolicy", "Bypass", "-Command", script]
+    """argv for Windows PowerShell 5.1 running ``script`` (callers quote values with :func:`ps_quote`)."""
+    return ["powershell.exe", "-NoProfile", "-NonInteractive", "-ExecutionPolicy", "Bypass", "-Command",
+            PS_PREAMBLE + script]
 
 
 class StepFailed(RepairError):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -21,7 +22,7 @@ from techcare.repairs import (
 from techcare.repairs._model import ps_command
 from techcare.repairs._plan import _shell_word
 
-PS = ps_command("")[:-1]
+UFW = Path(__file__).parents[1] / "system" / "fixtures" / "linux"  # real recorded ufw outputs
 PY = [sys.executable, "-m", "techcare.repairs._fsops"]
 MP = "C:\\Program Files\\Windows Defender\\MpCmdRun.exe"
 RP_QUERY = ps_command("Get-ComputerRestorePoint | Sort-Object SequenceNumber | Select-Object -Last 1 "
@@ -125,10 +126,10 @@ SPECS: dict[str, dict] = {
     ),
     "win.restart_service": dict(
         platform="windows", params={"name": "Spooler"},
-        argv=[[*PS, "Restart-Service -Name 'Spooler' -Force -ErrorAction Stop"]],
+        argv=[ps_command("Restart-Service -Name 'Spooler' -Force -ErrorAction Stop")],
         before={("sc.exe", "query", "Spooler"): (0, sc_query("Spooler", "STOPPED"))},
         after={("sc.exe", "query", "Spooler"): (0, sc_query("Spooler", "RUNNING"))},
-        undo=[[*PS, "Stop-Service -Name 'Spooler' -Force -ErrorAction Stop"]],
+        undo=[ps_command("Stop-Service -Name 'Spooler' -Force -ErrorAction Stop")],
         bad=[{}, {"name": "Spooler'; Remove-Item C:\\ -Recurse; '"}, {"name": ""}, {"name": 5}],
     ),
     "win.set_service_start_type": dict(
@@ -165,8 +166,8 @@ SPECS: dict[str, dict] = {
     ),
     "win.create_restore_point": dict(
         platform="windows", params={"description": "Vor Treiber-Update"},
-        argv=[[*PS, "Checkpoint-Computer -Description 'Vor Treiber-Update' -RestorePointType 'MODIFY_SETTINGS' "
-                    "-ErrorAction Stop"]],
+        argv=[ps_command("Checkpoint-Computer -Description 'Vor Treiber-Update' -RestorePointType 'MODIFY_SETTINGS' "
+                         "-ErrorAction Stop")],
         before={tuple(RP_QUERY): (0, '{"SequenceNumber":41,"Description":"Windows Update"}')},
         after={tuple(RP_QUERY): (0, '{"SequenceNumber":42,"Description":"Vor Treiber-Update"}')},
         bad=[{"description": ""}, {"description": "x" * 201}, {"description": "a\nb"}],
@@ -241,9 +242,8 @@ SPECS: dict[str, dict] = {
     ),
     "linux.enable_ufw": dict(
         platform="linux", params={}, argv=[["ufw", "--force", "enable"]],
-        before={("ufw", "status"): (0, "Status: inactive\n")},
-        after={("ufw", "status"): (0, "Status: active\n\nTo                         Action      From\n"
-                                       "--                         ------      ----\n22/tcp                     ALLOW       Anywhere\n")},
+        before={("ufw", "status"): (0, (UFW / "ufw-status-inactive.stdout").read_text())},
+        after={("ufw", "status"): (0, (UFW / "ufw-status-active.stdout").read_text())},
         undo=[["ufw", "disable"]],
         bad=[{"default": "deny"}],
     ),

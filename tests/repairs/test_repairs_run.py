@@ -298,3 +298,42 @@ def test_plan_id_depends_on_steps_and_params():
     assert a.id == b.id != c.id
     with pytest.raises(RepairError):
         Plan([Step(2, "linux.apt_clean", {})], platform="linux")
+
+
+def test_a_timed_out_apply_fails_the_step_and_long_output_is_truncated_in_the_changelog():
+    class Hanging(FakeLinux):
+        def answer(self, argv):
+            if argv == ("ufw", "--force", "enable"):
+                self.ufw = "active"  # half done when the timeout hit
+                return CommandResult(argv, None, "x" * 20_000, "", 600.0, "timeout")
+            return super().answer(argv)
+
+    machine = Hanging()
+    p = Plan.from_actions([{"action": "linux.enable_ufw"}], platform="linux")
+    result = p.run(parse_approval("GO REPAIR: 1", p), machine, confirm=lambda s: True, progress=lambda _: None)
+    assert result.status == "failed" and "timeout" in result.steps[0].detail
+    assert machine.ufw == "inactive"  # undo put the previous state back
+    failed = next(e for e in read_entries(result.session) if e["event"] == "failed")
+    out = next(c for c in failed["commands"] if c["argv"] == ["ufw", "--force", "enable"])
+    assert out["error"] == "timeout" and len(out["stdout"]) < 4_200 and "chars cut" in out["stdout"]
+
+
+@pytest.mark.parametrize(("snapshot", "expected"), [
+    ("windows11-problems.json", {"win.create_restore_point", "win.enable_firewall", "win.install_updates"}),
+    ("linux-debian-problems.json", {"linux.enable_ufw", "linux.restart_unit", "linux.install_updates"}),
+    ("macos14-problems.json", {"macos.enable_firewall", "macos.install_updates"}),
+])
+def test_plan_from_recorded_customer_snapshots_dry_runs(snapshot, expected):
+    from pathlib import Path
+
+    import techcare
+
+    path = Path(__file__).parents[1] / "system" / "fixtures" / "snapshots" / snapshot
+    if not path.exists():
+        pytest.skip(f"{snapshot} not in this checkout")
+    d = techcare.diagnose(snapshot=str(path))
+    p = plan(d)
+    assert expected <= {s.action_id for s in p.steps} and p.notes == []
+    result = p.run(parse_approval("GO REPAIR: alle", p), ReplayRunner(platform=p.platform),
+                   dry_run=True, progress=lambda _: None)
+    assert result.status == "dry_run" and len(result.steps) == len(p.steps)
