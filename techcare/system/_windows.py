@@ -535,14 +535,14 @@ def parse_update_service(text: str) -> UpdateServiceStatus:
 
     wuauserv is Manual (trigger start) on Windows 10/11 and mostly stopped: that is normal.
     """
+    # ``detail`` stays empty: the diagnosis puts it into both the German and the English summary, and state /
+    # start type already say what is wrong.
     item = _one(_load(text))
     if item is None:
-        return UpdateServiceStatus("wuauserv", None, None, True, "the Windows Update service is not installed")
+        return UpdateServiceStatus("wuauserv", "missing", None, True)
     state = _enum(item.get("Status"), SERVICE_STATUS)
     start = _enum(item.get("StartType"), START_TYPE, _START_ALIASES)
-    problem = start == "disabled"
-    detail = "startup type Disabled: Windows cannot install updates" if problem else ""
-    return UpdateServiceStatus(str(item.get("Name") or "wuauserv"), state, start, problem, detail)
+    return UpdateServiceStatus(str(item.get("Name") or "wuauserv"), state, start, start == "disabled")
 
 
 def update_service(runner: CommandRunner) -> ProbeResult:
@@ -609,7 +609,7 @@ def parse_services(text: str) -> list[ServiceState]:
         else:
             why = f"exit code {exit_code}"
         out.append(ServiceState(name=name, state="failed" if failed and state == "stopped" else state,
-                                start_type="auto" + ("-delayed" if delayed else ""),
+                                start_type="delayed-auto" if delayed else "auto",     # sc.exe's words
                                 display_name=str(item.get("DisplayName") or ""), description=why))
     return out
 
