@@ -39,7 +39,8 @@ def sh_helper(snippet: str, *args: str) -> str:
 
 
 @pytest.mark.parametrize("text", ['plain', 'quote " and backslash \\ here', "tab\tand\r\ncrlf\nlines",
-                                  "Umlaute äöü ß €", "ctrl\x01\x1fchars", "a\\nliteral"])
+                                  "Umlaute äöü ß €", "ctrl\x01\x1fchars", "a\\nliteral",
+                                  "ends with newline\n\n", "", "percent %s %d"])
 def test_json_escaping(text):
     literal = sh_helper('json_str "$1"', text)
     expected = "".join(ch for ch in text if ch in "\t\r\n" or ord(ch) >= 32)

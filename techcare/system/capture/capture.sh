@@ -31,15 +31,14 @@ fi
 # ---- JSON helpers -------------------------------------------------------------------------------------------
 
 # json_str TEXT -> a JSON string literal (quotes included); control characters other than tab/CR/LF dropped.
+# A sentinel character keeps a trailing newline that awk's line splitting would otherwise swallow.
 json_str() {
-    printf '%s' "$1" | tr -d '\000-\010\013\014\016-\037' | awk '
-        BEGIN { ORS = ""; printf "\"" }
+    printf '%s#' "$1" | tr -d '\000-\010\013\014\016-\037' | awk '
         {
             gsub(/\\/, "\\\\"); gsub(/"/, "\\\""); gsub(/\t/, "\\t"); gsub(/\r/, "\\r")
-            if (NR > 1) printf "\\n"
-            printf "%s", $0
+            out = out (NR > 1 ? "\\n" : "") $0
         }
-        END { printf "\"" }'
+        END { printf "\"%s\"", substr(out, 1, length(out) - 1) }'
 }
 
 b64_file() { base64 < "$1" | tr -d '\n\r'; }
