@@ -882,8 +882,8 @@ def parse_disks(text: str, *, is_admin: bool | None = None) -> list[DiskHealth]:
         elif health == "healthy" and counters_read:
             record.health = "passed"
         elif health == "healthy" and needs_admin:
-            issues.append("needs_admin: the reliability counters (temperature, errors, wear) need elevation; "
-                          "run TechCare as administrator")
+            issues.append("needs elevation: run TechCare as administrator to read the reliability counters "
+                          "(temperature, errors, wear)")
         elif health == "healthy":
             # Counters not supported (USB bridge, virtual disk): Windows' own health verdict is the evidence.
             record.health = "passed"

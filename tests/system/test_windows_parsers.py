@@ -359,7 +359,7 @@ def test_disks_without_admin_are_unknown_never_healthy():
     disks = win.parse_disks(fixture("disks_win11_nonadmin_ps7.json"))
     assert len(disks) == 1
     assert disks[0].health == "unknown"
-    assert any(issue.startswith("needs_admin") for issue in disks[0].issues)
+    assert any(issue.startswith("needs elevation: run TechCare as administrator") for issue in disks[0].issues)
 
 
 def test_disks_not_admin_known_from_host_fact_when_wrapper_missing():
