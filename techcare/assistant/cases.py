@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import AssistantError, BackendError
+from ..errors import AssistantError
 from ..i18n import get_language, tr
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -231,53 +231,38 @@ class SQLCaseStore(CaseStore):
 
 
 class BackendCaseStore(CaseStore):
-    """The team's learning database behind the TechCare backend (``/api/cases``)."""
+    """The team's learning database behind the TechCare backend (``/api/cases``), via :class:`BackendClient`.
+
+    Backend hits are re-scored with the same symptom similarity as local cases, so evidence from both stores
+    weighs alike; the backend's own ``success_rate`` is kept.
+    """
 
     kind = "backend"
 
-    def __init__(self, base_url: str, api_key: str, *, client: httpx.Client | None = None, timeout: float = 10.0) -> None:
-        import httpx
+    def __init__(self, base_url: str | None = None, api_key: str | None = None, *, client: Any = None,
+                 http_client: httpx.Client | None = None, retries: int = 1, timeout: float = 10.0) -> None:
+        from ..backend_client import BackendClient
 
-        self.base_url = base_url.rstrip("/")
-        self.client = client or httpx.Client(base_url=self.base_url, timeout=timeout)
-        self.headers = {"Authorization": f"Bearer {api_key}"}
-
-    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
-        import httpx
-
-        url = path if getattr(self.client, "base_url", None) else self.base_url + path
-        try:
-            response = self.client.request(method, url, headers=self.headers, **kwargs)
-        except httpx.HTTPError as exc:
-            raise BackendError(tr("Backend {u} nicht erreichbar: {e}", "Backend {u} not reachable: {e}",
-                                  u=self.base_url, e=_short(exc))) from None
-        if response.status_code >= 400:
-            try:
-                detail = response.json().get("detail")
-            except ValueError:
-                detail = response.text[:200]
-            raise BackendError(tr("Backend antwortet {s} auf {p}: {d}", "Backend answered {s} to {p}: {d}",
-                                  s=response.status_code, p=path, d=detail))
-        return response.json()
+        self.client = client or BackendClient(base_url, api_key, client=http_client, retries=retries, timeout=timeout)
+        self.base_url = getattr(self.client, "base_url", base_url)
 
     def add(self, case: dict[str, Any]) -> dict[str, Any]:
         body = {"symptom": case["symptom"], "language": case["language"], "os": case["os"],
                 "findings": case["findings"], "actions": case["actions"], "outcome": case["outcome"]}
         if case.get("technician"):
             body["technician"] = case["technician"]
-        return self._request("POST", "/api/cases", json=body)
+        return self.client.create_case(body)
 
     def search(self, text: str, *, os: str | None = None, limit: int = 10) -> list[dict[str, Any]]:
-        params: dict[str, Any] = {"q": text, "limit": max(limit, 50)}
-        if os:
-            params["os"] = os
-        rows = self._request("GET", "/api/cases/search", params=params)
+        rows = self.client.search_cases(text[:500], os=os, limit=min(50, max(limit, 20)))
+        rows = [dict(r) for r in rows] if isinstance(rows, list) else []
         out = []
-        for row in rows if isinstance(rows, list) else []:
-            row = dict(row)
-            row.setdefault("score", 0.0)
-            row["source"] = "shared"
-            out.append(row)
+        for row, score in zip(rows, similarity_scores(text, rows)):
+            if score >= MIN_SCORE:
+                row["backend_score"] = row.get("score")
+                row["score"] = score
+                row["source"] = "shared"
+                out.append(row)
         return out
 
 

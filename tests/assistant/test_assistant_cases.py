@@ -13,6 +13,7 @@ from techcare import features, repairs
 from techcare.assistant import Assistant, cases
 from techcare.config import get_settings
 from techcare.errors import AssistantError
+from techcare.system.runner import CommandResult, Entry, ReplayRunner
 
 
 def test_record_and_search_locally():
@@ -154,22 +155,25 @@ def test_backend_store_speaks_the_cases_api():
             return httpx.Response(201, json={"id": "srv-1", **body})
         if request.method == "GET" and request.url.path == "/api/cases/search":
             assert request.url.params["q"] == "kein Internet" and request.url.params["os"] == "windows"
-            return httpx.Response(200, json=[{"id": "srv-9", "symptom": "Internet weg", "language": "de", "os": "windows",
-                                              "actions": ["win.reset_winsock"], "outcome": "success", "score": 0.9,
-                                              "success_rate": 0.8}])
+            return httpx.Response(200, json=[
+                {"id": 9, "symptom": "Internet weg", "language": "de", "os": "windows", "actions": ["win.reset_winsock"],
+                 "outcome": "success", "score": 0.9, "relevance": 1.0, "success_rate": 0.8, "times_tried": 5},
+                {"id": 10, "symptom": "Drucker druckt nicht", "language": "de", "os": "windows",
+                 "actions": ["win.restart_service"], "outcome": "success", "score": 0.2, "relevance": 0.1,
+                 "success_rate": 1.0, "times_tried": 1}])
         return httpx.Response(404, json={"detail": "not found"})
 
-    client = httpx.Client(base_url="https://techcare.example.com", transport=httpx.MockTransport(handler))
-    shared = cases.BackendCaseStore("https://techcare.example.com", "tck_test", client=client)
+    client = httpx.Client(transport=httpx.MockTransport(handler))
+    shared = cases.BackendCaseStore("https://techcare.example.com", "tck_test", http_client=client)
     local = cases.SQLCaseStore(f"sqlite:///{get_settings().cases_dir / 'cases.db'}")
     store = cases.LearningStore(local, shared)
     result = cases.record("kein Internet", actions=["win.reset_winsock"], outcome="success", os="windows", language="de",
                           store=store)
     assert result["shared"] is True
     frame = cases.search("kein Internet", os="windows", store=store)
-    assert set(frame["id"]) == {result["id"], "srv-9"}
-    assert frame.set_index("id").loc["srv-9", "source"] == "shared"
-    assert frame.set_index("id").loc["srv-9", "success_rate"] == 0.8
+    assert set(frame["id"]) == {result["id"], 9}  # the unrelated printer case is filtered by similarity
+    assert frame.set_index("id").loc[9, "source"] == "shared"
+    assert frame.set_index("id").loc[9, "success_rate"] == 0.8
     local.dispose()
 
 
@@ -177,9 +181,10 @@ def test_backend_down_keeps_the_local_case():
     def handler(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("connection refused", request=request)
 
-    client = httpx.Client(base_url="https://techcare.example.com", transport=httpx.MockTransport(handler))
+    client = httpx.Client(transport=httpx.MockTransport(handler))
     local = cases.SQLCaseStore(f"sqlite:///{get_settings().cases_dir / 'cases.db'}")
-    store = cases.LearningStore(local, cases.BackendCaseStore("https://techcare.example.com", "tck_x", client=client))
+    store = cases.LearningStore(local, cases.BackendCaseStore("https://techcare.example.com", "tck_x", http_client=client,
+                                                              retries=0))
     result = cases.record("kein Internet", actions=["win.reset_winsock"], outcome="success", os="windows", language="de",
                           store=store)
     assert result["local"] is True and result["shared"] is False
@@ -236,3 +241,64 @@ def test_dry_runs_and_unapproved_steps_are_not_cases():
 
 def test_features_gate_is_enterprise_only():
     assert features.edition_for("shared_learning_db") == "enterprise"
+
+
+class _ResolvedMachine(ReplayRunner):
+    """A Linux machine with systemd-resolved whose DNS cache empties when ``resolvectl flush-caches`` runs."""
+
+    def __init__(self) -> None:
+        super().__init__([Entry("fact", "is_admin", True), Entry("fact", "host", {"hostname": "pc-kunde"})],
+                         platform="linux", fallback=self._machine)
+        self.flushed = False
+
+    def _machine(self, argv: tuple[str, ...]) -> CommandResult:
+        if argv == ("resolvectl", "flush-caches"):
+            self.flushed = True
+            return CommandResult(argv, 0, "", "", 0.01)
+        if argv == ("systemctl", "is-active", "systemd-resolved"):
+            return CommandResult(argv, 0, "active\n", "", 0.01)
+        if argv == ("resolvectl", "statistics"):
+            size = 0 if self.flushed else 57
+            return CommandResult(argv, 0, f"Cache\n  Current Cache Size: {size}\n          Cache Hits: 402\n", "", 0.01)
+        return CommandResult(argv, 0, "", "", 0.01)
+
+
+def test_chat_plan_approval_run_case_and_better_ranking_next_time():
+    """The whole chat flow: message -> plan -> GO REPAIR -> run -> case -> the next similar question ranks it."""
+    bot = Assistant(engine="offline", diagnosis=make_diagnosis("linux"), language="de")
+    reply = bot.ask("DNS geht nicht, Namensauflösung kaputt")
+    assert [s.action_id for s in reply.plan.steps] == ["linux.flush_dns"]
+    machine = _ResolvedMachine()
+    result = reply.plan.run(repairs.parse_approval("GO REPAIR: 1", reply.plan), runner=machine)
+    assert result.status == "completed" and machine.flushed
+    frame = cases.search("DNS geht nicht", os="linux")
+    assert list(frame["actions"]) == [["linux.flush_dns"]] and list(frame["outcome"]) == ["success"]
+    assert frame.iloc[0]["symptom"] == "DNS geht nicht, Namensauflösung kaputt"
+    again = Assistant(engine="offline", diagnosis=make_diagnosis("linux"), language="de").ask("Namen werden nicht aufgelöst, DNS")
+    assert "geholfen: linux.flush_dns" in again.text
+
+
+@pytest.mark.postgres
+def test_enterprise_cases_through_the_real_backend(fresh_postgres_url: str, monkeypatch: pytest.MonkeyPatch):
+    """BACKEND_URL + a technician key: cases go to the real backend (on PostgreSQL) and come back in searches."""
+    from techcare_backend.testing import seed, start_backend
+
+    from techcare import config
+
+    with start_backend(database_url=fresh_postgres_url) as backend:
+        org = seed(backend, edition="enterprise", roles=("technician",))
+        monkeypatch.setenv("EDITION", "enterprise")
+        monkeypatch.setenv("BACKEND_URL", backend.url)
+        monkeypatch.setenv("TECHCARE_API_KEY", org.keys["technician"])
+        config.reset_settings()
+        cases.reset_store()
+        result = cases.record("Drucker druckt nicht, Warteschlange hängt", actions=["win.restart_service"],
+                              outcome="success", os="windows", language="de")
+        assert result["shared"] is True, result
+        # a colleague's machine: empty local store, same team database
+        monkeypatch.setenv("TECHCARE_DATA_DIR", str(get_settings().data_dir.parent / "colleague"))
+        config.reset_settings()
+        cases.reset_store()
+        frame = cases.search("Drucker druckt nicht", os="windows")
+        assert list(frame["source"]) == ["shared"] and list(frame["actions"]) == [["win.restart_service"]]
+        assert cases.action_scores("Drucker druckt nicht", os="windows")["win.restart_service"]["score"] > 0
