@@ -198,3 +198,16 @@ def test_capture_shaped_snapshot_with_timeout_and_missing_entries(tmp_path):
     # the firewall JSON is no answer for the other scripts: parse errors, never "healthy"
     assert probes["pending_reboot"].status == "unknown"
     assert diagnosis.by_check("pending_updates").severity == "unknown"
+
+
+def test_capture_has_no_case_only_variable_clashes_or_automatic_variable_writes(capture_text):
+    """PowerShell variable names ignore case ($Limit is $limit) and some names are taken ($Host, $Error, $Input)."""
+    for match in re.finditer(r"^function ([\w-]+).*?^\}", capture_text, re.M | re.S):
+        spellings: dict[str, set[str]] = {}
+        for name in re.findall(r"\$(\w+)", match.group(0)):
+            spellings.setdefault(name.lower(), set()).add(name)
+        assert not {k: v for k, v in spellings.items() if len(v) > 1}, match.group(1)
+    automatic = ("host", "error", "input", "args", "psitem", "pid", "home", "true", "false", "null", "matches",
+                 "profile", "pwd", "this", "event", "sender", "ofs", "shellid", "stacktrace")
+    assigned = {name.lower() for name in re.findall(r"\$(\w+)\s*=(?!=)", capture_text)}
+    assert not assigned & set(automatic)

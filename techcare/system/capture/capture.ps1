@@ -106,11 +106,12 @@ function ConvertTo-CommandLineArgument([string]$Argument) {
 }
 
 function Invoke-ProbeScript {
-    param([string]$Name, [string]$Script, [int]$Limit = 0)
-    $limit = $DefaultTimeout
-    if ($Timeouts.ContainsKey($Name)) { $limit = $Timeouts[$Name] }
-    if ($Limit -gt 0) { $limit = $Limit }
-    $limit = [Math]::Min($limit, $TimeoutSeconds)
+    # (PowerShell variable names ignore case: the seconds live in $seconds, the override in $TimeoutOverride.)
+    param([string]$Name, [string]$Script, [int]$TimeoutOverride = 0)
+    $seconds = $DefaultTimeout
+    if ($Timeouts.ContainsKey($Name)) { $seconds = $Timeouts[$Name] }
+    if ($TimeoutOverride -gt 0) { $seconds = $TimeoutOverride }
+    $seconds = [Math]::Min($seconds, $TimeoutSeconds)
     $exe = Join-Path $env:SystemRoot 'System32\WindowsPowerShell\v1.0\powershell.exe'
     if (-not (Test-Path -LiteralPath $exe)) { $exe = 'powershell.exe' }
     $psi = New-Object System.Diagnostics.ProcessStartInfo
@@ -137,7 +138,7 @@ function Invoke-ProbeScript {
     }
     $stdout = $process.StandardOutput.ReadToEndAsync()
     $stderr = $process.StandardError.ReadToEndAsync()
-    if ($process.WaitForExit([int]($limit * 1000))) {
+    if ($process.WaitForExit([int]($seconds * 1000))) {
         $process.WaitForExit()
         $entry.returncode = $process.ExitCode
     } else {
@@ -268,7 +269,7 @@ foreach ($name in $Scripts.Keys) {
 }
 foreach ($name in $DriverScripts.Keys) {
     Write-Progress -Activity 'TechCare capture' -Status "drivers: $name" -PercentComplete 100
-    [void]$entries.Add((Invoke-ProbeScript -Name "drivers_$name" -Script $DriverScripts[$name] -Limit $DriverTimeout))
+    [void]$entries.Add((Invoke-ProbeScript -Name "drivers_$name" -Script $DriverScripts[$name] -TimeoutOverride $DriverTimeout))
 }
 Write-Progress -Activity 'TechCare capture' -Completed
 
