@@ -20,7 +20,7 @@ import re
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from ._common import metrics_from_fact
@@ -46,7 +46,13 @@ from .records import (
     command_unknown,
     unknown,
 )
-from .runner import NOT_FOUND, NOT_RECORDED, PERMISSION_DENIED, CommandResult, CommandRunner
+from .runner import (
+    NOT_FOUND,
+    NOT_RECORDED,
+    PERMISSION_DENIED,
+    CommandResult,
+    CommandRunner,
+)
 
 PLATFORM = "linux"
 
@@ -264,8 +270,9 @@ def firewall(runner: CommandRunner) -> ProbeResult:
             conf = runner.read_file(UFW_CONF)
             conf_state = parse_ufw_conf(conf.content) if conf.ok and conf.content is not None else None
             if conf_state is not None:
-                states.append(("ufw", conf_state, f"{UFW_CONF} ENABLED={'yes' if conf_state else 'no'} "
-                                                  "(configured state; `ufw status` needs root)"))
+                how = (f"{UFW_CONF} ENABLED={'yes' if conf_state else 'no'} "
+                       "(configured state; `ufw status` needs root)")
+                states.append(("ufw", conf_state, how))
             elif result is not None:
                 undetermined.append(command_unknown(probe, result, source="ufw"))
             else:
@@ -336,7 +343,7 @@ def parse_clamav_version(text: str, now: float) -> tuple[str, int | None, int | 
     age = None
     if match.group("date"):
         built = datetime.strptime(" ".join(match.group("date").split()), "%a %b %d %H:%M:%S %Y")
-        age = max(0, int((now - built.replace(tzinfo=timezone.utc).timestamp()) // 86400))
+        age = max(0, int((now - built.replace(tzinfo=UTC).timestamp()) // 86400))
     return match.group("engine"), db, age
 
 
@@ -431,7 +438,7 @@ def update_service(runner: CommandRunner) -> ProbeResult:
 def parse_failed_units_json(text: str) -> list[ServiceState]:
     data = json.loads(text.strip() or "[]")
     if not isinstance(data, list):
-        raise ValueError("systemctl --output=json did not give a list")
+        raise TypeError("systemctl --output=json did not give a list")
     return [ServiceState(name=str(u.get("unit", "")), state=str(u.get("active") or "failed").lower(),
                          description=str(u.get("description") or "")) for u in data if isinstance(u, dict)]
 
@@ -453,7 +460,7 @@ def services(runner: CommandRunner) -> ProbeResult:
     if result.ok:
         try:
             return ProbeResult(probe, "ok", parse_failed_units_json(result.stdout), source="systemctl")
-        except ValueError:
+        except (ValueError, TypeError):
             pass  # systemd < 246 may ignore or reject --output=json: fall back to plain text
     elif result.error is not None or "booted with systemd" in result.stderr or "connect to bus" in result.stderr:
         return _systemctl_unknown(probe, result)
@@ -477,7 +484,7 @@ def parse_apt_upgradable(text: str) -> list[PackageUpdate]:
         if not match:
             continue
         suites = match.group("suites").split(",")
-        security = any(s.endswith("-security") or s == "security" or s.endswith("/updates") for s in suites)
+        security = any(s.endswith(("-security", "/updates")) or s == "security" for s in suites)
         out.append(PackageUpdate(match.group("name"), (match.group("old") or "").strip() or None, match.group("new"),
                                  source=match.group("suites"), security=security))
     return out
@@ -673,7 +680,7 @@ def parse_journal_json(text: str) -> list[EventRecord]:
         entry = json.loads(line)
         try:
             micros = int(entry.get("__REALTIME_TIMESTAMP"))
-            when: str | None = datetime.fromtimestamp(micros / 1e6, timezone.utc).isoformat()
+            when: str | None = datetime.fromtimestamp(micros / 1e6, UTC).isoformat()
         except (TypeError, ValueError):
             micros, when = 0, None
         try:

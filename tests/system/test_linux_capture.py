@@ -25,7 +25,7 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux") or not shut
 def capture(tmp_path: Path, env: dict[str, str] | None = None) -> Path:
     out = tmp_path / "captured.json"
     proc = subprocess.run(["sh", str(SCRIPT), str(out)], capture_output=True, text=True, timeout=120,
-                          env={**os.environ, **(env or {})}, cwd=tmp_path)
+                          env={**os.environ, **(env or {})}, cwd=tmp_path, check=False)
     assert proc.returncode == 0, proc.stderr
     assert "snapshot written" in proc.stderr
     return out
@@ -33,7 +33,7 @@ def capture(tmp_path: Path, env: dict[str, str] | None = None) -> Path:
 
 def sh_helper(snippet: str, *args: str) -> str:
     proc = subprocess.run(["sh", "-c", f". {SCRIPT}; {snippet}", "capture", *args], capture_output=True, text=True,
-                          env={**os.environ, "TECHCARE_CAPTURE_SOURCE_ONLY": "1"}, timeout=30)
+                          env={**os.environ, "TECHCARE_CAPTURE_SOURCE_ONLY": "1"}, timeout=30, check=False)
     assert proc.returncode == 0, proc.stderr
     return proc.stdout
 
@@ -74,8 +74,10 @@ def test_capture_replays_like_live_diagnose(tmp_path: Path):
     assert not not_recorded
     # CPU load is a moment's measurement (other work on the machine moves it): compare that it is there only.
     # The drivers part (its own tests) reads sysfs, which the script does not capture: compare the system probes.
-    summary = lambda d: {f.check: (f.severity, f.evidence.get("reason_code")) for f in d  # noqa: E731
-                         if f.check != "cpu" and f.probe in techcare.system.PROBES}
+    def summary(d):
+        return {f.check: (f.severity, f.evidence.get("reason_code")) for f in d
+                if f.check != "cpu" and f.probe in techcare.system.PROBES}
+
     assert summary(replayed) == summary(live)
     assert replayed.by_check("cpu") is not None and live.by_check("cpu") is not None
 
@@ -137,7 +139,7 @@ def test_capture_records_missing_tools_as_not_found(tmp_path: Path):
             (bin_dir / tool).symlink_to(found)
     out = tmp_path / "min.json"
     proc = subprocess.run([str(bin_dir / "sh"), str(SCRIPT), str(out)], capture_output=True, text=True, timeout=120,
-                          env={"PATH": str(bin_dir), "HOME": str(tmp_path)})
+                          env={"PATH": str(bin_dir), "HOME": str(tmp_path)}, check=False)
     assert proc.returncode == 0, proc.stderr
     snap = load_snapshot(out)
     systemctl = [e.value for e in snap.entries if e.kind == "cmd" and e.key[0] == "systemctl"]
@@ -166,7 +168,7 @@ def test_whole_disks_of_diskutil_plist():
     plist = plistlib.dumps({"AllDisks": ["disk0", "disk0s1", "disk3"], "AllDisksAndPartitions": [],
                             "VolumesFromDisks": ["Macintosh HD"], "WholeDisks": ["disk0", "disk3", "disk4"]})
     proc = subprocess.run(["sh", "-c", f". {SCRIPT}; whole_disks"], input=plist, capture_output=True, timeout=30,
-                          env={**os.environ, "TECHCARE_CAPTURE_SOURCE_ONLY": "1"})
+                          env={**os.environ, "TECHCARE_CAPTURE_SOURCE_ONLY": "1"}, check=True)
     assert proc.stdout.decode().split() == ["disk0", "disk3", "disk4"]
 
 

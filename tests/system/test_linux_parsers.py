@@ -71,7 +71,7 @@ def test_smart_when_failed_past_is_warning():
 @pytest.mark.parametrize("status", range(256))
 def test_every_exit_status_bit_is_decoded(status):
     issues = L.decode_exit_status(status)
-    assert len(issues) == bin(status).count("1")
+    assert len(issues) == status.bit_count()
     assert [int(i.split(":")[0].split()[1]) for i in issues] == [b for b in range(8) if status & (1 << b)]
 
 

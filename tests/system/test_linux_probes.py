@@ -17,7 +17,14 @@ from techcare.system.records import (
     PendingUpdates,
     UpdateServiceStatus,
 )
-from techcare.system.runner import NOT_FOUND, PERMISSION_DENIED, TIMEOUT, Entry, FileResult, ReplayRunner
+from techcare.system.runner import (
+    NOT_FOUND,
+    PERMISSION_DENIED,
+    TIMEOUT,
+    Entry,
+    FileResult,
+    ReplayRunner,
+)
 
 FIXTURES = Path(__file__).parent / "fixtures" / "linux"
 NO_SYSTEMD = (FIXTURES / "systemctl-no-systemd.stderr").read_text()
