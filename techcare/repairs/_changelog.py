@@ -150,6 +150,7 @@ class Interrupted:
     prepared: bool
     state: dict[str, Any]
     platform: str
+    kind: str = "step"  # "step": killed while running the step; "undo": killed while undoing it
 
     def message(self, lang: str | None = None) -> str:
         from ..errors import RepairError
@@ -159,33 +160,51 @@ class Interrupted:
             reason = get_action(self.action).undo_reason(self.params, lang)
         except RepairError:
             reason = tr("Aktion nicht mehr im Katalog.", "Action no longer in the catalogue.", lang)
-        offer = (tr("Undo möglich: techcare.repairs.undo_interrupted(...)", "Undo available: "
-                    "techcare.repairs.undo_interrupted(...)", lang) if reason is None
-                 else tr("Kein Undo: {r}", "No undo: {r}", lang, r=reason))
+        if not self.prepared:
+            offer = tr("Vor der Änderung abgebrochen – nichts zurückzunehmen (dismiss_interrupted schließt ihn).",
+                       "Stopped before any change – nothing to undo (dismiss_interrupted closes it).", lang)
+        elif reason is None:
+            offer = tr("Undo möglich: techcare.repairs.undo_interrupted(...)",
+                       "Undo available: techcare.repairs.undo_interrupted(...)", lang)
+        else:
+            offer = tr("Kein Undo: {r} Bitte von Hand prüfen.", "No undo: {r} Please check by hand.", lang, r=reason)
+        if self.kind == "undo":
+            return tr("Unterbrochenes Zurücknehmen von Schritt {n} ({a}) der Sitzung {s}, gestartet {t}. {o}",
+                      "Interrupted undo of step {n} ({a}) of session {s}, started {t}. {o}", lang,
+                      n=self.step, a=self.action, s=self.session, t=self.started, o=offer)
         return tr("Unterbrochener Reparaturschritt {n} ({a}) der Sitzung {s}, gestartet {t}. {o}",
                   "Interrupted repair step {n} ({a}) of session {s}, started {t}. {o}", lang,
                   n=self.step, a=self.action, s=self.session, t=self.started, o=offer)
 
 
 def interrupted(session: str | None = None) -> list[Interrupted]:
-    """Steps with a ``started`` entry and no end entry."""
+    """Steps with a ``started`` entry and no end entry, and undos with ``undo_started`` and no end."""
     open_steps: dict[tuple[str, int], dict[str, Any]] = {}
+    last_state: dict[tuple[str, int], dict[str, Any]] = {}
     for e in read_entries(session):
-        key = (str(e.get("session")), e.get("step"))
+        step = e.get("step")
+        if not isinstance(step, int):
+            continue
+        key = (str(e.get("session")), step)
         event = e.get("event")
-        if event == "started" and isinstance(e.get("step"), int):
-            open_steps[key] = {"started": e, "prepared": None}
+        if event in ("prepared", "finished", "failed") and "state" in e:
+            last_state[key] = e.get("state") or {}
+        if event == "started":
+            open_steps[key] = {"started": e, "prepared": False, "kind": "step"}
+        elif event == "undo_started":
+            open_steps[key] = {"started": e, "prepared": key in last_state, "kind": "undo"}
         elif event == "prepared" and key in open_steps:
-            open_steps[key]["prepared"] = e
-        elif event in END_EVENTS and key in open_steps:
+            open_steps[key]["prepared"] = True
+        elif event in END_EVENTS and key in open_steps and not (
+                open_steps[key]["kind"] == "undo" and event in ("finished", "failed", "skipped", "dry_run")):
             del open_steps[key]
     out = []
     for (sess, step), data in open_steps.items():
-        started, prepared = data["started"], data["prepared"]
+        started = data["started"]
         out.append(Interrupted(session=sess, step=step, action=started.get("action", ""),
                                params=started.get("params") or {}, started=started.get("ts", ""),
-                               prepared=prepared is not None, state=(prepared or {}).get("state") or {},
-                               platform=started.get("platform", "")))
+                               prepared=data["prepared"], state=last_state.get((sess, step), {}),
+                               platform=started.get("platform", ""), kind=data["kind"]))
     return out
 
 
@@ -206,6 +225,10 @@ def undo_interrupted(item: Interrupted, runner: CommandRunner | None = None) -> 
     from ._execute import undo_step
 
     writer = _writer_for(item)
+    if not item.prepared:
+        detail = tr("Vor der Änderung abgebrochen – nichts zurückzunehmen.", "Stopped before any change – nothing to undo.")
+        writer.write("abandoned", step=item.step, action=item.action, params=item.params, detail=detail)
+        return {"step": item.step, "action": item.action, "status": "nothing_to_undo", "detail": detail}
     return undo_step(writer, item.step, item.action, item.params, item.state, runner,
                      note=tr("nach Unterbrechung", "after interruption"))
 

@@ -180,9 +180,31 @@ def test_a_step_killed_before_prepare_can_be_dismissed(tmp_path):
                                                                       "company": "", "host": "h", "platform": "linux"})
     writer.write("started", step=2, action="linux.apt_clean", params={})
     [item] = interrupted()
-    assert not item.prepared and "No undo" in item.message("en")
+    assert not item.prepared and "nothing to undo" in item.message("en")
     dismiss_interrupted(item, "checked by hand")
     assert interrupted() == []
+    assert read_entries()[-1]["event"] == "abandoned" and read_entries()[-1]["detail"] == "checked by hand"
+
+
+def test_a_rollback_killed_mid_undo_is_reported_and_can_be_finished(tmp_path):
+    from techcare.repairs._changelog import ChangelogWriter
+
+    root = tmp_path / "t"
+    make_tree(root)
+    before = snapshot(root)
+    p = Plan.from_actions([{"action": "linux.clear_temp_files", "params": {"path": str(root)}}], platform="linux")
+    result = p.run(parse_approval("GO REPAIR: 1", p), LocalRunner(platform="linux"), progress=lambda _: None)
+    assert result.ok and interrupted() == []
+    # the process died right after writing undo_started
+    first = read_entries(result.session)[0]
+    ChangelogWriter(result.session, {k: first.get(k) for k in ("plan_id", "technician", "company", "host",
+                                                                "platform")}).write(
+        "undo_started", step=1, action="linux.clear_temp_files", params=p.steps[0].params)
+    [item] = interrupted()
+    assert item.kind == "undo" and item.prepared and "quarantine" in item.state
+    assert "Interrupted undo of step 1" in item.message("en")
+    assert undo_interrupted(item, LocalRunner(platform="linux"))["status"] == "undone"
+    assert snapshot(root) == before and interrupted() == []
 
 
 EDIT_PLUGIN = '''
