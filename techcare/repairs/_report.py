@@ -169,10 +169,10 @@ def _html(md_info: dict[str, Any], session: str, lang: str) -> str:
     info, run = md_info, md_info["run"]
     t = lambda de, en, **kw: tr(de, en, lang, **kw)
     e = html.escape
-    parts = [f"<!DOCTYPE html><html lang=\"{lang}\"><head><meta charset=\"utf-8\"><title>{e(t('Reparaturprotokoll', 'Repair report'))}"
+    parts = [(f"<!DOCTYPE html><html lang=\"{lang}\"><head><meta charset=\"utf-8\"><title>{e(t('Reparaturprotokoll', 'Repair report'))}"
              f" – {e(str(run.get('host', '')))}</title><style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}"
              "table{border-collapse:collapse}td,th{border:1px solid #999;padding:.3em .6em;text-align:left}"
-             ".failed{color:#b00}.finished{color:#070}</style></head><body>",
+             ".failed{color:#b00}.finished{color:#070}</style></head><body>"),
              f"<h1>{e(t('Reparaturprotokoll', 'Repair report'))}</h1><table>"]
     for label, value in ((t("Computer", "Computer"), f"{run.get('host', '')} ({run.get('platform', '')})"),
                          (t("Techniker", "Technician"), run.get("technician") or "-"),
