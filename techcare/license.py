@@ -386,7 +386,7 @@ class LicenseManager:
             try:
                 claims = jwt.decode(token, key=key, algorithms=["EdDSA"], issuer=ISSUER,
                                     options={"verify_exp": False, "verify_nbf": False, "verify_iat": False,
-                                             "verify_aud": False, "require": ["iss", "sub", "iat", "exp"]})
+                                             "verify_aud": False, "require": ["iss", "iat", "exp"]})
                 break
             except jwt.InvalidSignatureError:
                 continue
@@ -397,6 +397,8 @@ class LicenseManager:
         for name in ("iat", "exp"):
             if not isinstance(claims.get(name), (int, float)):
                 raise _Invalid(f"claim {name} is not a number")
+        if claims.get("valid") is True and not (isinstance(claims.get("sub"), str) and claims["sub"]):
+            raise _Invalid("a valid lease must name its license (sub)")  # denials such as NOT_FOUND have none
         if claims.get("fingerprint") != self.fingerprint:
             raise _Invalid("issued for another machine (fingerprint mismatch)")
         if nonce is not None and claims.get("nonce") != nonce:

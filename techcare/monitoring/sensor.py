@@ -261,9 +261,14 @@ class Sensor:
             self._save_cache()
         return build_payload(results, hostname=hostname, os_name=self.runner.platform, now=now, cached=cached)
 
-    def take(self) -> dict[str, Any]:
-        """Sample and commit to the spool. Returns the stored sample."""
-        stored = self.spool.add(self.sample())
+    def take(self) -> dict[str, Any] | None:
+        """Sample and commit to the spool. Returns the stored sample, or ``None`` when the metrics probe gave no
+        CPU/RAM values (the backend contract requires them, so such a sample could never be delivered)."""
+        sample = self.sample()
+        if sample["cpu_percent"] is None or sample["ram_percent"] is None:
+            log.warning("no CPU/RAM metrics this time (metrics probe unknown); sample skipped")
+            return None
+        stored = self.spool.add(sample)
         log.info("sample %s spooled (%d waiting)", stored["sample_id"], len(self.spool))
         return stored
 

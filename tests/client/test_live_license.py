@@ -213,3 +213,45 @@ def test_real_rate_limit_from_the_server_is_offline(tmp_path):
         codes = [manager.check().code for _ in range(4)]
         client.close()
     assert codes[0] == "VALID" and codes[-1] == "OFFLINE_GRACE", codes
+
+
+def test_doctor_against_the_live_backend(backend, org, tmp_path):
+    from techcare.doctor import Doctor
+    from techcare.system.runner import ReplayRunner
+
+    settings = load_settings(backend_url=backend.url, network_method="vpn", license_key=org.license_key,
+                             edition="pro_business", techcare_home=str(tmp_path / "doc"))
+    checks = {c.name: c for c in Doctor(settings, runner=ReplayRunner(platform="linux"), timeout=5).run()}
+    assert checks["DNS"].status == checks["TCP"].status == "ok"
+    assert checks["Backend-Health"].status == "ok" and "database=ok" in checks["Backend-Health"].detail
+    assert checks["Uhrzeit"].status == "ok"
+    assert checks["Lizenz"].status == "ok" and "Pro Business" in checks["Lizenz"].detail
+    # a wrong key is reported with the product's troubleshooting steps
+    bad = load_settings(backend_url=backend.url, network_method="vpn", license_key="TECHCARE-PRO-BUSINESS-NOPE-NOPE",
+                        edition="pro_business", techcare_home=str(tmp_path / "doc2"))
+    lic = next(c for c in Doctor(bad, runner=ReplayRunner(platform="linux")).run() if c.name == "Lizenz")
+    assert lic.status == "fail" and "NOT_FOUND" in lic.detail and "Lizenzschlüssel" in lic.fix
+
+
+def test_history_frame_from_the_live_backend(backend, org, tmp_path, monkeypatch):
+    from techcare.monitoring import history
+    from techcare.monitoring.sensor import Sensor
+    from techcare.system.runner import ReplayRunner, entry_from_dict
+
+    host = f"hist-{uuid.uuid4().hex[:6]}"
+    settings = load_settings(techcare_home=str(tmp_path / "h"))
+    with BackendClient(backend.url, org.keys["sensor"]) as sensor_client:
+        runner = ReplayRunner(platform="windows")
+        runner.add(entry_from_dict({"kind": "fact", "name": "metrics", "value": {
+            "cpu_percent": 12.0, "ram_percent": 40.0, "disks": [{"mount": "C:\\", "total": 100, "used": 50,
+                                                                  "free": 50, "percent": 50.0}]}}))
+        sensor = Sensor(settings=settings, runner=runner, client=sensor_client, hostname=host)
+        for _ in range(3):
+            sensor.take()
+        assert sensor.flush().created == 3
+        sensor.close()
+    with BackendClient(backend.url, org.keys["technician"]) as client:
+        frame = history(host, client=client, since="2000-01-01T00:00:00Z", until="2100-01-01T00:00:00Z")
+    assert len(frame) == 3 and frame.index.is_monotonic_increasing
+    assert set(frame["firewall"]) == {"unknown"}          # a replay without recorded probes is never "healthy"
+    assert list(frame["disk_max_percent"]) == [50.0] * 3 and list(frame["cpu_percent"]) == [12.0] * 3

@@ -296,3 +296,10 @@ def test_long_running_sensor_stops_when_the_license_goes(tmp_path, monkeypatch):
     finally:
         features.set_active_license(None)
     assert len(fake.stored) == 2 and len(s.spool) == 0   # two ticks ran, everything taken was delivered
+
+
+def test_sample_without_metrics_is_not_spooled(tmp_path, monkeypatch):
+    s, _ = make_sensor(tmp_path, monkeypatch)
+    monkeypatch.setattr("techcare.system.run_probes",
+                        lambda names, runner, timeout: {n: unknown(n, "failed", "x") for n in names})
+    assert s.take() is None and len(s.spool) == 0
