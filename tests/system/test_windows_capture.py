@@ -207,7 +207,7 @@ def test_capture_has_no_case_only_variable_clashes_or_automatic_variable_writes(
         for name in re.findall(r"\$(\w+)", match.group(0)):
             spellings.setdefault(name.lower(), set()).add(name)
         assert not {k: v for k, v in spellings.items() if len(v) > 1}, match.group(1)
-    automatic = ("host", "error", "input", "args", "psitem", "pid", "home", "true", "false", "null", "matches",
-                 "profile", "pwd", "this", "event", "sender", "ofs", "shellid", "stacktrace")
+    automatic = ("host", "error", "input", "args", "psitem", "pid", "home", "true", "false", "matches",
+                 "profile", "pwd", "this", "event", "sender", "ofs", "shellid", "stacktrace")   # ($null = x discards)
     assigned = {name.lower() for name in re.findall(r"\$(\w+)\s*=(?!=)", capture_text)}
     assert not assigned & set(automatic)
