@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -59,6 +60,8 @@ def test_scripts_follow_the_contract():
         assert '"' not in script, f"{name}: a double quote would be mangled by Windows command-line quoting"
         assert "\n" not in script and not script.endswith("\\") and script.isascii(), name
         assert win.ps_argv(name) == (*win.POWERSHELL, script)
+        assigned = {v.lower() for v in re.findall(r"\$(\w+)\s*=(?!=)", script)}
+        assert not assigned & {"host", "error", "input", "args", "psitem", "matches", "this", "event"}, name
     assert win.POWERSHELL == ("powershell.exe", "-NoProfile", "-NonInteractive", "-ExecutionPolicy", "Bypass",
                               "-Command")
 
