@@ -218,6 +218,10 @@ class BackendClient:
     def health(self, **kwargs: Any) -> dict[str, Any]:
         return self.get_json("/api/health", auth=False, **kwargs)
 
+    def me(self) -> dict[str, Any]:
+        """Who the API key belongs to: organisation, role, technician, edition, entitlements."""
+        return self.get_json("/api/me")
+
     def public_keys(self) -> dict[str, Any]:
         return self.get_json("/api/licenses/public-keys", auth=False)
 

@@ -102,6 +102,7 @@ class Doctor:
                     self.check_tls(host, port)
                 self.check_health()
                 self.check_clock()
+                self.check_api_key()
         self.check_license()
         self.check_spool()
         self.check_password()
@@ -244,6 +245,33 @@ class Doctor:
             self.add(Check(tr("Backend-Health", "Backend health"), "fail", detail,
                            tr("Backend-Logs prüfen (docker compose logs license-server).",
                               "Check the backend logs (docker compose logs).")))
+
+    def check_api_key(self) -> None:
+        from .backend_client import BackendHTTPError
+        from .errors import BackendError
+
+        name = tr("API-Schlüssel", "API key")
+        if not self.settings.techcare_api_key:
+            self.add(Check(name, "skip", tr("TECHCARE_API_KEY nicht gesetzt", "TECHCARE_API_KEY not set")))
+            return
+        try:
+            me = self.client.me()
+        except BackendHTTPError as exc:
+            fix = tr("Neuen Schlüssel beim Backend-Admin anfordern (tck_…) und TECHCARE_API_KEY in .env ersetzen.",
+                     "Ask the backend admin for a new key (tck_…) and replace TECHCARE_API_KEY in .env.")
+            self.add(Check(name, "fail", exc.message, fix if exc.status_code in (401, 403) else exc.hint))
+            return
+        except BackendError as exc:
+            self.add(Check(name, "fail", exc.message, exc.hint))
+            return
+        org = (me.get("organisation") or {}).get("name", "?")
+        detail = f"{me.get('role')} · {org}" + (f" · {me['technician']}" if me.get("technician") else "")
+        if me.get("role") == "sensor" and "sensor_mode" not in (me.get("entitlements") or []):
+            self.add(Check(name, "fail", detail + tr(" – die Lizenz der Organisation hat keinen Sensor-Mode",
+                                                     " – the organisation's license has no sensor mode"),
+                           tr("Sensor-Mode braucht Pro Business oder höher.", "Sensor mode needs Pro Business or higher.")))
+            return
+        self.add(Check(name, "ok", detail))
 
     def check_clock(self) -> None:
         name = tr("Uhrzeit", "Clock")

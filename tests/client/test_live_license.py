@@ -220,17 +220,21 @@ def test_doctor_against_the_live_backend(backend, org, tmp_path):
     from techcare.system.runner import ReplayRunner
 
     settings = load_settings(backend_url=backend.url, network_method="vpn", license_key=org.license_key,
-                             edition="pro_business", techcare_home=str(tmp_path / "doc"))
+                             edition="pro_business", techcare_home=str(tmp_path / "doc"),
+                             techcare_api_key=org.keys["sensor"])
     checks = {c.name: c for c in Doctor(settings, runner=ReplayRunner(platform="linux"), timeout=5).run()}
     assert checks["DNS"].status == checks["TCP"].status == "ok"
     assert checks["Backend-Health"].status == "ok" and "database=ok" in checks["Backend-Health"].detail
     assert checks["Uhrzeit"].status == "ok"
+    assert checks["API-Schlüssel"].status == "ok" and checks["API-Schlüssel"].detail.startswith("sensor")
     assert checks["Lizenz"].status == "ok" and "Pro Business" in checks["Lizenz"].detail
     # a wrong key is reported with the product's troubleshooting steps
     bad = load_settings(backend_url=backend.url, network_method="vpn", license_key="TECHCARE-PRO-BUSINESS-NOPE-NOPE",
-                        edition="pro_business", techcare_home=str(tmp_path / "doc2"))
-    lic = next(c for c in Doctor(bad, runner=ReplayRunner(platform="linux")).run() if c.name == "Lizenz")
+                        edition="pro_business", techcare_home=str(tmp_path / "doc2"), techcare_api_key="tck_wrong")
+    bad_checks = {c.name: c for c in Doctor(bad, runner=ReplayRunner(platform="linux")).run()}
+    lic = bad_checks["Lizenz"]
     assert lic.status == "fail" and "NOT_FOUND" in lic.detail and "Lizenzschlüssel" in lic.fix
+    assert bad_checks["API-Schlüssel"].status == "fail" and "401" in bad_checks["API-Schlüssel"].detail
 
 
 def test_history_frame_from_the_live_backend(backend, org, tmp_path, monkeypatch):
