@@ -413,11 +413,17 @@ class UpdateDefenderSignatures(Action):
 class ScheduleChkdsk(Action):
     id = "win.schedule_chkdsk"
     title_de, title_en = "Datenträgerprüfung beim Neustart planen (chkdsk)", "Schedule a disk check at restart (chkdsk)"
-    explain_de = "Plant chkdsk /f für das Laufwerk beim nächsten Neustart ein (das Laufwerk ist im Betrieb gesperrt)."
-    explain_en = "Schedules chkdsk /f for the drive at the next restart (the drive is locked while Windows runs)."
+    explain_de = ("Markiert das Laufwerk als prüfbedürftig (fsutil dirty set); beim nächsten Neustart repariert "
+                  "autochk/chkdsk /f das Dateisystem, bevor Windows es benutzt. Läuft ohne Rückfrage.")
+    explain_en = ("Marks the drive as needing a check (fsutil dirty set); at the next restart autochk/chkdsk /f "
+                  "repairs the file system before Windows uses it. Runs without prompts.")
     platforms = ("windows",)
     risk = "medium"
     timeout = 120.0
+    cannot_undo_de = ("Die Markierung löscht erst chkdsk beim Neustart; „chkntfs /x“ würde die Prüfung dauerhaft "
+                      "abschalten und wird deshalb nicht automatisch benutzt.")
+    cannot_undo_en = ("Only chkdsk clears the mark at the next restart; 'chkntfs /x' would switch the check off for "
+                      "good and is therefore not used automatically.")
     params = (Param("drive", "str", "Laufwerksbuchstabe wie C:", "a drive letter like C:", default="C:",
                     pattern=r"[A-Za-z]:"),)
 
@@ -427,34 +433,27 @@ class ScheduleChkdsk(Action):
         return out
 
     def commands(self, params: dict[str, Any], ctx: StepContext | None = None) -> list[list[str]]:
-        return [["chkdsk.exe", params["drive"], "/f"]]
+        return [["fsutil.exe", "dirty", "set", params["drive"]]]
 
-    def apply(self, ctx: StepContext) -> None:
-        # chkdsk asks "Would you like to schedule this volume to be checked the next time the system restarts? (Y/N)"
-        res = ctx.run(self.commands(ctx.params)[0], timeout=self.timeout, input="Y\r\n")
-        if res.error and res.error != "dry_run":
-            raise StepFailed(tr("chkdsk lief nicht: {e}", "chkdsk did not run: {e}", e=res.error))
-
-    def _scheduled(self, ctx: StepContext) -> bool | None:
-        res = ctx.run(["chkntfs.exe", ctx.params["drive"]], timeout=60)
-        if not res.ok:
-            return None
+    def _dirty(self, ctx: StepContext) -> bool | None:
+        res = ctx.run(["fsutil.exe", "dirty", "query", ctx.params["drive"]], timeout=60)
         out = res.stdout.lower()
-        return "scheduled" in out or " is dirty" in out
+        if not res.ok or "dirty" not in out:
+            return None
+        return " is dirty" in out  # "Volume - C: is Dirty" / "Volume - C: is NOT Dirty"
 
     def check(self, ctx: StepContext) -> Check:
-        res = ctx.run(["fsutil.exe", "dirty", "query", ctx.params["drive"]], timeout=60)
-        dirty = "is dirty" in res.stdout.lower()
-        return Check(True, tr("Laufwerk {d}: {s}.", "Drive {d}: {s}.", d=ctx.params["drive"],
-                              s=tr("als fehlerhaft markiert", "marked dirty") if dirty else tr("nicht markiert", "not marked")))
+        dirty = self._dirty(ctx)
+        if dirty:
+            return Check(False, tr("Laufwerk {d} ist schon markiert – chkdsk läuft beim nächsten Neustart.",
+                                   "Drive {d} is already marked – chkdsk runs at the next restart.", d=ctx.params["drive"]))
+        return Check(True if dirty is False else None, tr("Laufwerk {d} ist nicht zur Prüfung markiert.",
+                                                          "Drive {d} is not marked for a check.", d=ctx.params["drive"]))
 
     def verify(self, ctx: StepContext) -> Check:
-        if self._scheduled(ctx):
+        if self._dirty(ctx):
             return Check(False, tr("chkdsk ist für den nächsten Neustart geplant.", "chkdsk is scheduled for the next restart."))
-        return Check(True, tr("chkdsk ist nicht geplant.", "chkdsk is not scheduled."))
-
-    def undo(self, ctx: StepContext) -> None:
-        ctx.must(["chkntfs.exe", "/x", ctx.params["drive"]])  # exclude the drive from the boot-time check
+        return Check(True, tr("Laufwerk ist nicht markiert – chkdsk nicht geplant.", "Drive not marked – chkdsk not scheduled."))
 
 
 class CreateRestorePoint(Action):

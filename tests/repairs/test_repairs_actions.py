@@ -156,12 +156,10 @@ SPECS: dict[str, dict] = {
         bad=[{"source": "mmpc"}],
     ),
     "win.schedule_chkdsk": dict(
-        platform="windows", params={"drive": "c:"}, argv=[["chkdsk.exe", "C:", "/f"]],
-        before={("fsutil.exe", "dirty", "query", "C:"): (0, "Volume - C: is Dirty\r\n"),
-                ("chkntfs.exe", "C:"): (0, "The type of the file system is NTFS.\r\nC: is not dirty.\r\n")},
-        after={("chkntfs.exe", "C:"): (0, "The type of the file system is NTFS.\r\nChkdsk has been scheduled "
-                                          "manually to run on next reboot\r\non volume C:.\r\n")},
-        undo=[["chkntfs.exe", "/x", "C:"]], fail_phase="verify",
+        platform="windows", params={"drive": "c:"}, argv=[["fsutil.exe", "dirty", "set", "C:"]],
+        before={("fsutil.exe", "dirty", "query", "C:"): (0, "Volume - C: is NOT Dirty\r\n")},
+        after={("fsutil.exe", "dirty", "query", "C:"): (0, "Volume - C: is Dirty\r\n")},
+        apply_out={("fsutil.exe", "dirty", "set", "C:"): (0, "Volume - C: is now marked as dirty\r\n")},
         bad=[{"drive": "C"}, {"drive": "CD:"}, {"drive": "C:\\Windows"}],
     ),
     "win.create_restore_point": dict(
@@ -450,8 +448,8 @@ def test_check_skips_when_not_needed(scripted, action_id):
     runner.applied = True  # machine already fixed
     plan = _one_step_plan(action_id)
     result = plan.run(parse_approval("GO REPAIR: 1", plan), runner, confirm=lambda s: True, progress=lambda _: None)
-    if action_id in ("win.reset_windows_update", "win.restart_service", "win.schedule_chkdsk",
-                     "win.create_restore_point", "macos.flush_dns"):
+    if action_id in ("win.reset_windows_update", "win.restart_service", "win.create_restore_point",
+                     "macos.flush_dns"):
         assert result.steps[0].status in ("finished", "failed")  # these always run when approved
         return
     assert result.steps[0].status == "skipped", result.steps[0].detail
