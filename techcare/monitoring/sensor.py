@@ -41,6 +41,7 @@ TICK_PROBES = ("metrics", "firewall", "antivirus", "update_service", "services",
 #: probed rarely: name -> seconds a result stays fresh
 CACHED_PROBES = {"pending_updates": 6 * 3600, "pending_reboot": 3600, "smart": 6 * 3600}
 MAX_EVENTS = 5
+SLOW_PROBE_TIMEOUT = 300.0
 BATCH_LIMIT = 1000
 #: a long-running sensor re-validates its license this often (online; the offline grace applies)
 LICENSE_RECHECK_SECONDS = 6 * 3600
@@ -71,10 +72,10 @@ def _services_part(results: dict[str, Any]) -> dict[str, Any]:
         upd = "problem" if update.data.problem else "ok"
     failed: list[str] = []
     if services is not None and services.ok and isinstance(services.data, list):
+        # The per-OS probes already return only the services that are down when they should run (failed systemd
+        # units, automatic Windows services that stopped, failed launchd jobs).
         for svc in services.data:
-            state = (getattr(svc, "state", "") or "").lower()
-            start = (getattr(svc, "start_type", "") or "").lower()
-            if state == "failed" or (state == "stopped" and start in ("auto", "automatic")):
+            if (getattr(svc, "state", "") or "").lower() != "running":
                 failed.append(str(svc.name))
     return {"firewall": fw, "antivirus": av, "update_service": upd, "failed": sorted(set(failed))}
 
@@ -246,7 +247,9 @@ class Sensor:
 
         now = self.clock()
         stale = self._stale(now)
-        results: dict[str, Any] = run_probes([*TICK_PROBES, *stale], self.runner, timeout=self.probe_timeout)
+        results: dict[str, Any] = run_probes(list(TICK_PROBES), self.runner, timeout=self.probe_timeout)
+        if stale:  # slow probes (a Windows Update search can take minutes) get their own, longer budget
+            results.update(run_probes(stale, self.runner, timeout=max(self.probe_timeout, SLOW_PROBE_TIMEOUT)))
         changed = bool(stale)
         for name in stale:
             result = results[name]
