@@ -231,6 +231,7 @@ class PackageUpdate:
 class PendingUpdates:
     manager: str                       # apt | dnf | zypper | pacman | windows_update | softwareupdate
     updates: list[PackageUpdate] = field(default_factory=list)
+    detail: str = ""                   # e.g. "package lists last refreshed 12 days ago"
 
     @property
     def count(self) -> int:
