@@ -150,10 +150,12 @@ class Assistant:
     ``engine``: ``auto`` (Claude when an API key is configured, else offline), ``claude`` or ``offline``.
     ``diagnosis``: findings to work with; without it, the first question that needs findings runs a read-only
     diagnosis through ``runner`` (``auto_diagnose=False`` turns that off).
-    ``stream=True`` (or ``ask(..., stream=True)``) passes text to ``on_text`` as it arrives.
+    ``stream=True`` (or ``ask(..., on_text=callback)``) passes text to the callback as it arrives.
+    ``session``: a session id to resume (``None`` starts a new one), or the interfaces' technician session
+    (:class:`techcare.session.Session`), whose machine and diagnosis the assistant then shares.
     """
 
-    def __init__(self, session: str | None = None, *, engine: str = "auto", api_key: str | None = None,
+    def __init__(self, session: str | Any | None = None, *, engine: str = "auto", api_key: str | None = None,
                  base_url: str | None = None, model: str | None = None, language: str | None = None,
                  diagnosis: Diagnosis | None = None, runner: CommandRunner | None = None, auto_diagnose: bool = True,
                  stream: bool = False, on_text: Callable[[str], None] | None = None, max_retries: int = 3,
@@ -166,6 +168,10 @@ class Assistant:
         if language is not None and language not in ("de", "en"):
             raise AssistantError(tr("Sprache {l!r} ungültig. Erlaubt: de | en.", "Language {l!r} is not valid. Allowed: de | en.",
                                     l=language))
+        self._owner: Any = None
+        if session is not None and not isinstance(session, str):
+            # the interfaces' technician session (techcare.session.Session): share its machine and diagnosis
+            self._owner, session = session, None
         if session is not None and not _SESSION_RE.match(session):
             raise AssistantError(tr("Ungültige Sitzungs-ID {s!r}: erlaubt sind Buchstaben, Ziffern, _ . - (max. 80).",
                                     "Invalid session id {s!r}: letters, digits, _ . - allowed (max 80).", s=session))
@@ -221,11 +227,19 @@ class Assistant:
         return self.settings.sessions_dir / f"{self.session_id}.jsonl"
 
     @property
+    def machine(self) -> CommandRunner | None:
+        """The runner of the machine being worked on (the technician session's, when the assistant has one)."""
+        if self.runner is None and self._owner is not None:
+            return self._owner.runner
+        return self.runner
+
+    @property
     def platform(self) -> str:
-        if self._diagnosis is not None:
-            return self._diagnosis.os
-        if self.runner is not None:
-            return self.runner.platform
+        current = self._owner.diagnosis if self._owner is not None and self._diagnosis is None else self._diagnosis
+        if current is not None:
+            return current.os
+        if self.machine is not None:
+            return self.machine.platform
         from ..system.runner import current_platform
 
         return current_platform()
@@ -246,16 +260,20 @@ class Assistant:
 
     # ---- diagnosis -----------------------------------------------------------------------------------------
     def diagnosis(self, fresh: bool = False) -> Diagnosis | None:
+        if self._owner is not None and self._diagnosis is None:  # the session's diagnosis is the shared one
+            if (self._owner.diagnosis is None or fresh) and self.auto_diagnose:
+                self._owner.diagnose()
+            return self._owner.diagnosis
         if (self._diagnosis is None and self.auto_diagnose) or (fresh and self.auto_diagnose):
             from ..diagnosis import diagnose
 
-            self._diagnosis = diagnose(runner=self.runner)
+            self._diagnosis = diagnose(runner=self.machine)
         return self._diagnosis
 
     def _toolbox(self) -> ToolBox:
         from .. import features
 
-        return ToolBox(language=self.language, platform=self.platform, diagnosis=self.diagnosis, runner=self.runner,
+        return ToolBox(language=self.language, platform=self.platform, diagnosis=self.diagnosis, runner=self.machine,
                        edition=features.current_edition())
 
     # ---- memory --------------------------------------------------------------------------------------------
@@ -316,8 +334,8 @@ class Assistant:
                                     "The message is too long ({n} characters, {m} allowed).", self.language,
                                     n=len(message), m=MAX_MESSAGE_CHARS))
         message = message.strip()
-        stream = self.stream if stream is None else stream
         callback = on_text or self.on_text
+        stream = (self.stream or on_text is not None) if stream is None else stream
         tools = self._toolbox()
         tools.symptom = message
         notice = self.engine_notice
@@ -334,6 +352,8 @@ class Assistant:
             try:
                 text, api_messages = self.claude.respond(message, tools, history=self._api_history(), system=system,
                                                          stream=stream, on_text=callback)
+                if callback is not None and not stream:
+                    callback(text)
                 drivers_report = tools.proposed is None and any(c["tool"] == "driver_updates" for c in tools.calls)
                 reply = Reply(text=text, engine="claude", findings=list(tools.findings_used), plan=tools.proposed,
                               categories=triage(message), tool_calls=list(tools.calls),

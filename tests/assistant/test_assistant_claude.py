@@ -7,6 +7,7 @@ import socket
 import time
 from pathlib import Path
 
+import pytest
 from conftest import firewall_off, make_diagnosis
 
 from techcare import repairs
@@ -144,7 +145,7 @@ def test_streaming_delivers_text_deltas_and_runs_tools(fake_api: FakeMessagesSer
         text("Die Firewall ist aus – bitte einschalten. Ich schlage einen Plan vor, wenn du willst."),
     )
     chunks: list[str] = []
-    reply = _bot(fake_api, stream=True).ask("Ist die Firewall an?", on_text=chunks.append)
+    reply = _bot(fake_api).ask("Ist die Firewall an?", on_text=chunks.append)  # a callback means streaming
     assert all(r["body"].get("stream") is True for r in fake_api.requests)
     assert len(chunks) > 2 and "".join(chunks) == reply.text
     assert [c["tool"] for c in reply.tool_calls] == ["get_findings"]
@@ -279,3 +280,24 @@ def test_driver_question_routes_to_the_driver_report(fake_api: FakeMessagesServe
     assert reply.route == "driver_updates" and reply.plan is None and len(reply.data) >= 1
     rows = json.loads(_tool_results(fake_api.requests[1])[0]["content"])["untrusted_data"]
     assert rows and {"device", "latest_version", "source"} <= set(rows[0])
+
+
+def test_without_callback_no_streaming(fake_api: FakeMessagesServer):
+    fake_api.enqueue(text("Hallo."))
+    assert _bot(fake_api).ask("hallo").text == "Hallo."
+    assert "stream" not in fake_api.requests[0]["body"]
+
+
+def test_settings_from_the_environment(fake_api: FakeMessagesServer, monkeypatch: pytest.MonkeyPatch):
+    """ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL and TECHCARE_MODEL come from .env / the environment."""
+    from techcare import config
+
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-from-env")
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", fake_api.url)
+    monkeypatch.setenv("TECHCARE_MODEL", MODEL)
+    config.reset_settings()
+    fake_api.enqueue(text("Servus."))
+    reply = Assistant(diagnosis=make_diagnosis("windows")).ask("hallo")
+    assert reply.engine == "claude" and reply.text == "Servus."
+    headers = fake_api.requests[0]["headers"]
+    assert "sk-ant-from-env" in (headers.get("x-api-key", "") + headers.get("authorization", ""))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+from pathlib import Path
 
 import pytest
 from conftest import make_diagnosis
@@ -195,3 +196,22 @@ def test_reply_renders(windows_diagnosis):
     console = Console(record=True, width=100)
     console.print(reply)
     assert "TechCare (offline)" in console.export_text()
+
+
+SNAPSHOT = Path(__file__).parent.parent / "system" / "fixtures" / "snapshots" / "windows11-problems.json"
+
+
+def test_technician_session_on_a_replayed_windows_machine():
+    """Through the interfaces' Session (shell/REPL/magics) on a captured Windows 11 machine with problems."""
+    from techcare.session import Session
+
+    tc = Session(snapshot=SNAPSHOT)
+    printer = tc.ask("Drucker spinnt")
+    assert tc.diagnosis is not None and tc.diagnosis.os == "windows"  # the assistant used the session's diagnosis
+    assert printer.categories[0][0] == "printer"
+    assert ("win.restart_service", {"name": "Spooler"}) in [(s.action_id, s.params) for s in printer.plan.steps]
+    assert any(f.check == "service:Spooler" for f in printer.findings)
+    assert tc.plan is printer.plan and tc.shown_plan_id == printer.plan.id
+    sound = tc.ask("kein Ton mehr")
+    assert ("win.restart_service", {"name": "Audiosrv"}) in [(s.action_id, s.params) for s in sound.plan.steps]
+    assert tc.last_run is None and repairs.changelog().empty
