@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import secrets
 import socket
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -169,10 +170,15 @@ def run_plan(plan: Plan, approval: Approval, *, runner: CommandRunner | None = N
         "company": company if company is not None else settings.company, "host": host, "platform": plan.platform})
     pending = [] if dry_run else interrupted()
     for item in pending:
-        message = item.message()
-        say("⚠ " + message)
-    writer.write("run", dry_run=dry_run, interrupted=[(i.session, i.step) for i in pending], approval=approval.text, approved=list(approval.steps),
-                 plan={"source": plan.source, "symptom": plan.symptom, "findings": plan.findings, "notes": plan.notes,
+        say("⚠ " + item.message())
+    if dry_run:
+        admin_steps = [s.number for s in steps if s.needs_admin]
+        if admin_steps and _is_admin(base) is not True:
+            say("⚠ " + tr("Für den echten Lauf brauchen Schritt(e) {s} Administrator-/root-Rechte.",
+                          "For the real run step(s) {s} need administrator/root rights.",
+                          s=", ".join(map(str, admin_steps))))
+    writer.write("run", dry_run=dry_run, interrupted=[(i.session, i.step) for i in pending], approval=approval.text,
+                 approved=list(approval.steps), plan={"source": plan.source, "symptom": plan.symptom, "findings": plan.findings, "notes": plan.notes,
                        "steps": [s.to_dict() for s in plan.steps]})
     run_runner: CommandRunner = DryRunRunner(base) if dry_run else base
     outcomes: list[StepOutcome] = []
@@ -261,6 +267,7 @@ def _run_step(step: Step, runner: CommandRunner, writer: ChangelogWriter, sessio
     ctx = StepContext(runner=runner, params=dict(step.params), backup_dir=backup, timeout=action.timeout)
     base = {"step": step.number, "action": step.action_id, "params": step.params}
     writer.write("started", **base, risk=action.risk, planned=step.command_text())
+    began = time.monotonic()
     phase = "check"
     seen = 0
 
@@ -304,7 +311,7 @@ def _run_step(step: Step, runner: CommandRunner, writer: ChangelogWriter, sessio
     detail = verdict.detail if verdict.needed is False else tr("nicht nachprüfbar: ", "could not verify: ") + verdict.detail
     cmds = new_commands()
     writer.write("finished", **base, detail=detail, verified=verdict.needed is False, state=ctx.state, commands=cmds)
-    say(f"{tag}: ✔ {detail}")
+    say(f"{tag}: ✔ {detail} ({time.monotonic() - began:.1f} s)")
     return StepOutcome(step.number, step.action_id, "finished", detail, cmds), 1
 
 
@@ -405,7 +412,6 @@ def purge_backups(older_than_days: float = 30.0) -> list[str]:
     removed session ids. Until purged, moved temp files stay restorable by ``rollback_session``.
     """
     import shutil
-    import time
 
     from ..config import get_settings
     if older_than_days < 0:

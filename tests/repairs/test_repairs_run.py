@@ -337,3 +337,17 @@ def test_plan_from_recorded_customer_snapshots_dry_runs(snapshot, expected):
     result = p.run(parse_approval("GO REPAIR: alle", p), ReplayRunner(platform=p.platform),
                    dry_run=True, progress=lambda _: None)
     assert result.status == "dry_run" and len(result.steps) == len(p.steps)
+
+
+def test_dry_run_warns_about_missing_admin_rights_and_progress_shows_each_step():
+    p = four_step_plan()
+    lines: list[str] = []
+    p.run(parse_approval("GO REPAIR: alle", p), FakeLinux(admin=False), dry_run=True, progress=lines.append)
+    assert "1, 2, 3, 4" in lines[0] and "Rechte" in lines[0]
+    assert [ln.split(":")[0] for ln in lines if ln.startswith("[")] == [
+        "[1/4] 1. Firewall einschalten (ufw)", "[2/4] 2. systemd-Unit neu starten", "[3/4] 3. systemd-Unit neu starten",
+        "[4/4] 4. Systemjournal verkleinern"]
+    lines.clear()
+    p.run(parse_approval("GO REPAIR: 2", p), FakeLinux(), progress=lines.append)
+    assert lines[-1].startswith("[1/1] 2. systemd-Unit neu starten: ✔ nginx.service ist jetzt active.")
+    assert lines[-1].endswith(" s)")
