@@ -22,7 +22,8 @@ from urllib.parse import urlsplit
 
 from .i18n import tr
 
-__all__ = ["TAILSCALE_V4", "TAILSCALE_V6", "Check", "check_network_method", "is_tailscale_address", "resolve"]
+__all__ = ["TAILSCALE_V4", "TAILSCALE_V6", "Check", "check_network_method", "is_tailscale_address", "require_transport",
+           "resolve"]
 
 TAILSCALE_V4 = ipaddress.ip_network("100.64.0.0/10")
 TAILSCALE_V6 = ipaddress.ip_network("fd7a:115c:a1e0::/48")
@@ -182,3 +183,25 @@ def _tailscale(host: str, port: int, runner: Any, resolver: Resolver) -> list[Ch
     elif not checks:
         checks.append(Check("MagicDNS", "ok", f"{host} -> {', '.join(addresses)}"))
     return checks
+
+
+def require_transport(settings: Any) -> list[str]:
+    """Refuse a ``BACKEND_URL`` the network method forbids (cloudflare/direct over plain http) before any key is
+    sent; returns warnings to show (direct is for testing only). Raises :class:`~techcare.errors.ConfigError`."""
+    from .errors import ConfigError
+
+    url = settings.backend_url
+    method = settings.network_method
+    if not url:
+        return []
+    scheme = urlsplit(url).scheme.lower()
+    if method in ("cloudflare", "direct") and scheme != "https":
+        allowed = tr("https://… (oder NETWORK_METHOD=vpn/tailscale für http im privaten Netz)",
+                     "https://… (or NETWORK_METHOD=vpn/tailscale for http inside a private network)")
+        raise ConfigError(tr("BACKEND_URL={url!r} ist ungültig für NETWORK_METHOD={m}. Erlaubt: {allowed}.",
+                             "BACKEND_URL={url!r} is not valid for NETWORK_METHOD={m}. Allowed: {allowed}.",
+                             url=url, m=method, allowed=allowed), key="BACKEND_URL", value=url, allowed=allowed)
+    if method == "direct":
+        return [tr("NETWORK_METHOD=direct: nur für Testing! Nicht Production!",
+                   "NETWORK_METHOD=direct: for testing only! Not for production!")]
+    return []

@@ -497,7 +497,10 @@ def main(argv: list[str] | None = None, *, started: Callable[[Sensor], None] | N
             return 0
         from .. import features
         from ..license import ensure_license
+        from ..network import require_transport
 
+        for warning in require_transport(settings):
+            log.warning("%s", warning)
         status = ensure_license()
         for warning in status.warnings:
             log.warning("%s", warning)

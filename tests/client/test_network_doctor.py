@@ -237,3 +237,14 @@ def test_main_json(capsys):
     assert main(["--json"]) in (0, 1)
     data = json.loads(capsys.readouterr().out)
     assert {"name", "status", "detail", "fix"} <= set(data[0])
+
+
+def test_require_transport_refuses_plain_http_for_cloudflare_and_direct():
+    from techcare.errors import ConfigError
+    from techcare.network import require_transport
+
+    with pytest.raises(ConfigError, match="NETWORK_METHOD=cloudflare") as info:
+        require_transport(settings(backend_url="http://techcare.firma.de"))
+    assert info.value.key == "BACKEND_URL" and info.value.exit_code == 2
+    assert require_transport(settings(backend_url="http://192.168.1.100", network_method="vpn")) == []
+    assert "Testing" in require_transport(settings(backend_url="https://x.de:8443", network_method="direct"))[0]

@@ -304,3 +304,13 @@ def test_sample_without_metrics_is_not_spooled(tmp_path, monkeypatch):
     monkeypatch.setattr("techcare.system.run_probes",
                         lambda names, runner, timeout: {n: unknown(n, "failed", "x") for n in names})
     assert s.take() is None and len(s.spool) == 0
+
+
+def test_sensor_refuses_http_for_cloudflare(capsys, monkeypatch):
+    monkeypatch.setenv("BACKEND_URL", "http://techcare.firma.de")
+    monkeypatch.setenv("NETWORK_METHOD", "cloudflare")
+    from techcare.config import reset_settings
+
+    reset_settings()
+    assert main(["--once"]) == 2
+    assert "https" in capsys.readouterr().err
