@@ -352,6 +352,16 @@ class Assistant:
             try:
                 text, api_messages = self.claude.respond(message, tools, history=self._api_history(), system=system,
                                                          stream=stream, on_text=callback)
+                if tools.proposed is not None:  # the numbered steps the approval will refer to, always shown
+                    plan_text = "\n".join([tr("Vorgeschlagener Plan (es wurde nichts ausgeführt):",
+                                              "Proposed plan (nothing has been run):", self.language),
+                                           *tools.describe_plan(tools.proposed)])
+                    addition = f"\n\n{plan_text}" if text else plan_text
+                    text += addition
+                    if callback is not None and stream:
+                        callback(addition)
+                elif not text:
+                    text = tr("(Keine Textantwort.)", "(No text answer.)", self.language)
                 if callback is not None and not stream:
                     callback(text)
                 drivers_report = tools.proposed is None and any(c["tool"] == "driver_updates" for c in tools.calls)

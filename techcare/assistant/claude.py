@@ -160,11 +160,15 @@ class ClaudeEngine:
                       "messages": [*history, *new]}
             response = self._call(kwargs, stream, on_text, tools.language)
             blocks = _blocks(response)
-            new.append({"role": "assistant", "content": blocks or [{"type": "text", "text": ""}]})
-            texts.extend(b["text"] for b in blocks if b["type"] == "text" and b["text"].strip())
             uses = [b for b in blocks if b["type"] == "tool_use"]
             if response.stop_reason != "tool_use" or not uses:
+                # e.g. max_tokens in the middle of a tool call: keep no unanswered tool_use in the memory
+                kept = [b for b in blocks if b["type"] == "text" and b["text"].strip()]
+                new.append({"role": "assistant", "content": kept or [{"type": "text", "text": "-"}]})
+                texts.extend(b["text"] for b in kept)
                 break
+            new.append({"role": "assistant", "content": [b for b in blocks if b["type"] != "text" or b["text"].strip()]})
+            texts.extend(b["text"] for b in blocks if b["type"] == "text" and b["text"].strip())
             results = []
             for use in uses:
                 content, is_error = tools.call(use["name"], use["input"])

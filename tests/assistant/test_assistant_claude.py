@@ -301,3 +301,33 @@ def test_settings_from_the_environment(fake_api: FakeMessagesServer, monkeypatch
     assert reply.engine == "claude" and reply.text == "Servus."
     headers = fake_api.requests[0]["headers"]
     assert "sk-ant-from-env" in (headers.get("x-api-key", "") + headers.get("authorization", ""))
+
+
+def test_plan_steps_are_always_shown_with_the_reply(fake_api: FakeMessagesServer):
+    fake_api.enqueue(tool_use("propose_repairs", {"steps": [{"action": "win.flush_dns"}]}), text("Erledige das so."))
+    chunks: list[str] = []
+    reply = _bot(fake_api).ask("DNS geht nicht", on_text=chunks.append)
+    assert reply.text.startswith("Erledige das so.")
+    # the plan's own numbering (repairs put a restore point first) is what GO REPAIR refers to, so it is shown
+    assert "1. win.create_restore_point" in reply.text and "2. win.flush_dns" in reply.text
+    assert "es wurde nichts ausgeführt" in reply.text
+    told = json.loads(_tool_results(fake_api.requests[1])[0]["content"])["untrusted_data"]["steps"]
+    assert told[1].startswith("2. win.flush_dns")  # and the model was told the same numbering
+    assert "".join(chunks) == reply.text
+
+
+def test_cut_off_tool_call_and_empty_answers_keep_the_memory_valid(fake_api: FakeMessagesServer):
+    from techcare.assistant.testing import message
+
+    fake_api.enqueue(message([{"type": "text", "text": "Ich prüfe"},
+                              {"type": "tool_use", "id": "toolu_cut", "name": "get_findings", "input": {}}],
+                             stop_reason="max_tokens"),
+                     message([], stop_reason="end_turn"),
+                     text("ok"))
+    bot = _bot(fake_api)
+    assert bot.ask("Ist die Firewall an?").text == "Ich prüfe"
+    assert bot.ask("und?").text  # an empty answer still says something
+    bot.ask("weiter")
+    sent = fake_api.requests[2]["body"]["messages"]
+    assert [m["role"] for m in sent] == ["user", "assistant", "user", "assistant", "user"]
+    assert all(b["type"] == "text" and b["text"] for m in sent if m["role"] == "assistant" for b in m["content"])
