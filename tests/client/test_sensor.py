@@ -314,3 +314,19 @@ def test_sensor_refuses_http_for_cloudflare(capsys, monkeypatch):
     reset_settings()
     assert main(["--once"]) == 2
     assert "https" in capsys.readouterr().err
+
+
+def test_payloads_validate_against_the_backend_schema():
+    """The backend's own pydantic model for a sample accepts what the sensor builds (full and sparse)."""
+    from .live import need_backend
+
+    need_backend()
+    from techcare_backend.schemas import MetricSampleCreate
+
+    full = build_payload(results(), hostname="PC-1", os_name="windows", now=1771324200.0)
+    MetricSampleCreate.model_validate(full)
+    sparse = {name: unknown(name, "needs_admin", "x") for name in results()}
+    sparse["metrics"] = results()["metrics"]
+    MetricSampleCreate.model_validate(build_payload(sparse, hostname="mac", os_name="darwin", now=0))
+    spooled = dict(full, dropped_samples=17)
+    assert MetricSampleCreate.model_validate(spooled).dropped_samples == 17
