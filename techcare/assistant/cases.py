@@ -173,18 +173,27 @@ class SQLCaseStore(CaseStore):
     kind = "sql"
 
     def __init__(self, url: str, *, engine: Engine | None = None) -> None:
-        from sqlalchemy import MetaData, create_engine
-        from sqlalchemy.exc import SQLAlchemyError
-
+        try:
+            from sqlalchemy import MetaData, create_engine
+            from sqlalchemy.exc import SQLAlchemyError
+        except ImportError:
+            raise AssistantError(tr("Für die Fall-Datenbank fehlt das Paket sqlalchemy.",
+                                    "The case database needs the sqlalchemy package."),
+                                 hint="pip install 'sqlalchemy>=2.0'") from None
         self.url = url
         if url.startswith("sqlite:///"):
             Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
         try:
-            self.engine = engine or create_engine(url, pool_pre_ping=True, future=True)
+            self.engine = engine or create_engine(url, pool_pre_ping=True)
             self.metadata = MetaData()
             self.table = _table(self.metadata)
             self.metadata.create_all(self.engine, checkfirst=True)
-        except (SQLAlchemyError, ImportError) as exc:
+        except ImportError as exc:  # the database driver of the URL is not installed
+            driver = {"postgresql": "psycopg[binary]", "mysql": "pymysql", "mariadb": "pymysql"}.get(
+                url.split(":", 1)[0].split("+", 1)[0], getattr(exc, "name", "") or "")
+            raise AssistantError(tr("Datenbanktreiber für {u} fehlt: {e}", "Database driver for {u} is missing: {e}",
+                                    u=_safe_url(url), e=_short(exc)), hint=f"pip install '{driver}'") from None
+        except SQLAlchemyError as exc:
             raise AssistantError(tr("Fall-Datenbank {u} nicht erreichbar: {e}", "Case database {u} not reachable: {e}",
                                     u=_safe_url(url), e=_short(exc))) from None
 

@@ -302,3 +302,12 @@ def test_enterprise_cases_through_the_real_backend(fresh_postgres_url: str, monk
         frame = cases.search("Drucker druckt nicht", os="windows")
         assert list(frame["source"]) == ["shared"] and list(frame["actions"]) == [["win.restart_service"]]
         assert cases.action_scores("Drucker druckt nicht", os="windows")["win.restart_service"]["score"] > 0
+
+
+def test_missing_database_driver_names_the_package(monkeypatch: pytest.MonkeyPatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "pymysql", None)  # as if PyMySQL were not installed
+    with pytest.raises(AssistantError) as info:
+        cases.SQLCaseStore("mysql+pymysql://root@127.0.0.1:3306/x")
+    assert info.value.hint == "pip install 'pymysql'"
