@@ -168,7 +168,8 @@ class Sensor:
                  interval: float | None = None, hostname: str | None = None, clock: Callable[[], float] = time.time,
                  cache_ttl: dict[str, float] | None = None, probe_timeout: float | None = None,
                  max_samples: int | None = None, license_check: Callable[[], Any] | None = None,
-                 license_interval: float = LICENSE_RECHECK_SECONDS) -> None:
+                 license_interval: float = LICENSE_RECHECK_SECONDS, persist: bool = True) -> None:
+        """``persist=False`` (dry runs, notebooks): no spool file and no probe cache file are written."""
         if settings is None:
             from ..config import get_settings
 
@@ -182,14 +183,17 @@ class Sensor:
         self.interval = float(interval if interval is not None else settings.sensor_interval)
         self._client = client
         self.home = Path(settings.techcare_home)
-        self.spool = spool or Spool(self.home / "sensor-spool.sqlite3",
-                                    max_samples=max_samples or default_max_samples(self.interval))
+        self.persist = persist
+        if spool is None:
+            spool = Spool(self.home / "sensor-spool.sqlite3" if persist else ":memory:",
+                          max_samples=max_samples or default_max_samples(self.interval))
+        self.spool = spool
         self._hostname = hostname
         self.clock = clock
         self.cache_ttl = dict(CACHED_PROBES if cache_ttl is None else cache_ttl)
         self.probe_timeout = float(probe_timeout if probe_timeout is not None else settings.probe_timeout)
         self.cache_path = self.home / "sensor-cache.json"
-        self._cache: dict[str, dict[str, Any]] = self._load_cache()
+        self._cache: dict[str, dict[str, Any]] = self._load_cache() if persist else {}
         self.stop_event = threading.Event()
         self.license_check = license_check
         self.license_interval = float(license_interval)
@@ -212,6 +216,8 @@ class Sensor:
             return {}
 
     def _save_cache(self) -> None:
+        if not self.persist:
+            return
         try:
             self.cache_path.parent.mkdir(parents=True, exist_ok=True)
             tmp = self.cache_path.with_suffix(".tmp")
@@ -488,7 +494,7 @@ def main(argv: list[str] | None = None, *, started: Callable[[Sensor], None] | N
 
         settings = get_settings()
         if args.dry_run:
-            sensor = Sensor(settings=settings, interval=args.interval, hostname=args.hostname)
+            sensor = Sensor(settings=settings, interval=args.interval, hostname=args.hostname, persist=False)
             print(json.dumps(sensor.sample(), indent=2, ensure_ascii=False))
             return 0
         if args.status:

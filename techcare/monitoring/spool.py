@@ -59,7 +59,8 @@ class Spool:
         if max_samples < 1:
             raise ValueError("max_samples must be at least 1")
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if str(path) != ":memory:":   # ":memory:" is a throw-away spool (dry runs)
+            self.path.parent.mkdir(parents=True, exist_ok=True)
         self.max_samples = int(max_samples)
         self._lock = threading.RLock()
         self._conn = sqlite3.connect(str(self.path), timeout=30.0, isolation_level=None, check_same_thread=False)

@@ -261,11 +261,21 @@ def test_forbidden_keeps_samples(tmp_path, monkeypatch):
 
 # ---- command line -----------------------------------------------------------------------------------------
 
-def test_dry_run_prints_payload(capsys):
+def test_dry_run_prints_payload_and_writes_nothing(capsys, techcare_env):
     assert main(["--dry-run", "--hostname", "TEST-PC"]) == 0
     payload = json.loads(capsys.readouterr().out)
     assert set(payload) == CONTRACT_KEYS and payload["hostname"] == "TEST-PC"
     assert 0 <= payload["ram_percent"] <= 100
+    home = techcare_env / "techcare-home"
+    assert not home.exists() or list(home.iterdir()) == []
+
+
+def test_status_shows_the_spool(capsys, techcare_env):
+    with Spool(techcare_env / "techcare-home" / "sensor-spool.sqlite3") as spool:
+        spool.add({"sample_id": "s-1"})
+    assert main(["--status"]) == 0
+    stats = json.loads(capsys.readouterr().out)
+    assert stats["pending"] == 1 and stats["max_samples"] == 8640
 
 
 def test_sensor_needs_pro_business(capsys, monkeypatch):
