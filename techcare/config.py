@@ -12,7 +12,6 @@ whose message names every bad key, its value and what is allowed; the CLI prints
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -282,23 +281,9 @@ def write_env_file(path: str | os.PathLike[str], values: dict[str, Any]) -> Path
             order.append(key)
         existing[key] = _quote(value)
     content = "".join(f"{key}={existing[key]}\n" for key in order)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".env.", dir=target.parent)
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(content)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    os.chmod(target, 0o600)
-    return target
+    from ._fs import atomic_write
+
+    return atomic_write(target, content, mode=0o600)
 
 
 def _quote(value: Any) -> str:

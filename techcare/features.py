@@ -20,8 +20,6 @@ in the settings (Community needs no license).
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -144,9 +142,6 @@ def record_repairs(count: int, now: datetime | None = None) -> None:
     usage = _read_usage()
     month = _month(now)
     usage[month] = usage.get(month, 0) + count
-    path = _usage_file()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".usage.")
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump({"repairs": usage}, handle)
-    os.replace(tmp, path)
+    from ._fs import atomic_write
+
+    atomic_write(_usage_file(), json.dumps({"repairs": usage}))

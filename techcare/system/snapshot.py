@@ -13,7 +13,6 @@ import base64
 import gzip
 import json
 import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -88,22 +87,9 @@ def save_snapshot(path: str | os.PathLike[str], *, runner: CommandRunner | None 
 
 
 def _write_atomic(target: Path, data: bytes) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if target.suffix == ".gz":
-        data = gzip.compress(data)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    from .._fs import atomic_write
+
+    atomic_write(target, gzip.compress(data) if target.suffix == ".gz" else data)
 
 
 def _bad(path: Any, de: str, en: str, **fmt: Any) -> SnapshotError:
