@@ -248,3 +248,13 @@ def test_require_transport_refuses_plain_http_for_cloudflare_and_direct():
     assert info.value.key == "BACKEND_URL" and info.value.exit_code == 2
     assert require_transport(settings(backend_url="http://192.168.1.100", network_method="vpn")) == []
     assert "Testing" in require_transport(settings(backend_url="https://x.de:8443", network_method="direct"))[0]
+
+
+def test_bad_configuration_is_reported_not_raised(monkeypatch, capsys):
+    monkeypatch.setenv("NETWORK_METHOD", "carrier-pigeon")
+    from techcare.config import reset_settings
+
+    reset_settings()
+    assert main([]) == 1
+    out = capsys.readouterr().out
+    assert "NETWORK_METHOD" in out and "cloudflare | tailscale | vpn | direct" in out
