@@ -108,15 +108,17 @@ class Term:
         kind = "infix" if starts and ends else "suffix" if starts else "prefix" if ends else "exact"
         return cls(kind, text)
 
-    def quality(self, token: str) -> float:
-        return _term_quality(self.kind, self.text, token)
+    def quality(self, token: str, fuzzy: bool = True) -> float:
+        return _term_quality(self.kind, self.text, token, fuzzy)
 
 
 @lru_cache(maxsize=200_000)
-def _term_quality(kind: str, text: str, token: str) -> float:
+def _term_quality(kind: str, text: str, token: str, fuzzy: bool = True) -> float:
     if kind == "exact":
         if token == text:
             return 1.0
+        if not fuzzy:  # a known word is never read as a typo of another one ("system" is not "systemd")
+            return _COMPOUND_QUALITY if len(text) >= 4 and len(token) >= len(text) + 3 and token.endswith(text) else 0.0
         if len(text) == 4 and len(token) == 4 and sorted(token) == sorted(text):  # "wlna" -> "wlan"
             return _FUZZY_QUALITY if _distance(token, text, 1) <= 1 else 0.0
         limit = min(_max_distance(len(text)), _max_distance(len(token)))
@@ -130,6 +132,8 @@ def _term_quality(kind: str, text: str, token: str) -> float:
             return 1.0
         limit = _max_distance(len(text))
         if not token or token[0] != text[0]:  # stems keep their first letter
+            return _COMPOUND_QUALITY if len(text) >= 4 and text in token[3:] else 0.0
+        if not fuzzy:
             return _COMPOUND_QUALITY if len(text) >= 4 and text in token[3:] else 0.0
         if limit and len(token) == len(text) - 1 and len(token) >= 6:  # dropped letter: "druker" -> "drucker*"
             return _FUZZY_QUALITY if _distance(token, text, 1) <= 1 else 0.0
@@ -167,14 +171,15 @@ class Phrase:
     def parse(cls, raw: str, weight: float) -> Phrase:
         return cls(raw, _terms(raw), float(weight))
 
-    def find(self, toks: list[str]) -> tuple[float, tuple[int, ...]]:
+    def find(self, toks: list[str], known: frozenset[str] | set[str] = frozenset()) -> tuple[float, tuple[int, ...]]:
         """Best match quality of this phrase as consecutive tokens, and the token positions used."""
         n = len(self.terms)
         best, where = 0.0, ()
         for start in range(len(toks) - n + 1):
             quality = 1.0
             for offset, term in enumerate(self.terms):
-                q = term.quality(toks[start + offset])
+                token = toks[start + offset]
+                q = term.quality(token, token not in known)
                 if not q:
                     quality = 0.0
                     break
@@ -191,10 +196,10 @@ class Combo:
     terms: tuple[Term, ...]
     weight: float
 
-    def quality(self, toks: list[str]) -> float:
+    def quality(self, toks: list[str], known: frozenset[str] | set[str] = frozenset()) -> float:
         quality = 1.0
         for term in self.terms:
-            q = max((term.quality(t) for t in toks), default=0.0)
+            q = max((term.quality(t, t not in known) for t in toks), default=0.0)
             if not q:
                 return 0.0
             quality = min(quality, q)
@@ -235,6 +240,7 @@ class Knowledge:
     fix_words: list[Phrase]
     diagnose_threshold: float = 3.0
     fix_threshold: float = 2.0
+    vocabulary: frozenset[str] = frozenset()   # words matched exactly only (never read as a typo)
 
 
 def _load_json(path: Path | None, name: str) -> dict[str, Any]:
@@ -321,10 +327,13 @@ def load_knowledge(categories_file: str | os.PathLike[str] | None = None,
     intents = {}
     for name, spec in (ints_data.get("intents") or {}).items():
         intents[name] = Intent(name, _phrases(spec.get("phrases", {}), f"intents.{name}"), spec.get("category"))
-    return Knowledge(categories=categories, intents=intents,
-                     fix_words=_phrases(ints_data.get("fix_words", {}), "fix_words"),
+    fix_words = _phrases(ints_data.get("fix_words", {}), "fix_words")
+    vocabulary = {normalize(str(w)) for w in cats_data.get("known_words", [])}
+    for phrases in [*(c.phrases for c in categories.values()), *(i.phrases for i in intents.values()), fix_words]:
+        vocabulary.update(t.text for p in phrases for t in p.terms if t.kind == "exact")
+    return Knowledge(categories=categories, intents=intents, fix_words=fix_words,
                      diagnose_threshold=float(ints_data.get("diagnose_threshold", 3)),
-                     fix_threshold=float(ints_data.get("fix_threshold", 2)))
+                     fix_threshold=float(ints_data.get("fix_threshold", 2)), vocabulary=frozenset(vocabulary))
 
 
 _default: Knowledge | None = None
@@ -362,11 +371,12 @@ class Triage:
         return self.ranked[0][0] if self.ranked else None
 
 
-def _score_phrases(phrases: list[Phrase], toks: list[str]) -> tuple[float, list[Evidence]]:
+def _score_phrases(phrases: list[Phrase], toks: list[str],
+                   known: frozenset[str] | set[str] = frozenset()) -> tuple[float, list[Evidence]]:
     total, evidence, used = 0.0, [], set()
     singles: dict[int, tuple[float, Phrase]] = {}
     for phrase in sorted(phrases, key=lambda p: (-len(p.terms), -p.weight)):
-        quality, where = phrase.find(toks)
+        quality, where = phrase.find(toks, known)
         if not quality:
             continue
         score = phrase.weight * quality
@@ -400,12 +410,13 @@ def triage_details(message: str, diagnosis: Diagnosis | list[Finding] | None = N
     """Score every category for ``message`` (and the problem findings of ``diagnosis``)."""
     kb = knowledge or default_knowledge()
     toks = tokens(message or "")
+    known = kb.vocabulary & set(toks)
     scores: dict[str, float] = {}
     evidence: dict[str, list[Evidence]] = {}
     for name, cat in kb.categories.items():
-        total, ev = _score_phrases(cat.phrases, toks)
+        total, ev = _score_phrases(cat.phrases, toks, known)
         for combo in cat.combos:
-            q = combo.quality(toks)
+            q = combo.quality(toks, known)
             if q:
                 total += combo.weight * q
                 ev.append(Evidence("combo", " + ".join(t.text for t in combo.terms), round(combo.weight * q, 3)))
@@ -429,8 +440,8 @@ def triage_details(message: str, diagnosis: Diagnosis | list[Finding] | None = N
     positive.sort(key=lambda item: (-item[1], order[item[0]]))
     total = sum(s for _, s in positive)
     ranked = [(n, round(s / (total + 1.5), 3)) for n, s in positive]
-    intents = {name: _score_phrases(intent.phrases, toks)[0] for name, intent in kb.intents.items()}
-    fix = _score_phrases(kb.fix_words, toks)[0]
+    intents = {name: _score_phrases(intent.phrases, toks, known)[0] for name, intent in kb.intents.items()}
+    fix = _score_phrases(kb.fix_words, toks, known)[0]
     return Triage(message=message, ranked=ranked, scores=scores, evidence=evidence, intents=intents, fix_score=fix)
 
 
@@ -474,6 +485,7 @@ class OfflineEngine:
         if intent == "cases":
             return self._cases_report(message, tools, notice)
 
+        message_only = details.ranked
         diagnosis = tools.diagnosis()
         carried = False
         if not details.ranked and history and intent is None:
@@ -487,7 +499,7 @@ class OfflineEngine:
         if not carried:
             details = triage_details(message, diagnosis, kb)
         findings = diagnosis.problems if diagnosis is not None else []
-        if intent == "diagnose" and not details.ranked:
+        if intent == "diagnose" and not message_only:
             return self._diagnosis_report(message, findings, tools, notice)
         if not details.ranked:
             text = tr("Ich konnte die Nachricht keinem bekannten Problem zuordnen. Beschreibe bitte das Symptom "

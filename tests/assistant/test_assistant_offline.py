@@ -215,3 +215,22 @@ def test_technician_session_on_a_replayed_windows_machine():
     sound = tc.ask("kein Ton mehr")
     assert ("win.restart_service", {"name": "Audiosrv"}) in [(s.action_id, s.params) for s in sound.plan.steps]
     assert tc.last_run is None and repairs.changelog().empty
+
+
+def test_system_check_request_reports_findings_and_plans_their_repairs(windows_diagnosis):
+    reply = Assistant(engine="offline", diagnosis=windows_diagnosis, language="de").ask("Prüfe System")
+    assert reply.route == "diagnose"
+    assert "Diagnose: 2 Probleme." in reply.text
+    assert {f.check for f in reply.findings} == {"firewall", "update_service"}
+    assert {"win.enable_firewall", "win.set_service_start_type", "win.reset_windows_update"} <= \
+        {s.action_id for s in reply.plan.steps}
+
+
+def test_past_cases_request(windows_diagnosis):
+    from techcare.assistant import cases
+
+    cases.record("Drucker druckt nicht", actions=["win.restart_service"], outcome="success", os="windows", language="de")
+    reply = Assistant(engine="offline", diagnosis=windows_diagnosis, language="de").ask("ähnliche Fälle: Drucker druckt nicht")
+    assert reply.route == "cases" and reply.plan is None
+    assert "Drucker druckt nicht → win.restart_service (success" in reply.text
+    assert len(reply.data) == 1

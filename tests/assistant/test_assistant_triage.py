@@ -162,3 +162,9 @@ def test_evaluate_and_cli(capsys: pytest.CaptureFixture[str], tmp_path: Path):
     assert offline.main([str(DATA / "triage_heldout.tsv"), "--misses"]) == 0
     assert "top-1" in capsys.readouterr().out
     assert offline.main([str(tmp_path / "missing.tsv")]) == 2
+
+
+def test_known_words_are_not_read_as_typos():
+    assert assistant.triage("Prüfe System") == []          # "system" is a word, not a typo of "systemd"
+    assert assistant.triage("systemd unit failed")[0][0] == "service_failed"
+    assert assistant.triage("seit gestern") == []          # "seit" is not "zeit"
