@@ -143,6 +143,10 @@ def build_parser() -> argparse.ArgumentParser:
     COMMANDS["snapshot"] = cmd_snapshot
 
     sub.add_parser("drivers", help="driver inventory and available updates (techcare drivers --help)")
+    sub.add_parser("sensor", help="sensor mode: sample and send metrics (techcare sensor --help)")
+    sub.add_parser("service", help="install/uninstall/start/stop the sensor as an OS service")
+    sub.add_parser("doctor", help="check configuration, network, TLS, backend, license, clock and spool")
+    sub.add_parser("license", help="validate the license online or show the cached lease")
 
     p = sub.add_parser("setup", help="the setup wizard (also runs on the first start)")
     p.add_argument("--non-interactive", action="store_true", help="take every answer from flags/environment")
@@ -169,7 +173,9 @@ def _apply_settings() -> None:
 
 
 # Subcommands with their own argument parser: everything after the name is passed through unchanged.
-PASSTHROUGH: dict[str, str] = {"drivers": "techcare.tools.drivers"}
+PASSTHROUGH: dict[str, str] = {"drivers": "techcare.tools.drivers", "sensor": "techcare.monitoring.sensor",
+                                "doctor": "techcare.doctor", "license": "techcare.license",
+                                "service": "techcare.monitoring.service"}
 
 
 def _passthrough(name: str, rest: list[str]) -> int:
