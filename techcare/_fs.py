@@ -20,7 +20,7 @@ def atomic_write(path: str | os.PathLike[str], data: bytes | str, *, mode: int |
     payload = data.encode("utf-8") if isinstance(data, str) else data
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
     try:
-        if mode is not None:
+        if mode is not None and hasattr(os, "fchmod"):  # Windows has no fchmod (ACLs protect the profile)
             os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as handle:
             handle.write(payload)
