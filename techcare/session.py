@@ -46,6 +46,12 @@ class Session:
                 self._runner = default_runner()
         return self._runner
 
+    def use_runner(self, runner: Any) -> None:
+        """Work through this CommandRunner (e.g. a ReplayRunner whose ``fallback`` answers repair commands in
+        a runbook, or a DryRunRunner); forgets machine-specific state."""
+        self._runner = runner
+        self.diagnosis = self._drivers = self._driver_updates = None
+
     def use_snapshot(self, snapshot: str | Path | None) -> None:
         """Work on a captured machine (or back on this one with ``None``); forgets machine-specific state."""
         self.snapshot = str(snapshot) if snapshot else None
