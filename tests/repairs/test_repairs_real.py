@@ -143,16 +143,17 @@ def test_kill_9_mid_step_is_reported_on_next_start_and_can_be_undone(tmp_path):
     make_tree(root)
     before = snapshot(root)
     env = dict(os.environ)
-    proc = subprocess.Popen([sys.executable, "-c", CHILD, str(root)], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    try:
-        line = proc.stdout.readline()
-        assert line.strip() == "APPLIED", proc.stderr.read()
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    with subprocess.Popen([sys.executable, "-c", CHILD, str(root)], env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True) as proc:
+        try:
+            line = proc.stdout.readline()
+            assert line.strip() == "APPLIED", proc.stderr.read()
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=10)
     assert proc.returncode == -signal.SIGKILL
     assert sorted(snapshot(root)) == ["fresh.txt"]  # the step had done its work
 
