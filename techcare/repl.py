@@ -80,7 +80,10 @@ class Repl:
                 self.session.plan_from_diagnosis()
             self.say(_render_plan(self.session.show_plan()))
         elif word in ("undo", "rückgängig", "rueckgaengig"):
-            self.say(self.session.undo())
+            if self.session.last_run is None and self.session.interrupted():
+                self.say(self.session.undo_interrupted())
+            else:
+                self.say(self.session.undo())
         elif word in ("report", "bericht"):
             self.say(self.session.report())
         elif _GO.match(text):

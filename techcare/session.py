@@ -136,6 +136,18 @@ class Session:
                                  "There is no repair run to undo."))
         return self.plan.rollback()
 
+    def interrupted(self) -> list[Any]:
+        """Steps a killed process left started but unfinished (from the write-ahead changelog)."""
+        from .repairs import interrupted
+
+        return interrupted()
+
+    def undo_interrupted(self) -> list[dict[str, Any]]:
+        """Undo every interrupted step from its recorded state, newest first."""
+        from .repairs import interrupted, undo_interrupted
+
+        return [undo_interrupted(item, self.runner) for item in reversed(interrupted())]
+
     def changelog(self):
         from .repairs import changelog
 

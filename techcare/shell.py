@@ -112,9 +112,24 @@ def _install_timeout_hook(ipython: Any, session: Any) -> None:
     ipython.events.register("pre_run_cell", before_cell)
 
 
+def interrupted_notice() -> str:
+    """Lines about repair steps a killed process left unfinished, with how to undo them (empty when none)."""
+    from .repairs import startup_check
+
+    messages = startup_check()
+    if not messages:
+        return ""
+    return "\n".join(["⚠ " + m for m in messages] + [tr(
+        "Rückgängig machen: tc.undo_interrupted() (Shell) bzw. \"undo\" (--plain).",
+        "Undo them: tc.undo_interrupted() (shell) or \"undo\" (--plain).")])
+
+
 def start(*, plain: bool = False, approve: str | None = None, snapshot: str | None = None) -> int:
     session, settings, license_status = prepare_session(snapshot=snapshot)
     text = banner(settings, license_status)
+    notice = interrupted_notice()
+    if notice:
+        text = f"{text}\n{notice}"
     if plain:
         from .repl import run_repl
 
