@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -128,10 +129,18 @@ class SfcScannow(Action):
 
     def verify(self, ctx: StepContext) -> Check:
         out = (ctx.state.get("output") or "").lower()
-        if "did not find any integrity violations" in out or "successfully repaired" in out:
-            return Check(False, _last_sentence(ctx.state.get("output", "")))
-        return Check(True, tr("sfc meldet kein sauberes Ergebnis: {o}", "sfc reports no clean result: {o}",
-                              o=_last_sentence(ctx.state.get("output", "")) or "-"))
+        last = _last_sentence(ctx.state.get("output", "")) or "-"
+        if any(p in out for p in SFC_BAD):
+            return Check(True, tr("sfc konnte nicht alles reparieren: {o}", "sfc could not repair everything: {o}", o=last))
+        if any(p in out for p in SFC_GOOD):
+            return Check(False, last)
+        # sfc speaks the system language; an unknown sentence is "could not tell", never a false failure
+        return Check(None, tr("sfc-Ergebnis nicht erkannt: {o}", "sfc result not recognised: {o}", o=last))
+
+
+# Result sentences of sfc in English and German (matched without umlauts: sfc writes UTF-16 without a BOM).
+SFC_GOOD = ("did not find any integrity violations", "successfully repaired", "keine integrit", "erfolgreich repariert")
+SFC_BAD = ("unable to fix", "could not perform", "nicht reparieren", "konnte den angeforderten vorgang nicht")
 
 
 def _squash(text: str) -> str:
@@ -147,25 +156,29 @@ def _last_sentence(text: str) -> str:
 class DismRestoreHealth(Action):
     id = "win.dism_restore_health"
     title_de, title_en = "Komponentenspeicher reparieren (DISM RestoreHealth)", "Repair the component store (DISM RestoreHealth)"
-    explain_de = "Prüft den Windows-Komponentenspeicher und lädt beschädigte Teile über Windows Update neu."
-    explain_en = "Checks the Windows component store and re-downloads corrupt parts through Windows Update."
+    explain_de = ("Prüft den Windows-Komponentenspeicher und lädt beschädigte Teile über Windows Update neu "
+                  "(DISM /Online /Cleanup-Image /RestoreHealth).")
+    explain_en = ("Checks the Windows component store and re-downloads corrupt parts through Windows Update "
+                  "(DISM /Online /Cleanup-Image /RestoreHealth).")
     platforms = ("windows",)
     risk = "medium"
     timeout = 7200.0
     cannot_undo_de = "DISM ersetzt beschädigte Komponenten; es gibt keinen Vorher-Zustand, der sinnvoll wiederherstellbar wäre."
     cannot_undo_en = "DISM replaces corrupt components; there is no meaningful previous state to restore."
+    HEALTH = ps_command("(Repair-WindowsImage -Online -CheckHealth).ImageHealthState")
 
     def commands(self, params: dict[str, Any], ctx: StepContext | None = None) -> list[list[str]]:
         return [["DISM.exe", "/Online", "/Cleanup-Image", "/RestoreHealth"]]
 
     def _health(self, ctx: StepContext) -> Check:
-        res = ctx.run(["DISM.exe", "/Online", "/Cleanup-Image", "/CheckHealth"], timeout=600)
-        out = res.stdout.lower()
-        if "no component store corruption detected" in out:
-            return Check(False, tr("Keine Beschädigung im Komponentenspeicher.", "No component store corruption detected."))
-        if "repairable" in out or "not repairable" in out:
-            return Check(True, tr("Der Komponentenspeicher ist beschädigt.", "The component store is corrupt."))
-        return Check(None, tr("DISM-Zustand unbekannt: {o}", "DISM state unknown: {o}", o=_last_sentence(res.stdout or res.stderr)))
+        res = ctx.run(self.HEALTH, timeout=900)
+        state = res.stdout.strip().splitlines()[-1].strip() if res.ok and res.stdout.strip() else ""
+        if state == "Healthy":
+            return Check(False, tr("Komponentenspeicher in Ordnung.", "Component store is healthy."))
+        if state in ("Repairable", "NonRepairable"):
+            return Check(True, tr("Komponentenspeicher beschädigt ({s}).", "Component store is corrupt ({s}).", s=state))
+        return Check(None, tr("DISM-Zustand unbekannt: {o}", "DISM state unknown: {o}",
+                              o=_last_sentence(res.stdout or res.stderr) or res.error or "-"))
 
     def check(self, ctx: StepContext) -> Check:
         return self._health(ctx)
@@ -191,14 +204,14 @@ class FlushDnsWin(Action):
     def commands(self, params: dict[str, Any], ctx: StepContext | None = None) -> list[list[str]]:
         return [["ipconfig.exe", "/flushdns"]]
 
-    def apply(self, ctx: StepContext) -> None:
-        res = ctx.must(self.commands(ctx.params)[0], timeout=self.timeout)
-        ctx.state["flushed"] = "successfully flushed" in res.stdout.lower()
-
     def verify(self, ctx: StepContext) -> Check:
-        if ctx.state.get("flushed"):
-            return Check(False, tr("DNS-Cache geleert.", "DNS cache flushed."))
-        return Check(True, tr("ipconfig hat das Leeren nicht bestätigt.", "ipconfig did not confirm the flush."))
+        # ipconfig's text is localised; its exit code was checked. The DNS Client must still serve lookups.
+        state = service_state(ctx, "Dnscache")
+        if state == "RUNNING":
+            return Check(False, tr("DNS-Cache geleert, DNS-Client läuft.", "DNS cache flushed, DNS Client is running."))
+        if state is None:
+            return Check(None, tr("Zustand des DNS-Clients unbekannt.", "DNS Client state unknown."))
+        return Check(True, tr("DNS-Client läuft nicht ({s}).", "DNS Client is not running ({s}).", s=state))
 
 
 class ResetWinsock(Action):
@@ -219,19 +232,20 @@ class ResetWinsock(Action):
     def commands(self, params: dict[str, Any], ctx: StepContext | None = None) -> list[list[str]]:
         return [["netsh.exe", "winsock", "reset"], ["netsh.exe", "int", "ip", "reset"]]
 
-    def prepare(self, ctx: StepContext) -> None:
-        res = ctx.run(["netsh.exe", "winsock", "show", "catalog"], timeout=60)
-        ctx.state["catalog_entries"] = res.stdout.count("Winsock Catalog Provider Entry") if res.ok else None
-
     def apply(self, ctx: StepContext) -> None:
-        out = [ctx.must(argv, timeout=self.timeout).stdout for argv in self.commands(ctx.params)]
-        ctx.state["outputs"] = [_squash(o)[-300:] for o in out]
+        winsock, ip = self.commands(ctx.params)
+        ctx.must(winsock, timeout=self.timeout)
+        # "int ip reset" exits 1 when single settings could not be reset (e.g. locked registry keys)
+        res = ctx.run(ip, timeout=self.timeout)
+        if res.error and res.error != "dry_run":
+            ctx.must(ip, timeout=self.timeout)
+        ctx.state["ip_reset_exit"] = res.returncode
 
     def verify(self, ctx: StepContext) -> Check:
-        outs = ctx.state.get("outputs") or [""]
-        if "successfully reset" in outs[0].lower():
+        if ctx.state.get("ip_reset_exit") == 0:
             return Check(False, tr("Zurückgesetzt – Neustart erforderlich.", "Reset – a restart is required."))
-        return Check(True, tr("netsh hat das Zurücksetzen nicht bestätigt.", "netsh did not confirm the reset."))
+        return Check(True, tr("TCP/IP ließ sich nicht vollständig zurücksetzen (Exit-Code {c}).",
+                              "TCP/IP could not be reset completely (exit code {c}).", c=ctx.state.get("ip_reset_exit")))
 
 
 # ---- services ---------------------------------------------------------------------------------------------------
@@ -313,12 +327,30 @@ class SetServiceStartType(Action):
 # ---- firewall, Defender ------------------------------------------------------------------------------------------
 
 FW_PROFILES = ("domain", "private", "public")
-_FW = re.compile(r"^(Domain|Private|Public) Profile Settings:.*?^State\s+(ON|OFF)", re.MULTILINE | re.DOTALL | re.IGNORECASE)
+_FW_NAMES = {"domain": "Domain", "private": "Private", "public": "Public"}
+FW_STATE = ps_command("ConvertTo-Json -Compress -InputObject @(Get-NetFirewallProfile -PolicyStore ActiveStore | "
+                      "Select-Object Name, @{n='Enabled';e={[string]$_.Enabled}})")
 
 
 def firewall_states(ctx: StepContext) -> dict[str, bool]:
-    res = ctx.run(["netsh.exe", "advfirewall", "show", "allprofiles", "state"], timeout=60)
-    return {m.group(1).lower(): m.group(2).upper() == "ON" for m in _FW.finditer(res.stdout)} if res.ok else {}
+    """{"domain": True, ...} from Get-NetFirewallProfile (the same in every Windows language)."""
+    res = ctx.run(FW_STATE, timeout=60)
+    if not res.ok:
+        return {}
+    try:
+        data = json.loads(res.stdout.strip() or "[]")
+    except ValueError:
+        return {}
+    out = {}
+    for item in data if isinstance(data, list) else [data]:
+        if isinstance(item, dict) and str(item.get("Name", "")).lower() in FW_PROFILES:
+            out[str(item["Name"]).lower()] = str(item.get("Enabled")) in ("True", "1", "true")
+    return out
+
+
+def _set_profiles(profiles: list[str], enabled: bool) -> list[str]:
+    names = ",".join(_FW_NAMES[p] for p in profiles)
+    return ps_command(f"Set-NetFirewallProfile -Profile {names} -Enabled {'True' if enabled else 'False'}")
 
 
 class EnableFirewall(Action):
@@ -332,7 +364,7 @@ class EnableFirewall(Action):
     params = (Param("profiles", "list", "", "", default=list(FW_PROFILES), choices=FW_PROFILES),)
 
     def commands(self, params: dict[str, Any], ctx: StepContext | None = None) -> list[list[str]]:
-        return [["netsh.exe", "advfirewall", "set", f"{p}profile", "state", "on"] for p in params["profiles"]]
+        return [_set_profiles(params["profiles"], True)]
 
     def check(self, ctx: StepContext) -> Check:
         states = firewall_states(ctx)
@@ -355,9 +387,9 @@ class EnableFirewall(Action):
         return Check(False, tr("Firewall an: {p}.", "Firewall on: {p}.", p=", ".join(ctx.params["profiles"])))
 
     def undo(self, ctx: StepContext) -> None:
-        for profile, was_on in (ctx.state.get("previous") or {}).items():
-            if was_on is False:
-                ctx.must(["netsh.exe", "advfirewall", "set", f"{profile}profile", "state", "off"])
+        were_off = [p for p, was_on in (ctx.state.get("previous") or {}).items() if was_on is False]
+        if were_off:
+            ctx.must(_set_profiles(were_off, False))
 
 
 MPCMDRUN = "C:\\Program Files\\Windows Defender\\MpCmdRun.exe"
@@ -436,11 +468,11 @@ class ScheduleChkdsk(Action):
         return [["fsutil.exe", "dirty", "set", params["drive"]]]
 
     def _dirty(self, ctx: StepContext) -> bool | None:
-        res = ctx.run(["fsutil.exe", "dirty", "query", ctx.params["drive"]], timeout=60)
-        out = res.stdout.lower()
-        if not res.ok or "dirty" not in out:
-            return None
-        return " is dirty" in out  # "Volume - C: is Dirty" / "Volume - C: is NOT Dirty"
+        # fsutil's "is Dirty" text is localised; Win32_Volume.DirtyBitSet is not.
+        res = ctx.run(ps_command(f"(Get-CimInstance Win32_Volume -Filter \"DriveLetter='{ctx.params['drive']}'\")"
+                                 ".DirtyBitSet"), timeout=60)
+        word = res.stdout.strip() if res.ok else ""
+        return {"True": True, "False": False}.get(word)
 
     def check(self, ctx: StepContext) -> Check:
         dirty = self._dirty(ctx)

@@ -32,6 +32,10 @@ MP_STATUS = ps_command("Get-MpComputerStatus | Select-Object AntivirusSignatureA
 WU_COUNT = ps_command("$s = New-Object -ComObject Microsoft.Update.Session; $r = $s.CreateUpdateSearcher().Search("
                       "\"IsInstalled=0 and IsHidden=0 and Type='Software'\"); [pscustomobject]@{count=$r.Updates.Count}"
                       " | ConvertTo-Json -Compress")
+DISM_HEALTH = ps_command("(Repair-WindowsImage -Online -CheckHealth).ImageHealthState")
+FW_STATE = ps_command("ConvertTo-Json -Compress -InputObject @(Get-NetFirewallProfile -PolicyStore ActiveStore | "
+                      "Select-Object Name, @{n='Enabled';e={[string]$_.Enabled}})")
+DIRTY = ps_command("(Get-CimInstance Win32_Volume -Filter \"DriveLetter='C:'\").DirtyBitSet")
 DRV_ID = "5b1b8e5e-4a5f-4b5c-9d2a-0e1f2a3b4c5d"
 DRV_STATE = ps_command("$s = New-Object -ComObject Microsoft.Update.Session; $r = $s.CreateUpdateSearcher().Search("
                        f"\"UpdateID='{DRV_ID}'\"); if ($r.Updates.Count -eq 0) {{ 'missing' }} elseif "
@@ -56,10 +60,9 @@ def sc_qc(name: str, start: str) -> str:
 
 
 def fw_state(domain: str, private: str, public: str) -> str:
-    out = "\r\n"
-    for name, st in (("Domain", domain), ("Private", private), ("Public", public)):
-        out += (f"{name} Profile Settings: \r\n" + "-" * 70 + f"\r\nState                                 {st}\r\n\r\n")
-    return out + "Ok.\r\n\r\n"
+    """Get-NetFirewallProfile | Select Name, Enabled (as strings) | ConvertTo-Json -Compress."""
+    return json.dumps([{"Name": "Domain", "Enabled": domain}, {"Name": "Private", "Enabled": private},
+                       {"Name": "Public", "Enabled": public}]) + "\r\n"
 
 
 def scan(files: int, size: int, root: str) -> tuple[int, str]:
@@ -101,27 +104,24 @@ SPECS: dict[str, dict] = {
     ),
     "win.dism_restore_health": dict(
         platform="windows", params={}, argv=[["DISM.exe", "/Online", "/Cleanup-Image", "/RestoreHealth"]],
-        before={("DISM.exe", "/Online", "/Cleanup-Image", "/CheckHealth"): (
-            0, "Deployment Image Servicing and Management tool\r\nVersion: 10.0.22621.1\r\n\r\n"
-               "The component store is repairable.\r\nThe operation completed successfully.\r\n")},
-        after={("DISM.exe", "/Online", "/Cleanup-Image", "/CheckHealth"): (
-            0, "Deployment Image Servicing and Management tool\r\n\r\nNo component store corruption detected.\r\n"
-               "The operation completed successfully.\r\n")},
+        before={tuple(DISM_HEALTH): (0, "Repairable\r\n")},
+        after={tuple(DISM_HEALTH): (0, "Healthy\r\n")},
         bad=[{"source": "D:\\sources"}],
     ),
     "win.flush_dns": dict(
         platform="windows", params={}, argv=[["ipconfig.exe", "/flushdns"]],
-        apply_out={("ipconfig.exe", "/flushdns"): (0, "\r\nWindows IP Configuration\r\n\r\n"
-                                                      "Successfully flushed the DNS Resolver Cache.\r\n")},
-        apply_out_bad={("ipconfig.exe", "/flushdns"): (0, "\r\nWindows IP Configuration\r\n\r\nCould not flush the DNS "
-                                                          "Resolver Cache: Function failed during execution.\r\n")},
+        apply_out={("ipconfig.exe", "/flushdns"): (0, "\r\nWindows-IP-Konfiguration\r\n\r\n"
+                                                      "Der DNS-Aufl\u00f6sungscache wurde geleert.\r\n")},
+        before={("sc.exe", "query", "Dnscache"): (0, sc_query("Dnscache", "STOPPED"))},
+        after={("sc.exe", "query", "Dnscache"): (0, sc_query("Dnscache", "RUNNING"))},
         bad=[{"all": 1}],
     ),
     "win.reset_winsock": dict(
         platform="windows", params={}, argv=[["netsh.exe", "winsock", "reset"], ["netsh.exe", "int", "ip", "reset"]],
-        apply_out={("netsh.exe", "winsock", "reset"): (0, "\r\nSucessfully reset the Winsock Catalog.\r\n".replace(
-            "Sucessfully", "Successfully") + "You must restart the computer in order to complete the reset.\r\n\r\n")},
-        apply_out_bad={("netsh.exe", "winsock", "reset"): (0, "\r\n")},
+        apply_out={("netsh.exe", "winsock", "reset"): (0, "\r\nSuccessfully reset the Winsock Catalog.\r\nYou must "
+                                                          "restart the computer in order to complete the reset.\r\n\r\n")},
+        apply_out_bad={("netsh.exe", "int", "ip", "reset"): (1, "Resetting Global, OK!\r\nResetting Interface, "
+                                                               "failed.\r\nAccess is denied.\r\n\r\n")},
         bad=[{"log": "C:\\x.log"}],
     ),
     "win.restart_service": dict(
@@ -142,10 +142,10 @@ SPECS: dict[str, dict] = {
     ),
     "win.enable_firewall": dict(
         platform="windows", params={"profiles": ["Public"]},
-        argv=[["netsh.exe", "advfirewall", "set", "publicprofile", "state", "on"]],
-        before={("netsh.exe", "advfirewall", "show", "allprofiles", "state"): (0, fw_state("ON", "ON", "OFF"))},
-        after={("netsh.exe", "advfirewall", "show", "allprofiles", "state"): (0, fw_state("ON", "ON", "ON"))},
-        undo=[["netsh.exe", "advfirewall", "set", "publicprofile", "state", "off"]],
+        argv=[ps_command("Set-NetFirewallProfile -Profile Public -Enabled True")],
+        before={tuple(FW_STATE): (0, fw_state("True", "True", "False"))},
+        after={tuple(FW_STATE): (0, fw_state("True", "True", "True"))},
+        undo=[ps_command("Set-NetFirewallProfile -Profile Public -Enabled False")],
         bad=[{"profiles": []}, {"profiles": ["work"]}, {"profiles": "public,,"}],
     ),
     "win.update_defender_signatures": dict(
@@ -157,8 +157,8 @@ SPECS: dict[str, dict] = {
     ),
     "win.schedule_chkdsk": dict(
         platform="windows", params={"drive": "c:"}, argv=[["fsutil.exe", "dirty", "set", "C:"]],
-        before={("fsutil.exe", "dirty", "query", "C:"): (0, "Volume - C: is NOT Dirty\r\n")},
-        after={("fsutil.exe", "dirty", "query", "C:"): (0, "Volume - C: is Dirty\r\n")},
+        before={tuple(DIRTY): (0, "False\r\n")},
+        after={tuple(DIRTY): (0, "True\r\n")},
         apply_out={("fsutil.exe", "dirty", "set", "C:"): (0, "Volume - C: is now marked as dirty\r\n")},
         bad=[{"drive": "C"}, {"drive": "CD:"}, {"drive": "C:\\Windows"}],
     ),
@@ -449,7 +449,7 @@ def test_check_skips_when_not_needed(scripted, action_id):
     plan = _one_step_plan(action_id)
     result = plan.run(parse_approval("GO REPAIR: 1", plan), runner, confirm=lambda s: True, progress=lambda _: None)
     if action_id in ("win.reset_windows_update", "win.restart_service", "win.create_restore_point",
-                     "macos.flush_dns"):
+                     "macos.flush_dns", "win.flush_dns"):
         assert result.steps[0].status in ("finished", "failed")  # these always run when approved
         return
     assert result.steps[0].status == "skipped", result.steps[0].detail
@@ -482,3 +482,30 @@ def test_linux_install_updates_uses_dnf_when_there_is_no_apt(scripted):
     assert result.status == "completed" and runner.apply_calls == [("dnf", "-y", "upgrade")]
     prepared = next(e for e in read_entries(result.session) if e["event"] == "prepared")
     assert "2" in prepared["check"]
+
+
+def _utf16_without_bom(text: str) -> str:
+    """What sfc really prints: UTF-16LE without a BOM, as the runner decodes it (UTF-8, NULs kept)."""
+    from techcare.system.runner import decode_output
+
+    return decode_output(text.encode("utf-16-le"))
+
+
+@pytest.mark.parametrize(("output", "status", "verified"), [
+    ("Der Windows-Ressourcenschutz hat keine Integritätsverletzungen gefunden.", "finished", True),
+    ("Der Windows-Ressourcenschutz hat beschädigte Dateien gefunden und erfolgreich repariert.", "finished", True),
+    ("Der Windows-Ressourcenschutz hat beschädigte Dateien gefunden, konnte jedoch einige davon nicht reparieren.",
+     "failed", None),
+    ("Windows Resource Protection did not find any integrity violations.", "finished", True),
+    ("La protection des ressources Windows n'a trouvé aucune violation d'intégrité.", "finished", False),
+])
+def test_sfc_result_in_german_english_and_unknown_languages(scripted, output, status, verified):
+    runner = scripted(platform="windows", apply_out={("sfc.exe", "/scannow"): (0, _utf16_without_bom(
+        "\r\nBeginning system scan.\r\n\r\nVerification 100% complete.\r\n\r\n" + output + "\r\n"))},
+        is_apply=lambda argv: argv == ("sfc.exe", "/scannow"))
+    plan = Plan([Step(1, "win.sfc_scannow", {})], platform="windows")
+    result = plan.run(parse_approval("GO REPAIR: 1", plan), runner, progress=lambda _: None)
+    assert result.steps[0].status == status
+    if status == "finished":
+        finished = next(e for e in read_entries(result.session) if e["event"] == "finished")
+        assert finished["verified"] is verified  # an unknown language is "not verified", never a false failure

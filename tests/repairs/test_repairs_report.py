@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from html.parser import HTMLParser
@@ -23,14 +24,13 @@ class Machine(ReplayRunner):
 
     def answer(self, argv):
         text = " ".join(argv)
-        if argv[:2] == ("netsh.exe", "advfirewall") and "show" in argv:
-            state = "ON" if self.firewall_on else "OFF"
-            out = "".join(f"{p} Profile Settings: \r\n{'-' * 70}\r\nState                                 {state}\r\n\r\n"
-                          for p in ("Domain", "Private", "Public"))
-            return CommandResult(argv, 0, out + "Ok.\r\n", "", 0.0)
-        if argv[:3] == ("netsh.exe", "advfirewall", "set"):
-            self.firewall_on = argv[-1] == "on"
-            return CommandResult(argv, 0, "Ok.\r\n", "", 0.0)
+        if "Get-NetFirewallProfile" in text:
+            state = "True" if self.firewall_on else "False"
+            out = json.dumps([{"Name": p, "Enabled": state} for p in ("Domain", "Private", "Public")])
+            return CommandResult(argv, 0, out + "\r\n", "", 0.0)
+        if "Set-NetFirewallProfile" in text:
+            self.firewall_on = text.endswith("-Enabled True")
+            return CommandResult(argv, 0, "", "", 0.0)
         if argv[:2] == ("sc.exe", "query"):
             return CommandResult(argv, 0, "        STATE              : 1  STOPPED\r\n", "", 0.0)
         if "Restart-Service" in text:
