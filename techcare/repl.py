@@ -125,8 +125,8 @@ def _title(step: Any) -> str:
 
 def _render_plan(view: Any) -> Any:
     plan = getattr(view, "plan", view)
-    show = getattr(plan, "show", None)
-    return show() if callable(show) else plan
+    text = getattr(plan, "text", None)
+    return text() if callable(text) else plan
 
 
 def run_repl(session: Any, **kwargs: Any) -> int:

@@ -106,16 +106,11 @@ class PlanView:
         return w.VBox([w.HTML(self.plan._repr_html_()), *boxes, confirm, dry, button, progress, log])
 
     def _ipython_display_(self) -> None:
+        from IPython import get_ipython
         from IPython.display import HTML, display
 
-        if have_widgets():
-            try:
-                from IPython import get_ipython
-
-                shell = get_ipython()
-                if shell is not None and shell.__class__.__name__ == "ZMQInteractiveShell":
-                    display(self.widget())
-                    return
-            except ImportError:
-                pass
-        display(HTML(self._repr_html_()))
+        shell = get_ipython()
+        if shell is None or shell.__class__.__name__ != "ZMQInteractiveShell":
+            print(self.plan.text())  # terminal shell: the plain-text plan with its exact commands
+            return
+        display(self.widget() if have_widgets() else HTML(self._repr_html_()))
