@@ -176,8 +176,8 @@ class DriverInstallUpdate(Action):
     )
 
     def validate_params(self, params: dict[str, Any] | None) -> dict[str, Any]:
-        out = super().validate_params({k: v for k, v in (params or {}).items() if not (k == "hardware_id" and v == "")})
-        return out
+        # the driver module passes hardware_id="" when it has none; that means "not given", not a bad value
+        return super().validate_params({k: v for k, v in (params or {}).items() if not (k == "hardware_id" and v == "")})
 
     def commands(self, params: dict[str, Any], ctx: StepContext | None = None) -> list[list[str]]:
         if params["source"] == "fwupd":
