@@ -29,15 +29,18 @@ _LAZY: dict[str, str] = {
     "Settings": ".config",
     "SnapshotError": ".errors",
     "TechCareError": ".errors",
+    "changelog": ".repairs",
     "diagnose": ".diagnosis",
     "driver_updates": ".tools.drivers",
     "drivers": ".tools.drivers",
     "get_settings": ".config",
     "load_settings": ".config",
+    "plan": ".repairs",
+    "report": ".repairs",
     "save_snapshot": ".system.snapshot",
     "load_snapshot": ".system.snapshot",
 }
-_SUBMODULES = ("config", "diagnosis", "errors", "features", "system", "tools")
+_SUBMODULES = ("config", "diagnosis", "errors", "features", "repairs", "system", "tools")
 
 __all__ = sorted([*_LAZY, *_SUBMODULES, "__version__"])
 
@@ -70,5 +73,6 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .diagnosis import Diagnosis, Finding, diagnose
     from .errors import (ApprovalError, ConfigError, LicenseError, ProbeError, RepairError, SnapshotError,
                          TechCareError)
+    from .repairs import changelog, plan, report
     from .system.snapshot import load_snapshot, save_snapshot
     from .tools.drivers import driver_updates, drivers

@@ -71,6 +71,16 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from .repairs import report
+
+    result = report(session=args.session, lang=args.lang, out_dir=args.out)
+    print(_tr("Reparaturprotokoll geschrieben:", "Repair report written:"))
+    print(f"  {result.markdown_path}")
+    print(f"  {result.html_path}")
+    return EXIT_OK
+
+
 def cmd_setup(args: argparse.Namespace) -> int:
     from .setup_wizard import run_setup
 
@@ -147,6 +157,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("service", help="install/uninstall/start/stop the sensor as an OS service")
     sub.add_parser("doctor", help="check configuration, network, TLS, backend, license, clock and spool")
     sub.add_parser("license", help="validate the license online or show the cached lease")
+
+    p = sub.add_parser("report", help="write the customer repair report (Reparaturprotokoll) as HTML and Markdown")
+    p.add_argument("--session", help="changelog session id (default: the latest)")
+    p.add_argument("--lang", choices=["de", "en"], help="report language (default: TECHCARE_LANG)")
+    p.add_argument("--out", metavar="DIR", help="where to write the files (default: next to the changelog)")
+    COMMANDS["report"] = cmd_report
 
     p = sub.add_parser("setup", help="the setup wizard (also runs on the first start)")
     p.add_argument("--non-interactive", action="store_true", help="take every answer from flags/environment")

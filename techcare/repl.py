@@ -43,9 +43,27 @@ class Repl:
 
     def help_text(self) -> str:
         return tr(
-            "Befehle: diagnose · treiber · plan · GO REPAIR: 1,2,3 · undo · report · hilfe · exit\n"
+            "Befehle:\n"
+            "  diagnose                          dieses System prüfen (nur lesend)\n"
+            "  treiber                           Treiber-Updates anzeigen\n"
+            "  plan                              aktuellen Reparaturplan zeigen\n"
+            "  plan add <aktion> [name=wert …]   Katalog-Aktion von Hand hinzufügen\n"
+            "  plan clear                        Plan verwerfen\n"
+            "  GO REPAIR: 1,2,3                  freigegebene Schritte ausführen\n"
+            "  undo                              letzten Lauf rückgängig machen\n"
+            "  report                            Reparaturprotokoll schreiben\n"
+            "  hilfe · exit\n"
             "Alles andere ist eine Nachricht an den Assistenten, z.B. \"Windows Update funktioniert nicht\".",
-            "Commands: diagnose · drivers · plan · GO REPAIR: 1,2,3 · undo · report · help · exit\n"
+            "Commands:\n"
+            "  diagnose                          check this system (read-only)\n"
+            "  drivers                           show driver updates\n"
+            "  plan                              show the current repair plan\n"
+            "  plan add <action> [name=value …]  add a catalogue action by hand\n"
+            "  plan clear                        discard the plan\n"
+            "  GO REPAIR: 1,2,3                  run the approved steps\n"
+            "  undo                              undo the last run\n"
+            "  report                            write the repair report\n"
+            "  help · exit\n"
             "Anything else is a message to the assistant, e.g. \"Windows Update is not working\".")
 
     def _confirm(self, step: Any) -> bool:
@@ -75,15 +93,34 @@ class Repl:
             self.say(self.session.diagnose())
         elif word in ("treiber", "drivers"):
             self.say(self.session.drivers(updates=True))
+        elif word in ("plan clear", "plan leeren", "plan löschen"):
+            self.session.plan = None
+            self.session.shown_plan_id = None
+            self.say(tr("Plan verworfen.", "Plan discarded."))
+        elif word.startswith("plan add ") or word == "plan add":
+            parts = text.split()[2:]
+            if not parts:
+                self.say(tr("Aufruf: plan add <aktion> [name=wert …], z.B. plan add linux.flush_dns",
+                            "Usage: plan add <action> [name=value …], e.g. plan add linux.flush_dns"))
+                return True
+            params = {}
+            for item in parts[1:]:
+                key, sep, value = item.partition("=")
+                if not sep or not key:
+                    self.say(tr("✖ Parameter bitte als name=wert angeben, nicht {p!r}.",
+                                "✖ Give parameters as name=value, not {p!r}.", p=item))
+                    return True
+                params[key] = value
+            self.say(_render_plan(self.session.add_step(parts[0], **params)))
         elif word == "plan":
             if self.session.plan is None and self.session.diagnosis is not None:
                 self.session.plan_from_diagnosis()
             self.say(_render_plan(self.session.show_plan()))
         elif word in ("undo", "rückgängig", "rueckgaengig"):
             if self.session.last_run is None and self.session.interrupted():
-                self.say(self.session.undo_interrupted())
+                self.say(_render_undo(self.session.undo_interrupted()))
             else:
-                self.say(self.session.undo())
+                self.say(_render_undo(self.session.undo()))
         elif word in ("report", "bericht"):
             self.say(self.session.report())
         elif _GO.match(text):
@@ -91,7 +128,7 @@ class Repl:
                 self.say(tr("✖ Ohne Terminal werden Reparaturen nur mit --approve \"{t}\" ausgeführt.",
                             "✖ Without a terminal, repairs run only with --approve \"{t}\".", t=text))
                 return True
-            self.say(self.session.run(text, confirm=self._confirm))
+            self.say(_render_run(self.session.run(text, confirm=self._confirm)))
         else:
             reply = self.session.ask(text)
             self.say(reply)
@@ -116,6 +153,29 @@ class Repl:
                 self.say(f"[bold red]✖[/] {exc}")
                 if getattr(exc, "exit_code", 0) == 1 and type(exc).__name__ == "AuthError":
                     return 1
+
+
+_ICONS = {"finished": "✔", "undone": "↺", "skipped": "–", "dry_run": "·", "failed": "✖", "undo_failed": "✖",
+          "not_confirmed": "✋", "not_run": "–", "nothing_to_undo": "–"}
+
+
+def _render_run(result: Any) -> str:
+    lines = [f"{_ICONS.get(s.status, '?')} {s.number}. {s.action}: {s.status}" + (f" – {s.detail}" if s.detail else "")
+             for s in getattr(result, "steps", [])]
+    status = getattr(result, "status", "?")
+    lines.append(tr("Ergebnis: {s} · Protokoll: {p}", "Result: {s} · changelog: {p}", s=status,
+                    p=getattr(result, "changelog_path", "-")))
+    if status == "failed" and getattr(result, "rollback_available", None):
+        lines.append(tr("Erledigte Schritte zurücknehmen: undo", "Undo the completed steps: undo"))
+    return "\n".join(lines)
+
+
+def _render_undo(rows: Any) -> str:
+    if not isinstance(rows, list):
+        return str(rows)
+    return "\n".join(f"{_ICONS.get(str(r.get('status')), '?')} {r.get('step')}. {r.get('action')}: {r.get('status')}"
+                     + (f" – {r['detail']}" if r.get("detail") else "") for r in rows) or tr(
+        "Nichts rückgängig zu machen.", "Nothing to undo.")
 
 
 def _title(step: Any) -> str:

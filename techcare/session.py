@@ -96,6 +96,21 @@ class Session:
         self.plan = plan(self.diagnosis)
         return self.plan
 
+    def add_step(self, action_id: str, **params: Any):
+        """Add a catalogue action to the current plan by hand (a new plan; review it before approving).
+
+        Raises :class:`RepairError` naming an unknown action or a bad parameter and what is allowed.
+        """
+        from .repairs import Plan
+
+        items = [{"action": step.action_id, "params": dict(step.params)} for step in (self.plan.steps if self.plan else [])
+                 if step.action_id != "win.create_restore_point"]
+        items.append({"action": action_id, "params": params})
+        platform = getattr(self.runner, "platform", None) or "linux"
+        self.plan = Plan.from_actions(items, platform=platform, source="technician",
+                                      symptom=getattr(self.plan, "symptom", None))
+        return self.show_plan()
+
     def show_plan(self):
         if self.plan is None:
             raise RepairError(tr("Es gibt noch keinen Reparaturplan: erst diagnostizieren oder den Assistenten fragen.",
