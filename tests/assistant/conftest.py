@@ -6,11 +6,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from assistant_helpers import firewall_off, make_diagnosis, update_service_disabled
 
 from techcare.assistant import cases
 from techcare.assistant.testing import FakeMessagesServer
-from techcare.diagnosis import Diagnosis, Finding
-from techcare.system.records import EventRecord, ProbeResult
+from techcare.diagnosis import Diagnosis
 from techcare.system.runner import ReplayRunner, decode_output
 
 DATA = Path(__file__).parent / "data"
@@ -19,30 +19,14 @@ DRIVER_FIXTURES = Path(__file__).parent.parent / "drivers" / "fixtures"
 
 @pytest.fixture(autouse=True)
 def _fresh_case_stores() -> Iterator[None]:
+    """No cached case store and no registered run hook leaks from one test (or test directory) to the next."""
+    from techcare import repairs
+
     cases.reset_store()
     yield
     cases.reset_store()
-
-
-def make_diagnosis(os_name: str = "windows", findings: list[Finding] | None = None,
-                   events: list[EventRecord] | None = None) -> Diagnosis:
-    probes = {}
-    if events is not None:
-        probes["events"] = ProbeResult("events", "ok", data=events, source="test")
-    return Diagnosis(host={"hostname": "PC-TEST", "os": os_name}, os=os_name, items=list(findings or []), probes=probes)
-
-
-def firewall_off() -> Finding:
-    return Finding("firewall", "services", "critical", "Firewall (Windows Defender Firewall) ist aus: Profile Public.",
-                   "Firewall (Windows Defender Firewall) is off: profiles Public.", {"off_profiles": ["Public"]},
-                   ["win.enable_firewall"], {"win.enable_firewall": {"profiles": ["Public"]}}, probe="firewall")
-
-
-def update_service_disabled() -> Finding:
-    return Finding("update_service", "updates", "critical", "Update-Dienst wuauserv kann keine Updates liefern (disabled).",
-                   "Update service wuauserv cannot deliver updates (disabled).", {"name": "wuauserv"},
-                   ["win.set_service_start_type", "win.reset_windows_update"],
-                   {"win.set_service_start_type": {"name": "wuauserv", "start_type": "manual"}}, probe="update_service")
+    while cases.record_run in repairs.on_run_finished:
+        repairs.on_run_finished.remove(cases.record_run)
 
 
 @pytest.fixture

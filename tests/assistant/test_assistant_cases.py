@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
-from conftest import make_diagnosis
+from assistant_helpers import make_diagnosis
 
 from techcare import features, repairs
 from techcare.assistant import Assistant, cases

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import firewall_off, make_diagnosis
+from assistant_helpers import firewall_off, make_diagnosis
 
 from techcare import repairs
 from techcare.assistant import Assistant

@@ -8,7 +8,7 @@ import stat
 from pathlib import Path
 
 import pytest
-from conftest import make_diagnosis
+from assistant_helpers import make_diagnosis
 
 from techcare import repairs
 from techcare.assistant import Assistant, Reply, list_sessions

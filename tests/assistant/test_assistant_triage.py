@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import firewall_off, make_diagnosis, update_service_disabled
+from assistant_helpers import firewall_off, make_diagnosis, update_service_disabled
 
 from techcare import assistant
 from techcare.assistant import offline
