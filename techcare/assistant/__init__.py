@@ -391,7 +391,10 @@ class Assistant:
                 "engine": reply.engine, "notice": reply.notice, "reply": reply.text, "route": reply.route,
                 "categories": [[c, p] for c, p in reply.categories], "plan": record,
                 "findings": [f.check for f in reply.findings], "api_messages": api_messages}
-        self._append(turn)
+        try:
+            self._append(turn)
+        except OSError as exc:  # a full or read-only disk must not swallow the answer
+            log.warning("session %s not saved: %s", self.path, exc)
         self._turns.append(turn)
         if reply.plan is not None:
             self._last_plan, self._last_plan_record = reply.plan, {**record, "symptom": message}

@@ -234,3 +234,13 @@ def test_past_cases_request(windows_diagnosis):
     assert reply.route == "cases" and reply.plan is None
     assert "Drucker druckt nicht → win.restart_service (success" in reply.text
     assert len(reply.data) == 1
+
+
+def test_an_unwritable_session_directory_does_not_lose_the_answer(windows_diagnosis, caplog):
+    sessions = get_settings().sessions_dir
+    sessions.parent.mkdir(parents=True, exist_ok=True)
+    sessions.write_text("not a directory")  # the sessions path is blocked by a file
+    bot = Assistant(engine="offline", diagnosis=windows_diagnosis)
+    reply = bot.ask("kein Internet")
+    assert reply.plan is not None and len(bot.history) == 1
+    assert "not saved" in caplog.text
