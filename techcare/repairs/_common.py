@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from typing import Any
 
+from ..errors import RepairError
 from ..i18n import tr
 from ._model import Action, Check, Param, StepContext, StepFailed, ps_command
 
@@ -153,14 +155,18 @@ _WU_FIND = ("$s = New-Object -ComObject Microsoft.Update.Session; "
             "$r = $s.CreateUpdateSearcher().Search(\"UpdateID='{uid}'\"); ")
 
 
+SOFTWAREUPDATE = "/usr/sbin/softwareupdate"
+_STRICT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:\-]{0,127}")
+
+
 class DriverInstallUpdate(Action):
     id = "drivers.install_update"
     title_de, title_en = "Treiber-Update installieren", "Install a driver update"
-    explain_de = ("Installiert ein vom Treiber-Modul gefundenes Update: über Windows Update (Update-ID) oder "
-                  "fwupd (Linux-Firmware, Geräte-ID).")
-    explain_en = ("Installs an update found by the driver module: through Windows Update (update id) or fwupd "
-                  "(Linux firmware, device id).")
-    platforms = ("windows", "linux")
+    explain_de = ("Installiert ein vom Treiber-Modul gefundenes Update: über Windows Update (Update-ID), "
+                  "fwupd (Linux-Firmware, Geräte-ID) oder Apple Softwareupdate (Label).")
+    explain_en = ("Installs an update found by the driver module: through Windows Update (update id), fwupd "
+                  "(Linux firmware, device id) or Apple Software Update (label).")
+    platforms = ("windows", "linux", "darwin")
     risk = "high"
     timeout = 3600.0
     cannot_undo_de = ("Ein Treiber lässt sich nicht automatisch zurückrollen – unter Windows vorher Wiederherstellungs"
@@ -168,18 +174,29 @@ class DriverInstallUpdate(Action):
     cannot_undo_en = ("A driver cannot be rolled back automatically – on Windows a restore point is taken first; "
                       "afterwards use Device Manager › 'Roll Back Driver' if needed.")
     params = (
-        Param("source", "choice", "", "", choices=("windows_update", "fwupd")),
-        Param("update_id", "str", "Update-ID (Buchstaben, Ziffern, - _ . :)", "update id (letters, digits, - _ . :)",
-              pattern=r"[A-Za-z0-9][A-Za-z0-9_.:\-]{0,127}"),
+        Param("source", "choice", "", "", choices=("windows_update", "fwupd", "apple")),
+        Param("update_id", "str", "Update-ID bzw. Apple-Label (ohne Anführungszeichen)",
+              "update id or Apple label (no quotes)", pattern=r"[A-Za-z0-9][^'\"`\x00-\x1f]{0,199}"),
         Param("hardware_id", "str", "Hardware-ID (ohne Anführungszeichen)", "hardware id (no quotes)",
               default="", pattern=r"[^'\"\x00-\x1f]{0,300}", max_length=300),
     )
 
     def validate_params(self, params: dict[str, Any] | None) -> dict[str, Any]:
         # the driver module passes hardware_id="" when it has none; that means "not given", not a bad value
-        return super().validate_params({k: v for k, v in (params or {}).items() if not (k == "hardware_id" and v == "")})
+        valid = super().validate_params({k: v for k, v in (params or {}).items()
+                                         if not (k == "hardware_id" and v == "")})
+        # Windows Update ids go into a PowerShell string and fwupd ids are hex: only labels may have spaces.
+        if valid["source"] != "apple" and not _STRICT_ID.fullmatch(valid["update_id"]):
+            raise RepairError(tr("{a}: Parameter update_id={v!r} ist ungültig. Erlaubt für {s}: Buchstaben, Ziffern, - _ . :",
+                                 "{a}: parameter update_id={v!r} is not valid. Allowed for {s}: letters, digits, - _ . :",
+                                 a=self.id, v=valid["update_id"], s=valid["source"]))
+        if valid["source"] == "apple" and valid.get("hardware_id"):
+            valid["hardware_id"] = ""
+        return valid
 
     def commands(self, params: dict[str, Any], ctx: StepContext | None = None) -> list[list[str]]:
+        if params["source"] == "apple":
+            return [[SOFTWAREUPDATE, "--install", params["update_id"]]]
         if params["source"] == "fwupd":
             device = params["hardware_id"] or params["update_id"]
             return [["fwupdmgr", "update", device, "--assume-yes", "--no-reboot-check"]]
@@ -194,6 +211,17 @@ class DriverInstallUpdate(Action):
         return [ps_command(script)]
 
     def _installed(self, ctx: StepContext) -> bool | None:
+        if ctx.params["source"] == "apple":
+            res = ctx.run([SOFTWAREUPDATE, "-l"], timeout=300)
+            if res.error or res.returncode != 0:
+                return None
+            listing = f"{res.stdout}\n{res.stderr}"
+            if "No new software available" in listing:
+                return True
+            label = ctx.params["update_id"]
+            offered = any(line.strip().lstrip("*").strip().removeprefix("Label:").strip() == label
+                          for line in res.stdout.splitlines())
+            return not offered  # no longer offered = installed
         if ctx.params["source"] == "fwupd":
             device = ctx.params["hardware_id"] or ctx.params["update_id"]
             res = ctx.run(["fwupdmgr", "get-updates", device, "--json"], timeout=120)
