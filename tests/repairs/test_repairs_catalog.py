@@ -32,7 +32,7 @@ REQUIRED_IDS = {
               "linux.journal_vacuum", "linux.clear_temp_files", "linux.flush_dns", "linux.enable_ufw",
               "linux.install_updates", "drivers.install_update"},
     "darwin": {"macos.flush_dns", "macos.enable_firewall", "macos.install_updates", "macos.clear_user_caches",
-               "macos.verify_volume"},
+               "macos.verify_volume", "drivers.install_update"},
 }
 
 
