@@ -19,6 +19,7 @@ from ._version import __version__
 
 # public name -> module that defines it (relative to this package)
 _LAZY: dict[str, str] = {
+    "Assistant": ".assistant",
     "ApprovalError": ".errors",
     "ConfigError": ".errors",
     "Diagnosis": ".diagnosis",
@@ -26,6 +27,7 @@ _LAZY: dict[str, str] = {
     "LicenseError": ".errors",
     "ProbeError": ".errors",
     "RepairError": ".errors",
+    "Reply": ".assistant",
     "Settings": ".config",
     "SnapshotError": ".errors",
     "TechCareError": ".errors",
@@ -34,15 +36,18 @@ _LAZY: dict[str, str] = {
     "driver_updates": ".tools.drivers",
     "drivers": ".tools.drivers",
     "get_settings": ".config",
+    "list_sessions": ".assistant",
     "load_settings": ".config",
     "plan": ".repairs",
     "report": ".repairs",
     "save_snapshot": ".system.snapshot",
+    "triage": ".assistant",
     "load_snapshot": ".system.snapshot",
 }
 _SUBMODULES = ("config", "diagnosis", "errors", "features", "repairs", "system", "tools")
+_ALIASES = {"cases": ".assistant.cases"}  # techcare.cases.search(...)
 
-__all__ = sorted([*_LAZY, *_SUBMODULES, "__version__"])
+__all__ = sorted([*_LAZY, *_SUBMODULES, *_ALIASES, "__version__"])
 
 
 def __getattr__(name: str) -> Any:
@@ -50,6 +55,10 @@ def __getattr__(name: str) -> Any:
         value = getattr(import_module(_LAZY[name], __name__), name)
         globals()[name] = value
         return value
+    if name in _ALIASES:
+        module = import_module(_ALIASES[name], __name__)
+        globals()[name] = module
+        return module
     if name in _SUBMODULES:
         module = import_module(f".{name}", __name__)
         globals()[name] = module
@@ -69,6 +78,7 @@ def load_ipython_extension(ipython: Any) -> None:
 
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from .assistant import Assistant, Reply, list_sessions, triage
     from .config import Settings, get_settings, load_settings
     from .diagnosis import Diagnosis, Finding, diagnose
     from .errors import (ApprovalError, ConfigError, LicenseError, ProbeError, RepairError, SnapshotError,

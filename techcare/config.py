@@ -83,7 +83,7 @@ class Settings(BaseSettings):
     edition: Literal["community", "pro", "pro_business", "enterprise"] = "community"
     anthropic_api_key: str | None = None
     anthropic_base_url: str | None = None
-    techcare_model: str = "claude-sonnet-4-5"
+    techcare_model: str = "claude-sonnet-5-5"
     sensor_interval: int = Field(300, ge=10, le=86400)
     techcare_api_key: str | None = None
     technician_name: str = ""

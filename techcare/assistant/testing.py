@@ -55,7 +55,7 @@ def error(status: int, message: str = "", *, retry_after_ms: int | None = 1, hea
     return FakeError(status, message, hdrs)
 
 
-def message(content: list[dict[str, Any]], *, stop_reason: str | None = None, model: str = "claude-sonnet-4-5",
+def message(content: list[dict[str, Any]], *, stop_reason: str | None = None, model: str = "claude-sonnet-5-5",
             usage: dict[str, int] | None = None) -> dict[str, Any]:
     """A complete Messages API response object."""
     if stop_reason is None:

@@ -16,9 +16,18 @@ from techcare.assistant.testing import FakeMessagesServer, error, text, tool_use
 from techcare.system.records import EventRecord
 from techcare.system.runner import ReplayRunner
 
-# The settings default "claude-sonnet-4-5" is deprecated in anthropic 2.14 (end of life 2026-11-30; the SDK warns
-# on every call); the tests use the current Sonnet explicitly.
+# The settings default (a current Sonnet; anthropic 2.14 warns on deprecated ids and filterwarnings=error would
+# fail on them).
 MODEL = "claude-sonnet-5-5"
+
+
+def test_default_model_is_current_and_not_deprecated():
+    from anthropic._data.deprecated_models import DEPRECATED_MODELS
+
+    from techcare.config import Settings
+
+    default = Settings.model_fields["techcare_model"].default
+    assert default.startswith("claude-sonnet-") and default not in DEPRECATED_MODELS
 
 
 def _bot(server: FakeMessagesServer, diagnosis=None, **kwargs) -> Assistant:
