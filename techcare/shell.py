@@ -101,7 +101,9 @@ def prepare_session(*, password_prompt: Callable[[str], str] = getpass.getpass, 
 def _install_timeout_hook(ipython: Any, session: Any) -> None:
     from .auth import AuthError
 
-    def before_cell(*_args: Any) -> None:
+    def before_cell(info: Any = None) -> None:
+        if info is not None and not getattr(info, "store_history", True):
+            return  # start-up lines and internal cells are not technician input
         try:
             session.lock.check(getpass.getpass)
         except AuthError as exc:
@@ -110,6 +112,7 @@ def _install_timeout_hook(ipython: Any, session: Any) -> None:
             os._exit(1)
 
     ipython.events.register("pre_run_cell", before_cell)
+    session.lock.touch()  # the timeout counts from the first prompt, not from a slow start
 
 
 def interrupted_notice() -> str:
@@ -142,7 +145,6 @@ def start(*, plain: bool = False, approve: str | None = None, snapshot: str | No
     config.InteractiveShellApp.extensions = ["techcare"]
     config.TerminalInteractiveShell.banner1 = text + "\n"
     config.TerminalInteractiveShell.confirm_exit = False
-    config.InteractiveShellApp.exec_lines = ["import techcare"]
     config.TerminalIPythonApp.display_banner = True
     _pending_hook.append(session)
     start_ipython(argv=[], config=config, user_ns={"tc": session})
