@@ -137,6 +137,8 @@ class Repl:
     def loop(self) -> int:
         self.say(tr("TechCare Chat – \"hilfe\" zeigt die Befehle, \"exit\" beendet.",
                     "TechCare chat – \"help\" lists the commands, \"exit\" quits."))
+        if self.session.lock is not None:
+            self.session.lock.touch()  # the timeout counts from the first prompt
         while True:
             try:
                 line = self.ask("techcare> " if self.interactive else "")
