@@ -368,46 +368,69 @@ def _summary(sample: MetricSampleCreate) -> dict[str, Any]:
     }
 
 
+_INGEST_STATEMENTS: dict[str, tuple[Any, Any]] = {}
+_HOST_VALUE_COLUMNS = ("os", "last_sample_at", "last", "cpu_percent", "ram_percent", "disk_max_percent", "firewall",
+                       "antivirus", "smart_failing", "pending_updates")
+
+
+def _ingest_statements(dialect: str) -> tuple[Any, Any]:
+    """The two Core statements of ingestion, built once per dialect (building them costs more than running them)."""
+    cached = _INGEST_STATEMENTS.get(dialect)
+    if cached is not None:
+        return cached
+    insert_fn = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    samples_t = MetricSample.__table__
+    sample_stmt = (insert_fn(samples_t)
+                   .on_conflict_do_nothing(index_elements=[samples_t.c.organisation_id, samples_t.c.sample_id])
+                   .returning(samples_t.c.sample_id))
+    hosts_t = Host.__table__
+    ins = insert_fn(hosts_t)
+    newer = hosts_t.c.last_sample_at <= ins.excluded.last_sample_at
+    update: dict[str, Any] = {"last_seen": ins.excluded.last_seen}
+    for col in _HOST_VALUE_COLUMNS:
+        update[col] = sql_case((newer, ins.excluded[col]), else_=hosts_t.c[col])
+    host_stmt = ins.on_conflict_do_update(index_elements=[hosts_t.c.organisation_id, hosts_t.c.hostname],
+                                          set_=update)
+    _INGEST_STATEMENTS[dialect] = (sample_stmt, host_stmt)
+    return sample_stmt, host_stmt
+
+
 def ingest_samples(session: Session, *, organisation_id: str, samples: Sequence[MetricSampleCreate],
                    now: datetime | None = None) -> list[str]:
     """Insert samples idempotently; returns, per input sample, ``created`` or ``duplicate``.
 
     ``INSERT ... ON CONFLICT (organisation_id, sample_id) DO NOTHING RETURNING sample_id`` makes concurrent
-    re-sends safe; the host rows are upserted with the values of the newest sample.
+    re-sends safe; the host rows are upserted with the values of the newest sample (an older sample arriving late
+    only moves ``last_seen``). Hosts are upserted in name order, so concurrent batches cannot deadlock.
     """
     if not samples:
         return []
     now = now or utcnow()
+    sample_stmt, host_stmt = _ingest_statements(session.get_bind().dialect.name)
+    payloads = [s.model_dump(mode="json") for s in samples]
     rows = [{"organisation_id": organisation_id, "sample_id": s.sample_id, "hostname": s.hostname, "os": s.os,
-             "ts": s.timestamp, "received_at": now, "payload": s.model_dump(mode="json")} for s in samples]
-    stmt = (_insert(session, MetricSample)
-            .on_conflict_do_nothing(index_elements=["organisation_id", "sample_id"])
-            .returning(MetricSample.sample_id))
-    inserted = set(session.scalars(stmt, rows).all())
+             "ts": s.timestamp, "received_at": now, "payload": p} for s, p in zip(samples, payloads)]
+    conn = session.connection()
+    if len(rows) == 1:
+        inserted = set(conn.execute(sample_stmt, rows[0]).scalars().all())
+    else:
+        inserted = set(conn.execute(sample_stmt, rows).scalars().all())
     statuses: list[str] = []
-    newest: dict[str, MetricSampleCreate] = {}
-    for s in samples:
+    newest: dict[str, tuple[MetricSampleCreate, dict[str, Any]]] = {}
+    for s, p in zip(samples, payloads):
         if s.sample_id in inserted:
             inserted.discard(s.sample_id)
             statuses.append("created")
             best = newest.get(s.hostname)
-            if best is None or s.timestamp >= best.timestamp:
-                newest[s.hostname] = s
+            if best is None or s.timestamp >= best[0].timestamp:
+                newest[s.hostname] = (s, p)
         else:
             statuses.append("duplicate")
     if newest:
         host_rows = [{"organisation_id": organisation_id, "hostname": h, "os": s.os, "last_seen": now,
-                      "last_sample_at": s.timestamp, "last": s.model_dump(mode="json"), **_summary(s)}
-                     for h, s in sorted(newest.items())]
-        ins = _insert(session, Host)
-        table = Host.__table__
-        newer = table.c.last_sample_at <= ins.excluded.last_sample_at
-        update = {"last_seen": ins.excluded.last_seen}
-        for col in ("os", "last_sample_at", "last", "cpu_percent", "ram_percent", "disk_max_percent", "firewall",
-                    "antivirus", "smart_failing", "pending_updates"):
-            update[col] = sql_case((newer, getattr(ins.excluded, col)), else_=table.c[col])
-        session.execute(ins.on_conflict_do_update(index_elements=["organisation_id", "hostname"], set_=update),
-                        host_rows)
+                      "last_sample_at": s.timestamp, "last": p, **_summary(s)}
+                     for h, (s, p) in sorted(newest.items())]
+        conn.execute(host_stmt, host_rows[0] if len(host_rows) == 1 else host_rows)
     return statuses
 
 
