@@ -160,6 +160,9 @@ class TechCareMagics(Magics):
         """Diagnose this machine (read-only) or a snapshot; returns a Diagnosis (``.findings`` is a DataFrame)."""
         args = parse_argstring(self.diagnose, line)
         self._gate()
+        if args.snapshot is not None and str(args.snapshot) != self.session.snapshot:
+            self.session.use_snapshot(args.snapshot)
+        self.session.runner  # noqa: B018 - loads the snapshot: a bad file fails before a progress bar is shown
         progress = None
         if _in_kernel(self.shell):
             from .widgets import diagnosis_progress
