@@ -193,3 +193,28 @@ def test_nbval_fails_when_a_stored_output_changes(tmp_path):
     index = [c for c in nb.cells if c.cell_type == "code"].index(cell)
     assert re.search(rf"FAILED .*03-treiber-audit\.ipynb::Cell {index} ", proc.stdout), proc.stdout[-3000:]
     assert "1 failed" in proc.stdout
+
+
+def test_fleet_runbook_starts_its_own_backend_without_backend_url(tmp_path):
+    """Without BACKEND_URL (a lead on a laptop) runbook 04 starts a local backend itself and gets the same fleet."""
+    import papermill
+
+    out = tmp_path / "04-local.ipynb"
+    with pytest.raises(papermill.PapermillExecutionError) as raised:  # only the intended 401 demo cell fails
+        papermill.execute_notebook(str(NOTEBOOKS / "04-flotte-ueberwachen.ipynb"), str(out), cwd=str(NOTEBOOKS),
+                                   parameters={"BACKEND_URL": "", "ADMIN_TOKEN": "", "STUNDEN": 2},
+                                   kernel_name="python3", progress_bar=False, log_output=False)
+    assert raised.value.ename == "BackendHTTPError" and "401" in raised.value.evalue
+    nb = nbformat.read(out, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(c.execution_count for c in code)
+    failed = [c for c in code if any(o.output_type == "error" for o in c.outputs)]
+    assert len(failed) == 1 and "raises-exception" in tags(failed[0])
+    start = next(c for c in code if c.source.startswith("lokal = None"))
+    assert "('ok', 'pro_business'" in start.outputs[-1]["data"]["text/plain"]
+    sent = next(c for c in code if c.source.startswith("antwort = sensor.post_metrics_batch"))
+    assert "'neu': 24" in sent.outputs[-1]["data"]["text/plain"]  # 3 hosts x 2 hours x 4 samples
+    fleet = next(c for c in code if c.source.startswith("spalten = "))
+    text = fleet.outputs[-1]["data"]["text/plain"]
+    for host in ("WS-EMPFANG-01", "werkstatt-pc-07", "MacBook-Pro-Praxis"):
+        assert host in text
