@@ -272,7 +272,8 @@ class BackendCaseStore(CaseStore):
                 row["score"] = score
                 row["source"] = "shared"
                 out.append(row)
-        return out
+        out.sort(key=lambda r: -float(r["score"]))
+        return out[:limit]
 
 
 class LearningStore:

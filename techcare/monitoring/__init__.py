@@ -40,7 +40,7 @@ def current_sample(runner: Any = None, **kwargs: Any) -> SensorSample:
     """Take one sample of this machine (or of the runner's machine, e.g. a snapshot replay); nothing is sent."""
     from .sensor import Sensor
 
-    sensor = Sensor(runner=runner, cache_ttl={}, persist=False, **kwargs)
+    sensor = Sensor(runner=runner, persist=False, **kwargs)  # persist=False: no cache, every probe runs
     try:
         return SensorSample(sensor.sample())
     finally:

@@ -129,3 +129,11 @@ def test_sensor_current_sample(windows):
     res = run(ip, "%sensor")
     assert res.success, res.error_in_exec
     assert res.result["os"] == "windows" and "cpu_percent" in res.result
+
+
+def test_sensor_sample_includes_the_slow_probes(windows):
+    ip, _tc, _runner = windows
+    sample = ip.run_cell("%sensor").result
+    assert sample["pending_updates"] is not None and sample["pending_updates"]["count"] > 0
+    assert sample["pending_reboot"] is True
+    assert sample["smart"] and any(d["health"] == "failing" for d in sample["smart"])
