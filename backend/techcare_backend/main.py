@@ -14,7 +14,9 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from . import __version__
-from .api.deps import AppContext, get_lang
+from starlette.concurrency import run_in_threadpool
+
+from .api.deps import AppContext, client_ip, get_lang, too_many
 from .api.routes import admin, cases, health, licenses, monitoring, org
 from .core.cache import make_cache
 from .core.config import BackendSettings, load_backend_settings
@@ -63,6 +65,11 @@ def create_app(settings: BackendSettings | None = None) -> FastAPI:
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = jsonable_encoder(exc.errors())
         lang = get_lang(request)
+        if request.url.path == "/api/licenses/validate":  # malformed floods count against the IP limit too
+            ok, retry = await run_in_threadpool(ctx.cache.rate_limit, f"ip:{client_ip(request, ctx)}",
+                                                settings.rate_limit_ip_per_minute)
+            if not ok:
+                return await api_error(request, too_many(retry, lang))
         prefix = "Ungültige Anfrage: " if lang == "de" else "Invalid request: "
         return JSONResponse({"code": "VALIDATION_ERROR", "message": prefix + _validation_message(errors),
                              "detail": errors}, status_code=422)

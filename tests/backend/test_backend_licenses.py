@@ -343,3 +343,27 @@ def test_detail_language_follows_accept_language(client, make_org) -> None:
     de = client.post("/api/licenses/validate", json=body).json()["detail"]
     en = client.post("/api/licenses/validate", json=body, headers={"Accept-Language": "en-US"}).json()["detail"]
     assert de.startswith("Lizenzschlüssel") and en.startswith("License key")
+
+
+def test_parallel_activations_never_overbook_seats(backend_settings) -> None:
+    """Eight machines validate a 2-seat license at the same moment through a live server: exactly two get in."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+
+    from techcare_backend.testing import seed, start_backend
+
+    extra = {} if backend_settings.database_url else {"data_dir": backend_settings.techcare_data_dir}
+    with start_backend(backend_settings.database_url, backend_settings.redis_url,
+                       redis_prefix=backend_settings.redis_prefix + "seats:", rate_limit_ip_per_minute=10**6,
+                       **extra) as live:
+        org = seed(live, edition="pro", max_machines=2)
+
+        def one(fp: str) -> str:
+            r = httpx.post(live.url + "/api/licenses/validate", timeout=60,
+                           json={"key": org.license_key, "fingerprint": fp, "nonce": new_nonce()})
+            return r.json()["code"]
+
+        with ThreadPoolExecutor(8) as pool:
+            codes = list(pool.map(one, [new_fingerprint() for _ in range(8)]))
+    assert sorted(codes) == ["TOO_MANY_MACHINES"] * 6 + ["VALID"] * 2

@@ -171,19 +171,8 @@ def requires(feature: str) -> Callable[..., Principal]:
     return check
 
 
-def rate_limit_ip(request: Request, ctx: CtxDep, lang: LangDep) -> str:
-    """Per-IP rate limit; runs before the body is validated, so floods of malformed bodies are limited too."""
-    ip = client_ip(request, ctx)
-    ok, retry = ctx.cache.rate_limit(f"ip:{ip}", ctx.settings.rate_limit_ip_per_minute)
-    if not ok:
-        raise too_many(retry, lang)
-    return ip
-
-
 def too_many(retry: int, lang: str) -> ApiError:
     return ApiError(429, "RATE_LIMITED", tr("Zu viele Anfragen; bitte in {s} s erneut versuchen.",
                                             "Too many requests; retry in {s} s.", lang, s=retry),
                     headers={"Retry-After": str(retry)})
 
-
-RateLimitedIp = Annotated[str, Depends(rate_limit_ip)]

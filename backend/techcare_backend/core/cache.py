@@ -34,6 +34,11 @@ class Cache:
     def status(self) -> str: ...
     def close(self) -> None: ...
 
+    async def validate_prefetch(self, limits: list[tuple[str, int]], key: str | None,
+                                window: int = 60) -> tuple[list[tuple[bool, int]], Any | None]:
+        """Count ``limits`` ([(bucket, limit)]) and read ``key`` in one round trip (the hot path of validate)."""
+        raise NotImplementedError
+
 
 def _sliding(prev: int, cur: int, window: int, now: float) -> tuple[float, int]:
     elapsed = now % window
@@ -101,6 +106,10 @@ class MemoryCache(Cache):
     def close(self) -> None:
         pass
 
+    async def validate_prefetch(self, limits: list[tuple[str, int]], key: str | None,
+                                window: int = 60) -> tuple[list[tuple[bool, int]], Any | None]:
+        return [self.rate_limit(b, lim, window) for b, lim in limits], (self.get_json(key) if key else None)
+
 
 class RedisCache(Cache):
     backend = "redis"
@@ -110,8 +119,10 @@ class RedisCache(Cache):
         import redis
 
         self._redis_errors = (redis.RedisError, OSError)
+        self.url = url
         self.client = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5,
                                            health_check_interval=30)
+        self._aio: tuple[Any, Any] | None = None
         self.prefix = prefix
         self.fallback = MemoryCache()
         self._down_until = 0.0
@@ -207,6 +218,44 @@ class RedisCache(Cache):
             self.client.close()
         except self._redis_errors:  # pragma: no cover
             pass
+
+    def _async_client(self) -> Any:
+        """A redis.asyncio client bound to the running event loop (a new loop gets a new client)."""
+        import asyncio
+
+        import redis.asyncio as aioredis
+
+        loop = asyncio.get_running_loop()
+        if self._aio is None or self._aio[0] is not loop:
+            self._aio = (loop, aioredis.Redis.from_url(self.url, socket_timeout=0.5, socket_connect_timeout=0.5))
+        return self._aio[1]
+
+    async def validate_prefetch(self, limits: list[tuple[str, int]], key: str | None,
+                                window: int = 60) -> tuple[list[tuple[bool, int]], Any | None]:
+        if not self._available():
+            return await self.fallback.validate_prefetch(limits, None, window)
+        now = time.time()
+        slot = int(now // window)
+        try:
+            pipe = self._async_client().pipeline(transaction=False)
+            for bucket, _ in limits:
+                cur_key = self._k(f"rl:{bucket}:{slot}")
+                pipe.incr(cur_key)
+                pipe.expire(cur_key, 2 * window)
+                pipe.get(self._k(f"rl:{bucket}:{slot - 1}"))
+            if key:
+                pipe.get(self._k(key))
+            out = await pipe.execute()
+        except self._redis_errors as exc:
+            self._failed(exc)
+            return await self.fallback.validate_prefetch(limits, None, window)
+        results = []
+        for i, (_, limit) in enumerate(limits):
+            cur, _, prev = out[3 * i: 3 * i + 3]
+            estimate, retry = _sliding(int(prev or 0), int(cur), window, now)
+            results.append((estimate <= limit, 0 if estimate <= limit else retry))
+        cached = json.loads(out[-1]) if key and out[-1] is not None else None
+        return results, cached
 
 
 def make_cache(redis_url: str | None, prefix: str) -> Cache:

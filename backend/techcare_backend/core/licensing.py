@@ -78,6 +78,20 @@ def _answer(ctx: Any, req: ValidateRequest, code: str, state: dict[str, Any] | N
                             lease=sign_lease(claims, settings.signing_key, settings.signing_kid))
 
 
+def decide_cached(ctx: Any, req: ValidateRequest, cached: dict[str, Any] | None, *,
+                  lang: str | None = None) -> ValidateResponse | None:
+    """The answer from a cached license state without touching the database, or ``None`` when the database is
+    needed (no cached state, or the machine must be activated)."""
+    if cached is None:
+        return None
+    state = cached.get("state")
+    if state is not None and req.fingerprint not in state["fingerprints"] and state["auto_activate"] and (
+            state["max_machines"] is None or len(state["fingerprints"]) < state["max_machines"]) and (
+            state["status"] == "active"):
+        return None  # activation writes to the database: take the full path
+    return _decide(ctx, req, state, int(time.time()), lang, key_hash=None)
+
+
 def validate(ctx: Any, req: ValidateRequest, *, lang: str | None = None) -> ValidateResponse:
     now = int(time.time())
     secret = ctx.settings.key_secret_bytes
@@ -85,7 +99,11 @@ def validate(ctx: Any, req: ValidateRequest, *, lang: str | None = None) -> Vali
     if parsed is None:
         return _answer(ctx, req, "NOT_FOUND", None, now, lang)
     key_hash = hash_license_key(parsed, secret)
-    state = _state(ctx, key_hash)
+    return _decide(ctx, req, _state(ctx, key_hash), now, lang, key_hash=key_hash)
+
+
+def _decide(ctx: Any, req: ValidateRequest, state: dict[str, Any] | None, now: int, lang: str | None, *,
+            key_hash: str | None) -> ValidateResponse:
     if state is None:
         return _answer(ctx, req, "NOT_FOUND", None, now, lang)
     if state["status"] == "revoked":
@@ -103,6 +121,7 @@ def validate(ctx: Any, req: ValidateRequest, *, lang: str | None = None) -> Vali
         max_machines = state["max_machines"]
         if max_machines is not None and len(state["fingerprints"]) >= max_machines:
             return _answer(ctx, req, "TOO_MANY_MACHINES", state, now, lang)
+        assert key_hash is not None, "activation needs the full path"
         with ctx.sessionmaker() as session, session.begin():
             code, _machine = crud.activate_machine(session, license_id=state["id"], fingerprint=req.fingerprint,
                                                    hostname=None, actor="validate", lang=lang)

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
 
 from ... import crud
 from ...core.errors import ApiError
-from ...core.licensing import MESSAGES, license_cache_key, validate
+from ...core.licensing import MESSAGES, decide_cached, license_cache_key, validate
 from ...core.security import hash_key_for_rate_limit, hash_license_key, parse_license_key
 from ...schemas import ActivateRequest, ActivationResult, ErrorPublic, Jwk, Jwks, MachinePublic, ValidateRequest, \
     ValidateResponse
-from ..deps import CtxDep, HumanDep, LangDep, RateLimitedIp, SessionDep, too_many
+from ..deps import CtxDep, HumanDep, LangDep, SessionDep, client_ip, too_many
 from techcare.i18n import tr
 
 router = APIRouter(prefix="/api/licenses", tags=["licenses"])
@@ -18,16 +19,29 @@ router = APIRouter(prefix="/api/licenses", tags=["licenses"])
 
 @router.post("/validate", response_model=ValidateResponse,
              responses={422: {"description": "malformed body"}, 429: {"model": ErrorPublic}})
-def validate_license(body: ValidateRequest, ctx: CtxDep, ip: RateLimitedIp, lang: LangDep) -> ValidateResponse:
+async def validate_license(body: ValidateRequest, request: Request, ctx: CtxDep, lang: LangDep) -> ValidateResponse:
     """Validate a license key for a machine. Every definite answer is HTTP 200 with a signed lease (EdDSA JWT).
 
-    The client's ``nonce`` is echoed in the lease, so a replayed answer is recognised by the client.
+    The client's ``nonce`` is echoed in the lease, so a replayed answer is recognised by the client. Hot path: the
+    per-IP and per-key rate limits and the cached license state come from Redis in one round trip, and the lease
+    is signed on the event loop; the database is only asked on a cache miss or to activate a new machine.
     """
-    ok, retry = ctx.cache.rate_limit(f"key:{hash_key_for_rate_limit(body.key)}",
-                                     ctx.settings.rate_limit_key_per_minute)
-    if not ok:
-        raise too_many(retry, lang)
-    return validate(ctx, body, lang=lang)
+    settings = ctx.settings
+    parsed = parse_license_key(body.key, settings.key_secret_bytes)
+    state_key = license_cache_key(hash_license_key(parsed, settings.key_secret_bytes)) if parsed else None
+    limits = [(f"ip:{client_ip(request, ctx)}", settings.rate_limit_ip_per_minute),
+              (f"key:{hash_key_for_rate_limit(body.key)}", settings.rate_limit_key_per_minute)]
+    checks, cached = await ctx.cache.validate_prefetch(limits, state_key)
+    for ok, retry in checks:
+        if not ok:
+            raise too_many(retry, lang)
+    if parsed is None:
+        answer = decide_cached(ctx, body, {"state": None}, lang=lang)
+    else:
+        answer = decide_cached(ctx, body, cached, lang=lang)
+    if answer is None:
+        answer = await run_in_threadpool(validate, ctx, body, lang=lang)
+    return answer
 
 
 @router.get("/public-keys", response_model=Jwks)
