@@ -44,7 +44,8 @@ _LAZY: dict[str, str] = {
     "triage": ".assistant",
     "load_snapshot": ".system.snapshot",
 }
-_SUBMODULES = ("config", "diagnosis", "errors", "features", "repairs", "system", "tools")
+_SUBMODULES = ("assistant", "config", "diagnosis", "errors", "features", "license", "monitoring", "repairs", "system",
+               "tools")
 _ALIASES = {"cases": ".assistant.cases"}  # techcare.cases.search(...)
 
 __all__ = sorted([*_LAZY, *_SUBMODULES, *_ALIASES, "__version__"])

@@ -13,8 +13,8 @@ Editions and entitlements follow the product table:
 Limits without the entitlement: Community runs at most ``COMMUNITY_MONTHLY_REPAIRS`` repair steps per calendar
 month on this machine and is for 1 system; Pro covers up to ``PRO_MAX_SYSTEMS`` machines.
 
-The edition comes from the validated license (``techcare.license``) when one is active, else from ``EDITION``
-in the settings (Community needs no license).
+The edition comes only from a verified license (``techcare.license``): ``EDITION`` in the settings says which
+license to expect, and without a lease verified online or (for at most 7 days) offline the gates are Community's.
 """
 
 from __future__ import annotations
@@ -48,27 +48,52 @@ FEATURE_NAMES = {
 COMMUNITY_MONTHLY_REPAIRS = 10
 PRO_MAX_SYSTEMS = 3
 
-# Set by techcare.license after a successful validation: {"edition": ..., "entitlements": [...]}.
+# Set by techcare.license after a verification: {"edition": ..., "entitlements": [...]}.
 _active_license: dict[str, Any] | None = None
+_offline_checked = False
 
 
 def set_active_license(claims: dict[str, Any] | None) -> None:
     """Called by the license layer with the verified lease claims (or ``None`` to forget them)."""
-    global _active_license
+    global _active_license, _offline_checked
     _active_license = claims
+    if claims is None:
+        _offline_checked = False
 
 
-def current_edition() -> str:
-    if _active_license and _active_license.get("edition") in EDITIONS:
-        return str(_active_license["edition"])
+def _configured_edition() -> str:
     from .config import get_settings
 
     return get_settings().edition
 
 
+def _claims() -> dict[str, Any] | None:
+    """The verified license claims. A licensed ``EDITION`` in the settings alone grants nothing: without a lease
+    verified in this process, the cached lease is verified offline once (signature, fingerprint, 7-day budget)."""
+    global _offline_checked
+    if _active_license is None and not _offline_checked and _configured_edition() != "community":
+        _offline_checked = True
+        try:
+            from .license import check_license
+
+            check_license(online=False)  # sets the active license (community when nothing valid is cached)
+        except Exception:  # noqa: BLE001 - no usable lease: fail closed
+            pass
+    return _active_license
+
+
+def current_edition() -> str:
+    """The edition in force: the verified lease's, else Community."""
+    claims = _claims()
+    if claims and claims.get("edition") in EDITIONS:
+        return str(claims["edition"])
+    return "community"
+
+
 def entitlements() -> tuple[str, ...]:
-    if _active_license and isinstance(_active_license.get("entitlements"), list):
-        return tuple(str(e) for e in _active_license["entitlements"])
+    claims = _claims()
+    if claims and isinstance(claims.get("entitlements"), list):
+        return tuple(str(e) for e in claims["entitlements"])
     return ENTITLEMENTS[current_edition()]
 
 
@@ -91,9 +116,16 @@ def require(feature: str) -> None:
         return
     need = EDITION_NAMES[edition_for(feature)]
     de, en = FEATURE_NAMES[feature]
+    have = current_edition()
+    configured = _configured_edition()
+    hint = None
+    if configured != have and feature in ENTITLEMENTS[configured]:
+        hint = tr("EDITION={c} ist eingestellt, aber keine gültige Lizenz geprüft: techcare license (online) ausführen.",
+                  "EDITION={c} is configured but no valid license was verified: run techcare license (online).",
+                  c=configured)
     raise LicenseError(tr("{f} ist in der Edition {have} nicht enthalten – benötigt wird {need} oder höher.",
                           "{f} is not included in the {have} edition – it needs {need} or higher.",
-                          f=tr(de, en), have=EDITION_NAMES[current_edition()], need=need))
+                          f=tr(de, en), have=EDITION_NAMES[have], need=need), hint=hint)
 
 
 # ---- Community repair quota ----------------------------------------------------------------------------------

@@ -51,13 +51,29 @@ def techcare_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pa
     monkeypatch.setenv("TECHCARE_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("TECHCARE_ENV_FILE", str(tmp_path / "test.env"))
     (tmp_path / "test.env").write_text("")
-    from techcare import config, i18n
+    from techcare import config, features, i18n
 
     config.reset_settings()
     i18n.set_language(None)
+    features.set_active_license(None)
     yield tmp_path
     config.reset_settings()
     i18n.set_language(None)
+    features.set_active_license(None)
+
+
+@pytest.fixture
+def licensed(monkeypatch: pytest.MonkeyPatch):
+    """``licensed("enterprise")``: configure an edition AND activate its verified entitlements, as a successful
+    license check would (the edition in the settings alone grants nothing)."""
+    from techcare import config, features
+
+    def activate(edition: str) -> None:
+        monkeypatch.setenv("EDITION", edition)
+        config.reset_settings()
+        features.set_active_license({"edition": edition, "entitlements": list(features.ENTITLEMENTS[edition])})
+
+    return activate
 
 
 @pytest.fixture(scope="session")

@@ -122,16 +122,13 @@ def test_unreachable_database_is_a_clear_error():
 
 
 @pytest.mark.postgres
-def test_enterprise_records_into_the_shared_database(fresh_postgres_url: str, monkeypatch: pytest.MonkeyPatch):
-    from techcare import config
-
+def test_enterprise_records_into_the_shared_database(fresh_postgres_url: str, monkeypatch: pytest.MonkeyPatch,
+                                                    licensed):
     monkeypatch.setenv("LEARNING_DB_URL", fresh_postgres_url)
-    monkeypatch.setenv("EDITION", "pro")
-    config.reset_settings()
+    licensed("pro")
     assert cases.record("kein Internet", actions=["win.flush_dns"], outcome="success", os="windows",
                         language="de")["shared"] is None  # Pro: local only
-    monkeypatch.setenv("EDITION", "enterprise")
-    config.reset_settings()
+    licensed("enterprise")
     cases.reset_store()
     result = cases.record("kein WLAN", actions=["win.reset_winsock"], outcome="success", os="windows", language="de")
     assert result["shared"] is True
@@ -193,16 +190,19 @@ def test_backend_down_keeps_the_local_case():
     local.dispose()
 
 
-def test_enterprise_with_backend_url_uses_the_backend(monkeypatch: pytest.MonkeyPatch):
-    from techcare import config
+def test_enterprise_with_backend_url_uses_the_backend(monkeypatch: pytest.MonkeyPatch, licensed):
+    from techcare import config, features
 
-    monkeypatch.setenv("EDITION", "enterprise")
     monkeypatch.setenv("BACKEND_URL", "https://techcare.example.com")
     monkeypatch.setenv("TECHCARE_API_KEY", "tck_abc")
-    config.reset_settings()
+    licensed("enterprise")
     store = cases.get_store()
     assert isinstance(store.shared, cases.BackendCaseStore)
-    monkeypatch.setenv("EDITION", "pro_business")
+    licensed("pro_business")
+    assert cases.get_store().shared is None
+    # EDITION=enterprise without a verified license grants nothing
+    features.set_active_license(None)
+    monkeypatch.setenv("EDITION", "enterprise")
     config.reset_settings()
     assert cases.get_store().shared is None
 
@@ -290,7 +290,12 @@ def test_enterprise_cases_through_the_real_backend(fresh_postgres_url: str, monk
         monkeypatch.setenv("EDITION", "enterprise")
         monkeypatch.setenv("BACKEND_URL", backend.url)
         monkeypatch.setenv("TECHCARE_API_KEY", org.keys["technician"])
+        monkeypatch.setenv("LICENSE_KEY", org.license_key)
+        monkeypatch.setenv("NETWORK_METHOD", "vpn")
         config.reset_settings()
+        from techcare.license import check_license
+
+        assert check_license().ok  # online against the live backend: the verified lease grants Enterprise
         cases.reset_store()
         result = cases.record("Drucker druckt nicht, Warteschlange hängt", actions=["win.restart_service"],
                               outcome="success", os="windows", language="de")

@@ -82,12 +82,12 @@ def test_multi_turn_tool_loop_proposes_a_plan(fake_api: FakeMessagesServer):
     assert plan_result["untrusted_data"]["recorded"] is True and "Nothing has been run" in plan_result["untrusted_data"]["note"]
 
 
-def test_system_prompt_has_briefing_language_os_and_edition(fake_api: FakeMessagesServer, monkeypatch):
+def test_system_prompt_has_briefing_language_os_and_edition(fake_api: FakeMessagesServer, monkeypatch, licensed):
     from techcare import config
 
     monkeypatch.setenv("TECHCARE_BRIEFING", "Kunden sind Arztpraxen; keine Neustarts während der Sprechstunde.")
-    monkeypatch.setenv("EDITION", "pro")
     monkeypatch.setenv("TECHCARE_MODEL", "claude-sonnet-4-6")
+    licensed("pro")
     config.reset_settings()
     fake_api.enqueue(text("Alles klar."))
     _bot(fake_api, language="en", model=None).ask("hallo")

@@ -165,7 +165,7 @@ def test_run_needs_an_approval_for_this_very_plan():
         p.rollback()  # never ran
 
 
-def test_community_monthly_limit_is_asked_before_and_counted_after(monkeypatch):
+def test_community_monthly_limit_is_asked_before_and_counted_after(monkeypatch, licensed):
     p = Plan.from_actions([{"action": "linux.restart_unit", "params": {"unit": "nginx.service"}},
                            {"action": "linux.restart_unit", "params": {"unit": "cups.service"}}], platform="linux")
     assert features.repairs_remaining() == features.COMMUNITY_MONTHLY_REPAIRS
@@ -176,9 +176,7 @@ def test_community_monthly_limit_is_asked_before_and_counted_after(monkeypatch):
     with pytest.raises(LicenseError):
         p.run(parse_approval("GO REPAIR: alle", p), machine)
     assert machine.commands_run == []
-    monkeypatch.setenv("EDITION", "pro")
-    from techcare import config
-    config.reset_settings()
+    licensed("pro")
     assert p.run(parse_approval("GO REPAIR: alle", p), FakeLinux(), progress=lambda _: None).ok
 
 
