@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
 from techcare.features import EDITION_NAMES, FEATURE_NAMES, edition_for
@@ -27,7 +28,7 @@ class AppContext:
     cache: Any
 
 
-def get_ctx(request: Request) -> AppContext:
+async def get_ctx(request: Request) -> AppContext:
     return request.app.state.ctx
 
 
@@ -44,7 +45,7 @@ def get_session(ctx: CtxDep) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
-def get_lang(request: Request) -> str:
+async def get_lang(request: Request) -> str:
     """German unless the client asks for English (``Accept-Language: en...``)."""
     accept = request.headers.get("accept-language", "").strip().lower()
     return "en" if accept.startswith("en") else "de"
@@ -91,24 +92,29 @@ def auth_cache_key(key_hash: str) -> str:
     return f"auth:{key_hash}"
 
 
-def get_principal(ctx: CtxDep, creds: BearerDep, lang: LangDep) -> Principal:
+def _lookup_principal(ctx: AppContext, key: str) -> dict[str, Any] | None:
+    with ctx.sessionmaker() as session:
+        return crud.principal_for_key(session, key=key)
+
+
+async def get_principal(ctx: CtxDep, creds: BearerDep, lang: LangDep) -> Principal:
+    """The caller of an API key: from the cache (async Redis), else the database (in the thread pool)."""
     if creds is None or not creds.credentials.startswith("tck_") or len(creds.credentials) > 200:
         raise _unauthorized(lang)
     key_hash = hash_api_key(creds.credentials)
-    cached = ctx.cache.get_json(auth_cache_key(key_hash))
+    cached = await ctx.cache.aget_json(auth_cache_key(key_hash))
     if cached is None:
-        with ctx.sessionmaker() as session:
-            cached = crud.principal_for_key(session, key=creds.credentials)
+        cached = await run_in_threadpool(_lookup_principal, ctx, creds.credentials)
         if cached is None:
             raise _unauthorized(lang)
-        ctx.cache.set_json(auth_cache_key(key_hash), cached, ctx.settings.auth_cache_seconds)
+        await ctx.cache.aset_json(auth_cache_key(key_hash), cached, ctx.settings.auth_cache_seconds)
     return Principal(**cached)
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
-def require_org_admin(principal: PrincipalDep, lang: LangDep) -> Principal:
+async def require_org_admin(principal: PrincipalDep, lang: LangDep) -> Principal:
     if principal.role != "admin":
         raise ApiError(403, "FORBIDDEN", tr("Nur Administratoren der Organisation dürfen das.",
                                             "Only administrators of the organisation may do this.", lang))
@@ -118,7 +124,7 @@ def require_org_admin(principal: PrincipalDep, lang: LangDep) -> Principal:
 OrgAdminDep = Annotated[Principal, Depends(require_org_admin)]
 
 
-def require_human(principal: PrincipalDep, lang: LangDep) -> Principal:
+async def require_human(principal: PrincipalDep, lang: LangDep) -> Principal:
     if principal.role == "sensor":
         raise ApiError(403, "FORBIDDEN", tr("Sensor-Schlüssel dürfen nur Messwerte senden.",
                                             "Sensor keys may only send metrics.", lang))
@@ -128,7 +134,7 @@ def require_human(principal: PrincipalDep, lang: LangDep) -> Principal:
 HumanDep = Annotated[Principal, Depends(require_human)]
 
 
-def require_admin_token(ctx: CtxDep, creds: BearerDep, lang: LangDep) -> str:
+async def require_admin_token(ctx: CtxDep, creds: BearerDep, lang: LangDep) -> str:
     token = ctx.settings.admin_token or ""
     if creds is None or not token or not hmac.compare_digest(creds.credentials.encode(), token.encode()):
         raise ApiError(401, "UNAUTHORIZED", tr("Admin-Token fehlt oder ist falsch.",
@@ -153,12 +159,14 @@ def org_entitlements(ctx: AppContext, organisation_id: str) -> dict[str, Any]:
     return cached
 
 
-def requires(feature: str) -> Callable[..., Principal]:
+def requires(feature: str) -> Callable[..., Any]:
     """A dependency: the caller's organisation must hold a valid license with ``feature``."""
     need = edition_for(feature)
 
-    def check(ctx: CtxDep, principal: PrincipalDep, lang: LangDep) -> Principal:
-        ent = org_entitlements(ctx, principal.organisation_id)
+    async def check(ctx: CtxDep, principal: PrincipalDep, lang: LangDep) -> Principal:
+        ent = await ctx.cache.aget_json(entitlement_cache_key(principal.organisation_id))
+        if ent is None:
+            ent = await run_in_threadpool(org_entitlements, ctx, principal.organisation_id)
         if feature not in ent["entitlements"]:
             de, en = FEATURE_NAMES[feature]
             raise ApiError(403, "ENTITLEMENTS_MISSING", tr(

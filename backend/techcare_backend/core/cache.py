@@ -34,6 +34,12 @@ class Cache:
     def status(self) -> str: ...
     def close(self) -> None: ...
 
+    async def aget_json(self, key: str) -> Any | None:
+        return self.get_json(key)
+
+    async def aset_json(self, key: str, value: Any, ttl: int) -> None:
+        self.set_json(key, value, ttl)
+
     async def validate_prefetch(self, limits: list[tuple[str, int]], key: str | None,
                                 window: int = 60) -> tuple[list[tuple[bool, int]], Any | None]:
         """Count ``limits`` ([(bucket, limit)]) and read ``key`` in one round trip (the hot path of validate)."""
@@ -229,6 +235,24 @@ class RedisCache(Cache):
         if self._aio is None or self._aio[0] is not loop:
             self._aio = (loop, aioredis.Redis.from_url(self.url, socket_timeout=0.5, socket_connect_timeout=0.5))
         return self._aio[1]
+
+    async def aget_json(self, key: str) -> Any | None:
+        if not self._available():
+            return None
+        try:
+            raw = await self._async_client().get(self._k(key))
+        except self._redis_errors as exc:
+            self._failed(exc)
+            return None
+        return None if raw is None else json.loads(raw)
+
+    async def aset_json(self, key: str, value: Any, ttl: int) -> None:
+        if ttl <= 0 or not self._available():
+            return
+        try:
+            await self._async_client().set(self._k(key), json.dumps(value), ex=ttl)
+        except self._redis_errors as exc:
+            self._failed(exc)
 
     async def validate_prefetch(self, limits: list[tuple[str, int]], key: str | None,
                                 window: int = 60) -> tuple[list[tuple[bool, int]], Any | None]:
