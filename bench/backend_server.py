@@ -8,7 +8,6 @@ handlers) return ``{}`` and ignore the body: the baseline measured in the same r
 from __future__ import annotations
 
 from fastapi import Request
-
 from techcare_backend.core.config import load_backend_settings
 from techcare_backend.main import create_app
 

@@ -22,9 +22,28 @@ from techcare.i18n import tr
 
 from .core.errors import ApiError
 from .core.security import generate_api_key, generate_license_key, hash_api_key
-from .models import (ApiKey, AuditLog, Case, CaseStat, Host, License, LicenseEvent, Machine, MetricSample,
-                     Organisation, Technician, utcnow)
-from .schemas import AlertPublic, CaseHit, HostPublic, LicenseCreate, LicensePublic, MetricSampleCreate
+from .models import (
+    ApiKey,
+    AuditLog,
+    Case,
+    CaseStat,
+    Host,
+    License,
+    LicenseEvent,
+    Machine,
+    MetricSample,
+    Organisation,
+    Technician,
+    utcnow,
+)
+from .schemas import (
+    AlertPublic,
+    CaseHit,
+    HostPublic,
+    LicenseCreate,
+    LicensePublic,
+    MetricSampleCreate,
+)
 
 EDITION_ORDER = ("community", "pro", "pro_business", "enterprise")
 # Limits per edition (documented in backend/README section of the main README):

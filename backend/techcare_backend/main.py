@@ -11,11 +11,10 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from . import __version__
-from starlette.concurrency import run_in_threadpool
-
 from .api.deps import AppContext, client_ip, get_lang, too_many
 from .api.routes import admin, cases, health, licenses, monitoring, org
 from .core.cache import make_cache

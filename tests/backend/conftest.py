@@ -12,7 +12,6 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import jwt
 import pytest
 
 REDIS_URL = "redis://127.0.0.1:6379/0"

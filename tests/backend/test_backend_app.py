@@ -12,12 +12,12 @@ import httpx
 import pytest
 from backend_helpers import new_fingerprint, new_nonce, sample
 from fastapi.testclient import TestClient
-
-from techcare.errors import ConfigError
 from techcare_backend.cli import main as cli_main
 from techcare_backend.core.config import generate_secrets, load_backend_settings
 from techcare_backend.main import create_app
 from techcare_backend.testing import make_settings, seed, start_backend
+
+from techcare.errors import ConfigError
 
 
 def test_health(client, backend_kind) -> None:
@@ -75,7 +75,6 @@ def test_development_generates_and_keeps_throwaway_secrets(tmp_path, monkeypatch
 def test_pem_signing_key_and_extra_public_keys(tmp_path) -> None:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
     from techcare_backend.core.config import public_key_b64
 
     pem = Ed25519PrivateKey.generate().private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,

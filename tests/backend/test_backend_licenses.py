@@ -13,7 +13,6 @@ import pytest
 from backend_helpers import LeaseRejected, new_fingerprint, new_nonce, verify_lease
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import text
-
 from techcare_backend.core import security
 
 
@@ -252,7 +251,6 @@ def test_non_json_body_is_422(client) -> None:
 
 def test_rate_limit_per_key_and_ip(backend_settings, tmp_path) -> None:
     from fastapi.testclient import TestClient
-
     from techcare_backend.main import create_app
 
     settings = backend_settings.model_copy(update={"rate_limit_key_per_minute": 3, "rate_limit_ip_per_minute": 6,
@@ -350,7 +348,6 @@ def test_parallel_activations_never_overbook_seats(backend_settings) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
     import httpx
-
     from techcare_backend.testing import seed, start_backend
 
     extra = {} if backend_settings.database_url else {"data_dir": backend_settings.techcare_data_dir}

@@ -11,7 +11,6 @@ import httpx
 import pytest
 from backend_helpers import sample
 from sqlalchemy import func, select
-
 from techcare_backend import crud
 from techcare_backend.models import MetricSample
 

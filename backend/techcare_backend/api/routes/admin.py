@@ -4,13 +4,30 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
+from techcare.i18n import tr
+
 from ... import crud
 from ...core.errors import ApiError
 from ...core.licensing import license_cache_key
-from ...schemas import (ApiKeyCreate, ApiKeyCreated, AuditPublic, LicenseCreate, LicenseEventPublic, LicenseExtend,
-                        LicenseIssued, LicensePublic, OrganisationPublic)
-from ..deps import AdminDep, CtxDep, LangDep, SessionDep, client_ip, entitlement_cache_key
-from techcare.i18n import tr
+from ...schemas import (
+    ApiKeyCreate,
+    ApiKeyCreated,
+    AuditPublic,
+    LicenseCreate,
+    LicenseEventPublic,
+    LicenseExtend,
+    LicenseIssued,
+    LicensePublic,
+    OrganisationPublic,
+)
+from ..deps import (
+    AdminDep,
+    CtxDep,
+    LangDep,
+    SessionDep,
+    client_ip,
+    entitlement_cache_key,
+)
 
 router = APIRouter(prefix="/api/admin", tags=["admin"])
 

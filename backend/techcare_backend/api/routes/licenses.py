@@ -5,14 +5,27 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
+from techcare.i18n import tr
+
 from ... import crud
 from ...core.errors import ApiError
 from ...core.licensing import MESSAGES, decide_cached, license_cache_key, validate
-from ...core.security import hash_key_for_rate_limit, hash_license_key, parse_license_key
-from ...schemas import ActivateRequest, ActivationResult, ErrorPublic, Jwk, Jwks, MachinePublic, ValidateRequest, \
-    ValidateResponse
+from ...core.security import (
+    hash_key_for_rate_limit,
+    hash_license_key,
+    parse_license_key,
+)
+from ...schemas import (
+    ActivateRequest,
+    ActivationResult,
+    ErrorPublic,
+    Jwk,
+    Jwks,
+    MachinePublic,
+    ValidateRequest,
+    ValidateResponse,
+)
 from ..deps import CtxDep, HumanDep, LangDep, SessionDep, client_ip, too_many
-from techcare.i18n import tr
 
 router = APIRouter(prefix="/api/licenses", tags=["licenses"])
 

@@ -13,8 +13,17 @@ from techcare.i18n import tr
 
 from ... import crud
 from ...core.errors import ApiError
-from ...schemas import (AlertPublic, BatchItemResult, BatchResult, ErrorPublic, HostPublic, MetricBatch,
-                        MetricSampleCreate, SampleAccepted, as_utc)
+from ...schemas import (
+    AlertPublic,
+    BatchItemResult,
+    BatchResult,
+    ErrorPublic,
+    HostPublic,
+    MetricBatch,
+    MetricSampleCreate,
+    SampleAccepted,
+    as_utc,
+)
 from ..deps import CtxDep, HumanDep, LangDep, Principal, SessionDep, requires
 
 router = APIRouter(prefix="/api/monitoring", tags=["monitoring"])

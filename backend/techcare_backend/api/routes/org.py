@@ -10,10 +10,26 @@ from techcare.i18n import tr
 from ... import crud
 from ...core.errors import ApiError
 from ...models import Organisation
-from ...schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyPublic, AuditPublic, ErrorPublic, MePublic, \
-    OrganisationPublic, TechnicianPublic
-from ..deps import CtxDep, LangDep, OrgAdminDep, PrincipalDep, SessionDep, auth_cache_key, client_ip, \
-    org_entitlements
+from ...schemas import (
+    ApiKeyCreate,
+    ApiKeyCreated,
+    ApiKeyPublic,
+    AuditPublic,
+    ErrorPublic,
+    MePublic,
+    OrganisationPublic,
+    TechnicianPublic,
+)
+from ..deps import (
+    CtxDep,
+    LangDep,
+    OrgAdminDep,
+    PrincipalDep,
+    SessionDep,
+    auth_cache_key,
+    client_ip,
+    org_entitlements,
+)
 
 router = APIRouter(prefix="/api", tags=["organisation"])
 
