@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
 
@@ -28,15 +29,26 @@ def as_utc(value: datetime) -> datetime:
     return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
 
 
-def _has_nul(value: Any, depth: int = 0) -> bool:
+def _has_nul(value: Any) -> bool:
+    """True if any string (or key) in ``value`` contains NUL. ``json.dumps`` (C speed) escapes NUL as \\u0000, so
+    the recursive walk only runs when that text occurs at all (a 1,000-sample batch is checked in milliseconds)."""
+    try:
+        if "\\u0000" not in json.dumps(value):
+            return False
+    except (TypeError, ValueError):
+        pass
+    return _walk_nul(value)
+
+
+def _walk_nul(value: Any, depth: int = 0) -> bool:
     if isinstance(value, str):
         return "\x00" in value
     if depth > 20:
         return False
     if isinstance(value, dict):
-        return any(_has_nul(k, depth + 1) or _has_nul(v, depth + 1) for k, v in value.items())
+        return any(_walk_nul(k, depth + 1) or _walk_nul(v, depth + 1) for k, v in value.items())
     if isinstance(value, (list, tuple)):
-        return any(_has_nul(v, depth + 1) for v in value)
+        return any(_walk_nul(v, depth + 1) for v in value)
     return False
 
 

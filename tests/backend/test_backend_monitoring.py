@@ -184,3 +184,18 @@ def test_uuid_sample_ids_from_clients(client, make_org) -> None:
     sid = str(uuid.uuid4())
     r = client.post("/api/monitoring/metrics", json=sample(sample_id=sid), headers=org.headers("sensor"))
     assert r.json()["sample_id"] == sid
+
+
+def test_nul_characters_are_refused_per_sample_and_in_urls(client, make_org) -> None:
+    """PostgreSQL cannot store NUL: it is a clear 422 (or a per-sample error), never a 500."""
+    org = make_org("enterprise")
+    headers = org.headers("sensor")
+    r = client.post("/api/monitoring/metrics", json=sample(hostname="PC\x00X"), headers=headers)
+    assert r.status_code == 422 and "NUL" in r.json()["message"]
+    good, bad = sample(), sample(services={"firewall": "on", "antivirus": "on", "failed": ["spool\x00er"]})
+    out = client.post("/api/monitoring/metrics/batch", json={"samples": [good, bad]}, headers=headers).json()
+    assert [x["status"] for x in out["results"]] == ["created", "error"] and "NUL" in out["results"][1]["error"]
+    literal = sample(hostname="PC-\\u0000-literal")  # the six characters, not a NUL: accepted
+    assert client.post("/api/monitoring/metrics", json=literal, headers=headers).status_code == 201
+    r = client.get("/api/monitoring/hosts/PC%00X/metrics", headers=org.headers("technician"))
+    assert r.status_code == 422 and r.json()["code"] == "VALIDATION_ERROR"

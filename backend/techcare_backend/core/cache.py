@@ -29,7 +29,7 @@ class Cache:
     def set_json(self, key: str, value: Any, ttl: int) -> None: ...
     def delete(self, *keys: str) -> None: ...
     def rate_limit(self, bucket: str, limit: int, window: int = 60) -> tuple[bool, int]: ...
-    def set_last_seen(self, org_id: str, hostname: str, ts: float) -> None: ...
+    def set_last_seen(self, org_id: str, hosts: dict[str, float]) -> None: ...
     def get_last_seen(self, org_id: str) -> dict[str, float]: ...
     def status(self) -> str: ...
     def close(self) -> None: ...
@@ -97,10 +97,11 @@ class MemoryCache(Cache):
             estimate, retry = _sliding(self._counters.get(prev_key, 0), cur, window, now)
             return (True, 0) if estimate <= limit else (False, retry)
 
-    def set_last_seen(self, org_id: str, hostname: str, ts: float) -> None:
+    def set_last_seen(self, org_id: str, hosts: dict[str, float]) -> None:
         with self._lock:
-            hosts = self._seen.setdefault(org_id, {})
-            hosts[hostname] = max(ts, hosts.get(hostname, 0.0))
+            seen = self._seen.setdefault(org_id, {})
+            for hostname, ts in hosts.items():
+                seen[hostname] = max(ts, seen.get(hostname, 0.0))
 
     def get_last_seen(self, org_id: str) -> dict[str, float]:
         with self._lock:
@@ -191,12 +192,15 @@ class RedisCache(Cache):
         estimate, retry = _sliding(int(prev or 0), int(cur), window, now)
         return (estimate <= limit), (0 if estimate <= limit else retry)
 
-    def set_last_seen(self, org_id: str, hostname: str, ts: float) -> None:
-        self.fallback.set_last_seen(org_id, hostname, ts)
+    def set_last_seen(self, org_id: str, hosts: dict[str, float]) -> None:
+        """One HSET for all hosts of a request (a batch of 1,000 samples is one round trip, not 1,000)."""
+        if not hosts:
+            return
+        self.fallback.set_last_seen(org_id, hosts)
         if not self._available():
             return
         try:
-            self.client.hset(self._k(f"seen:{org_id}"), hostname, repr(ts))
+            self.client.hset(self._k(f"seen:{org_id}"), mapping={h: repr(ts) for h, ts in hosts.items()})
         except self._redis_errors as exc:
             self._failed(exc)
 

@@ -32,9 +32,7 @@ SensorDep = Annotated[Principal, Depends(requires("sensor_mode"))]
 
 def _seen(ctx: CtxDep, org: str, statuses: list[str], samples: list[MetricSampleCreate]) -> None:
     now = datetime.now().timestamp()
-    for status, s in zip(statuses, samples):
-        if status == "created":
-            ctx.cache.set_last_seen(org, s.hostname, now)
+    ctx.cache.set_last_seen(org, {s.hostname: now for status, s in zip(statuses, samples) if status == "created"})
 
 
 @router.post("/metrics", response_model=SampleAccepted, status_code=201,
