@@ -609,14 +609,36 @@ def actions_key(actions: Iterable[str]) -> str:
     return ",".join(sorted(set(actions)))
 
 
-def create_case(session: Session, *, organisation_id: str, data: Any, technician: str | None) -> Case:
+def case_by_client_id(session: Session, *, organisation_id: str, case_id: str) -> Case | None:
+    return session.scalar(select(Case).where(Case.organisation_id == organisation_id, Case.case_id == case_id))
+
+
+def create_case(session: Session, *, organisation_id: str, data: Any, technician: str | None) -> tuple[Case, bool]:
+    """Store a case; returns ``(case, created)``. A ``case_id`` already stored for the organisation (a re-send,
+    also a concurrent one) returns the stored case and counts nothing twice in the success statistics."""
+    case_id = getattr(data, "case_id", None)
+    if case_id is not None:
+        existing = case_by_client_id(session, organisation_id=organisation_id, case_id=case_id)
+        if existing is not None:
+            return existing, False
     key = actions_key(data.actions)
-    row = Case(organisation_id=organisation_id, symptom=data.symptom, language=data.language, os=data.os,
-               findings=data.findings, actions=list(data.actions), actions_key=key, outcome=data.outcome,
+    row = Case(organisation_id=organisation_id, case_id=case_id, symptom=data.symptom, language=data.language,
+               os=data.os, findings=data.findings, actions=list(data.actions), actions_key=key, outcome=data.outcome,
                technician=data.technician or technician,
                search_terms=(search_terms(data.symptom, data.findings)
                              if session.get_bind().dialect.name == "sqlite" else None))
-    session.add(row)
+    if case_id is None:
+        session.add(row)
+    else:
+        try:
+            with session.begin_nested():  # the savepoint begins before the row is added (begin_nested flushes)
+                session.add(row)
+                session.flush()
+        except IntegrityError:  # the same case_id was stored concurrently
+            found = case_by_client_id(session, organisation_id=organisation_id, case_id=case_id)
+            if found is None:
+                raise
+            return found, False
     ins = _insert(session, CaseStat).values(organisation_id=organisation_id, actions_key=key,
                                             successes=int(data.outcome == "success"),
                                             failures=int(data.outcome == "failure"))
@@ -626,7 +648,7 @@ def create_case(session: Session, *, organisation_id: str, data: Any, technician
         set_={"successes": table.c.successes + ins.excluded.successes,
               "failures": table.c.failures + ins.excluded.failures}))
     session.flush()
-    return row
+    return row, True
 
 
 def get_case(session: Session, *, organisation_id: str, case_id: int) -> Case | None:
@@ -642,7 +664,7 @@ def _pg_query(ws: list[str], joiner: str) -> str:
 
 
 SEARCH_CANDIDATES = 1000
-CASE_COLUMNS = "c.id, c.symptom, c.language, c.os, c.findings, c.actions, c.actions_key, c.outcome, " \
+CASE_COLUMNS = "c.id, c.case_id, c.symptom, c.language, c.os, c.findings, c.actions, c.actions_key, c.outcome, " \
                "c.technician, c.created_at"
 
 
@@ -703,7 +725,7 @@ def search_cases(session: Session, *, organisation_id: str, q: str, os_name: str
             created = datetime.fromisoformat(created)
         if created.tzinfo is None:
             created = created.replace(tzinfo=timezone.utc)
-        hits.append(CaseHit(id=r["id"], symptom=r["symptom"], language=r["language"], os=r["os"], findings=findings,
+        hits.append(CaseHit(id=r["id"], case_id=r["case_id"], symptom=r["symptom"], language=r["language"], os=r["os"], findings=findings,
                             actions=actions, outcome=r["outcome"], technician=r["technician"], created_at=created,
                             relevance=round(relevance, 4), success_rate=round(ok / (ok + bad), 4) if ok + bad else 0.0,
                             times_tried=ok + bad, score=round(relevance * (0.5 + smoothed), 4)))

@@ -381,10 +381,14 @@ class CaseCreate(Strict):
     actions: list[ActionId] = Field(default_factory=list, max_length=50)
     outcome: Literal["success", "failure"]
     technician: Name | None = None
+    case_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")] | None = Field(
+        default=None, description="client-generated id (e.g. a uuid), unique per organisation: re-sending a case "
+                                  "with the same case_id stores nothing and returns the existing case")
 
 
 class CasePublic(BaseModel):
     id: int
+    case_id: str | None = None
     symptom: str
     language: str
     os: str

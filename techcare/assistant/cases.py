@@ -258,6 +258,10 @@ class BackendCaseStore(CaseStore):
     def add(self, case: dict[str, Any]) -> dict[str, Any]:
         body = {"symptom": case["symptom"], "language": case["language"], "os": case["os"],
                 "findings": case["findings"], "actions": case["actions"], "outcome": case["outcome"]}
+        if case.get("id"):
+            # the local uuid: the backend stores it as case_id (a re-send returns the stored case) and returns it
+            # in searches, so the same case from both stores is shown once
+            body["case_id"] = str(case["id"])
         if case.get("technician"):
             body["technician"] = case["technician"]
         return self.client.create_case(body)
@@ -274,6 +278,12 @@ class BackendCaseStore(CaseStore):
                 out.append(row)
         out.sort(key=lambda r: -float(r["score"]))
         return out[:limit]
+
+
+def _case_key(row: dict[str, Any]) -> str | None:
+    """The identity of a case across stores: the client-generated id (``case_id`` from the backend, else ``id``)."""
+    key = row.get("case_id") or row.get("id")
+    return None if key is None else str(key)
 
 
 class LearningStore:
@@ -300,8 +310,15 @@ class LearningStore:
         rows = self.local.search(text, os=os, limit=limit)
         if self.shared is not None:
             try:
-                seen = {r["id"] for r in rows}
-                rows += [r for r in self.shared.search(text, os=os, limit=limit) if r.get("id") not in seen]
+                # A case recorded here and in the team store comes back from both: the backend returns the
+                # client's uuid as ``case_id`` (a shared SQL store keeps the uuid as ``id``). Keep the first copy.
+                seen = {_case_key(r) for r in rows}
+                for r in self.shared.search(text, os=os, limit=limit):
+                    key = _case_key(r)
+                    if key is None or key not in seen:
+                        rows.append(r)
+                        if key is not None:
+                            seen.add(key)
             except Exception as exc:  # noqa: BLE001 - offline team database: local cases still help
                 log.warning("shared learning database search failed: %s", exc)
         rows.sort(key=lambda r: -float(r.get("score") or 0.0))

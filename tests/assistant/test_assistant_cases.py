@@ -300,6 +300,16 @@ def test_enterprise_cases_through_the_real_backend(fresh_postgres_url: str, monk
         result = cases.record("Drucker druckt nicht, Warteschlange hängt", actions=["win.restart_service"],
                               outcome="success", os="windows", language="de")
         assert result["shared"] is True, result
+        # the same machine: the case is in the local and the team store, and is shown once (backend case_id)
+        frame = cases.search("Drucker druckt nicht", os="windows")
+        assert list(frame["id"]) == [result["id"]] and list(frame["source"]) == ["local"]
+        # re-sending the case (e.g. a retry after a timeout) stores nothing new in the team store
+        shared = cases.get_store().shared
+        again = shared.add({"id": result["id"], "symptom": "anders", "language": "de", "os": "windows",
+                            "findings": [], "actions": ["win.restart_service"], "outcome": "failure"})
+        assert again["case_id"] == result["id"] and again["symptom"].startswith("Drucker druckt nicht")
+        hits = shared.search("Drucker druckt nicht", os="windows")
+        assert [h["case_id"] for h in hits] == [result["id"]] and hits[0]["times_tried"] == 1
         # a colleague's machine: empty local store, same team database
         monkeypatch.setenv("TECHCARE_DATA_DIR", str(get_settings().data_dir.parent / "colleague"))
         config.reset_settings()
@@ -316,3 +326,44 @@ def test_missing_database_driver_names_the_package(monkeypatch: pytest.MonkeyPat
     with pytest.raises(AssistantError) as info:
         cases.SQLCaseStore("mysql+pymysql://root@127.0.0.1:3306/x")
     assert info.value.hint == "pip install 'pymysql'"
+
+
+def test_a_case_in_both_stores_is_shown_once():
+    """The backend returns the client's uuid as case_id: merged searches de-duplicate by it."""
+    posted: list[dict] = []
+    stored: list[dict] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST" and request.url.path == "/api/cases":
+            body = json.loads(request.content)
+            posted.append(body)
+            known = [c for c in stored if c["case_id"] == body.get("case_id")]
+            if known:
+                return httpx.Response(200, json=known[0])
+            stored.append({"id": 100 + len(stored), "success_rate": 1.0, "times_tried": 1, "score": 1.0,
+                           "relevance": 1.0, **body})
+            return httpx.Response(201, json=stored[-1])
+        if request.method == "GET" and request.url.path == "/api/cases/search":
+            return httpx.Response(200, json=stored + [
+                {"id": 7, "case_id": None, "symptom": "Kein Internet nach Update", "language": "de", "os": "windows",
+                 "actions": ["win.flush_dns"], "outcome": "success", "score": 0.5, "relevance": 0.5,
+                 "success_rate": 1.0, "times_tried": 1}])
+        return httpx.Response(404, json={"detail": "not found"})
+
+    client = httpx.Client(transport=httpx.MockTransport(handler))
+    local = cases.SQLCaseStore(f"sqlite:///{get_settings().cases_dir / 'cases.db'}")
+    store = cases.LearningStore(local, cases.BackendCaseStore("https://techcare.example.com", "tck_t",
+                                                              http_client=client))
+    result = cases.record("Kein Internet im WLAN", actions=["win.reset_winsock"], outcome="success", os="windows",
+                          language="de", store=store)
+    assert posted[0]["case_id"] == result["id"]
+    frame = cases.search("Kein Internet", os="windows", store=store)
+    assert list(frame["id"]).count(result["id"]) == 1 and len(frame) == 2  # own case once + the colleague's case 7
+    assert frame.set_index("id").loc[result["id"], "source"] == "local"
+    assert frame.set_index("id").loc[7, "source"] == "shared"
+    # only in the team store (e.g. recorded on another machine with the same uuid): shown from there
+    local.dispose()
+    other = cases.SQLCaseStore(f"sqlite:///{get_settings().cases_dir / 'other.db'}")
+    frame = cases.search("Kein Internet", os="windows", store=cases.LearningStore(other, store.shared))
+    assert len(frame) == 2 and set(frame["source"]) == {"shared"}
+    other.dispose()

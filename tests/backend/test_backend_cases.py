@@ -93,3 +93,67 @@ def test_cases_need_the_enterprise_entitlement_and_valid_bodies(client, make_org
     assert created["technician"] == f"Technician {ent.organisation}"
     got = client.get(f"/api/cases/{created['id']}", headers=ent.headers("admin"))
     assert got.status_code == 200 and got.json()["symptom"] == "Drucker druckt nicht"
+
+
+def _case(symptom: str, case_id: str | None = None, outcome: str = "success") -> dict:
+    body = {"symptom": symptom, "language": "de", "os": "windows", "findings": [], "actions": ["win.flush_dns"],
+            "outcome": outcome}
+    if case_id is not None:
+        body["case_id"] = case_id
+    return body
+
+
+def test_client_case_id_is_idempotent_and_returned_in_search(client, make_org) -> None:
+    org = make_org("enterprise")
+    h = org.headers("technician")
+    cid = "5b0c8f7e-2d3a-4c1b-9e8f-0a1b2c3d4e5f"
+    first = client.post("/api/cases", headers=h, json=_case("Namensauflösung im WLAN gestört", cid))
+    assert first.status_code == 201, first.text
+    assert first.json()["case_id"] == cid
+    again = client.post("/api/cases", headers=h, json=_case("Namensauflösung im WLAN gestört", cid, "failure"))
+    assert again.status_code == 200, again.text
+    assert again.json()["id"] == first.json()["id"] and again.json()["outcome"] == "success"
+    hits = search(client, org, "Namensauflösung WLAN")
+    assert [x["case_id"] for x in hits] == [cid]
+    # the re-send counted nothing: one success, no failure
+    assert hits[0]["times_tried"] == 1 and hits[0]["success_rate"] == 1.0
+    assert client.get(f"/api/cases/{first.json()['id']}", headers=h).json()["case_id"] == cid
+    # without a case_id every post is a new case (and case_id null in results)
+    for _ in range(2):
+        assert client.post("/api/cases", headers=h, json=_case("Bildschirm flackert ständig")).status_code == 201
+    hits = search(client, org, "Bildschirm flackert")
+    assert len(hits) == 2 and all(x["case_id"] is None for x in hits)
+
+
+def test_case_id_is_unique_per_organisation_only(client, make_org) -> None:
+    a, b = make_org("enterprise"), make_org("enterprise")
+    cid = "shared-client-id-1"
+    ra = client.post("/api/cases", headers=a.headers("technician"), json=_case("Drucker offline A", cid))
+    rb = client.post("/api/cases", headers=b.headers("technician"), json=_case("Drucker offline B", cid))
+    assert ra.status_code == rb.status_code == 201
+    assert ra.json()["id"] != rb.json()["id"]
+    # B's re-send returns B's case, never A's
+    again = client.post("/api/cases", headers=b.headers("technician"), json=_case("anything else", cid))
+    assert again.status_code == 200 and again.json()["symptom"] == "Drucker offline B"
+    assert [x["symptom"] for x in search(client, a, "Drucker offline")] == ["Drucker offline A"]
+
+
+def test_concurrent_resends_of_one_case_id_store_one_case(client, make_org) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    org = make_org("enterprise")
+    h = org.headers("technician")
+    body = _case("Soundkarte stumm nach Treiberupdate", "concurrent-case-7")
+    with ThreadPoolExecutor(6) as pool:
+        responses = list(pool.map(lambda _: client.post("/api/cases", headers=h, json=body), range(12)))
+    assert sorted(r.status_code for r in responses) == [200] * 11 + [201]
+    assert len({r.json()["id"] for r in responses}) == 1
+    hits = search(client, org, "Soundkarte stumm")
+    assert len(hits) == 1 and hits[0]["times_tried"] == 1
+
+
+@pytest.mark.parametrize("bad", ["", "has space", "x" * 65, "-leading-dash", "ümlaut"])
+def test_bad_case_ids_are_refused_with_422(client, make_org, bad) -> None:
+    org = make_org("enterprise")
+    r = client.post("/api/cases", headers=org.headers("technician"), json=_case("Lüfter laut", bad))
+    assert r.status_code == 422 and "case_id" in r.text

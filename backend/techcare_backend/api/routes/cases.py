@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Response
 
 from techcare.i18n import tr
 
@@ -18,18 +18,24 @@ LearningDep = Annotated[Principal, Depends(requires("shared_learning_db"))]
 
 
 def _public(row) -> CasePublic:  # type: ignore[no-untyped-def]
-    return CasePublic(id=row.id, symptom=row.symptom, language=row.language, os=row.os, findings=row.findings,
+    return CasePublic(id=row.id, case_id=row.case_id, symptom=row.symptom, language=row.language, os=row.os, findings=row.findings,
                       actions=row.actions, outcome=row.outcome, technician=row.technician, created_at=row.created_at)
 
 
-@router.post("", response_model=CasePublic, status_code=201, responses={403: {"model": ErrorPublic}})
-def create_case(body: CaseCreate, principal: LearningDep, session: SessionDep, lang: LangDep) -> CasePublic:
+@router.post("", response_model=CasePublic, status_code=201,
+             responses={200: {"model": CasePublic, "description": "a case with this case_id was already stored"},
+                        403: {"model": ErrorPublic}})
+def create_case(body: CaseCreate, principal: LearningDep, session: SessionDep, lang: LangDep,
+                response: Response) -> CasePublic:
+    """Record a case. With a client ``case_id`` re-sending is idempotent: 200 and the stored case."""
     if principal.role == "sensor":
         raise ApiError(403, "FORBIDDEN", tr("Sensor-Schlüssel dürfen keine Fälle anlegen.",
                                             "Sensor keys may not record cases.", lang))
-    row = crud.create_case(session, organisation_id=principal.organisation_id, data=body,
-                           technician=principal.technician)
+    row, created = crud.create_case(session, organisation_id=principal.organisation_id, data=body,
+                                    technician=principal.technician)
     session.commit()
+    if not created:
+        response.status_code = 200
     return _public(row)
 
 
