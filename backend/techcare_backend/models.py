@@ -189,9 +189,11 @@ class Host(Base):
 
 class Case(Base):
     __tablename__ = "cases"
-    __table_args__ = (Index("ix_cases_org_os", "organisation_id", "os"),)
+    __table_args__ = (Index("ix_cases_org_os", "organisation_id", "os"),
+                      Index("ux_cases_org_case_id", "organisation_id", "case_id", unique=True))
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     organisation_id: Mapped[str] = mapped_column(String(36))
+    case_id: Mapped[str | None] = mapped_column(String(64), nullable=True)  # client-generated, unique per org
     symptom: Mapped[str] = mapped_column(Text)
     language: Mapped[str] = mapped_column(String(2))
     os: Mapped[str] = mapped_column(String(10))
