@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from . import __version__
 from .api.deps import AppContext, client_ip, get_lang, too_many
 from .api.routes import admin, cases, health, licenses, monitoring, org
+from .api.routes import changelogs
 from .core.cache import make_cache
 from .core.config import BackendSettings, load_backend_settings
 from .core.db import make_engine, make_sessionmaker, migrate
@@ -94,6 +95,11 @@ def create_app(settings: BackendSettings | None = None) -> FastAPI:
 
     for module in (health, admin, licenses, org, monitoring, cases):
         app.include_router(module.router)
+    app.include_router(changelogs.router)
+    from .dashboard import router as dashboard_router, static_app  # the web dashboard at /dashboard
+
+    app.include_router(dashboard_router)
+    app.mount("/dashboard/static", static_app, name="dashboard-static")
     app.add_middleware(RejectNulMiddleware)
     return app
 

@@ -214,3 +214,26 @@ class CaseStat(Base):
     actions_key: Mapped[str] = mapped_column(String(1000), primary_key=True)
     successes: Mapped[int] = mapped_column(Integer, default=0)
     failures: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ChangelogEntry(Base):
+    """One uploaded entry of a technician's repair changelog (a session's JSON lines); idempotent per entry."""
+
+    __tablename__ = "changelog_entries"
+    __table_args__ = (UniqueConstraint("organisation_id", "session", "entry_hash",
+                                       name="uq_changelog_entries_org_session_hash"),
+                      Index("ix_changelog_entries_org_ts", "organisation_id", "ts"))
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    organisation_id: Mapped[str] = mapped_column(String(36))
+    session: Mapped[str] = mapped_column(String(80))
+    entry_hash: Mapped[str] = mapped_column(String(64))  # sha256 of the canonical JSON of the entry
+    seq: Mapped[int] = mapped_column(Integer)  # position in the uploaded session file
+    ts: Mapped[datetime] = mapped_column(UTCDateTime())
+    event: Mapped[str] = mapped_column(String(40))
+    action: Mapped[str | None] = mapped_column(String(120), nullable=True)
+    step: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    host: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    technician: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    uploaded_by: Mapped[str] = mapped_column(String(36))  # API key id
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    entry: Mapped[dict[str, Any]] = mapped_column(JsonType)

@@ -1,0 +1,91 @@
+"""Repair changelogs: a technician uploads the JSON-lines entries of a repair session (idempotent per entry)."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field, field_validator
+
+from techcare.i18n import tr
+
+from ... import crud_changelogs
+from ...core.errors import ApiError
+from ...schemas import ErrorPublic, Strict
+from ..deps import CtxDep, HumanDep, LangDep
+
+router = APIRouter(prefix="/api/changelogs", tags=["changelogs"])
+
+# The session id format of techcare.repairs (20260101T120000Z-<plan>-<random>).
+SESSION_PATTERN = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{6,16}-[0-9a-f]{4,8}$")
+MAX_ENTRIES = 1000
+MAX_ENTRY_BYTES = 64_000
+
+
+class ChangelogUpload(Strict):
+    session: Annotated[str, Field(max_length=80, description="session id, e.g. 20260101T120000Z-1a2b3c4d-9f8e")]
+    entries: Annotated[list[dict[str, Any]], Field(min_length=1, max_length=MAX_ENTRIES)]
+
+    @field_validator("session")
+    @classmethod
+    def _session(cls, value: str) -> str:
+        if not SESSION_PATTERN.fullmatch(value):
+            raise ValueError("session must look like 20260101T120000Z-<plan hex>-<random hex>")
+        return value
+
+    @field_validator("entries")
+    @classmethod
+    def _entries(cls, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        for i, entry in enumerate(value):
+            if not isinstance(entry.get("event"), str) or not entry["event"]:
+                raise ValueError(f"entry {i}: 'event' (string) is required")
+            if crud_changelogs.parse_ts(entry.get("ts")) is None:
+                raise ValueError(f"entry {i}: 'ts' must be an ISO 8601 timestamp")
+            if len(crud_changelogs.json.dumps(entry, default=str)) > MAX_ENTRY_BYTES:
+                raise ValueError(f"entry {i}: larger than {MAX_ENTRY_BYTES} bytes")
+        return value
+
+
+class ChangelogUploaded(BaseModel):
+    session: str
+    created: int
+    duplicates: int
+
+
+@router.post("", response_model=ChangelogUploaded, responses={422: {"model": ErrorPublic}})
+def upload(body: ChangelogUpload, principal: HumanDep, ctx: CtxDep, lang: LangDep) -> ChangelogUploaded:
+    """Store a repair session's changelog entries for the caller's organisation. Re-uploading is safe: entries
+    already stored (same session, same content) are counted as ``duplicates``."""
+    for i, entry in enumerate(body.entries):
+        if entry.get("session") not in (None, body.session):
+            raise ApiError(422, "VALIDATION_ERROR", tr(
+                "Eintrag {i} gehört zur Sitzung {o}, nicht zu {s}.", "Entry {i} belongs to session {o}, not {s}.",
+                lang, i=i, o=entry.get("session"), s=body.session))
+    with ctx.sessionmaker() as session:
+        statuses = crud_changelogs.store_entries(session, organisation_id=principal.organisation_id,
+                                                 run_session=body.session, entries=body.entries,
+                                                 uploaded_by=principal.key_id)
+        session.commit()
+    return ChangelogUploaded(session=body.session, created=statuses.count("created"),
+                             duplicates=statuses.count("duplicate"))
+
+
+@router.get("")
+def sessions(principal: HumanDep, ctx: CtxDep,
+             limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list[dict[str, Any]]:
+    """The organisation's most recent repair sessions (newest first) with status and actions."""
+    with ctx.sessionmaker() as session:
+        return crud_changelogs.list_sessions(session, organisation_id=principal.organisation_id, limit=limit)
+
+
+@router.get("/{run_session}", responses={404: {"model": ErrorPublic}})
+def entries(run_session: str, principal: HumanDep, ctx: CtxDep, lang: LangDep) -> list[dict[str, Any]]:
+    """All entries of one session of the caller's organisation."""
+    with ctx.sessionmaker() as session:
+        rows = crud_changelogs.session_entries(session, organisation_id=principal.organisation_id,
+                                               run_session=run_session)
+    if not rows:
+        raise ApiError(404, "NOT_FOUND", tr("Sitzung {s} ist unbekannt.", "Session {s} is unknown.", lang,
+                                            s=run_session))
+    return rows

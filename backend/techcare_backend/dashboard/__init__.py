@@ -1,0 +1,7 @@
+"""The web dashboard at ``/dashboard``: server-rendered fleet overview, alerts, host history charts, repair
+changelogs and cases of the logged-in organisation. Static files (incl. the vendored uPlot) are served from the
+package, so it works in closed customer networks. See :mod:`.session` for login and cookies."""
+
+from .routes import router, static_app
+
+__all__ = ["router", "static_app"]

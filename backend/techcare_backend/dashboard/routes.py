@@ -1,0 +1,344 @@
+"""Dashboard routes. Every data page needs a valid session cookie; without it a browser is sent to the login
+page (303) and nothing of the organisation is rendered."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import secrets
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, quote, urlsplit
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from techcare.i18n import tr
+
+from .. import crud, crud_changelogs
+from ..api.deps import AppContext, client_ip
+from ..core.security import hash_api_key
+from . import queries, session as sessions
+
+log = logging.getLogger("techcare_backend.dashboard")
+HERE = Path(__file__).resolve().parent
+router = APIRouter(prefix="/dashboard", include_in_schema=False)
+static_app = StaticFiles(directory=HERE / "static")
+REFRESH_SECONDS = 30
+PER_PAGE_CHOICES = (50, 100, 250, 500)
+LOGIN_ATTEMPTS_PER_MINUTE = 20
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+                               "connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+    "X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+
+
+def _fmt_pct(value: Any) -> str:
+    return "–" if value is None else f"{float(value):.0f} %"
+
+
+def _fmt_dt(value: Any) -> str:
+    if not isinstance(value, datetime):
+        return "–" if value in (None, "") else str(value)
+    value = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(("html",)),
+                  trim_blocks=True, lstrip_blocks=True)
+env.filters["pct"] = _fmt_pct
+env.filters["dt"] = _fmt_dt
+
+
+def _ctx(request: Request) -> AppContext:
+    return request.app.state.ctx
+
+
+def _lang(request: Request) -> str:
+    chosen = request.query_params.get("lang") or request.cookies.get("tc_lang")
+    if chosen in ("de", "en"):
+        return chosen
+    return "en" if request.headers.get("accept-language", "").strip().lower().startswith("en") else "de"
+
+
+def _render(request: Request, template: str, http_status: int = 200, sess: sessions.DashSession | None = None,
+            **values: Any) -> HTMLResponse:
+    lang = _lang(request)
+    ctx = _ctx(request)
+    key = sessions.signing_key(ctx.settings)
+    html = env.get_template(template).render(
+        lang=lang, t=lambda de, en, **fmt: tr(de, en, lang, **fmt), sess=sess, request=request,
+        csrf=sessions.csrf_token(key, sess) if sess else "", path=request.url.path, **values)
+    response = HTMLResponse(html, status_code=http_status, headers=SECURITY_HEADERS)
+    if request.query_params.get("lang") in ("de", "en"):
+        response.set_cookie("tc_lang", lang, max_age=365 * 86400, path="/dashboard", samesite="strict",
+                            httponly=True, secure=request.url.scheme == "https")
+    return response
+
+
+def current_session(request: Request) -> sessions.DashSession | None:
+    """The logged-in session: signed, unexpired, not logged out, and its API key still active."""
+    ctx = _ctx(request)
+    sess = sessions.verify(sessions.signing_key(ctx.settings), request.cookies.get(sessions.COOKIE))
+    if sess is None:
+        return None
+    if ctx.cache.get_json(sessions.revoked_cache_key(sess.sid)) is not None:
+        return None
+    with ctx.sessionmaker() as db:
+        if not sessions.key_active(db, key_id=sess.key_id, organisation_id=sess.organisation_id):
+            return None
+    return sess
+
+
+def _to_login(request: Request) -> RedirectResponse:
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return RedirectResponse(f"/dashboard/login?next={quote(target, safe='')}", status_code=303,
+                            headers={"Cache-Control": "no-store"})
+
+
+def _safe_next(value: str | None) -> str:
+    if not value or not value.startswith("/dashboard") or value.startswith("//") or "\\" in value:
+        return "/dashboard/fleet"
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc:
+        return "/dashboard/fleet"
+    return value
+
+
+def _same_origin(request: Request) -> bool:
+    """POSTs must come from our own pages: an Origin (or Referer) of another site is refused."""
+    origin = request.headers.get("origin") or request.headers.get("referer")
+    if not origin or origin == "null":
+        return origin is None  # browsers send Origin on POST; "null" (sandboxed/opaque) is refused
+    parts = urlsplit(origin)
+    host = request.headers.get("host", "")
+    return parts.netloc == host and parts.scheme == request.url.scheme
+
+
+async def _form(request: Request) -> dict[str, str]:
+    """A small urlencoded form (the dashboard's only POST bodies); anything else or oversized is empty."""
+    if not request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+        return {}
+    body = await request.body()
+    if len(body) > 8192:
+        return {}
+    try:
+        fields = parse_qs(body.decode("utf-8", "replace"), max_num_fields=10)
+    except ValueError:
+        return {}
+    return {k: v[0] for k, v in fields.items()}
+
+
+def _int(value: str | None, default: int, low: int, high: int) -> int:
+    try:
+        number = int(value) if value is not None else default
+    except ValueError:
+        return default
+    return min(max(number, low), high)
+
+
+# ---- login / logout -----------------------------------------------------------------------------------------
+@router.get("", response_class=HTMLResponse)
+@router.get("/", response_class=HTMLResponse)
+def index(request: Request) -> Response:
+    return RedirectResponse("/dashboard/fleet" if current_session(request) else "/dashboard/login", status_code=303)
+
+
+def _login_page(request: Request, *, error: str | None = None, status: int = 200) -> HTMLResponse:
+    token = secrets.token_urlsafe(24)
+    response = _render(request, "login.html", http_status=status, login_csrf=token, error=error,
+                       next=_safe_next(request.query_params.get("next")))
+    response.set_cookie(sessions.LOGIN_CSRF_COOKIE, token, max_age=3600, path="/dashboard", httponly=True,
+                        samesite="strict", secure=request.url.scheme == "https")
+    return response
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request) -> Response:
+    if current_session(request):
+        return RedirectResponse(_safe_next(request.query_params.get("next")), status_code=303)
+    return _login_page(request)
+
+
+@router.post("/login", response_class=HTMLResponse)
+async def login(request: Request) -> Response:
+    lang = _lang(request)
+    ctx = _ctx(request)
+    form = await _form(request)
+    api_key = str(form.get("api_key") or "").strip()
+    token = str(form.get("csrf") or "")
+    cookie_token = request.cookies.get(sessions.LOGIN_CSRF_COOKIE) or ""
+    if not _same_origin(request) or not token or not hmac.compare_digest(token, cookie_token):
+        return _login_page(request, status=403, error=tr(
+            "Die Anmeldung kam nicht von dieser Seite oder ist abgelaufen. Bitte erneut versuchen.",
+            "The login did not come from this page or has expired. Please try again.", lang))
+    ok, retry = ctx.cache.rate_limit(f"dash-login:{client_ip(request, ctx)}", LOGIN_ATTEMPTS_PER_MINUTE)
+    if not ok:
+        response = _login_page(request, status=429, error=tr(
+            "Zu viele Anmeldeversuche; bitte in {s} s erneut versuchen.",
+            "Too many login attempts; retry in {s} s.", lang, s=retry))
+        response.headers["Retry-After"] = str(retry)
+        return response
+    if not api_key.startswith("tck_") or len(api_key) > 200:
+        return _login_page(request, status=401, error=tr(
+            "Bitte einen API-Schlüssel der Organisation eingeben (beginnt mit tck_).",
+            "Please enter an API key of your organisation (starts with tck_).", lang))
+    with ctx.sessionmaker() as db:
+        found = sessions.key_login(db, key_hash=hash_api_key(api_key))
+    if found is None:
+        return _login_page(request, status=401, error=tr("Unbekannter oder widerrufener API-Schlüssel.",
+                                                         "Unknown or revoked API key.", lang))
+    if found["role"] not in ("admin", "technician"):
+        return _login_page(request, status=403, error=tr(
+            "Sensor-Schlüssel dürfen sich nicht anmelden; bitte einen Techniker- oder Admin-Schlüssel verwenden.",
+            "Sensor keys cannot log in; use a technician or admin key.", lang))
+    cookie, _ = sessions.issue(sessions.signing_key(ctx.settings), **found)
+    response = RedirectResponse(_safe_next(str(form.get("next") or "")), status_code=303,
+                                headers={"Cache-Control": "no-store"})
+    response.set_cookie(sessions.COOKIE, cookie, max_age=sessions.SESSION_SECONDS, path="/dashboard",
+                        httponly=True, samesite="strict", secure=request.url.scheme == "https")
+    response.delete_cookie(sessions.LOGIN_CSRF_COOKIE, path="/dashboard")
+    log.info("dashboard login: key %s (%s) of organisation %s", found["key_id"], found["role"],
+             found["organisation_id"])
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request) -> Response:
+    ctx = _ctx(request)
+    key = sessions.signing_key(ctx.settings)
+    sess = sessions.verify(key, request.cookies.get(sessions.COOKIE))
+    form = await _form(request)
+    if sess is None:
+        return RedirectResponse("/dashboard/login", status_code=303)
+    token = str(form.get("csrf") or "")
+    if not _same_origin(request) or not hmac.compare_digest(token, sessions.csrf_token(key, sess)):
+        lang = _lang(request)
+        return HTMLResponse(tr("Abmeldung abgelehnt: ungültiges Formular-Token.",
+                               "Logout refused: invalid form token.", lang), status_code=403,
+                            headers=SECURITY_HEADERS)
+    remaining = max(1, sess.exp - int(datetime.now(timezone.utc).timestamp()))
+    ctx.cache.set_json(sessions.revoked_cache_key(sess.sid), 1, remaining)
+    response = RedirectResponse("/dashboard/login", status_code=303)
+    response.delete_cookie(sessions.COOKIE, path="/dashboard")
+    return response
+
+
+# ---- pages ----------------------------------------------------------------------------------------------------
+@router.get("/fleet", response_class=HTMLResponse)
+def fleet(request: Request) -> Response:
+    sess = current_session(request)
+    if sess is None:
+        return _to_login(request)
+    ctx = _ctx(request)
+    params = request.query_params
+    status = params.get("status") if params.get("status") in queries.STATUSES else "all"
+    sort = params.get("sort") if params.get("sort") in queries.SORTS else "hostname"
+    desc = params.get("dir") == "desc"
+    per_page = _int(params.get("per_page"), 100, 10, 500)
+    q = (params.get("q") or "").strip()[:100].replace("\x00", "")
+    with ctx.sessionmaker() as db:
+        page = queries.fleet_page(db, organisation_id=sess.organisation_id,
+                                  overdue_after=ctx.settings.host_overdue_seconds,
+                                  disk_warning=ctx.settings.disk_warning_percent, status=status, q=q, sort=sort,
+                                  desc=desc, page=_int(params.get("page"), 1, 1, 1_000_000), per_page=per_page)
+
+    def link(**changes: Any) -> str:
+        values = {"status": status, "q": q, "sort": sort, "dir": "desc" if desc else "asc", "per_page": per_page,
+                  "page": page.page, **changes}
+        return "/dashboard/fleet?" + "&".join(f"{k}={quote(str(v), safe='')}" for k, v in values.items()
+                                               if v not in ("", None))
+
+    return _render(request, "fleet.html", sess=sess, page=page, status=status, q=q, sort=sort, desc=desc,
+                   per_page=per_page, per_page_choices=PER_PAGE_CHOICES, link=link, refresh=REFRESH_SECONDS,
+                   nav="fleet")
+
+
+@router.get("/alerts", response_class=HTMLResponse)
+def alerts(request: Request) -> Response:
+    sess = current_session(request)
+    if sess is None:
+        return _to_login(request)
+    ctx = _ctx(request)
+    lang = _lang(request)
+    with ctx.sessionmaker() as db:
+        hosts = crud.list_hosts(db, organisation_id=sess.organisation_id,
+                                overdue_after=ctx.settings.host_overdue_seconds,
+                                cached_seen=ctx.cache.get_last_seen(sess.organisation_id))
+    items = crud.alerts(hosts, disk_warning=ctx.settings.disk_warning_percent,
+                        disk_critical=ctx.settings.disk_critical_percent, lang=lang)
+    return _render(request, "alerts.html", sess=sess, alerts=items, refresh=REFRESH_SECONDS, nav="alerts")
+
+
+@router.get("/hosts/{hostname}", response_class=HTMLResponse)
+def host(request: Request, hostname: str) -> Response:
+    sess = current_session(request)
+    if sess is None:
+        return _to_login(request)
+    ctx = _ctx(request)
+    lang = _lang(request)
+    chosen = request.query_params.get("range", "24h")
+    if chosen not in queries.RANGES:
+        return _render(request, "error.html", http_status=422, sess=sess, nav="fleet", message=tr(
+            "Unbekannter Zeitraum {r!r}; erlaubt: {a}.", "Unknown range {r!r}; allowed: {a}.", lang, r=chosen,
+            a=", ".join(queries.RANGES)))
+    with ctx.sessionmaker() as db:
+        row = queries.host_row(db, organisation_id=sess.organisation_id, hostname=hostname)
+        if row is None:  # also for hosts of other organisations: nothing reveals that they exist
+            return _render(request, "error.html", http_status=404, sess=sess, nav="fleet", message=tr(
+                "Host {h} ist in Ihrer Organisation unbekannt.", "Host {h} is unknown in your organisation.", lang,
+                h=hostname))
+        now = datetime.now(timezone.utc)
+        series = queries.host_series(db, organisation_id=sess.organisation_id, hostname=hostname,
+                                     since=now - queries.RANGES[chosen])
+    last_seen = row.last_seen if row.last_seen.tzinfo else row.last_seen.replace(tzinfo=timezone.utc)
+    overdue = (now - last_seen).total_seconds() > ctx.settings.host_overdue_seconds
+    return _render(request, "host.html", sess=sess, host=row, last=row.last or {}, overdue=overdue,
+                   ranges=list(queries.RANGES), chosen=chosen, series_json=json.dumps(series),
+                   samples=series["samples"], refresh=REFRESH_SECONDS, nav="fleet",
+                   disk_warning=ctx.settings.disk_warning_percent)
+
+
+@router.get("/changelogs", response_class=HTMLResponse)
+def changelogs(request: Request) -> Response:
+    sess = current_session(request)
+    if sess is None:
+        return _to_login(request)
+    ctx = _ctx(request)
+    with ctx.sessionmaker() as db:
+        items = crud_changelogs.list_sessions(db, organisation_id=sess.organisation_id, limit=50)
+    return _render(request, "changelogs.html", sess=sess, sessions=items, nav="changelogs")
+
+
+@router.get("/changelogs/{run_session}", response_class=HTMLResponse)
+def changelog(request: Request, run_session: str) -> Response:
+    sess = current_session(request)
+    if sess is None:
+        return _to_login(request)
+    ctx = _ctx(request)
+    with ctx.sessionmaker() as db:
+        entries = crud_changelogs.session_entries(db, organisation_id=sess.organisation_id, run_session=run_session)
+    if not entries:
+        lang = _lang(request)
+        return _render(request, "error.html", http_status=404, sess=sess, nav="changelogs", message=tr(
+            "Sitzung {s} ist in Ihrer Organisation unbekannt.", "Session {s} is unknown in your organisation.", lang,
+            s=run_session))
+    return _render(request, "changelog.html", sess=sess, run_session=run_session, entries=entries,
+                   nav="changelogs")
+
+
+@router.get("/cases", response_class=HTMLResponse)
+def cases(request: Request) -> Response:
+    sess = current_session(request)
+    if sess is None:
+        return _to_login(request)
+    ctx = _ctx(request)
+    with ctx.sessionmaker() as db:
+        items = queries.recent_cases(db, organisation_id=sess.organisation_id, limit=50)
+    return _render(request, "cases.html", sess=sess, cases=items, nav="cases")

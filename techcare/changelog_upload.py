@@ -1,0 +1,102 @@
+"""Upload repair changelogs to the team backend (``POST /api/changelogs``) so the dashboard shows them.
+
+The local JSON-lines changelog stays the record of truth: an upload that fails is logged and changes nothing
+locally; uploading again later is safe because the backend stores each entry once (same session, same content).
+
+Hook it into the repairs engine (done by the application when ``BACKEND_URL`` and ``TECHCARE_API_KEY`` are set)::
+
+    from techcare import repairs
+    from techcare.changelog_upload import on_run_finished
+    repairs.on_run_finished.append(on_run_finished)
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from .errors import BackendError, TechCareError
+from .i18n import tr
+
+__all__ = ["BATCH", "configured", "on_run_finished", "upload_session", "upload_sessions"]
+
+log = logging.getLogger("techcare.changelog_upload")
+BATCH = 1000  # the backend accepts at most 1,000 entries per request
+
+
+def configured(settings: Any = None) -> bool:
+    """True when both ``BACKEND_URL`` and ``TECHCARE_API_KEY`` are set."""
+    if settings is None:
+        from .config import get_settings
+
+        settings = get_settings()
+    return bool(getattr(settings, "backend_url", None)) and bool(getattr(settings, "techcare_api_key", None))
+
+
+def upload_session(session: str, *, client: Any = None) -> dict[str, Any]:
+    """Upload all entries of one local session. Returns ``{"session", "created", "duplicates"}``.
+
+    Raises :class:`techcare.errors.BackendError` when the backend is unreachable or refuses, and
+    :class:`techcare.errors.RepairError` for an invalid session id. ``client`` is a
+    :class:`techcare.backend_client.BackendClient` (default: one from the settings).
+    """
+    from .repairs._changelog import read_entries
+
+    entries = read_entries(session)
+    if not entries:
+        raise BackendError(tr("Sitzung {s} hat keine lokalen Protokolleinträge.",
+                              "Session {s} has no local changelog entries.", s=session))
+    own = client is None
+    if own:
+        from .backend_client import BackendClient
+
+        client = BackendClient(retries=1, timeout=10.0)
+    try:
+        created = duplicates = 0
+        for start in range(0, len(entries), BATCH):
+            answer = client.post_json("/api/changelogs", {"session": session, "entries": entries[start:start + BATCH]})
+            created += int(answer.get("created", 0))
+            duplicates += int(answer.get("duplicates", 0))
+    finally:
+        if own:
+            client.close()
+    return {"session": session, "created": created, "duplicates": duplicates}
+
+
+def upload_sessions(sessions: list[str] | None = None, *, client: Any = None) -> dict[str, Any]:
+    """Upload several sessions (default: every local one); failures are collected, not raised.
+
+    Returns ``{"uploaded": [result, ...], "failed": {session: message}}``.
+    """
+    from .repairs._changelog import sessions as local_sessions
+
+    names = local_sessions() if sessions is None else sessions
+    uploaded, failed = [], {}
+    for name in names:
+        try:
+            uploaded.append(upload_session(name, client=client))
+        except TechCareError as exc:
+            failed[name] = str(exc)
+    return {"uploaded": uploaded, "failed": failed}
+
+
+def on_run_finished(plan: Any, run_result: Any, *, client: Any = None) -> dict[str, Any] | None:
+    """``techcare.repairs.on_run_finished`` hook: upload the run's changelog if a backend is configured.
+
+    Never raises: a repair run must not fail because the upload did. Returns the upload result or ``None``.
+    """
+    try:
+        if client is None and not configured():
+            return None
+        session = getattr(run_result, "session", None)
+        if not session:
+            return None
+        result = upload_session(session, client=client)
+        log.info("changelog %s uploaded (%d new, %d already there)", session, result["created"],
+                 result["duplicates"])
+        return result
+    except Exception as exc:  # noqa: BLE001 - the local changelog is kept; the upload can be repeated
+        log.warning(tr("Reparatur-Protokoll {s} nicht hochgeladen (bleibt lokal gespeichert): {e}",
+                       "Repair changelog {s} not uploaded (kept locally): {e}",
+                       s=getattr(run_result, "session", "?"), e=exc))
+        return None

@@ -1,0 +1,81 @@
+"""Client side: ``techcare.changelog_upload`` sends a real local changelog and never fails a repair run."""
+
+from __future__ import annotations
+
+import logging
+from types import SimpleNamespace
+
+import httpx
+import pytest
+
+from conftest import Fleet
+
+
+def _write_session(session: str, host: str) -> None:
+    from techcare.repairs._changelog import ChangelogWriter
+
+    writer = ChangelogWriter(session, {"plan_id": session.split("-")[1], "technician": "Uwe Upload",
+                                       "company": "ACME", "host": host, "platform": "linux"})
+    writer.write("run", dry_run=False, approval="GO REPAIR: 1", approved=[1])
+    writer.write("started", step=1, action="linux.apt_clean", params={})
+    writer.write("finished", step=1, action="linux.apt_clean", params={}, detail="ok")
+
+
+def test_upload_of_a_local_session_and_idempotent_retry(fleet: Fleet, monkeypatch: pytest.MonkeyPatch) -> None:
+    from techcare import config
+    from techcare.changelog_upload import on_run_finished, upload_sessions
+
+    session = "20261127T130000Z-eeee5555-0e0e"
+    _write_session(session, "alpha-pc-09")
+    monkeypatch.setenv("BACKEND_URL", fleet.url)
+    monkeypatch.setenv("TECHCARE_API_KEY", fleet.a.keys["technician"])
+    config.reset_settings()
+    result = on_run_finished(None, SimpleNamespace(session=session))
+    assert result == {"session": session, "created": 3, "duplicates": 0}
+    stored = httpx.get(f"{fleet.url}/api/changelogs/{session}", headers=fleet.a.headers("admin")).json()
+    assert [e["action"] for e in stored if e["event"] == "finished"] == ["linux.apt_clean"]
+    assert stored[0]["technician"] == "Uwe Upload"
+    again = upload_sessions()  # everything local, again: nothing new stored
+    assert again["failed"] == {} and again["uploaded"][0]["duplicates"] == 3
+
+
+def test_unreachable_backend_never_fails_the_run(monkeypatch: pytest.MonkeyPatch,
+                                                 caplog: pytest.LogCaptureFixture) -> None:
+    from techcare import config
+    from techcare.changelog_upload import on_run_finished
+    from techcare.repairs._changelog import read_entries
+
+    session = "20261127T140000Z-ffff6666-0f0f"
+    _write_session(session, "pc")
+    monkeypatch.setenv("BACKEND_URL", "http://127.0.0.1:9")  # discard port: connection refused
+    monkeypatch.setenv("TECHCARE_API_KEY", "tck_" + "z" * 40)
+    config.reset_settings()
+    with caplog.at_level(logging.WARNING, logger="techcare.changelog_upload"):
+        assert on_run_finished(None, SimpleNamespace(session=session)) is None
+    assert session in caplog.text
+    assert len(read_entries(session)) == 3  # the local changelog is untouched
+
+
+def test_refused_upload_is_logged_not_raised(fleet: Fleet, monkeypatch: pytest.MonkeyPatch,
+                                             caplog: pytest.LogCaptureFixture) -> None:
+    from techcare import config
+    from techcare.changelog_upload import on_run_finished, upload_session
+    from techcare.errors import BackendError
+
+    session = "20261127T150000Z-abab7777-1a1a"
+    _write_session(session, "pc")
+    monkeypatch.setenv("BACKEND_URL", fleet.url)
+    monkeypatch.setenv("TECHCARE_API_KEY", fleet.a.keys["sensor"])  # sensor keys may not upload
+    config.reset_settings()
+    with pytest.raises(BackendError):
+        upload_session(session)
+    with caplog.at_level(logging.WARNING, logger="techcare.changelog_upload"):
+        assert on_run_finished(None, SimpleNamespace(session=session)) is None
+    assert "403" in caplog.text
+
+
+def test_not_configured_does_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    from techcare.changelog_upload import configured, on_run_finished
+
+    assert configured() is False
+    assert on_run_finished(None, SimpleNamespace(session="20261127T150000Z-abab7777-1a1a")) is None
