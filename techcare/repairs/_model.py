@@ -55,9 +55,20 @@ def truncate(text: str | None, limit: int = OUTPUT_LIMIT) -> str:
     return text[:head] + f"\n…[{len(text) - limit} chars cut]…\n" + text[-(limit - head):]
 
 
+# PowerShell treats all of these as single-quote delimiters (its own EscapeSingleQuotedStringContent doubles each).
+_PS_SINGLE_QUOTES = ("'", "\u2018", "\u2019", "\u201a", "\u201b")
+
+
 def ps_quote(value: str) -> str:
-    """A PowerShell single-quoted literal (the only quoting PowerShell never interprets)."""
-    return "'" + str(value).replace("'", "''") + "'"
+    """A PowerShell single-quoted literal (the only quoting PowerShell never interprets).
+
+    Every character PowerShell accepts as a single quote — ASCII ' and the typographic ‘ ’ ‚ ‛ — is doubled, so a
+    value can never close the literal.
+    """
+    text = str(value)
+    for quote in _PS_SINGLE_QUOTES:
+        text = text.replace(quote, quote * 2)
+    return "'" + text + "'"
 
 
 #: Same preamble as the Windows probes: no progress records (they arrive as CLIXML on stderr), errors terminate

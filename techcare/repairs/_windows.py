@@ -498,8 +498,9 @@ class CreateRestorePoint(Action):
     timeout = 900.0
     cannot_undo_de = "Ein Wiederherstellungspunkt ändert nichts am System; Windows löscht alte Punkte selbst."
     cannot_undo_en = "A restore point changes nothing on the system; Windows removes old points itself."
-    params = (Param("description", "str", "Beschreibung (höchstens 200 Zeichen)", "a description (at most 200 chars)",
-                    default="TechCare", pattern=r"[^\x00-\x1f]{1,200}", max_length=200),)
+    params = (Param("description", "str", "Beschreibung: Buchstaben, Ziffern, Leerzeichen und - _ . , ( ) : (höchstens 200)",
+                    "a description: letters, digits, spaces and - _ . , ( ) : (at most 200)",
+                    default="TechCare", pattern=r"[\w][\w .,()\-:]{0,199}", max_length=200),)
 
     def commands(self, params: dict[str, Any], ctx: StepContext | None = None) -> list[list[str]]:
         return [ps_command(f"Checkpoint-Computer -Description {ps_quote(params['description'])} "
