@@ -46,17 +46,23 @@ class Session:
                 self._runner = default_runner()
         return self._runner
 
+    def _forget_machine(self) -> None:
+        # A plan belongs to the machine it was made for: never carry it (or its approval) to another one.
+        self.diagnosis = self._drivers = self._driver_updates = None
+        self.plan = None
+        self.shown_plan_id = None
+
     def use_runner(self, runner: Any) -> None:
         """Work through this CommandRunner (e.g. a ReplayRunner whose ``fallback`` answers repair commands in
-        a runbook, or a DryRunRunner); forgets machine-specific state."""
+        a runbook, or a DryRunRunner); forgets machine-specific state, including the plan."""
         self._runner = runner
-        self.diagnosis = self._drivers = self._driver_updates = None
+        self._forget_machine()
 
     def use_snapshot(self, snapshot: str | Path | None) -> None:
         """Work on a captured machine (or back on this one with ``None``); forgets machine-specific state."""
         self.snapshot = str(snapshot) if snapshot else None
         self._runner = None
-        self.diagnosis = self._drivers = self._driver_updates = None
+        self._forget_machine()
 
     def diagnose(self, snapshot: str | Path | None = None, progress: Callable[..., None] | None = None):
         from .diagnosis import diagnose
@@ -146,10 +152,13 @@ class Session:
         return result
 
     def undo(self):
-        if self.plan is None or self.last_run is None:
+        """Undo the completed steps of the last real run, last first (even if a newer plan exists by now)."""
+        if self.last_run is None:
             raise RepairError(tr("Es gibt keinen Reparaturlauf, der rückgängig gemacht werden könnte.",
                                  "There is no repair run to undo."))
-        return self.plan.rollback()
+        from .repairs import rollback_session
+
+        return rollback_session(self.last_run.session, self.last_run.runner or self.runner)
 
     def interrupted(self) -> list[Any]:
         """Steps a killed process left started but unfinished (from the write-ahead changelog)."""

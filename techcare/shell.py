@@ -110,6 +110,11 @@ def _install_timeout_hook(ipython: Any, session: Any) -> None:
             print(f"✖ {exc}", file=sys.stderr)
             sys.stdout.flush()
             os._exit(1)
+        except BaseException:  # noqa: BLE001 - Ctrl-C/EOF at the prompt: IPython would run the cell anyway
+            print(tr("✖ Anmeldung abgebrochen – TechCare wird beendet.", "✖ Sign-in cancelled – TechCare exits."),
+                  file=sys.stderr)
+            sys.stdout.flush()
+            os._exit(1)
 
     ipython.events.register("pre_run_cell", before_cell)
     session.lock.touch()  # the timeout counts from the first prompt, not from a slow start

@@ -197,9 +197,8 @@ class DriverInstallUpdate(Action):
     def commands(self, params: dict[str, Any], ctx: StepContext | None = None) -> list[list[str]]:
         if params["source"] == "apple":
             return [[SOFTWAREUPDATE, "--install", params["update_id"]]]
-        if params["source"] == "fwupd":
-            device = params["hardware_id"] or params["update_id"]
-            return [["fwupdmgr", "update", device, "--assume-yes", "--no-reboot-check"]]
+        if params["source"] == "fwupd":  # update_id is fwupd's DeviceId (hardware_id is a PCI/FWUPD id for display)
+            return [["fwupdmgr", "update", params["update_id"], "--assume-yes", "--no-reboot-check"]]
         script = (_WU_FIND.format(uid=params["update_id"]) +
                   "$c = New-Object -ComObject Microsoft.Update.UpdateColl; "
                   "foreach ($u in $r.Updates) { if (-not $u.EulaAccepted) { $u.AcceptEula() }; [void]$c.Add($u) }; "
@@ -223,8 +222,7 @@ class DriverInstallUpdate(Action):
                           for line in res.stdout.splitlines())
             return not offered  # no longer offered = installed
         if ctx.params["source"] == "fwupd":
-            device = ctx.params["hardware_id"] or ctx.params["update_id"]
-            res = ctx.run(["fwupdmgr", "get-updates", device, "--json"], timeout=120)
+            res = ctx.run(["fwupdmgr", "get-updates", ctx.params["update_id"], "--json"], timeout=120)
             if res.error:
                 return None
             data = parse_json(res.stdout.replace("\n", " ")) if res.stdout.strip().startswith("{") else None

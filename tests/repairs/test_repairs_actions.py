@@ -458,11 +458,13 @@ def test_check_skips_when_not_needed(scripted, action_id):
 
 
 def test_fwupd_driver_update_on_linux(scripted):
-    params = {"source": "fwupd", "update_id": "1.2.3", "hardware_id": "2082b5e0-7a64-478a-b1b2-e3404fab6dad"}
+    # as the driver module sends it: update_id is fwupd's DeviceId, hardware_id the normalised id for display
+    params = {"source": "fwupd", "update_id": "b585990a003e8a3ad1d2bde54b5e4b5e4b5e4b5e",
+              "hardware_id": "FWUPD\\B585990A003E8A3AD1D2BDE54B5E4B5E4B5E4B5E"}
     action = get_action("drivers.install_update")
     valid = action.validate_params(params)
-    assert action.commands(valid) == [["fwupdmgr", "update", params["hardware_id"], "--assume-yes", "--no-reboot-check"]]
-    probe = ("fwupdmgr", "get-updates", params["hardware_id"], "--json")
+    assert action.commands(valid) == [["fwupdmgr", "update", params["update_id"], "--assume-yes", "--no-reboot-check"]]
+    probe = ("fwupdmgr", "get-updates", params["update_id"], "--json")
     runner = scripted(platform="linux", before={probe: (0, '{\n  "Devices" : [ { "Name" : "UEFI dbx" } ]\n}\n')},
                       after={probe: (2, "No updatable devices\n")},
                       is_apply=lambda argv: argv[:2] == ("fwupdmgr", "update"))
