@@ -63,7 +63,7 @@ def test_login_sets_a_strict_httponly_session_cookie(fleet: Fleet) -> None:
         assert fleet.a.keys["technician"] not in resp.headers.get("set-cookie", "")  # the key is never stored
 
 
-@pytest.mark.parametrize("case", ["no_token", "wrong_token", "foreign_origin"])
+@pytest.mark.parametrize("case", ["no_token", "wrong_token", "foreign_origin", "cross_site_fetch", "null_origin"])
 def test_login_csrf(fleet: Fleet, case: str) -> None:
     with httpx.Client(base_url=fleet.url) as client:
         page = client.get("/dashboard/login")
@@ -74,8 +74,12 @@ def test_login_csrf(fleet: Fleet, case: str) -> None:
             data.pop("csrf")
         elif case == "wrong_token":
             data["csrf"] = "x" * len(token)
-        else:
+        elif case == "foreign_origin":
             headers["Origin"] = "https://evil.example"
+        elif case == "null_origin":
+            headers["Origin"] = "null"
+        else:
+            headers["Sec-Fetch-Site"] = "cross-site"
         resp = client.post("/dashboard/login", data=data, headers=headers)
         assert resp.status_code == 403
         assert "tc_dash=" not in resp.headers.get("set-cookie", "")

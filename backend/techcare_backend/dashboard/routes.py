@@ -34,7 +34,7 @@ LOGIN_ATTEMPTS_PER_MINUTE = 20
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
                                "connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
-    "X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
 
@@ -112,13 +112,18 @@ def _safe_next(value: str | None) -> str:
 
 
 def _same_origin(request: Request) -> bool:
-    """POSTs must come from our own pages: an Origin (or Referer) of another site is refused."""
+    """POSTs must come from our own pages (on top of the CSRF token and the SameSite=Strict cookie).
+
+    Browsers send ``Sec-Fetch-Site``: only ``same-origin`` passes. Without it the ``Origin`` (or ``Referer``) must
+    name this host; a request with neither (a non-browser client) relies on the CSRF token alone."""
+    fetch_site = request.headers.get("sec-fetch-site")
+    if fetch_site is not None:
+        return fetch_site == "same-origin"
     origin = request.headers.get("origin") or request.headers.get("referer")
-    if not origin or origin == "null":
-        return origin is None  # browsers send Origin on POST; "null" (sandboxed/opaque) is refused
+    if origin is None:
+        return True
     parts = urlsplit(origin)
-    host = request.headers.get("host", "")
-    return parts.netloc == host and parts.scheme == request.url.scheme
+    return parts.netloc == request.headers.get("host", "") and parts.scheme == request.url.scheme
 
 
 async def _form(request: Request) -> dict[str, str]:
