@@ -163,8 +163,12 @@ class Settings(BaseSettings):
             os.chmod(self.techcare_home, 0o700)
         except OSError:
             pass
-        for path in (self.sessions_dir, self.changelogs_dir, self.cases_dir):
+        for path in (self.data_dir, self.sessions_dir, self.changelogs_dir, self.cases_dir):
             path.mkdir(parents=True, exist_ok=True)
+            try:
+                os.chmod(path, 0o700)  # changelogs, backups and chat sessions hold customer data
+            except OSError:
+                pass
 
 
 def resolve_env_file(environ: dict[str, str] | None = None) -> Path:

@@ -48,9 +48,13 @@ class CleanOldFiles(Action):
             Param("path", "str", "ein Verzeichnis (~ und Umgebungsvariablen erlaubt)",
                   "a directory (~ and environment variables allowed)", default=self.default_path,
                   pattern=PATH_PATTERN),
-            Param("older_than_days", "int", "", "", default=7, minimum=0, maximum=3650),
+            Param("older_than_days", "int", "", "", default=7, minimum=1, maximum=3650),
             Param("keep_backup", "bool", "", "", default=True),
         )
+
+    def risk_for(self, params: dict[str, Any] | None = None) -> str:
+        # deleting for good cannot be undone: that is a high-risk step and asks once more
+        return "high" if params is not None and params.get("keep_backup") is False else self.risk
 
     def undo_reason(self, params: dict[str, Any] | None = None, lang: str | None = None) -> str | None:
         if params is not None and params.get("keep_backup") is False:

@@ -266,7 +266,7 @@ def _run_step(step: Step, runner: CommandRunner, writer: ChangelogWriter, sessio
     backup = _session_dir(session) / f"step-{step.number}"
     ctx = StepContext(runner=runner, params=dict(step.params), backup_dir=backup, timeout=action.timeout)
     base = {"step": step.number, "action": step.action_id, "params": step.params}
-    writer.write("started", **base, risk=action.risk, planned=step.command_text())
+    writer.write("started", **base, risk=step.risk, planned=step.command_text())
     began = time.monotonic()
     phase = "check"
     seen = 0

@@ -42,11 +42,41 @@ def expand(path: str) -> Path:
     return Path(os.path.expanduser(os.path.expandvars(path)))
 
 
+def allowed_roots() -> list[Path]:
+    """Where temp/cache cleanup may work: the temp and cache directories of this OS (plus any directories a
+    technician lists in ``TECHCARE_CLEAN_ROOTS``, separated by the OS path separator)."""
+    import tempfile
+
+    home = Path.home()
+    candidates = [tempfile.gettempdir(), "/tmp", "/var/tmp", "/private/tmp", "/private/var/folders",
+                  home / ".cache", home / "Library" / "Caches", os.environ.get("TEMP"), os.environ.get("TMP"),
+                  os.path.join(os.environ.get("WINDIR", "C:\\Windows"), "Temp"),
+                  os.path.join(os.environ.get("LOCALAPPDATA", ""), "Temp") if os.environ.get("LOCALAPPDATA") else None]
+    candidates += [p for p in os.environ.get("TECHCARE_CLEAN_ROOTS", "").split(os.pathsep) if p]
+    roots: list[Path] = []
+    for item in candidates:
+        if item:
+            try:
+                real = Path(item).expanduser().resolve()
+            except OSError:
+                continue
+            if real not in roots:
+                roots.append(real)
+    return roots
+
+
+def _inside(path: Path, roots: list[Path]) -> bool:
+    return any(path == r or r in path.parents for r in roots)
+
+
 def forbidden_root(root: Path) -> str | None:
     try:
         real = root.resolve()
     except OSError as exc:
         return f"cannot resolve {root}: {exc}"
+    if not _inside(real, allowed_roots()):
+        return (f"{real} is not a temp or cache directory (allowed: "
+                + ", ".join(str(r) for r in allowed_roots()) + "; more via TECHCARE_CLEAN_ROOTS)")
     text = str(real).rstrip("\\/") or "/"
     if real.parent == real:
         return f"{real} is a file-system root"
@@ -96,22 +126,48 @@ def _write_manifest(qdir: Path, manifest: dict[str, Any]) -> None:
     os.replace(tmp, qdir / MANIFEST)
 
 
+def _private_dirs(path: Path) -> None:
+    """Create ``path`` and missing parents with mode 0700 (a quarantine may hold other users' private files)."""
+    missing = []
+    current = path
+    while not current.exists():
+        missing.append(current)
+        current = current.parent
+    for directory in reversed(missing):
+        directory.mkdir(mode=0o700, exist_ok=True)
+        os.chmod(directory, 0o700)
+
+
+def _still_safe(path: Path, real_root: Path) -> bool:
+    """The file is still a regular file (not swapped for a symlink) in a directory really under the root."""
+    try:
+        st = path.lstat()
+    except OSError:
+        return False
+    real_parent = Path(os.path.realpath(path.parent))
+    return stat.S_ISREG(st.st_mode) and (real_parent == real_root or real_root in real_parent.parents)
+
+
 def clean(root: Path, days: float, quarantine: Path | None) -> dict[str, Any]:
     moved: list[dict[str, Any]] = []
     errors: list[dict[str, str]] = []
     manifest: dict[str, Any] = {"root": str(root), "files": moved}
+    real_root = root.resolve()
     if quarantine is not None:
-        (quarantine / FILES).mkdir(parents=True, exist_ok=True)
+        _private_dirs(quarantine / FILES)
         _write_manifest(quarantine, manifest)
     total = count = 0
     for path, st in _old_files(root, days):
         rel = path.relative_to(root)
+        if not _still_safe(path, real_root):  # a directory replaced by a symlink since the scan: never follow it
+            errors.append({"path": str(path), "error": "changed during cleanup (symlink or not a regular file)"})
+            continue
         try:
             if quarantine is None:
                 path.unlink()
             else:
                 target = quarantine / FILES / rel
-                target.parent.mkdir(parents=True, exist_ok=True)
+                _private_dirs(target.parent)
                 entry = {"rel": rel.as_posix(), "size": st.st_size, "sha256": _sha256(path)}
                 shutil.move(str(path), str(target))  # rename, or copy2 + unlink across file systems
                 moved.append(entry)
@@ -127,6 +183,7 @@ def clean(root: Path, days: float, quarantine: Path | None) -> dict[str, Any]:
 def restore(quarantine: Path) -> dict[str, Any]:
     manifest = json.loads((quarantine / MANIFEST).read_text(encoding="utf-8"))
     root = Path(manifest["root"])
+    real_root = root.resolve()
     restored, conflicts, errors = 0, [], []
     base = quarantine / FILES
     for dirpath, _dirs, filenames in os.walk(base):
@@ -137,8 +194,17 @@ def restore(quarantine: Path) -> dict[str, Any]:
             if dst.exists() or dst.is_symlink():
                 conflicts.append(rel.as_posix())
                 continue
+            # never let a directory swapped for a symlink redirect the restore outside the cleaned root
+            real_parent = Path(os.path.realpath(dst.parent))
+            if not (real_parent == real_root or real_root in real_parent.parents):
+                errors.append({"path": str(dst), "error": "destination directory leads outside the cleaned root"})
+                continue
             try:
                 dst.parent.mkdir(parents=True, exist_ok=True)
+                real_parent = Path(os.path.realpath(dst.parent))
+                if not (real_parent == real_root or real_root in real_parent.parents):
+                    errors.append({"path": str(dst), "error": "destination directory leads outside the cleaned root"})
+                    continue
                 shutil.move(str(src), str(dst))
                 restored += 1
             except OSError as exc:

@@ -263,6 +263,10 @@ class Action:
     def explanation(self, lang: str | None = None) -> str:
         return tr(self.explain_de, self.explain_en, lang)
 
+    def risk_for(self, params: dict[str, Any] | None = None) -> str:
+        """The risk of this action with these parameters (an action may be riskier with some settings)."""
+        return self.risk
+
     def undo_reason(self, params: dict[str, Any] | None = None, lang: str | None = None) -> str | None:
         """``None`` when undoable with these params, else why not."""
         if self.cannot_undo_de or self.cannot_undo_en:

@@ -45,7 +45,7 @@ class Step:
 
     @property
     def risk(self) -> str:
-        return self.action.risk
+        return self.action.risk_for(self.params)
 
     @property
     def needs_admin(self) -> bool:

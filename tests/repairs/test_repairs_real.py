@@ -96,12 +96,16 @@ def test_delete_mode_cannot_be_undone_and_says_so(tmp_path):
     p = Plan.from_actions([{"action": "linux.clear_temp_files",
                             "params": {"path": str(root), "keep_backup": False}}], platform="linux")
     assert "permanently" in (p.steps[0].undo_note("en") or "")
-    result = p.run(parse_approval("GO REPAIR: 1", p), LocalRunner(platform="linux"), progress=lambda _: None)
+    assert p.steps[0].risk == "high"  # deleting for good asks once more
+    refused = p.run(parse_approval("GO REPAIR: 1", p), LocalRunner(platform="linux"), progress=lambda _: None)
+    assert refused.steps[0].status == "not_confirmed" and len(snapshot(root)) > 1
+    result = p.run(parse_approval("GO REPAIR: 1", p), LocalRunner(platform="linux"), confirm=lambda step: True,
+                   progress=lambda _: None)
     assert result.ok and sorted(snapshot(root)) == ["fresh.txt"]
     assert p.rollback(progress=lambda _: None)[0]["status"] == "not_undoable"
 
 
-@pytest.mark.parametrize("bad_root", ["/", "/etc", "~"])
+@pytest.mark.parametrize("bad_root", ["/", "/etc", "~", "/usr/lib", "/var/lib/dpkg", "/opt"])
 def test_fsops_refuses_system_roots(bad_root, capsys):
     assert _fsops.main(["scan", "--older-than-days", "1", bad_root]) == 2
     assert "refused" in capsys.readouterr().out
