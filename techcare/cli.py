@@ -29,6 +29,13 @@ def _console(stderr: bool = False):
     return Console(stderr=stderr, highlight=False)
 
 
+def _print_error(exc: BaseException) -> None:
+    """One red line; the message is data (it may contain [brackets]) and is never read as markup."""
+    from rich.text import Text
+
+    _console(stderr=True).print(Text("✖ ", style="bold red") + Text(str(exc)), soft_wrap=True)
+
+
 # ---- commands ----------------------------------------------------------------------------------------------
 
 def cmd_diagnose(args: argparse.Namespace) -> int:
@@ -203,7 +210,7 @@ def _passthrough(name: str, rest: list[str]) -> int:
         _apply_settings()
         return int(import_module(PASSTHROUGH[name]).main(rest) or 0)
     except TechCareError as exc:
-        _console(stderr=True).print(f"[bold red]✖[/] {exc}", markup=True, highlight=False, soft_wrap=True)
+        _print_error(exc)
         return exc.exit_code
 
 
@@ -229,7 +236,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _apply_settings()
         return COMMANDS[args.command](args)
     except TechCareError as exc:
-        _console(stderr=True).print(f"[bold red]✖[/] {exc}", markup=True, highlight=False, soft_wrap=True)
+        _print_error(exc)
         return exc.exit_code
     except EOFError:
         print(_tr("Abgebrochen (keine Eingabe).", "Cancelled (no input)."), file=sys.stderr)

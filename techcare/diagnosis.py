@@ -145,9 +145,11 @@ class Diagnosis:
 
     # ---- rendering --------------------------------------------------------------------------------------
     def __rich__(self):
+        from rich.markup import escape
         from rich.table import Table
+        from rich.text import Text
 
-        title = tr("Diagnose {host} ({os})", "Diagnosis of {host} ({os})", host=self.hostname, os=self.os)
+        title = escape(tr("Diagnose {host} ({os})", "Diagnosis of {host} ({os})", host=self.hostname, os=self.os))
         table = Table(title=title, show_lines=False, expand=False)
         table.add_column("", no_wrap=True)
         table.add_column(tr("Bereich", "Area"))
@@ -155,9 +157,9 @@ class Diagnosis:
         table.add_column(tr("Befund", "Finding"))
         table.add_column(tr("Reparaturen", "Repairs"))
         for f in sorted(self.items, key=lambda f: (-_RANK[f.severity], AREAS.index(f.area))):
-            style = _STYLE[f.severity]
-            table.add_row(f"[{style}]{_ICON[f.severity]} {f.severity}[/]", f.area, f.check, f.summary(),
-                          ", ".join(f.repairs))
+            # every cell but the severity is data (event messages, mount points): Text, never markup
+            table.add_row(Text(f"{_ICON[f.severity]} {f.severity}", style=_STYLE[f.severity]), Text(f.area),
+                          Text(f.check), Text(f.summary()), Text(", ".join(f.repairs)))
         counts = self.counts()
         table.caption = " · ".join(f"{counts[s]} {s}" for s in SEVERITIES if counts[s]) + \
             tr(" · {t:.1f} s", " · {t:.1f} s", t=self.duration)

@@ -38,7 +38,9 @@ class Repl:
             from rich.console import Console
 
             console = Console(highlight=False)
-            say = console.print
+
+            def say(obj: Any) -> None:  # text from tools, plans and users is data: never rich markup
+                console.print(obj, markup=False)
         self.say = say
 
     def help_text(self) -> str:
@@ -152,7 +154,7 @@ class Repl:
                 if not self.handle(line):
                     return 0
             except TechCareError as exc:
-                self.say(f"[bold red]✖[/] {exc}")
+                self.say(f"✖ {exc}")
                 if getattr(exc, "exit_code", 0) == 1 and type(exc).__name__ == "AuthError":
                     return 1
 
