@@ -444,6 +444,94 @@ def _copy_samples(conn: Any, rows: list[dict[str, Any]]) -> set[str]:
     return inserted
 
 
+# PostgreSQL hot path: plain psycopg on a pooled connection, prepared statements, no ORM session.
+_HOST_COLUMNS = ("organisation_id", "hostname", "os", "last_seen", "last_sample_at", "last", "cpu_percent",
+                 "ram_percent", "disk_max_percent", "firewall", "antivirus", "smart_failing", "pending_updates")
+_HOST_CASTS = {"organisation_id": "text", "hostname": "text", "os": "text", "last_seen": "timestamptz",
+               "last_sample_at": "timestamptz", "last": "jsonb", "cpu_percent": "float8", "ram_percent": "float8",
+               "disk_max_percent": "float8", "firewall": "text", "antivirus": "text", "smart_failing": "bool",
+               "pending_updates": "int4"}
+_HOST_UPSERT_SET = ", ".join(
+    ["last_seen = EXCLUDED.last_seen"]
+    + [f"{c} = CASE WHEN hosts.last_sample_at <= EXCLUDED.last_sample_at THEN EXCLUDED.{c} ELSE hosts.{c} END"
+       for c in _HOST_VALUE_COLUMNS])
+_HOST_VALUES = ", ".join(f"%({c})s::{_HOST_CASTS[c]}" for c in _HOST_COLUMNS)
+_HOST_CONFLICT = f"ON CONFLICT (organisation_id, hostname) DO UPDATE SET {_HOST_UPSERT_SET}"
+# One statement, one round trip: the sample (idempotent by sample_id) and, only if it was new, its host row.
+PG_INGEST_ONE = (
+    "WITH ins AS (INSERT INTO metric_samples (organisation_id, sample_id, hostname, os, ts, received_at, payload) "
+    "VALUES (%(organisation_id)s, %(sample_id)s, %(hostname)s, %(os)s, %(last_sample_at)s, %(last_seen)s, "
+    "%(last)s::jsonb) ON CONFLICT (organisation_id, sample_id) DO NOTHING RETURNING 1), "
+    f"up AS (INSERT INTO hosts ({', '.join(_HOST_COLUMNS)}) SELECT {_HOST_VALUES} FROM ins {_HOST_CONFLICT}) "
+    "SELECT count(*) FROM ins")
+PG_UPSERT_HOST = f"INSERT INTO hosts ({', '.join(_HOST_COLUMNS)}) VALUES ({_HOST_VALUES}) {_HOST_CONFLICT}"
+
+
+def _host_params(organisation_id: str, sample: Any, payload_json: str, now: datetime) -> dict[str, Any]:
+    return {"organisation_id": organisation_id, "hostname": sample.hostname, "os": sample.os, "last_seen": now,
+            "last_sample_at": sample.timestamp, "last": payload_json, **_summary(sample)}
+
+
+def ingest_one_params(organisation_id: str, sample: Any, now: datetime | None = None,
+                      payload_json: str | None = None) -> dict[str, Any]:
+    """The parameters of :data:`PG_INGEST_ONE` for one sample."""
+    params = _host_params(organisation_id, sample, payload_json or sample.model_dump_json(), now or utcnow())
+    params["sample_id"] = sample.sample_id
+    return params
+
+
+async def aingest_one_pg(raw: Any, *, organisation_id: str, sample: Any) -> str:
+    """One sample on an async psycopg connection in autocommit-free mode (the caller commits): one round trip."""
+    async with raw.cursor() as cur:
+        await cur.execute(PG_INGEST_ONE, ingest_one_params(organisation_id, sample), prepare=True)
+        row = await cur.fetchone()
+    return "created" if row and row[0] else "duplicate"
+
+
+def ingest_samples_pg(raw: Any, *, organisation_id: str, samples: Sequence[Any],
+                      now: datetime | None = None) -> list[str]:
+    """PostgreSQL ingestion on a raw psycopg connection (the caller commits); same semantics as
+    :func:`ingest_samples`. One sample: one prepared statement (sample + host upsert in a CTE). Batches: COPY into a
+    temporary table + ``INSERT ... SELECT ... ON CONFLICT DO NOTHING RETURNING``, then the newest sample per host."""
+    if not samples:
+        return []
+    now = now or utcnow()
+    payloads = [s.model_dump_json() for s in samples]
+    if len(samples) == 1:
+        params = ingest_one_params(organisation_id, samples[0], now, payloads[0])
+        with raw.cursor() as cur:
+            cur.execute(PG_INGEST_ONE, params, prepare=True)
+            row = cur.fetchone()
+        return ["created" if row and row[0] else "duplicate"]
+    cols = ", ".join(_COPY_COLUMNS)
+    with raw.cursor() as cur:
+        cur.execute("CREATE TEMP TABLE IF NOT EXISTS techcare_ingest (organisation_id varchar(36), "
+                    "sample_id varchar(64), hostname varchar(255), os varchar(10), ts timestamptz, "
+                    "received_at timestamptz, payload jsonb) ON COMMIT DELETE ROWS")
+        with cur.copy(f"COPY techcare_ingest ({cols}) FROM STDIN") as copy:
+            for s, p in zip(samples, payloads):
+                copy.write_row((organisation_id, s.sample_id, s.hostname, s.os, s.timestamp, now, p))
+        cur.execute(f"INSERT INTO metric_samples ({cols}) SELECT {cols} FROM techcare_ingest "
+                    "ON CONFLICT (organisation_id, sample_id) DO NOTHING RETURNING sample_id")
+        inserted = {row[0] for row in cur.fetchall()}
+        cur.execute("DELETE FROM techcare_ingest")
+        statuses: list[str] = []
+        newest: dict[str, tuple[Any, str]] = {}
+        for s, p in zip(samples, payloads):
+            if s.sample_id in inserted:
+                inserted.discard(s.sample_id)
+                statuses.append("created")
+                best = newest.get(s.hostname)
+                if best is None or s.timestamp >= best[0].timestamp:
+                    newest[s.hostname] = (s, p)
+            else:
+                statuses.append("duplicate")
+        if newest:  # in name order, so concurrent batches cannot deadlock on host rows
+            cur.executemany(PG_UPSERT_HOST, [_host_params(organisation_id, s, p, now)
+                                             for _, (s, p) in sorted(newest.items())])
+    return statuses
+
+
 def ingest_samples(session: Session, *, organisation_id: str, samples: Sequence[MetricSampleCreate],
                    now: datetime | None = None) -> list[str]:
     """Insert samples idempotently; returns, per input sample, ``created`` or ``duplicate``.
@@ -618,6 +706,11 @@ def create_case(session: Session, *, organisation_id: str, data: Any, technician
     also a concurrent one) returns the stored case and counts nothing twice in the success statistics."""
     case_id = getattr(data, "case_id", None)
     if case_id is not None:
+        if session.get_bind().dialect.name == "sqlite":
+            # Take SQLite's write lock before reading (a read transaction that later writes fails with "database
+            # is locked" when another writer committed in between; busy_timeout only covers a fresh write lock).
+            session.execute(text("UPDATE case_stats SET successes = successes WHERE organisation_id = :org "
+                                 "AND actions_key = ''"), {"org": organisation_id})
         existing = case_by_client_id(session, organisation_id=organisation_id, case_id=case_id)
         if existing is not None:
             return existing, False

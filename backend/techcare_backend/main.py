@@ -20,7 +20,7 @@ from .api.routes import admin, cases, health, licenses, monitoring, org
 from .api.routes import changelogs
 from .core.cache import make_cache
 from .core.config import BackendSettings, load_backend_settings
-from .core.db import make_engine, make_sessionmaker, migrate
+from .core.db import dispose_async_engine, make_engine, make_sessionmaker, migrate
 from .core.errors import ApiError
 
 log = logging.getLogger("techcare_backend")
@@ -51,6 +51,7 @@ def create_app(settings: BackendSettings | None = None) -> FastAPI:
         log.info("TechCare backend %s ready (%s, cache: %s)", __version__, mode, ctx.cache.backend)
         yield
         ctx.cache.close()
+        await dispose_async_engine(engine)
         engine.dispose()
 
     app = FastAPI(title="TechCare backend", version=__version__, lifespan=lifespan,

@@ -298,7 +298,9 @@ class SmartSample(BaseModel):
     temperature_c: float | None = Field(None, ge=-50, le=200)
 
 
-class MetricSampleCreate(NoNul):
+class MetricSampleFields(BaseModel):
+    """The fields of a metrics sample, without the per-sample NUL check (a batch checks all its samples at once)."""
+
     model_config = ConfigDict(extra="ignore")
     sample_id: Annotated[str, StringConstraints(strip_whitespace=True, min_length=8, max_length=64,
                                                 pattern=r"^[A-Za-z0-9_\-]+$")]
@@ -322,6 +324,12 @@ class MetricSampleCreate(NoNul):
     @classmethod
     def _utc(cls, value: datetime) -> datetime:
         return as_utc(value)
+
+
+class MetricSampleCreate(NoNul, MetricSampleFields):
+    """One metrics sample (the product spec's payload); text must not contain NUL."""
+
+    model_config = ConfigDict(extra="ignore")
 
 
 class SampleAccepted(BaseModel):

@@ -40,6 +40,9 @@ class Cache:
     async def aset_json(self, key: str, value: Any, ttl: int) -> None:
         self.set_json(key, value, ttl)
 
+    async def aset_last_seen(self, org_id: str, hosts: dict[str, float]) -> None:
+        self.set_last_seen(org_id, hosts)
+
     async def validate_prefetch(self, limits: list[tuple[str, int]], key: str | None,
                                 window: int = 60) -> tuple[list[tuple[bool, int]], Any | None]:
         """Count ``limits`` ([(bucket, limit)]) and read ``key`` in one round trip (the hot path of validate)."""
@@ -255,6 +258,17 @@ class RedisCache(Cache):
             return
         try:
             await self._async_client().set(self._k(key), json.dumps(value), ex=ttl)
+        except self._redis_errors as exc:
+            self._failed(exc)
+
+    async def aset_last_seen(self, org_id: str, hosts: dict[str, float]) -> None:
+        if not hosts:
+            return
+        self.fallback.set_last_seen(org_id, hosts)
+        if not self._available():
+            return
+        try:
+            await self._async_client().hset(self._k(f"seen:{org_id}"), mapping={h: repr(ts) for h, ts in hosts.items()})
         except self._redis_errors as exc:
             self._failed(exc)
 

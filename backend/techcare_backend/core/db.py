@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
-__all__ = ["make_engine", "make_sessionmaker", "migrate", "ping"]
+__all__ = ["async_engine_for", "make_engine", "make_sessionmaker", "migrate", "ping"]
 
 ALEMBIC_DIR = Path(__file__).resolve().parent.parent / "alembic"
 
@@ -69,3 +70,31 @@ def ping(engine: Engine) -> bool:
         return True
     except Exception:
         return False
+
+
+def async_engine_for(engine: Engine) -> Any:
+    """An async (psycopg) engine on the same PostgreSQL URL and pool settings as ``engine``, for the hot paths that
+    run on the event loop without a thread-pool hop. One per event loop (a test client's new loop gets its own)."""
+    import asyncio
+
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    loop = asyncio.get_running_loop()
+    cached = _ASYNC_ENGINES.get(id(engine))
+    if cached is not None and cached[0] is loop:
+        return cached[1]
+    pool = engine.pool
+    size = getattr(pool, "size", lambda: 10)()
+    aengine = create_async_engine(engine.url, pool_size=size, max_overflow=size * 2, pool_pre_ping=True,
+                                  pool_recycle=1800)
+    _ASYNC_ENGINES[id(engine)] = (loop, aengine)
+    return aengine
+
+
+async def dispose_async_engine(engine: Engine) -> None:
+    cached = _ASYNC_ENGINES.pop(id(engine), None)
+    if cached is not None:
+        await cached[1].dispose()
+
+
+_ASYNC_ENGINES: dict[int, tuple[Any, Any]] = {}

@@ -2,48 +2,91 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
+from starlette.concurrency import run_in_threadpool
 
 from techcare.i18n import tr
 
 from ... import crud
+from ...core.db import async_engine_for
 from ...core.errors import ApiError
 from ...schemas import (
     AlertPublic,
-    BatchItemResult,
     BatchResult,
     ErrorPublic,
     HostPublic,
     MetricBatch,
     MetricSampleCreate,
+    MetricSampleFields,
     SampleAccepted,
+    _has_nul,
     as_utc,
 )
-from ..deps import CtxDep, HumanDep, LangDep, Principal, SessionDep, requires
+from ..deps import (
+    AppContext,
+    CtxDep,
+    HumanDep,
+    LangDep,
+    Principal,
+    SessionDep,
+    requires,
+)
 
 router = APIRouter(prefix="/api/monitoring", tags=["monitoring"])
 SensorDep = Annotated[Principal, Depends(requires("sensor_mode"))]
 
 
-def _seen(ctx: CtxDep, org: str, statuses: list[str], samples: list[MetricSampleCreate]) -> None:
+def _seen(ctx: AppContext, org: str, statuses: list[str], samples: Sequence[MetricSampleFields]) -> None:
     now = datetime.now().timestamp()
     ctx.cache.set_last_seen(org, {s.hostname: now for status, s in zip(statuses, samples) if status == "created"})
 
 
+def _store(ctx: AppContext, organisation_id: str, samples: Sequence[MetricSampleFields]) -> list[str]:
+    """Insert and commit; PostgreSQL through plain psycopg on a pooled connection (the hot path), SQLite through
+    a session. Either way one thread-pool hop per request (sync route)."""
+    if ctx.engine.dialect.name == "postgresql":
+        pooled = ctx.engine.raw_connection()
+        try:
+            raw = pooled.driver_connection
+            statuses = crud.ingest_samples_pg(raw, organisation_id=organisation_id, samples=samples)
+            raw.commit()
+        except BaseException:
+            pooled.rollback()
+            raise
+        finally:
+            pooled.close()
+        return statuses
+    with ctx.sessionmaker() as session:
+        statuses = crud.ingest_samples(session, organisation_id=organisation_id, samples=samples)
+        session.commit()
+    return statuses
+
+
 @router.post("/metrics", response_model=SampleAccepted, status_code=201,
              responses={403: {"model": ErrorPublic}})
-def ingest(body: MetricSampleCreate, principal: SensorDep, ctx: CtxDep) -> JSONResponse:
+async def ingest(body: MetricSampleCreate, principal: SensorDep, ctx: CtxDep) -> JSONResponse:
     """Store one sample. Re-sending the same ``sample_id`` stores nothing and answers ``duplicate``."""
-    # The session is opened here rather than through SessionDep: one thread-pool hop per request instead of three.
-    with ctx.sessionmaker() as session:
-        [status] = crud.ingest_samples(session, organisation_id=principal.organisation_id, samples=[body])
-        session.commit()
-    _seen(ctx, principal.organisation_id, [status], [body])
+    if ctx.engine.dialect.name == "postgresql":
+        # on the event loop: async psycopg, one prepared statement (sample + host) and the commit
+        async with async_engine_for(ctx.engine).connect() as conn:
+            raw = (await conn.get_raw_connection()).driver_connection
+            try:
+                status = await crud.aingest_one_pg(raw, organisation_id=principal.organisation_id, sample=body)
+                await raw.commit()
+            except BaseException:
+                await raw.rollback()
+                raise
+    else:
+        [status] = await run_in_threadpool(_store, ctx, principal.organisation_id, [body])
+    if status == "created":
+        await ctx.cache.aset_last_seen(principal.organisation_id, {body.hostname: datetime.now().timestamp()})
     return JSONResponse({"sample_id": body.sample_id, "status": status}, status_code=201)
 
 
@@ -51,32 +94,45 @@ def _error_text(exc: ValidationError) -> str:
     return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'sample'}: {e['msg']}" for e in exc.errors()[:5])
 
 
-@router.post("/metrics/batch", response_model=BatchResult, responses={403: {"model": ErrorPublic}})
-def ingest_batch(body: MetricBatch, principal: SensorDep, ctx: CtxDep) -> BatchResult:
-    """Store up to 1,000 samples; each is validated on its own and reported per sample."""
-    results: list[BatchItemResult | None] = []
-    valid: list[MetricSampleCreate] = []
-    positions: list[int] = []
-    for i, raw in enumerate(body.samples):
+_BATCH = TypeAdapter(list[MetricSampleFields])
+
+
+def _validate_batch(raw_samples: list[Any]) -> tuple[list[dict[str, Any] | None], list[MetricSampleFields],
+                                                     list[int]]:
+    """All samples in one validation call when the batch is clean (the common case: NUL checked once for the
+    whole batch); otherwise each sample on its own, so every error is reported with its sample."""
+    if not _has_nul(raw_samples):
+        try:
+            valid = _BATCH.validate_python(raw_samples)
+            return [None] * len(valid), valid, list(range(len(valid)))
+        except ValidationError:
+            pass
+    results: list[dict[str, Any] | None] = []
+    valid, positions = [], []
+    for i, raw in enumerate(raw_samples):
         try:
             sample = MetricSampleCreate.model_validate(raw)
         except ValidationError as exc:
             sid = raw.get("sample_id") if isinstance(raw, dict) and isinstance(raw.get("sample_id"), str) else None
-            results.append(BatchItemResult(sample_id=sid, status="error", error=_error_text(exc)))
+            results.append({"sample_id": sid, "status": "error", "error": _error_text(exc)})
             continue
         results.append(None)
         valid.append(sample)
         positions.append(i)
-    with ctx.sessionmaker() as session:
-        statuses = crud.ingest_samples(session, organisation_id=principal.organisation_id, samples=valid)
-        session.commit()
+    return results, valid, positions
+
+
+@router.post("/metrics/batch", response_model=BatchResult, responses={403: {"model": ErrorPublic}})
+def ingest_batch(body: MetricBatch, principal: SensorDep, ctx: CtxDep) -> JSONResponse:
+    """Store up to 1,000 samples; each is validated on its own and reported per sample."""
+    results, valid, positions = _validate_batch(body.samples)
+    statuses = _store(ctx, principal.organisation_id, valid)
     _seen(ctx, principal.organisation_id, statuses, valid)
     for pos, sample, status in zip(positions, valid, statuses):
-        results[pos] = BatchItemResult(sample_id=sample.sample_id, status=status)  # type: ignore[arg-type]
-    final = [r for r in results if r is not None]
-    return BatchResult(results=final, created=sum(r.status == "created" for r in final),
-                       duplicates=sum(r.status == "duplicate" for r in final),
-                       errors=sum(r.status == "error" for r in final))
+        results[pos] = {"sample_id": sample.sample_id, "status": status}
+    counts = Counter(r["status"] for r in results if r is not None)
+    return JSONResponse({"results": results, "created": counts["created"], "duplicates": counts["duplicate"],
+                         "errors": counts["error"]})
 
 
 def _hosts(principal: Principal, session: SessionDep, ctx: CtxDep) -> list[HostPublic]:
