@@ -71,7 +71,7 @@ class TechCareMagics(Magics):
         if not message:
             raise UsageError("%techcare <Nachricht / message>   or   %%techcare (cell = message)")
         self._gate()
-        if self.streaming:
+        if self.streaming and _in_kernel(self.shell):  # the terminal shows the whole Reply (text + plan) instead
             from IPython.display import Markdown, display
 
             handle = display(Markdown("…"), display_id=True)

@@ -92,6 +92,16 @@ class Reply:
         steps = len(self.plan.steps) if self.plan is not None else 0
         return f"<Reply engine={self.engine} route={self.route} steps={steps} text={self.text[:60]!r}>"
 
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """Terminal IPython: the answer, then the proposed plan with its exact commands."""
+        if cycle:
+            printer.text(repr(self))
+            return
+        printer.text(self.text)
+        if self.plan is not None and getattr(self.plan, "steps", None):
+            text = getattr(self.plan, "text", None)
+            printer.text("\n\n" + (text() if callable(text) else str(self.plan)))
+
 
 def _plan_record(plan: Any) -> dict[str, Any] | None:
     if plan is None:

@@ -138,3 +138,16 @@ def test_no_tty_without_config_asks_for_non_interactive_setup(tc_env):
            "TECHCARE_ENV_FILE": str(tc_env / "tc.env")}
     proc = subprocess.run([TECHCARE, "--plain"], input="", capture_output=True, text=True, env=env, timeout=60)
     assert proc.returncode == 2 and "--non-interactive" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_chat_in_the_terminal_shell_shows_the_answer_and_the_plan(tc_env):
+    write_env(tc_env / "tc.env", TECHNICIAN_NAME="E")
+    child = spawn(tc_env)
+    child.expect(r"In \[1\]: ")
+    child.sendline("%techcare Windows Update funktioniert nicht")
+    child.expect(r"In \[2\]: ")
+    shown = child.before
+    assert "IPython.core.display" not in shown and "<Reply" not in shown
+    assert "GO REPAIR" in shown  # the plan with its approval hint is on screen before anything can be approved
+    child.sendline("exit")
+    child.expect(pexpect.EOF)
