@@ -75,17 +75,17 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file_encoding="utf-8", extra="ignore", case_sensitive=False,
                                       validate_default=True)
 
-    technician_password_hash: str | None = None
+    technician_password_hash: str | None = Field(None, repr=False)
     session_timeout: int = Field(3600, ge=1, le=86400)
     backend_url: str | None = None
     network_method: Literal["cloudflare", "tailscale", "vpn", "direct"] = "cloudflare"
-    license_key: str | None = None
+    license_key: str | None = Field(None, repr=False)
     edition: Literal["community", "pro", "pro_business", "enterprise"] = "community"
-    anthropic_api_key: str | None = None
+    anthropic_api_key: str | None = Field(None, repr=False)
     anthropic_base_url: str | None = None
     techcare_model: str = "claude-sonnet-5-5"
     sensor_interval: int = Field(300, ge=10, le=86400)
-    techcare_api_key: str | None = None
+    techcare_api_key: str | None = Field(None, repr=False)
     technician_name: str = ""
     company: str = ""
     techcare_lang: Literal["de", "en"] = "de"
@@ -178,6 +178,25 @@ def resolve_env_file(environ: dict[str, str] | None = None) -> Path:
     return Path(named).expanduser() if named else Path.cwd() / ".env"
 
 
+_SECRET_FIELDS = {"technician_password_hash", "license_key", "anthropic_api_key", "techcare_api_key"}
+
+
+def _shown(field: str, value: Any) -> Any:
+    """A value as it may appear in an error message or log: secrets masked, URL passwords removed."""
+    if value is None:
+        return value
+    if field in _SECRET_FIELDS:
+        text = str(value)
+        return text[:4] + "…" if len(text) > 8 else "***"
+    if isinstance(value, str) and "@" in value and "://" in value:
+        scheme, _, rest = value.partition("://")
+        userinfo, at, host = rest.rpartition("@")
+        if at:
+            user = userinfo.split(":", 1)[0]
+            return f"{scheme}://{user}:***@{host}" if ":" in userinfo else f"{scheme}://{user}@{host}"
+    return value
+
+
 def _format_errors(exc: ValidationError, source: dict[str, Any]) -> ConfigError:
     lines = []
     first_key = first_value = first_allowed = None
@@ -187,6 +206,7 @@ def _format_errors(exc: ValidationError, source: dict[str, Any]) -> ConfigError:
         value = err.get("input")
         if isinstance(value, dict):  # model-level error
             value = source.get(field)
+        value = _shown(field, value)
         allowed_de, allowed_en = _ALLOWED.get(field, (err.get("msg", ""), err.get("msg", "")))
         allowed = tr(allowed_de, allowed_en)
         if err.get("type") == "literal_error" and field not in _ALLOWED:

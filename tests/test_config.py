@@ -72,3 +72,15 @@ def test_version_and_help():
     assert out.returncode == 0 and out.stdout.startswith("techcare ")
     out = subprocess.run([sys.executable, "-m", "techcare", "--help"], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and "diagnose" in out.stdout
+
+
+def test_errors_and_repr_never_show_secrets(monkeypatch):
+    monkeypatch.setenv("LEARNING_DB_URL", "postgres://admin:S3cretPW@db.example.com/x")
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert "S3cretPW" not in str(info.value) and "admin:***@db.example.com" in str(info.value)
+    monkeypatch.delenv("LEARNING_DB_URL")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-very-secret-key")
+    monkeypatch.setenv("TECHCARE_API_KEY", "tck_secret_value")
+    text = repr(load_settings())
+    assert "very-secret" not in text and "tck_secret_value" not in text
