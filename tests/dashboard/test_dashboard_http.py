@@ -206,3 +206,43 @@ def test_static_chart_library_is_served_locally(fleet: Fleet) -> None:
     assert js.status_code == 200 and "uPlot" in js.text[:2000]
     assert httpx.get(fleet.url + "/dashboard/static/dashboard.js").status_code == 200
     assert httpx.get(fleet.url + "/dashboard/static/../models.py").status_code == 404
+
+
+def test_alerts_page_matches_the_api_rules(fleet: Fleet, client_for) -> None:
+    """The dashboard filters alert candidates in SQL; it must list exactly what /api/monitoring/alerts lists."""
+    api = httpx.get(fleet.url + "/api/monitoring/alerts", headers=fleet.a.headers("admin")).json()
+    page = client_for(fleet.a.keys["admin"]).get("/dashboard/alerts").text
+    shown = re.findall(r'<a href="/dashboard/hosts/([^"]+)">[^<]+</a></td>\s*<td><code>([a-z_]+)</code>', page)
+    assert shown == [(a["hostname"], a["rule"]) for a in api]
+    assert {r for _, r in shown} == {"firewall_off", "antivirus_off", "smart_failing", "disk_critical"}
+
+
+def test_overdue_hosts_alert_and_filter(fleet: Fleet, client_for, monkeypatch: pytest.MonkeyPatch) -> None:
+    from datetime import datetime, timedelta, timezone
+
+    from sqlalchemy import update
+
+    from techcare_backend.models import Host
+
+    ctx = fleet.backend.app.state.ctx
+    old = datetime.now(timezone.utc) - timedelta(hours=2)
+    with ctx.sessionmaker() as db:  # a host that stopped reporting two hours ago
+        db.execute(update(Host).where(Host.organisation_id == fleet.a.organisation_id,
+                                      Host.hostname == "alpha-pc-20").values(last_seen=old))
+        db.commit()
+    seen = {h: datetime.now(timezone.utc).timestamp() for h in fleet.hosts_a if h != "alpha-pc-20"}
+    monkeypatch.setattr(ctx.cache, "get_last_seen", lambda org: seen if org == fleet.a.organisation_id else {})
+    try:
+        client = client_for(fleet.a.keys["admin"])
+        assert _rows(client.get("/dashboard/fleet?status=overdue").text) == ["alpha-pc-20"]
+        alerts = client.get("/dashboard/alerts").text
+        assert "host_overdue" in alerts
+        api = httpx.get(fleet.url + "/api/monitoring/alerts", headers=fleet.a.headers("admin")).json()
+        page_pairs = re.findall(r'<a href="/dashboard/hosts/([^"]+)">[^<]+</a></td>\s*<td><code>([a-z_]+)</code>',
+                                alerts)
+        assert page_pairs == [(a["hostname"], a["rule"]) for a in api]
+    finally:
+        with ctx.sessionmaker() as db:
+            db.execute(update(Host).where(Host.organisation_id == fleet.a.organisation_id,
+                                          Host.hostname == "alpha-pc-20").values(last_seen=datetime.now(timezone.utc)))
+            db.commit()

@@ -152,3 +152,33 @@ def recent_cases(db: Session, *, organisation_id: str, limit: int = 50) -> list[
                     "outcome": c.outcome, "technician": c.technician, "created_at": c.created_at,
                     "success_rate": (successes or 0) / total if total else None, "uses": total})
     return out
+
+
+def alert_hosts(db: Session, *, organisation_id: str, overdue_after: int, disk_warning: float,
+                cached_seen: dict[str, float] | None = None, now: datetime | None = None) -> list[Any]:
+    """Only the hosts that match an alert rule (as ``HostPublic`` for ``crud.alerts``), filtered in SQL so a large
+    healthy fleet costs nothing. The cache's last-seen times can only make a host newer, so a host that is not
+    overdue by the database is not overdue at all; hosts overdue by the database are re-checked against it."""
+    from ..schemas import HostPublic
+
+    now = now or datetime.now(timezone.utc)
+    cutoff = now - timedelta(seconds=overdue_after)
+    rows = db.execute(select(Host.hostname, Host.os, Host.last_seen, Host.last_sample_at, Host.cpu_percent,
+                             Host.ram_percent, Host.disk_max_percent, Host.firewall, Host.antivirus,
+                             Host.smart_failing, Host.pending_updates)
+                      .where(Host.organisation_id == organisation_id,
+                             or_(Host.last_seen < cutoff, Host.smart_failing.is_(True), Host.firewall == "off",
+                                 Host.antivirus == "off", Host.disk_max_percent >= disk_warning))
+                      .order_by(Host.hostname)).all()
+    out = []
+    for r in rows:
+        seen = r.last_seen if r.last_seen.tzinfo else r.last_seen.replace(tzinfo=timezone.utc)
+        if cached_seen and r.hostname in cached_seen:
+            seen = max(seen, datetime.fromtimestamp(cached_seen[r.hostname], timezone.utc))
+        sample_at = r.last_sample_at if r.last_sample_at.tzinfo else r.last_sample_at.replace(tzinfo=timezone.utc)
+        out.append(HostPublic(hostname=r.hostname, os=r.os, last_seen=seen, last_sample_at=sample_at,
+                              status="overdue" if (now - seen).total_seconds() > overdue_after else "online",
+                              cpu_percent=r.cpu_percent, ram_percent=r.ram_percent,
+                              disk_max_percent=r.disk_max_percent, firewall=r.firewall, antivirus=r.antivirus,
+                              smart_failing=bool(r.smart_failing), pending_updates=r.pending_updates))
+    return out

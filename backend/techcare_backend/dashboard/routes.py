@@ -31,6 +31,7 @@ static_app = StaticFiles(directory=HERE / "static")
 REFRESH_SECONDS = 30
 PER_PAGE_CHOICES = (50, 100, 250, 500)
 LOGIN_ATTEMPTS_PER_MINUTE = 20
+MAX_ALERTS_SHOWN = 1000
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
                                "connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
@@ -273,12 +274,14 @@ def alerts(request: Request) -> Response:
     ctx = _ctx(request)
     lang = _lang(request)
     with ctx.sessionmaker() as db:
-        hosts = crud.list_hosts(db, organisation_id=sess.organisation_id,
-                                overdue_after=ctx.settings.host_overdue_seconds,
-                                cached_seen=ctx.cache.get_last_seen(sess.organisation_id))
+        hosts = queries.alert_hosts(db, organisation_id=sess.organisation_id,
+                                    overdue_after=ctx.settings.host_overdue_seconds,
+                                    disk_warning=ctx.settings.disk_warning_percent,
+                                    cached_seen=ctx.cache.get_last_seen(sess.organisation_id))
     items = crud.alerts(hosts, disk_warning=ctx.settings.disk_warning_percent,
                         disk_critical=ctx.settings.disk_critical_percent, lang=lang)
-    return _render(request, "alerts.html", sess=sess, alerts=items, refresh=REFRESH_SECONDS, nav="alerts")
+    return _render(request, "alerts.html", sess=sess, alerts=items[:MAX_ALERTS_SHOWN], total=len(items),
+                   refresh=REFRESH_SECONDS, nav="alerts")
 
 
 @router.get("/hosts/{hostname}", response_class=HTMLResponse)
