@@ -199,3 +199,35 @@ def test_nul_characters_are_refused_per_sample_and_in_urls(client, make_org) -> 
     assert client.post("/api/monitoring/metrics", json=literal, headers=headers).status_code == 201
     r = client.get("/api/monitoring/hosts/PC%00X/metrics", headers=org.headers("technician"))
     assert r.status_code == 422 and r.json()["code"] == "VALIDATION_ERROR"
+
+
+def test_batch_newest_sample_per_host_wins_and_repeats_are_duplicates(client, make_org, app) -> None:
+    """The batch path (COPY on PostgreSQL): shuffled timestamps of 3 hosts, repeated sample_ids inside the batch and
+    across batches; the host rows carry the newest sample's values, the stored payloads are the validated samples."""
+    import random
+
+    org = make_org("pro_business")
+    t0 = datetime(2026, 3, 1, 8, 0, 0, tzinfo=timezone.utc)
+    samples = [sample(hostname=f"HOST-{i % 3}", timestamp=(t0 + timedelta(minutes=i)).isoformat(),
+                      cpu_percent=float(i)) for i in range(60)]
+    shuffled = samples[:]
+    random.Random(7).shuffle(shuffled)
+    body = shuffled + shuffled[:5]  # 5 repeats inside the batch
+    r = client.post("/api/monitoring/metrics/batch", json={"samples": body}, headers=org.headers("sensor"))
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert (out["created"], out["duplicates"], out["errors"]) == (60, 5, 0)
+    assert [x["status"] for x in out["results"]] == ["created"] * 60 + ["duplicate"] * 5
+    assert [x["sample_id"] for x in out["results"]] == [s["sample_id"] for s in body]
+    hosts = {h["hostname"]: h for h in client.get("/api/monitoring/hosts", headers=org.headers("technician")).json()}
+    assert {h: v["cpu_percent"] for h, v in hosts.items()} == {"HOST-0": 57.0, "HOST-1": 58.0, "HOST-2": 59.0}
+    # an older batch arriving later changes no host values; re-sent samples are duplicates
+    old = [sample(hostname="HOST-0", timestamp=(t0 - timedelta(days=1)).isoformat(), cpu_percent=1.0)]
+    r = client.post("/api/monitoring/metrics/batch", json={"samples": old + samples[:3]}, headers=org.headers("sensor"))
+    assert [x["status"] for x in r.json()["results"]] == ["created", "duplicate", "duplicate", "duplicate"]
+    hosts = {h["hostname"]: h for h in client.get("/api/monitoring/hosts", headers=org.headers("technician")).json()}
+    assert hosts["HOST-0"]["cpu_percent"] == 57.0 and hosts["HOST-0"]["last_sample_at"] == "2026-03-01T08:57:00Z"
+    history = client.get("/api/monitoring/hosts/HOST-1/metrics", headers=org.headers("technician")).json()
+    assert [h["cpu_percent"] for h in history] == [float(i) for i in range(1, 60, 3)]
+    assert history[0]["disks"] == samples[1]["disks"] and history[0]["timestamp"] == "2026-03-01T08:01:00Z"
+    assert count_samples(app, org.organisation_id) == 61

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Response
+from fastapi.responses import JSONResponse
 
 from techcare.i18n import tr
 
@@ -41,10 +42,11 @@ def create_case(body: CaseCreate, principal: LearningDep, session: SessionDep, l
 
 @router.get("/search", response_model=list[CaseHit], responses={403: {"model": ErrorPublic}})
 def search(principal: LearningDep, session: SessionDep, q: Annotated[str, Query(min_length=1, max_length=500)],
-           os: OsName | None = None, limit: Annotated[int, Query(ge=1, le=50)] = 10) -> list[CaseHit]:
+           os: OsName | None = None, limit: Annotated[int, Query(ge=1, le=50)] = 10) -> JSONResponse:
     """Full-text search over symptoms and findings (German and English stemming), best first: relevance
     weighted by how often the case's repair actions worked."""
-    return crud.search_cases(session, organisation_id=principal.organisation_id, q=q, os_name=os, limit=limit)
+    hits = crud.search_cases(session, organisation_id=principal.organisation_id, q=q, os_name=os, limit=limit)
+    return JSONResponse([h.model_dump(mode="json") for h in hits])  # built here: not re-validated
 
 
 @router.get("/{case_id}", response_model=CasePublic, responses={404: {"model": ErrorPublic}})

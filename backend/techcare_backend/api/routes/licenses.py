@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from techcare.i18n import tr
@@ -32,7 +33,7 @@ router = APIRouter(prefix="/api/licenses", tags=["licenses"])
 
 @router.post("/validate", response_model=ValidateResponse,
              responses={422: {"description": "malformed body"}, 429: {"model": ErrorPublic}})
-async def validate_license(body: ValidateRequest, request: Request, ctx: CtxDep, lang: LangDep) -> ValidateResponse:
+async def validate_license(body: ValidateRequest, request: Request, ctx: CtxDep, lang: LangDep) -> JSONResponse:
     """Validate a license key for a machine. Every definite answer is HTTP 200 with a signed lease (EdDSA JWT).
 
     The client's ``nonce`` is echoed in the lease, so a replayed answer is recognised by the client. Hot path: the
@@ -54,13 +55,20 @@ async def validate_license(body: ValidateRequest, request: Request, ctx: CtxDep,
         answer = decide_cached(ctx, body, cached, lang=lang)
     if answer is None:
         answer = await run_in_threadpool(validate, ctx, body, lang=lang)
-    return answer
+    # built by our own code: serialised once, not re-validated against the response model
+    return JSONResponse(answer.model_dump(mode="json"))
+
 
 
 @router.get("/public-keys", response_model=Jwks)
-def public_keys(ctx: CtxDep) -> Jwks:
-    """The Ed25519 verification keys (JWKS), the current signing key first."""
-    return Jwks(keys=[Jwk(x=x, kid=kid) for kid, x in ctx.settings.verification_keys.items()])
+async def public_keys(ctx: CtxDep) -> Response:
+    """The Ed25519 verification keys (JWKS), the current signing key first (serialised once per app)."""
+    body = getattr(ctx, "jwks_body", None)
+    if body is None:  # the keys are fixed for the app's lifetime (settings are loaded once)
+        keys = Jwks(keys=[Jwk(x=x, kid=kid) for kid, x in ctx.settings.verification_keys.items()])
+        body = keys.model_dump_json().encode()
+        ctx.jwks_body = body  # type: ignore[attr-defined]
+    return Response(body, media_type="application/json")
 
 
 def _license_of_caller(session: SessionDep, ctx: CtxDep, key: str, organisation_id: str, lang: str) -> str:
