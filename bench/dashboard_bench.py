@@ -20,7 +20,7 @@ import sys
 import textwrap
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -61,7 +61,7 @@ def sample(i: int, now: datetime) -> dict:
 
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def ttfb(client: httpx.Client, path: str, n: int) -> list[float]:
@@ -97,7 +97,7 @@ def main() -> int:
         from techcare_backend.testing import seed
 
         org = seed(httpx.Client(base_url=url, timeout=60), admin_token=info["admin_token"], edition="enterprise")
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         t0 = time.perf_counter()
         samples = [sample(i, now) for i in range(args.hosts)]
         for start in range(0, len(samples), 1000):

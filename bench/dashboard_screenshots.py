@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import sys
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -45,12 +45,11 @@ def sample(host: str, ts: datetime, i: int, k: int) -> dict:
 def main() -> int:
     sys.path.insert(0, str(ROOT / "backend"))
     from playwright.sync_api import sync_playwright
-
     from techcare_backend.testing import seed, start_backend
 
     with start_backend(host_overdue_seconds=900) as backend:
         org = seed(backend, organisation="Musterfirma GmbH")
-        now = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+        now = datetime.now(UTC).replace(second=0, microsecond=0)
         samples = []
         for i, host in enumerate(NAMES):
             last = now

@@ -9,7 +9,7 @@ import socket
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -100,7 +100,7 @@ def seed_fleet(backend: Any, kind: str) -> Fleet:
 
     a = seed(backend, edition="enterprise", organisation=f"Alpha {uuid.uuid4().hex[:6]}")
     b = seed(backend, edition="enterprise", organisation=f"Beta {uuid.uuid4().hex[:6]}")
-    now = datetime.now(timezone.utc).replace(microsecond=0)
+    now = datetime.now(UTC).replace(microsecond=0)
     fleet = Fleet(url=backend.url, kind=kind, backend=backend, a=a, b=b)
     samples = []
     for i in range(25):

@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import io
 import os
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-
 from conftest import IN_CI, Fleet
 
 pytestmark = [pytest.mark.browser, pytest.mark.parametrize("fleet", ["postgres"], indirect=True)]

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import re
 import time
+from datetime import UTC
 
 import httpx
 import pytest
-
 from conftest import Fleet, login
 
 PAGES = ["/dashboard/fleet", "/dashboard/alerts", "/dashboard/hosts/alpha-pc-00", "/dashboard/changelogs",
@@ -57,7 +57,7 @@ def test_login_sets_a_strict_httponly_session_cookie(fleet: Fleet) -> None:
     with httpx.Client(base_url=fleet.url) as client:
         resp = login(client, fleet.a.keys["technician"], next_path="/dashboard/alerts")
         assert resp.status_code == 303 and resp.headers["location"] == "/dashboard/alerts"
-        cookie = [c for c in resp.headers.get_list("set-cookie") if c.startswith("tc_dash=")][0].lower()
+        cookie = next(c for c in resp.headers.get_list("set-cookie") if c.startswith("tc_dash=")).lower()
         assert "httponly" in cookie and "samesite=strict" in cookie and "path=/dashboard" in cookie
         assert "max-age=28800" in cookie
         assert fleet.a.keys["technician"] not in resp.headers.get("set-cookie", "")  # the key is never stored
@@ -155,7 +155,7 @@ def test_host_detail_with_history_and_range(fleet: Fleet, client_for) -> None:
     client = client_for(fleet.a.keys["technician"])
     resp = client.get("/dashboard/hosts/alpha-pc-04?range=1h")
     assert resp.status_code == 200
-    series = re.search(r'<script type="application/json" id="series">(.*?)</script>', resp.text, re.S).group(1)
+    series = re.search(r'<script type="application/json" id="series">(.*?)</script>', resp.text, re.DOTALL).group(1)
     import json
     data = json.loads(series)
     assert data["samples"] == 12 and len(data["t"]) == len(data["cpu"]) == 12
@@ -218,19 +218,18 @@ def test_alerts_page_matches_the_api_rules(fleet: Fleet, client_for) -> None:
 
 
 def test_overdue_hosts_alert_and_filter(fleet: Fleet, client_for, monkeypatch: pytest.MonkeyPatch) -> None:
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
     from sqlalchemy import update
-
     from techcare_backend.models import Host
 
     ctx = fleet.backend.app.state.ctx
-    old = datetime.now(timezone.utc) - timedelta(hours=2)
+    old = datetime.now(UTC) - timedelta(hours=2)
     with ctx.sessionmaker() as db:  # a host that stopped reporting two hours ago
         db.execute(update(Host).where(Host.organisation_id == fleet.a.organisation_id,
                                       Host.hostname == "alpha-pc-20").values(last_seen=old))
         db.commit()
-    seen = {h: datetime.now(timezone.utc).timestamp() for h in fleet.hosts_a if h != "alpha-pc-20"}
+    seen = {h: datetime.now(UTC).timestamp() for h in fleet.hosts_a if h != "alpha-pc-20"}
     monkeypatch.setattr(ctx.cache, "get_last_seen", lambda org: seen if org == fleet.a.organisation_id else {})
     try:
         client = client_for(fleet.a.keys["admin"])
@@ -244,5 +243,5 @@ def test_overdue_hosts_alert_and_filter(fleet: Fleet, client_for, monkeypatch: p
     finally:
         with ctx.sessionmaker() as db:
             db.execute(update(Host).where(Host.organisation_id == fleet.a.organisation_id,
-                                          Host.hostname == "alpha-pc-20").values(last_seen=datetime.now(timezone.utc)))
+                                          Host.hostname == "alpha-pc-20").values(last_seen=datetime.now(UTC)))
             db.commit()

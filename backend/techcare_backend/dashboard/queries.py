@@ -4,7 +4,7 @@ its newest sample, kept current by ingestion): one page query plus one aggregate
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, case, func, or_, select
@@ -40,7 +40,7 @@ def _escape_like(text: str) -> str:
 def fleet_page(db: Session, *, organisation_id: str, overdue_after: int, disk_warning: float, status: str = "all",
                q: str = "", sort: str = "hostname", desc: bool = False, page: int = 1, per_page: int = 100,
                now: datetime | None = None) -> FleetPage:
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     cutoff = now - timedelta(seconds=overdue_after)
     org = Host.organisation_id == organisation_id
     overdue = Host.last_seen < cutoff
@@ -84,7 +84,7 @@ def fleet_page(db: Session, *, organisation_id: str, overdue_after: int, disk_wa
                         .offset((page - 1) * per_page).limit(per_page)).all()
     rows = []
     for r in result:
-        seen = r.last_seen if r.last_seen.tzinfo else r.last_seen.replace(tzinfo=timezone.utc)
+        seen = r.last_seen if r.last_seen.tzinfo else r.last_seen.replace(tzinfo=UTC)
         rows.append({"hostname": r.hostname, "os": r.os, "last_seen": seen,
                      "status": "overdue" if seen < cutoff else "online", "cpu_percent": r.cpu_percent,
                      "ram_percent": r.ram_percent, "disk_max_percent": r.disk_max_percent, "firewall": r.firewall,
@@ -113,7 +113,7 @@ def host_series(db: Session, *, organisation_id: str, hostname: str, since: date
     rows = db.execute(stmt.order_by(MetricSample.ts.desc()).limit(MAX_ROWS)).all()[::-1]
     points: list[tuple[float, float | None, float | None, float | None, float | None]] = []
     for ts, payload in rows:
-        ts = ts if ts.tzinfo else ts.replace(tzinfo=timezone.utc)
+        ts = ts if ts.tzinfo else ts.replace(tzinfo=UTC)
         disks = [_num(d.get("percent")) for d in payload.get("disks") or [] if isinstance(d, dict)]
         disks = [d for d in disks if d is not None]
         points.append((ts.timestamp(), _num(payload.get("cpu_percent")), _num(payload.get("ram_percent")),
@@ -161,7 +161,7 @@ def alert_hosts(db: Session, *, organisation_id: str, overdue_after: int, disk_w
     overdue by the database is not overdue at all; hosts overdue by the database are re-checked against it."""
     from ..schemas import HostPublic
 
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     cutoff = now - timedelta(seconds=overdue_after)
     rows = db.execute(select(Host.hostname, Host.os, Host.last_seen, Host.last_sample_at, Host.cpu_percent,
                              Host.ram_percent, Host.disk_max_percent, Host.firewall, Host.antivirus,
@@ -172,10 +172,10 @@ def alert_hosts(db: Session, *, organisation_id: str, overdue_after: int, disk_w
                       .order_by(Host.hostname)).all()
     out = []
     for r in rows:
-        seen = r.last_seen if r.last_seen.tzinfo else r.last_seen.replace(tzinfo=timezone.utc)
+        seen = r.last_seen if r.last_seen.tzinfo else r.last_seen.replace(tzinfo=UTC)
         if cached_seen and r.hostname in cached_seen:
-            seen = max(seen, datetime.fromtimestamp(cached_seen[r.hostname], timezone.utc))
-        sample_at = r.last_sample_at if r.last_sample_at.tzinfo else r.last_sample_at.replace(tzinfo=timezone.utc)
+            seen = max(seen, datetime.fromtimestamp(cached_seen[r.hostname], UTC))
+        sample_at = r.last_sample_at if r.last_sample_at.tzinfo else r.last_sample_at.replace(tzinfo=UTC)
         out.append(HostPublic(hostname=r.hostname, os=r.os, last_seen=seen, last_sample_at=sample_at,
                               status="overdue" if (now - seen).total_seconds() > overdue_after else "online",
                               cpu_percent=r.cpu_percent, ram_percent=r.ram_percent,

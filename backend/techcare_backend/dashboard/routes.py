@@ -7,7 +7,7 @@ import hmac
 import json
 import logging
 import secrets
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
@@ -22,7 +22,8 @@ from techcare.i18n import tr
 from .. import crud, crud_changelogs
 from ..api.deps import AppContext, client_ip
 from ..core.security import hash_api_key
-from . import queries, session as sessions
+from . import queries
+from . import session as sessions
 
 log = logging.getLogger("techcare_backend.dashboard")
 HERE = Path(__file__).resolve().parent
@@ -47,8 +48,8 @@ def _fmt_pct(value: Any) -> str:
 def _fmt_dt(value: Any) -> str:
     if not isinstance(value, datetime):
         return "–" if value in (None, "") else str(value)
-    value = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    value = value if value.tzinfo else value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(("html",)),
@@ -229,7 +230,7 @@ async def logout(request: Request) -> Response:
         return HTMLResponse(tr("Abmeldung abgelehnt: ungültiges Formular-Token.",
                                "Logout refused: invalid form token.", lang), status_code=403,
                             headers=SECURITY_HEADERS)
-    remaining = max(1, sess.exp - int(datetime.now(timezone.utc).timestamp()))
+    remaining = max(1, sess.exp - int(datetime.now(UTC).timestamp()))
     ctx.cache.set_json(sessions.revoked_cache_key(sess.sid), 1, remaining)
     response = RedirectResponse("/dashboard/login", status_code=303)
     response.delete_cookie(sessions.COOKIE, path="/dashboard")
@@ -302,10 +303,10 @@ def host(request: Request, hostname: str) -> Response:
             return _render(request, "error.html", http_status=404, sess=sess, nav="fleet", message=tr(
                 "Host {h} ist in Ihrer Organisation unbekannt.", "Host {h} is unknown in your organisation.", lang,
                 h=hostname))
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         series = queries.host_series(db, organisation_id=sess.organisation_id, hostname=hostname,
                                      since=now - queries.RANGES[chosen])
-    last_seen = row.last_seen if row.last_seen.tzinfo else row.last_seen.replace(tzinfo=timezone.utc)
+    last_seen = row.last_seen if row.last_seen.tzinfo else row.last_seen.replace(tzinfo=UTC)
     overdue = (now - last_seen).total_seconds() > ctx.settings.host_overdue_seconds
     return _render(request, "host.html", sess=sess, host=row, last=row.last or {}, overdue=overdue,
                    ranges=list(queries.RANGES), chosen=chosen, series_json=json.dumps(series),
