@@ -347,6 +347,22 @@ def parse_approval(text: str, plan_obj: Plan) -> Approval:
             if number in chosen:
                 raise _refuse(plan_obj, "Schritt {s} ist doppelt genannt.", "Step {s} is named twice.", s=number)
             chosen.append(number)
+    _require_restore_point(plan_obj, chosen)
     return Approval(plan_obj.id, tuple(sorted(chosen)), text.strip())
+
+
+def _require_restore_point(plan_obj: Plan, chosen: list[int]) -> None:
+    """A plan's restore point protects its risky and irreversible steps: approving such a step without it is
+    refused, naming the step to add (the safety net cannot be skipped by picking numbers)."""
+    rp = next((s.number for s in plan_obj.steps if s.action_id == "win.create_restore_point"), None)
+    if rp is None or rp in chosen:
+        return
+    risky = [n for n in chosen if plan_obj.steps[n - 1].risk == "high" or plan_obj.steps[n - 1].undo_note() is not None]
+    if risky:
+        wanted = ",".join(str(n) for n in sorted({rp, *chosen}))
+        raise ApprovalError(tr("Schritt {r} (Wiederherstellungspunkt) sichert die riskanten/nicht umkehrbaren Schritte "
+                               "{s} ab und muss mit freigegeben werden: GO REPAIR: {w}",
+                               "Step {r} (restore point) protects the risky/irreversible steps {s} and must be approved "
+                               "with them: GO REPAIR: {w}", r=rp, s=", ".join(map(str, risky)), w=wanted))
 
 

@@ -488,6 +488,11 @@ class ScheduleChkdsk(Action):
         return Check(True, tr("Laufwerk ist nicht markiert – chkdsk nicht geplant.", "Drive not marked – chkdsk not scheduled."))
 
 
+RESTORE_POINT_QUERY = ("Get-ComputerRestorePoint | Sort-Object SequenceNumber | Select-Object -Last 1 "
+                       "SequenceNumber,Description,@{n='AgeHours';e={((Get-Date) - "
+                       "$_.ConvertToDateTime($_.CreationTime)).TotalHours}} | ConvertTo-Json -Compress")
+
+
 class CreateRestorePoint(Action):
     id = "win.create_restore_point"
     title_de, title_en = "Systemwiederherstellungspunkt erstellen", "Create a System Restore point"
@@ -506,21 +511,35 @@ class CreateRestorePoint(Action):
         return [ps_command(f"Checkpoint-Computer -Description {ps_quote(params['description'])} "
                            "-RestorePointType 'MODIFY_SETTINGS' -ErrorAction Stop")]
 
-    def _latest(self, ctx: StepContext) -> int:
-        res = ctx.run(ps_command("Get-ComputerRestorePoint | Sort-Object SequenceNumber | Select-Object -Last 1 "
-                                 "SequenceNumber,Description | ConvertTo-Json -Compress"), timeout=120)
+    def _latest_point(self, ctx: StepContext) -> tuple[int, float | None]:
+        """Sequence number and age in hours of the newest restore point (0, None when there is none)."""
+        res = ctx.run(ps_command(RESTORE_POINT_QUERY), timeout=120)
         data = parse_json(res.stdout) if res.ok else None
-        return int(data.get("SequenceNumber") or 0) if data else 0
+        if not data:
+            return 0, None
+        age = data.get("AgeHours")
+        return int(data.get("SequenceNumber") or 0), float(age) if isinstance(age, (int, float)) else None
+
+    def _latest(self, ctx: StepContext) -> int:
+        return self._latest_point(ctx)[0]
 
     def prepare(self, ctx: StepContext) -> None:
         ctx.state["previous_sequence"] = self._latest(ctx)
 
     def verify(self, ctx: StepContext) -> Check:
-        latest = self._latest(ctx)
+        latest, age = self._latest_point(ctx)
         if latest > int(ctx.state.get("previous_sequence") or 0):
             return Check(False, tr("Wiederherstellungspunkt {n} erstellt.", "Restore point {n} created.", n=latest))
-        return Check(True, tr("Kein neuer Wiederherstellungspunkt (Systemschutz aus oder 24-h-Sperre).",
-                              "No new restore point (System Protection off or the 24-hour limit)."))
+        if latest and age is not None and age < 24:
+            # Windows creates at most one restore point per 24 hours; a recent one protects this run as well
+            return Check(False, tr("Wiederherstellungspunkt {n} ist {h:.0f} h alt (Windows erstellt höchstens einen pro "
+                                   "24 h) und sichert diesen Lauf ab.",
+                                   "Restore point {n} is {h:.0f} h old (Windows creates at most one per 24 h) and "
+                                   "covers this run.", n=latest, h=age))
+        return Check(True, tr("Kein Wiederherstellungspunkt möglich – Systemschutz ist vermutlich aus "
+                              "(Systemeigenschaften › Computerschutz einschalten).",
+                              "No restore point possible – System Protection is probably off "
+                              "(System Properties › System Protection)."))
 
 
 _WU_SEARCH = ("$s = New-Object -ComObject Microsoft.Update.Session; "

@@ -11,6 +11,7 @@ import pytest
 
 from techcare import config
 from techcare.errors import RepairError
+from techcare.repairs._windows import RESTORE_POINT_QUERY
 from techcare.repairs import (
     Plan,
     Step,
@@ -25,8 +26,7 @@ from techcare.repairs._plan import _shell_word
 UFW = Path(__file__).parents[1] / "system" / "fixtures" / "linux"  # real recorded ufw outputs
 PY = [sys.executable, "-m", "techcare.repairs._fsops"]
 MP = "C:\\Program Files\\Windows Defender\\MpCmdRun.exe"
-RP_QUERY = ps_command("Get-ComputerRestorePoint | Sort-Object SequenceNumber | Select-Object -Last 1 "
-                      "SequenceNumber,Description | ConvertTo-Json -Compress")
+RP_QUERY = ps_command(RESTORE_POINT_QUERY)
 MP_STATUS = ps_command("Get-MpComputerStatus | Select-Object AntivirusSignatureAge,AntivirusSignatureVersion "
                        "| ConvertTo-Json -Compress")
 WU_COUNT = ps_command("$s = New-Object -ComObject Microsoft.Update.Session; $r = $s.CreateUpdateSearcher().Search("
@@ -166,8 +166,8 @@ SPECS: dict[str, dict] = {
         platform="windows", params={"description": "Vor Treiber-Update"},
         argv=[ps_command("Checkpoint-Computer -Description 'Vor Treiber-Update' -RestorePointType 'MODIFY_SETTINGS' "
                          "-ErrorAction Stop")],
-        before={tuple(RP_QUERY): (0, '{"SequenceNumber":41,"Description":"Windows Update"}')},
-        after={tuple(RP_QUERY): (0, '{"SequenceNumber":42,"Description":"Vor Treiber-Update"}')},
+        before={tuple(RP_QUERY): (0, '{"SequenceNumber":41,"Description":"Windows Update","AgeHours":30.5}')},
+        after={tuple(RP_QUERY): (0, '{"SequenceNumber":42,"Description":"Vor Treiber-Update","AgeHours":0.01}')},
         bad=[{"description": ""}, {"description": "x" * 201}, {"description": "a\nb"}],
     ),
     "win.install_updates": dict(
