@@ -339,12 +339,19 @@ def _pending_updates(res: R.ProbeResult, os_name: str) -> list[Finding]:
     critical = [u for u in pu.updates if (u.severity or "").lower() == "critical"]
     sev = "critical" if critical else "warning" if pu.security_count else "info"
     names = ", ".join(u.name for u in pu.updates[:5]) + (" …" if len(pu.updates) > 5 else "")
+    repairs = _repairs("updates", os_name)
+    params: dict[str, dict[str, Any]] = {}
+    if os_name == "linux":
+        if pu.manager in ("apt", "dnf"):
+            params = {"linux.install_updates": {"manager": pu.manager}}
+        else:
+            repairs = []  # zypper/pacman: no vetted repair yet, the finding still says what is pending
     return [Finding("pending_updates", "updates", sev,
                     f"{pu.count} Updates ausstehend ({pu.security_count} Sicherheit): {names}",
                     f"{pu.count} updates pending ({pu.security_count} security): {names}",
                     {"manager": pu.manager, "count": pu.count, "security": pu.security_count,
                      "updates": [u.name for u in pu.updates[:50]]},
-                    _repairs("updates", os_name), probe="pending_updates")]
+                    repairs, params, probe="pending_updates")]
 
 
 def _pending_reboot(res: R.ProbeResult, os_name: str) -> list[Finding]:

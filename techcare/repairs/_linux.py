@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 from ..i18n import tr
-from ._model import Action, Check, Param, StepContext
+from ._model import Action, Check, Param, StepContext, StepFailed
 
 UNIT_NAME = r"[A-Za-z0-9][A-Za-z0-9:_.@\\\-]{0,200}"
 NONINTERACTIVE = ["env", "DEBIAN_FRONTEND=noninteractive"]
@@ -268,13 +268,24 @@ class InstallUpdatesLinux(Action):
     cannot_undo_de = "Paket-Updates lassen sich nicht automatisch zurücknehmen; siehe /var/log/apt/history.log bzw. dnf history."
     cannot_undo_en = "Package updates cannot be reversed automatically; see /var/log/apt/history.log or dnf history."
 
+    # The package manager is a shown parameter (the diagnosis fills it in), so the plan shows exactly what runs.
+    params = (Param("manager", "choice", "", "", default="apt", choices=("apt", "dnf")),)
+    _BINARY = {"apt": "apt-get", "dnf": "dnf"}
+
     def _manager(self, ctx: StepContext) -> str:
-        return "dnf" if not ctx.runner.which("apt-get") and ctx.runner.which("dnf") else "apt"
+        return str(ctx.params.get("manager") or "apt")
 
     def commands(self, params: dict[str, Any], ctx: StepContext | None = None) -> list[list[str]]:
-        if ctx is not None and self._manager(ctx) == "dnf":
+        if params.get("manager") == "dnf":
             return [["dnf", "-y", "upgrade"]]
         return [["apt-get", "update"], [*NONINTERACTIVE, "apt-get", "-y", *APT_OPTS, "upgrade"]]
+
+    def prepare(self, ctx: StepContext) -> None:
+        binary = self._BINARY[self._manager(ctx)]
+        if not ctx.runner.which(binary):
+            raise StepFailed(tr("{b} gibt es auf diesem System nicht – der Plan passt nicht zu dieser Maschine; bitte neu "
+                                "diagnostizieren.", "{b} is not on this system – the plan does not fit this machine; "
+                                "please diagnose again.", b=binary))
 
     def _pending(self, ctx: StepContext) -> int | None:
         if self._manager(ctx) == "dnf":

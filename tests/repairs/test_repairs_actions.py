@@ -479,9 +479,14 @@ def test_linux_install_updates_uses_dnf_when_there_is_no_apt(scripted):
                                                                    "openssl.x86_64   1:3.1.1-4.fc39    updates\n")},
                       after={("dnf", "-q", "check-update"): (0, "")},
                       is_apply=lambda argv: argv == ("dnf", "-y", "upgrade"))
-    plan = Plan([Step(1, "linux.install_updates", {})], platform="linux")
+    plan = Plan([Step(1, "linux.install_updates", {"manager": "dnf"})], platform="linux")
+    assert plan.steps[0].command_text() == ["dnf -y upgrade"]  # the plan shows what will run
     result = plan.run(parse_approval("GO REPAIR: 1", plan), runner, confirm=lambda s: True, progress=lambda _: None)
     assert result.status == "completed" and runner.apply_calls == [("dnf", "-y", "upgrade")]
+    apt_plan = Plan([Step(1, "linux.install_updates", {"manager": "apt"})], platform="linux")
+    refused = apt_plan.run(parse_approval("GO REPAIR: 1", apt_plan), scripted(platform="linux", which={"dnf": "/usr/bin/dnf"}),
+                           confirm=lambda s: True, progress=lambda _: None)
+    assert refused.status == "failed" and "apt-get" in refused.steps[0].detail
     prepared = next(e for e in read_entries(result.session) if e["event"] == "prepared")
     assert "2" in prepared["check"]
 
