@@ -296,6 +296,37 @@ def run_windows_service() -> int:  # pragma: no cover - needs Windows + pywin32
 
 # ---- command line --------------------------------------------------------------------------------------
 
+def unsafe_install_paths(python: str, package_dir: str | None = None) -> list[str]:
+    """POSIX: paths of the service's interpreter and of the installed techcare package (and their parents) that a
+    non-root user could change — a root service running code from there hands that user root. Empty = safe."""
+    if os.name != "posix":
+        return []
+    import stat as st
+
+    if package_dir is None:
+        package_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    problems: list[str] = []
+    seen: set[str] = set()
+    for start in (os.path.realpath(python), os.path.realpath(package_dir)):
+        path = start
+        while path not in seen:
+            seen.add(path)
+            try:
+                info = os.stat(path)
+            except OSError:
+                break
+            sticky_tmp = st.S_ISDIR(info.st_mode) and info.st_mode & st.S_ISVTX
+            if info.st_uid != 0:
+                problems.append(f"{path} (owner uid {info.st_uid})")
+            elif info.st_mode & (st.S_IWGRP | st.S_IWOTH) and not sticky_tmp:
+                problems.append(f"{path} (writable by group/others)")
+            parent = os.path.dirname(path)
+            if parent == path:
+                break
+            path = parent
+    return problems
+
+
 def main(argv: list[str] | None = None, *, runner: Any = None, out: Any = None) -> int:
     out = out or sys.stdout
     parser = argparse.ArgumentParser(prog="python -m techcare.monitoring.service",
@@ -310,6 +341,9 @@ def main(argv: list[str] | None = None, *, runner: Any = None, out: Any = None) 
     parser.add_argument("--env-file", default=None, help=tr(".env des Dienstes", "the service's .env"))
     parser.add_argument("--home", default=None, help="TECHCARE_HOME of the service")
     parser.add_argument("--interval", type=int, default=None)
+    parser.add_argument("--allow-user-python", action="store_true",
+                        help=tr("auch aus einer Python-Umgebung installieren, die Nicht-root-Benutzer ändern können",
+                                "install even from a Python environment non-root users can change"))
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:
@@ -332,9 +366,21 @@ def main(argv: list[str] | None = None, *, runner: Any = None, out: Any = None) 
                  "(pass --env-file)."), file=sys.stderr)
     p = plan(args.action, platform=platform, python=args.python, env_file=env_file, home=args.home,
              interval=args.interval)
+    unsafe = unsafe_install_paths(args.python or sys.executable) if args.action == "install" and platform != "windows" \
+        else []
+    if unsafe:
+        print(tr("Warnung: der Dienst läuft als root, aber diese Pfade können Nicht-root-Benutzer ändern – wer sie "
+                 "ändert, bekommt root-Rechte. TechCare für den Dienst z.B. nach /opt/techcare (root-eigen) "
+                 "installieren:\n  ", "Warning: the service runs as root, but non-root users can change these paths – "
+                 "whoever changes them gets root. Install TechCare for the service into e.g. /opt/techcare "
+                 "(root-owned):\n  ") + "\n  ".join(unsafe), file=sys.stderr)
     if args.dry_run:
         print(p.describe(), file=out)
         return 0
+    if unsafe and not args.allow_user_python:
+        print(tr("Abgebrochen (--allow-user-python erzwingt es).", "Refused (--allow-user-python forces it)."),
+              file=sys.stderr)
+        return 2
     if platform != current_platform():
         print(tr("{p} kann nur auf {p} eingerichtet werden; --dry-run zeigt die Dateien.",
                  "{p} can only be set up on {p}; --dry-run shows the files.", p=platform), file=sys.stderr)
