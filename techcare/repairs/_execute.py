@@ -171,6 +171,12 @@ def run_plan(plan: Plan, approval: Approval, *, runner: CommandRunner | None = N
     pending = [] if dry_run else interrupted()
     for item in pending:
         say("⚠ " + item.message())
+    if not dry_run:
+        try:  # moved-away temp files keep disk space until their backup expires (undo window: 30 days)
+            purge_backups(BACKUP_RETENTION_DAYS)
+        except OSError as exc:
+            say("⚠ " + tr("Alte Sicherungen konnten nicht entfernt werden: {e}", "Old backups could not be removed: {e}",
+                          e=exc))
     if dry_run:
         admin_steps = [s.number for s in steps if s.needs_admin]
         if admin_steps and _is_admin(base) is not True:
@@ -405,7 +411,10 @@ def rollback_session(session: str, runner: CommandRunner | None = None, *,
 
 
 
-def purge_backups(older_than_days: float = 30.0) -> list[str]:
+BACKUP_RETENTION_DAYS = 30.0
+
+
+def purge_backups(older_than_days: float = BACKUP_RETENTION_DAYS) -> list[str]:
     """Delete session backup directories (moved temp files, quarantines) older than N days.
 
     Sessions with an interrupted step are kept whatever their age (their undo needs the backup). Returns the
