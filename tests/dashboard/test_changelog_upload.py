@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import httpx
 import pytest
-from conftest import Fleet
+from dashboard_helpers import Fleet
 
 
 def _write_session(session: str, host: str) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from conftest import Fleet, changelog_entries
+from dashboard_helpers import Fleet, changelog_entries
 
 SESSION = "20261127T120000Z-cccc3333-0c0c"
 

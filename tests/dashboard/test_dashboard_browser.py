@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import IN_CI, Fleet
+from dashboard_helpers import IN_CI, Fleet
 
 pytestmark = [pytest.mark.browser, pytest.mark.parametrize("fleet", ["postgres"], indirect=True)]
 

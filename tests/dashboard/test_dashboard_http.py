@@ -8,7 +8,7 @@ from datetime import UTC
 
 import httpx
 import pytest
-from conftest import Fleet, login
+from dashboard_helpers import Fleet, login
 
 PAGES = ["/dashboard/fleet", "/dashboard/alerts", "/dashboard/hosts/alpha-pc-00", "/dashboard/changelogs",
          "/dashboard/changelogs/20261127T100000Z-aaaa1111-0a0a", "/dashboard/cases"]
@@ -245,3 +245,35 @@ def test_overdue_hosts_alert_and_filter(fleet: Fleet, client_for, monkeypatch: p
             db.execute(update(Host).where(Host.organisation_id == fleet.a.organisation_id,
                                           Host.hostname == "alpha-pc-20").values(last_seen=datetime.now(UTC)))
             db.commit()
+
+
+def test_long_ranges_are_averaged_into_few_points(fleet: Fleet) -> None:
+    from datetime import datetime, timedelta
+
+    from dashboard_helpers import make_sample, post_samples
+    from techcare_backend.dashboard import queries
+    from techcare_backend.testing import seed
+
+    org = seed(fleet.backend, edition="enterprise")  # its own organisation: the shared fleet stays as seeded
+    now = datetime.now(UTC).replace(microsecond=0)
+    host = "dense-host"
+    samples = [make_sample(host, ts=now - timedelta(minutes=1000 - k), cpu=float(k % 10 * 10)) for k in range(1000)]
+    post_samples(fleet.url, org.keys["sensor"], samples)
+    ctx = fleet.backend.app.state.ctx
+    with ctx.sessionmaker() as db:
+        series = queries.host_series(db, organisation_id=org.organisation_id, hostname=host,
+                                     since=now - timedelta(days=1), max_points=50)
+        recent = queries.host_series(db, organisation_id=org.organisation_id, hostname=host,
+                                     since=now - timedelta(minutes=30), max_points=50)
+        other = queries.host_series(db, organisation_id=fleet.a.organisation_id, hostname=host,
+                                    since=now - timedelta(days=1))
+    assert series["samples"] == 1000 and 40 <= len(series["t"]) <= 50
+    assert series["t"] == sorted(series["t"])
+    assert abs(sum(series["cpu"]) / len(series["cpu"]) - 45.0) < 2.0  # averages, not picks
+    assert recent["samples"] == 30 and len(recent["t"]) == 30  # short ranges keep every sample
+    assert other["samples"] == 0  # another organisation's history is invisible
+    client = httpx.Client(base_url=fleet.url)
+    login(client, org.keys["admin"])
+    page = client.get(f"/dashboard/hosts/{host}?range=24h").text
+    assert "1000 Messwerte" in page
+    client.close()
