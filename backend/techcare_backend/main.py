@@ -21,6 +21,7 @@ from .api.routes import changelogs
 from .core.cache import make_cache
 from .core.config import BackendSettings, load_backend_settings
 from .core.db import dispose_async_engine, make_engine, make_sessionmaker, migrate
+from .core.tcp import ensure_tcp_nodelay
 from .core.errors import ApiError
 
 log = logging.getLogger("techcare_backend")
@@ -39,6 +40,7 @@ def _validation_message(errors: list[dict[str, Any]]) -> str:
 def create_app(settings: BackendSettings | None = None) -> FastAPI:
     """Build the app. Without ``settings`` they are read from the environment (and refused if unsafe)."""
     settings = settings or load_backend_settings()
+    ensure_tcp_nodelay()  # uvicorn --workers: otherwise every response waits ~40 ms for a delayed ACK
     engine = make_engine(settings.sqlalchemy_url, pool_size=settings.db_pool_size)
     ctx = AppContext(settings=settings, engine=engine, sessionmaker=make_sessionmaker(engine),
                      cache=make_cache(settings.redis_url, settings.redis_prefix))
