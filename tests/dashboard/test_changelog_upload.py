@@ -78,3 +78,31 @@ def test_not_configured_does_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
 
     assert configured() is False
     assert on_run_finished(None, SimpleNamespace(session="20261127T150000Z-abab7777-1a1a")) is None
+
+
+def test_a_real_repairs_changelog_is_accepted_and_shown(fleet: Fleet, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The entries the repairs engine really writes (nested plan, command lists, ...) pass the API as they are."""
+    from dashboard_helpers import login
+
+    from techcare import config
+    from techcare.changelog_upload import upload_session
+    from techcare.repairs import Plan, parse_approval
+    from techcare.repairs._changelog import read_entries
+    from techcare.system.runner import LocalRunner
+
+    monkeypatch.setenv("BACKEND_URL", fleet.url)
+    monkeypatch.setenv("TECHCARE_API_KEY", fleet.a.keys["technician"])
+    config.reset_settings()
+    plan = Plan.from_actions([{"action": "linux.flush_dns"}, {"action": "linux.apt_clean"}], platform="linux",
+                             host="alpha-pc-11")
+    result = plan.run(parse_approval("GO REPAIR: 1,2", plan), LocalRunner(), dry_run=True, progress=lambda _: None)
+    assert result.status == "dry_run"
+    local = read_entries(result.session)
+    assert upload_session(result.session) == {"session": result.session, "created": len(local), "duplicates": 0}
+    with httpx.Client(base_url=fleet.url) as client:
+        login(client, fleet.a.keys["admin"])
+        overview = client.get("/dashboard/changelogs").text
+        row = overview.split(result.session)[1].split("</tr>")[0]
+        assert "alpha-pc-11" in row and "Probelauf" in row and "linux.flush_dns" in row
+        detail = client.get(f"/dashboard/changelogs/{result.session}").text
+        assert detail.count("<tr class=\"ev-dry_run\">") == 2 and "GO REPAIR: 1,2" in detail

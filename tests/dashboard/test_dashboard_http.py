@@ -277,3 +277,15 @@ def test_long_ranges_are_averaged_into_few_points(fleet: Fleet) -> None:
     page = client.get(f"/dashboard/hosts/{host}?range=24h").text
     assert "1000 Messwerte" in page
     client.close()
+
+
+def test_login_attempts_are_rate_limited(monkeypatch: pytest.MonkeyPatch) -> None:
+    from techcare_backend.dashboard import routes
+    from techcare_backend.testing import start_backend
+
+    monkeypatch.setattr(routes, "LOGIN_ATTEMPTS_PER_MINUTE", 3)
+    with start_backend() as backend, httpx.Client(base_url=backend.url) as client:
+        statuses = [login(client, "tck_" + "g" * 40).status_code for _ in range(5)]
+        assert statuses[:3] == [401, 401, 401] and statuses[3:] == [429, 429]
+        last = login(client, "tck_" + "g" * 40)
+        assert int(last.headers["retry-after"]) > 0 and "Zu viele Anmeldeversuche" in last.text
