@@ -143,6 +143,10 @@ class Session:
     def run(self, text: str, *, dry_run: bool = False, confirm: Callable[[Any], bool] | None = None,
             plan_id: str | None = None, progress: Callable[..., None] | None = None):
         approval = self.approve(text, plan_id=plan_id)
+        if not dry_run:
+            from .assistant import cases
+
+            cases.install_hook()  # every real run becomes a case for the learning database, chat or not
         kwargs: dict[str, Any] = {"runner": self.runner, "dry_run": dry_run, "confirm": confirm}
         if progress is not None:
             kwargs["progress"] = progress

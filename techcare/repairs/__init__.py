@@ -80,3 +80,15 @@ __all__ = [
     "startup_check",
     "undo_interrupted",
 ]
+
+
+def _install_default_hooks() -> None:
+    """Changelogs go to the team backend after every run when BACKEND_URL and TECHCARE_API_KEY are set (the hook
+    checks at call time and never fails a run; the local changelog stays the record of truth)."""
+    from ..changelog_upload import on_run_finished as upload_changelog
+
+    if upload_changelog not in on_run_finished:
+        on_run_finished.append(upload_changelog)
+
+
+_install_default_hooks()
