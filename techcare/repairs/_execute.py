@@ -128,6 +128,9 @@ def run_plan(plan: Plan, approval: Approval, *, runner: CommandRunner | None = N
     if not isinstance(approval, ApprovalType):
         raise ApprovalError(tr("Nichts läuft ohne Freigabe: erst parse_approval('GO REPAIR: …', plan).",
                                "Nothing runs without an approval: use parse_approval('GO REPAIR: …', plan) first."))
+    if plan.fingerprint() != plan.id:  # steps or parameters were changed after the plan was shown and approved
+        raise ApprovalError(tr("Der Plan {p} wurde nach dem Anzeigen verändert – bitte neu ansehen und freigeben.",
+                               "Plan {p} was changed after it was shown – review and approve it again.", p=plan.id))
     if approval.plan_id != plan.id:
         raise ApprovalError(tr("Die Freigabe gehört zu Plan {a}, nicht zu diesem Plan {p} – bitte neu freigeben.",
                                "The approval belongs to plan {a}, not to this plan {p} – please approve again.",

@@ -111,9 +111,13 @@ class Plan:
             if self.platform not in step.action.platforms:
                 raise RepairError(tr("{a} gibt es nicht für {p} (nur {ok}).", "{a} is not available on {p} (only {ok}).",
                                      a=step.action_id, p=self.platform, ok=", ".join(step.action.platforms)))
+        self.id = self.fingerprint()
+
+    def fingerprint(self) -> str:
+        """Hash of platform, actions and parameters as they are *now* (``id`` is this at construction)."""
         blob = json.dumps({"platform": self.platform, "steps": [[s.action_id, s.params] for s in self.steps]},
                           sort_keys=True, default=str)
-        self.id = hashlib.sha256(blob.encode()).hexdigest()[:12]
+        return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
     # ---- construction --------------------------------------------------------------------------------------
     @classmethod

@@ -35,3 +35,11 @@ def test_a_restore_point_from_the_last_24_hours_covers_the_run():
     plan = Plan.from_actions([{"action": "win.create_restore_point", "params": {}}], platform="windows")
     result = plan.run(parse_approval("GO REPAIR: 1", plan), runner, progress=lambda _: None)
     assert result.ok and "24" in result.steps[0].detail
+
+
+def test_parameters_changed_after_approval_are_refused():
+    plan = Plan.from_actions([{"action": "linux.clear_temp_files", "params": {"path": "/tmp/x"}}], platform="linux")
+    approval = parse_approval("GO REPAIR: 1", plan)
+    plan.steps[0].params["path"] = "/var/tmp"  # tampering after the technician saw the plan
+    with pytest.raises(ApprovalError, match="changed|verändert"):
+        plan.run(approval, ReplayRunner([], platform="linux"), progress=lambda _: None)
