@@ -481,7 +481,7 @@ def ingest_one_params(organisation_id: str, sample: Any, now: datetime | None = 
 
 
 async def aingest_one_pg(raw: Any, *, organisation_id: str, sample: Any) -> str:
-    """One sample on an async psycopg connection in autocommit-free mode (the caller commits): one round trip."""
+    """One sample on an async psycopg connection in autocommit mode: one statement, one round trip, atomic."""
     async with raw.cursor() as cur:
         await cur.execute(PG_INGEST_ONE, ingest_one_params(organisation_id, sample), prepare=True)
         row = await cur.fetchone()
@@ -756,7 +756,11 @@ def _pg_query(ws: list[str], joiner: str) -> str:
     return f" {joiner} ".join(ws)
 
 
-SEARCH_CANDIDATES = 1000
+# Bounded work per query on millions of cases (PostgreSQL): the GIN scan hands over at most ~SEARCH_GIN_LIMIT
+# matches (``gin_fuzzy_search_limit``: a random subset once a query matches more, instead of a bitmap of every
+# match), of which at most SEARCH_CANDIDATES are ranked. A query with fewer matches is exact.
+SEARCH_CANDIDATES = 500
+SEARCH_GIN_LIMIT = 5000
 CASE_COLUMNS = "c.id, c.case_id, c.symptom, c.language, c.os, c.findings, c.actions, c.actions_key, c.outcome, " \
                "c.technician, c.created_at"
 
@@ -772,6 +776,7 @@ def search_cases(session: Session, *, organisation_id: str, q: str, os_name: str
     rows: list[Any] = []
     if dialect == "postgresql":
         ws = [w for w in words(q, 20)]
+        session.execute(text(f"SET LOCAL gin_fuzzy_search_limit = {int(SEARCH_GIN_LIMIT)}"))
         for joiner in ("&", "|"):
             if not ws:
                 break

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
-__all__ = ["async_engine_for", "make_engine", "make_sessionmaker", "migrate", "ping"]
+__all__ = ["async_engine_for", "run_idempotent", "make_engine", "make_sessionmaker", "migrate", "ping"]
 
 ALEMBIC_DIR = Path(__file__).resolve().parent.parent / "alembic"
 
@@ -85,8 +85,11 @@ def async_engine_for(engine: Engine) -> Any:
         return cached[1]
     pool = engine.pool
     size = getattr(pool, "size", lambda: 10)()
-    aengine = create_async_engine(engine.url, pool_size=size, max_overflow=size * 2, pool_pre_ping=True,
-                                  pool_recycle=1800)
+    # Autocommit: the hot-path statements are single statements (atomic on their own), so a request is one round
+    # trip instead of BEGIN + statement + COMMIT. No pre-ping (another round trip per checkout): callers retry once
+    # on a dropped connection instead (their statements are idempotent), see ``run_idempotent``.
+    aengine = create_async_engine(engine.url, pool_size=size, max_overflow=size * 2, pool_recycle=1800,
+                                  isolation_level="AUTOCOMMIT")
     _ASYNC_ENGINES[id(engine)] = (loop, aengine)
     return aengine
 
@@ -98,3 +101,25 @@ async def dispose_async_engine(engine: Engine) -> None:
 
 
 _ASYNC_ENGINES: dict[int, tuple[Any, Any]] = {}
+
+
+async def run_idempotent(engine: Engine, work: Any) -> Any:
+    """``await work(raw)`` with a raw async psycopg connection (autocommit) of ``engine``'s async twin. A connection
+    that turns out dead (PostgreSQL restarted) is discarded and the work retried once on a fresh one, so the first
+    request after a restart does not fail; ``work`` must be idempotent."""
+    from sqlalchemy.exc import DBAPIError
+
+    import psycopg
+
+    aengine = async_engine_for(engine)
+    for attempt in (1, 2):
+        async with aengine.connect() as conn:
+            fairy = await conn.get_raw_connection()
+            try:
+                return await work(fairy.driver_connection)
+            except (psycopg.OperationalError, DBAPIError) as exc:
+                if attempt == 2 or not fairy.driver_connection.closed:
+                    raise
+                # like SQLAlchemy's own disconnect handling: every connection of this generation is stale
+                aengine.sync_engine.pool._invalidate(fairy, exc)
+    raise AssertionError("unreachable")  # pragma: no cover

@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from techcare.i18n import tr
 
 from ... import crud
-from ...core.db import async_engine_for
+from ...core.db import run_idempotent
 from ...core.errors import ApiError
 from ...schemas import (
     AlertPublic,
@@ -74,15 +74,11 @@ def _store(ctx: AppContext, organisation_id: str, samples: Sequence[MetricSample
 async def ingest(body: MetricSampleCreate, principal: SensorDep, ctx: CtxDep) -> JSONResponse:
     """Store one sample. Re-sending the same ``sample_id`` stores nothing and answers ``duplicate``."""
     if ctx.engine.dialect.name == "postgresql":
-        # on the event loop: async psycopg, one prepared statement (sample + host) and the commit
-        async with async_engine_for(ctx.engine).connect() as conn:
-            raw = (await conn.get_raw_connection()).driver_connection
-            try:
-                status = await crud.aingest_one_pg(raw, organisation_id=principal.organisation_id, sample=body)
-                await raw.commit()
-            except BaseException:
-                await raw.rollback()
-                raise
+        # on the event loop: async psycopg in autocommit, one prepared statement (sample + host), one round trip
+        async def work(raw: Any) -> str:
+            return await crud.aingest_one_pg(raw, organisation_id=principal.organisation_id, sample=body)
+
+        status = await run_idempotent(ctx.engine, work)
     else:
         [status] = await run_in_threadpool(_store, ctx, principal.organisation_id, [body])
     if status == "created":
