@@ -107,9 +107,8 @@ async def run_idempotent(engine: Engine, work: Any) -> Any:
     """``await work(raw)`` with a raw async psycopg connection (autocommit) of ``engine``'s async twin. A connection
     that turns out dead (PostgreSQL restarted) is discarded and the work retried once on a fresh one, so the first
     request after a restart does not fail; ``work`` must be idempotent."""
-    from sqlalchemy.exc import DBAPIError
-
     import psycopg
+    from sqlalchemy.exc import DBAPIError
 
     aengine = async_engine_for(engine)
     for attempt in (1, 2):
