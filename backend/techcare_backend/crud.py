@@ -418,30 +418,7 @@ def _ingest_statements(dialect: str) -> tuple[Any, Any]:
     return sample_stmt, host_stmt
 
 
-COPY_THRESHOLD = 50
 _COPY_COLUMNS = ("organisation_id", "sample_id", "hostname", "os", "ts", "received_at", "payload")
-
-
-def _copy_samples(conn: Any, rows: list[dict[str, Any]]) -> set[str]:
-    """PostgreSQL batches: COPY into a per-connection temporary table, then one INSERT ... SELECT ... ON CONFLICT
-    DO NOTHING RETURNING (same transaction as the rest of the request; duplicates inside the batch are fine)."""
-    import json
-
-    raw = conn.connection.driver_connection
-    cols = ", ".join(_COPY_COLUMNS)
-    with raw.cursor() as cur:
-        cur.execute("CREATE TEMP TABLE IF NOT EXISTS techcare_ingest (organisation_id varchar(36), "
-                    "sample_id varchar(64), hostname varchar(255), os varchar(10), ts timestamptz, "
-                    "received_at timestamptz, payload jsonb) ON COMMIT DELETE ROWS")
-        with cur.copy(f"COPY techcare_ingest ({cols}) FROM STDIN") as copy:
-            for r in rows:
-                copy.write_row((r["organisation_id"], r["sample_id"], r["hostname"], r["os"], r["ts"],
-                                r["received_at"], json.dumps(r["payload"])))
-        cur.execute(f"INSERT INTO metric_samples ({cols}) SELECT {cols} FROM techcare_ingest "
-                    "ON CONFLICT (organisation_id, sample_id) DO NOTHING RETURNING sample_id")
-        inserted = {row[0] for row in cur.fetchall()}
-        cur.execute("DELETE FROM techcare_ingest")
-    return inserted
 
 
 # PostgreSQL hot path: plain psycopg on a pooled connection, prepared statements, no ORM session.
@@ -543,14 +520,15 @@ def ingest_samples(session: Session, *, organisation_id: str, samples: Sequence[
     if not samples:
         return []
     now = now or utcnow()
-    sample_stmt, host_stmt = _ingest_statements(session.get_bind().dialect.name)
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":  # the same code as the routes' hot path, in the session's transaction
+        return ingest_samples_pg(conn.connection.driver_connection, organisation_id=organisation_id,
+                                 samples=samples, now=now)
+    sample_stmt, host_stmt = _ingest_statements(conn.dialect.name)
     payloads = [s.model_dump(mode="json") for s in samples]
     rows = [{"organisation_id": organisation_id, "sample_id": s.sample_id, "hostname": s.hostname, "os": s.os,
              "ts": s.timestamp, "received_at": now, "payload": p} for s, p in zip(samples, payloads)]
-    conn = session.connection()
-    if len(rows) >= COPY_THRESHOLD and conn.dialect.name == "postgresql":
-        inserted = _copy_samples(conn, rows)
-    elif len(rows) == 1:
+    if len(rows) == 1:
         inserted = set(conn.execute(sample_stmt, rows[0]).scalars().all())
     else:
         inserted = set(conn.execute(sample_stmt, rows).scalars().all())

@@ -254,3 +254,28 @@ def test_ingest_survives_dropped_database_connections(client, make_org, backend_
     assert r.status_code == 201 and r.json() == {"sample_id": body["sample_id"], "status": "created"}
     again = client.post("/api/monitoring/metrics", json=body, headers=org.headers("sensor"))
     assert again.json()["status"] == "duplicate"
+
+
+def test_crud_ingest_in_a_session_matches_the_routes(app, make_org, client) -> None:
+    """``crud.ingest_samples`` (a session's transaction: scripts, imports) stores like the routes and is rolled
+    back with its session."""
+    from techcare_backend.schemas import MetricSampleCreate
+
+    org = make_org("pro_business")
+    t0 = datetime(2026, 4, 1, 12, 0, tzinfo=timezone.utc)
+    samples = [MetricSampleCreate.model_validate(sample(hostname="CRUD-HOST", cpu_percent=float(i),
+                                                        timestamp=(t0 + timedelta(minutes=i)).isoformat()))
+               for i in (0, 2, 1)]
+    with app.state.ctx.sessionmaker() as session:
+        assert crud.ingest_samples(session, organisation_id=org.organisation_id, samples=samples[:1]) == ["created"]
+        session.rollback()
+    assert count_samples(app, org.organisation_id) == 0
+    with app.state.ctx.sessionmaker() as session:
+        assert crud.ingest_samples(session, organisation_id=org.organisation_id,
+                                   samples=samples + samples[:1]) == ["created"] * 3 + ["duplicate"]
+        session.commit()
+    assert count_samples(app, org.organisation_id) == 3
+    r = client.post("/api/monitoring/metrics", json=samples[0].model_dump(mode="json"), headers=org.headers("sensor"))
+    assert r.json()["status"] == "duplicate"
+    hosts = client.get("/api/monitoring/hosts", headers=org.headers("technician")).json()
+    assert [(h["hostname"], h["cpu_percent"]) for h in hosts] == [("CRUD-HOST", 2.0)]  # the newest, not the last
