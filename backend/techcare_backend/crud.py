@@ -449,6 +449,16 @@ def _host_params(organisation_id: str, sample: Any, payload_json: str, now: date
             "last_sample_at": sample.timestamp, "last": payload_json, **_summary(sample)}
 
 
+def _copy_text(value: str) -> str:
+    """A value for PostgreSQL's COPY text format (backslash, tab, newline and carriage return escaped; chained
+    ``str.replace`` runs at C speed, ``str.translate`` with a dict table took 30 ms per 1,000 payloads)."""
+    if "\\" in value:
+        value = value.replace("\\", "\\\\")
+    if "\t" in value or "\n" in value or "\r" in value:
+        value = value.replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    return value
+
+
 def ingest_one_params(organisation_id: str, sample: Any, now: datetime | None = None,
                       payload_json: str | None = None) -> dict[str, Any]:
     """The parameters of :data:`PG_INGEST_ONE` for one sample."""
@@ -485,9 +495,12 @@ def ingest_samples_pg(raw: Any, *, organisation_id: str, samples: Sequence[Any],
         cur.execute("CREATE TEMP TABLE IF NOT EXISTS techcare_ingest (organisation_id varchar(36), "
                     "sample_id varchar(64), hostname varchar(255), os varchar(10), ts timestamptz, "
                     "received_at timestamptz, payload jsonb) ON COMMIT DELETE ROWS")
+        # COPY text format written as one block (write_row per sample formatted each value in Python: ~4x slower)
+        org, received = _copy_text(organisation_id), now.isoformat()
+        block = "".join(f"{org}\t{_copy_text(s.sample_id)}\t{_copy_text(s.hostname)}\t{s.os}\t"
+                        f"{s.timestamp.isoformat()}\t{received}\t{_copy_text(p)}\n" for s, p in zip(samples, payloads))
         with cur.copy(f"COPY techcare_ingest ({cols}) FROM STDIN") as copy:
-            for s, p in zip(samples, payloads):
-                copy.write_row((organisation_id, s.sample_id, s.hostname, s.os, s.timestamp, now, p))
+            copy.write(block)
         cur.execute(f"INSERT INTO metric_samples ({cols}) SELECT {cols} FROM techcare_ingest "
                     "ON CONFLICT (organisation_id, sample_id) DO NOTHING RETURNING sample_id")
         inserted = {row[0] for row in cur.fetchall()}

@@ -279,3 +279,21 @@ def test_crud_ingest_in_a_session_matches_the_routes(app, make_org, client) -> N
     assert r.json()["status"] == "duplicate"
     hosts = client.get("/api/monitoring/hosts", headers=org.headers("technician")).json()
     assert [(h["hostname"], h["cpu_percent"]) for h in hosts] == [("CRUD-HOST", 2.0)]  # the newest, not the last
+
+
+def test_batch_payloads_round_trip_special_characters(client, make_org) -> None:
+    """Backslashes, tabs, newlines, quotes and non-ASCII text survive the batch path (COPY text format)."""
+    org = make_org("pro_business")
+    tricky = 'C:\\Windows\\Temp\t"quoted"\nline 2\r\nÄrger ✓ \\N \\.'
+    t0 = datetime(2026, 5, 1, 9, 0, tzinfo=timezone.utc)
+    batch = []
+    for i in range(3):
+        s = sample(hostname="ESC-HOST", timestamp=(t0 + timedelta(minutes=i)).isoformat())
+        s["events"][0]["message"] = tricky
+        s["disks"][0]["mount"] = "D:\\" if i else "\\\\server\\share"
+        batch.append(s)
+    r = client.post("/api/monitoring/metrics/batch", json={"samples": batch}, headers=org.headers("sensor"))
+    assert r.status_code == 200 and r.json()["created"] == 3, r.text
+    history = client.get("/api/monitoring/hosts/ESC-HOST/metrics", headers=org.headers("technician")).json()
+    assert [h["events"][0]["message"] for h in history] == [tricky] * 3
+    assert [h["disks"][0]["mount"] for h in history] == ["\\\\server\\share", "D:\\", "D:\\"]
