@@ -7,37 +7,20 @@
 from __future__ import annotations
 
 import os
-import socket
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from service_helpers import drop_redis_prefix, require_redis
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 FAST = {"rate_limit_ip_per_minute": 1_000_000, "rate_limit_key_per_minute": 1_000_000}
 
 
-def require_redis() -> None:
-    try:
-        socket.create_connection(("127.0.0.1", 6379), timeout=1.0).close()
-    except OSError:
-        if IN_CI:
-            pytest.fail("Redis is not reachable on 127.0.0.1:6379 (CI=true: service tests must run, never skip)")
-        pytest.skip("Redis is not reachable on 127.0.0.1:6379")
 
 
-def drop_redis_prefix(prefix: str) -> None:
-    import redis
-
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        keys = list(client.scan_iter(match=prefix + "*", count=1000))
-        if keys:
-            client.delete(*keys)
-    finally:
-        client.close()
 
 
 @pytest.fixture(scope="session", params=["postgres", "sqlite"])

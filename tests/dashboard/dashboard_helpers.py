@@ -5,39 +5,20 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-import pytest
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 FAST = {"rate_limit_ip_per_minute": 1_000_000, "rate_limit_key_per_minute": 1_000_000}
 
 
-def require_redis() -> None:
-    try:
-        socket.create_connection(("127.0.0.1", 6379), timeout=1.0).close()
-    except OSError:
-        if IN_CI:
-            pytest.fail("Redis is not reachable on 127.0.0.1:6379 (CI=true: service tests must run, never skip)")
-        pytest.skip("Redis is not reachable on 127.0.0.1:6379")
 
 
-def drop_prefix(prefix: str) -> None:
-    import redis
-
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        keys = list(client.scan_iter(match=prefix + "*", count=1000))
-        if keys:
-            client.delete(*keys)
-    finally:
-        client.close()
 
 
 def make_sample(hostname: str, *, ts: datetime, os_name: str = "windows", cpu: float = 20.0, ram: float = 40.0,
