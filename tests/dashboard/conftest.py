@@ -9,15 +9,9 @@ from typing import Any
 
 import httpx
 import pytest
-from dashboard_helpers import (
-    FAST,
-    REDIS_URL,
-    Fleet,
-    drop_prefix,
-    login,
-    require_redis,
-    seed_fleet,
-)
+from dashboard_helpers import FAST, REDIS_URL, Fleet, login, seed_fleet
+from service_helpers import drop_redis_prefix as drop_prefix
+from service_helpers import require_redis
 
 
 @pytest.fixture(scope="module", params=["postgres", "sqlite"])
