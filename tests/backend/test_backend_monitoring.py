@@ -237,7 +237,7 @@ def test_ingest_survives_dropped_database_connections(client, make_org, backend_
     """The single-sample hot path has no pre-ping: connections killed by PostgreSQL (a restart, an admin) are
     replaced and the sample is stored on the first try."""
     if backend_kind != "postgres":
-        pytest.skip("PostgreSQL connection handling")
+        pytest.skip("embedded SQLite has no server connections that could be dropped (PostgreSQL-only check)")
     import psycopg
 
     org = make_org("pro_business")

@@ -327,8 +327,7 @@ def test_plan_from_recorded_customer_snapshots_dry_runs(snapshot, expected):
     import techcare
 
     path = Path(__file__).parents[1] / "system" / "fixtures" / "snapshots" / snapshot
-    if not path.exists():
-        pytest.skip(f"{snapshot} not in this checkout")
+    assert path.exists(), f"{snapshot} is a committed fixture"
     d = techcare.diagnose(snapshot=str(path))
     p = plan(d)
     assert expected <= {s.action_id for s in p.steps} and p.notes == []
