@@ -17,6 +17,9 @@ from techcare.system.runner import RecordingRunner, ReplayRunner, decode_output
 from techcare.system.snapshot import Snapshot
 from techcare.tools.drivers import (
     COLUMNS,
+    _linux,
+    _macos,
+    _windows,
     capture,
     driver_findings,
     driver_updates,
@@ -25,7 +28,6 @@ from techcare.tools.drivers import (
     main,
     user_database_path,
 )
-from techcare.tools.drivers import _linux, _macos, _windows
 
 FIX = Path(__file__).parent / "fixtures"
 
