@@ -475,6 +475,25 @@ async def aingest_one_pg(raw: Any, *, organisation_id: str, sample: Any) -> str:
     return "created" if row and row[0] else "duplicate"
 
 
+def _classify(samples: Sequence[MetricSampleCreate], payloads: Sequence[Any], inserted: set[str]
+              ) -> tuple[list[str], dict[str, tuple[MetricSampleCreate, Any]]]:
+    """Per input sample ``created``/``duplicate`` (the first of repeated ids in one batch counts as created), and
+    per host the newest created sample with its payload (the host row gets its values)."""
+    remaining = set(inserted)
+    statuses: list[str] = []
+    newest: dict[str, tuple[MetricSampleCreate, Any]] = {}
+    for s, p in zip(samples, payloads):
+        if s.sample_id in remaining:
+            remaining.discard(s.sample_id)
+            statuses.append("created")
+            best = newest.get(s.hostname)
+            if best is None or s.timestamp >= best[0].timestamp:
+                newest[s.hostname] = (s, p)
+        else:
+            statuses.append("duplicate")
+    return statuses, newest
+
+
 def ingest_samples_pg(raw: Any, *, organisation_id: str, samples: Sequence[Any],
                       now: datetime | None = None) -> list[str]:
     """PostgreSQL ingestion on a raw psycopg connection (the caller commits); same semantics as
@@ -505,17 +524,7 @@ def ingest_samples_pg(raw: Any, *, organisation_id: str, samples: Sequence[Any],
                     "ON CONFLICT (organisation_id, sample_id) DO NOTHING RETURNING sample_id")
         inserted = {row[0] for row in cur.fetchall()}
         cur.execute("DELETE FROM techcare_ingest")
-        statuses: list[str] = []
-        newest: dict[str, tuple[Any, str]] = {}
-        for s, p in zip(samples, payloads):
-            if s.sample_id in inserted:
-                inserted.discard(s.sample_id)
-                statuses.append("created")
-                best = newest.get(s.hostname)
-                if best is None or s.timestamp >= best[0].timestamp:
-                    newest[s.hostname] = (s, p)
-            else:
-                statuses.append("duplicate")
+        statuses, newest = _classify(samples, payloads, inserted)
         if newest:  # in name order, so concurrent batches cannot deadlock on host rows
             cur.executemany(PG_UPSERT_HOST, [_host_params(organisation_id, s, p, now)
                                              for _, (s, p) in sorted(newest.items())])
@@ -545,17 +554,7 @@ def ingest_samples(session: Session, *, organisation_id: str, samples: Sequence[
         inserted = set(conn.execute(sample_stmt, rows[0]).scalars().all())
     else:
         inserted = set(conn.execute(sample_stmt, rows).scalars().all())
-    statuses: list[str] = []
-    newest: dict[str, tuple[MetricSampleCreate, dict[str, Any]]] = {}
-    for s, p in zip(samples, payloads):
-        if s.sample_id in inserted:
-            inserted.discard(s.sample_id)
-            statuses.append("created")
-            best = newest.get(s.hostname)
-            if best is None or s.timestamp >= best[0].timestamp:
-                newest[s.hostname] = (s, p)
-        else:
-            statuses.append("duplicate")
+    statuses, newest = _classify(samples, payloads, inserted)
     if newest:
         host_rows = [{"organisation_id": organisation_id, "hostname": h, "os": s.os, "last_seen": now,
                       "last_sample_at": s.timestamp, "last": p, **_summary(s)}
