@@ -44,7 +44,7 @@ def _serve(args: argparse.Namespace) -> int:
     else:
         from .main import create_app
 
-        uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level=args.log_level,
+        uvicorn.run(create_app(settings, server=True), host=args.host, port=args.port, log_level=args.log_level,
                     proxy_headers=True)
     return 0
 

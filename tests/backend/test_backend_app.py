@@ -178,6 +178,7 @@ def test_redis_keys_carry_the_prefix(backend_settings, backend_kind, client, mak
         return
     import redis
 
+    app.state.ctx.cache.flush()  # rate-limit counts reach Redis in the background (~50 ms); send them now
     redis_client = redis.Redis.from_url(backend_settings.redis_url)
     try:
         keys = [k.decode() for k in redis_client.scan_iter(match=backend_settings.redis_prefix + "*", count=1000)]

@@ -10,7 +10,6 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 
 from techcare.features import EDITION_NAMES, FEATURE_NAMES, edition_for
 from techcare.i18n import tr
@@ -66,7 +65,7 @@ bearer = HTTPBearer(auto_error=False, description="API key `tck_...` (or the adm
 BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 
 
-def _unauthorized(lang: str) -> ApiError:
+def unauthorized(lang: str) -> ApiError:
     return ApiError(401, "UNAUTHORIZED", tr("Gültiger API-Schlüssel fehlt (Authorization: Bearer tck_...).",
                                             "A valid API key is required (Authorization: Bearer tck_...).", lang),
                     headers={"WWW-Authenticate": "Bearer"})
@@ -99,15 +98,19 @@ def _lookup_principal(ctx: AppContext, key: str) -> dict[str, Any] | None:
 
 async def get_principal(ctx: CtxDep, creds: BearerDep, lang: LangDep) -> Principal:
     """The caller of an API key: from the cache (async Redis), else the database (in the thread pool)."""
-    if creds is None or not creds.credentials.startswith("tck_") or len(creds.credentials) > 200:
-        raise _unauthorized(lang)
-    key_hash = hash_api_key(creds.credentials)
-    cached = await ctx.cache.aget_json(auth_cache_key(key_hash))
+    if creds is None:
+        raise unauthorized(lang)
+    return await principal_for(ctx, creds.credentials, lang)
+
+
+async def principal_for(ctx: AppContext, key: str, lang: str) -> Principal:
+    """The caller of API key ``key`` (cached, see ``core.cache``), or 401."""
+    if not key.startswith("tck_") or len(key) > 200:
+        raise unauthorized(lang)
+    cached = await ctx.cache.aget_or_load(auth_cache_key(hash_api_key(key)), lambda: _lookup_principal(ctx, key),
+                                          ctx.settings.auth_cache_seconds)
     if cached is None:
-        cached = await run_in_threadpool(_lookup_principal, ctx, creds.credentials)
-        if cached is None:
-            raise _unauthorized(lang)
-        await ctx.cache.aset_json(auth_cache_key(key_hash), cached, ctx.settings.auth_cache_seconds)
+        raise unauthorized(lang)
     return Principal(**cached)
 
 
@@ -150,30 +153,40 @@ def entitlement_cache_key(organisation_id: str) -> str:
     return f"ent:{organisation_id}"
 
 
+def _load_entitlements(ctx: AppContext, organisation_id: str) -> dict[str, Any]:
+    with ctx.sessionmaker() as session:
+        return crud.organisation_entitlements(session, organisation_id=organisation_id)
+
+
 def org_entitlements(ctx: AppContext, organisation_id: str) -> dict[str, Any]:
-    cached = ctx.cache.get_json(entitlement_cache_key(organisation_id))
-    if cached is None:
-        with ctx.sessionmaker() as session:
-            cached = crud.organisation_entitlements(session, organisation_id=organisation_id)
-        ctx.cache.set_json(entitlement_cache_key(organisation_id), cached, ctx.settings.license_cache_seconds)
-    return cached
+    return ctx.cache.get_or_load(entitlement_cache_key(organisation_id),
+                                 lambda: _load_entitlements(ctx, organisation_id), ctx.settings.license_cache_seconds)
+
+
+async def aorg_entitlements(ctx: AppContext, organisation_id: str) -> dict[str, Any]:
+    return await ctx.cache.aget_or_load(entitlement_cache_key(organisation_id),
+                                        lambda: _load_entitlements(ctx, organisation_id),
+                                        ctx.settings.license_cache_seconds)
+
+
+def check_entitlement(ent: dict[str, Any], feature: str, lang: str) -> None:
+    """403 ``ENTITLEMENTS_MISSING`` unless ``ent`` (see :func:`org_entitlements`) includes ``feature``."""
+    if feature not in ent["entitlements"]:
+        need = edition_for(feature)
+        de, en = FEATURE_NAMES[feature]
+        raise ApiError(403, "ENTITLEMENTS_MISSING", tr(
+            "{f} braucht eine gültige Lizenz ab {need} (Organisation hat: {have}).",
+            "{f} needs a valid license of {need} or higher (organisation has: {have}).", lang,
+            f=tr(de, en, lang), need=EDITION_NAMES[need],
+            have=EDITION_NAMES.get(ent["edition"] or "", tr("keine", "none", lang))))
 
 
 def requires(feature: str) -> Callable[..., Any]:
     """A dependency: the caller's organisation must hold a valid license with ``feature``."""
-    need = edition_for(feature)
+    edition_for(feature)  # unknown features fail at import time, not per request
 
     async def check(ctx: CtxDep, principal: PrincipalDep, lang: LangDep) -> Principal:
-        ent = await ctx.cache.aget_json(entitlement_cache_key(principal.organisation_id))
-        if ent is None:
-            ent = await run_in_threadpool(org_entitlements, ctx, principal.organisation_id)
-        if feature not in ent["entitlements"]:
-            de, en = FEATURE_NAMES[feature]
-            raise ApiError(403, "ENTITLEMENTS_MISSING", tr(
-                "{f} braucht eine gültige Lizenz ab {need} (Organisation hat: {have}).",
-                "{f} needs a valid license of {need} or higher (organisation has: {have}).", lang,
-                f=tr(de, en, lang), need=EDITION_NAMES[need],
-                have=EDITION_NAMES.get(ent["edition"] or "", tr("keine", "none", lang))))
+        check_entitlement(await aorg_entitlements(ctx, principal.organisation_id), feature, lang)
         return principal
 
     return check

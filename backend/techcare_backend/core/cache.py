@@ -4,6 +4,20 @@ Every key carries the configurable prefix (``REDIS_PREFIX``), so several deploym
 Redis. When Redis fails the API keeps serving: reads miss, writes are skipped, rate limiting falls back to a
 per-process limiter, the failure is logged (at most every 30 s) and ``/api/health`` reports ``cache: degraded``.
 After a failure Redis is not asked again for 2 seconds, so an outage does not add a timeout to every request.
+
+Hot paths ask Redis nothing per request (a redis.asyncio round trip costs ~100 us of CPU, more than the rest of a
+request):
+
+* **Cached entries** (principal of an API key, organisation entitlements, license state) are read through
+  :meth:`Cache.get_or_load` / :meth:`Cache.aget_or_load`. :class:`RedisCache` keeps a copy in process memory while
+  it is subscribed to the invalidation channel (``<prefix>invalidate``); :meth:`Cache.delete` deletes in Redis and
+  publishes the keys, so every instance drops its copy within milliseconds of an admin change. Without a working
+  subscription (Redis down, reconnecting) the process copy is not used and is cleared, since messages may have been
+  missed. A load that raced with an invalidation is not stored (generation check).
+* **Rate limits** count in process memory at once and are summed in Redis by a background thread every ~50 ms
+  (``INCRBY`` per touched window, which also returns the total of all instances). A limit therefore holds exactly
+  within one instance and across instances with a lag of one sync interval; when Redis is down each instance keeps
+  limiting on its own counts (and sends them once Redis is back).
 """
 
 from __future__ import annotations
@@ -13,6 +27,7 @@ import logging
 import math
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 log = logging.getLogger("techcare_backend.cache")
@@ -29,6 +44,13 @@ class Cache:
     def set_json(self, key: str, value: Any, ttl: int) -> None: ...
     def delete(self, *keys: str) -> None: ...
     def rate_limit(self, bucket: str, limit: int, window: int = 60) -> tuple[bool, int]: ...
+
+    def rate_limits(self, limits: list[tuple[str, int]], window: int = 60) -> tuple[bool, int]:
+        """Count one request in every ``(bucket, limit)`` (all of them, also when one refuses); ``(ok, retry
+        after)`` with the longest wait of the refusing ones."""
+        results = [self.rate_limit(bucket, limit, window) for bucket, limit in limits]
+        refused = [retry for ok, retry in results if not ok]
+        return (False, max(refused)) if refused else (True, 0)
     def set_last_seen(self, org_id: str, hosts: dict[str, float]) -> None: ...
     def get_last_seen(self, org_id: str) -> dict[str, float]: ...
     def status(self) -> str: ...
@@ -43,10 +65,30 @@ class Cache:
     async def aset_last_seen(self, org_id: str, hosts: dict[str, float]) -> None:
         self.set_last_seen(org_id, hosts)
 
-    async def validate_prefetch(self, limits: list[tuple[str, int]], key: str | None,
-                                window: int = 60) -> tuple[list[tuple[bool, int]], Any | None]:
-        """Count ``limits`` ([(bucket, limit)]) and read ``key`` in one round trip (the hot path of validate)."""
-        raise NotImplementedError
+    def flush(self) -> None:
+        """Send what is only counted locally so far (rate-limit counts) to the shared store now."""
+
+    def get_or_load(self, key: str, loader: Callable[[], Any], ttl: int) -> Any:
+        """The cached value of ``key``, else ``loader()`` (stored for ``ttl`` seconds; ``None`` is not stored).
+        Values are shared: callers must not modify them."""
+        value = self.get_json(key)
+        if value is None:
+            value = loader()
+            if value is not None:
+                self.set_json(key, value, ttl)
+        return value
+
+    async def aget_or_load(self, key: str, loader: Callable[[], Any], ttl: int) -> Any:
+        """:meth:`get_or_load` for the event loop: ``loader`` (blocking, e.g. a database query) runs in the thread
+        pool."""
+        from starlette.concurrency import run_in_threadpool
+
+        value = await self.aget_json(key)
+        if value is None:
+            value = await run_in_threadpool(loader)
+            if value is not None:
+                await self.aset_json(key, value, ttl)
+        return value
 
 
 def _sliding(prev: int, cur: int, window: int, now: float) -> tuple[float, int]:
@@ -116,9 +158,185 @@ class MemoryCache(Cache):
     def close(self) -> None:
         pass
 
-    async def validate_prefetch(self, limits: list[tuple[str, int]], key: str | None,
-                                window: int = 60) -> tuple[list[tuple[bool, int]], Any | None]:
-        return [self.rate_limit(b, lim, window) for b, lim in limits], (self.get_json(key) if key else None)
+
+class _SharedCounters:
+    """Rate-limit windows counted in process memory and summed in Redis in the background (see the module doc).
+
+    Per Redis key (one per bucket and window): ``[pending, in_flight, total, expires_at]`` — hits not yet sent, hits
+    being sent, the all-instance total Redis last answered (which includes what this process sent), and when the
+    window stops mattering.
+    """
+
+    SYNC_DELAY = 0.05
+
+    def __init__(self, cache: RedisCache) -> None:
+        self.cache = cache
+        self.entries: dict[str, list[float]] = {}
+        self.dirty: set[str] = set()
+        self.unknown: set[str] = set()  # previous windows this process never counted: their total is read once
+        self.lock = threading.Lock()
+        self.wake = threading.Event()
+        self.stopping = False
+        self.thread: threading.Thread | None = None
+
+    def hit(self, limits: list[tuple[str, int]], window: int) -> tuple[bool, int]:
+        """Count one request in each ``(bucket, limit)``; ``(ok, retry after)`` as :meth:`Cache.rate_limits`."""
+        now = time.time()
+        slot = int(now // window)
+        prefix = self.cache.prefix
+        ok, wait = True, 0
+        with self.lock:
+            for bucket, limit in limits:
+                cur_key = f"{prefix}rl:{bucket}:{slot}"
+                cur = self.entries.get(cur_key)
+                if cur is None:
+                    cur = self.entries[cur_key] = [0, 0, 0, now + 2 * window]
+                cur[0] += 1  # refused attempts count too (as INCR does)
+                self.dirty.add(cur_key)
+                prev_key = f"{prefix}rl:{bucket}:{slot - 1}"
+                prev = self.entries.get(prev_key)
+                if prev is None:
+                    prev = self.entries[prev_key] = [0, 0, 0, now + window]
+                    self.unknown.add(prev_key)
+                estimate, retry = _sliding(int(prev[0] + prev[1] + prev[2]), int(cur[0] + cur[1] + cur[2]), window,
+                                           now)
+                if estimate > limit:
+                    ok, wait = False, max(wait, retry)
+        if self.thread is None:
+            self._start()
+        if not self.wake.is_set():
+            self.wake.set()
+        return ok, wait
+
+    def _start(self) -> None:
+        if self.thread is None and not self.stopping:
+            with self.lock:
+                if self.thread is None:
+                    self.thread = threading.Thread(target=self._run, name="techcare-rate-sync", daemon=True)
+                    self.thread.start()
+
+    def _run(self) -> None:
+        while not self.stopping:
+            self.wake.wait()
+            if self.stopping:
+                break
+            time.sleep(self.SYNC_DELAY)  # gather the hits of the next few milliseconds into one round trip
+            self.wake.clear()
+            self.sync()
+
+    def sync(self) -> None:
+        if not self.cache._available():
+            return  # counted locally meanwhile; sent once Redis answers again
+        with self.lock:
+            now = time.time()
+            for key in [k for k, e in self.entries.items() if e[3] < now and k not in self.dirty]:
+                del self.entries[key]
+            sending = []
+            for key in self.dirty:
+                entry = self.entries[key]
+                entry[1] += entry[0]
+                sending.append((key, int(entry[1]), max(1, int(entry[3] - now))))
+                entry[0] = 0
+            self.dirty.clear()
+            reading = [k for k in self.unknown if k in self.entries]
+            self.unknown.clear()
+        if not sending and not reading:
+            return
+        try:
+            pipe = self.cache.client.pipeline(transaction=False)
+            for key, count, ttl in sending:
+                pipe.incrby(key, count)
+                pipe.expire(key, ttl)
+            for key in reading:
+                pipe.get(key)
+            out = pipe.execute()
+        except self.cache._redis_errors as exc:
+            self.cache._failed(exc)
+            with self.lock:  # nothing is lost: the counts go out with the next sync
+                for key, count, _ in sending:
+                    entry = self.entries.get(key)
+                    if entry is not None:
+                        entry[0] += entry[1]
+                        entry[1] = 0
+                        self.dirty.add(key)
+                self.unknown.update(reading)
+            return
+        with self.lock:
+            for i, (key, count, _) in enumerate(sending):
+                entry = self.entries.get(key)
+                if entry is not None:  # Redis's total includes what was just sent
+                    entry[1] -= count
+                    entry[2] = int(out[2 * i])
+            for key, raw in zip(reading, out[2 * len(sending):]):
+                entry = self.entries.get(key)
+                if entry is not None and raw is not None:
+                    entry[2] = max(entry[2], int(raw))
+
+    def stop(self) -> None:
+        self.stopping = True
+        self.wake.set()
+        if self.thread is not None and self.thread is not threading.current_thread():
+            self.thread.join(timeout=2)
+        self.sync()
+
+
+class _Invalidations:
+    """A background thread subscribed to ``<prefix>invalidate``: drops the process copies of the keys other
+    instances (and this one) publish. While the subscription is not confirmed the process copy is off and empty."""
+
+    RECONNECT_DELAY = 1.0
+
+    def __init__(self, cache: RedisCache) -> None:
+        self.cache = cache
+        self.channel = cache._k("invalidate")
+        # shown by CLIENT LIST (names may not contain spaces)
+        self.client_name = "techcare-invalidations:" + "".join(c for c in cache.prefix if c.isprintable()
+                                                               and not c.isspace())
+        self.stopping = threading.Event()
+        self.thread: threading.Thread | None = None
+        self.lock = threading.Lock()
+
+    def start(self) -> None:
+        if self.thread is None and not self.stopping.is_set():
+            with self.lock:
+                if self.thread is None:
+                    self.thread = threading.Thread(target=self._run, name="techcare-invalidations", daemon=True)
+                    self.thread.start()
+
+    def _run(self) -> None:
+        import redis
+
+        while not self.stopping.is_set():
+            client = redis.Redis.from_url(self.cache.url, socket_connect_timeout=0.5, socket_timeout=5,
+                                          health_check_interval=2, client_name=self.client_name)
+            pubsub = client.pubsub()
+            try:
+                pubsub.subscribe(self.channel)
+                while not self.stopping.is_set():
+                    message = pubsub.get_message(timeout=1.0)
+                    if message is None:
+                        continue
+                    if message["type"] == "subscribe":
+                        self.cache._local_on()
+                    elif message["type"] == "message":
+                        self.cache._local_drop(json.loads(message["data"]))
+            except (redis.RedisError, OSError, ValueError) as exc:
+                self.cache._local_off()
+                if not self.stopping.is_set():
+                    log.debug("invalidation subscription lost (%s); process copies off until it is back", exc)
+                    self.stopping.wait(self.RECONNECT_DELAY)
+            finally:
+                self.cache._local_off()
+                try:
+                    pubsub.close()
+                    client.close()
+                except (redis.RedisError, OSError):  # pragma: no cover
+                    pass
+
+    def stop(self) -> None:
+        self.stopping.set()
+        if self.thread is not None and self.thread is not threading.current_thread():
+            self.thread.join(timeout=3)
 
 
 class RedisCache(Cache):
@@ -137,6 +355,12 @@ class RedisCache(Cache):
         self.fallback = MemoryCache()
         self._down_until = 0.0
         self._last_log = 0.0
+        # process copies of cached entries: key -> (expires at (monotonic), value); see the module doc
+        self._local: dict[str, tuple[float, Any]] = {}
+        self._local_ok = False
+        self._generation = 0
+        self._invalidations = _Invalidations(self)
+        self._counters = _SharedCounters(self)
 
     def _k(self, key: str) -> str:
         return self.prefix + key
@@ -146,10 +370,77 @@ class RedisCache(Cache):
 
     def _failed(self, exc: BaseException) -> None:
         self._down_until = time.monotonic() + self.RETRY_AFTER_FAILURE
+        self._local_off()  # invalidations may not reach this process now
         if time.monotonic() - self._last_log > 30:
             self._last_log = time.monotonic()
             log.warning("Redis unavailable (%s): serving degraded (no shared cache, per-process rate limits)", exc)
 
+    # ---- process copies ---------------------------------------------------------------------------------------
+    def _local_on(self) -> None:
+        self._generation += 1
+        self._local.clear()  # whatever was published while unsubscribed is unknown
+        self._local_ok = True
+
+    def _local_off(self) -> None:
+        self._local_ok = False
+        self._generation += 1
+        self._local.clear()
+
+    def _local_drop(self, keys: list[str]) -> None:
+        self._generation += 1
+        for key in keys:
+            self._local.pop(key, None)
+
+    def _local_get(self, key: str) -> Any | None:
+        self._invalidations.start()
+        if not self._local_ok:
+            return None
+        item = self._local.get(key)
+        if item is None:
+            return None
+        if item[0] < time.monotonic():
+            self._local.pop(key, None)
+            return None
+        return item[1]
+
+    def _local_put(self, key: str, value: Any, ttl: int, generation: int) -> None:
+        if ttl <= 0 or not self._local_ok or generation != self._generation:
+            return
+        if len(self._local) > 100_000:
+            self._local.clear()
+        self._local[key] = (time.monotonic() + ttl, value)
+
+    def get_or_load(self, key: str, loader: Callable[[], Any], ttl: int) -> Any:
+        value = self._local_get(key)
+        if value is not None:
+            return value
+        generation = self._generation
+        value = self.get_json(key)
+        if value is None:
+            value = loader()
+            if value is None or generation != self._generation:
+                return value  # raced with an invalidation: answer, but keep nothing
+            self.set_json(key, value, ttl)
+        self._local_put(key, value, ttl, generation)
+        return value
+
+    async def aget_or_load(self, key: str, loader: Callable[[], Any], ttl: int) -> Any:
+        from starlette.concurrency import run_in_threadpool
+
+        value = self._local_get(key)
+        if value is not None:
+            return value
+        generation = self._generation
+        value = await self.aget_json(key)
+        if value is None:
+            value = await run_in_threadpool(loader)
+            if value is None or generation != self._generation:
+                return value
+            await self.aset_json(key, value, ttl)
+        self._local_put(key, value, ttl, generation)
+        return value
+
+    # ---- plain entries ----------------------------------------------------------------------------------------
     def get_json(self, key: str) -> Any | None:
         if not self._available():
             return None
@@ -169,31 +460,29 @@ class RedisCache(Cache):
             self._failed(exc)
 
     def delete(self, *keys: str) -> None:
+        """Delete in Redis and tell every instance (this one at once) to drop its copy."""
         if not keys:
             return
+        self._local_drop(list(keys))
         # Invalidation must not be skipped silently: always try, even right after a failure.
         try:
-            self.client.delete(*(self._k(k) for k in keys))
+            pipe = self.client.pipeline(transaction=False)
+            pipe.delete(*(self._k(k) for k in keys))
+            pipe.publish(self._invalidations.channel, json.dumps(list(keys)))
+            pipe.execute()
         except self._redis_errors as exc:
             self._failed(exc)
 
     def rate_limit(self, bucket: str, limit: int, window: int = 60) -> tuple[bool, int]:
-        if not self._available():
-            return self.fallback.rate_limit(bucket, limit, window)
-        now = time.time()
-        slot = int(now // window)
-        cur_key, prev_key = self._k(f"rl:{bucket}:{slot}"), self._k(f"rl:{bucket}:{slot - 1}")
-        try:
-            pipe = self.client.pipeline(transaction=False)
-            pipe.incr(cur_key)
-            pipe.expire(cur_key, 2 * window)
-            pipe.get(prev_key)
-            cur, _, prev = pipe.execute()
-        except self._redis_errors as exc:
-            self._failed(exc)
-            return self.fallback.rate_limit(bucket, limit, window)
-        estimate, retry = _sliding(int(prev or 0), int(cur), window, now)
-        return (estimate <= limit), (0 if estimate <= limit else retry)
+        """Counted at once in this process, summed over all instances in Redis (see the module doc); never
+        blocks on Redis."""
+        return self._counters.hit([(bucket, limit)], window)
+
+    def rate_limits(self, limits: list[tuple[str, int]], window: int = 60) -> tuple[bool, int]:
+        return self._counters.hit(limits, window)
+
+    def flush(self) -> None:
+        self._counters.sync()
 
     def set_last_seen(self, org_id: str, hosts: dict[str, float]) -> None:
         """One HSET for all hosts of a request (a batch of 1,000 samples is one round trip, not 1,000)."""
@@ -227,6 +516,8 @@ class RedisCache(Cache):
         return "ok"
 
     def close(self) -> None:
+        self._counters.stop()
+        self._invalidations.stop()
         try:
             self.client.close()
         except self._redis_errors:  # pragma: no cover
@@ -271,33 +562,6 @@ class RedisCache(Cache):
             await self._async_client().hset(self._k(f"seen:{org_id}"), mapping={h: repr(ts) for h, ts in hosts.items()})
         except self._redis_errors as exc:
             self._failed(exc)
-
-    async def validate_prefetch(self, limits: list[tuple[str, int]], key: str | None,
-                                window: int = 60) -> tuple[list[tuple[bool, int]], Any | None]:
-        if not self._available():
-            return await self.fallback.validate_prefetch(limits, None, window)
-        now = time.time()
-        slot = int(now // window)
-        try:
-            pipe = self._async_client().pipeline(transaction=False)
-            for bucket, _ in limits:
-                cur_key = self._k(f"rl:{bucket}:{slot}")
-                pipe.incr(cur_key)
-                pipe.expire(cur_key, 2 * window)
-                pipe.get(self._k(f"rl:{bucket}:{slot - 1}"))
-            if key:
-                pipe.get(self._k(key))
-            out = await pipe.execute()
-        except self._redis_errors as exc:
-            self._failed(exc)
-            return await self.fallback.validate_prefetch(limits, None, window)
-        results = []
-        for i, (_, limit) in enumerate(limits):
-            cur, _, prev = out[3 * i: 3 * i + 3]
-            estimate, retry = _sliding(int(prev or 0), int(cur), window, now)
-            results.append((estimate <= limit, 0 if estimate <= limit else retry))
-        cached = json.loads(out[-1]) if key and out[-1] is not None else None
-        return results, cached
 
 
 def make_cache(redis_url: str | None, prefix: str) -> Cache:

@@ -20,7 +20,7 @@ from .. import crud
 from ..schemas import ValidateRequest, ValidateResponse
 from .security import hash_license_key, parse_license_key, sign_lease
 
-__all__ = ["license_cache_key", "validate"]
+__all__ = ["acached_state", "cached_state", "decide_cached", "license_cache_key", "validate"]
 
 MESSAGES = {
     "VALID": ("Lizenz gültig.", "License valid."),
@@ -40,16 +40,22 @@ def license_cache_key(key_hash: str) -> str:
     return f"lic:{key_hash}"
 
 
-def _state(ctx: Any, key_hash: str) -> dict[str, Any] | None:
-    cache_key = license_cache_key(key_hash)
-    cached = ctx.cache.get_json(cache_key)
-    if cached is not None:
-        return cached.get("state")
+def _load_state(ctx: Any, key_hash: str) -> dict[str, Any]:
     with ctx.sessionmaker() as session:
-        state = crud.license_state(session, key_hash=key_hash)
-    # Unknown keys are cached too (briefly), so a flood of well-formed unknown keys does not reach the database.
-    ctx.cache.set_json(cache_key, {"state": state}, ctx.settings.license_cache_seconds)
-    return state
+        return {"state": crud.license_state(session, key_hash=key_hash)}
+
+
+def cached_state(ctx: Any, key_hash: str) -> dict[str, Any]:
+    """``{"state": ...}`` of a license key hash (``None`` for unknown keys: cached too, briefly, so a flood of
+    well-formed unknown keys does not reach the database)."""
+    return ctx.cache.get_or_load(license_cache_key(key_hash), lambda: _load_state(ctx, key_hash),
+                                 ctx.settings.license_cache_seconds)
+
+
+async def acached_state(ctx: Any, key_hash: str) -> dict[str, Any]:
+    """:func:`cached_state` on the event loop (the database, on a miss, in the thread pool)."""
+    return await ctx.cache.aget_or_load(license_cache_key(key_hash), lambda: _load_state(ctx, key_hash),
+                                        ctx.settings.license_cache_seconds)
 
 
 def _answer(ctx: Any, req: ValidateRequest, code: str, state: dict[str, Any] | None, now: int, lang: str | None,
@@ -74,8 +80,9 @@ def _answer(ctx: Any, req: ValidateRequest, code: str, state: dict[str, Any] | N
         claims["org"] = state["organisation_id"]
         claims["license_expires_at"] = state["expires_at"]
     de, en = MESSAGES[code]
-    return ValidateResponse(valid=valid, code=code, detail=tr(de, en, lang, **fmt), ts=now,  # type: ignore[arg-type]
-                            lease=sign_lease(claims, settings.signing_key, settings.signing_kid))
+    # built from our own values: constructed without validation (the hot path; see the route's response model)
+    return ValidateResponse.model_construct(valid=valid, code=code, detail=tr(de, en, lang, **fmt), ts=now,
+                                            lease=sign_lease(claims, settings.signing_key, settings.signing_kid))
 
 
 def decide_cached(ctx: Any, req: ValidateRequest, cached: dict[str, Any] | None, *,
@@ -99,7 +106,7 @@ def validate(ctx: Any, req: ValidateRequest, *, lang: str | None = None) -> Vali
     if parsed is None:
         return _answer(ctx, req, "NOT_FOUND", None, now, lang)
     key_hash = hash_license_key(parsed, secret)
-    return _decide(ctx, req, _state(ctx, key_hash), now, lang, key_hash=key_hash)
+    return _decide(ctx, req, cached_state(ctx, key_hash)["state"], now, lang, key_hash=key_hash)
 
 
 def _decide(ctx: Any, req: ValidateRequest, state: dict[str, Any] | None, now: int, lang: str | None, *,

@@ -15,8 +15,10 @@ Lease: an EdDSA (Ed25519) JWT with a ``kid`` header, see :func:`sign_lease`.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
+import json
 import re
 import secrets
 from dataclasses import dataclass
@@ -56,9 +58,15 @@ class ParsedKey:
 
 
 def parse_license_key(key: str, secret: bytes) -> ParsedKey | None:
-    """The key's parts if it is well formed and its check tag verifies, else ``None``."""
+    """The key's parts if it is well formed and its check tag verifies, else ``None``. Remembered for the last
+    4,096 keys (clients validate the same keys again and again; the result depends only on key and secret)."""
     if not isinstance(key, str) or len(key) > 120:
         return None
+    return _parse_license_key(key, secret)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_license_key(key: str, secret: bytes) -> ParsedKey | None:
     text = re.sub(r"[\s\-\u2010-\u2015]+", "-", key.strip()).upper()
     if not text.startswith("TECHCARE-"):
         return None
@@ -83,10 +91,12 @@ def parse_license_key(key: str, secret: bytes) -> ParsedKey | None:
     return ParsedKey(edition, random_part)
 
 
+@functools.lru_cache(maxsize=4096)
 def hash_license_key(parsed: ParsedKey, secret: bytes) -> str:
     return hmac.new(secret, b"hash|" + parsed.random_part.encode("ascii"), hashlib.sha256).hexdigest()
 
 
+@functools.lru_cache(maxsize=4096)
 def hash_key_for_rate_limit(key: str) -> str:
     """A stable hash of whatever the client sent (also for malformed keys), for per-key rate limiting."""
     return hashlib.sha256("".join(key.split()).upper().encode("utf-8", "replace")).hexdigest()[:32]
@@ -108,6 +118,12 @@ def hash_api_key(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8", "replace")).hexdigest()
 
 
+_JWS = jwt.api_jws.PyJWS()
+
+
 def sign_lease(claims: dict[str, Any], private_key: Any, kid: str) -> str:
-    payload = {"iss": ISSUER, **claims}
-    return jwt.encode(payload, private_key, algorithm="EdDSA", headers={"kid": kid})
+    """An EdDSA JWT (header ``alg``, ``typ``, ``kid``) of ``claims`` plus ``iss``. The claims are already JSON
+    values (integer times), so they are serialised as ``jwt.encode`` would and signed with pyjwt's JWS layer
+    directly (``jwt.encode`` adds claim conversions that are not needed here: ~5 us of ~35 us per lease)."""
+    payload = json.dumps({"iss": ISSUER, **claims}, separators=(",", ":")).encode()
+    return _JWS.encode(payload, private_key, algorithm="EdDSA", headers={"kid": kid})

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from techcare.i18n import tr
 
 from ... import crud
 from ...core.errors import ApiError
-from ...core.licensing import MESSAGES, decide_cached, license_cache_key, validate
+from ...core.licensing import MESSAGES, acached_state, decide_cached, license_cache_key, validate
 from ...core.security import (
     hash_key_for_rate_limit,
     hash_license_key,
@@ -23,41 +25,48 @@ from ...schemas import (
     Jwk,
     Jwks,
     MachinePublic,
+    ValidateFields,
     ValidateRequest,
     ValidateResponse,
 )
-from ..deps import CtxDep, HumanDep, LangDep, SessionDep, client_ip, too_many
+from .. import rawbody
+from ..deps import AppContext, CtxDep, HumanDep, LangDep, SessionDep, client_ip, get_lang, too_many
 
 router = APIRouter(prefix="/api/licenses", tags=["licenses"])
 
 
 @router.post("/validate", response_model=ValidateResponse,
-             responses={422: {"description": "malformed body"}, 429: {"model": ErrorPublic}})
-async def validate_license(body: ValidateRequest, request: Request, ctx: CtxDep, lang: LangDep) -> JSONResponse:
+             responses={422: {"description": "malformed body"}, 429: {"model": ErrorPublic}},
+             openapi_extra=rawbody.json_body(ValidateRequest))
+async def validate_license(request: Request) -> Response:
     """Validate a license key for a machine. Every definite answer is HTTP 200 with a signed lease (EdDSA JWT).
 
-    The client's ``nonce`` is echoed in the lease, so a replayed answer is recognised by the client. Hot path: the
-    per-IP and per-key rate limits and the cached license state come from Redis in one round trip, and the lease
-    is signed on the event loop; the database is only asked on a cache miss or to activate a new machine.
+    The client's ``nonce`` is echoed in the lease, so a replayed answer is recognised by the client. Rate limited
+    per IP and per key (429 with ``Retry-After``). Hot path: the rate limits count in process memory (summed across
+    instances in Redis in the background) and the license state comes from the process copy of the cache (dropped
+    by every admin change, see ``core.cache``); the database is only asked on a cache miss or to activate a new
+    machine, and the lease is signed on the event loop.
     """
+    ctx: AppContext = request.app.state.ctx
     settings = ctx.settings
+    lang = await get_lang(request)
+    raw = await request.body()
+    body: ValidateFields = rawbody.parse(raw, ValidateRequest if b"\\u0000" in raw else ValidateFields)
+    ok, retry = ctx.cache.rate_limits([(f"ip:{client_ip(request, ctx)}", settings.rate_limit_ip_per_minute),
+                                       (f"key:{hash_key_for_rate_limit(body.key)}", settings.rate_limit_key_per_minute)])
+    if not ok:
+        raise too_many(retry, lang)
     parsed = parse_license_key(body.key, settings.key_secret_bytes)
-    state_key = license_cache_key(hash_license_key(parsed, settings.key_secret_bytes)) if parsed else None
-    limits = [(f"ip:{client_ip(request, ctx)}", settings.rate_limit_ip_per_minute),
-              (f"key:{hash_key_for_rate_limit(body.key)}", settings.rate_limit_key_per_minute)]
-    checks, cached = await ctx.cache.validate_prefetch(limits, state_key)
-    for ok, retry in checks:
-        if not ok:
-            raise too_many(retry, lang)
     if parsed is None:
-        answer = decide_cached(ctx, body, {"state": None}, lang=lang)
+        cached: dict[str, Any] | None = {"state": None}
     else:
-        answer = decide_cached(ctx, body, cached, lang=lang)
-    if answer is None:
+        cached = await acached_state(ctx, hash_license_key(parsed, settings.key_secret_bytes))
+    answer = decide_cached(ctx, body, cached, lang=lang)
+    if answer is None:  # a new machine to activate: the database, in the thread pool
         answer = await run_in_threadpool(validate, ctx, body, lang=lang)
     # built by our own code: serialised once, not re-validated against the response model
-    return JSONResponse(answer.model_dump(mode="json"))
-
+    return Response(json.dumps({"valid": answer.valid, "code": answer.code, "detail": answer.detail, "ts": answer.ts,
+                                "lease": answer.lease}), media_type="application/json")
 
 
 @router.get("/public-keys", response_model=Jwks)
