@@ -418,61 +418,67 @@ def _ingest_statements(dialect: str) -> tuple[Any, Any]:
     return sample_stmt, host_stmt
 
 
-_COPY_COLUMNS = ("organisation_id", "sample_id", "hostname", "os", "ts", "received_at", "payload")
+# PostgreSQL: one statement for any number of samples of any organisations (single requests are written together
+# by ``core.ingest.IngestWriter``; a batch is one call). The samples arrive as parallel arrays (binary parameters);
+# ``ON CONFLICT DO NOTHING RETURNING`` tells which were new; of those, the newest per host (ties: the later one in
+# the input) updates the host row, in (organisation, hostname) order so concurrent statements cannot deadlock.
+_PG_INPUT = (("organisation_id", "text"), ("sample_id", "text"), ("hostname", "text"), ("os", "text"),
+             ("ts", "timestamptz"), ("payload", "text"), ("cpu_percent", "float8"), ("ram_percent", "float8"),
+             ("disk_max_percent", "float8"), ("firewall", "text"), ("antivirus", "text"), ("smart_failing", "bool"),
+             ("pending_updates", "int4"))
+PG_INGEST = (
+    "WITH input AS (SELECT * FROM unnest("
+    + ", ".join(f"%({name})b::{kind}[]" for name, kind in _PG_INPUT)
+    + ") WITH ORDINALITY AS t(" + ", ".join(name for name, _ in _PG_INPUT) + ", ord)), "
+    "ins AS (INSERT INTO metric_samples (organisation_id, sample_id, hostname, os, ts, received_at, payload) "
+    "SELECT organisation_id, sample_id, hostname, os, ts, %(now)s, payload::jsonb FROM input "
+    "ON CONFLICT (organisation_id, sample_id) DO NOTHING RETURNING organisation_id, sample_id), "
+    "newest AS (SELECT DISTINCT ON (i.organisation_id, i.hostname) i.* FROM input i "
+    "JOIN ins ON ins.organisation_id = i.organisation_id AND ins.sample_id = i.sample_id "
+    "ORDER BY i.organisation_id, i.hostname, i.ts DESC, i.ord DESC), "
+    "up AS (INSERT INTO hosts (organisation_id, hostname, os, last_seen, last_sample_at, last, cpu_percent, "
+    "ram_percent, disk_max_percent, firewall, antivirus, smart_failing, pending_updates) "
+    "SELECT organisation_id, hostname, os, %(now)s, ts, payload::jsonb, cpu_percent, ram_percent, disk_max_percent, "
+    "firewall, antivirus, smart_failing, pending_updates FROM newest ORDER BY organisation_id, hostname "
+    "ON CONFLICT (organisation_id, hostname) DO UPDATE SET last_seen = EXCLUDED.last_seen, "
+    + ", ".join(f"{c} = CASE WHEN hosts.last_sample_at <= EXCLUDED.last_sample_at THEN EXCLUDED.{c} "
+                f"ELSE hosts.{c} END" for c in _HOST_VALUE_COLUMNS)
+    + ") SELECT organisation_id, sample_id FROM ins")
 
 
-# PostgreSQL hot path: plain psycopg on a pooled connection, prepared statements, no ORM session.
-_HOST_COLUMNS = ("organisation_id", "hostname", "os", "last_seen", "last_sample_at", "last", "cpu_percent",
-                 "ram_percent", "disk_max_percent", "firewall", "antivirus", "smart_failing", "pending_updates")
-_HOST_CASTS = {"organisation_id": "text", "hostname": "text", "os": "text", "last_seen": "timestamptz",
-               "last_sample_at": "timestamptz", "last": "jsonb", "cpu_percent": "float8", "ram_percent": "float8",
-               "disk_max_percent": "float8", "firewall": "text", "antivirus": "text", "smart_failing": "bool",
-               "pending_updates": "int4"}
-_HOST_UPSERT_SET = ", ".join(
-    ["last_seen = EXCLUDED.last_seen"]
-    + [f"{c} = CASE WHEN hosts.last_sample_at <= EXCLUDED.last_sample_at THEN EXCLUDED.{c} ELSE hosts.{c} END"
-       for c in _HOST_VALUE_COLUMNS])
-_HOST_VALUES = ", ".join(f"%({c})s::{_HOST_CASTS[c]}" for c in _HOST_COLUMNS)
-_HOST_CONFLICT = f"ON CONFLICT (organisation_id, hostname) DO UPDATE SET {_HOST_UPSERT_SET}"
-# One statement, one round trip: the sample (idempotent by sample_id) and, only if it was new, its host row.
-PG_INGEST_ONE = (
-    "WITH ins AS (INSERT INTO metric_samples (organisation_id, sample_id, hostname, os, ts, received_at, payload) "
-    "VALUES (%(organisation_id)s, %(sample_id)s, %(hostname)s, %(os)s, %(last_sample_at)s, %(last_seen)s, "
-    "%(last)s::jsonb) ON CONFLICT (organisation_id, sample_id) DO NOTHING RETURNING 1), "
-    f"up AS (INSERT INTO hosts ({', '.join(_HOST_COLUMNS)}) SELECT {_HOST_VALUES} FROM ins {_HOST_CONFLICT}) "
-    "SELECT count(*) FROM ins")
-PG_UPSERT_HOST = f"INSERT INTO hosts ({', '.join(_HOST_COLUMNS)}) VALUES ({_HOST_VALUES}) {_HOST_CONFLICT}"
+def pg_ingest_params(rows: Sequence[tuple[str, Any, str]], now: datetime) -> dict[str, Any]:
+    """The parameters of :data:`PG_INGEST` for ``rows`` of ``(organisation_id, sample, payload_json)``; the caller
+    leaves out repeated ``(organisation_id, sample_id)`` pairs (the first one counts)."""
+    cols: dict[str, list[Any]] = {name: [] for name, _ in _PG_INPUT}
+    for org, sample, payload in rows:
+        cols["organisation_id"].append(org)
+        cols["sample_id"].append(sample.sample_id)
+        cols["hostname"].append(sample.hostname)
+        cols["os"].append(sample.os)
+        cols["ts"].append(sample.timestamp)
+        cols["payload"].append(payload)
+        for key, value in _summary(sample).items():
+            cols[key].append(value)
+    return {**cols, "now": now}
 
 
-def _host_params(organisation_id: str, sample: Any, payload_json: str, now: datetime) -> dict[str, Any]:
-    return {"organisation_id": organisation_id, "hostname": sample.hostname, "os": sample.os, "last_seen": now,
-            "last_sample_at": sample.timestamp, "last": payload_json, **_summary(sample)}
-
-
-def _copy_text(value: str) -> str:
-    """A value for PostgreSQL's COPY text format (backslash, tab, newline and carriage return escaped; chained
-    ``str.replace`` runs at C speed, ``str.translate`` with a dict table took 30 ms per 1,000 payloads)."""
-    if "\\" in value:
-        value = value.replace("\\", "\\\\")
-    if "\t" in value or "\n" in value or "\r" in value:
-        value = value.replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
-    return value
-
-
-def ingest_one_params(organisation_id: str, sample: Any, now: datetime | None = None,
-                      payload_json: str | None = None) -> dict[str, Any]:
-    """The parameters of :data:`PG_INGEST_ONE` for one sample."""
-    params = _host_params(organisation_id, sample, payload_json or sample.model_dump_json(), now or utcnow())
-    params["sample_id"] = sample.sample_id
-    return params
-
-
-async def aingest_one_pg(raw: Any, *, organisation_id: str, sample: Any) -> str:
-    """One sample on an async psycopg connection in autocommit mode: one statement, one round trip, atomic."""
-    async with raw.cursor() as cur:
-        await cur.execute(PG_INGEST_ONE, ingest_one_params(organisation_id, sample), prepare=True)
-        row = await cur.fetchone()
-    return "created" if row and row[0] else "duplicate"
+def ingest_samples_pg(raw: Any, *, organisation_id: str, samples: Sequence[Any],
+                      now: datetime | None = None) -> list[str]:
+    """PostgreSQL ingestion on a raw psycopg connection (the caller commits); same semantics as
+    :func:`ingest_samples`, with the statement of the hot path (:data:`PG_INGEST`)."""
+    if not samples:
+        return []
+    first: dict[str, int] = {}
+    rows = []
+    for i, s in enumerate(samples):
+        if s.sample_id not in first:
+            first[s.sample_id] = i
+            rows.append((organisation_id, s, s.model_dump_json()))
+    with raw.cursor(binary=True) as cur:
+        cur.execute(PG_INGEST, pg_ingest_params(rows, now or utcnow()))
+        inserted = {sid for _, sid in cur.fetchall()}
+    return ["created" if s.sample_id in inserted and first[s.sample_id] == i else "duplicate"
+            for i, s in enumerate(samples)]
 
 
 def _classify(samples: Sequence[MetricSampleCreate], payloads: Sequence[Any], inserted: set[str]
@@ -492,43 +498,6 @@ def _classify(samples: Sequence[MetricSampleCreate], payloads: Sequence[Any], in
         else:
             statuses.append("duplicate")
     return statuses, newest
-
-
-def ingest_samples_pg(raw: Any, *, organisation_id: str, samples: Sequence[Any],
-                      now: datetime | None = None) -> list[str]:
-    """PostgreSQL ingestion on a raw psycopg connection (the caller commits); same semantics as
-    :func:`ingest_samples`. One sample: one prepared statement (sample + host upsert in a CTE). Batches: COPY into a
-    temporary table + ``INSERT ... SELECT ... ON CONFLICT DO NOTHING RETURNING``, then the newest sample per host."""
-    if not samples:
-        return []
-    now = now or utcnow()
-    payloads = [s.model_dump_json() for s in samples]
-    if len(samples) == 1:
-        params = ingest_one_params(organisation_id, samples[0], now, payloads[0])
-        with raw.cursor() as cur:
-            cur.execute(PG_INGEST_ONE, params, prepare=True)
-            row = cur.fetchone()
-        return ["created" if row and row[0] else "duplicate"]
-    cols = ", ".join(_COPY_COLUMNS)
-    with raw.cursor() as cur:
-        cur.execute("CREATE TEMP TABLE IF NOT EXISTS techcare_ingest (organisation_id varchar(36), "
-                    "sample_id varchar(64), hostname varchar(255), os varchar(10), ts timestamptz, "
-                    "received_at timestamptz, payload jsonb) ON COMMIT DELETE ROWS")
-        # COPY text format written as one block (write_row per sample formatted each value in Python: ~4x slower)
-        org, received = _copy_text(organisation_id), now.isoformat()
-        block = "".join(f"{org}\t{_copy_text(s.sample_id)}\t{_copy_text(s.hostname)}\t{s.os}\t"
-                        f"{s.timestamp.isoformat()}\t{received}\t{_copy_text(p)}\n" for s, p in zip(samples, payloads))
-        with cur.copy(f"COPY techcare_ingest ({cols}) FROM STDIN") as copy:
-            copy.write(block)
-        cur.execute(f"INSERT INTO metric_samples ({cols}) SELECT {cols} FROM techcare_ingest "
-                    "ON CONFLICT (organisation_id, sample_id) DO NOTHING RETURNING sample_id")
-        inserted = {row[0] for row in cur.fetchall()}
-        cur.execute("DELETE FROM techcare_ingest")
-        statuses, newest = _classify(samples, payloads, inserted)
-        if newest:  # in name order, so concurrent batches cannot deadlock on host rows
-            cur.executemany(PG_UPSERT_HOST, [_host_params(organisation_id, s, p, now)
-                                             for _, (s, p) in sorted(newest.items())])
-    return statuses
 
 
 def ingest_samples(session: Session, *, organisation_id: str, samples: Sequence[MetricSampleCreate],

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
-__all__ = ["async_engine_for", "run_idempotent", "make_engine", "make_sessionmaker", "migrate", "ping"]
+__all__ = ["make_engine", "make_sessionmaker", "migrate", "ping"]
 
 ALEMBIC_DIR = Path(__file__).resolve().parent.parent / "alembic"
 
@@ -70,55 +69,3 @@ def ping(engine: Engine) -> bool:
         return True
     except Exception:
         return False
-
-
-def async_engine_for(engine: Engine) -> Any:
-    """An async (psycopg) engine on the same PostgreSQL URL and pool settings as ``engine``, for the hot paths that
-    run on the event loop without a thread-pool hop. One per event loop (a test client's new loop gets its own)."""
-    import asyncio
-
-    from sqlalchemy.ext.asyncio import create_async_engine
-
-    loop = asyncio.get_running_loop()
-    cached = _ASYNC_ENGINES.get(id(engine))
-    if cached is not None and cached[0] is loop:
-        return cached[1]
-    pool = engine.pool
-    size = getattr(pool, "size", lambda: 10)()
-    # Autocommit: the hot-path statements are single statements (atomic on their own), so a request is one round
-    # trip instead of BEGIN + statement + COMMIT. No pre-ping (another round trip per checkout): callers retry once
-    # on a dropped connection instead (their statements are idempotent), see ``run_idempotent``.
-    aengine = create_async_engine(engine.url, pool_size=size, max_overflow=size * 2, pool_recycle=1800,
-                                  isolation_level="AUTOCOMMIT")
-    _ASYNC_ENGINES[id(engine)] = (loop, aengine)
-    return aengine
-
-
-async def dispose_async_engine(engine: Engine) -> None:
-    cached = _ASYNC_ENGINES.pop(id(engine), None)
-    if cached is not None:
-        await cached[1].dispose()
-
-
-_ASYNC_ENGINES: dict[int, tuple[Any, Any]] = {}
-
-
-async def run_idempotent(engine: Engine, work: Any) -> Any:
-    """``await work(raw)`` with a raw async psycopg connection (autocommit) of ``engine``'s async twin. A connection
-    that turns out dead (PostgreSQL restarted) is discarded and the work retried once on a fresh one, so the first
-    request after a restart does not fail; ``work`` must be idempotent."""
-    import psycopg
-    from sqlalchemy.exc import DBAPIError
-
-    aengine = async_engine_for(engine)
-    for attempt in (1, 2):
-        async with aengine.connect() as conn:
-            fairy = await conn.get_raw_connection()
-            try:
-                return await work(fairy.driver_connection)
-            except (psycopg.OperationalError, DBAPIError) as exc:
-                if attempt == 2 or not fairy.driver_connection.closed:
-                    raise
-                # like SQLAlchemy's own disconnect handling: every connection of this generation is stale
-                aengine.sync_engine.pool._invalidate(fairy, exc)
-    raise AssertionError("unreachable")  # pragma: no cover

@@ -7,16 +7,16 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import TypeAdapter, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from techcare.i18n import tr
 
 from ... import crud
-from ...core.db import run_idempotent
 from ...core.errors import ApiError
+from ...core.ingest import writer_for
 from ...schemas import (
     AlertPublic,
     BatchResult,
@@ -26,9 +26,9 @@ from ...schemas import (
     MetricSampleCreate,
     MetricSampleFields,
     SampleAccepted,
-    _has_nul,
     as_utc,
 )
+from .. import rawbody
 from ..deps import (
     AppContext,
     CtxDep,
@@ -36,11 +36,18 @@ from ..deps import (
     LangDep,
     Principal,
     SessionDep,
-    requires,
+    aorg_entitlements,
+    check_entitlement,
+    get_lang,
+    principal_for,
+    unauthorized,
 )
 
 router = APIRouter(prefix="/api/monitoring", tags=["monitoring"])
-SensorDep = Annotated[Principal, Depends(requires("sensor_mode"))]
+
+
+class _BatchFields(BaseModel):
+    samples: list[MetricSampleFields] = Field(max_length=1000)
 
 
 def _seen(ctx: AppContext, org: str, statuses: list[str], samples: Sequence[MetricSampleFields]) -> None:
@@ -48,61 +55,58 @@ def _seen(ctx: AppContext, org: str, statuses: list[str], samples: Sequence[Metr
     ctx.cache.set_last_seen(org, {s.hostname: now for status, s in zip(statuses, samples) if status == "created"})
 
 
-def _store(ctx: AppContext, organisation_id: str, samples: Sequence[MetricSampleFields]) -> list[str]:
-    """Insert and commit; PostgreSQL through plain psycopg on a pooled connection (the hot path), SQLite through
-    a session. Either way one thread-pool hop per request (sync route)."""
-    if ctx.engine.dialect.name == "postgresql":
-        pooled = ctx.engine.raw_connection()
-        try:
-            raw = pooled.driver_connection
-            statuses = crud.ingest_samples_pg(raw, organisation_id=organisation_id, samples=samples)
-            raw.commit()
-        except BaseException:
-            pooled.rollback()
-            raise
-        finally:
-            pooled.close()
-        return statuses
+def _store_sqlite(ctx: AppContext, organisation_id: str, samples: Sequence[MetricSampleFields]) -> list[str]:
     with ctx.sessionmaker() as session:
         statuses = crud.ingest_samples(session, organisation_id=organisation_id, samples=samples)
         session.commit()
+    _seen(ctx, organisation_id, statuses, samples)
     return statuses
 
 
-@router.post("/metrics", response_model=SampleAccepted, status_code=201,
-             responses={403: {"model": ErrorPublic}})
-async def ingest(body: MetricSampleCreate, principal: SensorDep, ctx: CtxDep) -> JSONResponse:
-    """Store one sample. Re-sending the same ``sample_id`` stores nothing and answers ``duplicate``."""
+async def _store(ctx: AppContext, organisation_id: str, samples: Sequence[MetricSampleFields]) -> list[str]:
+    """PostgreSQL: through the process's group-commit writer (``core.ingest``); SQLite: a session in the thread
+    pool. Either way committed before this returns."""
+    if not samples:
+        return []
     if ctx.engine.dialect.name == "postgresql":
-        # on the event loop: async psycopg in autocommit, one prepared statement (sample + host), one round trip
-        async def work(raw: Any) -> str:
-            return await crud.aingest_one_pg(raw, organisation_id=principal.organisation_id, sample=body)
+        return await writer_for(ctx).write(organisation_id, samples, [s.model_dump_json() for s in samples])
+    return await run_in_threadpool(_store_sqlite, ctx, organisation_id, samples)
 
-        status = await run_idempotent(ctx.engine, work)
-    else:
-        [status] = await run_in_threadpool(_store, ctx, principal.organisation_id, [body])
-    if status == "created":
-        await ctx.cache.aset_last_seen(principal.organisation_id, {body.hostname: datetime.now().timestamp()})
-    return JSONResponse({"sample_id": body.sample_id, "status": status}, status_code=201)
+
+async def _sensor(request: Request, ctx: AppContext, lang: str) -> Principal:
+    """The caller's API key, and its organisation must hold sensor mode (401 / 403 as the other routes)."""
+    scheme, _, key = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        raise unauthorized(lang)
+    principal = await principal_for(ctx, key.strip(), lang)
+    check_entitlement(await aorg_entitlements(ctx, principal.organisation_id), "sensor_mode", lang)
+    return principal
+
+
+@router.post("/metrics", response_model=SampleAccepted, status_code=201,
+             responses={401: {"model": ErrorPublic}, 403: {"model": ErrorPublic}},
+             openapi_extra=rawbody.json_body(MetricSampleCreate, bearer=True))
+async def ingest(request: Request) -> JSONResponse:
+    """Store one sample. Re-sending the same ``sample_id`` stores nothing and answers ``duplicate``.
+
+    Needs sensor mode (Pro Business and higher). The body is validated from the raw bytes (``api.rawbody``)."""
+    ctx: AppContext = request.app.state.ctx
+    lang = await get_lang(request)
+    principal = await _sensor(request, ctx, lang)
+    body = await request.body()
+    sample = rawbody.parse(body, MetricSampleCreate if b"\\u0000" in body else MetricSampleFields)
+    [status] = await _store(ctx, principal.organisation_id, [sample])
+    return JSONResponse({"sample_id": sample.sample_id, "status": status}, status_code=201)
 
 
 def _error_text(exc: ValidationError) -> str:
     return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'sample'}: {e['msg']}" for e in exc.errors()[:5])
 
 
-_BATCH = TypeAdapter(list[MetricSampleFields])
-
-
 def _validate_batch(raw_samples: list[Any]) -> tuple[list[dict[str, Any] | None], list[MetricSampleFields],
                                                      list[int]]:
-    """All samples in one validation call when the batch is clean (the common case: NUL checked once for the
-    whole batch); otherwise each sample on its own, so every error is reported with its sample."""
-    if not _has_nul(raw_samples):
-        try:
-            valid = _BATCH.validate_python(raw_samples)
-            return [None] * len(valid), valid, list(range(len(valid)))
-        except ValidationError:
-            pass
+    """Each sample on its own (the slow path, when the batch as a whole did not validate), so every error is
+    reported with its sample."""
     results: list[dict[str, Any] | None] = []
     valid, positions = [], []
     for i, raw in enumerate(raw_samples):
@@ -118,12 +122,29 @@ def _validate_batch(raw_samples: list[Any]) -> tuple[list[dict[str, Any] | None]
     return results, valid, positions
 
 
-@router.post("/metrics/batch", response_model=BatchResult, responses={403: {"model": ErrorPublic}})
-def ingest_batch(body: MetricBatch, principal: SensorDep, ctx: CtxDep) -> JSONResponse:
+def _parse_batch(body: bytes) -> tuple[list[dict[str, Any] | None], list[MetricSampleFields], list[int]]:
+    """All samples in one validation of the raw bytes when the batch is clean (the common case; NUL can only come
+    as the escape ``\\u0000``, looked for in the bytes); otherwise sample by sample."""
+    if b"\\u0000" not in body:
+        try:
+            valid = _BatchFields.model_validate_json(body).samples
+            return [None] * len(valid), valid, list(range(len(valid)))
+        except ValidationError:
+            pass
+    envelope = rawbody.parse(body, MetricBatch)  # a broken envelope (not JSON, > 1,000 samples) is a 422
+    return _validate_batch(envelope.samples)
+
+
+@router.post("/metrics/batch", response_model=BatchResult,
+             responses={401: {"model": ErrorPublic}, 403: {"model": ErrorPublic}},
+             openapi_extra=rawbody.json_body(MetricBatch, bearer=True))
+async def ingest_batch(request: Request) -> JSONResponse:
     """Store up to 1,000 samples; each is validated on its own and reported per sample."""
-    results, valid, positions = _validate_batch(body.samples)
-    statuses = _store(ctx, principal.organisation_id, valid)
-    _seen(ctx, principal.organisation_id, statuses, valid)
+    ctx: AppContext = request.app.state.ctx
+    lang = await get_lang(request)
+    principal = await _sensor(request, ctx, lang)
+    results, valid, positions = _parse_batch(await request.body())
+    statuses = await _store(ctx, principal.organisation_id, valid)
     for pos, sample, status in zip(positions, valid, statuses):
         results[pos] = {"sample_id": sample.sample_id, "status": status}
     counts = Counter(r["status"] for r in results if r is not None)
