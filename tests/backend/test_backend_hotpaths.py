@@ -1,0 +1,285 @@
+"""The hot paths on PostgreSQL + the real Redis (they exist only there; the embedded default has one process).
+
+* process copies of cached entries, dropped in every instance through Redis pub/sub on admin changes;
+* rate limits counted in process memory and summed across instances in Redis;
+* the group-commit ingest writer (``core.ingest``);
+* bodies validated from raw bytes, still documented in OpenAPI and refused with FastAPI's 422.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import datetime, timezone
+from typing import Any
+
+import pytest
+from backend_helpers import sample
+from service_helpers import REDIS_URL, drop_redis_prefix, require_redis
+
+FAST = {"rate_limit_ip_per_minute": 1_000_000, "rate_limit_key_per_minute": 1_000_000}
+
+
+def wait_until(check: Callable[[], bool], timeout: float = 5.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"timed out after {timeout} s waiting for: {what}")
+
+
+@pytest.fixture(scope="module")
+def settings(postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    from techcare_backend.core.db import migrate
+    from techcare_backend.testing import make_settings
+
+    require_redis()
+    prefix = f"techcare-test-hot-{uuid.uuid4().hex[:10]}:"
+    result = make_settings(postgres_url, REDIS_URL, data_dir=tmp_path_factory.mktemp("hot"), redis_prefix=prefix,
+                           **FAST)
+    migrate(result.sqlalchemy_url)
+    yield result
+    drop_redis_prefix(prefix)
+
+
+@pytest.fixture
+def two_instances(settings: Any) -> Iterator[tuple[Any, Any]]:
+    """Two app instances on the same database and Redis (as two servers behind a load balancer)."""
+    from fastapi.testclient import TestClient
+    from techcare_backend.main import create_app
+
+    with TestClient(create_app(settings)) as a, TestClient(create_app(settings)) as b:
+        yield a, b
+
+
+def held_locally(client: Any, key: str) -> bool:
+    return key in client.app.state.ctx.cache._local  # white box: the process copy of the cache
+
+
+def test_revoking_a_key_on_one_instance_locks_it_out_of_all(two_instances, settings) -> None:
+    from techcare_backend.api.deps import auth_cache_key
+    from techcare_backend.core.security import hash_api_key
+    from techcare_backend.testing import seed
+
+    a, b = two_instances
+    org = seed(a, edition="enterprise", admin_token=settings.admin_token)
+    key = auth_cache_key(hash_api_key(org.keys["technician"]))
+    # B answers from its process copy once its subscription is confirmed (no Redis round trip per request)
+    wait_until(lambda: b.get("/api/me", headers=org.headers("technician")).status_code == 200
+               and held_locally(b, key), what="B holds the principal in process memory")
+    assert a.delete(f"/api/keys/{org.key_ids['technician']}", headers=org.headers("admin")).status_code == 204
+    assert a.get("/api/me", headers=org.headers("technician")).status_code == 401  # the revoking instance: at once
+    wait_until(lambda: not held_locally(b, key), timeout=2, what="B drops its copy (pub/sub)")
+    assert b.get("/api/me", headers=org.headers("technician")).status_code == 401
+
+
+def test_suspending_a_license_reaches_validate_on_every_instance(two_instances, settings) -> None:
+    from techcare_backend.testing import seed
+
+    a, b = two_instances
+    org = seed(a, edition="pro", admin_token=settings.admin_token)
+    body = {"key": org.license_key, "fingerprint": "hot-path-fp-0001", "nonce": uuid.uuid4().hex}
+    assert b.post("/api/licenses/validate", json=body).json()["code"] == "VALID"  # activates the machine
+    wait_until(lambda: b.post("/api/licenses/validate", json=body).json()["code"] == "VALID"
+               and any(k.startswith("lic:") for k in b.app.state.ctx.cache._local), what="B caches the license")
+    admin = {"Authorization": f"Bearer {settings.admin_token}"}
+    assert a.post(f"/api/admin/licenses/{org.license_id}/suspend", headers=admin).status_code == 200
+    wait_until(lambda: b.post("/api/licenses/validate", json=body).json()["code"] == "SUSPENDED", timeout=2,
+               what="B answers SUSPENDED")
+    # ingestion (sensor mode) is refused on B as well: the entitlements were dropped with the license
+    seeded = seed(a, edition="pro_business", admin_token=settings.admin_token)
+    assert b.post("/api/monitoring/metrics", json=sample(), headers=seeded.headers("sensor")).status_code == 201
+    assert a.post(f"/api/admin/licenses/{seeded.license_id}/suspend", headers=admin).status_code == 200
+    wait_until(lambda: b.post("/api/monitoring/metrics", json=sample(),
+                              headers=seeded.headers("sensor")).status_code == 403, timeout=2,
+               what="B refuses samples of the suspended organisation")
+
+
+def test_process_copies_are_off_while_the_subscription_is_lost(settings) -> None:
+    """Invalidations sent while a process is not subscribed would be missed: its copies are cleared and unused
+    until the subscription is back."""
+    import redis
+    from techcare_backend.core.cache import RedisCache
+
+    prefix = settings.redis_prefix + f"sub-{uuid.uuid4().hex[:6]}:"
+    cache = RedisCache(REDIS_URL, prefix)
+    admin = redis.Redis.from_url(REDIS_URL)
+    loads: list[int] = []
+    try:
+        wait_until(lambda: cache.get_or_load("k", lambda: loads.append(1) or {"v": 1}, 30) == {"v": 1}
+                   and cache._local_ok and "k" in cache._local, what="subscribed and copied")
+        before = len(loads)
+        assert cache.get_or_load("k", lambda: loads.append(1) or {"v": 2}, 30) == {"v": 1}
+        assert len(loads) == before  # from the process copy
+        name = cache._invalidations.client_name
+        ids = [c["id"] for c in admin.client_list() if c.get("name") == name]
+        assert ids, "the subscriber names its connection"
+        for client_id in ids:
+            admin.client_kill_filter(_id=client_id)
+        wait_until(lambda: not cache._local_ok or "k" not in cache._local, timeout=3, what="copies dropped")
+        wait_until(lambda: cache._local_ok, timeout=5, what="subscription back")
+        assert "k" not in cache._local
+        # Redis still holds the entry: it is read from there, not from the loader
+        assert cache.get_or_load("k", lambda: {"v": 3}, 30) == {"v": 1}
+    finally:
+        cache.close()
+        admin.close()
+        drop_redis_prefix(prefix)
+
+
+def test_a_load_that_raced_with_an_invalidation_is_not_kept(settings) -> None:
+    from techcare_backend.core.cache import RedisCache
+
+    prefix = settings.redis_prefix + f"race-{uuid.uuid4().hex[:6]}:"
+    cache = RedisCache(REDIS_URL, prefix)
+    try:
+        wait_until(lambda: cache.get_or_load("warm", lambda: {"w": 1}, 30) is not None and cache._local_ok,
+                   what="subscribed")
+
+        def stale_loader() -> dict[str, int]:
+            cache.delete("k")  # an admin change lands while the old state is being read
+            return {"v": "stale"}
+
+        assert cache.get_or_load("k", stale_loader, 30) == {"v": "stale"}  # this request gets what it read ...
+        assert "k" not in cache._local and cache.get_json("k") is None  # ... but nobody keeps it
+        assert cache.get_or_load("k", lambda: {"v": "fresh"}, 30) == {"v": "fresh"}
+    finally:
+        cache.close()
+        drop_redis_prefix(prefix)
+
+
+def test_rate_limits_are_summed_across_instances_in_redis(settings) -> None:
+    import redis
+    from techcare_backend.core.cache import RedisCache
+
+    prefix = settings.redis_prefix + f"rl-{uuid.uuid4().hex[:6]}:"
+    a, b = RedisCache(REDIS_URL, prefix), RedisCache(REDIS_URL, prefix)
+    admin = redis.Redis.from_url(REDIS_URL)
+    try:
+        assert a.rate_limits([("key:x", 3)]) == (True, 0)
+        assert a.rate_limits([("key:x", 3)]) == (True, 0)
+        a.flush()
+        assert b.rate_limits([("key:x", 3)]) == (True, 0)  # B has not heard of A's two yet
+        b.flush()  # ... and learns the total (3) with its own INCRBY
+        ok, retry = b.rate_limits([("key:x", 3)])
+        assert not ok and 1 <= retry <= 60
+        b.flush()
+        slot = int(time.time() // 60)
+        counted = admin.get(f"{prefix}rl:key:x:{slot}") or admin.get(f"{prefix}rl:key:x:{slot - 1}")
+        assert int(counted) >= 4 - 2 * (int(time.time() // 60) != slot)  # all four hits (a window edge aside)
+        # several buckets at once: every bucket counts, the answer is the refusing one's
+        assert a.rate_limits([("ip:1", 100), ("key:y", 1)]) == (True, 0)
+        ok, retry = a.rate_limits([("ip:1", 100), ("key:y", 1)])
+        assert not ok and retry >= 1
+    finally:
+        a.close()
+        b.close()
+        admin.close()
+        drop_redis_prefix(prefix)
+
+
+def test_rate_limits_hold_per_process_while_redis_is_down() -> None:
+    from techcare_backend.core.cache import RedisCache
+
+    cache = RedisCache("redis://127.0.0.1:1/0", "techcare-test-down:")
+    try:
+        assert [cache.rate_limit("key:z", 2)[0] for _ in range(3)] == [True, True, False]
+        cache.flush()  # nothing reachable: kept for later, no exception
+        assert cache.rate_limit("key:z", 2)[0] is False
+    finally:
+        cache.close()
+
+
+# ---- group-commit writer -------------------------------------------------------------------------------------
+def test_concurrent_samples_are_written_together_with_their_own_answers(settings) -> None:
+    from techcare_backend.core.cache import MemoryCache
+    from techcare_backend.core.ingest import IngestWriter, conninfo_for
+    from techcare_backend.schemas import MetricSampleFields
+    from sqlalchemy import create_engine
+
+    engine = create_engine(settings.sqlalchemy_url)
+    org = str(uuid.uuid4())
+    samples = [MetricSampleFields.model_validate(sample(hostname=f"GC-{i % 7}", cpu_percent=float(i),
+                                                        timestamp=datetime(2026, 5, 1, 10, i, tzinfo=timezone.utc)
+                                                        .isoformat())) for i in range(40)]
+
+    async def scenario() -> tuple[list[list[str]], list[str], IngestWriter]:
+        writer = IngestWriter(conninfo_for(engine), MemoryCache())
+        try:
+            requests = [writer.write(org, [s], [s.model_dump_json()]) for s in samples]
+            # the same sample twice in one request, and a request repeating another's sample
+            requests.append(writer.write(org, [samples[0], samples[0]], [samples[0].model_dump_json()] * 2))
+            answers = await asyncio.gather(*requests)
+            again = await writer.write(org, samples[:3], [s.model_dump_json() for s in samples[:3]])
+            return answers, again, writer
+        finally:
+            await writer.close()
+
+    answers, again, writer = asyncio.run(scenario())
+    engine.dispose()
+    assert [a[0] for a in answers[1:40]] == ["created"] * 39
+    # samples[0] came three times (its own request, twice in the last one): stored once, created once
+    assert sorted([answers[0][0], *answers[40]]) == ["created", "duplicate", "duplicate"]
+    assert again == ["duplicate"] * 3
+    assert writer.statements < 10, f"41 concurrent requests must share statements ({writer.statements})"
+
+
+def test_the_writer_reports_database_errors_and_keeps_working(settings) -> None:
+    from techcare_backend.core.cache import MemoryCache
+    from techcare_backend.core.ingest import IngestWriter, conninfo_for
+    from techcare_backend.schemas import MetricSampleFields
+    from sqlalchemy import create_engine
+    import psycopg
+
+    engine = create_engine(settings.sqlalchemy_url)
+    good = MetricSampleFields.model_validate(sample())
+
+    async def scenario() -> list[str]:
+        writer = IngestWriter(conninfo_for(engine), MemoryCache())
+        try:
+            with pytest.raises(psycopg.DataError):  # organisation id longer than its column
+                await writer.write("x" * 80, [good], [good.model_dump_json()])
+            return await writer.write(str(uuid.uuid4()), [good], [good.model_dump_json()])
+        finally:
+            await writer.close()
+
+    assert asyncio.run(scenario()) == ["created"]
+    engine.dispose()
+
+
+# ---- raw bodies ----------------------------------------------------------------------------------------------
+def test_raw_body_routes_are_documented_and_refuse_like_fastapi(two_instances, settings) -> None:
+    from techcare_backend.testing import seed
+
+    a, _ = two_instances
+    spec = a.get("/openapi.json").json()
+    schemas = spec["components"]["schemas"]
+    for path, model in (("/api/monitoring/metrics", "MetricSampleCreate"),
+                        ("/api/monitoring/metrics/batch", "MetricBatch"),
+                        ("/api/licenses/validate", "ValidateRequest")):
+        op = spec["paths"][path]["post"]
+        assert op["requestBody"]["content"]["application/json"]["schema"] == {"$ref": f"#/components/schemas/{model}"}
+        assert model in schemas
+    assert "sample_id" in schemas["MetricSampleCreate"]["properties"]
+    assert spec["paths"]["/api/monitoring/metrics"]["post"]["security"] == [{"HTTPBearer": []}]
+    assert "security" not in spec["paths"]["/api/licenses/validate"]["post"]
+
+    org = seed(a, edition="pro_business", admin_token=settings.admin_token)
+    # no key: 401 before the body is even read
+    assert a.post("/api/monitoring/metrics", content=b"garbage").status_code == 401
+    r = a.post("/api/monitoring/metrics", content=b"\xff not json", headers=org.headers("sensor"))
+    assert r.status_code == 422 and r.json()["code"] == "VALIDATION_ERROR"
+    assert r.json()["detail"][0]["loc"][0] == "body" and r.json()["detail"][0]["input"] is None
+    bad = sample(cpu_percent=101)
+    r = a.post("/api/monitoring/metrics", json=bad, headers={**org.headers("sensor"), "Accept-Language": "en"})
+    assert r.status_code == 422 and r.json()["message"].startswith("Invalid request: ")
+    assert "cpu_percent" in r.json()["message"]
+    r = a.post("/api/licenses/validate", json={"key": "x", "fingerprint": "abcdefgh", "nonce": "n" * 16,
+                                                 "unexpected": 1})
+    assert r.status_code == 422 and "unexpected" in r.json()["message"]
+    r = a.post("/api/licenses/validate", json={"key": "TECHCARE-PRO-\u0000", "fingerprint": "abcdefgh",
+                                                 "nonce": "n" * 16})
+    assert r.status_code == 422 and "NUL" in r.json()["message"]
