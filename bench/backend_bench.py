@@ -1,9 +1,12 @@
 """Backend benchmarks against PostgreSQL + Redis, each beside a bare FastAPI endpoint on the same server.
 
-    .venv/bin/python bench/backend_bench.py [--duration 10] [--connections 16] [--cases 1000000]
+    .venv/bin/python bench/backend_bench.py [--duration 10] [--connections 16] [--cases 1000000] [--no-pin]
 
 Needs PostgreSQL on 127.0.0.1:5432 (user postgres, trust), Redis on 127.0.0.1:6379 and ``wrk`` (apt install wrk).
-Creates a throwaway database and Redis prefix, starts ``uvicorn`` (``--workers``, default 2) in a subprocess, and measures:
+Creates a throwaway database and Redis prefix, starts ``uvicorn`` in a subprocess and measures. By default (``--pin``,
+on 2+ cores) the server runs as 1 worker on CPU 0 and the load generator on CPU 1, with PostgreSQL and Redis
+unpinned: the ratios then compare the server's own cost per request, as in production, where the database and the
+clients are other machines. ``--no-pin`` (default 2 workers) lets everything share all cores. Measured:
 
 * bare endpoint (async and sync) requests/s,
 * single-sample ingest requests/s (goal >= 0.6 x bare),
@@ -115,8 +118,9 @@ def post_script(path: str, body: str, headers: dict[str, str], dynamic: str = ""
     """) + dynamic
 
 
-def start_server(env: dict[str, str], port: int, workers: int = 1) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "backend_server:app", "--app-dir", str(ROOT / "bench"),
+def start_server(env: dict[str, str], port: int, workers: int = 1, cpus: str | None = None) -> subprocess.Popen:
+    pin = ["taskset", "-c", cpus] if cpus else []
+    proc = subprocess.Popen([*pin, sys.executable, "-m", "uvicorn", "backend_server:app", "--app-dir", str(ROOT / "bench"),
                              "--port", str(port), "--log-level", "warning", "--no-access-log", "--workers", str(workers)],
                             env=env, cwd=ROOT)
     for _ in range(150):
@@ -251,8 +255,16 @@ def main() -> None:
     parser.add_argument("--cases", type=int, default=1_000_000)
     parser.add_argument("--batches", type=int, default=40)
     parser.add_argument("--senders", type=int, default=4, help="parallel batch senders")
-    parser.add_argument("--workers", type=int, default=2, help="uvicorn workers (bare and API alike)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="uvicorn workers (bare and API alike); default 1 with --pin, else 2")
+    parser.add_argument("--pin", action=argparse.BooleanOptionalAction, default=(os.cpu_count() or 1) >= 2,
+                        help="server on CPU 0, load generator on CPU 1 (PostgreSQL and Redis unpinned): the server's "
+                             "cost is measured, not the load generator's and the database's (default on 2+ cores)")
     args = parser.parse_args()
+    if args.workers is None:
+        args.workers = 1 if args.pin else 2
+    if args.pin:  # this process (batch senders) and its children (wrk) off the server's core
+        os.sched_setaffinity(0, {1})
 
     name = f"techcare_bench_{uuid.uuid4().hex[:8]}"
     prefix = f"techcare-bench-{uuid.uuid4().hex[:8]}:"
@@ -270,7 +282,7 @@ def main() -> None:
            "REDIS_PREFIX": prefix, "TECHCARE_ENV_FILE": "/nonexistent", "DB_POOL_SIZE": "20"}
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    proc = start_server(env, port, args.workers)
+    proc = start_server(env, port, args.workers, "0" if args.pin else None)
     results: dict[str, object] = {}
     try:
         with httpx.Client(base_url=base, timeout=60) as http:
@@ -319,8 +331,10 @@ def main() -> None:
     bare_rps = results["bare_rps"]
     ing, val = results["ingest"], results["validate"]
     s1, s4 = results["search_1conn"], results["search_4conn"]
+    where = ("server pinned to CPU 0; wrk and batch senders on CPU 1; PostgreSQL and Redis unpinned" if args.pin
+             else "server, load generator, PostgreSQL and Redis share all cores")
     print(f"\nwrk -c{args.connections} -d{args.duration}s, {args.workers} uvicorn worker(s), PostgreSQL 16 + Redis 7, "
-          f"{os.cpu_count()} cores (server and load generator share them)\n")
+          f"{os.cpu_count()} cores ({where})\n")
     print("| measurement | result | goal |")
     print("|---|---|---|")
     print(f"| bare FastAPI endpoint (async, returns `{{}}`) | {bare_rps:.0f} req/s | baseline |")

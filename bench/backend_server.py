@@ -12,7 +12,7 @@ from techcare_backend.core.config import load_backend_settings
 from techcare_backend.main import create_app
 
 settings = load_backend_settings(rate_limit_ip_per_minute=10**9, rate_limit_key_per_minute=10**9)
-app = create_app(settings)
+app = create_app(settings, server=True)
 
 
 @app.post("/bench/bare")
