@@ -176,7 +176,7 @@ class _SharedCounters:
         self.unknown: set[str] = set()  # previous windows this process never counted: their total is read once
         self.lock = threading.Lock()
         self.wake = threading.Event()
-        self.stopping = False
+        self.stopping = threading.Event()  # of the running thread; each thread gets its own
         self.thread: threading.Thread | None = None
 
     def hit(self, limits: list[tuple[str, int]], window: int) -> tuple[bool, int]:
@@ -209,16 +209,17 @@ class _SharedCounters:
         return ok, wait
 
     def _start(self) -> None:
-        if self.thread is None and not self.stopping:
-            with self.lock:
-                if self.thread is None:
-                    self.thread = threading.Thread(target=self._run, name="techcare-rate-sync", daemon=True)
-                    self.thread.start()
+        with self.lock:
+            if self.thread is None:
+                self.stopping = threading.Event()
+                self.thread = threading.Thread(target=self._run, args=(self.stopping,), name="techcare-rate-sync",
+                                               daemon=True)
+                self.thread.start()
 
-    def _run(self) -> None:
-        while not self.stopping:
+    def _run(self, stopping: threading.Event) -> None:
+        while not stopping.is_set():
             self.wake.wait()
-            if self.stopping:
+            if stopping.is_set():
                 break
             time.sleep(self.SYNC_DELAY)  # gather the hits of the next few milliseconds into one round trip
             self.wake.clear()
@@ -273,10 +274,14 @@ class _SharedCounters:
                     entry[2] = max(entry[2], int(raw))
 
     def stop(self) -> None:
-        self.stopping = True
+        """Send what is pending and stop the thread; a later hit starts a new one (an app can be started again
+        after a shutdown)."""
+        with self.lock:
+            thread, self.thread = self.thread, None
+            self.stopping.set()
         self.wake.set()
-        if self.thread is not None and self.thread is not threading.current_thread():
-            self.thread.join(timeout=2)
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=2)
         self.sync()
 
 
@@ -292,27 +297,29 @@ class _Invalidations:
         # shown by CLIENT LIST (names may not contain spaces)
         self.client_name = "techcare-invalidations:" + "".join(c for c in cache.prefix if c.isprintable()
                                                                and not c.isspace())
-        self.stopping = threading.Event()
+        self.stopping = threading.Event()  # of the running thread; each thread gets its own
         self.thread: threading.Thread | None = None
         self.lock = threading.Lock()
 
     def start(self) -> None:
-        if self.thread is None and not self.stopping.is_set():
+        if self.thread is None:
             with self.lock:
                 if self.thread is None:
-                    self.thread = threading.Thread(target=self._run, name="techcare-invalidations", daemon=True)
+                    self.stopping = threading.Event()
+                    self.thread = threading.Thread(target=self._run, args=(self.stopping,),
+                                                   name="techcare-invalidations", daemon=True)
                     self.thread.start()
 
-    def _run(self) -> None:
+    def _run(self, stopping: threading.Event) -> None:
         import redis
 
-        while not self.stopping.is_set():
+        while not stopping.is_set():
             client = redis.Redis.from_url(self.cache.url, socket_connect_timeout=0.5, socket_timeout=5,
                                           health_check_interval=2, client_name=self.client_name)
             pubsub = client.pubsub()
             try:
                 pubsub.subscribe(self.channel)
-                while not self.stopping.is_set():
+                while not stopping.is_set():
                     message = pubsub.get_message(timeout=1.0)
                     if message is None:
                         continue
@@ -321,12 +328,13 @@ class _Invalidations:
                     elif message["type"] == "message":
                         self.cache._local_drop(json.loads(message["data"]))
             except (redis.RedisError, OSError, ValueError) as exc:
-                self.cache._local_off()
-                if not self.stopping.is_set():
+                if not stopping.is_set():
+                    self.cache._local_off()
                     log.debug("invalidation subscription lost (%s); process copies off until it is back", exc)
-                    self.stopping.wait(self.RECONNECT_DELAY)
+                    stopping.wait(self.RECONNECT_DELAY)
             finally:
-                self.cache._local_off()
+                if not stopping.is_set():  # a stopped thread leaves the state to stop() and its successor
+                    self.cache._local_off()
                 try:
                     pubsub.close()
                     client.close()
@@ -334,9 +342,13 @@ class _Invalidations:
                     pass
 
     def stop(self) -> None:
-        self.stopping.set()
-        if self.thread is not None and self.thread is not threading.current_thread():
-            self.thread.join(timeout=3)
+        """Stop the thread; a later use starts a new one (an app can be started again after a shutdown)."""
+        with self.lock:
+            thread, self.thread = self.thread, None
+            self.stopping.set()
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=3)
+        self.cache._local_off()
 
 
 class RedisCache(Cache):
