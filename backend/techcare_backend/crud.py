@@ -6,6 +6,7 @@ depend on each route remembering it.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
@@ -419,47 +420,50 @@ def _ingest_statements(dialect: str) -> tuple[Any, Any]:
 
 
 # PostgreSQL: one statement for any number of samples of any organisations (single requests are written together
-# by ``core.ingest.IngestWriter``; a batch is one call). The samples arrive as parallel arrays (binary parameters);
-# ``ON CONFLICT DO NOTHING RETURNING`` tells which were new; of those, the newest per host (ties: the later one in
-# the input) updates the host row, in (organisation, hostname) order so concurrent statements cannot deadlock.
-_PG_INPUT = (("organisation_id", "text"), ("sample_id", "text"), ("hostname", "text"), ("os", "text"),
-             ("ts", "timestamptz"), ("payload", "text"), ("cpu_percent", "float8"), ("ram_percent", "float8"),
-             ("disk_max_percent", "float8"), ("firewall", "text"), ("antivirus", "text"), ("smart_failing", "bool"),
-             ("pending_updates", "int4"))
+# by ``core.ingest.IngestWriter``; a batch is one call). The samples arrive as ONE parameter, a JSON array of
+# ``{"o": organisation_id, "p": payload}`` built by joining the payloads' JSON (the validated samples' own
+# serialisation; PostgreSQL parses it once, no per-value parameter encoding in Python). ``ON CONFLICT DO NOTHING
+# RETURNING`` tells which samples were new; of those, the newest per host (ties: the later one in the input) updates
+# the host row, in (organisation, hostname) order so concurrent statements cannot deadlock. The host's summary
+# values are taken from the payload as ``_summary`` does for SQLite.
 PG_INGEST = (
-    "WITH input AS (SELECT * FROM unnest("
-    + ", ".join(f"%({name})b::{kind}[]" for name, kind in _PG_INPUT)
-    + ") WITH ORDINALITY AS t(" + ", ".join(name for name, _ in _PG_INPUT) + ", ord)), "
+    "WITH input AS (SELECT e->>'o' AS organisation_id, e->'p' AS payload, ord "
+    "FROM jsonb_array_elements(%(rows)s::jsonb) WITH ORDINALITY AS x(e, ord)), "
+    "rows AS (SELECT organisation_id, payload->>'sample_id' AS sample_id, payload->>'hostname' AS hostname, "
+    "payload->>'os' AS os, (payload->>'timestamp')::timestamptz AS ts, payload, ord FROM input), "
     "ins AS (INSERT INTO metric_samples (organisation_id, sample_id, hostname, os, ts, received_at, payload) "
-    "SELECT organisation_id, sample_id, hostname, os, ts, %(now)s, payload::jsonb FROM input "
+    "SELECT organisation_id, sample_id, hostname, os, ts, %(now)s, payload FROM rows "
     "ON CONFLICT (organisation_id, sample_id) DO NOTHING RETURNING organisation_id, sample_id), "
-    "newest AS (SELECT DISTINCT ON (i.organisation_id, i.hostname) i.* FROM input i "
-    "JOIN ins ON ins.organisation_id = i.organisation_id AND ins.sample_id = i.sample_id "
-    "ORDER BY i.organisation_id, i.hostname, i.ts DESC, i.ord DESC), "
+    "newest AS (SELECT DISTINCT ON (r.organisation_id, r.hostname) r.* FROM rows r "
+    "JOIN ins ON ins.organisation_id = r.organisation_id AND ins.sample_id = r.sample_id "
+    "ORDER BY r.organisation_id, r.hostname, r.ts DESC, r.ord DESC), "
     "up AS (INSERT INTO hosts (organisation_id, hostname, os, last_seen, last_sample_at, last, cpu_percent, "
     "ram_percent, disk_max_percent, firewall, antivirus, smart_failing, pending_updates) "
-    "SELECT organisation_id, hostname, os, %(now)s, ts, payload::jsonb, cpu_percent, ram_percent, disk_max_percent, "
-    "firewall, antivirus, smart_failing, pending_updates FROM newest ORDER BY organisation_id, hostname "
+    "SELECT organisation_id, hostname, os, %(now)s, ts, payload, (payload->>'cpu_percent')::float8, "
+    "(payload->>'ram_percent')::float8, "
+    "(SELECT max((d->>'percent')::float8) FROM jsonb_array_elements(payload->'disks') d), "
+    "payload->'services'->>'firewall', payload->'services'->>'antivirus', "
+    "EXISTS (SELECT 1 FROM jsonb_array_elements(payload->'smart') s WHERE s->>'health' = 'failing'), "
+    "(payload->'pending_updates'->>'count')::int4 "
+    "FROM newest ORDER BY organisation_id, hostname "
     "ON CONFLICT (organisation_id, hostname) DO UPDATE SET last_seen = EXCLUDED.last_seen, "
     + ", ".join(f"{c} = CASE WHEN hosts.last_sample_at <= EXCLUDED.last_sample_at THEN EXCLUDED.{c} "
                 f"ELSE hosts.{c} END" for c in _HOST_VALUE_COLUMNS)
     + ") SELECT organisation_id, sample_id FROM ins")
 
 
-def pg_ingest_params(rows: Sequence[tuple[str, Any, str]], now: datetime) -> dict[str, Any]:
-    """The parameters of :data:`PG_INGEST` for ``rows`` of ``(organisation_id, sample, payload_json)``; the caller
-    leaves out repeated ``(organisation_id, sample_id)`` pairs (the first one counts)."""
-    cols: dict[str, list[Any]] = {name: [] for name, _ in _PG_INPUT}
-    for org, sample, payload in rows:
-        cols["organisation_id"].append(org)
-        cols["sample_id"].append(sample.sample_id)
-        cols["hostname"].append(sample.hostname)
-        cols["os"].append(sample.os)
-        cols["ts"].append(sample.timestamp)
-        cols["payload"].append(payload)
-        for key, value in _summary(sample).items():
-            cols[key].append(value)
-    return {**cols, "now": now}
+def pg_ingest_params(rows: Sequence[tuple[str, str]], now: datetime) -> dict[str, Any]:
+    """The parameters of :data:`PG_INGEST` for ``rows`` of ``(organisation_id, payload_json)`` (the payload: the
+    validated sample's ``model_dump_json()``); the caller leaves out repeated ``(organisation_id, sample_id)``
+    pairs (the first one counts)."""
+    orgs: dict[str, str] = {}
+    parts = []
+    for org, payload in rows:
+        quoted = orgs.get(org)
+        if quoted is None:
+            quoted = orgs[org] = json.dumps(org)
+        parts.append(f'{{"o":{quoted},"p":{payload}}}')
+    return {"rows": "[" + ",".join(parts) + "]", "now": now}
 
 
 def ingest_samples_pg(raw: Any, *, organisation_id: str, samples: Sequence[Any],
@@ -473,7 +477,7 @@ def ingest_samples_pg(raw: Any, *, organisation_id: str, samples: Sequence[Any],
     for i, s in enumerate(samples):
         if s.sample_id not in first:
             first[s.sample_id] = i
-            rows.append((organisation_id, s, s.model_dump_json()))
+            rows.append((organisation_id, s.model_dump_json()))
     with raw.cursor(binary=True) as cur:
         cur.execute(PG_INGEST, pg_ingest_params(rows, now or utcnow()))
         inserted = {sid for _, sid in cur.fetchall()}

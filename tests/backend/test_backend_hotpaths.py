@@ -283,3 +283,40 @@ def test_raw_body_routes_are_documented_and_refuse_like_fastapi(two_instances, s
     r = a.post("/api/licenses/validate", json={"key": "TECHCARE-PRO-\u0000", "fingerprint": "abcdefgh",
                                                  "nonce": "n" * 16})
     assert r.status_code == 422 and "NUL" in r.json()["message"]
+
+
+@pytest.mark.parametrize("route", ["single", "batch"])
+def test_host_values_from_the_payload_match_the_python_summary(two_instances, settings, route) -> None:
+    """PostgreSQL takes the host row's values from the stored JSON (``crud.PG_INGEST``); SQLite from
+    ``crud._summary``. Both must agree, including empty and missing parts."""
+    from sqlalchemy import text
+    from techcare_backend import crud
+    from techcare_backend.schemas import MetricSampleCreate
+    from techcare_backend.testing import seed
+
+    a, _ = two_instances
+    org = seed(a, edition="pro_business", admin_token=settings.admin_token)
+    variants = [
+        sample(hostname="SUM-1", disks=[{"mount": "/", "total": 100, "used": 50, "free": 50, "percent": 50.0},
+                                        {"mount": "/data", "total": 100, "used": 93, "free": 7, "percent": 93.5}],
+               services={"firewall": "off", "antivirus": "on", "update_service": "ok", "failed": []},
+               smart=[{"device": "sda", "health": "passed"}, {"device": "sdb", "health": "failing"}],
+               pending_updates={"count": 7, "security": 2}),
+        sample(hostname="SUM-2", disks=[], smart=[], pending_updates=None, services={}),
+    ]
+    if route == "single":
+        for body in variants:
+            assert a.post("/api/monitoring/metrics", json=body, headers=org.headers("sensor")).status_code == 201
+    else:
+        r = a.post("/api/monitoring/metrics/batch", json={"samples": variants}, headers=org.headers("sensor"))
+        assert r.json()["created"] == 2
+    columns = ("cpu_percent", "ram_percent", "disk_max_percent", "firewall", "antivirus", "smart_failing",
+               "pending_updates")
+    with a.app.state.ctx.engine.connect() as conn:
+        rows = {r.hostname: r for r in conn.execute(text(
+            f"SELECT hostname, {', '.join(columns)} FROM hosts WHERE organisation_id = :o"),
+            {"o": org.organisation_id})}
+    for body in variants:
+        expected = crud._summary(MetricSampleCreate.model_validate(body))
+        got = rows[body["hostname"]]
+        assert {c: getattr(got, c) for c in columns} == expected, body["hostname"]
