@@ -10,17 +10,19 @@ License state is cached (``LICENSE_CACHE_SECONDS``) and invalidated on every adm
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from techcare.i18n import tr
 
 from .. import crud
-from ..schemas import ValidateRequest, ValidateResponse
+from ..schemas import ValidateRequest
 from .security import hash_license_key, parse_license_key, sign_lease
 
-__all__ = ["acached_state", "cached_state", "decide_cached", "license_cache_key", "validate"]
+__all__ = ["Answer", "acached_state", "cached_state", "decide_cached", "license_cache_key", "validate"]
 
 MESSAGES = {
     "VALID": ("Lizenz gültig.", "License valid."),
@@ -34,6 +36,21 @@ MESSAGES = {
     "ENTITLEMENTS_MISSING": ("Die Lizenz enthält nicht alle angefragten Funktionen: {missing}.",
                              "The license lacks requested entitlements: {missing}."),
 }
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """The answer of validate (the body of ``schemas.ValidateResponse``), built by :func:`_answer`."""
+
+    valid: bool
+    code: str
+    detail: str
+    ts: int
+    lease: str
+
+    def to_json(self) -> str:
+        return json.dumps({"valid": self.valid, "code": self.code, "detail": self.detail, "ts": self.ts,
+                           "lease": self.lease})
 
 
 def license_cache_key(key_hash: str) -> str:
@@ -59,7 +76,7 @@ async def acached_state(ctx: Any, key_hash: str) -> dict[str, Any]:
 
 
 def _answer(ctx: Any, req: ValidateRequest, code: str, state: dict[str, Any] | None, now: int, lang: str | None,
-            **fmt: Any) -> ValidateResponse:
+            **fmt: Any) -> Answer:
     settings = ctx.settings
     valid = code == "VALID"
     if valid:
@@ -80,13 +97,12 @@ def _answer(ctx: Any, req: ValidateRequest, code: str, state: dict[str, Any] | N
         claims["org"] = state["organisation_id"]
         claims["license_expires_at"] = state["expires_at"]
     de, en = MESSAGES[code]
-    # built from our own values: constructed without validation (the hot path; see the route's response model)
-    return ValidateResponse.model_construct(valid=valid, code=code, detail=tr(de, en, lang, **fmt), ts=now,
-                                            lease=sign_lease(claims, settings.signing_key, settings.signing_kid))
+    return Answer(valid=valid, code=code, detail=tr(de, en, lang, **fmt), ts=now,
+                  lease=sign_lease(claims, settings.signing_key, settings.signing_kid))
 
 
 def decide_cached(ctx: Any, req: ValidateRequest, cached: dict[str, Any] | None, *,
-                  lang: str | None = None) -> ValidateResponse | None:
+                  lang: str | None = None) -> Answer | None:
     """The answer from a cached license state without touching the database, or ``None`` when the database is
     needed (no cached state, or the machine must be activated)."""
     if cached is None:
@@ -99,7 +115,7 @@ def decide_cached(ctx: Any, req: ValidateRequest, cached: dict[str, Any] | None,
     return _decide(ctx, req, state, int(time.time()), lang, key_hash=None)
 
 
-def validate(ctx: Any, req: ValidateRequest, *, lang: str | None = None) -> ValidateResponse:
+def validate(ctx: Any, req: ValidateRequest, *, lang: str | None = None) -> Answer:
     now = int(time.time())
     secret = ctx.settings.key_secret_bytes
     parsed = parse_license_key(req.key, secret)
@@ -110,7 +126,7 @@ def validate(ctx: Any, req: ValidateRequest, *, lang: str | None = None) -> Vali
 
 
 def _decide(ctx: Any, req: ValidateRequest, state: dict[str, Any] | None, now: int, lang: str | None, *,
-            key_hash: str | None) -> ValidateResponse:
+            key_hash: str | None) -> Answer:
     if state is None:
         return _answer(ctx, req, "NOT_FOUND", None, now, lang)
     if state["status"] == "revoked":

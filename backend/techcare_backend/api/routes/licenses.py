@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -65,8 +64,7 @@ async def validate_license(request: Request) -> Response:
     if answer is None:  # a new machine to activate: the database, in the thread pool
         answer = await run_in_threadpool(validate, ctx, body, lang=lang)
     # built by our own code: serialised once, not re-validated against the response model
-    return Response(json.dumps({"valid": answer.valid, "code": answer.code, "detail": answer.detail, "ts": answer.ts,
-                                "lease": answer.lease}), media_type="application/json")
+    return Response(answer.to_json(), media_type="application/json")
 
 
 @router.get("/public-keys", response_model=Jwks)
