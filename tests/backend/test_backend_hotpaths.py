@@ -320,3 +320,27 @@ def test_host_values_from_the_payload_match_the_python_summary(two_instances, se
         expected = crud._summary(MetricSampleCreate.model_validate(body))
         got = rows[body["hostname"]]
         assert {c: getattr(got, c) for c in columns} == expected, body["hostname"]
+
+
+def test_closing_the_writer_writes_what_is_queued(settings) -> None:
+    from techcare_backend.core.cache import MemoryCache
+    from techcare_backend.core.ingest import IngestWriter, conninfo_for
+    from techcare_backend.schemas import MetricSampleFields
+    from sqlalchemy import create_engine
+
+    engine = create_engine(settings.sqlalchemy_url)
+    samples = [MetricSampleFields.model_validate(sample(hostname=f"CLOSE-{i}")) for i in range(30)]
+
+    async def scenario() -> list[list[str]]:
+        writer = IngestWriter(conninfo_for(engine), MemoryCache())
+        org = str(uuid.uuid4())
+        requests = [asyncio.ensure_future(writer.write(org, [s], [s.model_dump_json()])) for s in samples]
+        await asyncio.sleep(0)  # queued, the first statement under way
+        await writer.close()
+        assert all(r.done() for r in requests)
+        with pytest.raises(RuntimeError):
+            await writer.write(org, samples[:1], [samples[0].model_dump_json()])
+        return [r.result() for r in requests]
+
+    assert asyncio.run(scenario()) == [["created"]] * 30
+    engine.dispose()

@@ -98,8 +98,7 @@ class IngestWriter:
             return
         finally:
             self._in_flight -= 1
-            if not self._closed:
-                self._kick()
+            self._kick()
         seen: dict[str, dict[str, float]] = {}
         stamp = now.timestamp()
         for n, (org, samples, _, future) in enumerate(items):
@@ -161,9 +160,11 @@ class IngestWriter:
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def close(self) -> None:
-        self._closed = True
-        if self._tasks:
+        """Write what is queued, then close the connections (app shutdown)."""
+        while self._pending or self._tasks:
+            self._kick()
             await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._closed = True
         if self._seen_task is not None:
             self._seen_task.cancel()  # writes what it gathered (its ``finally``)
             await asyncio.gather(self._seen_task, return_exceptions=True)
