@@ -97,14 +97,15 @@ def _lookup_principal(ctx: AppContext, key: str) -> dict[str, Any] | None:
 
 
 async def get_principal(ctx: CtxDep, creds: BearerDep, lang: LangDep) -> Principal:
-    """The caller of an API key: from the cache (async Redis), else the database (in the thread pool)."""
+    """The caller of the bearer API key (see :func:`principal_for`)."""
     if creds is None:
         raise unauthorized(lang)
     return await principal_for(ctx, creds.credentials, lang)
 
 
 async def principal_for(ctx: AppContext, key: str, lang: str) -> Principal:
-    """The caller of API key ``key`` (cached, see ``core.cache``), or 401."""
+    """The caller of API key ``key``, or 401: from the process copy or Redis (``core.cache``), else the database
+    (in the thread pool)."""
     if not key.startswith("tck_") or len(key) > 200:
         raise unauthorized(lang)
     cached = await ctx.cache.aget_or_load(auth_cache_key(hash_api_key(key)), lambda: _lookup_principal(ctx, key),
