@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import sqlalchemy.exc
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
@@ -104,6 +105,22 @@ def create_app(settings: BackendSettings | None = None, *, server: bool = False)
             exc.status_code, "HTTP_ERROR")
         return JSONResponse({"code": code, "detail": str(exc.detail)}, status_code=exc.status_code,
                             headers=getattr(exc, "headers", None))
+
+    async def database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        """The database cannot be reached (restart, network, locked): 503 with Retry-After, so clients (the
+        sensor's spool, license checks) retry instead of treating it as an error of their request."""
+        log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
+        lang = await get_lang(request)
+        return JSONResponse({"code": "DATABASE_UNAVAILABLE", "detail": (
+            "Datenbank vorübergehend nicht erreichbar; bitte gleich erneut versuchen." if lang == "de" else
+            "The database is unreachable for the moment; please retry shortly.")}, status_code=503,
+            headers={"Retry-After": "5"})
+
+    app.add_exception_handler(sqlalchemy.exc.OperationalError, database_unavailable)
+    if ctx.engine.dialect.name == "postgresql":
+        import psycopg
+
+        app.add_exception_handler(psycopg.OperationalError, database_unavailable)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:  # pragma: no cover - last resort

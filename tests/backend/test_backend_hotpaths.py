@@ -344,3 +344,26 @@ def test_closing_the_writer_writes_what_is_queued(settings) -> None:
 
     assert asyncio.run(scenario()) == [["created"]] * 30
     engine.dispose()
+
+
+def test_an_unreachable_database_is_503_with_retry_after(settings) -> None:
+    """PostgreSQL gone (here: a database that does not exist on the real server): every route answers 503 with
+    Retry-After and a JSON body, the sensor's client retries; Redis and the process keep running."""
+    from fastapi.testclient import TestClient
+    from techcare_backend.main import create_app
+
+    gone = settings.model_copy(update={"database_url": settings.database_url.rsplit("/", 1)[0]
+                                       + f"/techcare_missing_{uuid.uuid4().hex[:8]}"})
+    with TestClient(create_app(gone)) as client:
+        headers = {"Authorization": "Bearer tck_" + "x" * 32, "Accept-Language": "en"}
+        for method, path, body in (("post", "/api/monitoring/metrics", sample()),
+                                   ("get", "/api/monitoring/hosts", None),
+                                   ("post", "/api/licenses/validate", None)):
+            if path.endswith("validate"):
+                from techcare_backend.core.security import generate_license_key
+                body = {"key": generate_license_key("pro", gone.key_secret_bytes), "fingerprint": "abcdefgh",
+                        "nonce": "n" * 16}
+            r = getattr(client, method)(path, headers=headers, **({"json": body} if body else {}))
+            assert r.status_code == 503, (path, r.status_code, r.text)
+            assert r.json()["code"] == "DATABASE_UNAVAILABLE" and r.headers["Retry-After"] == "5"
+        assert client.get("/api/health").json()["database"] == "error"
