@@ -25,7 +25,6 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-import jwt
 
 __all__ = ["ApiKeyParts", "EDITION_TOKENS", "ParsedKey", "generate_api_key", "generate_license_key",
            "hash_api_key", "hash_license_key", "parse_license_key", "sign_lease"]
