@@ -6,15 +6,13 @@ service skips the test; with ``CI=true`` it fails, because CI must run every tes
 
 from __future__ import annotations
 
-import os
-import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from service_helpers import require_service
 
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 PG_HOST, PG_PORT = "127.0.0.1", 5432
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 MARIADB_HOST, MARIADB_PORT = "127.0.0.1", 3306
@@ -23,22 +21,6 @@ _CLEARED = ("ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "BACKEND_URL", "LICENSE_K
             "TECHNICIAN_PASSWORD_HASH", "SESSION_TIMEOUT", "SENSOR_INTERVAL", "NETWORK_METHOD", "TECHCARE_LANG",
             "LEARNING_DB_URL", "TECHNICIAN_NAME", "COMPANY", "TECHCARE_MODEL", "DATABASE_URL", "REDIS_URL",
             "TECHCARE_ENV", "TECHCARE_BRIEFING")
-
-
-def _reachable(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=1.0):
-            return True
-    except OSError:
-        return False
-
-
-def require_service(name: str, host: str, port: int) -> None:
-    if not _reachable(host, port):
-        message = f"{name} is not reachable on {host}:{port}"
-        if IN_CI:
-            pytest.fail(f"{message} (CI=true: service tests must run, never skip)")
-        pytest.skip(message)
 
 
 @pytest.fixture(autouse=True)

@@ -140,22 +140,13 @@ class LicenseEventPublic(BaseModel):
     created_at: datetime
 
 
-class ValidateFields(BaseModel):
-    """The fields of a validation request without the NUL check (the route checks the raw body for NUL first)."""
-
-    model_config = ConfigDict(extra="forbid")
+class ValidateRequest(Strict):
     key: Annotated[str, StringConstraints(min_length=1, max_length=120)]
     fingerprint: Fingerprint
     nonce: Annotated[str, StringConstraints(min_length=8, max_length=128)]
     client_version: Annotated[str, StringConstraints(max_length=50)] = ""
     entitlements: list[Annotated[str, StringConstraints(max_length=50)]] = Field(
         default_factory=list, max_length=20, description="entitlements the client needs (scope check)")
-
-
-class ValidateRequest(NoNul, ValidateFields):
-    """A license validation request."""
-
-    model_config = ConfigDict(extra="forbid")
 
 
 class ValidateResponse(BaseModel):

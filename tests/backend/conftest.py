@@ -12,11 +12,10 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from service_helpers import drop_redis_prefix, require_redis
+from service_helpers import FAST, drop_redis_prefix, require_redis
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-FAST = {"rate_limit_ip_per_minute": 1_000_000, "rate_limit_key_per_minute": 1_000_000}
 
 
 

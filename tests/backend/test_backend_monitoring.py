@@ -233,29 +233,6 @@ def test_batch_newest_sample_per_host_wins_and_repeats_are_duplicates(client, ma
     assert count_samples(app, org.organisation_id) == 61
 
 
-def test_ingest_survives_dropped_database_connections(client, make_org, backend_kind) -> None:
-    """The single-sample hot path has no pre-ping: connections killed by PostgreSQL (a restart, an admin) are
-    replaced and the sample is stored on the first try."""
-    if backend_kind != "postgres":
-        pytest.skip("embedded SQLite has no server connections that could be dropped (PostgreSQL-only check)")
-    import psycopg
-
-    org = make_org("pro_business")
-    for _ in range(3):
-        assert client.post("/api/monitoring/metrics", json=sample(), headers=org.headers("sensor")).status_code == 201
-    url = client.app.state.ctx.engine.url
-    with psycopg.connect(host=url.host, port=url.port or 5432, user=url.username, dbname=url.database,
-                         autocommit=True) as admin:
-        killed = admin.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                               "WHERE datname = current_database() AND pid <> pg_backend_pid()").fetchone()[0]
-    assert killed >= 1
-    body = sample()
-    r = client.post("/api/monitoring/metrics", json=body, headers=org.headers("sensor"))
-    assert r.status_code == 201 and r.json() == {"sample_id": body["sample_id"], "status": "created"}
-    again = client.post("/api/monitoring/metrics", json=body, headers=org.headers("sensor"))
-    assert again.json()["status"] == "duplicate"
-
-
 def test_crud_ingest_in_a_session_matches_the_routes(app, make_org, client) -> None:
     """``crud.ingest_samples`` (a session's transaction: scripts, imports) stores like the routes and is rolled
     back with its session."""

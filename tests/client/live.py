@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+from service_helpers import require_service
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
@@ -17,15 +18,7 @@ REDIS_URL = f"redis://{REDIS_HOST}:{REDIS_PORT}/0"
 
 
 def need_redis() -> None:
-    """Like the root conftest's ``require_service``: skip locally, fail in CI."""
-    try:
-        with socket.create_connection((REDIS_HOST, REDIS_PORT), timeout=1.0):
-            return
-    except OSError:
-        message = f"Redis is not reachable on {REDIS_HOST}:{REDIS_PORT}"
-    if IN_CI:
-        pytest.fail(f"{message} (CI=true: service tests must run, never skip)")
-    pytest.skip(message)
+    require_service("Redis", REDIS_HOST, REDIS_PORT)
 
 
 def need_backend() -> None:

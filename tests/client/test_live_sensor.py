@@ -8,12 +8,12 @@ import re
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
 import httpx
 import pytest
+from service_helpers import wait_until
 
 from .live import REDIS_HOST, REDIS_PORT, Proxy, need_backend, need_redis, restart_kwargs, unique_host
 
@@ -23,13 +23,7 @@ SPOOLED = re.compile(r"sample (\S+) spooled")
 
 
 def wait_for(predicate, timeout: float = 30.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
+    return wait_until(predicate, timeout=timeout, what=what, interval=0.1)
 
 
 class SensorProcess:
