@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-__all__ = ["install_schemas", "json_body", "parse", "read"]
+__all__ = ["install_schemas", "json_body", "parse"]
 
 _MODELS: dict[str, type[BaseModel]] = {}
 BEARER = [{"HTTPBearer": []}]
@@ -45,7 +45,7 @@ def install_schemas(app: FastAPI) -> None:
             for def_name, definition in body.pop("$defs", {}).items():
                 schemas.setdefault(def_name, definition)
             schemas[name] = body
-        if BEARER and "HTTPBearer" not in components.get("securitySchemes", {}):
+        if "HTTPBearer" not in components.get("securitySchemes", {}):
             components.setdefault("securitySchemes", {})["HTTPBearer"] = {"type": "http", "scheme": "bearer"}
         app.openapi_schema = schema
         return schema
@@ -72,7 +72,3 @@ def parse(body: bytes, validator: type[BaseModel] | TypeAdapter[Any]) -> Any:
         return validator.model_validate_json(body)
     except ValidationError as exc:
         raise invalid(exc) from None
-
-
-async def read(request: Request, validator: type[BaseModel] | TypeAdapter[Any]) -> Any:
-    return parse(await request.body(), validator)

@@ -24,7 +24,6 @@ from ...schemas import (
     Jwk,
     Jwks,
     MachinePublic,
-    ValidateFields,
     ValidateRequest,
     ValidateResponse,
 )
@@ -49,8 +48,7 @@ async def validate_license(request: Request) -> Response:
     ctx: AppContext = request.app.state.ctx
     settings = ctx.settings
     lang = await get_lang(request)
-    raw = await request.body()
-    body: ValidateFields = rawbody.parse(raw, ValidateRequest if b"\\u0000" in raw else ValidateFields)
+    body: ValidateRequest = rawbody.parse(await request.body(), ValidateRequest)
     ok, retry = ctx.cache.rate_limits([(f"ip:{client_ip(request, ctx)}", settings.rate_limit_ip_per_minute),
                                        (f"key:{hash_key_for_rate_limit(body.key)}", settings.rate_limit_key_per_minute)])
     if not ok:
