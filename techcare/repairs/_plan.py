@@ -181,8 +181,7 @@ class Plan:
         for note in self.notes:
             lines.append(tr("Hinweis: ", "Note: ", lang) + note)
         if self.steps:
-            lines.append(tr("Freigabe: GO REPAIR: 1,2,3  |  GO REPAIR: 1-{n}  |  GO REPAIR: alle",
-                            "Approve: GO REPAIR: 1,2,3  |  GO REPAIR: 1-{n}  |  GO REPAIR: all", lang, n=len(self.steps)))
+            lines.append(tr("Freigabe: ", "Approve: ", lang) + "  |  ".join(approval_examples(len(self.steps), lang)))
         return "\n".join(lines)
 
     def show(self, lang: str | None = None) -> str:
@@ -304,10 +303,17 @@ _ITEM = re.compile(r"^([0-9]+)(?:[ \t]*-[ \t]*([0-9]+))?$", re.ASCII)
 _ALL = ("alle", "all")
 
 
+def approval_examples(n: int, lang: str | None = None) -> list[str]:
+    """Approvals that are valid for a plan of ``n`` steps — never a step number the plan does not have."""
+    picks = ([",".join(str(i) for i in range(1, min(n, 3) + 1))] if n else []) + ([f"1-{n}"] if n > 1 else [])
+    return [f"GO REPAIR: {p}" for p in picks] + ["GO REPAIR: " + tr("alle", "all", lang)]
+
+
 def _refuse(plan_obj: Plan, why_de: str, why_en: str, **fmt: Any) -> ApprovalError:
     n = len(plan_obj.steps)
-    valid = tr("Gültig: „GO REPAIR: 1,2,3“, „GO REPAIR: 1-{n}“ oder „GO REPAIR: alle“ (Schritte 1 bis {n}).",
-               "Valid: 'GO REPAIR: 1,2,3', 'GO REPAIR: 1-{n}' or 'GO REPAIR: all' (steps 1 to {n}).", n=n)
+    shown = [tr("„{x}“", "'{x}'", x=x) for x in approval_examples(n)]
+    listed = ", ".join(shown[:-1]) + tr(" oder ", " or ") + shown[-1] if len(shown) > 1 else shown[0]
+    valid = tr("Gültig: {e} (Schritte 1 bis {n}).", "Valid: {e} (steps 1 to {n}).", n=n, e=listed)
     return ApprovalError(tr(why_de, why_en, **fmt) + " " + valid)
 
 
