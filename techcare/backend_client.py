@@ -20,6 +20,7 @@ import random
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -259,6 +260,23 @@ class BackendClient:
 
     def search_cases(self, q: str, *, os: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
         return self.get_json("/api/cases/search", params={"q": q, "os": os, "limit": limit})
+
+    # ---- remote jobs, technician side (docs/remote-jobs.md §3; techcare.fleet checks the answers) ---------------
+    def create_job(self, envelope: dict[str, Any]) -> Any:
+        """``POST /api/jobs``: queue a signed envelope. Retried like every write: a retry of a job that did arrive
+        answers 409 (the job id exists), which ``techcare.fleet`` recognises as its own."""
+        return self.post_json("/api/jobs", {"envelope": envelope})
+
+    def list_jobs(self, *, host: str | None = None, status: str | None = None, limit: int | None = None,
+                  before: str | None = None) -> Any:
+        return self.get_json("/api/jobs", params={"host": host, "status": status, "limit": limit, "before": before})
+
+    def get_job(self, job_id: str) -> Any:
+        return self.get_json(f"/api/jobs/{quote(job_id, safe='')}")
+
+    def cancel_job(self, job_id: str, *, hosts: list[str] | None = None) -> Any:
+        body = {"hosts": hosts} if hosts is not None else {}
+        return self.post_json(f"/api/jobs/{quote(job_id, safe='')}/cancel", body)
 
 
 def _hint_for(status: int) -> str:
