@@ -181,8 +181,12 @@ class Plan:
         for note in self.notes:
             lines.append(tr("Hinweis: ", "Note: ", lang) + note)
         if self.steps:
-            lines.append(tr("Freigabe: ", "Approve: ", lang) + "  |  ".join(approval_examples(len(self.steps), lang)))
+            lines.append(tr("Freigabe: ", "Approve: ", lang) + "  |  ".join(self.approval_examples(lang)))
         return "\n".join(lines)
+
+    def approval_examples(self, lang: str | None = None) -> list[str]:
+        """``GO REPAIR`` texts valid for this plan (only step numbers it has)."""
+        return approval_examples(len(self.steps), lang)
 
     def show(self, lang: str | None = None) -> str:
         """Print and return the plan: number, action, parameters, risk, admin need, undo, exact commands."""
