@@ -48,6 +48,8 @@ _ALLOWED: dict[str, tuple[str, str]] = {
     "ram_warning_percent": ("eine Zahl zwischen 1 und 100", "a number from 1 to 100"),
     "cpu_warning_percent": ("eine Zahl zwischen 1 und 100", "a number from 1 to 100"),
     "probe_timeout": ("eine Zahl von Sekunden zwischen 1 und 600", "a number of seconds from 1 to 600"),
+    "remote_jobs": ("on | off (Fernaufträge auf diesem Sensor-Rechner ausführen; Standard off)",
+                    "on | off (run remote jobs on this sensor host; default off)"),
 }
 
 
@@ -99,6 +101,8 @@ class Settings(BaseSettings):
     ram_warning_percent: float = Field(90.0, gt=0, le=100)
     cpu_warning_percent: float = Field(95.0, gt=0, le=100)
     probe_timeout: float = Field(20.0, ge=1, le=600)
+    # Sensor hosts: run signed remote jobs (docs/remote-jobs.md). Off unless set here by a local admin.
+    remote_jobs: Literal["on", "off"] = "off"
 
     @field_validator("technician_password_hash", "license_key", "anthropic_api_key", "techcare_api_key",
                      "learning_db_url", "backend_url", "anthropic_base_url", mode="before")
@@ -106,7 +110,7 @@ class Settings(BaseSettings):
     def _blank_is_none(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
 
-    @field_validator("network_method", "edition", "techcare_lang", mode="before")
+    @field_validator("network_method", "edition", "techcare_lang", "remote_jobs", mode="before")
     @classmethod
     def _lower(cls, value: Any) -> Any:
         if isinstance(value, str):
