@@ -278,6 +278,27 @@ class BackendClient:
         body = {"hosts": hosts} if hosts is not None else {}
         return self.post_json(f"/api/jobs/{quote(job_id, safe='')}/cancel", body)
 
+    # ---- remote jobs, sensor side (docs/remote-jobs.md §3; techcare.monitoring.executor verifies the envelopes) ----
+    def fetch_jobs(self, host: str, *, wait: int = 0) -> Any:
+        """``GET /api/sensor/jobs``: ``{"jobs": [{"job_id", "envelope"}...], "cancelled": [job_id...]}`` due for
+        ``host``. With ``wait`` (1..30 s) and nothing due the backend holds the request until a job is queued
+        (long-poll): no retries then, the sensor's job loop backs off itself."""
+        wait = max(0, min(30, int(wait)))
+        if wait:
+            return self.get_json("/api/sensor/jobs", params={"host": host, "wait": wait}, retries=0,
+                                 timeout=wait + 15.0)
+        return self.get_json("/api/sensor/jobs", params={"host": host, "wait": 0})
+
+    def report_job(self, job_id: str, *, host: str, status: str, reason: str | None = None,
+                   message: str | None = None, steps: list[dict[str, Any]] | None = None,
+                   diagnosis: dict[str, Any] | None = None) -> Any:
+        """``POST /api/sensor/jobs/{id}/report``: progress (``running`` with ``steps``) or the result of a job on
+        ``host``. Answers ``{"cancel": bool}``; a report after a terminal one is refused with 409."""
+        body = {"host": host, "status": status, "reason": reason, "message": message, "steps": steps,
+                "diagnosis": diagnosis}
+        return self.post_json(f"/api/sensor/jobs/{quote(job_id, safe='')}/report",
+                              {k: v for k, v in body.items() if v is not None})
+
 
 def _hint_for(status: int) -> str:
     if status == 401:
