@@ -12,16 +12,31 @@ Hook it into the repairs engine (done by the application when ``BACKEND_URL`` an
 
 from __future__ import annotations
 
+import contextvars
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from .errors import BackendError, TechCareError
 from .i18n import tr
 
-__all__ = ["BATCH", "configured", "on_run_finished", "upload_session", "upload_sessions"]
+__all__ = ["BATCH", "configured", "for_job", "on_run_finished", "upload_session", "upload_sessions"]
 
 log = logging.getLogger("techcare.changelog_upload")
 BATCH = 1000  # the backend accepts at most 1,000 entries per request
+_job_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("techcare_changelog_job_id", default=None)
+
+
+@contextmanager
+def for_job(job_id: str) -> Iterator[None]:
+    """Uploads made inside this block (also by the ``on_run_finished`` hook) carry ``job_id``: the sensor's
+    executor runs a remote job's steps inside it so the backend links the changelog to the job."""
+    token = _job_id.set(job_id)
+    try:
+        yield
+    finally:
+        _job_id.reset(token)
 
 
 def configured(settings: Any = None) -> bool:
@@ -33,8 +48,10 @@ def configured(settings: Any = None) -> bool:
     return bool(getattr(settings, "backend_url", None)) and bool(getattr(settings, "techcare_api_key", None))
 
 
-def upload_session(session: str, *, client: Any = None) -> dict[str, Any]:
+def upload_session(session: str, *, client: Any = None, job_id: str | None = None) -> dict[str, Any]:
     """Upload all entries of one local session. Returns ``{"session", "created", "duplicates"}``.
+
+    ``job_id`` (default: the one of an enclosing :func:`for_job`) links the entries to a remote job.
 
     Raises :class:`techcare.errors.BackendError` when the backend is unreachable or refuses, and
     :class:`techcare.errors.RepairError` for an invalid session id. ``client`` is a
@@ -43,6 +60,7 @@ def upload_session(session: str, *, client: Any = None) -> dict[str, Any]:
     from .repairs._changelog import read_entries
 
     entries = read_entries(session)
+    job_id = job_id or _job_id.get()
     if not entries:
         raise BackendError(tr("Sitzung {s} hat keine lokalen Protokolleinträge.",
                               "Session {s} has no local changelog entries.", s=session))
@@ -54,7 +72,10 @@ def upload_session(session: str, *, client: Any = None) -> dict[str, Any]:
     try:
         created = duplicates = 0
         for start in range(0, len(entries), BATCH):
-            answer = client.post_json("/api/changelogs", {"session": session, "entries": entries[start:start + BATCH]})
+            body: dict[str, Any] = {"session": session, "entries": entries[start:start + BATCH]}
+            if job_id:
+                body["job_id"] = job_id
+            answer = client.post_json("/api/changelogs", body)
             created += int(answer.get("created", 0))
             duplicates += int(answer.get("duplicates", 0))
     finally:
