@@ -143,6 +143,45 @@ class Diagnosis:
     def to_json(self, lang: str | None = None, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(lang), indent=indent, ensure_ascii=False, default=str)
 
+    @classmethod
+    def from_dict(cls, data: Any) -> Diagnosis:
+        """The diagnosis that :meth:`to_dict` (``techcare diagnose --json``) described, e.g. one made on a remote
+        host: findings complete, probe results without their raw data. Raises ``ValueError`` naming the bad field."""
+        if not isinstance(data, dict):
+            raise ValueError("a diagnosis must be a JSON object")
+        info, raw_findings, raw_probes = data.get("host_info") or {}, data.get("findings"), data.get("probes") or {}
+        if not isinstance(info, dict) or not isinstance(raw_findings, list) or not isinstance(raw_probes, dict):
+            raise ValueError("host_info and probes must be objects, findings a list")
+        if not isinstance(data.get("os"), str) or len(raw_findings) > 10_000:
+            raise ValueError("os must be text; at most 10,000 findings")
+        items = []
+        for i, f in enumerate(raw_findings):
+            try:
+                texts = [f[k] for k in ("check", "area", "severity", "summary_de", "summary_en")]
+                extra = (f.get("evidence") or {}, f.get("repairs") or [], f.get("repair_params") or {},
+                         f.get("probe") or "")
+            except (TypeError, KeyError) as exc:
+                raise ValueError(f"findings[{i}]: missing {exc}") from None
+            if not all(isinstance(t, str) for t in (*texts, extra[3])) or not isinstance(extra[0], dict) \
+                    or not isinstance(extra[1], list) or not all(isinstance(r, str) for r in extra[1]) \
+                    or not isinstance(extra[2], dict) or not all(isinstance(p, dict) for p in extra[2].values()):
+                raise ValueError(f"findings[{i}]: a field has the wrong type")
+            items.append(Finding(*texts, evidence=extra[0], repairs=extra[1], repair_params=extra[2], probe=extra[3]))
+        probes = {}
+        for name, p in raw_probes.items():
+            if not isinstance(p, dict) or p.get("status") not in ("ok", "unknown", "unsupported"):
+                raise ValueError(f"probes.{name}: not a probe result")
+            probes[name] = R.ProbeResult(name, p["status"], None, p.get("reason"), p.get("reason_code"),
+                                         p.get("source"), float(p.get("duration") or 0.0))
+        host = {**info, "hostname": str(info.get("hostname") or data.get("host") or "unknown")}
+        return cls(host=host, os=data["os"], items=items, probes=probes, started=str(data.get("started") or ""),
+                   duration=float(data.get("duration") or 0.0), snapshot=data.get("snapshot"))
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Diagnosis:
+        """:meth:`from_dict` of the JSON text ``techcare diagnose --json`` prints."""
+        return cls.from_dict(json.loads(text))
+
     # ---- rendering --------------------------------------------------------------------------------------
     def __rich__(self):
         from rich.markup import escape
