@@ -6,6 +6,7 @@ Everything the magics, the REPL and the CLI can do is available here::
     d = techcare.diagnose()            # read-only diagnosis of this machine
     d.findings                         # pandas DataFrame
     d = techcare.diagnose(snapshot="customer.tcsnap.json")   # replay a captured machine anywhere
+    techcare.fleet.diagnose("kasse-01").result()             # the same, made on a customer PC (signed job)
 
 Names are imported lazily so ``import techcare`` stays fast on a customer PC.
 """
@@ -44,8 +45,8 @@ _LAZY: dict[str, str] = {
     "triage": ".assistant",
     "load_snapshot": ".system.snapshot",
 }
-_SUBMODULES = ("assistant", "config", "diagnosis", "errors", "features", "license", "monitoring", "repairs", "system",
-               "tools")
+_SUBMODULES = ("assistant", "config", "diagnosis", "errors", "features", "fleet", "license", "monitoring", "repairs",
+               "system", "tools")
 _ALIASES = {"cases": ".assistant.cases"}  # techcare.cases.search(...)
 
 __all__ = sorted([*_LAZY, *_SUBMODULES, *_ALIASES, "__version__"])

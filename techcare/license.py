@@ -16,7 +16,9 @@ editing the state file cannot extend it). The *high-water mark* is the latest ti
 ``iat``, the local clock at each run), kept in ``state.json``. A local clock more than 10 minutes behind it is
 ``CLOCK_TAMPERED``: the program must go online. A deleted state file falls back to the lease's ``iat``.
 
-A definite, signed denial (``valid: false``) fails closed and deletes the cached lease.
+A definite, signed denial (``valid: false``) of *this* request fails closed and deletes the cached lease,
+whatever the HTTP status it comes with; its nonce must be the one just sent. Any other answer (a denial played
+back from an earlier request, an unsigned error) fails closed for this run and deletes nothing.
 """
 
 from __future__ import annotations
@@ -412,13 +414,11 @@ class LicenseManager:
             return LicenseStatus("NO_LICENSE", ok=edition == "community", edition="community")
         now = float(self.clock())
         if online and self.client is not None:
+            from .backend_client import BackendUnavailable
+
             try:
                 return self._online(key, now)
-            except BackendError as exc:
-                from .backend_client import BackendUnavailable
-
-                if not isinstance(exc, BackendUnavailable):
-                    return self._http_refusal(exc, now)
+            except BackendUnavailable as exc:
                 return self._offline(now, reason=exc.message)
         return self._offline(now, reason=tr("kein Backend konfiguriert", "no backend configured")
                              if self.client is None else tr("nur offline geprüft", "checked offline only"))
@@ -434,33 +434,49 @@ class LicenseManager:
         except BackendError as exc:
             if not self.pinned_keys() and not self.shipped_keys:
                 return LicenseStatus("LEASE_INVALID", ok=False, online=True, detail=exc.message)
-        response = self.client.validate_license(key=key, fingerprint=self.fingerprint, nonce=nonce)
+        try:
+            response = self.client.validate_license(key=key, fingerprint=self.fingerprint, nonce=nonce)
+        except BackendUnavailable:
+            raise
+        except BackendError as exc:  # a definite HTTP error (401/403/404/422 ...): judged like any answer
+            return self._judge_answer(getattr(exc, "response", None), nonce, now, refusal=exc)
         return self._judge_answer(response, nonce, now)
 
-    def _judge_answer(self, response: Any, nonce: str, now: float) -> LicenseStatus:
+    def _judge_answer(self, response: Any, nonce: str, now: float, *,
+                      refusal: BackendError | None = None) -> LicenseStatus:
+        """Judge the server's answer to *this* request, whatever its HTTP status.
+
+        Only a lease that verifies with this request's nonce counts: a signed denial for this machine that
+        someone obtained earlier (anyone who knows the fingerprint can ask for one) and plays back is refused
+        like any foreign answer and never touches the cached lease. An HTTP error without such a lease fails
+        closed for this run but deletes nothing.
+        """
         try:
-            body = response.json()
+            body = response.json() if response is not None else None
         except ValueError:
-            return LicenseStatus("LEASE_INVALID", ok=False, online=True, detail="answer is not JSON")
+            body = None
         token = body.get("lease") if isinstance(body, dict) else None
         if not token:
-            return LicenseStatus("LEASE_INVALID", ok=False, online=True, detail="answer carries no lease")
+            if refusal is not None:
+                code = body.get("code") if isinstance(body, dict) and body.get("code") in SERVER_CODES else None
+                return self._refused(code or "LEASE_INVALID", detail=refusal.message)
+            return self._refused("LEASE_INVALID", detail="answer is not JSON" if body is None
+                                 else "answer carries no lease")
         try:
             claims = self.verify(token, nonce=nonce)
         except _Invalid as exc:
-            return LicenseStatus("LEASE_INVALID", ok=False, online=True, detail=str(exc))
+            return self._refused("LEASE_INVALID", detail=str(exc))
         server_ts = body.get("ts")
         server_ts = float(server_ts) if isinstance(server_ts, (int, float)) else float(claims["iat"])
         code = str(claims.get("code") or body.get("code") or "")
         if claims.get("valid") is not True or code != "VALID":
-            # A definite, signed denial: fail closed, forget the cached lease.
+            # A definite, signed denial of this very request: fail closed, forget the cached lease.
             self._delete_lease()
             self._raise_high_water(server_ts, float(claims["iat"]))
-            from .features import set_active_license
-
-            set_active_license({"edition": "community", "entitlements": []})
-            return LicenseStatus(code or "LEASE_INVALID", ok=False, online=True,
-                                 detail=str(body.get("detail") or ""), license_id=claims.get("sub"), claims=claims)
+            return self._refused(code or "LEASE_INVALID", detail=str(body.get("detail") or ""),
+                                 license_id=claims.get("sub"), claims=claims)
+        if refusal is not None:  # an HTTP error that carries a valid lease contradicts itself: not trusted
+            return self._refused("LEASE_INVALID", detail=refusal.message)
         warnings = []
         if abs(now - server_ts) > CLOCK_TOLERANCE:
             warnings.append(tr("Die Systemuhr weicht {min:.0f} Minuten von der Serverzeit ab.",
@@ -474,34 +490,13 @@ class LicenseManager:
         self._write_state(high_water=high, last_online=server_ts, license_id=claims.get("sub"))
         return self._activate(claims, "VALID", online=True, warnings=warnings)
 
-    def _http_refusal(self, exc: BackendError, now: float) -> LicenseStatus:
-        """A definite HTTP error (401/403/404/422...). A signed denial in the body is honoured like a 200 one;
-        anything else still fails closed for this run (the cached lease is not used)."""
-        response = getattr(exc, "response", None)
-        body = None
-        if response is not None:
-            try:
-                body = response.json()
-            except ValueError:
-                body = None
-        token = body.get("lease") if isinstance(body, dict) else None
-        if token:
-            try:
-                claims = self.verify(token)
-            except _Invalid:
-                claims = None
-            if claims is not None and claims.get("valid") is not True:
-                self._delete_lease()
-                from .features import set_active_license
-
-                set_active_license({"edition": "community", "entitlements": []})
-                return LicenseStatus(str(claims.get("code") or "LEASE_INVALID"), ok=False, online=True,
-                                     detail=str(body.get("detail") or ""), license_id=claims.get("sub"))
+    def _refused(self, code: str, *, detail: str = "", license_id: str | None = None,
+                 claims: dict[str, Any] | None = None) -> LicenseStatus:
+        """The server was reached and the license does not hold for this run: Community gates."""
         from .features import set_active_license
 
         set_active_license({"edition": "community", "entitlements": []})
-        code = body.get("code") if isinstance(body, dict) and body.get("code") in SERVER_CODES else "LEASE_INVALID"
-        return LicenseStatus(str(code), ok=False, online=True, detail=exc.message)
+        return LicenseStatus(code, ok=False, online=True, detail=detail, license_id=license_id, claims=claims)
 
     def _offline(self, now: float, *, reason: str) -> LicenseStatus:
         from .features import set_active_license

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import httpx
 import jwt
 import pytest
 
@@ -229,6 +230,40 @@ def test_unsigned_403_fails_closed_but_cannot_delete(server, clock, tmp_path):
     status = m.check()
     assert not status.ok and status.code == "LEASE_INVALID"
     assert not features.allowed("sensor_mode")
+
+
+@pytest.mark.parametrize("status", [200, 403, 404])
+def test_played_back_denial_cannot_delete_the_lease(server, clock, tmp_path, status):
+    """Anyone who knows the fingerprint can get a signed denial for it (a bogus key is NOT_FOUND); played back
+    to the machine, with any HTTP status, it is not an answer to this request and the lease stays."""
+    m = manager(server, clock, tmp_path)
+    assert m.check().code == "VALID"
+    lease = m.lease_path.read_text()
+    server.status = "NOT_FOUND"
+    stolen = server.answer({"fingerprint": FP, "nonce": "the-attackers-own-request"})
+    server.status = "VALID"
+    played = httpx.MockTransport(lambda request: httpx.Response(status, json=stolen)
+                                 if request.url.path == "/api/licenses/validate" else server.handler(request))
+    m._client = BackendClient(client=httpx.Client(base_url="http://license.test", transport=played), retries=1,
+                              sleep=lambda s: None)
+    status_now = m.check()
+    assert status_now.code == "LEASE_INVALID" and "nonce" in status_now.detail and not status_now.ok
+    assert m.lease_path.read_text() == lease
+    m._client = BackendClient(client=server.client(), retries=1, sleep=lambda s: None)
+    server.mode = "down"
+    assert m.check().code == "OFFLINE_GRACE"          # the cached lease still carries the machine offline
+
+
+def test_signed_denial_of_this_request_with_an_http_error_deletes_the_lease(server, clock, tmp_path):
+    m = manager(server, clock, tmp_path)
+    m.check()
+    server.status = "REVOKED"
+    answered = httpx.MockTransport(lambda request: httpx.Response(404, json=server.answer(json.loads(
+        request.content))) if request.url.path == "/api/licenses/validate" else server.handler(request))
+    m._client = BackendClient(client=httpx.Client(base_url="http://license.test", transport=answered), retries=1,
+                              sleep=lambda s: None)
+    status = m.check()
+    assert status.code == "REVOKED" and not status.ok and not m.lease_path.exists()
 
 
 def test_garbage_answer_is_invalid(server, clock, tmp_path):
