@@ -23,3 +23,14 @@ def test_cli_report_without_runs_is_a_clear_error(techcare_env):
     out = subprocess.run([sys.executable, "-m", "techcare", "report"], capture_output=True, text=True, timeout=60,
                          env={**__import__("os").environ, "TECHCARE_LANG": "en"})
     assert out.returncode != 0 and "Traceback" not in out.stderr and out.stderr.strip()
+
+
+def test_fleet_api_is_pinned_and_light():
+    """``techcare.fleet`` is the technician's remote-work API: exactly these names, and importing it loads no
+    pandas, HTTP client, cryptography or repairs engine (those come with the first call)."""
+    assert techcare.fleet.__all__ == ["FleetError", "FleetTimeout", "Job", "build_payload", "cancel", "diagnose",
+                                      "hosts", "job", "jobs", "queue", "rollback", "signing_key"]
+    code = ("import sys, techcare.fleet; heavy = [m for m in ('pandas', 'httpx', 'cryptography', 'techcare.repairs', "
+            "'IPython') if m in sys.modules]; print(','.join(heavy))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and out.stdout.strip() == "", out.stdout + out.stderr
