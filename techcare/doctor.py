@@ -5,6 +5,9 @@ host name), ``GET /api/health``, clock skew against the server, license state, t
 technician password and the prerequisites of the driver check. Each failure comes with the product's
 troubleshooting steps ("Lizenz-Check fehlgeschlagen", "Connection refused", "Passwort falsch",
 "Driver-Check fehlgeschlagen").
+
+Exit status of ``techcare doctor`` (for scripts): 0 when no check failed (warnings are listed in the summary),
+1 when at least one check failed, and with ``--strict`` also 1 when there are warnings.
 """
 
 from __future__ import annotations
@@ -22,24 +25,46 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .i18n import tr
-from .network import Check, check_network_method, resolve
+from .network import Check, check_network_method, is_loopback_host, resolve
 
-__all__ = ["Check", "Doctor", "main", "run_checks"]
+__all__ = ["Check", "Doctor", "exit_status", "main", "render", "run_checks"]
 
 SKEW_WARN = 60.0
 SKEW_FAIL = 600.0
 CERT_WARN_DAYS = 14
 
 
-def _fix_connection_refused() -> str:
+_ROUTE_FIX = {
+    "cloudflare": ("Prüfe den Cloudflare Tunnel (cloudflared tunnel info techcare)",
+                   "Check the Cloudflare Tunnel (cloudflared tunnel info techcare)"),
+    "tailscale": ("Prüfe Tailscale auf beiden Seiten (tailscale status)",
+                  "Check Tailscale on both sides (tailscale status)"),
+    "vpn": ("Prüfe, ob das VPN verbunden ist (WireGuard/OpenVPN)", "Check that the VPN is connected (WireGuard/OpenVPN)"),
+    "direct": ("Prüfe die Portweiterleitung am Router", "Check the port forwarding on the router"),
+}
+
+
+def _fix_connection_refused(settings: Any = None) -> str:
+    url = getattr(settings, "backend_url", None) or ""
+    if is_loopback_host(urlsplit(url).hostname or ""):
+        return tr("Connection refused – das Backend auf diesem Rechner läuft nicht:\n"
+                  "  1. scripts/start startet es (oder: techcare-backend serve)\n"
+                  "  2. Log ansehen: data/backend.log\n"
+                  "  3. Port in BACKEND_URL prüfen ({url})",
+                  "Connection refused – the backend on this machine is not running:\n"
+                  "  1. scripts/start starts it (or: techcare-backend serve)\n"
+                  "  2. Look at the log: data/backend.log\n"
+                  "  3. Check the port in BACKEND_URL ({url})", url=url)
+    route = _ROUTE_FIX.get(getattr(settings, "network_method", ""), (
+        "Prüfe das Cloudflare/Tailscale/VPN-Setup", "Check the Cloudflare/Tailscale/VPN setup"))
     return tr("Connection refused – so gehst du vor:\n"
               "  1. Prüfe, ob die Docker-Services laufen (docker compose ps)\n"
               "  2. Prüfe die Firewall-Regeln\n"
-              "  3. Prüfe das Cloudflare/Tailscale-Setup",
+              "  3. {route}",
               "Connection refused – what to do:\n"
               "  1. Check that the Docker services are running (docker compose ps)\n"
               "  2. Check the firewall rules\n"
-              "  3. Check the Cloudflare/Tailscale setup")
+              "  3. {route}", route=tr(*route))
 
 
 def _fix_license() -> str:
@@ -49,6 +74,17 @@ def _fix_license() -> str:
               "License check failed – what to do:\n"
               "  1. Check BACKEND_URL in .env\n  2. Check the network connection (ping)\n"
               "  3. Check the license key\n  4. Check that the license server is running")
+
+
+def _fix_unreachable_license(url: str) -> str:
+    return tr("Backend nicht erreichbar – so gehst du vor:\n"
+              "  1. Prüfe, ob das Backend läuft ({url}; lokal: scripts/start, Log data/backend.log)\n"
+              "  2. Prüfe BACKEND_URL in .env und die Punkte DNS/TCP oben\n"
+              "  3. Danach: techcare license (prüft online und speichert die Lizenz für 7 Tage offline)",
+              "The backend is unreachable – what to do:\n"
+              "  1. Check that the backend is running ({url}; locally: scripts/start, log data/backend.log)\n"
+              "  2. Check BACKEND_URL in .env and the DNS/TCP lines above\n"
+              "  3. Then: techcare license (checks online and caches the license for 7 days offline)", url=url)
 
 
 def _parse_ts(value: Any) -> float | None:
@@ -81,6 +117,7 @@ class Doctor:
         self._license_manager = license_manager
         self.checks: list[Check] = []
         self.server_time: float | None = None
+        self.backend_reachable: bool | None = None   # None: no backend configured
 
     def add(self, check: Check) -> Check:
         self.checks.append(check)
@@ -97,6 +134,7 @@ class Doctor:
             parts = urlsplit(s.backend_url)
             host = parts.hostname or ""
             port = parts.port or (443 if parts.scheme == "https" else 80)
+            self.backend_reachable = False
             if self.check_dns(host, port) and self.check_tcp(host, port):
                 if parts.scheme == "https":
                     self.check_tls(host, port)
@@ -155,14 +193,14 @@ class Doctor:
             with socket.create_connection((host, port), timeout=self.timeout):
                 pass
         except ConnectionRefusedError:
-            self.add(Check("TCP", "fail", f"{host}:{port}: Connection refused", _fix_connection_refused()))
+            self.add(Check("TCP", "fail", f"{host}:{port}: Connection refused", _fix_connection_refused(self.settings)))
             return False
         except TimeoutError:
             self.add(Check("TCP", "fail", tr("{h}:{p}: keine Antwort in {t:g} s", "{h}:{p}: no answer within {t:g} s",
-                                             h=host, p=port, t=self.timeout), _fix_connection_refused()))
+                                             h=host, p=port, t=self.timeout), _fix_connection_refused(self.settings)))
             return False
         except OSError as exc:
-            self.add(Check("TCP", "fail", f"{host}:{port}: {exc}", _fix_connection_refused()))
+            self.add(Check("TCP", "fail", f"{host}:{port}: {exc}", _fix_connection_refused(self.settings)))
             return False
         self.add(Check("TCP", "ok", f"{host}:{port} ({(time.monotonic() - started) * 1000:.0f} ms)"))
         return True
@@ -182,9 +220,10 @@ class Doctor:
                 fix = tr("Das Zertifikat passt nicht zum Host-Namen in BACKEND_URL.",
                          "The certificate does not match the host name in BACKEND_URL.")
             else:
-                fix = tr("Zertifikat ist nicht vertrauenswürdig (selbst signiert?). Für Tests NETWORK_METHOD=direct mit "
-                         "gültigem Zertifikat, sonst Cloudflare Tunnel.",
-                         "The certificate is not trusted (self-signed?). Use a valid certificate or a Cloudflare Tunnel.")
+                fix = tr("Zertifikat ist nicht vertrauenswürdig (selbst signiert?). Ein gültiges Zertifikat auf dem "
+                         "Server einrichten (z.B. Let's Encrypt) oder einen Cloudflare Tunnel verwenden.",
+                         "The certificate is not trusted (self-signed?). Set up a valid certificate on the server "
+                         "(e.g. Let's Encrypt) or use a Cloudflare Tunnel.")
             self.add(Check("TLS", "fail", reason, fix))
             return False
         except (ssl.SSLError, OSError) as exc:
@@ -219,7 +258,7 @@ class Doctor:
             body = response.json()
         except BackendError as exc:
             self.add(Check(tr("Backend-Health", "Backend health"), "fail", exc.message,
-                           _fix_connection_refused() if "refused" in exc.message.lower() else exc.hint))
+                           _fix_connection_refused(self.settings) if "refused" in exc.message.lower() else exc.hint))
             return
         except ValueError:
             self.add(Check(tr("Backend-Health", "Backend health"), "fail",
@@ -235,6 +274,7 @@ class Doctor:
                 pass
         status = body.get("status") if isinstance(body, dict) else None
         detail = f"status={status} database={body.get('database')} cache={body.get('cache')} version={body.get('version')}"
+        self.backend_reachable = True
         if status == "ok":
             self.add(Check(tr("Backend-Health", "Backend health"), "ok", detail))
         elif status == "degraded":
@@ -305,6 +345,15 @@ class Doctor:
             self.add(Check(name, "fail", f"{type(exc).__name__}: {exc}", _fix_license()))
             return
         first_line = status.message.splitlines()[0]
+        if (not status.ok and not status.online and status.code == "LEASE_INVALID"
+                and self.backend_reachable is False and self._license_manager.cached_lease() is None):
+            # Nothing was verified and nothing failed verification: the first online check never happened.
+            self.add(Check(name, "fail", tr(
+                "nicht geprüft – das Backend ist nicht erreichbar und es ist noch keine Lizenz zwischengespeichert "
+                "(die erste Prüfung braucht eine Verbindung)",
+                "not checked – the backend is unreachable and no license is cached yet (the first check needs a "
+                "connection)"), _fix_unreachable_license(self.settings.backend_url)))
+            return
         if status.ok and status.code == "OFFLINE_GRACE":
             self.add(Check(name, "warn", first_line, _fix_license()))
         elif status.ok:
@@ -399,18 +448,35 @@ def render(checks: list[Check]) -> str:
         lines.append(f"{_ICON[c.status]} {c.name}: {c.detail}")
         if c.fix and c.status in ("fail", "warn"):
             lines.extend("    " + line for line in c.fix.splitlines())
-    failed = sum(c.failed for c in checks)
-    lines.append(tr("{n} Problem(e) gefunden.", "{n} problem(s) found.", n=failed) if failed
-                 else tr("Alles in Ordnung.", "All good."))
+    failed = sum(c.status == "fail" for c in checks)
+    warned = sum(c.status == "warn" for c in checks)
+    if failed:
+        lines.append(tr("{n} Problem(e) gefunden, {w} Warnung(en).", "{n} problem(s) found, {w} warning(s).",
+                        n=failed, w=warned))
+    elif warned:
+        lines.append(tr("Keine Fehler, aber {w} Warnung(en) (!) – siehe oben.",
+                        "No failures, but {w} warning(s) (!) – see above.", w=warned))
+    else:
+        lines.append(tr("Alles in Ordnung.", "All good."))
     return "\n".join(lines)
 
 
+def exit_status(checks: list[Check], *, strict: bool = False) -> int:
+    """0 when nothing failed (with ``strict``: nothing failed and nothing warned), else 1."""
+    bad = ("fail", "warn") if strict else ("fail",)
+    return 1 if any(c.status in bad for c in checks) else 0
+
+
 def main(argv: list[str] | None = None, **kwargs: Any) -> int:
-    """``techcare doctor [--json]``: 0 when nothing failed, 1 otherwise."""
+    """``techcare doctor [--json] [--strict]``: 0 when nothing failed, 1 otherwise (``--strict``: warnings too)."""
     parser = argparse.ArgumentParser(prog="techcare doctor", description=tr(
-        "Verbindung, Lizenz und Sensor prüfen und Lösungen anzeigen.",
-        "Check the connection, license and sensor and show what to do."))
-    parser.add_argument("--json", action="store_true")
+        "Verbindung, Lizenz und Sensor prüfen und Lösungen anzeigen. Exit-Status: 0 = kein Fehler, 1 = mindestens "
+        "ein Fehler (mit --strict auch bei Warnungen).",
+        "Check the connection, license and sensor and show what to do. Exit status: 0 = no failure, 1 = at least "
+        "one failure (with --strict also on warnings)."))
+    parser.add_argument("--json", action="store_true", help=tr("Ergebnisse als JSON", "results as JSON"))
+    parser.add_argument("--strict", action="store_true",
+                        help=tr("auch Warnungen ergeben Exit-Status 1", "warnings give exit status 1 too"))
     parser.add_argument("--timeout", type=float, default=5.0)
     try:
         args = parser.parse_args(argv)
@@ -421,8 +487,7 @@ def main(argv: list[str] | None = None, **kwargs: Any) -> int:
         print(json.dumps([c.to_dict() for c in checks], ensure_ascii=False, indent=2))
     else:
         print(render(checks))
-    return 1 if any(c.failed for c in checks) else 0
-
+    return exit_status(checks, strict=args.strict)
 
 if __name__ == "__main__":
     sys.exit(main())

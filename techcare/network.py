@@ -7,6 +7,10 @@
   unencrypted.
 - ``direct`` (port forwarding): https is required and a warning says it is for testing only.
 
+Whatever the method, a backend on this machine (``localhost``, ``127.0.0.0/8``, ``::1``) may be reached over plain
+http: the traffic never leaves the machine (``scripts/start`` runs one at ``http://127.0.0.1:8000``).
+:func:`transport_refusal` is the one rule; the setup wizard, :func:`require_transport` and the doctor use it.
+
 :func:`check_network_method` returns :class:`Check` results (never raises for a network problem).
 """
 
@@ -22,8 +26,8 @@ from urllib.parse import urlsplit
 
 from .i18n import tr
 
-__all__ = ["TAILSCALE_V4", "TAILSCALE_V6", "Check", "check_network_method", "is_tailscale_address", "require_transport",
-           "resolve"]
+__all__ = ["TAILSCALE_V4", "TAILSCALE_V6", "Check", "allowed_urls", "check_network_method", "is_loopback_host",
+           "is_tailscale_address", "require_transport", "resolve", "transport_refusal"]
 
 TAILSCALE_V4 = ipaddress.ip_network("100.64.0.0/10")
 TAILSCALE_V6 = ipaddress.ip_network("fd7a:115c:a1e0::/48")
@@ -66,6 +70,43 @@ def is_tailscale_address(address: str) -> bool:
     return ip in (TAILSCALE_V4 if ip.version == 4 else TAILSCALE_V6)
 
 
+def is_loopback_host(host: str) -> bool:
+    """``localhost`` (and ``*.localhost``), ``127.0.0.0/8`` or ``::1``: a backend on this very machine."""
+    name = host.strip("[]").rstrip(".").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name.split("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
+def allowed_urls(method: str) -> str:
+    """What ``BACKEND_URL`` may look like under ``method`` (for error messages)."""
+    if method in ("cloudflare", "direct"):
+        return tr("https://… (z.B. https://techcare.firma.de); http:// nur zu diesem Rechner (http://127.0.0.1:8000, "
+                  "http://localhost) oder mit NETWORK_METHOD=vpn/tailscale im privaten Netz",
+                  "https://… (e.g. https://techcare.example.com); http:// only to this machine (http://127.0.0.1:8000, "
+                  "http://localhost) or with NETWORK_METHOD=vpn/tailscale inside a private network")
+    return tr("https://… oder http:// zu einer privaten Adresse (z.B. http://192.168.1.100, http://techcare)",
+              "https://… or http:// to a private address (e.g. http://192.168.1.100, http://techcare)")
+
+
+def transport_refusal(url: str, method: str) -> str | None:
+    """Why ``url`` must not carry keys under ``method`` (plain http where https is required), or ``None``.
+
+    Plain http to this machine is always fine; the vpn method's check of public addresses needs DNS and lives in
+    :func:`check_network_method`.
+    """
+    parts = urlsplit(url)
+    if parts.scheme.lower() == "https" or is_loopback_host(parts.hostname or ""):
+        return None
+    if method in ("cloudflare", "direct"):
+        return tr("NETWORK_METHOD={m} verlangt https:// (außer für ein Backend auf diesem Rechner)",
+                  "NETWORK_METHOD={m} requires https:// (except for a backend on this machine)", m=method)
+    return None
+
+
 def _is_private(address: str) -> bool:
     try:
         ip = ipaddress.ip_address(address.split("%")[0])
@@ -93,17 +134,25 @@ def check_network_method(settings: Any, *, runner: Any = None, resolver: Resolve
     scheme, host = parts.scheme.lower(), parts.hostname or ""
     port = parts.port or (443 if scheme == "https" else 80)
     checks: list[Check] = []
-    if method in ("cloudflare", "direct") and scheme != "https":
-        checks.append(Check(name, "fail", tr("NETWORK_METHOD={m} verlangt https://, BACKEND_URL ist {url}",
-                                             "NETWORK_METHOD={m} requires https://, BACKEND_URL is {url}", m=method, url=url),
-                            tr("BACKEND_URL auf https://… ändern (Cloudflare Tunnel liefert HTTPS automatisch).",
-                               "Change BACKEND_URL to https://… (a Cloudflare Tunnel provides HTTPS automatically).")))
-    if method == "cloudflare" and _is_ip(host):
+    local = is_loopback_host(host)
+    refusal = transport_refusal(url, method)
+    if refusal:
+        if method == "cloudflare":
+            fix = tr("BACKEND_URL auf die https://-Adresse des Tunnels ändern (Cloudflare Tunnel liefert HTTPS "
+                     "automatisch).", "Change BACKEND_URL to the tunnel's https:// address (a Cloudflare Tunnel "
+                     "provides HTTPS automatically).")
+        else:
+            fix = tr("Auf dem Server ein Zertifikat einrichten (z.B. Caddy oder Let's Encrypt vor dem Backend) und "
+                     "BACKEND_URL auf https://… ändern – oder NETWORK_METHOD=vpn/tailscale im privaten Netz.",
+                     "Set up a certificate on the server (e.g. Caddy or Let's Encrypt in front of the backend) and "
+                     "change BACKEND_URL to https://… – or use NETWORK_METHOD=vpn/tailscale inside a private network.")
+        checks.append(Check(name, "fail", f"{refusal}, BACKEND_URL {url}", fix))
+    if method == "cloudflare" and _is_ip(host) and not local:
         checks.append(Check(name, "fail", tr("Cloudflare Tunnel braucht einen DNS-Namen, keine IP ({host})",
                                              "a Cloudflare Tunnel needs a DNS name, not an IP ({host})", host=host),
                             tr("cloudflared tunnel route dns techcare techcare.deinefirma.de",
                                "cloudflared tunnel route dns techcare techcare.example.com")))
-    if method == "direct":
+    if method == "direct" and not local:
         checks.append(Check(name, "warn", tr("Direkte IP / Port-Forwarding: nur für Testing! Nicht Production!",
                                              "Direct IP / port forwarding: for testing only! Not for production!"),
                             tr("Für den Betrieb Cloudflare Tunnel, Tailscale oder VPN verwenden.",
@@ -120,10 +169,11 @@ def check_network_method(settings: Any, *, runner: Any = None, resolver: Resolve
                                 tr("Über das VPN die private Adresse des Servers verwenden (z.B. http://192.168.1.100) "
                                    "oder https://.",
                                    "Use the server's private address through the VPN (e.g. http://192.168.1.100) or https://.")))
-    if method == "tailscale":
+    if method == "tailscale" and not local:
         checks.extend(_tailscale(host, port, runner, resolver))
     if not any(c.status in ("fail", "warn") for c in checks):
-        checks.append(Check(name, "ok", f"{method}: {url}"))
+        checks.append(Check(name, "ok", f"{method}: {url}" + (tr(" (Backend auf diesem Rechner)",
+                                                                " (backend on this machine)") if local else "")))
     return checks
 
 
@@ -194,14 +244,13 @@ def require_transport(settings: Any) -> list[str]:
     method = settings.network_method
     if not url:
         return []
-    scheme = urlsplit(url).scheme.lower()
-    if method in ("cloudflare", "direct") and scheme != "https":
-        allowed = tr("https://… (oder NETWORK_METHOD=vpn/tailscale für http im privaten Netz)",
-                     "https://… (or NETWORK_METHOD=vpn/tailscale for http inside a private network)")
+    refusal = transport_refusal(url, method)
+    if refusal:
+        allowed = allowed_urls(method)
         raise ConfigError(tr("BACKEND_URL={url!r} ist ungültig für NETWORK_METHOD={m}. Erlaubt: {allowed}.",
                              "BACKEND_URL={url!r} is not valid for NETWORK_METHOD={m}. Allowed: {allowed}.",
                              url=url, m=method, allowed=allowed), key="BACKEND_URL", value=url, allowed=allowed)
-    if method == "direct":
+    if method == "direct" and not is_loopback_host(urlsplit(url).hostname or ""):
         return [tr("NETWORK_METHOD=direct: nur für Testing! Nicht Production!",
                    "NETWORK_METHOD=direct: for testing only! Not for production!")]
     return []

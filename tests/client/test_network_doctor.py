@@ -110,11 +110,90 @@ def test_connection_refused_prints_the_troubleshooting_steps(capsys):
     doctor = Doctor(s, runner=ReplayRunner(platform="linux"), timeout=2)
     checks = doctor.run()
     tcp = next(c for c in checks if c.name == "TCP")
-    assert tcp.status == "fail" and "Connection refused" in tcp.detail and "Docker" in tcp.fix
+    # a backend on this machine: start it locally, not "docker compose ps" on a server
+    assert tcp.status == "fail" and "Connection refused" in tcp.detail and "scripts/start" in tcp.fix
+    assert "Docker" not in tcp.fix and "data/backend.log" in tcp.fix
     lic = next(c for c in checks if c.name == "Lizenz")
     assert lic.status == "fail" and "BACKEND_URL" in lic.fix
     text = render(checks)
-    assert "Firewall" in text and "Problem" in text
+    assert "Problem" in text
+
+
+def test_connection_refused_on_a_server_names_the_network_method(monkeypatch):
+    port = closed_port()
+    monkeypatch.setattr(socket, "create_connection", lambda *a, **k: (_ for _ in ()).throw(ConnectionRefusedError()))
+    s = settings(backend_url=f"http://192.168.1.100:{port}", network_method="vpn")
+    doctor = Doctor(s, runner=ReplayRunner(platform="linux"), resolver=lambda h, p: ["192.168.1.100"], timeout=2)
+    tcp = next(c for c in doctor.run() if c.name == "TCP")
+    assert "Docker" in tcp.fix and "Firewall" in tcp.fix and "VPN" in tcp.fix and "Cloudflare" not in tcp.fix
+
+
+def test_unreachable_backend_without_a_cached_lease_blames_the_network_not_the_signature():
+    port = closed_port()
+    s = settings(backend_url=f"http://127.0.0.1:{port}", network_method="vpn", edition="pro_business",
+                 license_key="TECHCARE-PRO-BUSINESS-ABCD-1234")
+    checks = Doctor(s, runner=ReplayRunner(platform="linux"), timeout=2).run()
+    lic = next(c for c in checks if c.name == "Lizenz")
+    assert lic.status == "fail"
+    assert "nicht erreichbar" in lic.detail and "noch keine Lizenz" in lic.detail
+    assert "Signatur" not in lic.detail and "LEASE_INVALID" not in lic.detail
+    assert "scripts/start" in lic.fix and "techcare license" in lic.fix
+
+
+def test_a_backend_on_this_machine_is_fine_over_http_with_every_method():
+    from techcare.network import require_transport
+
+    for method in ("cloudflare", "direct", "vpn", "tailscale"):
+        for url in ("http://127.0.0.1:8000", "http://localhost:8000", "http://[::1]:8000", "http://127.0.0.2"):
+            s = settings(backend_url=url, network_method=method)
+            checks = check_network_method(s, runner=ReplayRunner(platform="linux"))  # no tailscale call either
+            assert statuses(checks) == [("Netzwerkmethode", "ok")], (method, url, checks)
+            assert "diesem Rechner" in checks[0].detail
+            assert require_transport(s) == []     # no "testing only" warning for direct on loopback either
+
+
+def test_the_https_hint_fits_the_method():
+    direct = check_network_method(settings(backend_url="http://techcare.firma.de", network_method="direct"),
+                                  resolver=lambda h, p: ["1.2.3.4"])
+    fail = next(c for c in direct if c.status == "fail")
+    assert "https://" in fail.fix and "Cloudflare" not in fail.fix and "Zertifikat" in fail.fix
+    cloudflare = check_network_method(settings(backend_url="http://techcare.firma.de", network_method="cloudflare"))
+    assert "Cloudflare Tunnel" in next(c for c in cloudflare if c.status == "fail").fix
+
+
+def test_summary_after_warnings_is_not_all_good_and_strict_exits_non_zero():
+    from techcare.doctor import exit_status
+    from techcare.network import Check
+
+    warned = [Check("A", "ok", "x"), Check("B", "warn", "y", "do z"), Check("C", "skip", "-")]
+    text = render(warned)
+    assert "Alles in Ordnung" not in text and "1 Warnung" in text
+    assert exit_status(warned) == 0 and exit_status(warned, strict=True) == 1
+    failed = warned + [Check("D", "fail", "broken")]
+    assert "1 Problem(e) gefunden, 1 Warnung(en)" in render(failed)
+    assert exit_status(failed) == 1 and exit_status(failed, strict=True) == 1
+    assert render([Check("A", "ok", "x")]).endswith("Alles in Ordnung.")
+    assert exit_status([Check("A", "ok", "x"), Check("S", "skip", "-")], strict=True) == 0
+
+
+def test_the_doctor_command_exits_non_zero_when_a_check_fails(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    techcare = str(Path(sys.executable).parent / "techcare")
+    env_file = tmp_path / "tc.env"
+    env = {**os.environ, "TECHCARE_HOME": str(tmp_path / "home"), "TECHCARE_DATA_DIR": str(tmp_path / "data"),
+           "TECHCARE_ENV_FILE": str(env_file), "TECHCARE_LANG": "de"}
+    env_file.write_text(f"TECHNICIAN_NAME=E\nNETWORK_METHOD=vpn\nBACKEND_URL=http://127.0.0.1:{closed_port()}\n")
+    failed = subprocess.run([techcare, "doctor", "--timeout", "2"], capture_output=True, text=True, env=env, timeout=60)
+    assert failed.returncode == 1 and "Problem(e) gefunden" in failed.stdout, failed.stdout + failed.stderr
+    env_file.write_text("TECHNICIAN_NAME=E\n")       # no backend, no password: warnings only
+    warned = subprocess.run([techcare, "doctor"], capture_output=True, text=True, env=env, timeout=60)
+    assert warned.returncode == 0 and "Warnung" in warned.stdout and "Alles in Ordnung" not in warned.stdout
+    strict = subprocess.run([techcare, "doctor", "--strict"], capture_output=True, text=True, env=env, timeout=60)
+    assert strict.returncode == 1
 
 
 def health_client(body, date=None):
