@@ -124,6 +124,22 @@ def _uninstall(yes: bool) -> int:
     return EXIT_OK
 
 
+def cmd_fleet(args: argparse.Namespace) -> int:
+    """``techcare fleet key``: this technician's public signing key and key id, to pin on the sensor hosts."""
+    from .fleet import signing_key
+
+    key = signing_key()
+    print(_tr("Öffentlicher Schlüssel (auf den Sensor-Rechnern hinterlegen):",
+              "Public key (pin it on the sensor hosts):"))
+    print(f"  {key.public_key}")
+    print(_tr(f"Schlüssel-ID: {key.key_id}", f"Key id: {key.key_id}"))
+    print(_tr(f"Privater Schlüssel: {key.path} (bleibt auf diesem Rechner)",
+              f"Private key: {key.path} (stays on this machine)"))
+    print(_tr(f"Auf dem Rechner: techcare sensor trust add {key.public_key} --name \"…\"",
+              f"On the host: techcare sensor trust add {key.public_key} --name \"...\""))
+    return EXIT_OK
+
+
 # ---- parser --------------------------------------------------------------------------------------------------
 
 class _Parser(argparse.ArgumentParser):
@@ -170,6 +186,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lang", choices=["de", "en"], help="report language (default: TECHCARE_LANG)")
     p.add_argument("--out", metavar="DIR", help="where to write the files (default: next to the changelog)")
     COMMANDS["report"] = cmd_report
+
+    p = sub.add_parser("fleet", help="remote jobs: 'techcare fleet key' prints the public signing key to pin on hosts")
+    fleet_sub = p.add_subparsers(dest="fleet_command", metavar="ACTION", required=True, parser_class=_Parser)
+    fleet_sub.add_parser("key", help="this technician's public key and key id (created on first use)")
+    COMMANDS["fleet"] = cmd_fleet
 
     p = sub.add_parser("setup", help="the setup wizard (also runs on the first start)")
     p.add_argument("--non-interactive", action="store_true", help="take every answer from flags/environment")
