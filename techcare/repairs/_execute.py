@@ -112,10 +112,24 @@ def _session_dir(session: str) -> Path:
 
 
 def _is_admin(runner: CommandRunner) -> bool | None:
-    try:
-        return bool(runner.fact("is_admin"))
-    except (LookupError, OSError):
-        return None
+    """Is the machine the runner talks to elevated? ``None`` when nobody can tell.
+
+    The ``is_admin`` fact when there is one (a live machine answers it), else the ``host`` fact's ``is_admin``:
+    snapshots (capture.sh, capture.ps1, ``save_snapshot``) record elevation only there. Recorded values may be
+    JSON booleans or their text form.
+    """
+    for name in ("is_admin", "host"):
+        try:
+            value = runner.fact(name)
+        except (LookupError, OSError):
+            continue
+        if name == "host":
+            value = value.get("is_admin") if isinstance(value, dict) else None
+        if isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0"):
+            return value.strip().lower() in ("true", "1")
+        if isinstance(value, (bool, int)):
+            return bool(value)
+    return None
 
 
 def run_plan(plan: Plan, approval: Approval, *, runner: CommandRunner | None = None, dry_run: bool = False,

@@ -348,3 +348,30 @@ def test_dry_run_warns_about_missing_admin_rights_and_progress_shows_each_step()
     p.run(parse_approval("GO REPAIR: 2", p), FakeLinux(), progress=lines.append)
     assert lines[-1].startswith("[1/1] 2. systemd-Unit neu starten: ✔ nginx.service ist jetzt active.")
     assert lines[-1].endswith(" s)")
+
+
+@pytest.mark.parametrize(("snapshot", "elevated"), [("linux-debian-problems.json", True),
+                                                     ("windows11-problems.json", True),
+                                                     ("macos14-problems.json", False)])
+def test_a_replayed_snapshot_is_as_elevated_as_its_host_was(snapshot, elevated):
+    """Snapshots record elevation in the host fact only: an administrator's capture runs admin steps on replay,
+    a user's capture is refused before anything runs."""
+    from pathlib import Path
+
+    import techcare
+    from techcare.system.snapshot import load_snapshot
+
+    path = Path(__file__).parents[1] / "system" / "fixtures" / "snapshots" / snapshot
+    d = techcare.diagnose(snapshot=str(path))
+    p = plan(d)
+    admin = [s.number for s in p.steps if s.needs_admin]
+    assert admin, "the fixture's plan has steps that need administrator rights"
+    approval = parse_approval("GO REPAIR: " + ",".join(map(str, admin)), p)
+    machine = load_snapshot(path).runner(fallback=lambda argv: CommandResult(argv, 0, "", "", 0.01))
+    if elevated:
+        result = p.run(approval, machine, confirm=lambda s: True, progress=lambda _: None)
+        assert {s.number for s in result.steps} == set(admin) and machine.commands_run
+    else:
+        with pytest.raises(RepairError, match="Administrator"):
+            p.run(approval, machine, confirm=lambda s: True, progress=lambda _: None)
+        assert read_entries() == []
