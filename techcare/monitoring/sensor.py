@@ -64,9 +64,10 @@ def _services_part(results: dict[str, Any]) -> dict[str, Any]:
     update = results.get("update_service")
     services = results.get("services")
     fw = _on_off(firewall.data.enabled) if firewall is not None and firewall.ok and firewall.data is not None else "unknown"
-    av = "unknown"
+    av, av_products = "unknown", None
     if antivirus is not None and antivirus.ok and antivirus.data is not None:
         av = _on_off(antivirus.data.protected)
+        av_products = len(antivirus.data.products)  # 0: "no antivirus found", not "off" (the backend tells them apart)
     upd = "unknown"
     if update is not None and update.ok and update.data is not None:
         upd = "problem" if update.data.problem else "ok"
@@ -77,7 +78,8 @@ def _services_part(results: dict[str, Any]) -> dict[str, Any]:
         for svc in services.data:
             if (getattr(svc, "state", "") or "").lower() != "running":
                 failed.append(str(svc.name))
-    return {"firewall": fw, "antivirus": av, "update_service": upd, "failed": sorted(set(failed))}
+    return {"firewall": fw, "antivirus": av, "antivirus_products": av_products, "update_service": upd,
+            "failed": sorted(set(failed))}
 
 
 def _events_part(result: Any) -> list[dict[str, Any]]:

@@ -62,8 +62,8 @@ def test_payload_follows_the_contract():
     assert set(payload) == CONTRACT_KEYS
     assert payload["timestamp"] == "2026-02-17T10:30:00Z"
     assert payload["disks"] == [{"mount": "/", "total": 100, "used": 91, "free": 9, "percent": 91.0}]
-    assert payload["services"] == {"firewall": "off", "antivirus": "on", "update_service": "problem",
-                                   "failed": ["Spooler", "cups", "manualsvc"]}
+    assert payload["services"] == {"firewall": "off", "antivirus": "on", "antivirus_products": 1,
+                                   "update_service": "problem", "failed": ["Spooler", "cups", "manualsvc"]}
     assert payload["pending_updates"] == {"count": 2, "security": 1}
     assert payload["pending_reboot"] is True
     assert [e["message"] for e in payload["events"]] == ["error 7", "error 6", "error 5", "error 4", "error 3"]
@@ -75,8 +75,8 @@ def test_payload_follows_the_contract():
 def test_unknown_probes_become_unknown_never_healthy():
     res = {name: unknown(name, "needs_admin", "x") for name in results()}
     payload = build_payload(res, hostname="h", os_name="windows", now=0)
-    assert payload["services"] == {"firewall": "unknown", "antivirus": "unknown", "update_service": "unknown",
-                                   "failed": []}
+    assert payload["services"] == {"firewall": "unknown", "antivirus": "unknown", "antivirus_products": None,
+                                   "update_service": "unknown", "failed": []}
     assert payload["pending_updates"] is None and payload["pending_reboot"] is None
     assert payload["cpu_percent"] is None and payload["smart"] == []
 
