@@ -19,6 +19,7 @@ from .api import rawbody
 from .api.deps import AppContext, client_ip, get_lang, too_many
 from .api.routes import admin, cases, health, licenses, monitoring, org
 from .api.routes import changelogs
+from .api.routes import jobs
 from .core.cache import make_cache
 from .core.config import BackendSettings, load_backend_settings
 from .core.db import make_engine, make_sessionmaker, migrate
@@ -131,6 +132,7 @@ def create_app(settings: BackendSettings | None = None, *, server: bool = False)
     for module in (health, admin, licenses, org, monitoring, cases):
         app.include_router(module.router)
     app.include_router(changelogs.router)
+    app.include_router(jobs.router)
     from .dashboard import router as dashboard_router, static_app  # the web dashboard at /dashboard
 
     app.include_router(dashboard_router)

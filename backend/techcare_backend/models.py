@@ -27,8 +27,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["ApiKey", "AuditLog", "Base", "Case", "CaseStat", "Host", "License", "LicenseEvent", "Machine",
-           "MetricSample", "Organisation", "Technician", "new_id", "utcnow"]
+__all__ = ["ApiKey", "AuditLog", "Base", "Case", "CaseStat", "Host", "Job", "JobTarget", "License", "LicenseEvent",
+           "Machine", "MetricSample", "Organisation", "Technician", "new_id", "utcnow"]
 
 
 def utcnow() -> datetime:
@@ -222,7 +222,8 @@ class ChangelogEntry(Base):
     __tablename__ = "changelog_entries"
     __table_args__ = (UniqueConstraint("organisation_id", "session", "entry_hash",
                                        name="uq_changelog_entries_org_session_hash"),
-                      Index("ix_changelog_entries_org_ts", "organisation_id", "ts"))
+                      Index("ix_changelog_entries_org_ts", "organisation_id", "ts"),
+                      Index("ix_changelog_entries_org_job", "organisation_id", "job_id"))
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     organisation_id: Mapped[str] = mapped_column(String(36))
     session: Mapped[str] = mapped_column(String(80))
@@ -236,4 +237,50 @@ class ChangelogEntry(Base):
     technician: Mapped[str | None] = mapped_column(String(200), nullable=True)
     uploaded_by: Mapped[str] = mapped_column(String(36))  # API key id
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    job_id: Mapped[str | None] = mapped_column(String(32), nullable=True)  # remote job (0004)
     entry: Mapped[dict[str, Any]] = mapped_column(JsonType)
+
+
+# ---- remote jobs (docs/remote-jobs.md; migration 0004) ----------------------------------------------------------
+class Job(Base):
+    """A signed remote job. ``envelope`` is the JSON text of the envelope exactly as accepted and is served to the
+    hosts unchanged (never re-serialised); the other columns are read out of its payload for routing and lists."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (Index("ix_jobs_org_created", "organisation_id", "created_at"),)
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # payload.job_id (32 hex)
+    organisation_id: Mapped[str] = mapped_column(String(36))
+    kind: Mapped[str] = mapped_column(String(10))  # diagnose | repair | rollback
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(200))  # technician (or key) name of the API key that sent it
+    created_by_key: Mapped[str] = mapped_column(String(36))  # API key id
+    signer: Mapped[str] = mapped_column(String(200))  # payload.signer (display only)
+    key_id: Mapped[str] = mapped_column(String(16))  # envelope.key_id
+    not_before: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires: Mapped[datetime] = mapped_column(UTCDateTime())
+    host_count: Mapped[int] = mapped_column(Integer)
+    envelope: Mapped[str] = mapped_column(Text)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    cancelled_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+
+
+class JobTarget(Base):
+    """One host of a job: queued -> delivered -> running -> succeeded | failed | rolled_back | refused | expired |
+    cancelled."""
+
+    __tablename__ = "job_targets"
+    __table_args__ = (Index("ix_job_targets_org_host_status", "organisation_id", "hostname", "status"),)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE", name="fk_job_targets_job"),
+                                        primary_key=True)
+    hostname: Mapped[str] = mapped_column(String(255), primary_key=True)
+    organisation_id: Mapped[str] = mapped_column(String(36))
+    status: Mapped[str] = mapped_column(String(12), default="queued")
+    reason: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    steps: Mapped[list[Any] | None] = mapped_column(JsonType, nullable=True)
+    diagnosis: Mapped[dict[str, Any] | None] = mapped_column(JsonType, nullable=True)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    cancel_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    cancel_notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

@@ -138,6 +138,17 @@ async def require_human(principal: PrincipalDep, lang: LangDep) -> Principal:
 HumanDep = Annotated[Principal, Depends(require_human)]
 
 
+async def require_sensor(principal: PrincipalDep, lang: LangDep) -> Principal:
+    """Only sensor keys (the routes a sensor host calls for its remote jobs)."""
+    if principal.role != "sensor":
+        raise ApiError(403, "FORBIDDEN", tr("Nur Sensor-Schlüssel dürfen das (der Sensor des Rechners).",
+                                            "Only sensor keys may do this (the host's sensor).", lang))
+    return principal
+
+
+SensorDep = Annotated[Principal, Depends(require_sensor)]
+
+
 async def require_admin_token(ctx: CtxDep, creds: BearerDep, lang: LangDep) -> str:
     token = ctx.settings.admin_token or ""
     if creds is None or not token or not hmac.compare_digest(creds.credentials.encode(), token.encode()):

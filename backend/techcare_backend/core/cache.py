@@ -18,6 +18,11 @@ request):
   (``INCRBY`` per touched window, which also returns the total of all instances). A limit therefore holds exactly
   within one instance and across instances with a lag of one sync interval; when Redis is down each instance keeps
   limiting on its own counts (and sends them once Redis is back).
+
+**Job wake-ups** (remote jobs): :meth:`Cache.wake_jobs` tells the listeners registered with :meth:`Cache.on_jobs`
+that jobs for some hosts were queued or cancelled, in this process at once and, with Redis, in every other instance
+through the channel ``<prefix>jobs`` (the same subscription as the invalidations), so a sensor's long-poll held by
+another instance ends within milliseconds. Listeners are called from any thread and must not block.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import logging
 import math
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -52,6 +58,24 @@ class Cache:
         refused = [retry for ok, retry in results if not ok]
         return (False, max(refused)) if refused else (True, 0)
     def set_last_seen(self, org_id: str, hosts: dict[str, float]) -> None: ...
+
+    _job_listeners: tuple[Callable[[str, list[str]], None], ...] = ()
+
+    def on_jobs(self, callback: Callable[[str, list[str]], None]) -> None:
+        """Call ``callback(organisation_id, hostnames)`` whenever jobs for those hosts change (see the module doc)."""
+        self._job_listeners = (*self._job_listeners, callback)
+
+    def wake_jobs(self, organisation_id: str, hostnames: list[str]) -> None:
+        """Wake the sensors of ``hostnames`` waiting for jobs, in every instance."""
+        self._notify_jobs(organisation_id, hostnames)
+
+    def _notify_jobs(self, organisation_id: str, hostnames: list[str]) -> None:
+        for callback in self._job_listeners:
+            try:
+                callback(organisation_id, hostnames)
+            except Exception:  # noqa: BLE001 - a listener's failure must not fail the request that woke it
+                log.exception("job wake-up listener failed")
+
     def get_last_seen(self, org_id: str) -> dict[str, float]: ...
     def status(self) -> str: ...
     def close(self) -> None: ...
@@ -294,6 +318,7 @@ class _Invalidations:
     def __init__(self, cache: RedisCache) -> None:
         self.cache = cache
         self.channel = cache._k("invalidate")
+        self.jobs_channel = cache._k("jobs")
         # shown by CLIENT LIST (names may not contain spaces)
         self.client_name = "techcare-invalidations:" + "".join(c for c in cache.prefix if c.isprintable()
                                                                and not c.isspace())
@@ -318,13 +343,18 @@ class _Invalidations:
                                           health_check_interval=2, client_name=self.client_name)
             pubsub = client.pubsub()
             try:
-                pubsub.subscribe(self.channel)
+                pubsub.subscribe(self.channel, self.jobs_channel)
+                jobs_channel = self.jobs_channel.encode()
                 while not stopping.is_set():
                     message = pubsub.get_message(timeout=1.0)
                     if message is None:
                         continue
                     if message["type"] == "subscribe":
                         self.cache._local_on()
+                    elif message["type"] == "message" and message["channel"] == jobs_channel:
+                        sender, organisation_id, hostnames = json.loads(message["data"])
+                        if sender != self.cache.instance:  # this instance woke its own waiters at once
+                            self.cache._notify_jobs(organisation_id, hostnames)
                     elif message["type"] == "message":
                         self.cache._local_drop(json.loads(message["data"]))
             except (redis.RedisError, OSError, ValueError) as exc:
@@ -373,6 +403,7 @@ class RedisCache(Cache):
         self._generation = 0
         self._invalidations = _Invalidations(self)
         self._counters = _SharedCounters(self)
+        self.instance = uuid.uuid4().hex  # tells this instance's own job wake-ups apart on the channel
 
     def _k(self, key: str) -> str:
         return self.prefix + key
@@ -495,6 +526,20 @@ class RedisCache(Cache):
 
     def flush(self) -> None:
         self._counters.sync()
+
+    def on_jobs(self, callback: Callable[[str, list[str]], None]) -> None:
+        super().on_jobs(callback)
+        self._invalidations.start()  # the subscription carries the other instances' wake-ups
+
+    def wake_jobs(self, organisation_id: str, hostnames: list[str]) -> None:
+        """Wake here at once, then publish to the other instances (a Redis failure only delays their sensors
+        until their next poll)."""
+        self._notify_jobs(organisation_id, hostnames)
+        try:
+            self.client.publish(self._invalidations.jobs_channel,
+                                json.dumps([self.instance, organisation_id, hostnames]))
+        except self._redis_errors as exc:
+            self._failed(exc)
 
     def set_last_seen(self, org_id: str, hosts: dict[str, float]) -> None:
         """One HSET for all hosts of a request (a batch of 1,000 samples is one round trip, not 1,000)."""

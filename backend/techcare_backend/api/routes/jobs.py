@@ -1,0 +1,320 @@
+"""Remote jobs (``docs/remote-jobs.md`` §3): technicians queue signed jobs for their hosts, sensors fetch and report.
+
+Technician routes need an admin or technician key and Pro Business or higher (``unlimited_systems``); sensor
+routes need a sensor key of the same organisation. The backend stores the envelope and serves it unchanged; it
+never verifies signatures (the hosts do).
+
+A sensor's ``GET /api/sensor/jobs?wait=N`` is held on the event loop (no thread) until a job for its host is
+queued or cancelled or ``N`` seconds pass: one :class:`asyncio.Event` per waiting (organisation, host), woken in
+process by the route that queued the job and, across instances, through ``Cache.wake_jobs`` (Redis pub/sub).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import sqlalchemy.exc
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from techcare.i18n import tr
+
+from ... import crud_jobs
+from ...core.errors import ApiError
+from ...schemas import ErrorPublic
+from ...schemas_jobs import (
+    TARGET_STATUSES,
+    JobCancel,
+    JobCreate,
+    JobList,
+    JobPublic,
+    JobReport,
+    JobReported,
+    SensorJobs,
+)
+from ..deps import (
+    AppContext,
+    CtxDep,
+    LangDep,
+    Principal,
+    SensorDep,
+    SessionDep,
+    aorg_entitlements,
+    check_entitlement,
+    client_ip,
+    requires,
+)
+
+router = APIRouter(tags=["jobs"])
+FEATURE = "unlimited_systems"  # remote jobs are multi-system work: Pro Business and higher
+MAX_WAIT = 30
+MAX_RESULT_BYTES = 2 * 1024 * 1024  # steps + diagnosis of one report
+JobIdPath = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="32 hex digits")]
+HostQuery = Annotated[str, Query(min_length=1, max_length=255, description="host name as the sensor reports it")]
+ERRORS = {401: {"model": ErrorPublic}, 403: {"model": ErrorPublic}}
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def _technician(principal: Annotated[Principal, Depends(requires(FEATURE))], lang: LangDep) -> Principal:
+    if principal.role not in ("admin", "technician"):
+        raise ApiError(403, "FORBIDDEN", tr(
+            "Fernaufträge legen nur Techniker- oder Admin-Schlüssel an und sehen nur sie; Sensor-Schlüssel holen "
+            "Aufträge nur ab.", "Only technician or admin keys create and see remote jobs; sensor keys only fetch "
+            "them.", lang))
+    return principal
+
+
+TechnicianDep = Annotated[Principal, Depends(_technician)]
+
+
+async def _sensor(principal: SensorDep, ctx: CtxDep, lang: LangDep) -> Principal:
+    check_entitlement(await aorg_entitlements(ctx, principal.organisation_id), FEATURE, lang)
+    return principal
+
+
+JobSensorDep = Annotated[Principal, Depends(_sensor)]
+
+
+def _not_found(job_id: str, lang: str) -> ApiError:
+    return ApiError(404, "NOT_FOUND", tr("Auftrag {j} gibt es in Ihrer Organisation nicht.",
+                                         "Job {j} does not exist in your organisation.", lang, j=job_id))
+
+
+# ---- technicians ------------------------------------------------------------------------------------------------
+@router.post("/api/jobs", response_model=JobPublic, status_code=201,
+             responses={**ERRORS, 404: {"model": ErrorPublic, "description": "hosts the organisation never saw"},
+                        409: {"model": ErrorPublic, "description": "the job_id exists"},
+                        422: {"model": ErrorPublic, "description": "malformed envelope or payload"}})
+def create_job(body: JobCreate, principal: TechnicianDep, session: SessionDep, ctx: CtxDep, lang: LangDep,
+               request: Request) -> JobPublic:
+    """Queue a signed job for its hosts. The envelope is stored as it is and handed to each host's sensor, which
+    verifies the signature against its pinned keys; the backend only checks the shape and the routing fields."""
+    now = _now()
+    try:
+        parsed = crud_jobs.parse_envelope(body.envelope, now=now)
+    except crud_jobs.JobInvalid as exc:
+        raise ApiError(422, "INVALID_JOB", tr(exc.de, exc.en, lang, **exc.fmt)) from None
+    try:
+        job = crud_jobs.create_job(session, organisation_id=principal.organisation_id, parsed=parsed,
+                                   created_by=principal.technician or principal.name,
+                                   created_by_key=principal.key_id, actor=principal.actor,
+                                   ip=client_ip(request, ctx), now=now)
+        public = crud_jobs.load_public(session, job=job)
+        session.commit()
+    except crud_jobs.JobConflict:
+        raise ApiError(409, "JOB_EXISTS", tr("Auftrag {j} gibt es schon; jeder Auftrag braucht eine neue job_id.",
+                                             "Job {j} exists already; every job needs a new job_id.", lang,
+                                             j=parsed.job_id)) from None
+    except crud_jobs.JobNotFound as exc:
+        if exc.what == "rollback_of":
+            raise ApiError(404, "NOT_FOUND", tr(
+                "rollback_of: Auftrag {j} gibt es in Ihrer Organisation nicht.",
+                "rollback_of: job {j} does not exist in your organisation.", lang, j=exc.names[0])) from None
+        raise ApiError(404, "UNKNOWN_HOSTS", tr(
+            "Diese Rechner haben Ihrer Organisation nie Messwerte gesendet: {h}. Namen wie in der Flotte "
+            "(GET /api/monitoring/hosts).", "These hosts never sent a sample to your organisation: {h}. Use the "
+            "names of the fleet (GET /api/monitoring/hosts).", lang,
+            h=", ".join(exc.names[:20]) + (f" (+{len(exc.names) - 20})" if len(exc.names) > 20 else ""))) from None
+    except sqlalchemy.exc.IntegrityError:  # the same job_id sent twice at the same moment
+        session.rollback()
+        raise ApiError(409, "JOB_EXISTS", tr("Auftrag {j} gibt es schon.", "Job {j} exists already.", lang,
+                                             j=parsed.job_id)) from None
+    ctx.cache.wake_jobs(principal.organisation_id, parsed.hosts)
+    return public
+
+
+@router.get("/api/jobs", response_model=JobList, responses=ERRORS)
+def list_jobs(principal: TechnicianDep, session: SessionDep,
+              host: Annotated[str | None, Query(min_length=1, max_length=255)] = None,
+              status: Annotated[str | None, Query(pattern="^(" + "|".join(TARGET_STATUSES) + ")$",
+                                                  description="jobs with a target in this status")] = None,
+              limit: Annotated[int, Query(ge=1, le=200)] = 50,
+              before: Annotated[datetime | None, Query(description="only jobs created before (paging)")] = None
+              ) -> JobList:
+    """The organisation's jobs, newest first (targets without ``diagnosis``: get the job for it)."""
+    if before is not None and before.tzinfo is None:
+        before = before.replace(tzinfo=UTC)
+    jobs = crud_jobs.list_jobs(session, organisation_id=principal.organisation_id, now=_now(), host=host,
+                               status=status, limit=limit, before=before)
+    session.commit()  # expired targets
+    return JobList(jobs=jobs, next_before=jobs[-1].created_at if len(jobs) == limit else None)
+
+
+@router.get("/api/jobs/{job_id}", response_model=JobPublic, responses={**ERRORS, 404: {"model": ErrorPublic}})
+def get_job(job_id: JobIdPath, principal: TechnicianDep, session: SessionDep, lang: LangDep) -> JobPublic:
+    """One job with every host's status, steps and (diagnose jobs) diagnosis."""
+    crud_jobs.expire_overdue(session, organisation_id=principal.organisation_id, now=_now(), job_id=job_id)
+    job = crud_jobs.get_job(session, organisation_id=principal.organisation_id, job_id=job_id)
+    if job is None:
+        raise _not_found(job_id, lang)
+    public = crud_jobs.load_public(session, job=job)
+    session.commit()
+    return public
+
+
+@router.post("/api/jobs/{job_id}/cancel", response_model=JobPublic,
+             responses={**ERRORS, 404: {"model": ErrorPublic},
+                        409: {"model": ErrorPublic, "description": "every selected target is already final"}})
+def cancel_job(job_id: JobIdPath, principal: TechnicianDep, session: SessionDep, ctx: CtxDep, lang: LangDep,
+               request: Request, body: JobCancel | None = None) -> JobPublic:
+    """Cancel the job (or ``hosts`` of it): queued targets end at once, a delivered or running one stops before
+    its next step. Needs no signature: it only stops work."""
+    try:
+        job, notify = crud_jobs.cancel_job(session, organisation_id=principal.organisation_id, job_id=job_id,
+                                           hosts=body.hosts if body else None, actor=principal.actor,
+                                           by=principal.technician or principal.name, now=_now(),
+                                           ip=client_ip(request, ctx))
+        public = crud_jobs.load_public(session, job=job)
+        session.commit()
+    except crud_jobs.JobNotFound as exc:
+        if exc.what == "job":
+            raise _not_found(job_id, lang) from None
+        raise ApiError(404, "NOT_FOUND", tr("Diese Rechner sind keine Ziele von Auftrag {j}: {h}.",
+                                            "These hosts are not targets of job {j}: {h}.", lang, j=job_id,
+                                            h=", ".join(exc.names[:20]))) from None
+    except crud_jobs.JobConflict as exc:
+        raise ApiError(409, "JOB_FINISHED", tr("Nichts abzubrechen: die Ziele sind schon abgeschlossen ({s}).",
+                                               "Nothing to cancel: the targets are already final ({s}).", lang,
+                                               s=exc.status)) from None
+    if notify:
+        ctx.cache.wake_jobs(principal.organisation_id, notify)
+    return public
+
+
+# ---- sensors ----------------------------------------------------------------------------------------------------
+class JobWaiters:
+    """Sensors waiting for jobs, per (organisation, host): one shared :class:`asyncio.Event` each, replaced when it
+    fires. A waiter registers *before* it looks into the database, so a job committed after that look wakes it."""
+
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._events: dict[tuple[str, str], list[Any]] = {}  # key -> [event, number of waiters]
+
+    def acquire(self, key: tuple[str, str]) -> asyncio.Event:
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:  # the app runs on a new loop (restarted): old events belong to the old one
+            self._loop, self._events = loop, {}
+        entry = self._events.get(key)
+        if entry is None:
+            entry = self._events[key] = [asyncio.Event(), 0]
+        entry[1] += 1
+        return entry[0]
+
+    def release(self, key: tuple[str, str], event: asyncio.Event) -> None:
+        entry = self._events.get(key)
+        if entry is not None and entry[0] is event:
+            entry[1] -= 1
+            if entry[1] <= 0:
+                del self._events[key]
+
+    def _wake(self, organisation_id: str, hostnames: list[str]) -> None:
+        for host in hostnames:
+            entry = self._events.pop((organisation_id, host), None)
+            if entry is not None:
+                entry[0].set()
+
+    def wake(self, organisation_id: str, hostnames: list[str]) -> None:
+        """From any thread (a route in the thread pool, the Redis subscription)."""
+        loop = self._loop
+        if loop is None or loop.is_closed() or not any((organisation_id, h) in self._events for h in hostnames):
+            return
+        try:
+            loop.call_soon_threadsafe(self._wake, organisation_id, list(hostnames))
+        except RuntimeError:  # the loop closed meanwhile
+            pass
+
+    def waiting(self) -> int:
+        return sum(entry[1] for entry in self._events.values())
+
+
+def waiters_for(request: Request) -> JobWaiters:
+    state = request.app.state
+    waiters = getattr(state, "job_waiters", None)
+    if waiters is None:
+        waiters = state.job_waiters = JobWaiters()
+        state.ctx.cache.on_jobs(waiters.wake)
+    return waiters
+
+
+def _claim(ctx: AppContext, organisation_id: str, host: str) -> tuple[list[tuple[str, str]], list[str]]:
+    now = _now()
+    with ctx.sessionmaker() as session:
+        if not crud_jobs.has_pending(session, organisation_id=organisation_id, hostname=host, now=now):
+            return [], []
+        jobs, cancelled = crud_jobs.claim_due(session, organisation_id=organisation_id, hostname=host, now=now)
+        session.commit()
+    return jobs, cancelled
+
+
+def _sensor_body(jobs: list[tuple[str, str]], cancelled: list[str]) -> bytes:
+    """The answer with each envelope's stored text spliced in as it is (not parsed and re-serialised)."""
+    items = ",".join('{"job_id":' + json.dumps(job_id) + ',"envelope":' + envelope + "}" for job_id, envelope in jobs)
+    return ('{"jobs":[' + items + '],"cancelled":' + json.dumps(cancelled) + "}").encode("utf-8")
+
+
+@router.get("/api/sensor/jobs", response_model=SensorJobs,
+            responses={**ERRORS, 422: {"model": ErrorPublic, "description": f"wait above {MAX_WAIT} s"}})
+async def fetch_jobs(request: Request, principal: JobSensorDep, ctx: CtxDep, host: HostQuery,
+                     wait: Annotated[int, Query(ge=0, le=MAX_WAIT, description="seconds to hold the request while "
+                                                "nothing is due (long-poll)")] = 0) -> Response:
+    """The host's due jobs (they become ``delivered``) and the ids of delivered jobs a technician cancelled.
+
+    Due: queued, ``not_before`` at most 5 minutes ahead, not expired. With ``wait`` and nothing due the request is
+    held until a job for this host is queued (any backend instance) or ``wait`` seconds pass. A host that never
+    sent a sample simply gets nothing."""
+    waiters = waiters_for(request)
+    key = (principal.organisation_id, host)
+    deadline = asyncio.get_running_loop().time() + wait
+    while True:
+        event = waiters.acquire(key)
+        try:
+            jobs, cancelled = await run_in_threadpool(_claim, ctx, principal.organisation_id, host)
+            remaining = deadline - asyncio.get_running_loop().time()
+            if jobs or cancelled or remaining <= 0:
+                return Response(_sensor_body(jobs, cancelled), media_type="application/json")
+            try:
+                async with asyncio.timeout(remaining):
+                    await event.wait()
+            except TimeoutError:
+                return Response(_sensor_body([], []), media_type="application/json")
+        finally:
+            waiters.release(key, event)
+
+
+@router.post("/api/sensor/jobs/{job_id}/report", response_model=JobReported,
+             responses={**ERRORS, 404: {"model": ErrorPublic, "description": "no such job for this host"},
+                        409: {"model": ErrorPublic, "description": "the target is final already"},
+                        422: {"model": ErrorPublic}})
+def report(job_id: JobIdPath, body: JobReport, principal: JobSensorDep, session: SessionDep,
+           lang: LangDep) -> JobReported:
+    """Progress (``running`` with the steps so far) or the result of a job on ``host``. The answer's ``cancel``
+    is true when a technician cancelled: stop before the next step and report ``cancelled``. ``interrupted`` is
+    stored as ``failed`` with reason ``interrupted``. Final states are final (409 after)."""
+    size = len(json.dumps(body.steps or [], default=str)) + len(json.dumps(body.diagnosis or {}, default=str))
+    if size > MAX_RESULT_BYTES:
+        raise ApiError(422, "VALIDATION_ERROR", tr(
+            "steps und diagnosis zusammen sind größer als {m} Bytes.",
+            "steps and diagnosis together are larger than {m} bytes.", lang, m=MAX_RESULT_BYTES))
+    try:
+        target = crud_jobs.record_report(session, organisation_id=principal.organisation_id, job_id=job_id,
+                                         hostname=body.host, status=body.status, reason=body.reason,
+                                         message=body.message, steps=body.steps, diagnosis=body.diagnosis,
+                                         now=_now())
+        answer = JobReported(cancel=target.cancel_requested_at is not None, status=target.status)
+        session.commit()
+    except crud_jobs.JobNotFound:
+        raise ApiError(404, "NOT_FOUND", tr("Auftrag {j} hat kein Ziel {h} in Ihrer Organisation.",
+                                            "Job {j} has no target {h} in your organisation.", lang, j=job_id,
+                                            h=body.host)) from None
+    except crud_jobs.JobConflict as exc:
+        raise ApiError(409, "JOB_FINAL", tr("Auftrag {j} ist auf {h} schon abgeschlossen ({s}); Meldungen danach "
+                                            "werden nicht angenommen.", "Job {j} is already final on {h} ({s}); "
+                                            "later reports are not accepted.", lang, j=job_id, h=body.host,
+                                            s=exc.status)) from None
+    return answer

@@ -1,0 +1,108 @@
+"""Request and response bodies of remote jobs (``docs/remote-jobs.md`` §3).
+
+The envelope itself is only checked for its *shape* here (:func:`techcare_backend.crud_jobs.parse_envelope`
+reads the payload fields the backend routes on); the signature is the hosts' business.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field, StringConstraints
+
+from .schemas import Strict
+
+__all__ = ["FINAL_STATUSES", "JobCancel", "JobCreate", "JobList", "JobPublic", "JobReport", "JobReported",
+           "JobTargetPublic", "SensorJob", "SensorJobs", "TARGET_STATUSES"]
+
+JobKind = Literal["diagnose", "repair", "rollback"]
+TargetStatus = Literal["queued", "delivered", "running", "succeeded", "failed", "rolled_back", "refused", "expired",
+                       "cancelled"]
+TARGET_STATUSES: tuple[str, ...] = TargetStatus.__args__  # type: ignore[attr-defined]
+FINAL_STATUSES = frozenset({"succeeded", "failed", "rolled_back", "refused", "expired", "cancelled"})
+SummaryStatus = Literal["queued", "running", "done", "partly_failed", "failed", "cancelled", "expired"]
+ReportStatus = Literal["running", "succeeded", "failed", "rolled_back", "refused", "expired", "interrupted",
+                       "cancelled"]
+HostName = Annotated[str, StringConstraints(min_length=1, max_length=255)]
+Reason = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
+
+MAX_REPORT_STEPS = 1000
+
+
+class JobCreate(Strict):
+    envelope: dict[str, Any] = Field(description="the signed envelope `{payload, key_id, signature}` as "
+                                                 "`techcare.signing.sign_payload` made it; stored unchanged")
+
+
+class JobCancel(Strict):
+    hosts: Annotated[list[HostName], Field(min_length=1, max_length=1000)] | None = Field(
+        None, description="cancel only these hosts' targets (default: all)")
+
+
+class JobTargetPublic(BaseModel):
+    host: str
+    status: TargetStatus
+    reason: str | None = None
+    message: str | None = None
+    steps: list[Any] | None = None
+    diagnosis: dict[str, Any] | None = Field(None, description="`techcare diagnose --json` of a diagnose job "
+                                                                "(left out in lists)")
+    delivered_at: datetime | None = None
+    updated_at: datetime
+    finished_at: datetime | None = None
+    cancel_requested: bool = Field(False, description="cancelled by a technician while delivered or running: "
+                                                      "the sensor stops before its next step")
+
+
+class JobPublic(BaseModel):
+    job_id: str
+    kind: JobKind
+    created_at: datetime
+    created_by: str = Field(description="technician (or key name) whose API key sent the job")
+    signer: str = Field(description="the signer's display name from the signed payload")
+    key_id: str = Field(description="id of the signing key (the hosts trust keys, not names)")
+    hosts: list[str]
+    not_before: datetime
+    expires: datetime
+    approval: str
+    plan_fingerprint: str
+    platform: str | None = None
+    rollback_of: str | None = None
+    confirm_high_risk: bool = False
+    steps: list[Any]
+    status: SummaryStatus
+    counts: dict[str, int] = Field(description="targets per status")
+    cancelled_at: datetime | None = None
+    cancelled_by: str | None = None
+    targets: list[JobTargetPublic]
+
+
+class JobList(BaseModel):
+    jobs: list[JobPublic]
+    next_before: datetime | None = Field(None, description="pass as `before` for the next (older) page")
+
+
+class SensorJob(BaseModel):
+    job_id: str
+    envelope: dict[str, Any] = Field(description="exactly the stored envelope text")
+
+
+class SensorJobs(BaseModel):
+    jobs: list[SensorJob]
+    cancelled: list[str] = Field(description="job ids of this host that a technician cancelled after delivery")
+
+
+class JobReport(Strict):
+    host: HostName
+    status: ReportStatus
+    reason: Reason | None = Field(None, description="refusal reason code (`docs/remote-jobs.md` §2) or similar")
+    message: Annotated[str, StringConstraints(max_length=4000)] | None = None
+    steps: Annotated[list[dict[str, Any]], Field(max_length=MAX_REPORT_STEPS)] | None = Field(
+        None, description="every step so far (replaces the previous list)")
+    diagnosis: dict[str, Any] | None = Field(None, description="`techcare diagnose --json` (diagnose jobs)")
+
+
+class JobReported(BaseModel):
+    cancel: bool = Field(description="true: a technician cancelled; stop before the next step")
+    status: TargetStatus
