@@ -1,0 +1,656 @@
+"""The sensor host's side of remote jobs: verify a signed job, run it through the repairs engine, report back.
+
+The contract is ``docs/remote-jobs.md``. A job is an envelope signed by a technician's Ed25519 key; this host runs
+it only when
+
+- ``REMOTE_JOBS=on`` in its settings (off by default),
+- the signer's key is pinned in ``TECHCARE_HOME/trusted_signers.json`` (:class:`techcare.signing.TrustStore`,
+  managed with ``techcare sensor trust ...``) and the signature matches the payload,
+- the payload names this host (and, for repairs, this host's platform), the time window is open, and the job id
+  was never seen here before (the write-ahead run log ``TECHCARE_HOME/remote_jobs.jsonl``),
+- a repair's steps rebuild exactly the plan the technician approved (same fingerprint, the same ``GO REPAIR``
+  approval), and high-risk steps carry the signed confirmation.
+
+The first failing check decides the refusal ``reason`` (see :data:`REASONS`); a refusal is recorded in the run log
+and reported to the backend as ``refused``. An accepted job is written to the run log (fsynced) *before* anything
+runs, so a job id is never run twice, not even after the sensor was killed mid-job: :meth:`Executor.recover`
+finds such a job at the next start, undoes its interrupted step from the changelog when it can (else lists it) and
+reports ``interrupted``.
+
+Only catalogue actions run, through the public repairs API (``Plan.from_actions`` → ``parse_approval`` →
+``Plan.run``: restore-point rule, verify, undo of a failed step, write-ahead changelog); never a shell string.
+The steps of a repair run one by one so that progress is reported after each step and a cancel from the
+technician stops the job before its next step.
+
+Import cost: this module imports nothing heavy; signature checks, the repairs engine and the diagnosis are
+imported when a job arrives (the sensor's steady sampling stays within its budget).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import threading
+import time
+from calendar import timegm
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ..errors import BackendError, TechCareError
+from ..i18n import tr
+
+__all__ = ["KINDS", "REASONS", "RUN_LOG", "Executor", "JobOutcome", "Refusal", "RunLog"]
+
+log = logging.getLogger("techcare.sensor.jobs")
+
+#: the refusal reasons in the order the checks run (docs/remote-jobs.md §2)
+REASONS = ("disabled", "malformed", "unknown_signer", "bad_signature", "wrong_host", "platform", "not_yet",
+           "expired", "replayed", "plan_mismatch", "needs_confirmation")
+KINDS = ("diagnose", "repair", "rollback")
+PLATFORMS = ("windows", "darwin", "linux")
+RUN_LOG = "remote_jobs.jsonl"
+CLOCK_SKEW = 300            # seconds a job may arrive before its not_before
+MAX_WINDOW = 30 * 86400     # expires at most 30 days after not_before
+MAX_HOSTS = 1000
+MAX_STEPS = 100
+MAX_ENVELOPE_BYTES = 256 * 1024
+_HEX32 = re.compile(r"[0-9a-f]{32}")
+_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
+
+
+class Refusal(TechCareError):
+    """A job this host will not run. ``reason`` is one of :data:`REASONS`; the message says why (German/English)."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass
+class JobOutcome:
+    """What became of one job on this host (the body of its final report)."""
+
+    job_id: str
+    status: str  # succeeded | failed | rolled_back | refused | interrupted
+    reason: str | None = None
+    message: str = ""
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    diagnosis: dict[str, Any] | None = None
+    reported: bool = False
+
+    def report(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"status": self.status, "message": self.message[:2000], "steps": self.steps}
+        if self.reason:
+            body["reason"] = self.reason
+        if self.diagnosis is not None:
+            body["diagnosis"] = self.diagnosis
+        return body
+
+
+def _now_iso(now: float) -> str:
+    return datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _parse_time(value: str) -> float:
+    return float(timegm(time.strptime(value, "%Y-%m-%dT%H:%M:%SZ")))
+
+
+# ---- the run log -------------------------------------------------------------------------------------------------
+
+class RunLog:
+    """``TECHCARE_HOME/remote_jobs.jsonl``: append-only, one JSON object per line, each fsynced before
+    :meth:`append` returns. Events: ``refused``, ``accepted`` (before anything runs), ``step`` (a step's changelog
+    session), ``finished``, ``report_pending`` / ``reported``. A torn last line (crash mid-write) is skipped."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self._records: list[dict[str, Any]] | None = None
+
+    def records(self) -> list[dict[str, Any]]:
+        with self._lock:
+            if self._records is None:
+                self._records = []
+                try:
+                    lines = self.path.read_text(encoding="utf-8", errors="replace").splitlines()
+                except FileNotFoundError:
+                    lines = []
+                for line in lines:
+                    try:
+                        item = json.loads(line)
+                    except ValueError:
+                        continue
+                    if isinstance(item, dict) and isinstance(item.get("job_id"), str):
+                        self._records.append(item)
+            return list(self._records)
+
+    def append(self, event: str, job_id: str, **fields: Any) -> dict[str, Any]:
+        self.records()
+        record = {"ts": _now_iso(time.time()), "at": round(time.time(), 3), "event": event, "job_id": job_id,
+                  **fields}
+        line = (json.dumps(record, ensure_ascii=False, default=str) + "\n").encode("utf-8")
+        with self._lock:
+            new = not self.path.exists()
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            try:
+                os.write(fd, line)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            if new and hasattr(os, "O_DIRECTORY"):
+                try:
+                    dfd = os.open(self.path.parent, os.O_RDONLY | os.O_DIRECTORY)
+                    try:
+                        os.fsync(dfd)
+                    finally:
+                        os.close(dfd)
+                except OSError:
+                    pass
+            assert self._records is not None
+            self._records.append(record)
+        return record
+
+    def seen(self, job_id: str) -> bool:
+        """True when a *verified* job with this id was accepted or refused here (refusals before the signature
+        check do not count: an unverified envelope must not block the genuine job)."""
+        return any(r["job_id"] == job_id and (r["event"] == "accepted" or (r["event"] == "refused"
+                                                                          and r.get("verified")))
+                   for r in self.records())
+
+    def accepted(self, job_id: str) -> dict[str, Any] | None:
+        return next((r for r in self.records() if r["job_id"] == job_id and r["event"] == "accepted"), None)
+
+    def sessions(self, job_id: str) -> list[str]:
+        """The changelog sessions of a job's steps, in the order they ran."""
+        return [r["session"] for r in self.records()
+                if r["job_id"] == job_id and r["event"] == "step" and isinstance(r.get("session"), str)]
+
+    def open_jobs(self) -> list[dict[str, Any]]:
+        """``accepted`` records without a ``finished`` one: jobs whose process died while running them."""
+        finished = {r["job_id"] for r in self.records() if r["event"] == "finished"}
+        return [r for r in self.records() if r["event"] == "accepted" and r["job_id"] not in finished]
+
+    def pending_reports(self) -> list[dict[str, Any]]:
+        """``report_pending`` records not followed by ``reported``: results the backend has not received yet."""
+        pending: dict[str, dict[str, Any]] = {}
+        for r in self.records():
+            if r["event"] == "report_pending":
+                pending[r["job_id"]] = r
+            elif r["event"] == "reported":
+                pending.pop(r["job_id"], None)
+        return list(pending.values())
+
+
+# ---- the executor ------------------------------------------------------------------------------------------------
+
+class Executor:
+    """Verifies and runs the remote jobs of one host. Every dependency is injectable.
+
+    ``settings``: the sensor's settings (``REMOTE_JOBS``, ``TECHCARE_HOME``); ``runner``: the CommandRunner of
+    this host (or of a replayed PC); ``client``: a :class:`techcare.backend_client.BackendClient` (reports);
+    ``hostname``: this host's name as its samples report it (default: from the runner); ``clock``: epoch seconds.
+    """
+
+    def __init__(self, settings: Any = None, *, runner: Any = None, client: Any = None, hostname: str | None = None,
+                 clock: Callable[[], float] = time.time, progress: Callable[[str], None] | None = None) -> None:
+        if settings is None:
+            from ..config import get_settings
+
+            settings = get_settings()
+        self.settings = settings
+        if runner is None:
+            from ..system import default_runner
+
+            runner = default_runner()
+        self.runner = runner
+        self._client = client
+        self._hostname = hostname
+        self.clock = clock
+        self.home = Path(settings.techcare_home)
+        self.log = RunLog(self.home / RUN_LOG)
+        self._say = progress or (lambda line: log.info("%s", line))
+
+    # ---- identity --------------------------------------------------------------------------------------------
+    @property
+    def enabled(self) -> bool:
+        return getattr(self.settings, "remote_jobs", "off") == "on"
+
+    @property
+    def platform(self) -> str:
+        return str(self.runner.platform)
+
+    @property
+    def hostname(self) -> str:
+        if not self._hostname:
+            from ..system import host_info
+
+            self._hostname = str(host_info(self.runner).get("hostname") or "unknown")
+        return self._hostname
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            from ..backend_client import BackendClient
+
+            self._client = BackendClient(settings=self.settings, retries=2, timeout=15.0)
+        return self._client
+
+    # ---- verification ----------------------------------------------------------------------------------------
+    def verify(self, envelope: Any, *, job_id: str | None = None) -> dict[str, Any]:
+        """The payload of ``envelope`` if this host may run it; else :class:`Refusal` with the first failing
+        check's reason (order: :data:`REASONS`). ``job_id``: the id the backend delivered it under (must match).
+        Records nothing (:meth:`process` does)."""
+        return self._check(envelope, job_id=job_id)[0]
+
+    def _check(self, envelope: Any, *, job_id: str | None = None) -> tuple[dict[str, Any], Any, Any]:
+        if not self.enabled:
+            raise Refusal("disabled", tr(
+                "Fernaufträge sind auf diesem Rechner aus (REMOTE_JOBS=off); nichts wurde geprüft oder ausgeführt.",
+                "Remote jobs are off on this host (REMOTE_JOBS=off); nothing was verified or run."))
+        payload = _well_formed(envelope, job_id)
+        from ..signing import SignatureError, TrustStore, verify_envelope
+
+        try:
+            verify_envelope(envelope, TrustStore(self.home).keys())
+        except SignatureError as exc:
+            reason = exc.reason if exc.reason in ("unknown_signer", "bad_signature") else "unknown_signer"
+            raise Refusal(reason, exc.message) from None
+        if self.hostname not in payload["hosts"]:
+            raise Refusal("wrong_host", tr("Der Auftrag ist für {h}, nicht für diesen Rechner {me}.",
+                                           "The job is for {h}, not for this host {me}.",
+                                           h=", ".join(payload["hosts"][:5]), me=self.hostname))
+        if payload["kind"] != "diagnose" and payload["platform"] != self.platform:
+            raise Refusal("platform", tr("Der Auftrag ist für {p}, dieser Rechner ist {me}.",
+                                         "The job is for {p}, this host is {me}.",
+                                         p=payload["platform"], me=self.platform))
+        now = self.clock()
+        if now < _parse_time(payload["not_before"]) - CLOCK_SKEW:
+            raise Refusal("not_yet", tr("Der Auftrag gilt erst ab {t} (Uhrzeit hier: {n}).",
+                                        "The job is valid only from {t} (time here: {n}).",
+                                        t=payload["not_before"], n=_now_iso(now)))
+        if now > _parse_time(payload["expires"]):
+            raise Refusal("expired", tr("Der Auftrag ist am {t} abgelaufen (Uhrzeit hier: {n}).",
+                                        "The job expired on {t} (time here: {n}).",
+                                        t=payload["expires"], n=_now_iso(now)))
+        if self.log.seen(payload["job_id"]):
+            raise Refusal("replayed", tr("Auftrag {j} wurde auf diesem Rechner schon angenommen oder abgelehnt; "
+                                         "ein Auftrag läuft höchstens einmal.",
+                                         "Job {j} was already accepted or refused on this host; a job runs at most "
+                                         "once.", j=payload["job_id"]))
+        plan = approval = None
+        if payload["kind"] == "repair":
+            plan, approval = self._rebuild(payload)
+        return payload, plan, approval
+
+    def _rebuild(self, payload: dict[str, Any]) -> tuple[Any, Any]:
+        from .. import repairs
+
+        steps = payload["steps"]
+        try:
+            plan = repairs.Plan.from_actions([{"action": s["action"], "params": s.get("params") or {}} for s in steps],
+                                             platform=payload["platform"], source="remote_job",
+                                             host=self.hostname)
+        except TechCareError as exc:
+            raise Refusal("plan_mismatch", tr("Die Schritte ergeben hier keinen gültigen Plan: {e}",
+                                              "The steps do not make a valid plan here: {e}", e=exc.message)) from None
+        rebuilt = [(s.number, s.action_id) for s in plan.steps]
+        if plan.fingerprint() != payload["plan_fingerprint"] or rebuilt != [(s["number"], s["action"]) for s in steps]:
+            raise Refusal("plan_mismatch", tr(
+                "Der hier aufgebaute Plan {p} ist nicht der freigegebene Plan {f}.",
+                "The plan rebuilt here ({p}) is not the approved plan {f}.",
+                p=plan.fingerprint(), f=payload["plan_fingerprint"]))
+        try:
+            approval = repairs.parse_approval(payload["approval"], plan)
+        except TechCareError as exc:
+            raise Refusal("plan_mismatch", tr("Die Freigabe passt nicht zum Plan: {e}",
+                                              "The approval does not fit the plan: {e}", e=exc.message)) from None
+        if list(approval.steps) != sorted(payload["approved_steps"]):
+            raise Refusal("plan_mismatch", tr(
+                "„{a}“ gibt die Schritte {s} frei, der Auftrag nennt {n}.",
+                "'{a}' approves steps {s}, the job names {n}.", a=payload["approval"],
+                s=",".join(map(str, approval.steps)), n=",".join(map(str, payload["approved_steps"]))))
+        risky = [n for n in approval.steps if plan.steps[n - 1].risk == "high"]
+        if risky and payload["confirm_high_risk"] is not True:
+            raise Refusal("needs_confirmation", tr(
+                "Schritt(e) {s} haben hohes Risiko und laufen nur mit der signierten Bestätigung "
+                "(confirm_high_risk).", "Step(s) {s} are high-risk and run only with the signed confirmation "
+                "(confirm_high_risk).", s=", ".join(map(str, risky))))
+        return plan, approval
+
+    # ---- processing -------------------------------------------------------------------------------------------
+    def process(self, job: Any) -> JobOutcome:
+        """Verify, record and run one delivered job (``{"job_id", "envelope"}``); report the result."""
+        outer = job.get("job_id") if isinstance(job, dict) else None
+        outer = outer if isinstance(outer, str) and _HEX32.fullmatch(outer) else None
+        envelope = job.get("envelope") if isinstance(job, dict) else None
+        try:
+            payload, plan, approval = self._check(envelope, job_id=outer)
+        except Refusal as refusal:
+            return self._refuse(refusal, envelope, outer)
+        job_id = payload["job_id"]
+        # write-ahead: from here on this job id is never run again, whatever happens to this process
+        self.log.append("accepted", job_id, kind=payload["kind"], signer=payload["signer"],
+                        key_id=envelope["key_id"], plan_fingerprint=payload["plan_fingerprint"],
+                        rollback_of=payload["rollback_of"], approval=payload["approval"])
+        self._say(tr("Fernauftrag {j} ({k}) von {s} angenommen.", "Remote job {j} ({k}) from {s} accepted.",
+                     j=job_id, k=payload["kind"], s=payload["signer"]))
+        if self._progress(job_id, []):
+            return self._finish(JobOutcome(job_id, "failed", "cancelled", tr(
+                "Vom Techniker abgebrochen, bevor etwas lief.", "Cancelled by the technician before anything ran.")))
+        try:
+            if payload["kind"] == "diagnose":
+                outcome = self._diagnose(job_id)
+            elif payload["kind"] == "repair":
+                outcome = self._repair(payload, plan, approval)
+            else:
+                outcome = self._rollback(payload)
+        except TechCareError as exc:
+            outcome = JobOutcome(job_id, "failed", "error", exc.message)
+        except Exception as exc:  # noqa: BLE001 - a bug must end as a reported failure, not a silent thread death
+            log.exception("remote job %s failed", job_id)
+            outcome = JobOutcome(job_id, "failed", "error", f"{type(exc).__name__}: {exc}")
+        return self._finish(outcome)
+
+    def _refuse(self, refusal: Refusal, envelope: Any, outer: str | None) -> JobOutcome:
+        payload = envelope.get("payload") if isinstance(envelope, dict) else None
+        inner = payload.get("job_id") if isinstance(payload, dict) else None
+        verified = refusal.reason in REASONS[REASONS.index("wrong_host"):]
+        job_id = inner if verified else (outer or (inner if isinstance(inner, str) else "") or "")
+        self._say(tr("Fernauftrag {j} abgelehnt ({r}): {m}", "Remote job {j} refused ({r}): {m}",
+                     j=job_id or "?", r=refusal.reason, m=refusal.message))
+        outcome = JobOutcome(job_id, "refused", refusal.reason, refusal.message)
+        self.log.append("refused", job_id, reason=refusal.reason, message=refusal.message, verified=verified,
+                        delivered_as=outer)
+        target = outer or (job_id if verified else None)
+        if target:
+            outcome.job_id = target
+            self._send(outcome)
+        return outcome
+
+    def _finish(self, outcome: JobOutcome) -> JobOutcome:
+        self.log.append("finished", outcome.job_id, status=outcome.status, reason=outcome.reason,
+                        message=outcome.message, steps=outcome.steps)
+        self._say(tr("Fernauftrag {j}: {s}", "Remote job {j}: {s}", j=outcome.job_id, s=outcome.status)
+                  + (f" – {outcome.message}" if outcome.message else ""))
+        self._send(outcome)
+        return outcome
+
+    # ---- the three kinds ----------------------------------------------------------------------------------------
+    def _diagnose(self, job_id: str) -> JobOutcome:
+        from ..diagnosis import diagnose
+
+        result = diagnose(runner=self.runner, settings=self.settings)
+        data = json.loads(result.to_json())  # exactly what `techcare diagnose --json` prints
+        return JobOutcome(job_id, "succeeded", message=tr("{n} Befunde.", "{n} findings.",
+                                                          n=len(data.get("findings") or [])), diagnosis=data)
+
+    def _repair(self, payload: dict[str, Any], plan: Any, approval: Any) -> JobOutcome:
+        from .. import repairs
+        from ..changelog_upload import for_job
+
+        job_id = payload["job_id"]
+        done: list[dict[str, Any]] = []
+        failed: int | None = None
+        cancelled = False
+        with for_job(job_id):
+            for number in approval.steps:
+                one = repairs.Approval(plan.id, (number,), approval.text)
+                try:
+                    result = plan.run(one, self.runner, confirm=lambda _step: payload["confirm_high_risk"] is True,
+                                      progress=self._say, technician=payload["signer"])
+                except TechCareError as exc:  # refused before it ran (admin rights, licence quota, ...)
+                    done.append({"number": number, "action": plan.steps[number - 1].action_id, "status": "failed",
+                                 "detail": exc.message[:1000]})
+                    failed = number
+                    break
+                self.log.append("step", job_id, step=number, session=result.session, status=result.status)
+                self._upload(result.session, job_id)
+                done += [_step_dict(o) for o in result.steps]
+                if result.status == "failed":
+                    failed = number
+                    break
+                if self._progress(job_id, done) and number != approval.steps[-1]:
+                    cancelled = True
+                    break
+        left = [n for n in approval.steps if n not in {d["number"] for d in done}]
+        for number in left:
+            step = plan.steps[number - 1]
+            done.append({"number": number, "action": step.action_id, "status": "not_run",
+                         "detail": tr("nicht ausgeführt", "not run")})
+        if failed is not None:
+            detail = next((d for d in done if d["number"] == failed), {})
+            return JobOutcome(job_id, "failed", "step_failed", tr(
+                "Schritt {n} ist fehlgeschlagen: {d}{u}", "Step {n} failed: {d}{u}", n=failed,
+                d=detail.get("detail", ""), u=f" ({detail['undo']})" if detail.get("undo") else ""), done)
+        if cancelled:
+            return JobOutcome(job_id, "failed", "cancelled", tr(
+                "Vom Techniker abgebrochen; Schritte {s} liefen nicht.",
+                "Cancelled by the technician; steps {s} did not run.", s=", ".join(map(str, left))), done)
+        return JobOutcome(job_id, "succeeded", message=tr("{n} Schritte erledigt.", "{n} steps done.",
+                                                          n=len(done)), steps=done)
+
+    def _rollback(self, payload: dict[str, Any]) -> JobOutcome:
+        from .. import repairs
+        from ..changelog_upload import for_job
+
+        job_id, target = payload["job_id"], payload["rollback_of"]
+        if self.log.accepted(target) is None:
+            return JobOutcome(job_id, "failed", "not_run_here", tr(
+                "Auftrag {t} lief nicht auf diesem Rechner – nichts zurückzunehmen.",
+                "Job {t} did not run on this host – nothing to undo.", t=target))
+        results: list[dict[str, Any]] = []
+        with for_job(job_id):
+            for session in reversed(self.log.sessions(target)):
+                results += repairs.rollback_session(session, self.runner, progress=self._say)
+                self._upload(session, job_id)
+        steps = [{"number": r["step"], "action": r["action"], "status": r["status"], "detail": r["detail"]}
+                 for r in results]
+        failed = [s for s in steps if s["status"] == "undo_failed"]
+        kept = [s for s in steps if s["status"] == "not_undoable"]
+        if failed:
+            return JobOutcome(job_id, "failed", "undo_failed", tr(
+                "Schritt(e) {s} ließen sich nicht zurücknehmen.", "Step(s) {s} could not be undone.",
+                s=", ".join(str(s["number"]) for s in failed)), steps)
+        message = tr("{n} Schritt(e) zurückgenommen.", "{n} step(s) undone.",
+                     n=sum(s["status"] == "undone" for s in steps))
+        if kept:
+            message += " " + tr("Nicht umkehrbar (bleiben): {s}.", "Cannot be undone (kept): {s}.",
+                                s=", ".join(f"{s['number']} {s['action']}" for s in kept))
+        return JobOutcome(job_id, "rolled_back", message=message, steps=steps)
+
+    # ---- interrupted jobs ----------------------------------------------------------------------------------------
+    def recover(self) -> list[JobOutcome]:
+        """At start: every job accepted here but never finished (the sensor died mid-job) is reported as
+        ``interrupted``; its interrupted step is undone from the changelog when it can be, else listed."""
+        outcomes = []
+        for record in self.log.open_jobs():
+            outcomes.append(self._finish(self._recover_one(record)))
+        return outcomes
+
+    def _recover_one(self, record: dict[str, Any]) -> JobOutcome:
+        job_id = record["job_id"]
+        steps = [{"number": r["step"], "action": "", "status": r.get("status", ""), "detail": r.get("session", "")}
+                 for r in self.log.records() if r["job_id"] == job_id and r["event"] == "step"]
+        if record.get("kind") == "diagnose":
+            return JobOutcome(job_id, "interrupted", "interrupted", tr(
+                "Die Diagnose wurde abgebrochen (Sensor beendet); sie änderte nichts.",
+                "The diagnosis was cut short (sensor stopped); it changed nothing."), steps)
+        from .. import repairs
+
+        mine = set(self.log.sessions(job_id)) | set(self.log.sessions(record.get("rollback_of") or ""))
+        stamp = datetime.fromtimestamp(float(record.get("at", 0)) - 1, UTC).strftime("%Y%m%dT%H%M%SZ")
+        fingerprint = str(record.get("plan_fingerprint") or "")
+        found = [item for item in repairs.interrupted()
+                 if item.session in mine or (fingerprint and item.session.split("-")[1:2] == [fingerprint[:12]]
+                                             and item.session[:16] >= stamp)]
+        lines = []
+        for item in found:
+            try:
+                res = repairs.undo_interrupted(item, self.runner)
+            except TechCareError as exc:
+                res = {"step": item.step, "action": item.action, "status": "listed", "detail": exc.message}
+            steps.append({"number": item.step, "action": item.action, "status": "interrupted",
+                          "undo": res["status"], "detail": res["detail"], "session": item.session})
+            lines.append(f"{item.step} {item.action}: {res['status']} – {res['detail']}")
+        message = tr("Der Sensor wurde während des Auftrags beendet.", "The sensor was stopped during the job.")
+        if lines:
+            message += " " + tr("Unterbrochene Schritte: ", "Interrupted steps: ") + "; ".join(lines)
+        else:
+            message += " " + tr("Kein Schritt war gerade in Arbeit.", "No step was in progress.")
+        return JobOutcome(job_id, "interrupted", "interrupted", message, steps)
+
+    # ---- backend --------------------------------------------------------------------------------------------------
+    def poll(self, *, wait: int = 0) -> list[JobOutcome]:
+        """Fetch the jobs due for this host (long-poll up to ``wait`` seconds) and process them in order.
+        Raises :class:`techcare.errors.BackendError` when the backend cannot be reached (the caller backs off)."""
+        self.flush_reports()
+        answer = self.client.fetch_jobs(self.hostname, wait=wait)
+        if not isinstance(answer, dict) or not isinstance(answer.get("jobs", []), list):
+            raise BackendError(tr("Unerwartete Antwort des Backends auf die Auftragsabfrage.",
+                                  "Unexpected answer of the backend to the job query."))
+        cancelled = set(answer.get("cancelled") or []) if isinstance(answer.get("cancelled"), list) else set()
+        outcomes = []
+        for job in answer.get("jobs") or []:
+            if isinstance(job, dict) and job.get("job_id") in cancelled:
+                continue
+            outcomes.append(self.process(job))
+        return outcomes
+
+    def flush_reports(self) -> int:
+        """Send results the backend did not receive yet (it was unreachable). Returns how many went out."""
+        sent = 0
+        for record in self.log.pending_reports():
+            outcome = JobOutcome(record["job_id"], **{k: record["body"].get(k) for k in ("status", "reason")},
+                                 message=record["body"].get("message") or "", steps=record["body"].get("steps") or [],
+                                 diagnosis=record["body"].get("diagnosis"))
+            if self._send(outcome, retry=True):
+                sent += 1
+            else:
+                break
+        return sent
+
+    def _send(self, outcome: JobOutcome, *, retry: bool = False) -> bool:
+        from ..backend_client import BackendHTTPError
+
+        try:
+            self.client.report_job(outcome.job_id, host=self.hostname, **outcome.report())
+        except BackendHTTPError as exc:
+            # 409: already final there (e.g. cancelled), 404/422: the backend will never take it -> keep it local
+            log.warning("report of job %s not taken (HTTP %s): %s", outcome.job_id, exc.status_code, exc.message)
+        except BackendError as exc:
+            log.warning("report of job %s kept for later: %s", outcome.job_id, exc.message)
+            if not retry:
+                self.log.append("report_pending", outcome.job_id, body=outcome.report())
+            return False
+        outcome.reported = True
+        if retry:
+            self.log.append("reported", outcome.job_id)
+        return True
+
+    def _progress(self, job_id: str, steps: list[dict[str, Any]]) -> bool:
+        """Report ``running`` with the steps so far; True when the technician cancelled the job."""
+        try:
+            answer = self.client.report_job(job_id, host=self.hostname, status="running", steps=steps)
+        except BackendError as exc:
+            log.warning("progress of job %s not reported: %s", job_id, exc.message)
+            return False
+        return isinstance(answer, dict) and answer.get("cancel") is True
+
+    def _upload(self, session: str, job_id: str) -> None:
+        from ..changelog_upload import upload_session
+
+        try:
+            upload_session(session, client=self.client, job_id=job_id)
+        except TechCareError as exc:  # the local changelog stays the record of truth
+            log.warning("changelog %s of job %s not uploaded: %s", session, job_id, exc.message)
+
+
+def _step_dict(outcome: Any) -> dict[str, Any]:
+    out = {"number": outcome.number, "action": outcome.action, "status": outcome.status,
+           "detail": outcome.detail[:1000]}
+    if outcome.undo:
+        out["undo"] = outcome.undo
+    return out
+
+
+# ---- the shape of a payload ----------------------------------------------------------------------------------------
+
+def _malformed(de: str, en: str, **fmt: Any) -> Refusal:
+    return Refusal("malformed", tr("Auftrag fehlerhaft: ", "Malformed job: ") + tr(de, en, **fmt))
+
+
+def _well_formed(envelope: Any, job_id: str | None) -> dict[str, Any]:  # noqa: C901 - one check per field
+    if not isinstance(envelope, dict) or not isinstance(envelope.get("payload"), dict) \
+            or not isinstance(envelope.get("key_id"), str) or not isinstance(envelope.get("signature"), str):
+        raise _malformed("kein signierter Umschlag (payload, key_id, signature).",
+                         "not a signed envelope (payload, key_id, signature).")
+    try:
+        size = len(json.dumps(envelope, ensure_ascii=False, default=str).encode("utf-8"))
+    except (TypeError, ValueError):
+        size = MAX_ENVELOPE_BYTES + 1
+    if size > MAX_ENVELOPE_BYTES:
+        raise _malformed("größer als {n} Bytes.", "larger than {n} bytes.", n=MAX_ENVELOPE_BYTES)
+    p = envelope["payload"]
+    types: dict[str, Any] = {"v": int, "job_id": str, "kind": str, "hosts": list, "platform": (str, type(None)),
+                             "steps": list, "approval": str, "approved_steps": list, "plan_fingerprint": str,
+                             "confirm_high_risk": bool, "rollback_of": (str, type(None)), "not_before": str,
+                             "expires": str, "issued_at": str, "signer": str}
+    for name, kind in types.items():
+        if name not in p:
+            raise _malformed("das Feld {f} fehlt.", "the field {f} is missing.", f=name)
+        value = p[name]
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise _malformed("das Feld {f} hat den falschen Typ.", "the field {f} has the wrong type.", f=name)
+    if p["v"] != 1:
+        raise _malformed("Version {v} ist unbekannt (erwartet 1).", "version {v} is unknown (expected 1).", v=p["v"])
+    if not _HEX32.fullmatch(p["job_id"]):
+        raise _malformed("job_id muss 32 Hex-Zeichen sein.", "job_id must be 32 hex characters.")
+    if job_id is not None and job_id != p["job_id"]:
+        raise _malformed("geliefert als {o}, signiert als {j}.", "delivered as {o}, signed as {j}.",
+                         o=job_id, j=p["job_id"])
+    if p["kind"] not in KINDS:
+        raise _malformed("unbekannte Art {k!r} (erlaubt: {a}).", "unknown kind {k!r} (allowed: {a}).",
+                         k=p["kind"][:40], a=", ".join(KINDS))
+    if not 1 <= len(p["hosts"]) <= MAX_HOSTS or not all(isinstance(h, str) and h for h in p["hosts"]):
+        raise _malformed("hosts muss 1 bis {n} Rechnernamen enthalten.", "hosts must hold 1 to {n} host names.",
+                         n=MAX_HOSTS)
+    for name in ("not_before", "expires", "issued_at"):
+        if not _TIME.fullmatch(p[name]):
+            raise _malformed("{f} ist keine UTC-Zeit wie 2026-12-02T07:00:00Z.",
+                             "{f} is not a UTC time like 2026-12-02T07:00:00Z.", f=name)
+        try:
+            _parse_time(p[name])
+        except ValueError:
+            raise _malformed("{f} ist kein gültiges Datum.", "{f} is not a valid date.", f=name) from None
+    window = _parse_time(p["expires"]) - _parse_time(p["not_before"])
+    if not 0 < window <= MAX_WINDOW:
+        raise _malformed("expires muss nach not_before liegen, höchstens 30 Tage.",
+                         "expires must be after not_before, at most 30 days.")
+    if p["kind"] == "diagnose":
+        return p
+    if p["platform"] not in PLATFORMS:
+        raise _malformed("platform muss {a} sein.", "platform must be {a}.", a=" | ".join(PLATFORMS))
+    if p["kind"] == "rollback":
+        if not isinstance(p["rollback_of"], str) or not _HEX32.fullmatch(p["rollback_of"]):
+            raise _malformed("rollback_of muss die job_id des zurückzunehmenden Auftrags sein.",
+                             "rollback_of must be the job_id of the job to undo.")
+        return p
+    steps = p["steps"]
+    if not 1 <= len(steps) <= MAX_STEPS:
+        raise _malformed("ein Reparaturauftrag braucht 1 bis {n} Schritte.", "a repair job needs 1 to {n} steps.",
+                         n=MAX_STEPS)
+    for index, step in enumerate(steps, 1):
+        if not isinstance(step, dict) or not isinstance(step.get("action"), str) \
+                or not isinstance(step.get("params", {}), dict) or step.get("number") != index:
+            raise _malformed("Schritt {i} muss {{number: {i}, action, params}} sein.",
+                             "step {i} must be {{number: {i}, action, params}}.", i=index)
+    if not p["approved_steps"] or not all(isinstance(n, int) and not isinstance(n, bool)
+                                          for n in p["approved_steps"]):
+        raise _malformed("approved_steps muss Schrittnummern enthalten.", "approved_steps must hold step numbers.")
+    return p
