@@ -215,6 +215,9 @@ def load_ipython_extension(ipython: Any) -> None:
         return
     magics = TechCareMagics(shell=ipython)
     ipython.register_magics(magics)
+    from .fleet_magic import load_ipython_extension as load_fleet_magic  # %fleet: remote jobs
+
+    load_fleet_magic(ipython)
     if magics not in ipython.configurables:
         ipython.configurables.append(magics)
     _loaded[id(ipython)] = magics

@@ -54,6 +54,7 @@ class Repl:
             "  GO REPAIR: 1,2,3                  freigegebene Schritte ausführen\n"
             "  undo                              letzten Lauf rückgängig machen\n"
             "  report                            Reparaturprotokoll schreiben\n"
+            "  fleet [diagnose|plan|repair|jobs|cancel …]   Fernaufträge an Kunden-PCs (fleet hilfe)\n"
             "  hilfe · exit\n"
             "Alles andere ist eine Nachricht an den Assistenten, z.B. \"Windows Update funktioniert nicht\".",
             "Commands:\n"
@@ -65,6 +66,7 @@ class Repl:
             "  GO REPAIR: 1,2,3                  run the approved steps\n"
             "  undo                              undo the last run\n"
             "  report                            write the repair report\n"
+            "  fleet [diagnose|plan|repair|jobs|cancel …]   remote jobs on customer PCs (fleet help)\n"
             "  help · exit\n"
             "Anything else is a message to the assistant, e.g. \"Windows Update is not working\".")
 
@@ -78,6 +80,29 @@ class Repl:
         except EOFError:
             return False
         return answer in ("j", "ja", "y", "yes")
+
+    def _fleet(self, rest: str) -> None:
+        """``fleet …``: remote jobs through ``techcare.fleet`` (same words as ``%fleet``)."""
+        from .fleet_magic import FleetUsageError, get_desk, parse, usage
+
+        if rest.strip().lower() in ("hilfe", "help", "?"):
+            self.say(usage("fleet"))
+            return
+        try:
+            args = parse(rest, "fleet")
+        except FleetUsageError as exc:
+            self.say(f"✖ {exc}")
+            return
+        if args.command == "repair" and not self.interactive and (
+                self.approve is None or _norm(self.approve) != _norm(args.approval)):
+            self.say(tr("✖ Ohne Terminal werden Reparaturen nur mit --approve \"{t}\" gesendet.",
+                        "✖ Without a terminal, repairs are sent only with --approve \"{t}\".", t=args.approval))
+            return
+        desk = get_desk()
+        result = desk.execute(args)
+        self.say(result)
+        if args.command == "diagnose":  # the plan is shown with it: its numbers are what "fleet repair" approves
+            self.say(_render_plan(desk.plan(args.host)))
 
     def handle(self, line: str) -> bool:
         """Handle one line; returns False when the REPL should end."""
@@ -125,6 +150,8 @@ class Repl:
                 self.say(_render_undo(self.session.undo()))
         elif word in ("report", "bericht"):
             self.say(self.session.report())
+        elif word == "fleet" or word.startswith("fleet "):
+            self._fleet(text[5:])
         elif _GO.match(text):
             if not self.interactive and (self.approve is None or _norm(self.approve) != _norm(text)):
                 self.say(tr("✖ Ohne Terminal werden Reparaturen nur mit --approve \"{t}\" ausgeführt.",

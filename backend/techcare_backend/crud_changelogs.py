@@ -36,13 +36,19 @@ def parse_ts(value: Any) -> datetime | None:
     return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
 
 
+def _job_id(value: Any) -> str | None:
+    return value if isinstance(value, str) and len(value) == 32 and all(c in "0123456789abcdef" for c in value) \
+        else None
+
+
 def _text(value: Any, limit: int) -> str | None:
     return str(value)[:limit] if value not in (None, "") else None
 
 
 def store_entries(session: Session, *, organisation_id: str, run_session: str, entries: Sequence[dict[str, Any]],
-                  uploaded_by: str) -> list[str]:
-    """Store the (already validated) entries; returns ``created`` or ``duplicate`` per entry, in order."""
+                  uploaded_by: str, job_id: str | None = None) -> list[str]:
+    """Store the (already validated) entries; returns ``created`` or ``duplicate`` per entry, in order. ``job_id``
+    links them to a remote job (an entry's own 32-hex ``job_id`` field does too)."""
     hashes = [entry_hash(e) for e in entries]
     existing = set(session.scalars(select(ChangelogEntry.entry_hash).where(
         ChangelogEntry.organisation_id == organisation_id, ChangelogEntry.session == run_session,
@@ -60,7 +66,7 @@ def store_entries(session: Session, *, organisation_id: str, run_session: str, e
             ts=parse_ts(entry.get("ts")), event=str(entry["event"])[:40], action=_text(entry.get("action"), 120),
             step=step if isinstance(step, int) and not isinstance(step, bool) and abs(step) < 2**31 else None,
             host=_text(entry.get("host"), 255), technician=_text(entry.get("technician"), 200),
-            uploaded_by=uploaded_by, entry=entry))
+            uploaded_by=uploaded_by, entry=entry, job_id=job_id or _job_id(entry.get("job_id"))))
         statuses.append("created")
     session.flush()
     return statuses

@@ -124,6 +124,7 @@ class Job:
         self._fetch = fetch
         self.timed_out = False
         self.waiting_for: list[str] = []
+        self._waited: float | None = None
         self._apply(data)
 
     def _apply(self, data: dict[str, Any]) -> None:
@@ -213,11 +214,14 @@ class Job:
             self.refresh()
         self.waiting_for = self.pending
         self.timed_out = bool(self.waiting_for)
+        self._waited = timeout
         if self.timed_out and raise_on_timeout:
             raise FleetTimeout(self.timeout_note(timeout), waiting_for=list(self.waiting_for))
         return self
 
     def timeout_note(self, timeout: float | None = None) -> str:
+        """Who has not answered (after the last :meth:`wait`), and what happens next."""
+        timeout = self._waited if timeout is None else timeout
         states = ", ".join(f"{t['host']} ({t['status']})" for t in self.targets if t["host"] in self.waiting_for)
         return tr("Noch keine Antwort{t} von: {h}. Später job.refresh() oder job.wait() – ein Rechner, der gerade "
                   "offline ist, führt den Auftrag beim nächsten Melden aus (bis {e}).",
@@ -243,7 +247,7 @@ class Job:
                 time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
         name = target["host"]
         if target["status"] not in TERMINAL:
-            self.waiting_for = [name]
+            self.waiting_for, self._waited = [name], timeout
             raise FleetTimeout(self.timeout_note(timeout), waiting_for=[name])
         if self.kind != "diagnose":
             return self.to_frame(host=name)

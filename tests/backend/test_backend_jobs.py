@@ -376,3 +376,54 @@ def test_openapi_documents_the_routes(client) -> None:
     assert "JobPublic" in json.dumps(post["responses"]["201"])
     assert {"get"} <= set(spec["paths"]["/api/sensor/jobs"]) and "/api/sensor/jobs/{job_id}/report" in spec["paths"]
     assert "/api/jobs/{job_id}/cancel" in spec["paths"]
+
+
+def changelog(session: str, job_id: str | None = None) -> list[dict[str, Any]]:
+    entries = [{"ts": "2026-12-02T07:01:00Z", "event": "run", "session": session, "host": "kasse-01"},
+               {"ts": "2026-12-02T07:01:02Z", "event": "finished", "session": session, "step": 1,
+                "action": "win.clear_temp", "undo": {"kind": "none"}}]
+    if job_id:
+        entries[0]["job_id"] = job_id
+    return entries
+
+
+def test_changelog_upload_carries_the_job_id(client, org, app) -> None:
+    env = envelope(["kasse-01"])
+    job_id = env["payload"]["job_id"]
+    create(client, org, env)
+    session = "20261202T070100Z-1a2b3c4d-9f8e"
+    resp = client.post("/api/changelogs", json={"session": session, "entries": changelog(session), "job_id": job_id},
+                       headers=org.headers("sensor"))
+    assert resp.status_code == 200 and resp.json()["created"] == 2, resp.text
+    from techcare_backend import crud_jobs
+
+    with app.state.ctx.sessionmaker() as db:
+        assert crud_jobs.job_changelog_sessions(db, organisation_id=org.organisation_id, job_id=job_id) == [
+            {"session": session, "host": "kasse-01", "entries": 2}]
+    # an entry's own job_id links it as well (technician upload without the body field)
+    other = "20261202T070200Z-1a2b3c4d-aaaa"
+    client.post("/api/changelogs", json={"session": other, "entries": changelog(other, job_id)},
+                headers=org.headers("technician"))
+    with app.state.ctx.sessionmaker() as db:
+        linked = crud_jobs.job_changelog_sessions(db, organisation_id=org.organisation_id, job_id=job_id)
+    assert [s["session"] for s in linked] == [session, other] and linked[1]["entries"] == 1
+
+
+def test_changelog_upload_refusals(client, org, make_org) -> None:
+    session = "20261202T070300Z-1a2b3c4d-bbbb"
+    resp = client.post("/api/changelogs", json={"session": session, "entries": changelog(session)},
+                       headers=org.headers("sensor"))
+    assert resp.status_code == 403  # a sensor uploads only with a job
+    unknown = uuid.uuid4().hex
+    resp = client.post("/api/changelogs", json={"session": session, "entries": changelog(session), "job_id": unknown},
+                       headers=org.headers("sensor"))
+    assert resp.status_code == 404 and unknown in resp.json()["detail"]
+    env = envelope(["kasse-01"])
+    create(client, org, env)
+    other = make_org("enterprise")
+    resp = client.post("/api/changelogs", json={"session": session, "entries": changelog(session),
+                                                "job_id": env["payload"]["job_id"]}, headers=other.headers("sensor"))
+    assert resp.status_code == 404  # another organisation's job
+    resp = client.post("/api/changelogs", json={"session": session, "entries": changelog(session), "job_id": "x"},
+                       headers=org.headers("technician"))
+    assert resp.status_code == 422

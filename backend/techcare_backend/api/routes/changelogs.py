@@ -10,10 +10,10 @@ from pydantic import BaseModel, Field, field_validator
 
 from techcare.i18n import tr
 
-from ... import crud_changelogs
+from ... import crud_changelogs, crud_jobs
 from ...core.errors import ApiError
 from ...schemas import ErrorPublic, Strict
-from ..deps import CtxDep, HumanDep, LangDep
+from ..deps import CtxDep, HumanDep, LangDep, PrincipalDep
 
 router = APIRouter(prefix="/api/changelogs", tags=["changelogs"])
 
@@ -26,6 +26,8 @@ MAX_ENTRY_BYTES = 64_000
 class ChangelogUpload(Strict):
     session: Annotated[str, Field(max_length=80, description="session id, e.g. 20260101T120000Z-1a2b3c4d-9f8e")]
     entries: Annotated[list[dict[str, Any]], Field(min_length=1, max_length=MAX_ENTRIES)]
+    job_id: Annotated[str | None, Field(pattern=r"^[0-9a-f]{32}$", description=(
+        "the remote job these entries belong to (32 hex); a sensor key may upload only with it"))] = None
 
     @field_validator("session")
     @classmethod
@@ -54,18 +56,26 @@ class ChangelogUploaded(BaseModel):
 
 
 @router.post("", response_model=ChangelogUploaded, responses={422: {"model": ErrorPublic}})
-def upload(body: ChangelogUpload, principal: HumanDep, ctx: CtxDep, lang: LangDep) -> ChangelogUploaded:
+def upload(body: ChangelogUpload, principal: PrincipalDep, ctx: CtxDep, lang: LangDep) -> ChangelogUploaded:
     """Store a repair session's changelog entries for the caller's organisation. Re-uploading is safe: entries
-    already stored (same session, same content) are counted as ``duplicates``."""
+    already stored (same session, same content) are counted as ``duplicates``. With ``job_id`` the entries are
+    linked to that remote job of the organisation (404 if there is none); a sensor key uploads only so."""
+    if principal.role == "sensor" and body.job_id is None:
+        raise ApiError(403, "FORBIDDEN", tr("Sensor-Schlüssel laden nur Protokolle von Fernaufträgen hoch (job_id).",
+                                            "Sensor keys upload only the changelogs of remote jobs (job_id).", lang))
     for i, entry in enumerate(body.entries):
         if entry.get("session") not in (None, body.session):
             raise ApiError(422, "VALIDATION_ERROR", tr(
                 "Eintrag {i} gehört zur Sitzung {o}, nicht zu {s}.", "Entry {i} belongs to session {o}, not {s}.",
                 lang, i=i, o=entry.get("session"), s=body.session))
     with ctx.sessionmaker() as session:
+        if body.job_id is not None and not crud_jobs.job_exists(session, organisation_id=principal.organisation_id,
+                                                                job_id=body.job_id):
+            raise ApiError(404, "NOT_FOUND", tr("Auftrag {j} gibt es in Ihrer Organisation nicht.",
+                                                "Job {j} does not exist in your organisation.", lang, j=body.job_id))
         statuses = crud_changelogs.store_entries(session, organisation_id=principal.organisation_id,
                                                  run_session=body.session, entries=body.entries,
-                                                 uploaded_by=principal.key_id)
+                                                 uploaded_by=principal.key_id, job_id=body.job_id)
         session.commit()
     return ChangelogUploaded(session=body.session, created=statuses.count("created"),
                              duplicates=statuses.count("duplicate"))

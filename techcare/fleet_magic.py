@@ -1,0 +1,244 @@
+"""``%fleet`` in IPython and the ``fleet …`` words of the plain REPL: a thin layer over :mod:`techcare.fleet`.
+
+    %fleet                                   the hosts (DataFrame)            | fleet
+    %fleet diagnose HOST                     remote diagnosis → Diagnosis     | fleet diagnose HOST
+    %fleet plan HOST                         the repair plan from it          | fleet plan HOST
+    %fleet repair HOST GO REPAIR: 1,2        sign and queue the approved steps | fleet repair HOST GO REPAIR: 1,2
+    %fleet jobs [--host H] [--status S]      jobs, newest first               | fleet jobs
+    %fleet job ID [--wait S]                 one job per host and step        | fleet job ID
+    %fleet cancel ID                         stop what has not run            | fleet cancel ID
+    %fleet rollback ID                       signed undo of a repair job      | fleet rollback ID
+
+A remote plan is kept per host and apart from the local session's plan, so ``%repair GO REPAIR`` can never run
+a plan meant for another PC here; ``repair HOST`` accepts numbers only for the plan of HOST that was shown last.
+Misuse raises :class:`FleetUsageError` (IPython: ``UsageError``) with the usage lines. IPython is only imported
+by :func:`load_ipython_extension`, so the REPL uses this module without it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+from typing import Any
+
+from . import fleet
+from .errors import TechCareError
+from .i18n import tr
+
+__all__ = ["FleetDesk", "FleetUsageError", "get_desk", "load_ipython_extension", "parse", "usage"]
+
+def usage(prog: str = "%fleet") -> str:
+    """The usage lines in the session language (``prog``: ``%fleet`` in IPython, ``fleet`` in the REPL)."""
+    return tr("%fleet [hosts [--tag TAG]]              Rechner der Organisation\n"
+              "%fleet diagnose HOST [--timeout S]      Ferndiagnose (nur lesend) von HOST\n"
+              "%fleet plan HOST                        Reparaturplan aus der Diagnose von HOST\n"
+              "%fleet repair HOST GO REPAIR: 1,2 [--confirm]   freigegebene Schritte signieren und senden\n"
+              "%fleet jobs [--host HOST] [--status S]  Fernaufträge, neueste zuerst\n"
+              "%fleet job ID [--wait S]                ein Auftrag je Rechner und Schritt\n"
+              "%fleet cancel ID [--host HOST ...]      abbrechen, was noch nicht fertig ist\n"
+              "%fleet rollback ID                      signierte Rücknahme eines Reparaturauftrags\n"
+              "%fleet key                              öffentlicher Signaturschlüssel dieses Technikers",
+              "%fleet [hosts [--tag TAG]]              hosts of the organisation\n"
+              "%fleet diagnose HOST [--timeout S]      remote diagnosis (read-only) of HOST\n"
+              "%fleet plan HOST                        the repair plan from HOST's diagnosis\n"
+              "%fleet repair HOST GO REPAIR: 1,2 [--confirm]   sign and queue the approved steps\n"
+              "%fleet jobs [--host HOST] [--status S]  remote jobs, newest first\n"
+              "%fleet job ID [--wait S]                one job, per host and step\n"
+              "%fleet cancel ID [--host HOST ...]      cancel what has not finished\n"
+              "%fleet rollback ID                      signed undo of a repair job\n"
+              "%fleet key                              this technician's public signing key").replace("%fleet", prog)
+
+
+class FleetUsageError(TechCareError):
+    """Bad ``%fleet`` / ``fleet`` arguments; the message ends with the usage lines."""
+
+    exit_code = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # never exit the kernel or the REPL
+        raise FleetUsageError(f"{message}\n{usage(self.prog.split()[0])}")
+
+    def exit(self, status: int = 0, message: str | None = None) -> None:  # --help
+        raise FleetUsageError(f"{message or ''}{usage(self.prog.split()[0])}".strip())
+
+
+def _parser(prog: str) -> _Parser:
+    parser = _Parser(prog=prog, add_help=False)
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+    p = sub.add_parser("hosts", add_help=False)
+    p.add_argument("--tag")
+    p = sub.add_parser("diagnose", add_help=False)
+    p.add_argument("host")
+    p.add_argument("--timeout", type=float, default=120.0)
+    sub.add_parser("plan", add_help=False).add_argument("host")
+    p = sub.add_parser("repair", add_help=False)
+    p.add_argument("host")
+    p.add_argument("approval", nargs="+")
+    p.add_argument("--confirm", action="store_true")
+    p = sub.add_parser("jobs", add_help=False)
+    p.add_argument("--host")
+    p.add_argument("--status")
+    p = sub.add_parser("job", add_help=False)
+    p.add_argument("job_id")
+    p.add_argument("--wait", type=float, default=None)
+    p = sub.add_parser("cancel", add_help=False)
+    p.add_argument("job_id")
+    p.add_argument("--host", action="append")
+    sub.add_parser("rollback", add_help=False).add_argument("job_id")
+    sub.add_parser("key", add_help=False)
+    return parser
+
+
+def parse(line: str, prog: str = "%fleet") -> argparse.Namespace:
+    """The command in ``line`` (empty: ``hosts``); :class:`FleetUsageError` for anything else."""
+    try:
+        tokens = shlex.split(line)
+    except ValueError as exc:
+        raise FleetUsageError(f"{exc}\n{usage(prog)}") from None
+    if not tokens:
+        tokens = ["hosts"]
+    args = _parser(prog).parse_args(tokens)
+    if args.command == "repair":
+        text = " ".join(args.approval)
+        if args.approval[0].upper() != "GO":
+            raise FleetUsageError(tr("Nach dem Rechnernamen folgt die Freigabe „GO REPAIR: 1,2“, nicht {t!r}.",
+                                     "The host name is followed by the approval 'GO REPAIR: 1,2', not {t!r}.", t=text)
+                                  + f"\n{usage(prog)}")
+        args.approval = text
+    for name in ("timeout", "wait"):
+        value = getattr(args, name, None)
+        if value is not None and not 0 <= value <= 3600:
+            raise FleetUsageError(f"--{name} {value:g}: 0 … 3600 s\n{usage(prog)}")
+    return args
+
+
+class FleetDesk:
+    """The state ``%fleet`` and the REPL share: per host the last remote diagnosis and plan, and which plan was
+    shown (an approval counts only for that one)."""
+
+    def __init__(self, backend: Any = None) -> None:
+        self.backend = backend
+        self.diagnoses: dict[str, Any] = {}
+        self.plans: dict[str, Any] = {}
+        self.shown: dict[str, str] = {}
+        self.last_job: Any = None
+
+    def run(self, line: str, prog: str = "%fleet") -> Any:
+        """Parse ``line`` and call :mod:`techcare.fleet`; returns what to display."""
+        return self.execute(parse(line, prog))
+
+    def execute(self, args: argparse.Namespace) -> Any:
+        """Run a command :func:`parse` returned."""
+        return getattr(self, f"_{args.command}")(args)
+
+    # ---- commands ----------------------------------------------------------------------------------------------
+    def _hosts(self, args: argparse.Namespace) -> Any:
+        return fleet.hosts(args.tag, backend=self.backend)
+
+    def _diagnose(self, args: argparse.Namespace) -> Any:
+        import techcare
+
+        job = fleet.diagnose(args.host, backend=self.backend)
+        self.last_job = job
+        diagnosis = job.result(args.host, timeout=args.timeout)
+        self.diagnoses[args.host] = diagnosis
+        self.plans[args.host] = techcare.plan(diagnosis)
+        self.shown.pop(args.host, None)
+        return diagnosis
+
+    def plan(self, host: str) -> Any:
+        """The plan of ``host``'s last remote diagnosis; showing it makes it the one an approval refers to."""
+        plan = self.plans.get(host)
+        if plan is None:
+            raise fleet.FleetError(tr("Für {h} gibt es noch keinen Plan: erst %fleet diagnose {h}.",
+                                      "There is no plan for {h} yet: %fleet diagnose {h} first.", h=host))
+        self.shown[host] = plan.id
+        return plan
+
+    def _plan(self, args: argparse.Namespace) -> Any:
+        return self.plan(args.host)
+
+    def _repair(self, args: argparse.Namespace) -> Any:
+        plan = self.plans.get(args.host)
+        if plan is None or self.shown.get(args.host) != plan.id:
+            raise fleet.FleetError(tr("Für {h} wurde noch kein Plan gezeigt: erst %fleet diagnose {h}, dann "
+                                      "%fleet plan {h} ansehen und danach freigeben.",
+                                      "No plan has been shown for {h}: %fleet diagnose {h}, review %fleet plan {h}, "
+                                      "then approve.", h=args.host))
+        job = fleet.queue(plan, args.approval, [args.host], confirm_high_risk=args.confirm, backend=self.backend)
+        self.last_job = job
+        return job
+
+    def _jobs(self, args: argparse.Namespace) -> Any:
+        return fleet.jobs(args.host, args.status, backend=self.backend)
+
+    def _job(self, args: argparse.Namespace) -> Any:
+        job = fleet.job(args.job_id, backend=self.backend)
+        if args.wait:
+            job.wait(args.wait)
+        self.last_job = job
+        return job
+
+    def _cancel(self, args: argparse.Namespace) -> Any:
+        return fleet.cancel(args.job_id, args.host, backend=self.backend)
+
+    def _rollback(self, args: argparse.Namespace) -> Any:
+        job = fleet.rollback(args.job_id, backend=self.backend)
+        self.last_job = job
+        return job
+
+    def _key(self, args: argparse.Namespace) -> Any:
+        key = fleet.signing_key()
+        return tr("Öffentlicher Schlüssel: {p}\nSchlüssel-ID: {k}\nAuf dem Rechner: techcare sensor trust add {p}",
+                  "Public key: {p}\nKey id: {k}\nOn the host: techcare sensor trust add {p}", p=key.public_key,
+                  k=key.key_id)
+
+
+_desk: FleetDesk | None = None
+
+
+def get_desk() -> FleetDesk:
+    """The desk of this process (the shell's magics and REPL share it)."""
+    global _desk
+    if _desk is None:
+        _desk = FleetDesk()
+    return _desk
+
+
+def _gate(shell: Any) -> None:
+    """The session timeout applies to remote work as to local repairs."""
+    from .session import get_session
+
+    lock = get_session().lock
+    if lock is None:
+        return
+    if shell is not None and shell.__class__.__name__ != "TerminalInteractiveShell":
+        lock.check(None)
+    else:
+        import getpass
+
+        lock.check(getpass.getpass)
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """Register ``%fleet`` (called by ``%load_ext techcare``; registering again replaces it)."""
+    from IPython.core.error import UsageError
+
+    def fleet_magic(line: str) -> Any:
+        """Remote jobs on the organisation's PCs (signed here, checked by each host).
+
+        %fleet                                   hosts
+        %fleet diagnose HOST                     remote diagnosis
+        %fleet plan HOST                         its repair plan
+        %fleet repair HOST GO REPAIR: 1,2        queue the approved steps (--confirm for high-risk ones)
+        %fleet jobs | job ID | cancel ID | rollback ID | key
+        """
+        try:
+            args = parse(line)  # usage errors before the session gate
+        except FleetUsageError as exc:
+            raise UsageError(str(exc)) from None
+        _gate(ipython)
+        return get_desk().execute(args)
+
+    ipython.register_magic_function(fleet_magic, magic_kind="line", magic_name="fleet")
