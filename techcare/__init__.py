@@ -41,7 +41,7 @@ _LAZY: dict[str, str] = {
     "load_settings": ".config",
     "plan": ".repairs",
     "report": ".repairs",
-    "save_snapshot": ".system.snapshot",
+    "save_snapshot": ".diagnosis",
     "triage": ".assistant",
     "load_snapshot": ".system.snapshot",
 }
@@ -82,9 +82,9 @@ def load_ipython_extension(ipython: Any) -> None:
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .assistant import Assistant, Reply, list_sessions, triage
     from .config import Settings, get_settings, load_settings
-    from .diagnosis import Diagnosis, Finding, diagnose
+    from .diagnosis import Diagnosis, Finding, diagnose, save_snapshot
     from .errors import (ApprovalError, ConfigError, LicenseError, ProbeError, RepairError, SnapshotError,
                          TechCareError)
     from .repairs import changelog, plan, report
-    from .system.snapshot import load_snapshot, save_snapshot
+    from .system.snapshot import load_snapshot
     from .tools.drivers import driver_updates, drivers

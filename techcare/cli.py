@@ -64,7 +64,8 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
 
 
 def cmd_snapshot(args: argparse.Namespace) -> int:
-    from .system.snapshot import load_snapshot, save_snapshot
+    from .diagnosis import save_snapshot
+    from .system.snapshot import load_snapshot
 
     if args.action == "save":
         snap = save_snapshot(args.file)

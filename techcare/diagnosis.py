@@ -25,8 +25,11 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from .config import Settings
     from .system.runner import CommandRunner
+    from .system.snapshot import Snapshot
+    from .tools.drivers import DriverReport
 
-__all__ = ["AREAS", "SEVERITIES", "Diagnosis", "Finding", "Thresholds", "diagnose", "findings_from_results"]
+__all__ = ["AREAS", "SEVERITIES", "Diagnosis", "Finding", "Thresholds", "diagnose", "driver_findings",
+           "findings_from_results", "save_snapshot"]
 
 AREAS = ("metrics", "services", "updates", "events", "smart", "network", "drivers")
 SEVERITIES = ("ok", "info", "warning", "critical", "unknown")
@@ -475,16 +478,62 @@ def findings_from_results(results: dict[str, R.ProbeResult], os_name: str,
     return out
 
 
+def driver_findings(runner: CommandRunner | None = None, *, report: DriverReport | None = None,
+                    use_sources: bool = True) -> list[Finding]:
+    """Findings of area ``drivers``: one per outdated driver whose update is CRITICAL (``critical``;
+    ``warning`` when only the release date says it is newer) with the repair ``drivers.install_update`` and its
+    ``repair_params``; otherwise one ``ok``/``unknown`` summary finding. ``use_sources=False`` skips the OS
+    update sources (a Windows Update search can take minutes) and uses only the custom database. Never raises."""
+    from .tools.drivers.core import build_report
+
+    try:
+        rep = report if report is not None else build_report(runner=runner, use_sources=use_sources)
+    except Exception as exc:  # noqa: BLE001 - a broken database or source must not break the diagnosis
+        return [Finding("drivers", "drivers", "unknown", f"Treiberprüfung nicht möglich: {exc}",
+                        f"Driver check not possible: {exc}", evidence={"error": str(exc)}, probe="drivers")]
+    findings: list[Finding] = []
+    for row in rep.updates:
+        if row.importance != "CRITICAL" or row.offer is None:
+            continue
+        data = row.to_dict()
+        hwid = data["hardware_id"] or ""
+        params = {"source": row.offer.source, "update_id": row.update_id, "hardware_id": hwid}
+        current = data["installed_version"] or "?"
+        latest = data["latest_version"] or "?"
+        device = data["device"]
+        findings.append(Finding(
+            check=f"driver_update:{hwid or row.update_id}", area="drivers",
+            severity="warning" if row.basis == "date" else "critical",
+            summary_de=f"Kritisches Treiber-Update für {device}: {current} -> {latest} ({row.offer.source})",
+            summary_en=f"Critical driver update for {device}: {current} -> {latest} ({row.offer.source})",
+            evidence={k: data[k] for k in ("device", "hardware_id", "installed_version", "latest_version",
+                                           "importance", "source", "status", "basis", "note", "install_hint",
+                                           "download_url")},
+            repairs=["drivers.install_update"], repair_params={"drivers.install_update": params}, probe="drivers"))
+    if findings:
+        return findings
+    stats = rep.stats()
+    if stats["installed"] == 0 and not any(s.status == "ok" for s in rep.sources if s.name != "custom_db"):
+        reasons = "; ".join(f"{s.name}: {s.detail or s.status}" for s in rep.sources if s.status != "ok")
+        return [Finding("drivers", "drivers", "unknown", f"Treiber-Inventar nicht lesbar ({reasons}).",
+                        f"Driver inventory could not be read ({reasons}).", evidence={"sources": reasons},
+                        probe="drivers")]
+    return [Finding("drivers", "drivers", "ok",
+                    tr("{i} Treiber, {o} veraltet, keine kritischen Updates.",
+                       "{i} drivers, {o} outdated, no critical updates.", "de", i=stats["installed"],
+                       o=stats["outdated"]),
+                    tr("{i} Treiber, {o} veraltet, keine kritischen Updates.",
+                       "{i} drivers, {o} outdated, no critical updates.", "en", i=stats["installed"],
+                       o=stats["outdated"]),
+                    evidence=stats, probe="drivers")]
+
+
 def _driver_findings_async(runner: CommandRunner):
     """Start the driver check (inventory + update sources) beside the probes; returns a result getter."""
     from concurrent.futures import ThreadPoolExecutor
     from concurrent.futures import TimeoutError as FutureTimeout
 
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="techcare-drivers")
-    try:
-        from .tools.drivers import driver_findings
-    except ImportError:  # pragma: no cover - the drivers package ships with the client
-        return lambda timeout: []
     future = pool.submit(driver_findings, runner)
     pool.shutdown(wait=False)
 
@@ -498,6 +547,16 @@ def _driver_findings_async(runner: CommandRunner):
                             {"reason_code": "timeout"}, probe="drivers")]
 
     return get
+
+
+def save_snapshot(path: str | Path, *, runner: CommandRunner | None = None,
+                  probes: list[str] | None = None) -> Snapshot:
+    """Record this machine (read-only) for a later ``diagnose(snapshot=path)`` anywhere: every probe's raw
+    outputs and, when all probes run, the driver check's commands too. ``.gz`` paths are gzip-compressed."""
+    from .system.snapshot import save_snapshot as _save
+    from .tools.drivers import capture as capture_drivers
+
+    return _save(path, runner=runner, probes=probes, captures=[capture_drivers] if probes is None else [])
 
 
 def diagnose(snapshot: str | Path | None = None, *, runner: CommandRunner | None = None,
@@ -514,11 +573,7 @@ def diagnose(snapshot: str | Path | None = None, *, runner: CommandRunner | None
     from .config import get_settings
 
     settings = settings or get_settings()
-    if snapshot is not None:
-        from .system.snapshot import load_snapshot
-
-        runner = load_snapshot(snapshot).runner()
-    runner = runner or system.default_runner()
+    runner = system.runner_for(snapshot, runner)
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     t0 = time.monotonic()
     budget = timeout or settings.probe_timeout

@@ -36,14 +36,9 @@ class Session:
     def runner(self):
         """The runner repairs and probes use: this machine, or the replay of the session's snapshot."""
         if self._runner is None:
-            if self.snapshot:
-                from .system.snapshot import load_snapshot
+            from .system import runner_for
 
-                self._runner = load_snapshot(self.snapshot).runner()
-            else:
-                from .system import default_runner
-
-                self._runner = default_runner()
+            self._runner = runner_for(self.snapshot)
         return self._runner
 
     def _forget_machine(self) -> None:

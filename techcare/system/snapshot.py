@@ -1,7 +1,7 @@
 """Snapshots: a machine's raw probe outputs in one file, replayable on any OS.
 
-``techcare snapshot save FILE`` runs every probe through a :class:`RecordingRunner` and writes what each
-command, file read and fact returned. ``techcare.diagnose(snapshot=FILE)`` replays it through a
+``techcare snapshot save FILE`` (:func:`techcare.diagnosis.save_snapshot`) runs every probe and the driver
+check through a :class:`RecordingRunner` and writes what each command, file read and fact returned. ``techcare.diagnose(snapshot=FILE)`` replays it through a
 :class:`ReplayRunner`, so a Windows PC can be analysed on a Linux laptop. The standalone capture scripts
 (``capture/capture.ps1``, ``capture/capture.sh``) write the same format without Python.
 The format is documented in ``docs/snapshot-format.md``.
@@ -13,7 +13,7 @@ import base64
 import gzip
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -23,14 +23,11 @@ from ..errors import SnapshotError
 from ..i18n import tr
 from .runner import CommandRunner, Entry, RecordingRunner, ReplayRunner, entry_from_dict
 
-__all__ = ["FORMAT", "VERSION", "Snapshot", "capture_extensions", "load_snapshot", "save_snapshot"]
+__all__ = ["FORMAT", "VERSION", "Snapshot", "load_snapshot", "save_snapshot"]
 
 FORMAT = "techcare-snapshot"
 VERSION = 1
 PLATFORMS = ("linux", "windows", "darwin")
-
-#: Extra captures run by ``save_snapshot`` after the probes, e.g. the driver inventory: ``fn(runner)``.
-capture_extensions: list[Callable[[CommandRunner], Any]] = []
 
 
 @dataclass
@@ -55,13 +52,16 @@ class Snapshot:
 
 
 def save_snapshot(path: str | os.PathLike[str], *, runner: CommandRunner | None = None,
-                  probes: list[str] | None = None) -> Snapshot:
-    """Run every probe (read-only) recording all raw outputs, and write them to ``path`` atomically.
+                  probes: list[str] | None = None,
+                  captures: Sequence[Callable[[CommandRunner], Any]] = ()) -> Snapshot:
+    """Run the probes (all, or ``probes``) read-only, recording every raw output, and write them to ``path``
+    atomically. Each of ``captures`` (e.g. the driver inventory, ``fn(runner)``) then runs through the same
+    recording runner; one that fails leaves out only what it did not record.
 
     A path ending in ``.gz`` is gzip-compressed.
     """
-    from .. import __version__
-    from . import run_probes
+    from .._version import __version__
+    from ._probes import run_probes
 
     recorder = RecordingRunner(runner)
     try:
@@ -69,14 +69,9 @@ def save_snapshot(path: str | os.PathLike[str], *, runner: CommandRunner | None 
     except LookupError:
         host = {"hostname": "unknown", "os": recorder.platform}
     run_probes(probes, recorder)
-    extensions = list(capture_extensions)
-    if probes is None:
-        from ..tools.drivers import capture as capture_drivers
-
-        extensions.insert(0, capture_drivers)
-    for extension in extensions:
+    for capture in captures:
         try:
-            extension(recorder)
+            capture(recorder)
         except Exception:  # noqa: BLE001 - an extra capture must never spoil the snapshot
             pass
     snap = Snapshot(platform=recorder.platform, entries=list(recorder.entries),

@@ -22,7 +22,7 @@ def test_every_platform_module_has_the_same_functions(module):
 
 def test_public_api_is_sorted_and_complete():
     assert drv.__all__ == sorted(drv.__all__)
-    for name in ("drivers", "driver_updates", "inventory", "capture", "driver_findings", "main"):
+    for name in ("drivers", "driver_updates", "inventory", "capture", "main"):
         assert name in drv.__all__ and callable(getattr(drv, name))
     with pytest.raises(ValueError, match="unknown platform"):
         platform_module("beos")

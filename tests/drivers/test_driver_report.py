@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from techcare.diagnosis import driver_findings
 from techcare.i18n import set_language
 from techcare.system.runner import RecordingRunner, ReplayRunner, decode_output
 from techcare.system.snapshot import Snapshot
@@ -21,7 +22,6 @@ from techcare.tools.drivers import (
     _macos,
     _windows,
     capture,
-    driver_findings,
     driver_updates,
     drivers,
     inventory,
@@ -304,3 +304,37 @@ def test_live_linux_lists_real_pci_devices():
         assert any(f"VEN_{vendor}&" in h for h in pci.hardware_id)
     bound = [s for s in real if os.path.islink(f"/sys/bus/pci/devices/{s}/driver")]
     assert (pci.driver != "").sum() == len(bound)
+
+
+def test_saved_snapshot_carries_the_driver_check(tmp_path: Path):
+    """``techcare.save_snapshot`` (and ``techcare snapshot save``) records the driver commands beside the probes,
+    so the driver report replays from the file; a snapshot of chosen probes leaves the driver check out."""
+    import techcare
+    from techcare.system.snapshot import load_snapshot
+
+    full = techcare.save_snapshot(tmp_path / "full.json", runner=windows_runner())
+    recorded = {tuple(e.key) for e in full.entries if e.kind == "cmd"}
+    assert tuple(_windows.INVENTORY_ARGV) in recorded and tuple(_windows.WU_ARGV) in recorded
+    assert driver_updates(snapshot=tmp_path / "full.json").attrs["stats"]["installed"] == 6
+    loaded = load_snapshot(tmp_path / "full.json")
+    assert drivers(snapshot=loaded).attrs["stats"]["installed"] == 6
+    assert techcare.drivers.__module__ == "techcare.tools.drivers"
+
+    partial = techcare.save_snapshot(tmp_path / "metrics.json", runner=windows_runner(), probes=["metrics"])
+    assert not any(e.kind == "cmd" and tuple(e.key) == tuple(_windows.INVENTORY_ARGV) for e in partial.entries)
+
+
+def test_low_level_save_snapshot_runs_only_the_captures_it_is_given(tmp_path: Path):
+    from techcare.system.snapshot import save_snapshot
+
+    calls: list[str] = []
+
+    def broken(runner) -> None:
+        calls.append(runner.platform)
+        raise RuntimeError("a capture that fails must not spoil the snapshot")
+
+    snap = save_snapshot(tmp_path / "s.json", runner=windows_runner(), probes=["metrics"], captures=[capture, broken])
+    assert calls == ["windows"]
+    assert any(e.kind == "cmd" and tuple(e.key) == tuple(_windows.INVENTORY_ARGV) for e in snap.entries)
+    bare = save_snapshot(tmp_path / "bare.json", runner=windows_runner(), probes=["metrics"])
+    assert not any(e.kind == "cmd" and tuple(e.key) == tuple(_windows.INVENTORY_ARGV) for e in bare.entries)

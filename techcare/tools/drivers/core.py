@@ -27,7 +27,9 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from ...i18n import tr
-from ...system.runner import CommandRunner, LocalRunner
+from ...system import runner_for
+from ...system.runner import CommandRunner
+from ...system.snapshot import Snapshot
 from .database import DatabaseProblem, DriverDatabase, load_database
 from .hwids import candidates
 from .records import InstalledDriver, SourceStatus, UpdateOffer, default_importance, importance_rank
@@ -46,7 +48,6 @@ __all__ = [
     "inventory",
     "match",
     "platform_module",
-    "runner_for",
     "update_offers",
 ]
 
@@ -78,16 +79,6 @@ def platform_module(platform: str) -> ModuleType:
         return importlib.import_module(_MODULES[platform], __package__)
     except KeyError:
         raise ValueError(f"unknown platform {platform!r}; known: {', '.join(_MODULES)}") from None
-
-
-def runner_for(snapshot: Any = None, runner: CommandRunner | None = None) -> tuple[CommandRunner, str | None]:
-    """The runner to use: a snapshot's replay runner (path or loaded snapshot), the given one, or the local one."""
-    if snapshot is not None:
-        from ...system.snapshot import Snapshot, load_snapshot
-
-        snap = snapshot if isinstance(snapshot, Snapshot) else load_snapshot(snapshot)
-        return snap.runner(), snap.path or str(snapshot)
-    return runner or LocalRunner(), None
 
 
 def inventory(runner: CommandRunner) -> tuple[list[InstalledDriver], list[SourceStatus]]:
@@ -351,7 +342,7 @@ class DriverReport:
         }
 
     def __rich__(self):
-        from .driver_manager import render
+        from .render import render
 
         return render(self)
 
@@ -384,7 +375,11 @@ def build_report(
 ) -> DriverReport:
     """Inventory, update sources and the custom database, matched. Raises
     :class:`~techcare.errors.DriverDatabaseError` for a broken database file."""
-    runner, snap_path = runner_for(snapshot, runner)
+    if isinstance(snapshot, Snapshot):
+        snap_path = snapshot.path
+    else:
+        snap_path = None if snapshot is None else str(snapshot)
+    runner = runner_for(snapshot, runner)
     timings: dict[str, float] = {}
     started = time.perf_counter()
     db = database if database is not None else load_database()
