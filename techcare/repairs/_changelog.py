@@ -52,6 +52,11 @@ def session_path(session: str) -> Path:
     return changelogs_dir() / f"{session}.jsonl"
 
 
+#: Fields every entry of a session repeats: who ran it, for whom, and on which machine (``machine``: host,
+#: platform, id, replay — see ``_execute.machine_of``; an undo runs only where the step ran).
+COMMON_FIELDS = ("plan_id", "technician", "company", "host", "platform", "machine")
+
+
 class ChangelogWriter:
     """Appends entries for one session; every entry is flushed and fsynced before ``write`` returns."""
 
@@ -59,6 +64,11 @@ class ChangelogWriter:
         self.session = session
         self.common = dict(common)
         self.path = session_path(session)
+
+    @classmethod
+    def continuing(cls, session: str, entry: dict[str, Any]) -> ChangelogWriter:
+        """A writer that goes on with a session, repeating the common fields of one of its entries."""
+        return cls(session, {k: entry.get(k) for k in COMMON_FIELDS if k in entry})
 
     def write(self, event: str, **fields: Any) -> dict[str, Any]:
         entry = {"ts": now_iso(), "session": self.session, "event": event, **self.common, **fields}
@@ -151,6 +161,16 @@ class Interrupted:
     state: dict[str, Any]
     platform: str
     kind: str = "step"  # "step": killed while running the step; "undo": killed while undoing it
+    host: str = ""
+    machine: dict[str, Any] | None = None  # where the step ran; its undo runs only there
+
+    @property
+    def where(self) -> str:
+        """The machine the step ran on, for messages (``PC-A (windows, replay of a snapshot)``)."""
+        return self.where_in()
+
+    def where_in(self, lang: str | None = None) -> str:
+        return describe_machine(self.machine or {"host": self.host, "platform": self.platform}, lang)
 
     def message(self, lang: str | None = None) -> str:
         from ..errors import RepairError
@@ -164,8 +184,8 @@ class Interrupted:
             offer = tr("Vor der Änderung abgebrochen – nichts zurückzunehmen (dismiss_interrupted schließt ihn).",
                        "Stopped before any change – nothing to undo (dismiss_interrupted closes it).", lang)
         elif reason is None:
-            offer = tr("Undo möglich: techcare.repairs.undo_interrupted(...)",
-                       "Undo available: techcare.repairs.undo_interrupted(...)", lang)
+            offer = tr("Undo möglich, nur auf {w}: techcare.repairs.undo_interrupted(...)",
+                       "Undo available, on {w} only: techcare.repairs.undo_interrupted(...)", lang, w=self.where_in(lang))
         else:
             offer = tr("Kein Undo: {r} Bitte von Hand prüfen.", "No undo: {r} Please check by hand.", lang, r=reason)
         if self.kind == "undo":
@@ -204,8 +224,19 @@ def interrupted(session: str | None = None) -> list[Interrupted]:
         out.append(Interrupted(session=sess, step=step, action=started.get("action", ""),
                                params=started.get("params") or {}, started=started.get("ts", ""),
                                prepared=data["prepared"], state=last_state.get((sess, step), {}),
-                               platform=started.get("platform", ""), kind=data["kind"]))
+                               platform=started.get("platform", ""), kind=data["kind"],
+                               host=str(started.get("host") or ""),
+                               machine=started["machine"] if isinstance(started.get("machine"), dict) else None))
     return out
+
+
+def describe_machine(machine: dict[str, Any], lang: str | None = None) -> str:
+    """``host (platform)``, marked when it was the replay of a snapshot rather than a machine."""
+    name = str(machine.get("host") or "?")
+    platform = str(machine.get("platform") or "?")
+    if machine.get("replay"):
+        return f"{name} ({platform}, " + tr("Wiedergabe eines Snapshots", "replay of a snapshot", lang) + ")"
+    return f"{name} ({platform})"
 
 
 def startup_check(lang: str | None = None) -> list[str]:
@@ -216,15 +247,15 @@ def startup_check(lang: str | None = None) -> list[str]:
 def _writer_for(item: Interrupted) -> ChangelogWriter:
     first = next((e for e in read_entries(item.session) if e.get("event") == "started" and e.get("step") == item.step),
                  {})
-    common = {k: first.get(k) for k in ("plan_id", "technician", "company", "host", "platform")}
-    return ChangelogWriter(item.session, common)
+    return ChangelogWriter.continuing(item.session, first)
 
 
 def undo_interrupted(item: Interrupted, runner: CommandRunner | None = None) -> dict[str, Any]:
     """Run the undo of an interrupted step from its recorded state; writes ``undone`` or ``undo_failed``."""
-    from ._execute import undo_step
+    from ._execute import require_same_machine, undo_step
 
     writer = _writer_for(item)
+    runner = require_same_machine(writer, runner, item.step)
     if not item.prepared:
         detail = tr("Vor der Änderung abgebrochen – nichts zurückzunehmen.", "Stopped before any change – nothing to undo.")
         writer.write("abandoned", step=item.step, action=item.action, params=item.params, detail=detail)

@@ -3,6 +3,8 @@ undo of a failed step, stop, and rollback of completed steps on request."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import secrets
 import socket
@@ -15,9 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ApprovalError, RepairError, TechCareError
 from ..i18n import tr
-from ..system.runner import CommandResult, CommandRunner, DryRunRunner, LocalRunner
+from ..system.runner import CommandResult, CommandRunner, DryRunRunner, LocalRunner, RecordingRunner, ReplayRunner
 from ._catalog import get_action
-from ._changelog import ChangelogWriter, interrupted, read_entries
+from ._changelog import ChangelogWriter, describe_machine, interrupted, read_entries
 from ._model import Check, StepContext, StepFailed, truncate
 from ._plan import _shell_word
 
@@ -26,7 +28,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from ._plan import Approval, Plan, Step
 
-__all__ = ["RunResult", "StepOutcome", "on_run_finished", "purge_backups", "rollback_session", "run_plan", "undo_step"]
+__all__ = ["RunResult", "StepOutcome", "machine_of", "on_run_finished", "purge_backups", "require_same_machine",
+           "rollback_session", "run_plan", "undo_step"]
 
 log = logging.getLogger("techcare.repairs")
 
@@ -132,6 +135,55 @@ def _is_admin(runner: CommandRunner) -> bool | None:
     return None
 
 
+def machine_of(runner: CommandRunner) -> dict[str, Any]:
+    """The machine a runner talks to: ``{"host", "platform", "id", "replay"}``, recorded with every changelog
+    entry and compared before any undo.
+
+    A live machine is identified by its machine fingerprint (:func:`techcare.license.machine_fingerprint`, an
+    HMAC of the OS machine id), so PC B never passes for PC A even when both share a data directory on a USB
+    stick. A replayed snapshot is identified by a digest of its recorded host fact: the replay of PC A is
+    neither this machine nor PC A itself.
+    """
+    inner = runner
+    while isinstance(inner, (DryRunRunner, RecordingRunner)):
+        inner = inner.inner
+    try:
+        host = inner.fact("host")
+    except (LookupError, OSError):
+        host = None
+    host = host if isinstance(host, dict) else {}
+    name = str(host.get("hostname") or "")
+    if isinstance(inner, ReplayRunner):
+        digest = hashlib.sha256(json.dumps(host, sort_keys=True, default=str).encode("utf-8")).hexdigest()[:16]
+        return {"host": name or "unknown", "platform": inner.platform, "id": f"snapshot:{digest}", "replay": True}
+    from ..license import machine_fingerprint
+
+    return {"host": name or socket.gethostname(), "platform": inner.platform,
+            "id": "machine:" + machine_fingerprint(inner)[:16], "replay": False}
+
+
+def require_same_machine(writer: ChangelogWriter, runner: CommandRunner | None, step: int) -> CommandRunner:
+    """The runner to undo ``step`` of the writer's session with (default: this machine), or :class:`RepairError`
+    naming both machines when it is not the machine (or replayed snapshot) the step ran on."""
+    runner = runner or LocalRunner()
+    here = machine_of(runner)
+    recorded = writer.common.get("machine")
+    if isinstance(recorded, dict) and recorded.get("id"):
+        same = recorded["id"] == here["id"]
+    else:  # written before machines were recorded: the host name and platform are all there is
+        recorded = {"host": writer.common.get("host") or "?", "platform": writer.common.get("platform") or "?"}
+        same = (str(recorded["platform"]) == here["platform"]
+                and str(recorded["host"]).casefold() == here["host"].casefold())
+    if not same:
+        raise RepairError(tr(
+            "Schritt {n} der Sitzung {s} lief auf {there}; dies ist {here}. Zurückgenommen wird nur dort, wo der "
+            "Schritt lief – TechCare dort starten (bei einem Snapshot: denselben Snapshot wiedergeben).",
+            "Step {n} of session {s} ran on {there}; this is {here}. It is undone only where it ran – start "
+            "TechCare there (for a snapshot: replay the same snapshot).",
+            n=step, s=writer.session, there=describe_machine(recorded), here=describe_machine(here)))
+    return runner
+
+
 def run_plan(plan: Plan, approval: Approval, *, runner: CommandRunner | None = None, dry_run: bool = False,
              confirm: Callable[[Step], bool] | None = None, progress: Callable[[str], None] | None = None,
              technician: str | None = None, company: str | None = None) -> RunResult:
@@ -184,7 +236,8 @@ def run_plan(plan: Plan, approval: Approval, *, runner: CommandRunner | None = N
     session = _new_session(plan.id)
     writer = ChangelogWriter(session, {
         "plan_id": plan.id, "technician": technician if technician is not None else settings.technician_name,
-        "company": company if company is not None else settings.company, "host": host, "platform": plan.platform})
+        "company": company if company is not None else settings.company, "host": host, "platform": plan.platform,
+        "machine": machine_of(base)})
     pending = [] if dry_run else interrupted()
     for item in pending:
         say("⚠ " + item.message())
@@ -381,13 +434,15 @@ def _prepared_state(session: str, step: int) -> tuple[dict[str, Any], dict[str, 
 
 def undo_step(writer: ChangelogWriter, number: int, action_id: str, params: dict[str, Any], state: dict[str, Any],
               runner: CommandRunner | None, *, note: str = "") -> dict[str, Any]:
+    """Undo one step of the writer's session from its recorded state, on the machine it ran on only."""
+    runner = require_same_machine(writer, runner, number)
     action = get_action(action_id)
     reason = action.undo_reason(params)
     base = {"step": number, "action": action_id, "params": params}
     if reason is not None:
         writer.write("undo_skipped", **base, detail=reason)
         return {"step": number, "action": action_id, "status": "not_undoable", "detail": reason}
-    ctx = StepContext(runner=runner or LocalRunner(), params=dict(params), state=dict(state),
+    ctx = StepContext(runner=runner, params=dict(params), state=dict(state),
                       backup_dir=_session_dir(writer.session) / f"step-{number}", timeout=action.timeout)
     writer.write("undo_started", **base)
     try:
@@ -413,9 +468,9 @@ def rollback_session(session: str, runner: CommandRunner | None = None, *,
             finished[e["step"]] = e
         elif e.get("event") in ("undone",) and e.get("step") in finished:
             del finished[e["step"]]
-    first = entries[0]
-    writer = ChangelogWriter(session, {k: first.get(k) for k in ("plan_id", "technician", "company", "host",
-                                                                  "platform")})
+    writer = ChangelogWriter.continuing(session, entries[0])
+    if finished:
+        runner = require_same_machine(writer, runner, max(finished))
     results = []
     for number in sorted(finished, reverse=True):
         e = finished[number]
