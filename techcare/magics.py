@@ -22,10 +22,17 @@ from .session import get_session
 
 __all__ = ["TechCareMagics", "load_ipython_extension", "unload_ipython_extension"]
 
-REPAIR_USAGE = ("%repair                      show the current plan\n"
-                "%repair GO REPAIR: 1,3       run the approved steps (add --confirm for high-risk steps)\n"
-                "%repair --dry-run 1,2        show what steps 1 and 2 would do, run nothing\n"
-                "%repair --undo               roll back the last run")
+
+
+def _repair_usage() -> str:
+    return tr("%repair                      aktuellen Plan zeigen\n"
+              "%repair GO REPAIR: 1,3       freigegebene Schritte ausführen (--confirm für Hochrisiko-Schritte)\n"
+              "%repair --dry-run 1,2        zeigen, was Schritte 1 und 2 tun würden, nichts ausführen\n"
+              "%repair --undo               den letzten Lauf rückgängig machen",
+              "%repair                      show the current plan\n"
+              "%repair GO REPAIR: 1,3       run the approved steps (add --confirm for high-risk steps)\n"
+              "%repair --dry-run 1,2        show what steps 1 and 2 would do, run nothing\n"
+              "%repair --undo               roll back the last run")
 
 
 def _in_kernel(shell: Any) -> bool:
@@ -69,7 +76,8 @@ class TechCareMagics(Magics):
         if cell is not None and line.strip():
             message = f"{line.strip()}\n{cell.strip()}"
         if not message:
-            raise UsageError("%techcare <Nachricht / message>   or   %%techcare (cell = message)")
+            raise UsageError(tr("%techcare <Nachricht>   oder   %%techcare (Zelle = Nachricht)",
+                                "%techcare <message>   or   %%techcare (cell = message)"))
         self._gate()
         if self.streaming and _in_kernel(self.shell):  # the terminal shows the whole Reply (text + plan) instead
             from IPython.display import Markdown, display
@@ -106,7 +114,8 @@ class TechCareMagics(Magics):
         tokens = text.split()
         if tokens[0] == "--undo":
             if len(tokens) > 1:
-                raise UsageError(f"%repair --undo takes no arguments\n{REPAIR_USAGE}")
+                raise UsageError(tr("%repair --undo nimmt keine Argumente\n{u}", "%repair --undo takes no arguments\n{u}",
+                                       u=_repair_usage()))
             return self.session.undo()
         confirm_high_risk = "--confirm" in tokens
         tokens = [t for t in tokens if t != "--confirm"]
@@ -115,15 +124,17 @@ class TechCareMagics(Magics):
             dry = True
             tokens = tokens[1:]
             if not tokens:
-                raise UsageError(f"%repair --dry-run needs step numbers, e.g. 1,2\n{REPAIR_USAGE}")
+                raise UsageError(tr("%repair --dry-run braucht Schrittnummern, z.B. 1,2\n{u}",
+                                   "%repair --dry-run needs step numbers, e.g. 1,2\n{u}", u=_repair_usage()))
             approval_text = "GO REPAIR: " + " ".join(tokens)
         elif tokens and tokens[0].upper() == "GO":
             approval_text = " ".join(tokens)
         else:
-            raise UsageError(f"unknown %repair arguments: {text!r}\n{REPAIR_USAGE}")
+            raise UsageError(tr("Unbekannte %repair-Argumente: {t!r}\n{u}", "unknown %repair arguments: {t!r}\n{u}",
+                                t=text, u=_repair_usage()))
         bad = [t for t in tokens if t.startswith("--")]
         if bad:
-            raise UsageError(f"unknown option {bad[0]}\n{REPAIR_USAGE}")
+            raise UsageError(tr("Unbekannte Option {o}\n{u}", "unknown option {o}\n{u}", o=bad[0], u=_repair_usage()))
         plan = self.session.plan
         if plan is None:
             raise UsageError(tr("Kein Plan vorhanden – erst %techcare oder %diagnose.",
@@ -138,7 +149,7 @@ class TechCareMagics(Magics):
     def changelog(self, line: str):
         """The repair changelog as a DataFrame."""
         if line.strip():
-            raise UsageError("%changelog takes no arguments")
+            raise UsageError(tr("%changelog nimmt keine Argumente", "%changelog takes no arguments"))
         return self.session.changelog()
 
     # ---- drivers & diagnosis ------------------------------------------------------------------------------------
@@ -184,8 +195,12 @@ class TechCareMagics(Magics):
 
         if not args.history:
             if args.since or args.until:
-                raise UsageError("--since/--until only with --history HOST")
-            return monitoring.current_sample(runner=self.session.runner)
+                raise UsageError(tr("--since/--until nur zusammen mit --history HOST",
+                                      "--since/--until only with --history HOST"))
+            from .widgets import SampleView
+
+            # %sensor only looks: the sample is shown, not sent (the sensor service sends); the view says so
+            return SampleView(monitoring.current_sample(runner=self.session.runner), sent=False)
         frame = monitoring.history(args.history, since=args.since, until=args.until)
         if not args.no_plot and len(frame):
             monitoring.plot_history(frame, title=args.history)

@@ -51,7 +51,7 @@ class Repl:
             "  plan                              aktuellen Reparaturplan zeigen\n"
             "  plan add <aktion> [name=wert …]   Katalog-Aktion von Hand hinzufügen\n"
             "  plan clear                        Plan verwerfen\n"
-            "  GO REPAIR: 1,2,3                  freigegebene Schritte ausführen\n"
+            "  GO REPAIR: <Schritte>             freigegebene Schritte ausführen ({go})\n"
             "  undo                              letzten Lauf rückgängig machen\n"
             "  report                            Reparaturprotokoll schreiben\n"
             "  fleet [diagnose|plan|repair|jobs|cancel …]   Fernaufträge an Kunden-PCs (fleet hilfe)\n"
@@ -63,12 +63,19 @@ class Repl:
             "  plan                              show the current repair plan\n"
             "  plan add <action> [name=value …]  add a catalogue action by hand\n"
             "  plan clear                        discard the plan\n"
-            "  GO REPAIR: 1,2,3                  run the approved steps\n"
+            "  GO REPAIR: <steps>                run the approved steps ({go})\n"
             "  undo                              undo the last run\n"
             "  report                            write the repair report\n"
             "  fleet [diagnose|plan|repair|jobs|cancel …]   remote jobs on customer PCs (fleet help)\n"
             "  help · exit\n"
-            "Anything else is a message to the assistant, e.g. \"Windows Update is not working\".")
+            "Anything else is a message to the assistant, e.g. \"Windows Update is not working\".", go=self._go_examples())
+
+    def _go_examples(self) -> str:
+        """Approvals valid for the current plan (no step number it does not have), or how the numbers work."""
+        plan = self.session.plan
+        if plan is None or not getattr(plan, "steps", None):
+            return tr("Nummern aus dem Plan, z.B. 1,3 oder 1-3 oder alle", "numbers from the plan, e.g. 1,3 or 1-3 or all")
+        return " · ".join(plan.approval_examples())
 
     def _confirm(self, step: Any) -> bool:
         if not self.interactive:
@@ -119,7 +126,7 @@ class Repl:
         elif word in ("diagnose", "diagnosis"):
             self.say(self.session.diagnose())
         elif word in ("treiber", "drivers"):
-            self.say(self.session.drivers(updates=True))
+            self.say(self.session.driver_report())
         elif word in ("plan clear", "plan leeren", "plan löschen"):
             self.session.plan = None
             self.session.shown_plan_id = None
@@ -147,9 +154,10 @@ class Repl:
             if self.session.last_run is None and self.session.interrupted():
                 self.say(_render_undo(self.session.undo_interrupted()))
             else:
-                self.say(_render_undo(self.session.undo()))
+                # the rendered result below names every step in the session language: no raw progress lines
+                self.say(_render_undo(self.session.undo(progress=lambda _line: None)))
         elif word in ("report", "bericht"):
-            self.say(self.session.report())
+            self.say(_render_report(self.session.report()))
         elif word == "fleet" or word.startswith("fleet "):
             self._fleet(text[5:])
         elif _GO.match(text):
@@ -187,14 +195,28 @@ class Repl:
 
 
 _ICONS = {"finished": "✔", "undone": "↺", "skipped": "–", "dry_run": "·", "failed": "✖", "undo_failed": "✖",
-          "not_confirmed": "✋", "not_run": "–", "nothing_to_undo": "–"}
+          "not_confirmed": "✋", "not_run": "–", "nothing_to_undo": "–", "not_undoable": "–"}
+
+
+_STATUS = {"finished": ("erledigt", "finished"), "undone": ("rückgängig gemacht", "undone"),
+           "skipped": ("übersprungen", "skipped"), "dry_run": ("Probelauf", "dry run"),
+           "failed": ("fehlgeschlagen", "failed"), "undo_failed": ("Rückgängig fehlgeschlagen", "undo failed"),
+           "not_confirmed": ("nicht bestätigt", "not confirmed"), "not_run": ("nicht ausgeführt", "not run"),
+           "nothing_to_undo": ("nichts rückgängig zu machen", "nothing to undo"),
+           "not_undoable": ("nicht rückgängig zu machen", "cannot be undone"), "completed": ("erledigt", "completed")}
+
+
+def _status(value: Any) -> str:
+    """A run or step status in the session language (unknown codes are shown as they are)."""
+    words = _STATUS.get(str(value))
+    return tr(*words) if words else str(value)
 
 
 def _render_run(result: Any) -> str:
-    lines = [f"{_ICONS.get(s.status, '?')} {s.number}. {s.action}: {s.status}" + (f" – {s.detail}" if s.detail else "")
-             for s in getattr(result, "steps", [])]
+    lines = [f"{_ICONS.get(s.status, '?')} {s.number}. {s.action}: {_status(s.status)}"
+             + (f" – {s.detail}" if s.detail else "") for s in getattr(result, "steps", [])]
     status = getattr(result, "status", "?")
-    lines.append(tr("Ergebnis: {s} · Protokoll: {p}", "Result: {s} · changelog: {p}", s=status,
+    lines.append(tr("Ergebnis: {s} · Protokoll: {p}", "Result: {s} · changelog: {p}", s=_status(status),
                     p=getattr(result, "changelog_path", "-")))
     if status == "failed" and getattr(result, "rollback_available", None):
         lines.append(tr("Erledigte Schritte zurücknehmen: undo", "Undo the completed steps: undo"))
@@ -204,9 +226,15 @@ def _render_run(result: Any) -> str:
 def _render_undo(rows: Any) -> str:
     if not isinstance(rows, list):
         return str(rows)
-    return "\n".join(f"{_ICONS.get(str(r.get('status')), '?')} {r.get('step')}. {r.get('action')}: {r.get('status')}"
+    return "\n".join(f"{_ICONS.get(str(r.get('status')), '?')} {r.get('step')}. {r.get('action')}: {_status(r.get('status'))}"
                      + (f" – {r['detail']}" if r.get("detail") else "") for r in rows) or tr(
         "Nichts rückgängig zu machen.", "Nothing to undo.")
+
+
+def _render_report(report: Any) -> str:
+    """Where the repair report was written (as ``techcare report`` says it), not the report object."""
+    return "\n".join([tr("Reparaturprotokoll geschrieben:", "Repair report written:"),
+                      f"  {report.markdown_path}", f"  {report.html_path}"])
 
 
 def _title(step: Any) -> str:

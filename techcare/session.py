@@ -30,6 +30,7 @@ class Session:
         self._assistant: Any = None
         self._drivers: Any = None
         self._driver_updates: Any = None
+        self._driver_report: Any = None
 
     # ---- machine -------------------------------------------------------------------------------------------
     @property
@@ -43,7 +44,7 @@ class Session:
 
     def _forget_machine(self) -> None:
         # A plan belongs to the machine it was made for: never carry it (or its approval) to another one.
-        self.diagnosis = self._drivers = self._driver_updates = None
+        self.diagnosis = self._drivers = self._driver_updates = self._driver_report = None
         self.plan = None
         self.shown_plan_id = None
 
@@ -150,14 +151,15 @@ class Session:
             self.last_run = result
         return result
 
-    def undo(self):
-        """Undo the completed steps of the last real run, last first (even if a newer plan exists by now)."""
+    def undo(self, *, progress: Callable[[str], None] | None = None):
+        """Undo the completed steps of the last real run, last first (even if a newer plan exists by now).
+        ``progress(line)`` receives a line per step (default: printed)."""
         if self.last_run is None:
             raise RepairError(tr("Es gibt keinen Reparaturlauf, der rückgängig gemacht werden könnte.",
                                  "There is no repair run to undo."))
         from .repairs import rollback_session
 
-        return rollback_session(self.last_run.session, self.last_run.runner or self.runner)
+        return rollback_session(self.last_run.session, self.last_run.runner or self.runner, progress=progress)
 
     def interrupted(self) -> list[Any]:
         """Steps a killed process left started but unfinished (from the write-ahead changelog)."""
@@ -195,10 +197,22 @@ class Session:
             self._drivers = drivers(runner=self.runner)
         return self._drivers
 
+    def driver_report(self, *, refresh: bool = False):
+        """The driver report (statistics, available updates, sources) as ``techcare drivers`` shows it."""
+        from .tools.drivers import report
+
+        if self._driver_report is None or refresh:
+            self._driver_report = report(runner=self.runner)
+        return self._driver_report
+
     def __repr__(self) -> str:
-        where = f"snapshot {self.snapshot}" if self.snapshot else tr("dieser PC", "this PC")
-        plan = f", plan {self.plan.id} ({len(self.plan.steps)} steps)" if self.plan is not None else ""
-        return f"<TechCare session: {where}{plan}>"
+        where = tr("Snapshot {s}", "snapshot {s}", s=self.snapshot) if self.snapshot else tr("dieser PC", "this PC")
+        plan = ""
+        if self.plan is not None:
+            n = len(self.plan.steps)
+            steps = tr("1 Schritt", "1 step") if n == 1 else tr("{n} Schritte", "{n} steps", n=n)
+            plan = tr(", Plan {id} ({s})", ", plan {id} ({s})", id=self.plan.id, s=steps)
+        return tr("<TechCare-Sitzung: {w}{p}>", "<TechCare session: {w}{p}>", w=where, p=plan)
 
 
 _session: Session | None = None

@@ -18,9 +18,9 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from .i18n import tr
+from .i18n import get_language, tr
 
-__all__ = ["banner", "check_license", "prepare_session", "start"]
+__all__ = ["banner", "check_license", "os_line", "prepare_session", "start"]
 
 
 def _backend_status(settings: Any) -> str:
@@ -36,19 +36,57 @@ def _backend_status(settings: Any) -> str:
         return f"{settings.backend_url} ({tr('nicht erreichbar', 'unreachable')}: {type(exc).__name__})"
 
 
-def banner(settings: Any, license_status: str | None = None) -> str:
+_OS_NAMES = {"windows": "Windows", "linux": "Linux", "darwin": "macOS"}
+
+
+def os_line(host: dict[str, Any]) -> str:
+    """The operating system as people name it: "Microsoft Windows 11 Pro", "Debian GNU/Linux 12 (bookworm)",
+    "macOS 14.6.1" — from a host record (``techcare.system.host_info``), never from this machine."""
+    os_name = str(host.get("os") or "")
+    if host.get("caption"):
+        return str(host["caption"])
+    if os_name == "darwin" and host.get("mac_version"):
+        return f"macOS {host['mac_version']}"
+    distro = host.get("distro") or {}
+    if os_name == "linux" and distro.get("PRETTY_NAME"):
+        return f"{distro['PRETTY_NAME']} · Linux {host.get('os_release', '')}".rstrip()
+    return f"{_OS_NAMES.get(os_name, os_name or '?')} {host.get('os_release') or ''}".rstrip()
+
+
+def _machine_line(session: Any) -> str:
+    """Which machine the session works on: this one, or the PC a snapshot was captured on."""
+    if session is None:
+        return f"{tr('Rechner', 'Host')}: {socket.gethostname()} · {platform.system()} {platform.release()}"
+    from .system import host_info
+
+    host = host_info(session.runner)
+    line = f"{tr('Rechner', 'Host')}: {host.get('hostname', '?')} · {os_line(host)}"
+    if session.snapshot:
+        line += " · " + tr("Snapshot {f} (nur lesend abgespielt, nicht dieser PC)",
+                           "snapshot {f} (replayed read-only, not this PC)", f=os.path.basename(session.snapshot))
+    return line
+
+
+def banner(settings: Any, license_status: str | None = None, *, session: Any = None, plain: bool = False) -> str:
+    """The start banner: edition, the machine the session works on, backend, language and the commands of the
+    interface that follows (the IPython magics, or the words of the plain REPL with ``plain``)."""
     from . import __version__
     from .features import EDITION_NAMES, current_edition
 
     edition = EDITION_NAMES.get(current_edition(), settings.edition)
+    if plain:
+        commands = tr("Befehle: <Frage> · diagnose · treiber · plan · GO REPAIR: <Schritte> · undo · report · hilfe · exit",
+                      "Commands: <question> · diagnose · drivers · plan · GO REPAIR: <steps> · undo · report · help · exit")
+    else:
+        commands = tr("Befehle: %techcare <Frage> · %diagnose · %repair · %drivers · %changelog · tc (Sitzung) · exit",
+                      "Commands: %techcare <question> · %diagnose · %repair · %drivers · %changelog · tc (session) · exit")
     lines = [
         f"TechCare {__version__} · {edition}" + (f" · {license_status}" if license_status else ""),
-        f"{tr('Rechner', 'Host')}: {socket.gethostname()} · {platform.system()} {platform.release()}",
+        _machine_line(session),
         f"Backend: {_backend_status(settings)}",
-        f"{tr('Sprache', 'Language')}: {settings.techcare_lang} · {tr('Techniker', 'Technician')}: "
+        f"{tr('Sprache', 'Language')}: {get_language()} · {tr('Techniker', 'Technician')}: "
         f"{settings.technician_name or '-'}" + (f" ({settings.company})" if settings.company else ""),
-        tr("Befehle: %techcare <Frage> · %diagnose · %repair · %drivers · %changelog · tc (Sitzung) · exit",
-           "Commands: %techcare <question> · %diagnose · %repair · %drivers · %changelog · tc (session) · exit"),
+        commands,
     ]
     return "\n".join(lines)
 
@@ -134,7 +172,7 @@ def interrupted_notice() -> str:
 
 def start(*, plain: bool = False, approve: str | None = None, snapshot: str | None = None) -> int:
     session, settings, license_status = prepare_session(snapshot=snapshot)
-    text = banner(settings, license_status)
+    text = banner(settings, license_status, session=session, plain=plain)
     notice = interrupted_notice()
     if notice:
         text = f"{text}\n{notice}"

@@ -11,8 +11,9 @@ from collections.abc import Callable
 from typing import Any
 
 from .i18n import tr
+from .monitoring import SensorSample
 
-__all__ = ["PlanView", "diagnosis_progress", "have_widgets"]
+__all__ = ["PlanView", "SampleView", "diagnosis_progress", "have_widgets"]
 
 
 def have_widgets() -> bool:
@@ -114,3 +115,66 @@ class PlanView:
             print(self.plan.text())  # terminal shell: the plain-text plan with its exact commands
             return
         display(self.widget() if have_widgets() else HTML(self._repr_html_()))
+
+
+
+def _word(value: Any) -> str:
+    """A state word of the sensor contract (on/off/ok/passed/…) in the session language."""
+    words = {"on": ("an", "on"), "off": ("aus", "off"), "ok": ("in Ordnung", "ok"), "problem": ("Problem", "problem"),
+             "passed": ("in Ordnung", "passed"), "warning": ("Warnung", "warning"), "failing": ("defekt", "failing"),
+             True: ("ja", "yes"), False: ("nein", "no"), None: ("unbekannt", "unknown"),
+             "unknown": ("unbekannt", "unknown")}
+    pair = words.get(value) if isinstance(value, (str, bool)) or value is None else None
+    return tr(*pair) if pair else str(value)
+
+
+class SampleView(SensorSample):
+    """A sensor sample (still the same dict, the backend contract) that says whether it was sent to the backend
+    and shows its values as a table in the terminal and in Jupyter."""
+
+    def __init__(self, sample: Any = (), *, sent: bool = False) -> None:
+        super().__init__(sample)
+        self.sent = sent
+
+    def status_line(self) -> str:
+        where = f"{self.get('hostname')} ({self.get('os')}) · {self.get('timestamp')}"
+        if self.sent:
+            return tr("Messwert {w} – an das Backend gesendet.", "Sample {w} – sent to the backend.", w=where)
+        return tr("Messwert {w} – nicht gesendet, nur angezeigt (gesendet wird vom Sensor: techcare sensor --once).",
+                  "Sample {w} – not sent, only shown (the sensor sends samples: techcare sensor --once).", w=where)
+
+    def rows(self) -> list[tuple[str, str]]:
+        """(label, value) in the session language; values the machine reported (mounts, devices) stay as they are."""
+        def pct(value: Any) -> str:
+            return "-" if value is None else f"{float(value):.0f} %"
+
+        rows = [(tr("Prozessorlast", "CPU load"), pct(self.get("cpu_percent"))),
+                (tr("Arbeitsspeicher", "Memory"), pct(self.get("ram_percent"))),
+                (tr("Auslagerung", "Swap"), pct(self.get("swap_percent")))]
+        rows += [(tr("Laufwerk {m}", "Drive {m}", m=d.get("mount")), pct(d.get("percent"))) for d in self.get("disks") or []]
+        services = self.get("services") or {}
+        rows += [(tr("Firewall", "Firewall"), _word(services.get("firewall"))),
+                 (tr("Virenschutz", "Antivirus"), _word(services.get("antivirus"))),
+                 (tr("Update-Dienst", "Update service"), _word(services.get("update_service"))),
+                 (tr("Ausgefallene Dienste", "Failed services"), ", ".join(services.get("failed") or []) or "-")]
+        updates = self.get("pending_updates")
+        rows.append((tr("Ausstehende Updates", "Pending updates"), tr("unbekannt", "unknown") if updates is None else
+                     tr("{n} ({s} Sicherheit)", "{n} ({s} security)", n=updates.get("count"), s=updates.get("security"))))
+        rows.append((tr("Neustart ausstehend", "Restart pending"), _word(self.get("pending_reboot"))))
+        rows += [(f"SMART {d.get('device')}", _word(d.get("health"))) for d in self.get("smart") or []]
+        rows.append((tr("Fehlerereignisse", "Error events"), str(len(self.get("events") or []))))
+        return rows
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        if cycle:
+            printer.text("{...}")
+            return
+        rows = self.rows()
+        width = max(len(label) for label, _ in rows)
+        printer.text("\n".join([self.status_line()] + [f"  {label.ljust(width)}  {value}" for label, value in rows]))
+
+    def _repr_html_(self) -> str:
+        import html
+
+        body = "".join(f"<tr><td>{html.escape(label)}</td><td>{html.escape(value)}</td></tr>" for label, value in self.rows())
+        return f"<p>{html.escape(self.status_line())}</p><table><tbody>{body}</tbody></table>"

@@ -52,11 +52,11 @@ def test_repl_chat_then_go_repair_runs_a_sandboxed_step_and_undo_restores_it(tmp
     child.expect("techcare> ")
     child.sendline("GO REPAIR: 1")
     child.expect("techcare> ")
-    assert "finished" in child.before, child.before
+    assert "erledigt" in child.before and "finished" not in child.before, child.before  # German run, German words
     assert sorted(p.name for p in target.iterdir()) == ["neu.tmp"]
     child.sendline("undo")
     child.expect("techcare> ")
-    assert "undone" in child.before
+    assert "rückgängig gemacht" in child.before and "undone" not in child.before
     assert {p.name: p.read_bytes() for p in target.iterdir()} == CONTENT  # byte-for-byte back
     child.sendline("exit")
     child.expect(pexpect.EOF)

@@ -54,7 +54,7 @@ def test_first_start_runs_the_wizard_then_opens_the_shell(tc_env):
     child.expect("Gespeichert")
     child.expect(r"In \[1\]: ")
     child.sendline("tc")
-    child.expect("TechCare session")
+    child.expect("TechCare-Sitzung: dieser PC")  # German run: the session says so in German
     child.sendline("exit")
     child.expect(pexpect.EOF)
     child.close()
