@@ -1,11 +1,24 @@
 """The sensor: sample this machine every ``SENSOR_INTERVAL`` seconds and forward the samples to the backend.
 
     python -m techcare.monitoring.sensor [--interval S] [--once] [--dry-run] [--hostname NAME] [--log-file PATH]
+                                         [--snapshot FILE]
+    python -m techcare.monitoring.sensor trust list|add KEY [--name N]|remove KEY_ID   (= techcare sensor trust ...)
 
-Each tick: probes -> payload (the backend's metrics contract) -> committed to the local spool -> sent
-(``POST /api/monitoring/metrics``, or ``/batch`` when catching up) -> deleted from the spool once acknowledged.
+Each tick: probes -> payload (the backend's metrics contract) -> committed to the local spool. A sender thread
+forwards the spool (``POST /api/monitoring/metrics``, or ``/batch`` when catching up) and deletes what was
+acknowledged; while the backend is unreachable it backs off (``SEND_BACKOFF``) and sampling keeps its own schedule.
 Metrics, firewall/antivirus/update-service/critical services and the last error events are probed every tick;
 pending updates, pending reboot and SMART are cached (they are expensive and change slowly).
+
+Remote jobs (``docs/remote-jobs.md``): only with ``REMOTE_JOBS=on`` a third thread long-polls the backend for
+signed jobs (``GET /api/sensor/jobs?wait=25``) and hands them to :mod:`techcare.monitoring.executor`, which checks
+them against the signer keys pinned on this host (``trust`` subcommand) and runs them through the repairs engine.
+Offline it backs off and asks again at least once per sampling interval. ``--once`` also runs the jobs due now.
+Nothing of the executor, the repairs or the diagnosis is imported until a job arrives.
+
+``--snapshot FILE`` makes the sensor act as the replayed PC of a snapshot: host name and OS from the snapshot,
+probes answered by the recording, repairs by :class:`techcare.monitoring.simulated.SimulatedPC` (its state kept in
+``TECHCARE_HOME/simulated-pc.json``) — for demos, runbooks and tests; nothing on this machine is changed.
 
 Needs the ``sensor_mode`` entitlement (Pro Business or higher) and a sensor API key (``TECHCARE_API_KEY``).
 Exit codes: 0 ok, 2 usage/config error, 3 license error.
@@ -46,6 +59,12 @@ BATCH_LIMIT = 1000
 #: a long-running sensor re-validates its license this often (online; the offline grace applies)
 LICENSE_RECHECK_SECONDS = 6 * 3600
 EXIT_LICENSE = 3
+#: seconds the sender waits after a failed send, doubling per failure (with jitter) up to the maximum
+SEND_BACKOFF = (5.0, 900.0)
+#: long-poll of the job thread (seconds the backend may hold the request)
+JOB_WAIT = 25
+#: seconds the job thread waits after the backend could not be reached, doubling up to the sampling interval
+JOB_BACKOFF = 5.0
 
 
 # ---- payload ---------------------------------------------------------------------------------------------
@@ -170,8 +189,10 @@ class Sensor:
                  interval: float | None = None, hostname: str | None = None, clock: Callable[[], float] = time.time,
                  cache_ttl: dict[str, float] | None = None, probe_timeout: float | None = None,
                  max_samples: int | None = None, license_check: Callable[[], Any] | None = None,
-                 license_interval: float = LICENSE_RECHECK_SECONDS, persist: bool = True) -> None:
-        """``persist=False`` (dry runs, notebooks): no spool file and no probe cache file are written."""
+                 license_interval: float = LICENSE_RECHECK_SECONDS, persist: bool = True,
+                 jobs: bool | None = None, send_backoff: tuple[float, float] = SEND_BACKOFF) -> None:
+        """``persist=False`` (dry runs, notebooks): no spool file and no probe cache file are written.
+        ``jobs``: run remote jobs (default: ``REMOTE_JOBS=on`` in the settings)."""
         if settings is None:
             from ..config import get_settings
 
@@ -200,6 +221,11 @@ class Sensor:
         self.license_check = license_check
         self.license_interval = float(license_interval)
         self._license_checked = time.monotonic()
+        self.jobs = (getattr(settings, "remote_jobs", "off") == "on") if jobs is None else bool(jobs)
+        self.send_backoff = send_backoff
+        self._wake_sender = threading.Event()
+        self._halt = threading.Event()    # ends the sender and job threads (run() returning)
+        self._executor: Any = None
 
     @property
     def client(self) -> Any:
@@ -349,26 +375,133 @@ class Sensor:
 
     # ---- the loop ---------------------------------------------------------------------------------------
     def run(self, *, once: bool = False) -> int:
+        """Sample every ``interval`` seconds until stopped (or once). Sending runs in its own thread and remote
+        jobs (when enabled) in another: sampling never waits for the backend, its retries or a job."""
+        if once:
+            return self._run_once()
+        self._halt.clear()
+        threads = [threading.Thread(target=self._send_loop, name="techcare-sensor-send", daemon=True)]
+        if self.jobs:
+            threads.append(threading.Thread(target=self._job_loop, name="techcare-sensor-jobs", daemon=True))
+        for thread in threads:
+            thread.start()
+        code = 0
         next_tick = time.monotonic()
-        while not self.stop_event.is_set():
+        try:
+            while not self.stop_event.is_set():
+                try:
+                    self.take()
+                except Exception as exc:
+                    log.exception("sampling failed: %s", type(exc).__name__)
+                self._wake_sender.set()
+                if not self._license_still_valid():
+                    code = EXIT_LICENSE
+                    break
+                next_tick += self.interval
+                now = time.monotonic()
+                if next_tick < now:  # we fell behind (slow probes): skip missed ticks
+                    next_tick = now + self.interval
+                self.stop_event.wait(next_tick - now)
+        finally:
+            self._halt.set()
+            self._wake_sender.set()
+            for thread in threads:
+                thread.join(timeout=20.0)
+        if code == 0 or self.stop_event.is_set():
+            return code
+        outcome = self.flush()  # leaving for a license reason: deliver what is spooled if the backend answers
+        if outcome.error:
+            log.warning("%d samples stay in the spool: %s", outcome.remaining, outcome.error)
+        return code
+
+    def _run_once(self) -> int:
+        try:
+            self.take()
+        except Exception as exc:
+            log.exception("sampling failed: %s", type(exc).__name__)
+        outcome = self.flush()
+        if outcome.sent:
+            log.info("sent %d samples (%d new, %d duplicates, %d rejected), %d waiting", outcome.sent,
+                     outcome.created, outcome.duplicates, outcome.rejected, outcome.remaining)
+        jobs_ok = self.run_jobs(wait=0) if self.jobs else True
+        return 0 if outcome.error is None and jobs_ok else 1
+
+    def _send_loop(self) -> None:
+        """Forward the spool after every new sample; after a failure wait (backoff) instead of retrying per tick."""
+        import random
+
+        failures = 0
+        while not (self._halt.is_set() or self.stop_event.is_set()):
+            if failures:
+                low, high = self.send_backoff
+                delay = min(high, low * 2 ** (failures - 1)) * (0.5 + random.random() / 2)
+                self._halt.wait(delay)
+            else:
+                self._wake_sender.wait()
+            self._wake_sender.clear()
+            if self._halt.is_set() or self.stop_event.is_set():
+                break
             try:
-                self.take()
-            except Exception as exc:
-                log.exception("sampling failed: %s", type(exc).__name__)
-            outcome = self.flush()
+                outcome = self.flush()
+            except Exception as exc:  # noqa: BLE001 - a bug must not end forwarding for good
+                log.exception("sending failed: %s", type(exc).__name__)
+                failures += 1
+                continue
             if outcome.sent:
                 log.info("sent %d samples (%d new, %d duplicates, %d rejected), %d waiting", outcome.sent,
                          outcome.created, outcome.duplicates, outcome.rejected, outcome.remaining)
-            if once:
-                return 0 if outcome.error is None else 1
-            if not self._license_still_valid():
-                return EXIT_LICENSE
-            next_tick += self.interval
-            now = time.monotonic()
-            if next_tick < now:  # we fell behind (slow probes or a long catch-up): skip missed ticks
-                next_tick = now + self.interval
-            self.stop_event.wait(next_tick - now)
-        return 0
+            failures = failures + 1 if outcome.error else 0
+
+    # ---- remote jobs --------------------------------------------------------------------------------------
+    def executor(self) -> Any:
+        """The remote-job executor of this host (created on first use; imports nothing heavy)."""
+        if self._executor is None:
+            from .executor import Executor
+
+            self._executor = Executor(self.settings, runner=self.runner, client=self.client,
+                                      hostname=self.hostname())
+        return self._executor
+
+    def run_jobs(self, *, wait: int = 0) -> bool:
+        """Report jobs a killed sensor left unfinished, then fetch and run the jobs due now (``--once``).
+        False when the backend could not be asked."""
+        from ..errors import BackendError
+
+        executor = self.executor()
+        try:
+            executor.recover()
+            executor.poll(wait=wait)
+        except BackendError as exc:
+            log.warning("remote jobs not fetched: %s", exc.message)
+            return False
+        return True
+
+    def _job_loop(self) -> None:
+        """Long-poll for jobs while online; offline, ask again after a backoff of at most one interval."""
+        import random
+
+        from ..errors import BackendError
+
+        executor = self.executor()
+        try:
+            executor.recover()
+        except Exception:  # noqa: BLE001 - recovery must not keep the sensor from its work
+            log.exception("recovering interrupted remote jobs failed")
+        failures = 0
+        while not (self._halt.is_set() or self.stop_event.is_set()):
+            try:
+                executor.poll(wait=JOB_WAIT if failures == 0 else 0)
+                failures = 0
+                continue
+            except BackendError as exc:
+                failures += 1
+                if failures == 1:
+                    log.warning("remote jobs: backend not reachable, asking again later: %s", exc.message)
+            except Exception:  # noqa: BLE001 - a bug in one poll must not end the job thread
+                failures += 1
+                log.exception("remote job loop failed")
+            delay = min(max(self.interval, JOB_BACKOFF), JOB_BACKOFF * 2 ** (failures - 1))
+            self._halt.wait(delay * (0.5 + random.random() / 2))
 
     def _license_still_valid(self) -> bool:
         """Re-check the license every ``license_interval`` seconds; a revoked, expired or offline-too-long license
@@ -396,6 +529,8 @@ class Sensor:
 
     def stop(self, *_: object) -> None:
         self.stop_event.set()
+        self._halt.set()
+        self._wake_sender.set()
 
     def close(self) -> None:
         self.spool.close()

@@ -340,3 +340,64 @@ def test_payloads_validate_against_the_backend_schema():
     MetricSampleCreate.model_validate(build_payload(sparse, hostname="mac", os_name="darwin", now=0))
     spooled = dict(full, dropped_samples=17)
     assert MetricSampleCreate.model_validate(spooled).dropped_samples == 17
+
+
+# ---- issue 15 item 17: sampling keeps its schedule while the backend is down ------------------------------------
+
+def _run_for(sensor, seconds: float) -> list[float]:
+    """Run the sensor loop in a thread for ``seconds``; the monotonic times at which samples were taken."""
+    import threading
+    import time
+
+    taken: list[float] = []
+    take = sensor.take
+
+    def timed_take():
+        taken.append(time.monotonic())
+        return take()
+
+    sensor.take = timed_take
+    thread = threading.Thread(target=sensor.run, daemon=True)
+    thread.start()
+    time.sleep(seconds)
+    sensor.stop()
+    thread.join(10)
+    assert not thread.is_alive()
+    return taken
+
+
+def test_sampling_keeps_its_schedule_while_the_backend_hangs(tmp_path, monkeypatch):
+    """A backend that accepts connections and never answers: every send waits for the client's read timeout and
+    its retries (~3 s here). Samples must still be taken every interval, none lost."""
+    import socket
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(64)  # connections complete in the backlog; nobody ever answers
+    try:
+        client = BackendClient(f"http://127.0.0.1:{server.getsockname()[1]}", "tck_sensor", timeout=1.0,
+                               connect_timeout=1.0, retries=2, backoff=0.1)
+        s, _ = make_sensor(tmp_path, monkeypatch, client=client)
+        s.interval = 0.2
+        taken = _run_for(s, 2.0)
+    finally:
+        server.close()
+    gaps = [b - a for a, b in zip(taken, taken[1:], strict=False)]
+    assert len(taken) >= 7, taken
+    assert max(gaps) < 0.6, gaps
+    assert len(s.spool) == len(taken)   # all kept for later
+
+
+def test_sending_backs_off_while_the_backend_is_down(tmp_path, monkeypatch):
+    fake = FakeMetricsBackend()
+    fake.mode = "down"
+    s, _ = make_sensor(tmp_path, monkeypatch, client=backend_client(fake))
+    s.interval = 0.05
+    taken = _run_for(s, 1.0)
+    assert len(taken) >= 12
+    # the first send fails (2 attempts with retries=1), then the sender waits (backoff >= 5 s) instead of
+    # hammering the backend once per sample
+    assert fake.requests <= 4, fake.requests
+    fake.mode = "ok"
+    s.stop_event.clear()  # stopped above; flush once more by hand
+    assert s.flush().remaining == 0 and len(fake.stored) == len(taken)
