@@ -585,7 +585,11 @@ def setup_logging(*, platform: str | None = None, log_file: str | None = None, v
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m techcare.monitoring.sensor",
                                      description=tr("TechCare-Sensor: Systemmetriken sammeln und an das Backend senden.",
-                                                    "TechCare sensor: collect system metrics and send them to the backend."))
+                                                    "TechCare sensor: collect system metrics and send them to the backend."),
+                                     epilog=tr("Fernaufträge: REMOTE_JOBS=on in den Einstellungen und die Schlüssel der "
+                                               "Techniker hinterlegen: techcare sensor trust list|add|remove.",
+                                               "Remote jobs: REMOTE_JOBS=on in the settings and the technicians' keys "
+                                               "pinned: techcare sensor trust list|add|remove."))
     parser.add_argument("--interval", type=int, default=None,
                         help=tr("Sekunden zwischen Messungen (Standard SENSOR_INTERVAL, 300)",
                                 "seconds between samples (default SENSOR_INTERVAL, 300)"))
@@ -600,8 +604,88 @@ def _parser() -> argparse.ArgumentParser:
                         help=tr("höchstens so viele Messungen puffern (Standard: 30 Tage)",
                                 "buffer at most this many samples (default: 30 days' worth)"))
     parser.add_argument("--status", action="store_true", help=tr("Spool-Status anzeigen", "show the spool status"))
+    parser.add_argument("--snapshot", metavar="FILE", default=None,
+                        help=tr("als der aufgezeichnete PC dieses Snapshots arbeiten (Hostname und OS aus dem "
+                                "Snapshot, Reparaturen an einem simulierten PC; für Demos und Tests)",
+                                "act as the recorded PC of this snapshot (host name and OS from the snapshot, "
+                                "repairs on a simulated PC; for demos and tests)"))
     parser.add_argument("-v", "--verbose", action="store_true")
     return parser
+
+
+# ---- techcare sensor trust ------------------------------------------------------------------------------
+
+def _trust_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="techcare sensor trust",
+        description=tr("Die Signaturschlüssel der Techniker, deren Fernaufträge dieser Rechner ausführt "
+                       "(TECHCARE_HOME/trusted_signers.json). Rotation: neuen Schlüssel hinzufügen, dann den "
+                       "alten entfernen.",
+                       "The technicians' signing keys whose remote jobs this host runs (TECHCARE_HOME/"
+                       "trusted_signers.json). Rotation: add the new key, then remove the old one."))
+    parser.add_argument("--home", default=None, help=tr("TECHCARE_HOME des Sensors (Standard: die Einstellung)",
+                                                        "the sensor's TECHCARE_HOME (default: the setting)"))
+    sub = parser.add_subparsers(dest="action", required=True, metavar="list|add|remove")
+    sub.add_parser("list", help=tr("hinterlegte Schlüssel zeigen", "show the pinned keys"))
+    add = sub.add_parser("add", help=tr("einen Schlüssel hinterlegen", "pin a key"))
+    add.add_argument("key", metavar="KEY", help=tr("öffentlicher Schlüssel (wie `techcare fleet key` ihn zeigt) "
+                                                   "oder Pfad einer PEM-Datei",
+                                                   "public key (as `techcare fleet key` prints it) or the path "
+                                                   "of a PEM file"))
+    add.add_argument("--name", default="", help=tr("Name des Technikers", "the technician's name"))
+    remove = sub.add_parser("remove", help=tr("einen Schlüssel entfernen", "unpin a key"))
+    remove.add_argument("key_id", metavar="KEY_ID")
+    return parser
+
+
+def trust_main(argv: list[str], *, out: Any = None) -> int:
+    """``techcare sensor trust list|add KEY [--name N]|remove KEY_ID``. Returns the exit status."""
+    from ..signing import SignatureError, TrustStore
+
+    out = out or sys.stdout
+    try:
+        args = _trust_parser().parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    if args.home is None:
+        from ..config import get_settings
+
+        home = Path(get_settings().techcare_home)
+    else:
+        home = Path(args.home).expanduser()
+    store = TrustStore(home)
+    try:
+        if args.action == "list":
+            signers = store.signers()
+            if not signers:
+                print(tr("Keine Signaturschlüssel hinterlegt ({p}): dieser Rechner lehnt jeden Fernauftrag ab.",
+                         "No signing keys pinned ({p}): this host refuses every remote job.", p=store.path), file=out)
+            for signer in signers:
+                print(f"{signer.key_id}  {signer.name or '-'}  {signer.added_at}  {signer.public_key}", file=out)
+            return 0
+        if args.action == "add":
+            text = args.key
+            candidate = Path(text).expanduser()
+            if not text.startswith("-----BEGIN") and len(text) != 43 and candidate.is_file():
+                text = candidate.read_text(encoding="utf-8")
+            signer = store.add(text, name=args.name)
+            print(tr("Schlüssel {k} ({n}) hinterlegt in {p}.", "Key {k} ({n}) pinned in {p}.", k=signer.key_id,
+                     n=signer.name or "-", p=store.path), file=out)
+            return 0
+        if store.remove(args.key_id):
+            print(tr("Schlüssel {k} entfernt.", "Key {k} removed.", k=args.key_id), file=out)
+            return 0
+        known = ", ".join(s.key_id for s in store.signers()) or "-"
+        print(tr("Schlüssel {k} ist nicht hinterlegt. Hinterlegt: {a}.", "Key {k} is not pinned. Pinned: {a}.",
+                 k=args.key_id, a=known), file=sys.stderr)
+        return 1
+    except SignatureError as exc:
+        print(exc.message, file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(tr("{p} nicht les- oder schreibbar: {e}", "{p} cannot be read or written: {e}", p=store.path,
+                 e=exc.strerror or exc), file=sys.stderr)
+        return 2
 
 
 def main(argv: list[str] | None = None, *, started: Callable[[Sensor], None] | None = None) -> int:
@@ -611,6 +695,9 @@ def main(argv: list[str] | None = None, *, started: Callable[[Sensor], None] | N
     """
     from ..errors import TechCareError
 
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["trust"]:
+        return trust_main(argv[1:])
     parser = _parser()
     try:
         args = parser.parse_args(argv)
@@ -630,12 +717,21 @@ def main(argv: list[str] | None = None, *, started: Callable[[Sensor], None] | N
         from ..config import get_settings
 
         settings = get_settings()
+        replay: dict[str, Any] = {}
+        if args.snapshot:
+            from .simulated import SimulatedPC
+
+            pc = SimulatedPC.from_snapshot(args.snapshot, state_file=Path(settings.techcare_home) / "simulated-pc.json")
+            # the replayed PC's own host name; no slow-probe cache shared with a real sensor in the same home
+            replay = {"runner": pc.runner(), "cache_ttl": {}}
+            args.hostname = args.hostname or pc.hostname
         if args.dry_run:
-            sensor = Sensor(settings=settings, interval=args.interval, hostname=args.hostname, persist=False)
+            sensor = Sensor(settings=settings, interval=args.interval, hostname=args.hostname, persist=False,
+                            **replay)
             print(json.dumps(sensor.sample(), indent=2, ensure_ascii=False))
             return 0
         if args.status:
-            sensor = Sensor(settings=settings, interval=args.interval, hostname=args.hostname)
+            sensor = Sensor(settings=settings, interval=args.interval, hostname=args.hostname, **replay)
             print(json.dumps(sensor.spool.stats(), indent=2))
             return 0
         from .. import features
@@ -657,7 +753,7 @@ def main(argv: list[str] | None = None, *, started: Callable[[Sensor], None] | N
         from ..license import LicenseManager
 
         sensor = Sensor(settings=settings, interval=args.interval, hostname=args.hostname, max_samples=args.max_spool,
-                        license_check=LicenseManager(settings).check)
+                        license_check=LicenseManager(settings).check, **replay)
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, sensor.stop)
             signal.signal(signal.SIGINT, sensor.stop)
@@ -665,6 +761,16 @@ def main(argv: list[str] | None = None, *, started: Callable[[Sensor], None] | N
             started(sensor)
         log.info("TechCare sensor %s started: every %g s to %s (%d samples waiting in the spool)", __version__,
                  sensor.interval, settings.backend_url, len(sensor.spool))
+        if sensor.jobs:
+            from ..signing import SignatureError, TrustStore
+
+            try:
+                pinned = len(TrustStore(settings.techcare_home).signers())
+            except SignatureError as exc:
+                pinned = 0
+                log.error("%s", exc.message)
+            log.info("remote jobs on (REMOTE_JOBS=on) for host %s, %d signer key(s) pinned", sensor.hostname(),
+                     pinned)
         return sensor.run(once=args.once)
     except TechCareError as exc:
         print(str(exc), file=sys.stderr)
