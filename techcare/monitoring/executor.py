@@ -76,7 +76,7 @@ class JobOutcome:
     """What became of one job on this host (the body of its final report)."""
 
     job_id: str
-    status: str  # succeeded | failed | rolled_back | refused | interrupted
+    status: str  # succeeded | failed | rolled_back | refused | interrupted | cancelled
     reason: str | None = None
     message: str = ""
     steps: list[dict[str, Any]] = field(default_factory=list)
@@ -341,7 +341,7 @@ class Executor:
         self._say(tr("Fernauftrag {j} ({k}) von {s} angenommen.", "Remote job {j} ({k}) from {s} accepted.",
                      j=job_id, k=payload["kind"], s=payload["signer"]))
         if self._progress(job_id, []):
-            return self._finish(JobOutcome(job_id, "failed", "cancelled", tr(
+            return self._finish(JobOutcome(job_id, "cancelled", "cancelled", tr(
                 "Vom Techniker abgebrochen, bevor etwas lief.", "Cancelled by the technician before anything ran.")))
         try:
             if payload["kind"] == "diagnose":
@@ -429,7 +429,7 @@ class Executor:
                 "Schritt {n} ist fehlgeschlagen: {d}{u}", "Step {n} failed: {d}{u}", n=failed,
                 d=detail.get("detail", ""), u=f" ({detail['undo']})" if detail.get("undo") else ""), done)
         if cancelled:
-            return JobOutcome(job_id, "failed", "cancelled", tr(
+            return JobOutcome(job_id, "cancelled", "cancelled", tr(
                 "Vom Techniker abgebrochen; Schritte {s} liefen nicht.",
                 "Cancelled by the technician; steps {s} did not run.", s=", ".join(map(str, left))), done)
         return JobOutcome(job_id, "succeeded", message=tr("{n} Schritte erledigt.", "{n} steps done.",
@@ -520,6 +520,12 @@ class Executor:
             if isinstance(job, dict) and job.get("job_id") in cancelled:
                 continue
             outcomes.append(self.process(job))
+        for job_id in sorted(cancelled):  # delivered here, cancelled before this host ran it
+            if isinstance(job_id, str) and _HEX32.fullmatch(job_id) and self.log.accepted(job_id) is None:
+                outcome = JobOutcome(job_id, "cancelled", "cancelled", tr(
+                    "Vom Techniker abgebrochen, bevor etwas lief.", "Cancelled by the technician before anything ran."))
+                self._send(outcome)
+                outcomes.append(outcome)
         return outcomes
 
     def flush_reports(self) -> int:
