@@ -40,6 +40,10 @@ _ICON = {"critical": "✖", "warning": "▲", "unknown": "?", "info": "i", "ok":
 
 @dataclass
 class Finding:
+    """One result of a check. ``repairs`` are catalogue ids in the order they must run — a later one may need an
+    earlier one (the update service must be startable before Windows Update is reset) — and ``repair_params``
+    their parameters by id. Whoever ranks them (past cases) keeps that order."""
+
     check: str
     area: str
     severity: str

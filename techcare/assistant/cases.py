@@ -12,7 +12,8 @@ team's shared learning database:
 Similarity is language-independent where it matters: every case stores the offline triage categories of its
 symptom, so "kein Internet" and "no internet" meet in ``network``; word overlap (TF-IDF cosine) refines it.
 :func:`action_scores` turns similar cases into evidence per repair action: one that worked on similar symptoms
-scores up, one that failed scores down. Both engines rank their proposals with it.
+scores up, one that failed scores down. :func:`rank_actions` orders a proposal by it without breaking the order
+the repairs need; the Claude engine is given the same evidence as text.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from sqlalchemy.engine import Engine
 
 __all__ = ["COLUMNS", "BackendCaseStore", "CaseStore", "LearningStore", "SQLCaseStore", "action_scores", "get_store",
-           "install_hook", "record", "record_run", "reset_store", "search"]
+           "install_hook", "rank_actions", "record", "record_run", "reset_store", "search"]
 
 log = logging.getLogger(__name__)
 
@@ -475,6 +476,36 @@ def action_scores(text: str, *, os: str | None = None,
     if not text or not text.strip():
         return {}
     return _success_rates((store or get_store()).search(text, os=os, limit=50))
+
+
+def rank_actions(entries: list[dict[str, Any]], scores: dict[str, dict[str, float]], *,
+                 needs: dict[int, set[int]] | None = None) -> list[dict[str, Any]]:
+    """Plan entries (``{"action": id, ...}``) in the order to propose them: a restore point first, then by the
+    evidence of past cases (``scores`` from :func:`action_scores`: worked up, failed down), then as listed.
+
+    The evidence only ranks: ``needs[i]`` holds the indexes of the entries that entry ``i`` must follow (a
+    service must be startable before Windows Update is reset), and no score ever moves an entry before one of
+    them. An entry that others need ranks as high as the best of them, so a repair that worked comes early
+    together with what it needs. Should two entries need each other, the one listed first goes first.
+    """
+    needs = needs or {}
+    score = [float(scores[e["action"]]["score"]) if e["action"] in scores else 0.0 for e in entries]
+    for _ in entries:  # lift each needed entry to the best score of the entries that need it (transitively)
+        for index, required in needs.items():
+            for other in required:
+                score[other] = max(score[other], score[index])
+
+    def rank(index: int) -> tuple[int, float, int]:
+        return (0 if entries[index]["action"] == "win.create_restore_point" else 1, -score[index], index)
+
+    remaining = set(range(len(entries)))
+    order: list[int] = []
+    while remaining:
+        ready = [i for i in remaining if not (needs.get(i, set()) & remaining)]
+        chosen = min(ready, key=rank) if ready else min(remaining)
+        order.append(chosen)
+        remaining.discard(chosen)
+    return [entries[i] for i in order]
 
 
 # ---- recording finished plan runs -------------------------------------------------------------------------------

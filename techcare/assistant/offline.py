@@ -570,20 +570,30 @@ class OfflineEngine:
 
     def _candidates(self, message: str, category: Category, used: list[Finding], tools: ToolBox,
                     all_findings: list[Finding]) -> tuple[list[dict[str, Any]], str | None]:
+        from . import cases
+
         platform = tools.platform
         entries: list[dict[str, Any]] = []
-        seen: set[tuple[str, str]] = set()
+        where: dict[tuple[str, str], int] = {}
+        needs: dict[int, set[int]] = {}
 
-        def add(action: str, params: dict[str, Any] | None, origin: str) -> None:
+        def add(action: str, params: dict[str, Any] | None, origin: str) -> int:
+            """The index of the entry for ``action`` with ``params`` (added unless an equal one is there)."""
             key = (action, json.dumps(params or {}, sort_keys=True, default=str))
-            if key in seen or any(e["action"] == action and not params for e in entries):
-                return
-            seen.add(key)
-            entries.append({"action": action, "params": dict(params or {}), "origin": origin})
+            if key not in where and not params:
+                key = next((k for k in where if k[0] == action), key)
+            if key not in where:
+                where[key] = len(entries)
+                entries.append({"action": action, "params": dict(params or {}), "origin": origin})
+            return where[key]
 
         for finding in used:
+            # a finding lists its repairs in the order they must run: each needs the ones before it
+            previous: list[int] = []
             for action in finding.repairs:
-                add(action, finding.repair_params.get(action), f"finding:{finding.check}")
+                index = add(action, finding.repair_params.get(action), f"finding:{finding.check}")
+                needs.setdefault(index, set()).update(i for i in previous if i != index)
+                previous.append(index)
         for entry in category.repairs.get(platform, []):
             action = entry["action"]
             if any(e["action"] == action for e in entries):
@@ -605,13 +615,7 @@ class OfflineEngine:
                 parts.append(tr("nicht geholfen: {a}", "did not help: {a}", tools.language, a=", ".join(failed)))
             if parts:
                 case_info = tr("Ähnliche frühere Fälle – ", "Similar past cases – ", tools.language) + "; ".join(parts) + "."
-        # stable ranking: restore points first, then by past-case evidence (worked up, failed down)
-        for index, entry in enumerate(entries):
-            info = scores.get(entry["action"]) if scores else None
-            entry["_rank"] = (0 if entry["action"] == "win.create_restore_point" else 1,
-                              -(info["score"] if info else 0.0), index)
-        entries.sort(key=lambda e: e.pop("_rank"))
-        return entries, case_info
+        return cases.rank_actions(entries, scores, needs=needs), case_info
 
     def _headline(self, details: Triage, category: Category, lang: str, carried: bool) -> str:
         confidence = details.ranked[0][1]

@@ -367,3 +367,37 @@ def test_a_case_in_both_stores_is_shown_once():
     frame = cases.search("Kein Internet", os="windows", store=cases.LearningStore(other, store.shared))
     assert len(frame) == 2 and set(frame["source"]) == {"shared"}
     other.dispose()
+
+
+def test_case_scores_never_move_a_repair_before_the_one_it_needs(windows_diagnosis):
+    """Issue 15 item 14: a successful reset_windows_update case must not put it before set_service_start_type —
+    a disabled update service cannot be started by the reset."""
+    cases.record("Windows Update lädt nicht", actions=["win.reset_windows_update"], outcome="success", os="windows",
+                 language="de")
+    cases.record("Windows Update hängt", actions=["win.set_service_start_type"], outcome="failure", os="windows",
+                 language="de")
+    reply = Assistant(engine="offline", diagnosis=windows_diagnosis, language="de").ask("Windows Update funktioniert nicht")
+    order = [s.action_id for s in reply.plan.steps]
+    assert order.index("win.set_service_start_type") < order.index("win.reset_windows_update"), order
+    # the evidence still ranks what does not depend on anything: the knowledge's sfc/dism stay after the reset
+    assert order.index("win.reset_windows_update") < order.index("win.sfc_scannow")
+    assert reply.plan.steps[order.index("win.set_service_start_type")].params == {"name": "wuauserv",
+                                                                               "start_type": "manual"}
+
+
+def test_rank_actions_keeps_what_is_needed_first_and_lifts_it_with_the_evidence():
+    entries = [{"action": a} for a in ("win.set_service_start_type", "win.reset_windows_update", "win.sfc_scannow",
+                                       "win.create_restore_point", "win.flush_dns")]
+    scores = {"win.reset_windows_update": {"score": 0.5}, "win.set_service_start_type": {"score": -0.4},
+              "win.sfc_scannow": {"score": 0.2}}
+    ranked = [e["action"] for e in cases.rank_actions(entries, scores, needs={1: {0}})]
+    assert ranked == ["win.create_restore_point", "win.set_service_start_type", "win.reset_windows_update",
+                      "win.sfc_scannow", "win.flush_dns"]
+    # without the dependency the evidence alone decides (the failed start-type change goes last)
+    assert [e["action"] for e in cases.rank_actions(entries, scores)][-1] == "win.set_service_start_type"
+    # a chain is kept whole; entries that need each other fall back to the listed order
+    chain = [e["action"] for e in cases.rank_actions(entries[:3], {"win.sfc_scannow": {"score": 0.9}},
+                                                     needs={2: {1}, 1: {0}})]
+    assert chain == ["win.set_service_start_type", "win.reset_windows_update", "win.sfc_scannow"]
+    loop = [e["action"] for e in cases.rank_actions(entries[:2], {}, needs={0: {1}, 1: {0}})]
+    assert loop == ["win.set_service_start_type", "win.reset_windows_update"]
