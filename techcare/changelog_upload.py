@@ -3,11 +3,13 @@
 The local JSON-lines changelog stays the record of truth: an upload that fails is logged and changes nothing
 locally; uploading again later is safe because the backend stores each entry once (same session, same content).
 
-Hook it into the repairs engine (done by the application when ``BACKEND_URL`` and ``TECHCARE_API_KEY`` are set)::
+The repairs engine calls :func:`on_changelog_written` whenever a session's changelog gains entries — after a run,
+a rollback, the undo or dismissal of an interrupted step (``techcare.repairs`` registers it; it uploads only when
+``BACKEND_URL`` and ``TECHCARE_API_KEY`` are set) — so the dashboard shows an undone repair as rolled back::
 
     from techcare import repairs
-    from techcare.changelog_upload import on_run_finished
-    repairs.on_run_finished.append(on_run_finished)
+    from techcare.changelog_upload import on_changelog_written
+    repairs.on_changelog_written.append(on_changelog_written)
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from typing import Any
 from .errors import BackendError, TechCareError
 from .i18n import tr
 
-__all__ = ["BATCH", "configured", "for_job", "on_run_finished", "upload_session", "upload_sessions"]
+__all__ = ["BATCH", "configured", "for_job", "on_changelog_written", "on_run_finished", "upload_session",
+           "upload_sessions"]
 
 log = logging.getLogger("techcare.changelog_upload")
 BATCH = 1000  # the backend accepts at most 1,000 entries per request
@@ -101,15 +104,16 @@ def upload_sessions(sessions: list[str] | None = None, *, client: Any = None) ->
     return {"uploaded": uploaded, "failed": failed}
 
 
-def on_run_finished(plan: Any, run_result: Any, *, client: Any = None) -> dict[str, Any] | None:
-    """``techcare.repairs.on_run_finished`` hook: upload the run's changelog if a backend is configured.
+def on_changelog_written(session: str, *, client: Any = None) -> dict[str, Any] | None:
+    """``techcare.repairs.on_changelog_written`` hook: upload the session's changelog if a backend is configured.
 
-    Never raises: a repair run must not fail because the upload did. Returns the upload result or ``None``.
+    Called after a run, a rollback and the undo or dismissal of an interrupted step; everything already stored
+    counts as a duplicate, so only the new entries (``undone``, ...) are added. Never raises: a repair or an undo
+    must not fail because the upload did. Returns the upload result or ``None``.
     """
     try:
         if client is None and not configured():
             return None
-        session = getattr(run_result, "session", None)
         if not session:
             return None
         result = upload_session(session, client=client)
@@ -118,6 +122,10 @@ def on_run_finished(plan: Any, run_result: Any, *, client: Any = None) -> dict[s
         return result
     except Exception as exc:  # noqa: BLE001 - the local changelog is kept; the upload can be repeated
         log.warning(tr("Reparatur-Protokoll {s} nicht hochgeladen (bleibt lokal gespeichert): {e}",
-                       "Repair changelog {s} not uploaded (kept locally): {e}",
-                       s=getattr(run_result, "session", "?"), e=exc))
+                       "Repair changelog {s} not uploaded (kept locally): {e}", s=session or "?", e=exc))
         return None
+
+
+def on_run_finished(plan: Any, run_result: Any, *, client: Any = None) -> dict[str, Any] | None:
+    """The same upload as :func:`on_changelog_written`, in the ``techcare.repairs.on_run_finished`` shape."""
+    return on_changelog_written(str(getattr(run_result, "session", None) or ""), client=client)

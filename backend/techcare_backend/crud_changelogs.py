@@ -99,10 +99,12 @@ def list_sessions(session: Session, *, organisation_id: str, limit: int = 50) ->
         counts = info["events"]
         if info["dry_run"]:
             status = "dry_run"
-        elif counts.get("failed") or counts.get("undo_failed"):
+        elif counts.get("undo_failed"):
             status = "failed"
-        elif counts.get("undone"):
+        elif counts.get("undone"):  # undone later (a rollback), also after a failed step: the machine is back
             status = "rolled_back"
+        elif counts.get("failed"):
+            status = "failed"
         else:
             status = "completed" if counts.get("finished") else "incomplete"
         out.append({"session": name, "started": _aware(first), "last": _aware(last), "entries": count,

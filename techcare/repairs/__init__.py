@@ -37,6 +37,7 @@ from ._changelog import (
 from ._execute import (
                          RunResult,
                          StepOutcome,
+                         on_changelog_written,
                          on_run_finished,
                          purge_backups,
                          rollback_session,
@@ -65,6 +66,7 @@ __all__ = [
     "dismiss_interrupted",
     "get_action",
     "interrupted",
+    "on_changelog_written",
     "on_run_finished",
     "parse_approval",
     "plan",
@@ -83,12 +85,13 @@ __all__ = [
 
 
 def _install_default_hooks() -> None:
-    """Changelogs go to the team backend after every run when BACKEND_URL and TECHCARE_API_KEY are set (the hook
-    checks at call time and never fails a run; the local changelog stays the record of truth)."""
-    from ..changelog_upload import on_run_finished as upload_changelog
+    """Changelogs go to the team backend whenever they gain entries — after a run, a rollback, an undo — when
+    BACKEND_URL and TECHCARE_API_KEY are set (the hook checks at call time and never fails a run; the local
+    changelog stays the record of truth)."""
+    from ..changelog_upload import on_changelog_written as upload_changelog
 
-    if upload_changelog not in on_run_finished:
-        on_run_finished.append(upload_changelog)
+    if upload_changelog not in on_changelog_written:
+        on_changelog_written.append(upload_changelog)
 
 
 _install_default_hooks()

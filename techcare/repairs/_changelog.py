@@ -252,19 +252,25 @@ def _writer_for(item: Interrupted) -> ChangelogWriter:
 
 def undo_interrupted(item: Interrupted, runner: CommandRunner | None = None) -> dict[str, Any]:
     """Run the undo of an interrupted step from its recorded state; writes ``undone`` or ``undo_failed``."""
-    from ._execute import require_same_machine, undo_step
+    from ._execute import changelog_written, require_same_machine, undo_step
 
     writer = _writer_for(item)
     runner = require_same_machine(writer, runner, item.step)
     if not item.prepared:
         detail = tr("Vor der Änderung abgebrochen – nichts zurückzunehmen.", "Stopped before any change – nothing to undo.")
         writer.write("abandoned", step=item.step, action=item.action, params=item.params, detail=detail)
-        return {"step": item.step, "action": item.action, "status": "nothing_to_undo", "detail": detail}
-    return undo_step(writer, item.step, item.action, item.params, item.state, runner,
-                     note=tr("nach Unterbrechung", "after interruption"))
+        result = {"step": item.step, "action": item.action, "status": "nothing_to_undo", "detail": detail}
+    else:
+        result = undo_step(writer, item.step, item.action, item.params, item.state, runner,
+                           note=tr("nach Unterbrechung", "after interruption"))
+    changelog_written(item.session)
+    return result
 
 
 def dismiss_interrupted(item: Interrupted, note: str = "") -> None:
     """Close an interrupted step without undo (after the technician checked it by hand)."""
+    from ._execute import changelog_written
+
     _writer_for(item).write("abandoned", step=item.step, action=item.action, params=item.params,
                             detail=note or tr("Vom Techniker geschlossen.", "Closed by the technician."))
+    changelog_written(item.session)

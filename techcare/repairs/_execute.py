@@ -28,13 +28,27 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from ._plan import Approval, Plan, Step
 
-__all__ = ["RunResult", "StepOutcome", "machine_of", "on_run_finished", "purge_backups", "require_same_machine",
-           "rollback_session", "run_plan", "undo_step"]
+__all__ = ["RunResult", "StepOutcome", "changelog_written", "machine_of", "on_changelog_written", "on_run_finished",
+           "purge_backups", "require_same_machine", "rollback_session", "run_plan", "undo_step"]
 
 log = logging.getLogger("techcare.repairs")
 
 #: Callables ``(plan, run_result)`` called after every real (non-dry) run, e.g. to record a case.
 on_run_finished: list[Callable[[Plan, RunResult], None]] = []
+
+#: Callables ``(session)`` called whenever a session's changelog gained entries outside a dry run: after a real
+#: run, a rollback, and the undo or dismissal of an interrupted step. The team-backend upload hangs here, so the
+#: dashboard sees an undone repair as rolled back, not only completed ones. A failing hook is logged, never raised.
+on_changelog_written: list[Callable[[str], None]] = []
+
+
+def changelog_written(session: str) -> None:
+    """Tell the :data:`on_changelog_written` hooks that ``session``'s changelog has new entries."""
+    for hook in list(on_changelog_written):
+        try:
+            hook(session)
+        except Exception:
+            log.exception("on_changelog_written hook %r failed", hook)
 
 
 @dataclass
@@ -318,6 +332,7 @@ def run_plan(plan: Plan, approval: Approval, *, runner: CommandRunner | None = N
                 hook(plan, result)
             except Exception:
                 log.exception("on_run_finished hook %r failed", hook)
+        changelog_written(session)
     return result
 
 
@@ -478,6 +493,8 @@ def rollback_session(session: str, runner: CommandRunner | None = None, *,
                         note=tr("Rollback", "rollback"))
         say(f"{number}. {e['action']}: {res['status']} – {res['detail']}")
         results.append(res)
+    if results:
+        changelog_written(session)
     return results
 
 

@@ -106,3 +106,41 @@ def test_a_real_repairs_changelog_is_accepted_and_shown(fleet: Fleet, monkeypatc
         assert "alpha-pc-11" in row and "Probelauf" in row and "linux.flush_dns" in row
         detail = client.get(f"/dashboard/changelogs/{result.session}").text
         assert detail.count("<tr class=\"ev-dry_run\">") == 2 and "GO REPAIR: 1,2" in detail
+
+
+def test_a_rolled_back_repair_reaches_the_dashboard_as_rolled_back(fleet: Fleet, monkeypatch: pytest.MonkeyPatch,
+                                                                    tmp_path) -> None:
+    """The upload follows the changelog, not only the run: the rollback's ``undone`` entries are sent as well."""
+    import os
+    import time
+
+    from dashboard_helpers import login
+
+    from techcare import config
+    from techcare.repairs import Plan, parse_approval
+    from techcare.system.runner import LocalRunner
+
+    monkeypatch.setenv("BACKEND_URL", fleet.url)
+    monkeypatch.setenv("TECHCARE_API_KEY", fleet.a.keys["technician"])
+    config.reset_settings()
+    target = tmp_path / "temp"
+    target.mkdir()
+    (target / "old.log").write_bytes(b"x" * 100)
+    old = time.time() - 30 * 86400
+    os.utime(target / "old.log", (old, old))
+    plan = Plan.from_actions([{"action": "linux.clear_temp_files", "params": {"path": str(target)}}],
+                             platform="linux", host="alpha-pc-12")
+    result = plan.run(parse_approval("GO REPAIR: 1", plan), LocalRunner(), progress=lambda _: None)
+    assert result.completed == [1]
+
+    def status() -> str:
+        with httpx.Client(base_url=fleet.url) as client:
+            login(client, fleet.a.keys["admin"])
+            return client.get("/dashboard/changelogs").text.split(result.session)[1].split("</tr>")[0]
+
+    assert "erfolgreich" in status()
+    assert plan.rollback(progress=lambda _: None)[0]["status"] == "undone"
+    assert (target / "old.log").exists()
+    stored = httpx.get(f"{fleet.url}/api/changelogs/{result.session}", headers=fleet.a.headers("admin")).json()
+    assert [e["event"] for e in stored][-2:] == ["undo_started", "undone"]
+    assert "zurückgerollt" in status()

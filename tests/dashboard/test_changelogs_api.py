@@ -82,3 +82,20 @@ def test_a_failed_run_shows_as_failed(fleet: Fleet, client_for) -> None:
     assert "fehlgeschlagen" in row and "alpha-pc-07" in row
     detail = client_for(fleet.a.keys["technician"]).get(f"/dashboard/changelogs/{session}").text
     assert "Zugriff verweigert" in detail and "GO REPAIR: 1" in detail
+
+
+def test_a_failed_run_rolled_back_afterwards_shows_as_rolled_back(fleet: Fleet, client_for) -> None:
+    session = SESSION.replace("0c0c", "4c4c")
+    entries = changelog_entries(session, host="alpha-pc-08", technician="Anna Alpha")
+    common = {k: entries[1][k] for k in ("session", "plan_id", "technician", "host")}
+    entries += [{**common, "ts": "2026-11-27T10:00:05Z", "event": "started", "step": 2, "action": "win.flush_dns"},
+                {**common, "ts": "2026-11-27T10:00:06Z", "event": "failed", "step": 2, "action": "win.flush_dns",
+                 "undo_status": "undone"},
+                {**common, "ts": "2026-11-27T10:01:00Z", "event": "undo_started", "step": 1, "action": "win.flush_dns"},
+                {**common, "ts": "2026-11-27T10:01:01Z", "event": "undone", "step": 1, "action": "win.flush_dns"}]
+    assert _post(fleet, fleet.a.keys["technician"], {"session": session, "entries": entries}).status_code == 200
+    listed = {s["session"]: s for s in httpx.get(fleet.url + "/api/changelogs",
+                                                  headers=fleet.a.headers("admin")).json()}
+    assert listed[session]["status"] == "rolled_back"
+    row = client_for(fleet.a.keys["technician"]).get("/dashboard/changelogs").text.split(session)[1].split("</tr>")[0]
+    assert "zurückgerollt" in row

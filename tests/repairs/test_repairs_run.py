@@ -375,3 +375,35 @@ def test_a_replayed_snapshot_is_as_elevated_as_its_host_was(snapshot, elevated):
         with pytest.raises(RepairError, match="Administrator"):
             p.run(approval, machine, confirm=lambda s: True, progress=lambda _: None)
         assert read_entries() == []
+
+
+def test_every_write_outside_a_dry_run_reaches_on_changelog_written():
+    """Run, rollback, undo and dismissal of interrupted steps: each tells the hooks (the backend upload hangs there)."""
+    from techcare.repairs import dismiss_interrupted, interrupted, on_changelog_written, undo_interrupted
+    from techcare.repairs._changelog import ChangelogWriter
+
+    seen: list[str] = []
+
+    def broken(_session: str) -> None:
+        raise RuntimeError("a hook bug never breaks a repair")
+
+    on_changelog_written[:0] = [broken, seen.append]
+    try:
+        machine = FakeLinux()
+        p = four_step_plan()
+        p.run(parse_approval("GO REPAIR: 2", p), machine, dry_run=True, progress=lambda _: None)
+        assert seen == []
+        result = p.run(parse_approval("GO REPAIR: 2", p), machine, progress=lambda _: None)
+        assert result.completed == [2] and seen == [result.session]
+        p.rollback(progress=lambda _: None)
+        assert seen == [result.session] * 2
+        writer = ChangelogWriter.continuing(result.session, read_entries(result.session)[0])
+        writer.write("undo_started", step=2, action="linux.restart_unit", params={"unit": "nginx.service"})
+        writer.write("started", step=4, action="linux.journal_vacuum", params={})
+        first, second = sorted(interrupted(), key=lambda i: i.step)
+        assert undo_interrupted(first, machine)["status"] == "undone"
+        dismiss_interrupted(second, "checked")
+        assert seen == [result.session] * 4
+    finally:
+        on_changelog_written.remove(broken)
+        on_changelog_written.remove(seen.append)
