@@ -1,10 +1,18 @@
-"""``techcare-backend``: serve, migrate, keys generate.
+"""``techcare-backend``: serve, migrate, keys generate, org create.
 
     techcare-backend serve [--host 0.0.0.0] [--port 8000] [--workers 2]
     techcare-backend migrate
     techcare-backend keys generate [--env-file .env]
+    techcare-backend org create NAME [--edition enterprise] [--technician NAME] [--env-file FILE]
 
-Configuration errors (unsafe secrets, bad URLs) end with one readable message and exit status 2.
+``org create`` issues a license for an organisation (a new name creates it) and an API key for one technician,
+straight in the database the server uses (no admin token needed: whoever can read the server's configuration is
+its administrator). The keys are shown once; with ``--env-file`` they are written there (mode 0600) as
+``EDITION``/``LICENSE_KEY``/``TECHCARE_API_KEY`` instead of printed — ``scripts/start`` uses this for the local
+backend's organisation and hands the file to the setup wizard as its defaults.
+
+Configuration errors (unsafe secrets, bad URLs) end with one readable message and exit status 2. Without the
+``server`` extra (``pip install 'techcare[server]'``) the server commands say so instead of a traceback.
 """
 
 from __future__ import annotations
@@ -16,7 +24,20 @@ import sys
 from techcare.errors import TechCareError
 from techcare.i18n import tr
 
-__all__ = ["main"]
+__all__ = ["SERVER_MODULES", "main"]
+
+#: Top-level modules of the ``server`` extra (pyproject.toml); a missing one means the extra is not installed.
+SERVER_MODULES = frozenset({"fastapi", "starlette", "uvicorn", "alembic", "psycopg", "redis", "snowballstemmer",
+                            "jinja2", "httptools", "uvloop", "sqlalchemy"})
+
+
+def _missing_extra(exc: ModuleNotFoundError) -> str:
+    return tr("Das Backend braucht das Extra \"server\" (Modul {m} fehlt). Installieren mit:\n"
+              "  pip install 'techcare[server]'\n"
+              "(in diesem Repository: scripts/setup-venv server)",
+              "The backend needs the \"server\" extra (module {m} is missing). Install it with:\n"
+              "  pip install 'techcare[server]'\n"
+              "(in this repository: scripts/setup-venv server)", m=exc.name)
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -75,6 +96,59 @@ def _keys(args: argparse.Namespace) -> int:
     return 0
 
 
+def _org_create(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from techcare.config import write_env_file
+
+    from . import crud
+    from .core.config import load_backend_settings
+    from .core.db import make_engine, make_sessionmaker, migrate
+    from .schemas import LicenseCreate
+
+    technician = (args.technician or "").strip() or args.name.strip()
+    for label, value in ((tr("Der Organisationsname", "The organisation name"), args.name),
+                         (tr("Der Technikername", "The technician name"), technician)):
+        if not 1 <= len(value.strip()) <= 200 or any(ch in value for ch in "\r\n\x00"):
+            print(tr("{l} {v!r} ist ungültig. Erlaubt: 1 bis 200 Zeichen, eine Zeile.",
+                     "{l} {v!r} is not valid. Allowed: 1 to 200 characters, one line.", l=label, v=value),
+                  file=sys.stderr)
+            return 2
+    try:
+        data = LicenseCreate(edition=args.edition, organisation=args.name)
+    except ValidationError as exc:  # pragma: no cover - the name and edition are checked above
+        print(tr("Ungültige Angabe: {p}", "Invalid value: {p}", p="; ".join(
+            f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']}" for e in exc.errors())), file=sys.stderr)
+        return 2
+    settings = load_backend_settings()
+    if settings.should_migrate:
+        migrate(settings.sqlalchemy_url)
+    engine = make_engine(settings.sqlalchemy_url, pool_size=1)
+    try:
+        with make_sessionmaker(engine)() as session:
+            lic, license_key = crud.create_license(session, data=data, secret=settings.key_secret_bytes, actor="cli",
+                                                   default_transfers=settings.max_transfers)
+            row, api_key = crud.create_api_key(session, organisation_id=lic.organisation_id,
+                                               name=f"{technician} (techcare-backend org create)", role="technician",
+                                               technician_name=technician, actor="cli")
+            session.commit()
+            org_id = lic.organisation_id
+    finally:
+        engine.dispose()
+    if args.env_file:
+        write_env_file(args.env_file, {"EDITION": args.edition, "LICENSE_KEY": license_key,
+                                       "TECHCARE_API_KEY": api_key})
+        print(tr("Organisation {o} ({id}): Lizenz {e} und Techniker-Schlüssel für {t} in {p} geschrieben (Modus 0600).",
+                 "Organisation {o} ({id}): license {e} and technician key for {t} written to {p} (mode 0600).",
+                 o=args.name, id=org_id, e=args.edition, t=technician, p=args.env_file))
+    else:
+        print(tr("Organisation {o} ({id}) – die Schlüssel werden nur jetzt angezeigt:",
+                 "Organisation {o} ({id}) – the keys are shown only now:", o=args.name, id=org_id))
+        print(f"LICENSE_KEY={license_key}")
+        print(f"TECHCARE_API_KEY={api_key}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="techcare-backend", description=tr(
         "TechCare-Backend: Lizenzserver, Sensor-Messwerte, Shared Learning DB.",
@@ -94,6 +168,19 @@ def build_parser() -> argparse.ArgumentParser:
     gen = keys_sub.add_parser("generate", help=tr("neue Geheimnisse erzeugen", "generate new secrets"))
     gen.add_argument("--env-file", help=tr("in diese .env-Datei schreiben", "write them into this .env file"))
     gen.set_defaults(func=_keys)
+    org = sub.add_parser("org", help=tr("Organisationen verwalten", "manage organisations"))
+    org_sub = org.add_subparsers(dest="org_command", required=True)
+    create = org_sub.add_parser("create", help=tr("Organisation mit Lizenz und Techniker-Schlüssel anlegen",
+                                                  "create an organisation with a license and a technician key"))
+    create.add_argument("name", help=tr("Name der Organisation (ein vorhandener Name bekommt eine weitere Lizenz)",
+                                        "organisation name (an existing name gets another license)"))
+    create.add_argument("--edition", default="enterprise", choices=["community", "pro", "pro_business", "enterprise"])
+    create.add_argument("--technician", help=tr("Name des Technikers für den API-Schlüssel (Standard: der "
+                                                "Organisationsname)", "technician name for the API key (default: "
+                                                "the organisation name)"))
+    create.add_argument("--env-file", help=tr("Schlüssel in diese Datei schreiben statt sie anzuzeigen (0600)",
+                                              "write the keys into this file instead of printing them (0600)"))
+    create.set_defaults(func=_org_create)
     return parser
 
 
@@ -109,6 +196,11 @@ def main(argv: list[str] | None = None) -> int:
     except TechCareError as exc:
         print(str(exc), file=sys.stderr)
         return exc.exit_code
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] not in SERVER_MODULES:
+            raise
+        print(_missing_extra(exc), file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
 
