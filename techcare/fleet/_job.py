@@ -98,17 +98,21 @@ def check_job(raw: Any) -> dict[str, Any]:
     steps = raw.get("steps") or []
     if not isinstance(steps, list):
         raise _malformed(tr("steps ist keine Liste", "steps is not a list"))
+    platform = raw.get("platform")
+    if platform not in (None, "windows", "darwin", "linux"):
+        raise _malformed(tr("platform {p!r} ist unbekannt", "platform {p!r} is unknown", p=str(platform)[:40]))
     return {"job_id": job_id, "kind": raw["kind"], "status": raw["status"], "hosts": list(hosts),
             "created_at": _text(raw.get("created_at"), "created_at"),
             "created_by": _text(raw.get("created_by"), "created_by"), "signer": _text(raw.get("signer"), "signer"),
             "key_id": _text(raw.get("key_id"), "key_id"), "not_before": _text(raw.get("not_before"), "not_before"),
             "expires": _text(raw.get("expires"), "expires"), "approval": _text(raw.get("approval"), "approval"),
             "plan_fingerprint": _text(raw.get("plan_fingerprint"), "plan_fingerprint"), "steps": steps,
+            "platform": platform,
             "targets": [_check_target(t, i) for i, t in enumerate(targets)]}
 
 
 def _step_number(step: dict[str, Any]) -> Any:
-    return step.get("number", step.get("step"))
+    return step.get("number")
 
 
 class Job:
@@ -162,6 +166,11 @@ class Job:
     @property
     def expires(self) -> str:
         return self._data["expires"]
+
+    @property
+    def platform(self) -> str | None:
+        """The platform of a repair or rollback job (``None`` for diagnose jobs)."""
+        return self._data["platform"]
 
     @property
     def steps(self) -> list[dict[str, Any]]:

@@ -302,7 +302,7 @@ def rollback(job: Job | str, hosts: str | Iterable[str] | None = None, *, not_be
             raise FleetError(tr("Auftrag {j}: kein Rechner hat Schritte ausgeführt ({s}) – nichts zurückzunehmen.",
                                 "Job {j}: no host ran any step ({s}) – nothing to roll back.", j=original.id[:12],
                                 s=", ".join(f"{t['host']}={t['status']}" for t in original.targets) or "-"))
-    return _send({"kind": "rollback", "hosts": hosts, "rollback_of": original.id, "platform": None,
+    return _send({"kind": "rollback", "hosts": hosts, "rollback_of": original.id, "platform": original.platform,
                   "not_before": not_before, "expires": expires}, backend)
 
 

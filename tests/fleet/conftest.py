@@ -37,6 +37,7 @@ class JobsPeer:
                 "created_by": "Technician Org", "signer": p["signer"], "key_id": envelope["key_id"],
                 "hosts": p["hosts"], "not_before": p["not_before"], "expires": p["expires"],
                 "approval": p["approval"], "plan_fingerprint": p["plan_fingerprint"], "steps": p["steps"],
+                "platform": p["platform"], "rollback_of": p["rollback_of"],
                 "status": "queued",
                 "targets": [{"host": h, "status": "queued", "reason": None, "message": None, "steps": [],
                              "diagnosis": None, "updated_at": None} for h in p["hosts"]]}
