@@ -574,6 +574,23 @@ def host_exists(session: Session, *, organisation_id: str, hostname: str) -> boo
     return session.get(Host, (organisation_id, hostname)) is not None
 
 
+# The antivirus rule of the client's diagnosis (``techcare.diagnosis``), for the states a sample carries: products
+# found but none enabled -> critical everywhere; no product at all -> critical on Windows and macOS, only an info on
+# Linux (where none is the norm; the diagnosis does not raise it either). "on"/"unknown" raise nothing.
+ANTIVIRUS_ALERTS: dict[str, tuple[str, str, str, str]] = {
+    "off": ("antivirus_off", "critical", "Virenschutz ist aus", "Antivirus is off"),
+    "none": ("antivirus_missing", "critical", "Kein Virenschutz gefunden", "No antivirus found"),
+}
+ANTIVIRUS_INFO_ONLY = {("linux", "none")}
+
+
+def antivirus_alert(os_name: str, antivirus: str) -> tuple[str, str, str, str] | None:
+    """``(rule, severity, German, English)`` of a host's antivirus state, or ``None`` (no alert)."""
+    if (os_name, antivirus) in ANTIVIRUS_INFO_ONLY:
+        return None
+    return ANTIVIRUS_ALERTS.get(antivirus)
+
+
 def alerts(hosts: Sequence[HostPublic], *, disk_warning: float, disk_critical: float,
            lang: str | None = None) -> list[AlertPublic]:
     """The alert rules: disk warning/critical, SMART failing, firewall or antivirus off, host overdue."""
@@ -594,10 +611,11 @@ def alerts(hosts: Sequence[HostPublic], *, disk_warning: float, disk_critical: f
         if h.firewall == "off":
             out.append(AlertPublic(hostname=h.hostname, rule="firewall_off", severity="critical", value="off",
                                    since=h.last_sample_at, message=tr("Firewall ist aus", "Firewall is off", lang)))
-        if h.antivirus == "off":
-            out.append(AlertPublic(hostname=h.hostname, rule="antivirus_off", severity="critical", value="off",
-                                   since=h.last_sample_at,
-                                   message=tr("Virenschutz ist aus", "Antivirus is off", lang)))
+        av = antivirus_alert(h.os, h.antivirus)
+        if av is not None:
+            rule, severity, de, en = av
+            out.append(AlertPublic(hostname=h.hostname, rule=rule, severity=severity, value=h.antivirus,
+                                   since=h.last_sample_at, message=tr(de, en, lang)))
         if h.status == "overdue":
             out.append(AlertPublic(hostname=h.hostname, rule="host_overdue", severity="warning",
                                    since=h.last_seen, value=h.last_seen.isoformat(), message=tr(

@@ -14,6 +14,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from techcare.i18n import tr
+
 from . import __version__
 from .api import rawbody
 from .api.deps import AppContext, client_ip, get_lang, too_many
@@ -38,6 +40,30 @@ def _validation_message(errors: list[dict[str, Any]]) -> str:
         loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
         parts.append(f"{loc}: {err.get('msg', 'invalid')}")
     return "; ".join(parts)
+
+
+def printable(value: Any) -> Any:
+    """``value`` (JSON data) with every string made encodable: a lone surrogate such as ``\\ud800`` (which
+    cannot be written as UTF-8) is shown as the text of its escape, so an error can echo the input."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+            return value
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, dict):
+        return {printable(k): printable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [printable(v) for v in value]
+    return value
+
+
+def validation_body(errors: list[dict[str, Any]], lang: str) -> dict[str, Any]:
+    """The documented 422 body (``schemas.ValidationErrorPublic``): ``code``, ``detail`` (one line naming the
+    fields and what is allowed, in the caller's language) and ``errors`` (pydantic's list, input echoed)."""
+    errors = printable(errors)
+    text = tr("Ungültige Anfrage: ", "Invalid request: ", lang) + _validation_message(errors)
+    return {"code": "VALIDATION_ERROR", "detail": text, "message": text, "errors": errors}
 
 
 def tune_gc() -> None:
@@ -84,34 +110,43 @@ def create_app(settings: BackendSettings | None = None, *, server: bool = False)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = jsonable_encoder(exc.errors())
-        lang = get_lang(request)
+        lang = await get_lang(request)
         if request.url.path == "/api/licenses/validate":  # malformed floods count against the IP limit too
             ok, retry = ctx.cache.rate_limit(f"ip:{client_ip(request, ctx)}", settings.rate_limit_ip_per_minute)
             if not ok:
                 return await api_error(request, too_many(retry, lang))
-        prefix = "Ungültige Anfrage: " if lang == "de" else "Invalid request: "
-        return JSONResponse({"code": "VALIDATION_ERROR", "message": prefix + _validation_message(errors),
-                             "detail": errors}, status_code=422)
+        return JSONResponse(validation_body(jsonable_encoder(printable(exc.errors())), lang), status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        lang = await get_lang(request)
         if exc.status_code == 400 and "parsing the body" in str(exc.detail):  # undecodable body: malformed, 422
-            lang = get_lang(request)
-            return JSONResponse({"code": "VALIDATION_ERROR", "detail": [{"loc": ["body"], "msg": "not JSON",
-                                                                         "type": "json_invalid"}],
-                                 "message": ("Ungültige Anfrage: " if lang == "de" else "Invalid request: ")
-                                 + "body: not JSON"}, status_code=422)
+            return JSONResponse(validation_body([{"loc": ["body"], "msg": "not JSON", "type": "json_invalid"}],
+                                                lang), status_code=422)
+        if exc.status_code == 413:  # a streamed body passed the route's limit (rawbody.BodyLimitMiddleware)
+            return rawbody.too_large(rawbody.body_limit(request.url.path), request.method, request.url.path, lang)
         code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 401: "UNAUTHORIZED", 403: "FORBIDDEN"}.get(
             exc.status_code, "HTTP_ERROR")
-        return JSONResponse({"code": code, "detail": str(exc.detail)}, status_code=exc.status_code,
+        detail = {404: tr("Nicht gefunden.", "Not found.", lang),
+                  405: tr("Methode {m} ist hier nicht erlaubt.", "Method {m} is not allowed here.", lang,
+                          m=request.method)}.get(exc.status_code, str(exc.detail))
+        return JSONResponse({"code": code, "detail": detail}, status_code=exc.status_code,
                             headers=getattr(exc, "headers", None))
 
     async def database_unavailable(request: Request, exc: Exception) -> JSONResponse:
         """The database cannot be reached (restart, network, locked): 503 with Retry-After, so clients (the
-        sensor's spool, license checks) retry instead of treating it as an error of their request."""
-        log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
+        sensor's spool, license checks) retry instead of treating it as an error of their request. A statement
+        that exceeds a limit of the database (SQLSTATE class 54, e.g. text too long for a tsvector) is the
+        request's fault and would fail again: 422, not retried."""
         lang = await get_lang(request)
+        sqlstate = getattr(getattr(exc, "orig", exc), "sqlstate", None) or ""
+        if sqlstate.startswith("54"):
+            log.warning("request exceeds a database limit on %s %s: %s", request.method, request.url.path, exc)
+            return JSONResponse({"code": "TOO_LARGE", "detail": tr(
+                "Die Anfrage überschreitet eine Grenze der Datenbank (zu viel Text oder zu viele Werte); bitte "
+                "kürzen.", "The request exceeds a limit of the database (too much text or too many values); "
+                "please shorten it.", lang)}, status_code=422)
+        log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
         return JSONResponse({"code": "DATABASE_UNAVAILABLE", "detail": (
             "Datenbank vorübergehend nicht erreichbar; bitte gleich erneut versuchen." if lang == "de" else
             "The database is unreachable for the moment; please retry shortly.")}, status_code=503,
@@ -138,6 +173,7 @@ def create_app(settings: BackendSettings | None = None, *, server: bool = False)
     app.include_router(dashboard_router)
     app.mount("/dashboard/static", static_app, name="dashboard-static")
     app.add_middleware(RejectNulMiddleware)
+    app.add_middleware(rawbody.BodyLimitMiddleware)
     rawbody.install_schemas(app)
     return app
 
@@ -152,9 +188,11 @@ class RejectNulMiddleware:
         if scope["type"] == "http":
             query = scope.get("query_string", b"").lower()
             if "\x00" in scope.get("path", "") or b"%00" in query or b"\x00" in query:
-                response = JSONResponse({"code": "VALIDATION_ERROR", "message": "NUL character in the URL",
-                                         "detail": [{"loc": ["path"], "msg": "NUL character", "type": "value_error"}]},
-                                        status_code=422)
+                accept = dict(scope.get("headers") or ()).get(b"accept-language", b"").strip().lower()
+                response = JSONResponse(validation_body(
+                    [{"loc": ["query" if "\x00" not in scope.get("path", "") else "path"],
+                      "msg": "NUL characters are not allowed in the URL", "type": "value_error"}],
+                    "en" if accept.startswith(b"en") else "de"), status_code=422)
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)

@@ -28,7 +28,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = ["ApiKey", "AuditLog", "Base", "Case", "CaseStat", "Host", "Job", "JobTarget", "License", "LicenseEvent",
-           "Machine", "MetricSample", "Organisation", "Technician", "new_id", "utcnow"]
+           "Machine", "MetricSample", "Organisation", "SessionRevocation", "Technician", "new_id", "utcnow"]
 
 
 def utcnow() -> datetime:
@@ -284,3 +284,18 @@ class JobTarget(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     cancel_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     cancel_notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+# ---- dashboard logouts (migration 0005) ----------------------------------------------------------------------
+class SessionRevocation(Base):
+    """A logged-out dashboard session (``sid`` of its cookie), kept until the cookie would have expired. Every
+    dashboard request checks it in the database (with the key), so a logout holds on every instance, with or
+    without Redis."""
+
+    __tablename__ = "dashboard_session_revocations"
+    __table_args__ = (Index("ix_dashboard_session_revocations_expires", "expires_at"),)
+    sid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    organisation_id: Mapped[str] = mapped_column(String(36))
+    key_id: Mapped[str] = mapped_column(String(36))
+    revoked_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())

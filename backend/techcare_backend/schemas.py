@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -19,25 +22,72 @@ Edition = Literal["community", "pro", "pro_business", "enterprise"]
 Role = Literal["admin", "technician", "sensor"]
 OsName = Literal["windows", "linux", "darwin"]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Hostname = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
+HOSTNAME_PATTERN = r"^[^/\x00-\x1f\x7f]+$"
+_BAD_HOSTNAME = re.compile(r"[/\x00-\x1f\x7f]")
+
+
+def _hostname(value: str) -> str:
+    if _BAD_HOSTNAME.search(value):
+        raise ValueError("a host name must not contain '/' or control characters (its pages and history are "
+                         "addressed by name)")
+    return value
+
+
+Hostname = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255),
+                     AfterValidator(_hostname), Field(json_schema_extra={"pattern": HOSTNAME_PATTERN})]
 Fingerprint = Annotated[str, StringConstraints(strip_whitespace=True, min_length=8, max_length=200)]
 ActionId = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$", max_length=100)]
 
 
+DATETIME_RANGE = "0001-01-01T00:00:00Z .. 9999-12-31T23:59:59Z"
+_NUMBER = re.compile(r"\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*")
+
+
 def as_utc(value: datetime) -> datetime:
-    """Naive timestamps are UTC (the product spec sends ``2026-02-17T10:30:00``)."""
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    """Naive timestamps are UTC (the product spec sends ``2026-02-17T10:30:00``). ``ValueError`` if the UTC time
+    is out of range (``0001-01-01T00:00:00+05:00`` is 31 December of year 0 in UTC)."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    try:
+        return value.astimezone(timezone.utc)
+    except OverflowError:
+        raise ValueError(f"date-time out of range once converted to UTC; allowed: {DATETIME_RANGE}") from None
+
+
+def _iso_only(value: Any) -> Any:
+    """Date-times are ISO 8601 text; pydantic would also read a number (``until=0.5``) as unix seconds."""
+    if isinstance(value, (int, float)) or (isinstance(value, str) and _NUMBER.fullmatch(value)):
+        raise ValueError("must be an ISO 8601 date-time such as 2026-02-17T10:30:00Z, not a number")
+    return value
+
+
+UtcDatetime = Annotated[datetime, BeforeValidator(_iso_only), AfterValidator(as_utc)]
+"""An ISO 8601 date-time, stored in UTC (naive = UTC); numbers and times outside the UTC range are a 422."""
+
+
+def bad_text(value: Any) -> str | None:
+    """Why the strings (and keys) in ``value`` cannot be stored, or ``None``: NUL (PostgreSQL text and JSONB
+    refuse it) or a lone UTF-16 surrogate (``"\\ud800"``: not Unicode text, cannot be encoded, hashed or
+    stored). ``json.dumps`` (C speed) escapes NUL as \\u0000 and keeps surrogates, so one dump and one encode find
+    both (a 1,000-sample batch is checked in milliseconds); the recursive walk only runs when NUL may be there."""
+    try:
+        dumped = json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        dumped = None
+    if dumped is not None:
+        try:
+            dumped.encode("utf-8")
+        except UnicodeEncodeError:
+            return "text must not contain lone UTF-16 surrogates (such as \\ud800)"
+        if "\\u0000" not in dumped:
+            return None
+    if _walk_nul(value):
+        return "text must not contain NUL characters"
+    return None
 
 
 def _has_nul(value: Any) -> bool:
-    """True if any string (or key) in ``value`` contains NUL. ``json.dumps`` (C speed) escapes NUL as \\u0000, so
-    the recursive walk only runs when that text occurs at all (a 1,000-sample batch is checked in milliseconds)."""
-    try:
-        if "\\u0000" not in json.dumps(value):
-            return False
-    except (TypeError, ValueError):
-        pass
-    return _walk_nul(value)
+    return bad_text(value) is not None
 
 
 def _walk_nul(value: Any, depth: int = 0) -> bool:
@@ -53,13 +103,14 @@ def _walk_nul(value: Any, depth: int = 0) -> bool:
 
 
 class NoNul(BaseModel):
-    """Refuses NUL characters anywhere in the input (PostgreSQL text and JSONB cannot store them)."""
+    """Refuses NUL characters and lone surrogates anywhere in the input (see :func:`bad_text`)."""
 
     @model_validator(mode="before")
     @classmethod
     def _no_nul(cls, data: Any) -> Any:
-        if _has_nul(data):
-            raise ValueError("text must not contain NUL characters")
+        problem = bad_text(data)
+        if problem:
+            raise ValueError(problem)
         return data
 
 
@@ -68,8 +119,20 @@ class Strict(NoNul):
 
 
 class ErrorPublic(BaseModel):
+    """Every refusal: a machine-readable ``code`` and a ``detail`` for people (German or English by
+    ``Accept-Language``)."""
+
     code: str
     detail: str
+
+
+class ValidationErrorPublic(ErrorPublic):
+    """A 422: ``detail`` names the fields and what is allowed; ``errors`` lists them one by one (pydantic's
+    ``loc``/``msg``/``type``, the input echoed); ``message`` repeats ``detail`` for older clients."""
+
+    code: Literal["VALIDATION_ERROR", "TOO_LARGE"] = "VALIDATION_ERROR"
+    message: str | None = None
+    errors: list[dict[str, Any]] = []
 
 
 # ---- health -----------------------------------------------------------------------------------------------
@@ -86,7 +149,7 @@ class HealthPublic(BaseModel):
 class LicenseCreate(Strict):
     edition: Edition
     organisation: Name = Field(description="organisation id or name (a new name creates the organisation)")
-    expires_at: datetime | None = None
+    expires_at: UtcDatetime | None = Field(None, description="in the future; null = never expires")
     max_machines: int | None = Field(None, ge=1, le=100_000,
                                      description="null = the edition's limit (unlimited from Pro Business)")
     max_transfers: int | None = Field(None, ge=0, le=1000)
@@ -94,17 +157,16 @@ class LicenseCreate(Strict):
 
     @field_validator("expires_at")
     @classmethod
-    def _utc(cls, value: datetime | None) -> datetime | None:
-        return None if value is None else as_utc(value)
+    def _future(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value <= datetime.now(timezone.utc):
+            raise ValueError("must be in the future (a license cannot be issued already expired); "
+                             "null = never expires")
+        return value
 
 
 class LicenseExtend(Strict):
-    expires_at: datetime | None
-
-    @field_validator("expires_at")
-    @classmethod
-    def _utc(cls, value: datetime | None) -> datetime | None:
-        return None if value is None else as_utc(value)
+    expires_at: UtcDatetime | None = Field(description="the new expiry; null = never expires (a time in the past "
+                                                       "ends the license now)")
 
 
 class LicensePublic(BaseModel):
@@ -272,9 +334,20 @@ class DiskSample(BaseModel):
 
 class ServicesSample(BaseModel):
     firewall: Literal["on", "off", "unknown"] = "unknown"
-    antivirus: Literal["on", "off", "unknown"] = "unknown"
+    antivirus: Literal["on", "off", "none", "unknown"] = Field(
+        "unknown", description="on/off: the installed products' state; none: no antivirus product found")
+    antivirus_products: int | None = Field(None, ge=0, le=1000, description="how many antivirus products the "
+                                           "probe found (0 turns antivirus 'off' into 'none')")
     update_service: Literal["ok", "problem", "unknown"] = "unknown"
     failed: list[Annotated[str, StringConstraints(max_length=255)]] = Field(default_factory=list, max_length=500)
+
+    @model_validator(mode="after")
+    def _no_product(self) -> ServicesSample:
+        """A sensor reports ``off`` with ``antivirus_products: 0`` when there is no product at all, which is not
+        the same finding (the diagnosis: info on Linux, critical elsewhere; see ``crud.antivirus_alert``)."""
+        if self.antivirus == "off" and self.antivirus_products == 0:
+            self.antivirus = "none"
+        return self
 
 
 class PendingUpdates(BaseModel):
@@ -283,7 +356,7 @@ class PendingUpdates(BaseModel):
 
 
 class EventSample(BaseModel):
-    time: datetime | None = None
+    time: UtcDatetime | None = None
     level: Annotated[str, StringConstraints(max_length=30)] = ""
     source: Annotated[str, StringConstraints(max_length=255)] = ""
     message: Annotated[str, StringConstraints(max_length=4000)] = ""
@@ -304,7 +377,7 @@ class MetricSampleFields(BaseModel):
     model_config = ConfigDict(extra="ignore")
     sample_id: Annotated[str, StringConstraints(strip_whitespace=True, min_length=8, max_length=64,
                                                 pattern=r"^[A-Za-z0-9_\-]+$")]
-    timestamp: datetime
+    timestamp: UtcDatetime
     hostname: Hostname
     os: OsName
     cpu_percent: Percent
@@ -319,11 +392,6 @@ class MetricSampleFields(BaseModel):
     dropped_samples: int = Field(0, ge=0, le=2**31 - 1)
     agent_version: Annotated[str, StringConstraints(max_length=50)] | None = None
     uptime_seconds: float | None = Field(None, ge=0, le=1e10)
-
-    @field_validator("timestamp")
-    @classmethod
-    def _utc(cls, value: datetime) -> datetime:
-        return as_utc(value)
 
 
 class MetricSampleCreate(NoNul, MetricSampleFields):
@@ -373,7 +441,8 @@ class HostPublic(BaseModel):
 
 class AlertPublic(BaseModel):
     hostname: str
-    rule: Literal["disk_warning", "disk_critical", "smart_failing", "firewall_off", "antivirus_off", "host_overdue"]
+    rule: Literal["disk_warning", "disk_critical", "smart_failing", "firewall_off", "antivirus_off",
+                  "antivirus_missing", "host_overdue"]
     severity: Literal["warning", "critical"]
     message: str
     value: float | str | None = None
@@ -381,17 +450,29 @@ class AlertPublic(BaseModel):
 
 
 # ---- cases ------------------------------------------------------------------------------------------------
+MAX_FINDINGS_BYTES = 64_000
+
+
 class CaseCreate(Strict):
     symptom: Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=4000)]
     language: Literal["de", "en"]
     os: OsName
-    findings: list[Any] = Field(default_factory=list, max_length=200)
+    findings: list[Any] = Field(default_factory=list, max_length=200,
+                                description=f"up to 200 items, at most {MAX_FINDINGS_BYTES} bytes as JSON")
     actions: list[ActionId] = Field(default_factory=list, max_length=50)
     outcome: Literal["success", "failure"]
     technician: Name | None = None
     case_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")] | None = Field(
         default=None, description="client-generated id (e.g. a uuid), unique per organisation: re-sending a case "
                                   "with the same case_id stores nothing and returns the existing case")
+
+    @field_validator("findings")
+    @classmethod
+    def _findings_size(cls, value: list[Any]) -> list[Any]:
+        size = len(json.dumps(value, ensure_ascii=False, default=str).encode("utf-8", "replace"))
+        if size > MAX_FINDINGS_BYTES:
+            raise ValueError(f"findings are {size} bytes as JSON; at most {MAX_FINDINGS_BYTES} are allowed")
+        return value
 
 
 class CasePublic(BaseModel):

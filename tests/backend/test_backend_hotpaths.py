@@ -282,7 +282,7 @@ def test_raw_body_routes_are_documented_and_refuse_like_fastapi(two_instances, s
     assert a.post("/api/monitoring/metrics", content=b"garbage").status_code == 401
     r = a.post("/api/monitoring/metrics", content=b"\xff not json", headers=org.headers("sensor"))
     assert r.status_code == 422 and r.json()["code"] == "VALIDATION_ERROR"
-    assert r.json()["detail"][0]["loc"][0] == "body" and r.json()["detail"][0]["input"] is None
+    assert r.json()["errors"][0]["loc"][0] == "body" and r.json()["errors"][0]["input"] is None
     bad = sample(cpu_percent=101)
     r = a.post("/api/monitoring/metrics", json=bad, headers={**org.headers("sensor"), "Accept-Language": "en"})
     assert r.status_code == 422 and r.json()["message"].startswith("Invalid request: ")

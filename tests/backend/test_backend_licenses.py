@@ -124,8 +124,10 @@ def test_suspend_reinstate_revoke_with_cache_invalidation(client, make_org, admi
 
 
 def test_expired_then_extended(client, make_org, admin_headers) -> None:
-    past = datetime.now(timezone.utc) - timedelta(days=1)
-    org = make_org("pro", expires_at=iso(past))
+    org = make_org("pro", expires_at=iso(datetime.now(timezone.utc) + timedelta(days=1)))
+    past = datetime.now(timezone.utc) - timedelta(days=1)  # a license cannot be issued expired; it can end early
+    assert client.post(f"/api/admin/licenses/{org.license_id}/extend", headers=admin_headers,
+                       json={"expires_at": iso(past)}).status_code == 200
     assert validate(client, org.license_key)[1]["code"] == "EXPIRED"
     future = datetime.now(timezone.utc) + timedelta(days=30)
     r = client.post(f"/api/admin/licenses/{org.license_id}/extend", headers=admin_headers,

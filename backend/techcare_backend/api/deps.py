@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -18,6 +19,7 @@ from .. import crud
 from ..core.errors import ApiError
 from ..core.security import hash_api_key
 
+log = logging.getLogger("techcare_backend.auth")
 
 @dataclass
 class AppContext:
@@ -87,6 +89,86 @@ class Principal:
         return f"key:{self.key_id} ({self.role}: {who})"
 
 
+# ---- who may call what ---------------------------------------------------------------------------------------
+PUBLIC = "public"  # no key at all
+SERVER_ADMIN = "server-admin"  # the ADMIN_TOKEN of the server operator, never an organisation's API key
+SENSOR = frozenset({"sensor"})
+HUMAN = frozenset({"admin", "technician"})
+ORG_ADMIN = frozenset({"admin"})
+ANY_KEY = HUMAN | SENSOR
+
+ROUTE_ROLES: dict[str, frozenset[str] | str] = {
+    "GET /api/health": PUBLIC,
+    "POST /api/licenses/validate": PUBLIC,
+    "GET /api/licenses/public-keys": PUBLIC,
+    "POST /api/licenses/activate": HUMAN,
+    "POST /api/licenses/deactivate": HUMAN,
+    # who am I: also a sensor's key (``techcare doctor`` on a monitored host checks key, role and sensor mode)
+    "GET /api/me": ANY_KEY,
+    "POST /api/keys": ORG_ADMIN,
+    "GET /api/keys": ORG_ADMIN,
+    "DELETE /api/keys/{key_id}": HUMAN,  # admins any key of the organisation, technicians only their own
+    "GET /api/technicians": ORG_ADMIN,
+    "GET /api/audit": ORG_ADMIN,
+    "POST /api/monitoring/metrics": ANY_KEY,
+    "POST /api/monitoring/metrics/batch": ANY_KEY,
+    "GET /api/monitoring/hosts": HUMAN,
+    "GET /api/monitoring/hosts/{hostname}/metrics": HUMAN,
+    "GET /api/monitoring/alerts": HUMAN,
+    "POST /api/cases": HUMAN,
+    "GET /api/cases/search": HUMAN,
+    "GET /api/cases/{case_id}": HUMAN,
+    # a sensor uploads only the changelog of a remote job (with job_id; checked in routes/changelogs.py)
+    "POST /api/changelogs": ANY_KEY,
+    "GET /api/changelogs": HUMAN,
+    "GET /api/changelogs/{run_session}": HUMAN,
+}
+"""Every API route (``"METHOD /path/{template}"``) and who may call it: :data:`PUBLIC`, :data:`SERVER_ADMIN` or the
+roles of API keys. A route in neither this table nor :data:`AREA_ROLES` is refused to every key (and a test walks
+the app's routes so that cannot ship)."""
+
+AREA_ROLES: tuple[tuple[str, frozenset[str] | str], ...] = (
+    ("/api/admin/", SERVER_ADMIN),
+    ("/api/sensor/jobs", SENSOR),  # a sensor fetches its own jobs and reports on them
+    ("/api/jobs", HUMAN),  # technicians and admins send and follow remote jobs
+)
+"""Whole areas by path prefix (checked after :data:`ROUTE_ROLES`)."""
+
+
+def roles_for(method: str, path: str) -> frozenset[str] | str | None:
+    """Who may call ``method path`` (the route's template, e.g. ``/api/cases/{case_id}``); ``None``: nobody."""
+    found = ROUTE_ROLES.get(f"{method} {path}")
+    if found is not None:
+        return found
+    for prefix, roles in AREA_ROLES:
+        if path == prefix or path.startswith(prefix if prefix.endswith("/") else prefix + "/"):
+            return roles
+    return None
+
+
+def authorize(request: Request, principal: Principal, lang: str) -> Principal:
+    """403 unless the role of ``principal``'s key may call the matched route (:func:`roles_for`). Called for every
+    request that presents an API key (:func:`get_principal`, and the raw-body routes after their own lookup)."""
+    route = request.scope.get("route")
+    path = getattr(route, "path_format", None) or request.url.path
+    allowed = roles_for(request.method, path)
+    if isinstance(allowed, frozenset) and principal.role in allowed:
+        return principal
+    if allowed is None:
+        log.error("route %s %s has no entry in the role table; refused", request.method, path)
+    if principal.role == "sensor":
+        raise ApiError(403, "FORBIDDEN", tr(
+            "Sensor-Schlüssel dürfen nur Messwerte senden und ihre eigenen Aufträge abholen.",
+            "Sensor keys may only send metrics and fetch their own jobs.", lang))
+    if isinstance(allowed, frozenset):
+        raise ApiError(403, "FORBIDDEN", tr(
+            "Ein Schlüssel der Rolle {r} darf das nicht (erlaubt: {a}).",
+            "A key of role {r} may not do this (allowed: {a}).", lang, r=principal.role,
+            a=", ".join(sorted(allowed))))
+    raise ApiError(403, "FORBIDDEN", tr("Mit einem API-Schlüssel ist das nicht erlaubt.",
+                                        "This is not allowed with an API key.", lang))
+
+
 def auth_cache_key(key_hash: str) -> str:
     return f"auth:{key_hash}"
 
@@ -96,11 +178,11 @@ def _lookup_principal(ctx: AppContext, key: str) -> dict[str, Any] | None:
         return crud.principal_for_key(session, key=key)
 
 
-async def get_principal(ctx: CtxDep, creds: BearerDep, lang: LangDep) -> Principal:
-    """The caller of the bearer API key (see :func:`principal_for`)."""
+async def get_principal(request: Request, ctx: CtxDep, creds: BearerDep, lang: LangDep) -> Principal:
+    """The caller of the bearer API key (see :func:`principal_for`), allowed on this route (:func:`authorize`)."""
     if creds is None:
         raise unauthorized(lang)
-    return await principal_for(ctx, creds.credentials, lang)
+    return authorize(request, await principal_for(ctx, creds.credentials, lang), lang)
 
 
 async def principal_for(ctx: AppContext, key: str, lang: str) -> Principal:

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
+from ..crud import ANTIVIRUS_ALERTS, ANTIVIRUS_INFO_ONLY
 from ..models import Case, CaseStat, Host, MetricSample
 
 __all__ = ["RANGES", "SORTS", "FleetPage", "fleet_page", "host_series", "recent_cases"]
@@ -33,6 +34,12 @@ class FleetPage:
     per_page: int
 
 
+def antivirus_alerting() -> Any:
+    """SQL: the host's antivirus state raises an alert (``crud.antivirus_alert``, the same table)."""
+    return and_(Host.antivirus.in_(sorted(ANTIVIRUS_ALERTS)),
+                *[~and_(Host.os == os_name, Host.antivirus == state) for os_name, state in sorted(ANTIVIRUS_INFO_ONLY)])
+
+
 def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
@@ -44,14 +51,14 @@ def fleet_page(db: Session, *, organisation_id: str, overdue_after: int, disk_wa
     cutoff = now - timedelta(seconds=overdue_after)
     org = Host.organisation_id == organisation_id
     overdue = Host.last_seen < cutoff
-    problem = or_(overdue, Host.smart_failing.is_(True), Host.firewall == "off", Host.antivirus == "off",
+    problem = or_(overdue, Host.smart_failing.is_(True), Host.firewall == "off", antivirus_alerting(),
                   Host.disk_max_percent >= disk_warning)
 
     def count_if(cond: Any) -> Any:
         return func.coalesce(func.sum(case((cond, 1), else_=0)), 0)
 
     agg = db.execute(select(func.count(), count_if(overdue), count_if(Host.smart_failing.is_(True)),
-                            count_if(Host.firewall == "off"), count_if(Host.antivirus == "off"),
+                            count_if(Host.firewall == "off"), count_if(antivirus_alerting()),
                             count_if(Host.disk_max_percent >= disk_warning), count_if(Host.pending_updates > 0),
                             count_if(problem)).where(org)).one()
     counts = dict(zip(("total", "overdue", "smart_failing", "firewall_off", "antivirus_off", "disk_warning",
@@ -168,7 +175,7 @@ def alert_hosts(db: Session, *, organisation_id: str, overdue_after: int, disk_w
                              Host.smart_failing, Host.pending_updates)
                       .where(Host.organisation_id == organisation_id,
                              or_(Host.last_seen < cutoff, Host.smart_failing.is_(True), Host.firewall == "off",
-                                 Host.antivirus == "off", Host.disk_max_percent >= disk_warning))
+                                 antivirus_alerting(), Host.disk_max_percent >= disk_warning))
                       .order_by(Host.hostname)).all()
     out = []
     for r in rows:

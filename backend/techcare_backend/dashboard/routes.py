@@ -16,6 +16,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.concurrency import run_in_threadpool
 
 from techcare.i18n import tr
 
@@ -90,10 +91,8 @@ def current_session(request: Request) -> sessions.DashSession | None:
     sess = sessions.verify(sessions.signing_key(ctx.settings), request.cookies.get(sessions.COOKIE))
     if sess is None:
         return None
-    if ctx.cache.get_json(sessions.revoked_cache_key(sess.sid)) is not None:
-        return None
     with ctx.sessionmaker() as db:
-        if not sessions.key_active(db, key_id=sess.key_id, organisation_id=sess.organisation_id):
+        if not sessions.is_active(db, sess):  # key revoked or session logged out (stored in the database)
             return None
     return sess
 
@@ -230,8 +229,7 @@ async def logout(request: Request) -> Response:
         return HTMLResponse(tr("Abmeldung abgelehnt: ungültiges Formular-Token.",
                                "Logout refused: invalid form token.", lang), status_code=403,
                             headers=SECURITY_HEADERS)
-    remaining = max(1, sess.exp - int(datetime.now(UTC).timestamp()))
-    ctx.cache.set_json(sessions.revoked_cache_key(sess.sid), 1, remaining)
+    await run_in_threadpool(sessions.revoke, ctx.sessionmaker, sess)  # durable: holds without Redis too
     response = RedirectResponse("/dashboard/login", status_code=303)
     response.delete_cookie(sessions.COOKIE, path="/dashboard")
     return response

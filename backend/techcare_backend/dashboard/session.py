@@ -3,8 +3,9 @@
 Technicians log in with their organisation API key (``tck_...``, role admin or technician; sensor keys may not).
 The cookie holds ``v1.<payload>.<HMAC-SHA256>`` where the payload names the API key id, organisation, role,
 expiry and a random session id (``sid``) that doubles as the CSRF secret for POST forms. The key itself is never
-stored. Every request re-checks that the key still exists and is not revoked, and logout revokes the ``sid`` in
-the cache until the cookie would have expired.
+stored. Every request re-checks, in one database query, that the key still exists and is not revoked and that the
+session was not logged out: logout stores the ``sid`` in ``dashboard_session_revocations`` (until the cookie would
+have expired), so it holds on every instance whether or not Redis is reachable.
 """
 
 from __future__ import annotations
@@ -18,11 +19,15 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from datetime import datetime, timezone
 
-from ..models import ApiKey, Organisation, Technician
+from sqlalchemy import delete, exists, select
+from sqlalchemy.exc import IntegrityError
 
-__all__ = ["COOKIE", "LOGIN_CSRF_COOKIE", "DashSession", "csrf_token", "issue", "signing_key", "verify"]
+from ..models import ApiKey, Organisation, SessionRevocation, Technician
+
+__all__ = ["COOKIE", "LOGIN_CSRF_COOKIE", "DashSession", "csrf_token", "is_active", "issue", "revoke", "signing_key",
+           "verify"]
 
 COOKIE = "tc_dash"
 LOGIN_CSRF_COOKIE = "tc_login_csrf"
@@ -91,10 +96,6 @@ def csrf_token(key: bytes, sess: DashSession) -> str:
     return _b64(hmac.new(key, f"csrf.{sess.sid}".encode("ascii"), hashlib.sha256).digest())[:32]
 
 
-def revoked_cache_key(sid: str) -> str:
-    return f"dash:logout:{sid}"
-
-
 def key_login(db: Any, *, key_hash: str) -> dict[str, Any] | None:
     """The API key row (with organisation and technician names) for a login, or ``None`` if unknown/revoked."""
     row = db.execute(select(ApiKey, Organisation.name, Technician.name)
@@ -108,6 +109,24 @@ def key_login(db: Any, *, key_hash: str) -> dict[str, Any] | None:
             "name": tech_name or key.name}
 
 
-def key_active(db: Any, *, key_id: str, organisation_id: str) -> bool:
-    return db.execute(select(ApiKey.id).where(ApiKey.id == key_id, ApiKey.organisation_id == organisation_id,
-                                             ApiKey.revoked_at.is_(None))).first() is not None
+def is_active(db: Any, sess: DashSession) -> bool:
+    """The session's key still exists and is not revoked, and the session was not logged out (one query)."""
+    logged_out = exists().where(SessionRevocation.sid == sess.sid)
+    return db.execute(select(ApiKey.id).where(ApiKey.id == sess.key_id, ApiKey.organisation_id == sess.organisation_id,
+                                              ApiKey.revoked_at.is_(None), ~logged_out)).first() is not None
+
+
+def revoke(sessionmaker: Any, sess: DashSession, *, now: datetime | None = None) -> None:
+    """Log the session out for good: a row until the cookie would have expired, committed before this returns
+    (rows of cookies that have expired anyway are deleted on the way). Logging out twice is fine. Blocking: call
+    it in the thread pool from async code."""
+    now = now or datetime.now(timezone.utc)
+    with sessionmaker() as db:
+        db.execute(delete(SessionRevocation).where(SessionRevocation.expires_at < now))
+        if db.get(SessionRevocation, sess.sid) is None:
+            db.add(SessionRevocation(sid=sess.sid, organisation_id=sess.organisation_id, key_id=sess.key_id,
+                                     revoked_at=now, expires_at=datetime.fromtimestamp(sess.exp, timezone.utc)))
+        try:
+            db.commit()
+        except IntegrityError:  # the same session logged out concurrently
+            db.rollback()

@@ -13,6 +13,7 @@ from ...schemas import (
     ApiKeyCreate,
     ApiKeyCreated,
     AuditPublic,
+    ErrorPublic,
     LicenseCreate,
     LicenseEventPublic,
     LicenseExtend,
@@ -79,7 +80,8 @@ def _status_route(action: str):  # type: ignore[no-untyped-def]
 
 for _action in ("suspend", "reinstate", "revoke"):
     router.add_api_route(f"/licenses/{{license_id}}/{_action}", _status_route(_action), methods=["POST"],
-                         response_model=LicensePublic, responses={404: {}, 409: {}})
+                         response_model=LicensePublic,
+                         responses={404: {"model": ErrorPublic}, 409: {"model": ErrorPublic}})
 
 
 @router.post("/licenses/{license_id}/extend", response_model=LicensePublic)

@@ -12,7 +12,7 @@ from techcare.i18n import tr
 
 from ... import crud_changelogs, crud_jobs
 from ...core.errors import ApiError
-from ...schemas import ErrorPublic, Strict
+from ...schemas import DATETIME_RANGE, ErrorPublic, Strict
 from ..deps import CtxDep, HumanDep, LangDep, PrincipalDep
 
 router = APIRouter(prefix="/api/changelogs", tags=["changelogs"])
@@ -42,7 +42,12 @@ class ChangelogUpload(Strict):
         for i, entry in enumerate(value):
             if not isinstance(entry.get("event"), str) or not entry["event"]:
                 raise ValueError(f"entry {i}: 'event' (string) is required")
-            if crud_changelogs.parse_ts(entry.get("ts")) is None:
+            try:
+                ts = crud_changelogs.parse_ts(entry.get("ts"))
+            except OverflowError:
+                raise ValueError(f"entry {i}: 'ts' is out of range once converted to UTC; allowed: "
+                                 f"{DATETIME_RANGE}") from None
+            if ts is None:
                 raise ValueError(f"entry {i}: 'ts' must be an ISO 8601 timestamp")
             if len(crud_changelogs.json.dumps(entry, default=str)) > MAX_ENTRY_BYTES:
                 raise ValueError(f"entry {i}: larger than {MAX_ENTRY_BYTES} bytes")
@@ -55,7 +60,7 @@ class ChangelogUploaded(BaseModel):
     duplicates: int
 
 
-@router.post("", response_model=ChangelogUploaded, responses={422: {"model": ErrorPublic}})
+@router.post("", response_model=ChangelogUploaded)
 def upload(body: ChangelogUpload, principal: PrincipalDep, ctx: CtxDep, lang: LangDep) -> ChangelogUploaded:
     """Store a repair session's changelog entries for the caller's organisation. Re-uploading is safe: entries
     already stored (same session, same content) are counted as ``duplicates``. With ``job_id`` the entries are

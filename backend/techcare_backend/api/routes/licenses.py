@@ -34,7 +34,7 @@ router = APIRouter(prefix="/api/licenses", tags=["licenses"])
 
 
 @router.post("/validate", response_model=ValidateResponse,
-             responses={422: {"description": "malformed body"}, 429: {"model": ErrorPublic}},
+             responses={429: {"model": ErrorPublic}},
              openapi_extra=rawbody.json_body(ValidateRequest))
 async def validate_license(request: Request) -> Response:
     """Validate a license key for a machine. Every definite answer is HTTP 200 with a signed lease (EdDSA JWT).
