@@ -105,7 +105,9 @@ def start_backend(database_url: str | None = None, redis_url: str | None = None,
     sock.bind((host, port))
     sock.listen(128)
     bound_port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
+    # stop() ends within seconds even while sensors long-poll (GET /api/sensor/jobs?wait=...): requests still
+    # running 3 s after the stop are cancelled (their clients see a dropped connection and retry)
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", timeout_graceful_shutdown=3)
     server = uvicorn.Server(config)
     errors: list[BaseException] = []
 

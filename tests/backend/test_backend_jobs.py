@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from backend_helpers import sample
+from service_helpers import FAST, REDIS_URL, drop_redis_prefix, require_redis
 from sqlalchemy import text
 
 from techcare.signing import SigningKey, verify_envelope
@@ -427,3 +428,55 @@ def test_changelog_upload_refusals(client, org, make_org) -> None:
     resp = client.post("/api/changelogs", json={"session": session, "entries": changelog(session), "job_id": "x"},
                        headers=org.headers("technician"))
     assert resp.status_code == 422
+
+
+@pytest.fixture(scope="module")
+def pg_settings(postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """PostgreSQL + Redis settings for several app instances (the embedded default runs as one process)."""
+    from techcare_backend.core.db import migrate
+    from techcare_backend.testing import make_settings
+
+    require_redis()
+    prefix = f"techcare-test-jobs-{uuid.uuid4().hex[:10]}:"
+    settings = make_settings(postgres_url, REDIS_URL, data_dir=tmp_path_factory.mktemp("jobs"), redis_prefix=prefix,
+                             **FAST)
+    migrate(settings.sqlalchemy_url)
+    yield settings
+    drop_redis_prefix(prefix)
+
+
+def test_long_poll_wakes_across_two_instances(pg_settings) -> None:
+    """A sensor held by instance A gets the job a technician queued on instance B within a second (Redis
+    pub/sub); a job is delivered once even when both instances are asked at the same moment."""
+    from fastapi.testclient import TestClient
+    from techcare_backend.main import create_app
+    from techcare_backend.testing import seed
+
+    with TestClient(create_app(pg_settings)) as a, TestClient(create_app(pg_settings)) as b:
+        org = seed(a, edition="pro_business", admin_token=pg_settings.admin_token)
+        for host in ("kasse-01", "buero-pc"):
+            assert a.post("/api/monitoring/metrics", json=sample(host), headers=org.headers("sensor")).status_code == 201
+        results: dict[str, Any] = {}
+
+        def poll() -> None:
+            results["body"] = fetch(a, org, "kasse-01", wait=5)
+            results["ended"] = time.monotonic()
+
+        thread = threading.Thread(target=poll)
+        thread.start()
+        time.sleep(0.8)
+        assert "body" not in results
+        env = envelope(["kasse-01", "buero-pc"])
+        queued_at = time.monotonic()
+        assert create(b, org, env).status_code == 201
+        thread.join(timeout=10)
+        assert [j["job_id"] for j in results["body"]["jobs"]] == [env["payload"]["job_id"]]
+        assert results["ended"] - queued_at < 1.0
+
+        got: list[dict[str, Any]] = []
+        threads = [threading.Thread(target=lambda c=c: got.append(fetch(c, org, "buero-pc"))) for c in (a, b)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=10)
+        assert sorted(len(g["jobs"]) for g in got) == [0, 1]

@@ -283,6 +283,10 @@ async def fetch_jobs(request: Request, principal: JobSensorDep, ctx: CtxDep, hos
                     await event.wait()
             except TimeoutError:
                 return Response(_sensor_body([], []), media_type="application/json")
+            except asyncio.CancelledError:
+                # the server is stopping (uvicorn cancels requests still held after its graceful-shutdown time):
+                # "nothing now" instead of an error; the sensor asks again, another instance or after the restart
+                return Response(_sensor_body([], []), media_type="application/json")
         finally:
             waiters.release(key, event)
 
