@@ -2,21 +2,32 @@
 
 The password hash lives in ``.env`` as ``TECHNICIAN_PASSWORD_HASH``; the clear text is never stored. After
 ``SESSION_TIMEOUT`` seconds without input the next command asks for the password again.
+
+:func:`require_password` is the one gate in front of everything that shows customer data or changes the machine
+(the CLI's table of protected commands is in :mod:`techcare.cli`), of ``--set-password`` (the current password)
+and of uninstalling a protected setup. Without a terminal it cannot ask: then the password comes from the
+environment variable ``TECHCARE_PASSWORD`` (for scripts and remote-management tools; checked against the hash,
+one try), or the operation is refused with a message saying so — never silently allowed.
 """
 
 from __future__ import annotations
 
+import os
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from .errors import TechCareError
 from .i18n import tr
 
-__all__ = ["MAX_TRIES", "MIN_PASSWORD_LENGTH", "AuthError", "SessionLock", "ask_password", "hash_password",
-           "set_password", "validate_new_password", "verify_password"]
+__all__ = ["MAX_TRIES", "MIN_PASSWORD_LENGTH", "PASSWORD_ENV", "AuthError", "SessionLock", "ask_password",
+           "configured_hash", "hash_password", "require_password", "set_password", "validate_new_password",
+           "verify_password"]
 
 MAX_TRIES = 3
 MIN_PASSWORD_LENGTH = 8
+#: Non-interactive use of a protected installation: the technician password in clear text, checked against the hash.
+PASSWORD_ENV = "TECHCARE_PASSWORD"
 
 
 class AuthError(TechCareError):
@@ -70,16 +81,79 @@ def ask_password(password_hash: str, prompt: Callable[[str], str], *, tries: int
                        n=tries))
 
 
-def set_password(prompt: Callable[[str], str], env_file=None) -> str:
-    """Ask twice for a new password, refuse a mismatch or a too short one, store the bcrypt hash in ``.env``."""
+def require_password(password_hash: str | None = None, *, prompt: Callable[[str], str] | None = None,
+                     interactive: bool | None = None, environ: Mapping[str, str] | None = None,
+                     say: Callable[[str], None] = print) -> bool:
+    """The gate in front of every protected operation. ``False``: no password is set, nothing to ask; ``True``:
+    the technician proved it. Raises :class:`AuthError` otherwise.
+
+    ``password_hash`` defaults to the configured one (:func:`configured_hash`). When ``TECHCARE_PASSWORD`` is set
+    in ``environ`` (default: the process environment) it must match (one try, nothing is asked); else a terminal
+    (``interactive``, default: stdin is a TTY) is asked up to 3 times with ``prompt`` (default: getpass); without
+    either the operation is refused, naming both ways.
+    """
+    if password_hash is None:
+        password_hash = configured_hash()
+    if not password_hash:
+        return False
+    environ = os.environ if environ is None else environ
+    given = environ.get(PASSWORD_ENV)
+    if given is not None:
+        if verify_password(given, password_hash):
+            return True
+        raise AuthError(tr("{v} enthält nicht das Techniker-Passwort – abgelehnt.",
+                           "{v} does not hold the technician password – refused.", v=PASSWORD_ENV))
+    if interactive is None:
+        interactive = sys.stdin is not None and sys.stdin.isatty()
+    if not interactive:
+        raise AuthError(tr("Diese Einrichtung ist mit dem Techniker-Passwort geschützt, und ohne Terminal kann "
+                           "TechCare nicht danach fragen. In einem Terminal starten oder das Passwort in {v} "
+                           "übergeben.",
+                           "This installation is protected by the technician password, and without a terminal "
+                           "TechCare cannot ask for it. Run it in a terminal or pass the password in {v}.",
+                           v=PASSWORD_ENV))
+    if prompt is None:
+        import getpass
+
+        prompt = getpass.getpass
+    ask_password(password_hash, prompt, say=say)
+    return True
+
+
+def configured_hash(env_file=None) -> str:
+    """The password hash protecting the configuration in ``env_file`` (default: the one in use): the environment's
+    ``TECHNICIAN_PASSWORD_HASH`` (it wins, as in the settings), else the file's; ``""`` when none is set. Read
+    without validating the rest of the file, so a broken setting never unlocks or locks out anything."""
+    from pathlib import Path
+
+    from .config import resolve_env_file
+
+    value = os.environ.get("TECHNICIAN_PASSWORD_HASH")
+    path = Path(env_file or resolve_env_file())
+    if not value and path.is_file():
+        from dotenv import dotenv_values
+
+        value = dotenv_values(path).get("TECHNICIAN_PASSWORD_HASH")
+    return (value or "").strip()
+
+
+def set_password(prompt: Callable[[str], str], env_file=None, *, environ: Mapping[str, str] | None = None,
+                 say: Callable[[str], None] = print) -> str:
+    """Ask twice for a new password, refuse a mismatch or a too short one, store the bcrypt hash in ``.env``.
+
+    When the file already holds a password, the current one is asked first (3 tries, or ``TECHCARE_PASSWORD``):
+    nobody at the PC can take over a protected installation by setting a new one.
+    """
     from .config import reset_settings, resolve_env_file, write_env_file
 
+    target = env_file or resolve_env_file()
+    require_password(configured_hash(target), prompt=prompt, interactive=True, environ=environ, say=say)
     first = prompt(tr("Neues Techniker-Passwort: ", "New technician password: "))
     validate_new_password(first)
     second = prompt(tr("Passwort wiederholen: ", "Repeat the password: "))
     validate_new_password(first, second)
     hashed = hash_password(first)
-    write_env_file(env_file or resolve_env_file(), {"TECHNICIAN_PASSWORD_HASH": hashed})
+    write_env_file(target, {"TECHNICIAN_PASSWORD_HASH": hashed})
     reset_settings()
     return hashed
 

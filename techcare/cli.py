@@ -2,6 +2,29 @@
 
 Import cost matters (``techcare --version`` must be instant on a slow customer PC), so everything heavy is
 imported inside the command functions.
+
+The technician password (when ``TECHNICIAN_PASSWORD_HASH`` is set) guards everything that shows customer data or
+changes the machine; :func:`techcare.auth.require_password` asks for it (3 tries on a terminal; without one the
+password comes from ``TECHCARE_PASSWORD`` or the command is refused):
+
+=============================================  ========  ====================================================
+command                                        password  why
+=============================================  ========  ====================================================
+``--version``, ``--help``, ``<cmd> --help``    no        shows nothing of the machine or the customer
+``doctor``                                     no        configuration and connection checks; prints no secret
+``license`` (without ``--repin``)              no        the license state of this installation
+``license --repin``                            yes       changes which signing keys are trusted
+(no command: the shell / ``--plain`` REPL)     yes       asked by the start sequence, again after the timeout
+``diagnose``, ``snapshot save|info``           yes       customer machine data (also of a replayed snapshot)
+``report``                                     yes       the customer repair report and changelog
+``drivers``                                    yes       the hardware inventory; installs driver updates
+``sensor``, ``service``                        yes       sends machine data, trusts job signers, installs a service
+``fleet``                                      yes       the technician's signing key, remote jobs on hosts
+``setup``                                      yes       rewrites the configuration, the password among it
+``--set-password``                             current   a new password only with the current one
+``--uninstall`` (also with ``--yes``)          yes       ``--yes`` skips the confirmation, never the password
+any other subcommand                           yes       closed unless it is listed open in :data:`OPEN_COMMANDS`
+=============================================  ========  ====================================================
 """
 
 from __future__ import annotations
@@ -217,6 +240,22 @@ def _apply_settings() -> None:
         set_language(settings.techcare_lang)
 
 
+#: Subcommands that run without the technician password (see the table in the module docstring); every other one,
+#: also one added later, asks for it. ``license --repin`` changes the trusted keys and is not open.
+OPEN_COMMANDS = frozenset({"doctor", "license"})
+
+
+def _require_password(command: str, rest: Sequence[str] = (), *, env_file: str | None = None) -> None:
+    """The password gate of one subcommand (``rest``: its arguments); raises AuthError when not given."""
+    if any(arg in ("-h", "--help") for arg in rest):
+        return
+    if command in OPEN_COMMANDS and not (command == "license" and "--repin" in rest):
+        return
+    from .auth import configured_hash, require_password
+
+    require_password(configured_hash(env_file))
+
+
 # Subcommands with their own argument parser: everything after the name is passed through unchanged.
 PASSTHROUGH: dict[str, str] = {"drivers": "techcare.tools.drivers", "sensor": "techcare.monitoring.sensor",
                                 "doctor": "techcare.doctor", "license": "techcare.license",
@@ -230,10 +269,14 @@ def _passthrough(name: str, rest: list[str]) -> int:
 
     try:
         _apply_settings()
+        _require_password(name, rest)
         return int(import_module(PASSTHROUGH[name]).main(rest) or 0)
     except TechCareError as exc:
         _print_error(exc)
         return exc.exit_code
+    except (EOFError, KeyboardInterrupt):
+        print(_tr("Abgebrochen.", "Cancelled."), file=sys.stderr)
+        return EXIT_ERROR
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -254,8 +297,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return start(plain=args.plain, approve=args.approve, snapshot=args.snapshot)
         if args.command == "setup":
+            _require_password("setup", env_file=args.env_file)
             return cmd_setup(args)
         _apply_settings()
+        _require_password(args.command)
         return COMMANDS[args.command](args)
     except TechCareError as exc:
         _print_error(exc)

@@ -3,6 +3,10 @@
 Deleted (as the product document lists): the ``.env`` file, the data directory (sessions, changelogs, cases) and
 ``TECHCARE_HOME`` (user config, cache, license lease, sensor spool). The Python package stays; it is removed with
 ``pip uninstall techcare``.
+
+A setup protected by the technician password is deleted only after the password was given (asked 3 times on a
+terminal, or ``TECHCARE_PASSWORD`` — see :func:`techcare.auth.require_password`); ``yes`` skips the confirmation
+question, never the password.
 """
 
 from __future__ import annotations
@@ -37,8 +41,17 @@ def _refuse_dangerous(path: Path) -> None:
 
 
 def uninstall(*, yes: bool = False, ask: Callable[[str], str] = input, say: Callable[[str], None] = print,
-              settings: Settings | None = None) -> list[Path]:
-    """List what will be deleted, ask (unless ``yes``), delete it. Returns the deleted paths."""
+              settings: Settings | None = None, password_prompt: Callable[[str], str] | None = None,
+              interactive: bool | None = None) -> list[Path]:
+    """List what will be deleted, ask (unless ``yes``), delete it. Returns the deleted paths.
+
+    A protected setup needs the technician password first (``password_prompt``, default getpass, on a terminal;
+    ``interactive`` overrides the terminal check); :class:`techcare.auth.AuthError` when it is not given.
+    """
+    from .auth import configured_hash, require_password
+
+    password_hash = (settings.technician_password_hash if settings is not None else None) or configured_hash()
+    require_password(password_hash, prompt=password_prompt, interactive=interactive, say=say)
     paths = planned_paths(settings)
     if not paths:
         say(tr("Nichts zu löschen: keine TechCare-Dateien gefunden.", "Nothing to delete: no TechCare files found."))

@@ -1,5 +1,6 @@
 import os
 import stat
+from pathlib import Path
 
 import pytest
 
@@ -113,3 +114,100 @@ def test_uninstall_removes_exactly_the_listed_paths(techcare_env, tmp_path):
     deleted = uninstall(yes=True, say=said.append)
     assert deleted == paths and not any(p.exists() for p in paths)
     assert keep.exists() and "pip uninstall techcare" in said[-1]
+
+
+# ---- the technician password guards the protected setup (issue 15 item 15) --------------------------------------
+
+PASSWORD = "richtig-geheim"
+
+
+@pytest.fixture
+def protected(techcare_env, monkeypatch):
+    """This installation's .env holds a technician password; no terminal, no TECHCARE_PASSWORD."""
+    from techcare.config import get_settings, reset_settings
+
+    env = techcare_env / "test.env"
+    set_password(feeder(PASSWORD, PASSWORD), env_file=env, say=lambda s: None)
+    monkeypatch.delenv("TECHCARE_PASSWORD", raising=False)
+    reset_settings()
+    settings = get_settings()
+    settings.ensure_dirs()
+    (settings.changelogs_dir / "x.jsonl").write_text("{}")
+    return env
+
+
+def test_set_password_asks_for_the_current_one_three_times(protected):
+    from techcare.auth import configured_hash
+
+    before = configured_hash(protected)
+    said = []
+    with pytest.raises(AuthError, match="3"):
+        set_password(feeder("nein", "auch-nicht", "wieder-nicht", "neues-passwort", "neues-passwort"),
+                     env_file=protected, say=said.append)
+    assert configured_hash(protected) == before and len(said) == 2
+    set_password(feeder("falsch", PASSWORD, "neues-passwort", "neues-passwort"), env_file=protected,
+                 say=lambda s: None)
+    assert verify_password("neues-passwort", configured_hash(protected))
+
+
+def test_uninstall_yes_refuses_a_protected_setup_without_the_password(protected, monkeypatch):
+    paths = planned_paths()
+    with pytest.raises(AuthError, match="TECHCARE_PASSWORD"):
+        uninstall(yes=True, say=lambda s: None)          # no terminal: refused, never a silent bypass
+    with pytest.raises(AuthError):
+        uninstall(yes=True, say=lambda s: None, interactive=True, password_prompt=feeder("a", "b", "c"))
+    monkeypatch.setenv("TECHCARE_PASSWORD", "falsch-geraten")
+    with pytest.raises(AuthError, match="TECHCARE_PASSWORD"):
+        uninstall(yes=True, say=lambda s: None)
+    assert all(p.exists() for p in paths)
+    monkeypatch.setenv("TECHCARE_PASSWORD", PASSWORD)
+    assert uninstall(yes=True, say=lambda s: None) == paths and not any(p.exists() for p in paths)
+
+
+def test_uninstall_on_a_terminal_asks_the_password_then_confirms(protected):
+    paths = planned_paths()
+    deleted = uninstall(ask=feeder("j"), say=lambda s: None, interactive=True, password_prompt=feeder(PASSWORD))
+    assert deleted == paths and not any(p.exists() for p in paths)
+
+
+def test_protected_cli_commands_are_refused_without_the_password(protected, tmp_path, capsys, monkeypatch):
+    from techcare import cli
+
+    snap = tmp_path / "pc.json"
+    for argv in (["snapshot", "save", str(snap)], ["report"], ["drivers"], ["sensor", "--status"],
+                 ["license", "--repin"], ["--uninstall", "--yes"], ["setup", "--non-interactive", "--name", "Xaver Unbefugt"]):
+        assert cli.main(argv) == AuthError.exit_code, argv
+        assert "TECHCARE_PASSWORD" in capsys.readouterr().err, argv
+    assert not snap.exists() and all(p.exists() for p in planned_paths())
+    assert "Xaver" not in protected.read_text()
+    # open: the license state and help texts
+    assert cli.main(["license", "--offline"]) == 0
+    for argv in (["diagnose", "--help"], ["drivers", "--help"]):
+        with pytest.raises(SystemExit) as helped:
+            cli.main(argv)
+        assert helped.value.code == 0 and "usage" in capsys.readouterr().out
+    capsys.readouterr()
+    # with the password in the environment (scripts, remote-management tools) the command runs
+    fixture = Path(__file__).parents[1] / "system" / "fixtures" / "snapshots" / "linux-debian-problems.json"
+    assert cli.main(["snapshot", "info", str(fixture)]) == AuthError.exit_code
+    monkeypatch.setenv("TECHCARE_PASSWORD", PASSWORD)
+    capsys.readouterr()
+    assert cli.main(["snapshot", "info", str(fixture)]) == 0
+    assert "linux" in capsys.readouterr().out
+
+
+def test_every_subcommand_not_listed_open_asks_for_the_password(protected):
+    """Closed by default: a subcommand added later is protected unless the table lists it open."""
+    from techcare import cli
+
+    parser = cli.build_parser()
+    names = set(next(a for a in parser._actions if a.dest == "command").choices) | set(cli.PASSTHROUGH)
+    assert names - cli.OPEN_COMMANDS >= {"diagnose", "snapshot", "report", "setup", "drivers", "sensor", "service"}
+    for name in sorted(names - cli.OPEN_COMMANDS):
+        with pytest.raises(AuthError):
+            cli._require_password(name)
+    for name in sorted(cli.OPEN_COMMANDS):
+        cli._require_password(name)
+    cli._require_password("no-such-command-yet", ["--help"])
+    with pytest.raises(AuthError):
+        cli._require_password("no-such-command-yet")
