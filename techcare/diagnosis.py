@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .i18n import get_language, tr
+from .i18n import Message, get_language, localize, msg, tr
 from .system import records as R
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -36,6 +36,33 @@ SEVERITIES = ("ok", "info", "warning", "critical", "unknown")
 _RANK = {"critical": 4, "warning": 3, "unknown": 2, "info": 1, "ok": 0}
 _STYLE = {"critical": "bold red", "warning": "yellow", "unknown": "magenta", "info": "cyan", "ok": "green"}
 _ICON = {"critical": "✖", "warning": "▲", "unknown": "?", "info": "i", "ok": "✔"}
+_SEVERITY_WORDS = {"critical": ("kritisch", "critical"), "warning": ("Warnung", "warning"),
+                   "unknown": ("unbekannt", "unknown"), "info": ("Hinweis", "info"), "ok": ("ok", "ok")}
+_AREA_WORDS = {"metrics": ("Messwerte", "metrics"), "services": ("Dienste", "services"), "updates": ("Updates", "updates"),
+               "events": ("Ereignisse", "events"), "smart": ("SMART", "SMART"), "network": ("Netzwerk", "network"),
+               "drivers": ("Treiber", "drivers")}
+_OS_NAMES = {"windows": "Windows", "linux": "Linux", "darwin": "macOS"}
+
+
+def severity_word(severity: str, lang: str | None = None) -> str:
+    """``critical`` … ``ok`` as the reader says it (German: kritisch, Warnung, unbekannt, Hinweis, ok)."""
+    de, en = _SEVERITY_WORDS.get(severity, (severity, severity))
+    return tr(de, en, lang)
+
+
+def area_word(area: str, lang: str | None = None) -> str:
+    de, en = _AREA_WORDS.get(area, (area, area))
+    return tr(de, en, lang)
+
+
+def os_name(os_id: str) -> str:
+    """``windows``/``linux``/``darwin`` as people say it (Windows, Linux, macOS)."""
+    return _OS_NAMES.get(os_id, os_id)
+
+
+def _texts(message: Message) -> tuple[str, str]:
+    """German and English summary of a finding from one bilingual message."""
+    return message.de, message.en
 
 
 @dataclass
@@ -195,7 +222,8 @@ class Diagnosis:
         from rich.table import Table
         from rich.text import Text
 
-        title = escape(tr("Diagnose {host} ({os})", "Diagnosis of {host} ({os})", host=self.hostname, os=self.os))
+        title = escape(tr("Diagnose {host} ({os})", "Diagnosis of {host} ({os})", host=self.hostname,
+                          os=os_name(self.os)))
         table = Table(title=title, show_lines=False, expand=False)
         table.add_column("", no_wrap=True)
         table.add_column(tr("Bereich", "Area"))
@@ -204,29 +232,47 @@ class Diagnosis:
         table.add_column(tr("Reparaturen", "Repairs"))
         for f in sorted(self.items, key=lambda f: (-_RANK[f.severity], AREAS.index(f.area))):
             # every cell but the severity is data (event messages, mount points): Text, never markup
-            table.add_row(Text(f"{_ICON[f.severity]} {f.severity}", style=_STYLE[f.severity]), Text(f.area),
+            table.add_row(Text(f"{_ICON[f.severity]} {severity_word(f.severity)}", style=_STYLE[f.severity]),
+                          Text(area_word(f.area)),
                           Text(f.check), Text(f.summary()), Text(", ".join(f.repairs)))
         counts = self.counts()
-        table.caption = " · ".join(f"{counts[s]} {s}" for s in SEVERITIES if counts[s]) + \
+        table.caption = " · ".join(f"{counts[s]} {severity_word(s)}" for s in SEVERITIES if counts[s]) + \
             tr(" · {t:.1f} s", " · {t:.1f} s", t=self.duration)
         return table
 
     def _repr_html_(self) -> str:
         colours = {"critical": "#c62828", "warning": "#ef6c00", "unknown": "#6a1b9a", "info": "#0277bd", "ok": "#2e7d32"}
         rows = "".join(
-            f"<tr><td style='color:{colours[f.severity]};font-weight:bold'>{_ICON[f.severity]} {f.severity}</td>"
-            f"<td>{html.escape(f.area)}</td><td>{html.escape(f.check)}</td><td style='text-align:left'>"
+            f"<tr><td style='color:{colours[f.severity]};font-weight:bold'>{_ICON[f.severity]} "
+            f"{html.escape(severity_word(f.severity))}</td><td>{html.escape(area_word(f.area))}</td><td>{html.escape(f.check)}</td><td style='text-align:left'>"
             f"{html.escape(f.summary())}</td><td>{html.escape(', '.join(f.repairs))}</td></tr>"
             for f in sorted(self.items, key=lambda f: (-_RANK[f.severity], AREAS.index(f.area))))
-        head = html.escape(tr("Diagnose {host} ({os})", "Diagnosis of {host} ({os})", host=self.hostname, os=self.os))
+        head = html.escape(tr("Diagnose {host} ({os})", "Diagnosis of {host} ({os})", host=self.hostname,
+                              os=os_name(self.os)))
         cols = "".join(f"<th>{html.escape(c)}</th>" for c in (
             "", tr("Bereich", "Area"), tr("Prüfung", "Check"), tr("Befund", "Finding"), tr("Reparaturen", "Repairs")))
         return (f"<div class='techcare-diagnosis'><strong>{head}</strong><table><thead><tr>{cols}</tr></thead>"
                 f"<tbody>{rows}</tbody></table></div>")
 
     def __repr__(self) -> str:
-        counts = ", ".join(f"{n} {s}" for s, n in self.counts().items() if n)
-        return f"<Diagnosis {self.hostname} ({self.os}): {counts or 'no findings'}>"
+        counts = ", ".join(f"{n} {severity_word(s)}" for s, n in self.counts().items() if n)
+        return tr("<Diagnose {h} ({o}): {c}>", "<Diagnosis {h} ({o}): {c}>", h=self.hostname, o=os_name(self.os),
+                  c=counts or tr("keine Befunde", "no findings"))
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """Terminal IPython (``%diagnose``): the findings table as ``techcare diagnose`` prints it."""
+        if cycle:
+            printer.text(repr(self))
+            return
+        import shutil
+
+        from rich.console import Console
+
+        console = Console(width=shutil.get_terminal_size((120, 40)).columns, highlight=False, color_system=None,
+                          force_terminal=False)
+        with console.capture() as capture:
+            console.print(self)
+        printer.text(capture.get().rstrip("\n"))
 
 
 # ---- rules ------------------------------------------------------------------------------------------------
@@ -248,15 +294,17 @@ def _repairs(kind: str, os_name: str) -> list[str]:
     return list(_REPAIRS.get(kind, {}).get(os_name, []))
 
 
+_HINTS = {"needs_admin": msg(" Als Administrator/root starten.", " Run as administrator/root."),
+          "tool_missing": msg(" Werkzeug installieren.", " Install the tool."),
+          "timeout": msg(" Später erneut versuchen.", " Try again later.")}
+
+
 def _unknown_finding(name: str, area: str, result: R.ProbeResult) -> Finding:
-    why = result.reason or "unknown"
-    hint_de = {"needs_admin": " Als Administrator/root starten.", "tool_missing": " Werkzeug installieren.",
-               "no_systemd": "", "timeout": " Später erneut versuchen."}.get(result.reason_code or "", "")
-    hint_en = {"needs_admin": " Run as administrator/root.", "tool_missing": " Install the tool.",
-               "timeout": " Try again later."}.get(result.reason_code or "", "")
-    return Finding(check=name, area=area, severity="unknown",
-                   summary_de=f"Unbekannt: {why}.{hint_de}", summary_en=f"Unknown: {why}.{hint_en}",
-                   evidence={"reason_code": result.reason_code, "reason": why, "source": result.source}, probe=name)
+    why = result.reason or msg("Grund unbekannt", "no reason given")
+    said = msg("Unbekannt: {w}.{h}", "Unknown: {w}.{h}", w=why, h=_HINTS.get(result.reason_code or "", Message("", "")))
+    return Finding(name, area, "unknown", *_texts(said),
+                   evidence={"reason_code": result.reason_code, "reason_de": why.de, "reason_en": why.en,
+                             "source": result.source}, probe=name)
 
 
 def _gb(value: int) -> str:
@@ -295,14 +343,19 @@ def _firewall(res: R.ProbeResult, os_name: str) -> list[Finding]:
     if fw.enabled is False or off_profiles:
         what = ", ".join(off_profiles)
         params = {"win.enable_firewall": {"profiles": off_profiles}} if os_name == "windows" and off_profiles else {}
-        return [Finding("firewall", "services", "critical",
-                        f"Firewall ({fw.product}) ist aus" + (f": Profile {what}." if what else "."),
-                        f"Firewall ({fw.product}) is off" + (f": profiles {what}." if what else "."),
-                        {"product": fw.product, "off_profiles": off_profiles, "detail": fw.detail},
+        if fw.product == "none":
+            said = msg("Keine Firewall eingerichtet.", "No firewall is set up.")
+        elif what:
+            said = msg("Firewall ({p}) ist aus: Profile {w}.", "Firewall ({p}) is off: profiles {w}.", p=fw.product, w=what)
+        else:
+            said = msg("Firewall ({p}) ist aus.", "Firewall ({p}) is off.", p=fw.product)
+        return [Finding("firewall", "services", "critical", *_texts(said),
+                        {"product": fw.product, "off_profiles": off_profiles, "detail": R.to_jsonable(fw.detail)},
                         _repairs("firewall_off", os_name), params, probe="firewall")]
     if fw.enabled is None:
-        return [Finding("firewall", "services", "unknown", f"Zustand der Firewall ({fw.product}) unbekannt. {fw.detail}".strip(),
-                        f"Firewall ({fw.product}) state unknown. {fw.detail}".strip(), {"product": fw.product},
+        said = msg("Zustand der Firewall ({p}) unbekannt. {d}", "Firewall ({p}) state unknown. {d}", p=fw.product,
+                   d=fw.detail)
+        return [Finding("firewall", "services", "unknown", said.de.strip(), said.en.strip(), {"product": fw.product},
                         probe="firewall")]
     return [Finding("firewall", "services", "ok", f"Firewall ({fw.product}) ist aktiv.", f"Firewall ({fw.product}) is on.",
                     {"product": fw.product}, probe="firewall")]
@@ -341,12 +394,14 @@ def _update_service(res: R.ProbeResult, os_name: str) -> list[Finding]:
     if us.problem:
         params = {"win.set_service_start_type": {"name": us.name, "start_type": "manual"}} if os_name == "windows" else {}
         if os_name == "darwin":
-            de, en = ("Automatische Suche nach Updates ist ausgeschaltet.", "Automatic checking for updates is turned off.")
+            said = msg("Automatische Suche nach Updates ist ausgeschaltet.", "Automatic checking for updates is turned off.")
         else:
-            de = f"Update-Dienst {us.name} kann keine Updates liefern ({us.start_type or us.state})."
-            en = f"Update service {us.name} cannot deliver updates ({us.start_type or us.state})."
+            said = msg("Update-Dienst {n} kann keine Updates liefern ({s}).", "Update service {n} cannot deliver updates ({s}).",
+                       n=us.name, s=_state_word(us.start_type or us.state))
+        if us.detail and localize(us.detail, "en").rstrip(".") not in said.en:  # the probe's own words, unless said
+            said = said + " " + (us.detail if isinstance(us.detail, Message) else Message.data(us.detail))
         return [Finding("update_service", "updates", "warning" if os_name == "darwin" else "critical",
-                        f"{de} {us.detail}".strip(), f"{en} {us.detail}".strip(),
+                        *_texts(said),
                         {"name": us.name, "state": us.state, "start_type": us.start_type},
                         _repairs("update_service", os_name), params, probe="update_service")]
     return [Finding("update_service", "updates", "ok", f"Update-Dienst {us.name} ist bereit.",
@@ -354,8 +409,16 @@ def _update_service(res: R.ProbeResult, os_name: str) -> list[Finding]:
                                                                 "start_type": us.start_type}, probe="update_service")]
 
 
-_STATE_DE = {"failed": "ausgefallen", "stopped": "gestoppt", "running": "aktiv", "inactive": "inaktiv",
-             "crashed": "abgestürzt", "exited": "beendet"}
+_STATE_WORDS = {"failed": ("ausgefallen", "failed"), "stopped": ("gestoppt", "stopped"), "running": ("aktiv", "running"),
+                "inactive": ("inaktiv", "inactive"), "crashed": ("abgestürzt", "crashed"), "exited": ("beendet", "exited"),
+                "disabled": ("deaktiviert", "disabled"), "masked": ("maskiert", "masked"), "manual": ("manuell", "manual"),
+                "auto": ("automatisch", "automatic")}
+
+
+def _state_word(state: str | None) -> Message:
+    """A service state or start type as a message (codes a probe does not know stay as the OS wrote them)."""
+    de, en = _STATE_WORDS.get(state or "", (state or "?", state or "?"))
+    return Message(de, en)
 
 
 def _services(res: R.ProbeResult, os_name: str) -> list[Finding]:
@@ -367,10 +430,8 @@ def _services(res: R.ProbeResult, os_name: str) -> list[Finding]:
     for svc in failed:
         repair = _repairs("service_failed", os_name)
         key = "name" if os_name == "windows" else "unit"
-        state_de = _STATE_DE.get(svc.state, svc.state)
-        out.append(Finding(f"service:{svc.name}", "services", "warning",
-                           f"Dienst {svc.display_name or svc.name} ist {state_de}.",
-                           f"Service {svc.display_name or svc.name} is {svc.state}.",
+        said = msg("Dienst {n} ist {s}.", "Service {n}: {s}.", n=svc.display_name or svc.name, s=_state_word(svc.state))
+        out.append(Finding(f"service:{svc.name}", "services", "warning", *_texts(said),
                            {"name": svc.name, "state": svc.state, "start_type": svc.start_type,
                             "description": svc.description},
                            repair, {rid: {key: svc.name} for rid in repair}, probe="services"))
@@ -418,10 +479,10 @@ def _events(res: R.ProbeResult, os_name: str) -> list[Finding]:
     crit = [e for e in evs if e.level == "critical"]
     sev = "warning" if crit else "info"
     first = evs[0]
-    msg = (first.message or "").strip().splitlines()[0][:160] if first.message else ""
+    line = (first.message or "").strip().splitlines()[0][:160] if first.message else ""
     return [Finding("events", "events", sev,
-                    f"{len(evs)} aktuelle Fehlerereignisse, zuletzt {first.source}: {msg}",
-                    f"{len(evs)} recent error events, latest {first.source}: {msg}",
+                    f"{len(evs)} aktuelle Fehlerereignisse, zuletzt {first.source}: {line}",
+                    f"{len(evs)} recent error events, latest {first.source}: {line}",
                     {"events": R.to_jsonable(evs)}, probe="events")]
 
 
@@ -434,21 +495,20 @@ def _smart(res: R.ProbeResult, os_name: str) -> list[Finding]:
     for disk in disks:
         label = f"{disk.device} {disk.model}".strip()
         ev = {k: v for k, v in R.to_jsonable(disk).items() if v not in (None, "", [])}
+        issues = Message.join("; ", disk.issues)
         if disk.health == "failing":
-            out.append(Finding(f"smart:{disk.device}", "smart", "critical",
-                               f"Datenträger {label} meldet einen Defekt – sofort Daten sichern und tauschen. "
-                               f"{'; '.join(disk.issues)}".strip(),
-                               f"Disk {label} reports failure – back up data now and replace it. "
-                               f"{'; '.join(disk.issues)}".strip(), ev, probe="smart"))
+            said = msg("Datenträger {l} meldet einen Defekt – sofort Daten sichern und tauschen. {i}",
+                       "Disk {l} reports failure – back up data now and replace it. {i}", l=label, i=issues)
+            out.append(Finding(f"smart:{disk.device}", "smart", "critical", said.de.strip(), said.en.strip(), ev,
+                               probe="smart"))
         elif disk.health == "warning":
-            out.append(Finding(f"smart:{disk.device}", "smart", "warning",
-                               f"Datenträger {label} zeigt Warnzeichen: {'; '.join(disk.issues)}",
-                               f"Disk {label} shows warning signs: {'; '.join(disk.issues)}", ev,
+            said = msg("Datenträger {l} zeigt Warnzeichen: {i}", "Disk {l} shows warning signs: {i}", l=label, i=issues)
+            out.append(Finding(f"smart:{disk.device}", "smart", "warning", *_texts(said), ev,
                                _repairs("disk_errors", os_name), probe="smart"))
         elif disk.health == "unknown":
-            out.append(Finding(f"smart:{disk.device}", "smart", "unknown",
-                               f"SMART-Zustand von {label} unbekannt: {'; '.join(disk.issues) or 'keine Daten'}",
-                               f"SMART state of {label} unknown: {'; '.join(disk.issues) or 'no data'}", ev, probe="smart"))
+            said = msg("SMART-Zustand von {l} unbekannt: {i}", "SMART state of {l} unknown: {i}", l=label,
+                       i=issues if disk.issues else msg("keine Daten", "no data"))
+            out.append(Finding(f"smart:{disk.device}", "smart", "unknown", *_texts(said), ev, probe="smart"))
         else:
             out.append(Finding(f"smart:{disk.device}", "smart", "ok", f"Datenträger {label}: SMART in Ordnung.",
                                f"Disk {label}: SMART healthy.", ev, probe="smart"))
@@ -478,7 +538,8 @@ def findings_from_results(results: dict[str, R.ProbeResult], os_name: str,
         try:
             out.extend(_metrics(res, os_name, th) if name == "metrics" else _RULES[name](res, os_name))
         except Exception as exc:  # noqa: BLE001 - a rule bug must not lose the other findings
-            out.append(_unknown_finding(name, area, R.unknown(name, "failed", f"rule error: {type(exc).__name__}: {exc}")))
+            out.append(_unknown_finding(name, area, R.unknown(name, "failed", msg(
+                "Fehler in der Auswertung: {e}", "rule error: {e}", e=f"{type(exc).__name__}: {exc}"))))
     return out
 
 
@@ -518,9 +579,11 @@ def driver_findings(runner: CommandRunner | None = None, *, report: DriverReport
         return findings
     stats = rep.stats()
     if stats["installed"] == 0 and not any(s.status == "ok" for s in rep.sources if s.name != "custom_db"):
-        reasons = "; ".join(f"{s.name}: {s.detail or s.status}" for s in rep.sources if s.status != "ok")
-        return [Finding("drivers", "drivers", "unknown", f"Treiber-Inventar nicht lesbar ({reasons}).",
-                        f"Driver inventory could not be read ({reasons}).", evidence={"sources": reasons},
+        from .tools.drivers.render import source_problem
+
+        reasons = Message.join("; ", (source_problem(s) for s in rep.sources if s.status != "ok"))
+        said = msg("Treiber-Inventar nicht lesbar ({r}).", "Driver inventory could not be read ({r}).", r=reasons)
+        return [Finding("drivers", "drivers", "unknown", *_texts(said), evidence={"sources": reasons.en},
                         probe="drivers")]
     return [Finding("drivers", "drivers", "ok",
                     tr("{i} Treiber, {o} veraltet, keine kritischen Updates.",

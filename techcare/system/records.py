@@ -7,6 +7,9 @@ A probe always answers with a :class:`ProbeResult`:
 - ``status="ok"``: ``data`` holds the record(s) below;
 - ``status="unknown"``: the probe could not find out; ``reason_code`` + ``reason`` say why (never "healthy");
 - ``status="unsupported"``: this probe does not exist on this platform (``reason`` says so).
+
+Reasons and other explanations the probes write (``detail``, ``issues``) are messages (:class:`~techcare.i18n.Message`):
+German and English, shown in the reader's language; what the machine reported goes in unchanged.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..i18n import Message, localize, msg
 from .runner import NOT_FOUND, NOT_RECORDED, PERMISSION_DENIED, TIMEOUT, CommandResult
 
 __all__ = [
@@ -33,6 +37,7 @@ __all__ = [
     "ProbeResult",
     "ServiceState",
     "UpdateServiceStatus",
+    "command_problem",
     "command_unknown",
     "unknown",
     "unsupported",
@@ -58,25 +63,33 @@ class ProbeResult:
     probe: str
     status: str = "ok"                 # ok | unknown | unsupported
     data: Any = None
-    reason: str | None = None          # human-readable English reason when not ok ("needs elevation: run as admin")
+    reason: Message | None = None      # why it is not ok, in German and English (a plain str is taken as data)
     reason_code: str | None = None     # needs_admin | tool_missing | timeout | no_systemd | not_recorded | parse_error | failed
     source: str | None = None          # which tool answered ("ufw", "Get-MpComputerStatus", "smartctl")
     duration: float = 0.0
+
+    def __post_init__(self) -> None:
+        if isinstance(self.reason, str):
+            self.reason = Message.data(self.reason)
 
     @property
     def ok(self) -> bool:
         return self.status == "ok"
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"probe": self.probe, "status": self.status, "reason": self.reason, "reason_code": self.reason_code,
-                "source": self.source, "duration": round(self.duration, 4), "data": to_jsonable(self.data)}
+    def to_dict(self, lang: str | None = None) -> dict[str, Any]:
+        """Plain data; ``reason`` in ``lang`` (default: the active language), both languages beside it."""
+        reason = self.reason
+        return {"probe": self.probe, "status": self.status, "reason": localize(reason, lang) if reason else None,
+                "reason_de": reason.de if reason else None, "reason_en": reason.en if reason else None,
+                "reason_code": self.reason_code, "source": self.source, "duration": round(self.duration, 4),
+                "data": to_jsonable(self.data, lang)}
 
     def to_frame(self):  # -> pandas.DataFrame
         import pandas as pd
 
         data = self.data
         if data is None:
-            return pd.DataFrame([{"probe": self.probe, "status": self.status, "reason": self.reason}])
+            return pd.DataFrame([{"probe": self.probe, "status": self.status, "reason": localize(self.reason)}])
         if hasattr(data, "to_rows"):
             return pd.DataFrame(data.to_rows())
         if isinstance(data, list):
@@ -84,44 +97,62 @@ class ProbeResult:
         return pd.DataFrame([to_jsonable(data)])
 
 
-def to_jsonable(value: Any) -> Any:
+def to_jsonable(value: Any, lang: str | None = None) -> Any:
+    """Records as plain JSON data; a :class:`Message` becomes its text in ``lang`` (default: the active one)."""
+    if isinstance(value, Message):
+        return value.text(lang)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {f.name: to_jsonable(getattr(value, f.name), lang) for f in dataclasses.fields(value)}
     if isinstance(value, (list, tuple)):
-        return [to_jsonable(v) for v in value]
+        return [to_jsonable(v, lang) for v in value]
     if isinstance(value, dict):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
+        return {str(k): to_jsonable(v, lang) for k, v in value.items()}
     return value
 
 
-def unknown(probe: str, reason_code: str, reason: str, *, source: str | None = None, data: Any = None) -> ProbeResult:
+def unknown(probe: str, reason_code: str, reason: Message | str, *, source: str | None = None,
+            data: Any = None) -> ProbeResult:
+    """An explained ``unknown``: ``reason`` is a :func:`~techcare.i18n.msg` (a plain str is shown as it is)."""
     return ProbeResult(probe, "unknown", data, reason, reason_code, source)
 
 
 def unsupported(probe: str, platform: str) -> ProbeResult:
-    return ProbeResult(probe, "unsupported", None, f"not available on {platform}", UNSUPPORTED)
+    return ProbeResult(probe, "unsupported", None, msg("auf {p} nicht verfügbar", "not available on {p}", p=platform),
+                       UNSUPPORTED)
+
+
+def command_problem(result: CommandResult, tool: str | None = None) -> tuple[str, Message]:
+    """Why a command gave no usable answer: a reason code and a German/English message (the tool's own error
+    line goes in unchanged). For probes, driver sources and anything else that shows a failed command."""
+    tool = tool or (result.argv[0] if result.argv else "?")
+    text = f"{result.stderr} {result.stdout}".lower()
+    if result.error == NOT_FOUND:
+        return TOOL_MISSING, msg("{t} ist nicht installiert", "{t} is not installed", t=tool)
+    if result.error == TIMEOUT:
+        return TIMED_OUT, msg("{t} hat nicht rechtzeitig geantwortet", "{t} did not answer in time", t=tool)
+    if result.error == NOT_RECORDED:
+        return NOT_IN_SNAPSHOT, msg("Ausgabe von {t} ist nicht im Snapshot", "{t} output is not in the snapshot", t=tool)
+    if result.error == PERMISSION_DENIED or any(word in text for word in (
+            "permission denied", "access is denied", "access denied", "must be root", "need to be root",
+            "requires root", "operation not permitted", "administrator", "requested operation requires elevation",
+            "zugriff verweigert")):
+        return NEEDS_ADMIN, msg("{t} braucht Administratorrechte (TechCare als Administrator/root starten)",
+                                "{t} needs elevation (run TechCare as administrator/root)", t=tool)
+    if "has not been booted with systemd" in text or "failed to connect to bus" in text:
+        return NO_SYSTEMD, msg("systemd läuft auf diesem Rechner nicht", "systemd is not running on this machine")
+    detail = (result.stderr or result.stdout).strip().splitlines()
+    if not detail:
+        return FAILED, msg("{t} ist fehlgeschlagen (Exit {c}) ohne Ausgabe", "{t} failed (exit {c}): no output", t=tool,
+                           c=result.returncode)
+    return FAILED, msg("{t} ist fehlgeschlagen (Exit {c}): {d}", "{t} failed (exit {c}): {d}", t=tool,
+                       c=result.returncode, d=detail[0][:200])
 
 
 def command_unknown(probe: str, result: CommandResult, *, source: str | None = None) -> ProbeResult:
     """Turn a command that did not give a usable answer into an explained ``unknown``."""
     tool = source or (result.argv[0] if result.argv else "?")
-    text = f"{result.stderr} {result.stdout}".lower()
-    if result.error == NOT_FOUND:
-        return unknown(probe, TOOL_MISSING, f"{tool} is not installed", source=tool)
-    if result.error == TIMEOUT:
-        return unknown(probe, TIMED_OUT, f"{tool} did not answer in time", source=tool)
-    if result.error == NOT_RECORDED:
-        return unknown(probe, NOT_IN_SNAPSHOT, f"{tool} output is not in the snapshot", source=tool)
-    if result.error == PERMISSION_DENIED or any(word in text for word in (
-            "permission denied", "access is denied", "access denied", "must be root", "need to be root",
-            "requires root", "operation not permitted", "administrator", "requested operation requires elevation",
-            "zugriff verweigert")):
-        return unknown(probe, NEEDS_ADMIN, f"{tool} needs elevation (run TechCare as administrator/root)", source=tool)
-    if "has not been booted with systemd" in text or "failed to connect to bus" in text:
-        return unknown(probe, NO_SYSTEMD, "systemd is not running on this machine", source=tool)
-    detail = (result.stderr or result.stdout).strip().splitlines()
-    return unknown(probe, FAILED, f"{tool} failed (exit {result.returncode}): {detail[0][:200] if detail else 'no output'}",
-                   source=tool)
+    code, reason = command_problem(result, tool)
+    return unknown(probe, code, reason, source=tool)
 
 
 # ---- records -------------------------------------------------------------------------------------------
@@ -166,7 +197,7 @@ class FirewallStatus:
     enabled: bool | None               # None: present but state unknown
     product: str                       # ufw | firewalld | nftables | iptables | Windows Firewall | Application Firewall | none
     profiles: list[FirewallProfile] = field(default_factory=list)
-    detail: str = ""
+    detail: Message | str = ""          # an explanation (Message); plain str is data
 
 
 @dataclass
@@ -176,7 +207,7 @@ class AntivirusProduct:
     realtime: bool | None = None
     up_to_date: bool | None = None
     signature_age_days: int | None = None
-    detail: str = ""
+    detail: Message | str = ""
 
 
 @dataclass
@@ -211,7 +242,7 @@ class UpdateServiceStatus:
     state: str | None                  # running | stopped | ...
     start_type: str | None             # auto | manual | disabled
     problem: bool                      # True only when it cannot deliver updates (wuauserv: Disabled)
-    detail: str = ""
+    detail: Message | str = ""
 
 
 @dataclass
@@ -231,7 +262,7 @@ class PackageUpdate:
 class PendingUpdates:
     manager: str                       # apt | dnf | zypper | pacman | windows_update | softwareupdate
     updates: list[PackageUpdate] = field(default_factory=list)
-    detail: str = ""                   # e.g. "package lists last refreshed 12 days ago"
+    detail: Message | str = ""         # e.g. "package lists last refreshed 12 days ago"
 
     @property
     def count(self) -> int:
@@ -273,5 +304,5 @@ class DiskHealth:
     power_on_hours: int | None = None
     percentage_used: int | None = None # NVMe wear
     failing_attributes: list[str] = field(default_factory=list)
-    issues: list[str] = field(default_factory=list)
+    issues: list[Message | str] = field(default_factory=list)  # explanations (Message) or data
     exit_status: int | None = None

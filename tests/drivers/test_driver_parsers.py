@@ -103,7 +103,7 @@ def test_fwupd_exit_2_means_nothing_to_do():
     r = ReplayRunner(platform="linux")
     r.add_command(list(_linux.FWUPD_UPDATES), 2, "", "No updatable devices\n")
     offers, (status,) = _linux.update_offers(r)
-    assert offers == [] and status.status == "ok" and status.detail == "nothing to do"
+    assert offers == [] and status.status == "ok" and status.detail.en == "nothing to do"
 
 
 # ---- Windows -----------------------------------------------------------------------------------------------

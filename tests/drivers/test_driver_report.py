@@ -138,7 +138,7 @@ def test_findings_never_raise_and_say_why():
     assert finding.severity == "unknown" and "driver_database.json" in finding.summary_en
     user.unlink()
     (finding,) = driver_findings(ReplayRunner(platform="windows"))
-    assert finding.severity == "unknown" and "not recorded" in finding.summary_en
+    assert finding.severity == "unknown" and "not in the snapshot" in finding.summary_en and "nicht im Snapshot" in finding.summary_de
 
 
 def test_no_critical_update_gives_ok_finding():

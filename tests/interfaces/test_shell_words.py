@@ -99,6 +99,16 @@ def test_session_repr_is_in_the_session_language(monkeypatch):
     assert repr(Session()) == "<TechCare session: this PC>"
 
 
+def test_diagnose_magic_in_the_terminal_shows_the_findings(ip, monkeypatch):
+    monkeypatch.setenv("TECHCARE_LANG", "en")
+    result = ip.run_cell(f"%diagnose --snapshot {LINUX}")
+    assert result.success, result.error_in_exec
+    diagnosis = result.result
+    assert diagnosis.os == "linux"  # the object is still returned
+    text = ip.display_formatter.format(diagnosis)[0]["text/plain"]
+    assert "<Diagnosis" not in text and "Firewall (ufw) is off." in text and "nginx.service" in text
+
+
 def test_sensor_magic_says_the_sample_was_not_sent_and_shows_a_table(ip, monkeypatch):
     ip.user_ns["tc"].use_snapshot(WINDOWS)
     result = ip.run_cell("%sensor")

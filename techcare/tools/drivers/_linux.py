@@ -12,8 +12,9 @@ import posixpath
 import re
 from typing import Any
 
-from ...i18n import tr
-from ...system.runner import CommandRunner
+from ...i18n import msg, tr
+from ...system.records import command_problem
+from ...system.runner import CommandRunner, ReplayRunner
 from .hwids import from_pci, from_usb, normalise_hardware_id, vendor_name
 from .records import InstalledDriver, SourceStatus, UpdateOffer
 from .versions import compare_versions, parse_date
@@ -403,7 +404,7 @@ def inventory(runner: CommandRunner) -> tuple[list[InstalledDriver], list[Source
         records = parse_lspci_vmm(lspci.stdout)
         statuses.append(SourceStatus("lspci", "ok", count=len(records)))
     else:
-        statuses.append(SourceStatus("lspci", "unavailable", (lspci.stderr or lspci.error or "").strip()[:200]))
+        statuses.append(SourceStatus("lspci", "unavailable", command_problem(lspci, "lspci")[1]))
     items = pci_devices(runner, records)
     if not items and records:  # no sysfs (container, snapshot from capture.sh): lspci alone
         kernel = _kernel_release(runner)
@@ -425,18 +426,10 @@ def inventory(runner: CommandRunner) -> tuple[list[InstalledDriver], list[Source
                         details={"slot": rec["Slot"], "bus": "pci", "modules": mods, "version_origin": "kernel"},
                     )
                 )
-    statuses.append(
-        SourceStatus(
-            "sysfs-pci",
-            "ok" if runner.list_dir(PCI_ROOT) is not None else "unavailable",
-            count=sum(1 for i in items if i.details.get("bus") == "pci"),
-        )
-    )
+    statuses.append(_sysfs_status(runner, "sysfs-pci", PCI_ROOT, sum(1 for i in items if i.details.get("bus") == "pci")))
     usb = usb_devices(runner)
     items.extend(usb)
-    statuses.append(
-        SourceStatus("sysfs-usb", "ok" if runner.list_dir(USB_ROOT) is not None else "unavailable", count=len(usb))
-    )
+    statuses.append(_sysfs_status(runner, "sysfs-usb", USB_ROOT, len(usb)))
     fw = runner.run(list(FWUPD_DEVICES), timeout=60)
     status, devices = _fwupd_status("fwupd-devices", fw)
     statuses.append(status)
@@ -444,22 +437,30 @@ def inventory(runner: CommandRunner) -> tuple[list[InstalledDriver], list[Source
     return items, statuses
 
 
+def _sysfs_status(runner: CommandRunner, name: str, root: str, count: int) -> SourceStatus:
+    """A sysfs tree as a source: ok, or unavailable and why (not in the snapshot, or not readable here)."""
+    if runner.list_dir(root) is not None:
+        return SourceStatus(name, "ok", count=count)
+    if isinstance(runner, ReplayRunner):
+        return SourceStatus(name, "unavailable", msg("{p} ist nicht im Snapshot", "{p} is not in the snapshot", p=root))
+    return SourceStatus(name, "unavailable", msg("{p} nicht lesbar (kein sysfs, z.B. in einem Container)",
+                                                 "{p} cannot be read (no sysfs, e.g. in a container)", p=root))
+
+
 def _fwupd_status(name: str, result) -> tuple[SourceStatus, list[dict[str, Any]]]:
-    if result.error == "not_found" or (result.error and "not_found" in result.error):
-        return SourceStatus(name, "unavailable", tr("fwupdmgr ist nicht installiert", "fwupdmgr is not installed")), []
-    if result.error == "not_recorded":
-        return SourceStatus(
-            name, "unavailable", tr("nicht im Snapshot aufgezeichnet", "not recorded in this snapshot")
-        ), []
     if result.returncode == 2:  # fwupd: nothing to do
-        return SourceStatus(name, "ok", "nothing to do"), []
+        return SourceStatus(name, "ok", msg("nichts zu tun", "nothing to do")), []
+    if result.error:
+        return SourceStatus(name, "unavailable", command_problem(result, "fwupdmgr")[1]), []
     if not result.ok:
-        detail = (result.stderr or result.stdout or result.error or "").strip().splitlines()
-        return SourceStatus(name, "error", detail[-1][:200] if detail else f"exit {result.returncode}"), []
+        detail = (result.stderr or result.stdout or "").strip().splitlines()
+        why = msg("fwupdmgr meldet: {d}", "fwupdmgr says: {d}", d=detail[-1][:200]) if detail else \
+            msg("fwupdmgr ist fehlgeschlagen (Exit {c})", "fwupdmgr failed (exit {c})", c=result.returncode)
+        return SourceStatus(name, "error", why), []
     try:
         devices = parse_fwupd(result.stdout)
     except (ValueError, AttributeError) as exc:
-        return SourceStatus(name, "error", f"unreadable JSON: {exc}"), []
+        return SourceStatus(name, "error", msg("unlesbares JSON: {e}", "unreadable JSON: {e}", e=exc)), []
     return SourceStatus(name, "ok", count=len(devices)), devices
 
 

@@ -12,6 +12,8 @@ import json
 import re
 from typing import Any
 
+from ...i18n import Message, msg
+from ...system.records import command_problem
 from ...system.runner import CommandRunner
 from .records import InstalledDriver, SourceStatus, UpdateOffer
 from .versions import parse_date
@@ -237,39 +239,33 @@ def inventory(runner: CommandRunner) -> tuple[list[InstalledDriver], list[Source
             items.extend(kexts)
             statuses.append(SourceStatus("SPExtensionsDataType", "ok", count=len(kexts)))
         except ValueError as exc:
-            statuses.append(SourceStatus("SPExtensionsDataType", "error", f"unreadable JSON: {exc}"))
+            statuses.append(SourceStatus("SPExtensionsDataType", "error", _unreadable(exc)))
     else:
-        statuses.append(
-            SourceStatus(
-                "SPExtensionsDataType",
-                "unavailable" if result.error else "error",
-                (result.stderr or result.error or "").strip()[:200],
-            )
-        )
+        statuses.append(_failure("SPExtensionsDataType", result, "system_profiler"))
     result = runner.run(list(SYSEXT_ARGV), timeout=30)
     if result.ok:
         sysexts = parse_systemextensions(result.stdout)
         items.extend(sysexts)
         statuses.append(SourceStatus("systemextensionsctl", "ok", count=len(sysexts)))
     else:
-        statuses.append(
-            SourceStatus(
-                "systemextensionsctl",
-                "unavailable" if result.error else "error",
-                (result.stderr or result.error or "").strip()[:200],
-            )
-        )
+        statuses.append(_failure("systemextensionsctl", result, "systemextensionsctl"))
     return items, statuses
+
+
+def _unreadable(exc: Exception) -> Message:
+    return msg("unlesbares JSON: {e}", "unreadable JSON: {e}", e=exc)
+
+
+def _failure(name: str, result, tool: str) -> SourceStatus:
+    """A source whose command did not answer: unavailable (not there, not recorded) or an error, and why."""
+    return SourceStatus(name, "unavailable" if result.error else "error", command_problem(result, tool)[1])
 
 
 def update_offers(runner: CommandRunner) -> tuple[list[UpdateOffer], list[SourceStatus]]:
     result = runner.run(list(SOFTWAREUPDATE_ARGV), timeout=300)
     if not result.ok:
-        return [], [
-            SourceStatus(
-                "apple", "unavailable" if result.error else "error", (result.stderr or result.error or "").strip()[:200]
-            )
-        ]
+        return [], [_failure("apple", result, "softwareupdate")]
     offers = parse_softwareupdate(result.stdout, result.stderr)
-    detail = "No new software available." if not offers and "No new software" in (result.stderr + result.stdout) else ""
+    none_new = not offers and "No new software" in (result.stderr + result.stdout)
+    detail = msg("Keine neue Software verfügbar.", "No new software available.") if none_new else ""
     return offers, [SourceStatus("apple", "ok", detail, count=len(offers))]

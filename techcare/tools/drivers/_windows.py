@@ -12,7 +12,8 @@ import json
 import re
 from typing import Any
 
-from ...i18n import tr
+from ...i18n import msg, tr
+from ...system.records import command_problem
 from ...system.runner import CommandRunner
 from .hwids import normalise_hardware_id
 from .records import InstalledDriver, SourceStatus, UpdateOffer
@@ -172,16 +173,17 @@ def parse_wu_driver_updates(text: str) -> list[UpdateOffer]:
 
 
 def _failure(name: str, result) -> SourceStatus:
-    if result.error == "not_recorded":
-        return SourceStatus(name, "unavailable", tr("nicht im Snapshot aufgezeichnet", "not recorded in this snapshot"))
     if result.error:
-        return SourceStatus(name, "unavailable", (result.stderr or result.error).strip()[:200])
+        return SourceStatus(name, "unavailable", command_problem(result, "powershell")[1])
     text = (result.stderr or result.stdout or "").strip()
     code = _HRESULT.search(text)
-    detail = text.splitlines()[0][:200] if text else f"exit {result.returncode}"
-    if code:
+    if not text:
+        return SourceStatus(name, "error", msg("PowerShell ist fehlgeschlagen (Exit {c})", "PowerShell failed (exit {c})",
+                                               c=result.returncode))
+    detail = text.splitlines()[0][:200]
+    if code and code.group(0) not in detail:
         detail = f"{code.group(0)}: {detail}"
-    return SourceStatus(name, "error", detail)
+    return SourceStatus(name, "error", msg("PowerShell meldet: {d}", "PowerShell says: {d}", d=detail))
 
 
 def inventory(runner: CommandRunner) -> tuple[list[InstalledDriver], list[SourceStatus]]:
@@ -191,7 +193,7 @@ def inventory(runner: CommandRunner) -> tuple[list[InstalledDriver], list[Source
     try:
         items = parse_pnp_signed_drivers(result.stdout)
     except ValueError as exc:
-        return [], [SourceStatus("Win32_PnPSignedDriver", "error", f"unreadable JSON: {exc}")]
+        return [], [SourceStatus("Win32_PnPSignedDriver", "error", msg("unlesbares JSON: {e}", "unreadable JSON: {e}", e=exc))]
     return items, [SourceStatus("Win32_PnPSignedDriver", "ok", count=len(items))]
 
 
@@ -202,5 +204,5 @@ def update_offers(runner: CommandRunner) -> tuple[list[UpdateOffer], list[Source
     try:
         offers = parse_wu_driver_updates(result.stdout)
     except ValueError as exc:
-        return [], [SourceStatus("windows_update", "error", f"unreadable JSON: {exc}")]
+        return [], [SourceStatus("windows_update", "error", msg("unlesbares JSON: {e}", "unreadable JSON: {e}", e=exc))]
     return offers, [SourceStatus("windows_update", "ok", count=len(offers))]

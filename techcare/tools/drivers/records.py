@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from ...i18n import tr
+from ...i18n import Message, localize, tr
 
 __all__ = ["IMPORTANCES", "InstalledDriver", "SourceStatus", "UpdateOffer", "default_importance", "importance_rank"]
 
@@ -129,8 +129,11 @@ class SourceStatus:
 
     name: str
     status: str  # ok | unavailable | error | skipped
-    detail: str = ""
+    detail: Message | str = ""  # why (German and English); a plain str is data (a path list)
     count: int = 0
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "status": self.status, "detail": self.detail, "count": self.count}
+    def to_dict(self, lang: str | None = None) -> dict[str, Any]:
+        """``detail`` in ``lang`` (default: the active language) and in both languages beside it."""
+        detail = self.detail
+        return {"name": self.name, "status": self.status, "detail": localize(detail, lang),
+                "detail_de": localize(detail, "de"), "detail_en": localize(detail, "en"), "count": self.count}

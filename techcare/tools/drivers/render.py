@@ -7,12 +7,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ...i18n import tr
+from ...i18n import Message, msg, tr
 
 if TYPE_CHECKING:  # pragma: no cover
     from .core import DriverReport
+    from .records import SourceStatus
 
-__all__ = ["render"]
+__all__ = ["render", "source_problem"]
 
 _ICON = {"CRITICAL": "🔴", "RECOMMENDED": "🟡", "OPTIONAL": "🟢"}
 _STYLE = {"CRITICAL": "bold red", "RECOMMENDED": "yellow", "OPTIONAL": "green"}
@@ -29,6 +30,21 @@ def _shown(version: str | None, data: dict) -> str:
         if display:
             return f"{display} ({version})"
     return str(version)
+
+
+_SOURCE_STATES = {"unavailable": ("nicht verfügbar", "unavailable"), "error": ("Fehler", "error"),
+                  "skipped": ("übersprungen", "skipped"), "ok": ("ok", "ok")}
+
+
+def source_problem(status: SourceStatus) -> Message:
+    """``name: state – why`` of a driver source in German and English (``lspci: nicht verfügbar – lspci ist
+    nicht installiert``); the state alone when the source gave no reason."""
+    de, en = _SOURCE_STATES.get(status.status, (status.status, status.status))
+    said = msg("{n}: {s}", "{n}: {s}", n=status.name, s=Message(de, en))
+    if not status.detail:
+        return said
+    detail = status.detail if isinstance(status.detail, Message) else Message.data(str(status.detail))
+    return said + " – " + detail
 
 
 def render(report: DriverReport, *, show_all: bool = False):
@@ -95,15 +111,8 @@ def render(report: DriverReport, *, show_all: bool = False):
     bad = [s for s in report.sources if s.status != "ok"]
     if bad or report.problems:
         parts.append(Text(tr("⚠️ Quellen und Datenbank:", "⚠️ Sources and database:"), style="yellow"))
-        words = {
-            "unavailable": tr("nicht verfügbar", "unavailable"),
-            "error": tr("Fehler", "error"),
-            "skipped": tr("übersprungen", "skipped"),
-        }
         for status in bad:
-            parts.append(
-                Text(f"   • {status.name}: {words.get(status.status, status.status)} {status.detail}".rstrip())
-            )
+            parts.append(Text(f"   • {source_problem(status)}"))
         for problem in report.problems:
             parts.append(Text(f"   • {problem}"))
         parts.append(Text(""))
