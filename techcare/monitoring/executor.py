@@ -482,6 +482,7 @@ class Executor:
                 "Die Diagnose wurde abgebrochen (Sensor beendet); sie änderte nichts.",
                 "The diagnosis was cut short (sensor stopped); it changed nothing."), steps)
         from .. import repairs
+        from ..changelog_upload import for_job
 
         mine = set(self.log.sessions(job_id)) | set(self.log.sessions(record.get("rollback_of") or ""))
         stamp = datetime.fromtimestamp(float(record.get("at", 0)) - 1, UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -492,9 +493,11 @@ class Executor:
         lines = []
         for item in found:
             try:
-                res = repairs.undo_interrupted(item, self.runner)
+                with for_job(job_id):
+                    res = repairs.undo_interrupted(item, self.runner)
             except TechCareError as exc:
                 res = {"step": item.step, "action": item.action, "status": "listed", "detail": exc.message}
+            self._upload(item.session, job_id)
             steps.append({"number": item.step, "action": item.action, "status": "interrupted",
                           "undo": res["status"], "detail": res["detail"], "session": item.session})
             lines.append(f"{item.step} {item.action}: {res['status']} – {res['detail']}")
