@@ -355,7 +355,7 @@ class Doctor:
                 "connection)"), _fix_unreachable_license(self.settings.backend_url)))
             return
         if status.ok and status.code == "OFFLINE_GRACE":
-            self.add(Check(name, "warn", first_line, _fix_license()))
+            self.add(Check(name, "warn", first_line, _fix_unreachable_license(self.settings.backend_url or "-")))
         elif status.ok:
             self.add(Check(name, "ok", first_line))
         else:

@@ -8,7 +8,7 @@
 ``org create`` issues a license for an organisation (a new name creates it) and an API key for one technician,
 straight in the database the server uses (no admin token needed: whoever can read the server's configuration is
 its administrator). The keys are shown once; with ``--env-file`` they are written there (mode 0600) as
-``EDITION``/``LICENSE_KEY``/``TECHCARE_API_KEY`` instead of printed — ``scripts/start`` uses this for the local
+``EDITION``/``LICENSE_KEY``/``TECHCARE_API_KEY``/``TECHNICIAN_NAME`` instead of printed — ``scripts/start`` uses this for the local
 backend's organisation and hands the file to the setup wizard as its defaults.
 
 Configuration errors (unsafe secrets, bad URLs) end with one readable message and exit status 2. Without the
@@ -137,7 +137,7 @@ def _org_create(args: argparse.Namespace) -> int:
         engine.dispose()
     if args.env_file:
         write_env_file(args.env_file, {"EDITION": args.edition, "LICENSE_KEY": license_key,
-                                       "TECHCARE_API_KEY": api_key})
+                                       "TECHCARE_API_KEY": api_key, "TECHNICIAN_NAME": technician})
         print(tr("Organisation {o} ({id}): Lizenz {e} und Techniker-Schlüssel für {t} in {p} geschrieben (Modus 0600).",
                  "Organisation {o} ({id}): license {e} and technician key for {t} written to {p} (mode 0600).",
                  o=args.name, id=org_id, e=args.edition, t=technician, p=args.env_file))

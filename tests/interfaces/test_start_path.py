@@ -189,6 +189,7 @@ def test_org_create_issues_a_license_and_a_technician_key_that_work(tmp_path, mo
     assert "tck_" not in capsys.readouterr().out           # the keys went to the file, not the terminal
     values = dict(line.split("=", 1) for line in out.read_text().splitlines())
     assert values["EDITION"] == "enterprise" and values["TECHCARE_API_KEY"].startswith("tck_")
+    assert values["TECHNICIAN_NAME"] == "erika"
     assert main(["org", "create", " "]) == 2 and "1 bis 200 Zeichen" in capsys.readouterr().err
     # the server that scripts/start runs on this data directory (same development secrets) accepts both keys
     secrets = json.loads((data / "backend-dev-secrets.json").read_text())
@@ -265,13 +266,14 @@ def test_scripts_start_from_a_fresh_checkout_to_a_shell_connected_to_the_local_b
     assert healthy(url), "Ctrl-C in the wizard stopped the backend"
     assert oct((repo / "data" / "local-backend.env").stat().st_mode & 0o777) == "0o600"
 
-    # second start: the backend is reused; Enter through the wizard connects to it with the technician's key
+    # second start: the backend is reused; Enter through the whole wizard connects to it with the technician's key
     child = spawn_start(repo, port)
     child.expect("läuft bereits")
     child.expect(r"\[3/4\] Lokale Organisation")
     child.expect("vorhanden")
-    child.expect(r"1/10 Ihr Name")
-    child.sendline("Erika Technik")
+    child.expect(r"1/10 Ihr Name[^\r\n]*\[(.+)\]: ")           # the account's name is offered
+    technician = child.match.group(1)
+    child.sendline("")
     for question in ("2/10 Firma", r"3/10 Edition[^\r\n]*\[enterprise\]", r"4/10 Lizenzschlüssel[^\r\n]*\[TECHCARE-ENTERPRISE-",
                      "5/10 Anthropic", r"6/10 Netzwerkverbindung[^\r\n]*\[cloudflare\]",
                      rf"7/10 Backend-URL[^\r\n]*\[{url}\]", "8/10 Learning Database", "9/10 Techniker-Passwort",
@@ -283,8 +285,8 @@ def test_scripts_start_from_a_fresh_checkout_to_a_shell_connected_to_the_local_b
     child.expect(r"In \[1\]: ")
     banner = child.before
     assert f"{url} (ok)" in banner and "Lizenz gültig" in banner, banner
-    child.sendline("from techcare.backend_client import BackendClient; BackendClient().me()['role']")
-    child.expect("'technician'")
+    child.sendline("from techcare.backend_client import BackendClient; me = BackendClient().me(); me['role'], me['technician']")
+    child.expect(rf"\('technician', '{technician}'\)")
     child.expect(r"In \[2\]: ")
     child.sendline("exit")
     child.expect(pexpect.EOF)
