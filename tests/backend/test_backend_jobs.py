@@ -480,3 +480,60 @@ def test_long_poll_wakes_across_two_instances(pg_settings) -> None:
         for t in threads:
             t.join(timeout=10)
         assert sorted(len(g["jobs"]) for g in got) == [0, 1]
+
+
+CHILD = """
+import json, sys
+from techcare_backend.testing import start_backend, seed
+backend = start_backend(rate_limit_ip_per_minute=10**7, rate_limit_key_per_minute=10**7)
+org = seed(backend, edition="pro_business")
+print(json.dumps({"url": backend.url, "key": org.keys["sensor"]}), flush=True)
+sys.stdin.read()
+backend.stop()
+"""
+
+
+def test_an_idle_long_poll_costs_little_memory() -> None:
+    """Goal: at most 50 KB per idle connected sensor, HTTP connection included (the server in its own process,
+    its resident memory measured before and after 300 held long-polls)."""
+    import socket
+    import subprocess
+    import sys
+
+    child = subprocess.Popen([sys.executable, "-c", CHILD], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    sockets: list[socket.socket] = []
+    try:
+        info = json.loads(child.stdout.readline())
+        host, port = info["url"].rsplit("//", 1)[1].split(":")
+
+        def rss_kb() -> int:
+            with open(f"/proc/{child.pid}/status") as status:
+                return next(int(line.split()[1]) for line in status if line.startswith("VmRSS"))
+
+        def hold(i: int) -> socket.socket:
+            sock = socket.create_connection((host, int(port)))
+            sock.sendall(f"GET /api/sensor/jobs?host=h{i}&wait=30 HTTP/1.1\r\nHost: t\r\n"
+                         f"Authorization: Bearer {info['key']}\r\n\r\n".encode())
+            return sock
+
+        for sock in [hold(i) for i in range(30)]:  # warm-up: thread pool, caches, first allocations
+            sock.close()
+        time.sleep(1.0)
+        before = rss_kb()
+        sockets = [hold(i) for i in range(300)]
+        time.sleep(3.0)
+        for sock in sockets[:5]:  # still held: nothing answered yet
+            sock.setblocking(False)
+            with pytest.raises(BlockingIOError):
+                sock.recv(1)
+        per_waiter = (rss_kb() - before) / len(sockets)
+        assert per_waiter <= 50, f"{per_waiter:.1f} KB per idle long-poll"
+    finally:
+        for sock in sockets:
+            sock.close()
+        child.stdin.close()
+        try:
+            child.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
