@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -20,6 +21,28 @@ SCRIPT = Path(techcare.__file__).parent / "system" / "capture" / "capture.sh"
 FIXTURES = Path(__file__).parent / "fixtures" / "linux"
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux") or not shutil.which("sh"), reason="needs Linux sh")
+
+
+#: The directories capture.sh appends to PATH (admin tools live there): a tool installed in one of them is found
+#: whatever PATH a test gives the script.
+SCRIPT_PATH_TAIL = re.search(r'^PATH="\$PATH:([^"]+)"$', SCRIPT.read_text(), re.M).group(1).split(":")
+
+
+def installed(tool: str, path: str) -> str | None:
+    """Where capture.sh finds ``tool`` when started with ``PATH=path``: what this machine has installed.
+
+    Tests that run the script on the real machine state the tools they need (fakes on PATH) and expect, for every
+    other tool, exactly what is installed here — they must hold on a bare container and on a full desktop alike.
+    """
+    return shutil.which(tool, path=os.pathsep.join([path, *SCRIPT_PATH_TAIL]))
+
+
+def fake_tool(folder: Path, name: str, body: str) -> Path:
+    folder.mkdir(exist_ok=True)
+    path = folder / name
+    path.write_text("#!/bin/sh\n" + body + "\n")
+    path.chmod(0o755)
+    return path
 
 
 def capture(tmp_path: Path, env: dict[str, str] | None = None) -> Path:
@@ -82,10 +105,18 @@ def test_capture_replays_like_live_diagnose(tmp_path: Path):
     assert replayed.by_check("cpu") is not None and live.by_check("cpu") is not None
 
 
-def test_capture_runs_exactly_the_probe_argv_with_byte_exact_outputs(tmp_path: Path):
-    """Fake ufw/apt/smartctl/systemctl/journalctl on PATH: the capture must record what the probes ask for."""
+@pytest.mark.parametrize("also_installed", [(), ("nft", "iptables", "firewall-cmd")])
+def test_capture_runs_exactly_the_probe_argv_with_byte_exact_outputs(tmp_path: Path, also_installed):
+    """Fake ufw/apt/smartctl/systemctl/journalctl on PATH: the capture must record what the probes ask for.
+
+    Whatever else this machine has installed (``also_installed`` adds more firewall tools, as nftables on a
+    desktop would) is recorded as it is and changes none of the verdicts the fakes decide."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
+    others = tmp_path / "installed-here"
+    for tool in also_installed:  # present on the machine, not part of the scenario: an accept-all firewall
+        fake_tool(others, tool, 'echo "table inet filter { chain input { type filter hook input priority 0; '
+                                'policy accept; } }"')
     weird_stderr = 'WARNING: "quoted" \\back\\slash\ttab Ä\r\n'
     (tmp_path / "weird.stderr").write_bytes(weird_stderr.encode())
     scripts = {
@@ -104,7 +135,8 @@ def test_capture_runs_exactly_the_probe_argv_with_byte_exact_outputs(tmp_path: P
         path = bin_dir / name
         path.write_text("#!/bin/sh\n" + body + "\n")
         path.chmod(0o755)
-    path = capture(tmp_path, {"PATH": f"{bin_dir}:{os.environ['PATH']}"})
+    search = os.pathsep.join([str(bin_dir), str(others), os.environ["PATH"]])
+    path = capture(tmp_path, {"PATH": search})
     snap = load_snapshot(path)
     cmds = {e.key: e.value for e in snap.entries if e.kind == "cmd"}
     assert cmds[L.UFW_STATUS].stdout == (FIXTURES / "ufw-status-active.stdout").read_text()
@@ -116,7 +148,10 @@ def test_capture_runs_exactly_the_probe_argv_with_byte_exact_outputs(tmp_path: P
     for dev in L.disk_devices(sorted(disks)):
         assert cmds[L.smartctl_argv(dev)].returncode == 1
     whiches = {e.key: e.value for e in snap.entries if e.kind == "which"}
-    assert whiches["ufw"] == str(bin_dir / "ufw") and whiches["nft"] is None
+    assert whiches["ufw"] == str(bin_dir / "ufw")
+    for tool in ("firewall-cmd", "nft", "iptables", "clamscan", "dnf", "zypper", "pacman", "checkupdates"):
+        assert whiches[tool] == installed(tool, search), tool
+    assert all(whiches[tool] == str(others / tool) for tool in also_installed)
 
     replayed = techcare.diagnose(snapshot=path)
     assert not [n for n, r in replayed.probes.items() if r.reason_code == "not_recorded"]
@@ -129,26 +164,42 @@ def test_capture_runs_exactly_the_probe_argv_with_byte_exact_outputs(tmp_path: P
         assert all(f.severity == "unknown" for f in replayed if f.check.startswith("smart:"))
 
 
-def test_capture_records_missing_tools_as_not_found(tmp_path: Path):
+@pytest.mark.parametrize("also_installed", [(), ("smartctl", "journalctl")])
+def test_capture_records_missing_tools_as_not_found(tmp_path: Path, also_installed):
+    """Only the shell tools the script itself needs on PATH: every probe tool this machine does not have in the
+    script's own admin directories is recorded as not found and replays as such; one it has (``also_installed``
+    adds some, as a fuller machine would) is recorded and replayed, never claimed missing."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    for tool in ("sh", "awk", "tr", "base64", "date", "id", "uname", "hostname", "mktemp", "rm", "mv", "cat", "head",
-                 "ls", "sort", "grep", "sed", "sleep", "df", "getconf", "timeout"):
+    needed = ("sh", "awk", "tr", "base64", "date", "id", "uname", "hostname", "mktemp", "rm", "mv", "cat", "head",
+              "ls", "sort", "grep", "sed", "sleep", "df", "getconf", "timeout")
+    for tool in needed:
         found = shutil.which(tool)
         if found:
             (bin_dir / tool).symlink_to(found)
+    if not (bin_dir / "sh").exists():
+        pytest.skip("needs sh")
+    for tool in also_installed:
+        fake_tool(bin_dir, tool, "exit 0")
     out = tmp_path / "min.json"
     proc = subprocess.run([str(bin_dir / "sh"), str(SCRIPT), str(out)], capture_output=True, text=True, timeout=120,
                           env={"PATH": str(bin_dir), "HOME": str(tmp_path)}, check=False)
     assert proc.returncode == 0, proc.stderr
     snap = load_snapshot(out)
+
+    def here(tool: str) -> bool:
+        return installed(tool, str(bin_dir)) is not None
+
     systemctl = [e.value for e in snap.entries if e.kind == "cmd" and e.key[0] == "systemctl"]
-    assert systemctl and all(r.error == "not_found" and r.returncode is None for r in systemctl)
+    assert systemctl and all((r.error == "not_found") == (not here("systemctl")) for r in systemctl)
     replayed = techcare.diagnose(snapshot=out)
-    assert replayed.probes["services"].reason_code == "no_systemd"
-    assert replayed.probes["pending_updates"].reason_code == "tool_missing"
-    assert replayed.probes["events"].reason_code == "tool_missing"
-    assert replayed.probes["smart"].reason_code == "tool_missing"
+    assert not [n for n, r in replayed.probes.items() if r.reason_code == "not_recorded"]
+    missing = {"services": not here("systemctl"),
+               "pending_updates": not any(here(program) for _, program in L.PACKAGE_MANAGERS),
+               "events": not here("journalctl"), "smart": not here("smartctl")}
+    for probe, absent in missing.items():
+        reason = replayed.probes[probe].reason_code
+        assert (reason == ("no_systemd" if probe == "services" else "tool_missing")) == absent, (probe, reason)
 
 
 @pytest.mark.parametrize("timeout_tool", ["timeout", ""])
