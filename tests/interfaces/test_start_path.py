@@ -312,3 +312,17 @@ def test_scripts_start_from_a_fresh_checkout_to_a_shell_connected_to_the_local_b
     assert child.exitstatus != 0
     assert healthy(url), "Ctrl-C at the password prompt stopped the backend"
     assert pip_calls(repo) == []
+
+
+def test_a_busy_port_is_named_with_the_way_out(tmp_path):
+    repo = checkout(tmp_path)
+    stamp(repo, "server")
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        done = subprocess.run(["scripts/start"], cwd=repo, capture_output=True, text=True, timeout=120,
+                              env=script_env(repo, TECHCARE_BACKEND_PORT=str(port)), stdin=subprocess.DEVNULL)
+    assert done.returncode == 1
+    assert f"Port {port} ist belegt" in done.stderr and "TECHCARE_BACKEND_PORT=" in done.stderr
+    assert not (repo / ".env").exists() and pip_calls(repo) == []
