@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from ..errors import BackendError
 from ..i18n import tr
 from ..signing import SigningKey, sign_payload
-from ._job import JOB_STATUSES, TARGET_STATUSES, Job, check_job
+from ._job import TARGET_STATUSES, Job, check_job
 from ._payload import JOB_ID, FleetError, build_payload, normalise_hosts
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -29,7 +29,7 @@ HOST_COLUMNS = ["hostname", "os", "status", "last_seen", "cpu_percent", "ram_per
                 "antivirus", "smart_failing", "pending_updates", "pending_reboot", "agent_version"]
 JOB_COLUMNS = ["job_id", "kind", "status", "hosts", "targets", "approval", "signer", "created_by", "created_at",
                "not_before", "expires"]
-MAX_LIST = 500
+MAX_LIST = 200  # the backend's page size limit
 
 
 def signing_key(settings: Any = None) -> SigningKey:
@@ -78,7 +78,7 @@ def _detail(exc: BackendError) -> str:
     return ""
 
 
-def _refusal(exc: Any, not_found: str | None = None) -> FleetError:
+def _refusal(exc: Any, not_found: str | None = None, conflict: str | None = None) -> FleetError:
     """The backend's definite refusal (:class:`~techcare.backend_client.BackendHTTPError`) as a message that says
     what to do."""
     status, code, detail = exc.status_code, _code(exc), _detail(exc)
@@ -95,6 +95,8 @@ def _refusal(exc: Any, not_found: str | None = None) -> FleetError:
                              "technician or admin). Backend: {d}", d=detail or code or status))
     if status == 404 and not_found:
         return FleetError(f"{not_found} Backend: {detail or status}")
+    if status == 409 and conflict:
+        return FleetError(f"{conflict} Backend: {detail or status}")
     return FleetError(tr("Backend lehnt ab (HTTP {s}{c}): {d}", "The backend refused (HTTP {s}{c}): {d}", s=status,
                          c=f" {code}" if code else "", d=detail or exc.message))
 
@@ -104,7 +106,7 @@ def _not_json(exc: ValueError) -> FleetError:
                          e=str(exc)[:200]))
 
 
-def _call(fn: Callable[[], T], *, not_found: str | None = None) -> T:
+def _call(fn: Callable[[], T], *, not_found: str | None = None, conflict: str | None = None) -> T:
     """Run one backend call; the backend's definite refusals become :class:`FleetError` (network trouble stays a
     :class:`~techcare.backend_client.BackendUnavailable`, which already says what to check)."""
     from ..backend_client import BackendHTTPError
@@ -112,7 +114,7 @@ def _call(fn: Callable[[], T], *, not_found: str | None = None) -> T:
     try:
         return fn()
     except BackendHTTPError as exc:
-        raise _refusal(exc, not_found) from None
+        raise _refusal(exc, not_found, conflict) from None
     except ValueError as exc:  # a body that is not JSON
         raise _not_json(exc) from None
 
@@ -313,7 +315,9 @@ def cancel(job: Job | str, hosts: str | Iterable[str] | None = None, *, backend:
     names = normalise_hosts(hosts) if hosts is not None else None
     with _backend(backend) as client:
         answer = _call(lambda: client.cancel_job(job_id, hosts=names), not_found=tr(
-            "Auftrag {j} ist dem Backend unbekannt.", "Job {j} is unknown to the backend.", j=job_id))
+            "Auftrag {j} ist dem Backend unbekannt.", "Job {j} is unknown to the backend.", j=job_id), conflict=tr(
+            "Auftrag {j}: nichts mehr abzubrechen, jeder (genannte) Rechner ist schon fertig.",
+            "Job {j}: nothing left to cancel, every (named) host has finished.", j=job_id))
     data = check_job(answer)
     if data["job_id"] != job_id:
         raise FleetError(tr("Das Backend antwortete auf Auftrag {a} mit Auftrag {b}.",
@@ -327,11 +331,11 @@ def cancel(job: Job | str, hosts: str | Iterable[str] | None = None, *, backend:
 def jobs(host: str | None = None, status: str | None = None, *, limit: int = 100,
          backend: BackendClient | None = None) -> pd.DataFrame:
     """Jobs of the organisation, newest first: one row each (job_id, kind, status, hosts, per-host states,
-    approval, signer, ...). ``host``: only jobs for that host; ``status``: a job status (queued, running, done,
-    partly_failed, failed, cancelled, expired) or a per-host status (delivered, succeeded, refused, ...)."""
+    approval, signer, ...). ``host``: only jobs for that host; ``status``: only jobs with a host in that state
+    (queued, delivered, running, succeeded, failed, rolled_back, refused, expired, cancelled); ``limit`` 1..200."""
     import pandas as pd
 
-    allowed = (*JOB_STATUSES, *[s for s in TARGET_STATUSES if s not in JOB_STATUSES])
+    allowed = [s for s in TARGET_STATUSES if s != "interrupted"]
     if status is not None and status not in allowed:
         raise FleetError(tr("Unbekannter Status {s!r}. Erlaubt: {a}.", "Unknown status {s!r}. Allowed: {a}.",
                             s=status, a=", ".join(allowed)))

@@ -200,6 +200,8 @@ def test_a_cancelled_job_never_runs(org: Any, host: Host) -> None:
     assert host.check_in() == []
     assert pc_state(host) == before and not [r for r in host.run_log() if r["job_id"] == job.id]
     assert fleet.jobs(status="cancelled")["job_id"].tolist() == [job.id]
+    with pytest.raises(fleet.FleetError, match="nothing left to cancel"):
+        fleet.cancel(job)
 
 
 def test_errors_from_the_real_backend(live: Any, org: Any, host: Host, monkeypatch: pytest.MonkeyPatch) -> None:

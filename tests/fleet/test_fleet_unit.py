@@ -290,8 +290,10 @@ def test_hosts_and_jobs_frames(backend, peer, windows_plan):
     assert frame["job_id"].tolist() == [second.id, first.id]
     assert frame.loc[0, "targets"] == f"{HOST}: queued" and frame.loc[0, "approval"] == "GO REPAIR: 2"
     assert fleet.jobs(host="buero-mac", backend=backend).empty
-    with pytest.raises(fleet.FleetError, match="Unknown status 'fertig'"):
+    with pytest.raises(fleet.FleetError, match="Unknown status 'fertig'. Allowed: queued, delivered"):
         fleet.jobs(status="fertig", backend=backend)
+    with pytest.raises(fleet.FleetError, match="limit must be an integer from 1 to 200"):
+        fleet.jobs(limit=500, backend=backend)
 
 
 def test_cancel_and_unknown_jobs(backend, peer):
