@@ -9,34 +9,38 @@
     techcare.triage("Drucker spinnt")          # [("printer", 0.75), ...]
 
 - Engines: :mod:`.claude` (Messages API with tool use; the only module importing ``anthropic``) and
-  :mod:`.offline` (deterministic German/English triage from the data files in ``knowledge/``). When Claude fails
-  (bad key, no network, retries exhausted) the offline engine answers with a one-line notice.
+  :mod:`.offline` (deterministic German/English answers from :mod:`._triage`, which matches messages with
+  :mod:`.text` against the data files in ``knowledge/`` read by :mod:`.knowledge`). When Claude fails (bad key,
+  no network, retries exhausted) the offline engine answers with a one-line notice. Both answer a :class:`Reply`.
 - Memory: every turn is appended to ``<data>/sessions/<session>.jsonl``; ``Assistant(session=...)`` resumes it,
   ``reset()`` starts a new session.
 - Learning: :mod:`.cases` stores the outcome of every plan run and ranks repairs by what worked before.
+
+Imports flow one way: text, reply <- knowledge <- _triage <- cases <- tools <- engines <- this package.
 """
 
 from __future__ import annotations
 
-import html
 import json
 import logging
 import os
 import re
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import AssistantError
 from ..i18n import get_language, tr
-from .offline import CATEGORIES, OfflineEngine, triage
-from .tools import ToolBox, step_action, step_params
+from .knowledge import CATEGORIES
+from .offline import OfflineEngine
+from .reply import Reply, plan_record
+from .tools import ToolBox
+from ._triage import triage
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..diagnosis import Diagnosis, Finding
+    from ..diagnosis import Diagnosis
     from ..system.runner import CommandRunner
 
 __all__ = ["CATEGORIES", "ENGINES", "Assistant", "Reply", "list_sessions", "triage"]
@@ -46,68 +50,6 @@ ENGINES = ("auto", "claude", "offline")
 MAX_MESSAGE_CHARS = 20_000
 SESSION_FORMAT = 1
 _SESSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
-
-
-@dataclass
-class Reply:
-    """One answer: the text, the findings it used, the proposed Plan (numbered steps) if any."""
-
-    text: str
-    engine: str
-    findings: list[Finding] = field(default_factory=list)
-    plan: Any = None
-    categories: list[tuple[str, float]] = field(default_factory=list)
-    notice: str | None = None
-    route: str = "answer"          # plan | driver_updates | events | cases | diagnose | answer
-    data: Any = None               # e.g. the driver report DataFrame for route="driver_updates"
-    tool_calls: list[dict[str, Any]] = field(default_factory=list)
-    session: str = ""
-
-    def __str__(self) -> str:
-        return self.text
-
-    @property
-    def steps(self) -> list[Any]:
-        return list(self.plan.steps) if self.plan is not None else []
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"text": self.text, "engine": self.engine, "notice": self.notice, "route": self.route,
-                "categories": [[c, p] for c, p in self.categories],
-                "findings": [f.check for f in self.findings],
-                "plan": _plan_record(self.plan), "tool_calls": self.tool_calls, "session": self.session}
-
-    def __rich__(self) -> Any:
-        from rich.panel import Panel
-        from rich.text import Text
-
-        return Panel(Text(self.text), title=f"TechCare ({self.engine})", expand=False)
-
-    def _repr_html_(self) -> str:
-        notice = f"<div style='color:#ef6c00'>{html.escape(self.notice)}</div>" if self.notice else ""
-        body = html.escape(self.text if not self.notice else self.text.removeprefix(self.notice).lstrip("\n"))
-        return (f"<div class='techcare-reply'>{notice}<pre style='white-space:pre-wrap;font-family:inherit'>{body}</pre>"
-                f"<small>{html.escape(self.engine)}</small></div>")
-
-    def __repr__(self) -> str:
-        steps = len(self.plan.steps) if self.plan is not None else 0
-        return f"<Reply engine={self.engine} route={self.route} steps={steps} text={self.text[:60]!r}>"
-
-    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
-        """Terminal IPython: the answer, then the proposed plan with its exact commands."""
-        if cycle:
-            printer.text(repr(self))
-            return
-        printer.text(self.text)
-        if self.plan is not None and getattr(self.plan, "steps", None):
-            text = getattr(self.plan, "text", None)
-            printer.text("\n\n" + (text() if callable(text) else str(self.plan)))
-
-
-def _plan_record(plan: Any) -> dict[str, Any] | None:
-    if plan is None:
-        return None
-    return {"id": getattr(plan, "id", None),
-            "actions": [{"action": step_action(s), "params": step_params(s)} for s in plan.steps]}
 
 
 def _new_session_id() -> str:
@@ -396,7 +338,7 @@ class Assistant:
             # the findings behind the plan travel with it into the case recorded after the run
             reply.plan.findings = [{"check": f.check, "severity": f.severity, "summary_de": f.summary_de,
                                     "summary_en": f.summary_en} for f in reply.findings]
-        record = _plan_record(reply.plan)
+        record = plan_record(reply.plan)
         turn = {"type": "turn", "ts": datetime.now(UTC).isoformat(timespec="seconds"), "user": message,
                 "engine": reply.engine, "notice": reply.notice, "reply": reply.text, "route": reply.route,
                 "categories": [[c, p] for c, p in reply.categories], "plan": record,

@@ -30,11 +30,15 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import AssistantError
 from ..i18n import get_language, tr
+from .text import tokens
+from ._triage import triage
 
 if TYPE_CHECKING:  # pragma: no cover
     import httpx
     import pandas as pd
     from sqlalchemy.engine import Engine
+
+    from ..repairs import Plan, RunResult
 
 __all__ = ["COLUMNS", "BackendCaseStore", "CaseStore", "LearningStore", "SQLCaseStore", "action_scores", "get_store",
            "install_hook", "rank_actions", "record", "record_run", "reset_store", "search"]
@@ -54,8 +58,6 @@ _STOP = frozenset(["der", "die", "das", "ein", "eine", "einen", "und", "oder", "
 # ---- similarity ------------------------------------------------------------------------------------------------
 
 def _words(text: str) -> list[str]:
-    from .offline import tokens
-
     out = []
     for tok in tokens(text):
         if tok in _STOP or len(tok) < 2:
@@ -69,8 +71,6 @@ def _words(text: str) -> list[str]:
 
 
 def _categories(text: str) -> dict[str, float]:
-    from .offline import triage
-
     return dict(triage(text)[:3])
 
 
@@ -510,75 +510,36 @@ def rank_actions(entries: list[dict[str, Any]], scores: dict[str, dict[str, floa
 
 # ---- recording finished plan runs -------------------------------------------------------------------------------
 
-def _run_outcome(run_result: Any) -> str | None:
-    for attr in ("outcome", "status"):
-        value = getattr(run_result, attr, None)
-        if value in OUTCOMES:
-            return value
-        if isinstance(value, str) and value.lower() in ("ok", "succeeded", "completed", "done"):
-            return "success"
-        if isinstance(value, str) and value.lower() in ("failed", "error", "rolled_back", "partial"):
-            return "failure"
-    for attr in ("ok", "success", "succeeded"):
-        value = getattr(run_result, attr, None)
-        if callable(value):
-            value = value()
-        if isinstance(value, bool):
-            return "success" if value else "failure"
-    return None
+_OUTCOME = {"completed": "success", "failed": "failure"}
 
 
-def _run_actions(plan: Any, run_result: Any) -> list[str]:
-    from .tools import step_action
-
-    steps = getattr(run_result, "steps", None) or getattr(run_result, "results", None)
-    actions = []
-    if steps:
-        for item in steps:
-            status = str(getattr(item, "status", "") or "").lower()
-            if status and status not in _ATTEMPTED:  # not approved, not confirmed, not reached, dry run
-                continue
-            step = getattr(item, "step", item)
-            action = getattr(item, "action_id", None) or step_action(step)
-            if action and action not in actions:
-                actions.append(action)
-    if not steps:
-        actions = list(dict.fromkeys(step_action(s) for s in getattr(plan, "steps", [])))
-    return actions
-
-
-def record_run(plan: Any, run_result: Any) -> dict[str, Any] | None:
-    """Hook for ``techcare.repairs.on_run_finished``: store the finished run as a case. Never raises."""
+def record_run(plan: Plan, result: RunResult) -> dict[str, Any] | None:
+    """Hook for ``techcare.repairs.on_run_finished``: store a real run of a plan with a symptom as a case — the
+    actions of the steps it attempted, ``success`` when the run completed, ``failure`` when a step failed.
+    Dry runs and runs that attempted nothing are not cases. Never raises."""
     try:
-        if getattr(run_result, "dry_run", False):
+        outcome = _OUTCOME.get(result.status)
+        if result.dry_run or outcome is None or not plan.symptom:
             return None
-        outcome = _run_outcome(run_result)
-        symptom = getattr(plan, "symptom", None)
-        if outcome is None or not symptom:
-            return None
-        findings = getattr(plan, "findings", None) or []
-        actions = _run_actions(plan, run_result)
+        action_of = {step.number: step.action_id for step in plan.steps}
+        # not approved, not confirmed, not reached: not attempted, so no evidence either way
+        actions = list(dict.fromkeys(action_of[o.number] for o in result.steps
+                                     if o.status in _ATTEMPTED and o.number in action_of))
         if not actions:
             return None
-        return record(symptom, actions=actions, outcome=outcome,
-                      os=getattr(plan, "platform", None), findings=findings, plan_id=getattr(plan, "id", None))
+        return record(plan.symptom, actions=actions, outcome=outcome, os=plan.platform, findings=plan.findings,
+                      plan_id=plan.id)
     except Exception as exc:  # noqa: BLE001 - recording must never break a repair run
         log.warning("could not record the case: %s", exc)
         return None
 
 
-def install_hook() -> bool:
-    """Register :func:`record_run` in ``techcare.repairs.on_run_finished`` (idempotent). False if unavailable."""
-    try:
-        from .. import repairs
-    except ImportError:
-        return False
-    hooks = getattr(repairs, "on_run_finished", None)
-    if hooks is None:
-        return False
-    if record_run not in hooks:
-        hooks.append(record_run)
-    return True
+def install_hook() -> None:
+    """Register :func:`record_run` in ``techcare.repairs.on_run_finished`` (idempotent)."""
+    from .. import repairs
+
+    if record_run not in repairs.on_run_finished:
+        repairs.on_run_finished.append(record_run)
 
 
 def _short(exc: BaseException) -> str:

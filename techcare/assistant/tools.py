@@ -10,7 +10,6 @@ an event log or a file name is content to analyse, never an instruction.
 
 from __future__ import annotations
 
-import inspect
 import json
 import logging
 from collections.abc import Callable
@@ -22,75 +21,25 @@ from ..i18n import tr
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-    from ..diagnosis import Diagnosis
+    from ..diagnosis import Diagnosis, Finding
+    from ..repairs import Plan, Step
     from ..system.runner import CommandRunner
 
-__all__ = ["CONTRACT_ACTIONS", "TOOL_NAMES", "ToolBox", "describe_step", "step_action", "step_params"]
+__all__ = ["TOOL_NAMES", "ToolBox", "describe_step"]
 
 log = logging.getLogger(__name__)
 
-#: The catalogue ids of the cross-part contract, used in the tool description if the repairs catalogue
-#: cannot be listed (validation always goes through ``techcare.repairs``).
-CONTRACT_ACTIONS: dict[str, dict[str, list[str]]] = {
-    "windows": {"win.reset_windows_update": [], "win.sfc_scannow": [], "win.dism_restore_health": [], "win.flush_dns": [],
-                "win.reset_winsock": [], "win.restart_service": ["name"], "win.set_service_start_type": ["name", "start_type"],
-                "win.enable_firewall": ["profiles"], "win.update_defender_signatures": [], "win.clear_temp_files": [],
-                "win.schedule_chkdsk": ["drive"], "win.create_restore_point": ["description"], "win.install_updates": [],
-                "drivers.install_update": ["source", "update_id", "hardware_id"]},
-    "linux": {"linux.restart_unit": ["unit"], "linux.dpkg_configure": [], "linux.apt_fix_broken": [], "linux.apt_clean": [],
-              "linux.journal_vacuum": [], "linux.clear_temp_files": [], "linux.flush_dns": [], "linux.enable_ufw": [],
-              "linux.install_updates": [], "drivers.install_update": ["source", "update_id", "hardware_id"]},
-    "darwin": {"macos.flush_dns": [], "macos.enable_firewall": [], "macos.install_updates": [], "macos.clear_user_caches": [],
-               "macos.verify_volume": ["volume"], "drivers.install_update": ["source", "update_id", "hardware_id"]},
-}
 TOOL_NAMES = ("run_diagnosis", "get_findings", "list_drivers", "driver_updates", "recent_events", "search_cases",
               "propose_repairs")
 _MAX_TOOL_CHARS = 12_000
 
 
-def step_action(step: Any) -> str:
-    """The catalogue id of a plan step (robust to the Step's exact attribute names)."""
-    for attr in ("action_id", "action"):
-        value = getattr(step, attr, None)
-        if isinstance(value, str):
-            return value
-        if value is not None and isinstance(getattr(value, "id", None), str):
-            return value.id
-    if isinstance(step, dict):
-        return str(step.get("action"))
-    return str(step)
-
-
-def step_params(step: Any) -> dict[str, Any]:
-    params = getattr(step, "params", None)
-    if params is None and isinstance(step, dict):
-        params = step.get("params")
-    return dict(params or {})
-
-
-def describe_step(step: Any, lang: str | None = None) -> str:
-    action = getattr(step, "action", None)
-    title = None
-    for obj in (step, action):
-        if obj is None or isinstance(obj, str):
-            continue
-        for attr in (f"title_{lang}" if lang else "title", "title", "summary", "description"):
-            value = getattr(obj, attr, None)
-            if callable(value):
-                try:
-                    value = value(lang) if lang else value()
-                except TypeError:
-                    value = None
-            if isinstance(value, str) and value:
-                title = value
-                break
-        if title:
-            break
-    params = step_params(step)
-    text = step_action(step)
-    if params:
-        text += " (" + ", ".join(f"{k}={v}" for k, v in params.items()) + ")"
-    return f"{text} – {title}" if title else text
+def describe_step(step: Step, lang: str | None = None) -> str:
+    """``action_id (param=value, …) – title`` of a plan step, for the chat and the model."""
+    text = step.action_id
+    if step.params:
+        text += " (" + ", ".join(f"{k}={v}" for k, v in step.params.items()) + ")"
+    return f"{text} – {step.title(lang)}"
 
 
 def _jsonable(value: Any) -> Any:
@@ -119,10 +68,11 @@ class ToolBox:
         self.runner = runner
         self.edition = edition
         self.symptom = ""
-        self.proposed: Any = None          # the Plan recorded by propose_repairs in this turn
-        self.findings_used: list[Any] = []
+        self.proposed: Plan | None = None  # the Plan recorded by propose_repairs in this turn
+        self.findings_used: list[Finding] = []
         self.calls: list[dict[str, Any]] = []
-        self.last_driver_frame: Any = None
+        self.last_driver_frame: pd.DataFrame | None = None
+        self._driver_error: str | None = None
 
     # ---- data ----------------------------------------------------------------------------------------------
     def diagnosis(self, fresh: bool = False) -> Diagnosis | None:
@@ -138,39 +88,6 @@ class ToolBox:
         if not result.ok or not result.data:
             return []
         return [_jsonable(e) for e in list(result.data)[: max(1, limit)]]
-
-    def _drivers_module(self) -> Any:
-        from importlib import import_module
-
-        return import_module("techcare.tools.drivers")
-
-    def _call_drivers(self, names: tuple[str, ...]) -> Any:
-        module = self._drivers_module()
-        for name in names:
-            function = getattr(module, name, None)
-            if callable(function):
-                try:
-                    accepts_runner = "runner" in inspect.signature(function).parameters
-                except (TypeError, ValueError):
-                    accepts_runner = False
-                return function(runner=self.runner) if accepts_runner and self.runner is not None else function()
-        raise AttributeError(f"techcare.tools.drivers has none of {', '.join(names)}")
-
-    @staticmethod
-    def _as_frame(result: Any) -> Any:
-        import pandas as pd
-
-        if result is None or isinstance(result, pd.DataFrame):
-            return result
-        for attr in ("to_frame", "updates_frame", "frame"):
-            value = getattr(result, attr, None)
-            if callable(value):
-                return value()
-            if isinstance(value, pd.DataFrame):
-                return value
-        if isinstance(result, list):
-            return pd.DataFrame([_jsonable(r) for r in result])
-        return pd.DataFrame([{"value": str(result)}])
 
     def driver_install_entries(self, frame: pd.DataFrame | None, limit: int = 5) -> list[dict[str, Any]]:
         """``drivers.install_update`` proposals for the updates in a driver report (most important first)."""
@@ -188,20 +105,24 @@ class ToolBox:
         return out
 
     def driver_updates_frame(self) -> pd.DataFrame | None:
-        """The driver update report as a DataFrame, or ``None`` (with the reason logged) if unavailable."""
-        try:
-            self._driver_error = None
-            self.last_driver_frame = self._as_frame(self._call_drivers(("driver_updates",)))
-            return self.last_driver_frame
-        except Exception as exc:  # noqa: BLE001 - a report failure is text for the technician, not a crash
-            self._driver_error = str(exc) if isinstance(exc, TechCareError) else f"{type(exc).__name__}: {exc}"
-            return None
+        """The available driver updates (:func:`techcare.tools.drivers.driver_updates`), or ``None`` when the
+        report could not be made (the reason is kept for :meth:`describe_driver_updates`)."""
+        from ..tools import drivers
+
+        self.last_driver_frame = self._driver_frame(drivers.driver_updates)
+        return self.last_driver_frame
 
     def list_drivers_frame(self) -> pd.DataFrame | None:
+        """Every installed driver (:func:`techcare.tools.drivers.drivers`), or ``None`` as above."""
+        from ..tools import drivers
+
+        return self._driver_frame(drivers.drivers)
+
+    def _driver_frame(self, report: Callable[..., pd.DataFrame]) -> pd.DataFrame | None:
+        self._driver_error = None
         try:
-            self._driver_error = None
-            return self._as_frame(self._call_drivers(("drivers", "list_drivers")))
-        except Exception as exc:  # noqa: BLE001
+            return report(runner=self.runner)
+        except Exception as exc:  # noqa: BLE001 - a report failure is text for the technician, not a crash
             self._driver_error = str(exc) if isinstance(exc, TechCareError) else f"{type(exc).__name__}: {exc}"
             return None
 
@@ -209,18 +130,15 @@ class ToolBox:
         lang = self.language
         if frame is None:
             return tr("Treiberbericht nicht verfügbar: {e}", "Driver report not available: {e}", lang,
-                      e=getattr(self, "_driver_error", None) or "?")
+                      e=self._driver_error or "?")
         if frame.empty:
             return tr("Treiberprüfung: keine Updates verfügbar.", "Driver check: no updates available.", lang)
         lines = [tr("Treiberprüfung: {n} Updates verfügbar:", "Driver check: {n} updates available:", lang, n=len(frame))]
         for i, row in enumerate(frame.head(20).to_dict("records"), 1):
-            name = row.get("name") or row.get("device") or row.get("title") or row.get("hardware_id") or "?"
-            current = row.get("installed_version") or row.get("current_version") or row.get("current") or ""
-            latest = row.get("available_version") or row.get("latest_version") or row.get("available") or ""
-            importance = row.get("importance") or row.get("severity") or ""
-            source = row.get("source") or ""
+            name = row["device"] or row["hardware_id"] or "?"
+            current, latest = row["installed_version"] or "", row["latest_version"] or ""
             version = f" {current} → {latest}" if current or latest else ""
-            extra = ", ".join(str(x) for x in (importance, source) if x)
+            extra = ", ".join(str(x) for x in (row["importance"], row["source"]) if x)
             lines.append(f"  {i}. {name}{version}" + (f" ({extra})" if extra else ""))
         return "\n".join(lines)
 
@@ -255,7 +173,7 @@ class ToolBox:
             return {}
 
     # ---- plans ---------------------------------------------------------------------------------------------
-    def validate_plan(self, entries: list[dict[str, Any]], *, symptom: str | None = None) -> Any:
+    def validate_plan(self, entries: list[dict[str, Any]], *, symptom: str | None = None) -> Plan:
         """A Plan from catalogue actions; raises :class:`RepairError` naming the bad id/parameter."""
         from .. import repairs
 
@@ -264,7 +182,7 @@ class ToolBox:
         return repairs.Plan.from_actions(clean, platform=self.platform, source="assistant",
                                          symptom=symptom or self.symptom or None)
 
-    def build_plan(self, entries: list[dict[str, Any]], *, symptom: str | None = None) -> tuple[Any, list[str]]:
+    def build_plan(self, entries: list[dict[str, Any]], *, symptom: str | None = None) -> tuple[Plan | None, list[str]]:
         """The valid subset of ``entries`` as a Plan, and why the others were left out."""
         if not entries:
             return None, []
@@ -272,9 +190,6 @@ class ToolBox:
             return self.validate_plan(entries, symptom=symptom), []
         except RepairError:
             pass
-        except ImportError as exc:
-            return None, [tr("Reparaturkatalog nicht verfügbar ({e})", "repair catalogue not available ({e})",
-                             self.language, e=exc)]
         valid, dropped = [], []
         for entry in entries:
             try:
@@ -286,38 +201,23 @@ class ToolBox:
             return None, dropped
         return self.validate_plan(valid, symptom=symptom), dropped
 
-    def describe_plan(self, plan: Any) -> list[str]:
+    def describe_plan(self, plan: Plan) -> list[str]:
         return [f"  {i}. {describe_step(step, self.language)}" for i, step in enumerate(plan.steps, 1)]
 
     def allowed_actions(self) -> list[str]:
-        try:
-            from .. import repairs
+        from .. import repairs
 
-            return [a.id for a in repairs.actions(self.platform)]
-        except Exception:  # noqa: BLE001
-            return list(CONTRACT_ACTIONS.get(self.platform, {}))
+        return [a.id for a in repairs.actions(self.platform)]
 
     def catalogue_text(self) -> str:
         """The catalogue ids (with parameters) the model may propose on this platform."""
-        try:
-            from .. import repairs
+        from .. import repairs
 
-            frame = repairs.catalog(self.platform)
-            rows = frame.to_dict("records")
-            lines = []
-            for row in rows:
-                rid = row.get("id") or row.get("action") or row.get("action_id")
-                params = row.get("params") or row.get("parameters") or ""
-                if isinstance(params, (list, tuple, dict)):
-                    params = ", ".join(params)
-                title = row.get("title") or row.get("title_en") or row.get("summary") or ""
-                lines.append(f"- {rid}" + (f" (params: {params})" if params else "") + (f": {title}" if title else ""))
-            if lines:
-                return "\n".join(lines)
-        except Exception as exc:  # noqa: BLE001 - fall back to the contract list
-            log.debug("catalogue listing failed: %s", exc)
-        return "\n".join(f"- {rid}" + (f" (params: {', '.join(p)})" if p else "")
-                         for rid, p in CONTRACT_ACTIONS.get(self.platform, {}).items())
+        lines = []
+        for action in repairs.actions(self.platform):
+            params = ", ".join(p.name for p in action.params)
+            lines.append(f"- {action.id}" + (f" (params: {params})" if params else "") + f": {action.title('en')}")
+        return "\n".join(lines)
 
     # ---- the model's tools ---------------------------------------------------------------------------------
     def specs(self) -> list[dict[str, Any]]:
@@ -400,13 +300,13 @@ class ToolBox:
     def _tool_list_drivers(self) -> Any:
         frame = self.list_drivers_frame()
         if frame is None:
-            raise RuntimeError(f"driver inventory not available: {getattr(self, '_driver_error', '?')}")
+            raise RuntimeError(f"driver inventory not available: {self._driver_error or '?'}")
         return _frame_records(frame)
 
     def _tool_driver_updates(self) -> Any:
         frame = self.driver_updates_frame()
         if frame is None:
-            raise RuntimeError(f"driver report not available: {getattr(self, '_driver_error', '?')}")
+            raise RuntimeError(f"driver report not available: {self._driver_error or '?'}")
         return _frame_records(frame)
 
     def _tool_recent_events(self, limit: int = 5) -> Any:
@@ -438,6 +338,6 @@ class ToolBox:
             raise RepairError(f"{exc.message} Allowed action ids on {self.platform}: {', '.join(self.allowed_actions())}."
                               ) from None
         self.proposed = plan
-        return {"recorded": True, "plan_id": getattr(plan, "id", None),
+        return {"recorded": True, "plan_id": plan.id,
                 "steps": [f"{i}. {describe_step(s, 'en')}" for i, s in enumerate(plan.steps, 1)],
                 "note": "Nothing has been run. The technician approves with 'GO REPAIR: <numbers>'."}

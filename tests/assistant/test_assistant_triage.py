@@ -9,7 +9,9 @@ import pytest
 from assistant_helpers import firewall_off, make_diagnosis, update_service_disabled
 
 from techcare import assistant
-from techcare.assistant import offline
+from techcare.assistant import knowledge, text
+from techcare.assistant import _triage as triage_module
+from techcare.assistant.__main__ import main as evaluation_main
 from techcare.errors import AssistantError
 
 DATA = Path(__file__).parent / "data"
@@ -29,8 +31,8 @@ def test_labelled_set_is_big_bilingual_and_covers_every_category():
     assert len(rows) >= 150
     assert {lang for _, lang, _ in rows} == {"de", "en"}
     assert sum(1 for _, lang, _ in rows if lang == "de") >= 60 and sum(1 for _, lang, _ in rows if lang == "en") >= 60
-    assert set(offline.CATEGORIES) <= {c for c, _, _ in rows}
-    assert {c for c, _, _ in rows} <= set(offline.CATEGORIES)
+    assert set(knowledge.CATEGORIES) <= {c for c, _, _ in rows}
+    assert {c for c, _, _ in rows} <= set(knowledge.CATEGORIES)
 
 
 def test_quality_floor_on_the_labelled_set():
@@ -129,39 +131,39 @@ def test_message_must_be_text():
 
 
 def test_knowledge_is_data_technicians_can_extend(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    shipped = json.loads(Path(offline.__file__).with_name("knowledge").joinpath("categories.json").read_text("utf-8"))
+    shipped = json.loads(Path(knowledge.__file__).with_name("knowledge").joinpath("categories.json").read_text("utf-8"))
     assert assistant.triage("Kassensystem Bondrucker")[0][0] == "printer"
     assert not any(c == "printer" for c, _ in assistant.triage("Kasse zeigt Fehler E42"))
     shipped["categories"]["printer"]["phrases"]["kasse*"] = 3
     (tmp_path / "categories.json").write_text(json.dumps(shipped), encoding="utf-8")
     monkeypatch.setenv("TECHCARE_KNOWLEDGE_DIR", str(tmp_path))
-    kb = offline.load_knowledge()
+    kb = knowledge.load_knowledge()
     assert assistant.triage("Kasse zeigt Fehler E42", knowledge=kb)[0][0] == "printer"
 
 
 def test_broken_knowledge_file_is_a_clear_error(tmp_path: Path):
     (tmp_path / "categories.json").write_text("{not json", encoding="utf-8")
     with pytest.raises(AssistantError, match="JSON"):
-        offline.load_knowledge(tmp_path / "categories.json")
+        knowledge.load_knowledge(tmp_path / "categories.json")
     (tmp_path / "categories.json").write_text(json.dumps({"categories": {"printer": {"phrases": {"x": -1}}}}), "utf-8")
     with pytest.raises(AssistantError, match="positive"):
-        offline.load_knowledge(tmp_path / "categories.json")
+        knowledge.load_knowledge(tmp_path / "categories.json")
     (tmp_path / "categories.json").write_text(json.dumps({"categories": {}}), "utf-8")
     with pytest.raises(AssistantError, match="windows_update"):
-        offline.load_knowledge(tmp_path / "categories.json")
+        knowledge.load_knowledge(tmp_path / "categories.json")
 
 
 def test_normalize():
-    assert offline.normalize("Drücker-Fehler: Größe!") == "druecker fehler groesse"
-    assert offline.normalize("won't boot") == "wont boot"
+    assert text.normalize("Drücker-Fehler: Größe!") == "druecker fehler groesse"
+    assert text.normalize("won't boot") == "wont boot"
 
 
 def test_evaluate_and_cli(capsys: pytest.CaptureFixture[str], tmp_path: Path):
-    result = offline.evaluate(DATA / "triage_labelled.tsv")
+    result = triage_module.evaluate(DATA / "triage_labelled.tsv")
     assert result["messages"] >= 150 and result["top1"] >= 0.85 and set(result["by_language"]) == {"de", "en"}
-    assert offline.main([str(DATA / "triage_heldout.tsv"), "--misses"]) == 0
+    assert evaluation_main([str(DATA / "triage_heldout.tsv"), "--misses"]) == 0
     assert "top-1" in capsys.readouterr().out
-    assert offline.main([str(tmp_path / "missing.tsv")]) == 2
+    assert evaluation_main([str(tmp_path / "missing.tsv")]) == 2
 
 
 def test_known_words_are_not_read_as_typos():
