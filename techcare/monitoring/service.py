@@ -12,6 +12,11 @@
 
 ``--dry-run`` prints the files and the commands instead of writing/running them. Commands run through the
 CommandRunner (argv lists, no shell).
+
+Remote jobs (``docs/remote-jobs.md``): ``install`` sets ``REMOTE_JOBS`` in the service's environment —
+``--remote-jobs on|off``, asked when installing from a terminal, else ``off`` — and pins the technicians'
+signing keys given with ``--trust-key KEY`` (repeatable) in the service's ``TECHCARE_HOME``; later changes with
+``techcare sensor trust list|add|remove``.
 """
 
 from __future__ import annotations
@@ -48,19 +53,26 @@ def _systemd_quote(arg: str) -> str:
     return '"' + arg.replace("\\", "\\\\").replace('"', '\\"').replace("%", "%%").replace("$", "$$") + '"'
 
 
-def systemd_unit(*, python: str, env_file: str | None, home: str = DEFAULT_HOME["linux"],
-                 interval: int | None = None) -> str:
-    """The unit file text. The sensor runs as root (SMART and update checks need it) inside a sandbox."""
-    exec_start = " ".join(_systemd_quote(a) for a in [python, "-m", "techcare.monitoring.sensor",
-                                                       *(["--interval", str(interval)] if interval else [])])
+def _service_env(home: str, env_file: str | None, remote_jobs: str | None) -> list[str]:
     env = [f"TECHCARE_HOME={home}", "PYTHONUNBUFFERED=1"]
     if env_file:
         env.insert(0, f"TECHCARE_ENV_FILE={env_file}")
+    if remote_jobs is not None:  # the service's environment wins over its .env: only a local admin changes it
+        env.append(f"REMOTE_JOBS={remote_jobs}")
+    return env
+
+
+def systemd_unit(*, python: str, env_file: str | None, home: str = DEFAULT_HOME["linux"],
+                 interval: int | None = None, remote_jobs: str | None = None) -> str:
+    """The unit file text. The sensor runs as root (SMART and update checks need it) inside a sandbox."""
+    exec_start = " ".join(_systemd_quote(a) for a in [python, "-m", "techcare.monitoring.sensor",
+                                                       *(["--interval", str(interval)] if interval else [])])
+    env = _service_env(home, env_file, remote_jobs)
     env_lines = "".join(f"Environment={_systemd_quote(e)}\n" for e in env)
     state_dir = PurePosixPath(home)
     state_lines = (f"StateDirectory={state_dir.name}\nStateDirectoryMode=0700\n"
                    if str(state_dir.parent) == "/var/lib" else f"ReadWritePaths={_systemd_quote(home)}\n")
-    return f"""[Unit]
+    unit = f"""[Unit]
 Description={DESCRIPTION}
 Documentation=man:systemd.service(5)
 Wants=network-online.target
@@ -96,13 +108,28 @@ CapabilityBoundingSet=CAP_SYS_RAWIO CAP_SYS_ADMIN CAP_DAC_READ_SEARCH CAP_NET_AD
 [Install]
 WantedBy=multi-user.target
 """
+    if remote_jobs != "on":
+        return unit
+    # Approved remote repairs change the system (packages, units, firewall, /tmp): the read-only file-system
+    # sandbox and the narrow capability set would make every such step fail. What a job may do is bounded by
+    # the signed catalogue actions instead (docs/remote-jobs.md).
+    relaxed = [line for line in unit.splitlines(keepends=True)
+               if line.split("=", 1)[0] not in RELAXED_FOR_REMOTE_JOBS]
+    at = relaxed.index("NoNewPrivileges=yes\n")
+    relaxed.insert(at, "# REMOTE_JOBS=on: approved repairs change the system (packages, units, files), so no read-only\n"
+                       "# file-system sandbox, capability bound or umask here\n")
+    return "".join(relaxed)
+
+
+#: systemd sandbox settings left out when the sensor runs remote jobs (repairs must be able to change the system)
+RELAXED_FOR_REMOTE_JOBS = frozenset({"ProtectSystem", "ProtectHome", "PrivateTmp", "CapabilityBoundingSet",
+                                     "ProtectKernelTunables", "ProtectKernelModules", "ProtectControlGroups",
+                                     "ReadWritePaths", "UMask", "RestrictSUIDSGID"})
 
 
 def launchd_plist(*, python: str, env_file: str | None, home: str = DEFAULT_HOME["darwin"],
-                  interval: int | None = None) -> bytes:
-    env = {"TECHCARE_HOME": home, "PYTHONUNBUFFERED": "1"}
-    if env_file:
-        env["TECHCARE_ENV_FILE"] = env_file
+                  interval: int | None = None, remote_jobs: str | None = None) -> bytes:
+    env = dict(item.split("=", 1) for item in _service_env(home, env_file, remote_jobs))
     data: dict[str, Any] = {
         "Label": LAUNCHD_LABEL,
         "ProgramArguments": [python, "-m", "techcare.monitoring.sensor",
@@ -124,12 +151,11 @@ def _windows_quote(arg: str) -> str:
     return f'"{arg}"' if (" " in arg or "\t" in arg) and not arg.startswith('"') else arg
 
 
-def windows_commands(*, python: str, env_file: str | None, home: str = DEFAULT_HOME["windows"]) -> list[list[str]]:
+def windows_commands(*, python: str, env_file: str | None, home: str = DEFAULT_HOME["windows"],
+                     remote_jobs: str | None = None) -> list[list[str]]:
     """``sc.exe``/``reg.exe`` argv lists that create the service (sc's ``key= value`` pairs are two elements)."""
     bin_path = f'{_windows_quote(python)} -m techcare.monitoring.service run-windows-service'
-    env = [f"TECHCARE_HOME={home}", "PYTHONUNBUFFERED=1"]
-    if env_file:
-        env.insert(0, f"TECHCARE_ENV_FILE={env_file}")
+    env = _service_env(home, env_file, remote_jobs)
     return [
         ["sc.exe", "create", WINDOWS_SERVICE, "binPath=", bin_path, "start=", "auto", "DisplayName=", WINDOWS_DISPLAY],
         ["sc.exe", "description", WINDOWS_SERVICE, DESCRIPTION],
@@ -149,12 +175,20 @@ class ServicePlan:
     remove: list[str] = field(default_factory=list)                  # paths removed after the commands
     commands: list[list[str]] = field(default_factory=list)
     commands_after: list[list[str]] = field(default_factory=list)    # run after files are removed
+    home: str = ""                                                   # the service's TECHCARE_HOME
+    trust_keys: list[str] = field(default_factory=list)              # signer keys pinned there (before commands)
 
     def describe(self) -> str:
         lines = []
         for path, content in self.files:
             lines.append(tr("# Datei {path}:", "# file {path}:", path=path))
             lines.append(content.decode("utf-8").rstrip("\n"))
+        if self.trust_keys:
+            from ..signing import key_id_for, parse_public_key
+
+            for key in self.trust_keys:
+                lines.append(tr("# Signaturschlüssel {k} hinterlegen in {p}", "# pin signing key {k} in {p}",
+                                k=key_id_for(parse_public_key(key)), p=_trust_file(self)))
         for argv in self.commands:
             lines.append("$ " + " ".join(_display(a) for a in argv))
         for path in self.remove:
@@ -164,24 +198,35 @@ class ServicePlan:
         return "\n".join(lines)
 
 
+def _trust_file(p: ServicePlan) -> str:
+    sep = "\\" if p.platform == "windows" else "/"
+    return p.home.rstrip(sep) + sep + "trusted_signers.json"
+
+
 def _display(arg: str) -> str:
     return arg if arg and not any(c in arg for c in " \"'\\$") else repr(arg)
 
 
 def plan(action: str, *, platform: str, python: str | None = None, env_file: str | None = None,
-         home: str | None = None, interval: int | None = None) -> ServicePlan:
-    """The files and commands for ``action`` on ``platform`` (``linux``, ``darwin``, ``windows``)."""
+         home: str | None = None, interval: int | None = None, remote_jobs: str | None = None,
+         trust_keys: list[str] | tuple[str, ...] = ()) -> ServicePlan:
+    """The files and commands for ``action`` on ``platform`` (``linux``, ``darwin``, ``windows``).
+
+    ``install`` only: ``remote_jobs`` (``on``/``off``) goes into the service's environment, ``trust_keys``
+    (technicians' public keys) are pinned in the service's home before it starts."""
     if action not in ACTIONS:
         raise ValueError(f"unknown action {action!r}; allowed: {', '.join(ACTIONS)}")
     if platform not in DEFAULT_HOME:
         raise ValueError(f"unknown platform {platform!r}; allowed: {', '.join(DEFAULT_HOME)}")
+    if remote_jobs not in (None, "on", "off"):
+        raise ValueError(f"remote_jobs must be 'on' or 'off', not {remote_jobs!r}")
     python = python or sys.executable
     home = home or DEFAULT_HOME[platform]
-    p = ServicePlan(platform, action)
+    p = ServicePlan(platform, action, home=home, trust_keys=list(trust_keys) if action == "install" else [])
     if platform == "linux":
         if action == "install":
             p.files.append((SYSTEMD_UNIT_PATH, systemd_unit(python=python, env_file=env_file, home=home,
-                                                             interval=interval).encode()))
+                                                             interval=interval, remote_jobs=remote_jobs).encode()))
             p.commands += [["systemctl", "daemon-reload"], ["systemctl", "enable", "--now", SYSTEMD_UNIT]]
         elif action == "uninstall":
             p.commands.append(["systemctl", "disable", "--now", SYSTEMD_UNIT])
@@ -193,7 +238,8 @@ def plan(action: str, *, platform: str, python: str | None = None, env_file: str
             p.commands.append(["systemctl", action, SYSTEMD_UNIT])
     elif platform == "darwin":
         if action == "install":
-            p.files.append((LAUNCHD_PLIST, launchd_plist(python=python, env_file=env_file, home=home, interval=interval)))
+            p.files.append((LAUNCHD_PLIST, launchd_plist(python=python, env_file=env_file, home=home, interval=interval,
+                                                         remote_jobs=remote_jobs)))
             p.commands += [["mkdir", "-p", home], ["chmod", "700", home], ["chown", "root:wheel", LAUNCHD_PLIST],
                            ["chmod", "644", LAUNCHD_PLIST], ["launchctl", "bootstrap", "system", LAUNCHD_PLIST],
                            ["launchctl", "enable", f"system/{LAUNCHD_LABEL}"]]
@@ -206,7 +252,7 @@ def plan(action: str, *, platform: str, python: str | None = None, env_file: str
             p.commands.append(["launchctl", action, LAUNCHD_LABEL])
     else:
         if action == "install":
-            p.commands += windows_commands(python=python, env_file=env_file, home=home)
+            p.commands += windows_commands(python=python, env_file=env_file, home=home, remote_jobs=remote_jobs)
             p.commands.append(["sc.exe", "start", WINDOWS_SERVICE])
         elif action == "uninstall":
             p.commands += [["sc.exe", "stop", WINDOWS_SERVICE], ["sc.exe", "delete", WINDOWS_SERVICE]]
@@ -228,6 +274,14 @@ def execute(p: ServicePlan, runner: Any, *, out: Any = sys.stdout) -> int:
         os.chmod(tmp, 0o644)
         os.replace(tmp, target)
         print(tr("geschrieben: {path}", "written: {path}", path=path), file=out)
+    if p.trust_keys:
+        from ..signing import TrustStore
+
+        store = TrustStore(p.home)
+        for key in p.trust_keys:
+            signer = store.add(key)
+            print(tr("Signaturschlüssel {k} hinterlegt: {path}", "signing key {k} pinned: {path}", k=signer.key_id,
+                     path=store.path), file=out)
     status = 0
     for argv in p.commands:
         result = runner.run(argv, timeout=60)
@@ -327,7 +381,37 @@ def unsafe_install_paths(python: str, package_dir: str | None = None) -> list[st
     return problems
 
 
-def main(argv: list[str] | None = None, *, runner: Any = None, out: Any = None) -> int:
+def _ask_remote_jobs(ask: Any, out: Any) -> tuple[str, list[str]]:
+    """Interactive install: allow remote jobs? and which technicians' keys to pin."""
+    answer = ask(tr("Fernaufträge erlauben (vom Techniker signierte Diagnosen und Reparaturen)? [j/N] ",
+                    "Allow remote jobs (diagnoses and repairs signed by a technician)? [y/N] ")).strip().lower()
+    if answer not in ("j", "ja", "y", "yes"):
+        return "off", []
+    print(tr("Öffentliche Schlüssel der Techniker (`techcare fleet key` zeigt ihn), einer pro Zeile; leere Zeile "
+             "beendet:", "The technicians' public keys (`techcare fleet key` shows it), one per line; an empty line "
+             "ends:"), file=out)
+    keys: list[str] = []
+    while True:
+        line = ask("> ").strip()
+        if not line:
+            return "on", keys
+        keys.append(line)
+
+
+def _check_keys(keys: list[str]) -> str | None:
+    """None when every key is a valid Ed25519 public key, else the message for the first bad one."""
+    from ..signing import SignatureError, parse_public_key
+
+    for key in keys:
+        try:
+            parse_public_key(key)
+        except SignatureError as exc:
+            return f"--trust-key {key[:60]!r}: {exc.message}"
+    return None
+
+
+def main(argv: list[str] | None = None, *, runner: Any = None, out: Any = None, ask: Any = None) -> int:
+    """``ask(prompt) -> str`` answers the install questions (default: ``input`` when stdin is a terminal)."""
     out = out or sys.stdout
     parser = argparse.ArgumentParser(prog="python -m techcare.monitoring.service",
                                      description=tr("Den TechCare-Sensor als Dienst einrichten.",
@@ -341,6 +425,12 @@ def main(argv: list[str] | None = None, *, runner: Any = None, out: Any = None) 
     parser.add_argument("--env-file", default=None, help=tr(".env des Dienstes", "the service's .env"))
     parser.add_argument("--home", default=None, help="TECHCARE_HOME of the service")
     parser.add_argument("--interval", type=int, default=None)
+    parser.add_argument("--remote-jobs", choices=["on", "off"], default=None,
+                        help=tr("install: Fernaufträge ausführen (REMOTE_JOBS; Standard: fragen, ohne Terminal off)",
+                                "install: run remote jobs (REMOTE_JOBS; default: ask, without a terminal off)"))
+    parser.add_argument("--trust-key", action="append", default=[], metavar="KEY",
+                        help=tr("install: öffentlicher Signaturschlüssel eines Technikers (mehrfach möglich)",
+                                "install: a technician's public signing key (repeatable)"))
     parser.add_argument("--allow-user-python", action="store_true",
                         help=tr("auch aus einer Python-Umgebung installieren, die Nicht-root-Benutzer ändern können",
                                 "install even from a Python environment non-root users can change"))
@@ -350,6 +440,33 @@ def main(argv: list[str] | None = None, *, runner: Any = None, out: Any = None) 
         return int(exc.code or 0)
     if args.action == "run-windows-service":
         return run_windows_service()
+    if args.action != "install" and (args.remote_jobs is not None or args.trust_key):
+        print(tr("--remote-jobs und --trust-key gibt es nur bei install (später: techcare sensor trust ...).",
+                 "--remote-jobs and --trust-key belong to install only (later: techcare sensor trust ...)."),
+              file=sys.stderr)
+        return 2
+    remote_jobs, trust_keys = args.remote_jobs, list(args.trust_key)
+    if args.action == "install" and remote_jobs is None:
+        if ask is None and not args.dry_run and sys.stdin is not None and sys.stdin.isatty():
+            ask = input
+        if ask is not None:
+            try:
+                remote_jobs, asked_keys = _ask_remote_jobs(ask, out)
+            except (EOFError, KeyboardInterrupt):
+                print(tr("Abgebrochen.", "Cancelled."), file=sys.stderr)
+                return 2
+            trust_keys += asked_keys
+        else:
+            remote_jobs = "off"
+    problem = _check_keys(trust_keys)
+    if problem:
+        print(problem, file=sys.stderr)
+        return 2
+    if remote_jobs == "on" and not trust_keys:
+        print(tr("Hinweis: kein Signaturschlüssel angegeben – der Sensor lehnt jeden Fernauftrag ab, bis einer "
+                 "hinterlegt ist (techcare sensor trust add KEY).",
+                 "Note: no signing key given – the sensor refuses every remote job until one is pinned "
+                 "(techcare sensor trust add KEY)."), file=sys.stderr)
     from ..system.runner import LocalRunner, current_platform
 
     platform = args.platform or current_platform()
@@ -365,7 +482,8 @@ def main(argv: list[str] | None = None, *, runner: Any = None, out: Any = None) 
                  "Warning: no .env found – the service needs BACKEND_URL, LICENSE_KEY and TECHCARE_API_KEY "
                  "(pass --env-file)."), file=sys.stderr)
     p = plan(args.action, platform=platform, python=args.python, env_file=env_file, home=args.home,
-             interval=args.interval)
+             interval=args.interval, remote_jobs=remote_jobs if args.action == "install" else None,
+             trust_keys=trust_keys)
     unsafe = unsafe_install_paths(args.python or sys.executable) if args.action == "install" and platform != "windows" \
         else []
     if unsafe:
