@@ -23,6 +23,7 @@ from techcare.signing import SigningKey, TrustStore
 
 from remote_job_payloads import HOST, WINDOWS, iso, payload, repair_payload
 
+
 class Recorder:
     """The backend's sensor routes as seen by the executor: reports and changelog uploads are kept."""
 
@@ -340,3 +341,31 @@ def test_the_run_log_survives_a_torn_last_line(executor, key):
         handle.write('{"event": "accep')
     fresh = Executor(get_settings(), runner=executor.runner, client=Recorder(), hostname=HOST)
     assert fresh.log.seen(p["job_id"]) and fresh.process(job(key, copy.deepcopy(p))).reason == "replayed"
+
+
+def test_an_idle_job_loop_imports_nothing_heavy(tmp_path):
+    """The sensor's steady cost with REMOTE_JOBS=on: polling and finding nothing loads neither the repairs engine,
+    the diagnosis, pandas nor the signature code (they come with the first job)."""
+    import subprocess
+    import sys
+
+    script = """
+import json, sys
+from techcare.config import load_settings
+from techcare.monitoring.sensor import Sensor
+from techcare.system.runner import ReplayRunner
+
+class Idle:
+    def fetch_jobs(self, host, *, wait=0):
+        return {"jobs": [], "cancelled": []}
+
+settings = load_settings(techcare_home=sys.argv[1], remote_jobs="on")
+sensor = Sensor(settings=settings, runner=ReplayRunner(platform="linux"), client=Idle(), hostname="PC-1")
+assert sensor.jobs and sensor.run_jobs(wait=0)
+heavy = ("pandas", "techcare.repairs", "techcare.diagnosis", "cryptography", "techcare.signing")
+print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in heavy or m in heavy)))
+"""
+    proc = subprocess.run([sys.executable, "-c", script, str(tmp_path / "home")], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == []
