@@ -345,8 +345,8 @@ class Doctor:
             self.add(Check(name, "fail", f"{type(exc).__name__}: {exc}", _fix_license()))
             return
         first_line = status.message.splitlines()[0]
-        if (not status.ok and not status.online and status.code == "LEASE_INVALID"
-                and self.backend_reachable is False and self._license_manager.cached_lease() is None):
+        if (self.settings.license_key and not status.ok and not status.online and self.backend_reachable is False
+                and self._license_manager.cached_lease() is None):
             # Nothing was verified and nothing failed verification: the first online check never happened.
             self.add(Check(name, "fail", tr(
                 "nicht geprüft – das Backend ist nicht erreichbar und es ist noch keine Lizenz zwischengespeichert "
