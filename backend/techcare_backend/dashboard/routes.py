@@ -15,12 +15,13 @@ from urllib.parse import parse_qs, quote, urlsplit
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.concurrency import run_in_threadpool
 
 from techcare.i18n import tr
 
-from .. import crud, crud_changelogs
+from .. import crud, crud_changelogs, crud_jobs
 from ..api.deps import AppContext, client_ip
 from ..core.security import hash_api_key
 from . import queries
@@ -304,12 +305,15 @@ def host(request: Request, hostname: str) -> Response:
         now = datetime.now(UTC)
         series = queries.host_series(db, organisation_id=sess.organisation_id, hostname=hostname,
                                      since=now - queries.RANGES[chosen])
+        host_jobs = crud_jobs.host_jobs(db, organisation_id=sess.organisation_id, hostname=hostname, now=now,
+                                        limit=HOST_JOBS_SHOWN)
+        db.commit()  # targets that expired meanwhile
     last_seen = row.last_seen if row.last_seen.tzinfo else row.last_seen.replace(tzinfo=UTC)
     overdue = (now - last_seen).total_seconds() > ctx.settings.host_overdue_seconds
     return _render(request, "host.html", sess=sess, host=row, last=row.last or {}, overdue=overdue,
                    ranges=list(queries.RANGES), chosen=chosen, series_json=json.dumps(series),
                    samples=series["samples"], refresh=REFRESH_SECONDS, nav="fleet",
-                   disk_warning=ctx.settings.disk_warning_percent)
+                   disk_warning=ctx.settings.disk_warning_percent, host_jobs=host_jobs)
 
 
 @router.get("/changelogs", response_class=HTMLResponse)
@@ -349,3 +353,112 @@ def cases(request: Request) -> Response:
     with ctx.sessionmaker() as db:
         items = queries.recent_cases(db, organisation_id=sess.organisation_id, limit=50)
     return _render(request, "cases.html", sess=sess, cases=items, nav="cases")
+
+
+# ---- remote jobs ----------------------------------------------------------------------------------------------
+JOB_STATUSES = ("queued", "delivered", "running", "succeeded", "failed", "rolled_back", "refused", "expired",
+                "cancelled")
+JOBS_SHOWN = 100
+HOST_JOBS_SHOWN = 10
+
+
+def _problems(diagnosis: dict[str, Any], lang: str) -> dict[str, Any]:
+    """The problems of a reported diagnosis (``techcare diagnose --json``), worst first, in the page's language;
+    whatever a sensor sent that is not a finding is skipped."""
+    rank = {"critical": 0, "warning": 1}
+    raw = diagnosis.get("findings")
+    items = [f for f in raw if isinstance(f, dict)] if isinstance(raw, list) else []
+    problems = sorted((f for f in items if f.get("severity") in rank), key=lambda f: rank[f["severity"]])
+    return {"total": len(items), "problems": [
+        {"severity": f["severity"], "summary": str(f.get(f"summary_{lang}") or f.get("summary") or f.get("check") or "")}
+        for f in problems[:50]]}
+
+
+@router.get("/jobs", response_class=HTMLResponse)
+def jobs(request: Request) -> Response:
+    """The organisation's remote jobs, newest first: per-host status, who sent and who signed them."""
+    sess = current_session(request)
+    if sess is None:
+        return _to_login(request)
+    ctx = _ctx(request)
+    params = request.query_params
+    status = params.get("status") if params.get("status") in JOB_STATUSES else None
+    host = (params.get("host") or "").strip()[:255].replace("\x00", "") or None
+    with ctx.sessionmaker() as db:
+        items = crud_jobs.list_jobs(db, organisation_id=sess.organisation_id, now=datetime.now(UTC), host=host,
+                                    status=status, limit=JOBS_SHOWN)
+        db.commit()  # targets that expired meanwhile
+    return _render(request, "jobs.html", sess=sess, jobs=items, status=status, host=host or "",
+                   statuses=JOB_STATUSES, refresh=REFRESH_SECONDS, nav="jobs")
+
+
+@router.get("/jobs/{job_id}", response_class=HTMLResponse)
+def job(request: Request, job_id: str) -> Response:
+    sess = current_session(request)
+    if sess is None:
+        return _to_login(request)
+    ctx = _ctx(request)
+    lang = _lang(request)
+    with ctx.sessionmaker() as db:
+        crud_jobs.expire_overdue(db, organisation_id=sess.organisation_id, now=datetime.now(UTC), job_id=job_id)
+        row = crud_jobs.get_job(db, organisation_id=sess.organisation_id, job_id=job_id)
+        if row is None:  # also for jobs of other organisations: nothing reveals that they exist
+            return _render(request, "error.html", http_status=404, sess=sess, nav="jobs", message=tr(
+                "Auftrag {j} ist in Ihrer Organisation unbekannt.", "Job {j} is unknown in your organisation.", lang,
+                j=job_id[:64]))
+        item = crud_jobs.load_public(db, job=row)
+        changelogs = crud_jobs.job_changelog_sessions(db, organisation_id=sess.organisation_id, job_id=row.id)
+        db.commit()
+    notice = {"cancelled": tr("Abbruch veranlasst: wartende Ziele sind abgebrochen, laufende halten vor dem nächsten "
+                              "Schritt an.", "Cancel requested: waiting targets are cancelled, running ones stop "
+                              "before their next step.", lang),
+              "final": tr("Nichts abzubrechen: die Ziele sind schon abgeschlossen.",
+                          "Nothing to cancel: the targets are already final.", lang)}.get(
+        request.query_params.get("msg") or "")
+    active = any(t.status in ("queued", "delivered", "running") and not t.cancel_requested for t in item.targets)
+    findings = {t.host: _problems(t.diagnosis, lang) for t in item.targets if t.diagnosis}
+    return _render(request, "job.html", sess=sess, job=item, changelogs=changelogs, notice=notice, active=active,
+                   findings=findings,
+                   refresh=REFRESH_SECONDS if item.status in ("queued", "running") else None, nav="jobs")
+
+
+@router.post("/jobs/{job_id}/cancel")
+async def cancel_job(request: Request, job_id: str) -> Response:
+    """The job page's cancel button (all hosts, or the one named in the form's ``host``)."""
+    ctx = _ctx(request)
+    lang = _lang(request)
+    sess = await run_in_threadpool(current_session, request)
+    if sess is None:
+        return _to_login(request)
+    form = await _form(request)
+    token = str(form.get("csrf") or "")
+    key = sessions.signing_key(ctx.settings)
+    if not _same_origin(request) or not hmac.compare_digest(token, sessions.csrf_token(key, sess)):
+        return _render(request, "error.html", http_status=403, sess=sess, nav="jobs", message=tr(
+            "Abbruch abgelehnt: ungültiges Formular-Token. Bitte die Seite neu laden.",
+            "Cancel refused: invalid form token. Please reload the page.", lang))
+    host = form.get("host") or None
+    actor = f"dashboard:key:{sess.key_id} ({sess.role}: {sess.name})"
+
+    def run() -> tuple[str, list[str]]:
+        with ctx.sessionmaker() as db:
+            try:
+                _, notify = crud_jobs.cancel_job(db, organisation_id=sess.organisation_id, job_id=job_id,
+                                                 hosts=[host] if host else None, actor=actor, by=sess.name,
+                                                 now=datetime.now(UTC), ip=client_ip(request, ctx))
+            except crud_jobs.JobNotFound:
+                return "missing", []
+            except crud_jobs.JobConflict:
+                return "final", []
+            db.commit()
+        return "cancelled", notify
+
+    outcome, notify = await run_in_threadpool(run)
+    if outcome == "missing":
+        return _render(request, "error.html", http_status=404, sess=sess, nav="jobs", message=tr(
+            "Auftrag {j} oder Rechner {h} ist in Ihrer Organisation unbekannt.",
+            "Job {j} or host {h} is unknown in your organisation.", lang, j=job_id[:64], h=(host or "–")[:255]))
+    if notify:
+        ctx.cache.wake_jobs(sess.organisation_id, notify)
+    return RedirectResponse(f"/dashboard/jobs/{quote(job_id, safe='')}?msg={outcome}", status_code=303,
+                            headers={"Cache-Control": "no-store"})
