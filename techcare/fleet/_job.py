@@ -335,5 +335,5 @@ class Job:
             table.add_row(Text(t["host"]), Text(f"{_ICON.get(t['status'], '?')} {t['status']}"),
                           Text(" – ".join(x for x in (t["reason"], t["message"]) if x)), Text(steps))
         if self.timed_out:
-            table.caption = self.timeout_note()
+            table.caption = Text(self.timeout_note())  # host names are data, never markup
         return table

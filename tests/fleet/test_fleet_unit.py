@@ -402,3 +402,18 @@ def test_cli_fleet_key_prints_the_key_to_pin(techcare_env, capsys, monkeypatch):
     with pytest.raises(SystemExit) as exit_info:
         cli.main(["fleet"])
     assert exit_info.value.code == 2
+
+
+def test_terminal_rendering_shows_backend_text_as_text(backend, peer):
+    from rich.console import Console
+
+    odd = "[bold]pc[/bold]"
+    peer.hosts.append({"hostname": odd, "os": "windows", "status": "online"})
+    job = fleet.diagnose(odd, backend=backend)
+    peer.set_target(job.id, odd, status="running", message="[red]hidden[/] [link=http://x]klick[/link]")
+    job.wait(0.1, poll=0.05)
+    console = Console(record=True, width=200)
+    console.print(job, markup=False)
+    text = console.export_text()
+    assert "[red]hidden[/] [link=http://x]klick[/link]" in text
+    assert f"{odd} (running)" in text  # the caption names who has not answered, as text
