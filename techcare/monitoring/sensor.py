@@ -65,6 +65,11 @@ SEND_BACKOFF = (5.0, 900.0)
 JOB_WAIT = 25
 #: seconds the job thread waits after the backend could not be reached, doubling up to the sampling interval
 JOB_BACKOFF = 5.0
+#: an empty answer to a long-poll faster than this (a backend or proxy that does not hold requests) is followed
+#: by a pause of the same length, so the job thread never polls in a tight loop
+JOB_MIN_POLL = 2.0
+#: seconds a stopping sensor waits for its sender and job threads
+STOP_GRACE = 20.0
 
 
 # ---- payload ---------------------------------------------------------------------------------------------
@@ -405,8 +410,9 @@ class Sensor:
         finally:
             self._halt.set()
             self._wake_sender.set()
+            deadline = time.monotonic() + STOP_GRACE  # a job's current step may finish; systemd waits 30 s
             for thread in threads:
-                thread.join(timeout=20.0)
+                thread.join(timeout=max(0.1, deadline - time.monotonic()))
         if code == 0 or self.stop_event.is_set():
             return code
         outcome = self.flush()  # leaving for a license reason: deliver what is spooled if the backend answers
@@ -482,16 +488,20 @@ class Sensor:
 
         from ..errors import BackendError
 
-        executor = self.executor()
         try:
+            executor = self.executor()
             executor.recover()
         except Exception:  # noqa: BLE001 - recovery must not keep the sensor from its work
             log.exception("recovering interrupted remote jobs failed")
         failures = 0
         while not (self._halt.is_set() or self.stop_event.is_set()):
+            started = time.monotonic()
             try:
-                executor.poll(wait=JOB_WAIT if failures == 0 else 0)
+                done = self.executor().poll(wait=JOB_WAIT if failures == 0 else 0)
                 failures = 0
+                quick = time.monotonic() - started
+                if not done and quick < JOB_MIN_POLL:
+                    self._halt.wait(JOB_MIN_POLL - quick)
                 continue
             except BackendError as exc:
                 failures += 1

@@ -369,3 +369,31 @@ print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in heavy or m 
                           timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout) == []
+
+
+@pytest.mark.parametrize("mode", ["down", "instant"])
+def test_the_job_loop_neither_hammers_a_down_backend_nor_spins_on_instant_answers(tmp_path, monkeypatch, mode):
+    import threading
+
+    from techcare.config import load_settings
+    from techcare.monitoring.sensor import Sensor
+    from techcare.system.runner import ReplayRunner
+
+    class Backend:
+        calls = 0
+
+        def fetch_jobs(self, host, *, wait=0):
+            Backend.calls += 1
+            if mode == "down":
+                raise BackendUnavailable("backend down")
+            return {"jobs": [], "cancelled": []}  # a proxy that does not hold the long-poll
+
+    settings = load_settings(techcare_home=str(tmp_path / "home"), remote_jobs="on", sensor_interval=60)
+    sensor = Sensor(settings=settings, runner=ReplayRunner(platform="linux"), client=Backend(), hostname="PC-1")
+    thread = threading.Thread(target=sensor._job_loop, daemon=True)
+    thread.start()
+    time.sleep(1.5)
+    sensor.stop()
+    thread.join(5)
+    assert not thread.is_alive()
+    assert 1 <= Backend.calls <= 2, Backend.calls
