@@ -200,7 +200,8 @@ def build_parser() -> argparse.ArgumentParser:
     COMMANDS["snapshot"] = cmd_snapshot
 
     sub.add_parser("drivers", help="driver inventory and available updates (techcare drivers --help)")
-    sub.add_parser("sensor", help="sensor mode: sample and send metrics (techcare sensor --help)")
+    sub.add_parser("sensor", help="sensor mode: sample and send metrics, run signed remote jobs; pinned signer keys: "
+                   "techcare sensor trust list|add|remove (techcare sensor --help)")
     sub.add_parser("service", help="install/uninstall/start/stop the sensor as an OS service")
     sub.add_parser("doctor", help="check configuration, network, TLS, backend, license, clock and spool")
     sub.add_parser("license", help="validate the license online or show the cached lease")
