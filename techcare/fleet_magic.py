@@ -137,13 +137,13 @@ class FleetDesk:
         return fleet.hosts(args.tag, backend=self.backend)
 
     def _diagnose(self, args: argparse.Namespace) -> Any:
-        import techcare
+        from .repairs import plan
 
         job = fleet.diagnose(args.host, backend=self.backend)
         self.last_job = job
         diagnosis = job.result(args.host, timeout=args.timeout)
         self.diagnoses[args.host] = diagnosis
-        self.plans[args.host] = techcare.plan(diagnosis)
+        self.plans[args.host] = plan(diagnosis)
         self.shown.pop(args.host, None)
         return diagnosis
 

@@ -70,7 +70,7 @@ def _machine_line(session: Any) -> str:
 def banner(settings: Any, license_status: str | None = None, *, session: Any = None, plain: bool = False) -> str:
     """The start banner: edition, the machine the session works on, backend, language and the commands of the
     interface that follows (the IPython magics, or the words of the plain REPL with ``plain``)."""
-    from . import __version__
+    from ._version import __version__
     from .features import EDITION_NAMES, current_edition
 
     edition = EDITION_NAMES.get(current_edition(), settings.edition)
