@@ -118,3 +118,18 @@ def test_sensor_magic_says_the_sample_was_not_sent_and_shows_a_table(ip, monkeyp
     text = ip.display_formatter.format(sample)[0]["text/plain"]
     assert "nicht gesendet" in text and "Prozessorlast" in text and "{'" not in text
     assert "nicht gesendet" in sample._repr_html_()
+
+
+@pytest.mark.parametrize(("lang", "severity", "area"), [("de", "✖ kritisch", "Dienste"), ("en", "✖ critical", "services")])
+def test_diagnosis_table_says_severities_areas_and_macos_in_the_session_language(monkeypatch, lang, severity, area):
+    from rich.console import Console
+
+    monkeypatch.setenv("TECHCARE_LANG", lang)
+    diagnosis = Session(snapshot=SNAPSHOTS / "macos14-problems.json").diagnose()
+    console = Console(width=300, highlight=False)
+    with console.capture() as capture:
+        console.print(diagnosis)
+    text = capture.get()
+    other = "✖ critical" if lang == "de" else "✖ kritisch"
+    assert severity in text and other not in text and f" {area} " in text
+    assert "(macOS)" in text and "darwin" not in text
