@@ -256,8 +256,17 @@ class Executor:
         payload = _well_formed(envelope, job_id)
         from ..signing import SignatureError, TrustStore, verify_envelope
 
+        store = TrustStore(self.home)
         try:
-            verify_envelope(envelope, TrustStore(self.home).keys())
+            trusted = store.keys()
+        except (SignatureError, ValueError) as exc:  # a damaged list trusts nobody
+            raise Refusal("unknown_signer", exc.message if isinstance(exc, SignatureError) else tr(
+                "Liste der vertrauenswürdigen Signaturschlüssel {p} ist beschädigt ({e}); Fernaufträge werden "
+                "abgelehnt, bis sie mit `techcare sensor trust add` neu angelegt ist.",
+                "The list of trusted signing keys {p} is damaged ({e}); remote jobs are refused until it is "
+                "recreated with `techcare sensor trust add`.", p=store.path, e=exc)) from None
+        try:
+            verify_envelope(envelope, trusted)
         except SignatureError as exc:
             reason = exc.reason if exc.reason in ("unknown_signer", "bad_signature") else "unknown_signer"
             raise Refusal(reason, exc.message) from None
@@ -361,7 +370,7 @@ class Executor:
         payload = envelope.get("payload") if isinstance(envelope, dict) else None
         inner = payload.get("job_id") if isinstance(payload, dict) else None
         verified = refusal.reason in REASONS[REASONS.index("wrong_host"):]
-        job_id = inner if verified else (outer or (inner if isinstance(inner, str) else "") or "")
+        job_id = inner if verified else (outer or (inner[:64] if isinstance(inner, str) else "") or "")
         self._say(tr("Fernauftrag {j} abgelehnt ({r}): {m}", "Remote job {j} refused ({r}): {m}",
                      j=job_id or "?", r=refusal.reason, m=refusal.message))
         outcome = JobOutcome(job_id, "refused", refusal.reason, refusal.message)

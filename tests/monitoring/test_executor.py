@@ -397,3 +397,12 @@ def test_the_job_loop_neither_hammers_a_down_backend_nor_spins_on_instant_answer
     thread.join(5)
     assert not thread.is_alive()
     assert 1 <= Backend.calls <= 2, Backend.calls
+
+
+def test_a_corrupted_pinned_key_trusts_nobody(executor, key):
+    store = TrustStore(get_settings().techcare_home)
+    data = json.loads(store.path.read_text())
+    data["signers"][0]["public_key"] = "%%%"
+    store.path.write_text(json.dumps(data))
+    outcome = executor.process(job(key, payload()))
+    assert (outcome.status, outcome.reason) == ("refused", "unknown_signer") and "damaged" in outcome.message
