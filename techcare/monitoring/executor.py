@@ -259,6 +259,9 @@ class Executor:
         store = TrustStore(self.home)
         try:
             trusted = store.keys()
+            bad = sorted(k for k, raw in trusted.items() if len(raw) != 32)
+            if bad:
+                raise ValueError(f"key {bad[0]} is not a 32-byte Ed25519 public key")
         except (SignatureError, ValueError) as exc:  # a damaged list trusts nobody
             raise Refusal("unknown_signer", exc.message if isinstance(exc, SignatureError) else tr(
                 "Liste der vertrauenswürdigen Signaturschlüssel {p} ist beschädigt ({e}); Fernaufträge werden "
