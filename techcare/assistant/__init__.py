@@ -305,9 +305,7 @@ class Assistant:
                 text, api_messages = self.claude.respond(message, tools, history=self._api_history(), system=system,
                                                          stream=stream, on_text=callback)
                 if tools.proposed is not None:  # the numbered steps the approval will refer to, always shown
-                    plan_text = "\n".join([tr("Vorgeschlagener Plan (es wurde nichts ausgeführt):",
-                                              "Proposed plan (nothing has been run):", self.language),
-                                           *tools.describe_plan(tools.proposed)])
+                    plan_text = "\n".join(tools.plan_lines(tools.proposed))
                     addition = f"\n\n{plan_text}" if text else plan_text
                     text += addition
                     if callback is not None and stream:

@@ -41,7 +41,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..repairs import Plan, RunResult
 
 __all__ = ["COLUMNS", "BackendCaseStore", "CaseStore", "LearningStore", "SQLCaseStore", "action_scores", "get_store",
-           "install_hook", "rank_actions", "record", "record_run", "reset_store", "search"]
+           "evidence_text", "install_hook", "rank_actions", "record", "record_run", "reset_store", "search"]
 
 log = logging.getLogger(__name__)
 
@@ -476,6 +476,24 @@ def action_scores(text: str, *, os: str | None = None,
     if not text or not text.strip():
         return {}
     return _success_rates((store or get_store()).search(text, os=os, limit=50))
+
+
+def evidence_text(scores: dict[str, dict[str, float]], lang: str | None = None, *, weights: bool = False) -> str:
+    """What worked and what did not help on similar past cases, in one line (empty without evidence):
+    ``worked: a, b; did not help: c``. ``weights`` adds the similarity-weighted counts (the model's version)."""
+    def name(action: str, count: float, de: str, en: str) -> str:
+        return f"{action} ({tr(de, en, lang, n=count)})" if weights else action
+
+    worked = [name(a, i["successes"], "{n:.1f} gewichtete Erfolge", "{n:.1f} weighted successes")
+              for a, i in sorted(scores.items()) if i["score"] > 0]
+    failed = [name(a, i["failures"], "{n:.1f} gewichtete Fehlschläge", "{n:.1f} weighted failures")
+              for a, i in sorted(scores.items()) if i["score"] < 0]
+    parts = []
+    if worked:
+        parts.append(tr("geholfen: {a}", "worked: {a}", lang, a=", ".join(worked)))
+    if failed:
+        parts.append(tr("nicht geholfen: {a}", "did not help: {a}", lang, a=", ".join(failed)))
+    return "; ".join(parts)
 
 
 def rank_actions(entries: list[dict[str, Any]], scores: dict[str, dict[str, float]], *,

@@ -20,7 +20,7 @@ from .reply import Reply
 from ._triage import Evidence, Triage, finding_key, triage_details
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..diagnosis import Finding
+    from ..diagnosis import Diagnosis, Finding
     from .tools import ToolBox
 
 __all__ = ["OfflineEngine"]
@@ -37,46 +37,55 @@ class OfflineEngine:
     # The context (a ToolBox) gives the language, OS, findings, reports, cases and plan building.
     def respond(self, message: str, tools: ToolBox, *, history: list[dict[str, Any]] | None = None,
                 notice: str | None = None) -> Reply:
+        """Route the message: a direct request (driver updates, events, past cases, a diagnosis) gets its report;
+        a symptom (or a follow-up that keeps the previous topic) gets the matching findings and a plan."""
+        message_only = triage_details(message, None, self.knowledge)
+        intent = self._direct_intent(message_only)
+        reports = {"driver_updates": self._drivers_report, "events": self._events_report, "cases": self._cases_report}
+        if intent in reports:
+            return reports[intent](message, tools, notice)
+        diagnosis = tools.diagnosis()
+        findings = diagnosis.problems if diagnosis is not None else []
+        if intent == "diagnose" and not message_only.ranked:
+            return self._diagnosis_report(message, findings, tools, notice)
+        follow_up = not message_only.ranked and intent is None
+        details, carried = self._topic(message, diagnosis, history if follow_up else None)
+        if not details.ranked:
+            return self._not_understood(tools.language, notice)
+        return self._plan_reply(message, details, carried, findings, tools, notice)
+
+    def _topic(self, message: str, diagnosis: Diagnosis | None,
+               history: list[dict[str, Any]] | None) -> tuple[Triage, bool]:
+        """The triage of the message with the findings — for a follow-up that names no symptom ("und jetzt?",
+        "still not working") with the categories of the last plan in ``history``; and whether it was carried."""
+        details = triage_details(message, diagnosis, self.knowledge)
+        previous = next((t for t in reversed(history or []) if t.get("categories") and t.get("route", "plan") == "plan"),
+                        None)
+        if previous is not None:
+            ranked = [(c, float(p)) for c, p in previous["categories"] if c in self.knowledge.categories]
+            if ranked:
+                details.ranked = ranked
+                return details, True
+        return details, False
+
+    def _not_understood(self, lang: str, notice: str | None) -> Reply:
+        text = tr("Ich konnte die Nachricht keinem bekannten Problem zuordnen. Beschreibe bitte das Symptom "
+                  "(z. B. „kein Internet“, „Drucker druckt nicht“, „Bluescreen“, „PC ist lahm“) oder frage nach "
+                  "einer Diagnose („Prüfe System“).",
+                  "I could not map the message to a known problem. Please describe the symptom (e.g. “no "
+                  "internet”, “printer does not print”, “blue screen”, “PC is slow”) or ask for a diagnosis "
+                  "(“check the system”).", lang)
+        return Reply(text=_with_notice(text, notice, lang), engine=self.name, notice=notice, categories=[])
+
+    def _plan_reply(self, message: str, details: Triage, carried: bool, findings: list[Finding], tools: ToolBox,
+                    notice: str | None) -> Reply:
+        """The top category explained, its matching findings, the evidence of past cases and the proposed plan."""
         lang = tools.language
         kb = self.knowledge
-        details = triage_details(message, None, kb)
-        intent = self._direct_intent(details)
-        if intent == "driver_updates":
-            return self._drivers_report(message, details, tools, notice)
-        if intent == "events":
-            return self._events_report(message, tools, notice)
-        if intent == "cases":
-            return self._cases_report(message, tools, notice)
-
-        message_only = details.ranked
-        diagnosis = tools.diagnosis()
-        carried = False
-        if not details.ranked and history and intent is None:
-            # a follow-up ("und jetzt?", "still not working") keeps the previous topic
-            for previous in reversed(history):
-                if previous.get("categories") and previous.get("route", "plan") == "plan":
-                    details = triage_details(message, diagnosis, kb)
-                    details.ranked = [(c, float(p)) for c, p in previous["categories"] if c in kb.categories]
-                    carried = bool(details.ranked)
-                    break
-        if not carried:
-            details = triage_details(message, diagnosis, kb)
-        findings = diagnosis.problems if diagnosis is not None else []
-        if intent == "diagnose" and not message_only:
-            return self._diagnosis_report(message, findings, tools, notice)
-        if not details.ranked:
-            text = tr("Ich konnte die Nachricht keinem bekannten Problem zuordnen. Beschreibe bitte das Symptom "
-                      "(z. B. „kein Internet“, „Drucker druckt nicht“, „Bluescreen“, „PC ist lahm“) oder frage nach "
-                      "einer Diagnose („Prüfe System“).",
-                      "I could not map the message to a known problem. Please describe the symptom (e.g. “no "
-                      "internet”, “printer does not print”, “blue screen”, “PC is slow”) or ask for a diagnosis "
-                      "(“check the system”).", lang)
-            return Reply(text=_with_notice(text, notice, lang), engine=self.name, notice=notice, categories=[])
-
         top = details.ranked[0][0]
         category = kb.categories[top]
         used = [f for f in findings if self._finding_matches(f, category)]
-        ranked_actions, case_info = self._candidates(message, category, used, tools, findings)
+        ranked_actions, scores = self._candidates(message, category, used, tools)
         data = None
         if top == "drivers":  # "Treiber aktualisieren": the report, and installs for its updates
             data = tools.driver_updates_frame()
@@ -93,22 +102,20 @@ class OfflineEngine:
         if used:
             lines.append(tr("Passende Befunde:", "Matching findings:", lang))
             lines.extend(f"  - [{f.severity}] {f.summary(lang)}" for f in used)
-        if case_info:
-            lines.append(case_info)
+        evidence = cases.evidence_text(scores, lang)
+        if evidence:
+            lines.append(tr("Ähnliche frühere Fälle – ", "Similar past cases – ", lang) + evidence + ".")
         if top == "drivers":
             lines.append(tools.describe_driver_updates(data))
         if plan is not None and plan.steps:
-            lines.append(tr("Vorgeschlagener Plan (es wurde nichts ausgeführt):",
-                            "Proposed plan (nothing has been run):", lang))
-            lines.extend(tools.describe_plan(plan))
+            lines.extend(tools.plan_lines(plan))
             numbers = ",".join(str(i) for i in range(1, len(plan.steps) + 1))
             lines.append(tr("Freigabe einzelner Schritte mit „GO REPAIR: {n}“.", "Approve steps with “GO REPAIR: {n}”.",
                             lang, n=numbers))
         else:
             lines.append(tr("Dafür gibt es keine automatische Reparatur im Katalog – bitte manuell prüfen.",
                             "There is no automatic repair in the catalogue for this – please check manually.", lang))
-        if dropped:
-            lines.append(tr("Nicht vorgeschlagen: {d}", "Not proposed: {d}", lang, d="; ".join(dropped)))
+        lines.extend(tools.plan_lines(None, dropped))
         others = [f"{kb.categories[c].title(lang)} ({p:.0%})" for c, p in details.ranked[1:3]]
         if others:
             lines.append(tr("Weitere mögliche Ursachen: {o}.", "Other possible causes: {o}.", lang, o=", ".join(others)))
@@ -131,8 +138,9 @@ class OfflineEngine:
         full, prefix = finding_key(finding.check)
         return bool(category.findings.get(full) or category.findings.get(prefix))
 
-    def _candidates(self, message: str, category: Category, used: list[Finding], tools: ToolBox,
-                    all_findings: list[Finding]) -> tuple[list[dict[str, Any]], str | None]:
+    def _candidates(self, message: str, category: Category, used: list[Finding],
+                    tools: ToolBox) -> tuple[list[dict[str, Any]], dict[str, dict[str, float]]]:
+        """The repairs to propose, ranked, and the past-case evidence that ranked them."""
         platform = tools.platform
         entries: list[dict[str, Any]] = []
         where: dict[tuple[str, str], int] = {}
@@ -161,22 +169,11 @@ class OfflineEngine:
                 continue
             add(action, entry.get("params"), "knowledge")
         scores = tools.case_scores(message)
-        case_info = None
-        if scores:
-            for action, info in scores.items():
-                if info["score"] > 0 and action.split(".", 1)[0] in _PREFIXES[platform] and \
-                        not any(e["action"] == action for e in entries):
-                    add(action, None, "cases")
-            worked = sorted(a for a, i in scores.items() if i["score"] > 0)
-            failed = sorted(a for a, i in scores.items() if i["score"] < 0)
-            parts = []
-            if worked:
-                parts.append(tr("geholfen: {a}", "worked: {a}", tools.language, a=", ".join(worked)))
-            if failed:
-                parts.append(tr("nicht geholfen: {a}", "did not help: {a}", tools.language, a=", ".join(failed)))
-            if parts:
-                case_info = tr("Ähnliche frühere Fälle – ", "Similar past cases – ", tools.language) + "; ".join(parts) + "."
-        return cases.rank_actions(entries, scores, needs=needs), case_info
+        for action, info in scores.items():  # what worked on similar symptoms is worth proposing too
+            if info["score"] > 0 and action.split(".", 1)[0] in _PREFIXES[platform] and \
+                    not any(e["action"] == action for e in entries):
+                add(action, None, "cases")
+        return cases.rank_actions(entries, scores, needs=needs), scores
 
     def _headline(self, details: Triage, category: Category, lang: str, carried: bool) -> str:
         confidence = details.ranked[0][1]
@@ -197,7 +194,7 @@ class OfflineEngine:
             parts.append(tr("Befunde {c}", "findings {c}", lang, c=", ".join(checks)))
         return (tr("Begründung: ", "Reasoning: ", lang) + "; ".join(parts) + ".") if parts else ""
 
-    def _drivers_report(self, message: str, details: Triage, tools: ToolBox, notice: str | None) -> Reply:
+    def _drivers_report(self, message: str, tools: ToolBox, notice: str | None) -> Reply:
         lang = tools.language
         frame = tools.driver_updates_frame()
         text = tools.describe_driver_updates(frame)
@@ -242,11 +239,7 @@ class OfflineEngine:
         plan, dropped = tools.build_plan(entries, symptom=message)
         lines = [tr("Diagnose: {n} Probleme.", "Diagnosis: {n} problems.", lang, n=len(findings))]
         lines.extend(f"  - [{f.severity}] {f.summary(lang)}" for f in findings)
-        if plan is not None and plan.steps:
-            lines.append(tr("Vorgeschlagener Plan (es wurde nichts ausgeführt):", "Proposed plan (nothing has been run):", lang))
-            lines.extend(tools.describe_plan(plan))
-        if dropped:
-            lines.append(tr("Nicht vorgeschlagen: {d}", "Not proposed: {d}", lang, d="; ".join(dropped)))
+        lines.extend(tools.plan_lines(plan, dropped))
         triaged = triage_details(message, findings, self.knowledge).ranked
         return Reply(text=_with_notice("\n".join(lines), notice, lang), engine=self.name, findings=list(findings),
                      plan=plan if plan is not None and plan.steps else None, categories=triaged, route="diagnose",

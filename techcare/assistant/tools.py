@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..errors import RepairError, TechCareError
@@ -153,15 +153,9 @@ class ToolBox:
 
     def case_summary(self, text: str) -> str:
         """One line for the model: which actions worked or failed on similar past cases (empty if none)."""
-        scores = self.case_scores(text)
-        worked = [f"{a} ({i['successes']:.1f} weighted successes)" for a, i in scores.items() if i["score"] > 0]
-        failed = [f"{a} ({i['failures']:.1f} weighted failures)" for a, i in scores.items() if i["score"] < 0]
-        parts = []
-        if worked:
-            parts.append("worked: " + ", ".join(sorted(worked)))
-        if failed:
-            parts.append("failed: " + ", ".join(sorted(failed)))
-        return "; ".join(parts)
+        from . import cases
+
+        return cases.evidence_text(self.case_scores(text), "en", weights=True)
 
     def case_scores(self, text: str) -> dict[str, dict[str, float]]:
         from . import cases
@@ -203,6 +197,17 @@ class ToolBox:
 
     def describe_plan(self, plan: Plan) -> list[str]:
         return [f"  {i}. {describe_step(step, self.language)}" for i, step in enumerate(plan.steps, 1)]
+
+    def plan_lines(self, plan: Plan | None, dropped: Sequence[str] = ()) -> list[str]:
+        """The proposed plan as every engine shows it (numbered steps, nothing run), and what was left out."""
+        lines = []
+        if plan is not None and plan.steps:
+            lines.append(tr("Vorgeschlagener Plan (es wurde nichts ausgeführt):", "Proposed plan (nothing has been run):",
+                            self.language))
+            lines.extend(self.describe_plan(plan))
+        if dropped:
+            lines.append(tr("Nicht vorgeschlagen: {d}", "Not proposed: {d}", self.language, d="; ".join(dropped)))
+        return lines
 
     def allowed_actions(self) -> list[str]:
         from .. import repairs

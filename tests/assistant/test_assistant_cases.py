@@ -401,3 +401,13 @@ def test_rank_actions_keeps_what_is_needed_first_and_lifts_it_with_the_evidence(
     assert chain == ["win.set_service_start_type", "win.reset_windows_update", "win.sfc_scannow"]
     loop = [e["action"] for e in cases.rank_actions(entries[:2], {}, needs={0: {1}, 1: {0}})]
     assert loop == ["win.set_service_start_type", "win.reset_windows_update"]
+
+
+def test_evidence_text_is_one_line_for_the_technician_and_the_model():
+    scores = {"win.sfc_scannow": {"score": -0.5, "successes": 0.0, "failures": 1.6},
+              "win.reset_windows_update": {"score": 0.4, "successes": 0.9, "failures": 0.0},
+              "win.flush_dns": {"score": 0.0, "successes": 0.5, "failures": 0.5}}
+    assert cases.evidence_text(scores, "de") == "geholfen: win.reset_windows_update; nicht geholfen: win.sfc_scannow"
+    assert cases.evidence_text(scores, "en", weights=True) == (
+        "worked: win.reset_windows_update (0.9 weighted successes); did not help: win.sfc_scannow (1.6 weighted failures)")
+    assert cases.evidence_text({}, "en") == ""
