@@ -214,3 +214,46 @@ def test_sensor_killed_mid_step_reports_interrupted_and_undoes_the_step(host, tm
     # and the job never runs again
     records = [json.loads(line) for line in (host.home / "remote_jobs.jsonl").read_text().splitlines()]
     assert [r["event"] for r in records if r["job_id"] == job_id] == ["accepted", "finished"]
+
+
+def _tamper(postgres_url: str, job_id: str, change) -> None:
+    """Rewrite a stored job's envelope directly in the backend's database (what a compromised backend could do)."""
+    import psycopg
+
+    dsn = postgres_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        (text,) = conn.execute("SELECT envelope FROM jobs WHERE id = %s", (job_id,)).fetchone()
+        envelope = json.loads(text)
+        change(envelope["payload"])
+        conn.execute("UPDATE jobs SET envelope = %s WHERE id = %s", (json.dumps(envelope), job_id))
+
+
+def _requeue(postgres_url: str, job_id: str) -> None:
+    import psycopg
+
+    dsn = postgres_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("UPDATE job_targets SET status = 'queued' WHERE job_id = %s", (job_id,))
+
+
+def test_jobs_altered_in_the_database_or_replayed_are_refused(host, postgres_url):
+    action = host.queue(repair_payload(fresh_pc(), "GO REPAIR: 1,3"))
+    _tamper(postgres_url, action, lambda p: p["steps"][2].update(action="win.reset_winsock"))
+    params = host.queue(repair_payload(fresh_pc(), "GO REPAIR: 1,3"))
+    _tamper(postgres_url, params, lambda p: p["steps"][2]["params"].update(name="cryptsvc", start_type="disabled"))
+    extended = host.queue(payload())
+    _tamper(postgres_url, extended, lambda p: p.update(expires="2027-01-01T00:00:00Z"))
+    assert host.once().returncode == 0, host.log_text()
+    for job_id in (action, params, extended):
+        assert (host.target(job_id)["status"], host.target(job_id)["reason"]) == ("refused", "bad_signature")
+    state = host.pc_state() if (host.home / "simulated-pc.json").exists() else {"start_types": {}}
+    assert state["start_types"].get("cryptsvc", "auto") == "auto"
+    # a finished job served again (the database sets it back to queued) never runs twice
+    done = host.queue(repair_payload(fresh_pc(), "GO REPAIR: 3"))
+    assert host.once().returncode == 0 and host.target(done)["status"] == "succeeded"
+    _requeue(postgres_url, done)
+    assert host.once().returncode == 0, host.log_text()
+    assert "refused (replayed)" in host.log_text()
+    assert (host.target(done)["status"], host.target(done)["reason"]) == ("refused", "replayed")
+    records = [json.loads(line) for line in (host.home / "remote_jobs.jsonl").read_text().splitlines()]
+    assert [r["event"] for r in records if r["job_id"] == done] == ["accepted", "step", "finished", "refused"]
