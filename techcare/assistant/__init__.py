@@ -332,7 +332,7 @@ class Assistant:
             if callback is not None:
                 callback(reply.text)
         reply.session = self.session_id
-        if reply.plan is not None and not getattr(reply.plan, "findings", None) and reply.findings:
+        if reply.plan is not None and not reply.plan.findings and reply.findings:
             # the findings behind the plan travel with it into the case recorded after the run
             reply.plan.findings = [{"check": f.check, "severity": f.severity, "summary_de": f.summary_de,
                                     "summary_en": f.summary_en} for f in reply.findings]
