@@ -27,20 +27,20 @@ from ._catalog import (
 from ._changelog import (
                          Interrupted,
                          changelog,
-                         dismiss_interrupted,
                          interrupted,
                          read_entries,
                          sessions,
                          startup_check,
-                         undo_interrupted,
 )
 from ._execute import (
                          RunResult,
                          StepOutcome,
+                         dismiss_interrupted,
                          on_changelog_written,
                          on_run_finished,
                          purge_backups,
                          rollback_session,
+                         undo_interrupted,
 )
 from ._model import Action, Check, Param, StepContext, StepFailed, ps_command, ps_quote
 from ._plan import Approval, Plan, Step, parse_approval, plan

@@ -3,8 +3,9 @@
 ``<changelogs_dir>/<session>.jsonl``. Before a step touches the machine a ``started`` entry is written and
 fsynced; the undo state follows as ``prepared`` (fsynced) before ``apply``; the step ends with ``finished``,
 ``failed``, ``skipped`` or ``dry_run``, and later possibly ``undone`` / ``undo_failed``. A step with ``started``
-and no end belongs to a process that died mid-step: :func:`interrupted` finds it, :func:`undo_interrupted`
-runs its undo from the recorded state, :func:`dismiss_interrupted` closes it after a manual check.
+and no end belongs to a process that died mid-step: :func:`interrupted` finds it; the engine
+(``_execute.undo_interrupted`` / ``dismiss_interrupted``) undoes or closes it. This module only writes and reads
+the journal: it runs nothing.
 """
 
 from __future__ import annotations
@@ -23,10 +24,9 @@ from ..i18n import tr
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-    from ..system.runner import CommandRunner
 
-__all__ = ["END_EVENTS", "Interrupted", "changelog", "dismiss_interrupted", "interrupted", "read_entries",
-           "sessions", "startup_check", "undo_interrupted"]
+__all__ = ["COMMON_FIELDS", "END_EVENTS", "ChangelogWriter", "Interrupted", "changelog", "describe_machine",
+           "interrupted", "read_entries", "sessions", "startup_check"]
 
 END_EVENTS = frozenset({"finished", "failed", "skipped", "dry_run", "undone", "undo_failed", "abandoned"})
 SESSION_PATTERN = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{6,16}-[0-9a-f]{4,8}$")
@@ -242,35 +242,3 @@ def describe_machine(machine: dict[str, Any], lang: str | None = None) -> str:
 def startup_check(lang: str | None = None) -> list[str]:
     """Messages about interrupted steps, for the shell/CLI to show on start (empty when all is well)."""
     return [item.message(lang) for item in interrupted()]
-
-
-def _writer_for(item: Interrupted) -> ChangelogWriter:
-    first = next((e for e in read_entries(item.session) if e.get("event") == "started" and e.get("step") == item.step),
-                 {})
-    return ChangelogWriter.continuing(item.session, first)
-
-
-def undo_interrupted(item: Interrupted, runner: CommandRunner | None = None) -> dict[str, Any]:
-    """Run the undo of an interrupted step from its recorded state; writes ``undone`` or ``undo_failed``."""
-    from ._execute import changelog_written, require_same_machine, undo_step
-
-    writer = _writer_for(item)
-    runner = require_same_machine(writer, runner, item.step)
-    if not item.prepared:
-        detail = tr("Vor der Änderung abgebrochen – nichts zurückzunehmen.", "Stopped before any change – nothing to undo.")
-        writer.write("abandoned", step=item.step, action=item.action, params=item.params, detail=detail)
-        result = {"step": item.step, "action": item.action, "status": "nothing_to_undo", "detail": detail}
-    else:
-        result = undo_step(writer, item.step, item.action, item.params, item.state, runner,
-                           note=tr("nach Unterbrechung", "after interruption"))
-    changelog_written(item.session)
-    return result
-
-
-def dismiss_interrupted(item: Interrupted, note: str = "") -> None:
-    """Close an interrupted step without undo (after the technician checked it by hand)."""
-    from ._execute import changelog_written
-
-    _writer_for(item).write("abandoned", step=item.step, action=item.action, params=item.params,
-                            detail=note or tr("Vom Techniker geschlossen.", "Closed by the technician."))
-    changelog_written(item.session)

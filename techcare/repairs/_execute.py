@@ -15,21 +15,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ApprovalError, RepairError, TechCareError
+from ..errors import RepairError, TechCareError
 from ..i18n import tr
 from ..system.runner import CommandResult, CommandRunner, DryRunRunner, LocalRunner, RecordingRunner, ReplayRunner
 from ._catalog import get_action
-from ._changelog import ChangelogWriter, describe_machine, interrupted, read_entries
-from ._model import Check, StepContext, StepFailed, truncate
-from ._plan import _shell_word
+from ._changelog import ChangelogWriter, Interrupted, describe_machine, interrupted, read_entries
+from ._model import Check, StepContext, StepFailed, shell_word, truncate
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
     from ._plan import Approval, Plan, Step
 
-__all__ = ["RunResult", "StepOutcome", "changelog_written", "machine_of", "on_changelog_written", "on_run_finished",
-           "purge_backups", "require_same_machine", "rollback_session", "run_plan", "undo_step"]
+__all__ = ["RunResult", "StepOutcome", "changelog_written", "dismiss_interrupted", "machine_of", "on_changelog_written",
+           "on_run_finished", "purge_backups", "require_same_machine", "rollback_session", "run_plan",
+           "undo_interrupted", "undo_step"]
 
 log = logging.getLogger("techcare.repairs")
 
@@ -203,27 +203,14 @@ def run_plan(plan: Plan, approval: Approval, *, runner: CommandRunner | None = N
              technician: str | None = None, company: str | None = None) -> RunResult:
     from ..config import get_settings
     from ..features import record_repairs, require_repairs
-    from ._plan import Approval as ApprovalType
 
-    if not isinstance(approval, ApprovalType):
-        raise ApprovalError(tr("Nichts läuft ohne Freigabe: erst parse_approval('GO REPAIR: …', plan).",
-                               "Nothing runs without an approval: use parse_approval('GO REPAIR: …', plan) first."))
-    if plan.fingerprint() != plan.id:  # steps or parameters were changed after the plan was shown and approved
-        raise ApprovalError(tr("Der Plan {p} wurde nach dem Anzeigen verändert – bitte neu ansehen und freigeben.",
-                               "Plan {p} was changed after it was shown – review and approve it again.", p=plan.id))
-    if approval.plan_id != plan.id:
-        raise ApprovalError(tr("Die Freigabe gehört zu Plan {a}, nicht zu diesem Plan {p} – bitte neu freigeben.",
-                               "The approval belongs to plan {a}, not to this plan {p} – please approve again.",
-                               a=approval.plan_id, p=plan.id))
-    if not approval.steps or any(n < 1 or n > len(plan.steps) for n in approval.steps):
-        raise ApprovalError(tr("Die Freigabe nennt keine gültigen Schritte.", "The approval names no valid steps."))
+    steps = plan.approved(approval)
     base = runner or LocalRunner()
     if base.platform != plan.platform:
         raise RepairError(tr("Der Plan ist für {p}, dieses System ist {r}.", "The plan is for {p}, this system is {r}.",
                              p=plan.platform, r=base.platform))
     say = progress or _default_progress()
     settings = get_settings()
-    steps = [plan.steps[n - 1] for n in sorted(set(approval.steps))]
 
     # Refusals before anything runs: admin rights, high-risk confirmation, edition quota.
     if not dry_run:
@@ -284,7 +271,7 @@ def run_plan(plan: Plan, approval: Approval, *, runner: CommandRunner | None = N
             continue
         if dry_run:
             argvs = _dry_apply(step, run_runner, session)
-            cmds = [" ".join(_shell_word(a) for a in argv) for argv in argvs]
+            cmds = [" ".join(shell_word(a) for a in argv) for argv in argvs]
             writer.write("dry_run", step=step.number, action=step.action_id, params=step.params, dry_run=True,
                          commands=[{"argv": a, "returncode": None} for a in argvs],
                          detail=tr("Probelauf – nichts ausgeführt.", "Dry run – nothing executed."))
@@ -468,6 +455,38 @@ def undo_step(writer: ChangelogWriter, number: int, action_id: str, params: dict
     detail = tr("zurückgenommen", "undone") + (f" ({note})" if note else "")
     writer.write("undone", **base, detail=detail, commands=[_cmd_dict(c) for c in ctx.commands])
     return {"step": number, "action": action_id, "status": "undone", "detail": detail}
+
+
+# ---- interrupted steps (a process that died mid-step) ------------------------------------------------------
+
+def _writer_for(item: Interrupted) -> ChangelogWriter:
+    """A writer that goes on with the interrupted step's session, as the step's ``started`` entry was written."""
+    first = next((e for e in read_entries(item.session) if e.get("event") == "started" and e.get("step") == item.step),
+                 {})
+    return ChangelogWriter.continuing(item.session, first)
+
+
+def undo_interrupted(item: Interrupted, runner: CommandRunner | None = None) -> dict[str, Any]:
+    """Run the undo of an interrupted step from its recorded state, only on the machine (or replayed snapshot)
+    it ran on (:func:`require_same_machine`); writes ``undone`` or ``undo_failed``."""
+    writer = _writer_for(item)
+    runner = require_same_machine(writer, runner, item.step)
+    if not item.prepared:
+        detail = tr("Vor der Änderung abgebrochen – nichts zurückzunehmen.", "Stopped before any change – nothing to undo.")
+        writer.write("abandoned", step=item.step, action=item.action, params=item.params, detail=detail)
+        result = {"step": item.step, "action": item.action, "status": "nothing_to_undo", "detail": detail}
+    else:
+        result = undo_step(writer, item.step, item.action, item.params, item.state, runner,
+                           note=tr("nach Unterbrechung", "after interruption"))
+    changelog_written(item.session)
+    return result
+
+
+def dismiss_interrupted(item: Interrupted, note: str = "") -> None:
+    """Close an interrupted step without undo (after the technician checked it by hand)."""
+    _writer_for(item).write("abandoned", step=item.step, action=item.action, params=item.params,
+                            detail=note or tr("Vom Techniker geschlossen.", "Closed by the technician."))
+    changelog_written(item.session)
 
 
 def rollback_session(session: str, runner: CommandRunner | None = None, *,

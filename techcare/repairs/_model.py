@@ -26,7 +26,7 @@ from ..i18n import tr
 from ..system.runner import CommandResult, CommandRunner
 
 __all__ = ["PLATFORMS", "RISKS", "Action", "Check", "Param", "StepContext", "StepFailed", "ps_command", "ps_quote",
-           "truncate"]
+           "shell_word", "truncate"]
 
 PLATFORMS = ("windows", "linux", "darwin")
 PLATFORM_ALIASES = {"macos": "darwin", "mac": "darwin", "osx": "darwin", "win": "windows", "win32": "windows"}
@@ -53,6 +53,12 @@ def truncate(text: str | None, limit: int = OUTPUT_LIMIT) -> str:
         return text
     head = limit * 3 // 4
     return text[:head] + f"\n…[{len(text) - limit} chars cut]…\n" + text[-(limit - head):]
+
+
+def shell_word(arg: str) -> str:
+    """One argv element as a technician reads it in a plan or a dry run (quoted when it is not a plain word).
+    For display only: commands always run as argv lists, never through a shell."""
+    return arg if arg and re.fullmatch(r"[A-Za-z0-9_./:=@%+,\\-]+", arg) else '"' + arg.replace('"', '\\"') + '"'
 
 
 # PowerShell treats all of these as single-quote delimiters (its own EscapeSingleQuotedStringContent doubles each).

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import ApprovalError, RepairError
 from ..i18n import tr
 from ._catalog import get_action
-from ._model import Action, normalise_platform
+from ._model import Action, normalise_platform, shell_word
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -63,7 +63,7 @@ class Step:
         return self.action.commands(self.params)
 
     def command_text(self) -> list[str]:
-        return [" ".join(_shell_word(a) for a in argv) for argv in self.commands()]
+        return [" ".join(shell_word(a) for a in argv) for argv in self.commands()]
 
     def title(self, lang: str | None = None) -> str:
         return self.action.title(lang)
@@ -77,10 +77,6 @@ class Step:
                 "undo_note": self.undo_note(lang) or "", "commands": self.command_text(),
                 "reason": self.reason(lang), "reason_de": self.reason_de, "reason_en": self.reason_en,
                 "check": self.check}
-
-
-def _shell_word(arg: str) -> str:
-    return arg if arg and re.fullmatch(r"[A-Za-z0-9_./:=@%+,\\-]+", arg) else '"' + arg.replace('"', '\\"') + '"'
 
 
 @dataclass(frozen=True)
@@ -219,6 +215,23 @@ class Plan:
     # ---- approval and execution -------------------------------------------------------------------------------
     def approve(self, text: str) -> Approval:
         return parse_approval(text, self)
+
+    def approved(self, approval: Approval) -> list[Step]:
+        """The steps ``approval`` releases, in order — or :class:`ApprovalError` when it is no approval of this very
+        plan as it was shown (steps or parameters changed since, another plan's approval, unknown steps)."""
+        if not isinstance(approval, Approval):
+            raise ApprovalError(tr("Nichts läuft ohne Freigabe: erst parse_approval('GO REPAIR: …', plan).",
+                                   "Nothing runs without an approval: use parse_approval('GO REPAIR: …', plan) first."))
+        if self.fingerprint() != self.id:  # steps or parameters were changed after the plan was shown and approved
+            raise ApprovalError(tr("Der Plan {p} wurde nach dem Anzeigen verändert – bitte neu ansehen und freigeben.",
+                                   "Plan {p} was changed after it was shown – review and approve it again.", p=self.id))
+        if approval.plan_id != self.id:
+            raise ApprovalError(tr("Die Freigabe gehört zu Plan {a}, nicht zu diesem Plan {p} – bitte neu freigeben.",
+                                   "The approval belongs to plan {a}, not to this plan {p} – please approve again.",
+                                   a=approval.plan_id, p=self.id))
+        if not approval.steps or any(n < 1 or n > len(self.steps) for n in approval.steps):
+            raise ApprovalError(tr("Die Freigabe nennt keine gültigen Schritte.", "The approval names no valid steps."))
+        return [self.steps[n - 1] for n in sorted(set(approval.steps))]
 
     def run(self, approval: Approval, runner: CommandRunner | None = None, *, dry_run: bool = False,
             confirm: Callable[[Step], bool] | None = None, progress: Callable[[str], None] | None = None,

@@ -21,7 +21,7 @@ from techcare.repairs import (
     read_entries,
 )
 from techcare.repairs._model import ps_command
-from techcare.repairs._plan import _shell_word
+from techcare.repairs._model import shell_word
 
 UFW = Path(__file__).parents[1] / "system" / "fixtures" / "linux"  # real recorded ufw outputs
 PY = [sys.executable, "-m", "techcare.repairs._fsops"]
@@ -379,7 +379,7 @@ def test_dry_run_prints_and_records_the_exact_commands_without_running(scripted,
     else:
         assert recorded == expected
     text = "\n".join(lines)
-    assert all(" ".join(_shell_word(x) for x in a) in text for a in recorded)
+    assert all(" ".join(shell_word(x) for x in a) in text for a in recorded)
     assert plan.steps[0].command_text()[0] in plan.text()  # plan.show() shows the same dry-run text
 
 
