@@ -335,3 +335,30 @@ def test_a_job_signed_by_an_unpinned_key_is_refused(org: Any, host: Host, tmp_pa
     target = job.wait(5).target(HOST)
     assert (target["status"], target["reason"]) == ("refused", "unknown_signer")
     assert pc_state(host) == before
+
+
+def test_fleet_words_against_the_real_backend(org: Any, host: Host) -> None:
+    """``%fleet diagnose`` waits for the host's answer (the host long-polls meanwhile, as the sensor's job loop
+    does), ``plan`` shows the plan, ``repair`` queues the approved steps, ``jobs`` lists them — the desk the REPL
+    uses too."""
+    import threading
+
+    from techcare.fleet_magic import FleetDesk
+
+    desk = FleetDesk()
+    outcomes: list[Any] = []
+    checked_in = threading.Thread(target=lambda: outcomes.extend(host.executor.poll(wait=20)))
+    checked_in.start()
+    try:
+        diagnosis = desk.run(f"diagnose {HOST} --timeout 20")
+    finally:
+        checked_in.join()
+    assert isinstance(diagnosis, techcare.Diagnosis) and diagnosis.hostname == HOST
+    assert [o.status for o in outcomes] == ["succeeded"]
+    with pytest.raises(fleet.FleetError, match="No plan has been shown"):
+        desk.run(f"repair {HOST} GO REPAIR: 2")
+    plan = desk.run(f"plan {HOST}")
+    job = desk.run(f"repair {HOST} GO REPAIR: 2")
+    host.check_in()
+    assert job.wait(10).status == "done" and job.to_frame()["action"].tolist() == [plan.steps[1].action_id]
+    assert desk.run("jobs")["job_id"].tolist()[0] == job.id
