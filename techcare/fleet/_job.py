@@ -260,6 +260,8 @@ class Job:
             raise FleetTimeout(self.timeout_note(timeout), waiting_for=[name])
         if self.kind != "diagnose":
             return self.to_frame(host=name)
+        if target["status"] == "succeeded" and target["diagnosis"] is None:  # lists leave diagnoses out
+            target = self.refresh().target(name)
         if target["status"] != "succeeded" or target["diagnosis"] is None:
             raise FleetError(tr("{h} hat keine Diagnose geliefert: {s}{r}{m}.", "{h} returned no diagnosis: {s}{r}{m}.",
                                 h=name, s=target["status"], r=f" ({target['reason']})" if target["reason"] else "",
