@@ -9,6 +9,7 @@ Usage::
     #                   redis_url="redis://127.0.0.1:6379/0", redis_prefix="mytest:")
     org = seed(backend, edition="pro_business")   # organisation + license + API keys
     org.license_key, org.keys["admin"], org.keys["technician"], org.keys["sensor"], org.organisation_id
+    add_hosts(backend, org, ["kasse-01", "buero-pc"])   # hosts that sent a sample: remote jobs may target them
     httpx.get(backend.url + "/api/health")
     backend.stop()                            # also: ``with start_backend() as backend: ...``
 
@@ -28,10 +29,11 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-__all__ = ["LiveBackend", "Seeded", "make_settings", "seed", "start_backend"]
+__all__ = ["LiveBackend", "Seeded", "add_hosts", "make_settings", "seed", "start_backend"]
 
 
 def make_settings(database_url: str | None = None, redis_url: str | None = None, *, data_dir: str | Path,
@@ -187,3 +189,30 @@ def seed(target: Any, *, edition: str = "enterprise", organisation: str | None =
             client.close()
     return Seeded(organisation_id=org_id, organisation=name, license_id=issued["license"]["id"],
                   license_key=issued["key"], edition=edition, keys=keys, key_ids=key_ids, license=issued["license"])
+
+
+def add_hosts(target: Any, org: Seeded, hostnames: list[str], *, os_name: str = "windows") -> None:
+    """Make ``hostnames`` known to ``org``'s fleet: one sample each, sent with its sensor key (remote jobs can only
+    target hosts the organisation has seen). ``target`` as for :func:`seed`; the edition needs sensor mode."""
+    import httpx
+
+    if isinstance(target, LiveBackend):
+        client: Any = httpx.Client(base_url=target.url, timeout=30)
+        close = True
+    else:
+        client, close = target, False
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    samples = [{"sample_id": str(uuid.uuid4()), "timestamp": now, "hostname": name, "os": os_name,
+                "cpu_percent": 5.0, "ram_percent": 30.0, "disks": [], "services": {}, "events": [], "smart": []}
+               for name in hostnames]
+    try:
+        for start in range(0, len(samples), 1000):
+            resp = client.post("/api/monitoring/metrics/batch", json={"samples": samples[start:start + 1000]},
+                               headers=org.headers("sensor"))
+            resp.raise_for_status()
+            errors = [r for r in resp.json()["results"] if r["status"] == "error"]
+            if errors:
+                raise ValueError(f"samples refused: {errors[:3]}")
+    finally:
+        if close:
+            client.close()

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from backend_helpers import sample
-from service_helpers import FAST, REDIS_URL, drop_redis_prefix, require_redis
+from service_helpers import FAST, REDIS_URL, drop_redis_prefix, require_redis, wait_until
 from sqlalchemy import text
 
 from techcare.signing import SigningKey, verify_envelope
@@ -48,10 +48,10 @@ def envelope(hosts: list[str], **kwargs: Any) -> dict[str, Any]:
 @pytest.fixture
 def org(client, make_org):
     """A Pro Business organisation with two hosts that sent samples."""
+    from techcare_backend.testing import add_hosts
+
     seeded = make_org("pro_business")
-    for host in ("kasse-01", "buero-pc"):
-        resp = client.post("/api/monitoring/metrics", json=sample(host), headers=seeded.headers("sensor"))
-        assert resp.status_code == 201, resp.text
+    add_hosts(client, seeded, ["kasse-01", "buero-pc"])
     return seeded
 
 
@@ -343,6 +343,12 @@ def test_bad_sensor_input(client, org) -> None:
                        headers=org.headers("sensor")).status_code == 422
 
 
+def waiting(client: Any) -> int:
+    """Sensors waiting in the app behind a TestClient (white box: the route's waiter registry)."""
+    waiters = getattr(client.app.state, "job_waiters", None)
+    return waiters.waiting() if waiters is not None else 0
+
+
 def test_long_poll_wakes_within_a_second(client, org) -> None:
     results: dict[str, Any] = {}
 
@@ -354,11 +360,11 @@ def test_long_poll_wakes_within_a_second(client, org) -> None:
 
     thread = threading.Thread(target=poll)
     thread.start()
-    time.sleep(0.7)  # the poll is waiting
+    wait_until(lambda: waiting(client) == 1, what="the poll is waiting")
     assert "body" not in results
     env = envelope(["buero-pc"])
-    queued_at = time.monotonic()
     assert create(client, org, env).status_code == 201
+    queued_at = time.monotonic()
     thread.join(timeout=10)
     assert [j["job_id"] for j in results["body"]["jobs"]] == [env["payload"]["job_id"]]
     assert results["ended"] - queued_at < 1.0
@@ -464,11 +470,12 @@ def test_long_poll_wakes_across_two_instances(pg_settings) -> None:
 
         thread = threading.Thread(target=poll)
         thread.start()
-        time.sleep(0.8)
+        cache = a.app.state.ctx.cache  # white box: instance A subscribed to the channel (pub/sub is at-most-once)
+        wait_until(lambda: cache._local_ok and waiting(a) == 1, what="A's poll subscribed")
         assert "body" not in results
         env = envelope(["kasse-01", "buero-pc"])
-        queued_at = time.monotonic()
         assert create(b, org, env).status_code == 201
+        queued_at = time.monotonic()
         thread.join(timeout=10)
         assert [j["job_id"] for j in results["body"]["jobs"]] == [env["payload"]["job_id"]]
         assert results["ended"] - queued_at < 1.0
