@@ -417,3 +417,11 @@ def test_terminal_rendering_shows_backend_text_as_text(backend, peer):
     text = console.export_text()
     assert "[red]hidden[/] [link=http://x]klick[/link]" in text
     assert f"{odd} (running)" in text  # the caption names who has not answered, as text
+
+
+def test_result_fetches_a_diagnosis_the_job_at_hand_does_not_carry(backend, peer):
+    job = fleet.diagnose(HOST, backend=backend)
+    local = techcare.diagnose(snapshot=WINDOWS)
+    job.targets[0].update(status="succeeded", diagnosis=None)  # as a list answer shows a finished target
+    peer.set_target(job.id, HOST, status="succeeded", diagnosis=json.loads(local.to_json()))
+    assert job.result().to_dict() == local.to_dict()
