@@ -151,7 +151,9 @@ def test_refusals_are_reported_and_nothing_runs(host):
 
 
 def test_remote_jobs_off_runs_nothing(backend, tmp_path):
-    h = Host(backend, tmp_path, remote_jobs="off")
+    from techcare_backend.testing import seed
+
+    h = Host(backend, tmp_path, remote_jobs="off", org=seed(backend, edition="pro_business"))
     assert h.trust("add", h.key.public_key).returncode == 0
     assert h.once().returncode == 0, h.log_text()
     job_id = h.queue(repair_payload(fresh_pc(), "GO REPAIR: 1-4"))
