@@ -194,11 +194,13 @@ class Executor:
 
     ``settings``: the sensor's settings (``REMOTE_JOBS``, ``TECHCARE_HOME``); ``runner``: the CommandRunner of
     this host (or of a replayed PC); ``client``: a :class:`techcare.backend_client.BackendClient` (reports);
-    ``hostname``: this host's name as its samples report it (default: from the runner); ``clock``: epoch seconds.
+    ``hostname``: this host's name as its samples report it (default: from the runner); ``clock``: epoch seconds;
+    ``stop``: an event set when the sensor stops (a repair then ends after its current step, as ``interrupted``).
     """
 
     def __init__(self, settings: Any = None, *, runner: Any = None, client: Any = None, hostname: str | None = None,
-                 clock: Callable[[], float] = time.time, progress: Callable[[str], None] | None = None) -> None:
+                 clock: Callable[[], float] = time.time, progress: Callable[[str], None] | None = None,
+                 stop: threading.Event | None = None) -> None:
         if settings is None:
             from ..config import get_settings
 
@@ -215,6 +217,7 @@ class Executor:
         self.home = Path(settings.techcare_home)
         self.log = RunLog(self.home / RUN_LOG)
         self._say = progress or (lambda line: log.info("%s", line))
+        self.stop = stop or threading.Event()
 
     # ---- identity --------------------------------------------------------------------------------------------
     @property
@@ -409,9 +412,12 @@ class Executor:
         job_id = payload["job_id"]
         done: list[dict[str, Any]] = []
         failed: int | None = None
-        cancelled = False
+        cancelled = stopped = False
         with for_job(job_id):
             for number in approval.steps:
+                if self.stop.is_set():
+                    stopped = True
+                    break
                 one = repairs.Approval(plan.id, (number,), approval.text)
                 try:
                     result = plan.run(one, self.runner, confirm=lambda _step: payload["confirm_high_risk"] is True,
@@ -440,6 +446,10 @@ class Executor:
             return JobOutcome(job_id, "failed", "step_failed", tr(
                 "Schritt {n} ist fehlgeschlagen: {d}{u}", "Step {n} failed: {d}{u}", n=failed,
                 d=detail.get("detail", ""), u=f" ({detail['undo']})" if detail.get("undo") else ""), done)
+        if stopped:
+            return JobOutcome(job_id, "interrupted", "interrupted", tr(
+                "Der Sensor wurde beendet; Schritte {s} liefen nicht.", "The sensor was stopped; steps {s} did not run.",
+                s=", ".join(map(str, left))), done)
         if cancelled:
             return JobOutcome(job_id, "cancelled", "cancelled", tr(
                 "Vom Techniker abgebrochen; Schritte {s} liefen nicht.",

@@ -465,7 +465,7 @@ class Sensor:
             from .executor import Executor
 
             self._executor = Executor(self.settings, runner=self.runner, client=self.client,
-                                      hostname=self.hostname())
+                                      hostname=self.hostname(), stop=self._halt)
         return self._executor
 
     def run_jobs(self, *, wait: int = 0) -> bool:

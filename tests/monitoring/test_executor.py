@@ -406,3 +406,23 @@ def test_a_corrupted_pinned_key_trusts_nobody(executor, key):
     store.path.write_text(json.dumps(data))
     outcome = executor.process(job(key, payload()))
     assert (outcome.status, outcome.reason) == ("refused", "unknown_signer") and "damaged" in outcome.message
+
+
+def test_a_stopping_sensor_ends_a_repair_after_the_current_step(key, pc, backend):
+    import threading
+
+    stop = threading.Event()
+    executor = Executor(get_settings(), runner=pc.runner(), client=backend, hostname=HOST, stop=stop)
+    real = pc._answer
+
+    def answer(argv):
+        if "Set-NetFirewallProfile" in argv[-1]:  # step 2 is running when the service is told to stop
+            stop.set()
+        return real(argv)
+
+    pc._answer = answer
+    outcome = executor.process(job(key, repair_payload(pc, "GO REPAIR: 1-4")))
+    assert (outcome.status, outcome.reason) == ("interrupted", "interrupted")
+    assert [(s["number"], s["status"]) for s in outcome.steps] == [(1, "finished"), (2, "finished"),
+                                                                  (3, "not_run"), (4, "not_run")]
+    assert executor.log.open_jobs() == []
