@@ -464,9 +464,9 @@ def _pending_updates(res: R.ProbeResult, os_name: str) -> list[Finding]:
 def _pending_reboot(res: R.ProbeResult, os_name: str) -> list[Finding]:
     pr: R.PendingReboot = res.data
     if pr.required:
-        return [Finding("pending_reboot", "updates", "warning",
-                        f"Neustart ausstehend ({', '.join(pr.sources)}).", f"Restart pending ({', '.join(pr.sources)}).",
-                        {"sources": pr.sources}, probe="pending_reboot")]
+        said = msg("Neustart ausstehend ({s}).", "Restart pending ({s}).", s=Message.join(", ", pr.sources))
+        return [Finding("pending_reboot", "updates", "warning", *_texts(said),
+                        {"sources": R.to_jsonable(pr.sources, "en")}, probe="pending_reboot")]
     return [Finding("pending_reboot", "updates", "ok", "Kein Neustart ausstehend.", "No restart pending.", {},
                     probe="pending_reboot")]
 

@@ -23,6 +23,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from ..i18n import Message, msg
 from ._common import metrics_from_fact
 from .records import (
     FAILED,
@@ -132,15 +133,19 @@ def disk_devices(names: Iterable[str]) -> list[str]:
 
 def _file_unknown(probe: str, path: str, error: str | None, *, source: str | None = None) -> ProbeResult:
     if error == NOT_RECORDED:
-        return unknown(probe, NOT_IN_SNAPSHOT, f"{path} is not in the snapshot", source=source)
+        return unknown(probe, NOT_IN_SNAPSHOT, msg("{p} ist nicht im Snapshot", "{p} is not in the snapshot", p=path),
+                       source=source)
     if error == PERMISSION_DENIED:
-        return unknown(probe, NEEDS_ADMIN, f"{path} can only be read as root", source=source)
-    return unknown(probe, FAILED, f"{path} cannot be read ({error})", source=source)
+        return unknown(probe, NEEDS_ADMIN, msg("{p} ist nur als root lesbar", "{p} can only be read as root", p=path),
+                       source=source)
+    return unknown(probe, FAILED, msg("{p} kann nicht gelesen werden ({e})", "{p} cannot be read ({e})", p=path,
+                                      e=error), source=source)
 
 
 def _systemctl_unknown(probe: str, result: CommandResult) -> ProbeResult:
     if result.error == NOT_FOUND:
-        return unknown(probe, NO_SYSTEMD, "systemctl is not installed: this system does not use systemd",
+        return unknown(probe, NO_SYSTEMD, msg("systemctl ist nicht installiert: dieses System nutzt kein systemd",
+                                              "systemctl is not installed: this system does not use systemd"),
                        source="systemctl")
     return command_unknown(probe, result, source="systemctl")
 
@@ -158,8 +163,9 @@ def locate(runner: CommandRunner, tool: str) -> tuple[str | None, bool]:
 
 
 def _needs_root_tool(probe: str, path: str) -> ProbeResult:
-    return unknown(probe, NEEDS_ADMIN, f"{path} is installed but only root can use it (run TechCare as root)",
-                   source=path.rsplit("/", 1)[-1])
+    return unknown(probe, NEEDS_ADMIN, msg("{p} ist installiert, aber nur root kann es benutzen (TechCare als root "
+                                           "starten)", "{p} is installed but only root can use it (run TechCare as "
+                                           "root)", p=path), source=path.rsplit("/", 1)[-1])
 
 
 def _now(runner: CommandRunner) -> float:
@@ -256,7 +262,7 @@ def parse_iptables_rules(text: str) -> bool:
 
 def firewall(runner: CommandRunner) -> ProbeResult:
     probe = "firewall"
-    states: list[tuple[str, bool | None, str]] = []        # (product, enabled, detail)
+    states: list[tuple[str, bool | None, Message | str]] = []   # (product, enabled, how it was read)
     undetermined: list[ProbeResult] = []
     tools = {tool: locate(runner, tool) for tool in FIREWALL_TOOLS}
 
@@ -270,8 +276,9 @@ def firewall(runner: CommandRunner) -> ProbeResult:
             conf = runner.read_file(UFW_CONF)
             conf_state = parse_ufw_conf(conf.content) if conf.ok and conf.content is not None else None
             if conf_state is not None:
-                how = (f"{UFW_CONF} ENABLED={'yes' if conf_state else 'no'} "
-                       "(configured state; `ufw status` needs root)")
+                how = msg("{c} ENABLED={v} (eingestellter Zustand; `ufw status` braucht root)",
+                          "{c} ENABLED={v} (configured state; `ufw status` needs root)", c=UFW_CONF,
+                          v="yes" if conf_state else "no")
                 states.append(("ufw", conf_state, how))
             elif result is not None:
                 undetermined.append(command_unknown(probe, result, source="ufw"))
@@ -307,23 +314,27 @@ def firewall(runner: CommandRunner) -> ProbeResult:
     if undetermined:
         # Something is installed whose state we could not read: never claim "off" or "on".
         first = undetermined[0]
-        first.data = FirewallStatus(None, first.source or "unknown", detail="; ".join(s[2] for s in states))
+        first.data = FirewallStatus(None, first.source or "unknown", detail=Message.join("; ", (s[2] for s in states)))
         return first
     if states:
         product = states[0][0]
-        detail = "; ".join(f"{name}: {'active' if on else 'inactive / no input filtering'} ({how})"
-                           for name, on, how in states)
+        detail = Message.join("; ", (msg("{n}: aktiv ({h})", "{n}: active ({h})", n=name, h=how) if on else
+                                     msg("{n}: inaktiv / filtert keine eingehenden Verbindungen ({h})",
+                                         "{n}: inactive / no input filtering ({h})", n=name, h=how)
+                                     for name, on, how in states))
         return ProbeResult(probe, "ok", FirewallStatus(False, product, detail=detail), source=product)
     # No firewall tool at all. Only sure when the kernel shows no legacy iptables tables either.
     names = runner.read_file(IPTABLES_NAMES)
     if names.error == NOT_RECORDED:
         return _file_unknown(probe, IPTABLES_NAMES, names.error)
     if names.ok and (names.content or "").strip():
-        return unknown(probe, FAILED, "kernel has iptables tables loaded ("
-                       + ", ".join((names.content or "").split()) + ") but no firewall tool is installed to read them",
-                       source="kernel")
-    return ProbeResult(probe, "ok", FirewallStatus(False, "none", detail="no firewall installed "
-                                                   "(none of ufw, firewalld, nftables, iptables)"), source="which")
+        return unknown(probe, FAILED, msg("im Kernel sind iptables-Tabellen geladen ({t}), aber kein Firewall-Werkzeug "
+                                          "ist installiert, um sie zu lesen", "kernel has iptables tables loaded ({t}) "
+                                          "but no firewall tool is installed to read them",
+                                          t=", ".join((names.content or "").split())), source="kernel")
+    return ProbeResult(probe, "ok", FirewallStatus(False, "none", detail=msg(
+        "keine Firewall installiert (weder ufw, firewalld, nftables noch iptables)",
+        "no firewall installed (none of ufw, firewalld, nftables, iptables)")), source="which")
 
 
 # ---- antivirus ----------------------------------------------------------------------------------------------
@@ -364,16 +375,16 @@ def antivirus(runner: CommandRunner) -> ProbeResult:
         return command_unknown(probe, shown, source="systemctl")
 
     product = AntivirusProduct("ClamAV")
-    notes: list[str] = []
+    notes: list[Message | str] = []
     if _present(daemon):
         product.enabled = daemon.get("ActiveState") == "active"
         notes.append(f"clamav-daemon {daemon.get('ActiveState')}")
     elif not shown.ok:
-        notes.append("daemon state unknown (no systemd)")
+        notes.append(msg("Zustand des Dienstes unbekannt (kein systemd)", "daemon state unknown (no systemd)"))
     else:
         # Only the on-demand scanner is installed: nothing protects the machine in the background.
         product.enabled = False
-        notes.append("no clamav-daemon: on-demand scanner only")
+        notes.append(msg("kein clamav-daemon: nur Scanner auf Abruf", "no clamav-daemon: on-demand scanner only"))
     if _present(onacc):
         product.realtime = onacc.get("ActiveState") == "active"
     elif shown.ok:
@@ -386,14 +397,16 @@ def antivirus(runner: CommandRunner) -> ProbeResult:
             try:
                 engine, db, age = parse_clamav_version(version.stdout, _now(runner))
             except ValueError:
-                notes.append("clamscan --version not understood")
+                notes.append(msg("clamscan --version nicht verstanden", "clamscan --version not understood"))
             else:
                 product.signature_age_days = age
                 product.up_to_date = age is not None and age <= 7
-                notes.append(f"engine {engine}" + (f", signatures {db}" if db else ", no signature database"))
+                notes.append(msg("Engine {e}, Signaturen {d}", "engine {e}, signatures {d}", e=engine, d=db) if db else
+                             msg("Engine {e}, keine Signaturdatenbank", "engine {e}, no signature database", e=engine))
         else:
-            notes.append(f"clamscan --version failed ({version.error or version.returncode})")
-    product.detail = "; ".join(notes)
+            notes.append(msg("clamscan --version fehlgeschlagen ({e})", "clamscan --version failed ({e})",
+                             e=version.error or version.returncode))
+    product.detail = Message.join("; ", notes)
     return ProbeResult(probe, "ok", AntivirusStatus([product]), source="systemctl")
 
 
@@ -411,9 +424,10 @@ def parse_update_service(units: dict[str, dict[str, str]]) -> UpdateServiceStatu
     state = props.get("ActiveState") or None
     start = props.get("UnitFileState") or None
     if broken:
-        why = "masked" if (name, props) in masked else "failed"
-        return UpdateServiceStatus(name, state, start, True,
-                                   f"{name} is {why}: automatic updates cannot run")
+        why = msg("{n} ist maskiert", "{n} is masked", n=name) if (name, props) in masked else \
+            msg("{n} ist ausgefallen", "{n} has failed", n=name)
+        return UpdateServiceStatus(name, state, start, True, msg("{w}: automatische Updates können nicht laufen",
+                                                                 "{w}: automatic updates cannot run", w=why))
     others = ", ".join(f"{n}={p.get('ActiveState')}/{p.get('UnitFileState')}" for n, p in present)
     return UpdateServiceStatus(name, state, start, False, others)
 
@@ -425,11 +439,13 @@ def update_service(runner: CommandRunner) -> ProbeResult:
         return _systemctl_unknown(probe, result)
     units = parse_systemctl_show(result.stdout)
     if not units:
-        return unknown(probe, PARSE_ERROR, "systemctl show gave no unit properties", source="systemctl")
+        return unknown(probe, PARSE_ERROR, msg("systemctl show lieferte keine Unit-Eigenschaften",
+                                               "systemctl show gave no unit properties"), source="systemctl")
     status = parse_update_service(units)
     if status is None:
-        status = UpdateServiceStatus("none", None, None, False,
-                                     "no automatic updater installed (updates are installed by hand)")
+        status = UpdateServiceStatus("none", None, None, False, msg(
+            "keine automatischen Updates eingerichtet (Updates werden von Hand installiert)",
+            "no automatic updater installed (updates are installed by hand)"))
     return ProbeResult(probe, "ok", status, source="systemctl")
 
 
@@ -568,7 +584,8 @@ def pending_updates(runner: CommandRunner) -> ProbeResult:
     probe = "pending_updates"
     manager = next((name for name, program in PACKAGE_MANAGERS if runner.which(program)), None)
     if manager is None:
-        return unknown(probe, TOOL_MISSING, "no supported package manager (apt, dnf, zypper, pacman) found")
+        return unknown(probe, TOOL_MISSING, msg("keine unterstützte Paketverwaltung (apt, dnf, zypper, pacman) gefunden",
+                                                "no supported package manager (apt, dnf, zypper, pacman) found"))
     try:
         if manager == "apt":
             result = runner.run(APT_UPGRADABLE, timeout=60)
@@ -583,8 +600,9 @@ def pending_updates(runner: CommandRunner) -> ProbeResult:
                 return command_unknown(probe, result, source="dnf")
             updates = parse_dnf_check_update(result.stdout)
             if not updates:
-                return unknown(probe, PARSE_ERROR, "dnf check-update reported updates (exit 100) but none "
-                               "could be read", source="dnf")
+                return unknown(probe, PARSE_ERROR, msg("dnf check-update meldete Updates (Exit 100), aber keines "
+                                                       "war lesbar", "dnf check-update reported updates (exit 100) "
+                                                       "but none could be read"), source="dnf")
             security = runner.run(DNF_SECURITY, timeout=120)
             if security.ok:
                 flagged = parse_dnf_security(security.stdout)
@@ -598,8 +616,10 @@ def pending_updates(runner: CommandRunner) -> ProbeResult:
             return ProbeResult(probe, "ok", PendingUpdates("zypper", parse_zypper_updates(result.stdout)),
                                source="zypper")
         if not runner.which("checkupdates"):
-            return unknown(probe, TOOL_MISSING, "checkupdates (pacman-contrib) is not installed; pacman alone "
-                           "cannot list updates without changing the package database", source="pacman")
+            return unknown(probe, TOOL_MISSING, msg(
+                "checkupdates (pacman-contrib) ist nicht installiert; pacman allein kann Updates nicht auflisten, "
+                "ohne die Paketdatenbank zu ändern", "checkupdates (pacman-contrib) is not installed; pacman alone "
+                "cannot list updates without changing the package database"), source="pacman")
         result = runner.run(PACMAN_CHECKUPDATES, timeout=120)
         if result.returncode == 2:
             return ProbeResult(probe, "ok", PendingUpdates("pacman", []), source="checkupdates")
@@ -608,7 +628,8 @@ def pending_updates(runner: CommandRunner) -> ProbeResult:
         return ProbeResult(probe, "ok", PendingUpdates("pacman", parse_checkupdates(result.stdout)),
                            source="checkupdates")
     except (ValueError, ET.ParseError) as exc:
-        return unknown(probe, PARSE_ERROR, f"{manager} output not understood: {exc}", source=manager)
+        return unknown(probe, PARSE_ERROR, msg("Ausgabe von {m} nicht verstanden: {e}", "{m} output not understood: {e}",
+                                               m=manager, e=exc), source=manager)
 
 
 # ---- pending reboot -----------------------------------------------------------------------------------------
@@ -629,7 +650,7 @@ def newer_kernel(boot_entries: Iterable[str], running: str) -> str | None:
 
 def pending_reboot(runner: CommandRunner) -> ProbeResult:
     probe = "pending_reboot"
-    sources: list[str] = []
+    sources: list[Message | str] = []
     flag = runner.read_file(REBOOT_REQUIRED)
     if flag.ok:
         pkgs = runner.read_file(REBOOT_REQUIRED_PKGS)
@@ -653,7 +674,8 @@ def pending_reboot(runner: CommandRunner) -> ProbeResult:
     if running and boot:
         newest = newer_kernel(boot, running)
         if newest:
-            sources.append(f"kernel {newest} installed, {running} running")
+            sources.append(msg("Kernel {n} installiert, {r} läuft", "kernel {n} installed, {r} running", n=newest,
+                               r=running))
     return ProbeResult(probe, "ok", PendingReboot(bool(sources), sources), source="files")
 
 
@@ -707,17 +729,22 @@ def events(runner: CommandRunner) -> ProbeResult:
     try:
         found = parse_journal_json(result.stdout)
     except ValueError as exc:
-        return unknown(probe, PARSE_ERROR, f"journalctl output not understood: {exc}", source="journalctl")
+        return unknown(probe, PARSE_ERROR, msg("Ausgabe von journalctl nicht verstanden: {e}",
+                                               "journalctl output not understood: {e}", e=exc), source="journalctl")
     if found:
         return ProbeResult(probe, "ok", found[:5], source="journalctl")
     stderr = result.stderr.lower()
     if "no journal files were found" in stderr:
-        return unknown(probe, FAILED, "no journal files were found (journald keeps no log here)", source="journalctl")
+        return unknown(probe, FAILED, msg("keine Journal-Dateien gefunden (journald führt hier kein Protokoll)",
+                                          "no journal files were found (journald keeps no log here)"), source="journalctl")
     if "not seeing messages from other users" in stderr or "users in groups" in stderr:
-        return unknown(probe, NEEDS_ADMIN, "journalctl only shows this user's messages: run as root or in "
-                       "group systemd-journal/adm", source="journalctl")
+        return unknown(probe, NEEDS_ADMIN, msg("journalctl zeigt nur die Meldungen dieses Benutzers: als root oder in "
+                                               "der Gruppe systemd-journal/adm starten", "journalctl only shows this "
+                                               "user's messages: run as root or in group systemd-journal/adm"),
+                       source="journalctl")
     if runner.list_dir(SYSTEMD_RUNTIME_DIR) is None:
-        return unknown(probe, NO_SYSTEMD, "systemd/journald is not running, so there is no journal to read",
+        return unknown(probe, NO_SYSTEMD, msg("systemd/journald läuft nicht, es gibt kein Journal zu lesen",
+                                              "systemd/journald is not running, so there is no journal to read"),
                        source="journalctl")
     return ProbeResult(probe, "ok", [], source="journalctl")
 
@@ -726,27 +753,40 @@ def events(runner: CommandRunner) -> ProbeResult:
 
 #: smartctl exit status bits (smartctl(8) "RETURN VALUES").
 EXIT_BITS = {
-    0: "command line did not parse / device type not recognised",
-    1: "device open failed (or it did not answer IDENTIFY)",
-    2: "a SMART or other ATA command to the disk failed, or a checksum error",
-    3: "SMART status check returned DISK FAILING",
-    4: "prefail attributes at or below threshold now",
-    5: "usage or prefail attributes were at or below threshold in the past",
-    6: "the device error log contains errors",
-    7: "the self-test log contains errors",
+    0: msg("Befehlszeile nicht verstanden / Gerätetyp nicht erkannt",
+           "command line did not parse / device type not recognised"),
+    1: msg("Gerät ließ sich nicht öffnen (oder antwortete nicht auf IDENTIFY)",
+           "device open failed (or it did not answer IDENTIFY)"),
+    2: msg("ein SMART- oder anderer ATA-Befehl an den Datenträger schlug fehl, oder ein Prüfsummenfehler",
+           "a SMART or other ATA command to the disk failed, or a checksum error"),
+    3: msg("SMART-Statusprüfung meldet DISK FAILING", "SMART status check returned DISK FAILING"),
+    4: msg("Prefail-Attribute jetzt an oder unter der Schwelle", "prefail attributes at or below threshold now"),
+    5: msg("Usage- oder Prefail-Attribute waren früher an oder unter der Schwelle",
+           "usage or prefail attributes were at or below threshold in the past"),
+    6: msg("das Fehlerprotokoll des Geräts enthält Fehler", "the device error log contains errors"),
+    7: msg("das Selbsttest-Protokoll enthält Fehler", "the self-test log contains errors"),
 }
 _FAILING_BITS = (3, 4)
 _WARNING_BITS = (5, 6, 7)
-_NVME_WARNINGS = {0: "available spare below threshold", 1: "temperature outside limits",
-                  2: "NVM subsystem reliability degraded", 3: "media placed in read-only mode",
-                  4: "volatile memory backup failed", 5: "persistent memory region read-only"}
+_NVME_WARNINGS = {0: msg("Reserve unter der Schwelle", "available spare below threshold"),
+                  1: msg("Temperatur außerhalb der Grenzen", "temperature outside limits"),
+                  2: msg("Zuverlässigkeit des NVM-Subsystems beeinträchtigt", "NVM subsystem reliability degraded"),
+                  3: msg("Speicher in den Nur-Lese-Modus versetzt", "media placed in read-only mode"),
+                  4: msg("Sicherung des flüchtigen Speichers fehlgeschlagen", "volatile memory backup failed"),
+                  5: msg("persistenter Speicherbereich nur lesbar", "persistent memory region read-only")}
 _NVME_FAILING_BITS = (0, 2, 3, 4, 5)
 #: ATA attributes whose raw value should be 0 on a healthy disk.
-_ATA_COUNTERS = {5: "reallocated sectors", 197: "pending sectors", 198: "offline uncorrectable sectors"}
+_ATA_COUNTERS = {5: ("{n} umgelagerte Sektoren", "{n} reallocated sectors"),
+                 197: ("{n} schwebende Sektoren", "{n} pending sectors"),
+                 198: ("{n} offline nicht korrigierbare Sektoren", "{n} offline uncorrectable sectors")}
 
 
-def decode_exit_status(status: int) -> list[str]:
-    return [f"bit {bit}: {text}" for bit, text in EXIT_BITS.items() if status & (1 << bit)]
+def decode_exit_status(status: int) -> list[Message]:
+    return [msg("Bit {b}: {t}", "bit {b}: {t}", b=bit, t=text) for bit, text in EXIT_BITS.items() if status & (1 << bit)]
+
+
+_SMART_NEEDS_ROOT = msg("braucht root-Rechte: TechCare als root starten, um SMART-Daten zu lesen",
+                        "needs elevation: run TechCare as root to read SMART data")
 
 
 def parse_smartctl(text: str, device: str, returncode: int | None = None) -> DiskHealth:
@@ -757,9 +797,12 @@ def parse_smartctl(text: str, device: str, returncode: int | None = None) -> Dis
     except json.JSONDecodeError:
         data = None
     if not isinstance(data, dict):
-        first = next((line.strip() for line in text.splitlines() if line.strip()), "no output")
-        hint = " (smartctl 7.0 or newer is needed for --json)" if "UNRECOGNIZED OPTION" in text else ""
-        disk.issues = [f"smartctl output not understood: {first[:120]}{hint}"]
+        first = next((line.strip() for line in text.splitlines() if line.strip()), None)
+        said = msg("Ausgabe von smartctl nicht verstanden: {f}", "smartctl output not understood: {f}", f=first[:120]) \
+            if first else msg("smartctl gab nichts aus", "smartctl printed nothing")
+        if "UNRECOGNIZED OPTION" in text:
+            said = said + msg(" (für --json ist smartctl 7.0 oder neuer nötig)", " (smartctl 7.0 or newer is needed for --json)")
+        disk.issues = [said]
         disk.exit_status = returncode
         return disk
     meta = data.get("smartctl") or {}
@@ -778,11 +821,11 @@ def parse_smartctl(text: str, device: str, returncode: int | None = None) -> Dis
     smart_status = data.get("smart_status")
     disk.smart_passed = smart_status.get("passed") if isinstance(smart_status, dict) else None
 
-    issues = list(messages)
+    issues: list[Message | str] = list(messages)  # smartctl's own messages are data
     failing = warning = False
     joined = " ".join(messages).lower()
     if "permission denied" in joined or "operation not permitted" in joined:
-        disk.issues = ["needs elevation: run TechCare as root to read SMART data"] + issues
+        disk.issues = [_SMART_NEEDS_ROOT] + issues
         return disk
     issues += decode_exit_status(status)
     if any(status & (1 << bit) for bit in _FAILING_BITS) or disk.smart_passed is False:
@@ -796,21 +839,23 @@ def parse_smartctl(text: str, device: str, returncode: int | None = None) -> Dis
         if when == "now":
             failing = True
             disk.failing_attributes.append(name)
-            issues.append(f"attribute {name} failing now (value {attr.get('value')} <= threshold {attr.get('thresh')})")
+            issues.append(msg("Attribut {n} versagt jetzt (Wert {v} <= Schwelle {t})",
+                              "attribute {n} failing now (value {v} <= threshold {t})", n=name, v=attr.get("value"),
+                              t=attr.get("thresh")))
         elif when == "past":
             warning = True
-            issues.append(f"attribute {name} failed in the past")
+            issues.append(msg("Attribut {n} hat früher versagt", "attribute {n} failed in the past", n=name))
         raw = (attr.get("raw") or {}).get("value")
         if attr.get("id") in _ATA_COUNTERS and isinstance(raw, int) and raw > 0:
             warning = True
-            issues.append(f"{raw} {_ATA_COUNTERS[attr['id']]}")
+            issues.append(msg(*_ATA_COUNTERS[attr["id"]], n=raw))
 
     nvme = data.get("nvme_smart_health_information_log")
     if isinstance(nvme, dict):
         crit = int(nvme.get("critical_warning") or 0)
         for bit, text_ in _NVME_WARNINGS.items():
             if crit & (1 << bit):
-                issues.append(f"NVMe critical warning: {text_}")
+                issues.append(msg("NVMe-Warnung: {t}", "NVMe critical warning: {t}", t=text_))
                 failing = failing or bit in _NVME_FAILING_BITS
                 warning = True
         used = nvme.get("percentage_used")
@@ -818,18 +863,19 @@ def parse_smartctl(text: str, device: str, returncode: int | None = None) -> Dis
             disk.percentage_used = used
             if used >= 100:
                 failing = True
-                issues.append(f"rated endurance used up ({used} %)")
+                issues.append(msg("Nennlebensdauer aufgebraucht ({u} %)", "rated endurance used up ({u} %)", u=used))
             elif used >= 90:
                 warning = True
-                issues.append(f"{used} % of rated endurance used")
+                issues.append(msg("{u} % der Nennlebensdauer verbraucht", "{u} % of rated endurance used", u=used))
         spare, threshold = nvme.get("available_spare"), nvme.get("available_spare_threshold")
         if isinstance(spare, int) and isinstance(threshold, int) and spare < threshold:
             failing = True
-            issues.append(f"available spare {spare} % below threshold {threshold} %")
+            issues.append(msg("Reserve {s} % unter der Schwelle {t} %", "available spare {s} % below threshold {t} %",
+                              s=spare, t=threshold))
         media = nvme.get("media_errors")
         if isinstance(media, int) and media > 0:
             warning = True
-            issues.append(f"{media} media/data integrity errors")
+            issues.append(msg("{m} Medien-/Datenintegritätsfehler", "{m} media/data integrity errors", m=media))
         if disk.temperature_c is None and isinstance(nvme.get("temperature"), int):
             disk.temperature_c = float(nvme["temperature"])
         if disk.power_on_hours is None and isinstance(nvme.get("power_on_hours"), int):
@@ -847,7 +893,8 @@ def parse_smartctl(text: str, device: str, returncode: int | None = None) -> Dis
     else:
         disk.health = "unknown"
         if not disk.issues:
-            disk.issues = ["SMART is not available or not enabled on this device"]
+            disk.issues = [msg("SMART ist auf diesem Gerät nicht verfügbar oder nicht eingeschaltet",
+                               "SMART is not available or not enabled on this device")]
     return disk
 
 
@@ -855,12 +902,14 @@ def smart(runner: CommandRunner) -> ProbeResult:
     probe = "smart"
     path, on_path = locate(runner, "smartctl")
     if not path:
-        return unknown(probe, TOOL_MISSING, "smartctl is not installed (package smartmontools)", source="smartctl")
+        return unknown(probe, TOOL_MISSING, msg("smartctl ist nicht installiert (Paket smartmontools)",
+                                                "smartctl is not installed (package smartmontools)"), source="smartctl")
     if not on_path:
         return _needs_root_tool(probe, path)
     names = runner.list_dir(SYS_BLOCK)
     if names is None:
-        return unknown(probe, FAILED, f"cannot list {SYS_BLOCK} to find the disks", source="sysfs")
+        return unknown(probe, FAILED, msg("{p} lässt sich nicht auflisten, die Datenträger sind nicht auffindbar",
+                                          "cannot list {p} to find the disks", p=SYS_BLOCK), source="sysfs")
     disks: list[DiskHealth] = []
     reasons: list[str] = []
     for device in disk_devices(names):
@@ -868,10 +917,10 @@ def smart(runner: CommandRunner) -> ProbeResult:
         if not result.ran:
             res = command_unknown(probe, result, source="smartctl")
             reasons.append(res.reason_code or FAILED)
-            disks.append(DiskHealth(device, "unknown", issues=[res.reason or "smartctl did not run"]))
+            disks.append(DiskHealth(device, "unknown", issues=[res.reason or msg("smartctl lief nicht", "smartctl did not run")]))
             continue
         disk = parse_smartctl(result.stdout, device, result.returncode)
-        if disk.issues and disk.issues[0].startswith("needs elevation"):
+        if disk.issues and disk.issues[0] == _SMART_NEEDS_ROOT:
             reasons.append(NEEDS_ADMIN)
         elif disk.health == "unknown":
             reasons.append(FAILED)
@@ -879,9 +928,10 @@ def smart(runner: CommandRunner) -> ProbeResult:
             reasons.append("")
         disks.append(disk)
     if disks and all(reasons) and len(set(reasons)) == 1 and reasons[0] in (NEEDS_ADMIN, NOT_IN_SNAPSHOT, TIMED_OUT):
-        text = {NEEDS_ADMIN: "smartctl needs elevation (run TechCare as root)",
-                NOT_IN_SNAPSHOT: "smartctl output is not in the snapshot",
-                TIMED_OUT: "smartctl did not answer in time"}[reasons[0]]
+        text = {NEEDS_ADMIN: msg("smartctl braucht root-Rechte (TechCare als root starten)",
+                                 "smartctl needs elevation (run TechCare as root)"),
+                NOT_IN_SNAPSHOT: msg("Ausgabe von smartctl ist nicht im Snapshot", "smartctl output is not in the snapshot"),
+                TIMED_OUT: msg("smartctl hat nicht rechtzeitig geantwortet", "smartctl did not answer in time")}[reasons[0]]
         return unknown(probe, reasons[0], text, source="smartctl", data=disks)
     return ProbeResult(probe, "ok", disks, source="smartctl")
 

@@ -8,7 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from techcare.i18n import localize
 from techcare.system import _linux as L
+
+
+def en(items) -> list[str]:
+    """Issues/notes as the English reader sees them (explanations are German/English messages, data is text)."""
+    return [localize(i, "en") for i in items]
 
 FIXTURES = Path(__file__).parent / "fixtures" / "linux"
 
@@ -38,10 +44,10 @@ def test_smart_ata_failing_now():
     assert disk.smart_passed is False
     assert disk.failing_attributes == ["Reallocated_Sector_Ct"]
     assert disk.exit_status == 216             # 0b11011000: bits 3, 4, 6, 7
-    assert [i.split(":")[0] for i in disk.issues if i.startswith("bit ")] == ["bit 3", "bit 4", "bit 6", "bit 7"]
-    assert any("failing now" in i and "Reallocated_Sector_Ct" in i for i in disk.issues)
-    assert "1975 reallocated sectors" in disk.issues
-    assert "8 pending sectors" in disk.issues
+    assert [i.split(":")[0] for i in en(disk.issues) if i.startswith("bit ")] == ["bit 3", "bit 4", "bit 6", "bit 7"]
+    assert any("failing now" in i and "Reallocated_Sector_Ct" in i for i in en(disk.issues))
+    assert "1975 reallocated sectors" in en(disk.issues) and "1975 umgelagerte Sektoren" in [i.de for i in disk.issues]
+    assert "8 pending sectors" in en(disk.issues)
     assert (disk.model, disk.serial, disk.protocol) == ("Hitachi HDS721050DLE630", "MSK423Y20S3HBC", "ATA")
     assert disk.temperature_c == 25.0 and disk.power_on_hours == 65592
 
@@ -64,13 +70,13 @@ def test_smart_when_failed_past_is_warning():
         attr["raw"]["value"] = 0 if attr["id"] in (5, 197, 198) else attr["raw"]["value"]
     disk = L.parse_smartctl(json.dumps(data), "/dev/sda", 32)
     assert disk.health == "warning"
-    assert any("failed in the past" in i for i in disk.issues)
-    assert any(i.startswith("bit 5") for i in disk.issues)
+    assert any("failed in the past" in i for i in en(disk.issues))
+    assert any(i.startswith("bit 5") for i in en(disk.issues))
 
 
 @pytest.mark.parametrize("status", range(256))
 def test_every_exit_status_bit_is_decoded(status):
-    issues = L.decode_exit_status(status)
+    issues = en(L.decode_exit_status(status))
     assert len(issues) == status.bit_count()
     assert [int(i.split(":")[0].split()[1]) for i in issues] == [b for b in range(8) if status & (1 << b)]
 
@@ -85,7 +91,7 @@ def test_smart_nvme_passed():
 def test_smart_nvme_media_errors_warn():
     disk = L.parse_smartctl(fx("smartctl-nvme-media-errors.json"), "/dev/nvme0", 0)
     assert disk.health == "warning"
-    assert "7 media/data integrity errors" in disk.issues
+    assert "7 media/data integrity errors" in en(disk.issues)
     assert disk.percentage_used == 3
 
 
@@ -103,7 +109,7 @@ def test_smart_nvme_health_log(critical_warning, used, spare, health, text):
     log.update(critical_warning=critical_warning, percentage_used=used, available_spare=spare)
     disk = L.parse_smartctl(json.dumps(data), "/dev/nvme0n1", 0)
     assert disk.health == health
-    assert any(text in i for i in disk.issues)
+    assert any(text in i for i in en(disk.issues))
 
 
 def test_smart_virtio_unknown_device_type():
@@ -116,7 +122,7 @@ def test_smart_virtio_unknown_device_type():
 def test_smart_non_root_needs_elevation():
     disk = L.parse_smartctl(fx("smartctl-nonroot-sda.json"), "/dev/sda", 2)
     assert disk.health == "unknown"
-    assert disk.issues[0].startswith("needs elevation")
+    assert en(disk.issues)[0].startswith("needs elevation") and disk.issues[0].de.startswith("braucht root-Rechte")
 
 
 def test_smart_old_smartctl_without_json():

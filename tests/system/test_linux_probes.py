@@ -414,7 +414,7 @@ def test_reboot_required_by_newer_kernel():
                      dirs={L.BOOT_DIR: ["vmlinuz-6.1.0-12-amd64", "vmlinuz-6.1.0-13-amd64"]},
                      facts={"host": {"os_release": "6.1.0-12-amd64"}})
     res = run("pending_reboot", runner)
-    assert res.data.required and res.data.sources == ["kernel 6.1.0-13-amd64 installed, 6.1.0-12-amd64 running"]
+    assert res.data.required and [str(x.en) for x in res.data.sources] == ["kernel 6.1.0-13-amd64 installed, 6.1.0-12-amd64 running"]
 
 
 def test_reboot_needs_restarting_on_fedora():
