@@ -27,6 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from ..i18n import Message, msg
 from ._common import loads_json, metrics_from_fact
 from .records import (
     FAILED,
@@ -350,7 +351,9 @@ def _failure(probe: str, result: CommandResult, source: str) -> ProbeResult:
     stderr = clean_stderr(result.stderr)
     text = f"{stderr} {result.stdout}".lower()
     if result.ran and any(hint in text for hint in _ADMIN_HINTS):
-        return unknown(probe, NEEDS_ADMIN, f"{source} needs elevation (run TechCare as administrator)", source=source)
+        return unknown(probe, NEEDS_ADMIN, msg("{s} braucht Administratorrechte (TechCare als Administrator starten)",
+                                               "{s} needs elevation (run TechCare as administrator)", s=source),
+                       source=source)
     return command_unknown(probe, dataclasses.replace(result, stderr=stderr), source=source)
 
 
@@ -358,7 +361,8 @@ def _parsed(probe: str, source: str, parse: Any, text: str) -> ProbeResult:
     try:
         data = parse(text)
     except (ParseError, ValueError, TypeError, KeyError, AttributeError) as exc:
-        return unknown(probe, PARSE_ERROR, f"{source} output could not be read: {exc}", source=source)
+        return unknown(probe, PARSE_ERROR, msg("Ausgabe von {s} nicht lesbar: {e}", "{s} output could not be read: {e}",
+                                               s=source, e=exc), source=source)
     return ProbeResult(probe, "ok", data, source=source)
 
 
@@ -387,8 +391,8 @@ def parse_firewall(text: str) -> FirewallStatus:
     overall = False if False in states else (None if None in states else True)
     off = [p.name for p in profiles if p.enabled is False]
     unset = [p.name for p in profiles if p.enabled is None]
-    detail = "; ".join(filter(None, [f"off: {', '.join(off)}" if off else "",
-                                     f"state not known: {', '.join(unset)}" if unset else ""]))
+    detail = Message.join("; ", ([msg("aus: {p}", "off: {p}", p=", ".join(off))] if off else [])
+                          + ([msg("Zustand unbekannt: {p}", "state not known: {p}", p=", ".join(unset))] if unset else []))
     return FirewallStatus(enabled=overall, product="Windows Firewall", profiles=profiles, detail=detail)
 
 
@@ -438,18 +442,19 @@ def parse_defender(text: str) -> AntivirusProduct | None:
         up_to_date = not out_of_date
     else:
         up_to_date = None if age is None else age <= SIGNATURE_MAX_AGE_DAYS
-    details = []
+    details: list[Message] = []
     if mode:
-        details.append(f"mode: {mode}" + (" (another antivirus is active)" if passive else ""))
+        details.append(msg("Modus: {m} (ein anderer Virenschutz ist aktiv)", "mode: {m} (another antivirus is active)",
+                           m=mode) if passive else msg("Modus: {m}", "mode: {m}", m=mode))
     if service is False:
-        details.append("antimalware service disabled")
+        details.append(msg("Antimalware-Dienst deaktiviert", "antimalware service disabled"))
     updated = parse_ps_date(item.get("AntivirusSignatureLastUpdated"))
     if updated:
-        details.append(f"signatures from {updated}")
+        details.append(msg("Signaturen vom {d}", "signatures from {d}", d=updated))
     if _bool(item.get("IsTamperProtected")) is False:
-        details.append("tamper protection off")
+        details.append(msg("Manipulationsschutz aus", "tamper protection off"))
     return AntivirusProduct(name=DEFENDER_NAME, enabled=enabled, realtime=_bool(item.get("RealTimeProtectionEnabled")),
-                            up_to_date=up_to_date, signature_age_days=age, detail="; ".join(details))
+                            up_to_date=up_to_date, signature_age_days=age, detail=Message.join("; ", details))
 
 
 def decode_product_state(state: int) -> tuple[bool | None, bool, str]:
@@ -478,11 +483,13 @@ def parse_security_center(text: str, *, skip_defender: bool = False) -> list[Ant
         state = _int(item.get("productState"))
         name = str(item.get("displayName") or "?")
         if state is None:
-            products.append(AntivirusProduct(name=name, detail="productState missing"))
+            products.append(AntivirusProduct(name=name, detail=msg("productState fehlt", "productState missing")))
             continue
         enabled, up_to_date, state_name = decode_product_state(state)
         products.append(AntivirusProduct(name=name, enabled=enabled, up_to_date=up_to_date,
-                                         detail=f"Security Center: {state_name}, productState 0x{state:06X}"))
+                                         detail=msg("Sicherheitscenter: {n}, productState 0x{s:06X}",
+                                                    "Security Center: {n}, productState 0x{s:06X}", n=state_name,
+                                                    s=state)))
     return products
 
 
@@ -509,13 +516,16 @@ def antivirus(runner: CommandRunner) -> ProbeResult:
     try:
         status = parse_antivirus(d_res.stdout if d_res.ok else None, s_res.stdout if s_res.ok else None)
     except (ParseError, ValueError, TypeError) as exc:
-        return unknown("antivirus", PARSE_ERROR, f"antivirus output could not be read: {exc}",
+        return unknown("antivirus", PARSE_ERROR, msg("Ausgabe zum Virenschutz nicht lesbar: {e}",
+                                                     "antivirus output could not be read: {e}", e=exc),
                        source="Get-MpComputerStatus+SecurityCenter2")
     if not s_res.ok and not any(p.enabled for p in status.products):
         # Without Security Center a third-party antivirus would be invisible: do not call the machine unprotected.
         why = _failure("antivirus", s_res, SOURCES["security_center"])
         return unknown("antivirus", why.reason_code or FAILED,
-                       f"Defender is not active and other antivirus products cannot be listed: {why.reason}",
+                       msg("Defender ist nicht aktiv und andere Virenschutzprodukte lassen sich nicht auflisten: {w}",
+                           "Defender is not active and other antivirus products cannot be listed: {w}",
+                           w=why.reason or ""),
                        source="Get-MpComputerStatus+SecurityCenter2", data=status)
     sources = [SOURCES["defender"]] if d_res.ok else []
     sources += [SOURCES["security_center"]] if s_res.ok else []
@@ -631,35 +641,46 @@ _SECURITY_NAMES = ("security updates", "sicherheitsupdates", "mises à jour de l
 
 #: Windows Update Agent HRESULTs a technician meets, with what they mean (WU error code reference).
 WU_ERRORS = {
-    0x8024402C: "no connection: the proxy or update server name cannot be resolved",
-    0x8024401C: "no connection: the update server did not answer in time",
-    0x8024402F: "no connection: external cab processing failed (often a proxy or firewall)",
-    0x80244022: "the update server is unavailable (HTTP 503)",
-    0x80244018: "the update server or proxy refused the request (HTTP 403)",
-    0x80244017: "the update server needs authentication (HTTP 401)",
-    0x8024401B: "the proxy needs authentication (HTTP 407)",
-    0x80244010: "too many round trips to the update server",
-    0x8024001E: "the update service or the system is shutting down",
-    0x8024002E: "Windows Update is disabled by policy",
-    0x8024500C: "connections to Windows Update are blocked by policy",
-    0x80240438: "the update service endpoint is unreachable",
-    0x8024000B: "the search was cancelled",
-    0x80240032: "invalid search criteria",
-    0x80072EE2: "no connection: the connection to the update server timed out",
-    0x80072EE7: "no connection: the server name cannot be resolved (DNS)",
-    0x80072EFD: "no connection: the update server cannot be reached",
-    0x80070422: "the Windows Update service is disabled",
-    0x80070005: "access denied",
+    0x8024402C: msg("keine Verbindung: der Name des Proxys oder Update-Servers lässt sich nicht auflösen",
+                    "no connection: the proxy or update server name cannot be resolved"),
+    0x8024401C: msg("keine Verbindung: der Update-Server hat nicht rechtzeitig geantwortet",
+                    "no connection: the update server did not answer in time"),
+    0x8024402F: msg("keine Verbindung: externe CAB-Verarbeitung fehlgeschlagen (oft ein Proxy oder eine Firewall)",
+                    "no connection: external cab processing failed (often a proxy or firewall)"),
+    0x80244022: msg("der Update-Server ist nicht verfügbar (HTTP 503)", "the update server is unavailable (HTTP 503)"),
+    0x80244018: msg("der Update-Server oder Proxy hat die Anfrage abgelehnt (HTTP 403)",
+                    "the update server or proxy refused the request (HTTP 403)"),
+    0x80244017: msg("der Update-Server verlangt eine Anmeldung (HTTP 401)",
+                    "the update server needs authentication (HTTP 401)"),
+    0x8024401B: msg("der Proxy verlangt eine Anmeldung (HTTP 407)", "the proxy needs authentication (HTTP 407)"),
+    0x80244010: msg("zu viele Anfragen an den Update-Server", "too many round trips to the update server"),
+    0x8024001E: msg("der Update-Dienst oder das System fährt herunter",
+                    "the update service or the system is shutting down"),
+    0x8024002E: msg("Windows Update ist per Richtlinie abgeschaltet", "Windows Update is disabled by policy"),
+    0x8024500C: msg("Verbindungen zu Windows Update sind per Richtlinie gesperrt",
+                    "connections to Windows Update are blocked by policy"),
+    0x80240438: msg("der Endpunkt des Update-Dienstes ist nicht erreichbar", "the update service endpoint is unreachable"),
+    0x8024000B: msg("die Suche wurde abgebrochen", "the search was cancelled"),
+    0x80240032: msg("ungültige Suchkriterien", "invalid search criteria"),
+    0x80072EE2: msg("keine Verbindung: Zeitüberschreitung bei der Verbindung zum Update-Server",
+                    "no connection: the connection to the update server timed out"),
+    0x80072EE7: msg("keine Verbindung: der Servername lässt sich nicht auflösen (DNS)",
+                    "no connection: the server name cannot be resolved (DNS)"),
+    0x80072EFD: msg("keine Verbindung: der Update-Server ist nicht erreichbar",
+                    "no connection: the update server cannot be reached"),
+    0x80070422: msg("der Windows-Update-Dienst ist deaktiviert", "the Windows Update service is disabled"),
+    0x80070005: msg("Zugriff verweigert", "access denied"),
 }
 _HRESULT = re.compile(r"0x([0-9A-Fa-f]{8})")
 
 
-def explain_hresult(text: str) -> tuple[int, str] | None:
+def explain_hresult(text: str) -> tuple[int, Message] | None:
     """The first HRESULT in ``text`` and its meaning (``None`` when there is none)."""
     for match in _HRESULT.finditer(text):
         code = int(match.group(1), 16)
         if code in WU_ERRORS or (code & 0xFFFF0000) in (0x80240000, 0x80070000):
-            facility = "Windows Update Agent error" if (code & 0xFFFF0000) == 0x80240000 else "system error"
+            facility = msg("Fehler des Windows-Update-Agenten", "Windows Update Agent error") \
+                if (code & 0xFFFF0000) == 0x80240000 else msg("Systemfehler", "system error")
             return code, WU_ERRORS.get(code, facility)
     return None
 
@@ -700,8 +721,9 @@ def pending_updates(runner: CommandRunner) -> ProbeResult:
         if known is not None:
             code, meaning = known
             reason_code = NEEDS_ADMIN if code == 0x80070005 else FAILED
-            return unknown("pending_updates", reason_code, f"Windows Update search failed: 0x{code:08X} {meaning}",
-                           source=source)
+            return unknown("pending_updates", reason_code, msg("Suche nach Windows-Updates fehlgeschlagen: 0x{c:08X} {m}",
+                                                               "Windows Update search failed: 0x{c:08X} {m}", c=code,
+                                                               m=meaning), source=source)
         return _failure("pending_updates", result, source)
     return _parsed("pending_updates", source, parse_updates, result.stdout)
 
@@ -838,19 +860,19 @@ def parse_disks(text: str, *, is_admin: bool | None = None) -> list[DiskHealth]:
                if v is not None]
         rel = disk.get("Reliability") if isinstance(disk.get("Reliability"), dict) else None
         rel_error = str(disk.get("ReliabilityError") or "")
-        issues: list[str] = []
+        issues: list[Message] = []
         failing_attrs: list[str] = []
         record = DiskHealth(device=f"PhysicalDisk{device_id}", health="unknown",
                             model=str(disk.get("FriendlyName") or "").strip(),
                             serial=str(disk.get("SerialNumber") or "").strip(), protocol=_bus_name(disk.get("BusType")),
                             smart_passed={"healthy": True, "unhealthy": False}.get(health))
         if health == "unhealthy":
-            issues.append("Windows reports HealthStatus Unhealthy")
+            issues.append(msg("Windows meldet HealthStatus Unhealthy (fehlerhaft)", "Windows reports HealthStatus Unhealthy"))
         elif health == "warning":
-            issues.append("Windows reports HealthStatus Warning")
+            issues.append(msg("Windows meldet HealthStatus Warning (Warnung)", "Windows reports HealthStatus Warning"))
         bad_ops = [op for op in ops if op in _FAILING_OPS or op in _WARNING_OPS]
         if bad_ops:
-            issues.append(f"OperationalStatus: {', '.join(bad_ops)}")
+            issues.append(msg("Betriebszustand (OperationalStatus): {o}", "OperationalStatus: {o}", o=", ".join(bad_ops)))
             failing_attrs.extend(f"OperationalStatus={op}" for op in bad_ops)
         counters_read = rel is not None and any(v is not None for v in rel.values())
         warn_counters = False
@@ -860,19 +882,21 @@ def parse_disks(text: str, *, is_admin: bool | None = None) -> list[DiskHealth]:
             record.temperature_c = float(temp) if temp else None       # 0 = not reported
             record.power_on_hours = _int(rel.get("PowerOnHours"))
             record.percentage_used = _int(rel.get("Wear"))
-            for key, label in (("ReadErrorsUncorrected", "uncorrected read errors"),
-                               ("WriteErrorsUncorrected", "uncorrected write errors")):
+            for key, label in (("ReadErrorsUncorrected", ("{n} nicht korrigierte Lesefehler", "{n} uncorrected read errors")),
+                               ("WriteErrorsUncorrected", ("{n} nicht korrigierte Schreibfehler",
+                                                           "{n} uncorrected write errors"))):
                 count = _int(rel.get(key))
                 if count:
-                    issues.append(f"{count} {label}")
+                    issues.append(msg(*label, n=count))
                     failing_attrs.append(f"{key}={count}")
                     warn_counters = True
             if record.percentage_used is not None and record.percentage_used >= WEAR_WARNING_PERCENT:
-                issues.append(f"wear {record.percentage_used} % of rated life")
+                issues.append(msg("Verschleiß {w} % der Nennlebensdauer", "wear {w} % of rated life",
+                                  w=record.percentage_used))
                 failing_attrs.append(f"Wear={record.percentage_used}")
                 warn_counters = True
             if record.temperature_c is not None and record.temperature_c >= TEMPERATURE_WARNING_C:
-                issues.append(f"temperature {record.temperature_c:.0f} °C")
+                issues.append(msg("Temperatur {t:.0f} °C", "temperature {t:.0f} °C", t=record.temperature_c))
                 warn_counters = True
         needs_admin = not counters_read and (admin is False or any(h in rel_error.lower() for h in _ADMIN_HINTS))
         if health == "unhealthy" or any(op in _FAILING_OPS for op in ops):
@@ -882,15 +906,19 @@ def parse_disks(text: str, *, is_admin: bool | None = None) -> list[DiskHealth]:
         elif health == "healthy" and counters_read:
             record.health = "passed"
         elif health == "healthy" and needs_admin:
-            issues.append("needs elevation: run TechCare as administrator to read the reliability counters "
-                          "(temperature, errors, wear)")
+            issues.append(msg("braucht Administratorrechte: TechCare als Administrator starten, um die "
+                              "Zuverlässigkeitszähler zu lesen (Temperatur, Fehler, Verschleiß)",
+                              "needs elevation: run TechCare as administrator to read the reliability counters "
+                              "(temperature, errors, wear)"))
         elif health == "healthy":
             # Counters not supported (USB bridge, virtual disk): Windows' own health verdict is the evidence.
             record.health = "passed"
             if rel_error:
-                issues.append(f"reliability counters not available: {rel_error.splitlines()[0][:160]}")
+                issues.append(msg("Zuverlässigkeitszähler nicht verfügbar: {e}", "reliability counters not available: {e}",
+                                  e=rel_error.splitlines()[0][:160]))
         else:
-            issues.append(f"Windows reports HealthStatus {disk.get('HealthStatus')!s}")
+            issues.append(msg("Windows meldet HealthStatus {h}", "Windows reports HealthStatus {h}",
+                              h=disk.get("HealthStatus")))
         record.issues = issues
         record.failing_attributes = failing_attrs
         out.append(record)
@@ -908,6 +936,7 @@ def smart(runner: CommandRunner) -> ProbeResult:
         admin = None
     res = _parsed("smart", source, lambda text: parse_disks(text, is_admin=_bool(admin)), result.stdout)
     if res.ok and not res.data:
-        return unknown("smart", FAILED, "Get-PhysicalDisk reported no disks (is the Storage service running?)",
+        return unknown("smart", FAILED, msg("Get-PhysicalDisk meldete keine Datenträger (läuft der Speicherdienst?)",
+                                            "Get-PhysicalDisk reported no disks (is the Storage service running?)"),
                        source=source)
     return res

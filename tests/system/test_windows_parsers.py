@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from techcare.i18n import Message, localize
 from techcare.system import _windows as win
 from techcare.system.runner import decode_output
 
@@ -277,7 +278,8 @@ def test_hresult_explained(name, code, words):
 
 
 def test_unknown_wu_hresult_still_named():
-    assert win.explain_hresult("HRESULT 0x80240FFF") == (0x80240FFF, "Windows Update Agent error")
+    assert win.explain_hresult("HRESULT 0x80240FFF") == (0x80240FFF, Message("Fehler des Windows-Update-Agenten",
+                                                                             "Windows Update Agent error"))
     assert win.explain_hresult("exit 1, nothing useful") is None
 
 
@@ -351,7 +353,8 @@ def test_disks_failing_disk():
     failing = disks[1]
     assert failing.health == "failing" and failing.smart_passed is False
     assert "OperationalStatus=predictive failure" in failing.failing_attributes
-    assert "152 uncorrected read errors" in failing.issues
+    assert "152 uncorrected read errors" in en(failing.issues)
+    assert "152 nicht korrigierte Lesefehler" in [localize(i, "de") for i in failing.issues]
     assert disks[0].health == "passed"
 
 
@@ -359,7 +362,7 @@ def test_disks_without_admin_are_unknown_never_healthy():
     disks = win.parse_disks(fixture("disks_win11_nonadmin_ps7.json"))
     assert len(disks) == 1
     assert disks[0].health == "unknown"
-    assert any(issue.startswith("needs elevation: run TechCare as administrator") for issue in disks[0].issues)
+    assert any(issue.startswith("needs elevation: run TechCare as administrator") for issue in en(disks[0].issues))
 
 
 def test_disks_not_admin_known_from_host_fact_when_wrapper_missing():
@@ -385,7 +388,7 @@ def test_disks_hot_and_write_errors_warn():
     disk = win.parse_disks('{"IsAdmin":true,"Disks":[{"DeviceId":"0","HealthStatus":0,"OperationalStatus":[2],'
                            '"Reliability":{"Temperature":74,"WriteErrorsUncorrected":3}}]}')[0]
     assert disk.health == "warning"
-    assert "temperature 74 °C" in disk.issues and "3 uncorrected write errors" in disk.issues
+    assert "temperature 74 °C" in en(disk.issues) and "3 uncorrected write errors" in en(disk.issues)
 
 
 def test_events_verbatim_unprojected_ps51_record():
@@ -422,3 +425,8 @@ def test_cut_off_array_never_yields_its_last_complete_element():
            '    {\r\n        "Name":  "Public",\r\n        "Enabled":  "True"\r\n    }\r\n'
     with pytest.raises(ValueError, match="not JSON"):
         win.parse_firewall(text)
+
+
+def en(items) -> list[str]:
+    """Issues as the English reader sees them (explanations are German/English messages, data is text)."""
+    return [localize(i, "en") for i in items]
