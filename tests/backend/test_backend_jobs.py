@@ -121,6 +121,9 @@ def test_diagnose_result_and_refusal(client, org) -> None:
     assert targets["buero-pc"]["reason"] == "unknown_signer" and job["status"] == "partly_failed"
     listed = client.get("/api/jobs", headers=org.headers("admin")).json()["jobs"]
     assert listed[0]["job_id"] == job_id and listed[0]["targets"][1]["diagnosis"] is None  # lists leave it out
+    one = client.get(f"/api/jobs/{job_id}", params={"host": "kasse-01"}, headers=org.headers("admin")).json()
+    assert [t["host"] for t in one["targets"]] == ["kasse-01"] and one["targets"][0]["diagnosis"] == diagnosis
+    assert client.get(f"/api/jobs/{job_id}", params={"host": "ghost"}, headers=org.headers("admin")).status_code == 404
 
 
 def test_interrupted_is_stored_as_failed(client, org) -> None:

@@ -185,3 +185,13 @@ def test_other_organisations_see_nothing(fleet: Fleet, client_for) -> None:
     own = client_for(fleet.a.keys["admin"]).get(f"/dashboard/jobs/{job_id}")
     assert "Geheim &lt;b&gt;Alpha&lt;/b&gt;" in own.text  # escaped
     assert client_for(None).get("/dashboard/jobs").status_code == 303  # to the login
+
+
+def test_large_job_row_is_summarised(fleet: Fleet, client_for) -> None:
+    job_id = send_job(fleet, [f"alpha-pc-{i:02d}" for i in range(16, 26) if i < 25] + ["alpha-pc-00"])
+    sensor_fetch(fleet, "alpha-pc-16")
+    page = client_for(fleet.a.keys["technician"]).get("/dashboard/jobs?lang=de")
+    row = re.search(rf'<tr data-job="{job_id}">(.*?)</tr>', page.text, re.S).group(1)  # type: ignore[union-attr]
+    assert row.count('class="target"') == 8 and "und 2 weitere" in row
+    assert "abgeholt 1" in row and "wartet 9" in row
+    assert re.search(r'<option value="queued"\s*>wartet</option>', page.text)  # filter labels translated too

@@ -51,7 +51,7 @@ from ..deps import (
 router = APIRouter(tags=["jobs"])
 FEATURE = "unlimited_systems"  # remote jobs are multi-system work: Pro Business and higher
 MAX_WAIT = 30
-MAX_RESULT_BYTES = 2 * 1024 * 1024  # steps + diagnosis of one report
+MAX_RESULT_BYTES = 1024 * 1024  # steps + diagnosis of one report (the default request body limit, too)
 JobIdPath = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="32 hex digits")]
 HostQuery = Annotated[str, Query(min_length=1, max_length=255, description="host name as the sensor reports it")]
 ERRORS = {401: {"model": ErrorPublic}, 403: {"model": ErrorPublic}}
@@ -147,14 +147,21 @@ def list_jobs(principal: TechnicianDep, session: SessionDep,
 
 
 @router.get("/api/jobs/{job_id}", response_model=JobPublic, responses={**ERRORS, 404: {"model": ErrorPublic}})
-def get_job(job_id: JobIdPath, principal: TechnicianDep, session: SessionDep, lang: LangDep) -> JobPublic:
-    """One job with every host's status, steps and (diagnose jobs) diagnosis."""
+def get_job(job_id: JobIdPath, principal: TechnicianDep, session: SessionDep, lang: LangDep,
+            host: Annotated[str | None, Query(min_length=1, max_length=255, description=(
+                "only this host's target (a large job's diagnoses one at a time)"))] = None) -> JobPublic:
+    """One job with every host's status, steps and (diagnose jobs) diagnosis; with ``host`` only that target."""
     crud_jobs.expire_overdue(session, organisation_id=principal.organisation_id, now=_now(), job_id=job_id)
     job = crud_jobs.get_job(session, organisation_id=principal.organisation_id, job_id=job_id)
     if job is None:
         raise _not_found(job_id, lang)
     public = crud_jobs.load_public(session, job=job)
     session.commit()
+    if host is not None:
+        public.targets = [t for t in public.targets if t.host == host]
+        if not public.targets:
+            raise ApiError(404, "NOT_FOUND", tr("{h} ist kein Ziel von Auftrag {j}.", "{h} is not a target of job {j}.",
+                                                lang, h=host, j=job_id))
     return public
 
 
