@@ -1,20 +1,10 @@
-"""Edition gates: the one place that decides what the current edition may do.
+"""Edition gates: the one place that decides what the current edition may do. Pure gates: they read the license
+status in force (:func:`techcare.license.current`) and the edition table (:mod:`techcare.editions`), and write
+nothing but the Community repair quota.
 
-Editions and entitlements follow the product table:
-
-| entitlement          | Community | Pro | Pro Business | Enterprise |
-|----------------------|-----------|-----|--------------|------------|
-| unlimited_repairs    |           |  x  |      x       |     x      |
-| unlimited_systems    |           |     |      x       |     x      |
-| sensor_mode          |           |     |      x       |     x      |
-| shared_learning_db   |           |     |              |     x      |
-| team_features        |           |     |              |     x      |
-
-Limits without the entitlement: Community runs at most ``COMMUNITY_MONTHLY_REPAIRS`` repair steps per calendar
-month on this machine and is for 1 system; Pro covers up to ``PRO_MAX_SYSTEMS`` machines.
-
-The edition comes only from a verified license (``techcare.license``): ``EDITION`` in the settings says which
-license to expect, and without a lease verified online or (for at most 7 days) offline the gates are Community's.
+The edition comes only from a verified license: ``EDITION`` in the settings says which license to expect, and
+without a lease verified online or (for at most 7 days) offline the gates are Community's. See
+:mod:`techcare.editions` for the table of editions, entitlements and limits.
 """
 
 from __future__ import annotations
@@ -24,41 +14,35 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from .editions import (
+    COMMUNITY_MONTHLY_REPAIRS,
+    EDITION_NAMES,
+    EDITIONS,
+    ENTITLEMENTS,
+    FEATURE_NAMES,
+    PRO_MAX_SYSTEMS,
+    edition_for,
+)
 from .errors import LicenseError
 from .i18n import tr
 
 __all__ = ["COMMUNITY_MONTHLY_REPAIRS", "EDITIONS", "ENTITLEMENTS", "PRO_MAX_SYSTEMS", "allowed", "current_edition",
            "edition_for", "entitlements", "record_repairs", "repairs_remaining", "require", "require_repairs"]
 
-EDITIONS = ("community", "pro", "pro_business", "enterprise")
-EDITION_NAMES = {"community": "Community", "pro": "Pro", "pro_business": "Pro Business", "enterprise": "Enterprise"}
-ENTITLEMENTS: dict[str, tuple[str, ...]] = {
-    "community": (),
-    "pro": ("unlimited_repairs",),
-    "pro_business": ("unlimited_repairs", "unlimited_systems", "sensor_mode"),
-    "enterprise": ("unlimited_repairs", "unlimited_systems", "sensor_mode", "shared_learning_db", "team_features"),
-}
-FEATURE_NAMES = {
-    "unlimited_repairs": ("Unbegrenzte Reparaturen", "Unlimited repairs"),
-    "unlimited_systems": ("Unbegrenzte Systeme", "Unlimited systems"),
-    "sensor_mode": ("Sensor-Mode", "Sensor mode"),
-    "shared_learning_db": ("Shared Learning DB", "Shared learning database"),
-    "team_features": ("Team-Features", "Team features"),
-}
-COMMUNITY_MONTHLY_REPAIRS = 10
-PRO_MAX_SYSTEMS = 3
-
-# Set by techcare.license after a verification: {"edition": ..., "entitlements": [...]}.
-_active_license: dict[str, Any] | None = None
-_offline_checked = False
-
-
 def set_active_license(claims: dict[str, Any] | None) -> None:
-    """Called by the license layer with the verified lease claims (or ``None`` to forget them)."""
-    global _active_license, _offline_checked
-    _active_license = claims
+    """Compatibility for callers written before :func:`techcare.license.current`: make verified lease ``claims``
+    the license status in force (``None``: forget it). New code uses :func:`techcare.license.set_current`."""
+    from .license import LicenseStatus, set_current
+
     if claims is None:
-        _offline_checked = False
+        set_current(None)
+        return
+    edition = str(claims.get("edition") or "community")
+    ents = claims.get("entitlements")
+    set_current(LicenseStatus(str(claims.get("code") or "VALID"), ok=True, edition=edition,
+                              entitlements=[str(e) for e in ents] if isinstance(ents, list) else
+                              list(ENTITLEMENTS.get(edition, ())), limits=dict(claims.get("limits") or {}),
+                              license_id=claims.get("license_id"), claims=dict(claims)))
 
 
 def _configured_edition() -> str:
@@ -67,42 +51,26 @@ def _configured_edition() -> str:
     return get_settings().edition
 
 
-def _claims() -> dict[str, Any] | None:
-    """The verified license claims. A licensed ``EDITION`` in the settings alone grants nothing: without a lease
-    verified in this process, the cached lease is verified offline once (signature, fingerprint, 7-day budget)."""
-    global _offline_checked
-    if _active_license is None and not _offline_checked and _configured_edition() != "community":
-        _offline_checked = True
-        try:
-            from .license import check_license
+def _status() -> Any:
+    from .license import current
 
-            check_license(online=False)  # sets the active license (community when nothing valid is cached)
-        except Exception:  # noqa: BLE001 - no usable lease: fail closed
-            pass
-    return _active_license
+    return current()
 
 
 def current_edition() -> str:
-    """The edition in force: the verified lease's, else Community."""
-    claims = _claims()
-    if claims and claims.get("edition") in EDITIONS:
-        return str(claims["edition"])
+    """The edition in force: the verified license's, else Community."""
+    status = _status()
+    if status.ok and status.edition in EDITIONS:
+        return str(status.edition)
     return "community"
 
 
 def entitlements() -> tuple[str, ...]:
-    claims = _claims()
-    if claims and isinstance(claims.get("entitlements"), list):
-        return tuple(str(e) for e in claims["entitlements"])
-    return ENTITLEMENTS[current_edition()]
-
-
-def edition_for(feature: str) -> str:
-    """The smallest edition that includes ``feature``."""
-    for edition in EDITIONS:
-        if feature in ENTITLEMENTS[edition]:
-            return edition
-    raise ValueError(f"unknown feature {feature!r}; known: {', '.join(FEATURE_NAMES)}")
+    """What the license in force entitles to (nothing beyond Community without a verified license)."""
+    status = _status()
+    if status.ok and status.edition in EDITIONS:
+        return tuple(str(e) for e in status.entitlements)
+    return ENTITLEMENTS["community"]
 
 
 def allowed(feature: str) -> bool:

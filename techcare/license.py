@@ -3,7 +3,11 @@
 Flow (see ARCHITECTURE.md, notes/licensing-anchors.md)::
 
     key -> POST /api/licenses/validate {key, fingerprint, nonce} -> signed lease (EdDSA JWT) -> verified here
-        -> cached in TECHCARE_HOME/license/lease.jwt -> techcare.features.set_active_license(claims)
+        -> cached in TECHCARE_HOME/license/lease.jwt -> LicenseStatus -> license.current() -> techcare.features
+
+:meth:`LicenseManager.decide` only decides and returns a :class:`LicenseStatus`; :meth:`LicenseManager.check` is
+the one place that makes a decision the status in force (:func:`current`, read by the edition gates of
+:mod:`techcare.features`). Until a check ran in this process, :func:`current` verifies the cached lease offline once.
 
 Trust: the lease must be signed by one of the *trusted* public keys = the keys pinned in
 ``TECHCARE_HOME/license/public_keys.json`` (fetched once from ``GET /api/licenses/public-keys``, trust on first
@@ -29,6 +33,7 @@ import hmac
 import json
 import re
 import secrets
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -37,13 +42,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from .editions import EDITION_NAMES, EDITIONS
 from .errors import BackendError, LicenseError
 from .i18n import tr
 
 __all__ = [
     "CLIENT_CODES", "CLOCK_TOLERANCE", "OFFLINE_GRACE_SECONDS", "SERVER_CODES", "SHIPPED_KEYS", "LicenseManager",
-    "LicenseStatus", "check_license", "ensure_license", "machine_fingerprint", "machine_id", "main",
-    "check_at_start", "validate_for_setup",
+    "LicenseStatus", "check_at_start", "check_license", "current", "ensure_license", "machine_fingerprint",
+    "machine_id", "main", "set_current", "validate_for_setup",
 ]
 
 OFFLINE_GRACE_SECONDS = 7 * 86400
@@ -174,8 +180,6 @@ _SERVER_TEXT = {
 
 
 def status_message(status: LicenseStatus) -> str:
-    from .features import EDITION_NAMES
-
     edition = EDITION_NAMES.get(status.edition, status.edition)
     code = status.code
     if code == "VALID":
@@ -407,7 +411,15 @@ class LicenseManager:
 
     # ---- the check ------------------------------------------------------------------------------------
     def check(self, *, online: bool = True) -> LicenseStatus:
-        """Decide the license state now. Never raises for license problems; see :meth:`ensure`."""
+        """Decide the license state now (:meth:`decide`) and make it the status in force in this process
+        (:func:`current`, which the edition gates read). Never raises for license problems; see :meth:`ensure`."""
+        status = self.decide(online=online)
+        set_current(status)
+        return status
+
+    def decide(self, *, online: bool = True) -> LicenseStatus:
+        """The license state now, from the server or the cached lease. Changes nothing but the lease cache and the
+        high-water mark: what is in force is :meth:`check`'s business."""
         edition = self.settings.edition
         key = self.settings.license_key
         if not key:
@@ -488,22 +500,16 @@ class LicenseManager:
         local = now if abs(now - server_ts) <= CLOCK_TOLERANCE else None
         high = max(t for t in (server_ts, float(claims["iat"]), local) if t is not None)
         self._write_state(high_water=high, last_online=server_ts, license_id=claims.get("sub"))
-        return self._activate(claims, "VALID", online=True, warnings=warnings)
+        return self._granted(claims, "VALID", online=True, warnings=warnings)
 
     def _refused(self, code: str, *, detail: str = "", license_id: str | None = None,
                  claims: dict[str, Any] | None = None) -> LicenseStatus:
-        """The server was reached and the license does not hold for this run: Community gates."""
-        from .features import set_active_license
-
-        set_active_license({"edition": "community", "entitlements": []})
+        """The server was reached and the license does not hold for this run."""
         return LicenseStatus(code, ok=False, online=True, detail=detail, license_id=license_id, claims=claims)
 
     def _offline(self, now: float, *, reason: str) -> LicenseStatus:
-        from .features import set_active_license
-
         token = self.cached_lease()
         if token is None:
-            set_active_license({"edition": "community", "entitlements": []})
             return LicenseStatus("LEASE_INVALID", ok=False, detail=tr(
                 "offline und noch keine Lizenz zwischengespeichert – einmal online prüfen nötig ({reason})",
                 "offline and no license cached yet – one online check is needed ({reason})", reason=reason))
@@ -512,11 +518,9 @@ class LicenseManager:
         except _Invalid as exc:
             if "untrusted key" not in str(exc):
                 self._delete_lease()
-            set_active_license({"edition": "community", "entitlements": []})
             return LicenseStatus("LEASE_INVALID", ok=False, detail=str(exc))
         if claims.get("valid") is not True or claims.get("code") != "VALID":
             self._delete_lease()
-            set_active_license({"edition": "community", "entitlements": []})
             return LicenseStatus(str(claims.get("code") or "LEASE_INVALID"), ok=False, detail="cached denial")
         iat = float(claims["iat"])
         exp = float(claims["exp"])
@@ -525,7 +529,6 @@ class LicenseManager:
             high = iat
         nbf = float(claims.get("nbf", iat))
         if now < high - CLOCK_TOLERANCE or now < min(iat, nbf) - CLOCK_TOLERANCE:
-            set_active_license({"edition": "community", "entitlements": []})
             behind = max(high, min(iat, nbf)) - now
             return LicenseStatus("CLOCK_TAMPERED", ok=False, last_online=iat, expires_at=exp,
                                  license_id=claims.get("sub"),
@@ -534,7 +537,6 @@ class LicenseManager:
         effective = max(now, high)
         deadline = min(iat + OFFLINE_GRACE_SECONDS, exp)
         if effective > deadline:
-            set_active_license({"edition": "community", "entitlements": []})
             self._raise_high_water(now)
             expired = exp < iat + OFFLINE_GRACE_SECONDS
             return LicenseStatus("EXPIRED" if expired else "OFFLINE_GRACE_EXCEEDED", ok=False, last_online=iat,
@@ -542,21 +544,16 @@ class LicenseManager:
                                  detail=tr("zuletzt online geprüft: {when}", "last checked online: {when}",
                                            when=_iso(iat)))
         self._raise_high_water(now)
-        return self._activate(claims, "OFFLINE_GRACE", online=False, days_left=(deadline - effective) / 86400,
+        return self._granted(claims, "OFFLINE_GRACE", online=False, days_left=(deadline - effective) / 86400,
                               detail=reason)
 
-    def _activate(self, claims: dict[str, Any], code: str, *, online: bool, days_left: float | None = None,
+    def _granted(self, claims: dict[str, Any], code: str, *, online: bool, days_left: float | None = None,
                   detail: str = "", warnings: list[str] | None = None) -> LicenseStatus:
-        from .features import EDITIONS, set_active_license
-
         edition = str(claims.get("edition") or "community")
         if edition not in EDITIONS:
-            set_active_license({"edition": "community", "entitlements": []})
             return LicenseStatus("LEASE_INVALID", ok=False, online=online, detail=f"unknown edition {edition!r}")
         ents = claims.get("entitlements")
         ents = [str(e) for e in ents] if isinstance(ents, list) else []
-        set_active_license({"edition": edition, "entitlements": ents, "limits": claims.get("limits") or {},
-                            "license_id": claims.get("sub"), "code": code})
         return LicenseStatus(code, ok=True, edition=edition, entitlements=ents, limits=dict(claims.get("limits") or {}),
                              online=online, days_left=days_left, expires_at=float(claims["exp"]),
                              last_online=float(claims["iat"]), license_id=claims.get("sub"), detail=detail,
@@ -567,6 +564,36 @@ class LicenseManager:
         status = self.check(online=online)
         if not status.ok:
             raise LicenseError(status.message)
+        return status
+
+
+# ---- the status in force ---------------------------------------------------------------------------------
+
+_current: LicenseStatus | None = None
+_current_lock = threading.Lock()
+
+
+def set_current(status: LicenseStatus | None) -> None:
+    """Make ``status`` the license status in force (``None``: forget it, so the next :func:`current` verifies the
+    cached lease again). :meth:`LicenseManager.check` is its caller; tests use it to stand in for a verified
+    license."""
+    global _current
+    with _current_lock:
+        _current = status
+
+
+def current() -> LicenseStatus:
+    """The license status in force in this process: the last one checked, else the cached lease verified offline
+    once (signature, machine, 7-day budget; never the network). Anything unexpected fails closed."""
+    with _current_lock:
+        status = _current
+    if status is not None:
+        return status
+    try:
+        return LicenseManager().check(online=False)
+    except Exception as exc:  # noqa: BLE001 - no usable license: Community gates, and say why
+        status = LicenseStatus("LEASE_INVALID", ok=False, detail=f"{type(exc).__name__}: {exc}")
+        set_current(status)
         return status
 
 

@@ -33,27 +33,28 @@ def techcare_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pa
     monkeypatch.setenv("TECHCARE_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("TECHCARE_ENV_FILE", str(tmp_path / "test.env"))
     (tmp_path / "test.env").write_text("")
-    from techcare import config, features, i18n
+    from techcare import config, i18n, license
 
     config.reset_settings()
     i18n.set_language(None)
-    features.set_active_license(None)
+    license.set_current(None)
     yield tmp_path
     config.reset_settings()
     i18n.set_language(None)
-    features.set_active_license(None)
+    license.set_current(None)
 
 
 @pytest.fixture
 def licensed(monkeypatch: pytest.MonkeyPatch):
     """``licensed("enterprise")``: configure an edition AND activate its verified entitlements, as a successful
     license check would (the edition in the settings alone grants nothing)."""
-    from techcare import config, features
+    from techcare import config, editions, license
 
     def activate(edition: str) -> None:
         monkeypatch.setenv("EDITION", edition)
         config.reset_settings()
-        features.set_active_license({"edition": edition, "entitlements": list(features.ENTITLEMENTS[edition])})
+        license.set_current(license.LicenseStatus("VALID", ok=True, edition=edition,
+                                                  entitlements=list(editions.ENTITLEMENTS[edition])))
 
     return activate
 

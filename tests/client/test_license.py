@@ -8,7 +8,7 @@ import httpx
 import jwt
 import pytest
 
-from techcare import features
+from techcare import features, license
 from techcare.backend_client import BackendClient
 from techcare.config import load_settings
 from techcare.errors import LicenseError
@@ -22,9 +22,9 @@ FP = machine_fingerprint(raw_id="0123456789abcdef0123456789abcdef")
 
 @pytest.fixture(autouse=True)
 def _forget_license():
-    features.set_active_license(None)
+    license.set_current(None)
     yield
-    features.set_active_license(None)
+    license.set_current(None)
 
 
 @pytest.fixture
@@ -62,7 +62,7 @@ def test_offline_within_seven_days_uses_cached_lease(server, clock, tmp_path):
     assert m.check().code == "VALID"
     server.mode = "down"
     clock.advance(6 * DAY + 23 * 3600)
-    features.set_active_license(None)
+    license.set_current(None)
     status = m.check()
     assert status.code == "OFFLINE_GRACE" and status.ok
     assert 0 < status.days_left < 0.05
@@ -372,3 +372,57 @@ def test_start_and_setup_hooks(server, clock, tmp_path):
     assert validate_for_setup("TECHCARE-PB-TEST", {"BACKEND_URL": "http://license.test"}, **kw).startswith("✖")
     with pytest.raises(LicenseError, match="widerrufen"):
         check_at_start(settings=m.settings, **kw)
+
+
+def test_decide_changes_nothing_in_force_and_check_makes_it_current(server, clock, tmp_path):
+    m = manager(server, clock, tmp_path)
+    decided = m.decide()
+    assert decided.code == "VALID" and decided.ok
+    assert license.current().code == "NO_LICENSE" and not features.allowed("sensor_mode")  # nothing configured here
+    checked = m.check()
+    assert license.current() is checked and features.current_edition() == "pro_business"
+    server.status = "REVOKED"
+    assert m.decide().code == "REVOKED" and features.allowed("sensor_mode")    # decided, not yet in force
+    assert m.check().code == "REVOKED" and not features.allowed("sensor_mode")
+
+
+def test_current_verifies_the_cached_lease_offline_once(monkeypatch, tmp_path):
+    """Without a check in this process, the gates still honour a lease cached by an earlier one, offline."""
+    import time
+
+    from techcare import config
+
+    from .fakes import Clock
+
+    now = Clock(time.time())
+    online = FakeLicenseServer(now)
+    monkeypatch.setenv("LICENSE_KEY", "TECHCARE-PB-TEST")
+    monkeypatch.setenv("EDITION", "pro_business")
+    config.reset_settings()
+    home = config.get_settings().techcare_home
+    settings = load_settings(backend_url="http://license.test")
+    client = BackendClient(client=online.client(), retries=1, sleep=lambda s: None)
+    assert LicenseManager(settings, client=client, clock=now, home=home).check().code == "VALID"
+    license.set_current(None)                         # a new process: nothing in force yet, no backend configured
+    assert features.current_edition() == "pro_business" and license.current().code == "OFFLINE_GRACE"
+    assert len(online.calls) == 1                     # never the network
+    (home / "license" / "lease.jwt").unlink()         # later changes on disk do not flip the gates mid-process
+    assert features.allowed("sensor_mode")
+    license.set_current(None)
+    assert license.current().code == "LEASE_INVALID" and features.current_edition() == "community"
+
+
+def test_editions_is_a_leaf_the_backend_shares():
+    import ast
+    from pathlib import Path
+
+    import techcare.editions
+
+    tree = ast.parse(Path(techcare.editions.__file__).read_text(encoding="utf-8"))
+    imported = [n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)] + [
+        a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
+    assert not [m for m in imported if m.startswith("techcare") or m.startswith(".")]
+    assert all(not n.level for n in ast.walk(tree) if isinstance(n, ast.ImportFrom))
+    from techcare_backend.core import licensing
+
+    assert licensing.ENTITLEMENTS is techcare.editions.ENTITLEMENTS

@@ -12,7 +12,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
-from techcare.features import EDITION_NAMES, FEATURE_NAMES, edition_for
+from techcare.editions import EDITION_NAMES, FEATURE_NAMES, edition_for
 from techcare.i18n import tr
 
 from .. import crud
@@ -117,7 +117,7 @@ ROUTE_ROLES: dict[str, frozenset[str] | str] = {
     "GET /api/monitoring/alerts": HUMAN,
     "POST /api/cases": HUMAN,
     "GET /api/cases/search": HUMAN,
-    "GET /api/cases/{case_id}": HUMAN,
+    "GET /api/cases/{id}": HUMAN,
     # a sensor uploads only the changelog of a remote job (with job_id; checked in routes/changelogs.py)
     "POST /api/changelogs": ANY_KEY,
     "GET /api/changelogs": HUMAN,
@@ -136,7 +136,7 @@ AREA_ROLES: tuple[tuple[str, frozenset[str] | str], ...] = (
 
 
 def roles_for(method: str, path: str) -> frozenset[str] | str | None:
-    """Who may call ``method path`` (the route's template, e.g. ``/api/cases/{case_id}``); ``None``: nobody."""
+    """Who may call ``method path`` (the route's template, e.g. ``/api/cases/{id}``); ``None``: nobody."""
     found = ROUTE_ROLES.get(f"{method} {path}")
     if found is not None:
         return found

@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from techcare.editions import ENTITLEMENTS, limits
 from techcare.i18n import tr
 
 from .. import crud
@@ -87,8 +88,8 @@ def _answer(ctx: Any, req: ValidateRequest, code: str, state: dict[str, Any] | N
         exp = now + settings.denial_lease_seconds
     claims: dict[str, Any] = {
         "edition": state["edition"] if state else None,
-        "entitlements": crud.license_entitlements(state["edition"]) if state and valid else [],
-        "limits": crud.license_limits(state["edition"], state["max_machines"]) if state and valid else {},
+        "entitlements": list(ENTITLEMENTS[state["edition"]]) if state and valid else [],
+        "limits": limits(state["edition"], state["max_machines"]) if state and valid else {},
         "fingerprint": req.fingerprint, "nonce": req.nonce, "code": code, "valid": valid,
         "iat": now, "nbf": now, "exp": exp, "jti": secrets.token_urlsafe(12),
     }
@@ -135,7 +136,7 @@ def _decide(ctx: Any, req: ValidateRequest, state: dict[str, Any] | None, now: i
         return _answer(ctx, req, "SUSPENDED", state, now, lang)
     if state["expires_at"] is not None and state["expires_at"] <= now:
         return _answer(ctx, req, "EXPIRED", state, now, lang)
-    missing = sorted(set(req.entitlements) - set(crud.license_entitlements(state["edition"])))
+    missing = sorted(set(req.entitlements) - set(ENTITLEMENTS[state["edition"]]))
     if missing:
         return _answer(ctx, req, "ENTITLEMENTS_MISSING", state, now, lang, missing=", ".join(missing))
     if req.fingerprint not in state["fingerprints"]:
