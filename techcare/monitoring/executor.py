@@ -218,6 +218,7 @@ class Executor:
         self.log = RunLog(self.home / RUN_LOG)
         self._say = progress or (lambda line: log.info("%s", line))
         self.stop = stop or threading.Event()
+        self.busy = False  # True while a job is being verified, run or reported
 
     # ---- identity --------------------------------------------------------------------------------------------
     @property
@@ -341,6 +342,13 @@ class Executor:
     # ---- processing -------------------------------------------------------------------------------------------
     def process(self, job: Any) -> JobOutcome:
         """Verify, record and run one delivered job (``{"job_id", "envelope"}``); report the result."""
+        self.busy = True
+        try:
+            return self._process(job)
+        finally:
+            self.busy = False
+
+    def _process(self, job: Any) -> JobOutcome:
         outer = job.get("job_id") if isinstance(job, dict) else None
         outer = outer if isinstance(outer, str) and _HEX32.fullmatch(outer) else None
         envelope = job.get("envelope") if isinstance(job, dict) else None

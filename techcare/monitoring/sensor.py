@@ -412,6 +412,8 @@ class Sensor:
             self._wake_sender.set()
             deadline = time.monotonic() + STOP_GRACE  # a job's current step may finish; systemd waits 30 s
             for thread in threads:
+                if thread.name == "techcare-sensor-jobs" and not (self._executor is not None and self._executor.busy):
+                    continue  # only waiting in a long-poll: nothing to finish
                 thread.join(timeout=max(0.1, deadline - time.monotonic()))
         if code == 0 or self.stop_event.is_set():
             return code
