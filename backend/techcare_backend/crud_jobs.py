@@ -36,6 +36,7 @@ __all__ = ["CLOCK_SKEW", "MAX_FETCH", "MAX_HOSTS", "MAX_LIFETIME", "JobConflict"
 MAX_HOSTS = 1000
 MAX_HOST_LENGTH = 255
 MAX_LIFETIME = timedelta(days=30)
+NO_REPORT_GRACE = timedelta(days=1)  # a delivered job the host never reported on is given up this long after expiry
 CLOCK_SKEW = timedelta(minutes=5)  # a job is handed out this long before its not_before (the hosts allow it too)
 MAX_FETCH = 10  # envelopes per sensor fetch (up to 256 KiB each); the rest comes with the next one
 JOB_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -270,15 +271,20 @@ def _targets(session: Session, job_ids: Sequence[str]) -> dict[str, list[JobTarg
 def expire_overdue(session: Session, *, organisation_id: str, now: datetime, hostname: str | None = None,
                    job_id: str | None = None) -> int:
     """Queued targets whose job expired become ``expired``; delivered ones a technician cancelled become
-    ``cancelled`` once the job expired (the host can no longer start them). Returns the number changed."""
+    ``cancelled`` once the job expired (the host can no longer start them); delivered ones the host never reported
+    on become ``expired`` (reason ``no_report``) a day after the job expired. Returns the number changed."""
     changed = 0
-    for status, new in (("queued", "expired"), ("delivered", "cancelled")):
+    rules = (("queued", "expired", None, now), ("delivered", "cancelled", None, now),
+             ("delivered", "expired", "no_report", now - NO_REPORT_GRACE))
+    for status, new, reason, cutoff in rules:
         stmt = (update(JobTarget).where(
             JobTarget.organisation_id == organisation_id, JobTarget.status == status,
-            JobTarget.job_id.in_(select(Job.id).where(Job.organisation_id == organisation_id, Job.expires <= now)))
+            JobTarget.job_id.in_(select(Job.id).where(Job.organisation_id == organisation_id, Job.expires <= cutoff)))
             .values(status=new, updated_at=now, finished_at=now).execution_options(synchronize_session=False))
         if new == "cancelled":
             stmt = stmt.where(JobTarget.cancel_requested_at.is_not(None))
+        if reason is not None:
+            stmt = stmt.values(reason=reason)
         if hostname is not None:
             stmt = stmt.where(JobTarget.hostname == hostname)
         if job_id is not None:
@@ -288,7 +294,8 @@ def expire_overdue(session: Session, *, organisation_id: str, now: datetime, hos
 
 
 def summary_status(statuses: Iterable[str]) -> str:
-    """One word for a job: ``queued`` (nothing started), ``running``, ``done`` (all that ran succeeded),
+    """One word for a job: ``queued`` (no host started or finished it yet), ``running``, ``done`` (every host that
+    ran it succeeded),
     ``partly_failed``, ``failed``, ``expired`` or ``cancelled``."""
     counts = Counter(statuses)
     active = counts["queued"] + counts["delivered"] + counts["running"]

@@ -547,3 +547,24 @@ def test_an_idle_long_poll_costs_little_memory() -> None:
         except subprocess.TimeoutExpired:
             child.kill()
             child.wait()
+
+
+def test_a_delivered_job_never_reported_on_is_given_up_a_day_after_expiry(client, org, app) -> None:
+    env = envelope(["kasse-01"])
+    job_id = env["payload"]["job_id"]
+    create(client, org, env)
+    fetch(client, org, "kasse-01")
+    with app.state.ctx.sessionmaker() as session:  # as if the job had expired 23 hours ago
+        from techcare_backend.models import Job
+
+        job = session.get(Job, job_id)
+        job.expires = datetime.now(UTC) - timedelta(hours=23)
+        session.commit()
+    job = client.get(f"/api/jobs/{job_id}", headers=org.headers("technician")).json()
+    assert job["targets"][0]["status"] == "delivered"  # the host may still report
+    with app.state.ctx.sessionmaker() as session:
+        session.get(Job, job_id).expires = datetime.now(UTC) - timedelta(hours=25)
+        session.commit()
+    job = client.get(f"/api/jobs/{job_id}", headers=org.headers("technician")).json()
+    assert job["targets"][0]["status"] == "expired" and job["targets"][0]["reason"] == "no_report"
+    assert job["status"] == "expired"
