@@ -435,7 +435,8 @@ class Executor:
                                  "detail": exc.message[:1000]})
                     failed = number
                     break
-                self.log.append("step", job_id, step=number, session=result.session, status=result.status)
+                self.log.append("step", job_id, step=number, action=plan.steps[number - 1].action_id,
+                                session=result.session, status=result.status)
                 self._upload(result.session, job_id)
                 done += [_step_dict(o) for o in result.steps]
                 if result.status == "failed":
@@ -505,7 +506,8 @@ class Executor:
 
     def _recover_one(self, record: dict[str, Any]) -> JobOutcome:
         job_id = record["job_id"]
-        steps = [{"number": r["step"], "action": "", "status": r.get("status", ""), "detail": r.get("session", "")}
+        steps = [{"number": r["step"], "action": r.get("action", ""), "status": r.get("status", ""),
+                  "detail": r.get("session", "")}
                  for r in self.log.records() if r["job_id"] == job_id and r["event"] == "step"]
         if record.get("kind") == "diagnose":
             return JobOutcome(job_id, "interrupted", "interrupted", tr(
@@ -517,9 +519,25 @@ class Executor:
         mine = set(self.log.sessions(job_id)) | set(self.log.sessions(record.get("rollback_of") or ""))
         stamp = datetime.fromtimestamp(float(record.get("at", 0)) - 1, UTC).strftime("%Y%m%dT%H%M%SZ")
         fingerprint = str(record.get("plan_fingerprint") or "")
-        found = [item for item in repairs.interrupted()
-                 if item.session in mine or (fingerprint and item.session.split("-")[1:2] == [fingerprint[:12]]
-                                             and item.session[:16] >= stamp)]
+
+        def of_this_job(session: str) -> bool:  # session ids are <UTC stamp>-<plan fingerprint>-<random>
+            return bool(fingerprint) and session.split("-")[1:2] == [fingerprint[:12]] and session[:16] >= stamp
+
+        # a step that ended just before the kill, before the run log heard of it: record it (rollbacks need it)
+        for session in repairs.sessions():
+            if session in mine or not of_this_job(session):
+                continue
+            entries = repairs.read_entries(session)
+            end = next((e for e in reversed(entries) if e.get("event") == "run_finished"), None)
+            ran = next((e for e in entries if e.get("event") in ("finished", "failed", "skipped")), None)
+            if end is None or ran is None:
+                continue
+            self.log.append("step", job_id, step=ran.get("step"), action=ran.get("action", ""), session=session,
+                            status=end.get("status"), recovered=True)
+            steps.append({"number": ran.get("step"), "action": ran.get("action", ""), "status": ran.get("event"),
+                          "detail": session})
+            mine.add(session)
+        found = [item for item in repairs.interrupted() if item.session in mine or of_this_job(item.session)]
         lines = []
         for item in found:
             try:

@@ -426,3 +426,22 @@ def test_a_stopping_sensor_ends_a_repair_after_the_current_step(key, pc, backend
     assert [(s["number"], s["status"]) for s in outcome.steps] == [(1, "finished"), (2, "finished"),
                                                                   (3, "not_run"), (4, "not_run")]
     assert executor.log.open_jobs() == []
+
+
+def test_recovery_finds_steps_the_run_log_never_heard_of(executor, key, pc, backend):
+    """Killed after a step's run ended but before its ``step`` record: recovery records the session (so a
+    rollback undoes it) and reports the job interrupted."""
+    p = repair_payload(pc, "GO REPAIR: 1,3")
+    plan = repairs.Plan.from_actions([{"action": s["action"], "params": s["params"]} for s in p["steps"]],
+                                     platform="windows", host=HOST)
+    executor.log.append("accepted", p["job_id"], kind="repair", plan_fingerprint=p["plan_fingerprint"],
+                        rollback_of=None, signer="Anna", approval=p["approval"])
+    result = plan.run(repairs.Approval(plan.id, (3,), p["approval"]), pc.runner(), progress=lambda line: None)
+    assert result.status == "completed" and pc.start_types["wuauserv"] == "demand"
+    [outcome] = executor.recover()
+    assert (outcome.status, outcome.reason) == ("interrupted", "interrupted")
+    assert [(s["number"], s["action"]) for s in outcome.steps] == [(3, "win.set_service_start_type")]
+    assert executor.log.sessions(p["job_id"]) == [result.session]
+    rollback = payload("rollback", platform="windows", rollback_of=p["job_id"])
+    assert executor.process(job(key, rollback)).status == "rolled_back"
+    assert pc.start_types["wuauserv"] == "disabled"
