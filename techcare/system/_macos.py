@@ -34,6 +34,7 @@ import weakref
 from datetime import datetime, timezone
 from typing import Any
 
+from ..i18n import Message, msg
 from ._common import metrics_from_fact
 from .records import (
     FAILED,
@@ -192,9 +193,16 @@ def _needs_admin(result: CommandResult) -> bool:
 
 def _unknown_from(probe: str, result: CommandResult, source: str) -> ProbeResult:
     if result.error is None and _needs_admin(result):
-        return unknown(probe, NEEDS_ADMIN, f"{source} needs administrator rights (run TechCare as admin/root)",
+        return unknown(probe, NEEDS_ADMIN, msg("{s} braucht Administratorrechte (TechCare als Admin/root starten)",
+                                               "{s} needs administrator rights (run TechCare as admin/root)", s=source),
                        source=source)
     return command_unknown(probe, result, source=source)
+
+
+def _not_understood(probe: str, source: str, exc: Exception) -> ProbeResult:
+    """An explained unknown for output of the documented tool that had another shape."""
+    return unknown(probe, PARSE_ERROR, msg("Ausgabe von {s} nicht verstanden: {e}", "{s} output not understood: {e}",
+                                           s=source, e=exc), source=source)
 
 
 def _plist(text: str) -> Any:
@@ -237,7 +245,8 @@ def parse_firewall_state(text: str) -> FirewallStatus:
         if state == 0:
             return FirewallStatus(False, "Application Firewall", detail=line)
         if state in (1, 2):
-            detail = line + (" (blocks all incoming connections)" if state == 2 else "")
+            detail = msg("{l} (blockiert alle eingehenden Verbindungen)", "{l} (blocks all incoming connections)",
+                         l=line) if state == 2 else line
             return FirewallStatus(True, "Application Firewall", detail=detail)
         raise ParseError(f"unknown firewall state {state}")
     lowered = text.lower()
@@ -256,7 +265,7 @@ def firewall(runner: CommandRunner) -> ProbeResult:
         return ProbeResult("firewall", "ok", parse_firewall_state(result.stdout or result.stderr),
                            source="socketfilterfw")
     except ParseError as exc:
-        return unknown("firewall", PARSE_ERROR, str(exc), source="socketfilterfw")
+        return _not_understood("firewall", "socketfilterfw", exc)
 
 
 # ---- antivirus ------------------------------------------------------------------------------------------
@@ -316,25 +325,30 @@ def xprotect_status(version: str | None, history: list[dict[str, Any]] | None, n
     installed version: since macOS 15 XProtect also updates itself outside the install history, so an
     installed version newer than the newest record means the age is simply not known (never "outdated").
     """
-    product = AntivirusProduct("XProtect", enabled=True, realtime=True, detail=f"version {version}")
+    first = msg("Version {v}", "version {v}", v=version)
+    product = AntivirusProduct("XProtect", enabled=True, realtime=True, detail=first)
     records = [h for h in history or [] if h["name"].lower().startswith("xprotect") and h["date"] is not None]
     if not records:
-        product.detail += "; last update unknown (no install history)"
+        product.detail = first + msg("; letztes Update unbekannt (keine Installationshistorie)",
+                                     "; last update unknown (no install history)")
         return product
     if version:  # records of versions newer than the installed one say nothing about its age
         records = [h for h in records if not h["version"] or _version_key(h["version"]) <= _version_key(version)]
     if not records:
-        product.detail += "; no install record of this version, age unknown"
+        product.detail = first + msg("; kein Installationseintrag dieser Version, Alter unbekannt",
+                                     "; no install record of this version, age unknown")
         return product
     newest = max(records, key=lambda h: h["date"])
     if version and newest["version"] and _version_key(version) > _version_key(newest["version"]):
-        product.detail += (f"; updated outside the install history (newest record {newest['version']}), "
-                           "age unknown")
+        product.detail = first + msg("; außerhalb der Installationshistorie aktualisiert (neuester Eintrag {n}), "
+                                     "Alter unbekannt", "; updated outside the install history (newest record {n}), "
+                                     "age unknown", n=newest["version"])
         return product
     age_days = max(0, int((now - newest["date"].timestamp()) // 86400))
     product.signature_age_days = age_days
     product.up_to_date = age_days <= max_age_days
-    product.detail += f"; last update {newest['date'].date().isoformat()} ({age_days} days ago)"
+    product.detail = first + msg("; letztes Update {d} (vor {a} Tagen)", "; last update {d} ({a} days ago)",
+                                 d=newest["date"].date().isoformat(), a=age_days)
     return product
 
 
@@ -345,7 +359,8 @@ def detect_third_party_av(entries: list[str] | None) -> list[AntivirusProduct]:
     for entry in entries or []:
         name = THIRD_PARTY_AV.get(entry)
         if name and name not in found:
-            found[name] = AntivirusProduct(name, enabled=None, detail=f"{APPLICATIONS_DIR}/{entry} installed")
+            found[name] = AntivirusProduct(name, enabled=None, detail=msg("{p} installiert", "{p} installed",
+                                                                          p=f"{APPLICATIONS_DIR}/{entry}"))
     return list(found.values())
 
 
@@ -364,7 +379,8 @@ def antivirus(runner: CommandRunner) -> ProbeResult:
         elif file.error == NOT_FOUND:
             missing += 1
         elif file.error == NOT_RECORDED:
-            return unknown("antivirus", NOT_IN_SNAPSHOT, "XProtect's Info.plist is not in the snapshot",
+            return unknown("antivirus", NOT_IN_SNAPSHOT, msg("Info.plist von XProtect ist nicht im Snapshot",
+                                                             "XProtect's Info.plist is not in the snapshot"),
                            source="XProtect")
         else:
             reasons.append(f"{path}: {file.error}")
@@ -379,7 +395,8 @@ def antivirus(runner: CommandRunner) -> ProbeResult:
                 history = None  # age unknown (macOS 10.14's system_profiler has no -json)
         products.append(xprotect_status(version, history, _now(runner)))
     elif missing != len(XPROTECT_PLISTS):
-        return unknown("antivirus", FAILED, "XProtect version could not be read: " + "; ".join(reasons),
+        return unknown("antivirus", FAILED, msg("Version von XProtect nicht lesbar: {r}",
+                                                "XProtect version could not be read: {r}", r="; ".join(reasons)),
                        source="XProtect")
     products.extend(detect_third_party_av(runner.list_dir(APPLICATIONS_DIR)))
     return ProbeResult("antivirus", "ok", AntivirusStatus(products), source="XProtect")
@@ -408,7 +425,7 @@ def update_service(runner: CommandRunner) -> ProbeResult:
     except ParseError as exc:
         if result.returncode != 0:
             return _unknown_from("update_service", result, "softwareupdate")
-        return unknown("update_service", PARSE_ERROR, str(exc), source="softwareupdate")
+        return _not_understood("update_service", "softwareupdate", exc)
     return ProbeResult("update_service", "ok", status, source="softwareupdate")
 
 
@@ -479,7 +496,7 @@ def services(runner: CommandRunner) -> ProbeResult:
     try:
         rows = parse_launchctl_list(result.stdout)
     except ParseError as exc:
-        return unknown("services", PARSE_ERROR, str(exc), source="launchctl")
+        return _not_understood("services", "launchctl", exc)
     return ProbeResult("services", "ok", failed_launchd_jobs(rows), source="launchctl")
 
 
@@ -604,12 +621,14 @@ def _update_listing(runner: CommandRunner, probe: str) -> tuple[list[PackageUpda
         if _needs_admin(result):
             return None, _unknown_from(probe, result, "softwareupdate")
         detail = (result.stderr or result.stdout).strip().splitlines()
-        return None, unknown(probe, FAILED, "softwareupdate could not list updates (exit "
-                             f"{result.returncode}): {detail[-1][:200] if detail else 'no output'}",
-                             source="softwareupdate")
+        return None, unknown(probe, FAILED, msg("softwareupdate konnte keine Updates auflisten (Exit {c}): {d}",
+                                                "softwareupdate could not list updates (exit {c}): {d}",
+                                                c=result.returncode, d=detail[-1][:200] if detail else
+                                                msg("keine Ausgabe", "no output")), source="softwareupdate")
     updates = parse_softwareupdate_list(result.stdout + "\n" + result.stderr, _mac_version(runner))
     if not updates:  # it said it found software but nothing could be read: never report "no updates" then
-        return None, unknown(probe, PARSE_ERROR, "softwareupdate listed updates in an unknown format",
+        return None, unknown(probe, PARSE_ERROR, msg("softwareupdate listete Updates in einem unbekannten Format",
+                                                     "softwareupdate listed updates in an unknown format"),
                              source="softwareupdate")
     return updates, None
 
@@ -697,7 +716,7 @@ def events(runner: CommandRunner) -> ProbeResult:
     except ParseError as exc:
         if result.returncode != 0:
             return _unknown_from("events", result, "log")
-        return unknown("events", PARSE_ERROR, str(exc), source="log")
+        return _not_understood("events", "log", exc)
     return ProbeResult("events", "ok", records, source="log show")
 
 
@@ -746,13 +765,14 @@ def parse_diskutil_info(text: str) -> DiskHealth | None:
         disk.health, disk.smart_passed = "passed", True
     elif lowered == "failing":
         disk.health, disk.smart_passed = "failing", False
-        disk.issues.append("SMART status: Failing")
+        disk.issues.append(msg("SMART-Status: Failing (Defekt)", "SMART status: Failing"))
     elif lowered in ("not supported", "unsupported"):
-        disk.issues.append("SMART is not supported by this disk or its enclosure (e.g. USB)")
+        disk.issues.append(msg("SMART wird von diesem Datenträger oder seinem Gehäuse nicht unterstützt (z.B. USB)",
+                               "SMART is not supported by this disk or its enclosure (e.g. USB)"))
     elif status:
-        disk.issues.append(f"unknown SMART status {status!r}")
+        disk.issues.append(msg("unbekannter SMART-Status {s!r}", "unknown SMART status {s!r}", s=status))
     else:
-        disk.issues.append("diskutil reports no SMART status")
+        disk.issues.append(msg("diskutil meldet keinen SMART-Status", "diskutil reports no SMART status"))
 
     keys = info.get("SMARTDeviceSpecificKeysMayVaryNotGuaranteed")
     if isinstance(keys, dict) and keys:
@@ -772,18 +792,20 @@ def _apply_nvme_keys(disk: DiskHealth, keys: dict[str, Any]) -> None:
     disk.power_on_hours = next((h for h in hours if h is not None), None)
     if disk.health == "failing":
         return
-    warnings: list[tuple[str, str]] = []
+    warnings: list[tuple[str, Message]] = []
     spare, threshold = _int(keys.get("AVAILABLE_SPARE")), _int(keys.get("AVAILABLE_SPARE_THRESHOLD"))
     if spare is not None and threshold is not None and threshold > 0 and spare <= threshold:
-        warnings.append(("available_spare", f"available spare {spare} % at or below threshold {threshold} %"))
+        warnings.append(("available_spare", msg("Reserve {s} % an oder unter der Schwelle {t} %",
+                                                "available spare {s} % at or below threshold {t} %", s=spare, t=threshold)))
     if used is not None and used >= 100:
-        warnings.append(("percentage_used", f"rated endurance used up ({used} %)"))
+        warnings.append(("percentage_used", msg("Nennlebensdauer aufgebraucht ({u} %)", "rated endurance used up ({u} %)",
+                                                u=used)))
     media = (_int(keys.get("MEDIA_ERRORS_0")) or 0) + ((_int(keys.get("MEDIA_ERRORS_1")) or 0) << 64)
     if media:
-        warnings.append(("media_errors", f"{media} media errors"))
+        warnings.append(("media_errors", msg("{m} Medienfehler", "{m} media errors", m=media)))
     critical = _int(keys.get("CRITICAL_WARNING"))
     if critical:
-        warnings.append(("critical_warning", f"NVMe critical warning 0x{critical:02x}"))
+        warnings.append(("critical_warning", msg("NVMe-Warnung 0x{c:02x}", "NVMe critical warning 0x{c:02x}", c=critical)))
     if warnings:
         disk.failing_attributes.extend(name for name, _ in warnings)
         disk.issues.extend(text for _, text in warnings)
@@ -798,23 +820,25 @@ def smart(runner: CommandRunner) -> ProbeResult:
     try:
         disks = parse_diskutil_list(listing.stdout)
     except ParseError as exc:
-        return unknown("smart", PARSE_ERROR, str(exc), source="diskutil")
+        return _not_understood("smart", "diskutil", exc)
     results: list[DiskHealth] = []
     for disk in disks:
         info = runner.run(diskutil_info_argv(disk), timeout=30)
         if not info.ok:
-            why = command_unknown("smart", info, source="diskutil").reason or "failed"
+            why = command_unknown("smart", info, source="diskutil").reason or msg("fehlgeschlagen", "failed")
             results.append(DiskHealth(device=f"/dev/{disk}", health="unknown", issues=[why]))
             continue
         try:
             health = parse_diskutil_info(info.stdout)
         except ParseError as exc:
-            results.append(DiskHealth(device=f"/dev/{disk}", health="unknown", issues=[str(exc)]))
+            results.append(DiskHealth(device=f"/dev/{disk}", health="unknown", issues=[msg(
+                "Ausgabe von diskutil info nicht verstanden: {e}", "diskutil info output not understood: {e}", e=exc)]))
             continue
         if health is not None:
             results.append(health)
     if not results:
-        return unknown("smart", FAILED, "diskutil lists no physical disks (virtual machine?)", source="diskutil")
+        return unknown("smart", FAILED, msg("diskutil listet keine physischen Datenträger (virtuelle Maschine?)",
+                                            "diskutil lists no physical disks (virtual machine?)"), source="diskutil")
     return ProbeResult("smart", "ok", results, source="diskutil")
 
 

@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from techcare.i18n import localize
 from techcare.system import _macos as M
+
+
+def en(items) -> list[str]:
+    """Issues as the English reader sees them (explanations are German/English messages, data is text)."""
+    return [localize(i, "en") for i in items]
 
 FIX = Path(__file__).parent / "fixtures" / "macos"
 
@@ -243,14 +249,14 @@ def test_diskutil_info_worn_nvme_is_a_warning():
     disk = M.parse_diskutil_info(text("diskutil_info_disk0_worn_nvme.plist"))
     assert disk.health == "warning" and disk.smart_passed is True
     assert disk.failing_attributes == ["available_spare", "percentage_used", "media_errors"]
-    assert "12 media errors" in disk.issues
+    assert "12 media errors" in en(disk.issues) and "12 Medienfehler" in [localize(i, "de") for i in disk.issues]
 
 
 def test_diskutil_info_failing():
     disk = M.parse_diskutil_info(text("diskutil_info_disk0_failing_sata.plist"))
     assert disk.health == "failing" and disk.smart_passed is False
     assert disk.model == "OWC Mercury Extreme Pro RE SSD" and disk.protocol == "SATA"
-    assert disk.issues == ["SMART status: Failing"]
+    assert en(disk.issues) == ["SMART status: Failing"]
 
 
 def test_diskutil_info_10_14_sata_verified():
@@ -272,7 +278,7 @@ def test_diskutil_info_virtual_disk_is_skipped():
 def test_diskutil_info_without_smart_key_is_unknown():
     sample = text("diskutil_info_disk0_failing_sata.plist").replace("<key>SMARTStatus</key>", "<key>Other</key>")
     disk = M.parse_diskutil_info(sample)
-    assert disk.health == "unknown" and disk.issues == ["diskutil reports no SMART status"]
+    assert disk.health == "unknown" and en(disk.issues) == ["diskutil reports no SMART status"]
 
 
 # ---- antivirus -----------------------------------------------------------------------------------------------------

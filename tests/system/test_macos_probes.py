@@ -254,7 +254,7 @@ def test_antivirus_older_layouts():
                            M.XPROTECT_PLISTS[2]: text("xprotect_meta_10.13.plist")},
                     dirs={M.APPLICATIONS_DIR: []})
     result = M.antivirus(runner)  # install history not recorded: age unknown, version known
-    assert result.ok and result.data.products[0].detail.startswith("version 2103")
+    assert result.ok and result.data.products[0].detail.en.startswith("version 2103")
 
 
 def test_antivirus_no_xprotect_at_all_is_no_antivirus():
