@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ..i18n import msg
 from .records import NOT_IN_SNAPSHOT, DiskUsage, Metrics, ProbeResult, unknown
 from .runner import CommandRunner
 
@@ -14,7 +15,8 @@ def metrics_from_fact(runner: CommandRunner) -> ProbeResult:
     try:
         raw = runner.fact("metrics")
     except LookupError:
-        return unknown("metrics", NOT_IN_SNAPSHOT, "metrics are not in the snapshot", source="psutil")
+        return unknown("metrics", NOT_IN_SNAPSHOT, msg("Messwerte sind nicht im Snapshot", "metrics are not in the snapshot"),
+                       source="psutil")
     return ProbeResult("metrics", "ok", parse_metrics(raw), source="psutil")
 
 

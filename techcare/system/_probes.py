@@ -12,6 +12,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from types import ModuleType
 from typing import Any
 
+from ..i18n import msg
 from .records import PROBES, ProbeResult, unknown
 from .runner import CommandRunner, LocalRunner
 
@@ -42,7 +43,8 @@ def probe(name: str, runner: CommandRunner | None = None) -> ProbeResult:
         function = getattr(platform_module(runner.platform), name)
         result = function(runner)
     except Exception as exc:  # noqa: BLE001 - a probe bug must not break the diagnosis
-        result = unknown(name, "failed", f"probe error: {type(exc).__name__}: {exc}")
+        result = unknown(name, "failed", msg("Fehler in der Prüfung: {e}", "probe error: {e}",
+                                             e=f"{type(exc).__name__}: {exc}"))
     result.duration = time.monotonic() - started
     return result
 
@@ -68,7 +70,8 @@ def run_probes(names: list[str] | tuple[str, ...] | None = None, runner: Command
             try:
                 result = future.result(timeout=max(0.0, started + allowed - time.monotonic()))
             except FutureTimeout:
-                result = unknown(name, "timeout", f"probe did not finish within {allowed:g} s")
+                result = unknown(name, "timeout", msg("Prüfung nach {s:g} s nicht fertig", "probe did not finish within {s:g} s",
+                                                      s=allowed))
                 result.duration = allowed
             results[name] = result
             if on_done is not None:
