@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from techcare.signing import MAX_ENVELOPE_BYTES, canonical_json
 
 from .crud import add_audit
-from .models import ChangelogEntry, Host, Job, JobTarget
+from .models import ChangelogEntry, Host, HostTag, Job, JobTarget
 from .schemas_jobs import FINAL_STATUSES, JobPublic, JobTargetPublic
 
 __all__ = ["CLOCK_SKEW", "MAX_FETCH", "MAX_HOSTS", "MAX_LIFETIME", "JobConflict", "JobInvalid", "JobNotFound",
@@ -344,13 +344,18 @@ def load_public(session: Session, *, job: Job) -> JobPublic:
 
 
 def list_jobs(session: Session, *, organisation_id: str, now: datetime, host: str | None = None,
-              status: str | None = None, limit: int = 50, before: datetime | None = None) -> list[JobPublic]:
-    """The organisation's jobs, newest first; ``host`` / ``status`` keep jobs with such a target (``status`` of
-    that host's target when both are given). Targets come without ``diagnosis`` (see :func:`get_job`)."""
+              status: str | None = None, limit: int = 50, before: datetime | None = None,
+              tag: str | None = None) -> list[JobPublic]:
+    """The organisation's jobs, newest first; ``host`` / ``status`` / ``tag`` keep jobs with such a target
+    (``status`` of that host's target when both are given; ``tag``: a target carrying it). Targets come without
+    ``diagnosis`` (see :func:`get_job`)."""
     expire_overdue(session, organisation_id=organisation_id, now=now, hostname=host)
     stmt = select(Job).where(Job.organisation_id == organisation_id)
-    if host is not None or status is not None:
+    if host is not None or status is not None or tag is not None:
         cond = [JobTarget.job_id == Job.id]
+        if tag is not None:
+            cond.append(JobTarget.hostname.in_(select(HostTag.hostname).where(
+                HostTag.organisation_id == organisation_id, HostTag.tag == tag)))
         if host is not None:
             cond.append(JobTarget.hostname == host)
         if status is not None:

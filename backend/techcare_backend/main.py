@@ -22,6 +22,7 @@ from .api.deps import AppContext, client_ip, get_lang, too_many
 from .api.routes import admin, cases, health, licenses, monitoring, org
 from .api.routes import changelogs
 from .api.routes import jobs
+from .api.routes import schedules, tags
 from .core.cache import make_cache
 from .core.config import BackendSettings, load_backend_settings
 from .core.db import make_engine, make_sessionmaker, migrate
@@ -168,6 +169,8 @@ def create_app(settings: BackendSettings | None = None, *, server: bool = False)
         app.include_router(module.router)
     app.include_router(changelogs.router)
     app.include_router(jobs.router)
+    app.include_router(tags.router)
+    app.include_router(schedules.router)
     from .dashboard import router as dashboard_router, static_app  # the web dashboard at /dashboard
 
     app.include_router(dashboard_router)

@@ -27,8 +27,9 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["ApiKey", "AuditLog", "Base", "Case", "CaseStat", "Host", "Job", "JobTarget", "License", "LicenseEvent",
-           "Machine", "MetricSample", "Organisation", "SessionRevocation", "Technician", "new_id", "utcnow"]
+__all__ = ["ApiKey", "AuditLog", "Base", "Case", "CaseStat", "Host", "HostTag", "Job", "JobTarget", "License",
+           "LicenseEvent", "Machine", "MetricSample", "Organisation", "Schedule", "ScheduleOccurrence",
+           "SessionRevocation", "Technician", "new_id", "utcnow"]
 
 
 def utcnow() -> datetime:
@@ -185,6 +186,8 @@ class Host(Base):
     smart_failing: Mapped[bool] = mapped_column(Boolean, default=False)
     pending_updates: Mapped[int | None] = mapped_column(Integer, nullable=True)
     last: Mapped[dict[str, Any]] = mapped_column(JsonType)
+    # IANA zone the sensor reports (0006); schedules run in it. NULL: not reported yet (schedules use UTC)
+    timezone: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class Case(Base):
@@ -299,3 +302,80 @@ class SessionRevocation(Base):
     key_id: Mapped[str] = mapped_column(String(36))
     revoked_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+# ---- groups and maintenance schedules (docs/remote-jobs.md §5; migration 0006) --------------------------------
+class HostTag(Base):
+    """A host's tag (``kunde:baeckerei-mueller``). ``source``: ``technician`` (set through the API or the dashboard)
+    or ``sensor`` (reported in the host's samples, ``SENSOR_TAGS``; replaced when the sensor reports others). A
+    technician's tag is never removed by a sensor. Tags only route and filter; they never authorise anything."""
+
+    __tablename__ = "host_tags"
+    __table_args__ = (Index("ix_host_tags_org_tag", "organisation_id", "tag"),)
+    organisation_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    hostname: Mapped[str] = mapped_column(String(255), primary_key=True)
+    tag: Mapped[str] = mapped_column(String(127), primary_key=True)
+    source: Mapped[str] = mapped_column(String(12), default="technician")  # technician | sensor
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(200), default="")
+
+
+class Schedule(Base):
+    """A signed maintenance schedule. ``envelope`` is its JSON text exactly as accepted (served to the hosts
+    unchanged, like :class:`Job`); the other columns are read out of the payload for routing and lists. A newer
+    revision replaces the envelope (the hosts refuse a lower revision than one they saw)."""
+
+    __tablename__ = "schedules"
+    __table_args__ = (Index("ix_schedules_org_tag", "organisation_id", "tag"),)
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # payload.schedule_id
+    organisation_id: Mapped[str] = mapped_column(String(36))
+    revision: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(200))
+    tag: Mapped[str | None] = mapped_column(String(127), nullable=True)
+    hosts: Mapped[list[str]] = mapped_column(JsonType)
+    platforms: Mapped[list[str]] = mapped_column(JsonType)  # the variants' platforms
+    rrule: Mapped[str] = mapped_column(String(500))
+    dtstart: Mapped[str] = mapped_column(String(19))  # naive local YYYY-MM-DDTHH:MM:SS
+    window_minutes: Mapped[int] = mapped_column(Integer)
+    catch_up: Mapped[bool] = mapped_column(Boolean, default=False)
+    allow_high_risk: Mapped[bool] = mapped_column(Boolean, default=False)
+    allow_reboot: Mapped[bool] = mapped_column(Boolean, default=False)
+    valid_from: Mapped[datetime] = mapped_column(UTCDateTime())
+    valid_until: Mapped[datetime] = mapped_column(UTCDateTime())
+    signer: Mapped[str] = mapped_column(String(200))
+    key_id: Mapped[str] = mapped_column(String(16))
+    envelope: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(200))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    paused_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    paused_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class ScheduleOccurrence(Base):
+    """One occurrence of a schedule on one host, keyed by its local start (``YYYY-MM-DDTHH:MM`` in the host's
+    zone). The row is the claim: it is inserted once (``ON CONFLICT DO NOTHING``) when the occurrence is handed to
+    the host, or as ``missed`` when its window passed without that. ``delivered -> running -> ran | failed |
+    skipped``; ``missed`` (reason ``not_fetched`` or ``no_report``) may still be replaced by a late report."""
+
+    __tablename__ = "schedule_occurrences"
+    __table_args__ = (UniqueConstraint("schedule_id", "hostname", "occurrence", name="uq_schedule_occurrences"),
+                      Index("ix_schedule_occurrences_org_host", "organisation_id", "hostname", "planned_utc"),
+                      Index("ix_schedule_occurrences_org_planned", "organisation_id", "planned_utc"))
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    schedule_id: Mapped[str] = mapped_column(ForeignKey("schedules.id", ondelete="CASCADE",
+                                                        name="fk_schedule_occurrences_schedule"))
+    organisation_id: Mapped[str] = mapped_column(String(36))
+    hostname: Mapped[str] = mapped_column(String(255))
+    occurrence: Mapped[str] = mapped_column(String(16))  # local start YYYY-MM-DDTHH:MM
+    timezone: Mapped[str] = mapped_column(String(64))  # the zone it was computed in
+    revision: Mapped[int] = mapped_column(Integer)  # the schedule's revision when the row was written
+    planned_utc: Mapped[datetime] = mapped_column(UTCDateTime())
+    status: Mapped[str] = mapped_column(String(12))  # delivered | running | ran | failed | skipped | missed
+    reason: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    steps: Mapped[list[Any] | None] = mapped_column(JsonType, nullable=True)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

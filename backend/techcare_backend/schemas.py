@@ -18,6 +18,8 @@ from pydantic import (
     model_validator,
 )
 
+from .sensor_facts import sample_tags, sample_zone
+
 Edition = Literal["community", "pro", "pro_business", "enterprise"]
 Role = Literal["admin", "technician", "sensor"]
 OsName = Literal["windows", "linux", "darwin"]
@@ -392,6 +394,11 @@ class MetricSampleFields(BaseModel):
     dropped_samples: int = Field(0, ge=0, le=2**31 - 1)
     agent_version: Annotated[str, StringConstraints(max_length=50)] | None = None
     uptime_seconds: float | None = Field(None, ge=0, le=1e10)
+    # docs/remote-jobs.md §5: cleaned, never refused (an unknown zone or bad tag must not block the sensor's spool)
+    timezone: Annotated[str | None, BeforeValidator(sample_zone)] = Field(
+        None, description="the host's IANA time zone (schedules run in it); an unknown zone is ignored")
+    tags: Annotated[list[str] | None, BeforeValidator(sample_tags)] = Field(
+        None, description="the sensor's SENSOR_TAGS (e.g. kunde:baeckerei-mueller); invalid ones are ignored")
 
 
 class MetricSampleCreate(NoNul, MetricSampleFields):

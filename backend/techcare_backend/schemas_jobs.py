@@ -88,9 +88,17 @@ class SensorJob(BaseModel):
     envelope: dict[str, Any] = Field(description="exactly the stored envelope text")
 
 
+class SensorOccurrence(BaseModel):
+    schedule_id: str
+    occurrence: str = Field(description="local start YYYY-MM-DDTHH:MM in the host's zone")
+    envelope: dict[str, Any] = Field(description="exactly the stored envelope text of the signed schedule")
+
+
 class SensorJobs(BaseModel):
     jobs: list[SensorJob]
     cancelled: list[str] = Field(description="job ids of this host that a technician cancelled after delivery")
+    occurrences: list[SensorOccurrence] = Field(default_factory=list, description="maintenance occurrences due "
+                                                "for this host now, each handed out once (docs/remote-jobs.md §5)")
 
 
 class JobReport(Strict):

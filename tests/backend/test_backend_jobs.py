@@ -85,7 +85,7 @@ def test_queue_pick_up_report_results(client, org) -> None:
     assert [j["job_id"] for j in got["jobs"]] == [job_id] and got["cancelled"] == []
     assert verify_envelope(got["jobs"][0]["envelope"], {KEY.key_id: KEY.public_raw})["job_id"] == job_id
     assert fetch(client, org, "kasse-01")["jobs"] == []  # delivered exactly once
-    assert fetch(client, org, "never-seen-host") == {"jobs": [], "cancelled": []}
+    assert fetch(client, org, "never-seen-host") == {"jobs": [], "cancelled": [], "occurrences": []}
 
     steps = [{"number": 1, "action": "win.clear_temp", "status": "running"}]
     resp = report(client, org, job_id, host="kasse-01", status="running", steps=steps)
@@ -375,7 +375,7 @@ def test_long_poll_wakes_within_a_second(client, org) -> None:
 
 def test_long_poll_times_out_empty(client, org) -> None:
     started = time.monotonic()
-    assert fetch(client, org, "kasse-01", wait=1) == {"jobs": [], "cancelled": []}
+    assert fetch(client, org, "kasse-01", wait=1) == {"jobs": [], "cancelled": [], "occurrences": []}
     assert 0.9 <= time.monotonic() - started < 5
 
 

@@ -131,6 +131,10 @@ AREA_ROLES: tuple[tuple[str, frozenset[str] | str], ...] = (
     ("/api/admin/", SERVER_ADMIN),
     ("/api/sensor/jobs", SENSOR),  # a sensor fetches its own jobs and reports on them
     ("/api/jobs", HUMAN),  # technicians and admins send and follow remote jobs
+    ("/api/sensor/schedules/", SENSOR),  # a sensor reports on the maintenance occurrences it was handed
+    ("/api/schedules", HUMAN),  # maintenance schedules (docs/remote-jobs.md §5)
+    ("/api/tags", HUMAN),  # host groups
+    ("/api/reports/", HUMAN),  # the monthly maintenance report's data
 )
 """Whole areas by path prefix (checked after :data:`ROUTE_ROLES`)."""
 

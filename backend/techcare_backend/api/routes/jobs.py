@@ -22,7 +22,7 @@ from starlette.concurrency import run_in_threadpool
 
 from techcare.i18n import tr
 
-from ... import crud_jobs
+from ... import crud_jobs, crud_schedules
 from ...core.errors import ApiError
 from ...schemas import ErrorPublic
 from ...schemas_jobs import (
@@ -35,6 +35,7 @@ from ...schemas_jobs import (
     JobReported,
     SensorJobs,
 )
+from .tags import TagQuery
 from ..deps import (
     AppContext,
     CtxDep,
@@ -135,13 +136,14 @@ def list_jobs(principal: TechnicianDep, session: SessionDep,
               status: Annotated[str | None, Query(pattern="^(" + "|".join(TARGET_STATUSES) + ")$",
                                                   description="jobs with a target in this status")] = None,
               limit: Annotated[int, Query(ge=1, le=200)] = 50,
-              before: Annotated[datetime | None, Query(description="only jobs created before (paging)")] = None
-              ) -> JobList:
-    """The organisation's jobs, newest first (targets without ``diagnosis``: get the job for it)."""
+              before: Annotated[datetime | None, Query(description="only jobs created before (paging)")] = None,
+              tag: TagQuery = None) -> JobList:
+    """The organisation's jobs, newest first (targets without ``diagnosis``: get the job for it); ``tag``: jobs
+    with a target carrying it."""
     if before is not None and before.tzinfo is None:
         before = before.replace(tzinfo=UTC)
     jobs = crud_jobs.list_jobs(session, organisation_id=principal.organisation_id, now=_now(), host=host,
-                               status=status, limit=limit, before=before)
+                               status=status, limit=limit, before=before, tag=tag)
     session.commit()  # expired targets
     return JobList(jobs=jobs, next_before=jobs[-1].created_at if len(jobs) == limit else None)
 
@@ -249,20 +251,27 @@ def waiters_for(request: Request) -> JobWaiters:
     return waiters
 
 
-def _claim(ctx: AppContext, organisation_id: str, host: str) -> tuple[list[tuple[str, str]], list[str]]:
+def _claim(ctx: AppContext, organisation_id: str, host: str, due: crud_schedules.DueIndex | None = None
+           ) -> tuple[list[tuple[str, str]], list[str], list[tuple[str, str, str]]]:
     now = _now()
+    # maintenance schedules (docs/remote-jobs.md §5): in memory unless an occurrence is due
+    occurrences = due.due(ctx.sessionmaker, organisation_id, host, now) if due is not None else []
     with ctx.sessionmaker() as session:
         if not crud_jobs.has_pending(session, organisation_id=organisation_id, hostname=host, now=now):
-            return [], []
+            return [], [], occurrences
         jobs, cancelled = crud_jobs.claim_due(session, organisation_id=organisation_id, hostname=host, now=now)
         session.commit()
-    return jobs, cancelled
+    return jobs, cancelled, occurrences
 
 
-def _sensor_body(jobs: list[tuple[str, str]], cancelled: list[str]) -> bytes:
+def _sensor_body(jobs: list[tuple[str, str]], cancelled: list[str],
+                 occurrences: list[tuple[str, str, str]] = ()) -> bytes:  # type: ignore[assignment]
     """The answer with each envelope's stored text spliced in as it is (not parsed and re-serialised)."""
     items = ",".join('{"job_id":' + json.dumps(job_id) + ',"envelope":' + envelope + "}" for job_id, envelope in jobs)
-    return ('{"jobs":[' + items + '],"cancelled":' + json.dumps(cancelled) + "}").encode("utf-8")
+    occs = ",".join('{"schedule_id":' + json.dumps(sid) + ',"occurrence":' + json.dumps(key) + ',"envelope":'
+                    + envelope + "}" for sid, key, envelope in occurrences)
+    return ('{"jobs":[' + items + '],"cancelled":' + json.dumps(cancelled) + ',"occurrences":[' + occs
+            + "]}").encode("utf-8")
 
 
 @router.get("/api/sensor/jobs", response_model=SensorJobs,
@@ -270,7 +279,8 @@ def _sensor_body(jobs: list[tuple[str, str]], cancelled: list[str]) -> bytes:
 async def fetch_jobs(request: Request, principal: JobSensorDep, ctx: CtxDep, host: HostQuery,
                      wait: Annotated[int, Query(ge=0, le=MAX_WAIT, description="seconds to hold the request while "
                                                 "nothing is due (long-poll)")] = 0) -> Response:
-    """The host's due jobs (they become ``delivered``) and the ids of delivered jobs a technician cancelled.
+    """The host's due jobs (they become ``delivered``), the ids of delivered jobs a technician cancelled and its
+    due maintenance occurrences (``occurrences``, each handed out once; ``docs/remote-jobs.md`` §5).
 
     Due: queued, ``not_before`` at most 5 minutes ahead, not expired. With ``wait`` and nothing due the request is
     held until a job for this host is queued (any backend instance) or ``wait`` seconds pass. A host that never
@@ -281,10 +291,11 @@ async def fetch_jobs(request: Request, principal: JobSensorDep, ctx: CtxDep, hos
     while True:
         event = waiters.acquire(key)
         try:
-            jobs, cancelled = await run_in_threadpool(_claim, ctx, principal.organisation_id, host)
+            jobs, cancelled, occurrences = await run_in_threadpool(_claim, ctx, principal.organisation_id, host,
+                                                                   crud_schedules.due_index(request.app.state))
             remaining = deadline - asyncio.get_running_loop().time()
-            if jobs or cancelled or remaining <= 0:
-                return Response(_sensor_body(jobs, cancelled), media_type="application/json")
+            if jobs or cancelled or occurrences or remaining <= 0:
+                return Response(_sensor_body(jobs, cancelled, occurrences), media_type="application/json")
             try:
                 async with asyncio.timeout(remaining):
                     await event.wait()

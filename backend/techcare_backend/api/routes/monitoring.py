@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from techcare.i18n import tr
 
-from ... import crud
+from ... import crud, crud_tags
 from ...core.errors import ApiError
 from ...core.ingest import writer_for
 from ...schemas import (
@@ -30,6 +30,7 @@ from ...schemas import (
     bad_text,
 )
 from .. import rawbody
+from .tags import TagQuery, record_sensor_facts
 from ..deps import (
     AppContext,
     CtxDep,
@@ -98,6 +99,7 @@ async def ingest(request: Request) -> JSONResponse:
     body = await request.body()
     sample = rawbody.parse(body, MetricSampleCreate if b"\\u0000" in body else MetricSampleFields)
     [status] = await _store(ctx, principal.organisation_id, [sample])
+    await record_sensor_facts(request, principal.organisation_id, [sample])
     return JSONResponse({"sample_id": sample.sample_id, "status": status}, status_code=201)
 
 
@@ -149,6 +151,7 @@ async def ingest_batch(request: Request) -> JSONResponse:
     principal = await _sensor(request, ctx, lang)
     results, valid, positions = _parse_batch(await request.body())
     statuses = await _store(ctx, principal.organisation_id, valid)
+    await record_sensor_facts(request, principal.organisation_id, valid)
     for pos, sample, status in zip(positions, valid, statuses):
         results[pos] = {"sample_id": sample.sample_id, "status": status}
     counts = Counter(r["status"] for r in results if r is not None)
@@ -156,16 +159,21 @@ async def ingest_batch(request: Request) -> JSONResponse:
                          "errors": counts["error"]})
 
 
-def _hosts(principal: Principal, session: SessionDep, ctx: CtxDep) -> list[HostPublic]:
-    return crud.list_hosts(session, organisation_id=principal.organisation_id,
-                           overdue_after=ctx.settings.host_overdue_seconds,
-                           cached_seen=ctx.cache.get_last_seen(principal.organisation_id))
+def _hosts(principal: Principal, session: SessionDep, ctx: CtxDep, tag: str | None = None) -> list[HostPublic]:
+    hosts = crud.list_hosts(session, organisation_id=principal.organisation_id,
+                            overdue_after=ctx.settings.host_overdue_seconds,
+                            cached_seen=ctx.cache.get_last_seen(principal.organisation_id))
+    if tag is not None:  # ?tag=: the hosts carrying it (docs/remote-jobs.md §5)
+        tagged = set(crud_tags.hosts_with_tag(session, organisation_id=principal.organisation_id, tag=tag))
+        hosts = [h for h in hosts if h.hostname in tagged]
+    return hosts
 
 
 @router.get("/hosts", response_model=list[HostPublic])
-def hosts(principal: HumanDep, session: SessionDep, ctx: CtxDep) -> list[HostPublic]:
-    """The fleet: last seen, last values and status (``overdue`` after HOST_OVERDUE_SECONDS without samples)."""
-    return _hosts(principal, session, ctx)
+def hosts(principal: HumanDep, session: SessionDep, ctx: CtxDep, tag: TagQuery = None) -> list[HostPublic]:
+    """The fleet: last seen, last values and status (``overdue`` after HOST_OVERDUE_SECONDS without samples);
+    ``tag``: only the hosts carrying it."""
+    return _hosts(principal, session, ctx, tag)
 
 
 @router.get("/hosts/{hostname:path}/metrics", response_model=list[MetricSampleCreate],
@@ -183,7 +191,9 @@ def host_metrics(hostname: str, principal: HumanDep, session: SessionDep, lang: 
 
 
 @router.get("/alerts", response_model=list[AlertPublic])
-def alerts(principal: HumanDep, session: SessionDep, ctx: CtxDep, lang: LangDep) -> list[AlertPublic]:
-    """Active alerts: disk warning/critical, SMART failing, firewall or antivirus off, host overdue."""
-    return crud.alerts(_hosts(principal, session, ctx), disk_warning=ctx.settings.disk_warning_percent,
+def alerts(principal: HumanDep, session: SessionDep, ctx: CtxDep, lang: LangDep,
+           tag: TagQuery = None) -> list[AlertPublic]:
+    """Active alerts: disk warning/critical, SMART failing, firewall or antivirus off, host overdue; ``tag``: of
+    the hosts carrying it."""
+    return crud.alerts(_hosts(principal, session, ctx, tag), disk_warning=ctx.settings.disk_warning_percent,
                        disk_critical=ctx.settings.disk_critical_percent, lang=lang)
