@@ -17,6 +17,19 @@ __all__ = ["render", "source_problem"]
 
 _ICON = {"CRITICAL": "🔴", "RECOMMENDED": "🟡", "OPTIONAL": "🟢"}
 _STYLE = {"CRITICAL": "bold red", "RECOMMENDED": "yellow", "OPTIONAL": "green"}
+_IMPORTANCE = {"CRITICAL": ("KRITISCH", "CRITICAL"), "RECOMMENDED": ("EMPFOHLEN", "RECOMMENDED"),
+               "OPTIONAL": ("OPTIONAL", "OPTIONAL")}
+_SOURCES = {"windows_update": ("Windows Update", "Windows Update"), "apple": ("Apple-Softwareaktualisierung",
+            "Apple software update"), "fwupd": ("fwupd (LVFS)", "fwupd (LVFS)"),
+            "custom_db": ("eigene Treiberdatenbank", "custom driver database")}
+_STATUS = {"outdated": ("veraltet", "outdated"), "current": ("aktuell", "current"), "unknown": ("unbekannt", "unknown"),
+           "no_data": ("keine Daten", "no data"), "available": ("verfügbar", "available")}
+
+
+def _word(table: dict[str, tuple[str, str]], code: str | None) -> str:
+    """A code of the driver records (importance, source, status) as the reader says it; unknown codes as written."""
+    de, en = table.get(code or "", (code or "", code or ""))
+    return tr(de, en)
 
 
 def _shown(version: str | None, data: dict) -> str:
@@ -80,8 +93,8 @@ def render(report: DriverReport, *, show_all: bool = False):
                 f"[{_STYLE[imp]}]{_ICON[imp]} {number}. {escape(data['device'])}[/]",
                 tr("   Aktuell: {v}", "   Current: {v}", v=escape(_shown(data["installed_version"], data))),
                 tr("   Verfügbar: {v}", "   Available: {v}", v=escape(_shown(data["latest_version"], data))),
-                tr("   Wichtigkeit: {v}", "   Importance: {v}", v=imp),
-                tr("   Quelle: {v}", "   Source: {v}", v=data["source"]),
+                tr("   Wichtigkeit: {v}", "   Importance: {v}", v=_word(_IMPORTANCE, imp)),
+                tr("   Quelle: {v}", "   Source: {v}", v=escape(_word(_SOURCES, data["source"]))),
                 tr("   Installation: {v}", "   Installation: {v}", v=escape(data["install_hint"])),
             ]
             if data["note"]:
@@ -137,7 +150,7 @@ def render(report: DriverReport, *, show_all: bool = False):
                 d["driver"],
                 d["installed_version"] or "",
                 d["driver_date"] or "",
-                d["status"],
+                _word(_STATUS, d["status"]),
             )
         parts.append(table)
     return Group(*parts)
