@@ -262,7 +262,7 @@ def test_cli_report_from_snapshot_in_product_format(tmp_path: Path, monkeypatch:
     assert "• Kritische Updates: 2" in out and "🔄 VERFÜGBARE UPDATES:" in out
     assert "🔴 1. NVIDIA GeForce RTX 3080" in out
     assert "Aktuell: 512.95 (31.0.15.1295)" in out and "Verfügbar: 528.49 (31.0.15.2849)" in out
-    assert "Wichtigkeit: KRITISCH" in out and "Quelle: windows_update" in out
+    assert "Wichtigkeit: KRITISCH" in out and "Quelle: Windows Update" in out
     assert "Installation: Über Windows Update installieren" in out
     code, out = run_cli("--snapshot", str(path), "--lang", "en")
     assert "Installation: Install via Windows Update" in out and "Current: 512.95" in out
