@@ -175,7 +175,8 @@ def test_protected_cli_commands_are_refused_without_the_password(protected, tmp_
 
     snap = tmp_path / "pc.json"
     for argv in (["snapshot", "save", str(snap)], ["report"], ["drivers"], ["sensor", "--status"],
-                 ["license", "--repin"], ["--uninstall", "--yes"], ["setup", "--non-interactive", "--name", "Xaver Unbefugt"]):
+                 ["license", "--repin"], ["--uninstall", "--yes"],
+                 ["setup", "--non-interactive", "--name", "Xaver Unbefugt"]):
         assert cli.main(argv) == AuthError.exit_code, argv
         assert "TECHCARE_PASSWORD" in capsys.readouterr().err, argv
     assert not snap.exists() and all(p.exists() for p in planned_paths())
