@@ -97,8 +97,11 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
     else:
         snap = load_snapshot(args.file)
         commands = sum(1 for e in snap.entries if e.kind == "cmd")
-        print(f"{args.file}: {snap.platform} {snap.hostname} {snap.created} "
-              f"({len(snap.entries)} entries, {commands} commands, {snap.capture.get('tool', '?')})")
+        from .i18n import tr
+
+        print(tr("{f}: {p} {h} {c} ({e} Einträge, {n} Befehle, aufgenommen mit {t})",
+                 "{f}: {p} {h} {c} ({e} entries, {n} commands, captured by {t})", f=args.file, p=snap.platform,
+                 h=snap.hostname, c=snap.created, e=len(snap.entries), n=commands, t=snap.capture.get("tool", "?")))
     return EXIT_OK
 
 
