@@ -168,7 +168,8 @@ class Plan:
             lines.append(f"{s.number}. {s.title(lang)}  [{s.action_id}]")
             lines.append("   " + tr("Parameter: {p} | Risiko: {r} | Admin: {a} | Undo: {u}",
                                     "Parameters: {p} | Risk: {r} | Admin: {a} | Undo: {u}", lang, p=params,
-                                    r=s.risk, a=tr("ja", "yes", lang) if s.needs_admin else tr("nein", "no", lang),
+                                    r=tr(*_RISK_WORDS.get(s.risk, (s.risk, s.risk)), lang),
+                                    a=tr("ja", "yes", lang) if s.needs_admin else tr("nein", "no", lang),
                                     u=tr("ja", "yes", lang) if s.undoable else tr("nein – ", "no – ", lang) + (s.undo_note(lang) or "")))
             if s.reason(lang):
                 lines.append("   " + tr("Grund: ", "Reason: ", lang) + s.reason(lang))
@@ -318,6 +319,9 @@ def plan(diagnosis: Diagnosis, *, include: Iterable[str] | None = None) -> Plan:
 _PREFIX = re.compile(r"^\s*go[ \t]+repair[ \t]*:?[ \t]*(.*?)\s*$", re.IGNORECASE | re.DOTALL | re.ASCII)
 _ITEM = re.compile(r"^([0-9]+)(?:[ \t]*-[ \t]*([0-9]+))?$", re.ASCII)
 _ALL = ("alle", "all")
+
+
+_RISK_WORDS = {"low": ("niedrig", "low"), "medium": ("mittel", "medium"), "high": ("hoch", "high")}
 
 
 def approval_examples(n: int, lang: str | None = None) -> list[str]:
