@@ -47,6 +47,11 @@ def diagnosis_progress(total: int | None = None) -> Callable[[str, Any], None] |
     return update
 
 
+def _risk_word(risk: str) -> str:
+    de, en = {"low": ("niedrig", "low"), "medium": ("mittel", "medium"), "high": ("hoch", "high")}.get(risk, (risk, risk))
+    return tr(de, en)
+
+
 class PlanView:
     """Displays a plan; in Jupyter with ipywidgets as an approvable checklist."""
 
@@ -69,7 +74,7 @@ class PlanView:
 
         boxes = []
         for step in self.plan.steps:
-            risk = getattr(step, "risk", "")
+            risk = _risk_word(getattr(step, "risk", ""))
             label = f"{step.number}. {step.title()}  [{risk}]" if callable(getattr(step, "title", None)) \
                 else f"{step.number}. {getattr(step, 'action_id', step)}  [{risk}]"
             boxes.append(w.Checkbox(value=False, description=label, indent=False,
