@@ -54,10 +54,19 @@ def _fmt_dt(value: Any) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
+_OS_NAMES = {"windows": "Windows", "linux": "Linux", "darwin": "macOS"}
+
+
+def _fmt_os(value: Any) -> str:
+    """An OS id as people say it (``darwin`` -> macOS); unknown values as they were sent."""
+    return "–" if value in (None, "") else _OS_NAMES.get(str(value), str(value))
+
+
 env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(("html",)),
                   trim_blocks=True, lstrip_blocks=True)
 env.filters["pct"] = _fmt_pct
 env.filters["dt"] = _fmt_dt
+env.filters["os"] = _fmt_os
 
 
 def _ctx(request: Request) -> AppContext:
