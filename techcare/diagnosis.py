@@ -171,7 +171,7 @@ class Diagnosis:
         return {"host": self.hostname, "os": self.os, "host_info": R.to_jsonable(self.host), "started": self.started,
                 "duration": round(self.duration, 3), "snapshot": self.snapshot,
                 "findings": [f.to_dict(lang) for f in self.items],
-                "probes": {name: {k: v for k, v in res.to_dict().items() if k != "data"}
+                "probes": {name: {k: v for k, v in res.to_dict(lang).items() if k != "data"}
                            for name, res in self.probes.items()}}
 
     def to_json(self, lang: str | None = None, indent: int | None = 2) -> str:

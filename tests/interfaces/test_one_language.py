@@ -173,3 +173,29 @@ def test_cli_output_on_a_shipped_snapshot_is_in_one_language(command, snapshot, 
     assert len(text) > 80, text
     foreign = other_language(text, lang)
     assert foreign == [], f"{foreign} in the {lang} output: {text}"
+
+
+@pytest.mark.parametrize("lang", ["de", "en"])
+def test_a_repair_run_and_its_report_are_in_one_language(lang, tmp_path):
+    """A (harmless, replayed) repair approved in a script, then the customer report: REPL lines and the written
+    Markdown report. The replay answers no command, so nothing runs on this machine."""
+    linux = next(p for p in SNAPSHOTS if p.stem == "linux-debian-problems")
+    text = run(["--plain", "--approve", "GO REPAIR: 1", "--snapshot", str(linux)], lang, tmp_path,
+               "plan add linux.flush_dns\nGO REPAIR: 1\nreport\nexit\n")
+    reports = sorted((tmp_path / "data" / "reports").glob(f"*.{lang}.md"))
+    assert reports, text
+    report = " ".join(reports[-1].read_text(encoding="utf-8").split())
+    assert other_language(text, lang) == [] and other_language(report, lang) == [], (text, report)
+
+
+@pytest.mark.parametrize("lang", ["de", "en"])
+def test_driver_sources_in_the_frame_attrs_are_in_the_session_language(lang, monkeypatch):
+    from techcare.tools.drivers import drivers
+
+    monkeypatch.setenv("TECHCARE_LANG", lang)
+    for snapshot in SNAPSHOTS:
+        sources = drivers(snapshot=snapshot).attrs["sources"]
+        shown = " ".join(str(s["detail"]) for s in sources)
+        assert shown.strip(), snapshot  # every shipped snapshot has a source that says why it is unavailable
+        assert other_language(shown, lang) == [], (snapshot, shown)
+        assert all({"detail_de", "detail_en"} <= set(s) for s in sources)
