@@ -550,6 +550,7 @@ def driver_findings(runner: CommandRunner | None = None, *, report: DriverReport
     ``repair_params``; otherwise one ``ok``/``unknown`` summary finding. ``use_sources=False`` skips the OS
     update sources (a Windows Update search can take minutes) and uses only the custom database. Never raises."""
     from .tools.drivers.core import build_report
+    from .tools.drivers.render import source_name
 
     try:
         rep = report if report is not None else build_report(runner=runner, use_sources=use_sources)
@@ -566,11 +567,11 @@ def driver_findings(runner: CommandRunner | None = None, *, report: DriverReport
         current = data["installed_version"] or "?"
         latest = data["latest_version"] or "?"
         device = data["device"]
+        said = msg("Kritisches Treiber-Update für {d}: {c} -> {l} ({s})", "Critical driver update for {d}: {c} -> {l} ({s})",
+                   d=device, c=current, l=latest, s=source_name(row.offer.source))
         findings.append(Finding(
             check=f"driver_update:{hwid or row.update_id}", area="drivers",
-            severity="warning" if row.basis == "date" else "critical",
-            summary_de=f"Kritisches Treiber-Update für {device}: {current} -> {latest} ({row.offer.source})",
-            summary_en=f"Critical driver update for {device}: {current} -> {latest} ({row.offer.source})",
+            severity="warning" if row.basis == "date" else "critical", summary_de=said.de, summary_en=said.en,
             evidence={k: data[k] for k in ("device", "hardware_id", "installed_version", "latest_version",
                                            "importance", "source", "status", "basis", "note", "install_hint",
                                            "download_url")},

@@ -13,7 +13,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .core import DriverReport
     from .records import SourceStatus
 
-__all__ = ["render", "source_problem"]
+__all__ = ["render", "source_name", "source_problem"]
 
 _ICON = {"CRITICAL": "🔴", "RECOMMENDED": "🟡", "OPTIONAL": "🟢"}
 _STYLE = {"CRITICAL": "bold red", "RECOMMENDED": "yellow", "OPTIONAL": "green"}
@@ -24,6 +24,12 @@ _SOURCES = {"windows_update": ("Windows Update", "Windows Update"), "apple": ("A
             "custom_db": ("eigene Treiberdatenbank", "custom driver database")}
 _STATUS = {"outdated": ("veraltet", "outdated"), "current": ("aktuell", "current"), "unknown": ("unbekannt", "unknown"),
            "no_data": ("keine Daten", "no data"), "available": ("verfügbar", "available")}
+
+
+def source_name(code: str | None) -> Message:
+    """An update source id (``windows_update``, ``apple``, ``fwupd``, ``custom_db``) as people name it."""
+    de, en = _SOURCES.get(code or "", (code or "?", code or "?"))
+    return Message(de, en)
 
 
 def _word(table: dict[str, tuple[str, str]], code: str | None) -> str:
