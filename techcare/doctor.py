@@ -408,7 +408,7 @@ class Doctor:
         from .system.runner import LocalRunner
 
         runner = self.runner or LocalRunner()
-        name = tr("Driver-Check", "Driver check")
+        name = tr("Treiberprüfung", "Driver check")
         if runner.platform == "windows":
             try:
                 admin = bool(runner.fact("is_admin"))
@@ -429,7 +429,7 @@ class Doctor:
             if runner.which("smartctl"):
                 self.add(Check(name, "ok", tr("smartctl vorhanden", "smartctl installed")))
             else:
-                self.add(Check(name, "warn", tr("smartctl fehlt – SMART-Werte und Teile des Driver-Checks fehlen",
+                self.add(Check(name, "warn", tr("smartctl fehlt – SMART-Werte und Teile der Treiberprüfung fehlen",
                                                 "smartctl is missing – no SMART data and a partial driver check"),
                                tr("smartctl installieren: sudo apt install smartmontools",
                                   "Install smartctl: sudo apt install smartmontools")))

@@ -230,7 +230,7 @@ def test_health_clock_skew_and_spool(listener, tmp_path):
     assert checks["Uhrzeit"].status == "fail" and "+4800" in checks["Uhrzeit"].detail
     assert checks["Sensor-Spool"].status == "warn" and "1" in checks["Sensor-Spool"].detail
     assert checks["Lizenz"].status == "ok"          # community
-    assert checks["Driver-Check"].status in ("ok", "warn")
+    assert checks["Treiberprüfung"].status in ("ok", "warn")
 
 
 def test_bad_password_hash_is_reported():
@@ -245,7 +245,7 @@ def test_windows_driver_check_needs_admin():
     from techcare.system.runner import Entry
     runner.add(Entry("fact", "is_admin", False))
     doctor = Doctor(settings(), runner=runner)
-    check = next(c for c in doctor.run() if c.name == "Driver-Check")
+    check = next(c for c in doctor.run() if c.name == "Treiberprüfung")
     assert check.status == "warn" and "PowerShell" in check.fix
 
 
