@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, func, select, update
+from sqlalchemy import exists, func, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -39,7 +39,7 @@ from .recurrence import Occurrence, Rule, RuleInvalid, check_rule, parse_dtstart
 
 __all__ = ["DueIndex", "due_index", "MAX_VALIDITY", "ParsedSchedule", "ScheduleConflict", "ScheduleNotFound", "create_schedule",
            "get_schedule", "list_occurrences", "list_schedules", "materialize", "parse_envelope", "record_report",
-           "rule_of", "schedule_public", "set_state"]
+           "rule_of", "schedule_public", "set_state", "unreported"]
 
 MAX_HOSTS = 1000
 MAX_VALIDITY = timedelta(days=400)
@@ -438,20 +438,24 @@ def materialize(session: Session, schedule: Schedule, *, hostname: str, zone: st
                 result = session.execute(_insert(session).values(rows[i:i + 500]).on_conflict_do_nothing(
                     index_elements=["schedule_id", "hostname", "occurrence"]))
                 written += max(result.rowcount or 0, 0)
+    return written + unreported(session, schedule.id, hostname=hostname,
+                                before=_superseded_before(schedule, rule, zone, now), now=now)
+
+
+def unreported(session: Session, schedule_id: str, *, hostname: str, before: datetime, now: datetime) -> int:
+    """Handed-out occurrences starting before ``before`` that got no report become ``missed`` (``no_report``)."""
     late = session.execute(update(ScheduleOccurrence).where(
-        ScheduleOccurrence.schedule_id == schedule.id, ScheduleOccurrence.hostname == hostname,
-        ScheduleOccurrence.status == "delivered",
-        ScheduleOccurrence.planned_utc < _superseded_before(schedule, rule, zone, now))
+        ScheduleOccurrence.schedule_id == schedule_id, ScheduleOccurrence.hostname == hostname,
+        ScheduleOccurrence.status == "delivered", ScheduleOccurrence.planned_utc < before)
         .values(status="missed", reason="no_report", updated_at=now)
         .execution_options(synchronize_session=False))
-    return written + (late.rowcount or 0)
+    return late.rowcount or 0
 
 
 def claim(session: Session, schedule_id: str, revision: int, *, organisation_id: str, hostname: str,
-          occ: Occurrence, zone: str | None, now: datetime) -> str | None:
+          occ: Occurrence, zone: str | None, now: datetime) -> bool:
     """Hand occurrence ``occ`` to ``hostname``: insert its row as ``delivered`` unless it exists (any instance,
-    any earlier check-in) or the schedule is no longer active at ``revision``. Returns the envelope text to serve,
-    or ``None``."""
+    any earlier check-in) or the schedule is no longer active at ``revision``. True if this call claimed it."""
     active = select(Schedule.id).where(Schedule.id == schedule_id, Schedule.organisation_id == organisation_id,
                                        Schedule.revision == revision, Schedule.paused_at.is_(None),
                                        Schedule.deleted_at.is_(None), Schedule.valid_until > now)
@@ -459,15 +463,12 @@ def claim(session: Session, schedule_id: str, revision: int, *, organisation_id:
               "occurrence": occ.key, "timezone": zone or "UTC", "revision": revision, "planned_utc": occ.start,
               "status": "delivered", "delivered_at": now, "updated_at": now}
     cols = list(values)
-    from sqlalchemy import literal
 
     source = select(*[literal(values[c], type_=ScheduleOccurrence.__table__.c[c].type).label(c) for c in cols]) \
         .where(exists(active))
     inserted = session.execute(_insert(session).from_select(cols, source).on_conflict_do_nothing(
         index_elements=["schedule_id", "hostname", "occurrence"]).returning(ScheduleOccurrence.id)).first()
-    if inserted is None:
-        return None
-    return session.execute(select(Schedule.envelope).where(Schedule.id == schedule_id)).scalar_one()
+    return inserted is not None
 
 
 def _rows(session: Session, schedule_id: str, hosts: Sequence[str], since: datetime,
@@ -571,6 +572,7 @@ class _Entry:
     catch_up: bool
     effective_from: datetime
     valid_until: datetime
+    envelope: str  # the stored text of this revision (the claim checks the revision is still current)
 
 
 @dataclass
@@ -623,7 +625,7 @@ class DueIndex:
         by_host: dict[str, list[_Entry]] = {}
         for s in schedules:
             entry = _Entry(schedule_id=s.id, revision=s.revision, rule=rule_of(s), catch_up=s.catch_up,
-                           effective_from=effective_from(s), valid_until=s.valid_until)
+                           effective_from=effective_from(s), valid_until=s.valid_until, envelope=s.envelope)
             for host in s.hosts:
                 by_host.setdefault(host, []).append(entry)
         zones = dict(session.execute(select(Host.hostname, Host.timezone).where(
@@ -679,19 +681,32 @@ class DueIndex:
         stale = False
         with sessionmaker() as session:
             for entry, current, done in work:
-                schedule = session.get(Schedule, entry.schedule_id)
-                if schedule is None or schedule.revision != entry.revision or schedule.paused_at is not None \
-                        or schedule.deleted_at is not None:
-                    stale = True
-                    continue
-                materialize(session, schedule, hostname=hostname, zone=zone, now=now,
-                            since=done + timedelta(seconds=1) if done is not None else None)
-                in_window = current.start <= now < current.start + entry.rule.window
-                if (in_window or entry.catch_up) and now <= entry.valid_until:
-                    text = claim(session, entry.schedule_id, entry.revision, organisation_id=organisation_id,
-                                 hostname=hostname, occ=current, zone=zone, now=now)
-                    if text is not None:
-                        out.append((entry.schedule_id, current.key, text))
+                window_end = current.start + entry.rule.window
+                deliver = (now < window_end or entry.catch_up) and now <= entry.valid_until
+                since = done + timedelta(seconds=1) if done is not None else entry.effective_from
+                # earlier occurrences without a row (the host was off), or this one when its window is over
+                missed = entry.rule.between(zone, since, current.start if deliver else window_end)
+                if missed:
+                    schedule = session.get(Schedule, entry.schedule_id)
+                    if schedule is None or schedule.revision != entry.revision or schedule.paused_at is not None \
+                            or schedule.deleted_at is not None:
+                        stale = True
+                        continue
+                    materialize(session, schedule, hostname=hostname, zone=zone, now=now, since=since)
+                elif done is not None:  # the previous one, handed out and never reported?
+                    unreported(session, entry.schedule_id, hostname=hostname,
+                               before=current.start if entry.catch_up else now - entry.rule.window, now=now)
+                if deliver:
+                    if claim(session, entry.schedule_id, entry.revision, organisation_id=organisation_id,
+                             hostname=hostname, occ=current, zone=zone, now=now):
+                        out.append((entry.schedule_id, current.key, entry.envelope))
+                    elif not missed and session.execute(select(func.count()).select_from(ScheduleOccurrence).where(
+                            ScheduleOccurrence.schedule_id == entry.schedule_id,
+                            ScheduleOccurrence.hostname == hostname,
+                            ScheduleOccurrence.occurrence == current.key)).scalar_one() == 0:
+                        stale = True  # not claimed and no row: the schedule changed (paused, deleted, revised)
+                        session.commit()
+                        continue
                 session.commit()
                 index.handled[(entry.schedule_id, hostname)] = current.start
         if stale:
