@@ -6,6 +6,7 @@ depend on each route remembering it.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Iterable, Sequence
@@ -140,6 +141,12 @@ def create_license(session: Session, *, data: LicenseCreate, secret: bytes, acto
     from .core.security import hash_license_key, parse_license_key
 
     max_machines = check_max_machines(data.edition, data.max_machines, lang)
+    if data.expires_at is not None and data.expires_at <= utcnow():  # valid as a date, but already past
+        raise ApiError(409, "EXPIRES_IN_PAST", tr(
+            "expires_at {t} liegt in der Vergangenheit: eine Lizenz kann nicht bereits abgelaufen ausgestellt "
+            "werden. Erlaubt: ein künftiger Zeitpunkt oder null (läuft nie ab).",
+            "expires_at {t} is in the past: a license cannot be issued already expired. Allowed: a time in the "
+            "future, or null (never expires).", lang, t=data.expires_at.isoformat()))
     org, created = get_or_create_organisation(session, name_or_id=data.organisation)
     if created:
         add_audit(session, organisation_id=org.id, actor=actor, action="organisation.create",
@@ -674,8 +681,16 @@ def search_terms(symptom: str, findings: list[Any]) -> str:
     return " ".join(sorted(terms))
 
 
+ACTIONS_KEY_LENGTH = 1000  # cases.actions_key, case_stats.actions_key
+
+
 def actions_key(actions: Iterable[str]) -> str:
-    return ",".join(sorted(set(actions)))
+    """The set of repair actions as one key (sorted, comma-separated); a set too long for the column is keyed by
+    the SHA-256 of that text instead (50 actions of 100 characters would not fit)."""
+    key = ",".join(sorted(set(actions)))
+    if len(key) <= ACTIONS_KEY_LENGTH:
+        return key
+    return "sha256:" + hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
 def case_by_client_id(session: Session, *, organisation_id: str, case_id: str) -> Case | None:

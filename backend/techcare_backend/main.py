@@ -67,6 +67,18 @@ def validation_body(errors: list[dict[str, Any]], lang: str) -> dict[str, Any]:
     return {"code": "VALIDATION_ERROR", "detail": text, "message": text, "errors": errors}
 
 
+def allowed_methods(request: Request) -> list[str]:
+    """The methods the app answers on the request's path."""
+    from fastapi.routing import iter_route_contexts
+    from starlette.routing import Match
+
+    methods = set()
+    for route in iter_route_contexts(request.app.routes):
+        if route.methods and route.route.matches(request.scope)[0] != Match.NONE:
+            methods |= set(route.methods)
+    return sorted(methods)
+
+
 def tune_gc() -> None:
     """For a server process, once it is set up: move everything alive now out of the collector's way
     (``gc.freeze``) and collect the youngest generation less often. A batch of 1,000 samples creates some 10,000
@@ -126,13 +138,15 @@ def create_app(settings: BackendSettings | None = None, *, server: bool = False)
                                                 lang), status_code=422)
         if exc.status_code == 413:  # a streamed body passed the route's limit (rawbody.BodyLimitMiddleware)
             return rawbody.too_large(rawbody.body_limit(request.url.path), request.method, request.url.path, lang)
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:  # Allow: every method of the path (a route per method: Starlette names one)
+            headers = {**(headers or {}), "Allow": ", ".join(allowed_methods(request))}
         code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 401: "UNAUTHORIZED", 403: "FORBIDDEN"}.get(
             exc.status_code, "HTTP_ERROR")
         detail = {404: tr("Nicht gefunden.", "Not found.", lang),
                   405: tr("Methode {m} ist hier nicht erlaubt.", "Method {m} is not allowed here.", lang,
                           m=request.method)}.get(exc.status_code, str(exc.detail))
-        return JSONResponse({"code": code, "detail": detail}, status_code=exc.status_code,
-                            headers=getattr(exc, "headers", None))
+        return JSONResponse({"code": code, "detail": detail}, status_code=exc.status_code, headers=headers)
 
     async def database_unavailable(request: Request, exc: Exception) -> JSONResponse:
         """The database cannot be reached (restart, network, locked): 503 with Retry-After, so clients (the

@@ -18,26 +18,79 @@ from pydantic import (
     model_validator,
 )
 
-from .sensor_facts import sample_tags, sample_zone
 
 Edition = Literal["community", "pro", "pro_business", "enterprise"]
 Role = Literal["admin", "technician", "sensor"]
 OsName = Literal["windows", "linux", "darwin"]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-HOSTNAME_PATTERN = r"^[^/\x00-\x1f\x7f]+$"
+# Python's whitespace (``str.isspace``, what ``str.strip`` removes), spelled out so that pydantic, Python's ``re`` and
+# the ECMA regexes of the OpenAPI document (schemathesis, other clients) all read the patterns below the same way.
+WS = "\\t-\\r\\x1c-\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000"
+NO_NUL_PATTERN = "^[^\\x00]*$"
+
+
+def trimmed_pattern(min_length: int) -> str:
+    """The regex of text without NUL that has at least ``min_length`` characters once stripped at both ends."""
+    ch, solid, ws = "[^\\x00]", f"[^{WS}\\x00]", f"[{WS}]"
+    if min_length <= 0:
+        return f"^{ch}*$"
+    if min_length == 1:
+        return f"^{ws}*{solid}{ch}*$"
+    return f"^{ws}*{solid}{ch}{{{min_length - 2},}}{solid}{ws}*$"
+
+
+def trimmed(min_length: int, max_length: int) -> Any:
+    """Text of at most ``max_length`` characters as sent, stored without whitespace at its ends, of which at least
+    ``min_length`` remain; no NUL. (The declared pattern says the same, so generated clients and fuzzers agree.)"""
+
+    def check(value: str) -> str:
+        if "\x00" in value:
+            raise ValueError("text must not contain NUL characters")
+        value = value.strip()
+        if len(value) < min_length:
+            raise ValueError(f"needs at least {min_length} characters besides the spaces at its ends")
+        return value
+
+    return Annotated[str, StringConstraints(max_length=max_length), AfterValidator(check),
+                     Field(json_schema_extra={"pattern": trimmed_pattern(min_length), "minLength": min_length})]
+
+
+def _whole_number(value: Any) -> Any:
+    """Integers are JSON numbers without a fraction (``2`` or ``2.0``), never ``true`` or ``"2"``."""
+    if isinstance(value, (bool, str, bytes)):
+        raise ValueError("must be a whole number")
+    return value
+
+
+Int = Annotated[int, BeforeValidator(_whole_number)]
+
+
+def int_in(ge: int, le: int) -> Any:
+    """:data:`Int` between ``ge`` and ``le`` (the bounds stay in the JSON schema also inside ``X | None``)."""
+    return Annotated[int, Field(ge=ge, le=le), BeforeValidator(_whole_number)]
+
+
+MAX_EXACT_INT = 2**53 - 1  # the largest integer every JSON parser reads exactly (a double); 9 PB as bytes
+Float = Annotated[float, Field(strict=True)]  # a JSON number; not true, not "1.5"
+Bool = Annotated[bool, Field(strict=True)]  # true or false; not 1, not "yes"
+Name = trimmed(1, 200)
+HOSTNAME_PATTERN = (f"^[^{WS}/\\x00-\\x1f\\x7f](?:[^/\\x00-\\x1f\\x7f]*[^{WS}/\\x00-\\x1f\\x7f])?$")
 _BAD_HOSTNAME = re.compile(r"[/\x00-\x1f\x7f]")
 
 
 def _hostname(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("text must not contain NUL characters")
     if _BAD_HOSTNAME.search(value):
         raise ValueError("a host name must not contain '/' or control characters (its pages and history are "
                          "addressed by name)")
+    if value != value.strip():
+        raise ValueError("a host name must not start or end with whitespace")
     return value
 
 
-Hostname = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255),
-                     AfterValidator(_hostname), Field(json_schema_extra={"pattern": HOSTNAME_PATTERN})]
-Fingerprint = Annotated[str, StringConstraints(strip_whitespace=True, min_length=8, max_length=200)]
+Hostname = Annotated[str, StringConstraints(min_length=1, max_length=255), AfterValidator(_hostname),
+                     Field(json_schema_extra={"pattern": HOSTNAME_PATTERN})]
+Fingerprint = trimmed(8, 200)
 ActionId = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$", max_length=100)]
 
 
@@ -105,7 +158,21 @@ def _walk_nul(value: Any, depth: int = 0) -> bool:
 
 
 class NoNul(BaseModel):
-    """Refuses NUL characters and lone surrogates anywhere in the input (see :func:`bad_text`)."""
+    """Refuses NUL characters and lone surrogates in the fields it keeps (see :func:`bad_text`); ignored extra
+    fields may hold anything, they are not stored."""
+
+    @model_validator(mode="after")
+    def _no_nul(self) -> Any:
+        problem = bad_text(self.model_dump(mode="json"))
+        if problem:
+            raise ValueError(problem)
+        return self
+
+
+class Strict(BaseModel):
+    """Unknown fields are refused, and NUL characters and lone surrogates anywhere in the input."""
+
+    model_config = ConfigDict(extra="forbid")
 
     @model_validator(mode="before")
     @classmethod
@@ -114,10 +181,6 @@ class NoNul(BaseModel):
         if problem:
             raise ValueError(problem)
         return data
-
-
-class Strict(NoNul):
-    model_config = ConfigDict(extra="forbid")
 
 
 class ErrorPublic(BaseModel):
@@ -132,7 +195,7 @@ class ValidationErrorPublic(ErrorPublic):
     """A 422: ``detail`` names the fields and what is allowed; ``errors`` lists them one by one (pydantic's
     ``loc``/``msg``/``type``, the input echoed); ``message`` repeats ``detail`` for older clients."""
 
-    code: Literal["VALIDATION_ERROR", "TOO_LARGE"] = "VALIDATION_ERROR"
+    code: str = Field("VALIDATION_ERROR", description="VALIDATION_ERROR, or a more specific code of the route")
     message: str | None = None
     errors: list[dict[str, Any]] = []
 
@@ -148,22 +211,26 @@ class HealthPublic(BaseModel):
 
 
 # ---- licenses ---------------------------------------------------------------------------------------------
+def _edition_caps() -> dict[str, Any]:
+    """JSON schema: ``max_machines`` within the edition's limit (``crud.check_max_machines`` enforces it)."""
+    from techcare.editions import MAX_MACHINES
+
+    return {"allOf": [{"if": {"properties": {"edition": {"const": edition}}, "required": ["edition"]},
+                       "then": {"properties": {"max_machines": {"anyOf": [
+                           {"type": "integer", "minimum": 1, "maximum": cap}, {"type": "null"}]}}}}
+                      for edition, cap in MAX_MACHINES.items() if cap is not None]}
+
+
 class LicenseCreate(Strict):
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_edition_caps())
     edition: Edition
     organisation: Name = Field(description="organisation id or name (a new name creates the organisation)")
-    expires_at: UtcDatetime | None = Field(None, description="in the future; null = never expires")
-    max_machines: int | None = Field(None, ge=1, le=100_000,
-                                     description="null = the edition's limit (unlimited from Pro Business)")
-    max_transfers: int | None = Field(None, ge=0, le=1000)
-    auto_activate: bool = True
-
-    @field_validator("expires_at")
-    @classmethod
-    def _future(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value <= datetime.now(timezone.utc):
-            raise ValueError("must be in the future (a license cannot be issued already expired); "
-                             "null = never expires")
-        return value
+    expires_at: UtcDatetime | None = Field(None, description="in the future (a time already past: 409 "
+                                                              "EXPIRES_IN_PAST); null = never expires")
+    max_machines: int_in(1, 100_000) | None = Field(  # type: ignore[valid-type]
+        None, description="null = the edition's limit (unlimited from Pro Business)")
+    max_transfers: int_in(0, 1000) | None = None  # type: ignore[valid-type]
+    auto_activate: Bool = True
 
 
 class LicenseExtend(Strict):
@@ -323,14 +390,14 @@ class AuditPublic(BaseModel):
 
 
 # ---- monitoring -------------------------------------------------------------------------------------------
-Percent = Annotated[float, Field(ge=0, le=100)]
+Percent = Annotated[float, Field(ge=0, le=100, strict=True)]
 
 
 class DiskSample(BaseModel):
     mount: Annotated[str, StringConstraints(min_length=1, max_length=255)]
-    total: int = Field(ge=0, le=2**63 - 1)
-    used: int = Field(ge=0, le=2**63 - 1)
-    free: int = Field(ge=0, le=2**63 - 1)
+    total: Int = Field(ge=0, le=MAX_EXACT_INT)
+    used: Int = Field(ge=0, le=MAX_EXACT_INT)
+    free: Int = Field(ge=0, le=MAX_EXACT_INT)
     percent: Percent
 
 
@@ -338,8 +405,8 @@ class ServicesSample(BaseModel):
     firewall: Literal["on", "off", "unknown"] = "unknown"
     antivirus: Literal["on", "off", "none", "unknown"] = Field(
         "unknown", description="on/off: the installed products' state; none: no antivirus product found")
-    antivirus_products: int | None = Field(None, ge=0, le=1000, description="how many antivirus products the "
-                                           "probe found (0 turns antivirus 'off' into 'none')")
+    antivirus_products: int_in(0, 1000) | None = Field(  # type: ignore[valid-type]
+        None, description="how many antivirus products the probe found (0 turns antivirus 'off' into 'none')")
     update_service: Literal["ok", "problem", "unknown"] = "unknown"
     failed: list[Annotated[str, StringConstraints(max_length=255)]] = Field(default_factory=list, max_length=500)
 
@@ -353,8 +420,8 @@ class ServicesSample(BaseModel):
 
 
 class PendingUpdates(BaseModel):
-    count: int = Field(ge=0, le=100_000)
-    security: int = Field(0, ge=0, le=100_000)
+    count: Int = Field(ge=0, le=100_000)
+    security: Int = Field(0, ge=0, le=100_000)
 
 
 class EventSample(BaseModel):
@@ -362,23 +429,22 @@ class EventSample(BaseModel):
     level: Annotated[str, StringConstraints(max_length=30)] = ""
     source: Annotated[str, StringConstraints(max_length=255)] = ""
     message: Annotated[str, StringConstraints(max_length=4000)] = ""
-    event_id: Annotated[int, Field(ge=-2**63, le=2**63 - 1)] | Annotated[str, StringConstraints(max_length=100)] \
-        | None = None
+    event_id: int_in(-MAX_EXACT_INT, MAX_EXACT_INT) | Annotated[  # type: ignore[valid-type]
+        str, StringConstraints(max_length=100)] | None = None
 
 
 class SmartSample(BaseModel):
     device: Annotated[str, StringConstraints(min_length=1, max_length=255)]
     health: Literal["passed", "warning", "failing", "unknown"] = "unknown"
     model: Annotated[str, StringConstraints(max_length=255)] | None = None
-    temperature_c: float | None = Field(None, ge=-50, le=200)
+    temperature_c: Annotated[Float, Field(ge=-50, le=200)] | None = None
 
 
 class MetricSampleFields(BaseModel):
     """The fields of a metrics sample, without the per-sample NUL check (a batch checks all its samples at once)."""
 
     model_config = ConfigDict(extra="ignore")
-    sample_id: Annotated[str, StringConstraints(strip_whitespace=True, min_length=8, max_length=64,
-                                                pattern=r"^[A-Za-z0-9_\-]+$")]
+    sample_id: Annotated[str, StringConstraints(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")]
     timestamp: UtcDatetime
     hostname: Hostname
     os: OsName
@@ -388,17 +454,12 @@ class MetricSampleFields(BaseModel):
     disks: list[DiskSample] = Field(default_factory=list, max_length=100)
     services: ServicesSample = Field(default_factory=ServicesSample)
     pending_updates: PendingUpdates | None = None
-    pending_reboot: bool | None = None
+    pending_reboot: Bool | None = None
     events: list[EventSample] = Field(default_factory=list, max_length=5)
     smart: list[SmartSample] = Field(default_factory=list, max_length=100)
-    dropped_samples: int = Field(0, ge=0, le=2**31 - 1)
+    dropped_samples: Int = Field(0, ge=0, le=2**31 - 1)
     agent_version: Annotated[str, StringConstraints(max_length=50)] | None = None
-    uptime_seconds: float | None = Field(None, ge=0, le=1e10)
-    # docs/remote-jobs.md §5: cleaned, never refused (an unknown zone or bad tag must not block the sensor's spool)
-    timezone: Annotated[str | None, BeforeValidator(sample_zone)] = Field(
-        None, description="the host's IANA time zone (schedules run in it); an unknown zone is ignored")
-    tags: Annotated[list[str] | None, BeforeValidator(sample_tags)] = Field(
-        None, description="the sensor's SENSOR_TAGS (e.g. kunde:baeckerei-mueller); invalid ones are ignored")
+    uptime_seconds: Annotated[Float, Field(ge=0, le=1e10)] | None = None
 
 
 class MetricSampleCreate(NoNul, MetricSampleFields):
@@ -413,7 +474,9 @@ class SampleAccepted(BaseModel):
 
 
 class MetricBatch(BaseModel):
-    samples: list[Any] = Field(max_length=1000, description="up to 1,000 samples; each is validated on its own")
+    samples: list[Any] = Field(max_length=1000, description="up to 1,000 samples; each is validated on its own",
+                               json_schema_extra={"items": {"description": "a sample (MetricSampleCreate); an "
+                                                            "invalid one is reported in its result, not refused"}})
 
 
 class BatchItemResult(BaseModel):
@@ -461,7 +524,7 @@ MAX_FINDINGS_BYTES = 64_000
 
 
 class CaseCreate(Strict):
-    symptom: Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=4000)]
+    symptom: trimmed(3, 4000)  # type: ignore[valid-type]
     language: Literal["de", "en"]
     os: OsName
     findings: list[Any] = Field(default_factory=list, max_length=200,

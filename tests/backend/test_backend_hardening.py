@@ -317,7 +317,8 @@ def test_a_license_cannot_be_issued_already_expired(client, admin_headers) -> No
     body = {"edition": "pro", "organisation": f"Org {uuid.uuid4().hex[:8]}"}
     past = iso(datetime.now(timezone.utc) - timedelta(minutes=1))
     r = client.post("/api/admin/licenses", headers=admin_headers, json={**body, "expires_at": past})
-    assert r.status_code == 422 and "expires_at" in r.json()["detail"] and "future" in r.json()["detail"]
+    assert r.status_code == 409 and r.json()["code"] == "EXPIRES_IN_PAST"  # a valid date, but already past
+    assert "expires_at" in r.json()["detail"] and "Vergangenheit" in r.json()["detail"]
     future = iso(datetime.now(timezone.utc) + timedelta(days=30))
     assert client.post("/api/admin/licenses", headers=admin_headers,
                        json={**body, "expires_at": future}).status_code == 201

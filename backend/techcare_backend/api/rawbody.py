@@ -117,6 +117,70 @@ def _add_schema(schemas: dict[str, Any], name: str, model: type[BaseModel]) -> N
     schemas[name] = body
 
 
+JSON_VALUE: dict[str, Any] = {
+    "description": "any JSON value; text (also object keys) without NUL characters",
+    "anyOf": [{"type": "string", "pattern": "^[^\\x00]*$"}, {"type": "number"}, {"type": "boolean"}, {"type": "null"},
+              {"type": "array", "items": {"$ref": "#/components/schemas/JsonValue"}},
+              {"type": "object", "propertyNames": {"pattern": "^[^\\x00]*$"},
+               "additionalProperties": {"$ref": "#/components/schemas/JsonValue"}}]}
+
+
+def declare_text_rules(node: Any, *, parent_key: str = "") -> Any:
+    """Declare in the OpenAPI document what the app enforces on all text (``schemas.Strict``/``NoNul``, the NUL
+    check of URLs): no NUL in any string without a stricter pattern of its own, and free-form values (``Any``,
+    ``dict[str, Any]``) as :data:`JSON_VALUE`. Changes ``node`` in place."""
+    no_nul = "^[^\\x00]*$"
+    if isinstance(node, list):
+        for item in node:
+            declare_text_rules(item)
+        return node
+    if not isinstance(node, dict):
+        return node
+    if node.get("type") == "string" and not {"pattern", "enum", "const", "format"} & set(node):
+        node["pattern"] = no_nul
+    if node.get("type") == "object" and node.get("additionalProperties") is True:
+        node["additionalProperties"] = {"$ref": "#/components/schemas/JsonValue"}
+        node.setdefault("propertyNames", {"pattern": no_nul})
+    for key, value in node.items():
+        if key in ("items", "additionalProperties") and value == {}:
+            node[key] = {"$ref": "#/components/schemas/JsonValue"}
+        elif key == "properties" and isinstance(value, dict):
+            for name, prop in value.items():
+                if isinstance(prop, dict) and not ({"type", "$ref", "anyOf", "oneOf", "allOf", "enum", "const"}
+                                                    & set(prop)):
+                    prop["$ref"] = "#/components/schemas/JsonValue"  # Any (keeps title/description/default)
+                declare_text_rules(prop)
+        elif key not in ("examples", "example", "default", "const", "enum"):
+            declare_text_rules(value, parent_key=key)
+    return node
+
+
+def _request_components(schema: dict[str, Any]) -> set[str]:
+    """The component schemas that requests use (bodies and parameters, and what those refer to)."""
+    prefix = "#/components/schemas/"
+    components = schema.get("components", {}).get("schemas", {})
+    found: set[str] = set()
+
+    def refs(node: Any) -> None:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith(prefix) and ref[len(prefix):] not in found:
+                found.add(ref[len(prefix):])
+                refs(components.get(ref[len(prefix):]))
+            for value in node.values():
+                refs(value)
+        elif isinstance(node, list):
+            for value in node:
+                refs(value)
+
+    for item in schema.get("paths", {}).values():
+        for operation in item.values():
+            refs(operation.get("parameters"))
+            refs(operation.get("requestBody"))
+    found.discard("JsonValue")
+    return found
+
+
 def install_schemas(app: FastAPI) -> None:
     """Complete the app's OpenAPI document: the models of :func:`json_body` routes (and their nested models), and
     on every operation the errors the app answers besides the declared ones: 422 in the shape of
@@ -143,6 +207,12 @@ def install_schemas(app: FastAPI) -> None:
         _add_schema(schemas, "ValidationErrorPublic", ValidationErrorPublic)
         for unused in ("HTTPValidationError", "ValidationError"):
             schemas.pop(unused, None)
+        schemas["JsonValue"] = JSON_VALUE
+        for operation in (op for item in schema.get("paths", {}).values() for op in item.values()):
+            declare_text_rules(operation.get("parameters", []))
+            declare_text_rules(operation.get("requestBody", {}))
+        for name in sorted(_request_components(schema)):
+            declare_text_rules(schemas[name])
         if "HTTPBearer" not in components.get("securitySchemes", {}):
             components.setdefault("securitySchemes", {})["HTTPBearer"] = {"type": "http", "scheme": "bearer"}
         for path, item in schema.get("paths", {}).items():

@@ -37,7 +37,8 @@ def _invalidate(ctx: CtxDep, lic) -> None:  # type: ignore[no-untyped-def]
     ctx.cache.delete(license_cache_key(lic.key_hash), entitlement_cache_key(lic.organisation_id))
 
 
-@router.post("/licenses", response_model=LicenseIssued, status_code=201)
+@router.post("/licenses", response_model=LicenseIssued, status_code=201,
+             responses={409: {"model": ErrorPublic, "description": "expires_at is already past"}})
 def issue_license(body: LicenseCreate, admin: AdminDep, session: SessionDep, ctx: CtxDep, request: Request,
                   lang: LangDep) -> LicenseIssued:
     """Issue a license. The key is shown only in this answer; the database keeps a keyed hash."""
@@ -84,7 +85,8 @@ for _action in ("suspend", "reinstate", "revoke"):
                          responses={404: {"model": ErrorPublic}, 409: {"model": ErrorPublic}})
 
 
-@router.post("/licenses/{license_id}/extend", response_model=LicensePublic)
+@router.post("/licenses/{license_id}/extend", response_model=LicensePublic,
+             responses={404: {"model": ErrorPublic}, 409: {"model": ErrorPublic, "description": "license revoked"}})
 def extend_license(license_id: str, body: LicenseExtend, admin: AdminDep, session: SessionDep, ctx: CtxDep,
                    request: Request, lang: LangDep) -> LicensePublic:
     lic = crud.extend_license(session, license_id=license_id, expires_at=body.expires_at, actor=admin,

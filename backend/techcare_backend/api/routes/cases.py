@@ -11,7 +11,7 @@ from techcare.i18n import tr
 
 from ... import crud
 from ...core.errors import ApiError
-from ...schemas import CaseCreate, CaseHit, CasePublic, ErrorPublic, OsName
+from ...schemas import MAX_EXACT_INT, CaseCreate, CaseHit, CasePublic, ErrorPublic, OsName
 from ..deps import LangDep, Principal, SessionDep, requires
 
 router = APIRouter(prefix="/api/cases", tags=["cases"])
@@ -49,8 +49,11 @@ def search(principal: LearningDep, session: SessionDep, q: Annotated[str, Query(
     return JSONResponse([h.model_dump(mode="json") for h in hits])  # built here: not re-validated
 
 
-@router.get("/{case_id}", response_model=CasePublic, responses={404: {"model": ErrorPublic}})
-def get_case(case_id: Annotated[int, Path(ge=1, le=2**63 - 1)], principal: LearningDep, session: SessionDep, lang: LangDep) -> CasePublic:
+@router.get("/{id}", response_model=CasePublic, responses={404: {"model": ErrorPublic}})
+def get_case(case_id: Annotated[int, Path(alias="id", ge=1, le=MAX_EXACT_INT, description="the case's `id` (not "
+                                                                                         "the client's case_id)")],
+             principal: LearningDep, session: SessionDep, lang: LangDep) -> CasePublic:
+    """One case of the organisation by its server-assigned ``id``."""
     row = crud.get_case(session, organisation_id=principal.organisation_id, case_id=case_id)
     if row is None:
         raise ApiError(404, "NOT_FOUND", tr("Fall {id} gibt es nicht.", "Case {id} does not exist.", lang, id=case_id))

@@ -24,8 +24,15 @@ MAX_ENTRY_BYTES = 64_000
 
 
 class ChangelogUpload(Strict):
-    session: Annotated[str, Field(max_length=80, description="session id, e.g. 20260101T120000Z-1a2b3c4d-9f8e")]
-    entries: Annotated[list[dict[str, Any]], Field(min_length=1, max_length=MAX_ENTRIES)]
+    session: Annotated[str, Field(max_length=80, description="session id, e.g. 20260101T120000Z-1a2b3c4d-9f8e",
+                                  json_schema_extra={"pattern": SESSION_PATTERN.pattern})]
+    entries: Annotated[list[dict[str, Any]], Field(min_length=1, max_length=MAX_ENTRIES, json_schema_extra={
+        "items": {"type": "object", "required": ["event", "ts"], "properties": {
+            "event": {"type": "string", "minLength": 1},
+            "ts": {"type": "string", "format": "date-time"}},
+            "additionalProperties": True,
+            "description": f"a changelog line (JSON), at most {MAX_ENTRY_BYTES} bytes; its 'session', if any, "
+                           "must be the upload's"}})]
     job_id: Annotated[str | None, Field(pattern=r"^[0-9a-f]{32}$", description=(
         "the remote job these entries belong to (32 hex); a sensor key may upload only with it"))] = None
 
@@ -60,7 +67,8 @@ class ChangelogUploaded(BaseModel):
     duplicates: int
 
 
-@router.post("", response_model=ChangelogUploaded)
+@router.post("", response_model=ChangelogUploaded, responses={404: {"model": ErrorPublic,
+                                                                   "description": "no remote job with this job_id"}})
 def upload(body: ChangelogUpload, principal: PrincipalDep, ctx: CtxDep, lang: LangDep) -> ChangelogUploaded:
     """Store a repair session's changelog entries for the caller's organisation. Re-uploading is safe: entries
     already stored (same session, same content) are counted as ``duplicates``. With ``job_id`` the entries are
