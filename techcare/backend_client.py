@@ -299,6 +299,16 @@ class BackendClient:
         return self.post_json(f"/api/sensor/jobs/{quote(job_id, safe='')}/report",
                               {k: v for k, v in body.items() if v is not None})
 
+    def report_occurrence(self, schedule_id: str, occurrence: str, *, host: str, status: str,
+                          reason: str | None = None, message: str | None = None,
+                          steps: list[dict[str, Any]] | None = None) -> Any:
+        """``POST /api/sensor/schedules/{id}/occurrences/{occurrence}/report``: ``running`` (with the steps so far),
+        ``ran``, ``failed`` or ``skipped`` (a refusal, with its ``reason``) for one maintenance occurrence on
+        ``host`` (docs/remote-jobs.md §5). A report after a final one is refused with 409."""
+        body = {"host": host, "status": status, "reason": reason, "message": message, "steps": steps}
+        return self.post_json(f"/api/sensor/schedules/{quote(schedule_id, safe='')}/occurrences/"
+                              f"{quote(occurrence, safe='')}/report", {k: v for k, v in body.items() if v is not None})
+
 
 def _hint_for(status: int) -> str:
     if status == 401:

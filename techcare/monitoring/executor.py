@@ -44,14 +44,24 @@ from typing import Any
 from ..errors import BackendError, TechCareError
 from ..i18n import tr
 
-__all__ = ["KINDS", "REASONS", "RUN_LOG", "Executor", "JobOutcome", "Refusal", "RunLog"]
+__all__ = ["KINDS", "REASONS", "RESTART_ACTIONS", "RUN_LOG", "SCHEDULE_REASONS", "Executor", "JobOutcome", "Refusal",
+           "RunLog", "occurrence_run_id"]
 
 log = logging.getLogger("techcare.sensor.jobs")
 
 #: the refusal reasons in the order the checks run (docs/remote-jobs.md §2)
 REASONS = ("disabled", "malformed", "unknown_signer", "bad_signature", "wrong_host", "platform", "not_yet",
            "expired", "replayed", "plan_mismatch", "needs_confirmation")
-KINDS = ("diagnose", "repair", "rollback")
+#: the refusal reasons of a maintenance occurrence, in the order the checks run (docs/remote-jobs.md §5 Host)
+SCHEDULE_REASONS = ("disabled", "malformed", "unknown_signer", "bad_signature", "wrong_host", "platform", "not_valid",
+                    "revision", "not_an_occurrence", "outside_window", "replayed", "plan_mismatch",
+                    "needs_confirmation", "needs_reboot")
+KINDS = ("diagnose", "drivers", "repair", "rollback")
+READ_ONLY_KINDS = ("diagnose", "drivers")
+#: catalogue actions whose effect needs a restart of the computer (winsock reset; chkdsk runs at the next start).
+#: No action restarts the computer itself; in a maintenance schedule these run only with ``allow_reboot``.
+RESTART_ACTIONS = frozenset({"win.reset_winsock", "win.schedule_chkdsk"})
+MAX_SCHEDULE_VALIDITY = 400 * 86400
 PLATFORMS = ("windows", "darwin", "linux")
 RUN_LOG = "remote_jobs.jsonl"
 CLOCK_SKEW = 300            # seconds a job may arrive before its not_before
@@ -60,6 +70,7 @@ MAX_HOSTS = 1000
 MAX_STEPS = 100
 MAX_ENVELOPE_BYTES = 256 * 1024
 _HEX32 = re.compile(r"[0-9a-f]{32}")
+_OCCURRENCE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
 _TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
 
 
@@ -82,6 +93,8 @@ class JobOutcome:
     steps: list[dict[str, Any]] = field(default_factory=list)
     diagnosis: dict[str, Any] | None = None
     reported: bool = False
+    schedule_id: str | None = None  # a maintenance occurrence: its schedule and local start (job_id is the run id)
+    occurrence: str | None = None
 
     def report(self) -> dict[str, Any]:
         body: dict[str, Any] = {"status": self.status, "message": self.message[:2000], "steps": self.steps}
@@ -90,6 +103,24 @@ class JobOutcome:
         if self.diagnosis is not None:
             body["diagnosis"] = self.diagnosis
         return body
+
+    def occurrence_report(self) -> dict[str, Any]:
+        """The body of the occurrence report route: ``ran | failed | skipped`` (a refusal) with the reason."""
+        status = _OCCURRENCE_STATUS.get(self.status, "failed")
+        reason = self.reason or (self.status if status == "failed" and self.status != "failed" else None)
+        body: dict[str, Any] = {"status": status, "message": self.message[:4000], "steps": self.steps}
+        if reason:
+            body["reason"] = reason
+        return body
+
+
+_OCCURRENCE_STATUS = {"succeeded": "ran", "failed": "failed", "refused": "skipped", "interrupted": "failed",
+                      "cancelled": "failed", "running": "running"}
+
+
+def occurrence_run_id(schedule_id: str, occurrence: str) -> str:
+    """The run log's id of one occurrence of a schedule on this host (never a 32-hex job id)."""
+    return f"occ:{schedule_id}:{occurrence}"
 
 
 def _now_iso(now: float) -> str:
@@ -171,6 +202,12 @@ class RunLog:
         return [r["session"] for r in self.records()
                 if r["job_id"] == job_id and r["event"] == "step" and isinstance(r.get("session"), str)]
 
+    def highest_revision(self, schedule_id: str) -> int:
+        """The highest revision of ``schedule_id`` whose signature this host verified (0: never seen)."""
+        return max((int(r["revision"]) for r in self.records()
+                    if r.get("schedule_id") == schedule_id and isinstance(r.get("revision"), int)
+                    and (r["event"] == "accepted" or (r["event"] == "refused" and r.get("verified")))), default=0)
+
     def open_jobs(self) -> list[dict[str, Any]]:
         """``accepted`` records without a ``finished`` one: jobs whose process died while running them."""
         finished = {r["job_id"] for r in self.records() if r["event"] == "finished"}
@@ -195,12 +232,16 @@ class Executor:
     ``settings``: the sensor's settings (``REMOTE_JOBS``, ``TECHCARE_HOME``); ``runner``: the CommandRunner of
     this host (or of a replayed PC); ``client``: a :class:`techcare.backend_client.BackendClient` (reports);
     ``hostname``: this host's name as its samples report it (default: from the runner); ``clock``: epoch seconds;
-    ``stop``: an event set when the sensor stops (a repair then ends after its current step, as ``interrupted``).
+    ``stop``: an event set when the sensor stops (a repair then ends after its current step, as ``interrupted``);
+    ``timezone``: this host's IANA zone, in which maintenance schedules are evaluated (default: asked through the
+    runner, :func:`techcare.monitoring.hostzone.host_zone`; UTC when unknown); ``wait(seconds)``: how an occurrence
+    that arrived a little early waits for its start (default: on ``stop``; returns True when stopped).
     """
 
     def __init__(self, settings: Any = None, *, runner: Any = None, client: Any = None, hostname: str | None = None,
                  clock: Callable[[], float] = time.time, progress: Callable[[str], None] | None = None,
-                 stop: threading.Event | None = None) -> None:
+                 stop: threading.Event | None = None, timezone: str | None = None,
+                 wait: Callable[[float], bool] | None = None) -> None:
         if settings is None:
             from ..config import get_settings
 
@@ -219,6 +260,8 @@ class Executor:
         self._say = progress or (lambda line: log.info("%s", line))
         self.stop = stop or threading.Event()
         self.busy = False  # True while a job is being verified, run or reported
+        self._timezone = timezone
+        self._wait = wait or self.stop.wait
 
     # ---- identity --------------------------------------------------------------------------------------------
     @property
@@ -245,6 +288,15 @@ class Executor:
             self._client = BackendClient(settings=self.settings, retries=2, timeout=15.0)
         return self._client
 
+    @property
+    def timezone(self) -> str:
+        """This host's IANA time zone (maintenance occurrences are local times in it)."""
+        if not self._timezone:
+            from .hostzone import host_zone
+
+            self._timezone = host_zone(self.runner)[0]
+        return self._timezone
+
     # ---- verification ----------------------------------------------------------------------------------------
     def verify(self, envelope: Any, *, job_id: str | None = None) -> dict[str, Any]:
         """The payload of ``envelope`` if this host may run it; else :class:`Refusal` with the first failing
@@ -258,30 +310,12 @@ class Executor:
                 "Fernaufträge sind auf diesem Rechner aus (REMOTE_JOBS=off); nichts wurde geprüft oder ausgeführt.",
                 "Remote jobs are off on this host (REMOTE_JOBS=off); nothing was verified or run."))
         payload = _well_formed(envelope, job_id)
-        from ..signing import SignatureError, TrustStore, verify_envelope
-
-        store = TrustStore(self.home)
-        try:
-            trusted = store.keys()
-            bad = sorted(k for k, raw in trusted.items() if len(raw) != 32)
-            if bad:
-                raise ValueError(f"key {bad[0]} is not a 32-byte Ed25519 public key")
-        except (SignatureError, ValueError) as exc:  # a damaged list trusts nobody
-            raise Refusal("unknown_signer", exc.message if isinstance(exc, SignatureError) else tr(
-                "Liste der vertrauenswürdigen Signaturschlüssel {p} ist beschädigt ({e}); Fernaufträge werden "
-                "abgelehnt, bis sie mit `techcare sensor trust add` neu angelegt ist.",
-                "The list of trusted signing keys {p} is damaged ({e}); remote jobs are refused until it is "
-                "recreated with `techcare sensor trust add`.", p=store.path, e=exc)) from None
-        try:
-            verify_envelope(envelope, trusted)
-        except SignatureError as exc:
-            reason = exc.reason if exc.reason in ("unknown_signer", "bad_signature") else "unknown_signer"
-            raise Refusal(reason, exc.message) from None
+        self._verify_signature(envelope)
         if self.hostname not in payload["hosts"]:
             raise Refusal("wrong_host", tr("Der Auftrag ist für {h}, nicht für diesen Rechner {me}.",
                                            "The job is for {h}, not for this host {me}.",
                                            h=", ".join(payload["hosts"][:5]), me=self.hostname))
-        if payload["kind"] != "diagnose" and payload["platform"] != self.platform:
+        if payload["kind"] not in READ_ONLY_KINDS and payload["platform"] != self.platform:
             raise Refusal("platform", tr("Der Auftrag ist für {p}, dieser Rechner ist {me}.",
                                          "The job is for {p}, this host is {me}.",
                                          p=payload["platform"], me=self.platform))
@@ -303,6 +337,28 @@ class Executor:
         if payload["kind"] == "repair":
             plan, approval = self._rebuild(payload)
         return payload, plan, approval
+
+    def _verify_signature(self, envelope: dict[str, Any]) -> None:
+        """:class:`Refusal` ``unknown_signer`` / ``bad_signature`` unless a key pinned here signed the payload."""
+        from ..signing import SignatureError, TrustStore, verify_envelope
+
+        store = TrustStore(self.home)
+        try:
+            trusted = store.keys()
+            bad = sorted(k for k, raw in trusted.items() if len(raw) != 32)
+            if bad:
+                raise ValueError(f"key {bad[0]} is not a 32-byte Ed25519 public key")
+        except (SignatureError, ValueError) as exc:  # a damaged list trusts nobody
+            raise Refusal("unknown_signer", exc.message if isinstance(exc, SignatureError) else tr(
+                "Liste der vertrauenswürdigen Signaturschlüssel {p} ist beschädigt ({e}); Fernaufträge werden "
+                "abgelehnt, bis sie mit `techcare sensor trust add` neu angelegt ist.",
+                "The list of trusted signing keys {p} is damaged ({e}); remote jobs are refused until it is "
+                "recreated with `techcare sensor trust add`.", p=store.path, e=exc)) from None
+        try:
+            verify_envelope(envelope, trusted)
+        except SignatureError as exc:
+            reason = exc.reason if exc.reason in ("unknown_signer", "bad_signature") else "unknown_signer"
+            raise Refusal(reason, exc.message) from None
 
     def _rebuild(self, payload: dict[str, Any]) -> tuple[Any, Any]:
         from .. import repairs
@@ -369,6 +425,8 @@ class Executor:
         try:
             if payload["kind"] == "diagnose":
                 outcome = self._diagnose(job_id)
+            elif payload["kind"] == "drivers":
+                outcome = self._drivers(job_id)
             elif payload["kind"] == "repair":
                 outcome = self._repair(payload, plan, approval)
             else:
@@ -404,6 +462,158 @@ class Executor:
         self._send(outcome)
         return outcome
 
+    # ---- maintenance occurrences (docs/remote-jobs.md §5) ------------------------------------------------------
+    def verify_occurrence(self, item: Any) -> tuple[dict[str, Any], Any]:
+        """``(payload, occurrence)`` if this host may run the delivered occurrence ``{"schedule_id",
+        "occurrence", "envelope"}`` now; else :class:`Refusal` with the first failing check's reason (order:
+        :data:`SCHEDULE_REASONS`). Records nothing (:meth:`process_occurrence` does)."""
+        payload, occ, _plan, _approval = self._check_occurrence(*_delivered(item))
+        return payload, occ
+
+    def _check_occurrence(self, envelope: Any, schedule_id: str | None,
+                          key: str | None) -> tuple[dict[str, Any], Any, Any, Any]:
+        if not self.enabled:
+            raise Refusal("disabled", tr(
+                "Fernaufträge sind auf diesem Rechner aus (REMOTE_JOBS=off); kein Wartungsplan wurde geprüft oder "
+                "ausgeführt.", "Remote jobs are off on this host (REMOTE_JOBS=off); no maintenance schedule was "
+                "verified or run."))
+        payload = _schedule_well_formed(envelope, schedule_id, key)
+        self._verify_signature(envelope)
+        if self.hostname not in payload["hosts"]:
+            raise Refusal("wrong_host", tr("Der Wartungsplan ist für {h}, nicht für diesen Rechner {me}.",
+                                           "The maintenance schedule is for {h}, not for this host {me}.",
+                                           h=", ".join(payload["hosts"][:5]), me=self.hostname))
+        variant = payload["variants"].get(self.platform)
+        if variant is None:
+            raise Refusal("platform", tr("Der Wartungsplan hat keine Schritte für {me} (nur für {p}).",
+                                         "The maintenance schedule has no steps for {me} (only for {p}).",
+                                         me=self.platform, p=", ".join(sorted(payload["variants"]))))
+        from ..schedule_time import Recurrence
+
+        now = datetime.fromtimestamp(self.clock(), UTC)
+        valid_from, valid_until = (datetime.fromtimestamp(_parse_time(payload[f]), UTC)
+                                   for f in ("valid_from", "valid_until"))
+        if not valid_from.timestamp() - CLOCK_SKEW <= now.timestamp() <= valid_until.timestamp():
+            raise Refusal("not_valid", tr("Der Wartungsplan gilt von {a} bis {b} (Uhrzeit hier: {n}).",
+                                          "The maintenance schedule is valid from {a} to {b} (time here: {n}).",
+                                          a=payload["valid_from"], b=payload["valid_until"],
+                                          n=_now_iso(now.timestamp())))
+        seen = self.log.highest_revision(payload["schedule_id"])
+        if payload["revision"] < seen:
+            raise Refusal("revision", tr(
+                "Revision {r} des Wartungsplans ist veraltet: dieser Rechner kennt schon Revision {s}.",
+                "Revision {r} of the maintenance schedule is outdated: this host has seen revision {s}.",
+                r=payload["revision"], s=seen))
+        rec = Recurrence(payload["rrule"], payload["dtstart"], tz=self.timezone,
+                         window_minutes=payload["window_minutes"], catch_up=payload["catch_up"],
+                         valid_from=valid_from, valid_until=valid_until)
+        occ = rec.is_occurrence(key)
+        if occ is None:
+            raise Refusal("not_an_occurrence", tr(
+                "{o} ist kein Termin des Wartungsplans ({r} ab {d}) in der Zeitzone {z} dieses Rechners.",
+                "{o} is not an occurrence of the maintenance schedule ({r} from {d}) in this host's time zone {z}.",
+                o=key, r=payload["rrule"], d=payload["dtstart"], z=self.timezone))
+        state = rec.window_state(occ, now)
+        if state == "early" and (occ.start - now).total_seconds() <= CLOCK_SKEW:
+            raise _Early(occ.start.timestamp() - now.timestamp())
+        if state not in ("open", "catch_up"):
+            end = occ.end.astimezone(occ.local.tzinfo)
+            raise Refusal("outside_window", tr(
+                "Termin {o} darf nur von {a} bis {b} ({z}) laufen{c}; Uhrzeit hier: {n}.",
+                "Occurrence {o} may run only from {a} to {b} ({z}){c}; time here: {n}.", o=key,
+                a=occ.local.strftime("%Y-%m-%d %H:%M"), b=end.strftime("%Y-%m-%d %H:%M"), z=self.timezone,
+                c=tr(" oder nachgeholt bis zum nächsten Termin", " or caught up until the next occurrence")
+                if payload["catch_up"] else "", n=now.astimezone(occ.local.tzinfo).strftime("%Y-%m-%d %H:%M")))
+        if self.log.accepted(occurrence_run_id(payload["schedule_id"], key)) is not None:
+            raise Refusal("replayed", tr(
+                "Termin {o} des Wartungsplans lief auf diesem Rechner schon; jeder Termin läuft höchstens einmal.",
+                "Occurrence {o} of the maintenance schedule already ran on this host; each occurrence runs at most "
+                "once.", o=key))
+        try:
+            plan, approval = self._rebuild({"platform": self.platform, **variant,
+                                            "confirm_high_risk": payload["allow_high_risk"]})
+        except Refusal as refusal:
+            if refusal.reason != "needs_confirmation":
+                raise
+            raise Refusal("needs_confirmation", tr(
+                "Der Wartungsplan enthält Schritte mit hohem Risiko, erlaubt sie aber nicht (allow_high_risk).",
+                "The maintenance schedule holds high-risk steps but does not allow them (allow_high_risk).")
+                + " " + refusal.message) from None
+        restart = [n for n in approval.steps if plan.steps[n - 1].action_id in RESTART_ACTIONS]
+        if restart and payload["allow_reboot"] is not True:
+            raise Refusal("needs_reboot", tr(
+                "Schritt(e) {s} brauchen einen Neustart des Rechners; der Wartungsplan erlaubt keinen "
+                "(allow_reboot).", "Step(s) {s} need a restart of the computer; the maintenance schedule does not "
+                "allow one (allow_reboot).", s=", ".join(f"{n} {plan.steps[n - 1].action_id}" for n in restart)))
+        return payload, occ, plan, approval
+
+    def process_occurrence(self, item: Any) -> JobOutcome:
+        """Verify, record and run one delivered maintenance occurrence (``{"schedule_id", "occurrence",
+        "envelope"}``): the platform's variant runs exactly like a repair job; the result goes to the
+        occurrence report route (``ran | failed | skipped``)."""
+        self.busy = True
+        try:
+            return self._process_occurrence(item)
+        finally:
+            self.busy = False
+
+    def _process_occurrence(self, item: Any) -> JobOutcome:
+        envelope, schedule_id, key = _delivered(item)
+        try:
+            try:
+                payload, occ, plan, approval = self._check_occurrence(envelope, schedule_id, key)
+            except _Early as early:  # the backend's clock is a little ahead: wait for the start here
+                self._say(tr("Wartungstermin {o} beginnt in {s:.0f} s; warte.",
+                             "Maintenance occurrence {o} starts in {s:.0f} s; waiting.", o=key, s=early.seconds))
+                if self._wait(early.seconds):
+                    raise Refusal("outside_window", tr("Der Sensor wurde vor Beginn des Termins beendet.",
+                                                       "The sensor was stopped before the occurrence began.")) from None
+                payload, occ, plan, approval = self._check_occurrence(envelope, schedule_id, key)
+        except _Early:
+            refusal = Refusal("outside_window", tr("Termin {o} hat hier noch nicht begonnen.",
+                                                   "Occurrence {o} has not begun here yet.", o=key))
+            return self._refuse_occurrence(refusal, envelope, schedule_id, key)
+        except Refusal as refusal:
+            return self._refuse_occurrence(refusal, envelope, schedule_id, key)
+        assert schedule_id is not None and key is not None
+        run_id = occurrence_run_id(schedule_id, key)
+        variant = payload["variants"][self.platform]
+        # write-ahead: from here on this occurrence never runs again on this host, whatever happens to the process
+        self.log.append("accepted", run_id, kind="schedule", schedule_id=schedule_id, occurrence=key,
+                        revision=payload["revision"], signer=payload["signer"], key_id=envelope["key_id"],
+                        plan_fingerprint=variant["plan_fingerprint"], approval=variant["approval"], rollback_of=None,
+                        timezone=self.timezone, planned_utc=occ.start.strftime("%Y-%m-%dT%H:%M:%SZ"))
+        self._say(tr("Wartung „{n}“ ({o}, Revision {r}) von {s} angenommen.",
+                     "Maintenance '{n}' ({o}, revision {r}) from {s} accepted.", n=payload["name"], o=key,
+                     r=payload["revision"], s=payload["signer"]))
+        self._progress(run_id, [], occurrence=(schedule_id, key))
+        job = {"job_id": run_id, "confirm_high_risk": payload["allow_high_risk"], "signer": payload["signer"]}
+        try:
+            outcome = self._repair(job, plan, approval, occurrence=(schedule_id, key))
+        except TechCareError as exc:
+            outcome = JobOutcome(run_id, "failed", "error", exc.message)
+        except Exception as exc:  # noqa: BLE001 - a bug must end as a reported failure, not a silent thread death
+            log.exception("maintenance occurrence %s failed", run_id)
+            outcome = JobOutcome(run_id, "failed", "error", f"{type(exc).__name__}: {exc}")
+        outcome.schedule_id, outcome.occurrence = schedule_id, key
+        return self._finish(outcome)
+
+    def _refuse_occurrence(self, refusal: Refusal, envelope: Any, schedule_id: str | None,
+                           key: str | None) -> JobOutcome:
+        verified = refusal.reason in SCHEDULE_REASONS[SCHEDULE_REASONS.index("wrong_host"):]
+        payload = envelope.get("payload") if isinstance(envelope, dict) else None
+        run_id = occurrence_run_id(schedule_id or "?", key or "?")
+        self._say(tr("Wartungstermin {o} abgelehnt ({r}): {m}", "Maintenance occurrence {o} refused ({r}): {m}",
+                     o=f"{schedule_id or '?'} {key or '?'}", r=refusal.reason, m=refusal.message))
+        extra: dict[str, Any] = {"revision": payload["revision"]} if verified and isinstance(payload, dict) else {}
+        self.log.append("refused", run_id, reason=refusal.reason, message=refusal.message, verified=verified,
+                        schedule_id=schedule_id, occurrence=key, **extra)
+        outcome = JobOutcome(run_id, "refused", refusal.reason, refusal.message, schedule_id=schedule_id,
+                             occurrence=key)
+        if schedule_id and key:
+            self._send(outcome)
+        return outcome
+
     # ---- the three kinds ----------------------------------------------------------------------------------------
     def _diagnose(self, job_id: str) -> JobOutcome:
         from ..diagnosis import diagnose
@@ -413,7 +623,21 @@ class Executor:
         return JobOutcome(job_id, "succeeded", message=tr("{n} Befunde.", "{n} findings.",
                                                           n=len(data.get("findings") or [])), diagnosis=data)
 
-    def _repair(self, payload: dict[str, Any], plan: Any, approval: Any) -> JobOutcome:
+    def _drivers(self, job_id: str) -> JobOutcome:
+        from ..tools.drivers import report
+
+        data = json.loads(json.dumps(report(runner=self.runner).to_dict(), default=str))
+        stats = data.get("stats") or {}
+        return JobOutcome(job_id, "succeeded", message=tr(
+            "{i} Treiber, {o} veraltet, {c} kritische Updates.", "{i} drivers, {o} outdated, {c} critical updates.",
+            i=stats.get("installed", 0), o=stats.get("outdated", 0), c=stats.get("critical", 0)), diagnosis=data)
+
+    def _repair(self, payload: dict[str, Any], plan: Any, approval: Any, *,
+                occurrence: tuple[str, str] | None = None) -> JobOutcome:
+        """The approved steps one by one. ``occurrence``: ``(schedule_id, local start)`` of a maintenance run
+        (progress goes to the occurrence route, steps carry their changelog ``session``)."""
+        from contextlib import nullcontext
+
         from .. import repairs
         from ..changelog_upload import for_job
 
@@ -421,7 +645,7 @@ class Executor:
         done: list[dict[str, Any]] = []
         failed: int | None = None
         cancelled = stopped = False
-        with for_job(job_id):
+        with for_job(job_id) if occurrence is None else nullcontext():
             for number in approval.steps:
                 if self.stop.is_set():
                     stopped = True
@@ -437,12 +661,15 @@ class Executor:
                     break
                 self.log.append("step", job_id, step=number, action=plan.steps[number - 1].action_id,
                                 session=result.session, status=result.status)
-                self._upload(result.session, job_id)
-                done += [_step_dict(o) for o in result.steps]
+                if occurrence is None:
+                    self._upload(result.session, job_id)
+                    done += [_step_dict(o) for o in result.steps]
+                else:
+                    done += [{**_step_dict(o), "session": result.session} for o in result.steps]
                 if result.status == "failed":
                     failed = number
                     break
-                if self._progress(job_id, done) and number != approval.steps[-1]:
+                if self._progress(job_id, done, occurrence=occurrence) and number != approval.steps[-1]:
                     cancelled = True
                     break
         left = [n for n in approval.steps if n not in {d["number"] for d in done}]
@@ -497,11 +724,15 @@ class Executor:
 
     # ---- interrupted jobs ----------------------------------------------------------------------------------------
     def recover(self) -> list[JobOutcome]:
-        """At start: every job accepted here but never finished (the sensor died mid-job) is reported as
-        ``interrupted``; its interrupted step is undone from the changelog when it can be, else listed."""
+        """At start: every job (or maintenance occurrence) accepted here but never finished (the sensor died
+        mid-job) is reported as ``interrupted``; its interrupted step is undone from the changelog when it can be,
+        else listed."""
         outcomes = []
         for record in self.log.open_jobs():
-            outcomes.append(self._finish(self._recover_one(record)))
+            outcome = self._recover_one(record)
+            if isinstance(record.get("schedule_id"), str):
+                outcome.schedule_id, outcome.occurrence = record["schedule_id"], record.get("occurrence")
+            outcomes.append(self._finish(outcome))
         return outcomes
 
     def _recover_one(self, record: dict[str, Any]) -> JobOutcome:
@@ -509,12 +740,13 @@ class Executor:
         steps = [{"number": r["step"], "action": r.get("action", ""), "status": r.get("status", ""),
                   "detail": r.get("session", "")}
                  for r in self.log.records() if r["job_id"] == job_id and r["event"] == "step"]
-        if record.get("kind") == "diagnose":
-            return JobOutcome(job_id, "interrupted", "interrupted", tr(
-                "Die Diagnose wurde abgebrochen (Sensor beendet); sie änderte nichts.",
-                "The diagnosis was cut short (sensor stopped); it changed nothing."), steps)
+        if record.get("kind") in READ_ONLY_KINDS:
+            what = tr("Die Diagnose", "The diagnosis") if record.get("kind") == "diagnose" else tr(
+                "Die Treiberliste", "The driver inventory")
+            return JobOutcome(job_id, "interrupted", "interrupted", what + tr(
+                " wurde abgebrochen (Sensor beendet); sie änderte nichts.",
+                " was cut short (sensor stopped); it changed nothing."), steps)
         from .. import repairs
-        from ..changelog_upload import for_job
 
         mine = set(self.log.sessions(job_id)) | set(self.log.sessions(record.get("rollback_of") or ""))
         stamp = datetime.fromtimestamp(float(record.get("at", 0)) - 1, UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -541,7 +773,7 @@ class Executor:
         lines = []
         for item in found:
             try:
-                with for_job(job_id):
+                with _upload_scope(job_id):
                     res = repairs.undo_interrupted(item, self.runner)
             except TechCareError as exc:
                 res = {"step": item.step, "action": item.action, "status": "listed", "detail": exc.message}
@@ -577,6 +809,9 @@ class Executor:
                     "Vom Techniker abgebrochen, bevor etwas lief.", "Cancelled by the technician before anything ran."))
                 self._send(outcome)
                 outcomes.append(outcome)
+        occurrences = answer.get("occurrences")
+        for item in occurrences if isinstance(occurrences, list) else []:
+            outcomes.append(self.process_occurrence(item))
         return outcomes
 
     def flush_reports(self) -> int:
@@ -585,7 +820,8 @@ class Executor:
         for record in self.log.pending_reports():
             outcome = JobOutcome(record["job_id"], **{k: record["body"].get(k) for k in ("status", "reason")},
                                  message=record["body"].get("message") or "", steps=record["body"].get("steps") or [],
-                                 diagnosis=record["body"].get("diagnosis"))
+                                 diagnosis=record["body"].get("diagnosis"), schedule_id=record.get("schedule_id"),
+                                 occurrence=record.get("occurrence"))
             if self._send(outcome, retry=True):
                 sent += 1
             else:
@@ -596,23 +832,34 @@ class Executor:
         from ..backend_client import BackendHTTPError
 
         try:
-            self.client.report_job(outcome.job_id, host=self.hostname, **outcome.report())
+            if outcome.schedule_id:
+                self.client.report_occurrence(outcome.schedule_id, outcome.occurrence, host=self.hostname,
+                                              **outcome.occurrence_report())
+            else:
+                self.client.report_job(outcome.job_id, host=self.hostname, **outcome.report())
         except BackendHTTPError as exc:
             # 409: already final there (e.g. cancelled), 404/422: the backend will never take it -> keep it local
             log.warning("report of job %s not taken (HTTP %s): %s", outcome.job_id, exc.status_code, exc.message)
         except BackendError as exc:
             log.warning("report of job %s kept for later: %s", outcome.job_id, exc.message)
             if not retry:
-                self.log.append("report_pending", outcome.job_id, body=outcome.report())
+                where = {"schedule_id": outcome.schedule_id, "occurrence": outcome.occurrence} \
+                    if outcome.schedule_id else {}
+                self.log.append("report_pending", outcome.job_id, body=outcome.report(), **where)
             return False
         outcome.reported = True
         if retry:
             self.log.append("reported", outcome.job_id)
         return True
 
-    def _progress(self, job_id: str, steps: list[dict[str, Any]]) -> bool:
-        """Report ``running`` with the steps so far; True when the technician cancelled the job."""
+    def _progress(self, job_id: str, steps: list[dict[str, Any]], *,
+                  occurrence: tuple[str, str] | None = None) -> bool:
+        """Report ``running`` with the steps so far; True when the technician cancelled the job (an occurrence
+        is stopped by pausing or deleting its schedule, which ends no run already started)."""
         try:
+            if occurrence is not None:
+                self.client.report_occurrence(*occurrence, host=self.hostname, status="running", steps=steps)
+                return False
             answer = self.client.report_job(job_id, host=self.hostname, status="running", steps=steps)
         except BackendError as exc:
             log.warning("progress of job %s not reported: %s", job_id, exc.message)
@@ -622,10 +869,21 @@ class Executor:
     def _upload(self, session: str, job_id: str) -> None:
         from ..changelog_upload import upload_session
 
+        if not _HEX32.fullmatch(job_id):  # a maintenance occurrence: its changelog stays local (see §5 Host)
+            return
         try:
             upload_session(session, client=self.client, job_id=job_id)
         except TechCareError as exc:  # the local changelog stays the record of truth
             log.warning("changelog %s of job %s not uploaded: %s", session, job_id, exc.message)
+
+
+def _upload_scope(job_id: str) -> Any:
+    """Uploads inside carry ``job_id`` (a remote job); for a maintenance occurrence nothing is added."""
+    from contextlib import nullcontext
+
+    from ..changelog_upload import for_job
+
+    return for_job(job_id) if _HEX32.fullmatch(job_id) else nullcontext()
 
 
 def _step_dict(outcome: Any) -> dict[str, Any]:
@@ -637,6 +895,117 @@ def _step_dict(outcome: Any) -> dict[str, Any]:
 
 
 # ---- the shape of a payload ----------------------------------------------------------------------------------------
+
+class _Early(Exception):
+    """An occurrence delivered up to :data:`CLOCK_SKEW` seconds before its start (the backend's clock is ahead)."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(seconds)
+        self.seconds = max(0.0, seconds)
+
+
+def _delivered(item: Any) -> tuple[Any, str | None, str | None]:
+    """``(envelope, schedule_id, occurrence)`` of an item of the fetch answer's ``occurrences``; ids that are not
+    well-formed become ``None`` (refused as malformed)."""
+    if not isinstance(item, dict):
+        return None, None, None
+    sid, key = item.get("schedule_id"), item.get("occurrence")
+    return (item.get("envelope"), sid if isinstance(sid, str) and _HEX32.fullmatch(sid) else None,
+            key if isinstance(key, str) and _OCCURRENCE.fullmatch(key) else None)
+
+
+def _schedule_well_formed(envelope: Any, schedule_id: str | None,  # noqa: C901 - one check per field
+                          key: str | None) -> dict[str, Any]:
+    def bad(de: str, en: str, **fmt: Any) -> Refusal:
+        return Refusal("malformed", tr("Wartungsplan fehlerhaft: ", "Malformed maintenance schedule: ")
+                       + tr(de, en, **fmt))
+
+    if schedule_id is None or key is None:
+        raise bad("geliefert ohne gültige schedule_id (32 Hex-Zeichen) und occurrence (JJJJ-MM-TTTHH:MM).",
+                  "delivered without a valid schedule_id (32 hex) and occurrence (YYYY-MM-DDTHH:MM).")
+    if not isinstance(envelope, dict) or not isinstance(envelope.get("payload"), dict) \
+            or not isinstance(envelope.get("key_id"), str) or not isinstance(envelope.get("signature"), str):
+        raise bad("kein signierter Umschlag (payload, key_id, signature).",
+                  "not a signed envelope (payload, key_id, signature).")
+    try:
+        size = len(json.dumps(envelope, ensure_ascii=False, default=str).encode("utf-8"))
+    except (TypeError, ValueError):
+        size = MAX_ENVELOPE_BYTES + 1
+    if size > MAX_ENVELOPE_BYTES:
+        raise bad("größer als {n} Bytes.", "larger than {n} bytes.", n=MAX_ENVELOPE_BYTES)
+    p = envelope["payload"]
+    types: dict[str, Any] = {"v": int, "kind": str, "schedule_id": str, "revision": int, "name": str,
+                             "tag": (str, type(None)), "hosts": list, "variants": dict, "rrule": str, "dtstart": str,
+                             "window_minutes": int, "catch_up": bool, "allow_high_risk": bool,
+                             "allow_reboot": bool, "valid_from": str, "valid_until": str, "issued_at": str,
+                             "signer": str}
+    for name, kind in types.items():
+        if name not in p:
+            raise bad("das Feld {f} fehlt.", "the field {f} is missing.", f=name)
+        value = p[name]
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise bad("das Feld {f} hat den falschen Typ.", "the field {f} has the wrong type.", f=name)
+    if p["v"] != 1:
+        raise bad("Version {v} ist unbekannt (erwartet 1).", "version {v} is unknown (expected 1).", v=p["v"])
+    if p["kind"] != "schedule":
+        raise bad("kind muss „schedule“ sein, nicht {k!r}.", "kind must be 'schedule', not {k!r}.", k=p["kind"][:40])
+    if p["schedule_id"] != schedule_id:
+        raise bad("geliefert als {o}, signiert als {s}.", "delivered as {o}, signed as {s}.", o=schedule_id,
+                  s=p["schedule_id"][:40])
+    if not 1 <= p["revision"] <= 1_000_000:
+        raise bad("revision muss eine Zahl ab 1 sein.", "revision must be a number from 1.")
+    if not 1 <= len(p["hosts"]) <= MAX_HOSTS or not all(isinstance(h, str) and h for h in p["hosts"]):
+        raise bad("hosts muss 1 bis {n} Rechnernamen enthalten.", "hosts must hold 1 to {n} host names.", n=MAX_HOSTS)
+    if not p["variants"] or any(name not in PLATFORMS for name in p["variants"]):
+        raise bad("variants braucht je Plattform ({a}) eine Variante.", "variants needs one variant per platform "
+                  "({a}).", a=", ".join(PLATFORMS))
+    for platform, variant in p["variants"].items():
+        if not isinstance(variant, dict) or not isinstance(variant.get("steps"), list) \
+                or not isinstance(variant.get("approval"), str) or not isinstance(variant.get("approved_steps"), list) \
+                or not isinstance(variant.get("plan_fingerprint"), str):
+            raise bad("Variante {p} braucht steps, approval, approved_steps und plan_fingerprint.",
+                      "variant {p} needs steps, approval, approved_steps and plan_fingerprint.", p=platform)
+        if not 1 <= len(variant["steps"]) <= MAX_STEPS:
+            raise bad("Variante {p} braucht 1 bis {n} Schritte.", "variant {p} needs 1 to {n} steps.", p=platform,
+                      n=MAX_STEPS)
+        for index, step in enumerate(variant["steps"], 1):
+            if not isinstance(step, dict) or not isinstance(step.get("action"), str) \
+                    or not isinstance(step.get("params", {}), dict) or step.get("number") != index:
+                raise bad("Variante {p}, Schritt {i} muss {{number: {i}, action, params}} sein.",
+                          "variant {p}, step {i} must be {{number: {i}, action, params}}.", p=platform, i=index)
+        if not variant["approved_steps"] or not all(isinstance(n, int) and not isinstance(n, bool)
+                                                    for n in variant["approved_steps"]):
+            raise bad("Variante {p}: approved_steps muss Schrittnummern enthalten.",
+                      "variant {p}: approved_steps must hold step numbers.", p=platform)
+    for name in ("valid_from", "valid_until", "issued_at"):
+        if not _TIME.fullmatch(p[name]):
+            raise bad("{f} ist keine UTC-Zeit wie 2026-12-02T07:00:00Z.",
+                      "{f} is not a UTC time like 2026-12-02T07:00:00Z.", f=name)
+        try:
+            _parse_time(p[name])
+        except ValueError:
+            raise bad("{f} ist kein gültiges Datum.", "{f} is not a valid date.", f=name) from None
+    validity = _parse_time(p["valid_until"]) - _parse_time(p["valid_from"])
+    if not 0 < validity <= MAX_SCHEDULE_VALIDITY:
+        raise bad("valid_until muss nach valid_from liegen, höchstens 400 Tage.",
+                  "valid_until must be after valid_from, at most 400 days.")
+    from ..schedule_time import (
+        MAX_WINDOW_MINUTES,
+        MIN_WINDOW_MINUTES,
+        ScheduleTimeError,
+        parse_dtstart,
+        parse_rrule,
+    )
+
+    if not MIN_WINDOW_MINUTES <= p["window_minutes"] <= MAX_WINDOW_MINUTES:
+        raise bad("window_minutes muss {a} bis {b} sein.", "window_minutes must be {a} to {b}.",
+                  a=MIN_WINDOW_MINUTES, b=MAX_WINDOW_MINUTES)
+    try:
+        parse_rrule(p["rrule"], parse_dtstart(p["dtstart"]))
+    except ScheduleTimeError as exc:
+        raise bad("{e}", "{e}", e=exc.message) from None
+    return p
+
 
 def _malformed(de: str, en: str, **fmt: Any) -> Refusal:
     return Refusal("malformed", tr("Auftrag fehlerhaft: ", "Malformed job: ") + tr(de, en, **fmt))
@@ -689,7 +1058,7 @@ def _well_formed(envelope: Any, job_id: str | None) -> dict[str, Any]:  # noqa: 
     if not 0 < window <= MAX_WINDOW:
         raise _malformed("expires muss nach not_before liegen, höchstens 30 Tage.",
                          "expires must be after not_before, at most 30 days.")
-    if p["kind"] == "diagnose":
+    if p["kind"] in READ_ONLY_KINDS:
         return p
     if p["platform"] not in PLATFORMS:
         raise _malformed("platform muss {a} sein.", "platform must be {a}.", a=" | ".join(PLATFORMS))
