@@ -152,9 +152,10 @@ class BackendClient:
         return self._rng() * min(self.max_backoff, self.backoff * (2 ** attempt))  # full jitter
 
     def request(self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None,
-                auth: bool = True, retries: int | None = None, timeout: float | None = None) -> httpx.Response:
+                auth: bool = True, retries: int | None = None, timeout: float | None = None,
+                headers: dict[str, str] | None = None) -> httpx.Response:
         """One call with retries. Returns the response for 2xx/3xx; raises :class:`BackendError` subclasses."""
-        headers: dict[str, str] = {}
+        headers = dict(headers or {})
         if auth:
             if not self.api_key:
                 raise BackendError(tr("Kein API-Schlüssel: TECHCARE_API_KEY ist nicht gesetzt.",
@@ -246,8 +247,8 @@ class BackendClient:
     def post_metrics_batch(self, samples: list[dict[str, Any]], **kwargs: Any) -> dict[str, Any]:
         return self.post_json("/api/monitoring/metrics/batch", {"samples": samples}, **kwargs)
 
-    def hosts(self) -> list[dict[str, Any]]:
-        return self.get_json("/api/monitoring/hosts")
+    def hosts(self, *, tag: str | None = None) -> list[dict[str, Any]]:
+        return self.get_json("/api/monitoring/hosts", params={"tag": tag})
 
     def host_metrics(self, hostname: str, *, since: str | None = None, until: str | None = None) -> list[dict[str, Any]]:
         return self.get_json(f"/api/monitoring/hosts/{hostname}/metrics", params={"since": since, "until": until})
@@ -277,6 +278,47 @@ class BackendClient:
     def cancel_job(self, job_id: str, *, hosts: list[str] | None = None) -> Any:
         body = {"hosts": hosts} if hosts is not None else {}
         return self.post_json(f"/api/jobs/{quote(job_id, safe='')}/cancel", body)
+
+    # ---- tags, maintenance schedules, the maintenance report (docs/remote-jobs.md §5; techcare.fleet checks) ------
+    def tags(self) -> Any:
+        """``GET /api/tags``: ``[{tag, hosts}]``."""
+        return self.get_json("/api/tags")
+
+    def tag_hosts(self, tag: str, hosts: list[str]) -> Any:
+        return self.post_json(f"/api/tags/{quote(tag, safe=':')}/hosts", {"hosts": hosts})
+
+    def untag_hosts(self, tag: str, hosts: list[str]) -> Any:
+        return self.request("DELETE", f"/api/tags/{quote(tag, safe=':')}/hosts", json={"hosts": hosts}).json()
+
+    def create_schedule(self, envelope: dict[str, Any]) -> Any:
+        """``POST /api/schedules``: a signed schedule or a higher revision of it (a retry that did arrive answers
+        409, which ``techcare.fleet`` recognises as its own)."""
+        return self.post_json("/api/schedules", {"envelope": envelope})
+
+    def list_schedules(self, *, tag: str | None = None, host: str | None = None) -> Any:
+        return self.get_json("/api/schedules", params={"tag": tag, "host": host})
+
+    def get_schedule(self, schedule_id: str) -> Any:
+        return self.get_json(f"/api/schedules/{quote(schedule_id, safe='')}")
+
+    def pause_schedule(self, schedule_id: str) -> Any:
+        return self.post_json(f"/api/schedules/{quote(schedule_id, safe='')}/pause", {})
+
+    def resume_schedule(self, schedule_id: str) -> Any:
+        return self.post_json(f"/api/schedules/{quote(schedule_id, safe='')}/resume", {})
+
+    def delete_schedule(self, schedule_id: str) -> Any:
+        return self.request("DELETE", f"/api/schedules/{quote(schedule_id, safe='')}").json()
+
+    def schedule_occurrences(self, schedule_id: str, *, since: str | None = None, until: str | None = None,
+                             host: str | None = None) -> Any:
+        return self.get_json(f"/api/schedules/{quote(schedule_id, safe='')}/occurrences",
+                             params={"since": since, "until": until, "host": host})
+
+    def maintenance_report(self, *, tag: str | None = None, month: str | None = None, lang: str = "de") -> Any:
+        """``GET /api/reports/maintenance``: the data of the monthly report (texts of the backend in ``lang``)."""
+        return self.get_json("/api/reports/maintenance", params={"tag": tag, "month": month},
+                             headers={"Accept-Language": lang})
 
     # ---- remote jobs, sensor side (docs/remote-jobs.md §3; techcare.monitoring.executor verifies the envelopes) ----
     def fetch_jobs(self, host: str, *, wait: int = 0) -> Any:
