@@ -66,7 +66,8 @@ class JobsPeer:
         if not request.headers.get("authorization", "").startswith("Bearer tck_"):
             return httpx.Response(401, json={"code": "UNAUTHORIZED", "detail": "no key"})
         if path == "/api/monitoring/hosts":
-            return httpx.Response(200, json=self.hosts)
+            tag = request.url.params.get("tag")
+            return httpx.Response(200, json=[h for h in self.hosts if tag is None or tag in h.get("tags", [])])
         if path == "/api/jobs" and request.method == "POST":
             envelope = json.loads(request.content)["envelope"]
             job_id = envelope["payload"]["job_id"]
