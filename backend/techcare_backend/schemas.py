@@ -111,7 +111,12 @@ def as_utc(value: datetime) -> datetime:
 
 def _iso_only(value: Any) -> Any:
     """Date-times are ISO 8601 text; pydantic would also read a number (``until=0.5``) as unix seconds."""
-    if isinstance(value, (int, float)) or (isinstance(value, str) and _NUMBER.fullmatch(value)):
+    if isinstance(value, str):
+        if len(value) > 4 and value[4] == "-":  # 2026-...: the common case, no regex
+            return value
+        if _NUMBER.fullmatch(value):
+            raise ValueError("must be an ISO 8601 date-time such as 2026-02-17T10:30:00Z, not a number")
+    elif isinstance(value, (int, float)):
         raise ValueError("must be an ISO 8601 date-time such as 2026-02-17T10:30:00Z, not a number")
     return value
 
