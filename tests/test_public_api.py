@@ -28,8 +28,11 @@ def test_cli_report_without_runs_is_a_clear_error(techcare_env):
 def test_fleet_api_is_pinned_and_light():
     """``techcare.fleet`` is the technician's remote-work API: exactly these names, and importing it loads no
     pandas, HTTP client, cryptography or repairs engine (those come with the first call)."""
-    assert techcare.fleet.__all__ == ["FleetError", "FleetTimeout", "Job", "build_payload", "cancel", "diagnose",
-                                      "hosts", "job", "jobs", "queue", "rollback", "signing_key"]
+    assert techcare.fleet.__all__ == ["FleetError", "FleetTimeout", "Job", "MaintenanceReport", "Schedule",
+                                      "build_payload", "build_schedule_payload", "cancel", "diagnose", "drivers",
+                                      "get_schedule", "hosts", "job", "jobs", "occurrences", "parse_window", "queue",
+                                      "render_report", "report", "rollback", "schedule", "schedules", "signing_key",
+                                      "tag", "tags", "untag"]
     code = ("import sys, techcare.fleet; heavy = [m for m in ('pandas', 'httpx', 'cryptography', 'techcare.repairs', "
             "'IPython') if m in sys.modules]; print(','.join(heavy))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

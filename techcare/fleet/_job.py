@@ -87,7 +87,7 @@ def check_job(raw: Any) -> dict[str, Any]:
                             v=str(job_id)[:40]))
     if raw.get("status") not in JOB_STATUSES:
         raise _malformed(tr("status {s!r} ist unbekannt", "status {s!r} is unknown", s=str(raw.get("status"))[:40]))
-    if raw.get("kind") not in ("diagnose", "repair", "rollback"):
+    if raw.get("kind") not in ("diagnose", "drivers", "repair", "rollback"):
         raise _malformed(tr("kind {k!r} ist unbekannt", "kind {k!r} is unknown", k=str(raw.get("kind"))[:40]))
     hosts = raw.get("hosts")
     if not isinstance(hosts, list) or not all(isinstance(h, str) for h in hosts):
@@ -109,6 +109,22 @@ def check_job(raw: Any) -> dict[str, Any]:
             "plan_fingerprint": _text(raw.get("plan_fingerprint"), "plan_fingerprint"), "steps": steps,
             "platform": platform,
             "targets": [_check_target(t, i) for i, t in enumerate(targets)]}
+
+
+def _drivers_frame(host: str, result: Any) -> pd.DataFrame:
+    """A drivers job's result (``DriverReport.to_dict()`` made on ``host``) as the frame :func:`techcare.drivers`
+    shows."""
+    import pandas as pd
+
+    from ..tools.drivers.core import COLUMNS
+
+    records = result.get("drivers") if isinstance(result, dict) else None
+    if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+        raise _malformed(tr("Treiberliste von {h} unlesbar", "driver inventory of {h} unreadable", h=host))
+    frame = pd.DataFrame([{c: r.get(c) for c in COLUMNS} for r in records], columns=COLUMNS)
+    frame.attrs["stats"] = result.get("stats", {})
+    frame.attrs["host"] = host
+    return frame
 
 
 def _step_number(step: dict[str, Any]) -> Any:
@@ -243,6 +259,7 @@ class Job:
         """What ``host`` (default: the only one) sent back, waiting up to ``timeout`` seconds for it.
 
         Diagnose jobs: a :class:`techcare.diagnosis.Diagnosis` of that host (``techcare.plan(d)`` works on it).
+        Drivers jobs: the host's driver inventory as :func:`techcare.drivers` shows it (statistics in ``attrs``).
         Repair and rollback jobs: the host's steps as a DataFrame. Raises :class:`FleetError` when the host refused
         the job, failed, or has not answered in time — naming the reason.
         """
@@ -258,7 +275,7 @@ class Job:
         if target["status"] not in TERMINAL:
             self.waiting_for, self._waited = [name], timeout
             raise FleetTimeout(self.timeout_note(timeout), waiting_for=[name])
-        if self.kind != "diagnose":
+        if self.kind not in ("diagnose", "drivers"):
             return self.to_frame(host=name)
         if target["status"] == "succeeded" and target["diagnosis"] is None:  # lists leave diagnoses out
             target = self.refresh().target(name)
@@ -266,6 +283,8 @@ class Job:
             raise FleetError(tr("{h} hat keine Diagnose geliefert: {s}{r}{m}.", "{h} returned no diagnosis: {s}{r}{m}.",
                                 h=name, s=target["status"], r=f" ({target['reason']})" if target["reason"] else "",
                                 m=f" – {target['message']}" if target["message"] else ""))
+        if self.kind == "drivers":
+            return _drivers_frame(name, target["diagnosis"])
         from ..diagnosis import Diagnosis
 
         try:

@@ -23,7 +23,7 @@ __all__ = ["DEFAULT_LIFETIME", "KINDS", "MAX_HOSTS", "MAX_LIFETIME", "FleetError
            "normalise_hosts", "parse_time"]
 
 PAYLOAD_VERSION = 1
-KINDS = ("diagnose", "repair", "rollback")
+KINDS = ("diagnose", "drivers", "repair", "rollback")
 MAX_HOSTS = 1000
 MAX_HOST_LENGTH = 255
 DEFAULT_LIFETIME = timedelta(hours=24)
@@ -127,7 +127,7 @@ def build_payload(kind: str, hosts: Sequence[str], *, signer: str, plan: Plan | 
                   confirm_high_risk: bool = False, rollback_of: str | None = None, platform: str | None = None,
                   not_before: Any = None, expires: Any = None, now: datetime | None = None,
                   job_id: str | None = None) -> dict[str, Any]:
-    """The payload of ``docs/remote-jobs.md`` §1 for ``kind`` (diagnose | repair | rollback).
+    """The payload of ``docs/remote-jobs.md`` §1 for ``kind`` (diagnose | drivers | repair | rollback).
 
     repair: ``plan`` and ``approval`` (parsed against the plan: a bad approval raises the repairs'
     :class:`~techcare.errors.ApprovalError`); rollback: ``rollback_of`` (a job id) and the hosts' ``platform``.

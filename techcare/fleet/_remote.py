@@ -142,8 +142,8 @@ def _job_id(job: Job | str) -> str:
 
 # ---- hosts --------------------------------------------------------------------------------------------------------
 
-def _host_rows(client: BackendClient) -> list[dict[str, Any]]:
-    rows = _call(client.hosts)
+def _host_rows(client: BackendClient, tag: str | None = None) -> list[dict[str, Any]]:
+    rows = _call(lambda: client.hosts(tag=tag) if tag is not None else client.hosts())
     if not isinstance(rows, list) or not all(isinstance(r, dict) and isinstance(r.get("hostname"), str)
                                              for r in rows):
         raise FleetError(tr("Unerwartete Antwort des Backends auf /api/monitoring/hosts (keine Liste von Rechnern).",
@@ -153,19 +153,15 @@ def _host_rows(client: BackendClient) -> list[dict[str, Any]]:
 
 def hosts(tag: str | None = None, *, backend: BackendClient | None = None) -> pd.DataFrame:
     """The organisation's hosts as the backend knows them from their sensors: one row each (hostname, os, status
-    online/overdue, last_seen and the last values). ``tag``: only hosts carrying that tag (when the backend
-    reports host tags)."""
+    online/overdue, last_seen and the last values). ``tag``: only hosts carrying that tag (the backend filters)."""
     import pandas as pd
 
-    with _backend(backend) as client:
-        rows = _host_rows(client)
     if tag is not None:
-        if rows and not any("tags" in r for r in rows):
-            raise FleetError(tr("Dieses Backend meldet keine Rechner-Tags; fleet.hosts() ohne tag aufrufen oder nach "
-                                "Spalten filtern, z.B. df[df.os == \"windows\"].",
-                                "This backend reports no host tags; call fleet.hosts() without tag or filter by "
-                                "column, e.g. df[df.os == \"windows\"]."))
-        rows = [r for r in rows if isinstance(r.get("tags"), list) and tag in r["tags"]]
+        from ._schedule import check_tag
+
+        check_tag(tag)
+    with _backend(backend) as client:
+        rows = _host_rows(client, tag)
     extra = sorted({k for r in rows for k in r} - set(HOST_COLUMNS))
     columns = [c for c in HOST_COLUMNS if any(c in r for r in rows) or c in ("hostname", "os", "status")] + extra
     frame = pd.DataFrame(rows, columns=columns)
