@@ -142,7 +142,9 @@ class SampleView(SensorSample):
         self.sent = sent
 
     def status_line(self) -> str:
-        where = f"{self.get('hostname')} ({self.get('os')}) · {self.get('timestamp')}"
+        from .diagnosis import os_name
+
+        where = f"{self.get('hostname')} ({os_name(str(self.get('os')))}) · {self.get('timestamp')}"
         if self.sent:
             return tr("Messwert {w} – an das Backend gesendet.", "Sample {w} – sent to the backend.", w=where)
         return tr("Messwert {w} – nicht gesendet, nur angezeigt (gesendet wird vom Sensor: techcare sensor --once).",
