@@ -11,7 +11,7 @@ from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from ..crud import ANTIVIRUS_ALERTS, ANTIVIRUS_INFO_ONLY
-from ..models import Case, CaseStat, Host, MetricSample
+from ..models import Case, CaseStat, Host, HostTag, MetricSample
 
 __all__ = ["RANGES", "SORTS", "FleetPage", "fleet_page", "host_series", "recent_cases"]
 
@@ -40,16 +40,25 @@ def antivirus_alerting() -> Any:
                 *[~and_(Host.os == os_name, Host.antivirus == state) for os_name, state in sorted(ANTIVIRUS_INFO_ONLY)])
 
 
+def _in_org(organisation_id: str, tag: str | None) -> Any:
+    """SQL: the organisation's hosts, only those carrying ``tag`` when given."""
+    org = Host.organisation_id == organisation_id
+    if tag is None:
+        return org
+    return and_(org, Host.hostname.in_(select(HostTag.hostname).where(HostTag.organisation_id == organisation_id,
+                                                                      HostTag.tag == tag)))
+
+
 def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def fleet_page(db: Session, *, organisation_id: str, overdue_after: int, disk_warning: float, status: str = "all",
                q: str = "", sort: str = "hostname", desc: bool = False, page: int = 1, per_page: int = 100,
-               now: datetime | None = None) -> FleetPage:
+               now: datetime | None = None, tag: str | None = None) -> FleetPage:
     now = now or datetime.now(UTC)
     cutoff = now - timedelta(seconds=overdue_after)
-    org = Host.organisation_id == organisation_id
+    org = _in_org(organisation_id, tag)
     overdue = Host.last_seen < cutoff
     problem = or_(overdue, Host.smart_failing.is_(True), Host.firewall == "off", antivirus_alerting(),
                   Host.disk_max_percent >= disk_warning)
@@ -162,7 +171,8 @@ def recent_cases(db: Session, *, organisation_id: str, limit: int = 50) -> list[
 
 
 def alert_hosts(db: Session, *, organisation_id: str, overdue_after: int, disk_warning: float,
-                cached_seen: dict[str, float] | None = None, now: datetime | None = None) -> list[Any]:
+                cached_seen: dict[str, float] | None = None, now: datetime | None = None,
+                tag: str | None = None) -> list[Any]:
     """Only the hosts that match an alert rule (as ``HostPublic`` for ``crud.alerts``), filtered in SQL so a large
     healthy fleet costs nothing. The cache's last-seen times can only make a host newer, so a host that is not
     overdue by the database is not overdue at all; hosts overdue by the database are re-checked against it."""
@@ -173,7 +183,7 @@ def alert_hosts(db: Session, *, organisation_id: str, overdue_after: int, disk_w
     rows = db.execute(select(Host.hostname, Host.os, Host.last_seen, Host.last_sample_at, Host.cpu_percent,
                              Host.ram_percent, Host.disk_max_percent, Host.firewall, Host.antivirus,
                              Host.smart_failing, Host.pending_updates)
-                      .where(Host.organisation_id == organisation_id,
+                      .where(_in_org(organisation_id, tag),
                              or_(Host.last_seen < cutoff, Host.smart_failing.is_(True), Host.firewall == "off",
                                  antivirus_alerting(), Host.disk_max_percent >= disk_warning))
                       .order_by(Host.hostname)).all()

@@ -21,7 +21,7 @@ from starlette.concurrency import run_in_threadpool
 
 from techcare.i18n import tr
 
-from .. import crud, crud_changelogs, crud_jobs
+from .. import crud, crud_changelogs, crud_jobs, crud_tags
 from ..api.deps import AppContext, client_ip
 from ..core.security import hash_api_key
 from . import queries
@@ -151,6 +151,16 @@ async def _form(request: Request) -> dict[str, str]:
     return {k: v[0] for k, v in fields.items()}
 
 
+def _tag(request: Request) -> str | None:
+    """The page's ``?tag=`` filter when it is a valid tag (anything else: no filter)."""
+    value = (request.query_params.get("tag") or "").strip().lower()
+    return value if crud_tags.valid_tag(value) else None
+
+
+def _tag_names(db: Any, organisation_id: str) -> list[str]:
+    return [t["tag"] for t in crud_tags.list_tags(db, organisation_id=organisation_id)]
+
+
 def _int(value: str | None, default: int, low: int, high: int) -> int:
     try:
         number = int(value) if value is not None else default
@@ -258,21 +268,24 @@ def fleet(request: Request) -> Response:
     desc = params.get("dir") == "desc"
     per_page = _int(params.get("per_page"), 100, 10, 500)
     q = (params.get("q") or "").strip()[:100].replace("\x00", "")
+    tag = _tag(request)
     with ctx.sessionmaker() as db:
         page = queries.fleet_page(db, organisation_id=sess.organisation_id,
                                   overdue_after=ctx.settings.host_overdue_seconds,
                                   disk_warning=ctx.settings.disk_warning_percent, status=status, q=q, sort=sort,
-                                  desc=desc, page=_int(params.get("page"), 1, 1, 1_000_000), per_page=per_page)
+                                  desc=desc, page=_int(params.get("page"), 1, 1, 1_000_000), per_page=per_page,
+                                  tag=tag)
+        tags = _tag_names(db, sess.organisation_id)
 
     def link(**changes: Any) -> str:
         values = {"status": status, "q": q, "sort": sort, "dir": "desc" if desc else "asc", "per_page": per_page,
-                  "page": page.page, **changes}
+                  "page": page.page, "tag": tag, **changes}
         return "/dashboard/fleet?" + "&".join(f"{k}={quote(str(v), safe='')}" for k, v in values.items()
                                                if v not in ("", None))
 
     return _render(request, "fleet.html", sess=sess, page=page, status=status, q=q, sort=sort, desc=desc,
                    per_page=per_page, per_page_choices=PER_PAGE_CHOICES, link=link, refresh=REFRESH_SECONDS,
-                   nav="fleet")
+                   nav="fleet", tag=tag, tags=tags)
 
 
 @router.get("/alerts", response_class=HTMLResponse)
@@ -282,15 +295,17 @@ def alerts(request: Request) -> Response:
         return _to_login(request)
     ctx = _ctx(request)
     lang = _lang(request)
+    tag = _tag(request)
     with ctx.sessionmaker() as db:
         hosts = queries.alert_hosts(db, organisation_id=sess.organisation_id,
                                     overdue_after=ctx.settings.host_overdue_seconds,
                                     disk_warning=ctx.settings.disk_warning_percent,
-                                    cached_seen=ctx.cache.get_last_seen(sess.organisation_id))
+                                    cached_seen=ctx.cache.get_last_seen(sess.organisation_id), tag=tag)
+        tags = _tag_names(db, sess.organisation_id)
     items = crud.alerts(hosts, disk_warning=ctx.settings.disk_warning_percent,
                         disk_critical=ctx.settings.disk_critical_percent, lang=lang)
     return _render(request, "alerts.html", sess=sess, alerts=items[:MAX_ALERTS_SHOWN], total=len(items),
-                   refresh=REFRESH_SECONDS, nav="alerts")
+                   refresh=REFRESH_SECONDS, nav="alerts", tag=tag, tags=tags)
 
 
 @router.get("/hosts/{hostname}", response_class=HTMLResponse)
@@ -316,13 +331,16 @@ def host(request: Request, hostname: str) -> Response:
                                      since=now - queries.RANGES[chosen])
         host_jobs = crud_jobs.host_jobs(db, organisation_id=sess.organisation_id, hostname=hostname, now=now,
                                         limit=HOST_JOBS_SHOWN)
+        host_tags = crud_tags.host_tags(db, organisation_id=sess.organisation_id, hostname=hostname)
+        tags = _tag_names(db, sess.organisation_id)
         db.commit()  # targets that expired meanwhile
     last_seen = row.last_seen if row.last_seen.tzinfo else row.last_seen.replace(tzinfo=UTC)
     overdue = (now - last_seen).total_seconds() > ctx.settings.host_overdue_seconds
     return _render(request, "host.html", sess=sess, host=row, last=row.last or {}, overdue=overdue,
                    ranges=list(queries.RANGES), chosen=chosen, series_json=json.dumps(series),
                    samples=series["samples"], refresh=REFRESH_SECONDS, nav="fleet",
-                   disk_warning=ctx.settings.disk_warning_percent, host_jobs=host_jobs)
+                   disk_warning=ctx.settings.disk_warning_percent, host_jobs=host_jobs, host_tags=host_tags,
+                   tags=tags, tag_notice=request.query_params.get("tagmsg") or "")
 
 
 @router.get("/changelogs", response_class=HTMLResponse)
@@ -393,12 +411,14 @@ def jobs(request: Request) -> Response:
     params = request.query_params
     status = params.get("status") if params.get("status") in JOB_STATUSES else None
     host = (params.get("host") or "").strip()[:255].replace("\x00", "") or None
+    tag = _tag(request)
     with ctx.sessionmaker() as db:
         items = crud_jobs.list_jobs(db, organisation_id=sess.organisation_id, now=datetime.now(UTC), host=host,
-                                    status=status, limit=JOBS_SHOWN)
+                                    status=status, limit=JOBS_SHOWN, tag=tag)
+        tags = _tag_names(db, sess.organisation_id)
         db.commit()  # targets that expired meanwhile
     return _render(request, "jobs.html", sess=sess, jobs=items, status=status, host=host or "",
-                   statuses=JOB_STATUSES, refresh=REFRESH_SECONDS, nav="jobs")
+                   statuses=JOB_STATUSES, refresh=REFRESH_SECONDS, nav="jobs", tag=tag, tags=tags)
 
 
 @router.get("/jobs/{job_id}", response_class=HTMLResponse)
