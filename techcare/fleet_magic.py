@@ -8,6 +8,12 @@
     %fleet job ID [--wait S]                 one job per host and step        | fleet job ID
     %fleet cancel ID                         stop what has not run            | fleet cancel ID
     %fleet rollback ID                       signed undo of a repair job      | fleet rollback ID
+    %fleet diagnose --tag TAG                every host of a tag → findings   | fleet diagnose --tag TAG
+    %fleet drivers (HOST | --tag TAG)        driver inventories               | fleet drivers --tag TAG
+    %fleet tags | tag HOST… TAG | untag HOST… TAG      groups of hosts        | fleet tags
+    %fleet schedule TAG RRULE --from HOST GO REPAIR: 1,2 [--window 2h]  signed maintenance schedule
+    %fleet schedules [--tag TAG] | occurrences ID | pause ID | resume ID | delete ID
+    %fleet report TAG [MONTH] [--lang en] [--save FILE]   monthly maintenance report
 
 A remote plan is kept per host and apart from the local session's plan, so ``%repair GO REPAIR`` can never run
 a plan meant for another PC here; ``repair HOST`` accepts numbers only for the plan of HOST that was shown last.
@@ -37,7 +43,17 @@ def usage(prog: str = "%fleet") -> str:
               "%fleet job ID [--wait S]                ein Auftrag je Rechner und Schritt\n"
               "%fleet cancel ID [--host HOST ...]      abbrechen, was noch nicht fertig ist\n"
               "%fleet rollback ID                      signierte Rücknahme eines Reparaturauftrags\n"
-              "%fleet key                              öffentlicher Signaturschlüssel dieses Technikers",
+              "%fleet key                              öffentlicher Signaturschlüssel dieses Technikers\n"
+              "%fleet diagnose --tag TAG [--timeout S] Ferndiagnose aller Rechner eines Tags (eine Tabelle)\n"
+              "%fleet drivers HOST | --tag TAG         Treiberbestand (nur lesend) je Rechner\n"
+              "%fleet tags                             Tags und ihre Rechner\n"
+              "%fleet tag HOST … TAG | untag HOST … TAG   Tag vergeben / entfernen (z.B. kunde:mueller)\n"
+              "%fleet schedule TAG RRULE --from HOST GO REPAIR: 1,2 [--window 2h] [--catch-up] [--name N]\n"
+              "      [--allow-high-risk] [--allow-reboot]   Wartungsplan mit dem gezeigten Plan von HOST signieren\n"
+              "%fleet schedules [--tag TAG]            Wartungspläne\n"
+              "%fleet occurrences ID [--host HOST]     Termine eines Wartungsplans und ihr Ergebnis\n"
+              "%fleet pause ID | resume ID | delete ID Wartungsplan anhalten / fortsetzen / löschen\n"
+              "%fleet report TAG [JJJJ-MM] [--lang de|en] [--save DATEI]   Wartungsbericht des Monats",
               "%fleet [hosts [--tag TAG]]              hosts of the organisation\n"
               "%fleet diagnose HOST [--timeout S]      remote diagnosis (read-only) of HOST\n"
               "%fleet plan HOST                        the repair plan from HOST's diagnosis\n"
@@ -46,7 +62,18 @@ def usage(prog: str = "%fleet") -> str:
               "%fleet job ID [--wait S]                one job, per host and step\n"
               "%fleet cancel ID [--host HOST ...]      cancel what has not finished\n"
               "%fleet rollback ID                      signed undo of a repair job\n"
-              "%fleet key                              this technician's public signing key").replace("%fleet", prog)
+              "%fleet key                              this technician's public signing key\n"
+              "%fleet diagnose --tag TAG [--timeout S] remote diagnosis of every host of a tag (one table)\n"
+              "%fleet drivers HOST | --tag TAG         driver inventory (read-only) per host\n"
+              "%fleet tags                             tags and their hosts\n"
+              "%fleet tag HOST ... TAG | untag HOST ... TAG   give / remove a tag (e.g. kunde:mueller)\n"
+              "%fleet schedule TAG RRULE --from HOST GO REPAIR: 1,2 [--window 2h] [--catch-up] [--name N]\n"
+              "      [--allow-high-risk] [--allow-reboot]   sign a maintenance schedule with HOST's shown plan\n"
+              "%fleet schedules [--tag TAG]            maintenance schedules\n"
+              "%fleet occurrences ID [--host HOST]     a schedule's occurrences and their outcome\n"
+              "%fleet pause ID | resume ID | delete ID pause / resume / delete a schedule\n"
+              "%fleet report TAG [YYYY-MM] [--lang de|en] [--save FILE]   the month's maintenance report"
+              ).replace("%fleet", prog)
 
 
 class FleetUsageError(TechCareError):
@@ -69,8 +96,37 @@ def _parser(prog: str) -> _Parser:
     p = sub.add_parser("hosts", add_help=False)
     p.add_argument("--tag")
     p = sub.add_parser("diagnose", add_help=False)
-    p.add_argument("host")
+    p.add_argument("host", nargs="?")
+    p.add_argument("--tag")
     p.add_argument("--timeout", type=float, default=120.0)
+    p = sub.add_parser("drivers", add_help=False)
+    p.add_argument("host", nargs="?")
+    p.add_argument("--tag")
+    p.add_argument("--timeout", type=float, default=120.0)
+    sub.add_parser("tags", add_help=False)
+    for word in ("tag", "untag"):
+        sub.add_parser(word, add_help=False).add_argument("names", nargs="+")
+    p = sub.add_parser("schedule", add_help=False)
+    p.add_argument("tag")
+    p.add_argument("rrule")
+    p.add_argument("approval", nargs="+")
+    p.add_argument("--from", dest="source", required=True)
+    p.add_argument("--window", default="2h")
+    p.add_argument("--catch-up", action="store_true")
+    p.add_argument("--name")
+    p.add_argument("--allow-high-risk", action="store_true")
+    p.add_argument("--allow-reboot", action="store_true")
+    sub.add_parser("schedules", add_help=False).add_argument("--tag")
+    p = sub.add_parser("occurrences", add_help=False)
+    p.add_argument("schedule_id")
+    p.add_argument("--host")
+    for word in ("pause", "resume", "delete"):
+        sub.add_parser(word, add_help=False).add_argument("schedule_id")
+    p = sub.add_parser("report", add_help=False)
+    p.add_argument("tag")
+    p.add_argument("month", nargs="?")
+    p.add_argument("--lang", choices=("de", "en"))
+    p.add_argument("--save")
     sub.add_parser("plan", add_help=False).add_argument("host")
     p = sub.add_parser("repair", add_help=False)
     p.add_argument("host")
@@ -99,13 +155,22 @@ def parse(line: str, prog: str = "%fleet") -> argparse.Namespace:
     if not tokens:
         tokens = ["hosts"]
     args = _parser(prog).parse_args(tokens)
-    if args.command == "repair":
+    if args.command in ("repair", "schedule"):
         text = " ".join(args.approval)
         if args.approval[0].upper() != "GO":
-            raise FleetUsageError(tr("Nach dem Rechnernamen folgt die Freigabe „GO REPAIR: 1,2“, nicht {t!r}.",
-                                     "The host name is followed by the approval 'GO REPAIR: 1,2', not {t!r}.", t=text)
+            raise FleetUsageError(tr("Es fehlt die Freigabe „GO REPAIR: 1,2“ (statt {t!r}).",
+                                     "The approval 'GO REPAIR: 1,2' is missing (instead of {t!r}).", t=text)
                                   + f"\n{usage(prog)}")
         args.approval = text
+    if args.command in ("diagnose", "drivers") and (args.host is None) == (args.tag is None):
+        raise FleetUsageError(tr("{c}: entweder HOST oder --tag TAG angeben.", "{c}: give either HOST or --tag TAG.",
+                                 c=args.command) + f"\n{usage(prog)}")
+    if args.command in ("tag", "untag"):
+        if len(args.names) < 2:
+            raise FleetUsageError(tr("{c}: erst die Rechner, zuletzt das Tag, z.B. {c} kasse-01 buero-pc "
+                                     "kunde:mueller.", "{c}: the hosts first, the tag last, e.g. {c} kasse-01 "
+                                     "buero-pc kunde:mueller.", c=args.command) + f"\n{usage(prog)}")
+        args.hosts, args.tag = args.names[:-1], args.names[-1]
     for name in ("timeout", "wait"):
         value = getattr(args, name, None)
         if value is not None and not 0 <= value <= 3600:
@@ -139,6 +204,8 @@ class FleetDesk:
     def _diagnose(self, args: argparse.Namespace) -> Any:
         from .repairs import plan
 
+        if args.tag is not None:
+            return fleet.diagnose(tag=args.tag, timeout=args.timeout, backend=self.backend)
         job = fleet.diagnose(args.host, backend=self.backend)
         self.last_job = job
         diagnosis = job.result(args.host, timeout=args.timeout)
@@ -188,6 +255,56 @@ class FleetDesk:
         self.last_job = job
         return job
 
+    def _drivers(self, args: argparse.Namespace) -> Any:
+        return fleet.drivers(args.host, tag=args.tag, timeout=args.timeout, backend=self.backend)
+
+    def _tags(self, args: argparse.Namespace) -> Any:
+        return fleet.tags(backend=self.backend)
+
+    def _tag(self, args: argparse.Namespace) -> Any:
+        done = fleet.tag(args.hosts, args.tag, backend=self.backend)
+        return tr("Tag {t}: neu bei {c}; jetzt {n} Rechner: {h}", "Tag {t}: added to {c}; now {n} host(s): {h}",
+                  t=args.tag, c=", ".join(done["changed"]) or "–", n=len(done["hosts"]), h=", ".join(done["hosts"]))
+
+    def _untag(self, args: argparse.Namespace) -> Any:
+        done = fleet.untag(args.hosts, args.tag, backend=self.backend)
+        return tr("Tag {t}: entfernt bei {c}; noch {n} Rechner: {h}", "Tag {t}: removed from {c}; {n} host(s) left: "
+                  "{h}", t=args.tag, c=", ".join(done["changed"]) or "–", n=len(done["hosts"]),
+                  h=", ".join(done["hosts"]) or "–")
+
+    def _schedule(self, args: argparse.Namespace) -> Any:
+        plan = self.plans.get(args.source)
+        if plan is None or self.shown.get(args.source) != plan.id:
+            raise fleet.FleetError(tr("Für {h} wurde noch kein Plan gezeigt: erst %fleet diagnose {h}, dann %fleet "
+                                      "plan {h} ansehen; seine Schrittnummern gibt der Wartungsplan frei.",
+                                      "No plan has been shown for {h}: %fleet diagnose {h}, review %fleet plan {h}; "
+                                      "the schedule approves its step numbers.", h=args.source))
+        return fleet.schedule(plan, args.approval, tag=args.tag, rrule=args.rrule, window=args.window,
+                              catch_up=args.catch_up, name=args.name, allow_high_risk=args.allow_high_risk,
+                              allow_reboot=args.allow_reboot, backend=self.backend)
+
+    def _schedules(self, args: argparse.Namespace) -> Any:
+        return fleet.schedules(args.tag, backend=self.backend)
+
+    def _occurrences(self, args: argparse.Namespace) -> Any:
+        return fleet.occurrences(args.schedule_id, host=args.host, backend=self.backend)
+
+    def _pause(self, args: argparse.Namespace) -> Any:
+        return fleet.get_schedule(args.schedule_id, backend=self.backend).pause()
+
+    def _resume(self, args: argparse.Namespace) -> Any:
+        return fleet.get_schedule(args.schedule_id, backend=self.backend).resume()
+
+    def _delete(self, args: argparse.Namespace) -> Any:
+        return fleet.get_schedule(args.schedule_id, backend=self.backend).delete()
+
+    def _report(self, args: argparse.Namespace) -> Any:
+        report = fleet.report(args.tag, args.month, args.lang, backend=self.backend)
+        if args.save:
+            path = report.save(args.save)
+            return tr("Wartungsbericht gespeichert: {p}", "Maintenance report saved: {p}", p=path)
+        return report
+
     def _key(self, args: argparse.Namespace) -> Any:
         key = fleet.signing_key()
         return tr("Öffentlicher Schlüssel: {p}\nSchlüssel-ID: {k}\nAuf dem Rechner: techcare sensor trust add {p}",
@@ -233,6 +350,11 @@ def load_ipython_extension(ipython: Any) -> None:
         %fleet plan HOST                         its repair plan
         %fleet repair HOST GO REPAIR: 1,2        queue the approved steps (--confirm for high-risk ones)
         %fleet jobs | job ID | cancel ID | rollback ID | key
+        %fleet diagnose --tag TAG | drivers --tag TAG   every host of a tag
+        %fleet tags | tag HOST... TAG | untag HOST... TAG
+        %fleet schedule TAG RRULE --from HOST GO REPAIR: 1,2 [--window 2h]   signed maintenance schedule
+        %fleet schedules | occurrences ID | pause ID | resume ID | delete ID
+        %fleet report TAG [YYYY-MM] [--lang en] [--save FILE]
         """
         try:
             args = parse(line)  # usage errors before the session gate

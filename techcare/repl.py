@@ -55,6 +55,7 @@ class Repl:
             "  undo                              letzten Lauf rückgängig machen\n"
             "  report                            Reparaturprotokoll schreiben\n"
             "  fleet [diagnose|plan|repair|jobs|cancel …]   Fernaufträge an Kunden-PCs (fleet hilfe)\n"
+            "  fleet [tags|schedule|schedules|report …]     Gruppen, Wartungspläne, Wartungsbericht\n"
             "  hilfe · exit\n"
             "Alles andere ist eine Nachricht an den Assistenten, z.B. \"Windows Update funktioniert nicht\".",
             "Commands:\n"
@@ -67,6 +68,7 @@ class Repl:
             "  undo                              undo the last run\n"
             "  report                            write the repair report\n"
             "  fleet [diagnose|plan|repair|jobs|cancel …]   remote jobs on customer PCs (fleet help)\n"
+            "  fleet [tags|schedule|schedules|report …]     groups, maintenance schedules, maintenance report\n"
             "  help · exit\n"
             "Anything else is a message to the assistant, e.g. \"Windows Update is not working\".", go=self._go_examples())
 
@@ -100,7 +102,7 @@ class Repl:
         except FleetUsageError as exc:
             self.say(f"✖ {exc}")
             return
-        if args.command == "repair" and not self.interactive and (
+        if args.command in ("repair", "schedule") and not self.interactive and (
                 self.approve is None or _norm(self.approve) != _norm(args.approval)):
             self.say(tr("✖ Ohne Terminal werden Reparaturen nur mit --approve \"{t}\" gesendet.",
                         "✖ Without a terminal, repairs are sent only with --approve \"{t}\".", t=args.approval))
@@ -108,7 +110,7 @@ class Repl:
         desk = get_desk()
         result = desk.execute(args)
         self.say(result)
-        if args.command == "diagnose":  # the plan is shown with it: its numbers are what "fleet repair" approves
+        if args.command == "diagnose" and args.host:  # its plan is shown: its numbers are what "fleet repair" approves
             self.say(_render_plan(desk.plan(args.host)))
 
     def handle(self, line: str) -> bool:

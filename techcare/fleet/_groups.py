@@ -34,8 +34,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..backend_client import BackendClient
     from ._job import Job
 
-__all__ = ["diagnose", "diagnose_fleet", "drivers", "get_schedule", "occurrences", "report", "schedule", "schedules", "tag",
-           "tagged_hosts", "tags", "untag"]
+__all__ = ["diagnose", "diagnose_fleet", "drivers", "get_schedule", "occurrences", "report", "schedule", "schedules",
+           "tag", "tagged_hosts", "tags", "untag"]
 
 MONTH = re.compile(r"^[0-9]{4}-(0[1-9]|1[0-2])$")
 DEFAULT_TIMEOUT = 120.0
