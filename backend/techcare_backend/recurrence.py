@@ -6,43 +6,37 @@ start inside a spring-forward gap runs at the wall-clock offset before the gap (
 repeated hour is its first occurrence (CEST, not CET). An occurrence is named by its local start,
 ``YYYY-MM-DDTHH:MM``, so the same schedule has the same names on every host while their UTC times differ.
 
-Pure functions (no database); :class:`Rule` is what the backend keeps per schedule.
+Pure functions (no database); :class:`Rule` is what the backend keeps per schedule. Parsing and placing come from
+:mod:`techcare.schedule_time`, the module the sensor host decides with, so the backend and the hosts accept the
+same rules and compute the same starts.
 """
 
 from __future__ import annotations
 
-import re
 from bisect import bisect_right
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from dateutil.rrule import rrule, rrulestr
+from dateutil.rrule import rrule
 
-__all__ = ["ALLOWED_PARTS", "FREQUENCIES", "Occurrence", "Rule", "RuleInvalid", "occurrence_key", "parse_dtstart",
+from techcare.schedule_time import ScheduleTimeError, place
+from techcare.schedule_time import parse_dtstart as _parse_dtstart
+from techcare.schedule_time import parse_rrule as _parse_rrule
+
+__all__ = ["Occurrence", "Rule", "RuleInvalid", "check_rule", "occurrence_key", "parse_dtstart", "parse_rule",
            "zone_for"]
 
-FREQUENCIES = ("DAILY", "WEEKLY", "MONTHLY")
-ALLOWED_PARTS = ("FREQ", "INTERVAL", "BYDAY", "BYMONTHDAY", "BYHOUR", "BYMINUTE", "BYSETPOS", "BYMONTH", "COUNT",
-                 "UNTIL", "WKST")
-MAX_RULE_LENGTH = 500
-DTSTART = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:00$")
 HORIZON = timedelta(days=8)  # occurrences computed ahead per (schedule, zone)
-LOOKBACK = timedelta(days=2)
 
 
-class RuleInvalid(ValueError):
-    """``de`` / ``en`` say what is wrong and what is allowed."""
-
-    def __init__(self, de: str, en: str, **fmt: object) -> None:
-        super().__init__(en.format(**fmt))
-        self.de, self.en, self.fmt = de, en, fmt
+RuleInvalid = ScheduleTimeError  # ``de`` / ``en`` / ``fmt``: what is wrong and what is allowed
 
 
 @lru_cache(maxsize=1024)
 def zone_for(name: str | None) -> ZoneInfo:
-    """The zone of ``name``; ``UTC`` for ``None`` or an unknown name (see :func:`valid_zone`)."""
+    """The zone of ``name``; ``UTC`` for ``None`` or an unknown name (zones are checked when samples arrive: ``sensor_facts.valid_zone``)."""
     if name:
         try:
             return ZoneInfo(name)
@@ -53,15 +47,7 @@ def zone_for(name: str | None) -> ZoneInfo:
 
 def parse_dtstart(text: object) -> datetime:
     """``YYYY-MM-DDTHH:MM:00`` (naive local time, whole minutes) as a naive datetime, or :class:`RuleInvalid`."""
-    if not isinstance(text, str) or not DTSTART.fullmatch(text):
-        raise RuleInvalid("payload.dtstart={v!r}: erwartet eine lokale Zeit ohne Zone in ganzen Minuten, z.B. "
-                          "2026-12-06T02:00:00.", "payload.dtstart={v!r}: expected a local time without zone in whole "
-                          "minutes, e.g. 2026-12-06T02:00:00.", v=text if isinstance(text, str) else type(text).__name__)
-    try:
-        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S")
-    except ValueError:
-        raise RuleInvalid("payload.dtstart={v!r} ist kein gültiges Datum.", "payload.dtstart={v!r} is not a valid "
-                          "date.", v=text) from None
+    return _parse_dtstart(text)
 
 
 def occurrence_key(local_start: datetime) -> str:
@@ -94,9 +80,8 @@ class Rule:
 
     # ---- occurrences ---------------------------------------------------------------------------------------------
     def _place(self, naive: datetime, zone: ZoneInfo) -> Occurrence:
-        local = naive.replace(tzinfo=zone, fold=0)
-        start = local.astimezone(UTC)
-        return Occurrence(start=start, key=occurrence_key(naive), local=start.astimezone(zone))
+        local = place(naive, zone)
+        return Occurrence(start=local.astimezone(UTC), key=occurrence_key(naive), local=local)
 
     def between(self, zone_name: str | None, since: datetime, until: datetime) -> list[Occurrence]:
         """Occurrences starting in ``[since, until)`` (UTC) and inside the validity, in ``zone_name``."""
@@ -160,35 +145,8 @@ class Rule:
 
 def parse_rule(text: object, dtstart: datetime) -> rrule:
     """The ``dateutil`` rule of ``text`` (RFC 5545 ``RRULE`` value, without ``RRULE:``), or :class:`RuleInvalid`
-    naming the part that is not allowed. Allowed: FREQ=DAILY|WEEKLY|MONTHLY and INTERVAL, BYDAY, BYMONTHDAY,
-    BYHOUR, BYMINUTE, BYSETPOS, BYMONTH, COUNT, UNTIL (local, no ``Z``), WKST."""
-    if not isinstance(text, str) or not 1 <= len(text) <= MAX_RULE_LENGTH:
-        raise RuleInvalid("payload.rrule: erwartet eine RRULE als Text (bis {m} Zeichen), z.B. "
-                          "FREQ=WEEKLY;BYDAY=SU;BYHOUR=2;BYMINUTE=0.", "payload.rrule: expected an RRULE as text (up "
-                          "to {m} characters), e.g. FREQ=WEEKLY;BYDAY=SU;BYHOUR=2;BYMINUTE=0.", m=MAX_RULE_LENGTH)
-    parts: dict[str, str] = {}
-    for part in text.upper().split(";"):
-        name, sep, value = part.partition("=")
-        if not sep or not value or name not in ALLOWED_PARTS or name in parts:
-            raise RuleInvalid("payload.rrule: {p!r} ist nicht erlaubt (erlaubt: {a}; jeweils einmal).",
-                              "payload.rrule: {p!r} is not allowed (allowed: {a}; each once).", p=part,
-                              a=", ".join(ALLOWED_PARTS))
-        parts[name] = value
-    if parts.get("FREQ") not in FREQUENCIES:
-        raise RuleInvalid("payload.rrule: FREQ={v} ist nicht erlaubt (erlaubt: {a}).",
-                          "payload.rrule: FREQ={v} is not allowed (allowed: {a}).", v=parts.get("FREQ"),
-                          a=", ".join(FREQUENCIES))
-    if "UNTIL" in parts and parts["UNTIL"].endswith("Z"):
-        raise RuleInvalid("payload.rrule: UNTIL in Ortszeit ohne „Z“ angeben (dtstart ist Ortszeit).",
-                          "payload.rrule: give UNTIL in local time without 'Z' (dtstart is local time).")
-    try:
-        rule = rrulestr(text, dtstart=dtstart)
-    except (ValueError, TypeError, OverflowError) as exc:
-        raise RuleInvalid("payload.rrule ist keine gültige RRULE: {e}.", "payload.rrule is not a valid RRULE: {e}.",
-                          e=exc) from None
-    if not isinstance(rule, rrule):
-        raise RuleInvalid("payload.rrule: genau eine RRULE erwartet.", "payload.rrule: expected exactly one RRULE.")
-    return rule
+    naming the part that is not allowed (:func:`techcare.schedule_time.parse_rrule`)."""
+    return _parse_rrule(text, dtstart)
 
 
 def check_rule(rule: Rule, *, min_gap: timedelta) -> None:
