@@ -8,7 +8,9 @@ simulation answers the repair commands and remembers what changed.
 
 It is the customer PC of runbook 02 (``KundenPC``) made reusable: Windows services (``sc.exe`` query/qc/config,
 ``net.exe`` start/stop, ``Restart-Service``), restore points, the component store (DISM), ``sfc``, firewall
-profiles, and the macOS application firewall. Commands it does not model succeed without output (repairs then
+profiles, pending Windows updates (search and install through the Windows Update API; an install leaves a
+pending restart), the volumes' dirty bit (``fsutil dirty set``: chkdsk at the next start), and the macOS
+application firewall. Commands it does not model succeed without output (repairs then
 say "could not verify"). With ``state_file`` the state survives between processes, so a sensor started with
 ``--once --snapshot`` sees a later rollback job undo what an earlier repair job changed. Nothing here touches
 the machine it runs on.
@@ -39,7 +41,8 @@ def _initial_state() -> dict[str, Any]:
             "start_types": {"wuauserv": "disabled", "bits": "demand", "cryptsvc": "auto", "msiserver": "demand",
                             "spooler": "auto", "audiosrv": "auto"},
             "restore_points": 3, "component_store": "Repairable",
-            "firewall": {"domain": True, "private": True, "public": False}, "mac_firewall": False}
+            "firewall": {"domain": True, "private": True, "public": False}, "mac_firewall": False,
+            "windows_updates": 4, "reboot_pending": False, "dirty_volumes": []}
 
 
 class SimulatedPC:
@@ -62,7 +65,7 @@ class SimulatedPC:
             try:
                 loaded = json.loads(self.state_file.read_text(encoding="utf-8"))
                 if isinstance(loaded, dict):
-                    self.state.update(loaded)
+                    self.state.update(loaded)  # a state file of an older version keeps the new keys' defaults
             except (OSError, ValueError):
                 pass  # a damaged state file starts the simulation afresh
 
@@ -141,7 +144,22 @@ class SimulatedPC:
                 return CommandResult(argv, 2, "", "The requested service has already been started.", 0.0)
             services[name] = "RUNNING" if argv[1] == "start" else "STOPPED"
             return ok()
+        if exe == "fsutil.exe" and argv[1:3] == ("dirty", "set") and len(argv) >= 4:
+            drive = argv[3].upper()
+            if drive not in self.state["dirty_volumes"]:
+                self.state["dirty_volumes"].append(drive)
+            return ok(f"Volume - {drive} is now marked as dirty\r\n")
         if exe == "powershell.exe":
+            if "Win32_Volume" in script and "DirtyBitSet" in script:
+                drive = script.split("DriveLetter='", 1)[1][:2].upper() if "DriveLetter='" in script else ""
+                return ok("True\r\n" if drive in self.state["dirty_volumes"] else "False\r\n")
+            if "Microsoft.Update.Session" in script and "CreateUpdateInstaller" in script:
+                count = int(self.state["windows_updates"])
+                self.state["windows_updates"] = 0
+                self.state["reboot_pending"] = self.state["reboot_pending"] or count > 0
+                return ok(json.dumps({"installed": count, "result": 2, "reboot": count > 0}))
+            if "Microsoft.Update.Session" in script and "Updates.Count" in script:
+                return ok(json.dumps({"count": int(self.state["windows_updates"])}))
             if "Checkpoint-Computer" in script:
                 self.state["restore_points"] += 1
                 return ok()
