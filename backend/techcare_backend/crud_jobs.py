@@ -27,11 +27,12 @@ from techcare.signing import MAX_ENVELOPE_BYTES, canonical_json
 
 from .crud import add_audit
 from .models import ChangelogEntry, Host, HostTag, Job, JobTarget
-from .schemas_jobs import FINAL_STATUSES, JobPublic, JobTargetPublic
+from .schemas_jobs import FINAL_STATUSES, TIME_PATTERN, JobPublic, JobTargetPublic
 
-__all__ = ["CLOCK_SKEW", "MAX_FETCH", "MAX_HOSTS", "MAX_LIFETIME", "JobConflict", "JobInvalid", "JobNotFound",
-           "ParsedJob", "cancel_job", "claim_due", "create_job", "expire_overdue", "get_job", "host_jobs",
-           "job_changelog_sessions", "job_public", "list_jobs", "parse_envelope", "record_report", "summary_status"]
+__all__ = ["CLOCK_SKEW", "JobConflict", "JobInvalid", "JobNotFound", "JobRoute", "MAX_FETCH", "MAX_HOSTS",
+           "MAX_LIFETIME", "ParsedJob", "cancel_job", "claim_due", "create_job", "expire_overdue", "get_job",
+           "host_jobs", "job_changelog_sessions", "job_public", "list_jobs", "parse_content", "parse_envelope",
+           "record_report", "route_fields", "summary_status"]
 
 MAX_HOSTS = 1000
 MAX_HOST_LENGTH = 255
@@ -42,8 +43,8 @@ MAX_FETCH = 10  # envelopes per sensor fetch (up to 256 KiB each); the rest come
 JOB_ID = re.compile(r"^[0-9a-f]{32}$")
 KEY_ID = re.compile(r"^[0-9a-f]{16}$")
 SIGNATURE = re.compile(r"^[A-Za-z0-9_-]{86}$")  # Ed25519: 64 bytes, base64url without padding
-TIME = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$")
-KINDS = ("diagnose", "repair", "rollback")
+TIME = re.compile(TIME_PATTERN)
+KINDS = ("diagnose", "drivers", "repair", "rollback")
 PLATFORMS = ("windows", "darwin", "linux")
 ACTIVE = ("queued", "delivered", "running")
 
@@ -66,6 +67,16 @@ class JobConflict(RuntimeError):
     def __init__(self, what: str, status: str = "") -> None:
         super().__init__(what)
         self.what, self.status = what, status
+
+
+@dataclass(frozen=True)
+class JobRoute:
+    """What the backend needs to find a job's targets (:func:`route_fields`): checked before anything else."""
+
+    job_id: str
+    hosts: list[str]
+    rollback_of: str | None
+    envelope: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -106,15 +117,23 @@ def _typed(payload: dict[str, Any], name: str, kind: type | tuple[type, ...], wh
     return value
 
 
-def parse_envelope(envelope: Any, *, now: datetime) -> ParsedJob:
-    """The routing fields of a signed envelope (``docs/remote-jobs.md`` §1), or :class:`JobInvalid`.
+def _param_value(value: Any) -> bool:
+    """A catalogue parameter: text, an integer, true/false, null, or a list of these (``repairs.Param`` kinds)."""
+    scalar = (str, int, bool, type(None))
+    return isinstance(value, scalar) or (isinstance(value, list) and all(isinstance(v, scalar) for v in value))
 
-    Checked: the envelope is ``{payload, key_id, signature}``; ``v`` 1; ``job_id`` 32 hex; ``kind``; ``hosts``
-    1..1000 distinct names of 1..255 characters; ``not_before`` / ``expires`` / ``issued_at`` as
-    ``2026-12-02T07:00:00Z`` with ``not_before < expires <= not_before + 30 days`` and ``expires`` in the future;
-    the types of the other fields (a repair has steps, an approval and a plan fingerprint; a rollback names the
-    job it undoes); no floats anywhere (the payload must have one canonical form to be signable) and at most
-    256 KiB."""
+
+def parse_envelope(envelope: Any, *, now: datetime) -> ParsedJob:
+    """A signed envelope checked completely (``docs/remote-jobs.md`` §1): :func:`route_fields`, then
+    :func:`parse_content`. Raises :class:`JobInvalid` naming the field and what is allowed."""
+    return parse_content(route_fields(envelope), now=now)
+
+
+def route_fields(envelope: Any) -> JobRoute:
+    """The envelope's shape and the fields that find its targets, or :class:`JobInvalid`: the envelope is
+    ``{payload, key_id, signature}`` (``key_id`` 16 hex, ``signature`` 86 base64url), the payload an object with
+    ``job_id`` (32 hex), ``hosts`` (1..1000 distinct names of 1..255 characters) and ``rollback_of`` (null or 32
+    hex). :func:`create_job` then looks the job id and the hosts up before :func:`parse_content` checks the rest."""
     if not isinstance(envelope, dict) or set(envelope) != {"payload", "key_id", "signature"}:
         keys = sorted(envelope) if isinstance(envelope, dict) else type(envelope).__name__
         raise JobInvalid("envelope muss genau payload, key_id und signature enthalten (hat: {k}).",
@@ -128,26 +147,10 @@ def parse_envelope(envelope: Any, *, now: datetime) -> ParsedJob:
                          "envelope.signature: expected an Ed25519 signature in base64url (86 characters).")
     if not isinstance(payload, dict):
         raise JobInvalid("envelope.payload muss ein JSON-Objekt sein.", "envelope.payload must be a JSON object.")
-    try:
-        canonical_json(payload)
-    except ValueError as exc:
-        raise JobInvalid("envelope.payload ist nicht signierbar: {e}.", "envelope.payload cannot be signed: {e}.",
-                         e=exc) from None
-    text_value = json.dumps(envelope, ensure_ascii=False, separators=(",", ":"))
-    if len(text_value.encode("utf-8")) > MAX_ENVELOPE_BYTES:
-        raise JobInvalid("Der Umschlag ist größer als {m} Bytes.", "The envelope is larger than {m} bytes.",
-                         m=MAX_ENVELOPE_BYTES)
-    if payload.get("v") != 1 or isinstance(payload.get("v"), bool):
-        raise JobInvalid("payload.v={v!r}: diese Version wird nicht unterstützt (erlaubt: 1).",
-                         "payload.v={v!r}: this version is not supported (allowed: 1).", v=payload.get("v"))
     job_id = payload.get("job_id")
     if not isinstance(job_id, str) or not JOB_ID.fullmatch(job_id):
         raise JobInvalid("payload.job_id: erwartet 32 Hex-Zeichen (klein), z.B. uuid.uuid4().hex.",
                          "payload.job_id: expected 32 lowercase hex digits, e.g. uuid.uuid4().hex.")
-    kind = payload.get("kind")
-    if kind not in KINDS:
-        raise JobInvalid("payload.kind={v!r}: erlaubt sind {a}.", "payload.kind={v!r}: allowed are {a}.",
-                         v=kind if isinstance(kind, str) else type(kind).__name__, a=", ".join(KINDS))
     hosts = payload.get("hosts")
     if not isinstance(hosts, list) or not 1 <= len(hosts) <= MAX_HOSTS:
         raise JobInvalid("payload.hosts: erwartet eine Liste mit 1 bis {m} Rechnernamen.",
@@ -161,6 +164,38 @@ def parse_envelope(envelope: Any, *, now: datetime) -> ParsedJob:
     if doubled:
         raise JobInvalid("payload.hosts nennt Rechner mehrfach: {h}.", "payload.hosts names hosts twice: {h}.",
                          h=", ".join(doubled[:10]))
+    rollback_of = payload.get("rollback_of")
+    if rollback_of is not None and (not isinstance(rollback_of, str) or not JOB_ID.fullmatch(rollback_of)):
+        raise JobInvalid("payload.rollback_of: erwartet die job_id (32 Hex-Zeichen) des rückgängig zu machenden "
+                         "Auftrags oder null.", "payload.rollback_of: expected the job_id (32 hex digits) of the "
+                         "job to undo, or null.")
+    return JobRoute(job_id=job_id, hosts=list(hosts), rollback_of=rollback_of, envelope=envelope)
+
+
+def parse_content(route: JobRoute, *, now: datetime) -> ParsedJob:
+    """The rest of the payload, or :class:`JobInvalid`: no floats anywhere (a signed payload has one canonical
+    form), at most 256 KiB; ``v`` 1; ``kind``; ``not_before`` / ``expires`` / ``issued_at`` as
+    ``2026-12-02T07:00:00Z`` with ``not_before < expires <= not_before + 30 days`` and ``expires`` after ``now``;
+    the types of the other fields (a repair has steps, an approval, approved steps and a plan fingerprint; a
+    rollback names the job it undoes; parameters are text, integers, true/false or lists of these)."""
+    envelope, job_id = route.envelope, route.job_id
+    payload = envelope["payload"]
+    try:
+        canonical_json(payload)
+    except ValueError as exc:
+        raise JobInvalid("envelope.payload ist nicht signierbar: {e}.", "envelope.payload cannot be signed: {e}.",
+                         e=exc) from None
+    text_value = json.dumps(envelope, ensure_ascii=False, separators=(",", ":"))
+    if len(text_value.encode("utf-8")) > MAX_ENVELOPE_BYTES:
+        raise JobInvalid("Der Umschlag ist größer als {m} Bytes.", "The envelope is larger than {m} bytes.",
+                         m=MAX_ENVELOPE_BYTES)
+    if payload.get("v") != 1 or isinstance(payload.get("v"), bool):
+        raise JobInvalid("payload.v={v!r}: diese Version wird nicht unterstützt (erlaubt: 1).",
+                         "payload.v={v!r}: this version is not supported (allowed: 1).", v=payload.get("v"))
+    kind = payload.get("kind")
+    if kind not in KINDS:
+        raise JobInvalid("payload.kind={v!r}: erlaubt sind {a}.", "payload.kind={v!r}: allowed are {a}.",
+                         v=kind if isinstance(kind, str) else type(kind).__name__, a=", ".join(KINDS))
     not_before, expires = _time(payload, "not_before"), _time(payload, "expires")
     _time(payload, "issued_at")
     if expires <= not_before:
@@ -176,7 +211,7 @@ def parse_envelope(envelope: Any, *, now: datetime) -> ParsedJob:
     if not signer.strip() or len(signer) > 200:
         raise JobInvalid("payload.signer: erwartet einen Namen mit 1 bis 200 Zeichen.",
                          "payload.signer: expected a name of 1 to 200 characters.")
-    platform = payload.get("platform")
+    platform = payload.get("platform", "missing")
     if platform is not None and platform not in PLATFORMS:
         raise JobInvalid("payload.platform={v!r}: erlaubt sind {a} oder null.",
                          "payload.platform={v!r}: allowed are {a} or null.", v=platform, a=", ".join(PLATFORMS))
@@ -187,6 +222,11 @@ def parse_envelope(envelope: Any, *, now: datetime) -> ParsedJob:
                 or not isinstance(step.get("params", {}), dict):
             raise JobInvalid("payload.steps: jeder Schritt braucht number (Zahl), action (Text) und params (Objekt).",
                              "payload.steps: every step needs number (integer), action (text) and params (object).")
+        for name, value in step.get("params", {}).items():
+            if not _param_value(value):
+                raise JobInvalid("payload.steps: Parameter {p} von Schritt {n} ist weder Text, Zahl, true/false noch "
+                                 "eine Liste davon.", "payload.steps: parameter {p} of step {n} is not text, an "
+                                 "integer, true/false or a list of these.", p=name, n=step["number"])
     approval = _typed(payload, "approval", str, "Text", "text")
     approved = _typed(payload, "approved_steps", list, "Liste von Zahlen", "a list of integers")
     if any(not isinstance(n, int) or isinstance(n, bool) for n in approved):
@@ -194,22 +234,20 @@ def parse_envelope(envelope: Any, *, now: datetime) -> ParsedJob:
                          "payload.approved_steps: only step numbers (integers) are allowed.")
     fingerprint = _typed(payload, "plan_fingerprint", str, "Text", "text")
     _typed(payload, "confirm_high_risk", bool, "true/false", "true/false")
-    rollback_of = payload.get("rollback_of")
-    if rollback_of is not None and (not isinstance(rollback_of, str) or not JOB_ID.fullmatch(rollback_of)):
-        raise JobInvalid("payload.rollback_of: erwartet die job_id (32 Hex-Zeichen) des rückgängig zu machenden "
-                         "Auftrags oder null.", "payload.rollback_of: expected the job_id (32 hex digits) of the "
-                         "job to undo, or null.")
+    if "rollback_of" not in payload:
+        raise JobInvalid("payload.rollback_of fehlt (null, außer bei einem Rückgängig-Auftrag).",
+                         "payload.rollback_of is missing (null unless the job is a rollback).")
     if kind == "repair" and (not steps or not approval.strip() or not approved or not fingerprint):
         raise JobInvalid("Ein Reparaturauftrag braucht steps, approval („GO REPAIR: ...“), approved_steps und "
                          "plan_fingerprint.", "A repair job needs steps, approval ('GO REPAIR: ...'), approved_steps "
                          "and plan_fingerprint.")
-    if kind == "rollback" and rollback_of is None:
+    if kind == "rollback" and route.rollback_of is None:
         raise JobInvalid("Ein Rückgängig-Auftrag braucht payload.rollback_of (die job_id des Auftrags).",
                          "A rollback job needs payload.rollback_of (the job_id of the job to undo).")
-    if kind == "rollback" and rollback_of == job_id:
+    if kind == "rollback" and route.rollback_of == job_id:
         raise JobInvalid("Ein Auftrag kann sich nicht selbst rückgängig machen.", "A job cannot roll itself back.")
-    return ParsedJob(job_id=job_id, kind=kind, hosts=list(hosts), not_before=not_before, expires=expires,
-                     signer=signer, key_id=key_id, rollback_of=rollback_of, text=text_value)
+    return ParsedJob(job_id=job_id, kind=kind, hosts=route.hosts, not_before=not_before, expires=expires,
+                     signer=signer, key_id=envelope["key_id"], rollback_of=route.rollback_of, text=text_value)
 
 
 def _payload(job: Job) -> dict[str, Any]:
@@ -222,20 +260,22 @@ def _payload(job: Job) -> dict[str, Any]:
 
 
 # ---- technicians ------------------------------------------------------------------------------------------------
-def create_job(session: Session, *, organisation_id: str, parsed: ParsedJob, created_by: str, created_by_key: str,
+def create_job(session: Session, *, organisation_id: str, route: JobRoute, created_by: str, created_by_key: str,
                actor: str, ip: str | None = None, now: datetime) -> Job:
-    """Store a job with one queued target per host. :class:`JobConflict` if the job id exists (in any
-    organisation), :class:`JobNotFound` naming the hosts the organisation never saw (or an unknown rollback_of)."""
-    if session.get(Job, parsed.job_id) is not None:
+    """Store a job with one queued target per host. First who and what: :class:`JobConflict` if the job id exists
+    (in any organisation), :class:`JobNotFound` naming the hosts the organisation never saw (or an unknown
+    rollback_of); then the content (:func:`parse_content`, :class:`JobInvalid`)."""
+    if session.get(Job, route.job_id) is not None:
         raise JobConflict("job_id")
     known = set(session.scalars(select(Host.hostname).where(Host.organisation_id == organisation_id,
-                                                            Host.hostname.in_(parsed.hosts))).all())
-    unknown = [h for h in parsed.hosts if h not in known]
+                                                            Host.hostname.in_(route.hosts))).all())
+    unknown = [h for h in route.hosts if h not in known]
     if unknown:
         raise JobNotFound("hosts", unknown)
-    if parsed.rollback_of is not None and get_job(session, organisation_id=organisation_id,
-                                                  job_id=parsed.rollback_of) is None:
-        raise JobNotFound("rollback_of", [parsed.rollback_of])
+    if route.rollback_of is not None and get_job(session, organisation_id=organisation_id,
+                                                 job_id=route.rollback_of) is None:
+        raise JobNotFound("rollback_of", [route.rollback_of])
+    parsed = parse_content(route, now=now)
     job = Job(id=parsed.job_id, organisation_id=organisation_id, kind=parsed.kind, created_at=now,
               created_by=created_by[:200], created_by_key=created_by_key, signer=parsed.signer[:200],
               key_id=parsed.key_id, not_before=parsed.not_before, expires=parsed.expires,

@@ -9,14 +9,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, Field, StringConstraints, WithJsonSchema
 
 from .schemas import Strict
 
 __all__ = ["FINAL_STATUSES", "JobCancel", "JobCreate", "JobList", "JobPublic", "JobReport", "JobReported",
            "JobTargetPublic", "SensorJob", "SensorJobs", "TARGET_STATUSES"]
 
-JobKind = Literal["diagnose", "repair", "rollback"]
+JobKind = Literal["diagnose", "drivers", "repair", "rollback"]
 TargetStatus = Literal["queued", "delivered", "running", "succeeded", "failed", "rolled_back", "refused", "expired",
                        "cancelled"]
 TARGET_STATUSES: tuple[str, ...] = TargetStatus.__args__  # type: ignore[attr-defined]
@@ -28,11 +28,59 @@ HostName = Annotated[str, StringConstraints(min_length=1, max_length=255)]
 Reason = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
 
 MAX_REPORT_STEPS = 1000
+TIME_PATTERN = r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]Z$"
+JOB_ID_PATTERN = r"^[0-9a-f]{32}$"
+_INT = {"type": "integer", "minimum": -(2**53), "maximum": 2**53}
+_SCALAR = {"anyOf": [{"type": "string"}, _INT, {"type": "boolean"}, {"type": "null"}]}
+_TIME = {"type": "string", "pattern": TIME_PATTERN, "description": "UTC to the second, e.g. 2026-12-02T07:00:00Z"}
+ENVELOPE_SCHEMA: dict[str, Any] = {
+    "type": "object", "additionalProperties": False, "required": ["payload", "key_id", "signature"],
+    "description": "The signed envelope (`docs/remote-jobs.md` §1) as `techcare.signing.sign_payload` made it; "
+                   "stored and served unchanged. Also checked: not_before < expires <= not_before + 30 days, "
+                   "expires in the future, at most 256 KiB.",
+    "properties": {
+        "key_id": {"type": "string", "pattern": "^[0-9a-f]{16}$"},
+        "signature": {"type": "string", "pattern": "^[A-Za-z0-9_-]{86}$", "description": "Ed25519, base64url"},
+        "payload": {
+            "type": "object",
+            "required": ["v", "job_id", "kind", "hosts", "platform", "steps", "approval", "approved_steps",
+                         "plan_fingerprint", "confirm_high_risk", "rollback_of", "not_before", "expires",
+                         "issued_at", "signer"],
+            "properties": {
+                "v": {"type": "integer", "enum": [1]},
+                "job_id": {"type": "string", "pattern": JOB_ID_PATTERN},
+                "kind": {"type": "string", "enum": ["diagnose", "drivers", "repair", "rollback"]},
+                "hosts": {"type": "array", "minItems": 1, "maxItems": 1000, "uniqueItems": True,
+                          "items": {"type": "string", "minLength": 1, "maxLength": 255}},
+                "platform": {"anyOf": [{"type": "string", "enum": ["windows", "darwin", "linux"]}, {"type": "null"}]},
+                "steps": {"type": "array", "items": {
+                    "type": "object", "required": ["number", "action"],
+                    "properties": {"number": _INT, "action": {"type": "string"},
+                                   "params": {"type": "object", "additionalProperties": {"anyOf": [
+                                       _SCALAR, {"type": "array", "items": _SCALAR}]}}}}},
+                "approval": {"type": "string"},
+                "approved_steps": {"type": "array", "items": _INT},
+                "plan_fingerprint": {"type": "string"},
+                "confirm_high_risk": {"type": "boolean"},
+                "rollback_of": {"anyOf": [{"type": "string", "pattern": JOB_ID_PATTERN}, {"type": "null"}]},
+                "not_before": _TIME, "expires": _TIME, "issued_at": _TIME,
+                "signer": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": "\\S"},
+            },
+            "allOf": [
+                {"if": {"properties": {"kind": {"const": "repair"}}, "required": ["kind"]},
+                 "then": {"properties": {"steps": {"minItems": 1}, "approval": {"pattern": "\\S"},
+                                         "approved_steps": {"minItems": 1}, "plan_fingerprint": {"minLength": 1}}}},
+                {"if": {"properties": {"kind": {"const": "rollback"}}, "required": ["kind"]},
+                 "then": {"properties": {"rollback_of": {"type": "string"}}}},
+            ],
+        },
+    },
+}
 
 
 class JobCreate(Strict):
-    envelope: dict[str, Any] = Field(description="the signed envelope `{payload, key_id, signature}` as "
-                                                 "`techcare.signing.sign_payload` made it; stored unchanged")
+    envelope: Annotated[dict[str, Any], WithJsonSchema(ENVELOPE_SCHEMA)] = Field(
+        description="the signed envelope `{payload, key_id, signature}`; stored unchanged")
 
 
 class JobCancel(Strict):
@@ -46,8 +94,9 @@ class JobTargetPublic(BaseModel):
     reason: str | None = None
     message: str | None = None
     steps: list[Any] | None = None
-    diagnosis: dict[str, Any] | None = Field(None, description="`techcare diagnose --json` of a diagnose job "
-                                                                "(left out in lists)")
+    diagnosis: dict[str, Any] | None = Field(None, description="the read-only result: `techcare diagnose --json` "
+                                                                "of a diagnose job, the driver report of a drivers "
+                                                                "job (left out in lists)")
     delivered_at: datetime | None = None
     updated_at: datetime
     finished_at: datetime | None = None

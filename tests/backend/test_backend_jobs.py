@@ -30,7 +30,7 @@ def payload(hosts: list[str], *, kind: str = "repair", not_before: datetime | No
     not_before = not_before or now - timedelta(minutes=1)
     body: dict[str, Any] = {
         "v": 1, "job_id": uuid.uuid4().hex, "kind": kind, "hosts": hosts,
-        "platform": "windows" if kind != "diagnose" else None,
+        "platform": "windows" if kind in ("repair", "rollback") else None,
         "steps": [{"number": 1, "action": "win.clear_temp", "params": {"older_than_days": 7}}] if kind == "repair"
         else [],
         "approval": "GO REPAIR: 1" if kind == "repair" else "", "approved_steps": [1] if kind == "repair" else [],
@@ -124,6 +124,21 @@ def test_diagnose_result_and_refusal(client, org) -> None:
     one = client.get(f"/api/jobs/{job_id}", params={"host": "kasse-01"}, headers=org.headers("admin")).json()
     assert [t["host"] for t in one["targets"]] == ["kasse-01"] and one["targets"][0]["diagnosis"] == diagnosis
     assert client.get(f"/api/jobs/{job_id}", params={"host": "ghost"}, headers=org.headers("admin")).status_code == 404
+
+
+def test_drivers_job_returns_the_driver_report(client, org) -> None:
+    env = envelope(["kasse-01"], kind="drivers")
+    assert env["payload"]["steps"] == [] and env["payload"]["platform"] is None
+    job_id = env["payload"]["job_id"]
+    resp = create(client, org, env)
+    assert resp.status_code == 201 and resp.json()["kind"] == "drivers", resp.text
+    assert fetch(client, org, "kasse-01")["jobs"][0]["job_id"] == job_id
+    report_body = {"platform": "windows", "stats": {"installed": 42, "critical": 1},
+                   "updates": [{"device": "Intel Wi-Fi 6 AX201", "installed_version": "22.10.0.7",
+                                "latest_version": "23.40.0.4", "importance": "CRITICAL", "source": "windows_update"}]}
+    assert report(client, org, job_id, host="kasse-01", status="succeeded", diagnosis=report_body).status_code == 200
+    job = client.get(f"/api/jobs/{job_id}", headers=org.headers("technician")).json()
+    assert job["targets"][0]["diagnosis"] == report_body and job["status"] == "done"
 
 
 def test_interrupted_is_stored_as_failed(client, org) -> None:
@@ -246,7 +261,7 @@ def test_list_filters_and_paging(client, org) -> None:
     (lambda e: e.update(signature="short"), "signature"),
     (lambda e: e["payload"].update(v=2), "payload.v=2"),
     (lambda e: e["payload"].update(job_id="not-hex"), "payload.job_id"),
-    (lambda e: e["payload"].update(kind="shell"), "allowed are diagnose, repair, rollback"),
+    (lambda e: e["payload"].update(kind="shell"), "allowed are diagnose, drivers, repair, rollback"),
     (lambda e: e["payload"].update(hosts=[]), "1 to 1000 host names"),
     (lambda e: e["payload"].update(hosts=["kasse-01"] * 2), "names hosts twice: kasse-01"),
     (lambda e: e["payload"].update(hosts=["x" * 256]), "1 to 255 characters"),
@@ -291,6 +306,9 @@ def test_duplicate_job_id_and_unknown_hosts(client, org, make_org) -> None:
                        headers={**org.headers("technician"), "Accept-Language": "en"})
     assert resp.status_code == 404 and resp.json()["code"] == "UNKNOWN_HOSTS"
     assert "ghost-1, ghost-2" in resp.json()["detail"] and "kasse-01" not in resp.json()["detail"]
+    late = envelope(["ghost-3"], not_before=datetime.now(UTC) - timedelta(days=3),
+                    expires=datetime.now(UTC) - timedelta(days=2))
+    assert create(client, org, late).json()["code"] == "UNKNOWN_HOSTS"  # who and what before when
     rollback = envelope(["kasse-01"], kind="rollback", rollback_of=uuid.uuid4().hex)
     assert create(client, org, rollback).status_code == 404
     rollback = envelope(["kasse-01"], kind="rollback", rollback_of=env["payload"]["job_id"])

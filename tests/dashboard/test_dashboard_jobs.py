@@ -195,3 +195,18 @@ def test_large_job_row_is_summarised(fleet: Fleet, client_for) -> None:
     assert row.count('class="target"') == 8 and "und 2 weitere" in row
     assert "abgeholt 1" in row and "wartet 9" in row
     assert re.search(r'<option value="queued"\s*>wartet</option>', page.text)  # filter labels translated too
+
+
+def test_drivers_job_page_lists_the_updates(fleet: Fleet, client_for) -> None:
+    job_id = send_job(fleet, ["alpha-pc-21"], kind="drivers")
+    sensor_fetch(fleet, "alpha-pc-21")
+    sensor_report(fleet, job_id, host="alpha-pc-21", status="succeeded", diagnosis={
+        "platform": "windows", "stats": {"installed": 42},
+        "updates": [{"device": "Realtek Audio", "installed_version": "6.0.1", "latest_version": "6.0.9",
+                     "importance": "OPTIONAL", "source": "vendor"},
+                    {"device": "Intel Wi-Fi 6 AX201", "installed_version": "22.10.0.7", "latest_version": "23.40.0.4",
+                     "importance": "CRITICAL", "source": "windows_update"}]})
+    page = client_for(fleet.a.keys["technician"]).get(f"/dashboard/jobs/{job_id}?lang=de")
+    target = re.search(r'<tr data-host="alpha-pc-21">(.*?)</tr>', page.text, re.S).group(1)  # type: ignore[union-attr]
+    assert "Treiber" in page.text and "42 Treiber" in target
+    assert target.index("Intel Wi-Fi 6 AX201: 22.10.0.7 → 23.40.0.4") < target.index("Realtek Audio")  # critical first

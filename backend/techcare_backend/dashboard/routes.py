@@ -396,9 +396,23 @@ def _problems(diagnosis: dict[str, Any], lang: str) -> dict[str, Any]:
     raw = diagnosis.get("findings")
     items = [f for f in raw if isinstance(f, dict)] if isinstance(raw, list) else []
     problems = sorted((f for f in items if f.get("severity") in rank), key=lambda f: rank[f["severity"]])
-    return {"total": len(items), "problems": [
+    return {"total": len(items), "drivers": False, "problems": [
         {"severity": f["severity"], "summary": str(f.get(f"summary_{lang}") or f.get("summary") or f.get("check") or "")}
         for f in problems[:50]]}
+
+
+def _driver_updates(report: dict[str, Any], lang: str) -> dict[str, Any]:
+    """A drivers job's result (``techcare.tools.drivers`` report): the updates, critical first, and the counts."""
+    rank = {"CRITICAL": 0, "RECOMMENDED": 1, "OPTIONAL": 2}
+    raw = report.get("updates")
+    updates = [u for u in raw if isinstance(u, dict)] if isinstance(raw, list) else []
+    updates.sort(key=lambda u: rank.get(str(u.get("importance")), 3))
+    stats = report.get("stats") if isinstance(report.get("stats"), dict) else {}
+    severity = {"CRITICAL": "critical", "RECOMMENDED": "warning"}
+    return {"total": stats.get("installed", len(report.get("drivers") or [])), "drivers": True, "problems": [
+        {"severity": severity.get(str(u.get("importance")), "info"),
+         "summary": f"{u.get('device') or '?'}: {u.get('installed_version') or '?'} → "
+                    f"{u.get('latest_version') or '?'} ({u.get('source') or '?'})"} for u in updates[:50]]}
 
 
 @router.get("/jobs", response_class=HTMLResponse)
@@ -445,7 +459,8 @@ def job(request: Request, job_id: str) -> Response:
                           "Nothing to cancel: the targets are already final.", lang)}.get(
         request.query_params.get("msg") or "")
     active = any(t.status in ("queued", "delivered", "running") and not t.cancel_requested for t in item.targets)
-    findings = {t.host: _problems(t.diagnosis, lang) for t in item.targets if t.diagnosis}
+    summarise = _driver_updates if item.kind == "drivers" else _problems
+    findings = {t.host: summarise(t.diagnosis, lang) for t in item.targets if t.diagnosis}
     return _render(request, "job.html", sess=sess, job=item, changelogs=changelogs, notice=notice, active=active,
                    findings=findings,
                    refresh=REFRESH_SECONDS if item.status in ("queued", "running") else None, nav="jobs")

@@ -24,7 +24,7 @@ from techcare.i18n import tr
 
 from ... import crud_jobs, crud_schedules
 from ...core.errors import ApiError
-from ...schemas import ErrorPublic
+from ...schemas import ErrorPublic, UtcDatetime
 from ...schemas_jobs import (
     TARGET_STATUSES,
     JobCancel,
@@ -98,20 +98,22 @@ def create_job(body: JobCreate, principal: TechnicianDep, session: SessionDep, c
     verifies the signature against its pinned keys; the backend only checks the shape and the routing fields."""
     now = _now()
     try:
-        parsed = crud_jobs.parse_envelope(body.envelope, now=now)
+        route = crud_jobs.route_fields(body.envelope)
     except crud_jobs.JobInvalid as exc:
         raise ApiError(422, "INVALID_JOB", tr(exc.de, exc.en, lang, **exc.fmt)) from None
     try:
-        job = crud_jobs.create_job(session, organisation_id=principal.organisation_id, parsed=parsed,
+        job = crud_jobs.create_job(session, organisation_id=principal.organisation_id, route=route,
                                    created_by=principal.technician or principal.name,
                                    created_by_key=principal.key_id, actor=principal.actor,
                                    ip=client_ip(request, ctx), now=now)
         public = crud_jobs.load_public(session, job=job)
         session.commit()
+    except crud_jobs.JobInvalid as exc:  # the content, checked once the job id and the hosts are known
+        raise ApiError(422, "INVALID_JOB", tr(exc.de, exc.en, lang, **exc.fmt)) from None
     except crud_jobs.JobConflict:
         raise ApiError(409, "JOB_EXISTS", tr("Auftrag {j} gibt es schon; jeder Auftrag braucht eine neue job_id.",
                                              "Job {j} exists already; every job needs a new job_id.", lang,
-                                             j=parsed.job_id)) from None
+                                             j=route.job_id)) from None
     except crud_jobs.JobNotFound as exc:
         if exc.what == "rollback_of":
             raise ApiError(404, "NOT_FOUND", tr(
@@ -125,8 +127,8 @@ def create_job(body: JobCreate, principal: TechnicianDep, session: SessionDep, c
     except sqlalchemy.exc.IntegrityError:  # the same job_id sent twice at the same moment
         session.rollback()
         raise ApiError(409, "JOB_EXISTS", tr("Auftrag {j} gibt es schon.", "Job {j} exists already.", lang,
-                                             j=parsed.job_id)) from None
-    ctx.cache.wake_jobs(principal.organisation_id, parsed.hosts)
+                                             j=route.job_id)) from None
+    ctx.cache.wake_jobs(principal.organisation_id, route.hosts)
     return public
 
 
@@ -136,12 +138,11 @@ def list_jobs(principal: TechnicianDep, session: SessionDep,
               status: Annotated[str | None, Query(pattern="^(" + "|".join(TARGET_STATUSES) + ")$",
                                                   description="jobs with a target in this status")] = None,
               limit: Annotated[int, Query(ge=1, le=200)] = 50,
-              before: Annotated[datetime | None, Query(description="only jobs created before (paging)")] = None,
+              before: Annotated[UtcDatetime | None, Query(description="only jobs created before (paging; "
+                                                                      "ISO 8601, naive = UTC)")] = None,
               tag: TagQuery = None) -> JobList:
     """The organisation's jobs, newest first (targets without ``diagnosis``: get the job for it); ``tag``: jobs
     with a target carrying it."""
-    if before is not None and before.tzinfo is None:
-        before = before.replace(tzinfo=UTC)
     jobs = crud_jobs.list_jobs(session, organisation_id=principal.organisation_id, now=_now(), host=host,
                                status=status, limit=limit, before=before, tag=tag)
     session.commit()  # expired targets
