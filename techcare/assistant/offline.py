@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from ..diagnosis import severity_word
 from ..i18n import tr
 from . import cases
 from .knowledge import Category, Knowledge, default_knowledge
@@ -101,7 +102,7 @@ class OfflineEngine:
             lines.append(category.explain(lang))
         if used:
             lines.append(tr("Passende Befunde:", "Matching findings:", lang))
-            lines.extend(f"  - [{f.severity}] {f.summary(lang)}" for f in used)
+            lines.extend(f"  - [{severity_word(f.severity, lang)}] {f.summary(lang)}" for f in used)
         evidence = cases.evidence_text(scores, lang)
         if evidence:
             lines.append(tr("Ähnliche frühere Fälle – ", "Similar past cases – ", lang) + evidence + ".")
@@ -238,7 +239,7 @@ class OfflineEngine:
                 entries.append({"action": action, "params": dict(finding.repair_params.get(action) or {})})
         plan, dropped = tools.build_plan(entries, symptom=message)
         lines = [tr("Diagnose: {n} Probleme.", "Diagnosis: {n} problems.", lang, n=len(findings))]
-        lines.extend(f"  - [{f.severity}] {f.summary(lang)}" for f in findings)
+        lines.extend(f"  - [{severity_word(f.severity, lang)}] {f.summary(lang)}" for f in findings)
         lines.extend(tools.plan_lines(plan, dropped))
         triaged = triage_details(message, findings, self.knowledge).ranked
         return Reply(text=_with_notice("\n".join(lines), notice, lang), engine=self.name, findings=list(findings),
