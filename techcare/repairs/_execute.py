@@ -510,7 +510,8 @@ def rollback_session(session: str, runner: CommandRunner | None = None, *,
         e = finished[number]
         res = undo_step(writer, number, e["action"], e.get("params") or {}, e.get("state") or {}, runner,
                         note=tr("Rollback", "rollback"))
-        say(f"{number}. {e['action']}: {res['status']} – {res['detail']}")
+        mark = {"undone": "↺", "not_undoable": "–"}.get(res["status"], "✖")  # the detail says it in words
+        say(f"{mark} {number}. {e['action']}: {res['detail']}")
         results.append(res)
     if results:
         changelog_written(session)
