@@ -37,8 +37,18 @@ def _invalidate(ctx: CtxDep, lic) -> None:  # type: ignore[no-untyped-def]
     ctx.cache.delete(license_cache_key(lic.key_hash), entitlement_cache_key(lic.organisation_id))
 
 
+_ISSUED_LINKS = {name: {"operationId": f"{op}_api_admin_licenses__license_id_{suffix}",
+                        "parameters": {"license_id": "$response.body#/license/id"}}
+                 for name, op, suffix in (("GetLicense", "get_license", "_get"),
+                                          ("LicenseEvents", "license_events", "_events_get"),
+                                          ("ExtendLicense", "extend_license", "_extend_post"),
+                                          ("SuspendLicense", "suspend_license", "_suspend_post"),
+                                          ("RevokeLicense", "revoke_license", "_revoke_post"))}
+
+
 @router.post("/licenses", response_model=LicenseIssued, status_code=201,
-             responses={409: {"model": ErrorPublic, "description": "expires_at is already past"}})
+             responses={409: {"model": ErrorPublic, "description": "expires_at is already past"},
+                        201: {"links": _ISSUED_LINKS}})
 def issue_license(body: LicenseCreate, admin: AdminDep, session: SessionDep, ctx: CtxDep, request: Request,
                   lang: LangDep) -> LicenseIssued:
     """Issue a license. The key is shown only in this answer; the database keeps a keyed hash."""

@@ -25,6 +25,8 @@ def _public(row) -> CasePublic:  # type: ignore[no-untyped-def]
 
 @router.post("", response_model=CasePublic, status_code=201,
              responses={200: {"model": CasePublic, "description": "a case with this case_id was already stored"},
+                        201: {"links": {"GetCase": {"operationId": "get_case_api_cases__id__get",
+                                                    "parameters": {"id": "$response.body#/id"}}}},
                         403: {"model": ErrorPublic}})
 def create_case(body: CaseCreate, principal: LearningDep, session: SessionDep, lang: LangDep,
                 response: Response) -> CasePublic:

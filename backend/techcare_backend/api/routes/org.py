@@ -43,7 +43,10 @@ def me(principal: PrincipalDep, session: SessionDep, ctx: CtxDep) -> MePublic:
                     entitlements=ent["entitlements"])
 
 
-@router.post("/keys", response_model=ApiKeyCreated, status_code=201, responses={403: {"model": ErrorPublic}})
+@router.post("/keys", response_model=ApiKeyCreated, status_code=201, responses={
+    403: {"model": ErrorPublic},
+    201: {"links": {"RevokeKey": {"operationId": "revoke_key_api_keys__key_id__delete",
+                                  "parameters": {"key_id": "$response.body#/id"}}}}})
 def create_key(body: ApiKeyCreate, principal: OrgAdminDep, session: SessionDep, ctx: CtxDep, request: Request,
                lang: LangDep) -> ApiKeyCreated:
     """An organisation admin creates a key. Sensor keys: any edition; keys for more technicians: team features
