@@ -50,7 +50,35 @@ _ALLOWED: dict[str, tuple[str, str]] = {
     "probe_timeout": ("eine Zahl von Sekunden zwischen 1 und 600", "a number of seconds from 1 to 600"),
     "remote_jobs": ("on | off (Fernaufträge auf diesem Sensor-Rechner ausführen; Standard off)",
                     "on | off (run remote jobs on this sensor host; default off)"),
+    "sensor_tags": ("bis zu 32 kommagetrennte Tags wie kunde:baeckerei-mueller,rolle:kasse (klein: a-z 0-9 _ . -, "
+                    "höchstens ein „:“, je Teil bis 63 Zeichen)",
+                    "up to 32 comma-separated tags such as kunde:baeckerei-mueller,rolle:kasse (lowercase: a-z 0-9 "
+                    "_ . -, at most one ':', up to 63 characters per part)"),
 }
+
+#: a host tag (docs/remote-jobs.md §5): ``name`` or ``kind:name``
+TAG_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,62}(:[a-z0-9][a-z0-9_.-]{0,62})?$"
+MAX_SENSOR_TAGS = 32
+
+
+def parse_tags(value: str | list[str] | tuple[str, ...] | None) -> list[str]:
+    """``SENSOR_TAGS`` as a list: comma-separated, trimmed and lowercased, each once, in the given order.
+    Raises ``ValueError`` naming the first tag that is not allowed (or when there are more than 32)."""
+    import re
+
+    items = value.split(",") if isinstance(value, str) else list(value or [])
+    out: list[str] = []
+    for item in items:
+        tag = str(item).strip().lower()
+        if not tag:
+            continue
+        if not re.fullmatch(TAG_PATTERN, tag):
+            raise ValueError(f"tag {tag!r} is not allowed")
+        if tag not in out:
+            out.append(tag)
+    if len(out) > MAX_SENSOR_TAGS:
+        raise ValueError(f"{len(out)} tags, at most {MAX_SENSOR_TAGS}")
+    return out
 
 
 def _check_url(value: str | None, *, schemes: tuple[str, ...] = ("http", "https")) -> str | None:
@@ -103,6 +131,8 @@ class Settings(BaseSettings):
     probe_timeout: float = Field(20.0, ge=1, le=600)
     # Sensor hosts: run signed remote jobs (docs/remote-jobs.md). Off unless set here by a local admin.
     remote_jobs: Literal["on", "off"] = "off"
+    # Sensor hosts: the host's groups, sent with every sample (docs/remote-jobs.md §5), e.g. kunde:mueller,rolle:kasse
+    sensor_tags: str = ""
 
     @field_validator("technician_password_hash", "license_key", "anthropic_api_key", "techcare_api_key",
                      "learning_db_url", "backend_url", "anthropic_base_url", mode="before")
@@ -119,6 +149,20 @@ class Settings(BaseSettings):
                 lowered = lowered.replace("-", "_")
             return lowered or value
         return value
+
+    @field_validator("sensor_tags", mode="before")
+    @classmethod
+    def _tags(cls, value: Any) -> Any:
+        if value is None:
+            return ""
+        if isinstance(value, (str, list, tuple)):
+            return ",".join(parse_tags(value))
+        return value
+
+    @property
+    def tags(self) -> list[str]:
+        """``SENSOR_TAGS`` as a list (validated)."""
+        return [t for t in self.sensor_tags.split(",") if t]
 
     @field_validator("backend_url", "anthropic_base_url")
     @classmethod

@@ -135,11 +135,13 @@ def _smart_part(result: Any) -> list[dict[str, Any]]:
 
 
 def build_payload(results: dict[str, Any], *, hostname: str, os_name: str, now: float,
-                  sample_id: str | None = None, cached: dict[str, Any] | None = None) -> dict[str, Any]:
+                  sample_id: str | None = None, cached: dict[str, Any] | None = None, timezone: str | None = None,
+                  tags: list[str] | None = None) -> dict[str, Any]:
     """The metrics sample of the backend contract from probe results (``ProbeResult`` per probe name).
 
     ``cached`` holds already mapped values for ``pending_updates``, ``pending_reboot`` and ``smart``; names not
-    in it are mapped from ``results``.
+    in it are mapped from ``results``. ``timezone`` (the host's IANA zone) and ``tags`` (``SENSOR_TAGS``) are
+    sent when given (docs/remote-jobs.md §5: maintenance schedules run in the host's zone; tags route them).
     """
     cached = cached or {}
     metrics = results.get("metrics")
@@ -167,6 +169,8 @@ def build_payload(results: dict[str, Any], *, hostname: str, os_name: str, now: 
         "dropped_samples": 0,
         "agent_version": __version__,
         "uptime_seconds": int(m.uptime_seconds) if m and m.uptime_seconds is not None else None,
+        **({"timezone": timezone} if timezone else {}),
+        **({"tags": list(tags)} if tags is not None else {}),
     }
 
 
@@ -279,6 +283,22 @@ class Sensor:
             self._cache["_host"] = entry
         return str(entry["value"])
 
+    def timezone(self) -> str:
+        """This host's IANA time zone (asked through the runner at most hourly; ``UTC`` when it cannot be found,
+        e.g. a replayed snapshot that did not record it). Maintenance schedules run in it."""
+        entry = self._cache.get("_zone")
+        now = self.clock()
+        host = self.hostname()  # a replayed PC sharing this home has its own zone
+        if entry is None or entry.get("host") != host or not (0 <= now - float(entry.get("at", 0)) < 3600):
+            from .hostzone import host_zone
+
+            zone, known = host_zone(self.runner)
+            if not known and entry is None:
+                log.info("time zone of host %s not found; maintenance schedules run in UTC", host)
+            entry = {"at": now, "value": zone, "host": host}
+            self._cache["_zone"] = entry
+        return str(entry["value"])
+
     # ---- one sample --------------------------------------------------------------------------------------
     def sample(self) -> dict[str, Any]:
         """Probe and build one payload (not spooled)."""
@@ -297,11 +317,13 @@ class Sensor:
             at = now if result.ok else now - self.cache_ttl[name] * 0.9
             self._cache[name] = {"at": at, "value": mapped}
         cached = {name: self._cache.get(name, {}).get("value") for name in self.cache_ttl}
-        had_host = "_host" in self._cache
+        had = ("_host" in self._cache, "_zone" in self._cache)
         hostname = self.hostname()
-        if changed or ("_host" in self._cache) != had_host:
+        zone = self.timezone()
+        if changed or ("_host" in self._cache, "_zone" in self._cache) != had:
             self._save_cache()
-        return build_payload(results, hostname=hostname, os_name=self.runner.platform, now=now, cached=cached)
+        return build_payload(results, hostname=hostname, os_name=self.runner.platform, now=now, cached=cached,
+                             timezone=zone, tags=list(getattr(self.settings, "tags", []) or []))
 
     def take(self) -> dict[str, Any] | None:
         """Sample and commit to the spool. Returns the stored sample, or ``None`` when the metrics probe gave no
@@ -467,7 +489,7 @@ class Sensor:
             from .executor import Executor
 
             self._executor = Executor(self.settings, runner=self.runner, client=self.client,
-                                      hostname=self.hostname(), stop=self._halt)
+                                      hostname=self.hostname(), stop=self._halt, timezone=self.timezone())
         return self._executor
 
     def run_jobs(self, *, wait: int = 0) -> bool:

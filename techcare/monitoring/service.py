@@ -17,6 +17,9 @@ Remote jobs (``docs/remote-jobs.md``): ``install`` sets ``REMOTE_JOBS`` in the s
 ``--remote-jobs on|off``, asked when installing from a terminal, else ``off`` — and pins the technicians'
 signing keys given with ``--trust-key KEY`` (repeatable) in the service's ``TECHCARE_HOME``; later changes with
 ``techcare sensor trust list|add|remove``.
+
+Groups (``docs/remote-jobs.md`` §5): ``install --tag TAG`` (repeatable, e.g. ``--tag kunde:baeckerei-mueller
+--tag rolle:kasse``) sets ``SENSOR_TAGS`` in the service's environment; the sensor sends them with every sample.
 """
 
 from __future__ import annotations
@@ -53,21 +56,24 @@ def _systemd_quote(arg: str) -> str:
     return '"' + arg.replace("\\", "\\\\").replace('"', '\\"').replace("%", "%%").replace("$", "$$") + '"'
 
 
-def _service_env(home: str, env_file: str | None, remote_jobs: str | None) -> list[str]:
+def _service_env(home: str, env_file: str | None, remote_jobs: str | None,
+                 tags: list[str] | None = None) -> list[str]:
     env = [f"TECHCARE_HOME={home}", "PYTHONUNBUFFERED=1"]
     if env_file:
         env.insert(0, f"TECHCARE_ENV_FILE={env_file}")
     if remote_jobs is not None:  # the service's environment wins over its .env: only a local admin changes it
         env.append(f"REMOTE_JOBS={remote_jobs}")
+    if tags:
+        env.append("SENSOR_TAGS=" + ",".join(tags))
     return env
 
 
 def systemd_unit(*, python: str, env_file: str | None, home: str = DEFAULT_HOME["linux"],
-                 interval: int | None = None, remote_jobs: str | None = None) -> str:
+                 interval: int | None = None, remote_jobs: str | None = None, tags: list[str] | None = None) -> str:
     """The unit file text. The sensor runs as root (SMART and update checks need it) inside a sandbox."""
     exec_start = " ".join(_systemd_quote(a) for a in [python, "-m", "techcare.monitoring.sensor",
                                                        *(["--interval", str(interval)] if interval else [])])
-    env = _service_env(home, env_file, remote_jobs)
+    env = _service_env(home, env_file, remote_jobs, tags)
     env_lines = "".join(f"Environment={_systemd_quote(e)}\n" for e in env)
     state_dir = PurePosixPath(home)
     state_lines = (f"StateDirectory={state_dir.name}\nStateDirectoryMode=0700\n"
@@ -128,8 +134,9 @@ RELAXED_FOR_REMOTE_JOBS = frozenset({"ProtectSystem", "ProtectHome", "PrivateTmp
 
 
 def launchd_plist(*, python: str, env_file: str | None, home: str = DEFAULT_HOME["darwin"],
-                  interval: int | None = None, remote_jobs: str | None = None) -> bytes:
-    env = dict(item.split("=", 1) for item in _service_env(home, env_file, remote_jobs))
+                  interval: int | None = None, remote_jobs: str | None = None,
+                  tags: list[str] | None = None) -> bytes:
+    env = dict(item.split("=", 1) for item in _service_env(home, env_file, remote_jobs, tags))
     data: dict[str, Any] = {
         "Label": LAUNCHD_LABEL,
         "ProgramArguments": [python, "-m", "techcare.monitoring.sensor",
@@ -152,10 +159,10 @@ def _windows_quote(arg: str) -> str:
 
 
 def windows_commands(*, python: str, env_file: str | None, home: str = DEFAULT_HOME["windows"],
-                     remote_jobs: str | None = None) -> list[list[str]]:
+                     remote_jobs: str | None = None, tags: list[str] | None = None) -> list[list[str]]:
     """``sc.exe``/``reg.exe`` argv lists that create the service (sc's ``key= value`` pairs are two elements)."""
     bin_path = f'{_windows_quote(python)} -m techcare.monitoring.service run-windows-service'
-    env = _service_env(home, env_file, remote_jobs)
+    env = _service_env(home, env_file, remote_jobs, tags)
     return [
         ["sc.exe", "create", WINDOWS_SERVICE, "binPath=", bin_path, "start=", "auto", "DisplayName=", WINDOWS_DISPLAY],
         ["sc.exe", "description", WINDOWS_SERVICE, DESCRIPTION],
@@ -209,24 +216,29 @@ def _display(arg: str) -> str:
 
 def plan(action: str, *, platform: str, python: str | None = None, env_file: str | None = None,
          home: str | None = None, interval: int | None = None, remote_jobs: str | None = None,
-         trust_keys: list[str] | tuple[str, ...] = ()) -> ServicePlan:
+         trust_keys: list[str] | tuple[str, ...] = (), tags: list[str] | tuple[str, ...] = ()) -> ServicePlan:
     """The files and commands for ``action`` on ``platform`` (``linux``, ``darwin``, ``windows``).
 
-    ``install`` only: ``remote_jobs`` (``on``/``off``) goes into the service's environment, ``trust_keys``
-    (technicians' public keys) are pinned in the service's home before it starts."""
+    ``install`` only: ``remote_jobs`` (``on``/``off``) and ``tags`` (``SENSOR_TAGS``; ``ValueError`` naming a tag
+    that is not allowed) go into the service's environment, ``trust_keys`` (technicians' public keys) are pinned
+    in the service's home before it starts."""
     if action not in ACTIONS:
         raise ValueError(f"unknown action {action!r}; allowed: {', '.join(ACTIONS)}")
     if platform not in DEFAULT_HOME:
         raise ValueError(f"unknown platform {platform!r}; allowed: {', '.join(DEFAULT_HOME)}")
     if remote_jobs not in (None, "on", "off"):
         raise ValueError(f"remote_jobs must be 'on' or 'off', not {remote_jobs!r}")
+    from ..config import parse_tags
+
+    tag_list = parse_tags(list(tags)) if action == "install" else []
     python = python or sys.executable
     home = home or DEFAULT_HOME[platform]
     p = ServicePlan(platform, action, home=home, trust_keys=list(trust_keys) if action == "install" else [])
     if platform == "linux":
         if action == "install":
             p.files.append((SYSTEMD_UNIT_PATH, systemd_unit(python=python, env_file=env_file, home=home,
-                                                             interval=interval, remote_jobs=remote_jobs).encode()))
+                                                             interval=interval, remote_jobs=remote_jobs,
+                                                             tags=tag_list).encode()))
             p.commands += [["systemctl", "daemon-reload"], ["systemctl", "enable", "--now", SYSTEMD_UNIT]]
         elif action == "uninstall":
             p.commands.append(["systemctl", "disable", "--now", SYSTEMD_UNIT])
@@ -239,7 +251,7 @@ def plan(action: str, *, platform: str, python: str | None = None, env_file: str
     elif platform == "darwin":
         if action == "install":
             p.files.append((LAUNCHD_PLIST, launchd_plist(python=python, env_file=env_file, home=home, interval=interval,
-                                                         remote_jobs=remote_jobs)))
+                                                         remote_jobs=remote_jobs, tags=tag_list)))
             p.commands += [["mkdir", "-p", home], ["chmod", "700", home], ["chown", "root:wheel", LAUNCHD_PLIST],
                            ["chmod", "644", LAUNCHD_PLIST], ["launchctl", "bootstrap", "system", LAUNCHD_PLIST],
                            ["launchctl", "enable", f"system/{LAUNCHD_LABEL}"]]
@@ -252,7 +264,8 @@ def plan(action: str, *, platform: str, python: str | None = None, env_file: str
             p.commands.append(["launchctl", action, LAUNCHD_LABEL])
     else:
         if action == "install":
-            p.commands += windows_commands(python=python, env_file=env_file, home=home, remote_jobs=remote_jobs)
+            p.commands += windows_commands(python=python, env_file=env_file, home=home, remote_jobs=remote_jobs,
+                                           tags=tag_list)
             p.commands.append(["sc.exe", "start", WINDOWS_SERVICE])
         elif action == "uninstall":
             p.commands += [["sc.exe", "stop", WINDOWS_SERVICE], ["sc.exe", "delete", WINDOWS_SERVICE]]
@@ -398,6 +411,15 @@ def _ask_remote_jobs(ask: Any, out: Any) -> tuple[str, list[str]]:
         keys.append(line)
 
 
+def _tag_ok(tag: str) -> bool:
+    from ..config import parse_tags
+
+    try:
+        return not tag.strip() or bool(parse_tags([tag]))
+    except ValueError:
+        return False
+
+
 def _check_keys(keys: list[str]) -> str | None:
     """None when every key is a valid Ed25519 public key, else the message for the first bad one."""
     from ..signing import SignatureError, parse_public_key
@@ -431,6 +453,10 @@ def main(argv: list[str] | None = None, *, runner: Any = None, out: Any = None, 
     parser.add_argument("--trust-key", action="append", default=[], metavar="KEY",
                         help=tr("install: öffentlicher Signaturschlüssel eines Technikers (mehrfach möglich)",
                                 "install: a technician's public signing key (repeatable)"))
+    parser.add_argument("--tag", action="append", default=[], metavar="TAG",
+                        help=tr("install: Gruppe dieses Rechners wie kunde:baeckerei-mueller (mehrfach möglich; "
+                                "setzt SENSOR_TAGS)", "install: a group of this host such as kunde:baeckerei-mueller "
+                                "(repeatable; sets SENSOR_TAGS)"))
     parser.add_argument("--allow-user-python", action="store_true",
                         help=tr("auch aus einer Python-Umgebung installieren, die Nicht-root-Benutzer ändern können",
                                 "install even from a Python environment non-root users can change"))
@@ -440,10 +466,23 @@ def main(argv: list[str] | None = None, *, runner: Any = None, out: Any = None, 
         return int(exc.code or 0)
     if args.action == "run-windows-service":
         return run_windows_service()
-    if args.action != "install" and (args.remote_jobs is not None or args.trust_key):
-        print(tr("--remote-jobs und --trust-key gibt es nur bei install (später: techcare sensor trust ...).",
-                 "--remote-jobs and --trust-key belong to install only (later: techcare sensor trust ...)."),
-              file=sys.stderr)
+    if args.action != "install" and (args.remote_jobs is not None or args.trust_key or args.tag):
+        print(tr("--remote-jobs, --trust-key und --tag gibt es nur bei install (später: techcare sensor trust ..., "
+                 "SENSOR_TAGS in der .env des Dienstes).",
+                 "--remote-jobs, --trust-key and --tag belong to install only (later: techcare sensor trust ..., "
+                 "SENSOR_TAGS in the service's .env)."), file=sys.stderr)
+        return 2
+    from ..config import MAX_SENSOR_TAGS, parse_tags
+
+    try:
+        parse_tags(args.tag)
+    except ValueError:
+        bad = next((t for t in args.tag if not _tag_ok(t)), None)
+        print(tr("--tag {t!r} ist ungültig. Erlaubt: Tags wie kunde:baeckerei-mueller oder rolle:kasse (klein: a-z "
+                 "0-9 _ . -, höchstens ein „:“, je Teil bis 63 Zeichen), höchstens {n}.",
+                 "--tag {t!r} is not valid. Allowed: tags such as kunde:baeckerei-mueller or rolle:kasse (lowercase: "
+                 "a-z 0-9 _ . -, at most one ':', up to 63 characters per part), at most {n}.",
+                 t=bad if bad is not None else f"({len(args.tag)})", n=MAX_SENSOR_TAGS), file=sys.stderr)
         return 2
     remote_jobs, trust_keys = args.remote_jobs, list(args.trust_key)
     if args.action == "install" and remote_jobs is None:
@@ -483,7 +522,7 @@ def main(argv: list[str] | None = None, *, runner: Any = None, out: Any = None, 
                  "(pass --env-file)."), file=sys.stderr)
     p = plan(args.action, platform=platform, python=args.python, env_file=env_file, home=args.home,
              interval=args.interval, remote_jobs=remote_jobs if args.action == "install" else None,
-             trust_keys=trust_keys)
+             trust_keys=trust_keys, tags=args.tag)
     unsafe = unsafe_install_paths(args.python or sys.executable) if args.action == "install" and platform != "windows" \
         else []
     if unsafe:

@@ -264,7 +264,7 @@ def test_forbidden_keeps_samples(tmp_path, monkeypatch):
 def test_dry_run_prints_payload_and_writes_nothing(capsys, techcare_env):
     assert main(["--dry-run", "--hostname", "TEST-PC"]) == 0
     payload = json.loads(capsys.readouterr().out)
-    assert set(payload) == CONTRACT_KEYS and payload["hostname"] == "TEST-PC"
+    assert set(payload) == CONTRACT_KEYS | {"timezone", "tags"} and payload["hostname"] == "TEST-PC"
     assert 0 <= payload["ram_percent"] <= 100
     home = techcare_env / "techcare-home"
     assert not home.exists() or list(home.iterdir()) == []
