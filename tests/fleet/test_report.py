@@ -183,7 +183,8 @@ def test_maintenance_report_object_saves_and_displays(tmp_path):
     assert report.title == "Wartungsbericht November 2026"
     html_path = report.save(tmp_path / "out" / "bericht.html")
     md_path = report.save(tmp_path / "bericht.md")
-    assert html_path.read_text(encoding="utf-8") == report.html and md_path.read_text(encoding="utf-8") == report.markdown
+    assert html_path.read_text(encoding="utf-8") == report.html
+    assert md_path.read_text(encoding="utf-8") == report.markdown
     with pytest.raises(fleet.FleetError, match=r"use the file extension \.md \(Markdown\) or \.html"):
         report.save(tmp_path / "bericht.pdf")
     fragment = report._repr_html_()
