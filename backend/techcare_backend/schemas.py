@@ -146,10 +146,6 @@ def bad_text(value: Any) -> str | None:
     return None
 
 
-def _has_nul(value: Any) -> bool:
-    return bad_text(value) is not None
-
-
 def _walk_nul(value: Any, depth: int = 0) -> bool:
     if isinstance(value, str):
         return "\x00" in value

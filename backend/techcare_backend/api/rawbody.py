@@ -1,9 +1,12 @@
-"""JSON request bodies validated straight from the raw bytes, for the hot paths (ingest, validate).
+"""Request bodies: validated from the raw bytes on the hot paths, limited in size, and documented as enforced.
 
-FastAPI parses a body with ``json.loads`` and then validates the Python objects; pydantic validates the bytes in one
-pass (``model_validate_json``), which is several times cheaper for a metrics sample. Routes that do this declare
-their body with :func:`json_body` so the OpenAPI document (``/docs``, schemathesis) still shows it, and raise the
-same 422 as FastAPI for invalid input (:func:`parse`).
+* FastAPI parses a body with ``json.loads`` and then validates the Python objects; pydantic validates the bytes in
+  one pass (``model_validate_json``), which is several times cheaper for a metrics sample. Routes that do this
+  declare their body with :func:`json_body` so the OpenAPI document (``/docs``, schemathesis) still shows it, and
+  raise the same 422 as FastAPI for invalid input (:func:`parse`).
+* Every request body has a limit (:data:`BODY_LIMITS`, :class:`BodyLimitMiddleware`): more is a 413 naming it.
+* :func:`install_schemas` completes the OpenAPI document with what the app enforces everywhere: the error answers
+  of every operation, no NUL in request text, free-form values as :data:`JSON_VALUE`.
 """
 
 from __future__ import annotations
@@ -14,8 +17,8 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from starlette.exceptions import HTTPException
 from pydantic import BaseModel, TypeAdapter, ValidationError
+from starlette.exceptions import HTTPException
 
 __all__ = ["BATCH_BODY_LIMIT", "BODY_LIMITS", "CASE_BODY_LIMIT", "CHANGELOG_BODY_LIMIT", "DEFAULT_BODY_LIMIT",
            "SAMPLE_BODY_LIMIT", "VALIDATE_BODY_LIMIT", "BodyLimitMiddleware", "body_limit", "install_schemas",
@@ -125,7 +128,7 @@ JSON_VALUE: dict[str, Any] = {
                "additionalProperties": {"$ref": "#/components/schemas/JsonValue"}}]}
 
 
-def declare_text_rules(node: Any, *, parent_key: str = "") -> Any:
+def declare_text_rules(node: Any) -> Any:
     """Declare in the OpenAPI document what the app enforces on all text (``schemas.Strict``/``NoNul``, the NUL
     check of URLs): no NUL in any string without a stricter pattern of its own, and free-form values (``Any``,
     ``dict[str, Any]``) as :data:`JSON_VALUE`. Changes ``node`` in place."""
@@ -151,7 +154,7 @@ def declare_text_rules(node: Any, *, parent_key: str = "") -> Any:
                     prop["$ref"] = "#/components/schemas/JsonValue"  # Any (keeps title/description/default)
                 declare_text_rules(prop)
         elif key not in ("examples", "example", "default", "const", "enum"):
-            declare_text_rules(value, parent_key=key)
+            declare_text_rules(value)
     return node
 
 
