@@ -27,7 +27,7 @@ from techcare.signing import MAX_ENVELOPE_BYTES, canonical_json
 
 from .crud import add_audit
 from .models import ChangelogEntry, Host, HostTag, Job, JobTarget
-from .schemas_jobs import FINAL_STATUSES, TIME_PATTERN, JobPublic, JobTargetPublic
+from .schemas_jobs import FINAL_STATUSES, PAYLOAD_FIELDS, TIME_PATTERN, JobPublic, JobTargetPublic
 
 __all__ = ["CLOCK_SKEW", "JobConflict", "JobInvalid", "JobNotFound", "JobRoute", "MAX_FETCH", "MAX_HOSTS",
            "MAX_LIFETIME", "ParsedJob", "cancel_job", "claim_due", "create_job", "expire_overdue", "get_job",
@@ -180,6 +180,10 @@ def parse_content(route: JobRoute, *, now: datetime) -> ParsedJob:
     rollback names the job it undoes; parameters are text, integers, true/false or lists of these)."""
     envelope, job_id = route.envelope, route.job_id
     payload = envelope["payload"]
+    unknown = sorted(set(payload) - set(PAYLOAD_FIELDS))
+    if unknown:
+        raise JobInvalid("payload: unbekannte Felder {f} (erlaubt: {a}).", "payload: unknown fields {f} (allowed: {a}).",
+                         f=", ".join(map(repr, unknown[:10])), a=", ".join(PAYLOAD_FIELDS))
     try:
         canonical_json(payload)
     except ValueError as exc:
@@ -219,9 +223,10 @@ def parse_content(route: JobRoute, *, now: datetime) -> ParsedJob:
     for step in steps:
         if not isinstance(step, dict) or not isinstance(step.get("number"), int) \
                 or isinstance(step.get("number"), bool) or not isinstance(step.get("action"), str) \
-                or not isinstance(step.get("params", {}), dict):
-            raise JobInvalid("payload.steps: jeder Schritt braucht number (Zahl), action (Text) und params (Objekt).",
-                             "payload.steps: every step needs number (integer), action (text) and params (object).")
+                or not isinstance(step.get("params", {}), dict) or set(step) - {"number", "action", "params"}:
+            raise JobInvalid("payload.steps: jeder Schritt hat genau number (Zahl), action (Text) und params (Objekt).",
+                             "payload.steps: every step has exactly number (integer), action (text) and params "
+                             "(object).")
         for name, value in step.get("params", {}).items():
             if not _param_value(value):
                 raise JobInvalid("payload.steps: Parameter {p} von Schritt {n} ist weder Text, Zahl, true/false noch "

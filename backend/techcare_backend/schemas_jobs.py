@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, StringConstraints, WithJsonSchema
 
-from .schemas import Strict
+from .schemas import Strict, trimmed_pattern
 
 __all__ = ["FINAL_STATUSES", "JobCancel", "JobCreate", "JobList", "JobPublic", "JobReport", "JobReported",
            "JobTargetPublic", "SensorJob", "SensorJobs", "TARGET_STATUSES"]
@@ -30,8 +30,12 @@ Reason = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
 MAX_REPORT_STEPS = 1000
 TIME_PATTERN = r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]Z$"
 JOB_ID_PATTERN = r"^[0-9a-f]{32}$"
+NO_NUL = "^[^\\x00]*$"
+PAYLOAD_FIELDS = ("v", "job_id", "kind", "hosts", "platform", "steps", "approval", "approved_steps", "plan_fingerprint",
+                  "confirm_high_risk", "rollback_of", "not_before", "expires", "issued_at", "signer")
+_TEXT = {"type": "string", "pattern": NO_NUL}
 _INT = {"type": "integer", "minimum": -(2**53), "maximum": 2**53}
-_SCALAR = {"anyOf": [{"type": "string"}, _INT, {"type": "boolean"}, {"type": "null"}]}
+_SCALAR = {"anyOf": [_TEXT, _INT, {"type": "boolean"}, {"type": "null"}]}
 _TIME = {"type": "string", "pattern": TIME_PATTERN, "description": "UTC to the second, e.g. 2026-12-02T07:00:00Z"}
 ENVELOPE_SCHEMA: dict[str, Any] = {
     "type": "object", "additionalProperties": False, "required": ["payload", "key_id", "signature"],
@@ -42,33 +46,31 @@ ENVELOPE_SCHEMA: dict[str, Any] = {
         "key_id": {"type": "string", "pattern": "^[0-9a-f]{16}$"},
         "signature": {"type": "string", "pattern": "^[A-Za-z0-9_-]{86}$", "description": "Ed25519, base64url"},
         "payload": {
-            "type": "object",
-            "required": ["v", "job_id", "kind", "hosts", "platform", "steps", "approval", "approved_steps",
-                         "plan_fingerprint", "confirm_high_risk", "rollback_of", "not_before", "expires",
-                         "issued_at", "signer"],
+            "type": "object", "additionalProperties": False, "required": list(PAYLOAD_FIELDS),
             "properties": {
                 "v": {"type": "integer", "enum": [1]},
                 "job_id": {"type": "string", "pattern": JOB_ID_PATTERN},
                 "kind": {"type": "string", "enum": ["diagnose", "drivers", "repair", "rollback"]},
                 "hosts": {"type": "array", "minItems": 1, "maxItems": 1000, "uniqueItems": True,
-                          "items": {"type": "string", "minLength": 1, "maxLength": 255}},
+                          "items": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": NO_NUL}},
                 "platform": {"anyOf": [{"type": "string", "enum": ["windows", "darwin", "linux"]}, {"type": "null"}]},
                 "steps": {"type": "array", "items": {
-                    "type": "object", "required": ["number", "action"],
-                    "properties": {"number": _INT, "action": {"type": "string"},
-                                   "params": {"type": "object", "additionalProperties": {"anyOf": [
-                                       _SCALAR, {"type": "array", "items": _SCALAR}]}}}}},
-                "approval": {"type": "string"},
+                    "type": "object", "required": ["number", "action"], "additionalProperties": False,
+                    "properties": {"number": _INT, "action": _TEXT,
+                                   "params": {"type": "object", "propertyNames": {"pattern": NO_NUL},
+                                              "additionalProperties": {"anyOf": [
+                                                  _SCALAR, {"type": "array", "items": _SCALAR}]}}}}},
+                "approval": _TEXT,
                 "approved_steps": {"type": "array", "items": _INT},
-                "plan_fingerprint": {"type": "string"},
+                "plan_fingerprint": _TEXT,
                 "confirm_high_risk": {"type": "boolean"},
                 "rollback_of": {"anyOf": [{"type": "string", "pattern": JOB_ID_PATTERN}, {"type": "null"}]},
                 "not_before": _TIME, "expires": _TIME, "issued_at": _TIME,
-                "signer": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": "\\S"},
+                "signer": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": trimmed_pattern(1)},
             },
             "allOf": [
                 {"if": {"properties": {"kind": {"const": "repair"}}, "required": ["kind"]},
-                 "then": {"properties": {"steps": {"minItems": 1}, "approval": {"pattern": "\\S"},
+                 "then": {"properties": {"steps": {"minItems": 1}, "approval": {"pattern": trimmed_pattern(1)},
                                          "approved_steps": {"minItems": 1}, "plan_fingerprint": {"minLength": 1}}}},
                 {"if": {"properties": {"kind": {"const": "rollback"}}, "required": ["kind"]},
                  "then": {"properties": {"rollback_of": {"type": "string"}}}},
