@@ -154,9 +154,9 @@ class TechCareMagics(Magics):
 
     # ---- drivers & diagnosis ------------------------------------------------------------------------------------
     @magic_arguments()
-    @argument("--updates", action="store_true", help="only drivers with an available update")
-    @argument("--refresh", action="store_true", help="run the inventory again")
-    @argument("--snapshot", metavar="FILE", help="drivers of a captured machine")
+    @argument("--updates", action="store_true", help="nur Treiber mit Update / only drivers with an available update")
+    @argument("--refresh", action="store_true", help="Inventar neu erheben / run the inventory again")
+    @argument("--snapshot", metavar="FILE", help="Treiber eines Snapshots / drivers of a captured machine")
     @line_magic
     def drivers(self, line: str):
         """Driver inventory as a DataFrame: ``df = %drivers``, ``%drivers --updates``."""
@@ -165,7 +165,7 @@ class TechCareMagics(Magics):
         return self.session.drivers(updates=args.updates, refresh=args.refresh, snapshot=args.snapshot)
 
     @magic_arguments()
-    @argument("--snapshot", metavar="FILE", help="diagnose a captured machine")
+    @argument("--snapshot", metavar="FILE", help="einen Snapshot diagnostizieren / diagnose a captured machine")
     @line_magic
     def diagnose(self, line: str):
         """Diagnose this machine (read-only) or a snapshot; returns a Diagnosis (``.findings`` is a DataFrame)."""
@@ -182,10 +182,10 @@ class TechCareMagics(Magics):
         return self.session.diagnose(snapshot=args.snapshot, progress=progress)
 
     @magic_arguments()
-    @argument("--history", metavar="HOST", help="history of HOST from the backend")
-    @argument("--since", metavar="ISO", help="start of the history (ISO time)")
-    @argument("--until", metavar="ISO", help="end of the history (ISO time)")
-    @argument("--no-plot", action="store_true", help="do not draw the history chart")
+    @argument("--history", metavar="HOST", help="Verlauf von HOST aus dem Backend / history of HOST from the backend")
+    @argument("--since", metavar="ISO", help="Beginn (ISO-Zeit) / start of the history (ISO time)")
+    @argument("--until", metavar="ISO", help="Ende (ISO-Zeit) / end of the history (ISO time)")
+    @argument("--no-plot", action="store_true", help="kein Diagramm zeichnen / do not draw the history chart")
     @line_magic
     def sensor(self, line: str):
         """The current sensor sample, or ``--history HOST`` from the backend as a DataFrame with a plot."""
