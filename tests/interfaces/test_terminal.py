@@ -151,3 +151,20 @@ def test_chat_in_the_terminal_shell_shows_the_answer_and_the_plan(tc_env):
     assert "GO REPAIR" in shown  # the plan with its approval hint is on screen before anything can be approved
     child.sendline("exit")
     child.expect(pexpect.EOF)
+
+
+def test_snapshot_shell_names_the_replayed_pc_and_diagnose_shows_the_findings(tc_env):
+    write_env(tc_env / "tc.env", TECHNICIAN_NAME="E")
+    snapshot = Path(__file__).parents[1] / "system" / "fixtures" / "snapshots" / "linux-debian-problems.json"
+    child = spawn(tc_env, "--snapshot", str(snapshot))
+    child.expect(r"In \[1\]: ")
+    assert "Rechner: werkstatt-pc-07 · Debian GNU/Linux 12" in child.before  # the replayed PC, not this machine
+    child.sendline("%diagnose")
+    child.expect(r"In \[2\]: ")
+    shown = child.before
+    assert "<Diagnose" not in shown and "Firewall (ufw) ist aus." in shown and "kritisch" in shown
+    child.sendline("%sensor")
+    child.expect(r"In \[3\]: ")
+    assert "nicht gesendet" in child.before and "{'" not in child.before
+    child.sendline("exit")
+    child.expect(pexpect.EOF)
