@@ -12,7 +12,7 @@ import posixpath
 import re
 from typing import Any
 
-from ...i18n import msg, tr
+from ...i18n import msg
 from ...system.records import command_problem
 from ...system.runner import CommandRunner, ReplayRunner
 from .hwids import from_pci, from_usb, normalise_hardware_id, vendor_name

@@ -12,7 +12,7 @@ import json
 import re
 from typing import Any
 
-from ...i18n import msg, tr
+from ...i18n import msg
 from ...system.records import command_problem
 from ...system.runner import CommandRunner
 from .hwids import normalise_hardware_id
