@@ -342,6 +342,10 @@ def test_host_names_with_a_slash_are_refused_and_old_ones_stay_readable(client, 
         db.commit()
     r = client.get(f"/api/monitoring/hosts/old/{marker}/metrics", headers=org.headers("technician"))
     assert r.status_code == 200 and [s["sample_id"] for s in r.json()] == [stored["sample_id"]]
+    cookie, _ = _login(app.state.ctx.settings, org)  # and its dashboard page
+    page = client.get(f"/dashboard/hosts/old/{marker}", headers={"Cookie": f"tc_dash={cookie}"},
+                      follow_redirects=False)
+    assert page.status_code == 200 and f"old/{marker}" in page.text
 
 
 # ---- 9: the OpenAPI documents every answer ---------------------------------------------------------------------

@@ -308,7 +308,7 @@ def alerts(request: Request) -> Response:
                    refresh=REFRESH_SECONDS, nav="alerts", tag=tag, tags=tags)
 
 
-@router.get("/hosts/{hostname}", response_class=HTMLResponse)
+@router.get("/hosts/{hostname:path}", response_class=HTMLResponse)  # names stored before "/" was refused
 def host(request: Request, hostname: str) -> Response:
     sess = current_session(request)
     if sess is None:
