@@ -77,15 +77,16 @@ def parse_window(value: Any) -> int:
 
 
 def _dtstart(value: Any, rrule: str, valid_from: datetime) -> str:
-    """The naive local first candidate ``YYYY-MM-DDTHH:MM:00``. Default: the validity's first day at 00:00 — fine
-    when the rule names its hour (``BYHOUR``); otherwise the time of day must come from ``dtstart``."""
+    """The naive local first candidate ``YYYY-MM-DDTHH:MM:00``. Default: 00:00 of the day before the validity
+    starts (UTC; so that in every zone, west of UTC too, the rule's first occurrences after ``valid_from`` exist) —
+    fine when the rule names its hour (``BYHOUR``); otherwise the time of day must come from ``dtstart``."""
     if value is None:
         if "BYHOUR=" not in rrule.upper():
             raise FleetError(tr("Die Regel nennt keine Uhrzeit: BYHOUR=…;BYMINUTE=… in rrule oder dtstart=\"2026-12-06"
                                 "T02:00\" (Ortszeit des Rechners) angeben.", "The rule names no time of day: give "
                                 "BYHOUR=...;BYMINUTE=... in rrule or dtstart=\"2026-12-06T02:00\" (the host's local "
                                 "time)."))
-        return valid_from.strftime("%Y-%m-%dT00:00:00")
+        return (valid_from - timedelta(days=1)).strftime("%Y-%m-%dT00:00:00")
     if isinstance(value, datetime):
         if value.tzinfo is not None:
             raise FleetError(tr("dtstart ist eine Ortszeit des Rechners und hat keine Zone (z.B. datetime(2026, 12, 6, "

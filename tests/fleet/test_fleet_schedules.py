@@ -155,7 +155,7 @@ def test_schedule_payload_is_the_contract_signed_for_the_tags_hosts_at_signing(b
     assert payload["name"] == "Wochenwartung Bäckerei Müller" and payload["signer"] == "Anna Technikerin"
     assert payload["rrule"] == WEEKLY and payload["window_minutes"] == 90 and payload["revision"] == 1
     assert payload["catch_up"] is False and payload["allow_high_risk"] is False and payload["allow_reboot"] is False
-    assert payload["dtstart"] == f"{before:%Y-%m-%d}T00:00:00"
+    assert payload["dtstart"] == f"{before - timedelta(days=1):%Y-%m-%d}T00:00:00"
     start, end = parse_utc(payload["valid_from"]), parse_utc(payload["valid_until"])
     assert before <= start <= before + timedelta(seconds=5) and end - start == timedelta(days=365)
     [(platform, variant)] = payload["variants"].items()
