@@ -588,7 +588,12 @@ class RedisCache(Cache):
 
         loop = asyncio.get_running_loop()
         if self._aio is None or self._aio[0] is not loop:
-            self._aio = (loop, aioredis.Redis.from_url(self.url, socket_timeout=0.5, socket_connect_timeout=0.5))
+            # A blocking pool: a burst of requests (1,000 sensors reconnecting after a restart) waits up to 0.5 s
+            # for one of 64 connections instead of failing with "Too many connections" (redis-py's default pool
+            # of 100 raises) and sending the whole instance into degraded mode.
+            pool = aioredis.BlockingConnectionPool.from_url(self.url, max_connections=64, timeout=0.5,
+                                                            socket_timeout=0.5, socket_connect_timeout=0.5)
+            self._aio = (loop, aioredis.Redis(connection_pool=pool))
         return self._aio[1]
 
     async def aget_json(self, key: str) -> Any | None:
