@@ -23,12 +23,14 @@ from typing import Any
 from .errors import BackendError, TechCareError
 from .i18n import tr
 
-__all__ = ["BATCH", "configured", "for_job", "on_changelog_written", "on_run_finished", "upload_session",
-           "upload_sessions"]
+__all__ = ["BATCH", "configured", "for_job", "for_occurrence", "on_changelog_written", "on_run_finished",
+           "upload_session", "upload_sessions"]
 
 log = logging.getLogger("techcare.changelog_upload")
 BATCH = 1000  # the backend accepts at most 1,000 entries per request
 _job_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("techcare_changelog_job_id", default=None)
+_occurrence: contextvars.ContextVar[tuple[str, str] | None] = contextvars.ContextVar("techcare_changelog_occurrence",
+                                                                                     default=None)
 
 
 @contextmanager
@@ -40,6 +42,17 @@ def for_job(job_id: str) -> Iterator[None]:
         yield
     finally:
         _job_id.reset(token)
+
+
+@contextmanager
+def for_occurrence(schedule_id: str, occurrence: str) -> Iterator[None]:
+    """Uploads made inside this block carry ``schedule_id`` and ``occurrence``: the steps of a maintenance
+    occurrence the sensor runs (docs/remote-jobs.md §5)."""
+    token = _occurrence.set((schedule_id, occurrence))
+    try:
+        yield
+    finally:
+        _occurrence.reset(token)
 
 
 def configured(settings: Any = None) -> bool:
@@ -64,6 +77,7 @@ def upload_session(session: str, *, client: Any = None, job_id: str | None = Non
 
     entries = read_entries(session)
     job_id = job_id or _job_id.get()
+    occurrence = None if job_id else _occurrence.get()
     if not entries:
         raise BackendError(tr("Sitzung {s} hat keine lokalen Protokolleinträge.",
                               "Session {s} has no local changelog entries.", s=session))
@@ -78,6 +92,8 @@ def upload_session(session: str, *, client: Any = None, job_id: str | None = Non
             body: dict[str, Any] = {"session": session, "entries": entries[start:start + BATCH]}
             if job_id:
                 body["job_id"] = job_id
+            elif occurrence:
+                body["schedule_id"], body["occurrence"] = occurrence
             answer = client.post_json("/api/changelogs", body)
             created += int(answer.get("created", 0))
             duplicates += int(answer.get("duplicates", 0))

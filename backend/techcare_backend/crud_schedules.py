@@ -37,11 +37,13 @@ from .sensor_facts import valid_tag
 from .models import Host, HostTag, Schedule, ScheduleOccurrence
 from .recurrence import Occurrence, Rule, RuleInvalid, check_rule, parse_dtstart, zone_for
 
-__all__ = ["DueIndex", "due_index", "MAX_VALIDITY", "ParsedSchedule", "ScheduleConflict", "ScheduleNotFound", "create_schedule",
-           "get_schedule", "list_occurrences", "list_schedules", "materialize", "parse_envelope", "record_report",
-           "rule_of", "schedule_public", "set_state", "unreported"]
+__all__ = ["MAX_VALIDITY", "PAYLOAD_FIELDS", "DueIndex", "ParsedSchedule", "ScheduleConflict", "ScheduleNotFound",
+           "ScheduleRoute", "create_schedule", "due_index", "get_schedule", "list_occurrences", "list_schedules",
+           "materialize", "parse_envelope", "record_report", "route_fields", "rule_of", "schedule_public",
+           "set_state", "unreported"]
 
 MAX_HOSTS = 1000
+MAX_REVISION = 1_000_000
 MAX_VALIDITY = timedelta(days=400)
 MIN_WINDOW, MAX_WINDOW = 5, 1440
 FINAL = frozenset({"ran", "failed", "skipped"})
@@ -109,8 +111,9 @@ def _int(value: Any) -> bool:
 
 def _variant(platform: str, variant: Any) -> None:
     where = f"payload.variants.{platform}"
-    if not isinstance(variant, dict):
-        raise JobInvalid("{w} muss ein Objekt sein.", "{w} must be an object.", w=where)
+    if not isinstance(variant, dict) or set(variant) != set(VARIANT_FIELDS):
+        raise JobInvalid("{w} muss ein Objekt mit genau {a} sein.", "{w} must be an object with exactly {a}.", w=where,
+                         a=", ".join(VARIANT_FIELDS))
     steps = variant.get("steps")
     if not isinstance(steps, list) or not steps or any(
             not isinstance(s, dict) or not _int(s.get("number")) or not isinstance(s.get("action"), str)
@@ -130,9 +133,25 @@ def _variant(platform: str, variant: Any) -> None:
         raise JobInvalid("{w}.plan_fingerprint fehlt.", "{w}.plan_fingerprint is missing.", w=where)
 
 
-def parse_envelope(envelope: Any, *, now: datetime) -> ParsedSchedule:
-    """The routing fields of a signed schedule (``docs/remote-jobs.md`` §5), or :class:`JobInvalid` naming the
-    field and what is allowed. The signature is the hosts' business."""
+PAYLOAD_FIELDS = ("v", "kind", "schedule_id", "revision", "name", "tag", "hosts", "variants", "rrule", "dtstart",
+                  "window_minutes", "catch_up", "allow_high_risk", "allow_reboot", "valid_from", "valid_until",
+                  "issued_at", "signer")
+VARIANT_FIELDS = ("steps", "approval", "approved_steps", "plan_fingerprint")
+
+
+@dataclass(frozen=True)
+class ScheduleRoute:
+    """Who and what a schedule is about, read before its content is checked: its id, revision and hosts."""
+
+    schedule_id: str
+    revision: int
+    hosts: list[str]
+
+
+def route_fields(envelope: Any) -> ScheduleRoute:
+    """The envelope's shape, the payload's fields, ``schedule_id``, ``revision`` and ``hosts``, or
+    :class:`JobInvalid`. The rest of the payload is :func:`parse_envelope`'s, after the organisation's hosts were
+    looked up."""
     if not isinstance(envelope, dict) or set(envelope) != {"payload", "key_id", "signature"}:
         keys = sorted(envelope) if isinstance(envelope, dict) else type(envelope).__name__
         raise JobInvalid("envelope muss genau payload, key_id und signature enthalten (hat: {k}).",
@@ -146,15 +165,17 @@ def parse_envelope(envelope: Any, *, now: datetime) -> ParsedSchedule:
                          "envelope.signature: expected an Ed25519 signature in base64url (86 characters).")
     if not isinstance(payload, dict):
         raise JobInvalid("envelope.payload muss ein JSON-Objekt sein.", "envelope.payload must be a JSON object.")
+    unknown = sorted(str(k) for k in payload if k not in PAYLOAD_FIELDS)
+    missing = [k for k in PAYLOAD_FIELDS if k not in payload]
+    if unknown or missing:
+        raise JobInvalid("payload: unbekannte Felder {u}, fehlende Felder {m} (erwartet: {a}).",
+                         "payload: unknown fields {u}, missing fields {m} (expected: {a}).", u=unknown[:10] or "-",
+                         m=missing or "-", a=", ".join(PAYLOAD_FIELDS))
     try:
         canonical_json(payload)
     except ValueError as exc:
         raise JobInvalid("envelope.payload ist nicht signierbar: {e}.", "envelope.payload cannot be signed: {e}.",
                          e=exc) from None
-    text = json.dumps(envelope, ensure_ascii=False, separators=(",", ":"))
-    if len(text.encode("utf-8")) > MAX_ENVELOPE_BYTES:
-        raise JobInvalid("Der Umschlag ist größer als {m} Bytes.", "The envelope is larger than {m} bytes.",
-                         m=MAX_ENVELOPE_BYTES)
     if payload.get("v") != 1 or isinstance(payload.get("v"), bool):
         raise JobInvalid("payload.v={v!r}: diese Version wird nicht unterstützt (erlaubt: 1).",
                          "payload.v={v!r}: this version is not supported (allowed: 1).", v=payload.get("v"))
@@ -167,19 +188,9 @@ def parse_envelope(envelope: Any, *, now: datetime) -> ParsedSchedule:
         raise JobInvalid("payload.schedule_id: erwartet 32 Hex-Zeichen (klein), z.B. uuid.uuid4().hex.",
                          "payload.schedule_id: expected 32 lowercase hex digits, e.g. uuid.uuid4().hex.")
     revision = payload.get("revision")
-    if not _int(revision) or not 1 <= revision <= 1_000_000:
-        raise JobInvalid("payload.revision: erwartet eine ganze Zahl ab 1.", "payload.revision: expected an integer "
-                         "from 1.")
-    name = payload.get("name")
-    if not isinstance(name, str) or not name.strip() or len(name) > 200:
-        raise JobInvalid("payload.name: erwartet einen Namen mit 1 bis 200 Zeichen.",
-                         "payload.name: expected a name of 1 to 200 characters.")
-    tag = payload.get("tag")
-    if tag is not None and not valid_tag(tag):
-        raise JobInvalid("payload.tag={v!r}: erwartet null oder ein Tag wie kunde:baeckerei-mueller (klein, a-z 0-9 "
-                         "_ . -, höchstens ein „:“).", "payload.tag={v!r}: expected null or a tag such as "
-                         "kunde:baeckerei-mueller (lowercase, a-z 0-9 _ . -, at most one ':').",
-                         v=tag if isinstance(tag, str) else type(tag).__name__)
+    if not _int(revision) or not 1 <= revision <= MAX_REVISION:
+        raise JobInvalid("payload.revision: erwartet eine ganze Zahl von 1 bis {m}.",
+                         "payload.revision: expected an integer from 1 to {m}.", m=MAX_REVISION)
     hosts = payload.get("hosts")
     if not isinstance(hosts, list) or not 1 <= len(hosts) <= MAX_HOSTS or any(
             not isinstance(h, str) or not 1 <= len(h) <= 255 for h in hosts):
@@ -190,6 +201,29 @@ def parse_envelope(envelope: Any, *, now: datetime) -> ParsedSchedule:
     if doubled:
         raise JobInvalid("payload.hosts nennt Rechner mehrfach: {h}.", "payload.hosts names hosts twice: {h}.",
                          h=", ".join(doubled[:10]))
+    return ScheduleRoute(schedule_id=schedule_id, revision=revision, hosts=list(hosts))
+
+
+def parse_envelope(envelope: Any, *, now: datetime) -> ParsedSchedule:
+    """All fields of a signed schedule (``docs/remote-jobs.md`` §5), or :class:`JobInvalid` naming the field and
+    what is allowed. The signature is the hosts' business."""
+    route = route_fields(envelope)
+    payload, key_id = envelope["payload"], envelope["key_id"]
+    schedule_id, revision, hosts = route.schedule_id, route.revision, route.hosts
+    text = json.dumps(envelope, ensure_ascii=False, separators=(",", ":"))
+    if len(text.encode("utf-8")) > MAX_ENVELOPE_BYTES:
+        raise JobInvalid("Der Umschlag ist größer als {m} Bytes.", "The envelope is larger than {m} bytes.",
+                         m=MAX_ENVELOPE_BYTES)
+    name = payload.get("name")
+    if not isinstance(name, str) or not name.strip() or len(name) > 200:
+        raise JobInvalid("payload.name: erwartet einen Namen mit 1 bis 200 Zeichen.",
+                         "payload.name: expected a name of 1 to 200 characters.")
+    tag = payload.get("tag")
+    if tag is not None and not valid_tag(tag):
+        raise JobInvalid("payload.tag={v!r}: erwartet null oder ein Tag wie kunde:baeckerei-mueller (klein, a-z 0-9 "
+                         "_ . -, höchstens ein „:“).", "payload.tag={v!r}: expected null or a tag such as "
+                         "kunde:baeckerei-mueller (lowercase, a-z 0-9 _ . -, at most one ':').",
+                         v=tag if isinstance(tag, str) else type(tag).__name__)
     variants = payload.get("variants")
     if not isinstance(variants, dict) or not variants or any(p not in PLATFORMS for p in variants):
         raise JobInvalid("payload.variants: erwartet ein Objekt mit einer Variante je Plattform ({a}).",
@@ -269,28 +303,32 @@ def get_schedule(session: Session, *, organisation_id: str, schedule_id: str,
     return schedule
 
 
-def create_schedule(session: Session, *, organisation_id: str, parsed: ParsedSchedule, created_by: str,
-                    actor: str, now: datetime, ip: str | None = None) -> tuple[Schedule, bool]:
-    """Store a new schedule or a newer revision of one; ``(schedule, created)``. :class:`ScheduleConflict`
-    ``revision`` for a revision not above the stored one (or ``exists`` for an id of another organisation or a
-    deleted one), :class:`ScheduleNotFound` ``hosts`` naming hosts the organisation never saw."""
+def create_schedule(session: Session, *, organisation_id: str, envelope: Any, created_by: str, actor: str,
+                    now: datetime, ip: str | None = None) -> tuple[Schedule, bool, ParsedSchedule]:
+    """Store a new schedule or a newer revision of one; ``(schedule, created, parsed)``. First who and what:
+    :class:`JobInvalid` for a malformed envelope, :class:`ScheduleConflict` ``revision`` for a revision not above
+    the stored one (``exists`` for an id of another organisation or a deleted one), :class:`ScheduleNotFound`
+    ``hosts`` naming hosts the organisation never saw; then the content (:func:`parse_envelope`, 422)."""
+    route = route_fields(envelope)
+    schedule = session.get(Schedule, route.schedule_id, with_for_update=True)
+    if schedule is not None:
+        if schedule.organisation_id != organisation_id or schedule.deleted_at is not None:
+            raise ScheduleConflict("exists")
+        if route.revision <= schedule.revision:
+            raise ScheduleConflict("revision", str(schedule.revision))
     known = set(session.scalars(select(Host.hostname).where(Host.organisation_id == organisation_id,
-                                                            Host.hostname.in_(parsed.hosts))))
-    unknown = [h for h in parsed.hosts if h not in known]
+                                                            Host.hostname.in_(route.hosts))))
+    unknown = [h for h in route.hosts if h not in known]
     if unknown:
         raise ScheduleNotFound("hosts", unknown)
+    parsed = parse_envelope(envelope, now=now)
     fields = dict(revision=parsed.revision, name=parsed.name[:200], tag=parsed.tag, hosts=sorted(parsed.hosts),
                   platforms=parsed.platforms, rrule=parsed.rrule, dtstart=parsed.dtstart,
                   window_minutes=parsed.window_minutes, catch_up=parsed.catch_up,
                   allow_high_risk=parsed.allow_high_risk, allow_reboot=parsed.allow_reboot,
                   valid_from=parsed.valid_from, valid_until=parsed.valid_until, signer=parsed.signer[:200],
                   key_id=parsed.key_id, envelope=parsed.text, updated_at=now)
-    schedule = session.get(Schedule, parsed.schedule_id, with_for_update=True)
     if schedule is not None:
-        if schedule.organisation_id != organisation_id or schedule.deleted_at is not None:
-            raise ScheduleConflict("exists")
-        if parsed.revision <= schedule.revision:
-            raise ScheduleConflict("revision", str(schedule.revision))
         before = {"revision": schedule.revision, "hosts": schedule.hosts[:50], "rrule": schedule.rrule,
                   "window_minutes": schedule.window_minutes}
         for name, value in fields.items():
@@ -311,7 +349,7 @@ def create_schedule(session: Session, *, organisation_id: str, parsed: ParsedSch
                      "allow_high_risk": parsed.allow_high_risk, "allow_reboot": parsed.allow_reboot,
                      "signer": parsed.signer, "key_id": parsed.key_id}, ip=ip)
     session.flush()
-    return schedule, created
+    return schedule, created, parsed
 
 
 def set_state(session: Session, *, organisation_id: str, schedule_id: str, action: str, actor: str, by: str,
@@ -469,6 +507,14 @@ def claim(session: Session, schedule_id: str, revision: int, *, organisation_id:
     inserted = session.execute(_insert(session).from_select(cols, source).on_conflict_do_nothing(
         index_elements=["schedule_id", "hostname", "occurrence"]).returning(ScheduleOccurrence.id)).first()
     return inserted is not None
+
+
+def occurrence_handed_out(session: Session, *, organisation_id: str, schedule_id: str, occurrence: str) -> bool:
+    """True when occurrence ``occurrence`` of ``schedule_id`` was handed to a host of the organisation (a sensor may
+    then upload the changelog of its steps)."""
+    return session.scalar(select(ScheduleOccurrence.id).where(
+        ScheduleOccurrence.organisation_id == organisation_id, ScheduleOccurrence.schedule_id == schedule_id,
+        ScheduleOccurrence.occurrence == occurrence).limit(1)) is not None
 
 
 def _rows(session: Session, schedule_id: str, hosts: Sequence[str], since: datetime,

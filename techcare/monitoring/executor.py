@@ -636,16 +636,14 @@ class Executor:
                 occurrence: tuple[str, str] | None = None) -> JobOutcome:
         """The approved steps one by one. ``occurrence``: ``(schedule_id, local start)`` of a maintenance run
         (progress goes to the occurrence route, steps carry their changelog ``session``)."""
-        from contextlib import nullcontext
-
         from .. import repairs
-        from ..changelog_upload import for_job
+        from ..changelog_upload import for_job, for_occurrence
 
         job_id = payload["job_id"]
         done: list[dict[str, Any]] = []
         failed: int | None = None
         cancelled = stopped = False
-        with for_job(job_id) if occurrence is None else nullcontext():
+        with for_job(job_id) if occurrence is None else for_occurrence(*occurrence):
             for number in approval.steps:
                 if self.stop.is_set():
                     stopped = True
@@ -661,8 +659,8 @@ class Executor:
                     break
                 self.log.append("step", job_id, step=number, action=plan.steps[number - 1].action_id,
                                 session=result.session, status=result.status)
+                self._upload(result.session, job_id, occurrence=occurrence)
                 if occurrence is None:
-                    self._upload(result.session, job_id)
                     done += [_step_dict(o) for o in result.steps]
                 else:
                     done += [{**_step_dict(o), "session": result.session} for o in result.steps]
@@ -866,24 +864,26 @@ class Executor:
             return False
         return isinstance(answer, dict) and answer.get("cancel") is True
 
-    def _upload(self, session: str, job_id: str) -> None:
-        from ..changelog_upload import upload_session
+    def _upload(self, session: str, job_id: str, *, occurrence: tuple[str, str] | None = None) -> None:
+        from ..changelog_upload import for_occurrence, upload_session
 
-        if not _HEX32.fullmatch(job_id):  # a maintenance occurrence: its changelog stays local (see §5 Host)
-            return
+        if occurrence is None and job_id.startswith("occ:"):  # an occurrence's run id: occ:<schedule>:<start>
+            occurrence = (job_id[4:36], job_id[37:])
         try:
+            if occurrence is not None:
+                with for_occurrence(*occurrence):
+                    upload_session(session, client=self.client)
+                return
             upload_session(session, client=self.client, job_id=job_id)
         except TechCareError as exc:  # the local changelog stays the record of truth
             log.warning("changelog %s of job %s not uploaded: %s", session, job_id, exc.message)
 
 
 def _upload_scope(job_id: str) -> Any:
-    """Uploads inside carry ``job_id`` (a remote job); for a maintenance occurrence nothing is added."""
-    from contextlib import nullcontext
+    """Uploads inside carry ``job_id`` (a remote job) or the schedule and occurrence of a run id ``occ:...``."""
+    from ..changelog_upload import for_job, for_occurrence
 
-    from ..changelog_upload import for_job
-
-    return for_job(job_id) if _HEX32.fullmatch(job_id) else nullcontext()
+    return for_occurrence(job_id[4:36], job_id[37:]) if job_id.startswith("occ:") else for_job(job_id)
 
 
 def _step_dict(outcome: Any) -> dict[str, Any]:

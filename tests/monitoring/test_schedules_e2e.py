@@ -142,7 +142,10 @@ def test_an_occurrence_is_handed_out_once_runs_once_and_is_reported(site):
         (1, "win.restart_service", "finished"), (2, "win.restart_service", "finished")]
     assert row["timezone"] == "Europe/Berlin"
     assert datetime.fromisoformat(row["planned_utc"]).astimezone(BERLIN).strftime("%Y-%m-%dT%H:%M") == key
-    assert len(row["changelog"]) == 2  # a link per step's changelog session
+    assert len(row["changelog"]) == 2  # a link per step's changelog session, uploaded by the sensor
+    for link in row["changelog"]:
+        entries = site.technician.get_json(link)
+        assert entries and {e["event"] for e in entries} >= {"finished"}
     # the same envelope once more (as a backend replaying it would): refused on the host
     again = site.sensor.executor().process_occurrence(
         {"schedule_id": p["schedule_id"], "occurrence": key, "envelope": site.key.sign(p)})
@@ -199,3 +202,17 @@ def test_a_window_missed_with_catch_up_runs_once_at_the_next_check_in(site):
     row = site.occurrence(p["schedule_id"], key)
     assert row["status"] == "ran", row
     assert site.restarts() == 1
+
+
+def test_a_sensor_uploads_changelogs_only_of_occurrences_handed_out_in_its_organisation(site):
+    from techcare.backend_client import BackendHTTPError
+
+    sensor = BackendClient(site.backend.url, site.org.keys["sensor"], retries=0)
+    body = {"session": "20261213T010000Z-0123456789ab-abcd",
+            "entries": [{"event": "finished", "ts": "2026-12-13T01:00:05+00:00"}]}
+    with pytest.raises(BackendHTTPError) as err:
+        sensor.post_json("/api/changelogs", body)  # neither a job nor an occurrence
+    assert err.value.status_code == 403
+    with pytest.raises(BackendHTTPError) as err:
+        sensor.post_json("/api/changelogs", {**body, "schedule_id": uuid.uuid4().hex, "occurrence": "2026-12-13T02:00"})
+    assert err.value.status_code == 404 and "2026-12-13T02:00" in err.value.message

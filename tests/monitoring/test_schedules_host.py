@@ -31,6 +31,7 @@ class Backend:
         self.answer: dict = {"jobs": [], "cancelled": [], "occurrences": []}
         self.fetches = 0
         self.down = False
+        self.uploads: list[dict] = []
 
     def report_occurrence(self, schedule_id, occurrence, *, host, **body):
         if self.down:
@@ -47,7 +48,9 @@ class Backend:
         self.fetches += 1
         return copy.deepcopy(self.answer)
 
-    def post_json(self, path, body, **kwargs):  # changelog uploads of remote jobs
+    def post_json(self, path, body, **kwargs):  # changelog uploads
+        assert path == "/api/changelogs"
+        self.uploads.append(body)
         return {"created": len(body["entries"]), "duplicates": 0}
 
     def final(self, schedule_id: str, occurrence: str) -> list[dict]:
@@ -120,6 +123,10 @@ def test_an_occurrence_in_its_window_runs_the_platform_variant_and_reports_ran(e
         (1, "win.restart_service", "finished"), (2, "win.restart_service", "finished")]
     assert pc.services["audiosrv"] == "RUNNING"
     assert all(s["session"] for s in final["steps"])  # the backend links each step's changelog
+    uploaded = {u["session"]: u for u in backend.uploads}
+    assert set(uploaded) == {s["session"] for s in final["steps"]}
+    assert all((u["schedule_id"], u["occurrence"]) == (p["schedule_id"], "2026-12-13T02:00") and "job_id" not in u
+               for u in uploaded.values())
     accepted = executor.log.accepted(occurrence_run_id(p["schedule_id"], "2026-12-13T02:00"))
     assert accepted["revision"] == 1 and accepted["timezone"] == "Europe/Berlin"
     assert accepted["planned_utc"] == "2026-12-13T01:00:00Z"

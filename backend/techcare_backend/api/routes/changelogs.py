@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from techcare.i18n import tr
 
-from ... import crud_changelogs, crud_jobs
+from ... import crud_changelogs, crud_jobs, crud_schedules
 from ...core.errors import ApiError
 from ...schemas import DATETIME_RANGE, ErrorPublic, Strict
 from ..deps import CtxDep, HumanDep, LangDep, PrincipalDep
@@ -34,7 +34,12 @@ class ChangelogUpload(Strict):
             "description": f"a changelog line (JSON), at most {MAX_ENTRY_BYTES} bytes; its 'session', if any, "
                            "must be the upload's"}})]
     job_id: Annotated[str | None, Field(pattern=r"^[0-9a-f]{32}$", description=(
-        "the remote job these entries belong to (32 hex); a sensor key may upload only with it"))] = None
+        "the remote job these entries belong to (32 hex); a sensor key may upload only with it or with "
+        "schedule_id and occurrence"))] = None
+    schedule_id: Annotated[str | None, Field(pattern=r"^[0-9a-f]{32}$", description=(
+        "the maintenance schedule whose occurrence ran these steps (with occurrence)"))] = None
+    occurrence: Annotated[str | None, Field(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}$", description=(
+        "the occurrence's local start YYYY-MM-DDTHH:MM (with schedule_id)"))] = None
 
     @field_validator("session")
     @classmethod
@@ -73,9 +78,12 @@ def upload(body: ChangelogUpload, principal: PrincipalDep, ctx: CtxDep, lang: La
     """Store a repair session's changelog entries for the caller's organisation. Re-uploading is safe: entries
     already stored (same session, same content) are counted as ``duplicates``. With ``job_id`` the entries are
     linked to that remote job of the organisation (404 if there is none); a sensor key uploads only so."""
-    if principal.role == "sensor" and body.job_id is None:
-        raise ApiError(403, "FORBIDDEN", tr("Sensor-Schlüssel laden nur Protokolle von Fernaufträgen hoch (job_id).",
-                                            "Sensor keys upload only the changelogs of remote jobs (job_id).", lang))
+    occurrence = (body.schedule_id, body.occurrence) if body.schedule_id and body.occurrence else None
+    if principal.role == "sensor" and body.job_id is None and occurrence is None:
+        raise ApiError(403, "FORBIDDEN", tr("Sensor-Schlüssel laden nur Protokolle von Fernaufträgen (job_id) oder "
+                                            "Wartungsterminen (schedule_id, occurrence) hoch.",
+                                            "Sensor keys upload only the changelogs of remote jobs (job_id) or of "
+                                            "maintenance occurrences (schedule_id, occurrence).", lang))
     for i, entry in enumerate(body.entries):
         if entry.get("session") not in (None, body.session):
             raise ApiError(422, "VALIDATION_ERROR", tr(
@@ -86,6 +94,12 @@ def upload(body: ChangelogUpload, principal: PrincipalDep, ctx: CtxDep, lang: La
                                                                 job_id=body.job_id):
             raise ApiError(404, "NOT_FOUND", tr("Auftrag {j} gibt es in Ihrer Organisation nicht.",
                                                 "Job {j} does not exist in your organisation.", lang, j=body.job_id))
+        if occurrence is not None and not crud_schedules.occurrence_handed_out(
+                session, organisation_id=principal.organisation_id, schedule_id=occurrence[0],
+                occurrence=occurrence[1]):
+            raise ApiError(404, "NOT_FOUND", tr("Termin {o} des Wartungsplans {s} wurde in Ihrer Organisation nicht "
+                                                "ausgegeben.", "Occurrence {o} of schedule {s} was not handed out in "
+                                                "your organisation.", lang, o=occurrence[1], s=occurrence[0]))
         statuses = crud_changelogs.store_entries(session, organisation_id=principal.organisation_id,
                                                  run_session=body.session, entries=body.entries,
                                                  uploaded_by=principal.key_id, job_id=body.job_id)
