@@ -210,3 +210,12 @@ def test_drivers_job_page_lists_the_updates(fleet: Fleet, client_for) -> None:
     target = re.search(r'<tr data-host="alpha-pc-21">(.*?)</tr>', page.text, re.S).group(1)  # type: ignore[union-attr]
     assert "Treiber" in page.text and "42 Treiber" in target
     assert target.index("Intel Wi-Fi 6 AX201: 22.10.0.7 → 23.40.0.4") < target.index("Realtek Audio")  # critical first
+
+
+def test_jobs_page_says_which_edition_sends_jobs(fleet: Fleet, client_for) -> None:
+    from techcare_backend.testing import seed
+
+    assert 'id="edition-note"' not in client_for(fleet.a.keys["technician"]).get("/dashboard/jobs").text
+    small = seed(fleet.backend, edition="pro")
+    page = client_for(small.keys["technician"]).get("/dashboard/jobs?lang=en")
+    assert page.status_code == 200 and "need a Pro Business license" in page.text

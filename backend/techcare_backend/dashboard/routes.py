@@ -15,14 +15,13 @@ from urllib.parse import parse_qs, quote, urlsplit
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
-from starlette.concurrency import run_in_threadpool
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.concurrency import run_in_threadpool
 
 from techcare.i18n import tr
 
 from .. import crud, crud_changelogs, crud_jobs, crud_tags
-from ..api.deps import AppContext, client_ip
+from ..api.deps import AppContext, client_ip, org_entitlements
 from ..core.security import hash_api_key
 from . import queries
 from . import session as sessions
@@ -431,7 +430,8 @@ def jobs(request: Request) -> Response:
                                     status=status, limit=JOBS_SHOWN, tag=tag)
         tags = _tag_names(db, sess.organisation_id)
         db.commit()  # targets that expired meanwhile
-    return _render(request, "jobs.html", sess=sess, jobs=items, status=status, host=host or "",
+    entitled = "unlimited_systems" in org_entitlements(ctx, sess.organisation_id)["entitlements"]
+    return _render(request, "jobs.html", sess=sess, jobs=items, status=status, host=host or "", entitled=entitled,
                    statuses=JOB_STATUSES, refresh=REFRESH_SECONDS, nav="jobs", tag=tag, tags=tags)
 
 
