@@ -586,3 +586,15 @@ def test_a_delivered_job_never_reported_on_is_given_up_a_day_after_expiry(client
     job = client.get(f"/api/jobs/{job_id}", headers=org.headers("technician")).json()
     assert job["targets"][0]["status"] == "expired" and job["targets"][0]["reason"] == "no_report"
     assert job["status"] == "expired"
+
+
+def test_parallel_fetches_deliver_a_job_once(client, org) -> None:
+    env = envelope(["kasse-01"])
+    create(client, org, env)
+    got: list[dict[str, Any]] = []
+    threads = [threading.Thread(target=lambda: got.append(fetch(client, org, "kasse-01"))) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=20)
+    assert sorted(len(g["jobs"]) for g in got) == [0, 0, 0, 0, 0, 1]
