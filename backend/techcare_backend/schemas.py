@@ -14,10 +14,12 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
 
+from .sensor_facts import sample_tags, sample_zone
 
 Edition = Literal["community", "pro", "pro_business", "enterprise"]
 Role = Literal["admin", "technician", "sensor"]
@@ -461,6 +463,13 @@ class MetricSampleFields(BaseModel):
     dropped_samples: Int = Field(0, ge=0, le=2**31 - 1)
     agent_version: Annotated[str, StringConstraints(max_length=50)] | None = None
     uptime_seconds: Annotated[Float, Field(ge=0, le=1e10)] | None = None
+    # docs/remote-jobs.md §5: cleaned, never refused (an unknown zone or bad tag must not block the sensor's spool)
+    timezone: Annotated[str | None, BeforeValidator(sample_zone), WithJsonSchema(
+        {"description": "the host's IANA time zone, e.g. Europe/Berlin (schedules run in it); anything that is "
+                        "not a known zone is ignored, the sample is stored"})] = None
+    tags: Annotated[list[str] | None, BeforeValidator(sample_tags), WithJsonSchema(
+        {"description": "the sensor's SENSOR_TAGS, e.g. [\"kunde:baeckerei-mueller\"] (a list or a comma-separated "
+                        "text); values that are not valid tags are ignored, the sample is stored"})] = None
 
 
 class MetricSampleCreate(NoNul, MetricSampleFields):
