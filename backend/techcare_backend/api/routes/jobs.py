@@ -95,7 +95,9 @@ def _not_found(job_id: str, lang: str) -> ApiError:
 def create_job(body: JobCreate, principal: TechnicianDep, session: SessionDep, ctx: CtxDep, lang: LangDep,
                request: Request) -> JobPublic:
     """Queue a signed job for its hosts. The envelope is stored as it is and handed to each host's sensor, which
-    verifies the signature against its pinned keys; the backend only checks the shape and the routing fields."""
+    verifies the signature against its pinned keys; the backend checks its shape and fields (the schema below plus
+    the time window: ``not_before < expires <= not_before + 30 days``, ``expires`` in the future), after looking
+    up the job id (409) and the hosts (404)."""
     now = _now()
     try:
         route = crud_jobs.route_fields(body.envelope)
