@@ -29,6 +29,10 @@ class SensorSample(dict):
         rows.append({"metric": "pending reboot", "value": self.get("pending_reboot")})
         rows += [{"metric": f"SMART {d['device']}", "value": d["health"]} for d in self.get("smart", [])]
         rows.append({"metric": "error events", "value": len(self.get("events") or [])})
+        if "timezone" in self:
+            rows.append({"metric": "time zone", "value": self.get("timezone")})
+        if "tags" in self:
+            rows.append({"metric": "tags", "value": ", ".join(self.get("tags") or []) or "-"})
         return pd.DataFrame(rows)
 
     def _repr_html_(self) -> str:

@@ -457,8 +457,10 @@ class Executor:
     def _finish(self, outcome: JobOutcome) -> JobOutcome:
         self.log.append("finished", outcome.job_id, status=outcome.status, reason=outcome.reason,
                         message=outcome.message, steps=outcome.steps)
-        self._say(tr("Fernauftrag {j}: {s}", "Remote job {j}: {s}", j=outcome.job_id, s=outcome.status)
-                  + (f" – {outcome.message}" if outcome.message else ""))
+        line = tr("Wartungstermin {j}: {s}", "Maintenance occurrence {j}: {s}", j=f"{outcome.schedule_id} "
+                  f"{outcome.occurrence}", s=outcome.status) if outcome.schedule_id else \
+            tr("Fernauftrag {j}: {s}", "Remote job {j}: {s}", j=outcome.job_id, s=outcome.status)
+        self._say(line + (f" – {outcome.message}" if outcome.message else ""))
         self._send(outcome)
         return outcome
 
