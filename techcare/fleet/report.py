@@ -286,9 +286,19 @@ def _health(host: dict[str, Any], lang: str) -> list[str]:
     return lines
 
 
+#: A sample's alert rule -> the check of the diagnosis that says the same in more detail.
+_SAME_AS_DIAGNOSIS = {"disk_warning": "disk_usage", "disk_critical": "disk_usage", "smart_failing": "smart",
+                      "firewall_off": "firewall", "antivirus_off": "antivirus", "antivirus_missing": "antivirus"}
+
+
 def _findings(host: dict[str, Any]) -> list[dict[str, Any]]:
-    found = [f for f in host.get("findings") or [] if isinstance(f, dict) and f.get("check") != "pending_updates"
-             and f.get("summary")]  # updates are in the health lines
+    """The open findings worth a line: each once (a sample alert the newest diagnosis explains is left out),
+    pending updates and a pending restart only in the condition lines."""
+    found = [f for f in host.get("findings") or [] if isinstance(f, dict) and f.get("summary")]
+    diagnosed = {str(f.get("check")).split(":", 1)[0] for f in found if f.get("source") == "diagnosis"}
+    skip = {"pending_updates"} | ({"pending_reboot"} if host.get("pending_reboot") is True else set())
+    found = [f for f in found if f.get("check") not in skip and not (
+        f.get("source") == "sample" and _SAME_AS_DIAGNOSIS.get(str(f.get("check"))) in diagnosed)]
     return sorted(found, key=lambda f: _SEVERITY_ORDER.get(str(f.get("severity")), 3))
 
 

@@ -145,6 +145,25 @@ def test_hostile_host_names_and_messages_are_escaped():
     assert len(re.findall(r"(?<!\\)\|", row)) == 4  # three cells
 
 
+def test_each_open_finding_once():
+    findings = [{"source": "diagnosis", "check": "firewall", "severity": "critical",
+                 "summary": "Firewall (Windows Firewall) ist aus: Profile Public."},
+                {"source": "sample", "check": "firewall_off", "severity": "critical", "summary": "Firewall ist aus"},
+                {"source": "diagnosis", "check": "smart:PhysicalDisk1", "severity": "critical",
+                 "summary": "Datenträger PhysicalDisk1 meldet einen Defekt"},
+                {"source": "sample", "check": "smart_failing", "severity": "critical",
+                 "summary": "SMART meldet einen ausfallenden Datenträger"},
+                {"source": "diagnosis", "check": "pending_reboot", "severity": "warning",
+                 "summary": "Neustart ausstehend (RebootPending)"},
+                {"source": "sample", "check": "host_overdue", "severity": "warning", "summary": "meldet sich nicht"}]
+    markdown, _ = render_report(report_data([host("kasse-01", [], findings=findings, pending_reboot=True)]), "de")
+    lines = [line for line in markdown.splitlines() if line.startswith("- **")][4:]  # after the meta lines
+    assert lines == ["- **Kritisch:** Firewall (Windows Firewall) ist aus: Profile Public.",
+                     "- **Kritisch:** Datenträger PhysicalDisk1 meldet einen Defekt",
+                     "- **Warnung:** meldet sich nicht"]
+    assert "- Ein Neustart steht aus (Updates werden erst danach wirksam)." in markdown
+
+
 def test_condition_lines_and_a_pc_without_occurrences():
     quiet = host("lager-pc", [], disk_max_percent=None, smart_failing=None, pending_updates=None,
                  status="overdue", last_seen="2026-11-20T10:00:00+00:00")
