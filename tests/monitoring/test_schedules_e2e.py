@@ -9,6 +9,7 @@ as if the technician had signed it last week."""
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -216,3 +217,54 @@ def test_a_sensor_uploads_changelogs_only_of_occurrences_handed_out_in_its_organ
     with pytest.raises(BackendHTTPError) as err:
         sensor.post_json("/api/changelogs", {**body, "schedule_id": uuid.uuid4().hex, "occurrence": "2026-12-13T02:00"})
     assert err.value.status_code == 404 and "2026-12-13T02:00" in err.value.message
+
+
+def test_the_sensor_process_runs_a_due_occurrence_as_the_replayed_pc(backend, tmp_path):
+    """``python -m techcare.monitoring.sensor --once --snapshot`` as the replayed Windows PC: its snapshot recorded
+    no zone, so it reports UTC and the schedule runs in UTC; a second check-in runs nothing more."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from techcare_backend.testing import seed
+
+    org = seed(backend, edition="pro_business")
+    home = tmp_path / "sensor-home"
+    env_file = tmp_path / "sensor.env"
+    env_file.write_text("")
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("TECHCARE_", "BACKEND_", "LICENSE_", "REMOTE_JOBS", "EDITION", "SENSOR_TAGS"))}
+    env.update({"TECHCARE_ENV_FILE": str(env_file), "TECHCARE_HOME": str(home),
+                "TECHCARE_DATA_DIR": str(tmp_path / "sensor-data"), "TECHCARE_LANG": "en", "BACKEND_URL": backend.url,
+                "NETWORK_METHOD": "vpn", "EDITION": "pro_business", "LICENSE_KEY": org.license_key,
+                "TECHCARE_API_KEY": org.keys["sensor"], "REMOTE_JOBS": "on", "SENSOR_TAGS": "standort:filiale-2"})
+    log = tmp_path / "sensor.log"
+
+    def sensor(*args: str) -> int:
+        with log.open("ab") as err:
+            return subprocess.run([sys.executable, "-m", "techcare.monitoring.sensor", *args], env=env, stderr=err,
+                                  stdout=subprocess.DEVNULL, timeout=120, cwd=Path(__file__).parent).returncode
+
+    key = SigningKey.generate()
+    technician = BackendClient(backend.url, org.keys["technician"], retries=0)
+    assert sensor("trust", "add", key.public_key, "--name", "Anna") == 0
+    assert sensor("--once", "--snapshot", str(WINDOWS)) == 0, log.read_text()  # the host becomes known
+    start = (datetime.now(UTC) - timedelta(minutes=5)).replace(second=0, microsecond=0)
+    now = datetime.now(UTC)
+    p = schedule(rrule=f"FREQ=DAILY;BYHOUR={start.hour};BYMINUTE={start.minute}",
+                 dtstart=(start - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:00"), window_minutes=30,
+                 valid_from=z(now - timedelta(days=2)), valid_until=z(now + timedelta(days=10)),
+                 tag="standort:filiale-2", issued_at=z(now))
+    created = technician.post_json("/api/schedules", {"envelope": key.sign(p)})
+    assert next(n for n in created["next"] if n["host"] == HOST)["timezone"] == "UTC"
+    assert sensor("--once", "--snapshot", str(WINDOWS)) == 0, log.read_text()
+    assert sensor("--once", "--snapshot", str(WINDOWS)) == 0, log.read_text()
+    occurrence = start.strftime("%Y-%m-%dT%H:%M")
+    listed = technician.get_json(f"/api/schedules/{p['schedule_id']}/occurrences", params={"host": HOST})
+    row = next(o for o in listed["occurrences"] if o["occurrence"] == occurrence)
+    assert row["status"] == "ran", (row, log.read_text())
+    state = json.loads((home / "simulated-pc.json").read_text())
+    assert state["services"]["audiosrv"] == "RUNNING"  # the replayed PC's stopped audio service was restarted
+    runs = [json.loads(line) for line in (home / "remote_jobs.jsonl").read_text().splitlines()]
+    assert sum(r["event"] == "accepted" and r.get("occurrence") == occurrence for r in runs) == 1
