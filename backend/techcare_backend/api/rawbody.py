@@ -149,9 +149,11 @@ def declare_text_rules(node: Any) -> Any:
             node[key] = {"$ref": "#/components/schemas/JsonValue"}
         elif key == "properties" and isinstance(value, dict):
             for name, prop in value.items():
-                if isinstance(prop, dict) and not ({"type", "$ref", "anyOf", "oneOf", "allOf", "enum", "const"}
-                                                    & set(prop)):
-                    prop["$ref"] = "#/components/schemas/JsonValue"  # Any (keeps title/description/default)
+                if isinstance(prop, dict) and "title" in prop and not (
+                        {"type", "$ref", "anyOf", "oneOf", "allOf", "enum", "const"} & set(prop)):
+                    # pydantic's schema of an ``Any`` field (it has a title; a hand-written free-form schema, e.g. of
+                    # a value that is cleaned and never refused, has none and stays as it is)
+                    prop["$ref"] = "#/components/schemas/JsonValue"
                 declare_text_rules(prop)
         elif key not in ("examples", "example", "default", "const", "enum"):
             declare_text_rules(value)
