@@ -297,6 +297,10 @@ class Executor:
             self._timezone = host_zone(self.runner)[0]
         return self._timezone
 
+    @timezone.setter
+    def timezone(self, name: str) -> None:
+        self._timezone = name
+
     # ---- verification ----------------------------------------------------------------------------------------
     def verify(self, envelope: Any, *, job_id: str | None = None) -> dict[str, Any]:
         """The payload of ``envelope`` if this host may run it; else :class:`Refusal` with the first failing

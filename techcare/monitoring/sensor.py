@@ -297,6 +297,8 @@ class Sensor:
                 log.info("time zone of host %s not found; maintenance schedules run in UTC", host)
             entry = {"at": now, "value": zone, "host": host}
             self._cache["_zone"] = entry
+            if self._executor is not None:  # the zone was changed on this host: schedules follow the samples
+                self._executor.timezone = zone
         return str(entry["value"])
 
     # ---- one sample --------------------------------------------------------------------------------------
@@ -345,58 +347,61 @@ class Sensor:
         result = FlushResult()
         batches = 0
         while not self.stop_event.is_set():
-            pending = self.spool.pending(BATCH_LIMIT)
-            if not pending:
-                break
             if max_batches is not None and batches >= max_batches:
                 break
-            batches += 1
-            ids = [s["sample_id"] for s in pending]
-            self.spool.mark_attempt(ids)
-            try:
-                if len(pending) == 1:
-                    answer = self.client.post_metrics(pending[0])
-                    answers = [{"sample_id": ids[0], "status": answer.get("status", "created")}]
-                else:
-                    answer = self.client.post_metrics_batch(pending)
-                    answers = answer.get("results") or []
-            except BackendUnavailable as exc:
-                result.error = exc.message
-                log.warning("backend unavailable, %d samples kept in the spool: %s", len(self.spool), exc.message)
-                break
-            except BackendHTTPError as exc:
-                if exc.status_code == 422 and len(pending) == 1:
-                    self.spool.reject(ids[0], exc.message)
-                    result.rejected += 1
-                    log.error("sample %s rejected by the server: %s", ids[0], exc.message)
-                    continue
-                result.error = exc.message
-                log.error("backend refused the samples (HTTP %s), kept in the spool: %s", exc.status_code, exc.message)
-                break
-            except BackendError as exc:
-                result.error = exc.message
-                log.error("%s", exc.message)
-                break
-            acked = []
-            for item in answers:
-                status = item.get("status")
-                sid = item.get("sample_id")
-                if sid not in ids:
-                    continue
-                if status in ("created", "duplicate"):
-                    acked.append(sid)
-                    result.created += status == "created"
-                    result.duplicates += status == "duplicate"
-                elif status == "error":
-                    self.spool.reject(sid, str(item.get("error") or "rejected"))
-                    result.rejected += 1
-                    result.errors.append(f"{sid}: {item.get('error')}")
-                    log.error("sample %s rejected by the server: %s", sid, item.get("error"))
-            self.spool.ack(acked)
-            result.sent += len(pending)
-            if not acked and not result.rejected:
-                result.error = "server acknowledged nothing"
-                break
+            # the batch is in flight until the block ends: the spool bound does not drop it meanwhile (a tick of
+            # the sampling thread during the send would otherwise count a sample the server stores as dropped)
+            with self.spool.sending(BATCH_LIMIT) as pending:
+                if not pending:
+                    break
+                batches += 1
+                ids = [s["sample_id"] for s in pending]
+                self.spool.mark_attempt(ids)
+                try:
+                    if len(pending) == 1:
+                        answer = self.client.post_metrics(pending[0])
+                        answers = [{"sample_id": ids[0], "status": answer.get("status", "created")}]
+                    else:
+                        answer = self.client.post_metrics_batch(pending)
+                        answers = answer.get("results") or []
+                except BackendUnavailable as exc:
+                    result.error = exc.message
+                    log.warning("backend unavailable, %d samples kept in the spool: %s", len(self.spool), exc.message)
+                    break
+                except BackendHTTPError as exc:
+                    if exc.status_code == 422 and len(pending) == 1:
+                        self.spool.reject(ids[0], exc.message)
+                        result.rejected += 1
+                        log.error("sample %s rejected by the server: %s", ids[0], exc.message)
+                        continue
+                    result.error = exc.message
+                    log.error("backend refused the samples (HTTP %s), kept in the spool: %s", exc.status_code,
+                              exc.message)
+                    break
+                except BackendError as exc:
+                    result.error = exc.message
+                    log.error("%s", exc.message)
+                    break
+                acked = []
+                for item in answers:
+                    status = item.get("status")
+                    sid = item.get("sample_id")
+                    if sid not in ids:
+                        continue
+                    if status in ("created", "duplicate"):
+                        acked.append(sid)
+                        result.created += status == "created"
+                        result.duplicates += status == "duplicate"
+                    elif status == "error":
+                        self.spool.reject(sid, str(item.get("error") or "rejected"))
+                        result.rejected += 1
+                        result.errors.append(f"{sid}: {item.get('error')}")
+                        log.error("sample %s rejected by the server: %s", sid, item.get("error"))
+                self.spool.ack(acked)
+                result.sent += len(pending)
+                if not acked and not result.rejected:
+                    result.error = "server acknowledged nothing"
+                    break
         result.remaining = len(self.spool)
         return result
 

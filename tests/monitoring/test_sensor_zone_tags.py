@@ -119,6 +119,10 @@ def test_the_sample_carries_the_zone_and_the_tags(monkeypatch):
     assert sample["timezone"] == "Europe/Berlin"
     assert sample["tags"] == ["kunde:baeckerei-mueller", "rolle:kasse"]
     assert sensor.executor().timezone == "Europe/Berlin"  # schedules run in the zone the samples report
+    runner.add(Entry("fact", "timezone", "America/New_York"))  # the host was moved to another zone
+    sensor.clock = lambda: 10**10  # an hour and more later: the zone is asked again
+    assert sensor.sample()["timezone"] == "America/New_York"
+    assert sensor.executor().timezone == "America/New_York"
 
 
 def test_dry_run_of_a_replayed_snapshot_reports_utc_and_empty_tags(capsys):
