@@ -8,6 +8,11 @@ Invariants:
 - the spool is bounded (``max_samples``, default 30 days of samples at the configured interval); past the bound
   the oldest samples are dropped and the count is carried in the ``dropped_samples`` field of the next sample
   added, in the same transaction, so the report itself cannot be lost;
+- samples of a send in progress (:meth:`Spool.sending`, the sender thread) are never dropped: the server may store
+  them, and a sample both delivered and reported as dropped would be counted twice. While a send is on the wire
+  the bound drops the oldest samples *not* being sent (the spool holds at most ``max_samples + 1``); when the send
+  ends the bound is restored at once, the count reported on the newest queued sample. So every sample taken is
+  exactly one of: delivered, still queued, rejected, or counted in a ``dropped_samples`` field;
 - a sample the server rejects as invalid (``error`` in a batch answer) is moved to ``rejected`` (kept locally for
   the technician) instead of blocking the queue forever.
 """
@@ -18,7 +23,8 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +69,7 @@ class Spool:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self.max_samples = int(max_samples)
         self._lock = threading.RLock()
+        self._in_flight: dict[str, int] = {}   # sample_id -> number of sends in progress (this process)
         self._conn = sqlite3.connect(str(self.path), timeout=30.0, isolation_level=None, check_same_thread=False)
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=FULL")
@@ -91,8 +98,8 @@ class Spool:
     def add(self, sample: dict[str, Any]) -> dict[str, Any]:
         """Commit ``sample`` (must carry ``sample_id``). Returns the sample as stored (with ``dropped_samples``).
 
-        Drops the oldest samples when the bound is reached; their number (plus any drop counts they carried) is
-        reported in the ``dropped_samples`` of this sample.
+        Drops the oldest samples when the bound is reached (not those of a send in progress); their number (plus
+        any drop counts they carried) is reported in the ``dropped_samples`` of this sample.
         """
         sample_id = sample.get("sample_id")
         if not isinstance(sample_id, str) or not sample_id:
@@ -101,21 +108,7 @@ class Spool:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 count = self._conn.execute("SELECT COUNT(*) FROM samples").fetchone()[0]
-                over = count + 1 - self.max_samples
-                dropped_now = 0
-                rows_dropped = 0
-                if over > 0:
-                    victims = self._conn.execute("SELECT seq, payload FROM samples ORDER BY seq LIMIT ?",
-                                                 (over,)).fetchall()
-                    for seq, payload in victims:
-                        carried = 0
-                        try:
-                            carried = int(json.loads(payload).get("dropped_samples") or 0)
-                        except (ValueError, AttributeError, TypeError):
-                            pass
-                        dropped_now += 1 + carried
-                        rows_dropped += 1
-                        self._conn.execute("DELETE FROM samples WHERE seq = ?", (seq,))
+                dropped_now, rows_dropped = self._drop_oldest(count + 1 - self.max_samples)
                 pending = self._meta("dropped_pending") + dropped_now
                 stored = dict(sample)
                 stored["dropped_samples"] = int(stored.get("dropped_samples") or 0) + pending
@@ -128,6 +121,75 @@ class Spool:
                 self._conn.execute("ROLLBACK")
                 raise
         return stored
+
+    def _drop_oldest(self, over: int) -> tuple[int, int]:
+        """Delete up to ``over`` of the oldest samples that are not being sent (inside a transaction).
+
+        Returns ``(reported, rows)``: the samples to report as dropped (each victim plus the drop count it carried,
+        which would be lost with it) and the rows deleted."""
+        if over <= 0:
+            return 0, 0
+        reported = rows = 0
+        candidates = self._conn.execute("SELECT seq, sample_id, payload FROM samples ORDER BY seq LIMIT ?",
+                                        (over + len(self._in_flight),)).fetchall()
+        for seq, sample_id, payload in candidates:
+            if rows >= over:
+                break
+            if sample_id in self._in_flight:   # on the wire: the server may store it, so it is not lost
+                continue
+            carried = 0
+            try:
+                carried = int(json.loads(payload).get("dropped_samples") or 0)
+            except (ValueError, AttributeError, TypeError):
+                pass
+            reported += 1 + carried
+            rows += 1
+            self._conn.execute("DELETE FROM samples WHERE seq = ?", (seq,))
+        return reported, rows
+
+    def _restore_bound(self) -> None:
+        """Drop what a finished send left over the bound; report the count on the newest queued sample that is
+        not being sent (in the same transaction), or on the next sample added when there is none."""
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            count = self._conn.execute("SELECT COUNT(*) FROM samples").fetchone()[0]
+            reported, rows = self._drop_oldest(count - self.max_samples)
+            if rows:
+                newest = self._conn.execute("SELECT seq, sample_id, payload FROM samples ORDER BY seq DESC LIMIT ?",
+                                            (len(self._in_flight) + 1,)).fetchall()
+                target = next((row for row in newest if row[1] not in self._in_flight), None)
+                if target is None:
+                    self._set_meta("dropped_pending", self._meta("dropped_pending") + reported)
+                else:
+                    sample = json.loads(target[2])
+                    sample["dropped_samples"] = int(sample.get("dropped_samples") or 0) + reported
+                    self._conn.execute("UPDATE samples SET payload = ? WHERE seq = ?",
+                                       (json.dumps(sample, separators=(",", ":")), target[0]))
+                self._set_meta("dropped_total", self._meta("dropped_total") + rows)
+            self._conn.execute("COMMIT")
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+
+    @contextmanager
+    def sending(self, limit: int = 1000) -> Iterator[list[dict[str, Any]]]:
+        """The oldest unacknowledged samples (like :meth:`pending`) for one send: while the block runs they are
+        in flight and the bound never drops them. ``ack`` (or ``reject``) inside the block what the server
+        answered; on leaving, the bound is restored (what it drops is reported, never lost)."""
+        with self._lock:
+            batch = self.pending(limit)
+            ids = [sample["sample_id"] for sample in batch]
+            for sample_id in ids:
+                self._in_flight[sample_id] = self._in_flight.get(sample_id, 0) + 1
+        try:
+            yield batch
+        finally:
+            with self._lock:
+                for sample_id in ids:
+                    left = self._in_flight.pop(sample_id, 1) - 1
+                    if left > 0:
+                        self._in_flight[sample_id] = left
+                self._restore_bound()
 
     def ack(self, sample_ids: Iterable[str]) -> int:
         """Delete acknowledged samples. Returns how many were removed."""

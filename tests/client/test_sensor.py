@@ -401,3 +401,84 @@ def test_sending_backs_off_while_the_backend_is_down(tmp_path, monkeypatch):
     fake.mode = "ok"
     s.stop_event.clear()  # stopped above; flush once more by hand
     assert s.flush().remaining == 0 and len(fake.stored) == len(taken)
+
+
+# ---- the spool bound while the sender thread has a batch in flight --------------------------------------------
+
+def _tick_during_sends(fake: FakeMetricsBackend, sensor: Sensor, taken: list[str], ticks: int = 1):
+    """The sampling thread takes ``ticks`` samples while the sender's request is on the wire (deterministic
+    stand-in for the race between the two threads)."""
+    handler = fake.handler
+
+    def during_send(request: httpx.Request) -> httpx.Response:
+        for _ in range(ticks):
+            taken.append(sensor.take()["sample_id"])
+        return handler(request)
+
+    return during_send
+
+
+def _accounting(fake: FakeMetricsBackend, spool: Spool) -> tuple[set[str], int]:
+    leftover = spool.pending()
+    delivered_or_kept = set(fake.stored) | {s["sample_id"] for s in leftover}
+    reported = sum(s["dropped_samples"] for s in fake.stored.values()) + sum(s["dropped_samples"] for s in leftover)
+    return delivered_or_kept, reported
+
+
+def test_bound_hit_during_a_send_drops_nothing_that_is_delivered(tmp_path, monkeypatch):
+    """A tick while a catch-up batch is on the wire must not drop (and report as lost) a sample of that batch:
+    the server stores it. Every sample taken is delivered, kept or counted as dropped — exactly once."""
+    fake = FakeMetricsBackend()
+    client = BackendClient("http://b.test", "tck_sensor", retries=1, sleep=lambda s: None,
+                           client=httpx.Client(transport=httpx.MockTransport(lambda r: transport(r))))
+    s, _ = make_sensor(tmp_path, monkeypatch, client=client, max_samples=3)
+    taken: list[str] = []
+    transport = fake.handler
+    fake.mode = "down"
+    for _ in range(4):                       # the outage: the bound is hit once (s0 dropped, reported on s3)
+        taken.append(s.take()["sample_id"])
+    assert s.flush().error and len(s.spool) == 3
+    fake.mode = "ok"
+    transport = _tick_during_sends(fake, s, taken)
+    outcome = s.flush(max_batches=1)         # batch [s1, s2, s3]; s4 is taken while it is on the wire
+    assert outcome.created == 3 and [p["sample_id"] for p in s.spool.pending()] == [taken[4]]
+    assert s.spool.pending()[0]["dropped_samples"] == 0     # nothing of the delivered batch counted as lost
+    transport = fake.handler
+    assert s.flush().remaining == 0
+    kept, reported = _accounting(fake, s.spool)
+    assert reported == 1 == s.spool.stats()["dropped_total"]      # the bound was hit and reported
+    assert len(kept) + reported == len(set(taken)) == 5
+
+
+def test_failed_send_during_the_bound_keeps_the_bound_and_counts_each_drop_once(tmp_path, monkeypatch):
+    """While a batch is on the wire the spool holds at most one sample over the bound (the oldest samples not being
+    sent are dropped); when the send fails the bound is restored at once (oldest first) and the drops are reported
+    on a queued sample, carried counts included."""
+    fake = FakeMetricsBackend()
+    client = BackendClient("http://b.test", "tck_sensor", retries=1, sleep=lambda s: None,
+                           client=httpx.Client(transport=httpx.MockTransport(lambda r: transport(r))))
+    s, _ = make_sensor(tmp_path, monkeypatch, client=client, max_samples=3)
+    taken: list[str] = []
+    transport = fake.handler
+    fake.mode = "down"
+    for _ in range(5):                       # s0, s1 dropped; s3 carries 1, s4 carries 1
+        taken.append(s.take()["sample_id"])
+    ticking = _tick_during_sends(fake, s, taken, ticks=2)   # 2 attempts x 2 ticks while the backend is down
+    sizes: list[int] = []
+
+    def transport(request):
+        try:
+            return ticking(request)
+        finally:
+            sizes.append(len(s.spool))
+
+    outcome = s.flush()
+    assert outcome.error and len(s.spool) == 3 and sizes == [4, 4]
+    assert [p["sample_id"] for p in s.spool.pending()] == taken[3:5] + taken[-1:]
+    assert sum(p["dropped_samples"] for p in s.spool.pending()) == len(taken) - 3
+    transport = fake.handler
+    fake.mode = "ok"
+    assert s.flush().remaining == 0
+    kept, reported = _accounting(fake, s.spool)
+    assert reported == len(taken) - 3 == s.spool.stats()["dropped_total"]
+    assert len(kept) + reported == len(set(taken))
