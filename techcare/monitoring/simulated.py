@@ -116,8 +116,10 @@ class SimulatedPC:
         with self._lock:
             args = tuple(argv)
             self.commands.append(args)
+            before = json.dumps(self.state, sort_keys=True)
             result = self._answer(args)
-            self._save()
+            if json.dumps(self.state, sort_keys=True) != before:  # queries (tzutil, ...) leave no state file
+                self._save()
             return result
 
     def _answer(self, argv: tuple[str, ...]) -> CommandResult:  # noqa: C901 - one branch per modelled command
