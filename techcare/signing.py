@@ -29,13 +29,16 @@ from ._fs import atomic_write
 from .errors import TechCareError
 from .i18n import tr
 
-__all__ = ["ENVELOPE_VERSION", "SignatureError", "SigningKey", "TrustStore", "TrustedSigner", "canonical_json",
+__all__ = ["ENVELOPE_VERSION", "PUBLIC_KEY_PREFIX", "SignatureError", "SigningKey", "TrustStore", "TrustedSigner", "canonical_json",
            "key_id_for", "parse_public_key", "sign_payload", "verify_envelope"]
 
 ENVELOPE_VERSION = 1
 KEY_FILE = Path("signing") / "ed25519.pem"
 TRUST_FILE = "trusted_signers.json"
 MAX_ENVELOPE_BYTES = 256 * 1024
+# How a public key is written for people and command lines: base64url alone may begin with "-", which a command
+# line takes for an option (`techcare sensor trust add -Xk...`); with the prefix it never does (cf. "ssh-ed25519 ...").
+PUBLIC_KEY_PREFIX = "ed25519:"
 
 
 class SignatureError(TechCareError):
@@ -97,8 +100,9 @@ def key_id_for(public_raw: bytes) -> str:
 
 
 def parse_public_key(text: str) -> bytes:
-    """A 32-byte Ed25519 public key from its base64url text (as :attr:`SigningKey.public_key` prints it) or a PEM
-    ``PUBLIC KEY`` block. Raises :class:`SignatureError` (``malformed``) naming what is accepted."""
+    """A 32-byte Ed25519 public key from its text as :attr:`SigningKey.public_key` prints it (``ed25519:`` and 43
+    characters of base64url; the bare base64url is accepted too) or a PEM ``PUBLIC KEY`` block. Raises
+    :class:`SignatureError` (``malformed``) naming what is accepted."""
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -109,6 +113,8 @@ def parse_public_key(text: str) -> bytes:
             if not isinstance(key, Ed25519PublicKey):
                 raise ValueError("not Ed25519")
             return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        if text.lower().startswith(PUBLIC_KEY_PREFIX):
+            text = text[len(PUBLIC_KEY_PREFIX):]
         raw = _unb64(text)
         if len(raw) != 32:
             raise ValueError("wrong length")
@@ -116,10 +122,10 @@ def parse_public_key(text: str) -> bytes:
         return raw
     except (ValueError, TypeError) as exc:
         raise SignatureError("malformed", tr(
-            "Kein gültiger öffentlicher Ed25519-Schlüssel ({e}). Erwartet: 43 Zeichen base64url (wie "
+            "Kein gültiger öffentlicher Ed25519-Schlüssel ({e}). Erwartet: „ed25519:“ und 43 Zeichen base64url (wie "
             "`techcare fleet key` ihn zeigt) oder ein PEM-Block „PUBLIC KEY“.",
-            "Not a valid Ed25519 public key ({e}). Expected: 43 characters of base64url (as `techcare fleet key` "
-            "shows it) or a PEM 'PUBLIC KEY' block.", e=exc)) from exc
+            "Not a valid Ed25519 public key ({e}). Expected: 'ed25519:' and 43 characters of base64url (as "
+            "`techcare fleet key` shows it) or a PEM 'PUBLIC KEY' block.", e=exc)) from exc
 
 
 class SigningKey:
@@ -136,8 +142,8 @@ class SigningKey:
 
     @property
     def public_key(self) -> str:
-        """The public key as base64url text: what a sensor host pins."""
-        return _b64(self.public_raw)
+        """The public key as text, ``ed25519:<base64url>``: what a sensor host pins."""
+        return PUBLIC_KEY_PREFIX + _b64(self.public_raw)
 
     @classmethod
     def generate(cls) -> SigningKey:
@@ -201,6 +207,11 @@ class TrustedSigner:
     public_key: str  # base64url of the raw 32 bytes
     name: str
     added_at: str
+
+    @property
+    def public_text(self) -> str:
+        """The key as people and command lines write it (``ed25519:...``)."""
+        return PUBLIC_KEY_PREFIX + self.public_key
 
 
 class TrustStore:

@@ -114,6 +114,11 @@ class JobOutcome:
         return body
 
 
+# The outcome as the host's console says it (the status codes themselves go to the backend unchanged).
+_STATUS_WORDS = {"succeeded": ("erfolgreich", "succeeded"), "failed": ("fehlgeschlagen", "failed"),
+                 "rolled_back": ("zurückgenommen", "rolled back"), "refused": ("abgelehnt", "refused"),
+                 "cancelled": ("abgebrochen", "cancelled"), "interrupted": ("unterbrochen", "interrupted"),
+                 "expired": ("abgelaufen", "expired")}
 _OCCURRENCE_STATUS = {"succeeded": "ran", "failed": "failed", "refused": "skipped", "interrupted": "failed",
                       "cancelled": "failed", "running": "running"}
 
@@ -461,9 +466,10 @@ class Executor:
     def _finish(self, outcome: JobOutcome) -> JobOutcome:
         self.log.append("finished", outcome.job_id, status=outcome.status, reason=outcome.reason,
                         message=outcome.message, steps=outcome.steps)
+        word = tr(*_STATUS_WORDS[outcome.status]) if outcome.status in _STATUS_WORDS else outcome.status
         line = tr("Wartungstermin {j}: {s}", "Maintenance occurrence {j}: {s}", j=f"{outcome.schedule_id} "
-                  f"{outcome.occurrence}", s=outcome.status) if outcome.schedule_id else \
-            tr("Fernauftrag {j}: {s}", "Remote job {j}: {s}", j=outcome.job_id, s=outcome.status)
+                  f"{outcome.occurrence}", s=word) if outcome.schedule_id else \
+            tr("Fernauftrag {j}: {s}", "Remote job {j}: {s}", j=outcome.job_id, s=word)
         self._say(line + (f" – {outcome.message}" if outcome.message else ""))
         self._send(outcome)
         return outcome

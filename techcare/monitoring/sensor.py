@@ -700,12 +700,13 @@ def trust_main(argv: list[str], *, out: Any = None) -> int:
                 print(tr("Keine Signaturschlüssel hinterlegt ({p}): dieser Rechner lehnt jeden Fernauftrag ab.",
                          "No signing keys pinned ({p}): this host refuses every remote job.", p=store.path), file=out)
             for signer in signers:
-                print(f"{signer.key_id}  {signer.name or '-'}  {signer.added_at}  {signer.public_key}", file=out)
+                print(f"{signer.key_id}  {signer.name or '-'}  {signer.added_at}  {signer.public_text}", file=out)
             return 0
         if args.action == "add":
             text = args.key
             candidate = Path(text).expanduser()
-            if not text.startswith("-----BEGIN") and len(text) != 43 and candidate.is_file():
+            if not text.startswith("-----BEGIN") and not text.lower().startswith("ed25519:") \
+                    and len(text) != 43 and candidate.is_file():
                 text = candidate.read_text(encoding="utf-8")
             signer = store.add(text, name=args.name)
             print(tr("Schlüssel {k} ({n}) hinterlegt in {p}.", "Key {k} ({n}) pinned in {p}.", k=signer.key_id,
