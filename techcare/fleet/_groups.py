@@ -20,6 +20,7 @@ from ._remote import _backend, _call, _check_targets, _refusal, _send, _signer_n
 from ._remote import diagnose as _diagnose_one
 from ._schedule import (
     Schedule,
+    _variant,
     build_schedule_payload,
     check_schedule_answer,
     check_tag,
@@ -137,10 +138,10 @@ def _note(frame: pd.DataFrame, missing: dict[str, str], job: Job, what: str) -> 
     frame.attrs["missing"] = dict(missing)
     if missing:
         print(tr("{w}: {n} Rechner ohne Ergebnis (als Zeilen mit answer ≠ ok aufgeführt): {h}. Später "
-                 "fleet.job(\"{j}\") – ein Rechner, der offline ist, antwortet beim nächsten Melden.",
-                 "{w}: {n} host(s) without a result (listed as rows with answer ≠ ok): {h}. Later "
-                 "fleet.job(\"{j}\") – a host that is offline answers when it next checks in.", w=what,
-                 n=len(missing), h="; ".join(f"{k} ({v})" for k, v in missing.items()), j=job.id))
+                 "fleet.job(frame.attrs[\"job_id\"]) – ein Rechner, der offline ist, antwortet beim nächsten "
+                 "Melden.", "{w}: {n} host(s) without a result (listed as rows with answer ≠ ok): {h}. Later "
+                 "fleet.job(frame.attrs[\"job_id\"]) – a host that is offline answers when it next checks in.",
+                 w=what, n=len(missing), h="; ".join(f"{k} ({v})" for k, v in missing.items())))
     return frame
 
 
@@ -284,6 +285,8 @@ def schedule(plan: Any, approval: str | None = None, *, tag: str | None = None,
     from ..config import get_settings
 
     variants = variants_of(plan, approval)
+    for variant_plan, variant_approval in variants.values():  # approvals and risk first: no backend needed
+        _variant(variant_plan, variant_approval, allow_high_risk)
     settings = get_settings()
     with _backend(backend) as client:
         if hosts is not None:
