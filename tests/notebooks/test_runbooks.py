@@ -169,7 +169,7 @@ def test_runbook_can_run_against_another_snapshot_with_papermill(tmp_path):
     assert failed and all("raises-exception" in tags(c) for c in failed)
     diagnosis = next(c for c in code if "d = %diagnose" in c.source)
     text = diagnosis.outputs[-1]["data"]["text/plain"]
-    assert "WS-EMPFANG-01 (windows)" in text  # the captured Windows PC, not this machine
+    assert "WS-EMPFANG-01 (Windows)" in text  # the captured Windows PC, not this machine
     disks = next(c for c in code if c.source.startswith("probe = %sensor"))
     assert "C:\\" in disks.outputs[-1]["data"]["text/plain"]
 
