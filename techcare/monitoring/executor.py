@@ -500,7 +500,7 @@ class Executor:
             raise Refusal("platform", tr("Der Wartungsplan hat keine Schritte für {me} (nur für {p}).",
                                          "The maintenance schedule has no steps for {me} (only for {p}).",
                                          me=self.platform, p=", ".join(sorted(payload["variants"]))))
-        from ..schedule_time import Recurrence
+        from ..schedule_time import Recurrence, ScheduleTimeError
 
         now = datetime.fromtimestamp(self.clock(), UTC)
         valid_from, valid_until = (datetime.fromtimestamp(_parse_time(payload[f]), UTC)
@@ -516,10 +516,13 @@ class Executor:
                 "Revision {r} des Wartungsplans ist veraltet: dieser Rechner kennt schon Revision {s}.",
                 "Revision {r} of the maintenance schedule is outdated: this host has seen revision {s}.",
                 r=payload["revision"], s=seen))
-        rec = Recurrence(payload["rrule"], payload["dtstart"], tz=self.timezone,
-                         window_minutes=payload["window_minutes"], catch_up=payload["catch_up"],
-                         valid_from=valid_from, valid_until=valid_until)
-        occ = rec.is_occurrence(key)
+        try:
+            rec = Recurrence(payload["rrule"], payload["dtstart"], tz=self.timezone,
+                             window_minutes=payload["window_minutes"], catch_up=payload["catch_up"],
+                             valid_from=valid_from, valid_until=valid_until)
+            occ = rec.is_occurrence(key)
+        except ScheduleTimeError as exc:  # checked in the shape already; a bad zone setting ends here too
+            raise Refusal("not_an_occurrence", exc.message) from None
         if occ is None:
             raise Refusal("not_an_occurrence", tr(
                 "{o} ist kein Termin des Wartungsplans ({r} ab {d}) in der Zeitzone {z} dieses Rechners.",
@@ -922,6 +925,11 @@ def _delivered(item: Any) -> tuple[Any, str | None, str | None]:
     if not isinstance(item, dict):
         return None, None, None
     sid, key = item.get("schedule_id"), item.get("occurrence")
+    if isinstance(key, str) and _OCCURRENCE.fullmatch(key):
+        try:
+            datetime.strptime(key, "%Y-%m-%dT%H:%M")
+        except ValueError:  # 2026-13-45T99:99
+            key = None
     return (item.get("envelope"), sid if isinstance(sid, str) and _HEX32.fullmatch(sid) else None,
             key if isinstance(key, str) and _OCCURRENCE.fullmatch(key) else None)
 

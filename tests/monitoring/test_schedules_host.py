@@ -208,6 +208,7 @@ def test_remote_jobs_off_verifies_and_runs_nothing(key, pc, backend, clock, monk
     (lambda item: item["envelope"]["payload"].update(allow_reboot="yes"), "allow_reboot has the wrong type"),
     (lambda item: item.update(schedule_id="f" * 32), "delivered as"),
     (lambda item: item.update(occurrence="2026-12-13 02:00"), "delivered without a valid"),
+    (lambda item: item.update(occurrence="2026-13-45T99:99"), "delivered without a valid"),
 ])
 def test_malformed_schedules_are_refused_before_the_signature_check(executor, key, pc, mutate, why):
     item = delivered(key, schedule(), "2026-12-13T02:00")
@@ -357,6 +358,12 @@ def test_steps_that_need_a_restart_run_only_with_allow_reboot(executor, key, pc)
     outcome = executor.process_occurrence(delivered(key, p, "2026-12-13T02:00"))
     assert outcome.status == "succeeded", outcome.message
     assert pc.state["dirty_volumes"] == ["C:"]
+
+
+def test_a_host_zone_this_machine_does_not_know_refuses_instead_of_failing(key, pc, backend, clock):
+    outcome = host(pc, backend, clock, zone="Mars/Olympus_Mons").process_occurrence(
+        delivered(key, schedule(), "2026-12-13T02:00"))
+    assert (outcome.status, outcome.reason) == ("refused", "not_an_occurrence") and "Mars" in outcome.message
 
 
 def test_plan_mismatch(executor, key):
