@@ -84,13 +84,21 @@ def tags(*, backend: BackendClient | None = None) -> pd.DataFrame:
 
 
 def tagged_hosts(client: BackendClient, name: str) -> dict[str, str]:
-    """``{host: os}`` of the hosts carrying ``name`` (the backend filters); :class:`FleetError` when none does."""
+    """``{host: os}`` of the hosts carrying ``name``; :class:`FleetError` when none does. The members come from
+    ``GET /api/tags`` and must also be in the backend's ``?tag=`` host list: a backend that ignored the filter can
+    never widen whom a schedule or a group job is signed for."""
+    listed = _call(client.tags)
+    if not isinstance(listed, list):
+        raise FleetError(tr("Unerwartete Antwort des Backends auf /api/tags.",
+                            "Unexpected answer from the backend to /api/tags."))
+    members = {str(h) for entry in listed if isinstance(entry, dict) and entry.get("tag") == name
+               and isinstance(entry.get("hosts"), list) for h in entry["hosts"]}
     rows = _call(lambda: client.hosts(tag=name))
     if not isinstance(rows, list):
         raise FleetError(tr("Unerwartete Antwort des Backends auf /api/monitoring/hosts.",
                             "Unexpected answer from the backend to /api/monitoring/hosts."))
     found = {str(r["hostname"]): str(r.get("os") or "") for r in rows
-             if isinstance(r, dict) and isinstance(r.get("hostname"), str)}
+             if isinstance(r, dict) and isinstance(r.get("hostname"), str) and r["hostname"] in members}
     if not found:
         raise FleetError(tr("Kein Rechner trägt das Tag {t}. fleet.tags() zeigt die Tags, fleet.tag([...], \"{t}\") "
                             "vergibt es.", "No host carries the tag {t}. fleet.tags() lists the tags, "

@@ -238,6 +238,14 @@ def test_local_refusals_send_nothing(backend, sp, windows_plan, changes, words):
     assert sp.envelopes == [] and ("POST", "/api/schedules") not in sp.peer.requests
 
 
+def test_a_backend_ignoring_the_tag_filter_cannot_widen_a_schedule(backend, sp, windows_plan):
+    tag_all(sp, HOST)
+    for host in sp.peer.hosts:  # the host list answers every host, as a backend without ?tag= would
+        host["tags"] = [TAG]
+    fleet.schedule(windows_plan, "GO REPAIR: 7", tag=TAG, rrule=WEEKLY, backend=backend)
+    assert sp.envelopes[0]["payload"]["hosts"] == [HOST]  # the tag's members from /api/tags
+
+
 def test_whom_and_unknown_tags(backend, sp, windows_plan):
     set_language("en")
     with pytest.raises(fleet.FleetError, match="For whom"):
