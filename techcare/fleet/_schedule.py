@@ -175,6 +175,13 @@ def _variant(plan: Plan, approval: Any, allow_high_risk: bool) -> dict[str, Any]
             "plan_fingerprint": fields["plan_fingerprint"]}
 
 
+def _normalise_rule(text: str) -> str:
+    """The rule as the hosts and the backend expect it: upper case, no spaces, without ``RRULE:``, ``FREQ`` first
+    (the same rule, written one way)."""
+    parts = [p for p in "".join(text.split()).upper().removeprefix("RRULE:").split(";") if p]
+    return ";".join(sorted(parts, key=lambda p: not p.startswith("FREQ=")))
+
+
 def check_schedule(rrule: Any, dtstart: str, window_minutes: int, valid_from: datetime,
                    valid_until: datetime) -> Recurrence:
     """The recurrence (read in UTC here; each host reads it in its own zone), refusing a rule the hosts and the
@@ -213,7 +220,7 @@ def build_schedule_payload(variants: Mapping[str, tuple[Plan, str]], hosts: Iter
         raise FleetError(tr("rrule fehlt, z.B. \"FREQ=WEEKLY;BYDAY=SU;BYHOUR=2;BYMINUTE=0\" (sonntags 02:00 Ortszeit).",
                             "rrule is missing, e.g. \"FREQ=WEEKLY;BYDAY=SU;BYHOUR=2;BYMINUTE=0\" (Sundays 02:00 "
                             "local time)."))
-    rrule = rrule.strip().removeprefix("RRULE:")
+    rrule = _normalise_rule(rrule)
     start = now if valid_from is None else parse_time(valid_from, "valid_from")
     end = start + DEFAULT_VALIDITY if valid_until is None else parse_time(valid_until, "valid_until", base=start)
     if end <= start:

@@ -199,6 +199,13 @@ def test_one_variant_per_platform_each_approval_checked_against_its_plan(backend
     assert payload["allow_reboot"] is True and payload["catch_up"] is True
 
 
+def test_the_rule_is_written_one_way(backend, sp, windows_plan):
+    tag_all(sp, HOST)
+    fleet.schedule(windows_plan, "GO REPAIR: 7", tag=TAG, rrule="RRULE:byday=SU; byhour=2;FREQ=weekly;BYMINUTE=0",
+                   backend=backend)
+    assert sp.envelopes[0]["payload"]["rrule"] == WEEKLY
+
+
 @pytest.mark.parametrize("window, minutes", [("2h", 120), ("90min", 90), ("1h30m", 90), ("1 h 30 min", 90),
                                              ("45m", 45), (timedelta(hours=3), 180), (30, 30), ("24h", 1440)])
 def test_window_forms(window, minutes):
