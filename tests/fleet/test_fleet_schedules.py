@@ -493,3 +493,18 @@ def test_repl_fleet_schedule_needs_the_approval_without_a_terminal(desk, sp, win
     assert "fleet report TAG [YYYY-MM]" in said[-1] and "%fleet" not in said[-1]
     repl.handle("fleet diagnose --tag")
     assert said[-1].startswith("✖")
+
+
+def test_new_magic_words_fail_the_cell_with_a_usage_error(backend):
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from techcare.session import reset_session
+
+    shell = InteractiveShell.instance()
+    reset_session()
+    shell.run_line_magic("load_ext", "techcare")
+    for cell in ("%fleet tag kunde:x", "%fleet schedule kunde:x FREQ=DAILY;BYHOUR=2 GO REPAIR: 1",
+                 "%fleet report", "%fleet drivers", "%fleet occurrences"):
+        result = shell.run_cell(cell)
+        assert not result.success and type(result.error_in_exec).__name__ == "UsageError", cell
+        assert "%fleet report TAG" in str(result.error_in_exec)
