@@ -495,7 +495,7 @@ def test_repl_fleet_schedule_needs_the_approval_without_a_terminal(desk, sp, win
     assert said[-1].startswith("✖")
 
 
-def test_new_magic_words_fail_the_cell_with_a_usage_error(backend):
+def test_new_magic_words_fail_the_cell_with_a_usage_error():
     from IPython.core.interactiveshell import InteractiveShell
 
     from techcare.session import reset_session
