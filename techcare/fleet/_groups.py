@@ -278,7 +278,7 @@ def schedule(plan: Any, approval: str | None = None, *, tag: str | None = None,
              hosts: str | Iterable[str] | None = None, rrule: str, dtstart: Any = None, window: Any = "2h",
              catch_up: bool = False, name: str | None = None, allow_high_risk: bool = False,
              allow_reboot: bool = False, valid_from: Any = None, valid_until: Any = None,
-             backend: BackendClient | None = None) -> Schedule:
+             replaces: Schedule | str | None = None, backend: BackendClient | None = None) -> Schedule:
     """Sign a maintenance schedule and store it in the backend; each host runs it at its occurrences, in its own
     time zone.
 
@@ -288,6 +288,7 @@ def schedule(plan: Any, approval: str | None = None, *, tag: str | None = None,
     instead). ``rrule``: RFC 5545, e.g. ``"FREQ=WEEKLY;BYDAY=SU;BYHOUR=2;BYMINUTE=0"`` (host local time);
     ``window``: ``"2h"``, ``"90min"`` or a timedelta; ``catch_up``: a missed window runs at the next check-in.
     High-risk steps need ``allow_high_risk=True``. Valid from ``valid_from`` (now) to ``valid_until`` (a year).
+    ``replaces``: a schedule (or its id) this one changes — signed as its next revision, the hosts drop the old one.
     """
     from ..backend_client import BackendHTTPError
     from ..config import get_settings
@@ -314,10 +315,18 @@ def schedule(plan: Any, approval: str | None = None, *, tag: str | None = None,
                                 "one plan per platform: {{\"windows\": (plan, \"GO REPAIR: ...\"), ...}}.",
                                 v=", ".join(sorted(variants)), h=", ".join(uncovered)))
         label = name or tr("Wartung {t}", "Maintenance {t}", t=tag or ", ".join(names[:3]))
+        revision: dict[str, Any] = {}
+        if replaces is not None:
+            old_id = _schedule_id(replaces)
+            current = check_schedule_answer(_call(lambda: client.get_schedule(old_id), not_found=tr(
+                "Den zu ersetzenden Wartungsplan kennt das Backend nicht (gelöscht?).",
+                "The backend does not know the schedule to replace (deleted?).")))
+            revision = {"schedule_id": old_id, "revision": int(current.get("revision", 1)) + 1}
+            label = name or str(current.get("name") or label)
         payload = build_schedule_payload(variants, names, rrule=rrule, signer=_signer_name(settings), name=label,
                                          tag=tag, dtstart=dtstart, window=window, catch_up=catch_up,
                                          allow_high_risk=allow_high_risk, allow_reboot=allow_reboot,
-                                         valid_from=valid_from, valid_until=valid_until)
+                                         valid_from=valid_from, valid_until=valid_until, **revision)
         try:
             envelope = sign_payload(payload, signing_key(settings))
         except ValueError as exc:

@@ -253,6 +253,21 @@ def test_a_backend_ignoring_the_tag_filter_cannot_widen_a_schedule(backend, sp, 
     assert sp.envelopes[0]["payload"]["hosts"] == [HOST]  # the tag's members from /api/tags
 
 
+def test_a_change_is_the_next_revision_of_the_same_schedule(backend, sp, windows_plan):
+    tag_all(sp, HOST)
+    first = fleet.schedule(windows_plan, "GO REPAIR: 7", tag=TAG, rrule=WEEKLY, name="Wochenwartung",
+                           backend=backend)
+    changed = fleet.schedule(windows_plan, "GO REPAIR: 7,8", tag=TAG, window="3h", replaces=first,
+                             rrule="FREQ=WEEKLY;BYDAY=SA;BYHOUR=22;BYMINUTE=0", backend=backend)
+    payload = sp.envelopes[-1]["payload"]
+    assert changed.id == first.id and payload["schedule_id"] == first.id and payload["revision"] == 2
+    assert payload["name"] == "Wochenwartung" and payload["window_minutes"] == 180
+    assert changed.revision == 2 and changed.rrule.startswith("FREQ=WEEKLY;BYDAY=SA")
+    set_language("en")
+    with pytest.raises(fleet.FleetError, match="does not know the schedule to replace"):
+        fleet.schedule(windows_plan, "GO REPAIR: 7", tag=TAG, rrule=WEEKLY, replaces="d" * 32, backend=backend)
+
+
 def test_whom_and_unknown_tags(backend, sp, windows_plan):
     set_language("en")
     with pytest.raises(fleet.FleetError, match="For whom"):

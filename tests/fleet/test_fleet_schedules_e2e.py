@@ -151,6 +151,10 @@ def test_tagged_customer_weekly_maintenance_with_one_pc_off_and_the_report(org: 
     assert "✓ Done" in english and "⚠ Missed" in english and "Enable Windows Firewall: done" in english
 
     assert schedule.pause().status == "paused" and schedule.resume().status == "active"
+    changed = fleet.schedule(plan, "GO REPAIR: 2", tag=TAG, window="2h", replaces=schedule,
+                             rrule="FREQ=WEEKLY;BYDAY=SU;BYHOUR=2;BYMINUTE=0")
+    assert (changed.id, changed.revision, changed.name) == (schedule.id, 2, "Wochenwartung")
+    assert set(changed.next()["occurrence"]) != {key} and changed.window_minutes == 120
     assert schedule.delete().status == "deleted"
     assert fleet.untag("BUERO-PC", TAG)["changed"] == ["BUERO-PC"]
 
