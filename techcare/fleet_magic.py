@@ -49,7 +49,8 @@ def usage(prog: str = "%fleet") -> str:
               "%fleet tags                             Tags und ihre Rechner\n"
               "%fleet tag HOST … TAG | untag HOST … TAG   Tag vergeben / entfernen (z.B. kunde:mueller)\n"
               "%fleet schedule TAG RRULE --from HOST GO REPAIR: 1,2 [--window 2h] [--catch-up] [--name N]\n"
-              "      [--allow-high-risk] [--allow-reboot]   Wartungsplan mit dem gezeigten Plan von HOST signieren\n"
+              "      [--allow-high-risk] [--allow-reboot] [--replaces ID]   Wartungsplan mit dem gezeigten Plan "
+              "von HOST signieren\n"
               "%fleet schedules [--tag TAG]            Wartungspläne\n"
               "%fleet occurrences ID [--host HOST]     Termine eines Wartungsplans und ihr Ergebnis\n"
               "%fleet pause ID | resume ID | delete ID Wartungsplan anhalten / fortsetzen / löschen\n"
@@ -68,7 +69,8 @@ def usage(prog: str = "%fleet") -> str:
               "%fleet tags                             tags and their hosts\n"
               "%fleet tag HOST ... TAG | untag HOST ... TAG   give / remove a tag (e.g. kunde:mueller)\n"
               "%fleet schedule TAG RRULE --from HOST GO REPAIR: 1,2 [--window 2h] [--catch-up] [--name N]\n"
-              "      [--allow-high-risk] [--allow-reboot]   sign a maintenance schedule with HOST's shown plan\n"
+              "      [--allow-high-risk] [--allow-reboot] [--replaces ID]   sign a maintenance schedule with HOST's "
+              "shown plan\n"
               "%fleet schedules [--tag TAG]            maintenance schedules\n"
               "%fleet occurrences ID [--host HOST]     a schedule's occurrences and their outcome\n"
               "%fleet pause ID | resume ID | delete ID pause / resume / delete a schedule\n"
@@ -116,6 +118,7 @@ def _parser(prog: str) -> _Parser:
     p.add_argument("--name")
     p.add_argument("--allow-high-risk", action="store_true")
     p.add_argument("--allow-reboot", action="store_true")
+    p.add_argument("--replaces")
     sub.add_parser("schedules", add_help=False).add_argument("--tag")
     p = sub.add_parser("occurrences", add_help=False)
     p.add_argument("schedule_id")
@@ -281,7 +284,7 @@ class FleetDesk:
                                       "the schedule approves its step numbers.", h=args.source))
         return fleet.schedule(plan, args.approval, tag=args.tag, rrule=args.rrule, window=args.window,
                               catch_up=args.catch_up, name=args.name, allow_high_risk=args.allow_high_risk,
-                              allow_reboot=args.allow_reboot, backend=self.backend)
+                              allow_reboot=args.allow_reboot, replaces=args.replaces, backend=self.backend)
 
     def _schedules(self, args: argparse.Namespace) -> Any:
         return fleet.schedules(args.tag, backend=self.backend)

@@ -474,6 +474,8 @@ def test_magic_words_drive_the_api(desk, sp, windows_plan, tmp_path):
     assert payload["name"] == "Wochenwartung" and payload["hosts"] == [HOST, "kasse-02"]
     assert payload["variants"]["windows"]["approved_steps"] == [7]
     assert desk.run("schedules --tag kunde:x")["schedule_id"].tolist() == [schedule.id]
+    changed = desk.run(line.replace("90min", "2h") + f" --replaces {schedule.id}")
+    assert (changed.id, changed.revision, sp.envelopes[-1]["payload"]["window_minutes"]) == (schedule.id, 2, 120)
     assert desk.run(f"pause {schedule.id}").status == "paused"
     assert desk.run(f"resume {schedule.id}").status == "active"
     assert desk.run(f"occurrences {schedule.id}").empty
