@@ -27,7 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["ApiKey", "AuditLog", "Base", "Case", "CaseStat", "Host", "HostTag", "Job", "JobTarget", "License",
+__all__ = ["ApiKey", "AuditLog", "Base", "Case", "CaseStat", "Host", "HostSensorKey", "HostTag", "Job", "JobTarget", "License",
            "LicenseEvent", "Machine", "MetricSample", "Organisation", "Schedule", "ScheduleOccurrence",
            "SessionRevocation", "Technician", "new_id", "utcnow"]
 
@@ -379,3 +379,19 @@ class ScheduleOccurrence(Base):
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+# ---- which sensor key serves which host (docs/remote-jobs.md §3; migration 0007) -----------------------------
+class HostSensorKey(Base):
+    """The sensor key that serves a host's remote jobs: bound by the first job fetch, report or job-linked changelog
+    upload for the host (or by an admin creating the key with ``hostname``, then ``pinned``: that key serves only
+    this host). Afterwards only this key may fetch and report for the host; a binding to a revoked key no longer
+    counts (the next key to ask takes the host over: rotation and recovery)."""
+
+    __tablename__ = "host_sensor_keys"
+    __table_args__ = (Index("ix_host_sensor_keys_key", "key_id"),)
+    organisation_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    hostname: Mapped[str] = mapped_column(String(255), primary_key=True)
+    key_id: Mapped[str] = mapped_column(String(36))
+    pinned: Mapped[bool] = mapped_column(Boolean, default=False)
+    bound_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

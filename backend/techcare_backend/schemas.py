@@ -340,6 +340,15 @@ class ApiKeyCreate(Strict):
     name: Name
     role: Role
     technician_name: Name | None = None
+    hostname: Hostname | None = Field(None, description=(
+        "sensor keys only: the host this key serves; it is bound to the key at once and the key serves no other "
+        "host (docs/remote-jobs.md §3)"))
+
+    @model_validator(mode="after")
+    def _hostname_for_sensors(self) -> ApiKeyCreate:
+        if self.hostname is not None and self.role != "sensor":
+            raise ValueError("hostname is allowed only for sensor keys (role: sensor)")
+        return self
 
 
 class ApiKeyCreated(BaseModel):
@@ -348,6 +357,7 @@ class ApiKeyCreated(BaseModel):
     role: Role
     name: str
     technician_id: str | None = None
+    hostname: str | None = Field(None, description="the host this sensor key serves (created with hostname)")
 
 
 class ApiKeyPublic(BaseModel):

@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field, StringConstraints, WithJsonSchema
 from .schemas import Strict, trimmed_pattern
 
 __all__ = ["FINAL_STATUSES", "JobCancel", "JobCreate", "JobList", "JobPublic", "JobReport", "JobReported",
-           "JobTargetPublic", "SensorJob", "SensorJobs", "TARGET_STATUSES"]
+           "JobTargetPublic", "SensorJob", "SensorKeyRef", "SensorJobs", "TARGET_STATUSES"]
 
 JobKind = Literal["diagnose", "drivers", "repair", "rollback"]
 TargetStatus = Literal["queued", "delivered", "running", "succeeded", "failed", "rolled_back", "refused", "expired",
@@ -90,6 +90,16 @@ class JobCancel(Strict):
         None, description="cancel only these hosts' targets (default: all)")
 
 
+class SensorKeyRef(BaseModel):
+    """The sensor key serving a host's jobs (``docs/remote-jobs.md`` §3)."""
+
+    id: str
+    name: str
+    prefix: str
+    pinned: bool = Field(description="created for this host (serves no other)")
+    bound_at: datetime
+
+
 class JobTargetPublic(BaseModel):
     host: str
     status: TargetStatus
@@ -104,6 +114,8 @@ class JobTargetPublic(BaseModel):
     finished_at: datetime | None = None
     cancel_requested: bool = Field(False, description="cancelled by a technician while delivered or running: "
                                                       "the sensor stops before its next step")
+    sensor_key: SensorKeyRef | None = Field(None, description="the sensor key that serves this host (only it may "
+                                                              "fetch and report; GET /api/jobs/{id} only)")
 
 
 class JobPublic(BaseModel):

@@ -11,11 +11,12 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from techcare.editions import EDITION_NAMES, FEATURE_NAMES, edition_for
 from techcare.i18n import tr
 
-from .. import crud
+from .. import crud, crud_bindings
 from ..core.errors import ApiError
 from ..core.security import hash_api_key
 
@@ -295,3 +296,59 @@ def too_many(retry: int, lang: str) -> ApiError:
                                             "Too many requests; retry in {s} s.", lang, s=retry),
                     headers={"Retry-After": str(retry)})
 
+
+# ---- a sensor key acts only for the host it serves (crud_bindings; docs/remote-jobs.md §3) -------------------
+def host_bound_error(exc: crud_bindings.HostBound, lang: str) -> ApiError:
+    if exc.reason == "pinned":
+        return ApiError(403, "HOST_BOUND", tr(
+            "Dieser Sensor-Schlüssel wurde für den Rechner {p} angelegt und bedient nur ihn, nicht {h}.",
+            "This sensor key was created for host {p} and serves only it, not {h}.", lang, h=exc.hostname,
+            p=exc.pinned_to))
+    return ApiError(403, "HOST_BOUND", tr(
+        "Der Rechner {h} wird von einem anderen Sensor-Schlüssel bedient{k}; nur dieser darf seine Aufträge abholen "
+        "und melden. Bekommt der Rechner einen neuen Schlüssel, widerrufen Sie den alten (DELETE /api/keys/ID).",
+        "Host {h} is served by another sensor key{k}; only that key may fetch and report its jobs. When the host "
+        "gets a new key, revoke the old one (DELETE /api/keys/ID).", lang, h=exc.hostname,
+        k=f" ({exc.bound_prefix}...)" if exc.bound_prefix else ""))
+
+
+def _binding_cache(ctx: AppContext) -> crud_bindings.BindingCache:
+    cache = getattr(ctx, "_host_bindings", None)
+    if cache is None:
+        cache = crud_bindings.BindingCache(ctx.settings.auth_cache_seconds)
+        ctx._host_bindings = cache  # type: ignore[attr-defined]
+    return cache
+
+
+def check_host(ctx: AppContext, principal: Principal, hostnames: list[str], lang: str, *, what: str,
+               ip: str | None = None) -> None:
+    """403 ``HOST_BOUND`` (audited) unless ``principal`` (a sensor key) serves the host (one name) or one of the
+    hosts of a job or occurrence (several); binds an unbound host (:func:`crud_bindings.claim`). Other roles pass.
+    Blocking: call it in the thread pool (sync routes are)."""
+    if principal.role != "sensor" or not hostnames:
+        return
+    cache = _binding_cache(ctx)
+    if any(cache.allowed(principal.organisation_id, h, principal.key_id) for h in hostnames):
+        return
+    try:
+        if len(hostnames) == 1:
+            crud_bindings.claim(ctx.sessionmaker, organisation_id=principal.organisation_id, hostname=hostnames[0],
+                                key_id=principal.key_id, actor=principal.actor, ip=ip)
+            cache.remember(principal.organisation_id, hostnames[0], principal.key_id)
+        else:
+            crud_bindings.claim_any(ctx.sessionmaker, organisation_id=principal.organisation_id, hostnames=hostnames,
+                                    key_id=principal.key_id, actor=principal.actor, ip=ip)
+    except crud_bindings.HostBound as exc:
+        log.warning("sensor key %s refused for host %r (%s): %s", principal.key_id, exc.hostname, what, exc.reason)
+        crud_bindings.record_refusal(ctx.sessionmaker, organisation_id=principal.organisation_id, exc=exc,
+                                     key_id=principal.key_id, actor=principal.actor, what=what, ip=ip)
+        raise host_bound_error(exc, lang) from None
+
+
+async def acheck_host(ctx: AppContext, principal: Principal, hostname: str, lang: str, *, what: str,
+                      ip: str | None = None) -> None:
+    """:func:`check_host` for one host from the event loop: the cache without a thread, else in the thread pool."""
+    if principal.role != "sensor" or _binding_cache(ctx).allowed(principal.organisation_id, hostname,
+                                                                 principal.key_id):
+        return
+    await run_in_threadpool(check_host, ctx, principal, [hostname], lang, what=what, ip=ip)

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 
 from techcare.i18n import tr
 
-from ... import crud
+from ... import crud, crud_bindings
 from ...core.errors import ApiError
 from ...core.licensing import license_cache_key
 from ...schemas import (
@@ -122,8 +122,12 @@ def create_org_api_key(org_id: str, body: ApiKeyCreate, admin: AdminDep, session
                                             lang, id=org_id))
     row, key = crud.create_api_key(session, organisation_id=org_id, name=body.name, role=body.role,
                                    technician_name=body.technician_name, actor=admin, ip=client_ip(request, ctx))
+    if body.hostname is not None:  # a sensor key made for one host: bound (pinned) to it at once
+        crud_bindings.bind_at_creation(session, organisation_id=org_id, hostname=body.hostname, key_id=row.id,
+                                       actor=admin, ip=client_ip(request, ctx))
     session.commit()
-    return ApiKeyCreated(id=row.id, key=key, role=body.role, name=row.name, technician_id=row.technician_id)
+    return ApiKeyCreated(id=row.id, key=key, role=body.role, name=row.name, technician_id=row.technician_id,
+                         hostname=body.hostname)
 
 
 @router.get("/audit", response_model=list[AuditPublic])

@@ -5,15 +5,15 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field, field_validator
 
 from techcare.i18n import tr
 
-from ... import crud_changelogs, crud_jobs, crud_schedules
+from ... import crud_bindings, crud_changelogs, crud_jobs, crud_schedules
 from ...core.errors import ApiError
 from ...schemas import DATETIME_RANGE, ErrorPublic, Strict
-from ..deps import CtxDep, HumanDep, LangDep, PrincipalDep
+from ..deps import CtxDep, HumanDep, LangDep, PrincipalDep, check_host, client_ip
 
 router = APIRouter(prefix="/api/changelogs", tags=["changelogs"])
 
@@ -74,10 +74,12 @@ class ChangelogUploaded(BaseModel):
 
 @router.post("", response_model=ChangelogUploaded, responses={404: {"model": ErrorPublic,
                                                                    "description": "no remote job with this job_id"}})
-def upload(body: ChangelogUpload, principal: PrincipalDep, ctx: CtxDep, lang: LangDep) -> ChangelogUploaded:
+def upload(body: ChangelogUpload, principal: PrincipalDep, ctx: CtxDep, lang: LangDep,
+           request: Request) -> ChangelogUploaded:
     """Store a repair session's changelog entries for the caller's organisation. Re-uploading is safe: entries
     already stored (same session, same content) are counted as ``duplicates``. With ``job_id`` the entries are
-    linked to that remote job of the organisation (404 if there is none); a sensor key uploads only so."""
+    linked to that remote job of the organisation (404 if there is none); a sensor key uploads only so, and only
+    for a job or occurrence of the host it serves (403 ``HOST_BOUND``, ``docs/remote-jobs.md`` §3)."""
     occurrence = (body.schedule_id, body.occurrence) if body.schedule_id and body.occurrence else None
     if principal.role == "sensor" and body.job_id is None and occurrence is None:
         raise ApiError(403, "FORBIDDEN", tr("Sensor-Schlüssel laden nur Protokolle von Fernaufträgen (job_id) oder "
@@ -100,6 +102,12 @@ def upload(body: ChangelogUpload, principal: PrincipalDep, ctx: CtxDep, lang: La
             raise ApiError(404, "NOT_FOUND", tr("Termin {o} des Wartungsplans {s} wurde in Ihrer Organisation nicht "
                                                 "ausgegeben.", "Occurrence {o} of schedule {s} was not handed out in "
                                                 "your organisation.", lang, o=occurrence[1], s=occurrence[0]))
+        if principal.role == "sensor":  # the job's or occurrence's hosts: the key must serve one of them
+            hosts = crud_bindings.job_hosts(session, organisation_id=principal.organisation_id, job_id=body.job_id) \
+                if body.job_id is not None else crud_bindings.occurrence_hosts(
+                    session, organisation_id=principal.organisation_id, schedule_id=occurrence[0],  # type: ignore
+                    occurrence=occurrence[1])  # type: ignore[index]
+            check_host(ctx, principal, hosts, lang, what="changelog", ip=client_ip(request, ctx))
         statuses = crud_changelogs.store_entries(session, organisation_id=principal.organisation_id,
                                                  run_session=body.session, entries=body.entries,
                                                  uploaded_by=principal.key_id, job_id=body.job_id)

@@ -22,7 +22,7 @@ from starlette.concurrency import run_in_threadpool
 
 from techcare.i18n import tr
 
-from ... import crud_jobs, crud_schedules
+from ... import crud_bindings, crud_jobs, crud_schedules
 from ...core.errors import ApiError
 from ...schemas import ErrorPublic, UtcDatetime
 from ...schemas_jobs import (
@@ -34,6 +34,7 @@ from ...schemas_jobs import (
     JobReport,
     JobReported,
     SensorJobs,
+    SensorKeyRef,
 )
 from .tags import TagQuery
 from ..deps import (
@@ -43,8 +44,10 @@ from ..deps import (
     Principal,
     SensorDep,
     SessionDep,
+    acheck_host,
     aorg_entitlements,
     check_entitlement,
+    check_host,
     client_ip,
     requires,
 )
@@ -155,7 +158,8 @@ def list_jobs(principal: TechnicianDep, session: SessionDep,
 def get_job(job_id: JobIdPath, principal: TechnicianDep, session: SessionDep, lang: LangDep,
             host: Annotated[str | None, Query(min_length=1, max_length=255, description=(
                 "only this host's target (a large job's diagnoses one at a time)"))] = None) -> JobPublic:
-    """One job with every host's status, steps and (diagnose jobs) diagnosis; with ``host`` only that target."""
+    """One job with every host's status, steps and (diagnose jobs) diagnosis; with ``host`` only that target.
+    ``sensor_key``: the sensor key that serves the host (``docs/remote-jobs.md`` §3)."""
     crud_jobs.expire_overdue(session, organisation_id=principal.organisation_id, now=_now(), job_id=job_id)
     job = crud_jobs.get_job(session, organisation_id=principal.organisation_id, job_id=job_id)
     if job is None:
@@ -167,6 +171,13 @@ def get_job(job_id: JobIdPath, principal: TechnicianDep, session: SessionDep, la
         if not public.targets:
             raise ApiError(404, "NOT_FOUND", tr("{h} ist kein Ziel von Auftrag {j}.", "{h} is not a target of job {j}.",
                                                 lang, h=host, j=job_id))
+    bound = crud_bindings.bindings_for(session, organisation_id=principal.organisation_id,
+                                       hostnames=[t.host for t in public.targets])
+    for target in public.targets:
+        if target.host in bound:
+            b = bound[target.host]
+            target.sensor_key = SensorKeyRef(id=b.key_id, name=b.key_name, prefix=b.key_prefix, pinned=b.pinned,
+                                             bound_at=b.bound_at)
     return public
 
 
@@ -279,7 +290,7 @@ def _sensor_body(jobs: list[tuple[str, str]], cancelled: list[str],
 
 @router.get("/api/sensor/jobs", response_model=SensorJobs,
             responses={**ERRORS, 422: {"model": ErrorPublic, "description": f"wait above {MAX_WAIT} s"}})
-async def fetch_jobs(request: Request, principal: JobSensorDep, ctx: CtxDep, host: HostQuery,
+async def fetch_jobs(request: Request, principal: JobSensorDep, ctx: CtxDep, host: HostQuery, lang: LangDep,
                      wait: Annotated[int, Query(ge=0, le=MAX_WAIT, description="seconds to hold the request while "
                                                 "nothing is due (long-poll)")] = 0) -> Response:
     """The host's due jobs (they become ``delivered``), the ids of delivered jobs a technician cancelled and its
@@ -287,7 +298,9 @@ async def fetch_jobs(request: Request, principal: JobSensorDep, ctx: CtxDep, hos
 
     Due: queued, ``not_before`` at most 5 minutes ahead, not expired. With ``wait`` and nothing due the request is
     held until a job for this host is queued (any backend instance) or ``wait`` seconds pass. A host that never
-    sent a sample simply gets nothing."""
+    sent a sample simply gets nothing. Only the sensor key serving ``host`` may fetch (the first to ask binds it;
+    403 ``HOST_BOUND`` for any other, ``docs/remote-jobs.md`` §3)."""
+    await acheck_host(ctx, principal, host, lang, what="fetch", ip=client_ip(request, ctx))
     waiters = waiters_for(request)
     key = (principal.organisation_id, host)
     deadline = asyncio.get_running_loop().time() + wait
@@ -317,7 +330,7 @@ async def fetch_jobs(request: Request, principal: JobSensorDep, ctx: CtxDep, hos
                         409: {"model": ErrorPublic, "description": "the target is final already"},
                         422: {"model": ErrorPublic}})
 def report(job_id: JobIdPath, body: JobReport, principal: JobSensorDep, session: SessionDep,
-           lang: LangDep) -> JobReported:
+           lang: LangDep, ctx: CtxDep, request: Request) -> JobReported:
     """Progress (``running`` with the steps so far) or the result of a job on ``host``. The answer's ``cancel``
     is true when a technician cancelled: stop before the next step and report ``cancelled``. ``interrupted`` is
     stored as ``failed`` with reason ``interrupted``. Final states are final (409 after)."""
@@ -326,6 +339,7 @@ def report(job_id: JobIdPath, body: JobReport, principal: JobSensorDep, session:
         raise ApiError(422, "VALIDATION_ERROR", tr(
             "steps und diagnosis zusammen sind größer als {m} Bytes.",
             "steps and diagnosis together are larger than {m} bytes.", lang, m=MAX_RESULT_BYTES))
+    check_host(ctx, principal, [body.host], lang, what="report", ip=client_ip(request, ctx))  # 403 HOST_BOUND
     try:
         target = crud_jobs.record_report(session, organisation_id=principal.organisation_id, job_id=job_id,
                                          hostname=body.host, status=body.status, reason=body.reason,

@@ -7,7 +7,7 @@ from fastapi.responses import Response
 
 from techcare.i18n import tr
 
-from ... import crud
+from ... import crud, crud_bindings
 from ...core.errors import ApiError
 from ...models import Organisation
 from ...schemas import (
@@ -61,8 +61,12 @@ def create_key(body: ApiKeyCreate, principal: OrgAdminDep, session: SessionDep, 
     row, key = crud.create_api_key(session, organisation_id=principal.organisation_id, name=body.name,
                                    role=body.role, technician_name=body.technician_name, actor=principal.actor,
                                    ip=client_ip(request, ctx))
+    if body.hostname is not None:  # a sensor key made for one host: bound (pinned) to it at once
+        crud_bindings.bind_at_creation(session, organisation_id=principal.organisation_id, hostname=body.hostname,
+                                       key_id=row.id, actor=principal.actor, ip=client_ip(request, ctx))
     session.commit()
-    return ApiKeyCreated(id=row.id, key=key, role=body.role, name=row.name, technician_id=row.technician_id)
+    return ApiKeyCreated(id=row.id, key=key, role=body.role, name=row.name, technician_id=row.technician_id,
+                         hostname=body.hostname)
 
 
 @router.get("/keys", response_model=list[ApiKeyPublic])
