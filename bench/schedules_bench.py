@@ -97,9 +97,8 @@ def build(sessionmaker, hosts: int, tags: int, rng: random.Random) -> tuple[str,
                        "window_minutes": 120, "catch_up": False, "allow_high_risk": False, "allow_reboot": False,
                        "valid_from": iso(created), "valid_until": iso(created + timedelta(days=365)),
                        "issued_at": iso(created), "signer": "Bench"}
-            parsed = crud_schedules.parse_envelope(key.sign(payload), now=created)
-            crud_schedules.create_schedule(session, organisation_id=org.id, parsed=parsed, created_by="bench",
-                                           actor="bench", now=created)
+            crud_schedules.create_schedule(session, organisation_id=org.id, envelope=key.sign(payload),
+                                           created_by="bench", actor="bench", now=created)
         session.commit()
     return org.id, names
 

@@ -32,13 +32,14 @@ from sqlalchemy.orm import Session
 from techcare.signing import MAX_ENVELOPE_BYTES, canonical_json
 
 from .crud import add_audit
-from .crud_jobs import JOB_ID, KEY_ID, PLATFORMS, SIGNATURE, TIME, JobInvalid
-from .sensor_facts import valid_tag
+from .crud_jobs import JOB_ID, KEY_ID, PLATFORMS, SIGNATURE, JobInvalid
 from .models import Host, HostTag, Schedule, ScheduleOccurrence
+from .schemas_schedules import DTSTART_PATTERN, RRULE_PATTERN, TIME_PATTERN
+from .sensor_facts import valid_tag
 from .recurrence import Occurrence, Rule, RuleInvalid, check_rule, parse_dtstart, zone_for
 
 __all__ = ["MAX_VALIDITY", "PAYLOAD_FIELDS", "DueIndex", "ParsedSchedule", "ScheduleConflict", "ScheduleNotFound",
-           "ScheduleRoute", "create_schedule", "due_index", "get_schedule", "list_occurrences", "list_schedules",
+           "ScheduleRoute", "ScheduleValidity", "create_schedule", "due_index", "get_schedule", "list_occurrences", "list_schedules",
            "materialize", "parse_envelope", "record_report", "route_fields", "rule_of", "schedule_public",
            "set_state", "unreported"]
 
@@ -48,6 +49,18 @@ MAX_VALIDITY = timedelta(days=400)
 MIN_WINDOW, MAX_WINDOW = 5, 1440
 FINAL = frozenset({"ran", "failed", "skipped"})
 OCCURRENCE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}$")
+SCHEDULE_TIME, DTSTART, RRULE = re.compile(TIME_PATTERN), re.compile(DTSTART_PATTERN), re.compile(RRULE_PATTERN)
+
+
+class ScheduleValidity(JobInvalid):
+    """The payload has the declared shape, but its timing cannot work: 409 with :attr:`code`
+    ``SCHEDULE_RECURRENCE`` (the rrule or dtstart cannot be evaluated, or occurrences come closer than the window)
+    or ``SCHEDULE_VALIDITY`` (the validity ended, runs backwards, is over 400 days or holds no occurrence), like a
+    license that expired before it was issued. A payload that does not have the declared shape is a 422."""
+
+    def __init__(self, de: str, en: str, code: str = "SCHEDULE_VALIDITY", **fmt: Any) -> None:
+        super().__init__(de, en, **fmt)
+        self.code = code
 
 
 class ScheduleNotFound(LookupError):
@@ -86,15 +99,16 @@ class ParsedSchedule:
 # ---- the envelope -----------------------------------------------------------------------------------------------
 def _time(payload: dict[str, Any], name: str) -> datetime:
     value = payload.get(name)
-    if not isinstance(value, str) or not TIME.fullmatch(value):
-        raise JobInvalid("payload.{n}={v!r}: erwartet UTC in Sekunden mit „Z“, z.B. 2026-12-02T07:00:00Z.",
-                         "payload.{n}={v!r}: expected UTC to the second with 'Z', e.g. 2026-12-02T07:00:00Z.",
+    if not isinstance(value, str) or not SCHEDULE_TIME.fullmatch(value):
+        raise JobInvalid("payload.{n}={v!r}: erwartet UTC in Sekunden mit „Z“ (Jahr 2000-2999), z.B. "
+                         "2026-12-02T07:00:00Z.", "payload.{n}={v!r}: expected UTC to the second with 'Z' (year "
+                         "2000-2999), e.g. 2026-12-02T07:00:00Z.",
                          n=name, v=value if isinstance(value, (str, int, type(None))) else type(value).__name__)
     try:
         return datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
     except ValueError:
-        raise JobInvalid("payload.{n}={v!r} ist kein gültiges Datum.", "payload.{n}={v!r} is not a valid date.",
-                         n=name, v=value) from None
+        raise ScheduleValidity("payload.{n}={v!r} ist kein gültiges Datum.", "payload.{n}={v!r} is not a valid "
+                               "date.", n=name, v=value) from None
 
 
 def _flag(payload: dict[str, Any], name: str) -> bool:
@@ -146,6 +160,19 @@ class ScheduleRoute:
     schedule_id: str
     revision: int
     hosts: list[str]
+    envelope: dict[str, Any]  # with whole numbers written as 172.0 read as 172 (their canonical, signed form)
+
+
+def _whole(value: Any) -> Any:
+    """``value`` with floats that are whole numbers (JSON ``172.0``) as integers: JSON does not tell them apart and
+    the signed canonical form has only integers, so the signature covers the same bytes either way."""
+    if isinstance(value, float) and value.is_integer() and abs(value) <= 2**53:
+        return int(value)
+    if isinstance(value, list):
+        return [_whole(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _whole(v) for k, v in value.items()}
+    return value
 
 
 def route_fields(envelope: Any) -> ScheduleRoute:
@@ -165,17 +192,14 @@ def route_fields(envelope: Any) -> ScheduleRoute:
                          "envelope.signature: expected an Ed25519 signature in base64url (86 characters).")
     if not isinstance(payload, dict):
         raise JobInvalid("envelope.payload muss ein JSON-Objekt sein.", "envelope.payload must be a JSON object.")
+    payload = _whole(payload)
+    envelope = {**envelope, "payload": payload}
     unknown = sorted(str(k) for k in payload if k not in PAYLOAD_FIELDS)
     missing = [k for k in PAYLOAD_FIELDS if k not in payload]
     if unknown or missing:
         raise JobInvalid("payload: unbekannte Felder {u}, fehlende Felder {m} (erwartet: {a}).",
                          "payload: unknown fields {u}, missing fields {m} (expected: {a}).", u=unknown[:10] or "-",
                          m=missing or "-", a=", ".join(PAYLOAD_FIELDS))
-    try:
-        canonical_json(payload)
-    except ValueError as exc:
-        raise JobInvalid("envelope.payload ist nicht signierbar: {e}.", "envelope.payload cannot be signed: {e}.",
-                         e=exc) from None
     if payload.get("v") != 1 or isinstance(payload.get("v"), bool):
         raise JobInvalid("payload.v={v!r}: diese Version wird nicht unterstützt (erlaubt: 1).",
                          "payload.v={v!r}: this version is not supported (allowed: 1).", v=payload.get("v"))
@@ -201,15 +225,21 @@ def route_fields(envelope: Any) -> ScheduleRoute:
     if doubled:
         raise JobInvalid("payload.hosts nennt Rechner mehrfach: {h}.", "payload.hosts names hosts twice: {h}.",
                          h=", ".join(doubled[:10]))
-    return ScheduleRoute(schedule_id=schedule_id, revision=revision, hosts=list(hosts))
+    return ScheduleRoute(schedule_id=schedule_id, revision=revision, hosts=list(hosts), envelope=envelope)
 
 
 def parse_envelope(envelope: Any, *, now: datetime) -> ParsedSchedule:
     """All fields of a signed schedule (``docs/remote-jobs.md`` §5), or :class:`JobInvalid` naming the field and
     what is allowed. The signature is the hosts' business."""
     route = route_fields(envelope)
+    envelope = route.envelope
     payload, key_id = envelope["payload"], envelope["key_id"]
     schedule_id, revision, hosts = route.schedule_id, route.revision, route.hosts
+    try:
+        canonical_json(payload)
+    except ValueError as exc:
+        raise JobInvalid("envelope.payload ist nicht signierbar: {e}.", "envelope.payload cannot be signed: {e}.",
+                         e=exc) from None
     text = json.dumps(envelope, ensure_ascii=False, separators=(",", ":"))
     if len(text.encode("utf-8")) > MAX_ENVELOPE_BYTES:
         raise JobInvalid("Der Umschlag ist größer als {m} Bytes.", "The envelope is larger than {m} bytes.",
@@ -239,27 +269,44 @@ def parse_envelope(envelope: Any, *, now: datetime) -> ParsedSchedule:
         _flag(payload, "allow_reboot")
     valid_from, valid_until = _time(payload, "valid_from"), _time(payload, "valid_until")
     _time(payload, "issued_at")
-    if valid_until <= valid_from:
-        raise JobInvalid("payload.valid_until muss nach payload.valid_from liegen.",
-                         "payload.valid_until must be after payload.valid_from.")
-    if valid_until - valid_from > MAX_VALIDITY:
-        raise JobInvalid("Ein Wartungsplan gilt höchstens 400 Tage (valid_until - valid_from ist {d}).",
-                         "A schedule is valid for at most 400 days (valid_until - valid_from is {d}).",
-                         d=valid_until - valid_from)
-    if valid_until <= now:
-        raise JobInvalid("payload.valid_until={v} liegt in der Vergangenheit.", "payload.valid_until={v} is in the "
-                         "past.", v=payload["valid_until"])
     signer = payload.get("signer")
     if not isinstance(signer, str) or not signer.strip() or len(signer) > 200:
         raise JobInvalid("payload.signer: erwartet einen Namen mit 1 bis 200 Zeichen.",
                          "payload.signer: expected a name of 1 to 200 characters.")
+    rrule_text, dtstart_text = payload.get("rrule"), payload.get("dtstart")
+    if not isinstance(dtstart_text, str) or not DTSTART.fullmatch(dtstart_text):
+        raise JobInvalid("payload.dtstart={v!r}: erwartet eine Ortszeit ohne Zone in ganzen Minuten (Jahr 2000-2999), "
+                         "z.B. 2026-12-06T02:00:00.", "payload.dtstart={v!r}: expected a local time without zone in "
+                         "whole minutes (year 2000-2999), e.g. 2026-12-06T02:00:00.",
+                         v=dtstart_text if isinstance(dtstart_text, str) else type(dtstart_text).__name__)
+    if not isinstance(rrule_text, str) or len(rrule_text) > 500 or not RRULE.fullmatch(rrule_text):
+        raise JobInvalid("payload.rrule={v!r}: erwartet eine RRULE, die mit FREQ=DAILY, WEEKLY oder MONTHLY beginnt, "
+                         "danach Teile wie ;BYDAY=SU;BYHOUR=2;BYMINUTE=0 (erlaubt: INTERVAL, BYDAY, BYMONTHDAY, "
+                         "BYHOUR, BYMINUTE, BYSETPOS, BYMONTH, COUNT, UNTIL, WKST).", "payload.rrule={v!r}: expected "
+                         "an RRULE starting with FREQ=DAILY, WEEKLY or MONTHLY, then parts such as "
+                         ";BYDAY=SU;BYHOUR=2;BYMINUTE=0 (allowed: INTERVAL, BYDAY, BYMONTHDAY, BYHOUR, BYMINUTE, "
+                         "BYSETPOS, BYMONTH, COUNT, UNTIL, WKST).",
+                         v=rrule_text[:100] if isinstance(rrule_text, str) else type(rrule_text).__name__)
     try:
-        dtstart = parse_dtstart(payload.get("dtstart"))
-        rule = Rule(text=payload.get("rrule"), dtstart=dtstart,  # type: ignore[arg-type]
-                    window=timedelta(minutes=window), valid_from=valid_from, valid_until=valid_until)
+        rule = Rule(text=rrule_text, dtstart=parse_dtstart(dtstart_text), window=timedelta(minutes=window),
+                    valid_from=valid_from, valid_until=valid_until)
         check_rule(rule, min_gap=timedelta(minutes=window))
     except RuleInvalid as exc:
-        raise JobInvalid(exc.de, exc.en, **exc.fmt) from None
+        raise ScheduleValidity(exc.de, exc.en, code="SCHEDULE_RECURRENCE", **exc.fmt) from None
+    # when: the validity against itself and the clock (409, see ScheduleValidity)
+    if valid_until <= valid_from:
+        raise ScheduleValidity("payload.valid_until muss nach payload.valid_from liegen.",
+                               "payload.valid_until must be after payload.valid_from.")
+    if valid_until - valid_from > MAX_VALIDITY:
+        raise ScheduleValidity("Ein Wartungsplan gilt höchstens 400 Tage (valid_until - valid_from ist {d}).",
+                               "A schedule is valid for at most 400 days (valid_until - valid_from is {d}).",
+                               d=valid_until - valid_from)
+    if valid_until <= now:
+        raise ScheduleValidity("payload.valid_until={v} liegt in der Vergangenheit.",
+                               "payload.valid_until={v} is in the past.", v=payload["valid_until"])
+    if not rule.between("UTC", valid_from - timedelta(days=1), valid_until):
+        raise ScheduleValidity("payload.rrule: zwischen valid_from und valid_until liegt kein Termin.",
+                               "payload.rrule: there is no occurrence between valid_from and valid_until.")
     return ParsedSchedule(
         schedule_id=schedule_id, revision=revision, name=name.strip(), tag=tag, hosts=list(hosts),
         platforms=sorted(variants), rrule=payload["rrule"], dtstart=payload["dtstart"], window_minutes=window,

@@ -150,12 +150,8 @@ def parse_rule(text: object, dtstart: datetime) -> rrule:
 
 
 def check_rule(rule: Rule, *, min_gap: timedelta) -> None:
-    """:class:`RuleInvalid` unless the rule has an occurrence inside its validity and its occurrences are at least
-    ``min_gap`` (the window) apart, so one window ends before the next occurrence starts."""
-    first = rule.between("UTC", rule.valid_from - timedelta(days=1), rule.valid_until)
-    if not first:
-        raise RuleInvalid("payload.rrule: zwischen valid_from und valid_until liegt kein Termin.",
-                          "payload.rrule: there is no occurrence between valid_from and valid_until.")
+    """:class:`RuleInvalid` unless the rule's occurrences are at least ``min_gap`` (the window) apart, so one
+    window ends before the next occurrence starts."""
     naive = list(rule._rule.xafter(rule.dtstart, count=60, inc=True))
     for a, b in zip(naive, naive[1:]):
         if b - a < min_gap:

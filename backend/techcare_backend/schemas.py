@@ -30,6 +30,44 @@ WS = "\\t-\\r\\x1c-\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u
 NO_NUL_PATTERN = "^[^\\x00]*$"
 
 
+def _format_ranges() -> str:
+    """The BMP's format characters (Unicode category Cf: U+202E right-to-left override, U+200B zero width space,
+    U+FEFF, ...) as a regex class body (``\\uXXXX`` escapes, read alike by Python and ECMA regexes)."""
+    import unicodedata
+
+    ranges: list[list[int]] = []
+    for code in range(0x80, 0x10000):
+        if unicodedata.category(chr(code)) == "Cf":
+            if ranges and ranges[-1][1] == code - 1:
+                ranges[-1][1] = code
+            else:
+                ranges.append([code, code])
+    return "".join(f"\\u{a:04x}" if a == b else f"\\u{a:04x}-\\u{b:04x}" for a, b in ranges)
+
+
+# Control (Cc) and format (Cf) characters: invisible, or they reorder what is shown (a signer "Anna\u202eqqq" reads
+# backwards in every list). ``CONTROL`` includes all of them; ``CONTROL_NO_WS`` leaves out tab, line feed, vertical
+# tab, form feed and carriage return (ordinary whitespace). Format characters outside the BMP (emoji tag
+# sequences) are allowed: a regex class cannot name them alike for Python and ECMA.
+CONTROL_NO_WS = "\\x00-\\x08\\x0e-\\x1f\\x7f-\\x9f" + _format_ranges()
+CONTROL = "\\x00-\\x1f\\x7f-\\x9f" + _format_ranges()
+_CONTROL_NO_WS = re.compile(f"[{CONTROL_NO_WS}]")
+
+
+def control_character(value: str, *, whitespace_ok: bool = True) -> str | None:
+    """The first control or format character of ``value`` as ``U+XXXX``, else ``None`` (ordinary whitespace counts
+    only with ``whitespace_ok=False``)."""
+    found = (_CONTROL_NO_WS if whitespace_ok else _BAD_CONTROL).search(value)
+    return f"U+{ord(found.group()):04X}" if found else None
+
+
+def name_pattern() -> str:
+    """The regex of a display name (a job's or schedule's ``signer``): at least one character besides whitespace,
+    no control or format characters except ordinary whitespace."""
+    plain_ws = "\\t-\\r\\x20\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000"  # WS less Cc
+    return f"^[{plain_ws}]*[^{WS}{CONTROL_NO_WS}][^{CONTROL_NO_WS}]*$"
+
+
 def trimmed_pattern(min_length: int) -> str:
     """The regex of text without NUL that has at least ``min_length`` characters once stripped at both ends."""
     ch, solid, ws = "[^\\x00]", f"[^{WS}\\x00]", f"[{WS}]"
@@ -75,16 +113,19 @@ MAX_EXACT_INT = 2**53 - 1  # the largest integer every JSON parser reads exactly
 Float = Annotated[float, Field(strict=True)]  # a JSON number; not true, not "1.5"
 Bool = Annotated[bool, Field(strict=True)]  # true or false; not 1, not "yes"
 Name = trimmed(1, 200)
-HOSTNAME_PATTERN = (f"^[^{WS}/\\x00-\\x1f\\x7f](?:[^/\\x00-\\x1f\\x7f]*[^{WS}/\\x00-\\x1f\\x7f])?$")
-_BAD_HOSTNAME = re.compile(r"[/\x00-\x1f\x7f]")
+HOSTNAME_PATTERN = (f"^[^{WS}/{CONTROL}](?:[^/{CONTROL}]*[^{WS}/{CONTROL}])?$")
+_BAD_CONTROL = re.compile(f"[{CONTROL}]")
 
 
 def _hostname(value: str) -> str:
     if "\x00" in value:
         raise ValueError("text must not contain NUL characters")
-    if _BAD_HOSTNAME.search(value):
-        raise ValueError("a host name must not contain '/' or control characters (its pages and history are "
-                         "addressed by name)")
+    if "/" in value:
+        raise ValueError("a host name must not contain '/' (its pages and history are addressed by name)")
+    bad = control_character(value, whitespace_ok=False)
+    if bad is not None:
+        raise ValueError(f"a host name must not contain control or format characters ({bad}; allowed: letters, "
+                         "digits, '-', '.', '_', spaces inside)")
     if value != value.strip():
         raise ValueError("a host name must not start or end with whitespace")
     return value
@@ -475,11 +516,14 @@ class MetricSampleFields(BaseModel):
     uptime_seconds: Annotated[Float, Field(ge=0, le=1e10)] | None = None
     # docs/remote-jobs.md §5: cleaned, never refused (an unknown zone or bad tag must not block the sensor's spool)
     timezone: Annotated[str | None, BeforeValidator(sample_zone), WithJsonSchema(
-        {"description": "the host's IANA time zone, e.g. Europe/Berlin (schedules run in it); anything that is "
-                        "not a known zone is ignored, the sample is stored"})] = None
+        {"anyOf": [{"type": "string", "pattern": NO_NUL_PATTERN}, {"type": "null"}],
+         "description": "the host's IANA time zone, e.g. Europe/Berlin (schedules run in it); a zone this server "
+                        "does not know is ignored, the sample is stored"})] = None
     tags: Annotated[list[str] | None, BeforeValidator(sample_tags), WithJsonSchema(
-        {"description": "the sensor's SENSOR_TAGS, e.g. [\"kunde:baeckerei-mueller\"] (a list or a comma-separated "
-                        "text); values that are not valid tags are ignored, the sample is stored"})] = None
+        {"anyOf": [{"type": "array", "items": {"type": "string", "pattern": NO_NUL_PATTERN}},
+                   {"type": "string", "pattern": NO_NUL_PATTERN}, {"type": "null"}],
+         "description": "the sensor's SENSOR_TAGS, e.g. [\"kunde:baeckerei-mueller\"] (or one comma-separated "
+                        "text); texts that are not valid tags are ignored, the sample is stored"})] = None
 
 
 class MetricSampleCreate(NoNul, MetricSampleFields):

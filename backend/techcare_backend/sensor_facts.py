@@ -44,16 +44,35 @@ def clean_tags(tags: Iterable[object]) -> list[str]:
     return out[:MAX_TAGS_PER_HOST]
 
 
+def _text(value: object, field: str) -> str:
+    """``value`` as text without NUL or lone surrogates (like every other text of a sample), else ValueError."""
+    if not isinstance(value, str):
+        raise ValueError(f"{field} must be text")
+    if "\x00" in value:
+        raise ValueError(f"{field} must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(f"{field} must not contain lone surrogates") from None
+    return value
+
+
 def sample_zone(value: object) -> str | None:
-    """A sample's ``timezone``: kept if known, else ``None`` (the sample is stored anyway)."""
-    return valid_zone(value)
+    """A sample's ``timezone``: text (or null); kept if it is a known IANA zone, else ``None`` (the sample is stored
+    anyway: an unknown zone must not block the sensor's spool)."""
+    if value is None:
+        return None
+    return valid_zone(_text(value, "timezone"))
 
 
 def sample_tags(value: object) -> list[str] | None:
-    """A sample's ``tags``: ``None`` when not sent (an older sensor: its tags stay as they are), else the valid
-    ones (an empty list removes the sensor's tags)."""
+    """A sample's ``tags``: a list of texts or one comma-separated text (or null). ``None`` when not sent (an older
+    sensor: its tags stay as they are), else the valid ones (invalid tags are dropped, the sample is stored; an
+    empty list removes the sensor's tags)."""
     if value is None:
         return None
     if isinstance(value, str):
-        value = value.split(",")
-    return clean_tags(value) if isinstance(value, (list, tuple)) else None
+        value = _text(value, "tags").split(",")
+    if not isinstance(value, list):
+        raise ValueError("tags must be a list of texts or one comma-separated text")
+    return clean_tags(_text(v, "tags[]") for v in value)

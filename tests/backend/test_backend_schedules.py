@@ -117,9 +117,8 @@ class Clock:
         from techcare_backend import crud_schedules
 
         with self.ctx.sessionmaker() as session:
-            parsed = crud_schedules.parse_envelope(env, now=now)
-            crud_schedules.create_schedule(session, organisation_id=self.org.organisation_id, parsed=parsed,
-                                           created_by="test", actor="test", now=now)
+            _, _, parsed = crud_schedules.create_schedule(session, organisation_id=self.org.organisation_id,
+                                                          envelope=env, created_by="test", actor="test", now=now)
             session.commit()
         self.index.invalidate(self.org.organisation_id)
         return parsed.schedule_id
@@ -334,7 +333,7 @@ def test_revisions(client, org) -> None:
 @pytest.mark.parametrize("change, needle", [
     ({"rrule": "FREQ=HOURLY"}, "FREQ=HOURLY"),
     ({"rrule": "FREQ=WEEKLY;BYSECOND=5"}, "BYSECOND"),
-    ({"rrule": "FREQ=DAILY;BYHOUR=2,3", "window_minutes": 120}, "window"),
+    ({"rrule": "BYDAY=SU;FREQ=WEEKLY"}, "starting with FREQ"),
     ({"window_minutes": 2}, "window_minutes"),
     ({"dtstart": "2026-12-06T02:30:15"}, "dtstart"),
     ({"dtstart": "2026-12-06T02:30:00Z"}, "dtstart"),
@@ -345,7 +344,8 @@ def test_revisions(client, org) -> None:
     ({"tag": "Kunde Müller"}, "tag"),
     ({"hosts": []}, "hosts"),
     ({"catch_up": "yes"}, "catch_up"),
-    ({"valid_until": "2029-01-01T00:00:00Z"}, "400"),
+    ({"valid_from": "1999-12-31T00:00:00Z"}, "2000-2999"),
+    ({"extra": 1}, "unknown fields ['extra']"),
 ])
 def test_malformed_schedules_are_422_naming_the_problem(client, org, change, needle) -> None:
     resp = client.post("/api/schedules", json={"envelope": KEY.sign({**payload(["kasse-01"]), **change})},
@@ -354,12 +354,35 @@ def test_malformed_schedules_are_422_naming_the_problem(client, org, change, nee
     assert resp.json()["code"] == "INVALID_SCHEDULE" and needle in resp.json()["detail"]
 
 
+@pytest.mark.parametrize("change, code, needle", [
+    ({"rrule": "FREQ=WEEKLY;BYDAY=SU;BYDAY=MO"}, "SCHEDULE_RECURRENCE", "each once"),
+    ({"rrule": "FREQ=DAILY;BYHOUR=2,3", "window_minutes": 120}, "SCHEDULE_RECURRENCE", "window"),
+    ({"rrule": "FREQ=WEEKLY;BYDAY=XX"}, "SCHEDULE_RECURRENCE", "not a valid RRULE"),
+    ({"dtstart": "2026-02-30T02:00:00"}, "SCHEDULE_RECURRENCE", "dtstart"),
+    ({"valid_until": "2027-02-30T00:00:00Z"}, "SCHEDULE_VALIDITY", "not a valid date"),
+    ({"valid_until": "2029-01-01T00:00:00Z"}, "SCHEDULE_VALIDITY", "400 days"),
+    ({"valid_from": "2026-01-01T00:00:00Z", "valid_until": "2026-02-01T00:00:00Z"}, "SCHEDULE_VALIDITY",
+     "in the past"),
+    ({"valid_until": "2020-01-01T00:00:00Z"}, "SCHEDULE_VALIDITY", "after payload.valid_from"),
+    ({"rrule": "FREQ=WEEKLY;COUNT=1", "dtstart": "2026-01-04T02:30:00"}, "SCHEDULE_VALIDITY", "no occurrence"),
+])
+def test_a_timing_that_cannot_work_is_409(client, org, change, code, needle) -> None:
+    """The payload has the declared shape (schema violations are 422) but its recurrence or validity cannot work."""
+    resp = client.post("/api/schedules", json={"envelope": KEY.sign({**payload(["kasse-01"]), **change})},
+                       headers={**org.headers("technician"), "Accept-Language": "en"})
+    assert resp.status_code == 409, resp.text
+    assert resp.json()["code"] == code and needle in resp.json()["detail"], resp.text
+
+
 def test_errors_are_german_by_default_and_unknown_hosts_named(client, org) -> None:
     resp = create(client, org, envelope(["kasse-01"], rrule="FREQ=SECONDLY"))
-    assert resp.status_code == 422 and "nicht erlaubt" in resp.json()["detail"]
+    assert resp.status_code == 422 and "erwartet eine RRULE" in resp.json()["detail"]
     resp = create(client, org, envelope(["kasse-01", "nie-gesehen"]))
     assert resp.status_code == 404 and resp.json()["code"] == "UNKNOWN_HOSTS"
     assert "nie-gesehen" in resp.json()["detail"]
+    # who and what before the content: unknown hosts are named even when the content is wrong too
+    resp = create(client, org, envelope(["nie-gesehen"], rrule="FREQ=SECONDLY"))
+    assert resp.status_code == 404 and resp.json()["code"] == "UNKNOWN_HOSTS"
 
 
 def test_organisations_are_isolated(client, org, make_org) -> None:

@@ -35,7 +35,7 @@ from .routes import (
     router,
 )
 
-MONTH = re.compile(r"^[0-9]{4}-(0[1-9]|1[0-2])$")
+MONTH = re.compile(r"^2[0-9]{3}-(0[1-9]|1[0-2])$")
 SCHEDULE_ID = re.compile(r"^[0-9a-f]{32}$")
 RECENT_DAYS = 35
 AHEAD_DAYS = 14

@@ -61,7 +61,10 @@ def _utc(value: datetime | None) -> datetime | None:
 # ---- technicians ------------------------------------------------------------------------------------------------
 @router.post("/api/schedules", response_model=SchedulePublic, status_code=201,
              responses={**ERRORS, 404: {"model": ErrorPublic, "description": "hosts the organisation never saw"},
-                        409: {"model": ErrorPublic, "description": "revision not above the stored one"},
+                        409: {"model": ErrorPublic, "description": "revision not above the stored one "
+                              "(SCHEDULE_REVISION), id taken (SCHEDULE_EXISTS); the timing cannot work: rrule/dtstart "
+                              "not evaluable or occurrences closer than the window (SCHEDULE_RECURRENCE), validity "
+                              "ended, backwards, over 400 days or without an occurrence (SCHEDULE_VALIDITY)"},
                         422: {"model": ErrorPublic, "description": "malformed envelope or payload"}})
 def create_schedule(body: ScheduleCreate, principal: TechnicianDep, session: SessionDep, ctx: CtxDep,
                     lang: LangDep, request: Request) -> dict[str, Any]:
@@ -69,16 +72,17 @@ def create_schedule(body: ScheduleCreate, principal: TechnicianDep, session: Ses
     handed to each host at its occurrences; the hosts verify the signature."""
     now = _now()
     try:
-        parsed = crud_schedules.parse_envelope(body.envelope, now=now)
-    except JobInvalid as exc:
-        raise ApiError(422, "INVALID_SCHEDULE", tr(exc.de, exc.en, lang, **exc.fmt)) from None
-    try:
-        schedule, _ = crud_schedules.create_schedule(
-            session, organisation_id=principal.organisation_id, parsed=parsed,
+        route = crud_schedules.route_fields(body.envelope)
+        schedule, _, parsed = crud_schedules.create_schedule(
+            session, organisation_id=principal.organisation_id, envelope=body.envelope,
             created_by=principal.technician or principal.name, actor=principal.actor, now=now,
             ip=client_ip(request, ctx))
         public = crud_schedules.schedule_public(session, schedule, now=now)
         session.commit()
+    except crud_schedules.ScheduleValidity as exc:
+        raise ApiError(409, exc.code, tr(exc.de, exc.en, lang, **exc.fmt)) from None
+    except JobInvalid as exc:
+        raise ApiError(422, "INVALID_SCHEDULE", tr(exc.de, exc.en, lang, **exc.fmt)) from None
     except crud_schedules.ScheduleNotFound as exc:
         raise ApiError(404, "UNKNOWN_HOSTS", tr(
             "Diese Rechner haben Ihrer Organisation nie Messwerte gesendet: {h}.",
@@ -89,16 +93,16 @@ def create_schedule(body: ScheduleCreate, principal: TechnicianDep, session: Ses
             raise ApiError(409, "SCHEDULE_REVISION", tr(
                 "Wartungsplan {s} hat schon Revision {r}; eine Änderung braucht eine höhere Revision.",
                 "Schedule {s} is at revision {r} already; a change needs a higher revision.", lang,
-                s=parsed.schedule_id, r=exc.detail)) from None
+                s=route.schedule_id, r=exc.detail)) from None
         raise ApiError(409, "SCHEDULE_EXISTS", tr(
             "Die schedule_id {s} ist vergeben (oder gelöscht); ein neuer Plan braucht eine neue.",
             "The schedule_id {s} is taken (or deleted); a new schedule needs a new one.", lang,
-            s=parsed.schedule_id)) from None
+            s=route.schedule_id)) from None
     except sqlalchemy.exc.IntegrityError:  # the same schedule sent twice at the same moment
         session.rollback()
         raise ApiError(409, "SCHEDULE_REVISION", tr("Wartungsplan {s} wurde gleichzeitig gespeichert.",
                                                     "Schedule {s} was stored at the same moment.", lang,
-                                                    s=parsed.schedule_id)) from None
+                                                    s=route.schedule_id)) from None
     crud_schedules.due_index(request.app.state).invalidate(principal.organisation_id)
     ctx.cache.wake_jobs(principal.organisation_id, parsed.hosts)  # sensors waiting in a long-poll ask again
     return public
@@ -180,11 +184,6 @@ def occurrences(schedule_id: IdPath, principal: TechnicianDep, session: SessionD
     | skipped | missed``, reason, steps, changelog links. A window that passed without a hand-out or a report is
     recorded as ``missed`` here."""
     now = _now()
-    since, until = _utc(since) or now - timedelta(days=30), _utc(until) or now + timedelta(days=14)
-    if until <= since or until - since > MAX_RANGE:
-        raise ApiError(422, "VALIDATION_ERROR", tr(
-            "since muss vor until liegen, höchstens 400 Tage auseinander.",
-            "since must be before until, at most 400 days apart.", lang))
     schedule = crud_schedules.get_schedule(session, organisation_id=principal.organisation_id,
                                            schedule_id=schedule_id, include_deleted=True)
     if schedule is None:
@@ -192,6 +191,11 @@ def occurrences(schedule_id: IdPath, principal: TechnicianDep, session: SessionD
     if host is not None and host not in schedule.hosts:
         raise ApiError(404, "NOT_FOUND", tr("Wartungsplan {s} nennt den Rechner {h} nicht.",
                                             "Schedule {s} does not name host {h}.", lang, s=schedule_id, h=host))
+    since, until = _utc(since) or now - timedelta(days=30), _utc(until) or now + timedelta(days=14)
+    if until <= since or until - since > MAX_RANGE:
+        raise ApiError(422, "VALIDATION_ERROR", tr(
+            "since muss vor until liegen, höchstens 400 Tage auseinander.",
+            "since must be before until, at most 400 days apart.", lang))
     items = crud_schedules.list_occurrences(session, schedule, now=now, since=since, until=until, host=host)
     session.commit()  # missed occurrences recorded
     return {"schedule_id": schedule_id, "since": since, "until": until, "occurrences": items}
@@ -231,14 +235,14 @@ def report(schedule_id: IdPath, occurrence: OccurrencePath, body: OccurrenceRepo
 
 
 # ---- the monthly report -----------------------------------------------------------------------------------------
-MONTH = re.compile(r"^[0-9]{4}-(0[1-9]|1[0-2])$")
+MONTH = re.compile(r"^2[0-9]{3}-(0[1-9]|1[0-2])$")  # the years 2000 to 2999
 
 
 @router.get("/api/reports/maintenance", responses={**ERRORS, 422: {"model": ErrorPublic}})
 def maintenance_report(principal: TechnicianDep, session: SessionDep, ctx: CtxDep, lang: LangDep,
                        tag: TagQuery = None,
                        month: Annotated[str | None, Query(pattern=MONTH.pattern,
-                                                          description="YYYY-MM (default: this month)")] = None
+                                                          description="YYYY-MM, 2000-01 to 2999-12 (default: this month)")] = None
                        ) -> dict[str, Any]:
     """The data of the monthly maintenance report (``docs/remote-jobs.md`` §5): the hosts (of ``tag``), every
     occurrence of the month with its outcome and steps, and the open findings of each host's newest diagnosis and
