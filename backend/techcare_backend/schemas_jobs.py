@@ -9,9 +9,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, StringConstraints, WithJsonSchema
+from pydantic import BaseModel, Field, StringConstraints, WithJsonSchema, field_validator
 
-from .schemas import Strict, trimmed_pattern
+from .schemas import Strict, control_character, name_pattern, trimmed_pattern
 
 __all__ = ["FINAL_STATUSES", "JobCancel", "JobCreate", "JobList", "JobPublic", "JobReport", "JobReported",
            "JobTargetPublic", "SensorJob", "SensorKeyRef", "SensorJobs", "TARGET_STATUSES"]
@@ -66,7 +66,8 @@ ENVELOPE_SCHEMA: dict[str, Any] = {
                 "confirm_high_risk": {"type": "boolean"},
                 "rollback_of": {"anyOf": [{"type": "string", "pattern": JOB_ID_PATTERN}, {"type": "null"}]},
                 "not_before": _TIME, "expires": _TIME, "issued_at": _TIME,
-                "signer": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": trimmed_pattern(1)},
+                "signer": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": name_pattern(),
+                           "description": "the signer's name: no control or format characters (U+202E, ...)"},
             },
             "allOf": [
                 {"if": {"properties": {"kind": {"const": "repair"}}, "required": ["kind"]},
@@ -83,6 +84,18 @@ ENVELOPE_SCHEMA: dict[str, Any] = {
 class JobCreate(Strict):
     envelope: Annotated[dict[str, Any], WithJsonSchema(ENVELOPE_SCHEMA)] = Field(
         description="the signed envelope `{payload, key_id, signature}`; stored unchanged")
+
+    @field_validator("envelope")
+    @classmethod
+    def _signer_shown_as_written(cls, value: dict[str, Any]) -> dict[str, Any]:
+        """The signer is shown in every list: no control or format characters (a U+202E would show it reversed)."""
+        payload = value.get("payload")
+        signer = payload.get("signer") if isinstance(payload, dict) else None
+        bad = control_character(signer) if isinstance(signer, str) else None
+        if bad is not None:
+            raise ValueError(f"payload.signer must not contain control or format characters (found {bad}); "
+                             "allowed: a name of letters, digits, spaces and punctuation")
+        return value
 
 
 class JobCancel(Strict):

@@ -5,6 +5,7 @@ serves only it; revoking the bound key frees the host; two instances agree. Post
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -209,3 +210,42 @@ def test_two_instances_agree(pg_settings) -> None:
         assert fetch(a, key1, "PC-1").status_code == 401
         assert fetch(a, key2, "PC-1").status_code == 200
         assert fetch(b, key1, "PC-1").status_code == 401 and fetch(b, key2, "PC-1").status_code == 200
+
+
+# ---- L5: control and format characters in the signer and in host names ---------------------------------------
+@pytest.mark.parametrize("signer", ["Anna\u202eTechnikerin", "Anna\u200bT", "Anna\x85T", "\ufeffAnna", "Anna\x07"])
+def test_signer_with_control_or_format_characters_is_refused(client, shop, signer) -> None:
+    org, _keys = shop
+    env = diagnose_envelope(["KASSE-01"])
+    env["payload"]["signer"] = signer
+    env = KEY.sign(env["payload"])
+    resp = client.post("/api/jobs", json={"envelope": env}, headers={**org.headers("technician"),
+                                                                     "Accept-Language": "en"})
+    assert resp.status_code == 422, resp.text
+    assert "payload.signer" in resp.text and f"U+{ord(next(c for c in signer if not c.isalpha())):04X}" in resp.text
+    assert client.get("/api/jobs", headers=org.headers("technician")).json()["jobs"] == []
+
+
+def test_signer_with_ordinary_characters_is_kept(client, shop) -> None:
+    org, _keys = shop
+    env = diagnose_envelope(["KASSE-01"])
+    env["payload"]["signer"] = "Ünal Şahin-Müller (Büro)"
+    env = KEY.sign(env["payload"])
+    resp = client.post("/api/jobs", json={"envelope": env}, headers=org.headers("technician"))
+    assert resp.status_code == 201 and resp.json()["signer"] == "Ünal Şahin-Müller (Büro)"
+
+
+def test_host_names_with_control_or_format_characters_are_refused_per_sample(client, shop) -> None:
+    org, keys = shop
+    key = keys["KASSE-01"][1]
+    bad = ["KASSE\u202e10", "KASSE\u200b11", "KASSE\x8512", "\u2066KASSE-13"]
+    batch = [sample(name) for name in bad] + [sample("KASSE-14")]
+    resp = client.post("/api/monitoring/metrics/batch", json={"samples": batch}, headers=bearer(key))
+    assert resp.status_code == 200, resp.text
+    results = resp.json()["results"]
+    assert [r["status"] for r in results] == ["error"] * 4 + ["created"], results
+    assert all("hostname" in json.dumps(r) for r in results[:4])
+    resp = client.post("/api/monitoring/metrics", json=sample("KASSE\u202e15"), headers=bearer(key))
+    assert resp.status_code == 422 and "hostname" in resp.text and "U+202E" in resp.text, resp.text
+    hosts = {h["hostname"] for h in client.get("/api/monitoring/hosts", headers=org.headers("technician")).json()}
+    assert "KASSE-14" in hosts and not any(name in hosts for name in bad)
