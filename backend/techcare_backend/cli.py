@@ -1,15 +1,19 @@
-"""``techcare-backend``: serve, migrate, keys generate, org create.
+"""``techcare-backend``: serve, migrate, keys generate, keys create, org create.
 
     techcare-backend serve [--host 0.0.0.0] [--port 8000] [--workers 2]
     techcare-backend migrate
     techcare-backend keys generate [--env-file .env]
+    techcare-backend keys create --org ID --role sensor [--hostname H] [--name NAME] [--env-file FILE]
     techcare-backend org create NAME [--edition enterprise] [--technician NAME] [--env-file FILE]
 
 ``org create`` issues a license for an organisation (a new name creates it) and an API key for one technician,
 straight in the database the server uses (no admin token needed: whoever can read the server's configuration is
 its administrator). The keys are shown once; with ``--env-file`` they are written there (mode 0600) as
 ``EDITION``/``LICENSE_KEY``/``TECHCARE_API_KEY``/``TECHNICIAN_NAME`` instead of printed — ``scripts/start`` uses this for the local
-backend's organisation and hands the file to the setup wizard as its defaults.
+backend's organisation and hands the file to the setup wizard as its defaults. ``keys create`` adds an API key to
+an organisation (its id or name) the same way: a sensor key per monitored host (``--hostname``: the key serves
+only that host's remote jobs), another technician's or an admin's key; shown once or written as
+``TECHCARE_API_KEY`` into ``--env-file``.
 
 Configuration errors (unsafe secrets, bad URLs) end with one readable message and exit status 2. Without the
 ``server`` extra (``pip install 'techcare[server]'``) the server commands say so instead of a traceback.
@@ -96,6 +100,68 @@ def _keys(args: argparse.Namespace) -> int:
     return 0
 
 
+def _keys_create(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+    from sqlalchemy import select
+
+    from techcare.config import write_env_file
+
+    from . import crud, crud_bindings
+    from .core.config import load_backend_settings
+    from .core.db import make_engine, make_sessionmaker, migrate
+    from .models import Organisation
+    from .schemas import ApiKeyCreate
+
+    name = args.name or (f"sensor {args.hostname}" if args.hostname else f"{args.role} key")
+    try:
+        body = ApiKeyCreate(name=name, role=args.role, hostname=args.hostname,
+                            technician_name=args.technician if args.role != "sensor" else None)
+    except ValidationError as exc:
+        print(tr("Ungültige Angabe: {p}", "Invalid value: {p}", p="; ".join(
+            f"{'.'.join(str(x) for x in e['loc']) or 'hostname'}: {e['msg']}" for e in exc.errors())),
+              file=sys.stderr)
+        return 2
+    settings = load_backend_settings()
+    if settings.should_migrate:
+        migrate(settings.sqlalchemy_url)
+    engine = make_engine(settings.sqlalchemy_url, pool_size=1)
+    try:
+        with make_sessionmaker(engine)() as session:
+            org = session.get(Organisation, args.org) or session.scalar(
+                select(Organisation).where(Organisation.name == args.org))
+            if org is None:
+                print(tr("Organisation {o} gibt es nicht (ID oder Name wie bei 'org create').",
+                         "Organisation {o} does not exist (its id or name as 'org create' showed it).", o=args.org),
+                      file=sys.stderr)
+                return 2
+            row, api_key = crud.create_api_key(session, organisation_id=org.id, name=body.name, role=body.role,
+                                               technician_name=body.technician_name, actor="cli")
+            if body.hostname is not None:
+                crud_bindings.bind_at_creation(session, organisation_id=org.id, hostname=body.hostname,
+                                               key_id=row.id, actor="cli")
+            session.commit()
+            org_name, key_id = org.name, row.id
+    finally:
+        engine.dispose()
+    what = tr("Sensor-Schlüssel für {h}", "sensor key for {h}", h=body.hostname) if body.hostname else \
+        tr("Schlüssel ({r})", "key ({r})", r=body.role)
+    if args.env_file:
+        write_env_file(args.env_file, {"TECHCARE_API_KEY": api_key})
+        print(tr("Organisation {o}: {w} {id} als TECHCARE_API_KEY in {p} geschrieben (Modus 0600).",
+                 "Organisation {o}: {w} {id} written to {p} as TECHCARE_API_KEY (mode 0600).", o=org_name, w=what,
+                 id=key_id, p=args.env_file))
+    else:
+        print(tr("Organisation {o}: {w} {id} – wird nur jetzt angezeigt:",
+                 "Organisation {o}: {w} {id} – shown only now:", o=org_name, w=what, id=key_id))
+        print(f"TECHCARE_API_KEY={api_key}")
+    if body.role == "sensor":
+        print(tr("Die .env des Sensors braucht außerdem BACKEND_URL, LICENSE_KEY, EDITION (Pro Business oder "
+                 "höher) und REMOTE_JOBS=on (backend/README.md, \"Remote jobs\").",
+                 "The sensor's .env also needs BACKEND_URL, LICENSE_KEY, EDITION (Pro Business or higher) and "
+                 "REMOTE_JOBS=on (backend/README.md, \"Remote jobs\")."), file=sys.stderr)
+    return 0
+
+
 def _org_create(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
@@ -168,6 +234,21 @@ def build_parser() -> argparse.ArgumentParser:
     gen = keys_sub.add_parser("generate", help=tr("neue Geheimnisse erzeugen", "generate new secrets"))
     gen.add_argument("--env-file", help=tr("in diese .env-Datei schreiben", "write them into this .env file"))
     gen.set_defaults(func=_keys)
+    kcreate = keys_sub.add_parser("create", help=tr("API-Schlüssel für eine Organisation anlegen (z. B. einen "
+                                                    "Sensor-Schlüssel je Rechner)", "create an API key for an "
+                                                    "organisation (e.g. a sensor key per host)"))
+    kcreate.add_argument("--org", required=True, help=tr("ID oder Name der Organisation",
+                                                         "the organisation's id or name"))
+    kcreate.add_argument("--role", required=True, choices=["sensor", "technician", "admin"])
+    kcreate.add_argument("--hostname", help=tr("nur Sensor: der Rechner, den der Schlüssel bedient (nur ihn)",
+                                               "sensor only: the host the key serves (and no other)"))
+    kcreate.add_argument("--name", help=tr("Anzeigename des Schlüssels", "the key's display name"))
+    kcreate.add_argument("--technician", help=tr("Techniker/Admin: Name des Technikers (Standard: --name)",
+                                                 "technician/admin: the technician's name (default: --name)"))
+    kcreate.add_argument("--env-file", help=tr("als TECHCARE_API_KEY in diese Datei schreiben statt anzeigen (0600)",
+                                               "write it into this file as TECHCARE_API_KEY instead of printing "
+                                               "it (0600)"))
+    kcreate.set_defaults(func=_keys_create)
     org = sub.add_parser("org", help=tr("Organisationen verwalten", "manage organisations"))
     org_sub = org.add_subparsers(dest="org_command", required=True)
     create = org_sub.add_parser("create", help=tr("Organisation mit Lizenz und Techniker-Schlüssel anlegen",

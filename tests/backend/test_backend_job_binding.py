@@ -249,3 +249,36 @@ def test_host_names_with_control_or_format_characters_are_refused_per_sample(cli
     assert resp.status_code == 422 and "hostname" in resp.text and "U+202E" in resp.text, resp.text
     hosts = {h["hostname"] for h in client.get("/api/monitoring/hosts", headers=org.headers("technician")).json()}
     assert "KASSE-14" in hosts and not any(name in hosts for name in bad)
+
+
+# ---- L1: a sensor key from the command line ------------------------------------------------------------------
+def test_cli_keys_create_makes_a_sensor_key_for_one_host(tmp_path, monkeypatch, capsys) -> None:
+    from fastapi.testclient import TestClient
+    from techcare_backend.cli import main
+    from techcare_backend.core.config import load_backend_settings
+    from techcare_backend.main import create_app
+
+    monkeypatch.setenv("TECHCARE_ENV", "development")
+    monkeypatch.setenv("TECHCARE_DATA_DIR", str(tmp_path / "backend-data"))
+    assert main(["org", "create", "Bäckerei Müller", "--edition", "pro_business"]) == 0
+    capsys.readouterr()
+    out = tmp_path / "sensor.env"
+    assert main(["keys", "create", "--org", "Bäckerei Müller", "--role", "sensor", "--hostname", "KASSE-01",
+                 "--env-file", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert "tck_" not in captured.out and "KASSE-01" in captured.out
+    assert "LICENSE_KEY" in captured.err and "REMOTE_JOBS=on" in captured.err
+    assert oct(out.stat().st_mode & 0o777) == "0o600"
+    key = dict(line.split("=", 1) for line in out.read_text().splitlines())["TECHCARE_API_KEY"]
+    assert main(["keys", "create", "--org", "Bäckerei Müller", "--role", "technician", "--hostname", "X"]) == 2
+    assert "hostname" in capsys.readouterr().err
+    assert main(["keys", "create", "--org", "nope", "--role", "sensor"]) == 2
+    assert "nope" in capsys.readouterr().err
+    assert main(["keys", "create", "--org", "Bäckerei Müller", "--role", "sensor", "--hostname", "A\u202eB"]) == 2
+    assert "U+202E" in capsys.readouterr().err
+    with TestClient(create_app(load_backend_settings())) as client:
+        me = client.get("/api/me", headers=bearer(key)).json()
+        assert me["role"] == "sensor" and me["organisation"]["name"] == "Bäckerei Müller"
+        assert fetch(client, key, "KASSE-01").status_code == 200
+        resp = fetch(client, key, "KASSE-02")
+        assert resp.status_code == 403 and resp.json()["code"] == "HOST_BOUND"
