@@ -26,11 +26,17 @@ import httpx
 
 from ._version import __version__
 from .errors import BackendError
-from .i18n import tr
+from .i18n import get_language, tr
 
-__all__ = ["RETRY_STATUSES", "BackendClient", "BackendHTTPError", "BackendUnavailable", "parse_retry_after"]
+__all__ = ["FETCH_LIMIT", "RETRY_STATUSES", "BackendClient", "BackendHTTPError", "BackendUnavailable",
+           "parse_retry_after"]
 
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+#: the largest answer to ``GET /api/sensor/jobs`` a sensor reads: at most 10 jobs of at most 256 KiB (the
+#: backend's envelope limit) plus the due maintenance occurrences and cancelled ids fit many times over
+FETCH_LIMIT = 8 * 1024 * 1024
+#: seconds a job fetch may take beyond its long-poll ``wait`` before it is given up (slow answers included)
+FETCH_MARGIN = 15.0
 
 
 class BackendUnavailable(BackendError):
@@ -156,6 +162,7 @@ class BackendClient:
                 headers: dict[str, str] | None = None) -> httpx.Response:
         """One call with retries. Returns the response for 2xx/3xx; raises :class:`BackendError` subclasses."""
         headers = dict(headers or {})
+        headers.setdefault("Accept-Language", get_language())  # the backend's messages in the technician's language
         if auth:
             if not self.api_key:
                 raise BackendError(tr("Kein API-Schlüssel: TECHCARE_API_KEY ist nicht gesetzt.",
@@ -324,12 +331,80 @@ class BackendClient:
     def fetch_jobs(self, host: str, *, wait: int = 0) -> Any:
         """``GET /api/sensor/jobs``: ``{"jobs": [{"job_id", "envelope"}...], "cancelled": [job_id...]}`` due for
         ``host``. With ``wait`` (1..30 s) and nothing due the backend holds the request until a job is queued
-        (long-poll): no retries then, the sensor's job loop backs off itself."""
+        (long-poll): no retries then, the sensor's job loop backs off itself.
+
+        A hostile or broken backend cannot exhaust the host: the answer is read as a stream and given up past
+        :data:`FETCH_LIMIT` bytes or ``wait`` + :data:`FETCH_MARGIN` seconds (a trickling answer included; checked
+        after each chunk, so at most one read timeout later), and a body that is not JSON (or nested too deeply)
+        becomes one :class:`BackendUnavailable` that says so."""
         wait = max(0, min(30, int(wait)))
-        if wait:
-            return self.get_json("/api/sensor/jobs", params={"host": host, "wait": wait}, retries=0,
-                                 timeout=wait + 15.0)
-        return self.get_json("/api/sensor/jobs", params={"host": host, "wait": 0})
+        budget = wait + FETCH_MARGIN
+        deadline = time.monotonic() + budget
+        headers = {"Accept-Language": get_language()}
+        if self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        else:
+            self.request("GET", "/api/sensor/jobs", params={"host": host, "wait": 0}, retries=0)  # names the problem
+        timeout = httpx.Timeout(min(budget, wait + 10.0), connect=min(5.0, budget))
+        response: httpx.Response | None = None
+        for attempt in range(1 if wait else self.retries + 1):
+            self.attempts += 1
+            try:
+                with self._client.stream("GET", self.url("/api/sensor/jobs"), params={"host": host, "wait": wait},
+                                         headers=headers, timeout=timeout) as response:
+                    status = response.status_code
+                    if status in RETRY_STATUSES or status >= 400:
+                        response.read()  # error bodies are small; a large one is cut below by the limit anyway
+                    else:
+                        body = self._read_capped(response, deadline)
+                        return _json_answer(body, self.base_url)
+            except httpx.TransportError as exc:
+                if attempt < (0 if wait else self.retries) and time.monotonic() < deadline:
+                    self._sleep(self._delay(attempt, None))
+                    continue
+                raise BackendUnavailable(
+                    tr("Backend nicht erreichbar ({url}): {exc}", "Backend not reachable ({url}): {exc}",
+                       url=self.base_url, exc=f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__),
+                    hint=tr("Prüfe BACKEND_URL, die Netzwerkverbindung und ob der Server läuft (techcare doctor).",
+                            "Check BACKEND_URL, the network connection and whether the server runs (techcare doctor).")
+                ) from None
+            if status in RETRY_STATUSES and attempt < (0 if wait else self.retries) and time.monotonic() < deadline:
+                self._sleep(self._delay(attempt, None))
+                continue
+            break
+        assert response is not None
+        if status in RETRY_STATUSES or status >= 500:
+            raise BackendUnavailable(
+                tr("Backend antwortet mit HTTP {status}: {detail}", "Backend answered HTTP {status}: {detail}",
+                   status=status, detail=_detail(response)), status_code=status, response=response,
+                retry_after=parse_retry_after(response.headers.get("Retry-After")),
+                hint=tr("Der Server ist überlastet oder gestört; später erneut versuchen.",
+                        "The server is overloaded or failing; try again later."))
+        raise BackendHTTPError(
+            tr("Backend lehnt ab: HTTP {status}: {detail}", "Backend refused: HTTP {status}: {detail}",
+               status=status, detail=_detail(response)), status_code=status, response=response,
+            hint=_hint_for(status))
+
+    def _read_capped(self, response: httpx.Response, deadline: float) -> bytes:
+        """The body of a streamed ``response``: at most :data:`FETCH_LIMIT` bytes, done before ``deadline``."""
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > FETCH_LIMIT:
+            raise _too_large(self.base_url, int(declared))
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_bytes():
+            size += len(chunk)
+            if size > FETCH_LIMIT:
+                raise _too_large(self.base_url, size)
+            if time.monotonic() > deadline:
+                raise BackendUnavailable(tr(
+                    "Die Auftragsabfrage beim Backend ({url}) dauerte zu lange (Antwort nach {n} Bytes noch nicht "
+                    "vollständig); abgebrochen.", "The job query to the backend ({url}) took too long (answer not "
+                    "complete after {n} bytes); given up.", url=self.base_url, n=size),
+                    hint=tr("Netzwerk oder Backend sind gestört; der Sensor fragt später erneut.",
+                            "The network or the backend is failing; the sensor asks again later."))
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     def report_job(self, job_id: str, *, host: str, status: str, reason: str | None = None,
                    message: str | None = None, steps: list[dict[str, Any]] | None = None,
@@ -350,6 +425,31 @@ class BackendClient:
         body = {"host": host, "status": status, "reason": reason, "message": message, "steps": steps}
         return self.post_json(f"/api/sensor/schedules/{quote(schedule_id, safe='')}/occurrences/"
                               f"{quote(occurrence, safe='')}/report", {k: v for k, v in body.items() if v is not None})
+
+
+def _too_large(url: str, size: int) -> BackendUnavailable:
+    return BackendUnavailable(
+        tr("Die Antwort des Backends ({url}) auf die Auftragsabfrage ist zu groß ({n} Bytes, höchstens {m}); "
+           "nicht gelesen.", "The backend's answer ({url}) to the job query is too large ({n} bytes, at most {m}); "
+           "not read.", url=url, n=size, m=FETCH_LIMIT),
+        hint=tr("Ein TechCare-Backend liefert höchstens 10 Aufträge je Antwort; zeigt BACKEND_URL auf den richtigen "
+                "Server?", "A TechCare backend delivers at most 10 jobs per answer; does BACKEND_URL point at the "
+                "right server?"))
+
+
+def _json_answer(body: bytes, url: str) -> Any:
+    """``body`` parsed as JSON; one :class:`BackendUnavailable` naming the problem otherwise (also for JSON nested
+    too deeply to parse, which raises ``RecursionError``)."""
+    import json
+
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        what = tr("zu tief verschachtelt", "nested too deeply") if isinstance(exc, RecursionError) else \
+            f"{type(exc).__name__}: {str(exc)[:120]}"
+        raise BackendUnavailable(tr("Die Antwort des Backends ({url}) auf die Auftragsabfrage ist kein lesbares "
+                                    "JSON ({w}).", "The backend's answer ({url}) to the job query is not readable "
+                                    "JSON ({w}).", url=url, w=what)) from None
 
 
 def _hint_for(status: int) -> str:

@@ -69,6 +69,26 @@ MAX_WINDOW = 30 * 86400     # expires at most 30 days after not_before
 MAX_HOSTS = 1000
 MAX_STEPS = 100
 MAX_ENVELOPE_BYTES = 256 * 1024
+#: jobs handled from one answer of ``GET /api/sensor/jobs`` (the contract's "at most 10 jobs per answer"); more are
+#: left for the next poll, which the backend answers with them again (they stay ``delivered`` without a report)
+MAX_JOBS_PER_POLL = 10
+#: maintenance occurrences and cancelled job ids handled from one answer (the rest come with the next poll)
+MAX_OCCURRENCES_PER_POLL = 10
+MAX_CANCELLED_PER_POLL = 100
+#: refusals recorded as *final* for a job id: only ``expired`` (the window is over, the job can never become valid).
+#: A refusal that depends on the time (``not_yet``), on this host's state (``wrong_host``, ``platform``) or on its
+#: catalogue (``plan_mismatch``, ``needs_confirmation``) does not use up the job id: the same signed job delivered
+#: again when it can run is checked afresh. Only an accepted job (and an expired one) counts as seen.
+FINAL_REFUSALS = frozenset({"expired"})
+#: the run log is compacted when it holds more records than this (see :meth:`RunLog.compact`)
+RUN_LOG_COMPACT_AT = 5000
+#: refusals (and delivered reports) are kept this long in the run log; accepted jobs, occurrences and their steps
+#: 400 days (replay protection needs a job id only until its ``expires`` passed, at most 30 days after it could be
+#: accepted; an occurrence id at most as long as its schedule is valid, at most 400 days)
+RUN_LOG_REFUSALS_KEEP = 86400.0
+RUN_LOG_JOBS_KEEP = MAX_SCHEDULE_VALIDITY + 86400.0
+#: at most this many refusals of unverified envelopes (garbage: malformed, unknown signer, bad signature) are kept
+RUN_LOG_MAX_GARBAGE = 1000
 _HEX32 = re.compile(r"[0-9a-f]{32}")
 _OCCURRENCE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
 _TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
@@ -143,10 +163,11 @@ class RunLog:
     :meth:`append` returns. Events: ``refused``, ``accepted`` (before anything runs), ``step`` (a step's changelog
     session), ``finished``, ``report_pending`` / ``reported``. A torn last line (crash mid-write) is skipped."""
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, clock: Callable[[], float] = time.time) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
         self._records: list[dict[str, Any]] | None = None
+        self._clock = clock
 
     def records(self) -> list[dict[str, Any]]:
         with self._lock:
@@ -190,13 +211,82 @@ class RunLog:
                     pass
             assert self._records is not None
             self._records.append(record)
+            grown = len(self._records) > RUN_LOG_COMPACT_AT
+        if grown:
+            self.compact()
         return record
 
+    def compact(self) -> int:
+        """Rewrite the run log without records nothing needs any more; returns how many were dropped.
+
+        Kept: every record of a job still open (accepted, not finished) or whose result has not reached the backend;
+        ``accepted``, ``step`` and ``finished`` records for :data:`RUN_LOG_JOBS_KEEP` (replay protection needs a job
+        id until its ``expires`` has passed, at most 30 days after it could first be accepted; rollbacks need the
+        steps' changelog sessions) and in any case until a recorded ``expires`` has passed; the newest verified
+        record of each maintenance schedule (its revision); refusals and report records for
+        :data:`RUN_LOG_REFUSALS_KEEP`, of those of unverified envelopes at most :data:`RUN_LOG_MAX_GARBAGE`. The new
+        file is written beside the old one, fsynced and moved over it (a crash leaves the old or the new file)."""
+        records = self.records()
+        now = self._clock()
+        finished = {r["job_id"] for r in records if r["event"] == "finished"}
+        keep_ids = {r["job_id"] for r in records if r["event"] == "accepted" and r["job_id"] not in finished}
+        keep_ids |= {r["job_id"] for r in self.pending_reports()}
+        newest_revision: dict[str, int] = {}
+        for index, r in enumerate(records):
+            if isinstance(r.get("schedule_id"), str) and isinstance(r.get("revision"), int) \
+                    and (r["event"] == "accepted" or (r["event"] == "refused" and r.get("verified"))):
+                newest_revision[r["schedule_id"]] = index
+        revision_rows = set(newest_revision.values())
+
+        def needed(index: int, r: dict[str, Any]) -> bool:
+            if r["job_id"] in keep_ids or index in revision_rows:
+                return True
+            age = now - float(r.get("at") or 0)
+            if r["event"] in ("refused", "reported", "report_pending"):
+                return age < RUN_LOG_REFUSALS_KEEP
+            expires = r.get("expires")
+            try:
+                if isinstance(expires, str) and now <= _parse_time(expires) + CLOCK_SKEW:
+                    return True
+            except ValueError:
+                pass
+            return age < RUN_LOG_JOBS_KEEP
+
+        kept = [r for i, r in enumerate(records) if needed(i, r)]
+        garbage = [i for i, r in enumerate(kept) if r["event"] == "refused" and not r.get("verified")]
+        if len(garbage) > RUN_LOG_MAX_GARBAGE:
+            drop = set(garbage[:len(garbage) - RUN_LOG_MAX_GARBAGE])
+            kept = [r for i, r in enumerate(kept) if i not in drop]
+        dropped = len(records) - len(kept)
+        if not dropped:
+            return 0
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        data = "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in kept).encode("utf-8")
+        with self._lock:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                os.write(fd, data)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, self.path)
+            self._records = kept
+        log.info("%s", tr("Protokoll der Fernaufträge verdichtet: {n} alte Einträge entfernt, {k} behalten.",
+                          "Remote job log compacted: {n} old records removed, {k} kept.", n=dropped, k=len(kept)))
+        return dropped
+
     def seen(self, job_id: str) -> bool:
-        """True when a *verified* job with this id was accepted or refused here (refusals before the signature
-        check do not count: an unverified envelope must not block the genuine job)."""
-        return any(r["job_id"] == job_id and (r["event"] == "accepted" or (r["event"] == "refused"
-                                                                          and r.get("verified")))
+        """True when a job with this id was accepted here, or refused after its signature was verified with a
+        final reason (:data:`FINAL_REFUSALS`: ``expired``). Refusals before the signature check do not count (an
+        unverified envelope must not block the genuine job), nor do refusals that depend on the time or on this
+        host (``not_yet``, ``wrong_host``, ``platform``, ...): the job delivered again inside its window runs."""
+        return any(r["job_id"] == job_id and (r["event"] == "accepted" or (
+            r["event"] == "refused" and r.get("verified") and r.get("reason") in FINAL_REFUSALS))
+            for r in self.records())
+
+    def refused_before(self, job_id: str, reason: str) -> bool:
+        """True when this job id was refused here for ``reason`` already (the refusal is logged and reported once)."""
+        return any(r["job_id"] == job_id and r["event"] == "refused" and r.get("reason") == reason
                    for r in self.records())
 
     def accepted(self, job_id: str) -> dict[str, Any] | None:
@@ -419,13 +509,16 @@ class Executor:
         envelope = job.get("envelope") if isinstance(job, dict) else None
         try:
             payload, plan, approval = self._check(envelope, job_id=outer)
+        except RecursionError:  # nested deeper than any real job: garbage, refused like any malformed envelope
+            return self._refuse(_malformed("zu tief verschachtelt.", "nested too deeply."), None, outer)
         except Refusal as refusal:
-            return self._refuse(refusal, envelope, outer)
+            again = self._redelivered(envelope["payload"]["job_id"]) if refusal.reason == "replayed" else None
+            return again or self._refuse(refusal, envelope, outer)
         job_id = payload["job_id"]
         # write-ahead: from here on this job id is never run again, whatever happens to this process
         self.log.append("accepted", job_id, kind=payload["kind"], signer=payload["signer"],
                         key_id=envelope["key_id"], plan_fingerprint=payload["plan_fingerprint"],
-                        rollback_of=payload["rollback_of"], approval=payload["approval"])
+                        rollback_of=payload["rollback_of"], approval=payload["approval"], expires=payload["expires"])
         self._say(tr("Fernauftrag {j} ({k}) von {s} angenommen.", "Remote job {j} ({k}) from {s} accepted.",
                      j=job_id, k=payload["kind"], s=payload["signer"]))
         if self._progress(job_id, []):
@@ -447,16 +540,33 @@ class Executor:
             outcome = JobOutcome(job_id, "failed", "error", f"{type(exc).__name__}: {exc}")
         return self._finish(outcome)
 
+    def _redelivered(self, job_id: str) -> JobOutcome | None:
+        """A verified job this host took or refused before whose result has not reached the backend yet, handed out
+        again (the backend offers a delivered job it got no report on again after a minute: the answer may have
+        been lost). Nothing runs again; the recorded result is sent instead of a ``replayed`` refusal. None when
+        the backend has this host's result (then it is a replay)."""
+        record = next((r for r in self.log.pending_reports() if r["job_id"] == job_id), None)
+        if record is None:
+            return None
+        self._say(tr("Fernauftrag {j} kam erneut; er lief hier schon – sein Ergebnis wird noch einmal gesendet.",
+                     "Remote job {j} came again; it already ran here – its result is sent again.", j=job_id))
+        outcome = _pending_outcome(record)
+        self._send(outcome, retry=True)
+        return outcome
+
     def _refuse(self, refusal: Refusal, envelope: Any, outer: str | None) -> JobOutcome:
         payload = envelope.get("payload") if isinstance(envelope, dict) else None
         inner = payload.get("job_id") if isinstance(payload, dict) else None
         verified = refusal.reason in REASONS[REASONS.index("wrong_host"):]
         job_id = inner if verified else (outer or (inner[:64] if isinstance(inner, str) else "") or "")
+        outcome = JobOutcome(job_id, "refused", refusal.reason, refusal.message)
+        if not verified and self.log.refused_before(job_id, refusal.reason):
+            return outcome  # the same garbage again: logged and reported once per job id
         self._say(tr("Fernauftrag {j} abgelehnt ({r}): {m}", "Remote job {j} refused ({r}): {m}",
                      j=job_id or "?", r=refusal.reason, m=refusal.message))
-        outcome = JobOutcome(job_id, "refused", refusal.reason, refusal.message)
+        expires = payload.get("expires") if verified and isinstance(payload, dict) else None
         self.log.append("refused", job_id, reason=refusal.reason, message=refusal.message, verified=verified,
-                        delivered_as=outer)
+                        delivered_as=outer, **({"expires": expires} if isinstance(expires, str) else {}))
         target = outer or (job_id if verified else None)
         if target:
             outcome.job_id = target
@@ -810,9 +920,15 @@ class Executor:
         if not isinstance(answer, dict) or not isinstance(answer.get("jobs", []), list):
             raise BackendError(tr("Unerwartete Antwort des Backends auf die Auftragsabfrage.",
                                   "Unexpected answer of the backend to the job query."))
-        cancelled = set(answer.get("cancelled") or []) if isinstance(answer.get("cancelled"), list) else set()
+        cancelled = {c for c in (answer.get("cancelled") or [])[:MAX_CANCELLED_PER_POLL] if isinstance(c, str)} \
+            if isinstance(answer.get("cancelled"), list) else set()
         outcomes = []
-        for job in answer.get("jobs") or []:
+        jobs = answer.get("jobs") or []
+        if len(jobs) > MAX_JOBS_PER_POLL:
+            log.warning("%s", tr("Das Backend lieferte {n} Aufträge auf einmal; die ersten {m} werden bearbeitet, der "
+                                 "Rest beim nächsten Abruf.", "The backend delivered {n} jobs at once; the first {m} "
+                                 "are handled, the rest with the next poll.", n=len(jobs), m=MAX_JOBS_PER_POLL))
+        for job in jobs[:MAX_JOBS_PER_POLL]:
             if isinstance(job, dict) and job.get("job_id") in cancelled:
                 continue
             outcomes.append(self.process(job))
@@ -823,7 +939,7 @@ class Executor:
                 self._send(outcome)
                 outcomes.append(outcome)
         occurrences = answer.get("occurrences")
-        for item in occurrences if isinstance(occurrences, list) else []:
+        for item in (occurrences if isinstance(occurrences, list) else [])[:MAX_OCCURRENCES_PER_POLL]:
             outcomes.append(self.process_occurrence(item))
         return outcomes
 
@@ -831,11 +947,7 @@ class Executor:
         """Send results the backend did not receive yet (it was unreachable). Returns how many went out."""
         sent = 0
         for record in self.log.pending_reports():
-            outcome = JobOutcome(record["job_id"], **{k: record["body"].get(k) for k in ("status", "reason")},
-                                 message=record["body"].get("message") or "", steps=record["body"].get("steps") or [],
-                                 diagnosis=record["body"].get("diagnosis"), schedule_id=record.get("schedule_id"),
-                                 occurrence=record.get("occurrence"))
-            if self._send(outcome, retry=True):
+            if self._send(_pending_outcome(record), retry=True):
                 sent += 1
             else:
                 break
@@ -894,6 +1006,14 @@ class Executor:
             log.warning("changelog %s of job %s not uploaded: %s", session, job_id, exc.message)
 
 
+def _pending_outcome(record: dict[str, Any]) -> JobOutcome:
+    """The outcome of a ``report_pending`` record of the run log, to be sent again."""
+    body = record["body"]
+    return JobOutcome(record["job_id"], **{k: body.get(k) for k in ("status", "reason")},
+                      message=body.get("message") or "", steps=body.get("steps") or [], diagnosis=body.get("diagnosis"),
+                      schedule_id=record.get("schedule_id"), occurrence=record.get("occurrence"))
+
+
 def _upload_scope(job_id: str) -> Any:
     """Uploads inside carry ``job_id`` (a remote job) or the schedule and occurrence of a run id ``occ:...``."""
     from ..changelog_upload import for_job, for_occurrence
@@ -949,7 +1069,7 @@ def _schedule_well_formed(envelope: Any, schedule_id: str | None,  # noqa: C901 
                   "not a signed envelope (payload, key_id, signature).")
     try:
         size = len(json.dumps(envelope, ensure_ascii=False, default=str).encode("utf-8"))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):
         size = MAX_ENVELOPE_BYTES + 1
     if size > MAX_ENVELOPE_BYTES:
         raise bad("größer als {n} Bytes.", "larger than {n} bytes.", n=MAX_ENVELOPE_BYTES)
@@ -1038,7 +1158,7 @@ def _well_formed(envelope: Any, job_id: str | None) -> dict[str, Any]:  # noqa: 
                          "not a signed envelope (payload, key_id, signature).")
     try:
         size = len(json.dumps(envelope, ensure_ascii=False, default=str).encode("utf-8"))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):
         size = MAX_ENVELOPE_BYTES + 1
     if size > MAX_ENVELOPE_BYTES:
         raise _malformed("größer als {n} Bytes.", "larger than {n} bytes.", n=MAX_ENVELOPE_BYTES)

@@ -65,8 +65,8 @@ SEND_BACKOFF = (5.0, 900.0)
 JOB_WAIT = 25
 #: seconds the job thread waits after the backend could not be reached, doubling up to the sampling interval
 JOB_BACKOFF = 5.0
-#: an empty answer to a long-poll faster than this (a backend or proxy that does not hold requests) is followed
-#: by a pause of the same length, so the job thread never polls in a tight loop
+#: polls of the job thread start at least this many seconds apart, whatever they returned (a backend or proxy that
+#: does not hold requests, or one whose every answer holds jobs, never makes the job thread poll in a tight loop)
 JOB_MIN_POLL = 2.0
 #: seconds a stopping sensor waits for its sender and job threads
 STOP_GRACE = 20.0
@@ -526,10 +526,10 @@ class Sensor:
         while not (self._halt.is_set() or self.stop_event.is_set()):
             started = time.monotonic()
             try:
-                done = self.executor().poll(wait=JOB_WAIT if failures == 0 else 0)
+                self.executor().poll(wait=JOB_WAIT if failures == 0 else 0)
                 failures = 0
                 quick = time.monotonic() - started
-                if not done and quick < JOB_MIN_POLL:
+                if quick < JOB_MIN_POLL:  # also after jobs: a backend that always answers with some sets no pace
                     self._halt.wait(JOB_MIN_POLL - quick)
                 continue
             except BackendError as exc:
