@@ -19,7 +19,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from ..diagnosis import Diagnosis
 
-__all__ = ["JOB_STATUSES", "TARGET_STATUSES", "TERMINAL", "FleetTimeout", "Job", "check_job"]
+__all__ = ["JOB_STATUSES", "TARGET_STATUSES", "TERMINAL", "FleetTimeout", "Job", "check_job", "checked_remote_host"]
 
 JOB_STATUSES = ("queued", "running", "done", "partly_failed", "failed", "cancelled", "expired")
 TARGET_STATUSES = ("queued", "delivered", "running", "succeeded", "failed", "rolled_back", "refused", "expired",
@@ -28,6 +28,9 @@ TERMINAL = frozenset({"succeeded", "failed", "rolled_back", "refused", "expired"
 _TEXT_LIMIT = 4000
 _ICON = {"succeeded": "✔", "failed": "✖", "refused": "⛔", "expired": "⌛", "cancelled": "⊘", "rolled_back": "↺",
          "interrupted": "⚡", "queued": "…", "delivered": "→", "running": "▶"}
+#: ``{host name: os}`` of the hosts whose diagnosis :meth:`Job.result` checked in this process: the only plan hosts
+#: ``fleet.queue`` takes as its default target (any other plan needs ``hosts=``)
+_CHECKED_HOSTS: dict[str, str] = {}
 _COLOUR = {"succeeded": "#2e7d32", "failed": "#c62828", "refused": "#c62828", "interrupted": "#c62828",
            "expired": "#6a1b9a", "cancelled": "#6a1b9a", "rolled_back": "#ef6c00"}
 
@@ -111,6 +114,12 @@ def check_job(raw: Any) -> dict[str, Any]:
             "targets": [_check_target(t, i) for i, t in enumerate(targets)]}
 
 
+def checked_remote_host(name: str, platform: str) -> bool:
+    """True when ``name`` is a host whose diagnosis came back through a remote job and was checked by
+    :meth:`Job.result` in this process (its host name and OS those of the job's target), for ``platform``."""
+    return bool(name) and _CHECKED_HOSTS.get(name) == platform
+
+
 def _drivers_frame(host: str, result: Any) -> pd.DataFrame:
     """A drivers job's result (``DriverReport.to_dict()`` made on ``host``) as the frame :func:`techcare.drivers`
     shows."""
@@ -140,8 +149,10 @@ class Job:
     jobs) or its steps (repair/rollback jobs), :meth:`to_frame` one row per host and step.
     """
 
-    def __init__(self, data: dict[str, Any], fetch: Callable[[str], dict[str, Any]]) -> None:
+    def __init__(self, data: dict[str, Any], fetch: Callable[[str], dict[str, Any]],
+                 host_os: Callable[[str], str | None] | None = None) -> None:
         self._fetch = fetch
+        self._host_os = host_os  # the OS the backend reports for a host (its sensor's samples); None: unknown
         self.timed_out = False
         self.waiting_for: list[str] = []
         self._waited: float | None = None
@@ -288,10 +299,33 @@ class Job:
         from ..diagnosis import Diagnosis
 
         try:
-            return Diagnosis.from_dict(target["diagnosis"])
+            diagnosis = Diagnosis.from_dict(target["diagnosis"])
         except (TypeError, ValueError, KeyError) as exc:
             raise _malformed(tr("Diagnose von {h} unlesbar: {e}", "diagnosis of {h} unreadable: {e}", h=name,
                                 e=str(exc)[:200])) from None
+        return self._checked(name, diagnosis)
+
+    def _checked(self, name: str, diagnosis: Diagnosis) -> Diagnosis:
+        """``diagnosis`` if it is one of the job's target ``name`` (host name and OS); :class:`FleetError` naming
+        both otherwise — a plan made from another PC's diagnosis must never be signed for this one or the other."""
+        made_on = diagnosis.hostname
+        if made_on.casefold() != name.casefold():
+            raise FleetError(tr(
+                "Die Diagnose, die das Backend für {h} (Auftrag {j}) lieferte, stammt von {o}; nicht übernommen. "
+                "Eine Diagnose gilt nur für den Rechner, an den der Auftrag ging – Backend prüfen lassen.",
+                "The diagnosis the backend returned for {h} (job {j}) was made on {o}; not taken. A diagnosis counts "
+                "only for the host the job went to – have the backend checked.", h=name, j=self.id[:12],
+                o=made_on[:80]))
+        reported = self._host_os(name) if self._host_os is not None else None
+        if reported and diagnosis.os != reported:
+            raise FleetError(tr(
+                "Die Diagnose, die das Backend für {h} (Auftrag {j}) lieferte, ist für {o}, der Sensor von {h} meldet "
+                "aber {r}; nicht übernommen.", "The diagnosis the backend returned for {h} (job {j}) is for {o}, but "
+                "the sensor of {h} reports {r}; not taken.", h=name, j=self.id[:12], o=diagnosis.os[:40],
+                r=reported))
+        diagnosis.host["hostname"] = name  # the target's name exactly as the backend knows it: the plan's host
+        _CHECKED_HOSTS[name] = diagnosis.os
+        return diagnosis
 
     # ---- presentation ---------------------------------------------------------------------------------------
     def to_frame(self, host: str | None = None) -> pd.DataFrame:

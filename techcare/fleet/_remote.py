@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from ..errors import BackendError
 from ..i18n import tr
 from ..signing import SigningKey, sign_payload
-from ._job import TARGET_STATUSES, Job, check_job
+from ._job import TARGET_STATUSES, Job, check_job, checked_remote_host
 from ._payload import JOB_ID, FleetError, build_payload, normalise_hosts
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -132,6 +132,15 @@ def _fetcher(backend: BackendClient | None) -> Callable[[str], dict[str, Any]]:
     return fetch
 
 
+def _host_os(backend: BackendClient | None) -> Callable[[str], str | None]:
+    """The OS the backend reports for a host (from its sensor's samples), to check a remote diagnosis against."""
+    def host_os(name: str) -> str | None:
+        with _backend(backend) as client:
+            return next((str(r.get("os") or "") or None for r in _host_rows(client) if r["hostname"] == name), None)
+
+    return host_os
+
+
 def _job_id(job: Job | str) -> str:
     job_id = job.id if isinstance(job, Job) else job
     if not isinstance(job_id, str) or not JOB_ID.match(job_id.strip().lower()):
@@ -243,7 +252,7 @@ def _send(payload_args: dict[str, Any], backend: BackendClient | None) -> Job:
     if data["job_id"] != job_id:
         raise FleetError(tr("Das Backend bestätigte Auftrag {b} statt {a}.", "The backend confirmed job {b} instead "
                             "of {a}.", a=job_id, b=data["job_id"]))
-    return Job(data, _fetcher(backend))
+    return Job(data, _fetcher(backend), _host_os(backend))
 
 
 def diagnose(host: str | Iterable[str], *, not_before: Any = None, expires: Any = None,
@@ -256,7 +265,8 @@ def diagnose(host: str | Iterable[str], *, not_before: Any = None, expires: Any 
 def queue(plan: Plan, approval: str, hosts: str | Iterable[str] | None = None, *, confirm_high_risk: bool = False,
           not_before: Any = None, expires: Any = None, backend: BackendClient | None = None) -> Job:
     """Sign ``plan`` with the technician's ``GO REPAIR`` text and queue it for ``hosts`` (default: the host the
-    plan was made for). The approval is checked against the plan here first (a bad one raises the repairs'
+    plan was made for, only when that plan comes from a remote diagnosis :meth:`Job.result` checked — a plan made
+    elsewhere needs ``hosts=``). The approval is checked against the plan here first (a bad one raises the repairs'
     :class:`~techcare.errors.ApprovalError`); high-risk steps need ``confirm_high_risk=True``. The job may run
     from ``not_before`` (default now) until ``expires`` (default 24 hours later; at most 30 days)."""
     from ..repairs import Plan
@@ -268,6 +278,12 @@ def queue(plan: Plan, approval: str, hosts: str | Iterable[str] | None = None, *
         if not plan.host:
             raise FleetError(tr("Der Plan nennt keinen Rechner: hosts=[\"…\"] angeben.",
                                 "The plan names no host: pass hosts=[\"...\"]."))
+        if not checked_remote_host(plan.host, plan.platform):
+            raise FleetError(tr(
+                "Der Plan ist nicht aus einer Ferndiagnose (fleet.diagnose(…).result()) entstanden; sein Rechnername "
+                "{h!r} ist darum kein sicheres Ziel. Das Ziel nennen: hosts=[\"…\"].",
+                "The plan was not made from a remote diagnosis (fleet.diagnose(...).result()), so its host name {h!r} "
+                "is no safe target. Name the target: hosts=[\"...\"].", h=plan.host))
         hosts = [plan.host]
     return _send({"kind": "repair", "hosts": hosts, "plan": plan, "approval": approval,
                   "confirm_high_risk": confirm_high_risk, "not_before": not_before, "expires": expires}, backend)
@@ -276,7 +292,7 @@ def queue(plan: Plan, approval: str, hosts: str | Iterable[str] | None = None, *
 def job(job_id: str, *, backend: BackendClient | None = None) -> Job:
     """The job ``job_id`` with its current per-host state."""
     job_id = _job_id(job_id)
-    return Job(_fetcher(backend)(job_id), _fetcher(backend))
+    return Job(_fetcher(backend)(job_id), _fetcher(backend), _host_os(backend))
 
 
 _get_job = job  # rollback() and cancel() take a parameter named ``job``
@@ -318,7 +334,7 @@ def cancel(job: Job | str, hosts: str | Iterable[str] | None = None, *, backend:
     if data["job_id"] != job_id:
         raise FleetError(tr("Das Backend antwortete auf Auftrag {a} mit Auftrag {b}.",
                             "The backend answered for job {a} with job {b}.", a=job_id, b=data["job_id"]))
-    result = Job(data, _fetcher(backend))
+    result = Job(data, _fetcher(backend), _host_os(backend))
     if isinstance(job, Job):
         job._apply(data)
     return result

@@ -63,7 +63,7 @@ def test_diagnose_job_payload_is_the_contract_and_signed_with_the_home_key(backe
 
 
 def test_repair_job_carries_the_plan_the_approval_and_its_fingerprint(backend, peer, windows_plan):
-    job = fleet.queue(windows_plan, "go repair 1-3", backend=backend)  # default target: the plan's host
+    job = fleet.queue(windows_plan, "go repair 1-3", HOST, backend=backend)  # a plan made here names its target
     payload = peer.envelopes[0]["payload"]
     assert payload["kind"] == "repair" and payload["hosts"] == [HOST] and payload["platform"] == "windows"
     assert payload["steps"] == [{"number": s.number, "action": s.action_id, "params": s.params}
@@ -99,7 +99,7 @@ def test_time_window_choices_and_refusals(backend, peer):
 def test_bad_approval_is_refused_locally_with_the_repairs_message(backend, peer, windows_plan):
     for text in ("GO REPAIR: 99", "bitte reparieren", "GO REPAIR: 5"):  # 5 alone: without its restore point
         with pytest.raises(ApprovalError) as err:
-            fleet.queue(windows_plan, text, backend=backend)
+            fleet.queue(windows_plan, text, HOST, backend=backend)
         with pytest.raises(ApprovalError) as local:
             techcare.repairs.parse_approval(text, windows_plan)
         assert str(err.value) == str(local.value)
@@ -110,9 +110,9 @@ def test_high_risk_steps_need_the_signed_confirmation(backend, peer, windows_pla
     assert windows_plan.steps[4].risk == "high"
     set_language("en")
     with pytest.raises(fleet.FleetError, match="Step 5 is high-risk"):
-        fleet.queue(windows_plan, "GO REPAIR: 1,5", backend=backend)
+        fleet.queue(windows_plan, "GO REPAIR: 1,5", hosts=HOST, backend=backend)
     assert peer.envelopes == []
-    fleet.queue(windows_plan, "GO REPAIR: 1,5", confirm_high_risk=True, backend=backend)
+    fleet.queue(windows_plan, "GO REPAIR: 1,5", confirm_high_risk=True, hosts=HOST, backend=backend)
     assert peer.envelopes[0]["payload"]["confirm_high_risk"] is True
 
 
@@ -128,7 +128,7 @@ def test_unknown_hosts_and_other_platforms_are_named_before_anything_is_sent(bac
 
 
 def test_rollback_is_a_signed_undo_of_the_hosts_that_ran_steps(backend, peer, windows_plan):
-    job = fleet.queue(windows_plan, "GO REPAIR: 2,3", backend=backend)
+    job = fleet.queue(windows_plan, "GO REPAIR: 2,3", hosts=HOST, backend=backend)
     set_language("en")
     with pytest.raises(fleet.FleetError, match="nothing to roll back"):
         fleet.rollback(job, backend=backend)
@@ -259,7 +259,7 @@ def test_result_says_why_there_is_none(backend, peer):
 
 
 def test_to_frame_has_a_row_per_host_and_step_and_html_escapes_everything(backend, peer, windows_plan):
-    job = fleet.queue(windows_plan, "GO REPAIR: 2,3", backend=backend)
+    job = fleet.queue(windows_plan, "GO REPAIR: 2,3", hosts=HOST, backend=backend)
     peer.set_target(job.id, HOST, status="failed", message="<script>alert(1)</script>", steps=[
         {"number": 2, "action": "win.enable_firewall", "status": "finished", "detail": "ok"},
         {"number": 3, "action": "win.set_service_start_type", "status": "failed", "detail": "<b>denied</b>",
@@ -283,7 +283,7 @@ def test_hosts_and_jobs_frames(backend, peer, windows_plan):
     peer.hosts[1]["tags"] = []
     assert fleet.hosts("kasse", backend=backend)["hostname"].tolist() == [HOST]
     first = fleet.diagnose(HOST, backend=backend)
-    second = fleet.queue(windows_plan, "GO REPAIR: 2", backend=backend)
+    second = fleet.queue(windows_plan, "GO REPAIR: 2", HOST, backend=backend)
     frame = fleet.jobs(backend=backend)
     assert frame["job_id"].tolist() == [second.id, first.id]
     assert frame.loc[0, "targets"] == f"{HOST}: queued" and frame.loc[0, "approval"] == "GO REPAIR: 2"
