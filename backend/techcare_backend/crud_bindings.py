@@ -13,6 +13,7 @@ on a miss, one primary-key lookup (:func:`claim`).
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -200,4 +201,5 @@ class BindingCache:
             return
         if len(self._entries) >= self.MAX_ENTRIES:
             self._entries.clear()
-        self._entries[(organisation_id, hostname)] = (key_id, time.monotonic() + self.ttl)
+        # spread over the last quarter of ttl: sensors that connected together do not all look again together
+        self._entries[(organisation_id, hostname)] = (key_id, time.monotonic() + self.ttl * random.uniform(0.75, 1))
