@@ -120,6 +120,16 @@ def test_h1_another_pcs_key_is_refused_at_fetch_report_and_changelog(client, sho
     assert any(a["action"] == "host.bind_sensor_key" and a["after"]["key_id"] == rightful_id for a in audit)
 
 
+def test_occurrence_reports_are_bound_too(client, shop) -> None:
+    _org, keys = shop
+    assert fetch(client, keys["KASSE-02"][1], "KASSE-02").status_code == 200
+    path = f"/api/sensor/schedules/{uuid.uuid4().hex}/occurrences/2026-12-02T08:00/report"
+    resp = client.post(path, json={"host": "KASSE-02", "status": "ran"}, headers=bearer(keys["KASSE-01"][1]))
+    assert resp.status_code == 403 and resp.json()["code"] == "HOST_BOUND", resp.text
+    resp = client.post(path, json={"host": "KASSE-02", "status": "ran"}, headers=bearer(keys["KASSE-02"][1]))
+    assert resp.status_code == 404, resp.text  # the rightful key gets as far as the lookup (never handed out)
+
+
 def test_first_report_or_changelog_binds_too(client, shop) -> None:
     org, keys = shop
     job_id = queue(client, org, ["KASSE-01"])

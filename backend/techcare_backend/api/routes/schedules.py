@@ -30,7 +30,7 @@ from ...schemas_schedules import (
     ScheduleList,
     SchedulePublic,
 )
-from ..deps import CtxDep, LangDep, Principal, SessionDep, client_ip
+from ..deps import CtxDep, LangDep, Principal, SessionDep, check_host, client_ip
 from .jobs import MAX_RESULT_BYTES, JobSensorDep, TechnicianDep
 
 router = APIRouter(tags=["schedules"])
@@ -208,13 +208,15 @@ def occurrences(schedule_id: IdPath, principal: TechnicianDep, session: SessionD
                         409: {"model": ErrorPublic, "description": "the occurrence is final already"},
                         422: {"model": ErrorPublic}})
 def report(schedule_id: IdPath, occurrence: OccurrencePath, body: OccurrenceReport, principal: JobSensorDep,
-           session: SessionDep, lang: LangDep) -> OccurrenceReported:
+           session: SessionDep, lang: LangDep, ctx: CtxDep, request: Request) -> OccurrenceReported:
     """Progress (``running`` with the steps so far) or the result of an occurrence on ``host``: ``ran``,
     ``failed`` or ``skipped`` (refused by the host, with its reason). Final states are final (409 after); a late
     report replaces ``missed``."""
     if len(json.dumps(body.steps or [], default=str)) > MAX_RESULT_BYTES:
         raise ApiError(422, "VALIDATION_ERROR", tr("steps ist größer als {m} Bytes.",
                                                    "steps is larger than {m} bytes.", lang, m=MAX_RESULT_BYTES))
+    # only the sensor key serving the host (403 HOST_BOUND; docs/remote-jobs.md §3 "Sensor keys and hosts")
+    check_host(ctx, principal, [body.host], lang, what="occurrence report", ip=client_ip(request, ctx))
     try:
         row = crud_schedules.record_report(session, organisation_id=principal.organisation_id,
                                            schedule_id=schedule_id, occurrence=occurrence, hostname=body.host,
