@@ -15,6 +15,10 @@ an organisation (its id or name) the same way: a sensor key per monitored host (
 only that host's remote jobs), another technician's or an admin's key; shown once or written as
 ``TECHCARE_API_KEY`` into ``--env-file``.
 
+``serve`` stops promptly: at a stop (SIGTERM/SIGINT) sensor long-polls held by the server are answered at once
+(empty; the sensors ask again, another instance or after the restart) and requests still running after
+:data:`GRACEFUL_SHUTDOWN` seconds are cancelled, instead of waiting up to 30 s for every held long-poll.
+
 Configuration errors (unsafe secrets, bad URLs) end with one readable message and exit status 2. Without the
 ``server`` extra (``pip install 'techcare[server]'``) the server commands say so instead of a traceback.
 """
@@ -28,11 +32,42 @@ import sys
 from techcare.errors import TechCareError
 from techcare.i18n import tr
 
-__all__ = ["SERVER_MODULES", "main"]
+__all__ = ["GRACEFUL_SHUTDOWN", "SERVER_MODULES", "main"]
 
 #: Top-level modules of the ``server`` extra (pyproject.toml); a missing one means the extra is not installed.
 SERVER_MODULES = frozenset({"fastapi", "starlette", "uvicorn", "alembic", "psycopg", "redis", "snowballstemmer",
                             "jinja2", "httptools", "uvloop", "sqlalchemy"})
+
+
+#: seconds ``serve`` lets running requests finish at a stop before it cancels them (held long-polls are answered
+#: at once anyway; a cancelled long-poll answers empty as well)
+GRACEFUL_SHUTDOWN = 5
+#: uvicorn's HTTP protocol for ``serve`` (import string: the workers of ``--workers N`` load it themselves)
+HTTP_PROTOCOL = "techcare_backend.cli:ReleasingHTTPProtocol"
+
+
+def _releasing_protocol() -> type:
+    """uvicorn's HTTP protocol (httptools or h11, as uvicorn picks it) that releases the held long-polls of its
+    process when the server begins to shut down (uvicorn calls ``shutdown()`` on every open connection then)."""
+    from uvicorn.protocols.http.auto import AutoHTTPProtocol
+
+    from .api.routes.jobs import release_held_polls
+
+    class ReleasingHTTPProtocol(AutoHTTPProtocol):  # type: ignore[misc, valid-type]
+        def shutdown(self) -> None:
+            release_held_polls()
+            super().shutdown()
+
+    ReleasingHTTPProtocol.__module__, ReleasingHTTPProtocol.__qualname__ = __name__, "ReleasingHTTPProtocol"
+    return ReleasingHTTPProtocol
+
+
+def __getattr__(name: str) -> object:  # the protocol class is built on first use: it needs the server extra
+    if name == "ReleasingHTTPProtocol":
+        cls = _releasing_protocol()
+        globals()[name] = cls
+        return cls
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _missing_extra(exc: ModuleNotFoundError) -> str:
@@ -63,14 +98,15 @@ def _serve(args: argparse.Namespace) -> int:
     print(tr("TechCare-Backend auf http://{h}:{p} ({mode}); API-Doku unter /docs",
              "TechCare backend on http://{h}:{p} ({mode}); API docs at /docs", h=args.host, p=args.port,
              mode="SQLite" if settings.embedded else "PostgreSQL"), file=sys.stderr)
+    options: dict[str, object] = {"host": args.host, "port": args.port, "log_level": args.log_level,
+                                  "proxy_headers": True, "http": HTTP_PROTOCOL,
+                                  "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN}
     if workers > 1:
-        uvicorn.run("techcare_backend.main:app", host=args.host, port=args.port, workers=workers,
-                    log_level=args.log_level, proxy_headers=True)
+        uvicorn.run("techcare_backend.main:app", workers=workers, **options)  # type: ignore[arg-type]
     else:
         from .main import create_app
 
-        uvicorn.run(create_app(settings, server=True), host=args.host, port=args.port, log_level=args.log_level,
-                    proxy_headers=True)
+        uvicorn.run(create_app(settings, server=True), **options)  # type: ignore[arg-type]
     return 0
 
 

@@ -8,6 +8,9 @@ database reaches the host altered, and the host refuses it.
 Per host (``job_targets``): ``queued -> delivered -> running -> succeeded | failed | rolled_back | refused |
 expired | cancelled``. Final states never change again. A technician's cancel ends queued targets at once and asks
 delivered or running ones to stop (``cancel_requested_at``; the sensor learns it from its next fetch or report).
+A delivered target the host sent no report on within :data:`REDELIVER_AFTER` is handed out again at the host's
+next fetch (the answer carrying it may never have arrived; the host reports ``running`` as soon as it accepts a
+job, and a job id it already took is never run twice there).
 """
 
 from __future__ import annotations
@@ -30,9 +33,9 @@ from .models import ChangelogEntry, Host, HostTag, Job, JobTarget
 from .schemas_jobs import FINAL_STATUSES, PAYLOAD_FIELDS, TIME_PATTERN, JobPublic, JobTargetPublic
 
 __all__ = ["CLOCK_SKEW", "JobConflict", "JobInvalid", "JobNotFound", "JobRoute", "MAX_FETCH", "MAX_HOSTS",
-           "MAX_LIFETIME", "ParsedJob", "cancel_job", "claim_due", "create_job", "expire_overdue", "get_job",
-           "host_jobs", "job_changelog_sessions", "job_public", "list_jobs", "parse_content", "parse_envelope",
-           "record_report", "route_fields", "summary_status"]
+           "MAX_LIFETIME", "REDELIVER_AFTER", "ParsedJob", "cancel_job", "claim_due", "create_job", "expire_overdue",
+           "get_job", "has_pending", "host_jobs", "job_changelog_sessions", "job_public", "list_jobs", "parse_content",
+           "parse_envelope", "record_report", "route_fields", "summary_status"]
 
 MAX_HOSTS = 1000
 MAX_HOST_LENGTH = 255
@@ -40,6 +43,11 @@ MAX_LIFETIME = timedelta(days=30)
 NO_REPORT_GRACE = timedelta(days=1)  # a delivered job the host never reported on is given up this long after expiry
 CLOCK_SKEW = timedelta(minutes=5)  # a job is handed out this long before its not_before (the hosts allow it too)
 MAX_FETCH = 10  # envelopes per sensor fetch (up to 256 KiB each); the rest comes with the next one
+#: a delivered target without any report this long after its delivery is due again for the same host: the answer
+#: may have been lost (the connection dropped while it was sent). The sensor reports ``running`` right after it
+#: accepted a job (signature checked, plan rebuilt: seconds) and fetches again only after it went through the whole
+#: answer, so a sensor that got the job has reported long before it asks again.
+REDELIVER_AFTER = timedelta(seconds=60)
 JOB_ID = re.compile(r"^[0-9a-f]{32}$")
 KEY_ID = re.compile(r"^[0-9a-f]{16}$")
 SIGNATURE = re.compile(r"^[A-Za-z0-9_-]{86}$")  # Ed25519: 64 bytes, base64url without padding
@@ -338,17 +346,24 @@ def expire_overdue(session: Session, *, organisation_id: str, now: datetime, hos
     return changed
 
 
-def summary_status(statuses: Iterable[str]) -> str:
+def summary_status(statuses: Iterable[str], kind: str | None = None) -> str:
     """One word for a job: ``queued`` (no host started or finished it yet), ``running``, ``done`` (every host that
-    ran it succeeded),
-    ``partly_failed``, ``failed``, ``expired`` or ``cancelled``."""
+    ran it succeeded), ``partly_failed``, ``failed``, ``expired`` or ``cancelled``.
+
+    What a host's ``rolled_back`` means depends on the job's ``kind``: a ``rollback`` job reports it when it undid
+    the completed steps of ``rollback_of`` — its success (it reports ``failed`` with ``undo_failed`` /
+    ``not_run_here`` otherwise). For any other kind it means the host took the job's changes back, so the job did
+    not take effect there: a failure (the executor reports a repair whose failed step was undone automatically as
+    ``failed`` with reason ``step_failed``)."""
     counts = Counter(statuses)
     active = counts["queued"] + counts["delivered"] + counts["running"]
     total = sum(counts.values())
     if active:
         return "queued" if counts["queued"] + counts["delivered"] == total else "running"
-    bad = counts["failed"] + counts["rolled_back"] + counts["refused"]
-    if counts["succeeded"]:
+    rolled_back_ok = kind == "rollback"
+    good = counts["succeeded"] + (counts["rolled_back"] if rolled_back_ok else 0)
+    bad = counts["failed"] + (0 if rolled_back_ok else counts["rolled_back"]) + counts["refused"]
+    if good:
         return "partly_failed" if bad or counts["expired"] else "done"
     if bad:
         return "failed"
@@ -379,7 +394,7 @@ def job_public(job: Job, targets: Sequence[JobTarget], *, with_diagnosis: bool =
         platform=platform if isinstance(platform, str) else None,
         rollback_of=rollback_of if isinstance(rollback_of, str) else None,
         confirm_high_risk=payload.get("confirm_high_risk") is True, steps=steps if isinstance(steps, list) else [],
-        status=summary_status(t.status for t in targets), counts=dict(Counter(t.status for t in targets)),
+        status=summary_status((t.status for t in targets), job.kind), counts=dict(Counter(t.status for t in targets)),
         cancelled_at=job.cancelled_at, cancelled_by=job.cancelled_by,
         targets=[_target_public(t, with_diagnosis=with_diagnosis) for t in targets])
 
@@ -456,23 +471,40 @@ def cancel_job(session: Session, *, organisation_id: str, job_id: str, hosts: Se
 
 
 # ---- sensors ----------------------------------------------------------------------------------------------------
+def _due(now: datetime, redeliver_after: timedelta) -> Any:
+    """The condition on a target (joined with its job) that :func:`claim_due` hands out: queued, or delivered
+    without any report for ``redeliver_after`` and not cancelled; in either case ``not_before`` at most
+    :data:`CLOCK_SKEW` ahead and not expired."""
+    return (((JobTarget.status == "queued")
+             | ((JobTarget.status == "delivered") & (JobTarget.delivered_at <= now - redeliver_after)
+                & JobTarget.cancel_requested_at.is_(None)))
+            & (Job.not_before <= now + CLOCK_SKEW) & (Job.expires > now))
+
+
 def claim_due(session: Session, *, organisation_id: str, hostname: str, now: datetime,
-              limit: int = MAX_FETCH) -> tuple[list[tuple[str, str]], list[str]]:
+              limit: int = MAX_FETCH, redeliver_after: timedelta = REDELIVER_AFTER
+              ) -> tuple[list[tuple[str, str]], list[str]]:
     """Hand the host its due jobs: ``([(job_id, envelope text), ...], [cancelled job ids])``.
 
-    Due: target ``queued``, ``not_before <= now + 5 min``, not expired; they become ``delivered`` (exactly once:
-    PostgreSQL claims with ``FOR UPDATE SKIP LOCKED``, SQLite serialises writers). Cancel notices for delivered or
-    running targets are handed out once as well."""
+    Due: target ``queued`` — or ``delivered`` with no report for ``redeliver_after`` (the answer that carried it
+    may have been lost) and not cancelled — ``not_before <= now + 5 min``, not expired; they become ``delivered``
+    (``delivered_at`` = now). Each claim is exclusive: PostgreSQL claims with ``FOR UPDATE SKIP LOCKED`` and
+    re-checks the condition on the locked row (a report that came first wins), SQLite serialises writers. Cancel
+    notices for delivered or running targets are handed out once as well."""
     expire_overdue(session, organisation_id=organisation_id, now=now, hostname=hostname)
+    due_now = _due(now, redeliver_after)
     due = (select(JobTarget.job_id).join(Job, Job.id == JobTarget.job_id)
-           .where(JobTarget.organisation_id == organisation_id, JobTarget.hostname == hostname,
-                  JobTarget.status == "queued", Job.not_before <= now + CLOCK_SKEW, Job.expires > now)
+           .where(JobTarget.organisation_id == organisation_id, JobTarget.hostname == hostname, due_now)
            .order_by(Job.not_before, Job.created_at, Job.id).limit(limit))
     if session.get_bind().dialect.name == "postgresql":
         due = due.with_for_update(of=JobTarget, skip_locked=True)
     claimed = session.execute(
         update(JobTarget).where(JobTarget.organisation_id == organisation_id, JobTarget.hostname == hostname,
-                                JobTarget.status == "queued", JobTarget.job_id.in_(due.scalar_subquery()))
+                                JobTarget.job_id.in_(due.scalar_subquery()),
+                                (JobTarget.status == "queued")
+                                | ((JobTarget.status == "delivered")
+                                   & (JobTarget.delivered_at <= now - redeliver_after)
+                                   & JobTarget.cancel_requested_at.is_(None)))
         .values(status="delivered", delivered_at=now, updated_at=now)
         .returning(JobTarget.job_id).execution_options(synchronize_session=False)).scalars().all()
     jobs: list[tuple[str, str]] = []
@@ -490,12 +522,15 @@ def claim_due(session: Session, *, organisation_id: str, hostname: str, now: dat
     return jobs, sorted(cancelled)
 
 
-def has_pending(session: Session, *, organisation_id: str, hostname: str, now: datetime) -> bool:
-    """Cheap read-only check: does :func:`claim_due` have anything to do for the host (a due job, an expired one
-    to mark, a cancel notice)? Keeps an idle sensor's poll from taking the database's write lock."""
+def has_pending(session: Session, *, organisation_id: str, hostname: str, now: datetime,
+                redeliver_after: timedelta = REDELIVER_AFTER) -> bool:
+    """Cheap read-only check: does :func:`claim_due` have anything to do for the host (a due job, one to hand out
+    again, an expired one to mark, a cancel notice)? Keeps an idle sensor's poll from taking the database's write
+    lock."""
     return session.execute(select(func.count()).select_from(JobTarget).join(Job, Job.id == JobTarget.job_id).where(
         JobTarget.organisation_id == organisation_id, JobTarget.hostname == hostname,
-        ((JobTarget.status == "queued") & ((Job.not_before <= now + CLOCK_SKEW) | (Job.expires <= now)))
+        _due(now, redeliver_after)
+        | ((JobTarget.status == "queued") & (Job.expires <= now))
         | (JobTarget.status.in_(("delivered", "running")) & JobTarget.cancel_requested_at.is_not(None)
            & JobTarget.cancel_notified_at.is_(None)))).scalar_one() > 0
 

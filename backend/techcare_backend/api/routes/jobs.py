@@ -7,12 +7,15 @@ never verifies signatures (the hosts do).
 A sensor's ``GET /api/sensor/jobs?wait=N`` is held on the event loop (no thread) until a job for its host is
 queued or cancelled or ``N`` seconds pass: one :class:`asyncio.Event` per waiting (organisation, host), woken in
 process by the route that queued the job and, across instances, through ``Cache.wake_jobs`` (Redis pub/sub).
+A woken poll whose client has gone (sensor restarted, connection cut) claims nothing; when the server stops, held
+polls are answered at once, empty (:func:`release_held_polls`, called by ``techcare-backend serve``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import weakref
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -218,11 +221,13 @@ class JobWaiters:
     def __init__(self) -> None:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._events: dict[tuple[str, str], list[Any]] = {}  # key -> [event, number of waiters]
+        self.stopping = False  # the server is stopping: answer at once, hold nothing
+        _ALL_WAITERS.add(self)
 
     def acquire(self, key: tuple[str, str]) -> asyncio.Event:
         loop = asyncio.get_running_loop()
         if loop is not self._loop:  # the app runs on a new loop (restarted): old events belong to the old one
-            self._loop, self._events = loop, {}
+            self._loop, self._events, self.stopping = loop, {}, False
         entry = self._events.get(key)
         if entry is None:
             entry = self._events[key] = [asyncio.Event(), 0]
@@ -254,6 +259,26 @@ class JobWaiters:
 
     def waiting(self) -> int:
         return sum(entry[1] for entry in self._events.values())
+
+    def stop(self) -> int:
+        """The server is stopping: wake every held poll (it answers empty) and hold no new one. On the app's event
+        loop. Returns the number of polls woken."""
+        self.stopping = True
+        woken = self.waiting()
+        events, self._events = self._events, {}
+        for entry in events.values():
+            entry[0].set()
+        return woken
+
+
+_ALL_WAITERS: weakref.WeakSet[JobWaiters] = weakref.WeakSet()
+
+
+def release_held_polls() -> int:
+    """Answer every sensor long-poll held in this process now, empty, and hold no new ones (the server is stopping:
+    the sensors ask again, another instance or after the restart, instead of waiting out the graceful-shutdown
+    time). Call it on the event loop serving the app. Returns the number of polls released."""
+    return sum(waiters.stop() for waiters in list(_ALL_WAITERS))
 
 
 def waiters_for(request: Request) -> JobWaiters:
@@ -310,7 +335,7 @@ async def fetch_jobs(request: Request, principal: JobSensorDep, ctx: CtxDep, hos
             jobs, cancelled, occurrences = await run_in_threadpool(_claim, ctx, principal.organisation_id, host,
                                                                    crud_schedules.due_index(request.app.state))
             remaining = deadline - asyncio.get_running_loop().time()
-            if jobs or cancelled or occurrences or remaining <= 0:
+            if jobs or cancelled or occurrences or remaining <= 0 or waiters.stopping:
                 return Response(_sensor_body(jobs, cancelled, occurrences), media_type="application/json")
             try:
                 async with asyncio.timeout(remaining):
@@ -320,6 +345,11 @@ async def fetch_jobs(request: Request, principal: JobSensorDep, ctx: CtxDep, hos
             except asyncio.CancelledError:
                 # the server is stopping (uvicorn cancels requests still held after its graceful-shutdown time):
                 # "nothing now" instead of an error; the sensor asks again, another instance or after the restart
+                return Response(_sensor_body([], []), media_type="application/json")
+            if waiters.stopping or await request.is_disconnected():
+                # woken for a client that has gone (sensor restarted, connection cut) or by the server stopping:
+                # claim nothing, so the job stays queued for the sensor's next fetch (a claim here would mark it
+                # delivered to nobody)
                 return Response(_sensor_body([], []), media_type="application/json")
         finally:
             waiters.release(key, event)
