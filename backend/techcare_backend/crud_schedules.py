@@ -399,6 +399,27 @@ def create_schedule(session: Session, *, organisation_id: str, envelope: Any, cr
     return schedule, created, parsed
 
 
+def _skipped_while_paused(session: Session, schedule: Schedule, *, now: datetime) -> None:
+    """At a resume: the occurrences that can no longer be handed out and fell into the pause are recorded as
+    ``skipped`` (reason ``paused``), so they show as what they were and are not taken for missed ones."""
+    assert schedule.paused_at is not None
+    rule = rule_of(schedule)
+    zones = _zones(session, schedule.organisation_id, schedule.hosts)
+    rows = []
+    for host in schedule.hosts:
+        zone = zones.get(host)
+        until = min(_superseded_before(schedule, rule, zone, now), schedule.valid_until + timedelta(seconds=1))
+        since = max(schedule.paused_at, effective_from(schedule))
+        if since < until:
+            rows += [{"schedule_id": schedule.id, "organisation_id": schedule.organisation_id, "hostname": host,
+                      "occurrence": o.key, "timezone": zone or "UTC", "revision": schedule.revision,
+                      "planned_utc": o.start, "status": "skipped", "reason": "paused", "updated_at": now,
+                      "finished_at": now} for o in rule.between(zone, since, until)]
+    for i in range(0, len(rows), 500):
+        session.execute(_insert(session).values(rows[i:i + 500]).on_conflict_do_nothing(
+            index_elements=["schedule_id", "hostname", "occurrence"]))
+
+
 def set_state(session: Session, *, organisation_id: str, schedule_id: str, action: str, actor: str, by: str,
               now: datetime, ip: str | None = None) -> Schedule:
     """``pause``, ``resume`` or ``delete`` (no signature needed: they only stop work). :class:`ScheduleNotFound`
@@ -414,6 +435,7 @@ def set_state(session: Session, *, organisation_id: str, schedule_id: str, actio
     elif action == "resume":
         if schedule.paused_at is None:
             raise ScheduleConflict("state", "active")
+        _skipped_while_paused(session, schedule, now=now)
         schedule.paused_at, schedule.paused_by = None, None
     elif action == "delete":
         schedule.deleted_at = now
@@ -586,7 +608,9 @@ def occurrence_public(schedule: Schedule, rule: Rule, host: str, zone: str | Non
         zone_for(row.timezone))
     out: dict[str, Any] = {"schedule_id": schedule.id, "host": host, "occurrence": occ.key,
                            "timezone": zone or "UTC", "timezone_known": bool(zone), "planned_local": local,
-                           "planned_utc": occ.start, "window_end_utc": occ.start + rule.window, "status": "pending"}
+                           "planned_utc": occ.start, "window_end_utc": occ.start + rule.window, "status": "pending",
+                           "reason": None, "message": None, "steps": None, "delivered_at": None, "updated_at": None,
+                           "finished_at": None, "changelog": []}
     if row is not None:
         out.update(status=row.status, reason=row.reason, message=row.message, steps=row.steps,
                    delivered_at=row.delivered_at, updated_at=row.updated_at, finished_at=row.finished_at,

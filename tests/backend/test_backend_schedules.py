@@ -271,6 +271,34 @@ def test_delivered_without_report_becomes_missed_and_a_late_report_replaces_it(a
     assert resp.status_code == 200 and clock.rows(sid, "kasse-01") == {"2026-12-06T02:30": ("ran", None)}
 
 
+def test_occurrences_that_fell_into_a_pause_are_skipped_not_missed(app, org) -> None:
+    from techcare_backend import crud_schedules
+
+    clock = Clock(app, org)
+    created = utc(2026, 11, 30)
+    sid = clock.store(envelope(["kasse-01"], now=created, valid_from=iso(created), dtstart="2026-12-06T02:30:00"),
+                      created)
+    assert clock.due("kasse-01", utc(2026, 12, 6, 1, 40)) == ["2026-12-06T02:30"]
+
+    def change(action: str, now: datetime) -> None:
+        with clock.ctx.sessionmaker() as session:
+            crud_schedules.set_state(session, organisation_id=org.organisation_id, schedule_id=sid, action=action,
+                                     actor="test", by="Anna", now=now)
+            session.commit()
+        clock.index.invalidate(org.organisation_id)
+
+    change("pause", utc(2026, 12, 8))
+    assert clock.due("kasse-01", utc(2026, 12, 13, 1, 40)) == []  # paused: nothing handed out
+    change("resume", utc(2026, 12, 20, 1, 40))  # inside the window of 2026-12-20: that one still runs
+    assert clock.rows(sid, "kasse-01") == {"2026-12-06T02:30": ("delivered", None),
+                                            "2026-12-13T02:30": ("skipped", "paused")}
+    assert clock.due("kasse-01", utc(2026, 12, 20, 1, 45)) == ["2026-12-20T02:30"]
+    items = {o["occurrence"]: (o["status"], o["reason"]) for o in clock.listing(
+        sid, utc(2026, 12, 20, 1, 50), utc(2026, 12, 1), utc(2026, 12, 28))}
+    assert items == {"2026-12-06T02:30": ("missed", "no_report"), "2026-12-13T02:30": ("skipped", "paused"),
+                     "2026-12-20T02:30": ("delivered", None), "2026-12-27T02:30": ("pending", None)}
+
+
 def test_many_check_ins_inside_the_window_hand_it_out_once(client, org) -> None:
     env = envelope(["kasse-01"], **due_now("Europe/Berlin"))
     assert create(client, org, env).status_code == 201
