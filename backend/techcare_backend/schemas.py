@@ -378,6 +378,9 @@ class OrganisationPublic(BaseModel):
 
 
 class ApiKeyCreate(Strict):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={  # declared as _hostname_for_sensors enforces it
+        "if": {"properties": {"role": {"const": "sensor"}}, "required": ["role"]},
+        "else": {"properties": {"hostname": {"type": "null"}}}})
     name: Name
     role: Role
     technician_name: Name | None = None
