@@ -24,6 +24,7 @@ by :func:`load_ipython_extension`, so the REPL uses this module without it.
 from __future__ import annotations
 
 import argparse
+import re
 import shlex
 from typing import Any
 
@@ -84,9 +85,37 @@ class FleetUsageError(TechCareError):
     exit_code = 2
 
 
+#: argparse's own error texts (English) and their German form, applied in order (the values stay as typed)
+_ARGPARSE_DE = [(re.compile(p), r) for p, r in (
+    (r"^argument command: ", "Befehl: "),
+    (r"^argument ([^:]+): ", r"Argument \1: "),
+    (r"invalid choice: (.+?) \(choose from (.+)\)", r"ungültige Auswahl: \1 (möglich: \2)"),
+    (r"^the following arguments are required: (.+)$", r"es fehlt: \1"),
+    (r"^unrecognized arguments: (.+)$", r"unbekannte Angaben: \1"),
+    (r"expected at least one argument", "erwartet mindestens einen Wert"),
+    (r"expected one argument", "erwartet einen Wert"),
+    (r"ignored explicit argument (.+)$", r"Wert \1 hier nicht erlaubt"),
+    (r"invalid (float|int) value: (.+)$", r"keine Zahl: \2"),
+    (r"invalid (\w+) value: (.+)$", r"ungültiger Wert: \2"),
+    (r"^ambiguous option: (.+?) could match (.+)$", r"mehrdeutige Option: \1 passt zu \2"),
+    (r"^one of the arguments (.+) is required$", r"eine der Angaben \1 ist nötig"),
+    (r"not allowed with argument (.+)$", r"nicht zusammen mit \1 erlaubt"))]
+
+
+def _argparse_message(message: str) -> str:
+    """An error text of argparse in the active language (argparse itself speaks English only)."""
+    from .i18n import get_language
+
+    if get_language() != "de":
+        return message
+    for pattern, german in _ARGPARSE_DE:
+        message = pattern.sub(german, message)
+    return message
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # never exit the kernel or the REPL
-        raise FleetUsageError(f"{message}\n{usage(self.prog.split()[0])}")
+        raise FleetUsageError(f"{_argparse_message(message)}\n{usage(self.prog.split()[0])}")
 
     def exit(self, status: int = 0, message: str | None = None) -> None:  # --help
         raise FleetUsageError(f"{message or ''}{usage(self.prog.split()[0])}".strip())
@@ -158,6 +187,7 @@ def parse(line: str, prog: str = "%fleet") -> argparse.Namespace:
     if not tokens:
         tokens = ["hosts"]
     args = _parser(prog).parse_args(tokens)
+    args.prog = prog  # the desk's hints name the command as this interface spells it (%fleet or fleet)
     if args.command in ("repair", "schedule"):
         text = " ".join(args.approval)
         if args.approval[0].upper() != "GO":
@@ -191,6 +221,7 @@ class FleetDesk:
         self.plans: dict[str, Any] = {}
         self.shown: dict[str, str] = {}
         self.last_job: Any = None
+        self.prog = "%fleet"  # how the interface that runs the desk spells its command (hints name it)
 
     def run(self, line: str, prog: str = "%fleet") -> Any:
         """Parse ``line`` and call :mod:`techcare.fleet`; returns what to display."""
@@ -198,6 +229,7 @@ class FleetDesk:
 
     def execute(self, args: argparse.Namespace) -> Any:
         """Run a command :func:`parse` returned."""
+        self.prog = getattr(args, "prog", "%fleet")
         return getattr(self, f"_{args.command}")(args)
 
     # ---- commands ----------------------------------------------------------------------------------------------
@@ -221,8 +253,8 @@ class FleetDesk:
         """The plan of ``host``'s last remote diagnosis; showing it makes it the one an approval refers to."""
         plan = self.plans.get(host)
         if plan is None:
-            raise fleet.FleetError(tr("Für {h} gibt es noch keinen Plan: erst %fleet diagnose {h}.",
-                                      "There is no plan for {h} yet: %fleet diagnose {h} first.", h=host))
+            raise fleet.FleetError(tr("Für {h} gibt es noch keinen Plan: erst {p} diagnose {h}.",
+                                      "There is no plan for {h} yet: {p} diagnose {h} first.", h=host, p=self.prog))
         self.shown[host] = plan.id
         return plan
 
@@ -232,10 +264,10 @@ class FleetDesk:
     def _repair(self, args: argparse.Namespace) -> Any:
         plan = self.plans.get(args.host)
         if plan is None or self.shown.get(args.host) != plan.id:
-            raise fleet.FleetError(tr("Für {h} wurde noch kein Plan gezeigt: erst %fleet diagnose {h}, dann "
-                                      "%fleet plan {h} ansehen und danach freigeben.",
-                                      "No plan has been shown for {h}: %fleet diagnose {h}, review %fleet plan {h}, "
-                                      "then approve.", h=args.host))
+            raise fleet.FleetError(tr("Für {h} wurde noch kein Plan gezeigt: erst {p} diagnose {h}, dann "
+                                      "{p} plan {h} ansehen und danach freigeben.",
+                                      "No plan has been shown for {h}: {p} diagnose {h}, review {p} plan {h}, "
+                                      "then approve.", h=args.host, p=self.prog))
         job = fleet.queue(plan, args.approval, [args.host], confirm_high_risk=args.confirm, backend=self.backend)
         self.last_job = job
         return job
@@ -278,10 +310,10 @@ class FleetDesk:
     def _schedule(self, args: argparse.Namespace) -> Any:
         plan = self.plans.get(args.source)
         if plan is None or self.shown.get(args.source) != plan.id:
-            raise fleet.FleetError(tr("Für {h} wurde noch kein Plan gezeigt: erst %fleet diagnose {h}, dann %fleet "
+            raise fleet.FleetError(tr("Für {h} wurde noch kein Plan gezeigt: erst {p} diagnose {h}, dann {p} "
                                       "plan {h} ansehen; seine Schrittnummern gibt der Wartungsplan frei.",
-                                      "No plan has been shown for {h}: %fleet diagnose {h}, review %fleet plan {h}; "
-                                      "the schedule approves its step numbers.", h=args.source))
+                                      "No plan has been shown for {h}: {p} diagnose {h}, review {p} plan {h}; "
+                                      "the schedule approves its step numbers.", h=args.source, p=self.prog))
         return fleet.schedule(plan, args.approval, tag=args.tag, rrule=args.rrule, window=args.window,
                               catch_up=args.catch_up, name=args.name, allow_high_risk=args.allow_high_risk,
                               allow_reboot=args.allow_reboot, replaces=args.replaces, backend=self.backend)
@@ -364,6 +396,10 @@ def load_ipython_extension(ipython: Any) -> None:
         except FleetUsageError as exc:
             raise UsageError(str(exc)) from None
         _gate(ipython)
-        return get_desk().execute(args)
+        result = get_desk().execute(args)
+        if args.command == "plan" and ipython.__class__.__name__ == "TerminalInteractiveShell":
+            result.show()  # the numbered steps an approval refers to (a notebook renders the plan's table itself)
+            return None
+        return result
 
     ipython.register_magic_function(fleet_magic, magic_kind="line", magic_name="fleet")

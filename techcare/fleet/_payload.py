@@ -88,6 +88,12 @@ def normalise_hosts(hosts: str | Iterable[str] | None) -> list[str]:
     return out
 
 
+def _days(span: Any) -> str:
+    """A length of time in days, plainly ("30,5 Tage" / "30.5 days"), not timedelta's "30 days, 12:00:00"."""
+    days = f"{span.total_seconds() / 86400:.1f}".removesuffix(".0")
+    return tr("{d} Tage", "{e} days", d=days.replace(".", ","), e=days)
+
+
 def _window(not_before: Any, expires: Any, now: datetime) -> tuple[datetime, datetime]:
     start = now if not_before is None else parse_time(not_before, "not_before")
     end = start + DEFAULT_LIFETIME if expires is None else parse_time(expires, "expires", base=start)
@@ -97,7 +103,7 @@ def _window(not_before: Any, expires: Any, now: datetime) -> tuple[datetime, dat
     if end - start > MAX_LIFETIME:
         raise FleetError(tr("Ein Auftrag gilt höchstens 30 Tage (expires ≤ not_before + 30 Tage); hier {d}.",
                             "A job is valid for at most 30 days (expires ≤ not_before + 30 days); here {d}.",
-                            d=end - start))
+                            d=_days(end - start)))
     if end <= now:
         raise FleetError(tr("expires ({e}) liegt in der Vergangenheit.", "expires ({e}) is in the past.",
                             e=iso_utc(end)))

@@ -483,9 +483,9 @@ class Executor:
                                               "The approval does not fit the plan: {e}", e=exc.message)) from None
         if list(approval.steps) != sorted(payload["approved_steps"]):
             raise Refusal("plan_mismatch", tr(
-                "„{a}“ gibt die Schritte {s} frei, der Auftrag nennt {n}.",
-                "'{a}' approves steps {s}, the job names {n}.", a=payload["approval"],
-                s=",".join(map(str, approval.steps)), n=",".join(map(str, payload["approved_steps"]))))
+                "„{a}“ gibt {s} frei, der Auftrag nennt {n}.", "'{a}' approves {s}, the job names {n}.",
+                a=payload["approval"], s=_steps_named(approval.steps, ","),
+                n=",".join(map(str, payload["approved_steps"]))))
         risky = [n for n in approval.steps if plan.steps[n - 1].risk == "high"]
         if risky and payload["confirm_high_risk"] is not True:
             raise Refusal("needs_confirmation", tr(
@@ -536,7 +536,7 @@ class Executor:
         except TechCareError as exc:
             outcome = JobOutcome(job_id, "failed", "error", exc.message)
         except Exception as exc:  # noqa: BLE001 - a bug must end as a reported failure, not a silent thread death
-            log.exception("remote job %s failed", job_id)
+            log.exception("%s", tr("Fernauftrag {j} fehlgeschlagen", "remote job {j} failed", j=job_id))
             outcome = JobOutcome(job_id, "failed", "error", f"{type(exc).__name__}: {exc}")
         return self._finish(outcome)
 
@@ -718,7 +718,7 @@ class Executor:
         except TechCareError as exc:
             outcome = JobOutcome(run_id, "failed", "error", exc.message)
         except Exception as exc:  # noqa: BLE001 - a bug must end as a reported failure, not a silent thread death
-            log.exception("maintenance occurrence %s failed", run_id)
+            log.exception("%s", tr("Wartungstermin {j} fehlgeschlagen", "maintenance occurrence {j} failed", j=run_id))
             outcome = JobOutcome(run_id, "failed", "error", f"{type(exc).__name__}: {exc}")
         outcome.schedule_id, outcome.occurrence = schedule_id, key
         return self._finish(outcome)
@@ -807,14 +807,13 @@ class Executor:
                 d=detail.get("detail", ""), u=f" ({detail['undo']})" if detail.get("undo") else ""), done)
         if stopped:
             return JobOutcome(job_id, "interrupted", "interrupted", tr(
-                "Der Sensor wurde beendet; Schritte {s} liefen nicht.", "The sensor was stopped; steps {s} did not run.",
-                s=", ".join(map(str, left))), done)
+                "Der Sensor wurde beendet; {s} {v} nicht.", "The sensor was stopped; {s} did not run.",
+                s=_steps_named(left), v="lief" if len(left) == 1 else "liefen"), done)
         if cancelled:
             return JobOutcome(job_id, "cancelled", "cancelled", tr(
-                "Vom Techniker abgebrochen; Schritte {s} liefen nicht.",
-                "Cancelled by the technician; steps {s} did not run.", s=", ".join(map(str, left))), done)
-        return JobOutcome(job_id, "succeeded", message=tr("{n} Schritte erledigt.", "{n} steps done.",
-                                                          n=len(done)), steps=done)
+                "Vom Techniker abgebrochen; {s} {v} nicht.", "Cancelled by the technician; {s} did not run.",
+                s=_steps_named(left), v="lief" if len(left) == 1 else "liefen"), done)
+        return JobOutcome(job_id, "succeeded", message=_done_message(done), steps=done)
 
     def _rollback(self, payload: dict[str, Any]) -> JobOutcome:
         from .. import repairs
@@ -964,9 +963,12 @@ class Executor:
                 self.client.report_job(outcome.job_id, host=self.hostname, **outcome.report())
         except BackendHTTPError as exc:
             # 409: already final there (e.g. cancelled), 404/422: the backend will never take it -> keep it local
-            log.warning("report of job %s not taken (HTTP %s): %s", outcome.job_id, exc.status_code, exc.message)
+            log.warning("%s", tr("Bericht zu Auftrag {j} nicht angenommen (HTTP {c}): {m}",
+                                 "report of job {j} not taken (HTTP {c}): {m}", j=outcome.job_id, c=exc.status_code,
+                                 m=exc.message))
         except BackendError as exc:
-            log.warning("report of job %s kept for later: %s", outcome.job_id, exc.message)
+            log.warning("%s", tr("Bericht zu Auftrag {j} für später aufbewahrt: {m}", "report of job {j} kept for later: {m}",
+                                 j=outcome.job_id, m=exc.message))
             if not retry:
                 where = {"schedule_id": outcome.schedule_id, "occurrence": outcome.occurrence} \
                     if outcome.schedule_id else {}
@@ -987,7 +989,8 @@ class Executor:
                 return False
             answer = self.client.report_job(job_id, host=self.hostname, status="running", steps=steps)
         except BackendError as exc:
-            log.warning("progress of job %s not reported: %s", job_id, exc.message)
+            log.warning("%s", tr("Fortschritt von Auftrag {j} nicht gemeldet: {m}", "progress of job {j} not reported: {m}",
+                                 j=job_id, m=exc.message))
             return False
         return isinstance(answer, dict) and answer.get("cancel") is True
 
@@ -1003,7 +1006,8 @@ class Executor:
                 return
             upload_session(session, client=self.client, job_id=job_id)
         except TechCareError as exc:  # the local changelog stays the record of truth
-            log.warning("changelog %s of job %s not uploaded: %s", session, job_id, exc.message)
+            log.warning("%s", tr("Änderungsprotokoll {s} von Auftrag {j} nicht hochgeladen: {m}",
+                                 "changelog {s} of job {j} not uploaded: {m}", s=session, j=job_id, m=exc.message))
 
 
 def _pending_outcome(record: dict[str, Any]) -> JobOutcome:
@@ -1019,6 +1023,34 @@ def _upload_scope(job_id: str) -> Any:
     from ..changelog_upload import for_job, for_occurrence
 
     return for_occurrence(job_id[4:36], job_id[37:]) if job_id.startswith("occ:") else for_job(job_id)
+
+
+def _steps_named(numbers: Any, sep: str = ", ") -> str:
+    """``Schritt 5`` / ``Schritte 2, 3`` (``step 5`` / ``steps 2, 3``)."""
+    numbers = list(numbers)
+    listed = sep.join(map(str, numbers))
+    return tr("Schritt {s}", "step {s}", s=listed) if len(numbers) == 1 else tr("Schritte {s}", "steps {s}", s=listed)
+
+
+def _count_steps(n: int) -> str:
+    return tr("1 Schritt", "1 step") if n == 1 else tr("{n} Schritte", "{n} steps", n=n)
+
+
+def _done_message(done: list[dict[str, Any]]) -> str:
+    """What a repair that ran to its end really did: steps done, and those skipped (not needed) or not run."""
+    finished = sum(1 for d in done if d.get("status") == "finished")
+    skipped = sum(1 for d in done if d.get("status") == "skipped")
+    other = len(done) - finished - skipped
+    if not finished:
+        text = tr("Nichts geändert: {s} nicht nötig (übersprungen).", "Nothing changed: {s} not needed (skipped).",
+                  s=_count_steps(skipped)) if skipped else tr("Nichts geändert.", "Nothing changed.")
+    else:
+        text = tr("{s} erledigt.", "{s} done.", s=_count_steps(finished))
+        if skipped:
+            text += " " + tr("{s} nicht nötig (übersprungen).", "{s} not needed (skipped).", s=_count_steps(skipped))
+    if other:
+        text += " " + tr("{s} nicht ausgeführt.", "{s} not run.", s=_count_steps(other))
+    return text
 
 
 def _step_dict(outcome: Any) -> dict[str, Any]:

@@ -74,6 +74,14 @@ STOP_GRACE = 20.0
 
 # ---- payload ---------------------------------------------------------------------------------------------
 
+def _sent_line(outcome: Any) -> str:
+    """The log line after a send, in the sensor's language."""
+    return tr("{s} gesendet ({c} neu, {d} doppelt, {r} abgelehnt), {w} wartend",
+              "sent {s} ({c} new, {d} duplicates, {r} rejected), {w} waiting",
+              s=tr("1 Messung", "1 sample") if outcome.sent == 1 else tr("{n} Messungen", "{n} samples", n=outcome.sent),
+              c=outcome.created, d=outcome.duplicates, r=outcome.rejected, w=outcome.remaining)
+
+
 def _on_off(value: bool | None) -> str:
     return "on" if value is True else "off" if value is False else "unknown"
 
@@ -261,7 +269,8 @@ class Sensor:
             tmp.write_text(json.dumps(self._cache), encoding="utf-8")
             os.replace(tmp, self.cache_path)
         except OSError as exc:
-            log.warning("could not write the probe cache %s: %s", self.cache_path, exc)
+            log.warning("%s", tr("Probe-Cache {p} nicht geschrieben: {e}", "could not write the probe cache {p}: {e}",
+                                 p=self.cache_path, e=exc))
 
     def _stale(self, now: float) -> list[str]:
         stale = []
@@ -294,7 +303,8 @@ class Sensor:
 
             zone, known = host_zone(self.runner)
             if not known and entry is None:
-                log.info("time zone of host %s not found; maintenance schedules run in UTC", host)
+                log.info("%s", tr("Zeitzone von {h} nicht gefunden; Wartungspläne laufen in UTC",
+                                  "time zone of host {h} not found; maintenance schedules run in UTC", h=host))
             entry = {"at": now, "value": zone, "host": host}
             self._cache["_zone"] = entry
             if self._executor is not None:  # the zone was changed on this host: schedules follow the samples
@@ -332,10 +342,12 @@ class Sensor:
         CPU/RAM values (the backend contract requires them, so such a sample could never be delivered)."""
         sample = self.sample()
         if sample["cpu_percent"] is None or sample["ram_percent"] is None:
-            log.warning("no CPU/RAM metrics this time (metrics probe unknown); sample skipped")
+            log.warning("%s", tr("diesmal keine CPU/RAM-Werte (Messprobe unbekannt); Messung ausgelassen",
+                                 "no CPU/RAM metrics this time (metrics probe unknown); sample skipped"))
             return None
         stored = self.spool.add(sample)
-        log.info("sample %s spooled (%d waiting)", stored["sample_id"], len(self.spool))
+        log.info("%s", tr("Messung {s} zwischengespeichert ({n} wartend)", "sample {s} spooled ({n} waiting)",
+                          s=stored["sample_id"], n=len(self.spool)))
         return stored
 
     # ---- forwarding -------------------------------------------------------------------------------------
@@ -366,17 +378,21 @@ class Sensor:
                         answers = answer.get("results") or []
                 except BackendUnavailable as exc:
                     result.error = exc.message
-                    log.warning("backend unavailable, %d samples kept in the spool: %s", len(self.spool), exc.message)
+                    log.warning("%s", tr("Backend nicht erreichbar, {n} Messungen bleiben im Zwischenspeicher: {m}",
+                                         "backend unavailable, {n} samples kept in the spool: {m}",
+                                         n=len(self.spool), m=exc.message))
                     break
                 except BackendHTTPError as exc:
                     if exc.status_code == 422 and len(pending) == 1:
                         self.spool.reject(ids[0], exc.message)
                         result.rejected += 1
-                        log.error("sample %s rejected by the server: %s", ids[0], exc.message)
+                        log.error("%s", tr("Messung {s} vom Server abgelehnt: {m}", "sample {s} rejected by the server: {m}",
+                                           s=ids[0], m=exc.message))
                         continue
                     result.error = exc.message
-                    log.error("backend refused the samples (HTTP %s), kept in the spool: %s", exc.status_code,
-                              exc.message)
+                    log.error("%s", tr("Backend lehnt die Messungen ab (HTTP {c}), sie bleiben im Zwischenspeicher: {m}",
+                                       "backend refused the samples (HTTP {c}), kept in the spool: {m}",
+                                       c=exc.status_code, m=exc.message))
                     break
                 except BackendError as exc:
                     result.error = exc.message
@@ -396,7 +412,8 @@ class Sensor:
                         self.spool.reject(sid, str(item.get("error") or "rejected"))
                         result.rejected += 1
                         result.errors.append(f"{sid}: {item.get('error')}")
-                        log.error("sample %s rejected by the server: %s", sid, item.get("error"))
+                        log.error("%s", tr("Messung {s} vom Server abgelehnt: {m}", "sample {s} rejected by the server: {m}",
+                                           s=sid, m=item.get("error")))
                 self.spool.ack(acked)
                 result.sent += len(pending)
                 if not acked and not result.rejected:
@@ -424,7 +441,7 @@ class Sensor:
                 try:
                     self.take()
                 except Exception as exc:
-                    log.exception("sampling failed: %s", type(exc).__name__)
+                    log.exception("%s", tr("Messung fehlgeschlagen: {t}", "sampling failed: {t}", t=type(exc).__name__))
                 self._wake_sender.set()
                 if not self._license_still_valid():
                     code = EXIT_LICENSE
@@ -453,11 +470,10 @@ class Sensor:
         try:
             self.take()
         except Exception as exc:
-            log.exception("sampling failed: %s", type(exc).__name__)
+            log.exception("%s", tr("Messung fehlgeschlagen: {t}", "sampling failed: {t}", t=type(exc).__name__))
         outcome = self.flush()
         if outcome.sent:
-            log.info("sent %d samples (%d new, %d duplicates, %d rejected), %d waiting", outcome.sent,
-                     outcome.created, outcome.duplicates, outcome.rejected, outcome.remaining)
+            log.info("%s", _sent_line(outcome))
         jobs_ok = self.run_jobs(wait=0) if self.jobs else True
         return 0 if outcome.error is None and jobs_ok else 1
 
@@ -479,12 +495,11 @@ class Sensor:
             try:
                 outcome = self.flush()
             except Exception as exc:  # noqa: BLE001 - a bug must not end forwarding for good
-                log.exception("sending failed: %s", type(exc).__name__)
+                log.exception("%s", tr("Senden fehlgeschlagen: {t}", "sending failed: {t}", t=type(exc).__name__))
                 failures += 1
                 continue
             if outcome.sent:
-                log.info("sent %d samples (%d new, %d duplicates, %d rejected), %d waiting", outcome.sent,
-                         outcome.created, outcome.duplicates, outcome.rejected, outcome.remaining)
+                log.info("%s", _sent_line(outcome))
             failures = failures + 1 if outcome.error else 0
 
     # ---- remote jobs --------------------------------------------------------------------------------------
@@ -507,7 +522,7 @@ class Sensor:
             executor.recover()
             executor.poll(wait=wait)
         except BackendError as exc:
-            log.warning("remote jobs not fetched: %s", exc.message)
+            log.warning("%s", tr("Fernaufträge nicht abgerufen: {m}", "remote jobs not fetched: {m}", m=exc.message))
             return False
         return True
 
@@ -521,7 +536,7 @@ class Sensor:
             executor = self.executor()
             executor.recover()
         except Exception:  # noqa: BLE001 - recovery must not keep the sensor from its work
-            log.exception("recovering interrupted remote jobs failed")
+            log.exception("%s", tr("Nachbehandlung unterbrochener Fernaufträge fehlgeschlagen", "recovering interrupted remote jobs failed"))
         failures = 0
         while not (self._halt.is_set() or self.stop_event.is_set()):
             started = time.monotonic()
@@ -535,10 +550,12 @@ class Sensor:
             except BackendError as exc:
                 failures += 1
                 if failures == 1:
-                    log.warning("remote jobs: backend not reachable, asking again later: %s", exc.message)
+                    log.warning("%s", tr("Fernaufträge: Backend nicht erreichbar, später erneut: {m}",
+                                            "remote jobs: backend not reachable, asking again later: {m}",
+                                            m=exc.message))
             except Exception:  # noqa: BLE001 - a bug in one poll must not end the job thread
                 failures += 1
-                log.exception("remote job loop failed")
+                log.exception("%s", tr("Schleife der Fernaufträge fehlgeschlagen", "remote job loop failed"))
             delay = min(max(self.interval, JOB_BACKOFF), JOB_BACKOFF * 2 ** (failures - 1))
             self._halt.wait(delay * (0.5 + random.random() / 2))
 
@@ -553,7 +570,7 @@ class Sensor:
         try:
             status = self.license_check()
         except Exception as exc:  # noqa: BLE001 - a bug in the check must not count as a valid license
-            log.error("license re-check failed: %s", exc)
+            log.error("%s", tr("Erneute Lizenzprüfung fehlgeschlagen: {e}", "license re-check failed: {e}", e=exc))
             return False
         if not status.ok:
             log.error("%s", status.message)
@@ -799,8 +816,9 @@ def main(argv: list[str] | None = None, *, started: Callable[[Sensor], None] | N
             signal.signal(signal.SIGINT, sensor.stop)
         if started is not None:
             started(sensor)
-        log.info("TechCare sensor %s started: every %g s to %s (%d samples waiting in the spool)", __version__,
-                 sensor.interval, settings.backend_url, len(sensor.spool))
+        log.info("%s", tr("TechCare-Sensor {v} gestartet: alle {i:g} s an {u} ({n} Messungen im Zwischenspeicher)",
+                          "TechCare sensor {v} started: every {i:g} s to {u} ({n} samples waiting in the spool)",
+                          v=__version__, i=sensor.interval, u=settings.backend_url, n=len(sensor.spool)))
         if sensor.jobs:
             from ..signing import SignatureError, TrustStore
 
@@ -809,8 +827,9 @@ def main(argv: list[str] | None = None, *, started: Callable[[Sensor], None] | N
             except SignatureError as exc:
                 pinned = 0
                 log.error("%s", exc.message)
-            log.info("remote jobs on (REMOTE_JOBS=on) for host %s, %d signer key(s) pinned", sensor.hostname(),
-                     pinned)
+            log.info("%s", tr("Fernaufträge an (REMOTE_JOBS=on) für {h}, {n} Signaturschlüssel hinterlegt",
+                              "remote jobs on (REMOTE_JOBS=on) for host {h}, {n} signer key(s) pinned",
+                              h=sensor.hostname(), n=pinned))
         return sensor.run(once=args.once)
     except TechCareError as exc:
         print(str(exc), file=sys.stderr)

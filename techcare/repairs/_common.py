@@ -100,7 +100,8 @@ class CleanOldFiles(Action):
     def verify(self, ctx: StepContext) -> Check:
         data = self._scan(ctx)
         if data is None:
-            return Check(None, tr("Nachprüfung nicht möglich.", "Could not verify."))
+            return Check(None, tr("erneuter Scan von {p} ohne Ergebnis.", "re-scan of {p} gave no result.",
+                                  p=ctx.params["path"]))
         left, locked = data.get("files", 0), (ctx.state.get("result") or {}).get("errors", 0)
         done = ctx.state.get("result") or {}
         if left > locked:

@@ -303,7 +303,12 @@ def run_plan(plan: Plan, approval: Approval, *, runner: CommandRunner | None = N
             result.messages.append(tr("Schritt {f} ist fehlgeschlagen und wurde zurückgenommen. Erledigte Schritte "
                                       "{c} können mit plan.rollback() in umgekehrter Reihenfolge zurückgenommen werden.",
                                       "Step {f} failed and was undone. Completed steps {c} can be undone in reverse "
-                                      "order with plan.rollback().", f=failed_at, c=", ".join(map(str, can))))
+                                      "order with plan.rollback().", f=failed_at, c=", ".join(map(str, can)))
+                                   if len(can) > 1 else
+                                   tr("Schritt {f} ist fehlgeschlagen und wurde zurückgenommen. Der erledigte Schritt "
+                                      "{c} kann mit plan.rollback() zurückgenommen werden.",
+                                      "Step {f} failed and was undone. Completed step {c} can be undone with "
+                                      "plan.rollback().", f=failed_at, c=can[0]))
         else:
             result.messages.append(tr("Schritt {f} ist fehlgeschlagen; der Lauf wurde angehalten.",
                                       "Step {f} failed; the run was stopped.", f=failed_at))
@@ -386,7 +391,11 @@ def _run_step(step: Step, runner: CommandRunner, writer: ChangelogWriter, sessio
         say(f"{tag}: ✖ {detail}" + (f" ({undo_note})" if undo_note else ""))
         return StepOutcome(step.number, step.action_id, "failed", detail, cmds, undo_note), int(
             phase in ("apply", "verify"))
-    detail = verdict.detail if verdict.needed is False else tr("nicht nachprüfbar: ", "could not verify: ") + verdict.detail
+    if verdict.needed is False:
+        detail = verdict.detail
+    else:  # the check could not tell; say why when it knows
+        detail = tr("nicht nachprüfbar: {d}", "could not verify: {d}", d=verdict.detail) if verdict.detail \
+            else tr("nicht nachprüfbar.", "could not verify.")
     cmds = new_commands()
     writer.write("finished", **base, detail=detail, verified=verdict.needed is False, state=ctx.state, commands=cmds)
     say(f"{tag}: ✔ {detail} ({time.monotonic() - began:.1f} s)")

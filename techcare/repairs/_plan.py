@@ -394,6 +394,11 @@ def _require_restore_point(plan_obj: Plan, chosen: list[int]) -> None:
         raise ApprovalError(tr("Schritt {r} (Wiederherstellungspunkt) sichert die riskanten/nicht umkehrbaren Schritte "
                                "{s} ab und muss mit freigegeben werden: GO REPAIR: {w}",
                                "Step {r} (restore point) protects the risky/irreversible steps {s} and must be approved "
-                               "with them: GO REPAIR: {w}", r=rp, s=", ".join(map(str, risky)), w=wanted))
+                               "with them: GO REPAIR: {w}", r=rp, s=", ".join(map(str, risky)), w=wanted)
+                            if len(risky) > 1 else
+                            tr("Schritt {r} (Wiederherstellungspunkt) sichert den riskanten/nicht umkehrbaren Schritt "
+                               "{s} ab und muss mit freigegeben werden: GO REPAIR: {w}",
+                               "Step {r} (restore point) protects the risky/irreversible step {s} and must be approved "
+                               "with it: GO REPAIR: {w}", r=rp, s=risky[0], w=wanted))
 
 

@@ -81,3 +81,91 @@ def test_queue_without_hosts_refuses_a_plan_not_made_from_a_checked_remote_diagn
     assert peer.envelopes == []
     fleet.queue(plan, "GO REPAIR: 2", hosts=HOST, backend=backend)  # naming the target is always possible
     assert peer.envelopes[0]["payload"]["hosts"] == [HOST]
+
+
+# ---- L2/L3: the technician's language, the interface's own words, a plan to approve from -----------------------
+
+def test_the_backend_is_asked_in_the_technicians_language():
+    import httpx
+
+    from techcare.backend_client import BackendClient
+
+    languages = []
+
+    def handler(request):
+        languages.append(request.headers.get("accept-language"))
+        return httpx.Response(200, json=[])
+
+    http = httpx.Client(transport=httpx.MockTransport(handler), base_url="http://backend.test")
+    client = BackendClient(api_key="tck_technician", client=http, sleep=lambda s: None)
+    set_language("en")
+    client.hosts()
+    set_language("de")
+    client.list_jobs()
+    assert languages == ["en", "de"]
+    http.close()
+
+
+def test_usage_errors_speak_german_in_german(backend):
+    from techcare.fleet_magic import FleetUsageError, parse
+
+    set_language("de")
+    for line, german, english in (("bogus", "Befehl: ungültige Auswahl: 'bogus' (möglich: 'hosts'", "invalid choice"),
+                                  ("job", "es fehlt: job_id", "the following arguments are required"),
+                                  ("jobs --wat 3", "unbekannte Angaben: --wat 3", "unrecognized"),
+                                  ("diagnose x --timeout abc", "Argument --timeout: keine Zahl: 'abc'", "invalid")):
+        with pytest.raises(FleetUsageError) as err:
+            parse(line, "fleet")
+        assert german in str(err.value) and english not in str(err.value), str(err.value)
+    set_language("en")
+    with pytest.raises(FleetUsageError, match="the following arguments are required: job_id"):
+        parse("job", "%fleet")
+
+
+def test_a_too_long_window_is_said_in_days(backend):
+    from datetime import timedelta
+
+    set_language("de")
+    with pytest.raises(fleet.FleetError) as err:
+        fleet.diagnose(HOST, expires=timedelta(days=40, hours=12), backend=backend)
+    assert str(err.value).endswith("hier 40,5 Tage.") and "day" not in str(err.value)
+    set_language("en")
+    with pytest.raises(fleet.FleetError, match=r"here 40\.5 days\.$"):
+        fleet.diagnose(HOST, expires=timedelta(days=40, hours=12), backend=backend)
+
+
+def test_the_repl_hint_names_its_own_word_and_the_terminal_magic_shows_the_numbered_plan(backend, capsys):
+    from techcare import fleet_magic
+    from techcare.repl import Repl
+    from techcare.session import Session, reset_session
+
+    desk = fleet_magic.get_desk()
+    saved = desk.backend
+    desk.backend = backend
+    set_language("de")
+    try:
+        with pytest.raises(fleet.FleetError) as err:
+            Repl(Session(), say=lambda _x: None, interactive=False).handle(f"fleet plan {HOST}")
+        assert f"erst fleet diagnose {HOST}" in str(err.value) and "%fleet" not in str(err.value)
+
+        class TerminalInteractiveShell:  # what the terminal IPython is called; the magic only looks at the name
+            magic = None
+
+            def register_magic_function(self, fn, magic_kind, magic_name):
+                self.magic = fn
+
+        reset_session()
+        terminal = TerminalInteractiveShell()
+        fleet_magic.load_ipython_extension(terminal)
+        plan = techcare.plan(techcare.diagnose(snapshot=WINDOWS))
+        desk.plans[HOST] = plan
+        capsys.readouterr()
+        assert terminal.magic(f"plan {HOST}") is None
+        shown = capsys.readouterr().out
+        assert shown == plan.text() + "\n" and "<Plan" not in shown
+        assert all(step.title() in shown for step in plan.steps)
+        assert desk.shown[HOST] == plan.id  # what was shown is what "%fleet repair" approves
+        with pytest.raises(Exception, match=f"erst %fleet diagnose {KASSE}"):
+            terminal.magic(f"plan {KASSE}")
+    finally:
+        desk.backend, desk.plans, desk.shown = saved, {}, {}

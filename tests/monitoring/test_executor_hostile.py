@@ -271,3 +271,41 @@ def test_a_fetch_sends_the_language_and_the_key_and_reads_a_normal_answer():
     assert seen == [("en", "Bearer tck_sensor", {"host": HOST, "wait": "0"}),
                     ("de", "Bearer tck_sensor", {"host": HOST, "wait": "0"})]
     http.close()
+
+
+# ---- L2/L4: what the host says, in its language and about what really happened --------------------------------
+
+def test_a_repair_reports_what_really_happened_in_the_right_number(key, pc):
+    import uuid
+
+    from remote_job_payloads import repair_payload
+
+    backend = Recorder()
+    executor = Executor(get_settings(), runner=pc.runner(), client=backend, hostname=HOST)
+    p = repair_payload(pc, "GO REPAIR: 3")  # wuauserv start type: disabled -> manual
+    first = executor.process(delivered(key, p))
+    assert (first.status, first.message) == ("succeeded", "1 step done.")
+    again = dict(p, job_id=uuid.uuid4().hex)  # the same signed plan once more: the step is not needed now
+    second = executor.process(delivered(key, again))
+    assert [s["status"] for s in second.steps] == ["skipped"]
+    assert (second.status, second.message) == ("succeeded", "Nothing changed: 1 step not needed (skipped).")
+    set_language("de")
+    third = executor.process(delivered(key, dict(p, job_id=uuid.uuid4().hex)))
+    assert third.message == "Nichts geändert: 1 Schritt nicht nötig (übersprungen)."
+    mismatch = dict(p, job_id=uuid.uuid4().hex, approved_steps=[2])
+    outcome = executor.process(delivered(key, mismatch))
+    assert outcome.reason == "plan_mismatch" and "gibt Schritt 3 frei" in outcome.message
+
+
+def test_the_sensor_log_follows_the_language():
+    from types import SimpleNamespace
+
+    from techcare.monitoring.sensor import _sent_line
+
+    one = SimpleNamespace(sent=1, created=1, duplicates=0, rejected=0, remaining=0)
+    set_language("de")
+    assert _sent_line(one) == "1 Messung gesendet (1 neu, 0 doppelt, 0 abgelehnt), 0 wartend"
+    set_language("en")
+    assert _sent_line(one) == "sent 1 sample (1 new, 0 duplicates, 0 rejected), 0 waiting"
+    assert _sent_line(SimpleNamespace(sent=3, created=2, duplicates=1, rejected=0, remaining=4)) == \
+        "sent 3 samples (2 new, 1 duplicates, 0 rejected), 4 waiting"
