@@ -181,6 +181,9 @@ def occurrence_hosts(session: Session, *, organisation_id: str, schedule_id: str
         ScheduleOccurrence.occurrence == occurrence).distinct()))
 
 
+REFUSAL_AUDIT_SECONDS = 60.0
+
+
 class BindingCache:
     """Positive answers only, per process: "key K serves host H of organisation O" for ``ttl`` seconds. A stale
     entry is harmless: a revoked key no longer authenticates, and a host an admin gave another key is refused to
@@ -191,6 +194,18 @@ class BindingCache:
     def __init__(self, ttl: float) -> None:
         self.ttl = ttl
         self._entries: dict[tuple[str, str], tuple[str, float]] = {}
+        self._refused: dict[tuple[str, str, str, str], float] = {}
+
+    def first_refusal(self, organisation_id: str, hostname: str, key_id: str, what: str,
+                      every: float = REFUSAL_AUDIT_SECONDS) -> bool:
+        """True if this refusal was not seen in the last ``every`` seconds in this process (then it is audited)."""
+        now, key = time.monotonic(), (organisation_id, hostname, key_id, what)
+        if self._refused.get(key, -every) > now - every:
+            return False
+        if len(self._refused) >= self.MAX_ENTRIES:
+            self._refused.clear()
+        self._refused[key] = now
+        return True
 
     def allowed(self, organisation_id: str, hostname: str, key_id: str) -> bool:
         entry = self._entries.get((organisation_id, hostname))

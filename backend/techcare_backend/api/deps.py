@@ -339,9 +339,12 @@ def check_host(ctx: AppContext, principal: Principal, hostnames: list[str], lang
             crud_bindings.claim_any(ctx.sessionmaker, organisation_id=principal.organisation_id, hostnames=hostnames,
                                     key_id=principal.key_id, actor=principal.actor, ip=ip)
     except crud_bindings.HostBound as exc:
-        log.warning("sensor key %s refused for host %r (%s): %s", principal.key_id, exc.hostname, what, exc.reason)
-        crud_bindings.record_refusal(ctx.sessionmaker, organisation_id=principal.organisation_id, exc=exc,
-                                     key_id=principal.key_id, actor=principal.actor, what=what, ip=ip)
+        if cache.first_refusal(principal.organisation_id, exc.hostname, principal.key_id, what):
+            # audited once a minute per key, host and kind (a misconfigured sensor asks again and again)
+            log.warning("sensor key %s refused for host %r (%s): %s", principal.key_id, exc.hostname, what,
+                        exc.reason)
+            crud_bindings.record_refusal(ctx.sessionmaker, organisation_id=principal.organisation_id, exc=exc,
+                                         key_id=principal.key_id, actor=principal.actor, what=what, ip=ip)
         raise host_bound_error(exc, lang) from None
 
 
