@@ -536,6 +536,12 @@ def materialize(session: Session, schedule: Schedule, *, hostname: str, zone: st
     written = 0
     if start < until:
         occs = rule.between(zone, start, until)
+        if occs:  # only the windows without a row: most calls (listings, reports) find them all recorded already
+            have = set(session.scalars(select(ScheduleOccurrence.occurrence).where(
+                ScheduleOccurrence.schedule_id == schedule.id, ScheduleOccurrence.hostname == hostname,
+                ScheduleOccurrence.planned_utc >= occs[0].start - timedelta(days=1),  # a day's slack: rows of
+                ScheduleOccurrence.planned_utc <= occs[-1].start + timedelta(days=1))))  # an earlier zone match by key
+            occs = [o for o in occs if o.key not in have]
         if occs:
             rows = [{"schedule_id": schedule.id, "organisation_id": schedule.organisation_id, "hostname": hostname,
                      "occurrence": o.key, "timezone": zone or "UTC", "revision": schedule.revision,
