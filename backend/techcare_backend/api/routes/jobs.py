@@ -263,6 +263,8 @@ class JobWaiters:
     def stop(self) -> int:
         """The server is stopping: wake every held poll (it answers empty) and hold no new one. On the app's event
         loop. Returns the number of polls woken."""
+        if self._loop is None:  # nothing held yet: a poll arriving now must not reset the flag (see acquire)
+            self._loop = asyncio.get_running_loop()
         self.stopping = True
         woken = self.waiting()
         events, self._events = self._events, {}
@@ -278,7 +280,8 @@ def release_held_polls() -> int:
     """Answer every sensor long-poll held in this process now, empty, and hold no new ones (the server is stopping:
     the sensors ask again, another instance or after the restart, instead of waiting out the graceful-shutdown
     time). Call it on the event loop serving the app. Returns the number of polls released."""
-    return sum(waiters.stop() for waiters in list(_ALL_WAITERS))
+    loop = asyncio.get_running_loop()
+    return sum(waiters.stop() for waiters in list(_ALL_WAITERS) if waiters._loop in (None, loop))
 
 
 def waiters_for(request: Request) -> JobWaiters:
