@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import email.utils
 import random
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -334,8 +335,8 @@ class BackendClient:
         (long-poll): no retries then, the sensor's job loop backs off itself.
 
         A hostile or broken backend cannot exhaust the host: the answer is read as a stream and given up past
-        :data:`FETCH_LIMIT` bytes or ``wait`` + :data:`FETCH_MARGIN` seconds (a trickling answer included; checked
-        after each chunk, so at most one read timeout later), and a body that is not JSON (or nested too deeply)
+        :data:`FETCH_LIMIT` bytes or ``wait`` + :data:`FETCH_MARGIN` seconds (a trickling answer included: at that
+        deadline the connection is shut down), and a body that is not JSON (or nested too deeply)
         becomes one :class:`BackendUnavailable` that says so."""
         wait = max(0, min(30, int(wait)))
         budget = wait + FETCH_MARGIN
@@ -392,19 +393,39 @@ class BackendClient:
             raise _too_large(self.base_url, int(declared))
         chunks: list[bytes] = []
         size = 0
-        for chunk in response.iter_bytes():
-            size += len(chunk)
-            if size > FETCH_LIMIT:
-                raise _too_large(self.base_url, size)
-            if time.monotonic() > deadline:
-                raise BackendUnavailable(tr(
-                    "Die Auftragsabfrage beim Backend ({url}) dauerte zu lange (Antwort nach {n} Bytes noch nicht "
-                    "vollständig); abgebrochen.", "The job query to the backend ({url}) took too long (answer not "
-                    "complete after {n} bytes); given up.", url=self.base_url, n=size),
-                    hint=tr("Netzwerk oder Backend sind gestört; der Sensor fragt später erneut.",
-                            "The network or the backend is failing; the sensor asks again later."))
-            chunks.append(chunk)
+        # Each read has its own timeout, so a trickle (one byte now and then) would stretch the answer for ever: at
+        # the deadline a watchdog shuts the connection's socket down, which ends a read blocked on it at once.
+        network = response.extensions.get("network_stream")
+        sock = network.get_extra_info("socket") if network is not None else None
+        watchdog = threading.Timer(max(0.0, deadline - time.monotonic()), _shut, (sock,)) if sock is not None \
+            else None
+        if watchdog is not None:
+            watchdog.daemon = True
+            watchdog.start()
+        try:
+            for chunk in response.iter_bytes():
+                size += len(chunk)
+                if size > FETCH_LIMIT:
+                    raise _too_large(self.base_url, size)
+                if time.monotonic() > deadline:
+                    raise self._too_slow(size)
+                chunks.append(chunk)
+        except httpx.TransportError:
+            if time.monotonic() >= deadline - 0.1:
+                raise self._too_slow(size) from None
+            raise
+        finally:
+            if watchdog is not None:
+                watchdog.cancel()
         return b"".join(chunks)
+
+    def _too_slow(self, size: int) -> BackendUnavailable:
+        return BackendUnavailable(tr(
+            "Die Auftragsabfrage beim Backend ({url}) dauerte zu lange (Antwort nach {n} Bytes noch nicht "
+            "vollständig); abgebrochen.", "The job query to the backend ({url}) took too long (answer not "
+            "complete after {n} bytes); given up.", url=self.base_url, n=size),
+            hint=tr("Netzwerk oder Backend sind gestört; der Sensor fragt später erneut.",
+                    "The network or the backend is failing; the sensor asks again later."))
 
     def report_job(self, job_id: str, *, host: str, status: str, reason: str | None = None,
                    message: str | None = None, steps: list[dict[str, Any]] | None = None,
@@ -425,6 +446,16 @@ class BackendClient:
         body = {"host": host, "status": status, "reason": reason, "message": message, "steps": steps}
         return self.post_json(f"/api/sensor/schedules/{quote(schedule_id, safe='')}/occurrences/"
                               f"{quote(occurrence, safe='')}/report", {k: v for k, v in body.items() if v is not None})
+
+
+def _shut(sock: Any) -> None:
+    """Shut a socket down for reading and writing (wakes a read blocked on it); closing is left to its owner."""
+    import socket
+
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
 
 
 def _too_large(url: str, size: int) -> BackendUnavailable:

@@ -309,3 +309,40 @@ def test_the_sensor_log_follows_the_language():
     assert _sent_line(one) == "sent 1 sample (1 new, 0 duplicates, 0 rejected), 0 waiting"
     assert _sent_line(SimpleNamespace(sent=3, created=2, duplicates=1, rejected=0, remaining=4)) == \
         "sent 3 samples (2 new, 1 duplicates, 0 rejected), 4 waiting"
+
+
+def test_a_real_slow_loris_answer_cannot_stretch_the_fetch_past_its_deadline(monkeypatch):
+    """A server on this machine's loopback sends the headers at once, then one byte every 1.5 s: each read stays
+    under the read timeout; the fetch still ends at its deadline (wait 1 s + margin 1 s), not a read later."""
+    import socket
+
+    monkeypatch.setattr(bc, "FETCH_MARGIN", 1.0)
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+    done = threading.Event()
+
+    def loris():
+        conn, _addr = server.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{")
+            while not done.wait(1.5):
+                try:
+                    conn.sendall(b" ")
+                except OSError:
+                    return
+
+    thread = threading.Thread(target=loris, daemon=True)
+    thread.start()
+    client = BackendClient(f"http://127.0.0.1:{port}", "tck_sensor", sleep=lambda s: None)
+    set_language("en")
+    started = time.monotonic()
+    try:
+        with pytest.raises(BackendUnavailable, match="took too long"):
+            client.fetch_jobs(HOST, wait=1)
+        assert time.monotonic() - started < 2.7
+    finally:
+        done.set()
+        client.close()
+        server.close()
+        thread.join(10)
