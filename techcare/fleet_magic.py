@@ -182,8 +182,11 @@ def parse(line: str, prog: str = "%fleet") -> argparse.Namespace:
     """The command in ``line`` (empty: ``hosts``); :class:`FleetUsageError` for anything else."""
     try:
         tokens = shlex.split(line)
-    except ValueError as exc:
-        raise FleetUsageError(f"{exc}\n{usage(prog)}") from None
+    except ValueError as exc:  # shlex: "No closing quotation" / "No escaped character"
+        unclosed = "quotation" in str(exc)
+        what = tr("ein Anführungszeichen ist nicht geschlossen", "a quotation mark is not closed") if unclosed \
+            else tr("ein \\ am Ende ohne Zeichen danach", "a \\ at the end with nothing after it")
+        raise FleetUsageError(f"{what}\n{usage(prog)}") from None
     if not tokens:
         tokens = ["hosts"]
     args = _parser(prog).parse_args(tokens)

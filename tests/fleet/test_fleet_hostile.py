@@ -169,3 +169,14 @@ def test_the_repl_hint_names_its_own_word_and_the_terminal_magic_shows_the_numbe
             terminal.magic(f"plan {KASSE}")
     finally:
         desk.backend, desk.plans, desk.shown = saved, {}, {}
+
+
+def test_an_unclosed_quote_is_said_in_the_language():
+    from techcare.fleet_magic import FleetUsageError, parse
+
+    set_language("de")
+    with pytest.raises(FleetUsageError, match="ein Anführungszeichen ist nicht geschlossen"):
+        parse('diagnose "WS-EMPFANG-01', "fleet")
+    set_language("en")
+    with pytest.raises(FleetUsageError, match="a quotation mark is not closed"):
+        parse('diagnose "WS-EMPFANG-01', "fleet")
