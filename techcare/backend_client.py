@@ -259,7 +259,8 @@ class BackendClient:
         return self.get_json("/api/monitoring/hosts", params={"tag": tag})
 
     def host_metrics(self, hostname: str, *, since: str | None = None, until: str | None = None) -> list[dict[str, Any]]:
-        return self.get_json(f"/api/monitoring/hosts/{hostname}/metrics", params={"since": since, "until": until})
+        return self.get_json(f"/api/monitoring/hosts/{quote(hostname, safe='')}/metrics",
+                             params={"since": since, "until": until})
 
     def alerts(self) -> list[dict[str, Any]]:
         return self.get_json("/api/monitoring/alerts")

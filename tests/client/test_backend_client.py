@@ -113,3 +113,16 @@ def test_injected_client_with_base_url_uses_relative_paths():
     inner = httpx.Client(base_url="http://testserver", transport=httpx.MockTransport(handler))
     BackendClient(client=inner).health()
     assert seen == ["http://testserver/api/health"]
+
+
+def test_host_names_are_one_path_segment_in_the_history_url():
+    seen = []
+
+    def handler(request):
+        seen.append(request)
+        return httpx.Response(200, json=[])
+
+    client, _ = make(handler)
+    assert client.host_metrics("kasse 01/../admin?x=1", since="2026-12-01T00:00:00Z") == []
+    assert seen[0].url.raw_path.startswith(b"/api/monitoring/hosts/kasse%2001%2F..%2Fadmin%3Fx%3D1/metrics?")
+    assert seen[0].url.params["since"] == "2026-12-01T00:00:00Z"
