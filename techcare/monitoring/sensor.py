@@ -550,9 +550,15 @@ class Sensor:
             except BackendError as exc:
                 failures += 1
                 if failures == 1:
-                    log.warning("%s", tr("Fernaufträge: Backend nicht erreichbar, später erneut: {m}",
-                                            "remote jobs: backend not reachable, asking again later: {m}",
-                                            m=exc.message))
+                    status = getattr(exc, "status_code", None)
+                    if status in (401, 403):  # reached, but refused: say so (e.g. HOST_BOUND: another key serves it)
+                        log.warning("%s", tr("Fernaufträge: das Backend lehnt diesen Rechner ab (HTTP {s}), später "
+                                             "erneut: {m}", "remote jobs: the backend refuses this host (HTTP {s}), "
+                                             "asking again later: {m}", s=status, m=exc.message))
+                    else:
+                        log.warning("%s", tr("Fernaufträge: Backend nicht erreichbar, später erneut: {m}",
+                                             "remote jobs: backend not reachable, asking again later: {m}",
+                                             m=exc.message))
             except Exception:  # noqa: BLE001 - a bug in one poll must not end the job thread
                 failures += 1
                 log.exception("%s", tr("Schleife der Fernaufträge fehlgeschlagen", "remote job loop failed"))

@@ -122,3 +122,34 @@ def test_trust_add_reads_a_pem_file(tmp_path, capsys, monkeypatch):
     assert [s.key_id for s in TrustStore(home).signers()] == [key.key_id]
     assert sensor_mod.main(["trust", "--home", str(home), "remove", "0000000000000000"]) == 1
     assert "is not pinned" in capsys.readouterr().err
+
+
+class RefusingBackend(SlowJobBackend):
+    """Reached, but it refuses this host's job fetches (another sensor key serves the host: HOST_BOUND)."""
+
+    def fetch_jobs(self, host, *, wait=0):
+        import httpx
+
+        from techcare.backend_client import BackendHTTPError
+
+        response = httpx.Response(403, json={"code": "HOST_BOUND", "detail": "served by another key"})
+        raise BackendHTTPError("HOST_BOUND: served by another key", status_code=403, response=response)
+
+
+def test_a_refused_job_fetch_is_logged_as_refused_not_as_unreachable(tmp_path, caplog, licensed, monkeypatch):
+    licensed("pro_business")
+    monkeypatch.setenv("TECHCARE_LANG", "en")
+    settings = load_settings(techcare_home=str(tmp_path / "home"), remote_jobs="on")
+    pc = SimulatedPC.from_snapshot(WINDOWS)
+    s = Sensor(settings=settings, runner=pc.runner(), client=RefusingBackend({}), hostname=HOST, interval=0.2,
+               cache_ttl={})
+    thread = threading.Thread(target=s._job_loop, daemon=True)
+    with caplog.at_level("WARNING"):
+        thread.start()
+        deadline = time.monotonic() + 10
+        while "refuses this host" not in caplog.text and time.monotonic() < deadline:
+            time.sleep(0.05)
+        s.stop()
+        thread.join(timeout=10)
+    assert "the backend refuses this host (HTTP 403)" in caplog.text and "HOST_BOUND" in caplog.text
+    assert "not reachable" not in caplog.text
