@@ -34,6 +34,7 @@ from techcare.signing import MAX_ENVELOPE_BYTES, canonical_json
 from .crud import add_audit
 from .crud_jobs import JOB_ID, KEY_ID, PLATFORMS, SIGNATURE, JobInvalid
 from .models import Host, HostTag, Schedule, ScheduleOccurrence
+from .schemas import control_character
 from .schemas_schedules import DTSTART_PATTERN, RRULE_PATTERN, TIME_PATTERN
 from .sensor_facts import valid_tag
 from .recurrence import Occurrence, Rule, RuleInvalid, check_rule, parse_dtstart, zone_for
@@ -228,6 +229,15 @@ def route_fields(envelope: Any) -> ScheduleRoute:
     return ScheduleRoute(schedule_id=schedule_id, revision=revision, hosts=list(hosts), envelope=envelope)
 
 
+def _shown_as_written(field: str, value: str) -> None:
+    """Names shown in every list (schedule name, signer) carry no control or format characters: a U+202E would
+    show them reversed."""
+    if (bad := control_character(value)) is not None:
+        raise JobInvalid("{f} enthält ein Steuer- oder Formatzeichen ({c}); erlaubt: ein Name aus Buchstaben, Ziffern, "
+                         "Leerzeichen und Satzzeichen.", "{f} contains a control or format character ({c}); allowed: a "
+                         "name of letters, digits, spaces and punctuation.", f=field, c=bad)
+
+
 def parse_envelope(envelope: Any, *, now: datetime) -> ParsedSchedule:
     """All fields of a signed schedule (``docs/remote-jobs.md`` §5), or :class:`JobInvalid` naming the field and
     what is allowed. The signature is the hosts' business."""
@@ -248,6 +258,7 @@ def parse_envelope(envelope: Any, *, now: datetime) -> ParsedSchedule:
     if not isinstance(name, str) or not name.strip() or len(name) > 200:
         raise JobInvalid("payload.name: erwartet einen Namen mit 1 bis 200 Zeichen.",
                          "payload.name: expected a name of 1 to 200 characters.")
+    _shown_as_written("payload.name", name)
     tag = payload.get("tag")
     if tag is not None and not valid_tag(tag):
         raise JobInvalid("payload.tag={v!r}: erwartet null oder ein Tag wie kunde:baeckerei-mueller (klein, a-z 0-9 "
@@ -273,6 +284,7 @@ def parse_envelope(envelope: Any, *, now: datetime) -> ParsedSchedule:
     if not isinstance(signer, str) or not signer.strip() or len(signer) > 200:
         raise JobInvalid("payload.signer: erwartet einen Namen mit 1 bis 200 Zeichen.",
                          "payload.signer: expected a name of 1 to 200 characters.")
+    _shown_as_written("payload.signer", signer)
     rrule_text, dtstart_text = payload.get("rrule"), payload.get("dtstart")
     if not isinstance(dtstart_text, str) or not DTSTART.fullmatch(dtstart_text):
         raise JobInvalid("payload.dtstart={v!r}: erwartet eine Ortszeit ohne Zone in ganzen Minuten (Jahr 2000-2999), "

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, StringConstraints, WithJsonSchema
 
-from .schemas import Strict, trimmed_pattern
+from .schemas import Strict, name_pattern, trimmed_pattern
 from .schemas_jobs import JOB_ID_PATTERN, NO_NUL
 from .sensor_facts import TAG_PATTERN
 
@@ -78,7 +78,7 @@ SCHEDULE_ENVELOPE_SCHEMA: dict[str, Any] = {
                 "kind": {"type": "string", "enum": ["schedule"]},
                 "schedule_id": {"type": "string", "pattern": JOB_ID_PATTERN},
                 "revision": {"type": "integer", "minimum": 1, "maximum": 1_000_000},
-                "name": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": trimmed_pattern(1)},
+                "name": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": name_pattern()},
                 "tag": {"anyOf": [{"type": "string", "pattern": TAG_PATTERN}, {"type": "null"}]},
                 "hosts": {"type": "array", "minItems": 1, "maxItems": 1000, "uniqueItems": True,
                           "items": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": NO_NUL}},
@@ -93,7 +93,8 @@ SCHEDULE_ENVELOPE_SCHEMA: dict[str, Any] = {
                 "catch_up": {"type": "boolean"}, "allow_high_risk": {"type": "boolean"},
                 "allow_reboot": {"type": "boolean"},
                 "valid_from": _TIME, "valid_until": _TIME, "issued_at": _TIME,
-                "signer": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": trimmed_pattern(1)},
+                "signer": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": name_pattern(),
+                           "description": "the signer's name: no control or format characters (U+202E, ...)"},
             },
         },
     },

@@ -374,6 +374,8 @@ def test_revisions(client, org) -> None:
     ({"catch_up": "yes"}, "catch_up"),
     ({"valid_from": "1999-12-31T00:00:00Z"}, "2000-2999"),
     ({"extra": 1}, "unknown fields ['extra']"),
+    ({"signer": "Anna\u202eTechnikerin"}, "U+202E"),  # shown in every list: no right-to-left override
+    ({"name": "Wartung\u200b"}, "U+200B"),
 ])
 def test_malformed_schedules_are_422_naming_the_problem(client, org, change, needle) -> None:
     resp = client.post("/api/schedules", json={"envelope": KEY.sign({**payload(["kasse-01"]), **change})},
