@@ -22,11 +22,11 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "notebooks"
 RUNBOOKS = ["01-erste-schritte", "02-windows-update-reparieren", "03-treiber-audit", "04-flotte-ueberwachen",
-            "05-fallwissen", "06-fernwartung"]
+            "05-fallwissen", "06-fernwartung", "07-wartung-planen"]
 # What a runbook may import: TechCare's public API, the backend's test helpers (start/seed a local backend),
-# and the everyday tools of a notebook.
+# and the everyday tools of a notebook (threading and time run runbook 07's simulated customer PCs beside it).
 ALLOWED_IMPORTS = {"techcare", "techcare_backend.testing", "pandas", "httpx", "IPython.display", "os", "json",
-                   "math", "uuid", "datetime"}
+                   "math", "uuid", "datetime", "time", "threading"}
 PRIVATE_MODULE = re.compile(r"(^|\.)_[a-z]")
 
 
@@ -108,7 +108,8 @@ def test_runbook_has_a_papermill_parameters_cell(name):
     params = papermill.inspect_notebook(str(NOTEBOOKS / f"{name}.ipynb"))
     assert params, "papermill finds no parameters"
     expected = {"01": {"SNAPSHOT"}, "02": {"SNAPSHOT"}, "03": {"SNAPSHOT"}, "04": {"BACKEND_URL", "ADMIN_TOKEN"},
-                "05": {"BACKEND_URL", "ADMIN_TOKEN"}, "06": {"BACKEND_URL", "ADMIN_TOKEN", "SNAPSHOT"}}[name[:2]]
+                "05": {"BACKEND_URL", "ADMIN_TOKEN"}, "06": {"BACKEND_URL", "ADMIN_TOKEN", "SNAPSHOT"},
+                "07": {"BACKEND_URL", "ADMIN_TOKEN", "KUNDE", "SNAPSHOTS"}}[name[:2]]
     assert expected <= set(params)
 
 
