@@ -7,7 +7,6 @@ documents every answer (schemathesis: test_backend_schemathesis.py); 10 antiviru
 
 from __future__ import annotations
 
-import asyncio
 import http.client
 import json
 import re
@@ -272,30 +271,6 @@ def test_bodies_over_the_routes_limit_are_a_413_naming_it(client, make_org) -> N
     assert r.status_code == 413
     r = client.post("/api/licenses/validate", content=b" " * (rawbody.VALIDATE_BODY_LIMIT + 1), headers=JSON)
     assert r.status_code == 413
-
-
-def test_a_statement_over_a_database_limit_is_a_422_not_retried(app, backend_kind) -> None:
-    """Text too long for a tsvector (the cases' search column) is no outage: 422, no Retry-After."""
-    if backend_kind != "postgres":
-        pytest.skip("a limit of PostgreSQL")
-    import psycopg
-    import sqlalchemy.exc
-    from sqlalchemy import text
-    from starlette.requests import Request
-
-    caught = None
-    with app.state.ctx.sessionmaker() as db:
-        try:
-            db.execute(text("SELECT to_tsvector('simple', :t)"), {"t": " ".join(f"w{i}" for i in range(300_000))})
-        except sqlalchemy.exc.OperationalError as exc:
-            caught = exc
-    assert caught is not None and caught.orig.sqlstate == "54000"
-    request = Request({"type": "http", "method": "POST", "path": "/api/cases", "headers": [], "query_string": b""})
-    response = asyncio.run(app.exception_handlers[sqlalchemy.exc.OperationalError](request, caught))
-    assert response.status_code == 422 and "retry-after" not in response.headers
-    outage = psycopg.OperationalError("connection refused")
-    response = asyncio.run(app.exception_handlers[psycopg.OperationalError](request, outage))
-    assert response.status_code == 503 and response.headers["retry-after"] == "5"
 
 
 # ---- 6: the error handlers speak the caller's language ---------------------------------------------------------

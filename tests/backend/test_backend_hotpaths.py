@@ -377,3 +377,28 @@ def test_an_unreachable_database_is_503_with_retry_after(settings) -> None:
             assert r.status_code == 503, (path, r.status_code, r.text)
             assert r.json()["code"] == "DATABASE_UNAVAILABLE" and r.headers["Retry-After"] == "5"
         assert client.get("/api/health").json()["database"] == "error"
+
+
+def test_a_statement_over_a_database_limit_is_a_422_not_retried(settings) -> None:
+    """Text too long for a tsvector (the cases' search column) is no outage: 422, no Retry-After."""
+    import psycopg
+    import sqlalchemy.exc
+    from sqlalchemy import text
+    from starlette.requests import Request
+    from techcare_backend.main import create_app
+
+    app = create_app(settings)  # (issue 15 item 5; the limit exists only on PostgreSQL, hence this module)
+    caught = None
+    with app.state.ctx.sessionmaker() as db:
+        try:
+            db.execute(text("SELECT to_tsvector('simple', :t)"), {"t": " ".join(f"w{i}" for i in range(300_000))})
+        except sqlalchemy.exc.OperationalError as exc:
+            caught = exc
+    assert caught is not None and caught.orig.sqlstate == "54000"
+    request = Request({"type": "http", "method": "POST", "path": "/api/cases", "headers": [], "query_string": b""})
+    response = asyncio.run(app.exception_handlers[sqlalchemy.exc.OperationalError](request, caught))
+    assert response.status_code == 422 and "retry-after" not in response.headers
+    outage = psycopg.OperationalError("connection refused")
+    response = asyncio.run(app.exception_handlers[psycopg.OperationalError](request, outage))
+    assert response.status_code == 503 and response.headers["retry-after"] == "5"
+    app.state.ctx.engine.dispose()
