@@ -106,7 +106,7 @@ def check_license(settings: Any) -> str | None:
 def prepare_session(*, password_prompt: Callable[[str], str] = getpass.getpass, say: Callable[[str], None] = print,
                     interactive: bool | None = None, snapshot: str | None = None):
     """Steps 1-3 of the start sequence; returns ``(session, settings, license_status)``."""
-    from .auth import SessionLock, ask_password
+    from .auth import SessionLock, require_password
     from .config import get_settings, resolve_env_file
     from .errors import ConfigError
     from .session import reset_session
@@ -126,8 +126,8 @@ def prepare_session(*, password_prompt: Callable[[str], str] = getpass.getpass, 
         from .i18n import set_language
 
         set_language(settings.techcare_lang)
-    if settings.technician_password_hash:
-        ask_password(settings.technician_password_hash, password_prompt, say=say)
+    if settings.technician_password_hash:  # a terminal asks (3 tries); without one only TECHCARE_PASSWORD opens it
+        require_password(settings.technician_password_hash, prompt=password_prompt, interactive=interactive, say=say)
     license_status = check_license(settings)
     session = reset_session()
     if snapshot:

@@ -168,3 +168,22 @@ def test_snapshot_shell_names_the_replayed_pc_and_diagnose_shows_the_findings(tc
     assert "nicht gesendet" in child.before and "{'" not in child.before
     child.sendline("exit")
     child.expect(pexpect.EOF)
+
+
+def test_without_a_terminal_only_techcare_password_opens_a_protected_shell(tc_env):
+    import subprocess
+
+    write_env(tc_env / "tc.env", TECHNICIAN_NAME="E", TECHNICIAN_PASSWORD_HASH=hash_password("richtig-geheim"))
+    env = {**os.environ, "TECHCARE_HOME": str(tc_env / "home"), "TECHCARE_DATA_DIR": str(tc_env / "data"),
+           "TECHCARE_ENV_FILE": str(tc_env / "tc.env"), "TECHCARE_LANG": "en", "PYTHONWARNINGS": "ignore"}
+    env.pop("TECHCARE_PASSWORD", None)
+    refused = subprocess.run([TECHCARE, "--plain"], input="richtig-geheim\nexit\n", capture_output=True, text=True,
+                             env=env, timeout=60)
+    assert refused.returncode != 0 and "TECHCARE_PASSWORD" in refused.stderr + refused.stdout
+    assert "Traceback" not in refused.stderr and "TechCare chat" not in refused.stdout
+    wrong = subprocess.run([TECHCARE, "--plain"], input="exit\n", capture_output=True, text=True,
+                           env={**env, "TECHCARE_PASSWORD": "falsch-geraten"}, timeout=60)
+    assert wrong.returncode != 0 and "TechCare chat" not in wrong.stdout and "Traceback" not in wrong.stderr
+    opened = subprocess.run([TECHCARE, "--plain"], input="exit\n", capture_output=True, text=True,
+                            env={**env, "TECHCARE_PASSWORD": "richtig-geheim"}, timeout=60)
+    assert opened.returncode == 0 and "TechCare chat" in opened.stdout, opened.stderr
