@@ -3,11 +3,56 @@
 from __future__ import annotations
 
 import json
+import re
+from datetime import datetime, timezone
 from typing import Any
 
 from ..i18n import msg
 from .records import NOT_IN_SNAPSHOT, DiskUsage, Metrics, ProbeResult, unknown
 from .runner import CommandRunner
+
+
+class ParseError(ValueError):
+    """A tool's output that does not have the documented shape (a probe turns it into an explained unknown)."""
+
+
+def to_int(value: Any) -> int | None:
+    """A whole number from a decoded value: ints, floats (truncated) and numeric text; ``None`` for anything
+    else (missing, booleans, words). Booleans are not numbers here: ``True`` is never a count of 1."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError, OverflowError):
+        try:
+            return int(float(value))
+        except (TypeError, ValueError, OverflowError):
+            return None
+
+
+def time_sort_key(iso: str | None) -> float:
+    """An ISO 8601 time as epoch seconds for sorting (newest first = ``reverse=True``); missing or unreadable
+    times sort oldest. A time without an offset is taken as UTC."""
+    if not iso:
+        return float("-inf")
+    try:
+        stamp = datetime.fromisoformat(iso)
+    except (TypeError, ValueError):
+        return float("-inf")
+    if stamp.tzinfo is None:
+        stamp = stamp.replace(tzinfo=timezone.utc)
+    return stamp.timestamp()
+
+
+_VERSION_PART = re.compile(r"\d+|[^\W\d_]+")
+
+
+def version_key(version: str) -> tuple[tuple[int, int | str], ...]:
+    """A version string as a sortable key: runs of digits compare as numbers, runs of letters as lower-case
+    text (a number sorts before a word at the same place), separators are ignored. ``"6.1.0-13-amd64"`` <
+    ``"6.1.0-9-amd64"`` is false; ``"14.10"`` > ``"14.9"``."""
+    return tuple((0, int(part)) if part.isdigit() else (1, part.lower())
+                 for part in _VERSION_PART.findall(version or ""))
 
 
 def metrics_from_fact(runner: CommandRunner) -> ProbeResult:

@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import json
 import re
-import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
 from ..i18n import Message, msg
-from ._common import metrics_from_fact
+from ._common import metrics_from_fact, version_key
 from .records import (
     FAILED,
     NEEDS_ADMIN,
@@ -166,17 +165,6 @@ def _needs_root_tool(probe: str, path: str) -> ProbeResult:
     return unknown(probe, NEEDS_ADMIN, msg("{p} ist installiert, aber nur root kann es benutzen (TechCare als root "
                                            "starten)", "{p} is installed but only root can use it (run TechCare as "
                                            "root)", p=path), source=path.rsplit("/", 1)[-1])
-
-
-def _now(runner: CommandRunner) -> float:
-    """The moment the machine was looked at: the snapshot's metrics timestamp when replaying, else now."""
-    try:
-        metrics_fact = runner.fact("metrics")
-        if isinstance(metrics_fact, dict) and metrics_fact.get("timestamp"):
-            return float(metrics_fact["timestamp"])
-    except (LookupError, TypeError, ValueError):
-        pass
-    return time.time()
 
 
 def metrics(runner: CommandRunner) -> ProbeResult:
@@ -395,7 +383,7 @@ def antivirus(runner: CommandRunner) -> ProbeResult:
         version = runner.run(CLAMSCAN_VERSION, timeout=30)
         if version.ok:
             try:
-                engine, db, age = parse_clamav_version(version.stdout, _now(runner))
+                engine, db, age = parse_clamav_version(version.stdout, runner.now())
             except ValueError:
                 notes.append(msg("clamscan --version nicht verstanden", "clamscan --version not understood"))
             else:
@@ -634,18 +622,14 @@ def pending_updates(runner: CommandRunner) -> ProbeResult:
 
 # ---- pending reboot -----------------------------------------------------------------------------------------
 
-def _version_key(version: str) -> tuple[tuple[int, Any], ...]:
-    return tuple((0, int(p)) if p.isdigit() else (1, p) for p in re.split(r"[.\-+_~]", version) if p)
-
-
 def newer_kernel(boot_entries: Iterable[str], running: str) -> str | None:
     """The newest kernel in ``/boot`` if it is newer than the running one (only when the running one is there)."""
     versions = [e[len("vmlinuz-"):] for e in boot_entries
                 if e.startswith("vmlinuz-") and not e.startswith("vmlinuz-0-rescue")]
     if running not in versions:
         return None             # custom/container kernel: /boot says nothing about it
-    newest = max(versions, key=_version_key)
-    return newest if _version_key(newest) > _version_key(running) else None
+    newest = max(versions, key=version_key)
+    return newest if version_key(newest) > version_key(running) else None
 
 
 def pending_reboot(runner: CommandRunner) -> ProbeResult:

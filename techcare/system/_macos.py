@@ -35,7 +35,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ..i18n import Message, msg
-from ._common import metrics_from_fact
+from ._common import ParseError, metrics_from_fact, time_sort_key, to_int, version_key
 from .records import (
     FAILED,
     NEEDS_ADMIN,
@@ -55,7 +55,7 @@ from .records import (
     command_unknown,
     unknown,
 )
-from .runner import NOT_FOUND, NOT_RECORDED, PERMISSION_DENIED, CommandResult, CommandRunner, ReplayRunner
+from .runner import NOT_FOUND, NOT_RECORDED, PERMISSION_DENIED, CommandResult, CommandRunner
 
 PLATFORM = "darwin"
 
@@ -149,10 +149,6 @@ PROBE_TIMEOUTS = {"pending_updates": UPDATE_LIST_TIMEOUT + 5, "pending_reboot": 
                   "events": LOG_SHOW_TIMEOUT + 5}
 
 
-class ParseError(ValueError):
-    """Output that does not have the documented shape."""
-
-
 # ---- shared helpers -----------------------------------------------------------------------------------------
 
 _shared: weakref.WeakKeyDictionary[CommandRunner, dict[tuple[str, ...], tuple[float, CommandResult]]] = \
@@ -216,18 +212,6 @@ def _plist(text: str) -> Any:
         raise ParseError(f"not a property list: {exc}") from None
     except Exception as exc:  # noqa: BLE001 - xml.parsers.expat.ExpatError and friends
         raise ParseError(f"not a property list: {exc}") from None
-
-
-def _now(runner: CommandRunner) -> float:
-    """The reference "now" for ages: the capture time of a replayed snapshot, else the clock."""
-    if isinstance(runner, ReplayRunner):
-        try:
-            stamp = (runner.fact("metrics") or {}).get("timestamp")
-        except (LookupError, AttributeError):
-            stamp = None
-        if isinstance(stamp, (int, float)):
-            return float(stamp)
-    return time.time()
 
 
 # ---- firewall -------------------------------------------------------------------------------------------
@@ -312,10 +296,6 @@ def _iso_date(value: Any) -> datetime | None:
     return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
 
 
-def _version_key(version: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in re.findall(r"\d+", version)) or (0,)
-
-
 def xprotect_status(version: str | None, history: list[dict[str, Any]] | None, now: float,
                     *, max_age_days: int = XPROTECT_MAX_AGE_DAYS) -> AntivirusProduct:
     """XProtect as an :class:`AntivirusProduct`.
@@ -333,13 +313,13 @@ def xprotect_status(version: str | None, history: list[dict[str, Any]] | None, n
                                      "; last update unknown (no install history)")
         return product
     if version:  # records of versions newer than the installed one say nothing about its age
-        records = [h for h in records if not h["version"] or _version_key(h["version"]) <= _version_key(version)]
+        records = [h for h in records if not h["version"] or version_key(h["version"]) <= version_key(version)]
     if not records:
         product.detail = first + msg("; kein Installationseintrag dieser Version, Alter unbekannt",
                                      "; no install record of this version, age unknown")
         return product
     newest = max(records, key=lambda h: h["date"])
-    if version and newest["version"] and _version_key(version) > _version_key(newest["version"]):
+    if version and newest["version"] and version_key(version) > version_key(newest["version"]):
         product.detail = first + msg("; außerhalb der Installationshistorie aktualisiert (neuester Eintrag {n}), "
                                      "Alter unbekannt", "; updated outside the install history (newest record {n}), "
                                      "age unknown", n=newest["version"])
@@ -393,7 +373,7 @@ def antivirus(runner: CommandRunner) -> ProbeResult:
                 history = parse_install_history(result.stdout)
             except ParseError:
                 history = None  # age unknown (macOS 10.14's system_profiler has no -json)
-        products.append(xprotect_status(version, history, _now(runner)))
+        products.append(xprotect_status(version, history, runner.now()))
     elif missing != len(XPROTECT_PLISTS):
         return unknown("antivirus", FAILED, msg("Version von XProtect nicht lesbar: {r}",
                                                 "XProtect version could not be read: {r}", r="; ".join(reasons)),
@@ -527,8 +507,8 @@ def _is_security(name: str, title: str, version: str | None, os_version: str | N
     if version and re.search(r"\([a-z]\)\s*$", version):  # Rapid Security Response, e.g. "26.7.1 (a)"
         return True
     if os_version and version and re.match(r"^(macos|os x|mac os x)\b", title.strip().lower()):
-        new, current = _version_key(version), _version_key(os_version)
-        major = 2 if current[0] == 10 else 1  # 10.14 is a major version, 14 is one
+        new, current = version_key(version), version_key(os_version)
+        major = 2 if current[:1] == version_key("10") else 1  # 10.14 is a major version, 14 is one
         return new[:major] == current[:major] and new > current
     return False
 
@@ -664,15 +644,6 @@ def log_time_iso(stamp: str) -> str | None:
     return f"{date}T{clock}{hours}:{minutes}"
 
 
-def _sort_key(iso: str | None) -> float:
-    if not iso:
-        return float("-inf")
-    try:
-        return datetime.fromisoformat(iso).timestamp()
-    except ValueError:
-        return float("-inf")
-
-
 def parse_log_show(text: str, limit: int = 5) -> list[EventRecord]:
     """``log show --style json``: an array of entry objects (the tool may print "Filtering the log data..."
     lines before it). Errors become ``error`` records, faults ``critical``; the newest ``limit`` first."""
@@ -703,7 +674,7 @@ def parse_log_show(text: str, limit: int = 5) -> list[EventRecord]:
                                    level="critical" if kind == "fault" else "error", source=source,
                                    message=str(entry.get("eventMessage") or "").strip(), event_id=None,
                                    log="unified log"))
-    records.sort(key=lambda r: _sort_key(r.time), reverse=True)
+    records.sort(key=lambda r: time_sort_key(r.time), reverse=True)
     return records[:limit]
 
 
@@ -734,10 +705,6 @@ def parse_diskutil_list(text: str) -> list[str]:
     synthesized = {str(d.get("DeviceIdentifier")) for d in data.get("AllDisksAndPartitions") or []
                    if isinstance(d, dict) and d.get("APFSPhysicalStores")}
     return [str(disk) for disk in data["WholeDisks"] if str(disk) not in synthesized]
-
-
-def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def parse_diskutil_info(text: str) -> DiskHealth | None:
@@ -782,28 +749,28 @@ def parse_diskutil_info(text: str) -> DiskHealth | None:
 
 def _apply_nvme_keys(disk: DiskHealth, keys: dict[str, Any]) -> None:
     disk.protocol = disk.protocol or "NVMe"
-    temperature = _int(keys.get("TEMPERATURE"))
+    temperature = to_int(keys.get("TEMPERATURE"))
     if temperature is not None:
         disk.temperature_c = round(temperature - 273.15, 1) if temperature > 200 else float(temperature)
-    used = _int(keys.get("PERCENTAGE_USED"))
+    used = to_int(keys.get("PERCENTAGE_USED"))
     if used is not None:
         disk.percentage_used = used
-    hours = [_int(keys.get(k)) for k in ("POWER_ON_HOURS_0", "POWER_ON_HOURS")]
+    hours = [to_int(keys.get(k)) for k in ("POWER_ON_HOURS_0", "POWER_ON_HOURS")]
     disk.power_on_hours = next((h for h in hours if h is not None), None)
     if disk.health == "failing":
         return
     warnings: list[tuple[str, Message]] = []
-    spare, threshold = _int(keys.get("AVAILABLE_SPARE")), _int(keys.get("AVAILABLE_SPARE_THRESHOLD"))
+    spare, threshold = to_int(keys.get("AVAILABLE_SPARE")), to_int(keys.get("AVAILABLE_SPARE_THRESHOLD"))
     if spare is not None and threshold is not None and threshold > 0 and spare <= threshold:
         warnings.append(("available_spare", msg("Reserve {s} % an oder unter der Schwelle {t} %",
                                                 "available spare {s} % at or below threshold {t} %", s=spare, t=threshold)))
     if used is not None and used >= 100:
         warnings.append(("percentage_used", msg("Nennlebensdauer aufgebraucht ({u} %)", "rated endurance used up ({u} %)",
                                                 u=used)))
-    media = (_int(keys.get("MEDIA_ERRORS_0")) or 0) + ((_int(keys.get("MEDIA_ERRORS_1")) or 0) << 64)
+    media = (to_int(keys.get("MEDIA_ERRORS_0")) or 0) + ((to_int(keys.get("MEDIA_ERRORS_1")) or 0) << 64)
     if media:
         warnings.append(("media_errors", msg("{m} Medienfehler", "{m} media errors", m=media)))
-    critical = _int(keys.get("CRITICAL_WARNING"))
+    critical = to_int(keys.get("CRITICAL_WARNING"))
     if critical:
         warnings.append(("critical_warning", msg("NVMe-Warnung 0x{c:02x}", "NVMe critical warning 0x{c:02x}", c=critical)))
     if warnings:

@@ -28,7 +28,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from ..i18n import Message, msg
-from ._common import loads_json, metrics_from_fact
+from ._common import ParseError, loads_json, metrics_from_fact, time_sort_key, to_int
 from .records import (
     FAILED,
     NEEDS_ADMIN,
@@ -184,10 +184,6 @@ def _run(runner: CommandRunner, name: str) -> CommandResult:
 
 # ---- shared value helpers ----------------------------------------------------------------------------------
 
-class ParseError(ValueError):
-    """Output that does not have the projected shape."""
-
-
 _JSON_START = re.compile(r"^[ \t]*[\[{]", re.M)
 
 
@@ -254,23 +250,11 @@ def _bool(value: Any) -> bool | None:
     return None
 
 
-def _int(value: Any) -> int | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        try:
-            return int(float(value))
-        except (TypeError, ValueError):
-            return None
-
-
 def _enum(value: Any, names: dict[int, str], aliases: dict[str, str] | None = None) -> str | None:
     """A numeric or named .NET/CIM enum value as our lower-case name (``None`` if absent)."""
     if value is None:
         return None
-    number = _int(value)
+    number = to_int(value)
     if number is not None:
         return names.get(number, f"unknown({number})")
     key = re.sub(r"[\s_-]", "", str(value)).lower()
@@ -314,18 +298,6 @@ def parse_ps_date(value: Any) -> str | None:
         return datetime.fromisoformat(text.replace("Z", "+00:00")).isoformat()
     except ValueError:
         return text
-
-
-def _sort_key(iso: str | None) -> float:
-    if not iso:
-        return float("-inf")
-    try:
-        stamp = datetime.fromisoformat(iso)
-    except ValueError:
-        return float("-inf")
-    if stamp.tzinfo is None:
-        stamp = stamp.replace(tzinfo=timezone.utc)
-    return stamp.timestamp()
 
 
 # ---- failures ----------------------------------------------------------------------------------------------
@@ -382,7 +354,7 @@ def parse_firewall(text: str) -> FirewallStatus:
     profiles: list[FirewallProfile] = []
     for item in _items(_load(text)):
         raw = item.get("Enabled")
-        number = _int(raw)
+        number = to_int(raw)
         enabled = _GPO_BOOLEAN.get(number) if number is not None else _bool(raw)
         profiles.append(FirewallProfile(name=str(item.get("Name") or "?"), enabled=enabled))
     if not profiles:
@@ -433,7 +405,7 @@ def parse_defender(text: str) -> AntivirusProduct | None:
         enabled = None
     else:
         enabled = True
-    age = _int(item.get("AntivirusSignatureAge"))
+    age = to_int(item.get("AntivirusSignatureAge"))
     out_of_date = _bool(item.get("DefenderSignaturesOutOfDate"))
     if age is not None and age >= _NEVER:
         up_to_date: bool | None = False
@@ -480,7 +452,7 @@ def parse_security_center(text: str, *, skip_defender: bool = False) -> list[Ant
     for item in _items(_load(text)):
         if skip_defender and _is_defender(item):
             continue
-        state = _int(item.get("productState"))
+        state = to_int(item.get("productState"))
         name = str(item.get("displayName") or "?")
         if state is None:
             products.append(AntivirusProduct(name=name, detail=msg("productState fehlt", "productState missing")))
@@ -607,13 +579,13 @@ def parse_services(text: str) -> list[ServiceState]:
             continue
         if _normally_stopped(name) or _bool(item.get("TriggerStart")):
             continue
-        exit_code = _int(item.get("ExitCode")) or 0
+        exit_code = to_int(item.get("ExitCode")) or 0
         delayed = _bool(item.get("DelayedAutoStart"))
         if delayed and exit_code in (0, ERROR_SERVICE_NEVER_STARTED):
             continue
         failed = exit_code not in (0, ERROR_SERVICE_NEVER_STARTED)
         if exit_code == ERROR_SERVICE_SPECIFIC_ERROR:
-            why = f"exit code {exit_code}, service-specific code {_int(item.get('ServiceSpecificExitCode'))}"
+            why = f"exit code {exit_code}, service-specific code {to_int(item.get('ServiceSpecificExitCode'))}"
         elif exit_code == ERROR_SERVICE_NEVER_STARTED:
             why = "has not been started since boot"
         else:
@@ -693,7 +665,7 @@ def parse_updates(text: str) -> PendingUpdates:
     if "Updates" not in data and "Title" in data:      # a bare list of updates
         rows = _items(_load(text))
     else:
-        code = _int(data.get("ResultCode"))
+        code = to_int(data.get("ResultCode"))
         if code not in (None, 2, 3):    # 2 succeeded, 3 succeeded with errors
             raise ParseError(f"search ResultCode {code} (2 = succeeded)")
         rows = _items(data.get("Updates"))
@@ -702,7 +674,7 @@ def parse_updates(text: str) -> PendingUpdates:
         categories = _strings(row.get("Categories"))
         category_ids = [c.lower() for c in _strings(row.get("CategoryIDs"))]
         severity = str(row.get("MsrcSeverity") or "").strip() or None
-        kind = _int(row.get("Type"))
+        kind = to_int(row.get("Type"))
         security = (bool(severity) or SECURITY_CATEGORY in category_ids
                     or any(c.strip().lower() in _SECURITY_NAMES for c in categories))
         source = ", ".join(categories) or ("Drivers" if kind == 2 else "")
@@ -747,7 +719,7 @@ def parse_pending_reboot(text: str) -> PendingReboot:
         raise ParseError(f"missing fields: {', '.join(missing)}")
     sources = [REBOOT_SOURCES[k] for k in ("CBSRebootPending", "WURebootRequired") if _bool(item.get(k))]
     renames = item.get("PendingFileRenameOperations")
-    count = _int(renames) if isinstance(renames, (int, float)) else len(_strings(renames))
+    count = to_int(renames) if isinstance(renames, (int, float)) else len(_strings(renames))
     if count:
         sources.append(REBOOT_SOURCES["PendingFileRenameOperations"])
     return PendingReboot(required=bool(sources), sources=sources)
@@ -776,7 +748,7 @@ def parse_events(text: str) -> list[EventRecord]:
     """``Get-WinEvent`` projection -> the newest :data:`MAX_EVENTS` critical/error events, newest first."""
     out = []
     for item in _items(_load(text)):
-        number = _int(item.get("Level"))
+        number = to_int(item.get("Level"))
         if number is not None:
             level = EVENT_LEVELS.get(number)
             if level is None:           # 3 Warning, 4 Information, ...: not an error event
@@ -786,8 +758,8 @@ def parse_events(text: str) -> list[EventRecord]:
         message = str(item.get("Message") or "").replace("\r\n", "\n").strip()
         out.append(EventRecord(time=parse_ps_date(item.get("TimeCreated")), level=level,
                                source=str(item.get("ProviderName") or "?"), message=message,
-                               event_id=_int(item.get("Id")), log=item.get("LogName")))
-    out.sort(key=lambda e: _sort_key(e.time), reverse=True)
+                               event_id=to_int(item.get("Id")), log=item.get("LogName")))
+    out.sort(key=lambda e: time_sort_key(e.time), reverse=True)
     return out[:MAX_EVENTS]
 
 
@@ -829,7 +801,7 @@ TEMPERATURE_WARNING_C = 70
 
 
 def _bus_name(value: Any) -> str:
-    number = _int(value)
+    number = to_int(value)
     if number is not None:
         return BUS_TYPE.get(number, f"bus {number}")
     return str(value or "")
@@ -878,14 +850,14 @@ def parse_disks(text: str, *, is_admin: bool | None = None) -> list[DiskHealth]:
         warn_counters = False
         if counters_read:
             assert rel is not None
-            temp = _int(rel.get("Temperature"))
+            temp = to_int(rel.get("Temperature"))
             record.temperature_c = float(temp) if temp else None       # 0 = not reported
-            record.power_on_hours = _int(rel.get("PowerOnHours"))
-            record.percentage_used = _int(rel.get("Wear"))
+            record.power_on_hours = to_int(rel.get("PowerOnHours"))
+            record.percentage_used = to_int(rel.get("Wear"))
             for key, label in (("ReadErrorsUncorrected", ("{n} nicht korrigierte Lesefehler", "{n} uncorrected read errors")),
                                ("WriteErrorsUncorrected", ("{n} nicht korrigierte Schreibfehler",
                                                            "{n} uncorrected write errors"))):
-                count = _int(rel.get(key))
+                count = to_int(rel.get(key))
                 if count:
                     issues.append(msg(*label, n=count))
                     failing_attrs.append(f"{key}={count}")

@@ -146,6 +146,11 @@ class CommandRunner:
         """A system fact gathered in Python (``host``, ``metrics``, ``is_admin``, ``kernel``): JSON-ready data."""
         raise NotImplementedError
 
+    def now(self) -> float:
+        """The moment the machine is looked at (epoch seconds), the reference for ages: the clock here; a
+        replay answers the capture time of its snapshot."""
+        return time.time()
+
     @staticmethod
     def _check_argv(argv: Sequence[str]) -> tuple[str, ...]:
         if isinstance(argv, (str, bytes)) or not argv:
@@ -319,6 +324,9 @@ class RecordingRunner(CommandRunner):
     def fact(self, name: str) -> Any:
         return self._record("fact", name, self.inner.fact(name))
 
+    def now(self) -> float:
+        return self.inner.now()
+
 
 class ReplayRunner(CommandRunner):
     """Answers from recorded entries; never touches the machine.
@@ -398,6 +406,16 @@ class ReplayRunner(CommandRunner):
             raise LookupError(f"fact {name!r} is not recorded in this snapshot")
         return value
 
+    def now(self) -> float:
+        """The capture time: the recorded ``metrics`` fact's ``timestamp`` (not counted as a request); a
+        snapshot without one is looked at now."""
+        with self._lock:
+            recorded = self._answers.get(_key("fact", "metrics")) or [None]
+        stamp = recorded[0].get("timestamp") if isinstance(recorded[0], dict) else None
+        if isinstance(stamp, (int, float)) and not isinstance(stamp, bool):
+            return float(stamp)
+        return time.time()
+
 
 class DryRunRunner(CommandRunner):
     """Reads through to ``inner`` (reads are harmless) but never executes a command: it records the argv
@@ -427,4 +445,7 @@ class DryRunRunner(CommandRunner):
 
     def fact(self, name: str) -> Any:
         return self.inner.fact(name)
+
+    def now(self) -> float:
+        return self.inner.now()
 
