@@ -15,7 +15,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from . import crud_schedules, crud_tags
-from .crud import alerts, list_hosts
+from .crud import list_hosts
+from .dashboard.alerts import alerts
 from .models import Host, Job, JobTarget, Organisation, Schedule
 
 __all__ = ["REPORT_VERSION", "maintenance_report", "month_bounds"]

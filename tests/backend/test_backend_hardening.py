@@ -351,7 +351,7 @@ def test_antivirus_alerts_agree_with_the_diagnosis(client, make_org, app) -> Non
     from techcare.diagnosis import findings_from_results
     from techcare.monitoring.sensor import build_payload
     from techcare.system.records import AntivirusProduct, AntivirusStatus, ProbeResult
-    from techcare_backend import crud
+    from techcare_backend.dashboard import alerts as alert_rules
     from techcare_backend.dashboard import queries
 
     org = make_org("enterprise")
@@ -377,7 +377,7 @@ def test_antivirus_alerts_agree_with_the_diagnosis(client, make_org, app) -> Non
         hosts = queries.alert_hosts(db, organisation_id=org.organisation_id,
                                     overdue_after=settings.host_overdue_seconds,
                                     disk_warning=settings.disk_warning_percent)
-    dashboard = crud.alerts(hosts, disk_warning=settings.disk_warning_percent,
-                            disk_critical=settings.disk_critical_percent)
+    dashboard = alert_rules.alerts(hosts, disk_warning=settings.disk_warning_percent,
+                                   disk_critical=settings.disk_critical_percent)
     assert {a.hostname: a.severity for a in dashboard if a.rule.startswith("antivirus")} == {
         h: s for h, s in expected.items() if s}

@@ -12,6 +12,7 @@ import pytest
 from backend_helpers import sample
 from sqlalchemy import func, select
 from techcare_backend import crud
+from techcare_backend.dashboard import alerts as alert_rules
 from techcare_backend.models import MetricSample
 
 
@@ -163,7 +164,7 @@ def test_alert_rules(client, make_org, app, backend_settings) -> None:
         hosts = crud.list_hosts(session, organisation_id=org.organisation_id,
                                 overdue_after=backend_settings.host_overdue_seconds, now=later)
     assert {h.status for h in hosts} == {"overdue"}
-    overdue = crud.alerts(hosts, disk_warning=90, disk_critical=97)
+    overdue = alert_rules.alerts(hosts, disk_warning=90, disk_critical=97)
     assert {a.hostname for a in overdue if a.rule == "host_overdue"} == {"OK-PC", "FULL-PC", "WARN-PC", "SICK-PC"}
 
 

@@ -10,8 +10,8 @@ from typing import Any
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
-from ..crud import ANTIVIRUS_ALERTS, ANTIVIRUS_INFO_ONLY
 from ..models import Case, CaseStat, Host, HostTag, MetricSample
+from .alerts import ANTIVIRUS_ALERTS, ANTIVIRUS_INFO_ONLY
 
 __all__ = ["RANGES", "SORTS", "FleetPage", "fleet_page", "host_series", "recent_cases"]
 
@@ -35,7 +35,7 @@ class FleetPage:
 
 
 def antivirus_alerting() -> Any:
-    """SQL: the host's antivirus state raises an alert (``crud.antivirus_alert``, the same table)."""
+    """SQL: the host's antivirus state raises an alert (``alerts.antivirus_alert``, the same table)."""
     return and_(Host.antivirus.in_(sorted(ANTIVIRUS_ALERTS)),
                 *[~and_(Host.os == os_name, Host.antivirus == state) for os_name, state in sorted(ANTIVIRUS_INFO_ONLY)])
 
@@ -173,7 +173,7 @@ def recent_cases(db: Session, *, organisation_id: str, limit: int = 50) -> list[
 def alert_hosts(db: Session, *, organisation_id: str, overdue_after: int, disk_warning: float,
                 cached_seen: dict[str, float] | None = None, now: datetime | None = None,
                 tag: str | None = None) -> list[Any]:
-    """Only the hosts that match an alert rule (as ``HostPublic`` for ``crud.alerts``), filtered in SQL so a large
+    """Only the hosts that match an alert rule (as ``HostPublic`` for ``alerts.alerts``), filtered in SQL so a large
     healthy fleet costs nothing. The cache's last-seen times can only make a host newer, so a host that is not
     overdue by the database is not overdue at all; hosts overdue by the database are re-checked against it."""
     from ..schemas import HostPublic

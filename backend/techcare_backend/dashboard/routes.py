@@ -23,6 +23,7 @@ from techcare.i18n import tr
 from .. import crud, crud_changelogs, crud_jobs, crud_tags
 from ..api.deps import AppContext, client_ip, org_entitlements
 from ..core.security import hash_api_key
+from . import alerts as alert_rules
 from . import queries
 from . import session as sessions
 
@@ -301,8 +302,8 @@ def alerts(request: Request) -> Response:
                                     disk_warning=ctx.settings.disk_warning_percent,
                                     cached_seen=ctx.cache.get_last_seen(sess.organisation_id), tag=tag)
         tags = _tag_names(db, sess.organisation_id)
-    items = crud.alerts(hosts, disk_warning=ctx.settings.disk_warning_percent,
-                        disk_critical=ctx.settings.disk_critical_percent, lang=lang)
+    items = alert_rules.alerts(hosts, disk_warning=ctx.settings.disk_warning_percent,
+                               disk_critical=ctx.settings.disk_critical_percent, lang=lang)
     return _render(request, "alerts.html", sess=sess, alerts=items[:MAX_ALERTS_SHOWN], total=len(items),
                    refresh=REFRESH_SECONDS, nav="alerts", tag=tag, tags=tags)
 

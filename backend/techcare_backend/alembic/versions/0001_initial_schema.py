@@ -207,7 +207,7 @@ def _dialect_specific_upgrade() -> None:
             op.execute(f"""CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table}
                            FOR EACH ROW EXECUTE FUNCTION techcare_append_only()""")
     elif dialect == "sqlite":
-        # search_terms holds the German + English Snowball stems (computed in crud.py); FTS5 indexes them.
+        # search_terms holds the German + English Snowball stems (computed in core/textsearch.py); FTS5 indexes them.
         op.execute("""CREATE VIRTUAL TABLE cases_fts USING fts5(search_terms, content='cases',
                       content_rowid='id', tokenize='unicode61 remove_diacritics 0')""")
         op.execute("""CREATE TRIGGER cases_fts_ai AFTER INSERT ON cases BEGIN

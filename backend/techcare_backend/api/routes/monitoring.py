@@ -17,6 +17,7 @@ from techcare.i18n import tr
 from ... import crud, crud_tags
 from ...core.errors import ApiError
 from ...core.ingest import writer_for
+from ...dashboard import alerts as alert_rules
 from ...schemas import (
     AlertPublic,
     BatchResult,
@@ -195,5 +196,5 @@ def alerts(principal: HumanDep, session: SessionDep, ctx: CtxDep, lang: LangDep,
            tag: TagQuery = None) -> list[AlertPublic]:
     """Active alerts: disk warning/critical, SMART failing, firewall or antivirus off, host overdue; ``tag``: of
     the hosts carrying it."""
-    return crud.alerts(_hosts(principal, session, ctx, tag), disk_warning=ctx.settings.disk_warning_percent,
-                       disk_critical=ctx.settings.disk_critical_percent, lang=lang)
+    return alert_rules.alerts(_hosts(principal, session, ctx, tag), disk_warning=ctx.settings.disk_warning_percent,
+                              disk_critical=ctx.settings.disk_critical_percent, lang=lang)

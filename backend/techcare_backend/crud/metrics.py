@@ -1,0 +1,210 @@
+"""Metric samples: ingestion (the hot path), the hosts' current values, a host's history."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import case as sql_case
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from ..models import Host, MetricSample, utcnow
+from ..schemas import HostPublic, MetricSampleCreate
+
+
+def _summary(sample: MetricSampleCreate) -> dict[str, Any]:
+    return {
+        "cpu_percent": sample.cpu_percent,
+        "ram_percent": sample.ram_percent,
+        "disk_max_percent": max((d.percent for d in sample.disks), default=None),
+        "firewall": sample.services.firewall,
+        "antivirus": sample.services.antivirus,
+        "smart_failing": any(s.health == "failing" for s in sample.smart),
+        "pending_updates": sample.pending_updates.count if sample.pending_updates else None,
+    }
+
+
+_INGEST_STATEMENTS: dict[str, tuple[Any, Any]] = {}
+_HOST_VALUE_COLUMNS = ("os", "last_sample_at", "last", "cpu_percent", "ram_percent", "disk_max_percent", "firewall",
+                       "antivirus", "smart_failing", "pending_updates")
+
+
+def _ingest_statements(dialect: str) -> tuple[Any, Any]:
+    """The two Core statements of ingestion, built once per dialect (building them costs more than running them)."""
+    cached = _INGEST_STATEMENTS.get(dialect)
+    if cached is not None:
+        return cached
+    insert_fn = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    samples_t = MetricSample.__table__
+    sample_stmt = (insert_fn(samples_t)
+                   .on_conflict_do_nothing(index_elements=[samples_t.c.organisation_id, samples_t.c.sample_id])
+                   .returning(samples_t.c.sample_id))
+    hosts_t = Host.__table__
+    ins = insert_fn(hosts_t)
+    newer = hosts_t.c.last_sample_at <= ins.excluded.last_sample_at
+    update: dict[str, Any] = {"last_seen": ins.excluded.last_seen}
+    for col in _HOST_VALUE_COLUMNS:
+        update[col] = sql_case((newer, ins.excluded[col]), else_=hosts_t.c[col])
+    host_stmt = ins.on_conflict_do_update(index_elements=[hosts_t.c.organisation_id, hosts_t.c.hostname],
+                                          set_=update)
+    _INGEST_STATEMENTS[dialect] = (sample_stmt, host_stmt)
+    return sample_stmt, host_stmt
+
+
+# PostgreSQL: one statement for any number of samples of any organisations (single requests are written together
+# by ``core.ingest.IngestWriter``; a batch is one call). The samples arrive as ONE parameter, a JSON array of
+# ``{"o": organisation_id, "p": payload}`` built by joining the payloads' JSON (the validated samples' own
+# serialisation; PostgreSQL parses it once, no per-value parameter encoding in Python). ``ON CONFLICT DO NOTHING
+# RETURNING`` tells which samples were new; of those, the newest per host (ties: the later one in the input) updates
+# the host row, in (organisation, hostname) order so concurrent statements cannot deadlock. The host's summary
+# values are taken from the payload as ``_summary`` does for SQLite.
+PG_INGEST = (
+    "WITH input AS (SELECT e->>'o' AS organisation_id, e->'p' AS payload, ord "
+    "FROM jsonb_array_elements(%(rows)s::jsonb) WITH ORDINALITY AS x(e, ord)), "
+    "rows AS (SELECT organisation_id, payload->>'sample_id' AS sample_id, payload->>'hostname' AS hostname, "
+    "payload->>'os' AS os, (payload->>'timestamp')::timestamptz AS ts, payload, ord FROM input), "
+    "ins AS (INSERT INTO metric_samples (organisation_id, sample_id, hostname, os, ts, received_at, payload) "
+    "SELECT organisation_id, sample_id, hostname, os, ts, %(now)s, payload FROM rows "
+    "ON CONFLICT (organisation_id, sample_id) DO NOTHING RETURNING organisation_id, sample_id), "
+    "newest AS (SELECT DISTINCT ON (r.organisation_id, r.hostname) r.* FROM rows r "
+    "JOIN ins ON ins.organisation_id = r.organisation_id AND ins.sample_id = r.sample_id "
+    "ORDER BY r.organisation_id, r.hostname, r.ts DESC, r.ord DESC), "
+    "up AS (INSERT INTO hosts (organisation_id, hostname, os, last_seen, last_sample_at, last, cpu_percent, "
+    "ram_percent, disk_max_percent, firewall, antivirus, smart_failing, pending_updates) "
+    "SELECT organisation_id, hostname, os, %(now)s, ts, payload, (payload->>'cpu_percent')::float8, "
+    "(payload->>'ram_percent')::float8, "
+    "(SELECT max((d->>'percent')::float8) FROM jsonb_array_elements(payload->'disks') d), "
+    "payload->'services'->>'firewall', payload->'services'->>'antivirus', "
+    "EXISTS (SELECT 1 FROM jsonb_array_elements(payload->'smart') s WHERE s->>'health' = 'failing'), "
+    "(payload->'pending_updates'->>'count')::int4 "
+    "FROM newest ORDER BY organisation_id, hostname "
+    "ON CONFLICT (organisation_id, hostname) DO UPDATE SET last_seen = EXCLUDED.last_seen, "
+    + ", ".join(f"{c} = CASE WHEN hosts.last_sample_at <= EXCLUDED.last_sample_at THEN EXCLUDED.{c} "
+                f"ELSE hosts.{c} END" for c in _HOST_VALUE_COLUMNS)
+    + ") SELECT organisation_id, sample_id FROM ins")
+
+
+def pg_ingest_params(rows: Sequence[tuple[str, str]], now: datetime) -> dict[str, Any]:
+    """The parameters of :data:`PG_INGEST` for ``rows`` of ``(organisation_id, payload_json)`` (the payload: the
+    validated sample's ``model_dump_json()``); the caller leaves out repeated ``(organisation_id, sample_id)``
+    pairs (the first one counts)."""
+    orgs: dict[str, str] = {}
+    parts = []
+    for org, payload in rows:
+        quoted = orgs.get(org)
+        if quoted is None:
+            quoted = orgs[org] = json.dumps(org)
+        parts.append(f'{{"o":{quoted},"p":{payload}}}')
+    return {"rows": "[" + ",".join(parts) + "]", "now": now}
+
+
+def ingest_samples_pg(raw: Any, *, organisation_id: str, samples: Sequence[Any],
+                      now: datetime | None = None) -> list[str]:
+    """PostgreSQL ingestion on a raw psycopg connection (the caller commits); same semantics as
+    :func:`ingest_samples`, with the statement of the hot path (:data:`PG_INGEST`)."""
+    if not samples:
+        return []
+    first: dict[str, int] = {}
+    rows = []
+    for i, s in enumerate(samples):
+        if s.sample_id not in first:
+            first[s.sample_id] = i
+            rows.append((organisation_id, s.model_dump_json()))
+    with raw.cursor(binary=True) as cur:
+        cur.execute(PG_INGEST, pg_ingest_params(rows, now or utcnow()))
+        inserted = {sid for _, sid in cur.fetchall()}
+    return ["created" if s.sample_id in inserted and first[s.sample_id] == i else "duplicate"
+            for i, s in enumerate(samples)]
+
+
+def _classify(samples: Sequence[MetricSampleCreate], payloads: Sequence[Any], inserted: set[str]
+              ) -> tuple[list[str], dict[str, tuple[MetricSampleCreate, Any]]]:
+    """Per input sample ``created``/``duplicate`` (the first of repeated ids in one batch counts as created), and
+    per host the newest created sample with its payload (the host row gets its values)."""
+    remaining = set(inserted)
+    statuses: list[str] = []
+    newest: dict[str, tuple[MetricSampleCreate, Any]] = {}
+    for s, p in zip(samples, payloads):
+        if s.sample_id in remaining:
+            remaining.discard(s.sample_id)
+            statuses.append("created")
+            best = newest.get(s.hostname)
+            if best is None or s.timestamp >= best[0].timestamp:
+                newest[s.hostname] = (s, p)
+        else:
+            statuses.append("duplicate")
+    return statuses, newest
+
+
+def ingest_samples(session: Session, *, organisation_id: str, samples: Sequence[MetricSampleCreate],
+                   now: datetime | None = None) -> list[str]:
+    """Insert samples idempotently; returns, per input sample, ``created`` or ``duplicate``.
+
+    ``INSERT ... ON CONFLICT (organisation_id, sample_id) DO NOTHING RETURNING sample_id`` makes concurrent
+    re-sends safe; the host rows are upserted with the values of the newest sample (an older sample arriving late
+    only moves ``last_seen``). Hosts are upserted in name order, so concurrent batches cannot deadlock.
+    """
+    if not samples:
+        return []
+    now = now or utcnow()
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":  # the same code as the routes' hot path, in the session's transaction
+        return ingest_samples_pg(conn.connection.driver_connection, organisation_id=organisation_id,
+                                 samples=samples, now=now)
+    sample_stmt, host_stmt = _ingest_statements(conn.dialect.name)
+    payloads = [s.model_dump(mode="json") for s in samples]
+    rows = [{"organisation_id": organisation_id, "sample_id": s.sample_id, "hostname": s.hostname, "os": s.os,
+             "ts": s.timestamp, "received_at": now, "payload": p} for s, p in zip(samples, payloads)]
+    if len(rows) == 1:
+        inserted = set(conn.execute(sample_stmt, rows[0]).scalars().all())
+    else:
+        inserted = set(conn.execute(sample_stmt, rows).scalars().all())
+    statuses, newest = _classify(samples, payloads, inserted)
+    if newest:
+        host_rows = [{"organisation_id": organisation_id, "hostname": h, "os": s.os, "last_seen": now,
+                      "last_sample_at": s.timestamp, "last": p, **_summary(s)}
+                     for h, (s, p) in sorted(newest.items())]
+        conn.execute(host_stmt, host_rows[0] if len(host_rows) == 1 else host_rows)
+    return statuses
+
+
+def _host_public(host: Host, last_seen: datetime, overdue_after: int, now: datetime) -> HostPublic:
+    last = host.last or {}
+    return HostPublic(hostname=host.hostname, os=host.os, last_seen=last_seen, last_sample_at=host.last_sample_at,
+                      status="overdue" if (now - last_seen).total_seconds() > overdue_after else "online",
+                      cpu_percent=host.cpu_percent, ram_percent=host.ram_percent,
+                      disk_max_percent=host.disk_max_percent, firewall=host.firewall, antivirus=host.antivirus,
+                      smart_failing=host.smart_failing, pending_updates=host.pending_updates,
+                      pending_reboot=last.get("pending_reboot"), agent_version=last.get("agent_version"))
+
+
+def list_hosts(session: Session, *, organisation_id: str, overdue_after: int,
+               cached_seen: dict[str, float] | None = None, now: datetime | None = None) -> list[HostPublic]:
+    now = now or utcnow()
+    hosts = session.scalars(select(Host).where(Host.organisation_id == organisation_id).order_by(Host.hostname)).all()
+    out = []
+    for host in hosts:
+        seen = host.last_seen
+        if cached_seen and host.hostname in cached_seen:
+            seen = max(seen, datetime.fromtimestamp(cached_seen[host.hostname], timezone.utc))
+        out.append(_host_public(host, seen, overdue_after, now))
+    return out
+
+
+def host_metrics(session: Session, *, organisation_id: str, hostname: str, since: datetime | None,
+                 until: datetime | None, limit: int) -> list[dict[str, Any]]:
+    stmt = select(MetricSample.payload).where(MetricSample.organisation_id == organisation_id,
+                                              MetricSample.hostname == hostname)
+    if since is not None:
+        stmt = stmt.where(MetricSample.ts >= since)
+    if until is not None:
+        stmt = stmt.where(MetricSample.ts <= until)
+    return list(session.scalars(stmt.order_by(MetricSample.ts.desc()).limit(limit)).all())[::-1]
+
+
+def host_exists(session: Session, *, organisation_id: str, hostname: str) -> bool:
+    return session.get(Host, (organisation_id, hostname)) is not None
