@@ -19,9 +19,11 @@ from .records import InstalledDriver, SourceStatus, UpdateOffer
 from .versions import parse_date
 
 PLATFORM = "darwin"
-EXTENSIONS_ARGV = ("system_profiler", "SPExtensionsDataType", "-json")
-SYSEXT_ARGV = ("systemextensionsctl", "list")
-SOFTWAREUPDATE_ARGV = ("softwareupdate", "-l")
+# Absolute paths, as the probes of techcare/system/_macos.py use them (a restricted PATH cannot hide the tools);
+# ``softwareupdate -l`` is the probes' very argv, so a capture records Apple's answer once for both.
+EXTENSIONS_ARGV = ("/usr/sbin/system_profiler", "SPExtensionsDataType", "-json")
+SYSEXT_ARGV = ("/usr/bin/systemextensionsctl", "list")
+SOFTWAREUPDATE_ARGV = ("/usr/sbin/softwareupdate", "-l")
 
 
 def _yes(value: Any) -> bool | None:
