@@ -33,9 +33,9 @@ _errors: list[dict[str, str]] = []
 
 
 def _builtin() -> list[Action]:
-    from . import _common, _linux, _macos, _windows
+    from . import _common, _linux, _macos, _vendor, _windows
 
-    return [*_windows.ACTIONS, *_linux.ACTIONS, *_macos.ACTIONS, *_common.ACTIONS]
+    return [*_windows.ACTIONS, *_linux.ACTIONS, *_macos.ACTIONS, *_common.ACTIONS, *_vendor.ACTIONS]
 
 
 def _as_actions(obj: Any) -> list[Any]:

@@ -22,6 +22,7 @@ from techcare.repairs import (
 )
 from techcare.repairs._model import ps_command
 from techcare.repairs._model import shell_word
+from techcare.tools.drivers._macos import EXTENSIONS_ARGV as MAC_KEXTS
 
 UFW = Path(__file__).parents[1] / "system" / "fixtures" / "linux"  # real recorded ufw outputs
 PY = [sys.executable, "-m", "techcare.repairs._fsops"]
@@ -40,6 +41,12 @@ DRV_ID = "5b1b8e5e-4a5f-4b5c-9d2a-0e1f2a3b4c5d"
 DRV_STATE = ps_command("$s = New-Object -ComObject Microsoft.Update.Session; $r = $s.CreateUpdateSearcher().Search("
                        f"\"UpdateID='{DRV_ID}'\"); if ($r.Updates.Count -eq 0) {{ 'missing' }} elseif "
                        "($r.Updates.Item(0).IsInstalled) { 'installed' } else { 'pending' }")
+
+
+#: ``system_profiler SPExtensionsDataType -json`` with one third-party kext (shape of tests/drivers/fixtures)
+KEXT = ('{{"SPExtensionsDataType": [{{"_name": "ufsd_NTFS", "spext_bundleid": "com.paragon-software.filesystems.ntfs",'
+        ' "spext_loaded": "spext_yes", "spext_obtained_from": "spext_identified_developer", '
+        '"spext_signed_by": ["Developer ID Application: Paragon Software GmbH (LSJ6YVK468)"], "spext_version": "{v}"}}]}}')
 
 
 def sc_query(name: str, state: str) -> str:
@@ -185,6 +192,17 @@ SPECS: dict[str, dict] = {
         apply_out_any=(0, '{"result":2,"reboot":false}'),
         bad=[{"source": "vendor", "update_id": "x"}, {"source": "fwupd", "update_id": "a'b"}, {"update_id": ""},
              {"source": "windows_update", "update_id": "ok", "hardware_id": "PCI\\VEN'"}],
+    ),
+    "drivers.install_vendor_package": dict(  # own driver database entry with a package (tests/drivers too)
+        platform="darwin", params={"hardware_id": "com.paragon-software.filesystems.ntfs", "version": "17.1.5",
+                                   "package": "/Volumes/USB/Microsoft NTFS for Mac.pkg", "sha256": "ab" * 32},
+        apply_prefix=(sys.executable, "-m", "techcare.repairs._vendor"),
+        apply_out={(sys.executable, "-m", "techcare.repairs._vendor", "stage"): (0, '{"staged": "x", "bytes": 9}')},
+        before={tuple(MAC_KEXTS): (0, KEXT.format(v="17.0.72"))},
+        after={tuple(MAC_KEXTS): (0, KEXT.format(v="17.1.5"))},
+        argv_contains=["/usr/sbin/installer -target / -pkg <backup>/package/Microsoft NTFS for Mac.pkg"],
+        bad=[{"package": "https://x/y.pkg"}, {"sha256": "00"}, {"package": "/x/y.zip"}, {"install_args": "/S"},
+             {"package": "relative/y.pkg"}],
     ),
     # ---- Linux ----
     "linux.restart_unit": dict(

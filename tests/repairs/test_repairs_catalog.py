@@ -27,12 +27,13 @@ REQUIRED_IDS = {
     "windows": {"win.reset_windows_update", "win.sfc_scannow", "win.dism_restore_health", "win.flush_dns",
                 "win.reset_winsock", "win.restart_service", "win.set_service_start_type", "win.enable_firewall",
                 "win.update_defender_signatures", "win.clear_temp_files", "win.schedule_chkdsk",
-                "win.create_restore_point", "win.install_updates", "drivers.install_update"},
+                "win.create_restore_point", "win.install_updates", "drivers.install_update",
+                "drivers.install_vendor_package"},
     "linux": {"linux.restart_unit", "linux.dpkg_configure", "linux.apt_fix_broken", "linux.apt_clean",
               "linux.journal_vacuum", "linux.clear_temp_files", "linux.flush_dns", "linux.enable_ufw",
-              "linux.install_updates", "drivers.install_update"},
+              "linux.install_updates", "drivers.install_update", "drivers.install_vendor_package"},
     "darwin": {"macos.flush_dns", "macos.enable_firewall", "macos.install_updates", "macos.clear_user_caches",
-               "macos.verify_volume", "drivers.install_update"},
+               "macos.verify_volume", "drivers.install_update", "drivers.install_vendor_package"},
 }
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .core import COLUMNS, DriverReport, build_report, capture, match, update_offers
+from .core import COLUMNS, DriverReport, build_report, capture, match, repair_for, update_offers
 from .core import inventory as _inventory
 from .database import DriverDatabase, load_database, parse_database, user_database_path
 from .hwids import candidates, normalise_hardware_id
@@ -47,6 +47,7 @@ __all__ = [
     "normalise_hardware_id",
     "parse_database",
     "parse_date",
+    "repair_for",
     "report",
     "update_offers",
     "user_database_path",
@@ -66,6 +67,10 @@ def _with_attrs(frame: pd.DataFrame, rep: DriverReport) -> pd.DataFrame:
     frame.attrs["stats"] = rep.stats()
     frame.attrs["sources"] = [s.to_dict() for s in rep.sources]
     frame.attrs["database_problems"] = [str(p) for p in rep.problems]
+    # update_id -> {"action", "params"}: the catalogue repair that installs that update (rows without one: absent)
+    frame.attrs["repairs"] = {
+        r.update_id: {"action": found[0], "params": found[1]} for r in rep.updates if (found := repair_for(r))
+    }
     return frame
 
 

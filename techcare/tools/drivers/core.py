@@ -48,6 +48,7 @@ __all__ = [
     "inventory",
     "match",
     "platform_module",
+    "repair_for",
     "update_offers",
 ]
 
@@ -230,6 +231,31 @@ def evaluate(driver: InstalledDriver, offer: UpdateOffer) -> Row:
             v=offer.latest_version or "?",
         ),
     )
+
+
+#: Update sources whose updates ``drivers.install_update`` installs through the OS's own channel.
+OS_SOURCES = ("windows_update", "fwupd", "apple")
+INSTALL_UPDATE = "drivers.install_update"
+INSTALL_VENDOR_PACKAGE = "drivers.install_vendor_package"
+
+
+def repair_for(row: Row) -> tuple[str, dict[str, Any]] | None:
+    """The catalogue repair (action id, parameters) that installs this row's update, or ``None`` when there is
+    none: an OS source's update goes through ``drivers.install_update``; an own-database entry only when it
+    names a vendor package with its SHA-256 (``drivers.install_vendor_package``) - otherwise the technician
+    gets it from the vendor (``install_hint``)."""
+    offer = row.offer
+    if offer is None or not row.is_update:
+        return None
+    if offer.source in OS_SOURCES:
+        return INSTALL_UPDATE, {"source": offer.source, "update_id": row.update_id,
+                                "hardware_id": row.hardware_id or ""}
+    package = offer.details.get("package") if offer.source == "custom_db" else None
+    if not package or not offer.hardware_id or not offer.latest_version:
+        return None
+    return INSTALL_VENDOR_PACKAGE, {"hardware_id": offer.hardware_id, "version": offer.latest_version,
+                                    "package": package["package"], "sha256": package["sha256"],
+                                    "install_args": package.get("install_args") or ""}
 
 
 _STATUS_RANK = {

@@ -11,6 +11,20 @@ The file is a JSON list of entries exactly as the product documentation shows::
 required, ``importance`` is optional (CRITICAL, RECOMMENDED, OPTIONAL). An invalid entry is reported with its
 index and field and skipped; a file that is not valid JSON raises :class:`DriverDatabaseError` naming file,
 line and column.
+
+An entry may name the vendor's installer so the update becomes a repair step
+(``drivers.install_vendor_package``)::
+
+    "package": "\\\\fileserver\\treiber\\nvidia\\528.49-desktop-win10-win11-64bit.exe",
+    "sha256": "<64 hex digits of that file>",
+    "install_args": "-s -noreboot"
+
+``package`` is a local or UNC path (repairs do not download: a ``https://`` address belongs in
+``download_url``); its file name ends in one of :data:`PACKAGE_KINDS` (``.msi``/``.exe`` Windows, ``.pkg``
+macOS, ``.cab`` fwupd firmware, ``.deb``/``.rpm`` Linux). ``sha256`` is required with it: the step copies the
+file into the session's backup directory, checks the copy's SHA-256 and only then runs the copy.
+``install_args`` are the installer's silent switches; required for ``.exe`` (an installer that opens a
+window would wait for a click nobody gives), not allowed for the other kinds (their switches are fixed).
 """
 
 from __future__ import annotations
@@ -28,7 +42,8 @@ from .hwids import normalise_hardware_id
 from .records import IMPORTANCES, UpdateOffer
 from .versions import parse_date, version_key
 
-__all__ = ["DatabaseProblem", "DriverDatabase", "SHIPPED_PATH", "load_database", "parse_database", "user_database_path"]
+__all__ = ["PACKAGE_KINDS", "DatabaseProblem", "DriverDatabase", "SHIPPED_PATH", "load_database", "package_kind",
+           "package_problem", "parse_database", "user_database_path"]
 
 SHIPPED_PATH = Path(__file__).with_name("driver_database.json")
 FIELDS = (
@@ -41,8 +56,14 @@ FIELDS = (
     "download_url",
     "notes",
     "importance",
+    "package",
+    "sha256",
+    "install_args",
 )
 REQUIRED = ("hardware_id", "name", "latest_version")
+#: Installer file kinds a ``package`` may be, and the platform each runs on.
+PACKAGE_KINDS = {"msi": "windows", "exe": "windows", "pkg": "darwin", "cab": "linux", "deb": "linux",
+                 "rpm": "linux"}
 _FIELDSET = frozenset(FIELDS)
 
 
@@ -92,6 +113,73 @@ _URL = re.compile(r"^https?://[^/\s?#]+", re.I)
 _HEX_PARTS = {"PCI": ("VEN", "DEV"), "USB": ("VID", "PID"), "HDAUDIO": ("VEN", "DEV")}
 
 
+_SHA256 = re.compile(r"[0-9a-fA-F]{64}")
+_WIN_PATH = re.compile(r"(?:[A-Za-z]:[\\/]|\\\\[^\\/\s]+\\[^\\/]+\\)[^\x00-\x1f\"<>|?*]+")
+_POSIX_PATH = re.compile(r"/[^\x00-\x1f]+")
+_INSTALL_ARGS = re.compile(r"[A-Za-z0-9/\-_=.:,+@ ]{1,200}")
+PACKAGE_PATH_MAX = 400
+
+
+def package_kind(path: str) -> str | None:
+    """The installer kind of a package path (its extension, lower case) when it is one of :data:`PACKAGE_KINDS`."""
+    name = re.split(r"[\\/]", path.strip())[-1]
+    ext = name.rsplit(".", 1)[-1].lower() if "." in name else ""
+    return ext if ext in PACKAGE_KINDS else None
+
+
+def package_problem(package: Any, sha256: Any, install_args: Any) -> tuple[str, str, str] | None:
+    """Why a vendor package reference is not usable: ``(field, German, English)``, or ``None`` when it is.
+    Used for database entries and for the repair step's parameters alike."""
+    allowed_kinds = ", ".join(f".{k}" for k in PACKAGE_KINDS)
+    if not isinstance(package, str) or not package.strip():
+        return ("package", "fehlt oder ist leer (Pfad zum Installationspaket).",
+                "is missing or empty (path of the installer package).")
+    path = package.strip()
+    if re.match(r"^[a-z][a-z0-9+.-]*://", path, re.I):
+        return ("package", f"'{path}' ist eine Adresse; Reparaturen laden nichts herunter. Erlaubt: ein lokaler "
+                           "Pfad oder UNC-Pfad (\\\\server\\freigabe\\datei); die Adresse gehört in download_url.",
+                f"'{path}' is an address; repairs do not download. Allowed: a local path or UNC path "
+                "(\\\\server\\share\\file); put the address in download_url.")
+    kind = package_kind(path)
+    if kind is None:
+        return ("package", f"'{path}': unbekannte Paketart. Erlaubt: {allowed_kinds}.",
+                f"'{path}': unknown package kind. Allowed: {allowed_kinds}.")
+    windows = PACKAGE_KINDS[kind] == "windows"
+    pattern = _WIN_PATH if windows else _POSIX_PATH
+    if len(path) > PACKAGE_PATH_MAX or not pattern.fullmatch(path):
+        shape_de = ("C:\\Pfad\\datei.{k} oder \\\\server\\freigabe\\datei.{k}" if windows
+                    else "/absoluter/pfad/datei.{k}").format(k=kind)
+        shape_en = ("C:\\path\\file.{k} or \\\\server\\share\\file.{k}" if windows
+                    else "/absolute/path/file.{k}").format(k=kind)
+        return ("package", f"'{path}' ist kein absoluter Pfad. Erlaubt: {shape_de} (höchstens {PACKAGE_PATH_MAX} "
+                           "Zeichen, keine Steuerzeichen).",
+                f"'{path}' is not an absolute path. Allowed: {shape_en} (at most {PACKAGE_PATH_MAX} characters, "
+                "no control characters).")
+    sha_de, sha_en = (f"'{sha256}'", f"'{sha256}'") if sha256 not in (None, "") else ("(fehlt)", "(missing)")
+    if not isinstance(sha256, str) or not _SHA256.fullmatch(sha256.strip()):
+        return ("sha256", f"{sha_de} ist keine SHA-256-Prüfsumme. Erlaubt: 64 Hex-Ziffern (Get-FileHash, "
+                          "shasum -a 256, sha256sum).",
+                f"{sha_en} is not a SHA-256 checksum. Allowed: 64 hex digits (Get-FileHash, shasum -a 256, "
+                "sha256sum).")
+    args = install_args.strip() if isinstance(install_args, str) else install_args
+    args_de, args_en = ((f"'{install_args}'", f"'{install_args}'") if install_args not in (None, "")
+                        else ("(fehlt)", "(missing)"))
+    if kind == "exe":
+        if not isinstance(args, str) or not _INSTALL_ARGS.fullmatch(args):
+            return ("install_args", f"{args_de}: ein .exe-Installer braucht seine Schalter für die stille "
+                                    "Installation (z. B. /S, -s, /quiet /norestart). Erlaubt: Buchstaben, Ziffern, "
+                                    "Leerzeichen und / - _ = . : , + @, höchstens 200 Zeichen, keine Anführungszeichen.",
+                    f"{args_en}: an .exe installer needs its silent-install switches (e.g. /S, -s, "
+                    "/quiet /norestart). Allowed: letters, digits, spaces and / - _ = . : , + @, at most 200 "
+                    "characters, no quotes.")
+    elif args not in (None, ""):
+        return ("install_args", f"{args_de}: Erlaubt nur für .exe-Installer; die Schalter für .{kind} sind fest "
+                                "(install_args leer lassen).",
+                f"{args_en}: Allowed only for .exe installers; the switches for .{kind} are fixed (leave "
+                "install_args empty).")
+    return None
+
+
 def _valid_hwid(hwid: str | None, raw: str) -> bool:
     """Bus ids must carry 4-hex-digit vendor/device parts; other ids (ACPI, bundle ids) any non-blank text."""
     if hwid is None or _SPACE.search(raw):
@@ -124,7 +212,8 @@ def _validate(entry: Any, index: int, file: str, problems: list[DatabaseProblem]
                 )
             )
             ok = False
-    for key in ("vendor", "category", "download_url", "notes", "release_date", "importance"):
+    for key in ("vendor", "category", "download_url", "notes", "release_date", "importance", "package", "sha256",
+                "install_args"):
         value = entry.get(key)
         if value is not None and not isinstance(value, str):
             problems.append(
@@ -218,6 +307,19 @@ def _validate(entry: Any, index: int, file: str, problems: list[DatabaseProblem]
                 )
             )
             return None
+    package = None
+    if any(entry.get(key) not in (None, "") for key in ("package", "sha256", "install_args")):
+        problem = package_problem(entry.get("package"), entry.get("sha256"), entry.get("install_args"))
+        if problem is not None:
+            problems.append(DatabaseProblem(file, index, problem[0], tr(problem[1], problem[2])))
+            return None
+        kind = package_kind(entry["package"])
+        package = {"package": entry["package"].strip(), "sha256": entry["sha256"].strip().lower(),
+                   "install_args": (entry.get("install_args") or "").strip(), "kind": kind,
+                   "platform": PACKAGE_KINDS[kind]}
+    details: dict[str, Any] = {"file": file, "index": index}
+    if package is not None:
+        details["package"] = package
     return UpdateOffer(
         source="custom_db",
         name=entry["name"].strip(),
@@ -229,7 +331,7 @@ def _validate(entry: Any, index: int, file: str, problems: list[DatabaseProblem]
         importance=importance,
         download_url=url,
         notes=(entry.get("notes") or "").strip(),
-        details={"file": file, "index": index},
+        details=details,
     )
 
 

@@ -118,6 +118,11 @@ class UpdateOffer:
             )
         if self.source == "fwupd":
             return tr("fwupdmgr update {d}", "fwupdmgr update {d}", d=self.update_id).strip()
+        package = self.details.get("package") if self.source == "custom_db" else None
+        if package:
+            return tr("Herstellerpaket {p} (Reparatur drivers.install_vendor_package, SHA-256 geprüft)",
+                      "Vendor package {p} (repair drivers.install_vendor_package, SHA-256 checked)",
+                      p=package["package"])
         if self.download_url:
             return tr("Vom Hersteller herunterladen: {u}", "Download from the vendor: {u}", u=self.download_url)
         return tr("Beim Hersteller beziehen", "Get it from the vendor")
