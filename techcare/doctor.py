@@ -362,21 +362,47 @@ class Doctor:
             self.add(Check(name, "fail", f"{status.code}: {first_line}", _fix_license()))
 
     def check_spool(self) -> None:
-        from .monitoring.spool import Spool
+        from .monitoring.spool import Spool, SpoolError
 
         name = tr("Sensor-Spool", "Sensor spool")
         path = self.settings.techcare_home / "sensor-spool.sqlite3"
-        if not path.exists():
+        damaged = sorted(path.parent.glob(f"{path.name}.damaged-*[!lm]")) if path.parent.is_dir() else []
+        if not path.exists() and not damaged:
             self.add(Check(name, "skip", tr("kein Sensor auf diesem Rechner", "no sensor on this machine")))
             return
-        with Spool(path) as spool:
-            stats = spool.stats()
+        try:
+            with Spool(path, repair=False) as spool:   # looks only: the sensor quarantines and salvages
+                stats = spool.stats()
+                scan = spool.scan()
+        except SpoolError as exc:
+            self.add(Check(name, "fail", exc.message, exc.hint))
+            return
         pending, oldest = stats["pending"], stats["oldest_created"]
         age = (self.clock() - oldest) if oldest else 0.0
         detail = tr("{n} Messungen warten (älteste {a:.0f} min), {d} verworfen, {r} abgelehnt",
                     "{n} samples waiting (oldest {a:.0f} min), {d} dropped, {r} rejected",
                     n=pending, a=age / 60, d=stats["dropped_total"], r=stats["rejected"])
-        if pending and age > 3 * self.settings.sensor_interval:
+        damage = []
+        if stats["quarantined"]:
+            damage.append(tr("{q} unlesbare Messungen in Quarantäne (nicht gesendet)",
+                             "{q} unreadable samples quarantined (not sent)", q=stats["quarantined"]))
+        if scan["unreadable"]:
+            damage.append(tr("{u} wartende Messungen unlesbar (der Sensor legt sie in Quarantäne)",
+                             "{u} waiting samples unreadable (the sensor quarantines them)", u=scan["unreadable"]))
+        if stats["unreadable_total"]:
+            damage.append(tr("{u} Messungen in einer beschädigten Datei verloren (als verworfen gemeldet)",
+                             "{u} samples lost in a damaged file (reported as dropped)", u=stats["unreadable_total"]))
+        if damaged:
+            damage.append(tr("beschädigte Datei beiseitegelegt: {f}", "damaged file kept aside: {f}",
+                             f=", ".join(p.name for p in damaged)))
+        if damage:
+            self.add(Check(name, "warn", detail + "; " + "; ".join(damage),
+                           tr("Diese Messungen fehlen im Verlauf. Die Quarantäne bleibt in {p} (Tabelle quarantine) "
+                              "zum Nachsehen; häufige Schäden deuten auf einen defekten Datenträger (SMART prüfen).",
+                              "These samples are missing from the history. The quarantine stays in {p} (table "
+                              "quarantine) to look at; frequent damage points to a failing disk (check SMART).",
+                              p=path)))
+        elif pending and age > 3 * self.settings.sensor_interval:
             self.add(Check(name, "warn", detail, tr("Der Sensor erreicht das Backend nicht: Netzwerk und TECHCARE_API_KEY "
                                                     "prüfen; nichts geht verloren, er sendet nach.",
                                                     "The sensor cannot reach the backend: check the network and "

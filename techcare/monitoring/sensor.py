@@ -27,6 +27,7 @@ Exit codes: 0 ok, 2 usage/config error, 3 license error.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -42,10 +43,12 @@ from pathlib import Path
 from typing import Any
 
 from .._version import __version__
+from ..errors import TechCareError
 from ..i18n import tr
-from .spool import Spool, default_max_samples
+from .spool import Spool, SpoolError, default_max_samples
 
-__all__ = ["CACHED_PROBES", "TICK_PROBES", "FlushResult", "Sensor", "build_payload", "main", "setup_logging"]
+__all__ = ["CACHED_PROBES", "TICK_PROBES", "FlushResult", "InstanceLock", "Sensor", "SensorRunning", "build_payload",
+           "main", "setup_logging"]
 
 log = logging.getLogger("techcare.sensor")
 
@@ -155,7 +158,8 @@ def build_payload(results: dict[str, Any], *, hostname: str, os_name: str, now: 
     metrics = results.get("metrics")
     m = metrics.data if metrics is not None and metrics.ok else None
     disks = [{"mount": d.mount, "total": int(d.total), "used": int(d.used), "free": int(d.free),
-              "percent": float(d.percent)} for d in (m.disks if m else [])]
+              "percent": float(d.percent)} for d in (m.disks if m else [])
+             if None not in (d.total, d.used, d.free, d.percent)]   # a disk not measured is not sent as 0
 
     def slow(name: str) -> Any:
         return cached[name] if name in cached else _MAPPERS[name](results.get(name))
@@ -165,8 +169,8 @@ def build_payload(results: dict[str, Any], *, hostname: str, os_name: str, now: 
         "timestamp": _utc_now_iso(now),
         "hostname": hostname,
         "os": os_name,
-        "cpu_percent": float(m.cpu_percent) if m else None,
-        "ram_percent": float(m.ram_percent) if m else None,
+        "cpu_percent": float(m.cpu_percent) if m and m.cpu_percent is not None else None,
+        "ram_percent": float(m.ram_percent) if m and m.ram_percent is not None else None,
         "swap_percent": m.swap_percent if m else None,
         "disks": disks,
         "services": _services_part(results),
@@ -224,9 +228,19 @@ class Sensor:
         self._client = client
         self.home = Path(settings.techcare_home)
         self.persist = persist
+        self.max_samples = max_samples or default_max_samples(self.interval)
+        #: samples taken while the spool file could not be written (disk full, read-only, a directory, damaged):
+        #: kept in memory under the same bound, sent like the others, moved into the file once it works again
+        self._held: Spool | None = None
+        self._spool_problem: str | None = None
+        self._spool_error: SpoolError | None = None
+        self.spool_path = self.home / "sensor-spool.sqlite3" if persist else None
         if spool is None:
-            spool = Spool(self.home / "sensor-spool.sqlite3" if persist else ":memory:",
-                          max_samples=max_samples or default_max_samples(self.interval))
+            try:
+                spool = Spool(self.spool_path or ":memory:", max_samples=self.max_samples)
+            except SpoolError as exc:
+                self._spool_failed(exc)
+                spool = self._memory_spool()
         self.spool = spool
         self._hostname = hostname
         self.clock = clock
@@ -345,82 +359,185 @@ class Sensor:
             log.warning("%s", tr("diesmal keine CPU/RAM-Werte (Messprobe unbekannt); Messung ausgelassen",
                                  "no CPU/RAM metrics this time (metrics probe unknown); sample skipped"))
             return None
-        stored = self.spool.add(sample)
+        self._reopen_spool()
+        try:
+            if self.spool is self._held:   # the spool file cannot even be opened (still)
+                raise self._spool_error
+            stored = self.spool.add(sample)
+        except SpoolError as exc:
+            self._spool_failed(exc)
+            stored = self._memory_spool().add(sample)
+            log.info("%s", tr("Messung {s} im Speicher gehalten ({n} wartend)", "sample {s} held in memory ({n} waiting)",
+                              s=stored["sample_id"], n=self.waiting()))
+            return stored
+        if self._spool_problem is not None:
+            log.info("%s", tr("Sensor-Zwischenspeicher {p} ist wieder beschreibbar.", "Sensor spool {p} is writable "
+                              "again.", p=self.spool.path))
+            self._spool_problem = None
+        self._move_held()
         log.info("%s", tr("Messung {s} zwischengespeichert ({n} wartend)", "sample {s} spooled ({n} waiting)",
-                          s=stored["sample_id"], n=len(self.spool)))
+                          s=stored["sample_id"], n=self.waiting()))
         return stored
+
+    # ---- spool trouble ------------------------------------------------------------------------------------
+    def report_spool(self) -> None:
+        """Say at start what the spool set aside: quarantined records, a damaged file moved aside."""
+        try:
+            stats = self.spool.stats()
+        except SpoolError as exc:
+            self._spool_failed(exc)
+            return
+        if stats.get("quarantined"):
+            log.warning("%s", tr("{n} unlesbare Messungen liegen in der Quarantäne von {p} (nicht gesendet; "
+                                 "techcare doctor zeigt sie).",
+                                 "{n} unreadable samples are quarantined in {p} (not sent; techcare doctor shows "
+                                 "them).", n=stats["quarantined"], p=stats["path"]))
+    def _memory_spool(self) -> Spool:
+        if self._held is None:
+            self._held = Spool(":memory:", max_samples=self.max_samples)
+        return self._held
+
+    def _spool_failed(self, exc: SpoolError) -> None:
+        """Say once per kind of trouble what is wrong with the spool file and what to do (no traceback)."""
+        if self._spool_problem != exc.kind:
+            log.error("%s", f"{exc.message} {exc.hint or ''}".strip())
+        self._spool_problem = exc.kind
+        self._spool_error = exc
+
+    def _reopen_spool(self) -> None:
+        """While the sensor runs on the memory fallback, try the spool file again (it may be fixed by now); a
+        damaged one is moved aside and salvaged by :class:`Spool`."""
+        if self.spool_path is None or (self.spool is not self._held and self._spool_problem != "corrupt"):
+            return
+        try:
+            fresh = Spool(self.spool_path, max_samples=self.max_samples)
+        except SpoolError as exc:
+            self._spool_failed(exc)
+            return
+        old, self.spool = self.spool, fresh
+        if old is not self._held:
+            old.close()
+
+    def _move_held(self) -> None:
+        """Carry samples held in memory into the spool file (it works again)."""
+        if self._held is None or self.spool is self._held or not len(self._held):
+            return
+        moved = []
+        try:
+            for sample in self._held.pending(self.max_samples):
+                try:
+                    self.spool.add(sample)
+                except Exception as exc:  # noqa: BLE001 - sqlite3.IntegrityError: already there (sent meanwhile)
+                    if isinstance(exc, SpoolError):
+                        raise
+                moved.append(sample["sample_id"])
+        except SpoolError as exc:
+            self._spool_failed(exc)
+        self._held.ack(moved)
+
+    def waiting(self) -> int:
+        """Samples not yet delivered: in the spool file plus those held in memory."""
+        total = 0
+        for spool in self._spools():
+            try:
+                total += len(spool)
+            except SpoolError:
+                pass
+        return total
+
+    def _spools(self) -> list[Spool]:
+        return [self.spool] + ([self._held] if self._held is not None and self._held is not self.spool else [])
 
     # ---- forwarding -------------------------------------------------------------------------------------
     def flush(self, *, max_batches: int | None = None) -> FlushResult:
-        """Send what the spool holds, oldest first, until it is empty or the backend is unreachable."""
+        """Send what the spool holds (and what is held in memory while the spool file cannot be written), oldest
+        first, until it is empty or the backend is unreachable. A spool that cannot be read ends this flush with
+        its error in ``error``; it never raises."""
+        result = FlushResult()
+        batches = [0]
+        for spool in self._spools():
+            if self.stop_event.is_set() or not self._flush_from(spool, result, batches, max_batches):
+                break
+        result.remaining = self.waiting()
+        return result
+
+    def _flush_from(self, spool: Spool, result: FlushResult, batches: list[int], max_batches: int | None) -> bool:
+        """Send from one spool; False when sending should stop (backend or spool trouble, stop, batch limit)."""
         from ..backend_client import BackendHTTPError, BackendUnavailable
         from ..errors import BackendError
 
-        result = FlushResult()
-        batches = 0
         while not self.stop_event.is_set():
-            if max_batches is not None and batches >= max_batches:
-                break
+            if max_batches is not None and batches[0] >= max_batches:
+                return False
             # the batch is in flight until the block ends: the spool bound does not drop it meanwhile (a tick of
             # the sampling thread during the send would otherwise count a sample the server stores as dropped)
-            with self.spool.sending(BATCH_LIMIT) as pending:
-                if not pending:
-                    break
-                batches += 1
-                ids = [s["sample_id"] for s in pending]
-                self.spool.mark_attempt(ids)
-                try:
-                    if len(pending) == 1:
-                        answer = self.client.post_metrics(pending[0])
-                        answers = [{"sample_id": ids[0], "status": answer.get("status", "created")}]
-                    else:
-                        answer = self.client.post_metrics_batch(pending)
-                        answers = answer.get("results") or []
-                except BackendUnavailable as exc:
-                    result.error = exc.message
-                    log.warning("%s", tr("Backend nicht erreichbar, {n} Messungen bleiben im Zwischenspeicher: {m}",
-                                         "backend unavailable, {n} samples kept in the spool: {m}",
-                                         n=len(self.spool), m=exc.message))
-                    break
-                except BackendHTTPError as exc:
-                    if exc.status_code == 422 and len(pending) == 1:
-                        self.spool.reject(ids[0], exc.message)
-                        result.rejected += 1
-                        log.error("%s", tr("Messung {s} vom Server abgelehnt: {m}", "sample {s} rejected by the server: {m}",
-                                           s=ids[0], m=exc.message))
-                        continue
-                    result.error = exc.message
-                    log.error("%s", tr("Backend lehnt die Messungen ab (HTTP {c}), sie bleiben im Zwischenspeicher: {m}",
-                                       "backend refused the samples (HTTP {c}), kept in the spool: {m}",
-                                       c=exc.status_code, m=exc.message))
-                    break
-                except BackendError as exc:
-                    result.error = exc.message
-                    log.error("%s", exc.message)
-                    break
-                acked = []
-                for item in answers:
-                    status = item.get("status")
-                    sid = item.get("sample_id")
-                    if sid not in ids:
-                        continue
-                    if status in ("created", "duplicate"):
-                        acked.append(sid)
-                        result.created += status == "created"
-                        result.duplicates += status == "duplicate"
-                    elif status == "error":
-                        self.spool.reject(sid, str(item.get("error") or "rejected"))
-                        result.rejected += 1
-                        result.errors.append(f"{sid}: {item.get('error')}")
-                        log.error("%s", tr("Messung {s} vom Server abgelehnt: {m}", "sample {s} rejected by the server: {m}",
-                                           s=sid, m=item.get("error")))
-                self.spool.ack(acked)
-                result.sent += len(pending)
-                if not acked and not result.rejected:
-                    result.error = "server acknowledged nothing"
-                    break
-        result.remaining = len(self.spool)
-        return result
+            try:
+                with spool.sending(BATCH_LIMIT) as pending:
+                    if not pending:
+                        return True
+                    batches[0] += 1
+                    ids = [s["sample_id"] for s in pending]
+                    try:
+                        if len(pending) == 1:
+                            answer = self.client.post_metrics(pending[0])
+                            answers = [{"sample_id": ids[0], "status": answer.get("status", "created")}]
+                        else:
+                            answer = self.client.post_metrics_batch(pending)
+                            answers = answer.get("results") or []
+                    except BackendUnavailable as exc:
+                        result.error = exc.message
+                        log.warning("%s", tr("Backend nicht erreichbar, {n} Messungen bleiben im Zwischenspeicher: {m}",
+                                             "backend unavailable, {n} samples kept in the spool: {m}",
+                                             n=self.waiting(), m=exc.message))
+                        return False
+                    except BackendHTTPError as exc:
+                        if exc.status_code == 422 and len(pending) == 1:
+                            spool.reject(ids[0], exc.message)
+                            result.rejected += 1
+                            log.error("%s", tr("Messung {s} vom Server abgelehnt: {m}",
+                                               "sample {s} rejected by the server: {m}", s=ids[0], m=exc.message))
+                            continue
+                        result.error = exc.message
+                        log.error("%s", tr("Backend lehnt die Messungen ab (HTTP {c}), sie bleiben im "
+                                           "Zwischenspeicher: {m}",
+                                           "backend refused the samples (HTTP {c}), kept in the spool: {m}",
+                                           c=exc.status_code, m=exc.message))
+                        return False
+                    except BackendError as exc:
+                        result.error = exc.message
+                        log.error("%s", exc.message)
+                        return False
+                    acked = []
+                    for item in answers:
+                        status = item.get("status")
+                        sid = item.get("sample_id")
+                        if sid not in ids:
+                            continue
+                        if status in ("created", "duplicate"):
+                            acked.append(sid)
+                            result.created += status == "created"
+                            result.duplicates += status == "duplicate"
+                        elif status == "error":
+                            spool.reject(sid, str(item.get("error") or "rejected"))
+                            result.rejected += 1
+                            result.errors.append(f"{sid}: {item.get('error')}")
+                            log.error("%s", tr("Messung {s} vom Server abgelehnt: {m}",
+                                               "sample {s} rejected by the server: {m}", s=sid, m=item.get("error")))
+                    result.sent += len(pending)
+                    try:
+                        spool.ack(acked)
+                    except SpoolError as exc:   # remembered by the spool: not sent again by this process, and
+                        self._spool_failed(exc)  # a resend after a restart is a duplicate the server counts once
+                    if not acked and not result.rejected:
+                        result.error = "server acknowledged nothing"
+                        return False
+            except SpoolError as exc:
+                # what the server acknowledged but could not be deleted is sent again later: the server counts
+                # it once (sample_id)
+                self._spool_failed(exc)
+                result.error = exc.message
+                return False
+        return False
 
     # ---- the loop ---------------------------------------------------------------------------------------
     def run(self, *, once: bool = False) -> int:
@@ -595,7 +712,85 @@ class Sensor:
         self._wake_sender.set()
 
     def close(self) -> None:
-        self.spool.close()
+        for spool in self._spools():
+            spool.close()
+
+
+# ---- one sensor per home ---------------------------------------------------------------------------------
+
+class SensorRunning(TechCareError):
+    """Another sensor already works on this ``TECHCARE_HOME``."""
+
+    exit_code = 2
+
+
+class InstanceLock:
+    """An exclusive lock on ``TECHCARE_HOME/sensor.lock`` held for the life of the process: a second sensor on
+    the same home refuses to start. The operating system releases it when the process ends in any way (also
+    ``kill -9`` or a power loss), so a crash never leaves a stale lock; the file keeps the holder's PID and start
+    time only to name it in the refusal."""
+
+    def __init__(self, home: str | Path) -> None:
+        self.path = Path(home) / "sensor.lock"
+        self._fd: int | None = None
+
+    def acquire(self) -> InstanceLock:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise SensorRunning(tr("Sperrdatei {p} nicht nutzbar: {e}", "lock file {p} cannot be used: {e}",
+                                   p=self.path, e=exc.strerror or exc),
+                                hint=tr("Der Pfad muss eine schreibbare Datei in TECHCARE_HOME sein.",
+                                        "The path must be a writable file in TECHCARE_HOME.")) from None
+        try:
+            _lock_file(fd)
+        except OSError:
+            holder = ""
+            with contextlib.suppress(OSError):
+                os.lseek(fd, 0, os.SEEK_SET)
+                holder = os.read(fd, 200).decode("utf-8", "replace").strip()
+            os.close(fd)
+            raise SensorRunning(
+                tr("Auf {h} läuft schon ein Sensor ({w}); ein zweiter würde jede Messung doppelt senden.",
+                   "A sensor is already running on {h} ({w}); a second one would send every sample twice.",
+                   h=self.path.parent, w=holder or tr("PID unbekannt", "PID unknown")),
+                hint=tr("Den laufenden Sensor nutzen (Dienst) oder ihn erst beenden; zum Ansehen: --status.",
+                        "Use the running sensor (service) or stop it first; to look: --status.")) from None
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, 0)
+            os.lseek(fd, 0, os.SEEK_SET)
+            os.write(fd, f"PID {os.getpid()}, {_utc_now_iso(time.time())}\n".encode())
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)   # closing the descriptor releases the lock
+            self._fd = None
+
+    def __enter__(self) -> InstanceLock:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+_WINDOWS_LOCK_OFFSET = 1 << 20
+
+
+def _lock_file(fd: int) -> None:
+    """Take an exclusive, non-blocking lock on ``fd`` (OSError when another process holds it)."""
+    if os.name == "nt":
+        import msvcrt
+
+        os.lseek(fd, _WINDOWS_LOCK_OFFSET, os.SEEK_SET)   # a byte past the text, so the PID stays readable
+        msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+    else:
+        import fcntl
+
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
 
 
 # ---- logging -------------------------------------------------------------------------------------------
@@ -776,6 +971,7 @@ def main(argv: list[str] | None = None, *, started: Callable[[Sensor], None] | N
         return 2
     setup_logging(log_file=args.log_file, verbose=args.verbose)
     sensor: Sensor | None = None
+    lock: InstanceLock | None = None
     try:
         from ..config import get_settings
 
@@ -794,9 +990,12 @@ def main(argv: list[str] | None = None, *, started: Callable[[Sensor], None] | N
             print(json.dumps(sensor.sample(), indent=2, ensure_ascii=False))
             return 0
         if args.status:
-            sensor = Sensor(settings=settings, interval=args.interval, hostname=args.hostname, **replay)
-            print(json.dumps(sensor.spool.stats(), indent=2))
+            with Spool(Path(settings.techcare_home) / "sensor-spool.sqlite3", repair=False) as spool:
+                stats = spool.stats()
+                stats.update(spool.scan())
+            print(json.dumps(stats, indent=2))
             return 0
+        lock = InstanceLock(settings.techcare_home).acquire()
         from .. import features
         from ..license import ensure_license
         from ..network import require_transport
@@ -824,7 +1023,8 @@ def main(argv: list[str] | None = None, *, started: Callable[[Sensor], None] | N
             started(sensor)
         log.info("%s", tr("TechCare-Sensor {v} gestartet: alle {i:g} s an {u} ({n} Messungen im Zwischenspeicher)",
                           "TechCare sensor {v} started: every {i:g} s to {u} ({n} samples waiting in the spool)",
-                          v=__version__, i=sensor.interval, u=settings.backend_url, n=len(sensor.spool)))
+                          v=__version__, i=sensor.interval, u=settings.backend_url, n=sensor.waiting()))
+        sensor.report_spool()
         if sensor.jobs:
             from ..signing import SignatureError, TrustStore
 
@@ -843,6 +1043,8 @@ def main(argv: list[str] | None = None, *, started: Callable[[Sensor], None] | N
     finally:
         if sensor is not None:
             sensor.close()
+        if lock is not None:
+            lock.release()
 
 
 if __name__ == "__main__":
