@@ -90,16 +90,18 @@ class ToolBox:
         return [_jsonable(e) for e in list(result.data)[: max(1, limit)]]
 
     def driver_install_entries(self, frame: pd.DataFrame | None, limit: int = 5) -> list[dict[str, Any]]:
-        """``drivers.install_update`` proposals for the updates in a driver report (most important first)."""
-        if frame is None or frame.empty or not {"source", "update_id"} <= set(frame.columns):
+        """The catalogue repairs for the updates in a driver report (most important first), as the report gives
+        them (``frame.attrs["repairs"]``: ``drivers.install_update`` for OS sources, ``drivers.install_vendor_package``
+        for own-database entries with a checked package; entries without one have no repair)."""
+        if frame is None or frame.empty or "update_id" not in frame.columns:
             return []
+        repairs = frame.attrs.get("repairs") or {}
         out = []
-        for row in frame.to_dict("records"):
-            if not row.get("update_id") or not row.get("source"):
+        for update_id in frame["update_id"]:
+            found = repairs.get(update_id) if update_id else None
+            if found is None:
                 continue
-            out.append({"action": "drivers.install_update",
-                        "params": {"source": row["source"], "update_id": row["update_id"],
-                                   "hardware_id": row.get("hardware_id") or ""}})
+            out.append({"action": found["action"], "params": dict(found["params"])})
             if len(out) >= limit:
                 break
         return out

@@ -305,3 +305,26 @@ def test_report_frame_carries_the_repair_of_each_update(tmp_path: Path):
     (update,) = [r for r in rep.updates if r.offer.source == "custom_db"]
     assert repair_for(update) == (ACTION, repair["params"])
     get_action(ACTION).validate_params(repair["params"])  # what the report proposes is a valid step
+
+
+def test_the_assistant_proposes_the_reports_repair_and_none_for_entries_without_a_package(tmp_path: Path):
+    from techcare.assistant.tools import ToolBox
+    from techcare.tools.drivers import driver_updates, user_database_path
+
+    path = user_database_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps([
+        {"hardware_id": NTFS, "name": "Paragon NTFS", "latest_version": "17.1.5", "importance": "CRITICAL",
+         "package": str(tmp_path / "ntfs.pkg"), "sha256": SHA},
+        {"hardware_id": "com.softraid.driver.SoftRAID", "name": "SoftRAID", "latest_version": "9.0",
+         "download_url": "https://www.softraid.com/"},
+    ]))
+    machine = _mac_machine()
+    machine.runner.add_command(list(_macos.EXTENSIONS_ARGV), 0, _kexts("17.0.72"))
+    frame = driver_updates(runner=machine.runner)
+    box = ToolBox(language="en", platform="darwin", diagnosis=lambda fresh: None)
+    entries = box.driver_install_entries(frame)
+    assert [e["action"] for e in entries if e["params"].get("hardware_id") == NTFS.upper()] == [ACTION]
+    assert not any(e["params"].get("source") == "custom_db" for e in entries)  # never the invalid source
+    plan = Plan.from_actions(entries, platform="darwin")  # every proposal is a valid catalogue step
+    assert ACTION in [s.action_id for s in plan.steps]
