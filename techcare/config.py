@@ -7,6 +7,9 @@ Where settings come from, later wins:
 
 A bad value never becomes a traceback: :func:`load_settings` raises :class:`~techcare.errors.ConfigError`
 whose message names every bad key, its value and what is allowed; the CLI prints it and exits with status 2.
+The same for the file itself: a ``.env`` path that is a directory, cannot be read or is not UTF-8 text, and a
+setting given twice in it with different values (which line should win is a guess: it is refused, naming both
+lines; the same value twice is harmless and accepted).
 """
 
 from __future__ import annotations
@@ -269,19 +272,63 @@ def _format_errors(exc: ValidationError, source: dict[str, Any]) -> ConfigError:
                                "Fix it in .env or the environment (techcare setup helps)."))
 
 
+def _env_file_error(message_de: str, message_en: str, path: Path, **fmt: Any) -> ConfigError:
+    return ConfigError(tr(message_de, message_en, path=path, **fmt), key="TECHCARE_ENV_FILE", value=str(path),
+                       allowed=tr("der Pfad einer lesbaren .env-Textdatei (UTF-8)",
+                                  "the path of a readable .env text file (UTF-8)"))
+
+
+def _check_duplicates(path: Path) -> None:
+    """Refuse a setting given twice in ``path`` with different values (keys are case-insensitive, as in
+    :class:`Settings`); name every such key with its lines."""
+    from dotenv.parser import parse_stream
+
+    seen: dict[str, tuple[int, str, str | None]] = {}
+    conflicts: list[str] = []
+    with path.open(encoding="utf-8") as stream:
+        for binding in parse_stream(stream):
+            if binding.key is None or binding.key.lower() not in Settings.model_fields:
+                continue
+            field = binding.key.lower()
+            line = binding.original.line
+            if field in seen and seen[field][2] != binding.value:
+                first_line, first_key, first_value = seen[field]
+                conflicts.append(tr("{k} in Zeile {a} ({va!r}) und Zeile {b} ({vb!r})",
+                                    "{k} on line {a} ({va!r}) and line {b} ({vb!r})", k=field.upper(), a=first_line,
+                                    va=_shown(field, first_value), b=line, vb=_shown(field, binding.value)))
+            seen[field] = (line, binding.key, binding.value)
+    if conflicts:
+        raise ConfigError(tr("{path}: Einstellung mehrfach mit verschiedenen Werten gesetzt: {c}. Welche gilt, wäre "
+                             "geraten.", "{path}: setting given more than once with different values: {c}. Which "
+                             "one applies would be a guess.", path=path, c="; ".join(conflicts)),
+                          key=conflicts[0].split(" ", 1)[0], value=str(path),
+                          allowed=tr("jede Einstellung einmal", "each setting once"),
+                          hint=tr("Die falsche Zeile löschen (techcare setup schreibt jede Einstellung einmal).",
+                                  "Delete the wrong line (techcare setup writes each setting once)."))
+
+
 def load_settings(env_file: str | os.PathLike[str] | None = None, **overrides: Any) -> Settings:
     """Read and validate the settings. Raises :class:`ConfigError` with a readable message on bad values."""
     path = Path(env_file) if env_file is not None else resolve_env_file()
     if env_file is not None and not path.exists():
         raise ConfigError(tr("Die Konfigurationsdatei {path} existiert nicht.", "The configuration file {path} does not exist.",
                              path=path), key="TECHCARE_ENV_FILE", value=str(path))
+    if path.exists() and not path.is_file():
+        named = env_file is not None or os.environ.get("TECHCARE_ENV_FILE")
+        raise _env_file_error("{path} ist keine Datei, sondern ein Ordner{w}.", "{path} is not a file but a "
+                              "directory{w}.", path, w=tr(" (TECHCARE_ENV_FILE)", " (TECHCARE_ENV_FILE)") if named else "")
     try:
+        if path.exists():
+            _check_duplicates(path)
         return Settings(_env_file=path if path.exists() else None, **overrides)
     except ValidationError as exc:
         raise _format_errors(exc, overrides) from None
     except UnicodeDecodeError as exc:
         raise ConfigError(tr("{path} ist keine UTF-8-Textdatei ({exc}).", "{path} is not a UTF-8 text file ({exc}).",
                              path=path, exc=exc), key="TECHCARE_ENV_FILE", value=str(path)) from None
+    except OSError as exc:
+        raise _env_file_error("{path} ist nicht lesbar: {e}.", "{path} cannot be read: {e}.", path,
+                              e=exc.strerror or exc) from None
 
 
 def _validate_thresholds(settings: Settings) -> Settings:
@@ -346,8 +393,9 @@ def write_env_file(path: str | os.PathLike[str], values: dict[str, Any]) -> Path
         for line in target.read_text(encoding="utf-8").splitlines():
             if "=" in line and not line.lstrip().startswith("#"):
                 key, _, val = line.partition("=")
-                existing[key.strip()] = val
-                order.append(key.strip())
+                if key.strip() not in existing:
+                    order.append(key.strip())
+                existing[key.strip()] = val   # a key written twice by hand is written once (its last value)
     for key, value in values.items():
         if key not in existing:
             order.append(key)

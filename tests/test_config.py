@@ -84,3 +84,44 @@ def test_errors_and_repr_never_show_secrets(monkeypatch):
     monkeypatch.setenv("TECHCARE_API_KEY", "tck_secret_value")
     text = repr(load_settings())
     assert "very-secret" not in text and "tck_secret_value" not in text
+
+
+# ---- the .env file itself (issue 22, item 12) ------------------------------------------------------------
+
+def test_a_setting_twice_with_different_values_is_refused_naming_both_lines(techcare_env):
+    env = techcare_env / "test.env"
+    env.write_text("EDITION=pro\nCOMPANY=A\n# comment\nedition=community\nLICENSE_KEY=TC-AAAA-BBBB-CCCC\n"
+                   "LICENSE_KEY=TC-DDDD-EEEE-FFFF\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    text = str(info.value)
+    assert str(env) in text and "EDITION in Zeile 1 ('pro') und Zeile 4 ('community')" in text
+    assert "LICENSE_KEY in Zeile 5" in text and "Zeile 6" in text
+    assert "BBBB" not in text and "EEEE" not in text            # secrets stay masked
+    assert info.value.key == "EDITION" and "löschen" in info.value.hint
+
+
+def test_the_same_value_twice_is_harmless_and_setup_writes_each_key_once(techcare_env):
+    env = techcare_env / "test.env"
+    env.write_text("SENSOR_INTERVAL=60\nSENSOR_INTERVAL=60\n", encoding="utf-8")
+    assert load_settings().sensor_interval == 60
+    write_env_file(env, {"COMPANY": "X"})
+    assert env.read_text().count("SENSOR_INTERVAL") == 1 and load_settings().company == "X"
+
+
+def test_env_file_that_is_a_directory_is_an_error_not_ignored(techcare_env, monkeypatch):
+    folder = techcare_env / "conf.d"
+    folder.mkdir()
+    monkeypatch.setenv("TECHCARE_ENV_FILE", str(folder))
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert str(folder) in str(info.value) and "Ordner" in str(info.value) and "TECHCARE_ENV_FILE" in str(info.value)
+    proc = subprocess.run([sys.executable, "-m", "techcare", "diagnose", "--json"], capture_output=True, text=True,
+                          timeout=60, env={**os.environ, "TECHCARE_LANG": "en"})
+    assert proc.returncode == 2 and "is not a file but a directory" in proc.stderr and "Traceback" not in proc.stderr
+    env = techcare_env / "dup.env"
+    env.write_text("SENSOR_INTERVAL=60\nSENSOR_INTERVAL=90\n", encoding="utf-8")
+    proc = subprocess.run([sys.executable, "-m", "techcare", "diagnose", "--json"], capture_output=True, text=True,
+                          timeout=60, env={**os.environ, "TECHCARE_LANG": "en", "TECHCARE_ENV_FILE": str(env)})
+    assert proc.returncode == 2 and "SENSOR_INTERVAL on line 1 ('60') and line 2 ('90')" in proc.stderr
+    assert "Traceback" not in proc.stderr
