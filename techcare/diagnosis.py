@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import json
+import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -307,30 +308,65 @@ def _unknown_finding(name: str, area: str, result: R.ProbeResult) -> Finding:
                              "source": result.source}, probe=name)
 
 
-def _gb(value: int) -> str:
-    return f"{value / 1e9:.1f} GB"
+def _gb(value: int | None) -> Message:
+    if value is None:
+        return msg("? GB", "? GB")
+    return Message.data(f"{value / 1e9:.1f} GB")
+
+
+def _measured(value: Any) -> float | None:
+    """A record value the rules may compare: a finite number; ``None`` for anything not measured (missing, null,
+    a boolean, text, NaN) so that no rule ever reads an absent value as 0 and calls it healthy."""
+    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def _not_measured(check: str, what: Message, evidence: dict[str, Any]) -> Finding:
+    said = msg("Unbekannt: {w} wurde nicht gemessen (Wert fehlt oder ist unlesbar).",
+               "Unknown: {w} was not measured (value missing or unreadable).", w=what)
+    return Finding(check, "metrics", "unknown", *_texts(said), {**evidence, "reason_code": R.PARSE_ERROR},
+                   probe="metrics")
 
 
 def _metrics(res: R.ProbeResult, os_name: str, th: Thresholds) -> list[Finding]:
     m: R.Metrics = res.data
     out: list[Finding] = []
-    for disk in m.disks:
-        sev = "critical" if disk.percent >= th.disk_critical else "warning" if disk.percent >= th.disk_warning else "ok"
-        out.append(Finding(
-            check=f"disk_usage:{disk.mount}", area="metrics", severity=sev,
-            summary_de=f"Laufwerk {disk.mount} zu {disk.percent:.0f} % belegt ({_gb(disk.free)} frei).",
-            summary_en=f"Drive {disk.mount} is {disk.percent:.0f} % full ({_gb(disk.free)} free).",
-            evidence={"mount": disk.mount, "percent": disk.percent, "free_bytes": disk.free, "total_bytes": disk.total},
-            repairs=_repairs("disk_full", os_name) if sev != "ok" else [], probe="metrics"))
-    sev = "warning" if m.ram_percent >= th.ram_warning else "ok"
-    out.append(Finding("ram", "metrics", sev, f"Arbeitsspeicher zu {m.ram_percent:.0f} % belegt.",
-                       f"Memory {m.ram_percent:.0f} % in use.", {"ram_percent": m.ram_percent,
-                                                                 "swap_percent": m.swap_percent}, probe="metrics"))
-    sev = "warning" if m.cpu_percent >= th.cpu_warning else "ok"
-    out.append(Finding("cpu", "metrics", sev, f"Prozessorlast {m.cpu_percent:.0f} %.", f"CPU load {m.cpu_percent:.0f} %.",
-                       {"cpu_percent": m.cpu_percent, "load_avg": m.load_avg, "cpu_count": m.cpu_count}, probe="metrics"))
-    if m.uptime_seconds and m.uptime_seconds > th.uptime_days_info * 86400:
-        days = m.uptime_seconds / 86400
+    for disk in m.disks if isinstance(m.disks, list) else []:
+        percent = _measured(disk.percent)
+        free, total = disk.free if _measured(disk.free) is not None else None, \
+            disk.total if _measured(disk.total) is not None else None
+        evidence = {"mount": disk.mount, "percent": percent, "free_bytes": free, "total_bytes": total}
+        if percent is None:
+            out.append(_not_measured(f"disk_usage:{disk.mount}", msg("die Belegung von Laufwerk {m}",
+                                                                      "the usage of drive {m}", m=disk.mount), evidence))
+            continue
+        sev = "critical" if percent >= th.disk_critical else "warning" if percent >= th.disk_warning else "ok"
+        said = msg("Laufwerk {m} zu {p:.0f} % belegt ({f} frei).", "Drive {m} is {p:.0f} % full ({f} free).",
+                   m=disk.mount, p=percent, f=_gb(free))
+        out.append(Finding(check=f"disk_usage:{disk.mount}", area="metrics", severity=sev, summary_de=said.de,
+                           summary_en=said.en, evidence=evidence,
+                           repairs=_repairs("disk_full", os_name) if sev != "ok" else [], probe="metrics"))
+    ram, swap = _measured(m.ram_percent), _measured(m.swap_percent)
+    if ram is None:
+        out.append(_not_measured("ram", msg("die Belegung des Arbeitsspeichers", "memory use"),
+                                 {"ram_percent": None, "swap_percent": swap}))
+    else:
+        sev = "warning" if ram >= th.ram_warning else "ok"
+        out.append(Finding("ram", "metrics", sev, f"Arbeitsspeicher zu {ram:.0f} % belegt.",
+                           f"Memory {ram:.0f} % in use.", {"ram_percent": ram, "swap_percent": swap}, probe="metrics"))
+    cpu = _measured(m.cpu_percent)
+    load = m.load_avg if isinstance(m.load_avg, list) else None
+    if cpu is None:
+        out.append(_not_measured("cpu", msg("die Prozessorlast", "the CPU load"),
+                                 {"cpu_percent": None, "load_avg": load, "cpu_count": m.cpu_count}))
+    else:
+        sev = "warning" if cpu >= th.cpu_warning else "ok"
+        out.append(Finding("cpu", "metrics", sev, f"Prozessorlast {cpu:.0f} %.", f"CPU load {cpu:.0f} %.",
+                           {"cpu_percent": cpu, "load_avg": load, "cpu_count": m.cpu_count}, probe="metrics"))
+    uptime = _measured(m.uptime_seconds)
+    if uptime and uptime > th.uptime_days_info * 86400:
+        days = uptime / 86400
         out.append(Finding("uptime", "metrics", "info", f"Seit {days:.0f} Tagen nicht neu gestartet – Neustart empfohlen.",
                            f"Not restarted for {days:.0f} days – a restart is recommended.",
                            {"uptime_days": round(days, 1)}, probe="metrics"))
@@ -339,7 +375,9 @@ def _metrics(res: R.ProbeResult, os_name: str, th: Thresholds) -> list[Finding]:
 
 def _firewall(res: R.ProbeResult, os_name: str) -> list[Finding]:
     fw: R.FirewallStatus = res.data
-    off_profiles = [p.name for p in fw.profiles if p.enabled is False]
+    profiles = fw.profiles if isinstance(fw.profiles, list) else []
+    off_profiles = [p.name for p in profiles if p.enabled is False]
+    unread_profiles = [str(p.name) for p in profiles if not isinstance(p.enabled, bool)]
     if fw.enabled is False or off_profiles:
         what = ", ".join(off_profiles)
         params = {"win.enable_firewall": {"profiles": off_profiles}} if os_name == "windows" and off_profiles else {}
@@ -352,9 +390,13 @@ def _firewall(res: R.ProbeResult, os_name: str) -> list[Finding]:
         return [Finding("firewall", "services", "critical", *_texts(said),
                         {"product": fw.product, "off_profiles": off_profiles, "detail": R.to_jsonable(fw.detail)},
                         _repairs("firewall_off", os_name), params, probe="firewall")]
-    if fw.enabled is None:
+    if fw.enabled is not True or unread_profiles:
+        detail = fw.detail if isinstance(fw.detail, (Message, str)) else ""
+        if unread_profiles and fw.enabled is True:
+            detail = msg("Zustand der Profile {n} nicht gelesen. ", "state of profiles {n} not read. ",
+                         n=", ".join(unread_profiles)) + detail
         said = msg("Zustand der Firewall ({p}) unbekannt. {d}", "Firewall ({p}) state unknown. {d}", p=fw.product,
-                   d=fw.detail)
+                   d=detail)
         return [Finding("firewall", "services", "unknown", said.de.strip(), said.en.strip(), {"product": fw.product},
                         probe="firewall")]
     return [Finding("firewall", "services", "ok", f"Firewall ({fw.product}) ist aktiv.", f"Firewall ({fw.product}) is on.",
@@ -363,7 +405,9 @@ def _firewall(res: R.ProbeResult, os_name: str) -> list[Finding]:
 
 def _antivirus(res: R.ProbeResult, os_name: str) -> list[Finding]:
     av: R.AntivirusStatus = res.data
-    names = ", ".join(p.name for p in av.products) or "-"
+    if not isinstance(av.products, list):
+        raise TypeError("the list of antivirus products is missing")
+    names = ", ".join(str(p.name) for p in av.products) or "-"
     if not av.products:
         sev = "info" if os_name == "linux" else "critical"
         return [Finding("antivirus", "services", sev, "Kein Virenschutz gefunden.", "No antivirus found.", {},
@@ -382,15 +426,31 @@ def _antivirus(res: R.ProbeResult, os_name: str) -> list[Finding]:
     if no_rt and os_name == "windows":
         return [Finding("antivirus", "services", "warning", f"Echtzeitschutz ist aus ({', '.join(no_rt)}).",
                         f"Real-time protection is off ({', '.join(no_rt)}).", {"products": no_rt}, probe="antivirus")]
-    if av.protected is None:
+    if av.protected is not True or any(not isinstance(p.enabled, bool) for p in av.products):
         return [Finding("antivirus", "services", "unknown", f"Zustand des Virenschutzes unbekannt ({names}).",
                         f"Antivirus state unknown ({names}).", {"products": R.to_jsonable(av.products)}, probe="antivirus")]
-    return [Finding("antivirus", "services", "ok", f"Virenschutz aktiv ({names}).", f"Antivirus active ({names}).",
-                    {"products": [p.name for p in av.products]}, probe="antivirus")]
+    # "active" is what was measured; what was not read is said, never implied to be fine
+    active = [p for p in av.products if p.enabled is True]
+    said = msg("Virenschutz aktiv ({n}).", "Antivirus active ({n}).", n=names)
+    unread_age = [str(p.name) for p in active if not isinstance(p.up_to_date, bool)]
+    unread_rt = [str(p.name) for p in active if os_name == "windows" and not isinstance(p.realtime, bool)]
+    if unread_age:
+        said = said + msg(" Aktualität der Signaturen unbekannt: {u}.", " Signature freshness unknown: {u}.",
+                          u=", ".join(unread_age))
+    if unread_rt:
+        said = said + msg(" Echtzeitschutz nicht gelesen: {u}.", " Real-time protection not read: {u}.",
+                          u=", ".join(unread_rt))
+    return [Finding("antivirus", "services", "ok", *_texts(said),
+                    {"products": [p.name for p in av.products], "signatures_unknown": unread_age,
+                     "realtime_unknown": unread_rt}, probe="antivirus")]
 
 
 def _update_service(res: R.ProbeResult, os_name: str) -> list[Finding]:
     us: R.UpdateServiceStatus = res.data
+    if not isinstance(us.problem, bool):
+        said = msg("Zustand des Update-Dienstes {n} unbekannt.", "State of the update service {n} unknown.", n=us.name)
+        return [Finding("update_service", "updates", "unknown", *_texts(said),
+                        {"name": us.name, "state": us.state, "start_type": us.start_type}, probe="update_service")]
     if us.problem:
         params = {"win.set_service_start_type": {"name": us.name, "start_type": "manual"}} if os_name == "windows" else {}
         if os_name == "darwin":
@@ -438,35 +498,73 @@ def _services(res: R.ProbeResult, os_name: str) -> list[Finding]:
     return out
 
 
+def _names(items: list[R.PackageUpdate], limit: int = 5, *, summaries: bool = False) -> str:
+    shown = [(u.summary or u.name) if summaries else u.name for u in items[:limit]]
+    return ", ".join(str(x) for x in shown) + (" …" if len(items) > limit else "")
+
+
 def _pending_updates(res: R.ProbeResult, os_name: str) -> list[Finding]:
     pu: R.PendingUpdates = res.data
-    if not pu.updates:
+    if not isinstance(pu.updates, list) or not isinstance(pu.patches, list):
+        raise TypeError("the list of pending updates is missing")
+    updates = [u for u in pu.updates if isinstance(u, R.PackageUpdate)]
+    patches = [p for p in pu.patches if isinstance(p, R.PackageUpdate)]
+    known = pu.security_known is True and all(isinstance(u.security, bool) for u in (*updates, *patches))
+    if not updates and not patches:
         return [Finding("pending_updates", "updates", "ok", "Keine ausstehenden Updates.", "No pending updates.",
                         {"manager": pu.manager}, probe="pending_updates")]
-    critical = [u for u in pu.updates if (u.severity or "").lower() == "critical"]
-    sev = "critical" if critical else "warning" if pu.security_count else "info"
-    names = ", ".join(u.name for u in pu.updates[:5]) + (" …" if len(pu.updates) > 5 else "")
+    security = [u for u in (*updates, *patches) if u.security is True]
+    critical = [u for u in (*updates, *patches) if str(u.severity or "").lower() == "critical"]
+    # A manager that cannot tell security updates apart: the pending updates may well include some.
+    sev = "critical" if critical else "warning" if security or not known else "info"
     repairs = _repairs("updates", os_name)
     params: dict[str, dict[str, Any]] = {}
     if os_name == "linux":
         if pu.manager in ("apt", "dnf"):
             params = {"linux.install_updates": {"manager": pu.manager}}
         else:
-            repairs = []  # zypper/pacman: no vetted repair yet, the finding still says what is pending
-    return [Finding("pending_updates", "updates", sev,
-                    f"{pu.count} Updates ausstehend ({pu.security_count} Sicherheit): {names}",
-                    f"{pu.count} updates pending ({pu.security_count} security): {names}",
-                    {"manager": pu.manager, "count": pu.count, "security": pu.security_count,
-                     "updates": [u.name for u in pu.updates[:50]]},
-                    repairs, params, probe="pending_updates")]
+            repairs = []  # zypper/pacman/apk: no vetted repair yet, the finding still says what is pending
+    names = _names(updates)
+    if not known:
+        why = pu.detail if isinstance(pu.detail, Message) and pu.detail.en else \
+            msg("{m} kann Sicherheitsupdates nicht unterscheiden", "{m} cannot tell security updates apart",
+                m=pu.manager)
+        said = msg("{n} Updates ausstehend (Sicherheit unbekannt: {w}): {u}",
+                   "{n} updates pending (security unknown: {w}): {u}", n=len(updates), w=why, u=names)
+    elif patches:
+        sec_patches = [p for p in patches if p.security is True]
+        said = msg("{n} Paket-Updates ausstehend; {p} Patches nötig, davon {s} Sicherheit",
+                   "{n} package updates pending; {p} patches needed, {s} of them security",
+                   n=len(updates), p=len(patches), s=len(sec_patches))
+        if sec_patches:
+            said = said + msg(": {x}", ": {x}", x=_names(sec_patches, summaries=True))
+        elif names:
+            said = said + msg(": {x}", ": {x}", x=names)
+    else:
+        said = msg("{n} Updates ausstehend ({s} Sicherheit): {u}", "{n} updates pending ({s} security): {u}",
+                   n=len(updates), s=len(security), u=names)
+    evidence: dict[str, Any] = {"manager": pu.manager, "count": len(updates),
+                                "security": len(security) if known else None, "security_known": known,
+                                "updates": [u.name for u in updates[:50]]}
+    if patches:
+        evidence["patches"] = [{"name": p.name, "category": p.source, "severity": p.severity, "summary": p.summary}
+                               for p in patches[:50]]
+    if not known:
+        evidence["security_unknown_reason"] = R.to_jsonable(pu.detail, "en") or said.en
+    return [Finding("pending_updates", "updates", sev, *_texts(said), evidence, repairs, params,
+                    probe="pending_updates")]
 
 
 def _pending_reboot(res: R.ProbeResult, os_name: str) -> list[Finding]:
     pr: R.PendingReboot = res.data
+    if not isinstance(pr.required, bool):
+        return [Finding("pending_reboot", "updates", "unknown", "Ob ein Neustart aussteht, ist unbekannt.",
+                        "Whether a restart is pending is unknown.", {}, probe="pending_reboot")]
     if pr.required:
-        said = msg("Neustart ausstehend ({s}).", "Restart pending ({s}).", s=Message.join(", ", pr.sources))
+        sources = pr.sources if isinstance(pr.sources, list) else []
+        said = msg("Neustart ausstehend ({s}).", "Restart pending ({s}).", s=Message.join(", ", sources))
         return [Finding("pending_reboot", "updates", "warning", *_texts(said),
-                        {"sources": R.to_jsonable(pr.sources, "en")}, probe="pending_reboot")]
+                        {"sources": R.to_jsonable(sources, "en")}, probe="pending_reboot")]
     return [Finding("pending_reboot", "updates", "ok", "Kein Neustart ausstehend.", "No restart pending.", {},
                     probe="pending_reboot")]
 
@@ -509,9 +607,13 @@ def _smart(res: R.ProbeResult, os_name: str) -> list[Finding]:
             said = msg("SMART-Zustand von {l} unbekannt: {i}", "SMART state of {l} unknown: {i}", l=label,
                        i=issues if disk.issues else msg("keine Daten", "no data"))
             out.append(Finding(f"smart:{disk.device}", "smart", "unknown", *_texts(said), ev, probe="smart"))
-        else:
+        elif disk.health == "passed":
             out.append(Finding(f"smart:{disk.device}", "smart", "ok", f"Datenträger {label}: SMART in Ordnung.",
                                f"Disk {label}: SMART healthy.", ev, probe="smart"))
+        else:
+            said = msg("SMART-Zustand von {l} unbekannt: {h!r} ist kein bekannter Zustand.",
+                       "SMART state of {l} unknown: {h!r} is not a known state.", l=label, h=disk.health)
+            out.append(Finding(f"smart:{disk.device}", "smart", "unknown", *_texts(said), ev, probe="smart"))
     return out
 
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from datetime import datetime, timezone
 from typing import Any
 
 from ..i18n import msg
-from .records import NOT_IN_SNAPSHOT, DiskUsage, Metrics, ProbeResult, unknown
+from .records import NOT_IN_SNAPSHOT, PARSE_ERROR, DiskUsage, Metrics, ProbeResult, unknown
 from .runner import CommandRunner
 
 
@@ -62,20 +63,39 @@ def metrics_from_fact(runner: CommandRunner) -> ProbeResult:
     except LookupError:
         return unknown("metrics", NOT_IN_SNAPSHOT, msg("Messwerte sind nicht im Snapshot", "metrics are not in the snapshot"),
                        source="psutil")
+    if not isinstance(raw, dict):
+        return unknown("metrics", PARSE_ERROR, msg("Messwerte sind kein Objekt ({t})", "metrics are not an object ({t})",
+                                                   t=type(raw).__name__), source="psutil")
     return ProbeResult("metrics", "ok", parse_metrics(raw), source="psutil")
 
 
+def to_number(value: Any) -> float | None:
+    """A finite measured number, or ``None`` when the value is missing, a boolean, text that is no number, NaN or
+    infinite: a value that was not measured stays ``None`` (never 0)."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return number if math.isfinite(number) else None
+
+
 def parse_metrics(raw: dict[str, Any]) -> Metrics:
-    swap = raw.get("swap") or None
-    disks = [DiskUsage(mount=str(d.get("mount", "")), total=int(d.get("total") or 0), used=int(d.get("used") or 0),
-                       free=int(d.get("free") or 0), percent=float(d.get("percent") or 0.0),
+    """The metrics fact as a record; every value missing, null or unreadable stays ``None``."""
+    swap = raw.get("swap") if isinstance(raw.get("swap"), dict) else None
+    disks = [DiskUsage(mount=str(d.get("mount") or ""), total=to_int(d.get("total")), used=to_int(d.get("used")),
+                       free=to_int(d.get("free")), percent=to_number(d.get("percent")),
                        device=str(d.get("device") or ""), fstype=str(d.get("fstype") or ""))
-             for d in raw.get("disks") or []]
-    return Metrics(cpu_percent=float(raw.get("cpu_percent") or 0.0), ram_percent=float(raw.get("ram_percent") or 0.0),
-                   ram_total=int(raw.get("ram_total") or 0), ram_available=int(raw.get("ram_available") or 0),
-                   swap_percent=float(swap["percent"]) if swap and swap.get("percent") is not None else None,
-                   disks=disks, uptime_seconds=raw.get("uptime_seconds"), load_avg=raw.get("load_avg"),
-                   cpu_count=int(raw.get("cpu_count") or 1))
+             for d in (raw.get("disks") if isinstance(raw.get("disks"), list) else []) if isinstance(d, dict)]
+    load = raw.get("load_avg")
+    load_avg = [to_number(x) for x in load] if isinstance(load, list) else None
+    return Metrics(cpu_percent=to_number(raw.get("cpu_percent")), ram_percent=to_number(raw.get("ram_percent")),
+                   ram_total=to_int(raw.get("ram_total")) or 0, ram_available=to_int(raw.get("ram_available")) or 0,
+                   swap_percent=to_number(swap.get("percent")) if swap else None,
+                   disks=disks, uptime_seconds=to_number(raw.get("uptime_seconds")),
+                   load_avg=load_avg if load_avg and None not in load_avg else None,
+                   cpu_count=to_int(raw.get("cpu_count")) or 1)
 
 
 def loads_json(text: str) -> Any:

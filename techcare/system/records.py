@@ -160,18 +160,22 @@ def command_unknown(probe: str, result: CommandResult, *, source: str | None = N
 @dataclass
 class DiskUsage:
     mount: str
-    total: int
-    used: int
-    free: int
-    percent: float
+    total: int | None                  # None: not measured (never read as 0)
+    used: int | None
+    free: int | None
+    percent: float | None
     device: str = ""
     fstype: str = ""
 
 
+def _gb(value: int | None) -> float | None:
+    return round(value / 1e9, 2) if value is not None else None
+
+
 @dataclass
 class Metrics:
-    cpu_percent: float
-    ram_percent: float
+    cpu_percent: float | None          # None: not measured, the diagnosis says "unknown" (never "0 %, ok")
+    ram_percent: float | None
     ram_total: int = 0
     ram_available: int = 0
     swap_percent: float | None = None
@@ -181,8 +185,8 @@ class Metrics:
     cpu_count: int = 1
 
     def to_rows(self) -> list[dict[str, Any]]:
-        return [{"mount": d.mount, "device": d.device, "fstype": d.fstype, "total_gb": round(d.total / 1e9, 2),
-                 "used_gb": round(d.used / 1e9, 2), "free_gb": round(d.free / 1e9, 2), "percent": d.percent}
+        return [{"mount": d.mount, "device": d.device, "fstype": d.fstype, "total_gb": _gb(d.total),
+                 "used_gb": _gb(d.used), "free_gb": _gb(d.free), "percent": d.percent}
                 for d in self.disks]
 
 
@@ -256,13 +260,19 @@ class PackageUpdate:
     kb: list[str] = field(default_factory=list)
     reboot_required: bool | None = None
     size: str | None = None
+    summary: str = ""                  # one line as the manager wrote it (a zypper patch: "Security update for qemu")
 
 
 @dataclass
 class PendingUpdates:
-    manager: str                       # apt | dnf | zypper | pacman | windows_update | softwareupdate
+    manager: str                       # apt | dnf | zypper | pacman | apk | windows_update | softwareupdate
     updates: list[PackageUpdate] = field(default_factory=list)
     detail: Message | str = ""         # e.g. "package lists last refreshed 12 days ago"
+    #: Advisories that group package updates (zypper patches: name = patch id, severity, security by category).
+    patches: list[PackageUpdate] = field(default_factory=list)
+    #: False when nothing here can tell security updates apart (pacman, apk; or the advisory list was not
+    #: readable): ``security_count`` is then not a measurement and must not be shown as "0 security".
+    security_known: bool = True
 
     @property
     def count(self) -> int:
@@ -270,10 +280,11 @@ class PendingUpdates:
 
     @property
     def security_count(self) -> int:
-        return sum(1 for u in self.updates if u.security)
+        return sum(1 for u in (*self.updates, *self.patches) if u.security)
 
     def to_rows(self) -> list[dict[str, Any]]:
-        return [{"manager": self.manager, **to_jsonable(u)} for u in self.updates]
+        return [{"manager": self.manager, "kind": kind, **to_jsonable(u)}
+                for kind, items in (("package", self.updates), ("patch", self.patches)) for u in items]
 
 
 @dataclass
