@@ -307,6 +307,8 @@ class InstallUpdatesLinux(Action):
 
     def verify(self, ctx: StepContext) -> Check:
         count = self._pending(ctx)
+        if count is None:   # the search after the update failed: not "None updates"
+            return Check(None, tr("Update-Stand nach dem Lauf unbekannt.", "Update state after the run unknown."))
         if count == 0:
             return Check(False, tr("Keine Updates mehr ausstehend.", "No updates pending any more."))
         return Check(True, tr("Noch {n} Updates ausstehend.", "{n} updates still pending.", n=count))

@@ -103,6 +103,8 @@ class InstallUpdatesMac(Action):
 
     def verify(self, ctx: StepContext) -> Check:
         count = self._pending(ctx)
+        if count is None:   # the search after the update failed: not "None updates"
+            return Check(None, tr("Update-Stand nach dem Lauf unbekannt.", "Update state after the run unknown."))
         if count == 0:
             return Check(False, tr("Keine empfohlenen Updates mehr.", "No recommended updates left."))
         return Check(True, tr("Noch {n} empfohlene Updates (evtl. Neustart nötig).",

@@ -589,6 +589,9 @@ class InstallUpdatesWin(Action):
         count = self._pending(ctx)
         reboot = bool((ctx.state.get("result") or {}).get("reboot"))
         note = tr(" Neustart erforderlich.", " Restart required.") if reboot else ""
+        if count is None:   # the search after the update failed: not "None updates"
+            return Check(None, tr("Update-Suche nach dem Lauf fehlgeschlagen.", "Update search after the run "
+                                  "failed.") + note)
         if count == 0:
             return Check(False, tr("Keine Updates mehr ausstehend.", "No updates pending any more.") + note)
         return Check(True, tr("Noch {n} Updates ausstehend.", "{n} updates still pending.", n=count) + note)
