@@ -45,8 +45,9 @@ _LAZY: dict[str, str] = {
     "triage": ".assistant",
     "load_snapshot": ".system.snapshot",
 }
-_SUBMODULES = ("assistant", "config", "diagnosis", "errors", "features", "fleet", "license", "monitoring", "repairs",
-               "system", "tools")
+# ``techcare.plugins`` is a module and callable: ``techcare.plugins()`` is the DataFrame of the plugins
+_SUBMODULES = ("assistant", "config", "diagnosis", "errors", "features", "fleet", "license", "monitoring", "plugins",
+               "repairs", "system", "tools")
 _ALIASES = {"cases": ".assistant.cases"}  # techcare.cases.search(...)
 
 __all__ = sorted([*_LAZY, *_SUBMODULES, *_ALIASES, "__version__"])

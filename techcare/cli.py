@@ -21,6 +21,7 @@ command                                        password  why
 ``sensor``, ``service``                        yes       sends machine data, trusts job signers, installs a service
 ``fleet``                                      yes       the technician's signing key, remote jobs on hosts
 ``setup``                                      yes       rewrites the configuration, the password among it
+``plugins``, ``plugins new NAME``              yes       loads plugin code (it runs with your rights); writes files
 ``--set-password``                             current   a new password only with the current one
 ``--uninstall`` (also with ``--yes``)          yes       ``--yes`` skips the confirmation, never the password
 any other subcommand                           yes       closed unless it is listed open in :data:`OPEN_COMMANDS`
@@ -167,6 +168,29 @@ def cmd_fleet(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_plugins(args: argparse.Namespace) -> int:
+    """``techcare plugins`` lists the plugins (what each adds, risk levels, loaded or why not);
+    ``techcare plugins new NAME`` writes a plugin package that passes its own test."""
+    from . import plugins
+
+    if args.plugins_command == "new":
+        folder = plugins.new(args.name, args.dir)
+        print(_tr(f"Plugin-Paket angelegt: {folder}", f"Plugin package written: {folder}"))
+        print(_tr(f"  Testen: cd {folder} && python -m pytest", f"  Test it: cd {folder} && python -m pytest"))
+        print(_tr(f"  Benutzen: src/{args.name.replace('-', '_')}.py nach {plugins.plugin_dir()} kopieren oder "
+                  "pip install . (docs/plugins.md)",
+                  f"  Use it: copy src/{args.name.replace('-', '_')}.py to {plugins.plugin_dir()} or pip install . "
+                  "(docs/plugins.md)"))
+        return EXIT_OK
+    if args.json:
+        import json
+
+        print(json.dumps([info.to_dict() for info in plugins.installed()], ensure_ascii=False, indent=2))
+        return EXIT_OK
+    _console().print(plugins.render())
+    return EXIT_OK
+
+
 # ---- parser --------------------------------------------------------------------------------------------------
 
 class _Parser(argparse.ArgumentParser):
@@ -219,6 +243,17 @@ def build_parser() -> argparse.ArgumentParser:
     fleet_sub = p.add_subparsers(dest="fleet_command", metavar="ACTION", required=True, parser_class=_Parser)
     fleet_sub.add_parser("key", help="this technician's public key and key id (created on first use)")
     COMMANDS["fleet"] = cmd_fleet
+
+    p = sub.add_parser("plugins", help="custom tool plugins: list them (what each adds, loaded or why not); "
+                       "'techcare plugins new NAME' writes a new plugin package")
+    p.add_argument("--json", action="store_true", help="print the list as JSON")
+    plugins_sub = p.add_subparsers(dest="plugins_command", metavar="ACTION", parser_class=_Parser)
+    plugins_sub.add_parser("list", help="list the plugins (the default)")
+    new = plugins_sub.add_parser("new", help="write a minimal plugin package (one check, one action with undo, "
+                                 "one test) that passes its own test")
+    new.add_argument("name", metavar="NAME", help="plugin name: lowercase letters, digits, - and _ (e.g. acme-lob)")
+    new.add_argument("--dir", default=".", metavar="DIR", help="where to create the folder NAME (default: here)")
+    COMMANDS["plugins"] = cmd_plugins
 
     p = sub.add_parser("setup", help="the setup wizard (also runs on the first start)")
     p.add_argument("--non-interactive", action="store_true", help="take every answer from flags/environment")

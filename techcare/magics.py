@@ -71,7 +71,11 @@ class TechCareMagics(Magics):
     @no_var_expand
     @line_cell_magic
     def techcare(self, line: str, cell: str | None = None):
-        """Chat with the TechCare assistant: ``%techcare Windows Update funktioniert nicht`` or ``%%techcare``."""
+        """Chat with the TechCare assistant: ``%techcare Windows Update funktioniert nicht`` or ``%%techcare``.
+        ``%techcare plugins`` lists the plugins (a DataFrame); ``%techcare plugins new NAME [--dir DIR]`` writes a
+        new plugin package."""
+        if cell is None and line.split()[:1] == ["plugins"]:
+            return self._plugins(line.split()[1:])
         message = (cell if cell is not None else line).strip()
         if cell is not None and line.strip():
             message = f"{line.strip()}\n{cell.strip()}"
@@ -95,6 +99,21 @@ class TechCareMagics(Magics):
                 handle.update(Markdown(" "))
             return reply
         return self.session.ask(message)
+
+    def _plugins(self, words: list[str]):
+        from . import plugins
+
+        usage = tr("%techcare plugins                     Plugins auflisten\n"
+                   "%techcare plugins new NAME [--dir D]  ein neues Plugin-Paket anlegen",
+                   "%techcare plugins                     list the plugins\n"
+                   "%techcare plugins new NAME [--dir D]  write a new plugin package")
+        self._gate()
+        if words in ([], ["list"]):
+            return plugins.frame()
+        if words[:1] == ["new"] and len(words) in (2, 4) and (len(words) == 2 or words[2] == "--dir"):
+            return plugins.new(words[1], words[3] if len(words) == 4 else ".")
+        raise UsageError(tr("Unbekannte Argumente {w!r}\n{u}", "unknown arguments {w!r}\n{u}", w=" ".join(words),
+                            u=usage))
 
     # ---- repairs ---------------------------------------------------------------------------------------------
     @no_var_expand
