@@ -120,6 +120,32 @@ def _migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _maintenance(args: argparse.Namespace) -> int:
+    """One metrics maintenance pass (rollups, partitions, retention). Exit 0: done; 3: skipped, another instance
+    holds the lock; 1: the database failed (the message says what to do); 2: a setting is wrong."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from .core.config import load_backend_settings
+    from .core.db import make_engine
+    from .core.metrics_maintenance import run_maintenance
+
+    settings = load_backend_settings()
+    engine = make_engine(settings.sqlalchemy_url, pool_size=2)
+    try:
+        report = run_maintenance(engine, retention_days=settings.metrics_retention_days,
+                                 rollup_retention_days=settings.metrics_rollup_retention_days)
+    except SQLAlchemyError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(tr("Wartung fehlgeschlagen: {e}. Ist die Datenbank erreichbar und migriert "
+                 "(`techcare-backend migrate`)?", "Maintenance failed: {e}. Is the database reachable and migrated "
+                 "(`techcare-backend migrate`)?", e=first[:300]), file=sys.stderr)
+        return 1
+    finally:
+        engine.dispose()
+    print(report.summary())
+    return 0 if report.ran else 3
+
+
 def _keys(args: argparse.Namespace) -> int:
     from techcare.config import write_env_file
 
@@ -265,6 +291,10 @@ def build_parser() -> argparse.ArgumentParser:
     mig = sub.add_parser("migrate", help=tr("Datenbank migrieren (alembic upgrade)", "migrate the database"))
     mig.add_argument("--revision", default="head")
     mig.set_defaults(func=_migrate)
+    maint = sub.add_parser("maintenance", help=tr(
+        "einen Wartungslauf der Messwerte ausführen (Rollups, Partitionen, Aufbewahrung; für cron)",
+        "run one metrics maintenance pass (rollups, partitions, retention; for cron)"))
+    maint.set_defaults(func=_maintenance)
     keys = sub.add_parser("keys", help=tr("Schlüssel verwalten", "manage secrets"))
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
     gen = keys_sub.add_parser("generate", help=tr("neue Geheimnisse erzeugen", "generate new secrets"))

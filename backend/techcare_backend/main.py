@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -91,6 +92,29 @@ def tune_gc() -> None:
     gc.set_threshold(10_000, 20, 10)
 
 
+async def maintenance_loop(ctx: AppContext) -> None:
+    """The metrics maintenance pass (``core/metrics_maintenance.py``) right after start, then every
+    ``METRICS_MAINTENANCE_SECONDS``; in a worker thread, so requests go on meanwhile. Several instances may run the
+    loop: the pass's advisory lock lets one work. A failed pass is logged and tried again on the next round."""
+    from .core.metrics_maintenance import run_maintenance
+
+    settings = ctx.settings
+    loop = asyncio.get_running_loop()
+    while True:
+        future = loop.run_in_executor(None, lambda: run_maintenance(
+            ctx.engine, retention_days=settings.metrics_retention_days,
+            rollup_retention_days=settings.metrics_rollup_retention_days))
+        try:
+            await asyncio.shield(future)
+        except asyncio.CancelledError:
+            await asyncio.wait([future], timeout=60)  # a pass in progress finishes before the engine closes
+            raise
+        except Exception as exc:  # the database may be down for a while; the next round tries again
+            log.warning("metrics maintenance failed (%s: %s); next try in %s s", type(exc).__name__, exc,
+                        settings.metrics_maintenance_seconds)
+        await asyncio.sleep(settings.metrics_maintenance_seconds)
+
+
 def create_app(settings: BackendSettings | None = None, *, server: bool = False) -> FastAPI:
     """Build the app. Without ``settings`` they are read from the environment (and refused if unsafe). ``server``:
     the app owns its process (``techcare-backend serve``, uvicorn workers), see :func:`tune_gc`."""
@@ -108,7 +132,12 @@ def create_app(settings: BackendSettings | None = None, *, server: bool = False)
         log.info("TechCare backend %s ready (%s, cache: %s)", __version__, mode, ctx.cache.backend)
         if server:
             tune_gc()
+        task = (asyncio.create_task(maintenance_loop(ctx), name="metrics-maintenance")
+                if settings.metrics_maintenance_seconds else None)
         yield
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
         await close_writers(ctx)
         ctx.cache.close()
         engine.dispose()

@@ -27,9 +27,9 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["ApiKey", "AuditLog", "Base", "Case", "CaseStat", "Host", "HostSensorKey", "HostTag", "Job", "JobTarget", "License",
-           "LicenseEvent", "Machine", "MetricSample", "Organisation", "Schedule", "ScheduleOccurrence",
-           "SessionRevocation", "Technician", "new_id", "utcnow"]
+__all__ = ["ApiKey", "AuditLog", "Base", "Case", "CaseStat", "Host", "HostSensorKey", "HostTag", "Job", "JobTarget",
+           "License", "LicenseEvent", "Machine", "MetricRollup", "MetricSample", "MetricsMaintenance", "Organisation",
+           "Schedule", "ScheduleOccurrence", "SessionRevocation", "Technician", "new_id", "utcnow"]
 
 
 def utcnow() -> datetime:
@@ -156,9 +156,13 @@ class AuditLog(Base):
 
 
 class MetricSample(Base):
+    """Raw samples. On PostgreSQL partitioned by day on ``ts`` (migration 0008; a unique key there includes ``ts``,
+    primary key ``(id, ts)``); on SQLite one table with the keys below. Kept ``METRICS_RETENTION_DAYS``."""
+
     __tablename__ = "metric_samples"
     __table_args__ = (UniqueConstraint("organisation_id", "sample_id", name="uq_metric_samples_org_sample"),
-                      Index("ix_metric_samples_org_host_ts", "organisation_id", "hostname", "ts"))
+                      Index("ix_metric_samples_org_host_ts", "organisation_id", "hostname", "ts"),
+                      Index("ix_metric_samples_received", "received_at"))
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     organisation_id: Mapped[str] = mapped_column(String(36))
     sample_id: Mapped[str] = mapped_column(String(64))
@@ -167,6 +171,50 @@ class MetricSample(Base):
     ts: Mapped[datetime] = mapped_column(UTCDateTime())
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     payload: Mapped[dict[str, Any]] = mapped_column(JsonType)
+
+
+class MetricRollup(Base):
+    """Aggregates per host, metric and hour (``resolution="hour"``) or UTC day (``"day"``): min/avg/max of CPU, RAM,
+    swap and the fullest disk (``*_n``: how many samples had the value, the weight for merging averages), the worst
+    SMART health of the period. Built from raw samples by the maintenance pass; kept
+    ``METRICS_ROLLUP_RETENTION_DAYS``."""
+
+    __tablename__ = "metric_rollups"
+    __table_args__ = (Index("ix_metric_rollups_bucket", "resolution", "bucket"),)
+    organisation_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    hostname: Mapped[str] = mapped_column(String(255), primary_key=True)
+    resolution: Mapped[str] = mapped_column(String(4), primary_key=True)
+    bucket: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True)
+    samples: Mapped[int] = mapped_column(Integer)
+    cpu_min: Mapped[float | None] = mapped_column(Float, nullable=True)
+    cpu_avg: Mapped[float | None] = mapped_column(Float, nullable=True)
+    cpu_max: Mapped[float | None] = mapped_column(Float, nullable=True)
+    ram_min: Mapped[float | None] = mapped_column(Float, nullable=True)
+    ram_avg: Mapped[float | None] = mapped_column(Float, nullable=True)
+    ram_max: Mapped[float | None] = mapped_column(Float, nullable=True)
+    swap_min: Mapped[float | None] = mapped_column(Float, nullable=True)
+    swap_avg: Mapped[float | None] = mapped_column(Float, nullable=True)
+    swap_max: Mapped[float | None] = mapped_column(Float, nullable=True)
+    disk_min: Mapped[float | None] = mapped_column(Float, nullable=True)
+    disk_avg: Mapped[float | None] = mapped_column(Float, nullable=True)
+    disk_max: Mapped[float | None] = mapped_column(Float, nullable=True)
+    cpu_n: Mapped[int] = mapped_column(Integer, default=0)
+    ram_n: Mapped[int] = mapped_column(Integer, default=0)
+    swap_n: Mapped[int] = mapped_column(Integer, default=0)
+    disk_n: Mapped[int] = mapped_column(Integer, default=0)
+    smart_worst: Mapped[str | None] = mapped_column(String(10), nullable=True)
+    smart_failing: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class MetricsMaintenance(Base):
+    """The maintenance pass's bookkeeping: ``rollup_watermark`` (samples received up to then are rolled up),
+    ``last_pass`` (when a pass last finished, with its summary in ``detail``)."""
+
+    __tablename__ = "metrics_maintenance"
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    value: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JsonType, nullable=True)
 
 
 class Host(Base):

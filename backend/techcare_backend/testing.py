@@ -48,6 +48,9 @@ def make_settings(database_url: str | None = None, redis_url: str | None = None,
         "techcare_data_dir": Path(data_dir), "admin_token": secrets["ADMIN_TOKEN"],
         "jwt_signing_key": secrets["JWT_SIGNING_KEY"], "license_key_secret": secrets["LICENSE_KEY_SECRET"],
         "auto_migrate": False,
+        # no maintenance pass in the background: tests share a database and store samples of any date (a pass
+        # would drop those older than METRICS_RETENTION_DAYS); tests that want it set it
+        "metrics_maintenance_seconds": 0,
     }
     values.update(overrides)
     return BackendSettings(_env_file=None, **values)

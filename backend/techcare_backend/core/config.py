@@ -103,6 +103,12 @@ class BackendSettings(BaseSettings):
     disk_warning_percent: float = Field(90.0, gt=0, le=100)
     disk_critical_percent: float = Field(97.0, gt=0, le=100)
     db_pool_size: int = Field(10, ge=1, le=200)
+    # Metrics history (docs: README "Backend"): raw samples are kept this many days (whole UTC days; PostgreSQL drops
+    # the day partitions), hourly/daily rollups this many; the server runs the maintenance pass every
+    # METRICS_MAINTENANCE_SECONDS (0: never; then run `techcare-backend maintenance` from cron).
+    metrics_retention_days: int = Field(30, ge=1, le=3650)
+    metrics_rollup_retention_days: int = Field(400, ge=1, le=3650)
+    metrics_maintenance_seconds: int = Field(300, ge=0, le=86400)
     trust_proxy_headers: bool = False  # behind Cloudflare Tunnel / a reverse proxy: use CF-Connecting-IP, X-Forwarded-For
 
     @field_validator("database_url", "redis_url", "admin_token", "jwt_signing_key", "license_key_secret",
@@ -242,6 +248,17 @@ def load_backend_settings(env_file: str | os.PathLike[str] | None = None, **over
         raise ConfigError(tr("JWT_SIGNING_KEY ist kein Ed25519-Schlüssel ({e}). Erlaubt: PEM oder 32-Byte-Seed "
                              "in base64url.", "JWT_SIGNING_KEY is not an Ed25519 key ({e}). Allowed: PEM or a "
                              "32-byte seed in base64url.", e=exc), key="JWT_SIGNING_KEY") from None
+    if settings.metrics_rollup_retention_days < settings.metrics_retention_days:
+        raise ConfigError(tr(
+            "METRICS_ROLLUP_RETENTION_DAYS ({r}) ist kleiner als METRICS_RETENTION_DAYS ({d}): Verläufe jenseits der "
+            "Rohdaten kämen aus Rollups, die schon gelöscht wären. Erlaubt: {d} bis 3650.",
+            "METRICS_ROLLUP_RETENTION_DAYS ({r}) is below METRICS_RETENTION_DAYS ({d}): history past the raw samples "
+            "would come from rollups already deleted. Allowed: {d} to 3650.", r=settings.metrics_rollup_retention_days,
+            d=settings.metrics_retention_days), key="METRICS_ROLLUP_RETENTION_DAYS")
+    if 0 < settings.metrics_maintenance_seconds < 60:
+        raise ConfigError(tr("METRICS_MAINTENANCE_SECONDS={n} ist zu kurz. Erlaubt: 0 (nie) oder 60 bis 86400.",
+                             "METRICS_MAINTENANCE_SECONDS={n} is too short. Allowed: 0 (never) or 60 to 86400.",
+                             n=settings.metrics_maintenance_seconds), key="METRICS_MAINTENANCE_SECONDS")
     if settings.disk_critical_percent <= settings.disk_warning_percent:
         raise ConfigError(tr("DISK_CRITICAL_PERCENT muss größer als DISK_WARNING_PERCENT sein.",
                              "DISK_CRITICAL_PERCENT must be above DISK_WARNING_PERCENT."), key="DISK_CRITICAL_PERCENT")

@@ -47,8 +47,11 @@ from .licenses import (
 )
 from .metrics import (
     PG_INGEST,
+    RESOLUTIONS,
     _summary,
+    choose_resolution,
     host_exists,
+    host_history,
     host_metrics,
     ingest_samples,
     ingest_samples_pg,
@@ -57,11 +60,11 @@ from .metrics import (
 )
 
 __all__ = [
-    "ACTIONS_KEY_LENGTH", "CASE_COLUMNS", "LICENSE_FIELDS", "PG_INGEST", "SEARCH_CANDIDATES", "SEARCH_GIN_LIMIT",
-    "_summary", "actions_key", "activate_machine", "add_audit", "add_license_event", "case_by_client_id",
-    "change_license_status", "check_max_machines", "create_api_key", "create_case", "create_license",
+    "ACTIONS_KEY_LENGTH", "CASE_COLUMNS", "LICENSE_FIELDS", "PG_INGEST", "RESOLUTIONS", "SEARCH_CANDIDATES",
+    "SEARCH_GIN_LIMIT", "_summary", "actions_key", "activate_machine", "add_audit", "add_license_event", "case_by_client_id",
+    "change_license_status", "check_max_machines", "choose_resolution", "create_api_key", "create_case", "create_license",
     "deactivate_machine", "extend_license", "get_case", "get_license", "get_or_create_organisation", "host_exists",
-    "host_metrics", "ingest_samples", "ingest_samples_pg", "license_entitlements", "license_events",
+    "host_history", "host_metrics", "ingest_samples", "ingest_samples_pg", "license_entitlements", "license_events",
     "license_public", "license_state", "list_api_keys", "list_audit", "list_hosts", "list_licenses",
     "list_organisations", "list_technicians", "organisation_entitlements", "pg_ingest_params", "principal_for_key",
     "revoke_api_key", "search_cases",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sqlalchemy import case as sql_case
@@ -12,7 +12,8 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from ..models import Host, MetricSample, utcnow
+from ..core.metrics_maintenance import METRICS, raw_cutoff
+from ..models import Host, MetricRollup, MetricSample, utcnow
 from ..schemas import HostPublic, MetricSampleCreate
 
 
@@ -69,7 +70,7 @@ PG_INGEST = (
     "payload->>'os' AS os, (payload->>'timestamp')::timestamptz AS ts, payload, ord FROM input), "
     "ins AS (INSERT INTO metric_samples (organisation_id, sample_id, hostname, os, ts, received_at, payload) "
     "SELECT organisation_id, sample_id, hostname, os, ts, %(now)s, payload FROM rows "
-    "ON CONFLICT (organisation_id, sample_id) DO NOTHING RETURNING organisation_id, sample_id), "
+    "ON CONFLICT (organisation_id, sample_id, ts) DO NOTHING RETURNING organisation_id, sample_id), "
     "newest AS (SELECT DISTINCT ON (r.organisation_id, r.hostname) r.* FROM rows r "
     "JOIN ins ON ins.organisation_id = r.organisation_id AND ins.sample_id = r.sample_id "
     "ORDER BY r.organisation_id, r.hostname, r.ts DESC, r.ord DESC), "
@@ -144,8 +145,10 @@ def ingest_samples(session: Session, *, organisation_id: str, samples: Sequence[
                    now: datetime | None = None) -> list[str]:
     """Insert samples idempotently; returns, per input sample, ``created`` or ``duplicate``.
 
-    ``INSERT ... ON CONFLICT (organisation_id, sample_id) DO NOTHING RETURNING sample_id`` makes concurrent
-    re-sends safe; the host rows are upserted with the values of the newest sample (an older sample arriving late
+    ``INSERT ... ON CONFLICT ... DO NOTHING RETURNING sample_id`` makes concurrent
+    re-sends safe (the key: ``(organisation_id, sample_id)`` on SQLite; on PostgreSQL, whose partitioned table
+    needs the partition key in every unique key, ``(organisation_id, sample_id, ts)``: a re-sent copy carries the
+    same time stamp); the host rows are upserted with the values of the newest sample (an older sample arriving late
     only moves ``last_seen``). Hosts are upserted in name order, so concurrent batches cannot deadlock.
     """
     if not samples:
@@ -204,6 +207,80 @@ def host_metrics(session: Session, *, organisation_id: str, hostname: str, since
     if until is not None:
         stmt = stmt.where(MetricSample.ts <= until)
     return list(session.scalars(stmt.order_by(MetricSample.ts.desc()).limit(limit)).all())[::-1]
+
+
+# ---- history: raw samples or rollups, by the range asked ----------------------------------------------------------
+RESOLUTIONS = ("raw", "hour", "day")
+RAW_MAX_SPAN = timedelta(days=2)  # up to this, and within raw retention: every sample
+HOUR_MAX_SPAN = timedelta(days=31)  # up to this: hourly rollups (744 points at most); beyond: daily
+HISTORY_MAX_POINTS = 50_000
+
+
+def choose_resolution(since: datetime, until: datetime, *, now: datetime, retention_days: int) -> str:
+    """``raw`` for a short range that raw retention still covers, ``hour`` up to 31 days, ``day`` beyond."""
+    span = until - since
+    if span <= RAW_MAX_SPAN and since >= raw_cutoff(now, retention_days):
+        return "raw"
+    return "hour" if span <= HOUR_MAX_SPAN else "day"
+
+
+def _num(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+_SMART_ORDER = {"passed": 0, "unknown": 1, "warning": 2, "failing": 3}
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def raw_point(ts: datetime, payload: dict[str, Any]) -> dict[str, Any]:
+    """One sample as a history point (min = avg = max)."""
+    disks = [v for v in (_num(d.get("percent")) for d in payload.get("disks") or [] if isinstance(d, dict))
+             if v is not None]
+    values = {"cpu": _num(payload.get("cpu_percent")), "ram": _num(payload.get("ram_percent")),
+              "swap": _num(payload.get("swap_percent")), "disk": max(disks) if disks else None}
+    states = [s.get("health") for s in payload.get("smart") or [] if isinstance(s, dict)]
+    ranked = [s for s in states if s in _SMART_ORDER]
+    point: dict[str, Any] = {"t": _utc(ts), "samples": 1}
+    for m, v in values.items():
+        point[m] = {"min": v, "avg": v, "max": v}
+    point["smart_worst"] = max(ranked, key=_SMART_ORDER.__getitem__) if ranked else None
+    return point
+
+
+def rollup_point(row: MetricRollup) -> dict[str, Any]:
+    point: dict[str, Any] = {"t": _utc(row.bucket), "samples": row.samples}
+    for m in METRICS:
+        point[m] = {"min": getattr(row, f"{m}_min"), "avg": getattr(row, f"{m}_avg"), "max": getattr(row, f"{m}_max")}
+    point["smart_worst"] = row.smart_worst
+    return point
+
+
+def host_history(session: Session, *, organisation_id: str, hostname: str, since: datetime, until: datetime,
+                 retention_days: int, resolution: str | None = None, now: datetime | None = None) -> dict[str, Any]:
+    """A host's history between ``since`` and ``until`` at the resolution the range calls for (or the one asked):
+    ``{"resolution", "since", "until", "points": [{"t", "samples", "cpu": {"min", "avg", "max"}, "ram", "swap",
+    "disk", "smart_worst"}]}``, oldest first. ``raw`` points are single samples; ``hour``/``day`` points are the
+    rollups whose bucket starts in the range."""
+    now = now or utcnow()
+    chosen = resolution or choose_resolution(since, until, now=now, retention_days=retention_days)
+    if chosen == "raw":
+        rows = session.execute(
+            select(MetricSample.ts, MetricSample.payload).where(
+                MetricSample.organisation_id == organisation_id, MetricSample.hostname == hostname,
+                MetricSample.ts >= since, MetricSample.ts <= until)
+            .order_by(MetricSample.ts.desc()).limit(HISTORY_MAX_POINTS)).all()[::-1]
+        points = [raw_point(ts, payload) for ts, payload in rows]
+    else:
+        found = session.scalars(
+            select(MetricRollup).where(
+                MetricRollup.organisation_id == organisation_id, MetricRollup.hostname == hostname,
+                MetricRollup.resolution == chosen, MetricRollup.bucket >= since, MetricRollup.bucket <= until)
+            .order_by(MetricRollup.bucket.desc()).limit(HISTORY_MAX_POINTS)).all()[::-1]
+        points = [rollup_point(r) for r in found]
+    return {"hostname": hostname, "resolution": chosen, "since": since, "until": until, "points": points}
 
 
 def host_exists(session: Session, *, organisation_id: str, hostname: str) -> bool:

@@ -1,0 +1,383 @@
+"""The metrics maintenance pass: day partitions ahead, hourly and daily rollups, retention.
+
+One pass (``techcare-backend maintenance``, or the server every ``METRICS_MAINTENANCE_SECONDS``):
+
+1. **Rollups**, incrementally: the (host, hour) buckets that received samples since the last pass (``received_at``
+   after the watermark; a BRIN index on PostgreSQL) are recomputed from their raw samples and upserted, then the
+   days of those hours from the hourly rows. Recomputing whole buckets makes a pass idempotent and takes late
+   samples (a sensor's spool after an outage) into account. Buckets older than raw retention are only inserted,
+   never overwritten: their raw samples may be gone.
+2. **Partitions** (PostgreSQL): one per UTC day, ``PARTITIONS_AHEAD`` days ahead. Rows that landed in the
+   ``DEFAULT`` partition (a day not created yet, or a far-off time stamp) move into their day's partition when it
+   is created.
+3. **Retention**: raw samples before ``day_floor(now) - METRICS_RETENTION_DAYS`` (whole UTC days) are dropped: on
+   PostgreSQL by dropping the day partitions (plus the few such rows in the default partition), on SQLite by
+   ``DELETE``; rollups before ``day_floor(now) - METRICS_ROLLUP_RETENTION_DAYS`` by ``DELETE``.
+
+Only one instance works at a time: a PostgreSQL session advisory lock (``pg_try_advisory_lock``; a second
+instance skips the pass and says so), on SQLite a process-wide lock. Each step commits on its own, so DDL locks
+(dropping a partition locks the parent briefly) are held for milliseconds, with ``lock_timeout`` as a bound.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Engine, text
+
+from techcare.i18n import tr
+
+__all__ = ["ADVISORY_KEY", "PARTITIONS_AHEAD", "MaintenanceReport", "day_floor", "raw_cutoff", "rollup_cutoff",
+           "run_maintenance"]
+
+log = logging.getLogger("techcare_backend.maintenance")
+
+ADVISORY_KEY = 72210418  # pg_try_advisory_lock key of the maintenance pass (migrations use 72210412)
+PARTITIONS_AHEAD = 7  # days of partitions created ahead of now
+PARTITION_DAYS = 1  # the width of a partition; see docs/architecture-notes.md ("daily, measured against weekly")
+SETTLE_SECONDS = 60  # rollups take samples received until now - SETTLE (a write still in flight commits later)
+LOCK_TIMEOUT = "5s"
+_SQLITE_LOCK = threading.Lock()
+_PARTITION = re.compile(r"^metric_samples_p(\d{8})$")
+_BOUND = re.compile(r"FROM \('([^']+)'\) TO \('([^']+)'\)")
+SMART_RANK = {"passed": 0, "unknown": 1, "warning": 2, "failing": 3}
+
+
+def day_floor(moment: datetime) -> datetime:
+    moment = moment.astimezone(UTC)
+    return moment.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def raw_cutoff(now: datetime, days: int) -> datetime:
+    """Raw samples before this are expired: the start of the UTC day ``days`` days ago."""
+    return day_floor(now) - timedelta(days=days)
+
+
+def rollup_cutoff(now: datetime, days: int) -> datetime:
+    return day_floor(now) - timedelta(days=days)
+
+
+@dataclass
+class MaintenanceReport:
+    ran: bool
+    dialect: str
+    skipped: str | None = None  # "locked": another instance holds the lock; "busy": another pass in this process
+    hours: int = 0
+    days: int = 0
+    partitions_created: list[str] = field(default_factory=list)
+    partitions_dropped: list[str] = field(default_factory=list)
+    rows_moved: int = 0
+    raw_deleted: int = 0
+    rollups_deleted: int = 0
+    seconds: float = 0.0
+    watermark: datetime | None = None
+    started: float = field(default_factory=time.perf_counter, repr=False)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"ran": self.ran, "skipped": self.skipped, "hours": self.hours, "days": self.days,
+                "partitions_created": self.partitions_created, "partitions_dropped": self.partitions_dropped,
+                "rows_moved": self.rows_moved, "raw_deleted": self.raw_deleted,
+                "rollups_deleted": self.rollups_deleted, "seconds": round(self.seconds, 3),
+                "watermark": self.watermark.isoformat() if self.watermark else None}
+
+    def summary(self, lang: str | None = None) -> str:
+        if not self.ran:
+            if self.skipped == "locked":
+                return tr("Wartung übersprungen: eine andere Instanz führt sie gerade aus.",
+                          "Maintenance skipped: another instance is running it right now.", lang)
+            return tr("Wartung übersprungen: ein anderer Lauf ist in diesem Prozess im Gange.",
+                      "Maintenance skipped: another pass is running in this process.", lang)
+        return tr(
+            "Wartung fertig in {s:.2f} s: {h} Stunden- und {d} Tages-Rollups berechnet, {pc} Partitionen angelegt, "
+            "{pd} gelöscht, {m} Messwerte einsortiert, {rd} Rohwerte und {od} Rollups nach Aufbewahrungsfrist "
+            "gelöscht.",
+            "Maintenance done in {s:.2f} s: {h} hourly and {d} daily rollups computed, {pc} partitions created, "
+            "{pd} dropped, {m} samples moved into their partition, {rd} raw samples and {od} rollups past "
+            "retention deleted.", lang, s=self.seconds, h=self.hours, d=self.days, pc=len(self.partitions_created),
+            pd=len(self.partitions_dropped), m=self.rows_moved, rd=self.raw_deleted, od=self.rollups_deleted)
+
+
+# ---- SQL per dialect -------------------------------------------------------------------------------------------
+def _values(dialect: str) -> dict[str, str]:
+    """SQL expressions over a raw sample row ``s``: the metrics a rollup aggregates, and the hour bucket."""
+    if dialect == "postgresql":
+        return {
+            "cpu": "(s.payload->>'cpu_percent')::float8",
+            "ram": "(s.payload->>'ram_percent')::float8",
+            "swap": "(s.payload->>'swap_percent')::float8",
+            "disk": "(SELECT max((d->>'percent')::float8) FROM jsonb_array_elements(s.payload->'disks') d)",
+            "smart": "(SELECT max(CASE x->>'health' WHEN 'failing' THEN 3 WHEN 'warning' THEN 2 WHEN 'unknown' "
+                     "THEN 1 WHEN 'passed' THEN 0 END) FROM jsonb_array_elements(s.payload->'smart') x)",
+            "hour": "date_trunc('hour', s.ts AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'",
+            "hour_end": "t.bucket + interval '1 hour'",
+            "day": "date_trunc('day', h.bucket AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'",
+            "day_end": "t.bucket + interval '1 day'",
+        }
+    return {  # SQLite stores times as 'YYYY-MM-DD HH:MM:SS.ffffff' text (UTC)
+        "cpu": "json_extract(s.payload, '$.cpu_percent')",
+        "ram": "json_extract(s.payload, '$.ram_percent')",
+        "swap": "json_extract(s.payload, '$.swap_percent')",
+        "disk": "(SELECT max(json_extract(d.value, '$.percent')) FROM json_each(s.payload, '$.disks') d)",
+        "smart": "(SELECT max(CASE json_extract(x.value, '$.health') WHEN 'failing' THEN 3 WHEN 'warning' THEN 2 "
+                 "WHEN 'unknown' THEN 1 WHEN 'passed' THEN 0 END) FROM json_each(s.payload, '$.smart') x)",
+        "hour": "strftime('%Y-%m-%d %H:00:00', s.ts) || '.000000'",
+        "hour_end": "strftime('%Y-%m-%d %H:00:00', t.bucket, '+1 hour') || '.000000'",
+        "day": "strftime('%Y-%m-%d 00:00:00', h.bucket) || '.000000'",
+        "day_end": "strftime('%Y-%m-%d 00:00:00', t.bucket, '+1 day') || '.000000'",
+    }
+
+
+METRICS = ("cpu", "ram", "swap", "disk")
+_RANK_TO_STATE = "CASE {r} WHEN 3 THEN 'failing' WHEN 2 THEN 'warning' WHEN 1 THEN 'unknown' WHEN 0 THEN 'passed' END"
+_STATE_TO_RANK = ("CASE {s} WHEN 'failing' THEN 3 WHEN 'warning' THEN 2 WHEN 'unknown' THEN 1 WHEN 'passed' THEN 0 "
+                  "END")
+_ROLLUP_COLUMNS = ("organisation_id, hostname, resolution, bucket, samples, "
+                   + ", ".join(f"{m}_min, {m}_avg, {m}_max, {m}_n" for m in METRICS)
+                   + ", smart_worst, smart_failing, updated_at")
+_UPDATE_SET = ", ".join(f"{c} = excluded.{c}" for c in ["samples"] + [f"{m}_{a}" for m in METRICS
+                                                                    for a in ("min", "avg", "max", "n")]
+                        + ["smart_worst", "smart_failing", "updated_at"])
+
+
+def _time(dialect: str, moment: datetime) -> Any:
+    """A bind value for a time column: aware UTC for PostgreSQL, SQLite's stored text form otherwise."""
+    moment = moment.astimezone(UTC)
+    if dialect == "postgresql":
+        return moment
+    return moment.replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def _hourly_sql(dialect: str) -> str:
+    v = _values(dialect)
+    per_sample = ", ".join(f"{v[m]} AS {m}" for m in METRICS)
+    aggs = ", ".join(f"min({m}), avg({m}), max({m}), count({m})" for m in METRICS)
+    return (
+        f"INSERT INTO metric_rollups ({_ROLLUP_COLUMNS}) "
+        f"SELECT organisation_id, hostname, 'hour', bucket, count(*), {aggs}, "
+        f"{_RANK_TO_STATE.format(r='max(smart)')}, coalesce(max(smart), -1) = 3, :now "
+        f"FROM (SELECT t.organisation_id, t.hostname, t.bucket, {per_sample}, {v['smart']} AS smart "
+        f"FROM touched_hours t JOIN metric_samples s ON s.organisation_id = t.organisation_id "
+        f"AND s.hostname = t.hostname AND s.ts >= t.bucket AND s.ts < {v['hour_end']}) q "
+        "GROUP BY organisation_id, hostname, bucket "
+        "ON CONFLICT (organisation_id, hostname, resolution, bucket) "
+        f"DO UPDATE SET {_UPDATE_SET} WHERE metric_rollups.bucket >= :raw_cutoff")
+
+
+def _daily_sql(dialect: str) -> str:
+    v = _values(dialect)
+    aggs = ", ".join(f"min(h.{m}_min), sum(h.{m}_avg * h.{m}_n) / nullif(sum(h.{m}_n), 0), max(h.{m}_max), "
+                     f"sum(h.{m}_n)" for m in METRICS)
+    rank = f"max({_STATE_TO_RANK.format(s='h.smart_worst')})"
+    return (
+        f"INSERT INTO metric_rollups ({_ROLLUP_COLUMNS}) "
+        f"SELECT t.organisation_id, t.hostname, 'day', t.bucket, sum(h.samples), {aggs}, "
+        f"{_RANK_TO_STATE.format(r=rank)}, coalesce({rank}, -1) = 3, :now "
+        "FROM touched_days t JOIN metric_rollups h ON h.organisation_id = t.organisation_id "
+        f"AND h.hostname = t.hostname AND h.resolution = 'hour' AND h.bucket >= t.bucket AND h.bucket < {v['day_end']} "
+        "GROUP BY t.organisation_id, t.hostname, t.bucket "
+        "ON CONFLICT (organisation_id, hostname, resolution, bucket) "
+        f"DO UPDATE SET {_UPDATE_SET}")
+
+
+# ---- rollups ---------------------------------------------------------------------------------------------------
+def _watermark(conn: Connection) -> datetime | None:
+    row = conn.execute(text("SELECT value FROM metrics_maintenance WHERE name = 'rollup_watermark'")).first()
+    if row is None or row[0] is None:
+        return None
+    value = row[0]
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _set_state(conn: Connection, name: str, value: datetime, detail: Any = None) -> None:
+    dialect = conn.dialect.name
+    params = {"n": name, "v": _time(dialect, value), "d": None if detail is None else json.dumps(detail)}
+    cast = "CAST(:d AS jsonb)" if dialect == "postgresql" else ":d"
+    conn.execute(text(f"INSERT INTO metrics_maintenance (name, value, detail) VALUES (:n, :v, {cast}) "
+                      "ON CONFLICT (name) DO UPDATE SET value = excluded.value, detail = excluded.detail"), params)
+
+
+def _rollups(conn: Connection, report: MaintenanceReport, now: datetime, raw_from: datetime,
+             rollup_from: datetime) -> None:
+    dialect = conn.dialect.name
+    v = _values(dialect)
+    since = _watermark(conn)
+    upto = now - timedelta(seconds=SETTLE_SECONDS)
+    if since is not None and since >= upto:
+        report.watermark = since
+        return
+    temp = "CREATE TEMP TABLE {} ({}) ON COMMIT DROP" if dialect == "postgresql" else "CREATE TEMP TABLE {} ({})"
+    for name in ("touched_hours", "touched_days"):
+        conn.execute(text(f"DROP TABLE IF EXISTS {name}"))
+        conn.execute(text(temp.format(name, "organisation_id varchar(36), hostname varchar(255), bucket "
+                                      + ("timestamptz" if dialect == "postgresql" else "text"))))
+    received = "s.received_at <= :upto" + ("" if since is None else " AND s.received_at > :since")
+    conn.execute(text(f"INSERT INTO touched_hours SELECT DISTINCT s.organisation_id, s.hostname, {v['hour']} "
+                      f"FROM metric_samples s WHERE {received} AND s.ts >= :rollup_from"),
+                 {"upto": _time(dialect, upto), "since": _time(dialect, since) if since else None,
+                  "rollup_from": _time(dialect, rollup_from)})
+    report.hours = conn.execute(text(_hourly_sql(dialect)), {"now": _time(dialect, now),
+                                                             "raw_cutoff": _time(dialect, raw_from)}).rowcount
+    conn.execute(text(f"INSERT INTO touched_days SELECT DISTINCT h.organisation_id, h.hostname, {v['day']} "
+                      "FROM touched_hours h"))
+    report.days = conn.execute(text(_daily_sql(dialect)), {"now": _time(dialect, now)}).rowcount
+    if dialect != "postgresql":
+        conn.execute(text("DROP TABLE touched_hours"))
+        conn.execute(text("DROP TABLE touched_days"))
+    _set_state(conn, "rollup_watermark", upto)
+    report.watermark = upto
+
+
+# ---- partitions (PostgreSQL) -----------------------------------------------------------------------------------
+def partitions(conn: Connection) -> list[tuple[str, datetime, datetime]]:
+    """``(name, from, to)`` of the day partitions of ``metric_samples``, oldest first (the default one left out)."""
+    conn.execute(text("SET LOCAL timezone = 'UTC'"))
+    rows = conn.execute(text(
+        "SELECT c.relname, pg_get_expr(c.relpartbound, c.oid) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+        "WHERE i.inhparent = 'metric_samples'::regclass")).all()
+    out = []
+    for name, bound in rows:
+        m = _BOUND.search(bound or "")
+        if m is None:  # DEFAULT
+            continue
+        lo, hi = (datetime.fromisoformat(x).astimezone(UTC) for x in m.groups())
+        out.append((name, lo, hi))
+    return sorted(out, key=lambda p: p[1])
+
+
+def partition_name(start: datetime) -> str:
+    return f"metric_samples_p{start:%Y%m%d}"
+
+
+def _period_start(moment: datetime, width_days: int) -> datetime:
+    day = day_floor(moment)
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    return epoch + timedelta(days=((day - epoch).days // width_days) * width_days)
+
+
+def create_partition(conn: Connection, start: datetime, end: datetime) -> int:
+    """Create the partition ``[start, end)``; rows of that range waiting in the default partition move into it.
+    Returns how many moved."""
+    name = partition_name(start)
+    params = {"lo": start, "hi": end}
+    waiting = conn.execute(text("SELECT count(*) FROM metric_samples_default WHERE ts >= :lo AND ts < :hi"),
+                           params).scalar_one()
+    if waiting:
+        conn.execute(text("CREATE TEMP TABLE moving ON COMMIT DROP AS SELECT * FROM metric_samples_default "
+                          "WHERE ts >= :lo AND ts < :hi"), params)
+        conn.execute(text("DELETE FROM metric_samples_default WHERE ts >= :lo AND ts < :hi"), params)
+    conn.execute(text(f'CREATE TABLE "{name}" PARTITION OF metric_samples FOR VALUES FROM '
+                      f"('{start.isoformat()}') TO ('{end.isoformat()}')"))
+    if waiting:
+        conn.execute(text("INSERT INTO metric_samples SELECT * FROM moving"))
+        conn.execute(text("DROP TABLE moving"))
+    return int(waiting)
+
+
+def _ensure_partitions(engine_conn: Connection, report: MaintenanceReport, now: datetime, raw_from: datetime,
+                       width_days: int) -> None:
+    with engine_conn.begin():
+        existing = partitions(engine_conn)
+        # days within raw retention whose samples wait in the default partition (stored before their day had one)
+        waiting = engine_conn.execute(text(
+            "SELECT DISTINCT date_trunc('day', ts AT TIME ZONE 'UTC') FROM metric_samples_default "
+            "WHERE ts >= :lo AND ts < :hi"), {"lo": raw_from, "hi": now + timedelta(days=366)}).scalars().all()
+    covered = [(lo, hi) for _, lo, hi in existing]
+    end = day_floor(now) + timedelta(days=PARTITIONS_AHEAD + 1)
+    starts = {_period_start(d.replace(tzinfo=UTC), width_days) for d in waiting}
+    start = _period_start(day_floor(now) - timedelta(days=1), width_days)
+    while start < end:
+        starts.add(start)
+        start += timedelta(days=width_days)
+    for start in sorted(starts):
+        stop = start + timedelta(days=width_days)
+        if not any(lo < stop and start < hi for lo, hi in covered):
+            with engine_conn.begin():
+                engine_conn.execute(text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'"))
+                report.rows_moved += create_partition(engine_conn, start, stop)
+            report.partitions_created.append(partition_name(start))
+            covered.append((start, stop))
+
+
+def _drop_partitions(engine_conn: Connection, report: MaintenanceReport, raw_from: datetime) -> None:
+    with engine_conn.begin():
+        existing = partitions(engine_conn)
+    for name, _lo, hi in existing:
+        if hi <= raw_from:
+            with engine_conn.begin():
+                engine_conn.execute(text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'"))
+                engine_conn.execute(text(f'DROP TABLE "{name}"'))
+            report.partitions_dropped.append(name)
+    with engine_conn.begin():  # odd time stamps kept in the default partition
+        report.raw_deleted += engine_conn.execute(text("DELETE FROM metric_samples_default WHERE ts < :cut"),
+                                                  {"cut": raw_from}).rowcount
+
+
+# ---- the pass --------------------------------------------------------------------------------------------------
+def _pass(conn: Connection, report: MaintenanceReport, now: datetime, retention_days: int,
+          rollup_retention_days: int, width_days: int) -> None:
+    dialect = conn.dialect.name
+    raw_from, rollup_from = raw_cutoff(now, retention_days), rollup_cutoff(now, rollup_retention_days)
+    with conn.begin():
+        _rollups(conn, report, now, raw_from, rollup_from)
+    if dialect == "postgresql":
+        _ensure_partitions(conn, report, now, raw_from, width_days)
+        _drop_partitions(conn, report, raw_from)
+    else:
+        with conn.begin():
+            report.raw_deleted += conn.execute(text("DELETE FROM metric_samples WHERE ts < :cut"),
+                                               {"cut": _time(dialect, raw_from)}).rowcount
+    with conn.begin():
+        report.rollups_deleted = conn.execute(text("DELETE FROM metric_rollups WHERE bucket < :cut"),
+                                              {"cut": _time(dialect, rollup_from)}).rowcount
+        report.ran = True
+        report.seconds = time.perf_counter() - report.started
+        _set_state(conn, "last_pass", now, report.as_dict())
+
+
+def run_maintenance(engine: Engine, *, retention_days: int, rollup_retention_days: int,
+                    now: datetime | None = None, width_days: int = PARTITION_DAYS,
+                    after_lock: Callable[[], None] | None = None) -> MaintenanceReport:
+    """One maintenance pass over ``engine``'s database; see the module text. ``after_lock`` runs once the lock is
+    held (tests use it to start a second instance meanwhile)."""
+    now = (now or datetime.now(UTC)).astimezone(UTC)
+    report = MaintenanceReport(ran=False, dialect=engine.dialect.name)
+    if report.dialect == "postgresql":
+        with engine.connect() as conn:
+            got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": ADVISORY_KEY}).scalar_one()
+            conn.commit()
+            if not got:
+                report.skipped = "locked"
+                return report
+            try:
+                if after_lock:
+                    after_lock()
+                _pass(conn, report, now, retention_days, rollup_retention_days, width_days)
+            finally:
+                conn.rollback()
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": ADVISORY_KEY})
+                conn.commit()
+    else:
+        if not _SQLITE_LOCK.acquire(blocking=False):
+            report.skipped = "busy"
+            return report
+        try:
+            if after_lock:
+                after_lock()
+            with engine.connect() as conn:
+                _pass(conn, report, now, retention_days, rollup_retention_days, width_days)
+        finally:
+            _SQLITE_LOCK.release()
+    report.ran = True
+    report.seconds = time.perf_counter() - report.started
+    log.info("%s", report.summary("en"))
+    return report

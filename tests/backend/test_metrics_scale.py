@@ -1,0 +1,354 @@
+"""Metrics at fleet scale (issue 18): day partitions, retention, rollups, the maintenance pass and the history's
+resolution, on real PostgreSQL and on SQLite. Each test has a database of its own (retention deletes by time,
+for every organisation), and a fixed ``NOW``, so nothing depends on the wall clock."""
+
+from __future__ import annotations
+
+import statistics
+import threading
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from backend_helpers import sample
+from sqlalchemy import Engine, func, select, text
+
+NOW = datetime(2026, 12, 2, 10, 30, tzinfo=UTC)
+ORG = "00000000-0000-0000-0000-0000000000aa"
+
+
+@pytest.fixture(params=["postgres", "sqlite"])
+def engine(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[Engine]:
+    from techcare_backend.core.db import make_engine, migrate
+
+    if request.param == "postgres":
+        url = request.getfixturevalue("fresh_postgres_url")
+    else:
+        url = f"sqlite:///{tmp_path / 'metrics.sqlite3'}"
+    migrate(url)
+    eng = make_engine(url)
+    yield eng
+    eng.dispose()
+
+
+def store(engine: Engine, samples: list[dict[str, Any]], received: datetime, org: str = ORG) -> list[str]:
+    """Through the real ingestion code (``crud.ingest_samples``), with ``received`` as the server time."""
+    from sqlalchemy.orm import Session
+    from techcare_backend import crud
+    from techcare_backend.schemas import MetricSampleCreate
+
+    with Session(engine) as session:
+        statuses = crud.ingest_samples(session, organisation_id=org, now=received,
+                                       samples=[MetricSampleCreate.model_validate(s) for s in samples])
+        session.commit()
+    return statuses
+
+
+def at(moment: datetime, host: str = "PC-1", **values: Any) -> dict[str, Any]:
+    return sample(hostname=host, timestamp=moment.isoformat(), **values)
+
+
+def maintain(engine: Engine, now: datetime = NOW, **kwargs: Any) -> Any:
+    from techcare_backend.core.metrics_maintenance import run_maintenance
+
+    return run_maintenance(engine, retention_days=kwargs.pop("retention_days", 30),
+                           rollup_retention_days=kwargs.pop("rollup_retention_days", 400), now=now, **kwargs)
+
+
+def stored_times(engine: Engine) -> list[datetime]:
+    from techcare_backend.models import MetricSample
+
+    with engine.connect() as conn:
+        return sorted(t if t.tzinfo else t.replace(tzinfo=UTC)
+                      for t in conn.execute(select(MetricSample.ts)).scalars())
+
+
+def rollups(engine: Engine) -> dict[tuple[str, str, datetime], dict[str, Any]]:
+    from sqlalchemy.orm import Session
+    from techcare_backend.models import MetricRollup
+
+    with Session(engine) as session:
+        out = {}
+        for r in session.scalars(select(MetricRollup)):
+            row = {c: getattr(r, c) for c in MetricRollup.__table__.columns.keys()}
+            out[(r.hostname, r.resolution, row["bucket"])] = row
+        return out
+
+
+def test_retention_drops_exactly_what_is_older_than_the_setting(engine: Engine) -> None:
+    from techcare_backend.core.metrics_maintenance import partitions, raw_cutoff
+
+    cutoff = raw_cutoff(NOW, 30)
+    assert cutoff == datetime(2026, 11, 2, tzinfo=UTC)  # whole UTC days: midnight, 30 days before today
+    kept = [cutoff, cutoff + timedelta(hours=5), NOW - timedelta(hours=1)]
+    dropped = [cutoff - timedelta(seconds=1), cutoff - timedelta(days=3), datetime(2001, 1, 1, tzinfo=UTC)]
+    store(engine, [at(t) for t in kept + dropped], received=NOW - timedelta(minutes=5))
+    report = maintain(engine)
+    assert report.ran, report.skipped
+    assert stored_times(engine) == sorted(kept)
+    # the expired samples were rolled up before they went
+    hours = {k[2] for k in rollups(engine) if k[1] == "hour"}
+    assert datetime(2026, 10, 30, tzinfo=UTC) in {h.replace(hour=0) for h in hours}
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as conn:
+            days = partitions(conn)
+        assert all(hi > cutoff for _, _, hi in days), "no partition older than the cutoff is left"
+        assert min(lo for _, lo, _ in days) == cutoff
+        assert max(hi for _, _, hi in days) >= NOW + timedelta(days=7), "partitions are created ahead"
+        assert "metric_samples_p20261101" in report.partitions_dropped or \
+            "metric_samples_p20261030" in report.partitions_dropped or report.raw_deleted == len(dropped)
+    # rollups older than their own retention go as well
+    old = maintain(engine, now=NOW + timedelta(days=60), retention_days=30, rollup_retention_days=40)
+    assert old.rollups_deleted > 0
+    cut = raw_cutoff(NOW + timedelta(days=60), 40)
+    assert all(k[2] >= cut for k in rollups(engine))
+
+
+def _expected(values: list[dict[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {"samples": len(values)}
+    for m in ("cpu", "ram", "swap", "disk"):
+        xs = [v[m] for v in values if v[m] is not None]
+        out[m] = (min(xs), statistics.fmean(xs), max(xs)) if xs else (None, None, None)
+    ranks = {"passed": 0, "unknown": 1, "warning": 2, "failing": 3}
+    states = [s for v in values for s in v["smart"]]
+    out["smart_worst"] = max(states, key=ranks.__getitem__) if states else None
+    return out
+
+
+def _check(row: dict[str, Any], expected: dict[str, Any]) -> None:
+    assert row["samples"] == expected["samples"]
+    for m in ("cpu", "ram", "swap", "disk"):
+        got = (row[f"{m}_min"], row[f"{m}_avg"], row[f"{m}_max"])
+        assert got == pytest.approx(expected[m]) if expected[m][0] is not None else got == (None, None, None), m
+    assert row["smart_worst"] == expected["smart_worst"]
+    assert row["smart_failing"] == (expected["smart_worst"] == "failing")
+
+
+def test_rollups_equal_the_aggregates_of_the_raw_samples_and_a_second_pass_changes_nothing(engine: Engine) -> None:
+    import random
+
+    rng = random.Random(18)
+    start = datetime(2026, 12, 1, 6, 0, tzinfo=UTC)
+    raw: list[tuple[str, datetime, dict[str, Any]]] = []
+    bodies = []
+    for i in range(150):  # two hosts, 150 samples over ~12 hours, some without swap, disks or SMART
+        host = f"PC-{i % 2}"
+        t = start + timedelta(minutes=5 * i + rng.randint(0, 4))
+        cpu, ram = round(rng.uniform(0, 100), 2), round(rng.uniform(0, 100), 2)
+        swap = None if i % 7 == 0 else round(rng.uniform(0, 50), 2)
+        disks = [] if i % 11 == 0 else [{"mount": f"/d{k}", "total": 100, "used": 1, "free": 99,
+                                         "percent": round(rng.uniform(0, 100), 1)} for k in range(1 + i % 3)]
+        smart = ([] if i % 5 == 0 else
+                 [{"device": "/dev/sda", "health": rng.choice(["passed", "passed", "unknown", "warning"])}])
+        if i == 77:
+            smart = [{"device": "/dev/sdb", "health": "failing"}]
+        body = at(t, host, cpu_percent=cpu, ram_percent=ram, swap_percent=swap, disks=disks, smart=smart)
+        bodies.append(body)
+        raw.append((host, t, {"cpu": cpu, "ram": ram, "swap": swap,
+                              "disk": max((d["percent"] for d in disks), default=None),
+                              "smart": [s["health"] for s in smart]}))
+    store(engine, bodies, received=NOW - timedelta(minutes=10))
+    first = maintain(engine)
+    table = rollups(engine)
+    hour_groups: dict[tuple[str, datetime], list[dict[str, Any]]] = {}
+    day_groups: dict[tuple[str, datetime], list[dict[str, Any]]] = {}
+    for host, t, values in raw:
+        hour_groups.setdefault((host, t.replace(minute=0, second=0, microsecond=0)), []).append(values)
+        day_groups.setdefault((host, t.replace(hour=0, minute=0, second=0, microsecond=0)), []).append(values)
+    assert {(h, b) for h, r, b in table if r == "hour"} == set(hour_groups)
+    assert {(h, b) for h, r, b in table if r == "day"} == set(day_groups)
+    for (host, bucket), values in hour_groups.items():
+        _check(table[(host, "hour", bucket)], _expected(values))
+    for (host, bucket), values in day_groups.items():
+        _check(table[(host, "day", bucket)], _expected(values))
+    assert first.hours == len(hour_groups) and first.days == len(day_groups)
+
+    second = maintain(engine, now=NOW + timedelta(minutes=5))
+    assert second.ran and (second.hours, second.days) == (0, 0)
+    assert rollups(engine) == table, "a second pass changes nothing"
+
+    # a late sample (a sensor's spool after an outage) updates its hour and day on the next pass, nothing else
+    late_t = start + timedelta(minutes=31)
+    store(engine, [at(late_t, "PC-0", cpu_percent=100.0, ram_percent=0.0, swap_percent=None, disks=[],
+                      smart=[{"device": "/dev/sda", "health": "failing"}])], received=NOW + timedelta(minutes=6))
+    third = maintain(engine, now=NOW + timedelta(minutes=20))
+    assert (third.hours, third.days) == (1, 1)
+    late = {"cpu": 100.0, "ram": 0.0, "swap": None, "disk": None, "smart": ["failing"]}
+    hour = late_t.replace(minute=0)
+    after = rollups(engine)
+    _check(after[("PC-0", "hour", hour)], _expected(hour_groups[("PC-0", hour)] + [late]))
+    _check(after[("PC-0", "day", hour.replace(hour=0))], _expected(day_groups[("PC-0", hour.replace(hour=0))] + [late]))
+    changed = {k for k in after if after[k] != table[k]}
+    assert changed == {("PC-0", "hour", hour), ("PC-0", "day", hour.replace(hour=0))}
+
+
+def test_two_instances_running_maintenance_at_once_do_it_once(engine: Engine) -> None:
+    from techcare_backend.core.db import make_engine
+
+    store(engine, [at(NOW - timedelta(hours=h)) for h in range(1, 6)], received=NOW - timedelta(minutes=5))
+    other = make_engine(engine.url.render_as_string(hide_password=False))  # a second instance, its own pool
+    seen: dict[str, Any] = {}
+
+    def meanwhile() -> None:  # instance A holds the lock: B (another connection, another thread) runs now
+        thread = threading.Thread(target=lambda: seen.setdefault("b", maintain(other)))
+        thread.start()
+        thread.join(30)
+
+    try:
+        a = maintain(engine, after_lock=meanwhile)
+    finally:
+        other.dispose()
+    b = seen["b"]
+    assert a.ran and not b.ran and b.skipped
+    assert "another" in b.summary("en") and "übersprungen" in b.summary("de")
+    assert a.hours == 5 and a.days == 1
+    assert len([k for k in rollups(engine) if k[1] == "hour"]) == 5
+
+
+def test_history_answers_across_the_raw_rollup_boundary(engine: Engine) -> None:
+    from sqlalchemy.orm import Session
+    from techcare_backend import crud
+
+    times = [NOW - timedelta(days=d, hours=h) for d in range(0, 40) for h in (1, 13)]
+    store(engine, [at(t, cpu_percent=float(i % 90)) for i, t in enumerate(times)],
+          received=NOW - timedelta(minutes=5))
+    maintain(engine)  # rolls everything up, then drops raw samples before 2026-11-02
+    with Session(engine) as session:
+        def ask(since: datetime, until: datetime = NOW) -> dict[str, Any]:
+            return crud.host_history(session, organisation_id=ORG, hostname="PC-1", since=since, until=until,
+                                     retention_days=30, now=NOW)
+
+        recent = ask(NOW - timedelta(hours=24))
+        assert recent["resolution"] == "raw" and len(recent["points"]) == 2
+        assert recent["points"][0]["cpu"]["min"] == recent["points"][0]["cpu"]["max"]
+        month = ask(NOW - timedelta(days=30))
+        assert month["resolution"] == "hour" and len(month["points"]) == 60
+        long = ask(NOW - timedelta(days=40))  # reaches 8 days past raw retention
+        assert long["resolution"] == "day"
+        days = [p["t"] for p in long["points"]]
+        assert days[0] < crud.metrics.raw_cutoff(NOW, 30) <= days[-1], "both sides of the boundary"
+        assert len(days) == 40 and all(p["samples"] == 2 for p in long["points"][1:-1])
+        # a short range entirely before raw retention is answered from hourly rollups
+        past = ask(NOW - timedelta(days=35, hours=12), NOW - timedelta(days=34, hours=12))
+        assert past["resolution"] == "hour" and [p["samples"] for p in past["points"]] == [1, 1]
+        assert session.scalar(select(func.count()).select_from(crud.metrics.MetricSample)) == 61
+
+
+def test_migration_of_a_table_with_samples_keeps_every_sample(request: pytest.FixtureRequest,
+                                                              tmp_path: Any) -> None:
+    """Migrate to 0007 (the unpartitioned table), store samples of many days (also odd ones: year 2001, 9000),
+    then upgrade: every row survives with id and payload, and ingestion goes on (duplicates stay duplicates)."""
+    from techcare_backend.core.db import make_engine, migrate
+
+    urls = [request.getfixturevalue("fresh_postgres_url"), f"sqlite:///{tmp_path / 'm.sqlite3'}"]
+    for url in urls:
+        migrate(url, "0007")
+        engine = make_engine(url)
+        try:
+            real_now = datetime.now(UTC)
+            times = ([real_now - timedelta(days=d, minutes=m) for d in range(0, 45, 3) for m in (0, 7)]
+                     + [datetime(2001, 5, 5, tzinfo=UTC), datetime(9000, 1, 1, tzinfo=UTC)])
+            bodies = [at(t, f"PC-{i % 3}") for i, t in enumerate(times)]
+            with engine.begin() as conn:  # the 0007 table, written as 0007's code did
+                for b in bodies:
+                    conn.execute(text("INSERT INTO metric_samples (organisation_id, sample_id, hostname, os, ts, "
+                                      "received_at, payload) VALUES (:o, :s, :h, 'windows', :t, :r, :p)"),
+                                 {"o": ORG, "s": b["sample_id"], "h": b["hostname"],
+                                  "t": datetime.fromisoformat(b["timestamp"]), "r": real_now,
+                                  "p": __import__("json").dumps(b)})
+                before = conn.execute(text("SELECT id, sample_id, payload FROM metric_samples ORDER BY id")).all()
+            migrate(url)
+            with engine.begin() as conn:
+                after = conn.execute(text("SELECT id, sample_id, payload FROM metric_samples ORDER BY id")).all()
+            assert len(after) == len(bodies) and after == before
+            if engine.dialect.name == "postgresql":
+                with engine.begin() as conn:
+                    kind = conn.execute(text("SELECT relkind FROM pg_class WHERE relname = 'metric_samples'")).scalar()
+                    in_default = conn.execute(text("SELECT count(*) FROM metric_samples_default")).scalar()
+                assert kind == "p" and in_default == 2  # only the year-2001 and year-9000 samples
+            assert store(engine, bodies[:2] + [at(real_now)], received=real_now) == ["duplicate", "duplicate",
+                                                                                     "created"]
+            with engine.begin() as conn:
+                new_id = conn.execute(text("SELECT max(id) FROM metric_samples")).scalar()
+            assert new_id > before[-1][0], "ids keep growing after the migration"
+        finally:
+            engine.dispose()
+
+
+def test_settings_refuse_bad_retention_values(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    from techcare.errors import ConfigError
+    from techcare_backend.core.config import load_backend_settings
+
+    monkeypatch.setenv("TECHCARE_ENV", "development")
+    monkeypatch.setenv("TECHCARE_DATA_DIR", str(tmp_path))
+    ok = load_backend_settings(tmp_path / "none.env")
+    assert (ok.metrics_retention_days, ok.metrics_rollup_retention_days) == (30, 400)
+    cases = {("METRICS_RETENTION_DAYS", "0"): "METRICS_RETENTION_DAYS",
+             ("METRICS_RETENTION_DAYS", "thirty"): "METRICS_RETENTION_DAYS",
+             ("METRICS_ROLLUP_RETENTION_DAYS", "5000"): "METRICS_ROLLUP_RETENTION_DAYS",
+             ("METRICS_MAINTENANCE_SECONDS", "5"): "METRICS_MAINTENANCE_SECONDS"}
+    for (key, value), named in cases.items():
+        monkeypatch.setenv(key, value)
+        with pytest.raises(ConfigError) as info:
+            load_backend_settings(tmp_path / "none.env")
+        assert named in str(info.value) and info.value.key == named
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("METRICS_RETENTION_DAYS", "90")
+    monkeypatch.setenv("METRICS_ROLLUP_RETENTION_DAYS", "60")
+    with pytest.raises(ConfigError) as info:
+        load_backend_settings(tmp_path / "none.env")
+    assert info.value.key == "METRICS_ROLLUP_RETENTION_DAYS" and "90" in str(info.value)
+
+
+def test_maintenance_command_runs_one_pass(tmp_path: Any, monkeypatch: pytest.MonkeyPatch,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    from techcare_backend.cli import main
+    from techcare_backend.core.db import make_engine
+
+    monkeypatch.setenv("TECHCARE_ENV", "development")
+    monkeypatch.setenv("TECHCARE_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    db = tmp_path / "techcare-backend.sqlite3"
+    assert main(["migrate"]) == 0
+    engine = make_engine(f"sqlite:///{db}")
+    now = datetime.now(UTC)
+    store(engine, [at(now - timedelta(hours=2)), at(now - timedelta(days=90))], received=now - timedelta(minutes=5))
+    engine.dispose()
+    capsys.readouterr()
+    monkeypatch.setenv("TECHCARE_LANG", "en")
+    assert main(["maintenance"]) == 0
+    out = capsys.readouterr().out
+    assert "Maintenance done" in out and "2 hourly" in out and "1 raw samples" in out
+    monkeypatch.setenv("TECHCARE_LANG", "de")
+    assert main(["maintenance"]) == 0
+    assert "Wartung fertig" in capsys.readouterr().out
+    monkeypatch.setenv("METRICS_RETENTION_DAYS", "-3")
+    assert main(["maintenance"]) == 2
+    assert "METRICS_RETENTION_DAYS" in capsys.readouterr().err
+
+
+def test_the_server_runs_maintenance_on_its_own(tmp_path: Any) -> None:
+    """With METRICS_MAINTENANCE_SECONDS set, the app runs a pass right after start and then on that schedule."""
+    import time
+
+    from fastapi.testclient import TestClient
+    from techcare_backend.core.db import make_engine, migrate
+    from techcare_backend.main import create_app
+    from techcare_backend.testing import make_settings
+
+    settings = make_settings(None, None, data_dir=tmp_path, metrics_maintenance_seconds=60)
+    migrate(settings.sqlalchemy_url)
+    engine = make_engine(settings.sqlalchemy_url)
+    now = datetime.now(UTC)
+    store(engine, [at(now - timedelta(hours=1), f"PC-{uuid.uuid4().hex[:6]}")], received=now - timedelta(minutes=2))
+    with TestClient(create_app(settings)):
+        deadline = time.monotonic() + 20
+        last = None
+        while time.monotonic() < deadline and last is None:
+            with engine.connect() as conn:
+                last = conn.execute(text("SELECT detail FROM metrics_maintenance WHERE name = 'last_pass'")).scalar()
+            time.sleep(0.1)
+    engine.dispose()
+    assert last is not None, "no pass ran"
