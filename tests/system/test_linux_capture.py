@@ -232,7 +232,11 @@ def test_darwin_branch_mirrors_the_macos_probe_requests():
         rec_dir() { printf 'dir\\037%s\\n' "$1"; }
         capture_darwin""")
     requests = [tuple(line.split("\x1f")) for line in listing.splitlines()]
-    assert [r[1:] for r in requests if r[0] == "cmd"] == list(M.CAPTURE_COMMANDS)
+    from techcare.tools.drivers import _macos as D
+
+    # the probes' commands, then the drivers module's (Apple's updates come from the probes' softwareupdate -l)
+    assert D.SOFTWAREUPDATE_ARGV == M.UPDATE_LIST_ARGV
+    assert [r[1:] for r in requests if r[0] == "cmd"] == [*M.CAPTURE_COMMANDS, D.EXTENSIONS_ARGV, D.SYSEXT_ARGV]
     assert [r[1] for r in requests if r[0] == "file"] == list(M.CAPTURE_FILES)
     assert [r[1] for r in requests if r[0] == "dir"] == list(M.CAPTURE_DIRS)
     assert M.diskutil_info_argv("disk0") == ("/usr/sbin/diskutil", "info", "-plist", "disk0")
@@ -252,6 +256,7 @@ def test_linux_branch_mirrors_the_probe_argv(absent, manager_argv):
         rec_cmd() {{ shift; printf 'cmd'; for a in "$@"; do printf '\\037%s' "$a"; done; printf '\\n'; }}
         rec_file() {{ printf 'file\\037%s\\n' "$1"; }}
         rec_dir() {{ printf 'dir\\037%s\\n' "$1"; }}
+        rec_link() {{ printf 'link\\037%s\\n' "$1"; }}
         capture_linux""")
     requests = [tuple(line.split("\x1f")) for line in listing.splitlines()]
     commands = [r[1:] for r in requests if r[0] == "cmd"]
@@ -259,11 +264,17 @@ def test_linux_branch_mirrors_the_probe_argv(absent, manager_argv):
     disks = [L.smartctl_argv(dev) for dev in L.disk_devices(sorted(os.listdir("/sys/block")))]
     from techcare.tools.drivers import _linux as D
 
+    modinfo = [r[1:] for r in requests if r[0] == "cmd" and r[1] == "modinfo"]
+    assert all(argv[:3] == ("modinfo", "-F", "version") and len(argv) == 4 for argv in modinfo)
+
     assert commands == [L.UFW_STATUS, L.FIREWALLD_STATE, L.NFT_RULESET, L.IPTABLES_RULES,
                         L.systemctl_show(L.CLAMAV_UNITS), L.CLAMSCAN_VERSION, L.systemctl_show(L.UPDATE_UNITS),
                         L.FAILED_UNITS_JSON, L.FAILED_UNITS_PLAIN, *manager_argv, *reboot, L.JOURNAL_ERRORS,
-                        D.LSPCI, D.FWUPD_DEVICES, D.FWUPD_UPDATES, *disks]
+                        *disks, D.LSPCI, D.FWUPD_DEVICES, D.FWUPD_UPDATES, *modinfo]
     files = [r[1] for r in requests if r[0] == "file"]
     assert files[:2] == [L.UFW_CONF, L.IPTABLES_NAMES] and L.REBOOT_REQUIRED in files
     dirs = [r[1] for r in requests if r[0] == "dir"]
-    assert dirs == [L.BOOT_DIR, L.SYSTEMD_RUNTIME_DIR, L.SYS_BLOCK]
+    # then the drivers module's sysfs walk (one /sys/module/<module> per driver's module; tested in
+    # test_capture_parity.py against this machine's live inventory)
+    assert dirs[:4] == [L.BOOT_DIR, L.SYSTEMD_RUNTIME_DIR, L.SYS_BLOCK, D.PCI_ROOT] and D.USB_ROOT in dirs
+    assert all(d.startswith("/sys/module/") for d in dirs[4:] if d != D.USB_ROOT)

@@ -3,8 +3,10 @@
 #
 #   sh capture.sh [OUTPUT.json]        (run as root/sudo to include SMART data, ufw and nftables state)
 #
-# Runs exactly the read-only commands the TechCare probes run (techcare/system/_linux.py and _macos.py),
-# reads the same files and directories, and writes one snapshot file (format v1, docs/snapshot-format.md).
+# Records exactly the read-only requests declared in techcare/system/recorded.py: every command, file,
+# directory, symlink and program look-up the TechCare probes (techcare/system/_linux.py, _macos.py) and the
+# drivers module (techcare/tools/drivers/) make, and writes one snapshot file (format v1,
+# docs/snapshot-format.md). tests/system/test_capture_parity.py compares this script with that list.
 # Analyse it anywhere with:  techcare diagnose --snapshot OUTPUT.json
 # Nothing on this machine is changed; only a temporary directory is used and removed again.
 
@@ -104,8 +106,11 @@ rec_file() {
     elif [ ! -r "$1" ]; then
         add_entry "{\"kind\": \"file\", \"path\": $(json_str "$1"), \"content\": null, \"error\": \"permission_denied\"}"
     else
-        head -c 2000000 "$1" > "$TMP/file" 2>/dev/null || cat "$1" > "$TMP/file" 2>/dev/null
-        add_entry "{\"kind\": \"file\", \"path\": $(json_str "$1"), \"content_b64\": \"$(b64_file "$TMP/file")\", \"error\": null}"
+        if head -c 2000000 "$1" > "$TMP/file" 2>/dev/null; then
+            add_entry "{\"kind\": \"file\", \"path\": $(json_str "$1"), \"content_b64\": \"$(b64_file "$TMP/file")\", \"error\": null}"
+        else    # e.g. a sysfs attribute the device refuses to answer (EIO): no content, as Python's read fails
+            add_entry "{\"kind\": \"file\", \"path\": $(json_str "$1"), \"content\": null, \"error\": \"os_error\"}"
+        fi
     fi
 }
 
@@ -121,6 +126,16 @@ rec_dir() {
         add_entry "{\"kind\": \"dir\", \"name\": $(json_str "$1"), \"value\": [$(cat "$TMP/dir")]}"
     else
         add_entry "{\"kind\": \"dir\", \"name\": $(json_str "$1"), \"value\": null}"
+    fi
+}
+
+# link PATH : record the target of a symlink (null when PATH is no symlink).
+rec_link() {
+    once "link $1" || return 0
+    if [ -L "$1" ] && target=$(readlink "$1" 2>/dev/null); then
+        add_entry "{\"kind\": \"link\", \"name\": $(json_str "$1"), \"value\": $(json_str "$target")}"
+    else
+        add_entry "{\"kind\": \"link\", \"name\": $(json_str "$1"), \"value\": null}"
     fi
 }
 
@@ -163,7 +178,7 @@ host_fact() {
     elif [ "$os" = "darwin" ]; then
         extra=", \"mac_version\": $(json_str "$(sw_vers -productVersion 2>/dev/null)")"
     fi
-    printf '{"hostname": %s, "os": "%s", "os_release": %s, "os_version": %s, "arch": %s, "python": "", "user": %s, "is_admin": %s%s}' \
+    printf '{"hostname": %s, "os": "%s", "os_release": %s, "os_version": %s, "arch": %s, "python": null, "user": %s, "is_admin": %s%s}' \
         "$(json_str "$(hostname 2>/dev/null || uname -n)")" "$os" "$(json_str "$(uname -r)")" \
         "$(json_str "$(uname -v)")" "$(json_str "$(uname -m)")" "$(json_str "$(id -un 2>/dev/null)")" \
         "$(is_admin_json)" "$extra"
@@ -237,16 +252,40 @@ metrics_fact_darwin() {
         "${swap:-null}" "$(disks_json darwin)" "$boot" "$((now - boot))" "$load" "$now"
 }
 
-# ---- Linux: exactly the requests of techcare/system/_linux.py ----------------------------------------------
+# ---- Linux: the requests of techcare/system/recorded.py LINUX ---------------------------------------------
+# (probes: techcare/system/_linux.py; drivers: techcare/tools/drivers/_linux.py). Loops are written one
+# statement per line: the parity test reads this branch statically.
 
 SHOW_PROPERTIES="Id,LoadState,ActiveState,SubState,UnitFileState"
+
+# rec_module MODULE : a kernel module's sysfs folder and version; modinfo when sysfs has no version (as the
+# drivers module's _module_version asks)
+rec_module() {
+    module=$1
+    rec_dir "/sys/module/$module"
+    rec_file "/sys/module/$module/version"
+    version=$(head -n 1 "/sys/module/$module/version" 2>/dev/null | tr -d ' \t\r')
+    if [ -z "$version" ]; then
+        rec_cmd 10 modinfo -F version "$module"
+    fi
+}
+
+# rec_modules_of DEVICE_DIR : the modules a bound device may name: its driver/module link, its driver name
+rec_modules_of() {
+    if [ -L "$1/driver/module" ]; then
+        rec_module "$(basename "$(readlink "$1/driver/module")")"
+    fi
+    rec_module "$(basename "$(readlink "$1/driver")" | tr - _)"
+}
 
 capture_linux() {
     for tool in ufw firewall-cmd nft iptables clamscan smartctl apt dnf zypper pacman checkupdates needs-restarting; do
         which_ "$tool"
     done
     for tool in ufw firewall-cmd nft iptables smartctl; do        # admin tools outside a user's PATH
-        for d in /usr/sbin /sbin /usr/local/sbin; do which_ "$d/$tool"; done
+        for d in /usr/sbin /sbin /usr/local/sbin; do
+            which_ "$d/$tool"
+        done
     done
     # firewall
     if have ufw; then rec_cmd 15 ufw status; rec_file /etc/ufw/ufw.conf; fi
@@ -279,25 +318,53 @@ capture_linux() {
     # events
     rec_cmd 30 journalctl -p err -b -n 5 -o json --no-pager
     rec_dir /run/systemd/system
-    # driver inventory (techcare/tools/drivers/_linux.py): lspci and fwupd; its sysfs walk is not captured,
-    # the drivers part then works from lspci alone
-    rec_cmd 20 lspci -vmmnnk
-    rec_cmd 60 fwupdmgr get-devices --json
-    rec_cmd 120 fwupdmgr get-updates --json --no-metadata-check
     # SMART: every physical disk in /sys/block
     rec_dir /sys/block
     if have smartctl; then
-        for name in $(ls /sys/block 2>/dev/null | LC_ALL=C sort); do
-            case "$name" in
+        for disk in $(ls /sys/block 2>/dev/null | LC_ALL=C sort); do
+            case "$disk" in
                 loop*|ram*|zram*|dm-*|md*|sr*|fd*|nbd*|rbd*|drbd*|bcache*|zd*) continue ;;
                 mmcblk*boot*|mmcblk*rpmb*) continue ;;
             esac
-            rec_cmd 60 smartctl --json -a "/dev/$name"
+            rec_cmd 60 smartctl --json -a "/dev/$disk"
         done
     fi
+    # driver inventory (techcare/tools/drivers/_linux.py): lspci, fwupd, and the sysfs walk over PCI and USB
+    rec_cmd 20 lspci -vmmnnk
+    rec_cmd 60 fwupdmgr get-devices --json
+    rec_cmd 120 fwupdmgr get-updates --json --no-metadata-check
+    rec_file /proc/sys/kernel/osrelease
+    rec_dir /sys/bus/pci/devices
+    for slot in $(ls -A /sys/bus/pci/devices 2>/dev/null | LC_ALL=C sort); do
+        for attr in vendor device subsystem_vendor subsystem_device revision class; do
+            rec_file "/sys/bus/pci/devices/$slot/$attr"
+        done
+        rec_link "/sys/bus/pci/devices/$slot/driver"
+        if [ -L "/sys/bus/pci/devices/$slot/driver" ]; then
+            rec_link "/sys/bus/pci/devices/$slot/driver/module"
+            rec_modules_of "/sys/bus/pci/devices/$slot"
+        fi
+    done
+    rec_dir /sys/bus/usb/devices
+    for device in $(ls -A /sys/bus/usb/devices 2>/dev/null | LC_ALL=C sort); do
+        case "$device" in *:*) continue ;; esac
+        for attr in idVendor idProduct bcdDevice bDeviceClass product manufacturer; do
+            rec_file "/sys/bus/usb/devices/$device/$attr"
+        done
+    done
+    for interface in $(ls -A /sys/bus/usb/devices 2>/dev/null | LC_ALL=C sort); do
+        case "$interface" in *:*) ;; *) continue ;; esac
+        rec_link "/sys/bus/usb/devices/$interface/driver"
+        rec_file "/sys/bus/usb/devices/$interface/bInterfaceClass"
+        if [ -L "/sys/bus/usb/devices/$interface/driver" ]; then
+            rec_link "/sys/bus/usb/devices/$interface/driver/module"
+            rec_modules_of "/sys/bus/usb/devices/$interface"
+        fi
+    done
 }
 
-# ---- macOS: the requests of techcare/system/_macos.py (CAPTURE_COMMANDS/FILES/DIRS) ---------------------------------------------------
+# ---- macOS: the requests of techcare/system/recorded.py DARWIN ----------------------------------------------
+# (probes: techcare/system/_macos.py; drivers: techcare/tools/drivers/_macos.py)
 
 # whole_disks < plist : the WholeDisks entries of `diskutil list -plist`, one per line
 whole_disks() {
@@ -309,7 +376,7 @@ whole_disks() {
 capture_darwin() {
     rec_cmd 30 /usr/libexec/ApplicationFirewall/socketfilterfw --getglobalstate
     rec_cmd 30 /usr/sbin/softwareupdate --schedule
-    rec_cmd 90 /usr/sbin/softwareupdate -l
+    rec_cmd 300 /usr/sbin/softwareupdate -l        # pending updates and reboot, and Apple's driver/firmware updates
     rec_cmd 30 /bin/launchctl list
     rec_cmd 60 /usr/bin/log show --last 1h --predicate "messageType == error" --style json
     rec_cmd 30 /usr/sbin/diskutil list -plist
@@ -322,6 +389,9 @@ capture_darwin() {
     rec_file /System/Library/CoreServices/XProtect.bundle/Contents/Info.plist
     rec_file /System/Library/CoreServices/CoreTypes.bundle/Contents/Resources/XProtect.meta.plist
     rec_dir /Applications
+    # driver inventory (techcare/tools/drivers/_macos.py); Apple's updates come from softwareupdate -l above
+    rec_cmd 120 /usr/sbin/system_profiler SPExtensionsDataType -json
+    rec_cmd 30 /usr/bin/systemextensionsctl list
 }
 
 # ---- main ---------------------------------------------------------------------------------------------------
