@@ -12,7 +12,7 @@ LOB = '''
 from techcare.diagnosis import Finding
 from techcare.plugins import AssistantTool, DiagnosisCheck, DriverSource, hookimpl
 from techcare.repairs import Action, Check, Param
-from techcare.tools.drivers import UpdateOffer
+from techcare.tools.drivers import UpdateOffer, normalise_hardware_id
 
 PLUGIN = {"name": "acme-lob", "version": "1.2.0", "author": "ACME IT", "description": {"de": "Buchhaltung", "en": "Accounting"}}
 UNIT = "lexware-db.service"
@@ -69,8 +69,8 @@ def printer_offers(runner):
     offers = []
     for line in (res.content or "").splitlines():
         hwid, version = line.split()
-        offers.append(UpdateOffer("ignored", "ACME printer driver", hwid, version, vendor="ACME",
-                                  category="printer", importance="RECOMMENDED"))
+        offers.append(UpdateOffer("ignored", "ACME driver", normalise_hardware_id(hwid), version, vendor="ACME",
+                                  category="net", importance="CRITICAL", download_url="https://acme.example/drv"))
     return offers
 
 
@@ -94,7 +94,7 @@ def techcare_actions(register):
 @hookimpl
 def techcare_driver_sources(register):
     register(DriverSource("acme.printer_portal", offers=printer_offers, title_de="ACME-Druckerportal",
-                          title_en="ACME printer portal", platforms=("linux",)))
+                          title_en="ACME printer portal"))
 
 
 @hookimpl

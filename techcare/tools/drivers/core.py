@@ -419,6 +419,11 @@ def build_report(
         source_offers, source_statuses = update_offers(runner)
         offers.extend(source_offers)
         statuses.extend(source_statuses)
+        from ...plugins._manager import driver_offers  # the driver sources of plugins (docs/plugins.md)
+
+        plugin_offers, plugin_statuses = driver_offers(runner)
+        offers.extend(plugin_offers)
+        statuses.extend(plugin_statuses)
         timings["sources"] = time.perf_counter() - started
     offers.extend(db.offers)
     statuses.append(
