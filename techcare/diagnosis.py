@@ -412,6 +412,9 @@ def _antivirus(res: R.ProbeResult, os_name: str) -> list[Finding]:
         sev = "info" if os_name == "linux" else "critical"
         return [Finding("antivirus", "services", sev, "Kein Virenschutz gefunden.", "No antivirus found.", {},
                         probe="antivirus")]
+    if not any(p.enabled is True for p in av.products) and any(not isinstance(p.enabled, bool) for p in av.products):
+        return [Finding("antivirus", "services", "unknown", f"Zustand des Virenschutzes unbekannt ({names}).",
+                        f"Antivirus state unknown ({names}).", {"products": R.to_jsonable(av.products)}, probe="antivirus")]
     if av.protected is False:
         return [Finding("antivirus", "services", "critical", f"Virenschutz ist aus ({names}).", f"Antivirus is off ({names}).",
                         {"products": R.to_jsonable(av.products)}, probe="antivirus")]
@@ -527,6 +530,7 @@ def _pending_updates(res: R.ProbeResult, os_name: str) -> list[Finding]:
     names = _names(updates)
     if not known:
         why = pu.detail if isinstance(pu.detail, Message) and pu.detail.en else \
+            Message.data(pu.detail) if isinstance(pu.detail, str) and pu.detail else \
             msg("{m} kann Sicherheitsupdates nicht unterscheiden", "{m} cannot tell security updates apart",
                 m=pu.manager)
         said = msg("{n} Updates ausstehend (Sicherheit unbekannt: {w}): {u}",
@@ -593,7 +597,7 @@ def _smart(res: R.ProbeResult, os_name: str) -> list[Finding]:
     for disk in disks:
         label = f"{disk.device} {disk.model}".strip()
         ev = {k: v for k, v in R.to_jsonable(disk).items() if v not in (None, "", [])}
-        issues = Message.join("; ", disk.issues)
+        issues = Message.join("; ", disk.issues if isinstance(disk.issues, list) else [])
         if disk.health == "failing":
             said = msg("Datenträger {l} meldet einen Defekt – sofort Daten sichern und tauschen. {i}",
                        "Disk {l} reports failure – back up data now and replace it. {i}", l=label, i=issues)

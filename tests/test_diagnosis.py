@@ -120,3 +120,31 @@ def test_live_diagnose_json_cli():
     assert data["os"] == "linux" and data["findings"]
     for finding in data["findings"]:
         assert finding["severity"] in ("ok", "info", "warning", "critical", "unknown")
+
+
+def test_updates_security_unknown_is_said_not_zero():
+    pu = R.PendingUpdates("pacman", [R.PackageUpdate("linux"), R.PackageUpdate("openssl")], security_known=False,
+                          detail="pacman keeps no security classification")
+    f = findings_from_results({"pending_updates": ok("pending_updates", pu)}, "linux")[0]
+    assert f.severity == "warning" and f.evidence["security"] is None and f.evidence["security_known"] is False
+    assert f.summary_en == "2 updates pending (security unknown: pacman keeps no security classification): linux, openssl"
+    assert "(0 " not in f.summary_de and "Sicherheit unbekannt" in f.summary_de
+
+
+def test_updates_zypper_patches_are_counted_and_named():
+    patches = [R.PackageUpdate("openSUSE-Leap-16.0-112", new_version="1", source="security", security=True,
+                               severity="important", summary="Security update for qemu"),
+               R.PackageUpdate("openSUSE-Leap-16.0-1126", new_version="1", source="recommended", severity="moderate",
+                               summary="Recommended update for zypper")]
+    pu = R.PendingUpdates("zypper", [R.PackageUpdate("qemu-guest-agent"), R.PackageUpdate("zypper")], patches=patches)
+    f = findings_from_results({"pending_updates": ok("pending_updates", pu)}, "linux")[0]
+    assert f.severity == "warning" and f.evidence["security"] == 1 and f.evidence["count"] == 2
+    assert f.summary_en == "2 package updates pending; 2 patches needed, 1 of them security: Security update for qemu"
+    assert [p["name"] for p in f.evidence["patches"]] == ["openSUSE-Leap-16.0-112", "openSUSE-Leap-16.0-1126"]
+    patches[0].severity = "critical"
+    assert findings_from_results({"pending_updates": ok("pending_updates", pu)}, "linux")[0].severity == "critical"
+
+
+def test_updates_only_patches_pending_is_not_ok():
+    pu = R.PendingUpdates("zypper", [], patches=[R.PackageUpdate("SUSE-2024-1", source="security", security=True)])
+    assert findings_from_results({"pending_updates": ok("pending_updates", pu)}, "linux")[0].severity == "warning"
