@@ -739,10 +739,17 @@ class InstanceLock:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         except OSError as exc:
-            raise SensorRunning(tr("Sperrdatei {p} nicht nutzbar: {e}", "lock file {p} cannot be used: {e}",
-                                   p=self.path, e=exc.strerror or exc),
-                                hint=tr("Der Pfad muss eine schreibbare Datei in TECHCARE_HOME sein.",
-                                        "The path must be a writable file in TECHCARE_HOME.")) from None
+            try:   # a read-only home: an existing lock file still locks (flock needs no write access)
+                fd = os.open(self.path, os.O_RDONLY)
+            except OSError:
+                # no lock possible (read-only home without one, the path a directory): sampling matters more
+                # than the guard against a second sensor, so say it and go on
+                log.warning("%s", tr("Sperrdatei {p} nicht nutzbar ({e}): ein zweiter Sensor auf diesem "
+                                     "TECHCARE_HOME würde nicht erkannt. Der Pfad muss eine Datei sein.",
+                                     "lock file {p} cannot be used ({e}): a second sensor on this TECHCARE_HOME "
+                                     "would not be noticed. The path must be a file.", p=self.path,
+                                     e=exc.strerror or exc))
+                return self
         try:
             _lock_file(fd)
         except OSError:

@@ -319,3 +319,19 @@ def test_a_second_sensor_on_the_same_home_refuses_and_a_crash_frees_the_lock(tec
         except SensorRunning:
             assert time.monotonic() < deadline
             time.sleep(0.05)
+
+
+def test_a_read_only_home_still_locks_or_says_why_it_cannot(tmp_path, caplog):
+    home = tmp_path / "home"
+    home.mkdir()
+    with read_only(home):                                  # no lock file yet and none can be made: said, not fatal
+        with caplog.at_level(logging.WARNING, logger="techcare"):
+            with InstanceLock(home):
+                pass
+    assert str(home / "sensor.lock") in caplog.text and "zweiter Sensor" in caplog.text
+    with InstanceLock(home):                               # made once, then a read-only home still locks
+        pass
+    with read_only(home):
+        with InstanceLock(home):
+            with pytest.raises(SensorRunning):
+                InstanceLock(home).acquire()
