@@ -123,10 +123,16 @@ def _repair_fields(plan: Plan, approval: str, confirm_high_risk: bool) -> dict[s
                             "Bestätigung trägt (confirm_high_risk=True bzw. --confirm).",
                             "Step {s} is high-risk: the host runs it only when the job carries the confirmation "
                             "(confirm_high_risk=True or --confirm).", s=", ".join(map(str, risky))))
-    return {"platform": plan.platform,
-            "steps": [{"number": s.number, "action": s.action_id, "params": dict(s.params)} for s in plan.steps],
-            "approval": approved.text, "approved_steps": list(approved.steps),
-            "plan_fingerprint": plan.fingerprint()}
+    fields = {"platform": plan.platform,
+              "steps": [{"number": s.number, "action": s.action_id, "params": dict(s.params)} for s in plan.steps],
+              "approval": approved.text, "approved_steps": list(approved.steps),
+              "plan_fingerprint": plan.fingerprint()}
+    from ..plugins._manager import identities
+
+    named = identities([s.action_id for s in plan.steps])  # a plugin's actions run only where it is the same
+    if named:
+        fields["plugins"] = named
+    return fields
 
 
 def build_payload(kind: str, hosts: Sequence[str], *, signer: str, plan: Plan | None = None, approval: str = "",

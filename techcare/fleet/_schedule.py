@@ -172,7 +172,8 @@ def _variant(plan: Plan, approval: Any, allow_high_risk: bool) -> dict[str, Any]
                             "schedule runs it only with allow_high_risk=True (or --allow-high-risk).",
                             p=plan.platform, s=", ".join(map(str, risky))))
     return {"steps": fields["steps"], "approval": fields["approval"], "approved_steps": fields["approved_steps"],
-            "plan_fingerprint": fields["plan_fingerprint"]}
+            "plan_fingerprint": fields["plan_fingerprint"], **({"plugins": fields["plugins"]} if "plugins" in fields
+                                                               else {})}
 
 
 def _normalise_rule(text: str) -> str:
