@@ -352,3 +352,38 @@ def test_the_server_runs_maintenance_on_its_own(tmp_path: Any) -> None:
             time.sleep(0.1)
     engine.dispose()
     assert last is not None, "no pass ran"
+
+
+def test_history_api_says_its_resolution(client: Any, make_org: Any, app: Any) -> None:
+    from techcare_backend.models import MetricRollup
+
+    org = make_org("pro_business")
+    now = datetime.now(UTC).replace(microsecond=0)
+    body = [at(now - timedelta(minutes=m), "HIST-1", cpu_percent=float(m)) for m in (10, 20, 30)]
+    assert client.post("/api/monitoring/metrics/batch", json={"samples": body},
+                       headers=org.headers("sensor")).json()["created"] == 3
+    tech = org.headers("technician")
+    day = client.get("/api/monitoring/hosts/HIST-1/history", headers=tech)
+    assert day.status_code == 200, day.text
+    out = day.json()
+    assert out["resolution"] == "raw" and [p["cpu"]["avg"] for p in out["points"]] == [30.0, 20.0, 10.0]
+    bucket = (now - timedelta(days=3)).replace(minute=0, second=0)
+    with app.state.ctx.sessionmaker() as db:  # a rollup row, as the maintenance pass writes them
+        db.add(MetricRollup(organisation_id=org.organisation_id, hostname="HIST-1", resolution="hour", bucket=bucket,
+                            samples=12, cpu_min=1.0, cpu_avg=2.0, cpu_max=3.0, cpu_n=12, smart_worst="warning",
+                            updated_at=now))
+        db.commit()
+    week = client.get("/api/monitoring/hosts/HIST-1/history", headers=tech,
+                      params={"since": (now - timedelta(days=7)).isoformat()}).json()
+    assert week["resolution"] == "hour" and len(week["points"]) == 1
+    assert week["points"][0]["cpu"] == {"min": 1.0, "avg": 2.0, "max": 3.0}
+    assert week["points"][0]["smart_worst"] == "warning" and week["points"][0]["samples"] == 12
+    forced = client.get("/api/monitoring/hosts/HIST-1/history", headers=tech, params={"resolution": "raw"}).json()
+    assert forced["resolution"] == "raw"
+    wrong = client.get("/api/monitoring/hosts/HIST-1/history", headers={**tech, "Accept-Language": "de"},
+                       params={"since": now.isoformat(), "until": (now - timedelta(hours=1)).isoformat()})
+    assert wrong.status_code == 422 and "muss vor until" in wrong.json()["detail"]
+    bad = client.get("/api/monitoring/hosts/HIST-1/history", headers=tech, params={"resolution": "minute"})
+    assert bad.status_code == 422 and "resolution" in bad.json()["detail"]
+    assert client.get("/api/monitoring/hosts/NOPE/history", headers=tech).status_code == 404
+    assert client.get("/api/monitoring/hosts/HIST-1/history", headers=org.headers("sensor")).status_code == 403

@@ -115,6 +115,7 @@ ROUTE_ROLES: dict[str, frozenset[str] | str] = {
     "POST /api/monitoring/metrics/batch": ANY_KEY,
     "GET /api/monitoring/hosts": HUMAN,
     "GET /api/monitoring/hosts/{hostname}/metrics": HUMAN,
+    "GET /api/monitoring/hosts/{hostname}/history": HUMAN,
     "GET /api/monitoring/alerts": HUMAN,
     "POST /api/cases": HUMAN,
     "GET /api/cases/search": HUMAN,

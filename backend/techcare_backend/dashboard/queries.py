@@ -10,7 +10,8 @@ from typing import Any
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
-from ..models import Case, CaseStat, Host, HostTag, MetricSample
+from ..crud import metrics
+from ..models import Case, CaseStat, Host, HostTag
 from .alerts import ANTIVIRUS_ALERTS, ANTIVIRUS_INFO_ONLY
 
 __all__ = ["RANGES", "SORTS", "FleetPage", "fleet_page", "host_series", "recent_cases"]
@@ -19,9 +20,8 @@ SORTS = {"hostname": Host.hostname, "cpu": Host.cpu_percent, "ram": Host.ram_per
          "disk": Host.disk_max_percent, "last_seen": Host.last_seen, "updates": Host.pending_updates}
 STATUSES = ("all", "online", "overdue", "problems")
 RANGES = {"1h": timedelta(hours=1), "6h": timedelta(hours=6), "24h": timedelta(hours=24),
-          "7d": timedelta(days=7), "30d": timedelta(days=30)}
+          "7d": timedelta(days=7), "30d": timedelta(days=30), "90d": timedelta(days=90), "365d": timedelta(days=365)}
 MAX_POINTS = 720
-MAX_ROWS = 50_000
 
 
 @dataclass
@@ -114,26 +114,18 @@ def host_row(db: Session, *, organisation_id: str, hostname: str) -> Host | None
     return db.get(Host, (organisation_id, hostname))
 
 
-def _num(value: Any) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
-
-
 def host_series(db: Session, *, organisation_id: str, hostname: str, since: datetime,
-                until: datetime | None = None, max_points: int = MAX_POINTS) -> dict[str, Any]:
-    """CPU, RAM, swap and fullest-disk history of a host as parallel arrays (unix seconds), averaged into at most
-    ``max_points`` buckets so a month of minute samples stays a small page."""
-    stmt = select(MetricSample.ts, MetricSample.payload).where(
-        MetricSample.organisation_id == organisation_id, MetricSample.hostname == hostname, MetricSample.ts >= since)
-    if until is not None:
-        stmt = stmt.where(MetricSample.ts <= until)
-    rows = db.execute(stmt.order_by(MetricSample.ts.desc()).limit(MAX_ROWS)).all()[::-1]
-    points: list[tuple[float, float | None, float | None, float | None, float | None]] = []
-    for ts, payload in rows:
-        ts = ts if ts.tzinfo else ts.replace(tzinfo=UTC)
-        disks = [_num(d.get("percent")) for d in payload.get("disks") or [] if isinstance(d, dict)]
-        disks = [d for d in disks if d is not None]
-        points.append((ts.timestamp(), _num(payload.get("cpu_percent")), _num(payload.get("ram_percent")),
-                       _num(payload.get("swap_percent")), max(disks) if disks else None))
+                until: datetime | None = None, max_points: int = MAX_POINTS, retention_days: int = 30,
+                now: datetime | None = None) -> dict[str, Any]:
+    """CPU, RAM, swap and fullest-disk history of a host as parallel arrays (unix seconds) at the resolution the
+    range calls for (``crud.host_history``: raw samples for short ranges, hourly or daily rollups' averages for
+    long ones; ``resolution`` says which), averaged into at most ``max_points`` buckets."""
+    now = now or datetime.now(UTC)
+    history = metrics.host_history(db, organisation_id=organisation_id, hostname=hostname, since=since,
+                                   until=until or now, retention_days=retention_days, now=now)
+    points: list[tuple[Any, ...]] = [
+        (p["t"].timestamp(), p["cpu"]["avg"], p["ram"]["avg"], p["swap"]["avg"], p["disk"]["avg"])
+        for p in history["points"]]
     names = ("t", "cpu", "ram", "swap", "disk")
     if len(points) > max_points:
         start, end = points[0][0], points[-1][0]
@@ -149,8 +141,9 @@ def host_series(db: Session, *, organisation_id: str, hostname: str, since: date
                 row.append(round(sum(vals) / len(vals), 2) if vals else None)
             merged.append(tuple(row))
         points = merged
-    series = {n: [p[i] for p in points] for i, n in enumerate(names)}
-    series["samples"] = len(rows)
+    series: dict[str, Any] = {n: [p[i] for p in points] for i, n in enumerate(names)}
+    series["samples"] = sum(p["samples"] for p in history["points"])
+    series["resolution"] = history["resolution"]
     return series
 
 

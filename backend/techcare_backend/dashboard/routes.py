@@ -328,7 +328,8 @@ def host(request: Request, hostname: str) -> Response:
                 h=hostname))
         now = datetime.now(UTC)
         series = queries.host_series(db, organisation_id=sess.organisation_id, hostname=hostname,
-                                     since=now - queries.RANGES[chosen])
+                                     since=now - queries.RANGES[chosen], now=now,
+                                     retention_days=ctx.settings.metrics_retention_days)
         host_jobs = crud_jobs.host_jobs(db, organisation_id=sess.organisation_id, hostname=hostname, now=now,
                                         limit=HOST_JOBS_SHOWN)
         host_tags = crud_tags.host_tags(db, organisation_id=sess.organisation_id, hostname=hostname)
@@ -338,7 +339,7 @@ def host(request: Request, hostname: str) -> Response:
     overdue = (now - last_seen).total_seconds() > ctx.settings.host_overdue_seconds
     return _render(request, "host.html", sess=sess, host=row, last=row.last or {}, overdue=overdue,
                    ranges=list(queries.RANGES), chosen=chosen, series_json=json.dumps(series),
-                   samples=series["samples"], refresh=REFRESH_SECONDS, nav="fleet",
+                   samples=series["samples"], resolution=series["resolution"], refresh=REFRESH_SECONDS, nav="fleet",
                    disk_warning=ctx.settings.disk_warning_percent, host_jobs=host_jobs, host_tags=host_tags,
                    tags=tags, tag_notice=request.query_params.get("tagmsg") or "")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -30,6 +30,7 @@ from ...schemas import (
     UtcDatetime,
     bad_text,
 )
+from ...schemas_metrics import HostHistory, Resolution
 from .. import rawbody
 from .tags import TagQuery, record_sensor_facts
 from ..deps import (
@@ -183,12 +184,36 @@ def host_metrics(hostname: str, principal: HumanDep, session: SessionDep, lang: 
                  since: Annotated[UtcDatetime | None, Query(description="ISO 8601; naive = UTC")] = None,
                  until: Annotated[UtcDatetime | None, Query(description="ISO 8601; naive = UTC")] = None,
                  limit: Annotated[int, Query(ge=1, le=10000)] = 1000) -> list[dict]:
-    """A host's samples between ``since`` and ``until`` (ISO timestamps, naive = UTC), oldest first. The host
+    """A host's samples between ``since`` and ``until`` (ISO timestamps, naive = UTC), oldest first, as the sensor
+    sent them; samples are kept METRICS_RETENTION_DAYS (``/history`` reaches further, from rollups). The host
     name may contain ``/`` (hosts stored before names were checked stay readable)."""
     if not crud.host_exists(session, organisation_id=principal.organisation_id, hostname=hostname):
         raise ApiError(404, "NOT_FOUND", tr("Host {h} ist unbekannt.", "Host {h} is unknown.", lang, h=hostname))
     return crud.host_metrics(session, organisation_id=principal.organisation_id, hostname=hostname,
                              since=since, until=until, limit=limit)
+
+
+@router.get("/hosts/{hostname:path}/history", response_model=HostHistory, responses={404: {"model": ErrorPublic}})
+def host_history(hostname: str, principal: HumanDep, session: SessionDep, ctx: CtxDep, lang: LangDep,
+                 since: Annotated[UtcDatetime | None, Query(description="ISO 8601; default: 24 h before until")] = None,
+                 until: Annotated[UtcDatetime | None, Query(description="ISO 8601; default: now")] = None,
+                 resolution: Annotated[Resolution | None, Query(
+                     description="raw, hour or day; default: chosen by the range")] = None) -> dict[str, Any]:
+    """A host's CPU, RAM, swap and fullest-disk history (min/avg/max) and worst SMART state, oldest first. The range
+    decides the ``resolution`` unless one is asked: raw samples up to 2 days (within METRICS_RETENTION_DAYS),
+    hourly rollups up to 31 days, daily rollups beyond (kept METRICS_ROLLUP_RETENTION_DAYS)."""
+    now = datetime.now(UTC)
+    until = until or now
+    since = since or until - timedelta(hours=24)
+    if since >= until:
+        raise ApiError(422, "VALIDATION_ERROR", tr(
+            "since ({s}) muss vor until ({u}) liegen.", "since ({s}) must be before until ({u}).", lang,
+            s=since.isoformat(), u=until.isoformat()))
+    if not crud.host_exists(session, organisation_id=principal.organisation_id, hostname=hostname):
+        raise ApiError(404, "NOT_FOUND", tr("Host {h} ist unbekannt.", "Host {h} is unknown.", lang, h=hostname))
+    return crud.host_history(session, organisation_id=principal.organisation_id, hostname=hostname, since=since,
+                             until=until, resolution=resolution, now=now,
+                             retention_days=ctx.settings.metrics_retention_days)
 
 
 @router.get("/alerts", response_model=list[AlertPublic])
