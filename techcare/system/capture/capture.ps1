@@ -157,8 +157,11 @@ function Invoke-ProbeScript {
 
 # ---- facts (the shapes of techcare/system/_facts.py) ------------------------------------------------------
 
+# Seconds since 1970 from the difference to the epoch: DateTimeOffset.ToUnixTimeMilliseconds needs .NET 4.6, and
+# Windows PowerShell 5.1 also runs on .NET 4.5 (Windows 7 / 8.1 / Server 2012 with WMF 5.1).
+$UnixEpoch = New-Object System.DateTime -ArgumentList 1970, 1, 1, 0, 0, 0, ([System.DateTimeKind]::Utc)
 function Get-UnixTime([datetime]$When) {
-    return [Math]::Round(([DateTimeOffset]$When.ToUniversalTime()).ToUnixTimeMilliseconds() / 1000.0, 3)
+    return [Math]::Round(($When.ToUniversalTime() - $UnixEpoch).TotalSeconds, 3)
 }
 
 function Test-Administrator {
@@ -203,8 +206,9 @@ function Get-MetricsFact {
     $swap = $null
     $pages = @(Get-CimInstance -ClassName Win32_PageFileUsage)
     if ($pages.Count -gt 0) {
-        $swapTotal = [int64](($pages | Measure-Object -Property AllocatedBaseSize -Sum).Sum) * 1MB
-        $swapUsed = [int64](($pages | Measure-Object -Property CurrentUsage -Sum).Sum) * 1MB
+        # (Win32_PageFileUsage counts in MB; 1048576 spelled out: the grammar the tests parse with misreads "* 1MB")
+        $swapTotal = [int64](($pages | Measure-Object -Property AllocatedBaseSize -Sum).Sum) * 1048576
+        $swapUsed = [int64](($pages | Measure-Object -Property CurrentUsage -Sum).Sum) * 1048576
         $swapPercent = 0.0
         if ($swapTotal -gt 0) { $swapPercent = [Math]::Round($swapUsed * 100.0 / $swapTotal, 1) }
         $swap = [ordered]@{ total = $swapTotal; used = $swapUsed; percent = $swapPercent }
