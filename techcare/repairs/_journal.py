@@ -1,0 +1,258 @@
+"""The bytes of the write-ahead repair journal: sealed lines, complete durable appends, and reading with proof.
+
+One entry is one line of JSON ending in ``, "sum": "<32 hex>"}``: the first 128 bits of SHA-256 of the line
+without that field (the entry as it was before sealing). So a line is either exactly what was written, or it is
+damage — a flipped bit, a cut page, garbage — and never a different, believable entry.
+
+Appending (:func:`append`):
+- the whole line is written (``os.write`` may write less: the rest is written, a write of 0 bytes is an error),
+  then ``fsync``; only then does :func:`append` return, so a step runs only after its entry is on the disk;
+- a failed write (full disk, I/O error, read-only) cuts the file back to its size before (no half entry stays)
+  and raises :class:`JournalError`, naming the file and what to do;
+- a file whose last line is torn (a crash mid-write) is first closed with a newline and a ``torn_tail`` entry
+  (how many bytes the fragment had), so the new entry never merges into the fragment and a reader can tell a
+  crash's fragment from damage.
+
+Reading (:func:`read`): entries in write order plus what could not be proven: ``damaged`` line numbers (not
+UTF-8, not JSON, a checksum that does not match, an entry without checksum after sealed ones), ``unverified``
+entries (journals of versions before checksums: read, not counted as damage), and whether the last line is torn
+(a crash mid-write: the entry was never complete, so it did not count; not damage either).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import RepairError
+from ..i18n import tr
+
+__all__ = ["JournalError", "JournalRead", "append", "read", "seal"]
+
+_SUM = re.compile(rb', "sum": "([0-9a-f]{32})"\}$')
+_lock = threading.Lock()
+#: event of the entry that closes a torn last line before the next append
+TORN_TAIL = "torn_tail"
+
+
+class JournalError(RepairError):
+    """The journal cannot be written completely and durably: nothing may run. ``kind``: ``full``, ``readonly``,
+    ``unavailable`` or ``io``."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, *, path: Path | str, kind: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.path = str(path)
+        self.kind = kind
+
+
+def _digest(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()[:32]
+
+
+def seal(entry: dict[str, Any]) -> bytes:
+    """The journal line of ``entry`` (UTF-8, ending in a newline) with its checksum as the last field."""
+    body = json.dumps(entry, ensure_ascii=False, default=str).encode("utf-8")
+    if not body.endswith(b"}") or body == b"{}":
+        raise ValueError("a journal entry is a non-empty JSON object")
+    return body[:-1] + b', "sum": "' + _digest(body).encode() + b'"}\n'
+
+
+def _unseal(line: bytes) -> tuple[bytes, bool | None]:
+    """``(json_bytes, proven)``: proven True (checksum matches), False (it does not), None (no checksum)."""
+    match = _SUM.search(line)
+    if match is None:
+        return line, None
+    body = line[:match.start()] + b"}"
+    return body, _digest(body) == match.group(1).decode()
+
+
+def _error(exc: OSError, path: Path, action: tuple[str, str]) -> JournalError:
+    import errno
+
+    code = exc.errno
+    kind = {errno.ENOSPC: "full", errno.EDQUOT: "full", errno.EFBIG: "full", errno.EROFS: "readonly",
+            errno.EACCES: "unavailable", errno.EPERM: "unavailable", errno.EISDIR: "unavailable",
+            errno.ENOTDIR: "unavailable"}.get(code if code is not None else -1, "io")
+    fix = {"full": ("Der Datenträger ist voll: Platz schaffen, dann den Plan erneut ausführen.",
+                    "The disk is full: free some space, then run the plan again."),
+           "readonly": ("Der Datenträger ist schreibgeschützt: Schreibrechte herstellen, dann erneut ausführen.",
+                        "The disk is read-only: make it writable, then run again."),
+           "unavailable": ("Der Pfad muss eine schreibbare Datei sein (kein Ordner); Rechte prüfen.",
+                           "The path must be a writable file (not a directory); check the permissions."),
+           "io": ("Datenträger prüfen (Ereignisanzeige/dmesg), dann erneut ausführen.",
+                  "Check the disk (event log/dmesg), then run again.")}[kind]
+    return JournalError(tr("Änderungsprotokoll {p}: {a} fehlgeschlagen ({e}). Ohne vollständigen Eintrag läuft "
+                           "kein Schritt.", "Changelog {p}: {a} failed ({e}). Without a complete entry no step "
+                           "runs.", p=path, a=tr(*action), e=exc.strerror or exc),
+                        path=path, kind=kind, hint=tr(*fix))
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        if written <= 0:
+            import errno
+
+            raise OSError(errno.EIO, "short write (0 bytes)")
+        view = view[written:]
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def append(path: Path, line: bytes, *, torn_entry: dict[str, Any] | None = None) -> None:
+    """Append one sealed ``line`` completely and durably, or raise :class:`JournalError` leaving the file as it
+    was. ``torn_entry``: the fields of the ``torn_tail`` entry written first when the last line is torn."""
+    if not line.endswith(b"\n"):
+        raise ValueError("a journal line ends with a newline")
+    with _lock:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            new = not path.exists()
+            fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise _error(exc, path, ("Öffnen", "opening")) from None
+        try:
+            size = os.fstat(fd).st_size
+            data = line
+            if size:
+                fragment = _torn_length(fd, size)
+                if fragment:
+                    marker = dict(torn_entry or {})
+                    marker.update(event=TORN_TAIL, bytes=fragment)
+                    data = b"\n" + seal(marker) + line
+            try:
+                _write_all(fd, data)
+                os.fsync(fd)
+            except OSError as exc:
+                try:   # no half entry may stay: back to the size before (a torn fragment stays a torn tail)
+                    os.ftruncate(fd, size)
+                    os.fsync(fd)
+                except OSError:
+                    pass
+                raise _error(exc, path, ("Schreiben eines Eintrags", "writing an entry")) from None
+        finally:
+            os.close(fd)
+        if new:
+            _fsync_dir(path.parent)
+
+
+def _torn_length(fd: int, size: int) -> int:
+    """Bytes after the last newline (0: the file ends with a complete line)."""
+    tail = b""
+    offset = size
+    while offset > 0:
+        start = max(0, offset - 4096)
+        chunk = os.pread(fd, offset - start, start) if hasattr(os, "pread") else _read_at(fd, start, offset - start)
+        newline = chunk.rfind(b"\n")
+        if newline >= 0:
+            return len(chunk) - newline - 1 + len(tail)
+        tail = chunk + tail
+        offset = start
+    return len(tail)
+
+
+def _read_at(fd: int, start: int, length: int) -> bytes:  # Windows: no pread
+    os.lseek(fd, start, os.SEEK_SET)
+    return os.read(fd, length)
+
+
+@dataclass
+class JournalRead:
+    """What one journal file says, and what of it cannot be proven."""
+
+    path: Path
+    entries: list[dict[str, Any]] = field(default_factory=list)
+    #: line numbers (from 1) that are damage: not UTF-8, not JSON, wrong checksum, unsealed after sealed ones
+    damaged: list[int] = field(default_factory=list)
+    #: entries without checksum (written before checksums existed): read, not proven
+    unverified: int = 0
+    #: the last line is incomplete (a crash mid-write): that entry never counted
+    torn_tail: bool = False
+    #: torn fragments closed by a later append (each followed by a ``torn_tail`` entry): crashes, not damage
+    torn_closed: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.damaged
+
+    def message(self, lang: str | None = None) -> str:
+        """One sentence for the changelog, the undo and the report: which lines are damaged and what follows."""
+        if not self.damaged:
+            return ""
+        lines = ", ".join(str(n) for n in self.damaged[:10]) + (" …" if len(self.damaged) > 10 else "")
+        return tr("Das Änderungsprotokoll {f} ist beschädigt (Zeile {l}): was dort stand, ist verloren. Die "
+                  "Angaben dieser Sitzung sind unvollständig; ein automatisches Zurücknehmen ist gesperrt, weil "
+                  "der Zustand der Schritte nicht belegt ist. Bitte von Hand prüfen.",
+                  "The changelog {f} is damaged (line {l}): what stood there is lost. This session's record is "
+                  "incomplete; automatic undo is blocked because the steps' state cannot be proven. Please check "
+                  "by hand.", lang, f=self.path.name, l=lines)
+
+
+def read(path: Path) -> JournalRead:
+    """Read one journal file (missing: empty). Never raises for damage; an unreadable file (a directory, no
+    permission) raises :class:`JournalError`."""
+    result = JournalRead(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return result
+    except OSError as exc:
+        raise _error(exc, path, ("Lesen", "reading")) from None
+    lines = data.split(b"\n")
+    if lines and lines[-1]:
+        result.torn_tail = True
+    lines = lines[:-1]   # the part after the last newline: empty, or the torn tail
+    sealed_seen = False
+    pending_bad: tuple[int, int] | None = None   # (line, bytes) of a bad line that may be a closed torn fragment
+    for number, raw in enumerate(lines, 1):
+        if not raw.strip():
+            continue
+        entry, proven = _parse(raw)
+        if pending_bad is not None:
+            if entry is not None and proven and entry.get("event") == TORN_TAIL and entry.get("bytes") == pending_bad[1]:
+                result.torn_closed += 1
+            else:
+                result.damaged.append(pending_bad[0])
+            pending_bad = None
+        if entry is None or proven is False or (proven is None and sealed_seen):
+            pending_bad = (number, len(raw))
+            continue
+        if proven:
+            sealed_seen = True
+        else:
+            result.unverified += 1
+        result.entries.append(entry)
+    if pending_bad is not None:
+        result.damaged.append(pending_bad[0])
+    return result
+
+
+def _parse(raw: bytes) -> tuple[dict[str, Any] | None, bool | None]:
+    body, proven = _unseal(raw)
+    try:
+        entry = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return None, None
+    if not isinstance(entry, dict):
+        return None, None
+    return entry, proven
