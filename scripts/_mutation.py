@@ -19,7 +19,7 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -30,24 +30,14 @@ SKIP_TOP = {".git", ".venv", "test-artifacts", "mutants", ".mutmut-cache", ".pyt
 
 
 @dataclass(frozen=True)
-class Region:
-    """Only mutants changing lines from the line holding ``start`` up to (not including) the one holding ``end``."""
-
-    function: str
-    start: str
-    end: str
-
-
-@dataclass(frozen=True)
 class Target:
     description: str
     source_path: str                       # what mutmut copies and imports from mutants/
     files: tuple[str, ...]                 # files mutmut mutates (the others are copied unchanged)
     tests: tuple[str, ...]                 # the tests that cover them
-    functions: tuple[str, ...] = ()        # mutant-name prefixes that count ("" = every function of the files)
-    regions: tuple[Region, ...] = ()       # parts of longer functions that count
-    extra_path: str = ""                   # put mutants/<extra_path> first on sys.path (the backend package)
-    notes: list[str] = field(default_factory=list)
+    functions: tuple[str, ...] = ()        # mutant-name prefixes that count (empty: every function of the files)
+    origin: str = ""                       # where source_path lives in the checkout, when elsewhere (the backend
+                                           # package is copied to the top so its module names match)
 
 
 PLAN = "techcare.repairs._plan."
@@ -61,8 +51,8 @@ TARGETS: dict[str, Target] = {
         ("tests/repairs/test_repairs_approval.py", "tests/repairs/test_restore_point_rules.py",
          "tests/repairs/test_repairs_run.py", "tests/repairs/test_approval_mutants.py"),
         functions=(PLAN + "x_parse_approval__", PLAN + "x__require_restore_point__", PLAN + "xǁPlanǁfingerprint__",
-                   PLAN + "xǁPlanǁapproved__", PLAN + "x__with_restore_point__"),
-        regions=(Region(EXEC + "x_run_plan__", "steps = plan.approved(", "host = plan.host"),)),
+                   PLAN + "xǁPlanǁapproved__", PLAN + "x__with_restore_point__", EXEC + "x__check_approval__",
+                   EXEC + "x__admin_steps__", EXEC + "x__refusals__")),
     "license": Target(
         "client licence (techcare/license.py)",
         "techcare", ("techcare/license.py",),
@@ -70,12 +60,12 @@ TARGETS: dict[str, Target] = {
     "spool": Target(
         "sensor spool (techcare/monitoring/spool.py)",
         "techcare", ("techcare/monitoring/spool.py",),
-        ("tests/client/test_sensor.py", "tests/monitoring/test_spool_mutants.py")),
+        ("tests/client/test_sensor.py", "tests/client/test_spool_durability.py", "tests/monitoring/test_spool_mutants.py")),
     "backend-license": Target(
         "backend licence decision (backend/techcare_backend/core/licensing.py)",
-        "backend/techcare_backend", ("backend/techcare_backend/core/licensing.py",),
+        "techcare_backend", ("techcare_backend/core/licensing.py",),
         ("tests/backend/test_backend_licenses.py", "tests/backend/test_license_decision_mutants.py"),
-        extra_path="backend"),
+        origin="backend/techcare_backend"),
     "remote-jobs": Target(
         "remote-job verification (executor checks + techcare/signing.py)",
         "techcare", ("techcare/monitoring/executor.py", "techcare/signing.py"),
@@ -105,6 +95,9 @@ def prepare(name: str, target: Target, work: Path, fresh: bool) -> None:
     tops = sorted(p.name for p in REPO.iterdir() if p.name not in SKIP_TOP)
     subprocess.run(["rsync", "-a", "--delete", "--exclude=__pycache__", "--exclude=*.pyc", "--exclude=mutants",
                     *[str(REPO / t) for t in tops], str(work) + "/"], check=True)
+    if target.origin:
+        subprocess.run(["rsync", "-a", "--delete", "--exclude=__pycache__", "--exclude=*.pyc",
+                        str(REPO / target.origin) + "/", str(work / target.source_path) + "/"], check=True)
     missing = [t for t in target.tests if not (REPO / t).exists()]
     tests = [t for t in target.tests if t not in missing]
     for t in missing:
@@ -112,27 +105,20 @@ def prepare(name: str, target: Target, work: Path, fresh: bool) -> None:
     settings = {
         "source_paths": [target.source_path],
         "only_mutate": list(target.files),
-        "also_copy": also_copy(target.source_path, tops),
+        "also_copy": [t for t in tops if t not in {target.source_path, "tests", "pyproject.toml"}],
         "pytest_add_cli_args_test_selection": tests,
         "pytest_add_cli_args": ["-p", "no:cacheprovider", "-p", "no:randomly"],
         "use_git_change_detection": False,
     }
+    checkout_files = [f.replace(target.source_path, target.origin, 1) if target.origin else f for f in target.files]
+    dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--", *checkout_files],
+                           capture_output=True, text=True).stdout.strip()
+    (work / "source-commit.txt").write_text(_git_head() + (" + uncommitted changes in " + ", ".join(
+        line[3:] for line in dirty.splitlines()) if dirty else "") + "\n", "utf-8")
     lines = ["", "[tool.mutmut]  # written by scripts/mutation for target " + name]
     lines += [f"{k} = {json.dumps(v)}" for k, v in settings.items()]
     (work / "pyproject.toml").write_text((REPO / "pyproject.toml").read_text("utf-8") + "\n".join(lines) + "\n",
                                          "utf-8")
-
-
-def also_copy(source_path: str, tops: list[str]) -> list[str]:
-    """Everything the tests may read besides the mutated package (mutmut copies ``tests/`` and pyproject itself);
-    never the package itself, whose copy in mutants/ would overwrite the mutated files."""
-    parts = source_path.split("/")
-    out = [t for t in tops if t not in {parts[0], "tests", "pyproject.toml"}]
-    for depth in range(1, len(parts)):
-        parent = REPO.joinpath(*parts[:depth])
-        out += sorted(str(p.relative_to(REPO)) for p in parent.iterdir()
-                      if p.name != parts[depth] and p.name != "__pycache__")
-    return out
 
 
 # ---- which mutants count -----------------------------------------------------------------------------------------
@@ -177,39 +163,9 @@ def change_of(mutant: str, path: str) -> tuple[list[int], list[str], list[str]]:
     return numbers, removed, added
 
 
-def original_lines(function_prefix: str, path: str) -> list[str]:
-    from mutmut.mutation.diff_apply import read_mutants_module, read_original_function
-
-    import libcst as cst
-
-    module = read_mutants_module(path)
-    any_name = function_prefix + "mutmut_1"
-    return cst.Module([read_original_function(module, any_name)]).code.strip().split("\n")
-
-
 def selected(target: Target, mutants: dict[str, tuple[str, int | None]]) -> list[str]:
-    names = []
-    for name in mutants:
-        if not target.functions and not target.regions:
-            names.append(name)
-        elif any(name.startswith(p) for p in target.functions):
-            names.append(name)
-    for region in target.regions:
-        members = [n for n in mutants if n.startswith(region.function)]
-        if not members:
-            raise SystemExit(f"region {region.function}: no such function any more - update scripts/_mutation.py")
-        lines = original_lines(region.function, mutants[members[0]][0])
-        starts = [i for i, t in enumerate(lines, 1) if region.start in t]
-        ends = [i for i, t in enumerate(lines, 1) if region.end in t]
-        if not starts or not ends:
-            raise SystemExit(f"region {region.function}: marker {region.start!r} or {region.end!r} not found - "
-                             "update scripts/_mutation.py")
-        low, high = starts[0], ends[0]
-        for n in members:
-            numbers, _, _ = change_of(n, mutants[n][0])
-            if numbers and all(low <= x < high for x in numbers):
-                names.append(n)
-    return sorted(set(names), key=_natural)
+    names = [n for n in mutants if not target.functions or n.startswith(target.functions)]
+    return sorted(names, key=_natural)
 
 
 def _natural(name: str) -> tuple[str, int]:
@@ -245,14 +201,9 @@ def generate(jobs: int) -> None:
     mm.create_mutants(jobs)
 
 
-def run(names: list[str], jobs: int, extra_path: str) -> None:
-    import importlib
-
+def run(names: list[str], jobs: int) -> None:
     import mutmut.__main__ as mm
 
-    if extra_path:
-        sys.path.insert(0, str(Path("mutants", extra_path).resolve()))
-        importlib.invalidate_caches()
     try:
         mm._run(names, jobs)
     except SystemExit as exc:  # mutmut exits on a failing clean run; say so and stop
@@ -285,7 +236,8 @@ def report(name: str, target: Target, command: str, started: float) -> int:
     print(f"## {name}: {target.description}")
     print(f"date:        {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}")
     print(f"command:     {command}")
-    print(f"commit:      {_git_head()}")
+    source = Path("source-commit.txt")
+    print(f"source:      {source.read_text('utf-8').strip() if source.exists() else '?'}")
     print(f"mutants:     {total}")
     print(f"killed:      {counts.get('killed', 0)}")
     print(f"timeout:     {counts.get('timeout', 0)}")
@@ -377,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
             say(f"[{name}] {len(chosen)} Mutanten testen ({args.jobs} gleichzeitig) …",
                 f"[{name}] testing {len(chosen)} mutants ({args.jobs} at a time) …")
             if chosen:
-                run(chosen, args.jobs, target.extra_path)
+                run(chosen, args.jobs)
         if not work.exists():
             parser.error(f"no results in {work}; run scripts/mutation {name} first")
         os.chdir(work)
