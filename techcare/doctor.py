@@ -143,6 +143,7 @@ class Doctor:
                 self.check_api_key()
         self.check_license()
         self.check_spool()
+        self.check_journals()
         self.check_password()
         self.check_driver_prerequisites()
         return self.checks
@@ -407,6 +408,53 @@ class Doctor:
                                                     "prüfen; nichts geht verloren, er sendet nach.",
                                                     "The sensor cannot reach the backend: check the network and "
                                                     "TECHCARE_API_KEY; nothing is lost, it catches up.")))
+        else:
+            self.add(Check(name, "ok", detail))
+
+    def check_journals(self) -> None:
+        """The repair journals (one per session): damaged lines, files that cannot be read."""
+        from .repairs._journal import JournalError, read
+
+        name = tr("Änderungsprotokolle", "Changelogs")
+        folder = self.settings.changelogs_dir
+        if not folder.exists():
+            self.add(Check(name, "skip", tr("noch keine Reparatursitzung", "no repair session yet")))
+            return
+        if not folder.is_dir():
+            self.add(Check(name, "fail", tr("{p} ist kein Ordner", "{p} is not a directory", p=folder),
+                           tr("Die Datei beiseitelegen; TechCare legt den Ordner neu an.",
+                              "Move the file aside; TechCare creates the directory again.")))
+            return
+        files = sorted(folder.glob("*.jsonl"))
+        damaged: list[str] = []
+        unreadable: list[str] = []
+        unverified = 0
+        for path in files:
+            try:
+                result = read(path)
+            except JournalError as exc:
+                unreadable.append(f"{path.name} ({exc.message})")
+                continue
+            unverified += result.unverified
+            if result.damaged:
+                damaged.append(tr("{s} Zeile {l}", "{s} line {l}", s=path.stem,
+                                  l=", ".join(str(n) for n in result.damaged[:10])))
+        detail = tr("{n} Sitzungen", "{n} sessions", n=len(files))
+        if unverified:
+            detail += tr(", {u} Einträge ohne Prüfsumme (ältere Version)", ", {u} entries without checksum (older "
+                         "version)", u=unverified)
+        if unreadable:
+            self.add(Check(name, "fail", detail + "; " + tr("nicht lesbar: ", "cannot be read: ") + "; ".join(unreadable),
+                           tr("Rechte prüfen; der Pfad muss eine Datei sein.",
+                              "Check the permissions; the path must be a file.")))
+        elif damaged:
+            self.add(Check(name, "warn", detail + "; " + tr("beschädigt: ", "damaged: ") + "; ".join(damaged),
+                           tr("Was in diesen Zeilen stand, ist verloren: Bericht und Undo dieser Sitzungen sagen es, "
+                              "automatisches Zurücknehmen ist dort gesperrt. Die Schritte von Hand prüfen; häufige "
+                              "Schäden deuten auf einen defekten Datenträger (SMART prüfen).",
+                              "What stood on these lines is lost: the report and undo of these sessions say so, "
+                              "automatic undo is blocked there. Check the steps by hand; frequent damage points to a "
+                              "failing disk (check SMART).")))
         else:
             self.add(Check(name, "ok", detail))
 

@@ -91,3 +91,32 @@ def test_a_journal_that_is_a_directory_or_read_only_is_a_clear_error(tmp_path):
             append(ro / "j.jsonl", seal(entry(2)))
         assert caught.value.kind in ("readonly", "unavailable")
     assert len(read(ro / "j.jsonl").entries) == 1
+
+
+def test_doctor_names_damaged_and_unreadable_journals(tmp_path):
+    from techcare.config import load_settings
+    from techcare.doctor import Doctor
+    from techcare.system.runner import ReplayRunner
+
+    settings = load_settings(techcare_home=str(tmp_path / "h"), techcare_data_dir=str(tmp_path / "data"))
+    folder = settings.changelogs_dir
+    folder.mkdir(parents=True)
+    good = folder / "20261202T100000Z-aaaaaa-1111.jsonl"
+    bad = folder / "20261202T110000Z-bbbbbb-2222.jsonl"
+    for path in (good, bad):
+        for n in (1, 2, 3):
+            append(path, seal(entry(n)))
+    bad.write_bytes(bad.read_bytes().replace(b'"step": 2', b'"step": 7'))
+
+    def journals():
+        doctor = Doctor(settings, runner=ReplayRunner(platform="linux"))
+        doctor.check_journals()
+        return doctor.checks[-1]
+
+    check = journals()
+    assert check.status == "warn" and "20261202T110000Z-bbbbbb-2222 Zeile 2" in check.detail
+    assert "aaaaaa" not in check.detail and "gesperrt" in check.fix
+    bad.unlink()
+    bad.mkdir()
+    check = journals()
+    assert check.status == "fail" and bad.name in check.detail
