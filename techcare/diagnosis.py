@@ -652,10 +652,13 @@ def findings_from_results(results: dict[str, R.ProbeResult], os_name: str,
 def driver_findings(runner: CommandRunner | None = None, *, report: DriverReport | None = None,
                     use_sources: bool = True) -> list[Finding]:
     """Findings of area ``drivers``: one per outdated driver whose update is CRITICAL (``critical``;
-    ``warning`` when only the release date says it is newer) with the repair ``drivers.install_update`` and its
-    ``repair_params``; otherwise one ``ok``/``unknown`` summary finding. ``use_sources=False`` skips the OS
-    update sources (a Windows Update search can take minutes) and uses only the custom database. Never raises."""
-    from .tools.drivers.core import build_report
+    ``warning`` when only the release date says it is newer) with the repair that installs it
+    (:func:`techcare.tools.drivers.repair_for`: ``drivers.install_update`` for an OS source,
+    ``drivers.install_vendor_package`` for an own-database entry with a checked package, none for an entry
+    without one) and its ``repair_params``; otherwise one ``ok``/``unknown`` summary finding.
+    ``use_sources=False`` skips the OS update sources (a Windows Update search can take minutes) and uses only
+    the custom database. Never raises."""
+    from .tools.drivers.core import build_report, repair_for
     from .tools.drivers.render import source_name
 
     try:
@@ -669,7 +672,7 @@ def driver_findings(runner: CommandRunner | None = None, *, report: DriverReport
             continue
         data = row.to_dict()
         hwid = data["hardware_id"] or ""
-        params = {"source": row.offer.source, "update_id": row.update_id, "hardware_id": hwid}
+        repair = repair_for(row)
         current = data["installed_version"] or "?"
         latest = data["latest_version"] or "?"
         device = data["device"]
@@ -681,7 +684,8 @@ def driver_findings(runner: CommandRunner | None = None, *, report: DriverReport
             evidence={k: data[k] for k in ("device", "hardware_id", "installed_version", "latest_version",
                                            "importance", "source", "status", "basis", "note", "install_hint",
                                            "download_url")},
-            repairs=["drivers.install_update"], repair_params={"drivers.install_update": params}, probe="drivers"))
+            repairs=[repair[0]] if repair else [], repair_params={repair[0]: repair[1]} if repair else {},
+            probe="drivers"))
     if findings:
         return findings
     stats = rep.stats()

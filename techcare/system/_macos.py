@@ -17,7 +17,8 @@ Rules worth knowing (see the docstrings for the details):
 - services: ``launchctl list``; a job counts as failed only when it is not running now and its last exit says
   it failed — a positive exit status for third-party jobs, a crash signal for any job (see :func:`parse_launchctl_list`).
 - pending updates / reboot: ``softwareupdate -l`` in the 10.15+ and the older format ("No new software
-  available." arrives on stderr with exit 0).
+  available." arrives on stderr with exit 0). Firmware and device-driver packages Apple ships through the same
+  channel (:func:`apple_update_kind`) are driver updates: the driver report lists them, pending updates do not.
 - events: ``log show --last 1h --predicate 'messageType == error' --style json``, newest 5.
 - SMART: ``diskutil list -plist`` -> physical whole disks -> ``diskutil info -plist diskN`` (SMARTStatus,
   plus the NVMe health keys Apple publishes under ``SMARTDeviceSpecificKeysMayVaryNotGuaranteed``).
@@ -488,6 +489,28 @@ _OLD_DETAIL = re.compile(r"^(?P<title>.*?),?\s*\((?P<version>[^()]*)\),\s*(?P<si
 _SECURITY_WORDS = ("security", "xprotect", "mrt", "gatekeeper")
 
 
+#: Apple ships firmware (EFI/SMC/Boot ROM, the T2's bridgeOS, displays, Thunderbolt) and device drivers
+#: (printer and scanner software) through Software Update too. Labels are language-independent identifiers in
+#: CamelCase (``MacBookAirEFIUpdate2.4-2.4``, ``BridgeOSUpdateCustomer``, ``HewlettPackardPrinterDrivers-5.1``);
+#: titles are in the Mac's language (``Firmware-Update``, ``Druckersoftware``), so both are read.
+_FIRMWARE_LABEL = re.compile(r"EFI|SMC|BridgeOS|Firmware|BootROM|Bootrom")
+_FIRMWARE_TITLE = re.compile(r"\b(firmware\w*|efi|smc|bridgeos|boot ?rom)\b", re.I)
+_DRIVER_LABEL = re.compile(r"Printer|Drivers?(?![a-z])|Scanner")
+_DRIVER_TITLE = re.compile(r"\b(printer|drivers?|scanner|drucker\w*|\w*treiber\w*|scan\w*software)\b", re.I)
+
+
+def apple_update_kind(label: str, title: str = "") -> str | None:
+    """``"firmware"`` or ``"driver"`` when a Software Update item is a firmware or device-driver package,
+    ``None`` for everything else (macOS updates and upgrades, Safari, security and data updates, apps, tools):
+    those are pending updates, never driver updates."""
+    label, title = label or "", title or ""
+    if _FIRMWARE_LABEL.search(label) or _FIRMWARE_TITLE.search(title):
+        return "firmware"
+    if _DRIVER_LABEL.search(label) or _DRIVER_TITLE.search(title):
+        return "driver"
+    return None
+
+
 def _field(details: str, name: str) -> str | None:
     match = re.search(rf"(?:^|,)\s*{name}:\s*([^,]*)", details)
     return match.group(1).strip() if match else None
@@ -583,7 +606,7 @@ def _mac_version(runner: CommandRunner) -> str | None:
 def _listing_state(result: CommandResult) -> str:
     """``updates`` | ``none`` | ``failed`` for a ``softwareupdate -l`` run."""
     text = _text(result)
-    if "no new software available" in text.lower():
+    if "no new software available" in text.lower() or "keine neue software verfügbar" in text.lower():
         return "none"
     if "Software Update found the following" in text or re.search(r"(?m)^\s*[*-]\s+Label:|^\s+\*\s", text):
         return "updates"
@@ -613,11 +636,29 @@ def _update_listing(runner: CommandRunner, probe: str) -> tuple[list[PackageUpda
     return updates, None
 
 
+def softwareupdate_listing(runner: CommandRunner) -> CommandResult:
+    """The ``softwareupdate -l`` answer, shared by the probes and the driver report's Apple source (one run
+    per diagnosis; concurrent callers wait for the first)."""
+    return _run_shared(runner, UPDATE_LIST_ARGV, UPDATE_LIST_TIMEOUT)
+
+
 def pending_updates(runner: CommandRunner) -> ProbeResult:
+    """Offered updates without the firmware and driver packages (:func:`apple_update_kind`): those are the
+    driver report's, and nothing is reported twice; ``detail`` says how many were left to it."""
     updates, problem = _update_listing(runner, "pending_updates")
     if problem is not None:
         return problem
-    return ProbeResult("pending_updates", "ok", PendingUpdates("softwareupdate", updates or []),
+    system = [u for u in updates or [] if apple_update_kind(u.name, u.source) is None]
+    drivers = len(updates or []) - len(system)
+    if drivers == 1:
+        detail: Message | str = msg("1 Firmware-/Treiber-Update steht im Treiberbericht.",
+                                    "1 firmware/driver update is listed in the driver report.")
+    elif drivers:
+        detail = msg("{n} Firmware-/Treiber-Updates stehen im Treiberbericht.",
+                     "{n} firmware/driver updates are listed in the driver report.", n=drivers)
+    else:
+        detail = ""
+    return ProbeResult("pending_updates", "ok", PendingUpdates("softwareupdate", system, detail=detail),
                        source="softwareupdate")
 
 

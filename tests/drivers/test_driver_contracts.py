@@ -100,16 +100,20 @@ def test_html_and_rich_renderings():
     r.add_command(
         list(_macos.SOFTWAREUPDATE_ARGV),
         0,
-        "* Label: Safari17.2\n\tTitle: Safari, Version: 17.2, Size: 151490KiB, Recommended: YES, \n",
+        "* Label: Safari17.2\n\tTitle: Safari, Version: 17.2, Size: 151490KiB, Recommended: YES, \n"
+        "* Label: HewlettPackardPrinterDrivers-5.1\n\tTitle: HP Printer Software Update, Version: 5.1, "
+        "Size: 623148KiB, Recommended: YES, \n",
     )
     set_language("en")
     rep = build_report(runner=r)
     html = rep._repr_html_()
-    assert "techcare-drivers" in html and "Safari" in html and "RECOMMENDED" in html
+    assert "techcare-drivers" in html and "HP Printer Software Update" in html and "RECOMMENDED" in html
+    assert "Safari" not in html  # a pending update, not a driver update
     console = Console(record=True, width=100)
     console.print(rep)
     text = console.export_text()
-    assert "🟡 1. Safari" in text and "Available: 17.2" in text and "SPExtensionsDataType: unavailable" in text
+    assert "🟡 1. HP Printer Software Update" in text and "Available: 5.1" in text
+    assert "SPExtensionsDataType: unavailable" in text
 
 
 def test_database_is_parsed_once_per_file_version(monkeypatch: pytest.MonkeyPatch):

@@ -183,12 +183,16 @@ def test_powershell_command_shape():
 
 @pytest.mark.parametrize("name", ["softwareupdate_mojave.txt", "softwareupdate_catalina.txt"])
 def test_softwareupdate_both_formats(name):
-    offers = _macos.parse_softwareupdate(text(name))
+    offers = _macos.parse_softwareupdate(text(name), include_all=True)
     assert [o.update_id for o in offers][2:] == ["BridgeOSUpdateCustomer", "iCal-1.0.2"]
     assert [o.importance for o in offers] == ["RECOMMENDED", "CRITICAL", "CRITICAL", "OPTIONAL"]
     assert offers[3].latest_version == "1.0.2" and offers[3].name == "iCal"
     assert offers[2].category == "Firmware" and offers[2].details["action"] == "shut down"
     assert "softwareupdate -i" in offers[0].install_hint()
+    assert [o.details["kind"] for o in offers] == [None, None, "firmware", None]
+    # as driver updates only the T2 firmware counts; Xcode tools, the macOS beta and iCal are pending updates
+    (firmware,) = _macos.parse_softwareupdate(text(name))
+    assert firmware.update_id == "BridgeOSUpdateCustomer" and firmware.importance == "CRITICAL"
 
 
 def test_softwareupdate_nothing_on_stderr():

@@ -168,8 +168,9 @@ def test_macos_report():
     kext = frame[frame.driver == "com.paragon-software.filesystems.ntfs"].iloc[0]
     assert kext.status == "current"
     available = frame[frame.status == "available"]
-    assert list(available.source) == ["apple"] * 4
-    assert set(available.importance) == {"CRITICAL", "RECOMMENDED", "OPTIONAL"}
+    # of the four Apple updates only the T2 firmware is a driver update (the rest: pending updates)
+    assert list(available.source) == ["apple"] and list(available.device) == ["BridgeOSUpdateCustomer"]
+    assert list(available.importance) == ["CRITICAL"] and list(available.category) == ["Firmware"]
 
 
 def test_linux_replay_with_fwupd():

@@ -1,5 +1,9 @@
 """macOS: kernel extensions (``system_profiler SPExtensionsDataType -json``), system extensions
-(``systemextensionsctl list``) and Apple updates (``softwareupdate -l``, both output formats).
+(``systemextensionsctl list``) and Apple's firmware and driver updates (``softwareupdate -l``, both output
+formats). Of Apple's updates only firmware and device-driver packages are driver updates
+(:func:`techcare.system._macos.apple_update_kind`); macOS updates and upgrades, Safari, security and data updates
+are pending updates, which the ``pending_updates`` probe reports - from the same (shared) ``softwareupdate -l``
+run, so nothing is reported twice and a capture records Apple's answer once.
 
 The kext inventory keeps loaded extensions and every third-party one (Apple's several hundred unloaded
 kexts are not drivers of this machine's hardware). Values come as ``spext_yes``/``spext_no`` or plain
@@ -13,6 +17,7 @@ import re
 from typing import Any
 
 from ...i18n import Message, msg
+from ...system._macos import apple_update_kind, softwareupdate_listing
 from ...system.records import command_problem
 from ...system.runner import CommandRunner
 from .records import InstalledDriver, SourceStatus, UpdateOffer
@@ -155,10 +160,11 @@ _OLD_LABEL = re.compile(r"^\s+[*-] (?P<label>.+?)\s*$")
 _OLD_DETAIL = re.compile(r"^\s+(?P<title>.+?),? \((?P<version>[^)]*)\),? (?P<size>\d+K)(?P<flags>.*)$")
 
 
-def parse_softwareupdate(stdout: str, stderr: str = "") -> list[UpdateOffer]:
+def parse_softwareupdate(stdout: str, stderr: str = "", *, include_all: bool = False) -> list[UpdateOffer]:
     """``softwareupdate -l`` in the 10.15+ form (``* Label:`` + ``Title: .., Version: .., Recommended: YES,
     Action: restart,``) and the older one (``   * label`` + ``title (version), 199140K [recommended] [restart]``).
-    ``No new software available.`` (on stderr) -> ``[]``."""
+    ``No new software available.`` (on stderr) -> ``[]``. Only firmware and driver packages unless
+    ``include_all`` (``details["kind"]``: firmware | driver | None)."""
     offers: list[UpdateOffer] = []
     lines = stdout.replace("\r\n", "\n").split("\n")
     pending: str | None = None
@@ -203,7 +209,7 @@ def parse_softwareupdate(stdout: str, stderr: str = "") -> list[UpdateOffer]:
         match = _OLD_LABEL.match(line)
         if match and not line.lstrip().startswith(("* Label:", "- Label:")):
             pending = match.group("label")
-    return offers
+    return offers if include_all else [o for o in offers if o.details["kind"]]
 
 
 def _apple_offer(label: str, title: str, version: str | None, recommended: bool, action: str, size: str) -> UpdateOffer:
@@ -215,7 +221,8 @@ def _apple_offer(label: str, title: str, version: str | None, recommended: bool,
         importance = "RECOMMENDED"
     else:
         importance = "OPTIONAL"
-    category = "Firmware" if "bridgeos" in label.lower() or "firmware" in title.lower() else "System"
+    kind = apple_update_kind(label, title)
+    category = {"firmware": "Firmware", "driver": "Driver"}.get(kind or "", "System")
     return UpdateOffer(
         source="apple",
         name=title,
@@ -227,7 +234,7 @@ def _apple_offer(label: str, title: str, version: str | None, recommended: bool,
         update_id=label,
         notes=title,
         source_says_newer=True,
-        details={"recommended": recommended, "action": action or None, "size": size or None},
+        details={"recommended": recommended, "action": action or None, "size": size or None, "kind": kind},
     )
 
 
@@ -264,10 +271,25 @@ def _failure(name: str, result, tool: str) -> SourceStatus:
 
 
 def update_offers(runner: CommandRunner) -> tuple[list[UpdateOffer], list[SourceStatus]]:
-    result = runner.run(list(SOFTWAREUPDATE_ARGV), timeout=300)
+    """Apple's firmware and driver packages; the shared ``softwareupdate -l`` answer of the probes is reused."""
+    result = softwareupdate_listing(runner)
     if not result.ok:
         return [], [_failure("apple", result, "softwareupdate")]
-    offers = parse_softwareupdate(result.stdout, result.stderr)
-    none_new = not offers and "No new software" in (result.stderr + result.stdout)
-    detail = msg("Keine neue Software verfügbar.", "No new software available.") if none_new else ""
+    listed = parse_softwareupdate(result.stdout, result.stderr, include_all=True)
+    offers = [o for o in listed if o.details["kind"]]
+    text = result.stderr + result.stdout
+    if not listed and "found the following" in text:
+        return [], [SourceStatus("apple", "error", msg("softwareupdate listete Updates in einem unbekannten Format",
+                                                       "softwareupdate listed updates in an unknown format"))]
+    if not listed and ("No new software" in text or "Keine neue Software" in text):
+        detail: Message | str = msg("Keine neue Software verfügbar.", "No new software available.")
+    elif len(listed) - len(offers) == 1:
+        detail = msg("1 weiteres Apple-Update ist keine Firmware/kein Treiber (siehe ausstehende Updates).",
+                     "1 more Apple update is not firmware/a driver (see pending updates).")
+    elif len(listed) > len(offers):
+        detail = msg("{n} weitere Apple-Updates sind keine Firmware/Treiber (siehe ausstehende Updates).",
+                     "{n} more Apple updates are not firmware/drivers (see pending updates).",
+                     n=len(listed) - len(offers))
+    else:
+        detail = ""
     return offers, [SourceStatus("apple", "ok", detail, count=len(offers))]
