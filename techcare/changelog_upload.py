@@ -75,7 +75,7 @@ def upload_session(session: str, *, client: Any = None, job_id: str | None = Non
     """
     from .repairs._changelog import read_entries
 
-    entries = read_entries(session)
+    entries = read_entries(session, as_written=True)  # the bytes that were written: stable entry hashes
     job_id = job_id or _job_id.get()
     occurrence = None if job_id else _occurrence.get()
     if not entries:

@@ -215,7 +215,7 @@ def _status(value: Any) -> str:
 
 
 def _render_run(result: Any) -> str:
-    lines = [f"{_ICONS.get(s.status, '?')} {s.number}. {s.action}: {_status(s.status)}"
+    lines = [f"{_ICONS.get(s.status, '?')} {s.number}. {s.action_id}: {_status(s.status)}"
              + (f" – {s.detail}" if s.detail else "") for s in getattr(result, "steps", [])]
     status = getattr(result, "status", "?")
     lines.append(tr("Ergebnis: {s} · Protokoll: {p}", "Result: {s} · changelog: {p}", s=_status(status),
@@ -228,7 +228,7 @@ def _render_run(result: Any) -> str:
 def _render_undo(rows: Any) -> str:
     if not isinstance(rows, list):
         return str(rows)
-    return "\n".join(f"{_ICONS.get(str(r.get('status')), '?')} {r.get('step')}. {r.get('action')}: {_status(r.get('status'))}"
+    return "\n".join(f"{_ICONS.get(str(r.get('status')), '?')} {r.get('step')}. {r.get('action_id')}: {_status(r.get('status'))}"
                      + (f" – {r['detail']}" if r.get("detail") else "") for r in rows) or tr(
         "Nichts rückgängig zu machen.", "Nothing to undo.")
 

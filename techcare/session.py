@@ -17,6 +17,13 @@ from .i18n import tr
 __all__ = ["Session", "get_session", "reset_session"]
 
 
+def _wired() -> None:
+    """Before anything writes a changelog: the hooks of the composition root (:mod:`techcare._wiring`)."""
+    from ._wiring import install
+
+    install()
+
+
 class Session:
     def __init__(self, *, snapshot: str | Path | None = None, runner: Any = None, lock: Any = None) -> None:
         self.snapshot = str(snapshot) if snapshot else None
@@ -140,9 +147,7 @@ class Session:
             plan_id: str | None = None, progress: Callable[..., None] | None = None):
         approval = self.approve(text, plan_id=plan_id)
         if not dry_run:
-            from .assistant import cases
-
-            cases.install_hook()  # every real run becomes a case for the learning database, chat or not
+            _wired()  # the run becomes a case and its changelog goes to the team backend, chat or not
         kwargs: dict[str, Any] = {"runner": self.runner, "dry_run": dry_run, "confirm": confirm}
         if progress is not None:
             kwargs["progress"] = progress
@@ -159,6 +164,7 @@ class Session:
                                  "There is no repair run to undo."))
         from .repairs import rollback_session
 
+        _wired()
         return rollback_session(self.last_run.session, self.last_run.runner or self.runner, progress=progress)
 
     def interrupted(self) -> list[Any]:
@@ -171,6 +177,7 @@ class Session:
         """Undo every interrupted step from its recorded state, newest first."""
         from .repairs import interrupted, undo_interrupted
 
+        _wired()
         return [undo_interrupted(item, self.runner) for item in reversed(interrupted())]
 
     def changelog(self):

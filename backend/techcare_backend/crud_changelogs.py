@@ -63,7 +63,7 @@ def store_entries(session: Session, *, organisation_id: str, run_session: str, e
         step = entry.get("step")
         session.add(ChangelogEntry(
             organisation_id=organisation_id, session=run_session, entry_hash=digest, seq=seq,
-            ts=parse_ts(entry.get("ts")), event=str(entry["event"])[:40], action=_text(entry.get("action"), 120),
+            ts=parse_ts(entry.get("ts")), event=str(entry["event"])[:40], action=_text(entry.get("action_id", entry.get("action")), 120),
             step=step if isinstance(step, int) and not isinstance(step, bool) and abs(step) < 2**31 else None,
             host=_text(entry.get("host"), 255), technician=_text(entry.get("technician"), 200),
             uploaded_by=uploaded_by, entry=entry, job_id=job_id or _job_id(entry.get("job_id"))))

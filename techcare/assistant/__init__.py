@@ -161,9 +161,9 @@ class Assistant:
         self.session_id = session or _new_session_id()
         if session is not None and self.path.exists():
             self._load()
-        from . import cases
+        from .._wiring import install
 
-        cases.install_hook()
+        install()  # plans this assistant proposes and the technician runs become cases
 
     # ---- properties ----------------------------------------------------------------------------------------
     @property

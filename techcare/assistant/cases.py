@@ -41,7 +41,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..repairs import Plan, RunResult
 
 __all__ = ["COLUMNS", "BackendCaseStore", "CaseStore", "LearningStore", "SQLCaseStore", "action_scores", "get_store",
-           "evidence_text", "install_hook", "rank_actions", "record", "record_run", "reset_store", "search"]
+           "evidence_text", "rank_actions", "record", "record_run", "reset_store", "search"]
 
 log = logging.getLogger(__name__)
 
@@ -550,14 +550,6 @@ def record_run(plan: Plan, result: RunResult) -> dict[str, Any] | None:
     except Exception as exc:  # noqa: BLE001 - recording must never break a repair run
         log.warning("could not record the case: %s", exc)
         return None
-
-
-def install_hook() -> None:
-    """Register :func:`record_run` in ``techcare.repairs.on_run_finished`` (idempotent)."""
-    from .. import repairs
-
-    if record_run not in repairs.on_run_finished:
-        repairs.on_run_finished.append(record_run)
 
 
 def _short(exc: BaseException) -> str:

@@ -829,7 +829,7 @@ class Executor:
             for session in reversed(self.log.sessions(target)):
                 results += repairs.rollback_session(session, self.runner, progress=self._say)
                 self._upload(session, job_id)
-        steps = [{"number": r["step"], "action": r["action"], "status": r["status"], "detail": r["detail"]}
+        steps = [{"number": r["step"], "action": r["action_id"], "status": r["status"], "detail": r["detail"]}
                  for r in results]
         failed = [s for s in steps if s["status"] == "undo_failed"]
         kept = [s for s in steps if s["status"] == "not_undoable"]
@@ -886,9 +886,9 @@ class Executor:
             ran = next((e for e in entries if e.get("event") in ("finished", "failed", "skipped")), None)
             if end is None or ran is None:
                 continue
-            self.log.append("step", job_id, step=ran.get("step"), action=ran.get("action", ""), session=session,
+            self.log.append("step", job_id, step=ran.get("step"), action=ran.get("action_id", ""), session=session,
                             status=end.get("status"), recovered=True)
-            steps.append({"number": ran.get("step"), "action": ran.get("action", ""), "status": ran.get("event"),
+            steps.append({"number": ran.get("step"), "action": ran.get("action_id", ""), "status": ran.get("event"),
                           "detail": session})
             mine.add(session)
         found = [item for item in repairs.interrupted() if item.session in mine or of_this_job(item.session)]
@@ -898,11 +898,11 @@ class Executor:
                 with _upload_scope(job_id):
                     res = repairs.undo_interrupted(item, self.runner)
             except TechCareError as exc:
-                res = {"step": item.step, "action": item.action, "status": "listed", "detail": exc.message}
+                res = {"step": item.step, "action_id": item.action_id, "status": "listed", "detail": exc.message}
             self._upload(item.session, job_id)
-            steps.append({"number": item.step, "action": item.action, "status": "interrupted",
+            steps.append({"number": item.step, "action": item.action_id, "status": "interrupted",
                           "undo": res["status"], "detail": res["detail"], "session": item.session})
-            lines.append(f"{item.step} {item.action}: {res['status']} – {res['detail']}")
+            lines.append(f"{item.step} {item.action_id}: {res['status']} – {res['detail']}")
         message = tr("Der Sensor wurde während des Auftrags beendet.", "The sensor was stopped during the job.")
         if lines:
             message += " " + tr("Unterbrochene Schritte: ", "Interrupted steps: ") + "; ".join(lines)
@@ -1054,7 +1054,7 @@ def _done_message(done: list[dict[str, Any]]) -> str:
 
 
 def _step_dict(outcome: Any) -> dict[str, Any]:
-    out = {"number": outcome.number, "action": outcome.action, "status": outcome.status,
+    out = {"number": outcome.number, "action": outcome.action_id, "status": outcome.status,
            "detail": outcome.detail[:1000]}
     if outcome.undo:
         out["undo"] = outcome.undo

@@ -12,6 +12,8 @@
     repairs.report()                             # Reparaturprotokoll (HTML + Markdown)
 
 Every command goes through a CommandRunner; ``plan.run(..., dry_run=True)`` prints and records without running.
+Importing this package changes nothing: hooks (changelog upload, case recording) are registered by the
+composition root :func:`techcare._wiring.install`, which the session façade and the assistant call.
 """
 
 from __future__ import annotations
@@ -83,15 +85,3 @@ __all__ = [
     "undo_interrupted",
 ]
 
-
-def _install_default_hooks() -> None:
-    """Changelogs go to the team backend whenever they gain entries — after a run, a rollback, an undo — when
-    BACKEND_URL and TECHCARE_API_KEY are set (the hook checks at call time and never fails a run; the local
-    changelog stays the record of truth)."""
-    from ..changelog_upload import on_changelog_written as upload_changelog
-
-    if upload_changelog not in on_changelog_written:
-        on_changelog_written.append(upload_changelog)
-
-
-_install_default_hooks()

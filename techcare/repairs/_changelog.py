@@ -2,7 +2,9 @@
 
 ``<changelogs_dir>/<session>.jsonl``. Before a step touches the machine a ``started`` entry is written and
 fsynced; the undo state follows as ``prepared`` (fsynced) before ``apply``; the step ends with ``finished``,
-``failed``, ``skipped`` or ``dry_run``, and later possibly ``undone`` / ``undo_failed``. A step with ``started``
+``failed``, ``skipped`` or ``dry_run``, and later possibly ``undone`` / ``undo_failed``. A step's catalogue action
+is the field ``action_id`` (journals of older versions call it ``action``; :func:`read_entries` reads both as
+``action_id``). A step with ``started``
 and no end belongs to a process that died mid-step: :func:`interrupted` finds it; the engine
 (``_execute.undo_interrupted`` / ``dismiss_interrupted``) undoes or closes it. This module only writes and reads
 the journal: it runs nothing.
@@ -108,8 +110,12 @@ def sessions() -> list[str]:
     return sorted(p.stem for p in folder.glob("*.jsonl") if SESSION_PATTERN.fullmatch(p.stem))
 
 
-def read_entries(session: str | None = None) -> list[dict[str, Any]]:
-    """Entries of one session or of all sessions, in write order. A torn last line (crash mid-write) is skipped."""
+def read_entries(session: str | None = None, *, as_written: bool = False) -> list[dict[str, Any]]:
+    """Entries of one session or of all sessions, in write order. A torn last line (crash mid-write) is skipped.
+
+    Entries come in today's field names (an older journal's ``action`` is read as ``action_id``);
+    ``as_written=True`` gives them exactly as they are in the file (the upload sends those, so an entry keeps its
+    identity on the backend whichever version reads it)."""
     names = [session] if session else sessions()
     out: list[dict[str, Any]] = []
     for name in names:
@@ -124,8 +130,15 @@ def read_entries(session: str | None = None) -> list[dict[str, Any]]:
             except ValueError:
                 continue
             if isinstance(entry, dict):
-                out.append(entry)
+                out.append(entry if as_written else _upgraded(entry))
     return out
+
+
+def _upgraded(entry: dict[str, Any]) -> dict[str, Any]:
+    """An entry in today's field names: older versions wrote a step's catalogue action as ``action``."""
+    if "action" in entry and "action_id" not in entry:
+        entry["action_id"] = entry.pop("action")
+    return entry
 
 
 def changelog(session: str | None = None) -> pd.DataFrame:
@@ -139,7 +152,7 @@ def changelog(session: str | None = None) -> pd.DataFrame:
     for e in read_entries(session):
         cmds = e.get("commands") or []
         rows.append({"ts": e.get("ts"), "session": e.get("session"), "plan_id": e.get("plan_id"),
-                     "event": e.get("event"), "step": e.get("step"), "action": e.get("action"),
+                     "event": e.get("event"), "step": e.get("step"), "action": e.get("action_id"),
                      "params": e.get("params"), "detail": e.get("detail", ""), "technician": e.get("technician", ""),
                      "company": e.get("company", ""), "host": e.get("host", ""), "commands": len(cmds),
                      "exit_codes": [c.get("returncode") for c in cmds], "dry_run": bool(e.get("dry_run"))})
@@ -154,7 +167,7 @@ class Interrupted:
 
     session: str
     step: int
-    action: str
+    action_id: str
     params: dict[str, Any]
     started: str
     prepared: bool
@@ -177,7 +190,7 @@ class Interrupted:
         from ._catalog import get_action
 
         try:
-            reason = get_action(self.action).undo_reason(self.params, lang)
+            reason = get_action(self.action_id).undo_reason(self.params, lang)
         except RepairError:
             reason = tr("Aktion nicht mehr im Katalog.", "Action no longer in the catalogue.", lang)
         if not self.prepared:
@@ -191,10 +204,10 @@ class Interrupted:
         if self.kind == "undo":
             return tr("Unterbrochenes Zurücknehmen von Schritt {n} ({a}) der Sitzung {s}, gestartet {t}. {o}",
                       "Interrupted undo of step {n} ({a}) of session {s}, started {t}. {o}", lang,
-                      n=self.step, a=self.action, s=self.session, t=self.started, o=offer)
+                      n=self.step, a=self.action_id, s=self.session, t=self.started, o=offer)
         return tr("Unterbrochener Reparaturschritt {n} ({a}) der Sitzung {s}, gestartet {t}. {o}",
                   "Interrupted repair step {n} ({a}) of session {s}, started {t}. {o}", lang,
-                  n=self.step, a=self.action, s=self.session, t=self.started, o=offer)
+                  n=self.step, a=self.action_id, s=self.session, t=self.started, o=offer)
 
 
 def interrupted(session: str | None = None) -> list[Interrupted]:
@@ -221,7 +234,7 @@ def interrupted(session: str | None = None) -> list[Interrupted]:
     out = []
     for (sess, step), data in open_steps.items():
         started = data["started"]
-        out.append(Interrupted(session=sess, step=step, action=started.get("action", ""),
+        out.append(Interrupted(session=sess, step=step, action_id=started.get("action_id", ""),
                                params=started.get("params") or {}, started=started.get("ts", ""),
                                prepared=data["prepared"], state=last_state.get((sess, step), {}),
                                platform=started.get("platform", ""), kind=data["kind"],

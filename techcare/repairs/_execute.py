@@ -54,7 +54,7 @@ def changelog_written(session: str) -> None:
 @dataclass
 class StepOutcome:
     number: int
-    action: str
+    action_id: str
     status: str  # finished | failed | skipped | dry_run | not_confirmed | not_run | undone | undo_failed
     detail: str = ""
     commands: list[dict[str, Any]] = field(default_factory=list)
@@ -88,14 +88,14 @@ class RunResult:
         for s in self.steps:
             if s.status == "finished":
                 step_state = _prepared_state(self.session, s.number)
-                if step_state is not None and get_action(s.action).undo_reason(step_state[0]) is None:
+                if step_state is not None and get_action(s.action_id).undo_reason(step_state[0]) is None:
                     out.append(s.number)
         return out
 
     def to_frame(self) -> pd.DataFrame:
         import pandas as pd
 
-        return pd.DataFrame([{"step": s.number, "action": s.action, "status": s.status, "detail": s.detail,
+        return pd.DataFrame([{"step": s.number, "action": s.action_id, "status": s.status, "detail": s.detail,
                               "undo": s.undo or "", "commands": len(s.commands)} for s in self.steps],
                             columns=["step", "action", "status", "detail", "undo", "commands"])
 
@@ -201,136 +201,204 @@ def require_same_machine(writer: ChangelogWriter, runner: CommandRunner | None, 
 def run_plan(plan: Plan, approval: Approval, *, runner: CommandRunner | None = None, dry_run: bool = False,
              confirm: Callable[[Step], bool] | None = None, progress: Callable[[str], None] | None = None,
              technician: str | None = None, company: str | None = None) -> RunResult:
-    from ..config import get_settings
-    from ..features import record_repairs, require_repairs
+    """The end of the Chat flow: the approved steps run one by one — pre-check, prepare (undo data), apply,
+    verify, undo on failure — each written ahead to the session's changelog.
 
+    A real run: :func:`_check_approval` -> :func:`_refusals` (nothing runs unless every step may) ->
+    :func:`_open_journal` -> per step :func:`_run_step` (or :func:`_skipped`) -> :func:`_finish` -> quota and
+    hooks. A dry run (:func:`_dry_run`) shares the approval check, the journal and the finish, and runs nothing.
+    """
+    steps, base = _check_approval(plan, approval, runner)
+    say = progress or _default_progress()
+    journal_fields = {"technician": technician, "company": company}
+    if dry_run:
+        return _dry_run(plan, approval, steps, base, say, **journal_fields)
+    from ..features import record_repairs
+
+    declined = _refusals(steps, base, confirm)
+    pending = interrupted()
+    for item in pending:
+        say("⚠ " + item.message())
+    _purge_old_backups(say)
+    writer = _open_journal(plan, approval, base, dry_run=False, pending=pending, **journal_fields)
+    outcomes: list[StepOutcome] = []
+    failed_at: int | None = None
+    applied = 0
+    for tag, step in _tagged(steps):
+        if failed_at is not None:
+            outcomes.append(_skipped(step, "not_run", None, say, tag))
+        elif step.number in declined:
+            outcomes.append(_skipped(step, "not_confirmed", writer, say, tag))
+        else:
+            outcome, reached_apply = _run_step(step, base, writer, say, tag)
+            outcomes.append(outcome)
+            applied += reached_apply
+            if outcome.status == "failed":
+                failed_at = step.number
+    result = _finish(plan, writer, outcomes, base, say, pending=pending)
+    record_repairs(applied)
+    for hook in list(on_run_finished):
+        try:
+            hook(plan, result)
+        except Exception:
+            log.exception("on_run_finished hook %r failed", hook)
+    changelog_written(writer.session)
+    return result
+
+
+def _check_approval(plan: Plan, approval: Approval, runner: CommandRunner | None) -> tuple[list[Step], CommandRunner]:
+    """The approved steps (the approval must belong to this plan) and the runner, which must talk to a machine
+    of the plan's platform."""
     steps = plan.approved(approval)
     base = runner or LocalRunner()
     if base.platform != plan.platform:
         raise RepairError(tr("Der Plan ist für {p}, dieses System ist {r}.", "The plan is for {p}, this system is {r}.",
                              p=plan.platform, r=base.platform))
-    say = progress or _default_progress()
+    return steps, base
+
+
+def _admin_steps(steps: list[Step], runner: CommandRunner) -> list[int]:
+    """Steps that need elevation the runner's machine does not have (or cannot prove)."""
+    needing = [s.number for s in steps if s.needs_admin]
+    return needing if needing and _is_admin(runner) is not True else []
+
+
+def _refusals(steps: list[Step], runner: CommandRunner, confirm: Callable[[Step], bool] | None) -> set[int]:
+    """Refuse before anything runs: steps that need admin rights on a machine that is not elevated, then the
+    edition's quota for the steps that will run. Asks ``confirm`` for each high-risk step; returns the numbers
+    of the declined ones (they are skipped, not refused)."""
+    from ..features import require_repairs
+
+    missing = _admin_steps(steps, runner)
+    if missing:
+        raise RepairError(tr("Schritt(e) {s} brauchen Administrator-/root-Rechte; TechCare läuft nicht erhöht. "
+                             "Nichts wurde ausgeführt.",
+                             "Step(s) {s} need administrator/root rights; TechCare is not elevated. Nothing ran.",
+                             s=", ".join(map(str, missing))))
+    declined = {s.number for s in steps if s.risk == "high" and not (confirm(s) if confirm is not None else False)}
+    require_repairs(len([s for s in steps if s.number not in declined]))
+    return declined
+
+
+def _purge_old_backups(say: Callable[[str], None]) -> None:
+    """Moved-away temp files keep disk space until their backup expires (undo window: 30 days)."""
+    try:
+        purge_backups(BACKUP_RETENTION_DAYS)
+    except OSError as exc:
+        say("⚠ " + tr("Alte Sicherungen konnten nicht entfernt werden: {e}", "Old backups could not be removed: {e}",
+                      e=exc))
+
+
+def _host_name(plan: Plan, runner: CommandRunner) -> str:
+    if plan.host:
+        return plan.host
+    try:
+        host = str((runner.fact("host") or {}).get("hostname") or "")
+    except (LookupError, OSError, AttributeError):
+        host = ""
+    return host or (socket.gethostname() if isinstance(runner, LocalRunner) else "unknown")
+
+
+def _open_journal(plan: Plan, approval: Approval, runner: CommandRunner, *, dry_run: bool,
+                  pending: list[Interrupted], technician: str | None, company: str | None) -> ChangelogWriter:
+    """A new session's changelog, opened with its ``run`` entry: who runs which plan on which machine, the
+    approval, and the interrupted steps of earlier runs that are still open."""
+    from ..config import get_settings
+
     settings = get_settings()
-
-    # Refusals before anything runs: admin rights, high-risk confirmation, edition quota.
-    if not dry_run:
-        admin_steps = [s.number for s in steps if s.needs_admin]
-        if admin_steps and _is_admin(base) is not True:
-            raise RepairError(tr("Schritt(e) {s} brauchen Administrator-/root-Rechte; TechCare läuft nicht erhöht. "
-                                 "Nichts wurde ausgeführt.",
-                                 "Step(s) {s} need administrator/root rights; TechCare is not elevated. Nothing ran.",
-                                 s=", ".join(map(str, admin_steps))))
-    declined: set[int] = set()
-    if not dry_run:
-        for s in steps:
-            if s.risk == "high" and not (confirm(s) if confirm is not None else False):
-                declined.add(s.number)
-        require_repairs(len([s for s in steps if s.number not in declined]))
-
-    host = plan.host
-    if not host:
-        try:
-            host = str((base.fact("host") or {}).get("hostname") or "")
-        except (LookupError, OSError, AttributeError):
-            host = ""
-    host = host or (socket.gethostname() if isinstance(base, LocalRunner) else "unknown")
-    session = _new_session(plan.id)
-    writer = ChangelogWriter(session, {
+    writer = ChangelogWriter(_new_session(plan.id), {
         "plan_id": plan.id, "technician": technician if technician is not None else settings.technician_name,
-        "company": company if company is not None else settings.company, "host": host, "platform": plan.platform,
-        "machine": machine_of(base)})
-    pending = [] if dry_run else interrupted()
-    for item in pending:
-        say("⚠ " + item.message())
-    if not dry_run:
-        try:  # moved-away temp files keep disk space until their backup expires (undo window: 30 days)
-            purge_backups(BACKUP_RETENTION_DAYS)
-        except OSError as exc:
-            say("⚠ " + tr("Alte Sicherungen konnten nicht entfernt werden: {e}", "Old backups could not be removed: {e}",
-                          e=exc))
-    if dry_run:
-        admin_steps = [s.number for s in steps if s.needs_admin]
-        if admin_steps and _is_admin(base) is not True:
-            say("⚠ " + tr("Für den echten Lauf brauchen Schritt(e) {s} Administrator-/root-Rechte.",
-                          "For the real run step(s) {s} need administrator/root rights.",
-                          s=", ".join(map(str, admin_steps))))
+        "company": company if company is not None else settings.company, "host": _host_name(plan, runner),
+        "platform": plan.platform, "machine": machine_of(runner)})
     writer.write("run", dry_run=dry_run, interrupted=[(i.session, i.step) for i in pending], approval=approval.text,
-                 approved=list(approval.steps), plan={"source": plan.source, "symptom": plan.symptom, "findings": plan.findings, "notes": plan.notes,
+                 approved=list(approval.steps),
+                 plan={"source": plan.source, "symptom": plan.symptom, "findings": plan.findings, "notes": plan.notes,
                        "steps": [s.to_dict() for s in plan.steps]})
-    run_runner: CommandRunner = DryRunRunner(base) if dry_run else base
-    outcomes: list[StepOutcome] = []
-    failed_at: int | None = None
-    applied = 0
-    total = len(steps)
-    for index, step in enumerate(steps, 1):
-        tag = f"[{index}/{total}] {step.number}. {step.title()}"
-        if failed_at is not None:
-            outcomes.append(StepOutcome(step.number, step.action_id, "not_run",
-                                        tr("Nicht ausgeführt (vorheriger Schritt fehlgeschlagen).",
-                                           "Not run (an earlier step failed).")))
-            continue
-        if dry_run:
-            argvs = _dry_apply(step, run_runner, session)
-            cmds = [" ".join(shell_word(a) for a in argv) for argv in argvs]
-            writer.write("dry_run", step=step.number, action=step.action_id, params=step.params, dry_run=True,
-                         commands=[{"argv": a, "returncode": None} for a in argvs],
-                         detail=tr("Probelauf – nichts ausgeführt.", "Dry run – nothing executed."))
-            say(f"{tag}: " + tr("Probelauf", "dry run"))
-            for c in cmds:
-                say(f"    $ {c}")
-            outcomes.append(StepOutcome(step.number, step.action_id, "dry_run", "\n".join(cmds),
-                                        [{"argv": a} for a in argvs]))
-            continue
-        if step.number in declined:
-            detail = tr("Hohes Risiko – nicht bestätigt, übersprungen.", "High risk – not confirmed, skipped.")
-            writer.write("skipped", step=step.number, action=step.action_id, params=step.params, detail=detail,
-                         reason="not_confirmed")
-            say(f"{tag}: {detail}")
-            outcomes.append(StepOutcome(step.number, step.action_id, "not_confirmed", detail))
-            continue
-        outcome, did_apply = _run_step(step, run_runner, writer, session, say, tag)
-        outcomes.append(outcome)
-        applied += did_apply
-        if outcome.status == "failed":
-            failed_at = step.number
+    return writer
 
+
+def _tagged(steps: list[Step]) -> list[tuple[str, Step]]:
+    """Each step with its progress tag ``[2/3] 4. Title``."""
+    return [(f"[{index}/{len(steps)}] {step.number}. {step.title()}", step) for index, step in enumerate(steps, 1)]
+
+
+def _dry_run(plan: Plan, approval: Approval, steps: list[Step], base: CommandRunner, say: Callable[[str], None], *,
+             technician: str | None, company: str | None) -> RunResult:
+    """Show and journal what a real run would do; nothing executes (a :class:`DryRunRunner` catches every
+    command), no quota is used and no hook is told. Missing admin rights are a warning here, not a refusal."""
+    missing = _admin_steps(steps, base)
+    if missing:
+        say("⚠ " + tr("Für den echten Lauf brauchen Schritt(e) {s} Administrator-/root-Rechte.",
+                      "For the real run step(s) {s} need administrator/root rights.", s=", ".join(map(str, missing))))
+    writer = _open_journal(plan, approval, base, dry_run=True, pending=[], technician=technician, company=company)
+    catcher = DryRunRunner(base)
+    outcomes = [_dry_step(step, catcher, writer, say, tag) for tag, step in _tagged(steps)]
+    return _finish(plan, writer, outcomes, base, say, dry_run=True)
+
+
+def _dry_step(step: Step, runner: DryRunRunner, writer: ChangelogWriter, say: Callable[[str], None],
+              tag: str) -> StepOutcome:
+    """One step of a dry run: the commands its ``apply`` would run, captured and shown."""
+    argvs = _dry_apply(step, runner, writer.session)
+    cmds = [" ".join(shell_word(a) for a in argv) for argv in argvs]
+    writer.write("dry_run", step=step.number, action_id=step.action_id, params=step.params, dry_run=True,
+                 commands=[{"argv": a, "returncode": None} for a in argvs],
+                 detail=tr("Probelauf – nichts ausgeführt.", "Dry run – nothing executed."))
+    say(f"{tag}: " + tr("Probelauf", "dry run"))
+    for c in cmds:
+        say(f"    $ {c}")
+    return StepOutcome(step.number, step.action_id, "dry_run", "\n".join(cmds), [{"argv": a} for a in argvs])
+
+
+def _skipped(step: Step, status: str, writer: ChangelogWriter | None, say: Callable[[str], None],
+             tag: str) -> StepOutcome:
+    """A step that does not run: ``not_confirmed`` (a declined high-risk step; journaled and said) or
+    ``not_run`` (an earlier step failed; the run stops, so it is neither journaled nor said)."""
+    if status == "not_run":
+        return StepOutcome(step.number, step.action_id, "not_run",
+                           tr("Nicht ausgeführt (vorheriger Schritt fehlgeschlagen).", "Not run (an earlier step failed)."))
+    detail = tr("Hohes Risiko – nicht bestätigt, übersprungen.", "High risk – not confirmed, skipped.")
+    if writer is not None:
+        writer.write("skipped", step=step.number, action_id=step.action_id, params=step.params, detail=detail,
+                     reason="not_confirmed")
+    say(f"{tag}: {detail}")
+    return StepOutcome(step.number, step.action_id, status, detail)
+
+
+def _finish(plan: Plan, writer: ChangelogWriter, outcomes: list[StepOutcome], runner: CommandRunner,
+            say: Callable[[str], None], *, dry_run: bool = False, pending: list[Interrupted] | None = None) -> RunResult:
+    """The run's result and its ``run_finished`` entry; after a failure, what can be rolled back is said."""
+    failed_at = next((o.number for o in outcomes if o.status == "failed"), None)
     status = "dry_run" if dry_run else "failed" if failed_at is not None else "completed"
-    result = RunResult(session=session, plan_id=plan.id, dry_run=dry_run, steps=outcomes, status=status,
-                       changelog_path=writer.path, runner=base, failed_step=failed_at)
+    result = RunResult(session=writer.session, plan_id=plan.id, dry_run=dry_run, steps=outcomes, status=status,
+                       changelog_path=writer.path, runner=runner, failed_step=failed_at)
     if failed_at is not None:
-        can = result.rollback_available
-        if can:
-            result.messages.append(tr("Schritt {f} ist fehlgeschlagen und wurde zurückgenommen. Erledigte Schritte "
-                                      "{c} können mit plan.rollback() in umgekehrter Reihenfolge zurückgenommen werden.",
-                                      "Step {f} failed and was undone. Completed steps {c} can be undone in reverse "
-                                      "order with plan.rollback().", f=failed_at, c=", ".join(map(str, can)))
-                                   if len(can) > 1 else
-                                   tr("Schritt {f} ist fehlgeschlagen und wurde zurückgenommen. Der erledigte Schritt "
-                                      "{c} kann mit plan.rollback() zurückgenommen werden.",
-                                      "Step {f} failed and was undone. Completed step {c} can be undone with "
-                                      "plan.rollback().", f=failed_at, c=can[0]))
-        else:
-            result.messages.append(tr("Schritt {f} ist fehlgeschlagen; der Lauf wurde angehalten.",
-                                      "Step {f} failed; the run was stopped.", f=failed_at))
+        result.messages.append(_failure_message(failed_at, result.rollback_available))
     for message in result.messages:
         say(message)
-    result.messages[:0] = [i.message() for i in pending]
+    result.messages[:0] = [i.message() for i in pending or []]
     writer.write("run_finished", status=status, failed_step=failed_at, dry_run=dry_run,
                  summary={o.number: o.status for o in outcomes})
-    if not dry_run:
-        record_repairs(applied)
-        for hook in on_run_finished:
-            try:
-                hook(plan, result)
-            except Exception:
-                log.exception("on_run_finished hook %r failed", hook)
-        changelog_written(session)
     return result
 
 
-def _dry_apply(step: Step, runner: CommandRunner, session: str) -> list[list[str]]:
+def _failure_message(failed_at: int, can: list[int]) -> str:
+    if not can:
+        return tr("Schritt {f} ist fehlgeschlagen; der Lauf wurde angehalten.", "Step {f} failed; the run was stopped.",
+                  f=failed_at)
+    if len(can) > 1:
+        return tr("Schritt {f} ist fehlgeschlagen und wurde zurückgenommen. Erledigte Schritte {c} können mit "
+                  "plan.rollback() in umgekehrter Reihenfolge zurückgenommen werden.",
+                  "Step {f} failed and was undone. Completed steps {c} can be undone in reverse order with "
+                  "plan.rollback().", f=failed_at, c=", ".join(map(str, can)))
+    return tr("Schritt {f} ist fehlgeschlagen und wurde zurückgenommen. Der erledigte Schritt {c} kann mit "
+              "plan.rollback() zurückgenommen werden.",
+              "Step {f} failed and was undone. Completed step {c} can be undone with plan.rollback().",
+              f=failed_at, c=can[0])
+
+
+def _dry_apply(step: Step, runner: DryRunRunner, session: str) -> list[list[str]]:
     """The commands ``apply`` would run, captured by the DryRunRunner (nothing executes)."""
-    assert isinstance(runner, DryRunRunner)
     start = len(runner.commands)
     ctx = StepContext(runner=runner, params=dict(step.params), backup_dir=_session_dir(session) / f"step-{step.number}",
                       timeout=step.action.timeout)
@@ -342,13 +410,13 @@ def _dry_apply(step: Step, runner: CommandRunner, session: str) -> list[list[str
     return captured or step.commands()
 
 
-def _run_step(step: Step, runner: CommandRunner, writer: ChangelogWriter, session: str,
-              say: Callable[[str], None], tag: str) -> tuple[StepOutcome, int]:
+def _run_step(step: Step, runner: CommandRunner, writer: ChangelogWriter, say: Callable[[str], None],
+              tag: str) -> tuple[StepOutcome, int]:
     """One step. Returns the outcome and 1 when ``apply`` was reached (counts against the quota)."""
     action = step.action
-    backup = _session_dir(session) / f"step-{step.number}"
+    backup = _session_dir(writer.session) / f"step-{step.number}"
     ctx = StepContext(runner=runner, params=dict(step.params), backup_dir=backup, timeout=action.timeout)
-    base = {"step": step.number, "action": step.action_id, "params": step.params}
+    base = {"step": step.number, "action_id": step.action_id, "params": step.params}
     writer.write("started", **base, risk=step.risk, planned=step.command_text())
     began = time.monotonic()
     phase = "check"
@@ -449,10 +517,10 @@ def undo_step(writer: ChangelogWriter, number: int, action_id: str, params: dict
     runner = require_same_machine(writer, runner, number)
     action = get_action(action_id)
     reason = action.undo_reason(params)
-    base = {"step": number, "action": action_id, "params": params}
+    base = {"step": number, "action_id": action_id, "params": params}
     if reason is not None:
         writer.write("undo_skipped", **base, detail=reason)
-        return {"step": number, "action": action_id, "status": "not_undoable", "detail": reason}
+        return {"step": number, "action_id": action_id, "status": "not_undoable", "detail": reason}
     ctx = StepContext(runner=runner, params=dict(params), state=dict(state),
                       backup_dir=_session_dir(writer.session) / f"step-{number}", timeout=action.timeout)
     writer.write("undo_started", **base)
@@ -460,10 +528,10 @@ def undo_step(writer: ChangelogWriter, number: int, action_id: str, params: dict
         _call(action.undo, ctx)
     except TechCareError as exc:
         writer.write("undo_failed", **base, detail=exc.message, commands=[_cmd_dict(c) for c in ctx.commands])
-        return {"step": number, "action": action_id, "status": "undo_failed", "detail": exc.message}
+        return {"step": number, "action_id": action_id, "status": "undo_failed", "detail": exc.message}
     detail = tr("zurückgenommen", "undone") + (f" ({note})" if note else "")
     writer.write("undone", **base, detail=detail, commands=[_cmd_dict(c) for c in ctx.commands])
-    return {"step": number, "action": action_id, "status": "undone", "detail": detail}
+    return {"step": number, "action_id": action_id, "status": "undone", "detail": detail}
 
 
 # ---- interrupted steps (a process that died mid-step) ------------------------------------------------------
@@ -482,10 +550,10 @@ def undo_interrupted(item: Interrupted, runner: CommandRunner | None = None) -> 
     runner = require_same_machine(writer, runner, item.step)
     if not item.prepared:
         detail = tr("Vor der Änderung abgebrochen – nichts zurückzunehmen.", "Stopped before any change – nothing to undo.")
-        writer.write("abandoned", step=item.step, action=item.action, params=item.params, detail=detail)
-        result = {"step": item.step, "action": item.action, "status": "nothing_to_undo", "detail": detail}
+        writer.write("abandoned", step=item.step, action_id=item.action_id, params=item.params, detail=detail)
+        result = {"step": item.step, "action_id": item.action_id, "status": "nothing_to_undo", "detail": detail}
     else:
-        result = undo_step(writer, item.step, item.action, item.params, item.state, runner,
+        result = undo_step(writer, item.step, item.action_id, item.params, item.state, runner,
                            note=tr("nach Unterbrechung", "after interruption"))
     changelog_written(item.session)
     return result
@@ -493,7 +561,7 @@ def undo_interrupted(item: Interrupted, runner: CommandRunner | None = None) -> 
 
 def dismiss_interrupted(item: Interrupted, note: str = "") -> None:
     """Close an interrupted step without undo (after the technician checked it by hand)."""
-    _writer_for(item).write("abandoned", step=item.step, action=item.action, params=item.params,
+    _writer_for(item).write("abandoned", step=item.step, action_id=item.action_id, params=item.params,
                             detail=note or tr("Vom Techniker geschlossen.", "Closed by the technician."))
     changelog_written(item.session)
 
@@ -517,10 +585,10 @@ def rollback_session(session: str, runner: CommandRunner | None = None, *,
     results = []
     for number in sorted(finished, reverse=True):
         e = finished[number]
-        res = undo_step(writer, number, e["action"], e.get("params") or {}, e.get("state") or {}, runner,
+        res = undo_step(writer, number, e["action_id"], e.get("params") or {}, e.get("state") or {}, runner,
                         note=tr("Rollback", "rollback"))
         mark = {"undone": "↺", "not_undoable": "–"}.get(res["status"], "✖")  # the detail says it in words
-        say(f"{mark} {number}. {e['action']}: {res['detail']}")
+        say(f"{mark} {number}. {e['action_id']}: {res['detail']}")
         results.append(res)
     if results:
         changelog_written(session)

@@ -71,12 +71,12 @@ def _collect(session: str, lang: str) -> dict[str, Any]:
             kind = "not_confirmed" if e.get("reason") == "not_confirmed" else "skipped"
             status[number] = {"status": kind, "detail": e.get("detail", ""), "ts": e.get("ts")}
         elif event in ("undone", "undo_failed", "undo_skipped"):
-            undone.append({"step": number, "action": e.get("action"), "event": event, "detail": e.get("detail", ""),
+            undone.append({"step": number, "action": e.get("action_id"), "event": event, "detail": e.get("detail", ""),
                            "ts": e.get("ts")})
     for e in entries:
         if e.get("event") == "failed" and e.get("undo_status") in ("undone", "undo_failed") and isinstance(
                 e.get("step"), int):
-            undone.append({"step": e["step"], "action": e.get("action"), "event": "auto", "detail": e["undo"],
+            undone.append({"step": e["step"], "action": e.get("action_id"), "event": "auto", "detail": e["undo"],
                            "ts": e.get("ts")})
     approved = run.get("approved") or []
     for number in approved:

@@ -108,8 +108,21 @@ def test_a_real_repairs_changelog_is_accepted_and_shown(fleet: Fleet, monkeypatc
         assert detail.count("<tr class=\"ev-dry_run\">") == 2 and "GO REPAIR: 1,2" in detail
 
 
+@pytest.fixture
+def wired():
+    """The hooks a technician's program has: the composition root the shell, REPL, magics, widgets and the
+    assistant call (``techcare._wiring.install``); afterwards the hook lists are as they were."""
+    from techcare._wiring import install
+    from techcare.repairs import on_changelog_written, on_run_finished
+
+    saved = on_changelog_written[:], on_run_finished[:]
+    install()
+    yield
+    on_changelog_written[:], on_run_finished[:] = saved
+
+
 def test_a_rolled_back_repair_reaches_the_dashboard_as_rolled_back(fleet: Fleet, monkeypatch: pytest.MonkeyPatch,
-                                                                    tmp_path) -> None:
+                                                                    tmp_path, wired) -> None:
     """The upload follows the changelog, not only the run: the rollback's ``undone`` entries are sent as well."""
     import os
     import time

@@ -77,7 +77,7 @@ def test_clear_temp_files_for_real_and_undo_restores_byte_for_byte(tmp_path):
     assert {f["rel"] for f in manifest["files"]} == {"old.log", "sub/deeper/old.bin", "sub/cache.tmp"}
 
     undone = p.rollback(progress=lambda _: None)
-    assert undone == [{"step": 1, "action": "linux.clear_temp_files", "status": "undone", "detail": undone[0]["detail"]}]
+    assert undone == [{"step": 1, "action_id": "linux.clear_temp_files", "status": "undone", "detail": undone[0]["detail"]}]
     assert snapshot(root) == before  # same bytes and modification times
 
 
@@ -165,7 +165,7 @@ def test_kill_9_mid_step_is_reported_on_next_start_and_can_be_undone(tmp_path):
     items = interrupted()
     assert len(items) == 1
     item = items[0]
-    assert item.step == 1 and item.action == "linux.clear_temp_files" and item.prepared
+    assert item.step == 1 and item.action_id == "linux.clear_temp_files" and item.prepared
     assert "quarantine" in item.state
     messages = startup_check("en")
     assert len(messages) == 1 and "Interrupted repair step 1 (linux.clear_temp_files)" in messages[0]
