@@ -356,6 +356,12 @@ class ReplayRunner(CommandRunner):
         args = tuple(argv)
         self.add(Entry("cmd", args, CommandResult(args, returncode, stdout, stderr, 0.0, error)))
 
+    def recorded(self, kind: str, key: Any) -> bool:
+        """Whether the snapshot holds an answer to ``(kind, key)`` (e.g. a directory recorded as missing, which
+        ``list_dir`` answers ``None`` just like one never recorded). Not counted as a request."""
+        with self._lock:
+            return bool(self._answers.get(_key(kind, key)))
+
     def _answer(self, kind: str, key: Any) -> tuple[bool, Any]:
         k = _key(kind, key)
         with self._lock:

@@ -199,6 +199,17 @@ def test_every_declared_entry_is_asked_somewhere(asked, platform):
     assert [(r.kind, r.target) for r in R.unused(platform, every)] == []
 
 
+def test_replay_tells_recorded_missing_from_not_recorded():
+    from techcare.system.runner import Entry, ReplayRunner
+
+    runner = ReplayRunner([Entry("dir", DL.USB_ROOT, None)])
+    assert runner.list_dir(DL.USB_ROOT) is None and runner.list_dir(DL.PCI_ROOT) is None
+    assert runner.recorded("dir", DL.USB_ROOT) and not runner.recorded("dir", DL.PCI_ROOT)
+    assert runner.calls == [("dir", DL.USB_ROOT), ("dir", DL.PCI_ROOT)]          # recorded() is no request
+    statuses = {s.name: getattr(s.detail, "en", s.detail) for s in DL.inventory(runner)[1]}
+    assert "not in the snapshot" in statuses["sysfs-pci"] and "cannot be read" in statuses["sysfs-usb"]
+
+
 def test_patterns_match_one_value_only():
     smart = R.declared("linux", "cmd", ("smartctl", "--json", "-a", "/dev/nvme0n1"))
     assert smart is not None and smart.is_pattern
@@ -342,8 +353,8 @@ linux_only = pytest.mark.skipif(not sys.platform.startswith("linux") or not shut
 VOLATILE = {"cpu", "ram"}
 
 
-def _findings(diagnosis) -> dict[str, str]:
-    return {f.check: f.severity for f in diagnosis if f.check not in VOLATILE}
+def _findings(diagnosis) -> dict[str, tuple[str, Any]]:
+    return {f.check: (f.severity, f.evidence.get("reason_code")) for f in diagnosis if f.check not in VOLATILE}
 
 
 def _rows(report) -> list[dict[str, Any]]:
@@ -389,6 +400,9 @@ def test_replay_gives_the_live_driver_rows(this_machine, capture):
     assert _rows(replayed) == _rows(live)
     live_sources = {s.name: s.status for s in live.sources}
     assert {s.name: s.status for s in replayed.sources} == live_sources
+    # and why a source is unavailable, in the same words (a sysfs tree missing on the machine is said so, not
+    # "not in the snapshot")
+    assert {s.name: str(s.detail) for s in replayed.sources} == {s.name: str(s.detail) for s in live.sources}
     if os.path.isdir(DL.PCI_ROOT):     # the case: a capture.sh replay said "sysfs-pci: unavailable"
         assert live_sources["sysfs-pci"] == "ok"
 

@@ -86,23 +86,8 @@ def test_facts_have_the_shapes_of_facts_py():
     assert 0 <= metrics["cpu_percent"] <= 100 and abs(metrics["uptime_seconds"] - pym["uptime_seconds"]) < 60
 
 
-@pytest.mark.live
-def test_capture_replays_like_live_diagnose(tmp_path: Path):
-    path = capture(tmp_path)
-    snap = load_snapshot(path)
-    assert snap.platform == "linux" and snap.capture["tool"] == "capture.sh"
-    replayed = techcare.diagnose(snapshot=path)
-    live = techcare.diagnose()
-    not_recorded = {n: r.reason for n, r in replayed.probes.items() if r.reason_code == "not_recorded"}
-    assert not not_recorded
-    # CPU load is a moment's measurement (other work on the machine moves it): compare that it is there only.
-    # The drivers part (its own tests) reads sysfs, which the script does not capture: compare the system probes.
-    def summary(d):
-        return {f.check: (f.severity, f.evidence.get("reason_code")) for f in d
-                if f.check != "cpu" and f.probe in techcare.system.PROBES}
-
-    assert summary(replayed) == summary(live)
-    assert replayed.by_check("cpu") is not None and live.by_check("cpu") is not None
+# The capture of this machine replaying like a live diagnosis (findings with their reason codes, driver rows
+# included) is tests/system/test_capture_parity.py::test_replay_gives_the_live_findings / _driver_rows.
 
 
 @pytest.mark.parametrize("also_installed", [(), ("nft", "iptables", "firewall-cmd")])

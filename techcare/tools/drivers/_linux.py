@@ -441,7 +441,7 @@ def _sysfs_status(runner: CommandRunner, name: str, root: str, count: int) -> So
     """A sysfs tree as a source: ok, or unavailable and why (not in the snapshot, or not readable here)."""
     if runner.list_dir(root) is not None:
         return SourceStatus(name, "ok", count=count)
-    if isinstance(runner, ReplayRunner):
+    if isinstance(runner, ReplayRunner) and not runner.recorded("dir", root):
         return SourceStatus(name, "unavailable", msg("{p} ist nicht im Snapshot", "{p} is not in the snapshot", p=root))
     return SourceStatus(name, "unavailable", msg("{p} nicht lesbar (kein sysfs, z.B. in einem Container)",
                                                  "{p} cannot be read (no sysfs, e.g. in a container)", p=root))
