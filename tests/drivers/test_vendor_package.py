@@ -59,8 +59,9 @@ def test_entry_without_a_package_has_no_repair_and_says_where_to_get_it():
     [
         ({"package": "https://download.nvidia.com/x.exe", "sha256": SHA, "install_args": "-s"}, "package",
          "put the address in download_url"),
-        ({"package": "nvidia/x.msi", "sha256": SHA}, "package", "is not an absolute path"),
-        ({"package": r"\\server-only\x.msi", "sha256": SHA}, "package", "is not an absolute path"),
+        ({"package": "nvidia/x.msi", "sha256": SHA}, "package", "is not a Windows path"),
+        ({"package": "srv/x.deb", "sha256": SHA}, "package", "is not an absolute path"),
+        ({"package": r"\\server-only\x.msi", "sha256": SHA}, "package", "is not a Windows path"),
         ({"package": "/srv/x.zip", "sha256": SHA}, "package", "Allowed: .msi, .exe, .pkg, .cab, .deb, .rpm"),
         ({"package": r"C:\Treiber\x.msi"}, "sha256", "(missing) is not a SHA-256 checksum"),
         ({"package": r"C:\Treiber\x.msi", "sha256": SHA[:-1]}, "sha256", "64 hex digits"),

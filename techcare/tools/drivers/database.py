@@ -151,9 +151,13 @@ def package_problem(package: Any, sha256: Any, install_args: Any) -> tuple[str, 
                     else "/absoluter/pfad/datei.{k}").format(k=kind)
         shape_en = ("C:\\path\\file.{k} or \\\\server\\share\\file.{k}" if windows
                     else "/absolute/path/file.{k}").format(k=kind)
-        return ("package", f"'{path}' ist kein absoluter Pfad. Erlaubt: {shape_de} (höchstens {PACKAGE_PATH_MAX} "
+        what_de = (f"kein Windows-Pfad (ein .{kind}-Paket ist ein Windows-Installer)" if windows
+                   else "kein absoluter Pfad")
+        what_en = (f"not a Windows path (a .{kind} package is a Windows installer)" if windows
+                   else "not an absolute path")
+        return ("package", f"'{path}' ist {what_de}. Erlaubt: {shape_de} (höchstens {PACKAGE_PATH_MAX} "
                            "Zeichen, keine Steuerzeichen).",
-                f"'{path}' is not an absolute path. Allowed: {shape_en} (at most {PACKAGE_PATH_MAX} characters, "
+                f"'{path}' is {what_en}. Allowed: {shape_en} (at most {PACKAGE_PATH_MAX} characters, "
                 "no control characters).")
     sha_de, sha_en = (f"'{sha256}'", f"'{sha256}'") if sha256 not in (None, "") else ("(fehlt)", "(missing)")
     if not isinstance(sha256, str) or not _SHA256.fullmatch(sha256.strip()):
