@@ -43,6 +43,7 @@ from .records import (
     ProbeResult,
     ServiceState,
     UpdateServiceStatus,
+    command_problem,
     command_unknown,
     unknown,
 )
@@ -77,15 +78,25 @@ UPDATE_UNITS = ("unattended-upgrades.service", "apt-daily-upgrade.timer", "apt-d
                 "dnf-automatic-install.timer", "dnf-automatic.timer", "dnf5-automatic.timer", "packagekit.service")
 
 FAILED_UNITS_JSON = ("systemctl", "--failed", "--output=json", "--no-pager")
+#: OpenRC (Alpine, Gentoo, Artix): every runlevel with each service's state; the softlevel file exists only when
+#: OpenRC booted this system (in a chroot or container its states mean nothing).
+RC_STATUS_ALL = ("rc-status", "--all", "--nocolor")
+OPENRC_SOFTLEVEL = "/run/openrc/softlevel"
 FAILED_UNITS_PLAIN = ("systemctl", "--failed", "--no-legend", "--plain", "--no-pager")
 
 APT_UPGRADABLE = ("apt", "list", "--upgradable")
 DNF_CHECK_UPDATE = ("dnf", "--cacheonly", "check-update")
 DNF_SECURITY = ("dnf", "--cacheonly", "updateinfo", "list", "--security")
 ZYPPER_LIST_UPDATES = ("zypper", "--non-interactive", "--no-refresh", "--xmlout", "list-updates")
+#: Needed patches (advisories) with category and severity: the only place zypper says "security".
+ZYPPER_LIST_PATCHES = ("zypper", "--non-interactive", "--no-refresh", "--xmlout", "list-patches")
 PACMAN_CHECKUPDATES = ("checkupdates",)
+#: Without pacman-contrib: the local sync databases as of the last ``pacman -Sy`` (read only, may be stale).
+PACMAN_QUERY_UPGRADES = ("pacman", "-Qu")
+#: Alpine: installed packages older than the cached index; ``--no-network`` keeps apk from fetching anything.
+APK_VERSION = ("apk", "--no-network", "version", "-l", "<")
 #: Package managers in the order they are looked for: (manager, program that must exist).
-PACKAGE_MANAGERS = (("apt", "apt"), ("dnf", "dnf"), ("zypper", "zypper"), ("pacman", "pacman"))
+PACKAGE_MANAGERS = (("apt", "apt"), ("dnf", "dnf"), ("zypper", "zypper"), ("pacman", "pacman"), ("apk", "apk"))
 
 REBOOT_REQUIRED = "/var/run/reboot-required"
 REBOOT_REQUIRED_PKGS = "/var/run/reboot-required.pkgs"
@@ -424,6 +435,11 @@ def update_service(runner: CommandRunner) -> ProbeResult:
     probe = "update_service"
     result = runner.run(systemctl_show(UPDATE_UNITS), timeout=15)
     if not result.ok:
+        if _uses_openrc(runner, result):
+            return _no_systemd_openrc(probe, msg(
+                "automatische Updates erkennt TechCare nur als systemd-Units (Alpine: apk-autoupdate oder ein "
+                "cron-Job mit `apk upgrade` von Hand prüfen)", "TechCare recognises automatic updaters only as "
+                "systemd units (on Alpine check apk-autoupdate or a cron job running `apk upgrade` by hand)"))
         return _systemctl_unknown(probe, result)
     units = parse_systemctl_show(result.stdout)
     if not units:
@@ -458,6 +474,63 @@ def parse_failed_units_plain(text: str) -> list[ServiceState]:
     return out
 
 
+#: rc-status states that mean a service that should run does not (``unsupervised``: its supervisor died).
+_OPENRC_DOWN = ("crashed", "failed", "unsupervised")
+_RC_SERVICE_LINE = re.compile(r"^\s+(?P<name>[^\s*][^\s]*)\s+\[\s*(?P<state>[a-z]+)[^\]]*\]\s*$")
+
+
+def parse_rc_status(text: str) -> list[ServiceState]:
+    """``rc-status --all``: ``Runlevel: x`` / ``Dynamic Runlevel: x`` headings, then `` name  [  state  ]``
+    (OpenRC ``rc-status.c``; ``started`` may carry an uptime). Returns the services that are down although they
+    were started or asked for: crashed, failed, unsupervised. A service merely ``stopped`` in a runlevel is not
+    reported (an administrator's stop and a boot that never reached it look the same), as systemd's inactive
+    units are not."""
+    if not re.search(r"^(Dynamic |Stacked )?Runlevel:", text, re.MULTILINE):
+        raise ValueError(f"not rc-status output: {text.strip()[:80]!r}")
+    out: dict[str, ServiceState] = {}
+    level = ""
+    for line in text.splitlines():
+        heading = re.match(r"^(?:Dynamic |Stacked )?Runlevel:\s*(\S*)", line)
+        if heading:
+            level = heading.group(1)
+            continue
+        match = _RC_SERVICE_LINE.match(line)
+        if match and match.group("state") in _OPENRC_DOWN and match.group("name") not in out:
+            out[match.group("name")] = ServiceState(match.group("name"), match.group("state"),
+                                                    description=f"OpenRC runlevel {level}" if level else "OpenRC")
+    return list(out.values())
+
+
+def _uses_openrc(runner: CommandRunner, result: CommandResult) -> bool:
+    """systemctl is missing or systemd is not PID 1, and OpenRC's rc-status is there."""
+    no_systemd = result.error == NOT_FOUND or "booted with systemd" in result.stderr
+    return no_systemd and bool(runner.which("rc-status"))
+
+
+def _openrc_services(runner: CommandRunner, probe: str) -> ProbeResult:
+    level = runner.read_file(OPENRC_SOFTLEVEL)
+    if not level.ok:
+        if level.error == NOT_FOUND:
+            return unknown(probe, FAILED, msg(
+                "OpenRC ist installiert, hat dieses System aber nicht gestartet ({p} fehlt, z. B. in einem Container): "
+                "die Dienstzustände sagen nichts", "OpenRC is installed but did not boot this system ({p} is missing, "
+                "e.g. in a container): its service states mean nothing", p=OPENRC_SOFTLEVEL), source="rc-status")
+        return _file_unknown(probe, OPENRC_SOFTLEVEL, level.error, source="rc-status")
+    result = runner.run(RC_STATUS_ALL, timeout=15)
+    if not result.ok:
+        return command_unknown(probe, result, source="rc-status")
+    try:
+        return ProbeResult(probe, "ok", parse_rc_status(result.stdout), source="rc-status")
+    except ValueError as exc:
+        return unknown(probe, PARSE_ERROR, msg("Ausgabe von rc-status nicht verstanden: {e}",
+                                               "rc-status output not understood: {e}", e=exc), source="rc-status")
+
+
+def _no_systemd_openrc(probe: str, what: Message) -> ProbeResult:
+    return unknown(probe, NO_SYSTEMD, msg("dieses System nutzt OpenRC statt systemd; {w}",
+                                          "this system uses OpenRC, not systemd; {w}", w=what), source="rc-status")
+
+
 def services(runner: CommandRunner) -> ProbeResult:
     probe = "services"
     result = runner.run(FAILED_UNITS_JSON, timeout=15)
@@ -467,6 +540,8 @@ def services(runner: CommandRunner) -> ProbeResult:
         except (ValueError, TypeError):
             pass  # systemd < 246 may ignore or reject --output=json: fall back to plain text
     elif result.error is not None or "booted with systemd" in result.stderr or "connect to bus" in result.stderr:
+        if _uses_openrc(runner, result):
+            return _openrc_services(runner, probe)
         return _systemctl_unknown(probe, result)
     plain = runner.run(FAILED_UNITS_PLAIN, timeout=15)
     if not plain.ok:
@@ -547,74 +622,189 @@ def parse_dnf_security(text: str) -> set[str]:
 
 
 def parse_zypper_updates(text: str) -> list[PackageUpdate]:
+    """``zypper --xmlout list-updates``: the package updates (their rows never carry a category)."""
     root = ET.fromstring(text.strip())
     out = []
     for node in root.iter("update"):
+        if (node.get("kind") or "package") != "package":
+            continue               # a patch is an advisory grouping packages, listed by list-patches
         source = node.find("source")
-        category = (node.get("category") or "").lower()
         out.append(PackageUpdate(node.get("name", ""), node.get("edition-old") or None, node.get("edition") or None,
                                  source=(source.get("alias", "") if source is not None else ""),
-                                 security=category == "security"))
+                                 summary=(node.findtext("summary") or "").strip()))
     return out
+
+
+#: list-patches statuses that mean "not installed yet and applicable" (older zypper writes no status at all).
+_ZYPPER_PENDING = ("needed", "")
+
+
+def parse_zypper_patches(text: str) -> list[PackageUpdate]:
+    """``zypper --xmlout list-patches``: the needed patches with category (security, recommended, optional,
+    feature, ...) and severity (critical, important, moderate, low, unspecified); ``restart="true"`` means the
+    patch asks for a reboot. The CVE ids of a patch go to ``kb``."""
+    root = ET.fromstring(text.strip())
+    out = []
+    for node in root.iter("update"):
+        if node.get("kind") != "patch" or (node.get("status") or "") not in _ZYPPER_PENDING:
+            continue
+        category = (node.get("category") or "").lower()
+        cves = [i.get("id", "") for i in node.iter("issue") if (i.get("type") or "").lower() == "cve" and i.get("id")]
+        out.append(PackageUpdate(node.get("name", ""), None, node.get("edition") or None, source=category,
+                                 security=category == "security", severity=(node.get("severity") or None),
+                                 kb=cves, reboot_required=(node.get("restart") == "true") or None,
+                                 summary=(node.findtext("summary") or "").strip()))
+    return out
+
+
+_PACMAN_LINE = re.compile(r"^(\S+)\s+(\S+)\s+->\s+(\S+)(\s+\[ignored\])?\s*$")
 
 
 def parse_checkupdates(text: str) -> list[PackageUpdate]:
-    """pacman-contrib ``checkupdates``: ``name old -> new``."""
+    """pacman-contrib ``checkupdates`` and ``pacman -Qu``: ``name old -> new`` (``[ignored]`` after packages
+    pacman.conf's IgnorePkg holds back: they will not be installed, so they are not pending)."""
     out = []
     for line in text.splitlines():
-        match = re.match(r"^(\S+)\s+(\S+)\s+->\s+(\S+)", line.strip())
-        if match:
+        match = _PACMAN_LINE.match(line.strip())
+        if match and not match.group(4):
             out.append(PackageUpdate(match.group(1), match.group(2), match.group(3), source="pacman"))
     return out
+
+
+#: ``name-version`` of an Alpine package: the version starts at the last dash that is followed by a digit and
+#: ends with ``-r<N>`` (apk-tools' PKG_VER_FMT).
+_APK_LINE = re.compile(r"^(?P<name>\S+?)-(?P<old>\d[^\s]*-r\d+)\s+(?P<op>[<>=~?]+)\s+(?P<new>\S+)(?:\s+(?P<tag>\S+))?\s*$")
+
+
+def parse_apk_version(text: str) -> list[PackageUpdate]:
+    """``apk version -l '<'``: a header ``Installed: Available:``, then ``name-oldver  < newver [@tag]``
+    (apk-tools ``app_version.c``). A line that has the shape of neither is an error, never skipped silently."""
+    out = []
+    for line in text.splitlines():
+        stripped = line.strip()
+        if not stripped or stripped.startswith("Installed:"):
+            continue
+        match = _APK_LINE.match(stripped)
+        if not match:
+            raise ValueError(f"not an apk version line: {stripped[:80]!r}")
+        if match.group("op") != "<":
+            continue
+        out.append(PackageUpdate(match.group("name"), match.group("old"), match.group("new"),
+                                 source=match.group("tag") or "apk"))
+    return out
+
+
+_NO_SECURITY = {
+    "pacman": msg("pacman kennt keine Sicherheitskennzeichnung von Updates (Arch veröffentlicht Hinweise nur auf "
+                  "security.archlinux.org)", "pacman has no security classification of updates (Arch publishes "
+                  "advisories only on security.archlinux.org)"),
+    "apk": msg("apk kennt keine Sicherheitskennzeichnung von Updates (Alpine veröffentlicht Hinweise nur auf "
+               "security.alpinelinux.org)", "apk has no security classification of updates (Alpine publishes "
+               "advisories only on security.alpinelinux.org)"),
+}
+
+
+def _apt_updates(runner: CommandRunner, probe: str) -> ProbeResult:
+    result = runner.run(APT_UPGRADABLE, timeout=60)
+    if not result.ok:
+        return command_unknown(probe, result, source="apt")
+    return ProbeResult(probe, "ok", PendingUpdates("apt", parse_apt_upgradable(result.stdout)), source="apt")
+
+
+def _dnf_updates(runner: CommandRunner, probe: str) -> ProbeResult:
+    result = runner.run(DNF_CHECK_UPDATE, timeout=120)
+    if result.returncode == 0:
+        return ProbeResult(probe, "ok", PendingUpdates("dnf", []), source="dnf")
+    if result.returncode != 100:
+        return command_unknown(probe, result, source="dnf")
+    updates = parse_dnf_check_update(result.stdout)
+    if not updates:
+        return unknown(probe, PARSE_ERROR, msg("dnf check-update meldete Updates (Exit 100), aber keines "
+                                               "war lesbar", "dnf check-update reported updates (exit 100) "
+                                               "but none could be read"), source="dnf")
+    security = runner.run(DNF_SECURITY, timeout=120)
+    if not security.ok:
+        # without the advisory list nothing says which update closes a hole: not "0 security"
+        _, why = command_problem(security, "dnf updateinfo")
+        return ProbeResult(probe, "ok", PendingUpdates("dnf", updates, detail=why, security_known=False), source="dnf")
+    flagged = parse_dnf_security(security.stdout)
+    for update in updates:
+        update.security = update.name in flagged
+    return ProbeResult(probe, "ok", PendingUpdates("dnf", updates), source="dnf")
+
+
+#: zypper exit codes that still come with an answer (100/101: updates / security updates needed, 106: some
+#: repositories skipped, e.g. not refreshed, the rest was read).
+_ZYPPER_OK = (0, 100, 101, 106)
+
+
+def _zypper_updates(runner: CommandRunner, probe: str) -> ProbeResult:
+    result = runner.run(ZYPPER_LIST_UPDATES, timeout=120)
+    if not result.ran or result.returncode not in _ZYPPER_OK or not result.stdout.strip():
+        return command_unknown(probe, result, source="zypper")
+    updates = parse_zypper_updates(result.stdout)
+    patches_run = runner.run(ZYPPER_LIST_PATCHES, timeout=120)
+    if not patches_run.ran or patches_run.returncode not in _ZYPPER_OK or not patches_run.stdout.strip():
+        _, why = command_problem(patches_run, "zypper list-patches")
+        return ProbeResult(probe, "ok", PendingUpdates("zypper", updates, detail=why, security_known=False),
+                           source="zypper")
+    try:
+        patches = parse_zypper_patches(patches_run.stdout)
+    except ET.ParseError as exc:
+        why = msg("Ausgabe von zypper list-patches nicht verstanden: {e}", "zypper list-patches output not "
+                  "understood: {e}", e=exc)
+        return ProbeResult(probe, "ok", PendingUpdates("zypper", updates, detail=why, security_known=False),
+                           source="zypper")
+    return ProbeResult(probe, "ok", PendingUpdates("zypper", updates, patches=patches), source="zypper")
+
+
+def _pacman_updates(runner: CommandRunner, probe: str) -> ProbeResult:
+    if runner.which("checkupdates"):
+        result = runner.run(PACMAN_CHECKUPDATES, timeout=120)
+        if result.returncode == 2:          # checkupdates: exit 2 = no updates
+            return ProbeResult(probe, "ok", PendingUpdates("pacman", [], detail=_NO_SECURITY["pacman"],
+                                                           security_known=False), source="checkupdates")
+        if not result.ok:
+            return command_unknown(probe, result, source="checkupdates")
+        return ProbeResult(probe, "ok", PendingUpdates("pacman", parse_checkupdates(result.stdout),
+                                                       detail=_NO_SECURITY["pacman"], security_known=False),
+                           source="checkupdates")
+    # pacman -Qu compares with the sync databases of the last `pacman -Sy`: read only, possibly stale
+    result = runner.run(PACMAN_QUERY_UPGRADES, timeout=60)
+    stale = msg("{w}; Stand der letzten Synchronisierung (pacman -Sy), pacman-contrib (checkupdates) für den "
+                "aktuellen Stand installieren", "{w}; as of the last database sync (pacman -Sy), install pacman-contrib "
+                "(checkupdates) for a current answer", w=_NO_SECURITY["pacman"])
+    if result.returncode == 1 and not result.stdout.strip() and not result.stderr.strip():
+        # pacman -Q with a filter that matches nothing exits 1 without a word
+        return ProbeResult(probe, "ok", PendingUpdates("pacman", [], detail=stale, security_known=False),
+                           source="pacman")
+    if not result.ok:
+        return command_unknown(probe, result, source="pacman")
+    return ProbeResult(probe, "ok", PendingUpdates("pacman", parse_checkupdates(result.stdout), detail=stale,
+                                                   security_known=False), source="pacman")
+
+
+def _apk_updates(runner: CommandRunner, probe: str) -> ProbeResult:
+    result = runner.run(APK_VERSION, timeout=60)
+    if not result.ok:
+        return command_unknown(probe, result, source="apk")
+    return ProbeResult(probe, "ok", PendingUpdates("apk", parse_apk_version(result.stdout), detail=_NO_SECURITY["apk"],
+                                                   security_known=False), source="apk")
+
+
+_UPDATE_PROBES = {"apt": _apt_updates, "dnf": _dnf_updates, "zypper": _zypper_updates, "pacman": _pacman_updates,
+                  "apk": _apk_updates}
 
 
 def pending_updates(runner: CommandRunner) -> ProbeResult:
     probe = "pending_updates"
     manager = next((name for name, program in PACKAGE_MANAGERS if runner.which(program)), None)
     if manager is None:
-        return unknown(probe, TOOL_MISSING, msg("keine unterstützte Paketverwaltung (apt, dnf, zypper, pacman) gefunden",
-                                                "no supported package manager (apt, dnf, zypper, pacman) found"))
+        return unknown(probe, TOOL_MISSING, msg(
+            "keine unterstützte Paketverwaltung (apt, dnf, zypper, pacman, apk) gefunden",
+            "no supported package manager (apt, dnf, zypper, pacman, apk) found"))
     try:
-        if manager == "apt":
-            result = runner.run(APT_UPGRADABLE, timeout=60)
-            if not result.ok:
-                return command_unknown(probe, result, source="apt")
-            return ProbeResult(probe, "ok", PendingUpdates("apt", parse_apt_upgradable(result.stdout)), source="apt")
-        if manager == "dnf":
-            result = runner.run(DNF_CHECK_UPDATE, timeout=120)
-            if result.returncode == 0:
-                return ProbeResult(probe, "ok", PendingUpdates("dnf", []), source="dnf")
-            if result.returncode != 100:
-                return command_unknown(probe, result, source="dnf")
-            updates = parse_dnf_check_update(result.stdout)
-            if not updates:
-                return unknown(probe, PARSE_ERROR, msg("dnf check-update meldete Updates (Exit 100), aber keines "
-                                                       "war lesbar", "dnf check-update reported updates (exit 100) "
-                                                       "but none could be read"), source="dnf")
-            security = runner.run(DNF_SECURITY, timeout=120)
-            if security.ok:
-                flagged = parse_dnf_security(security.stdout)
-                for update in updates:
-                    update.security = update.name in flagged
-            return ProbeResult(probe, "ok", PendingUpdates("dnf", updates), source="dnf")
-        if manager == "zypper":
-            result = runner.run(ZYPPER_LIST_UPDATES, timeout=120)
-            if not result.ran or result.returncode not in (0, 100, 101, 106) or not result.stdout.strip():
-                return command_unknown(probe, result, source="zypper")
-            return ProbeResult(probe, "ok", PendingUpdates("zypper", parse_zypper_updates(result.stdout)),
-                               source="zypper")
-        if not runner.which("checkupdates"):
-            return unknown(probe, TOOL_MISSING, msg(
-                "checkupdates (pacman-contrib) ist nicht installiert; pacman allein kann Updates nicht auflisten, "
-                "ohne die Paketdatenbank zu ändern", "checkupdates (pacman-contrib) is not installed; pacman alone "
-                "cannot list updates without changing the package database"), source="pacman")
-        result = runner.run(PACMAN_CHECKUPDATES, timeout=120)
-        if result.returncode == 2:
-            return ProbeResult(probe, "ok", PendingUpdates("pacman", []), source="checkupdates")
-        if not result.ok:
-            return command_unknown(probe, result, source="checkupdates")
-        return ProbeResult(probe, "ok", PendingUpdates("pacman", parse_checkupdates(result.stdout)),
-                           source="checkupdates")
+        return _UPDATE_PROBES[manager](runner, probe)
     except (ValueError, ET.ParseError) as exc:
         return unknown(probe, PARSE_ERROR, msg("Ausgabe von {m} nicht verstanden: {e}", "{m} output not understood: {e}",
                                                m=manager, e=exc), source=manager)
@@ -709,6 +899,10 @@ def events(runner: CommandRunner) -> ProbeResult:
     probe = "events"
     result = runner.run(JOURNAL_ERRORS, timeout=30)
     if not result.ok:
+        if _uses_openrc(runner, result):
+            return _no_systemd_openrc(probe, msg(
+                "es gibt kein Journal; das Syslog (meist /var/log/messages) liest TechCare noch nicht",
+                "there is no journal; TechCare does not read the syslog (usually /var/log/messages) yet"))
         return command_unknown(probe, result, source="journalctl")
     try:
         found = parse_journal_json(result.stdout)

@@ -383,9 +383,14 @@ def test_updates_pacman_none_exit_2():
     assert run("pending_updates", runner).data.count == 0
 
 
-def test_updates_pacman_without_checkupdates():
-    res = run("pending_updates", machine("pacman"))
-    assert res.status == "unknown" and res.reason_code == "tool_missing" and "pacman-contrib" in res.reason
+def test_updates_pacman_without_checkupdates_falls_back_to_pacman_qu():
+    runner = machine("pacman")
+    runner.add_command(L.PACMAN_QUERY_UPGRADES, 0, fx("checkupdates.stdout"))
+    res = run("pending_updates", runner)
+    assert runner.commands_run == [L.PACMAN_QUERY_UPGRADES]
+    assert res.ok and res.data.count == 2 and res.data.security_known is False and "pacman-contrib" in res.data.detail
+    res = run("pending_updates", machine("pacman"))     # nothing recorded: explained, never "no updates"
+    assert res.status == "unknown" and res.reason_code == "not_recorded"
 
 
 def test_updates_no_package_manager():
