@@ -131,14 +131,15 @@ class InstallVendorPackage(Action):
 
     @staticmethod
     def _stage_dir(ctx: StepContext | None) -> str:
+        # absolute: installers take a relative argument as a package name (apt-get) or resolve it elsewhere
         if ctx is None or ctx.backup_dir is None:
             return "<backup>/package"
-        return str(ctx.backup_dir / "package")
+        return os.path.abspath(ctx.backup_dir / "package")
 
     def _staged_path(self, params: dict[str, Any], ctx: StepContext | None) -> str:
         if ctx is None or ctx.backup_dir is None:
             return f"<backup>/package/{package_name(params['package'])}"
-        return str(ctx.backup_dir / "package" / package_name(params["package"]))
+        return os.path.join(self._stage_dir(ctx), package_name(params["package"]))
 
     def commands(self, params: dict[str, Any], ctx: StepContext | None = None) -> list[list[str]]:
         stage_cmd = [sys.executable, "-m", "techcare.repairs._vendor", "stage", "--sha256", params["sha256"],
