@@ -730,11 +730,14 @@ def _driver_findings_async(runner: CommandRunner):
 def save_snapshot(path: str | Path, *, runner: CommandRunner | None = None,
                   probes: list[str] | None = None) -> Snapshot:
     """Record this machine (read-only) for a later ``diagnose(snapshot=path)`` anywhere: every probe's raw
-    outputs and, when all probes run, the driver check's commands too. ``.gz`` paths are gzip-compressed."""
+    outputs and, when all probes run, the driver check's and the plugin checks' commands too. ``.gz`` paths are
+    gzip-compressed."""
+    from .plugins._manager import capture_checks
     from .system.snapshot import save_snapshot as _save
     from .tools.drivers import capture as capture_drivers
 
-    return _save(path, runner=runner, probes=probes, captures=[capture_drivers] if probes is None else [])
+    return _save(path, runner=runner, probes=probes,
+                 captures=[capture_drivers, capture_checks] if probes is None else [])
 
 
 def diagnose(snapshot: str | Path | None = None, *, runner: CommandRunner | None = None,
@@ -760,6 +763,10 @@ def diagnose(snapshot: str | Path | None = None, *, runner: CommandRunner | None
     host = system.host_info(runner)
     os_name = str(host.get("os") or runner.platform)
     items = findings_from_results(results, os_name, Thresholds.from_settings(settings))
+    if probes is None:  # the checks of plugins (docs/plugins.md), through the same runner
+        from .plugins._manager import findings as plugin_findings
+
+        items.extend(plugin_findings(runner, os_name, Finding, timeout=max(5.0, budget - (time.monotonic() - t0))))
     if driver_result is not None:
         items.extend(driver_result(max(0.0, budget - (time.monotonic() - t0))))
     return Diagnosis(host=host, os=os_name, items=items, probes=results, started=started,

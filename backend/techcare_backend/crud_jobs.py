@@ -30,7 +30,8 @@ from techcare.signing import MAX_ENVELOPE_BYTES, canonical_json
 
 from .crud import add_audit
 from .models import ChangelogEntry, Host, HostTag, Job, JobTarget
-from .schemas_jobs import FINAL_STATUSES, PAYLOAD_FIELDS, TIME_PATTERN, JobPublic, JobTargetPublic
+from .schemas_jobs import (FINAL_STATUSES, OPTIONAL_PAYLOAD_FIELDS, PAYLOAD_FIELDS, TIME_PATTERN, JobPublic,
+                          JobTargetPublic)
 
 __all__ = ["CLOCK_SKEW", "JobConflict", "JobInvalid", "JobNotFound", "JobRoute", "MAX_FETCH", "MAX_HOSTS",
            "MAX_LIFETIME", "REDELIVER_AFTER", "ParsedJob", "cancel_job", "claim_due", "create_job", "expire_overdue",
@@ -180,6 +181,23 @@ def route_fields(envelope: Any) -> JobRoute:
     return JobRoute(job_id=job_id, hosts=list(hosts), rollback_of=rollback_of, envelope=envelope)
 
 
+def check_plugins(container: dict[str, Any], where: str) -> None:
+    """``plugins`` (optional): ``[{"name", "version", "sha256", "actions"}]`` as :data:`PLUGINS_SCHEMA` declares."""
+    if "plugins" not in container:
+        return
+    value = container["plugins"]
+    fields = {"name", "version", "sha256", "actions"}
+    if not isinstance(value, list) or len(value) > 100 or not all(
+            isinstance(p, dict) and set(p) == fields and isinstance(p["name"], str)
+            and re.fullmatch(r"[a-z][a-z0-9_-]{0,63}", p["name"]) and isinstance(p["version"], str)
+            and 0 < len(p["version"]) <= 64 and "\x00" not in p["version"] and isinstance(p["sha256"], str)
+            and re.fullmatch(r"[0-9a-f]{64}", p["sha256"])
+            and isinstance(p["actions"], list) and len(p["actions"]) <= 100
+            and all(isinstance(a, str) and "\x00" not in a for a in p["actions"]) for p in value):
+        raise JobInvalid("{w}.plugins: erwartet eine Liste von {{name, version, sha256 (64 Hex), actions}}.",
+                         "{w}.plugins: expected a list of {{name, version, sha256 (64 hex), actions}}.", w=where)
+
+
 def parse_content(route: JobRoute, *, now: datetime) -> ParsedJob:
     """The rest of the payload, or :class:`JobInvalid`: no floats anywhere (a signed payload has one canonical
     form), at most 256 KiB; ``v`` 1; ``kind``; ``not_before`` / ``expires`` / ``issued_at`` as
@@ -188,10 +206,11 @@ def parse_content(route: JobRoute, *, now: datetime) -> ParsedJob:
     rollback names the job it undoes; parameters are text, integers, true/false or lists of these)."""
     envelope, job_id = route.envelope, route.job_id
     payload = envelope["payload"]
-    unknown = sorted(set(payload) - set(PAYLOAD_FIELDS))
+    unknown = sorted(set(payload) - set(PAYLOAD_FIELDS) - set(OPTIONAL_PAYLOAD_FIELDS))
     if unknown:
         raise JobInvalid("payload: unbekannte Felder {f} (erlaubt: {a}).", "payload: unknown fields {f} (allowed: {a}).",
-                         f=", ".join(map(repr, unknown[:10])), a=", ".join(PAYLOAD_FIELDS))
+                         f=", ".join(map(repr, unknown[:10])), a=", ".join(PAYLOAD_FIELDS + OPTIONAL_PAYLOAD_FIELDS))
+    check_plugins(payload, "payload")
     try:
         canonical_json(payload)
     except ValueError as exc:

@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 from techcare.signing import MAX_ENVELOPE_BYTES, canonical_json
 
 from .crud import add_audit
-from .crud_jobs import JOB_ID, KEY_ID, PLATFORMS, SIGNATURE, JobInvalid
+from .crud_jobs import JOB_ID, KEY_ID, PLATFORMS, SIGNATURE, JobInvalid, check_plugins
 from .models import Host, HostTag, Schedule, ScheduleOccurrence
 from .schemas import control_character
 from .schemas_schedules import DTSTART_PATTERN, RRULE_PATTERN, TIME_PATTERN
@@ -126,8 +126,9 @@ def _int(value: Any) -> bool:
 
 def _variant(platform: str, variant: Any) -> None:
     where = f"payload.variants.{platform}"
-    if not isinstance(variant, dict) or set(variant) != set(VARIANT_FIELDS):
-        raise JobInvalid("{w} muss ein Objekt mit genau {a} sein.", "{w} must be an object with exactly {a}.", w=where,
+    if not isinstance(variant, dict) or set(variant) - {"plugins"} != set(VARIANT_FIELDS):
+        raise JobInvalid("{w} muss ein Objekt mit genau {a} sein (dazu optional plugins).",
+                         "{w} must be an object with exactly {a} (and optionally plugins).", w=where,
                          a=", ".join(VARIANT_FIELDS))
     steps = variant.get("steps")
     if not isinstance(steps, list) or not steps or any(
@@ -146,6 +147,7 @@ def _variant(platform: str, variant: Any) -> None:
                          "{w}.approved_steps: expected a non-empty list of step numbers.", w=where)
     if not isinstance(fingerprint, str) or not fingerprint:
         raise JobInvalid("{w}.plan_fingerprint fehlt.", "{w}.plan_fingerprint is missing.", w=where)
+    check_plugins(variant, where)  # optional: the plugins whose actions the steps use (docs/plugins.md)
 
 
 PAYLOAD_FIELDS = ("v", "kind", "schedule_id", "revision", "name", "tag", "hosts", "variants", "rrule", "dtstart",

@@ -37,6 +37,16 @@ _TEXT = {"type": "string", "pattern": NO_NUL}
 _INT = {"type": "integer", "minimum": -(2**53), "maximum": 2**53}
 _SCALAR = {"anyOf": [_TEXT, _INT, {"type": "boolean"}, {"type": "null"}]}
 _TIME = {"type": "string", "pattern": TIME_PATTERN, "description": "UTC to the second, e.g. 2026-12-02T07:00:00Z"}
+#: optional (only when a step is a plugin's action): the plugins a host must have, the same (docs/plugins.md)
+OPTIONAL_PAYLOAD_FIELDS = ("plugins",)
+PLUGINS_SCHEMA: dict[str, Any] = {
+    "type": "array", "maxItems": 100, "description": "plugins whose actions the steps use; a host runs them only when "
+    "it has each plugin with this name, version and content hash",
+    "items": {"type": "object", "additionalProperties": False, "required": ["name", "version", "sha256", "actions"],
+              "properties": {"name": {"type": "string", "pattern": "^[a-z][a-z0-9_-]{0,63}$"},
+                             "version": {"type": "string", "minLength": 1, "maxLength": 64, "pattern": NO_NUL},
+                             "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+                             "actions": {"type": "array", "maxItems": 100, "items": _TEXT}}}}
 ENVELOPE_SCHEMA: dict[str, Any] = {
     "type": "object", "additionalProperties": False, "required": ["payload", "key_id", "signature"],
     "description": "The signed envelope (`docs/remote-jobs.md` §1) as `techcare.signing.sign_payload` made it; "
@@ -63,6 +73,7 @@ ENVELOPE_SCHEMA: dict[str, Any] = {
                 "approval": _TEXT,
                 "approved_steps": {"type": "array", "items": _INT},
                 "plan_fingerprint": _TEXT,
+                "plugins": PLUGINS_SCHEMA,
                 "confirm_high_risk": {"type": "boolean"},
                 "rollback_of": {"anyOf": [{"type": "string", "pattern": JOB_ID_PATTERN}, {"type": "null"}]},
                 "not_before": _TIME, "expires": _TIME, "issued_at": _TIME,

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field, StringConstraints, WithJsonSchema
 
 from .schemas import Strict, name_pattern, trimmed_pattern
-from .schemas_jobs import JOB_ID_PATTERN, NO_NUL
+from .schemas_jobs import JOB_ID_PATTERN, NO_NUL, PLUGINS_SCHEMA
 from .sensor_facts import TAG_PATTERN
 
 __all__ = ["OCCURRENCE_STATUSES", "OccurrencePublic", "OccurrenceReport", "OccurrenceReported", "ScheduleCreate",
@@ -57,7 +57,8 @@ _VARIANT = {"type": "object", "additionalProperties": False,
             "properties": {"steps": {"type": "array", "minItems": 1, "items": _STEP},
                            "approval": {"type": "string", "pattern": trimmed_pattern(1)},
                            "approved_steps": {"type": "array", "minItems": 1, "items": _INT},
-                           "plan_fingerprint": {"type": "string", "minLength": 1, "pattern": NO_NUL}}}
+                           "plan_fingerprint": {"type": "string", "minLength": 1, "pattern": NO_NUL},
+                           "plugins": PLUGINS_SCHEMA}}
 SCHEDULE_ENVELOPE_SCHEMA: dict[str, Any] = {
     "type": "object", "additionalProperties": False, "required": ["payload", "key_id", "signature"],
     "description": "The signed schedule (`docs/remote-jobs.md` §5) as `techcare.signing.sign_payload` made it; "

@@ -51,11 +51,11 @@ log = logging.getLogger("techcare.sensor.jobs")
 
 #: the refusal reasons in the order the checks run (docs/remote-jobs.md §2)
 REASONS = ("disabled", "malformed", "unknown_signer", "bad_signature", "wrong_host", "platform", "not_yet",
-           "expired", "replayed", "plan_mismatch", "needs_confirmation")
+           "expired", "replayed", "plugin_missing", "plugin_mismatch", "plan_mismatch", "needs_confirmation")
 #: the refusal reasons of a maintenance occurrence, in the order the checks run (docs/remote-jobs.md §5 Host)
 SCHEDULE_REASONS = ("disabled", "malformed", "unknown_signer", "bad_signature", "wrong_host", "platform", "not_valid",
-                    "revision", "not_an_occurrence", "outside_window", "replayed", "plan_mismatch",
-                    "needs_confirmation", "needs_reboot")
+                    "revision", "not_an_occurrence", "outside_window", "replayed", "plugin_missing",
+                    "plugin_mismatch", "plan_mismatch", "needs_confirmation", "needs_reboot")
 KINDS = ("diagnose", "drivers", "repair", "rollback")
 READ_ONLY_KINDS = ("diagnose", "drivers")
 #: catalogue actions whose effect needs a restart of the computer (winsock reset; chkdsk runs at the next start).
@@ -463,6 +463,11 @@ class Executor:
         from .. import repairs
 
         steps = payload["steps"]
+        from ..plugins._manager import remote_problem
+
+        problem = remote_problem(payload.get("plugins"), [s["action"] for s in steps])
+        if problem is not None:  # a plugin's action runs only where that plugin is installed, the same
+            raise Refusal(problem[0], str(problem[1]))
         try:
             plan = repairs.Plan.from_actions([{"action": s["action"], "params": s.get("params") or {}} for s in steps],
                                              platform=payload["platform"], source="remote_job",

@@ -380,7 +380,8 @@ def test_reasons_are_checked_in_the_documented_order(executor, key, clock):
     assert executor.process_occurrence(delivered(key, schedule(), "2026-12-14T02:00")).reason == "not_an_occurrence"
     assert list(SCHEDULE_REASONS) == ["disabled", "malformed", "unknown_signer", "bad_signature", "wrong_host",
                                       "platform", "not_valid", "revision", "not_an_occurrence", "outside_window",
-                                      "replayed", "plan_mismatch", "needs_confirmation", "needs_reboot"]
+                                      "replayed", "plugin_missing", "plugin_mismatch", "plan_mismatch",
+                                      "needs_confirmation", "needs_reboot"]
 
 
 def test_refusals_are_in_german_too(key, pc, backend, clock, monkeypatch):
