@@ -25,7 +25,9 @@ READ_ONLY = [
     r"systemctl --failed --output=json --no-pager", r"systemctl --failed --no-legend --plain --no-pager",
     r"clamscan --version",
     r"apt list --upgradable", r"dnf --cacheonly check-update", r"dnf --cacheonly updateinfo list --security",
-    r"zypper --non-interactive --no-refresh --xmlout list-updates", r"checkupdates",
+    r"zypper --non-interactive --no-refresh --xmlout list-updates",
+    r"zypper --non-interactive --no-refresh --xmlout list-patches", r"checkupdates", r"pacman -Qu",
+    r"apk --no-network version -l <", r"rc-status --all --nocolor",
     r"needs-restarting -r", r"dnf needs-restarting -r",
     r"journalctl -p err -b -n 5 -o json --no-pager",
     r"smartctl --json -a /dev/[\w]+",
@@ -34,7 +36,8 @@ READ_ONLY = [
 #: Package-manager and journal state that a careless probe would touch (apt update, dnf makecache, vacuum, ...).
 WATCHED = ["/var/lib/apt/lists", "/var/lib/apt/lists/partial", "/var/lib/dpkg/status", "/var/lib/dpkg/lock",
            "/var/cache/apt", "/var/cache/apt/archives", "/var/cache/dnf", "/var/lib/dnf", "/var/log/journal",
-           "/var/lib/pacman/sync", "/var/cache/zypp", "/etc/ufw", "/etc/systemd/system"]
+           "/var/lib/pacman/sync", "/var/cache/zypp", "/var/cache/apk", "/lib/apk/db", "/etc/ufw",
+           "/etc/systemd/system"]
 
 
 def fingerprint() -> dict[str, tuple[int, int, tuple[str, ...]] | None]:
