@@ -235,3 +235,39 @@ def test_systemextensionsctl(name):
         assert [i.installed_version for i in items] == ["1.98.8", "4.29.0"]
         assert items[1].details["enabled"] is False
         assert items[0].category == "System extension (network extension)"
+
+
+# ---- fwupdmgr output that is not pure JSON ---------------------------------------------------------------------
+
+
+def test_fwupd_warning_and_prompt_lines_before_the_json():
+    # verbatim from fwupd/fwupd#4312: a tainted daemon's WARNING and a device prompt precede the JSON on stdout
+    assert _linux.parse_fwupd(text("fwupd_get_updates_warning_first.txt")) == []
+    warned = "WARNING: UEFI capsule updates not available or enabled in firmware setup\n" + text("fwupd_get_updates.json")
+    assert _linux.parse_fwupd(warned) == _linux.parse_fwupd(text("fwupd_get_updates.json"))
+
+
+def test_fwupd_human_listing_after_the_json_is_ignored():
+    # fwupd/fwupd#9997: some versions print the normal listing after a complete JSON document
+    trailing = text("fwupd_get_devices.json") + "\nColorHug2\n│\n└─Device ID:   cf294bf55b333004beb7c41f952c1838c23e1f4a\n"
+    assert _linux.parse_fwupd(trailing) == _linux.parse_fwupd(text("fwupd_get_devices.json"))
+
+
+def test_fwupd_cut_json_and_text_only_output_are_errors():
+    with pytest.raises(ValueError):
+        _linux.parse_fwupd(text("fwupd_get_devices.json")[:300])
+    with pytest.raises(ValueError, match="no JSON object"):
+        _linux.parse_fwupd("WARNING: something\nNo devices\n")
+
+
+def test_fwupd_json_error_object_is_the_reason():
+    from techcare.i18n import set_language
+    from techcare.system.runner import ReplayRunner
+
+    set_language("en")
+    # verbatim from fwupd/fwupd#5500: with --json an error is a JSON object on stdout (exit 1)
+    r = ReplayRunner(platform="linux")
+    r.add_command(list(_linux.FWUPD_UPDATES), 1, text("fwupd_error_json.txt"))
+    offers, (status,) = _linux.update_offers(r)
+    assert offers == [] and status.status == "error"
+    assert str(status.detail) == "fwupdmgr says: failed to open foo.zip"

@@ -135,12 +135,44 @@ def _category_from_class(class_code: str | None) -> str:
     return PCI_CLASSES.get(code[:2], "")
 
 
+_JSON_LINE = re.compile(r"^[ \t]*\{", re.M)
+
+
+def fwupd_json(text: str) -> dict[str, Any] | None:
+    """The JSON object ``fwupdmgr --json`` printed, or ``None`` for empty output.
+
+    Real fwupdmgr output is not always pure JSON: lines such as ``WARNING: The daemon has loaded 3rd party code
+    ...`` or ``Selected device: ...`` come first (fwupd/fwupd#4312), and some versions append the human-readable
+    listing after the JSON (fwupd/fwupd#9997). Text before the first line that opens an object and anything after
+    the object are skipped; the object itself must be complete (:class:`ValueError` otherwise)."""
+    if not text.strip():
+        return None
+    match = _JSON_LINE.search(text)
+    if match is None:
+        first = text.strip().splitlines()[0][:120]
+        raise ValueError(f"no JSON object in the output (first line: {first!r})")
+    data, _ = json.JSONDecoder().raw_decode(text[match.start():].lstrip())
+    if not isinstance(data, dict):
+        raise ValueError(f"expected a JSON object, not {type(data).__name__}")
+    return data
+
+
+def fwupd_error(text: str) -> str | None:
+    """The message of fwupdmgr's JSON error object (``{"Error": {"Domain", "Code", "Message"}}``, fwupd >= 1.8.11)."""
+    try:
+        data = fwupd_json(text)
+    except ValueError:
+        return None
+    error = data.get("Error") if data else None
+    if isinstance(error, dict) and error.get("Message"):
+        return str(error["Message"])
+    return None
+
+
 def parse_fwupd(text: str) -> list[dict[str, Any]]:
-    """The ``Devices`` list of fwupd JSON (every key optional). Empty text -> ``[]``."""
-    text = text.strip()
-    if not text:
-        return []
-    data = json.loads(text)
+    """The ``Devices`` list of fwupd JSON (every key optional). Empty text -> ``[]``; warnings before and text
+    after the JSON are skipped (:func:`fwupd_json`)."""
+    data = fwupd_json(text)
     devices = data.get("Devices") if isinstance(data, dict) else None
     return [d for d in devices or [] if isinstance(d, dict)]
 
@@ -453,7 +485,8 @@ def _fwupd_status(name: str, result) -> tuple[SourceStatus, list[dict[str, Any]]
     if result.error:
         return SourceStatus(name, "unavailable", command_problem(result, "fwupdmgr")[1]), []
     if not result.ok:
-        detail = (result.stderr or result.stdout or "").strip().splitlines()
+        said = fwupd_error(result.stdout)  # --json prints errors as a JSON object on stdout
+        detail = [said] if said else (result.stderr or result.stdout or "").strip().splitlines()
         why = msg("fwupdmgr meldet: {d}", "fwupdmgr says: {d}", d=detail[-1][:200]) if detail else \
             msg("fwupdmgr ist fehlgeschlagen (Exit {c})", "fwupdmgr failed (exit {c})", c=result.returncode)
         return SourceStatus(name, "error", why), []
