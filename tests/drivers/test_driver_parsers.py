@@ -271,3 +271,13 @@ def test_fwupd_json_error_object_is_the_reason():
     offers, (status,) = _linux.update_offers(r)
     assert offers == [] and status.status == "error"
     assert str(status.detail) == "fwupdmgr says: failed to open foo.zip"
+
+
+def test_sp_extensions_2019_signer_as_one_string_and_no_name():
+    # a real 2019 (macOS 10.15) entry: spext_signed_by is one comma-joined string, not a list; no _name
+    text_ = text("sp_extensions_2019_signer_string.json")
+    assert _macos.parse_extensions(text_) == []  # an unloaded Apple kext is no driver of this machine
+    (kext,) = _macos.parse_extensions(text_, include_all=True)
+    assert (kext.device, kext.vendor, kext.installed_version) == ("com.apple.driver.ACPI_SMC_PlatformPlugin", "Apple",
+                                                                 "1.0.0")
+    assert kext.signed is True and kext.details["apple"] is True and kext.driver_date == date(2019, 11, 15)
