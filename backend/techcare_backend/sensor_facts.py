@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 __all__ = ["MAX_TAGS_PER_HOST", "TAG_PATTERN", "clean_tags", "sample_tags", "sample_zone", "valid_tag", "valid_zone"]
@@ -57,12 +58,28 @@ def _text(value: object, field: str) -> str:
     return value
 
 
+# A sensor sends the same zone and tags with every sample (a batch holds up to 1,000): the cleaned answer for a text
+# seen before is looked up instead of checked again. Bounded; cleared when full (a dict read/write is atomic).
+_SEEN_MAX = 4096
+_zones: dict[str, str | None] = {}
+_tags: dict[tuple[Any, ...] | str, tuple[str, ...]] = {}
+
+
 def sample_zone(value: object) -> str | None:
     """A sample's ``timezone``: text (or null); kept if it is a known IANA zone, else ``None`` (the sample is stored
     anyway: an unknown zone must not block the sensor's spool)."""
     if value is None:
         return None
-    return valid_zone(_text(value, "timezone"))
+    if type(value) is str:
+        try:
+            return _zones[value]
+        except KeyError:
+            pass
+    zone = valid_zone(_text(value, "timezone"))
+    if len(_zones) >= _SEEN_MAX:
+        _zones.clear()
+    _zones[value] = zone  # type: ignore[index]  # (_text refused anything but a str)
+    return zone
 
 
 def sample_tags(value: object) -> list[str] | None:
@@ -71,8 +88,24 @@ def sample_tags(value: object) -> list[str] | None:
     empty list removes the sensor's tags)."""
     if value is None:
         return None
+    key: tuple[Any, ...] | str | None = value if type(value) is str else None
+    if type(value) is list:
+        try:
+            key = tuple(value)  # only texts are ever stored (anything else raised below before)
+            seen = _tags.get(key)
+        except TypeError:  # an unhashable element: checked below
+            key = seen = None
+    else:
+        seen = _tags.get(key) if key is not None else None
+    if seen is not None:
+        return list(seen)
     if isinstance(value, str):
         value = _text(value, "tags").split(",")
     if not isinstance(value, list):
         raise ValueError("tags must be a list of texts or one comma-separated text")
-    return clean_tags(_text(v, "tags[]") for v in value)
+    cleaned = clean_tags(_text(v, "tags[]") for v in value)
+    if key is not None:
+        if len(_tags) >= _SEEN_MAX:
+            _tags.clear()
+        _tags[key] = tuple(cleaned)
+    return cleaned
