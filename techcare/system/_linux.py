@@ -103,6 +103,9 @@ REBOOT_REQUIRED_PKGS = "/var/run/reboot-required.pkgs"
 NEEDS_RESTARTING = ("needs-restarting", "-r")
 DNF_NEEDS_RESTARTING = ("dnf", "needs-restarting", "-r")
 BOOT_DIR = "/boot"
+#: One directory per installed kernel. Arch and Alpine replace the kernel in place (/boot/vmlinuz-linux,
+#: vmlinuz-lts carry no version): after an upgrade only the running kernel's modules are gone.
+LIB_MODULES = "/lib/modules"
 
 JOURNAL_ERRORS = ("journalctl", "-p", "err", "-b", "-n", "5", "-o", "json", "--no-pager")
 
@@ -845,12 +848,28 @@ def pending_reboot(runner: CommandRunner) -> ProbeResult:
         host = {}
     running = str(host.get("os_release") or "")
     boot = runner.list_dir(BOOT_DIR)
-    if running and boot:
-        newest = newer_kernel(boot, running)
-        if newest:
-            sources.append(msg("Kernel {n} installiert, {r} läuft", "kernel {n} installed, {r} running", n=newest,
-                               r=running))
+    newest = newer_kernel(boot, running) if running and boot else None
+    if newest:
+        sources.append(msg("Kernel {n} installiert, {r} läuft", "kernel {n} installed, {r} running", n=newest,
+                           r=running))
+    elif running and f"vmlinuz-{running}" not in (boot or []):
+        # no versioned kernel image of the running kernel in /boot (Arch, Alpine): ask /lib/modules instead
+        gone = modules_gone(runner.list_dir(LIB_MODULES), running)
+        if gone:
+            sources.append(msg("Kernel {r} läuft, seine Module sind nicht mehr installiert (installiert: {n})",
+                               "kernel {r} running, its modules are no longer installed (installed: {n})",
+                               r=running, n=gone))
     return ProbeResult(probe, "ok", PendingReboot(bool(sources), sources), source="files")
+
+
+def modules_gone(installed: Iterable[str] | None, running: str) -> str | None:
+    """The newest installed kernel when ``/lib/modules`` lists kernels but not the running one (the package
+    manager replaced it: a restart is needed to use it, and modules of the running kernel can no longer load).
+    ``None`` when there is no listing or it is empty (a container) or the running kernel is there."""
+    names = [n for n in installed or [] if n and n[0].isdigit()]
+    if not names or running in names:
+        return None
+    return max(names, key=version_key)
 
 
 # ---- events -------------------------------------------------------------------------------------------------

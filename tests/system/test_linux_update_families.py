@@ -256,3 +256,27 @@ def test_fixture_files_keep_their_bytes():
     """The apk rows end with the space apk-tools prints for an untagged repository; nobody strips them."""
     lines = (FIXTURES / "apk-version-alpine318.stdout").read_bytes().decode().splitlines()
     assert all(line.endswith(" ") for line in lines[1:])
+
+
+# ---- a kernel replaced in place (Arch, Alpine): the running kernel's modules are gone -----------------------
+
+def reboot_machine(modules: list[str] | None, running: str, boot: list[str]) -> ReplayRunner:
+    runner = machine(files={L.REBOOT_REQUIRED: None})
+    runner.add(Entry("fact", "host", {"os_release": running}))
+    runner.add(Entry("dir", L.BOOT_DIR, boot))
+    runner.add(Entry("dir", L.LIB_MODULES, modules))
+    return runner
+
+
+def test_arch_kernel_upgraded_in_place_needs_a_restart():
+    res = run("pending_reboot", reboot_machine(["6.11.4-arch1-1"], "6.11.3-arch1-1",
+                                               ["vmlinuz-linux", "initramfs-linux.img"]))
+    assert res.ok and res.data.required is True
+    assert "kernel 6.11.3-arch1-1 running, its modules are no longer installed (installed: 6.11.4-arch1-1)" in \
+        str(res.data.sources[0].en)
+
+
+@pytest.mark.parametrize("modules", [["6.6.58-0-lts"], [], None])
+def test_running_kernel_present_or_no_listing_is_no_restart_signal(modules):
+    res = run("pending_reboot", reboot_machine(modules, "6.6.58-0-lts", ["vmlinuz-lts"]))
+    assert res.ok and res.data.required is False
