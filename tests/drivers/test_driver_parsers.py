@@ -281,3 +281,13 @@ def test_sp_extensions_2019_signer_as_one_string_and_no_name():
     assert (kext.device, kext.vendor, kext.installed_version) == ("com.apple.driver.ACPI_SMC_PlatformPlugin", "Apple",
                                                                  "1.0.0")
     assert kext.signed is True and kext.details["apple"] is True and kext.driver_date == date(2019, 11, 15)
+
+
+def test_pnp_signed_drivers_after_a_warning_line_on_stdout():
+    # PowerShell prints module warnings on stdout before the JSON (the wording is PowerShell's own)
+    warning = ("WARNING: The names of some imported commands from the module 'DellBIOSProvider' include unapproved "
+               "verbs that might make them less discoverable.\r\n")
+    plain = _windows.parse_pnp_signed_drivers(text("win_pnpsigneddriver_ps51_de.json"))
+    assert _windows.parse_pnp_signed_drivers(warning + text("win_pnpsigneddriver_ps51_de.json")) == plain
+    with pytest.raises(ValueError):  # a cut answer stays an error
+        _windows.parse_pnp_signed_drivers(warning + text("win_pnpsigneddriver_ps51_de.json")[:200])

@@ -74,11 +74,22 @@ _MSRC = {"critical": "CRITICAL", "important": "CRITICAL", "moderate": "RECOMMEND
 _HRESULT = re.compile(r"0x8024[0-9A-Fa-f]{4}|-214[0-9]{7}")
 
 
+_JSON_START = re.compile(r"^[ \t]*[\[{]", re.M)
+
+
 def _json_list(text: str) -> list[dict[str, Any]]:
+    """The objects of a PowerShell JSON answer: one object or a list; text lines printed before the JSON (a
+    module's ``WARNING:`` line on stdout) are skipped, the JSON itself must be complete."""
     text = text.lstrip("\ufeff").strip()
     if not text:
         return []
-    data = json.loads(text)
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        match = _JSON_START.search(text)
+        if match is None or match.start() == 0 or any(c in text[:match.start()] for c in "[{"):
+            raise
+        data = json.loads(text[match.start():])
     if isinstance(data, dict):
         data = [data]
     return [d for d in data or [] if isinstance(d, dict)]
