@@ -111,6 +111,9 @@ def _normalise_entry(raw: Any, index: int, path: Any) -> Entry:
     for key in ("stdout", "stderr", "content"):
         if f"{key}_b64" in data:
             data[key] = _b64(data.pop(f"{key}_b64"), path, f"{where}.{key}_b64")
+    for key in ("stdout", "stderr", "content", "error"):
+        if data.get(key) is not None and not isinstance(data[key], str):
+            raise _bad(path, "{w}.{k} muss ein Text oder null sein.", "{w}.{k} must be a string or null.", w=where, k=key)
     if data["kind"] == "cmd":
         argv = data.get("argv")
         if not isinstance(argv, list) or not argv or not all(isinstance(a, str) for a in argv):
@@ -124,6 +127,14 @@ def _normalise_entry(raw: Any, index: int, path: Any) -> Entry:
     elif data["kind"] in ("dir", "link", "which", "fact"):
         if not isinstance(data.get("name"), str):
             raise _bad(path, "{w}.name fehlt.", "{w}.name is missing.", w=where)
+        value = data.get("value")
+        if data["kind"] == "dir" and value is not None and not (
+                isinstance(value, list) and all(isinstance(v, str) and v not in ("", ".", "..") and "/" not in v
+                                                for v in value)):
+            raise _bad(path, "{w}.value muss eine Liste von Namen (ohne '/', nicht '.' oder '..') oder null sein.",
+                       "{w}.value must be a list of names (no '/', not '.' or '..') or null.", w=where)
+        if data["kind"] in ("link", "which") and value is not None and not isinstance(value, str):
+            raise _bad(path, "{w}.value muss ein Text oder null sein.", "{w}.value must be a string or null.", w=where)
     else:
         raise _bad(path, "{w}.kind={k!r} ist unbekannt (erlaubt: cmd, file, dir, link, which, fact).",
                    "{w}.kind={k!r} is unknown (allowed: cmd, file, dir, link, which, fact).", w=where, k=data["kind"])
