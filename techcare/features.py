@@ -29,22 +29,6 @@ from .i18n import tr
 __all__ = ["COMMUNITY_MONTHLY_REPAIRS", "EDITIONS", "ENTITLEMENTS", "PRO_MAX_SYSTEMS", "allowed", "current_edition",
            "edition_for", "entitlements", "record_repairs", "repairs_remaining", "require", "require_repairs"]
 
-def set_active_license(claims: dict[str, Any] | None) -> None:
-    """Compatibility for callers written before :func:`techcare.license.current`: make verified lease ``claims``
-    the license status in force (``None``: forget it). New code uses :func:`techcare.license.set_current`."""
-    from .license import LicenseStatus, set_current
-
-    if claims is None:
-        set_current(None)
-        return
-    edition = str(claims.get("edition") or "community")
-    ents = claims.get("entitlements")
-    set_current(LicenseStatus(str(claims.get("code") or "VALID"), ok=True, edition=edition,
-                              entitlements=[str(e) for e in ents] if isinstance(ents, list) else
-                              list(ENTITLEMENTS.get(edition, ())), limits=dict(claims.get("limits") or {}),
-                              license_id=claims.get("license_id"), claims=dict(claims)))
-
-
 def _configured_edition() -> str:
     from .config import get_settings
 

@@ -5,9 +5,11 @@ Flow (see ARCHITECTURE.md, notes/licensing-anchors.md)::
     key -> POST /api/licenses/validate {key, fingerprint, nonce} -> signed lease (EdDSA JWT) -> verified here
         -> cached in TECHCARE_HOME/license/lease.jwt -> LicenseStatus -> license.current() -> techcare.features
 
-:meth:`LicenseManager.decide` only decides and returns a :class:`LicenseStatus`; :meth:`LicenseManager.check` is
-the one place that makes a decision the status in force (:func:`current`, read by the edition gates of
-:mod:`techcare.features`). Until a check ran in this process, :func:`current` verifies the cached lease offline once.
+:meth:`LicenseManager.check` only decides and returns a :class:`LicenseStatus`; :func:`check_license` is the one
+place that makes a decision the status in force (:func:`current`, read by the edition gates of
+:mod:`techcare.features`): the start sequence (:func:`ensure_license`), the sensor's periodic re-checks and the first
+:func:`current` of a process go through it. Until a check ran in this process, :func:`current` verifies the cached
+lease offline once.
 
 Trust: the lease must be signed by one of the *trusted* public keys = the keys pinned in
 ``TECHCARE_HOME/license/public_keys.json`` (fetched once from ``GET /api/licenses/public-keys``, trust on first
@@ -48,7 +50,7 @@ from .i18n import tr
 
 __all__ = [
     "CLIENT_CODES", "CLOCK_TOLERANCE", "OFFLINE_GRACE_SECONDS", "SERVER_CODES", "SHIPPED_KEYS", "LicenseManager",
-    "LicenseStatus", "check_at_start", "check_license", "current", "ensure_license", "machine_fingerprint",
+    "LicenseStatus", "check_license", "current", "ensure_license", "machine_fingerprint",
     "machine_id", "main", "set_current", "validate_for_setup",
 ]
 
@@ -69,29 +71,14 @@ _FINGERPRINT_KEY = b"techcare/machine-fingerprint/v1"
 # ---- machine fingerprint --------------------------------------------------------------------------------------
 
 def machine_id(runner: Any = None, *, home: Path | None = None) -> str:
-    """The OS machine id (Linux /etc/machine-id, Windows MachineGuid, macOS IOPlatformUUID), read via the runner.
+    """The OS machine id (a system fact: :func:`techcare.system._facts.machine_id`, read via the runner).
 
     When the OS has none, a random id is created once in ``TECHCARE_HOME/machine-id``.
     """
+    from .system._facts import machine_id as os_machine_id
     from .system.runner import LocalRunner
 
-    runner = runner or LocalRunner()
-    platform = runner.platform
-    found: str | None = None
-    if platform == "linux":
-        for path in ("/etc/machine-id", "/var/lib/dbus/machine-id"):
-            result = runner.read_file(path)
-            if result.ok and result.content and result.content.strip():
-                found = result.content.strip()
-                break
-    elif platform == "windows":
-        res = runner.run(["reg", "query", r"HKLM\SOFTWARE\Microsoft\Cryptography", "/v", "MachineGuid"], timeout=10)
-        match = re.search(r"MachineGuid\s+REG_SZ\s+(\S+)", res.stdout or "")
-        found = match.group(1) if res.ok and match else None
-    elif platform == "darwin":
-        res = runner.run(["ioreg", "-rd1", "-c", "IOPlatformExpertDevice"], timeout=10)
-        match = re.search(r'"IOPlatformUUID"\s*=\s*"([^"]+)"', res.stdout or "")
-        found = match.group(1) if res.ok and match else None
+    found = os_machine_id(runner or LocalRunner())
     if found:
         return found
     if home is None:
@@ -411,15 +398,9 @@ class LicenseManager:
 
     # ---- the check ------------------------------------------------------------------------------------
     def check(self, *, online: bool = True) -> LicenseStatus:
-        """Decide the license state now (:meth:`decide`) and make it the status in force in this process
-        (:func:`current`, which the edition gates read). Never raises for license problems; see :meth:`ensure`."""
-        status = self.decide(online=online)
-        set_current(status)
-        return status
-
-    def decide(self, *, online: bool = True) -> LicenseStatus:
-        """The license state now, from the server or the cached lease. Changes nothing but the lease cache and the
-        high-water mark: what is in force is :meth:`check`'s business."""
+        """The license state now, from the server or the cached lease. Never raises for license problems (see
+        :meth:`ensure`) and changes nothing but the lease cache and the high-water mark: what is in force for the
+        edition gates is :func:`check_license`'s business."""
         edition = self.settings.edition
         key = self.settings.license_key
         if not key:
@@ -560,8 +541,9 @@ class LicenseManager:
                              warnings=warnings or [], claims=claims)
 
     def ensure(self, *, online: bool = True) -> LicenseStatus:
-        """Like :meth:`check` but raises :class:`LicenseError` (exit status 3) when the license does not hold."""
-        status = self.check(online=online)
+        """:func:`check_license` with this manager, raising :class:`LicenseError` (exit status 3) when the license
+        does not hold."""
+        status = check_license(self, online=online)
         if not status.ok:
             raise LicenseError(status.message)
         return status
@@ -575,8 +557,7 @@ _current_lock = threading.Lock()
 
 def set_current(status: LicenseStatus | None) -> None:
     """Make ``status`` the license status in force (``None``: forget it, so the next :func:`current` verifies the
-    cached lease again). :meth:`LicenseManager.check` is its caller; tests use it to stand in for a verified
-    license."""
+    cached lease again). :func:`check_license` is its caller; tests use it to stand in for a verified license."""
     global _current
     with _current_lock:
         _current = status
@@ -590,7 +571,7 @@ def current() -> LicenseStatus:
     if status is not None:
         return status
     try:
-        return LicenseManager().check(online=False)
+        return check_license(online=False)
     except Exception as exc:  # noqa: BLE001 - no usable license: Community gates, and say why
         status = LicenseStatus("LEASE_INVALID", ok=False, detail=f"{type(exc).__name__}: {exc}")
         set_current(status)
@@ -601,21 +582,19 @@ def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def check_license(*, online: bool = True, **kwargs: Any) -> LicenseStatus:
-    """Check the license of this installation (see :class:`LicenseManager`)."""
-    return LicenseManager(**kwargs).check(online=online)
+def check_license(manager: LicenseManager | None = None, *, online: bool = True, **kwargs: Any) -> LicenseStatus:
+    """Check the license of this installation and put the result in force for the edition gates — the one place
+    that does (``kwargs`` build the :class:`LicenseManager` when none is given)."""
+    status = (manager if manager is not None else LicenseManager(**kwargs)).check(online=online)
+    set_current(status)
+    return status
 
 
 def ensure_license(*, online: bool = True, **kwargs: Any) -> LicenseStatus:
-    """Check at start; raise :class:`LicenseError` with the troubleshooting steps when it does not hold."""
+    """The start sequence of the shell, the CLI and the sensor: an online check (offline grace), the result in
+    force for the edition gates; raises :class:`LicenseError` (exit status 3) with the troubleshooting steps when
+    the license does not hold."""
     return LicenseManager(**kwargs).ensure(online=online)
-
-
-def check_at_start(**kwargs: Any) -> LicenseStatus:
-    """The start sequence of the shell/CLI: online check (offline grace), edition gates set; raises
-    :class:`LicenseError` (exit status 3) with the troubleshooting steps when the license does not hold."""
-    status = ensure_license(**kwargs)
-    return status
 
 
 def validate_for_setup(key: str, values: dict[str, str], **kwargs: Any) -> str | None:

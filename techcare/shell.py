@@ -99,7 +99,7 @@ def check_license(settings: Any) -> str | None:
         from . import license as lic
     except ImportError:  # license layer not installed: the edition is read from settings
         return None
-    status = lic.check_at_start()
+    status = lic.ensure_license()
     return getattr(status, "summary", None) or str(status)
 
 

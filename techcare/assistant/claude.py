@@ -11,7 +11,6 @@ Failures never surface as tracebacks: the SDK retries 408/409/429/5xx/529 with e
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -181,7 +180,3 @@ class ClaudeEngine:
             texts.append(note)
             new.append({"role": "assistant", "content": [{"type": "text", "text": note}]})
         return "\n\n".join(texts).strip(), new
-
-
-def dumps(messages: list[dict[str, Any]]) -> str:  # pragma: no cover - debugging helper
-    return json.dumps(messages, ensure_ascii=False, indent=1)

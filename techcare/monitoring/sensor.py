@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -1019,10 +1020,11 @@ def main(argv: list[str] | None = None, *, started: Callable[[Sensor], None] | N
             print(tr("TECHCARE_API_KEY ist nicht gesetzt: der Sensor braucht einen Sensor-Schlüssel (tck_…).",
                      "TECHCARE_API_KEY is not set: the sensor needs a sensor key (tck_…)."), file=sys.stderr)
             return 2
-        from ..license import LicenseManager
+        from ..license import LicenseManager, check_license
 
+        # each re-check puts its result in force, so the sensor_mode gate follows a revoked or downgraded license
         sensor = Sensor(settings=settings, interval=args.interval, hostname=args.hostname, max_samples=args.max_spool,
-                        license_check=LicenseManager(settings).check, **replay)
+                        license_check=functools.partial(check_license, LicenseManager(settings)), **replay)
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, sensor.stop)
             signal.signal(signal.SIGINT, sensor.stop)

@@ -9,10 +9,14 @@ from __future__ import annotations
 import getpass
 import os
 import platform
+import re
 import socket
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .runner import CommandRunner
 
 # Pseudo and special file systems that are not "disks" for a technician.
 _SKIP_FSTYPES = {
@@ -112,6 +116,36 @@ def metrics() -> dict[str, Any]:
         "load_avg": load,
         "timestamp": time.time(),
     }
+
+
+#: Where each OS keeps the id it gives this installation (stable across reboots, changed by a reinstall).
+LINUX_MACHINE_ID_FILES = ("/etc/machine-id", "/var/lib/dbus/machine-id")
+WINDOWS_MACHINE_GUID_ARGV = ("reg", "query", r"HKLM\SOFTWARE\Microsoft\Cryptography", "/v", "MachineGuid")
+MACOS_PLATFORM_UUID_ARGV = ("ioreg", "-rd1", "-c", "IOPlatformExpertDevice")
+
+
+def machine_id(runner: CommandRunner) -> str | None:
+    """The OS's own id of the machine the runner talks to — Linux ``/etc/machine-id`` (or D-Bus's copy),
+    Windows ``MachineGuid``, macOS ``IOPlatformUUID`` — or ``None`` when it has none that can be read.
+
+    Read through the runner like every other fact, so a replay or a test answers it; it is deliberately not one
+    of the :data:`PROVIDERS`, so a snapshot never carries the raw id (the license keeps only an HMAC of it).
+    """
+    if runner.platform == "linux":
+        for path in LINUX_MACHINE_ID_FILES:
+            result = runner.read_file(path)
+            if result.ok and result.content and result.content.strip():
+                return result.content.strip()
+        return None
+    if runner.platform == "windows":
+        res = runner.run(list(WINDOWS_MACHINE_GUID_ARGV), timeout=10)
+        match = re.search(r"MachineGuid\s+REG_SZ\s+(\S+)", res.stdout or "")
+    elif runner.platform == "darwin":
+        res = runner.run(list(MACOS_PLATFORM_UUID_ARGV), timeout=10)
+        match = re.search(r'"IOPlatformUUID"\s*=\s*"([^"]+)"', res.stdout or "")
+    else:
+        return None
+    return match.group(1) if res.ok and match else None
 
 
 PROVIDERS = {"host": host, "metrics": metrics, "is_admin": is_admin}

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from assistant_helpers import make_diagnosis
 
-from techcare import features, repairs
+from techcare import features, license, repairs
 from techcare.assistant import Assistant, cases
 from techcare.config import get_settings
 from techcare.errors import AssistantError
@@ -201,7 +201,7 @@ def test_enterprise_with_backend_url_uses_the_backend(monkeypatch: pytest.Monkey
     licensed("pro_business")
     assert cases.get_store().shared is None
     # EDITION=enterprise without a verified license grants nothing
-    features.set_active_license(None)
+    license.set_current(None)
     monkeypatch.setenv("EDITION", "enterprise")
     config.reset_settings()
     assert cases.get_store().shared is None

@@ -45,7 +45,7 @@ def manager(server: FakeLicenseServer, clock: Clock, tmp_path, **kw) -> LicenseM
 
 def test_valid_online_caches_lease_and_sets_edition(server, clock, tmp_path):
     m = manager(server, clock, tmp_path)
-    status = m.check()
+    status = license.check_license(m)
     assert status.code == "VALID" and status.ok and status.online
     assert status.edition == "pro_business"
     assert m.lease_path.exists() and m.keys_path.exists()
@@ -63,7 +63,7 @@ def test_offline_within_seven_days_uses_cached_lease(server, clock, tmp_path):
     server.mode = "down"
     clock.advance(6 * DAY + 23 * 3600)
     license.set_current(None)
-    status = m.check()
+    status = license.check_license(m)
     assert status.code == "OFFLINE_GRACE" and status.ok
     assert 0 < status.days_left < 0.05
     assert features.allowed("sensor_mode")
@@ -359,11 +359,11 @@ def test_license_command_exit_status(server, clock, tmp_path, capsys):
 
 
 def test_start_and_setup_hooks(server, clock, tmp_path):
-    from techcare.license import check_at_start, validate_for_setup
+    from techcare.license import ensure_license, validate_for_setup
 
     m = manager(server, clock, tmp_path)
     kw = {"client": m.client, "clock": clock, "home": m.home, "fingerprint": FP}
-    status = check_at_start(settings=m.settings, **kw)
+    status = ensure_license(settings=m.settings, **kw)
     assert status.code == "VALID" and "Pro Business" in status.summary
     line = validate_for_setup("TECHCARE-PB-TEST", {"BACKEND_URL": "http://license.test", "EDITION": "pro_business"}, **kw)
     assert line.startswith("✔")
@@ -371,19 +371,19 @@ def test_start_and_setup_hooks(server, clock, tmp_path):
     server.status = "REVOKED"
     assert validate_for_setup("TECHCARE-PB-TEST", {"BACKEND_URL": "http://license.test"}, **kw).startswith("✖")
     with pytest.raises(LicenseError, match="widerrufen"):
-        check_at_start(settings=m.settings, **kw)
+        ensure_license(settings=m.settings, **kw)
 
 
-def test_decide_changes_nothing_in_force_and_check_makes_it_current(server, clock, tmp_path):
+def test_check_changes_nothing_in_force_and_check_license_makes_it_current(server, clock, tmp_path):
     m = manager(server, clock, tmp_path)
-    decided = m.decide()
+    decided = m.check()
     assert decided.code == "VALID" and decided.ok
     assert license.current().code == "NO_LICENSE" and not features.allowed("sensor_mode")  # nothing configured here
-    checked = m.check()
+    checked = license.check_license(m)
     assert license.current() is checked and features.current_edition() == "pro_business"
     server.status = "REVOKED"
-    assert m.decide().code == "REVOKED" and features.allowed("sensor_mode")    # decided, not yet in force
-    assert m.check().code == "REVOKED" and not features.allowed("sensor_mode")
+    assert m.check().code == "REVOKED" and features.allowed("sensor_mode")    # decided, not yet in force
+    assert license.check_license(m).code == "REVOKED" and not features.allowed("sensor_mode")
 
 
 def test_current_verifies_the_cached_lease_offline_once(monkeypatch, tmp_path):

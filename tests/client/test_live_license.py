@@ -11,7 +11,7 @@ import httpx
 import jwt
 import pytest
 
-from techcare import features
+from techcare import features, license
 from techcare.backend_client import BackendClient
 from techcare.config import load_settings
 from techcare.license import LicenseManager
@@ -51,9 +51,9 @@ def org(backend):
 
 @pytest.fixture(autouse=True)
 def _forget():
-    features.set_active_license(None)
+    license.set_current(None)
     yield
-    features.set_active_license(None)
+    license.set_current(None)
 
 
 class Setup:

@@ -8,7 +8,7 @@ import sqlite3
 import httpx
 import pytest
 
-from techcare import features
+from techcare import license
 from techcare.backend_client import BackendClient
 from techcare.config import load_settings
 from techcare.monitoring import sensor as sensor_mod
@@ -279,7 +279,7 @@ def test_status_shows_the_spool(capsys, techcare_env):
 
 
 def test_sensor_needs_pro_business(capsys, monkeypatch):
-    features.set_active_license(None)
+    license.set_current(None)
     assert main(["--once"]) == 3
     err = capsys.readouterr().err
     assert "Sensor" in err and "Pro Business" in err
@@ -298,14 +298,14 @@ def test_long_running_sensor_stops_when_the_license_goes(tmp_path, monkeypatch):
     s, _ = make_sensor(tmp_path, monkeypatch, client=backend_client(fake))
     answers = [SimpleNamespace(ok=True, code="VALID", message="ok"),
                SimpleNamespace(ok=False, code="REVOKED", message="Die Lizenz wurde widerrufen.")]
-    features.set_active_license({"edition": "pro_business", "entitlements": ["sensor_mode"]})
+    license.set_current(license.LicenseStatus("VALID", ok=True, edition="pro_business", entitlements=["sensor_mode"]))
     s.license_check = lambda: answers.pop(0)
     s.license_interval = 0
     s.interval = 0.01
     try:
         assert s.run() == 3
     finally:
-        features.set_active_license(None)
+        license.set_current(None)
     assert len(fake.stored) == 2 and len(s.spool) == 0   # two ticks ran, everything taken was delivered
 
 
