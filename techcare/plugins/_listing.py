@@ -47,6 +47,9 @@ def render(items: list[PluginInfo] | None = None, lang: str | None = None) -> An
     from rich.text import Text
 
     items = infos() if items is None else items
+    if not items:
+        return Text(tr("Keine Plugins. Ein neues anlegen: techcare plugins new NAME (docs/plugins.md).",
+                       "No plugins. Start one: techcare plugins new NAME (docs/plugins.md).", lang))
     table = Table(title=tr("Plugins ({n})", "Plugins ({n})", lang, n=len(items)), show_lines=True)
     for head in (tr("Plugin", "Plugin", lang), tr("Status", "Status", lang), tr("Fügt hinzu", "Adds", lang),
                  tr("Herkunft", "Source", lang)):
@@ -67,9 +70,6 @@ def render(items: list[PluginInfo] | None = None, lang: str | None = None) -> An
         who = f"\n{info.author}" if info.author else ""
         table.add_row(Text(f"{info.name} {info.version}{who}"), status, Text("\n".join(adds) or "-"),
                       Text(f"{info.where}\nSHA-256 {info.sha256[:16]}…" if info.sha256 else info.where))
-    if not items:
-        table.caption = tr("Keine Plugins. Ein neues anlegen: techcare plugins new NAME (docs/plugins.md).",
-                           "No plugins. Start one: techcare plugins new NAME (docs/plugins.md).", lang)
     return table
 
 

@@ -45,3 +45,17 @@ def dist_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
         return site / f"{module}.py"
 
     yield make
+
+
+@pytest.fixture
+def ip():
+    """A real IPython shell with the techcare extension loaded and a fresh session (as tests/interfaces has it)."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from techcare.session import reset_session
+
+    shell = InteractiveShell.instance()
+    reset_session()
+    shell.run_line_magic("load_ext", "techcare")
+    yield shell
+    shell.run_line_magic("config", "TechCareMagics.language = None")
