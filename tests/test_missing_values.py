@@ -197,3 +197,43 @@ def test_cpu_missing_is_not_cpu_load_zero():
     f = findings({"metrics": parse_metrics(raw)})["cpu"]
     assert f.severity == "unknown" and f.evidence["cpu_percent"] is None
     assert f.summary_en == "Unknown: the CPU load was not measured (value missing or unreadable)."
+
+
+# ---- smartctl's JSON (Linux), every field taken away: never "passed" from what was not read ------------------
+
+def _json_paths(value: Any, path: tuple = ()):
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield (*path, key)
+            yield from _json_paths(item, (*path, key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value[:2]):
+            yield from _json_paths(item, (*path, i))
+
+
+SMART_FIXTURES = ("smartctl-nvme-passed.json", "smartctl-ata-failing-now.json", "smartctl-nvme-media-errors.json")
+
+
+@pytest.mark.parametrize("name", SMART_FIXTURES)
+def test_smartctl_json_with_a_field_gone_is_never_passed_by_accident(name):
+    from pathlib import Path
+
+    from techcare.system._linux import parse_smartctl
+
+    text = (Path(__file__).parent / "system" / "fixtures" / "linux" / name).read_text(encoding="utf-8")
+    original = json.loads(text)
+    before = parse_smartctl(text, "/dev/x", 0).health
+    for path in _json_paths(original):
+        for bad in ("removed", None, "garbage", 1.5, [], {}):
+            data = json.loads(text)
+            holder = data
+            for step in path[:-1]:
+                holder = holder[step]
+            if bad == "removed":
+                del holder[path[-1]]
+            else:
+                holder[path[-1]] = bad
+            after = parse_smartctl(json.dumps(data), "/dev/x", 0)      # never raises
+            assert after.health in ("passed", "warning", "failing", "unknown")
+            if after.health == "passed":
+                assert before == "passed", (path, bad, after.issues)

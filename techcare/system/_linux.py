@@ -972,10 +972,22 @@ _NVME_WARNINGS = {0: msg("Reserve unter der Schwelle", "available spare below th
                   4: msg("Sicherung des flüchtigen Speichers fehlgeschlagen", "volatile memory backup failed"),
                   5: msg("persistenter Speicherbereich nur lesbar", "persistent memory region read-only")}
 _NVME_FAILING_BITS = (0, 2, 3, 4, 5)
+#: The NVMe health log values a "passed" verdict rests on besides the drive's own overall assessment.
+_NVME_COUNTERS = ("critical_warning", "available_spare", "percentage_used", "media_errors")
 #: ATA attributes whose raw value should be 0 on a healthy disk.
 _ATA_COUNTERS = {5: ("{n} umgelagerte Sektoren", "{n} reallocated sectors"),
                  197: ("{n} schwebende Sektoren", "{n} pending sectors"),
                  198: ("{n} offline nicht korrigierbare Sektoren", "{n} offline uncorrectable sectors")}
+
+
+def _obj(value: Any) -> dict[str, Any]:
+    """A JSON object, or an empty one for anything else (a field that is missing, null or of another type)."""
+    return value if isinstance(value, dict) else {}
+
+
+def _whole(value: Any) -> int | None:
+    """A whole number from JSON (never a boolean), else ``None``."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def decode_exit_status(status: int) -> list[Message]:
@@ -1002,19 +1014,19 @@ def parse_smartctl(text: str, device: str, returncode: int | None = None) -> Dis
         disk.issues = [said]
         disk.exit_status = returncode
         return disk
-    meta = data.get("smartctl") or {}
-    status = meta.get("exit_status", returncode)
-    status = int(status) if isinstance(status, int) else (returncode or 0)
+    meta = _obj(data.get("smartctl"))
+    status = _whole(meta.get("exit_status"))
+    status = status if status is not None else (returncode or 0)
     disk.exit_status = status
-    messages = [str(m.get("string", "")) for m in meta.get("messages") or [] if isinstance(m, dict)]
-    dev = data.get("device") or {}          # disk.device stays the path we asked about (what the technician sees)
+    messages = [str(m.get("string", "")) for m in (meta.get("messages") if isinstance(meta.get("messages"), list)
+                                                   else []) if isinstance(m, dict)]
+    dev = _obj(data.get("device"))          # disk.device stays the path we asked about (what the technician sees)
     disk.protocol = str(dev.get("protocol") or "")
     disk.model = str(data.get("model_name") or data.get("scsi_model_name") or data.get("model_family") or "")
     disk.serial = str(data.get("serial_number") or "")
-    temp = (data.get("temperature") or {}).get("current")
-    disk.temperature_c = float(temp) if isinstance(temp, (int, float)) else None
-    hours = (data.get("power_on_time") or {}).get("hours")
-    disk.power_on_hours = int(hours) if isinstance(hours, int) else None
+    temp = _obj(data.get("temperature")).get("current")
+    disk.temperature_c = float(temp) if isinstance(temp, (int, float)) and not isinstance(temp, bool) else None
+    disk.power_on_hours = _whole(_obj(data.get("power_on_time")).get("hours"))
     smart_status = data.get("smart_status")
     disk.smart_passed = smart_status.get("passed") if isinstance(smart_status, dict) else None
 
@@ -1030,7 +1042,10 @@ def parse_smartctl(text: str, device: str, returncode: int | None = None) -> Dis
     if any(status & (1 << bit) for bit in _WARNING_BITS):
         warning = True
 
-    for attr in (data.get("ata_smart_attributes") or {}).get("table") or []:
+    table = _obj(data.get("ata_smart_attributes")).get("table")
+    for attr in table if isinstance(table, list) else []:
+        if not isinstance(attr, dict):
+            continue
         name = str(attr.get("name") or attr.get("id"))
         when = attr.get("when_failed") or ""
         if when == "now":
@@ -1042,14 +1057,14 @@ def parse_smartctl(text: str, device: str, returncode: int | None = None) -> Dis
         elif when == "past":
             warning = True
             issues.append(msg("Attribut {n} hat früher versagt", "attribute {n} failed in the past", n=name))
-        raw = (attr.get("raw") or {}).get("value")
-        if attr.get("id") in _ATA_COUNTERS and isinstance(raw, int) and raw > 0:
+        raw = _whole(_obj(attr.get("raw")).get("value"))
+        if _whole(attr.get("id")) in _ATA_COUNTERS and raw is not None and raw > 0:
             warning = True
             issues.append(msg(*_ATA_COUNTERS[attr["id"]], n=raw))
 
     nvme = data.get("nvme_smart_health_information_log")
     if isinstance(nvme, dict):
-        crit = int(nvme.get("critical_warning") or 0)
+        crit = _whole(nvme.get("critical_warning")) or 0
         for bit, text_ in _NVME_WARNINGS.items():
             if crit & (1 << bit):
                 issues.append(msg("NVMe-Warnung: {t}", "NVMe critical warning: {t}", t=text_))
@@ -1078,6 +1093,14 @@ def parse_smartctl(text: str, device: str, returncode: int | None = None) -> Dis
         if disk.power_on_hours is None and isinstance(nvme.get("power_on_hours"), int):
             disk.power_on_hours = nvme["power_on_hours"]
 
+    unread = False
+    if disk.protocol.lower() == "nvme" or isinstance(nvme, dict):
+        # "passed" rests on these counters too: one that was not read leaves the verdict open
+        missing = [k for k in _NVME_COUNTERS if _whole(_obj(nvme).get(k)) is None]
+        if missing:
+            unread = True
+            issues.append(msg("NVMe-Zustandsprotokoll nicht vollständig gelesen, es fehlt: {k}",
+                              "NVMe health log not fully read, missing: {k}", k=", ".join(missing)))
     disk.issues = list(dict.fromkeys(issues))
     if failing:
         disk.health = "failing"
@@ -1085,7 +1108,7 @@ def parse_smartctl(text: str, device: str, returncode: int | None = None) -> Dis
         disk.health = "unknown"          # could not talk to the disk (e.g. virtio: "Unable to detect device type")
     elif warning:
         disk.health = "warning"
-    elif disk.smart_passed is True:
+    elif disk.smart_passed is True and not unread:
         disk.health = "passed"
     else:
         disk.health = "unknown"
