@@ -100,7 +100,9 @@ def triage_details(message: str, diagnosis: Diagnosis | list[Finding] | None = N
                 ev.append(Evidence("combo", " + ".join(t.text for t in combo.terms), round(combo.weight * q, 3)))
         scores[name], evidence[name] = total, ev
     if diagnosis is not None:
-        items = diagnosis.items if hasattr(diagnosis, "items") and not isinstance(diagnosis, list) else diagnosis
+        from ..diagnosis import Diagnosis
+
+        items = diagnosis.items if isinstance(diagnosis, Diagnosis) else diagnosis
         for finding in items:
             factor = _SEVERITY_FACTOR.get(finding.severity)
             if not factor:

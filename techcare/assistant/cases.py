@@ -379,18 +379,21 @@ def reset_store() -> None:
 # ---- public functions ------------------------------------------------------------------------------------------
 
 def _findings_list(findings: Any) -> list[dict[str, Any]]:
+    """Findings as a case keeps them: check, severity and the English summary (when known). Takes
+    :class:`~techcare.diagnosis.Finding` objects or their dict form (``Finding.to_dict()``, ``Plan.findings``)."""
+    from ..diagnosis import Finding
+
     out = []
-    for f in findings or []:
-        if hasattr(f, "to_dict"):
-            d = f.to_dict()
-            out.append({"check": d["check"], "severity": d["severity"], "summary": d.get("summary_en") or d["summary"]})
-        elif isinstance(f, dict):
-            item = {k: f[k] for k in ("check", "severity", "summary") if k in f}
-            if "summary" not in item and (f.get("summary_en") or f.get("summary_de")):
-                item["summary"] = f.get("summary_en") or f.get("summary_de")
-            out.append(item or {"value": str(f)})
-        else:
-            out.append({"value": str(f)})
+    for index, f in enumerate(findings or [], 1):
+        d = f.to_dict() if isinstance(f, Finding) else f
+        if not isinstance(d, dict) or not isinstance(d.get("check"), str):
+            raise AssistantError(tr("Befund {n} ist kein Befund (erwartet: Finding oder {{\"check\": …, \"severity\": …}}).",
+                                    "Finding {n} is not a finding (expected a Finding or {{\"check\": …, "
+                                    "\"severity\": …}}).", n=index))
+        item = {"check": d["check"], "severity": d.get("severity")}
+        if d.get("summary_en"):
+            item["summary"] = d["summary_en"]
+        out.append(item)
     return out
 
 
@@ -539,10 +542,8 @@ def record_run(plan: Plan, result: RunResult) -> dict[str, Any] | None:
         outcome = _OUTCOME.get(result.status)
         if result.dry_run or outcome is None or not plan.symptom:
             return None
-        action_of = {step.number: step.action_id for step in plan.steps}
         # not approved, not confirmed, not reached: not attempted, so no evidence either way
-        actions = list(dict.fromkeys(action_of[o.number] for o in result.steps
-                                     if o.status in _ATTEMPTED and o.number in action_of))
+        actions = list(dict.fromkeys(o.action_id for o in result.steps if o.status in _ATTEMPTED))
         if not actions:
             return None
         return record(plan.symptom, actions=actions, outcome=outcome, os=plan.platform, findings=plan.findings,
