@@ -280,3 +280,34 @@ def test_arch_kernel_upgraded_in_place_needs_a_restart():
 def test_running_kernel_present_or_no_listing_is_no_restart_signal(modules):
     res = run("pending_reboot", reboot_machine(modules, "6.6.58-0-lts", ["vmlinuz-lts"]))
     assert res.ok and res.data.required is False
+
+
+# ---- a whole Alpine server, diagnosed the way a technician does it ------------------------------------------
+
+def test_an_alpine_server_diagnosed_end_to_end():
+    import techcare
+
+    runner = no_systemd(machine("apk", "rc-status", "iptables", files={
+        L.OPENRC_SOFTLEVEL: "default", L.REBOOT_REQUIRED: None, L.IPTABLES_NAMES: "filter\n"}))
+    runner.add(Entry("fact", "host", {"hostname": "alp", "os": "linux", "os_release": "6.6.58-0-lts",
+                                      "distro": {"ID": "alpine", "VERSION_ID": "3.18.9"}}))
+    runner.add(Entry("fact", "metrics", {"ram_percent": 30.0, "cpu_count": 2, "timestamp": 1_733_000_000,
+                                         "disks": [{"mount": "/", "total": 8e9, "used": 2e9, "free": 6e9,
+                                                    "percent": 25.0}]}))   # no cpu_percent in this record
+    runner.add_command(L.APK_VERSION, 0, fx("apk-version-alpine318.stdout"))
+    runner.add_command(L.RC_STATUS_ALL, 0, fx("rc-status-all-alpine.stdout"))
+    runner.add_command(L.IPTABLES_RULES, 0, "-P INPUT DROP\n-P FORWARD DROP\n-P OUTPUT ACCEPT\n")
+    runner.add_command(L.systemctl_show(L.CLAMAV_UNITS), None, error=NOT_FOUND)
+    runner.add(Entry("dir", L.BOOT_DIR, ["vmlinuz-lts", "initramfs-lts", "config-6.6.62-0-lts"]))
+    runner.add(Entry("dir", L.LIB_MODULES, ["6.6.62-0-lts"]))
+    runner.add(Entry("dir", L.SYS_BLOCK, None))
+    d = techcare.diagnose(runner=runner, drivers=False)
+    got = {f.check: f.severity for f in d}
+    assert got["cpu"] == "unknown" and got["ram"] == "ok" and got["disk_usage:/"] == "ok"
+    assert got["pending_updates"] == "warning" and "security unknown" in d.by_check("pending_updates").summary_en
+    assert got["service:nginx"] == got["service:postfix"] == "warning"
+    assert got["update_service"] == got["events"] == "unknown"
+    assert "OpenRC" in d.by_check("update_service").summary_en
+    assert got["pending_reboot"] == "warning" and "6.6.62-0-lts" in d.by_check("pending_reboot").summary_en
+    assert got["firewall"] == "ok"
+    assert "ok" not in {got[c] for c in ("cpu", "update_service", "events")}
