@@ -117,7 +117,7 @@ def refuse(info: PluginInfo, item: Any, problem: Message) -> None:
             if item in items:
                 items.remove(item)
         info.problems.append(problem)
-    log.warning("plugin %s: %s", info.name, problem.en)
+    log.info("plugin %s: %s", info.name, problem.en)
 
 
 def errors() -> list[dict[str, str]]:
@@ -158,7 +158,7 @@ def _discover(folder: Path) -> list[PluginInfo]:
     _dedupe(found)
     for info in found:
         if info.error is not None:
-            log.warning("plugin %s not loaded (%s): %s", info.name, info.where, info.error.en)
+            log.info("plugin %s not loaded (%s): %s", info.name, info.where, info.error.en)
     return found
 
 

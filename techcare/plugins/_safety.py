@@ -40,7 +40,7 @@ def unsafe(paths: list[Path], *, uid: int | None = None) -> Message | None:
                        "{p} is owned by another user (uid {u}); only your own files or root's are allowed",
                        p=real, u=info.st_uid)
         if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-            who = msg("allen", "everyone") if info.st_mode & stat.S_IWOTH else msg("der Gruppe", "the group")
+            who = msg("alle", "everyone") if info.st_mode & stat.S_IWOTH else msg("die Gruppe", "the group")
             return msg("{p} ist für {w} beschreibbar (Rechte {m}); erlaubt: nur der Eigentümer darf schreiben "
                        "(chmod go-w {p})", "{p} is writable by {w} (mode {m}); allowed: only the owner may write "
                        "(chmod go-w {p})", p=real, w=who, m=oct(info.st_mode & 0o777))

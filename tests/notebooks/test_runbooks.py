@@ -22,7 +22,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "notebooks"
 RUNBOOKS = ["01-erste-schritte", "02-windows-update-reparieren", "03-treiber-audit", "04-flotte-ueberwachen",
-            "05-fallwissen", "06-fernwartung", "07-wartung-planen"]
+            "05-fallwissen", "06-fernwartung", "07-wartung-planen", "08-eigenes-plugin"]
 # What a runbook may import: TechCare's public API, the backend's test helpers (start/seed a local backend),
 # and the everyday tools of a notebook (threading and time run runbook 07's simulated customer PCs beside it).
 ALLOWED_IMPORTS = {"techcare", "techcare_backend.testing", "pandas", "httpx", "IPython.display", "os", "json",
@@ -109,7 +109,7 @@ def test_runbook_has_a_papermill_parameters_cell(name):
     assert params, "papermill finds no parameters"
     expected = {"01": {"SNAPSHOT"}, "02": {"SNAPSHOT"}, "03": {"SNAPSHOT"}, "04": {"BACKEND_URL", "ADMIN_TOKEN"},
                 "05": {"BACKEND_URL", "ADMIN_TOKEN"}, "06": {"BACKEND_URL", "ADMIN_TOKEN", "SNAPSHOT"},
-                "07": {"BACKEND_URL", "ADMIN_TOKEN", "KUNDE", "SNAPSHOTS"}}[name[:2]]
+                "07": {"BACKEND_URL", "ADMIN_TOKEN", "KUNDE", "SNAPSHOTS"}, "08": {"SNAPSHOT"}}[name[:2]]
     assert expected <= set(params)
 
 
