@@ -108,9 +108,11 @@ class Read:
         return self.kind, tuple(_PLACEHOLDER.sub("{}", part) for part in self.parts)
 
 
-_FACTS = (Read("fact", "host", "host, pending_reboot", "always (gathered by the capture itself)"),
-          Read("fact", "metrics", "metrics", "always (gathered by the capture itself; its timestamp is the capture "
-                                             "time)"))
+def _facts(host_from: str, metrics_from: str) -> tuple[Read, Read]:
+    """The two facts a capture gathers itself (shapes of ``_facts.py``), and from where the scripts take them."""
+    return (Read("fact", "host", "host, pending_reboot", f"always; the scripts read {host_from}"),
+            Read("fact", "metrics", "metrics", f"always (its timestamp is the capture time); the scripts read "
+                                               f"{metrics_from}"))
 
 # ---- Linux ----------------------------------------------------------------------------------------------------
 
@@ -124,7 +126,8 @@ _MODULE = (("module", "kernel module of a bound device: the basename of its driv
 _PKG = "pending_updates"
 
 LINUX: tuple[Read, ...] = (
-    *_FACTS,
+    *_facts("uname, id, /etc/os-release", "/proc/stat (twice, 0.2 s apart), /proc/meminfo, /proc/uptime, "
+                                          "/proc/loadavg, getconf _NPROCESSORS_ONLN, df -P -k -T"),
     # which: the probes decide by these what is installed
     *(Read("which", tool, "firewall", "always") for tool in L.FIREWALL_TOOLS),
     Read("which", "clamscan", "antivirus"),
@@ -132,6 +135,7 @@ LINUX: tuple[Read, ...] = (
     *(Read("which", program, _PKG) for _, program in L.PACKAGE_MANAGERS),
     Read("which", "checkupdates", _PKG, "pacman installed"),
     Read("which", "needs-restarting", "pending_reboot"),
+    Read("which", "rc-status", "services, update_service, events", "always (OpenRC where systemd is not running)"),
     *(Read("which", f"{directory}/{tool}", "firewall, smart", "always (admin tools outside a user's PATH)")
       for tool in (*L.FIREWALL_TOOLS, "smartctl") for directory in L.SBIN_DIRS),
     # firewall
@@ -147,18 +151,24 @@ LINUX: tuple[Read, ...] = (
     Read("cmd", L.systemctl_show(L.UPDATE_UNITS), "update_service", timeout=15),
     Read("cmd", L.FAILED_UNITS_JSON, "services", timeout=15),
     Read("cmd", L.FAILED_UNITS_PLAIN, "services", "always (the fallback for systemd < 246)", timeout=15),
+    Read("file", L.OPENRC_SOFTLEVEL, "services", "rc-status installed (OpenRC booted the system when it exists)"),
+    Read("cmd", L.RC_STATUS_ALL, "services", "rc-status installed", timeout=15),
     # pending updates: the first package manager found
     Read("cmd", L.APT_UPGRADABLE, _PKG, "apt installed", timeout=60),
     Read("cmd", L.DNF_CHECK_UPDATE, _PKG, "dnf installed, no apt", timeout=120),
     Read("cmd", L.DNF_SECURITY, _PKG, "dnf installed, no apt", timeout=120),
     Read("cmd", L.ZYPPER_LIST_UPDATES, _PKG, "zypper installed, no apt/dnf", timeout=120),
+    Read("cmd", L.ZYPPER_LIST_PATCHES, _PKG, "zypper installed, no apt/dnf", timeout=120),
     Read("cmd", L.PACMAN_CHECKUPDATES, _PKG, "pacman and checkupdates installed, no apt/dnf/zypper", timeout=120),
+    Read("cmd", L.PACMAN_QUERY_UPGRADES, _PKG, "pacman installed, no checkupdates, no apt/dnf/zypper", timeout=60),
+    Read("cmd", L.APK_VERSION, _PKG, "apk installed, no apt/dnf/zypper/pacman", timeout=60),
     # pending reboot
     Read("file", L.REBOOT_REQUIRED, "pending_reboot"),
     Read("file", L.REBOOT_REQUIRED_PKGS, "pending_reboot", f"{L.REBOOT_REQUIRED} exists"),
     Read("cmd", L.NEEDS_RESTARTING, "pending_reboot", "needs-restarting installed", timeout=60),
     Read("cmd", L.DNF_NEEDS_RESTARTING, "pending_reboot", "dnf installed, no needs-restarting", timeout=60),
     Read("dir", L.BOOT_DIR, "pending_reboot"),
+    Read("dir", L.LIB_MODULES, "pending_reboot", "always (asked when /boot has no image of the running kernel)"),
     # events, services (is systemd running?)
     Read("cmd", L.JOURNAL_ERRORS, "events", timeout=30),
     Read("dir", L.SYSTEMD_RUNTIME_DIR, "services, events"),
@@ -192,7 +202,8 @@ LINUX: tuple[Read, ...] = (
 # ---- macOS ------------------------------------------------------------------------------------------------------
 
 DARWIN: tuple[Read, ...] = (
-    *_FACTS,
+    *_facts("uname, id, sw_vers -productVersion", "top -l 2, sysctl (hw.memsize, hw.pagesize, vm.swapusage, "
+                                                  "kern.boottime, vm.loadavg, hw.logicalcpu), vm_stat, mount, df -P -k"),
     Read("cmd", M.FIREWALL_ARGV, "firewall", timeout=30),
     Read("cmd", M.UPDATE_SCHEDULE_ARGV, "update_service", timeout=30),
     Read("cmd", M.UPDATE_LIST_ARGV, "pending_updates, pending_reboot, drivers (Apple's update source)",
@@ -230,7 +241,10 @@ WINDOWS_SCRIPT_READS = {
 _WIN_PROBE = {"defender": "antivirus", "security_center": "antivirus"}
 
 WINDOWS: tuple[Read, ...] = (
-    *_FACTS,
+    *_facts(r"CIM Win32_OperatingSystem, registry HKLM:\SOFTWARE\Microsoft\Windows NT\CurrentVersion EditionID, "
+            r"the environment (COMPUTERNAME, USERNAME, PROCESSOR_ARCHITECTURE)",
+            "CIM Win32_OperatingSystem, Win32_ComputerSystem, Win32_Processor, Win32_PageFileUsage, "
+            "Win32_LogicalDisk (DriveType 3)"),
     *(Read("cmd", W.ps_argv(name), _WIN_PROBE.get(name, name), f"always; reads {WINDOWS_SCRIPT_READS[name]}",
            timeout=W.TIMEOUTS.get(name, W.DEFAULT_SCRIPT_TIMEOUT)) for name in W.SCRIPTS),
     Read("cmd", _drivers_windows.INVENTORY_ARGV, "drivers", "always; reads CIM Win32_PnPSignedDriver", timeout=90),

@@ -65,11 +65,11 @@ class World(CommandRunner):
     def run(self, argv, *, timeout=30.0, input=None) -> CommandResult:
         args = self._check_argv(argv)
         self._log("cmd", args)
+        if self.platform == "linux" and args[0] not in self.installed:
+            return CommandResult(args, None, "", f"{args[0]}: command not found", 0.0, NOT_FOUND)
         if args in self.commands:
             rc, out, err = self.commands[args]
             return CommandResult(args, rc, out, err)
-        if self.platform == "linux" and args[0] not in self.installed:
-            return CommandResult(args, None, "", f"{args[0]}: command not found", 0.0, NOT_FOUND)
         return CommandResult(args, 0, "", "")
 
     def read_file(self, path: str) -> FileResult:
@@ -103,13 +103,16 @@ METRICS = {"cpu_percent": 3.0, "cpu_count": 4, "ram_total": 8 << 30, "ram_availa
            "timestamp": 1.7e9 + 3600}
 
 
-def linux_world(installed: Sequence[str]) -> World:
+def linux_world(installed: Sequence[str], *, boot: Sequence[str] = ("vmlinuz-6.1.0-1-amd64", "vmlinuz-6.1.0-2-amd64")
+                ) -> World:
     """A PC with two PCI devices (one bound with a module link, one bound by a driver name with '-' and an empty
-    sysfs version) and a USB mouse whose device class is left to its interface."""
+    sysfs version) and a USB mouse whose device class is left to its interface. ``boot``: the /boot listing (an
+    unversioned ``vmlinuz-linux`` as on Arch/Alpine sends pending_reboot to /lib/modules)."""
     pci, usb = DL.PCI_ROOT, DL.USB_ROOT
     files = {"/proc/sys/kernel/osrelease": "6.1.0-1-amd64\n", L.REBOOT_REQUIRED: "*** System restart required ***\n",
              L.REBOOT_REQUIRED_PKGS: "linux-image-6.1.0-2-amd64\n", L.UFW_CONF: "ENABLED=yes\n",
-             "/sys/module/virtio_pci/version": "\n", "/sys/module/snd_hda_intel/version": "1.0\n"}
+             "/sys/module/virtio_pci/version": "\n", "/sys/module/snd_hda_intel/version": "1.0\n",
+             L.OPENRC_SOFTLEVEL: "default\n"}
     for slot, (vendor, device, cls) in {"0000:00:02.0": ("0x1af4", "0x1041", "0x020000"),
                                         "0000:00:1f.3": ("0x8086", "0xa348", "0x040300")}.items():
         files.update({f"{pci}/{slot}/vendor": vendor, f"{pci}/{slot}/device": device, f"{pci}/{slot}/class": cls,
@@ -123,13 +126,14 @@ def linux_world(installed: Sequence[str]) -> World:
              f"{pci}/0000:00:1f.3/driver/module": "../../../../module/snd_hda_intel",
              f"{usb}/1-1:1.0/driver": "../../../../../../bus/usb/drivers/usbhid",
              f"{usb}/1-1:1.0/driver/module": "../../../../../../../module/usbhid"}
-    dirs = {L.SYS_BLOCK: ["loop0", "nvme0n1", "sda"], L.BOOT_DIR: ["vmlinuz-6.1.0-1-amd64", "vmlinuz-6.1.0-2-amd64"],
+    dirs = {L.SYS_BLOCK: ["loop0", "nvme0n1", "sda"], L.BOOT_DIR: list(boot), L.LIB_MODULES: ["6.1.0-2-amd64"],
             L.SYSTEMD_RUNTIME_DIR: [], pci: ["0000:00:02.0", "0000:00:1f.3"], usb: ["1-1", "1-1:1.0", "usb1"],
             "/sys/module/virtio_pci": ["version"], "/sys/module/snd_hda_intel": ["version"], "/sys/module/usbhid": []}
     host = {"hostname": "pc", "os": "linux", "os_release": "6.1.0-1-amd64", "is_admin": True}
     commands = {  # systemd < 246 answers --output=json with plain text; dnf has updates (exit 100)
         L.FAILED_UNITS_JSON: (0, "UNIT LOAD ACTIVE SUB DESCRIPTION\n", ""),
         L.DNF_CHECK_UPDATE: (100, (LINUX_FIX / "dnf-check-update-fedora.stdout").read_text(), ""),
+        L.ZYPPER_LIST_UPDATES: (0, (LINUX_FIX / "zypper-list-updates.xml").read_text(), ""),
     }
     return World("linux", installed=installed, commands=commands, files=files, dirs=dirs, links=links,
                  facts={"host": host, "metrics": METRICS})
@@ -137,10 +141,12 @@ def linux_world(installed: Sequence[str]) -> World:
 
 def linux_worlds() -> dict[str, World]:
     tools = (*L.FIREWALL_TOOLS, "clamscan", "smartctl", "systemctl", "journalctl", "lspci", "fwupdmgr", "modinfo")
-    worlds = {"nothing installed": linux_world(())}
-    for manager, program in L.PACKAGE_MANAGERS:     # each manager alone (pacman with checkupdates), as found first
+    worlds = {"nothing installed": linux_world((), boot=["vmlinuz-linux"])}
+    for manager, program in L.PACKAGE_MANAGERS:     # each manager alone, as found first
         worlds[f"{manager}, all tools"] = linux_world((*tools, program, "checkupdates", "needs-restarting"))
-        worlds[f"{manager}, no needs-restarting"] = linux_world((*tools, program, "checkupdates"))
+        worlds[f"{manager}, no checkupdates/needs-restarting"] = linux_world((*tools, program))
+    no_systemd = [tool for tool in tools if tool not in ("systemctl", "journalctl")]
+    worlds["OpenRC (Alpine)"] = linux_world((*no_systemd, "apk", "rc-status"), boot=["vmlinuz-lts"])
     return worlds
 
 
@@ -335,6 +341,24 @@ def test_capture_ps1_records_exactly_the_declared_list():
     declared = declared_shapes("windows")
     assert len(recorded) == len(W.SCRIPTS) + 2 + 2          # probe scripts, two driver scripts, two facts
     assert recorded == declared
+
+
+_REGISTRY = re.compile(r"'((?:HKLM:|HKCU:)?\\[^']*)'")
+
+
+def test_every_registry_read_of_the_windows_scripts_is_declared():
+    """Registry reads count as much as commands: each key a probe script (or capture.ps1's host fact) reads is
+    named in the declared entry of that script, so the list says what a Windows snapshot holds."""
+    for name, script in W.SCRIPTS.items():
+        read = R.declared("windows", "cmd", W.ps_argv(name))
+        keys = [k.rstrip("\\") for k in _REGISTRY.findall(script)]
+        assert all(key in read.when for key in keys), (name, keys, read.when)
+    assert len([k for s in W.SCRIPTS.values() for k in _REGISTRY.findall(s)]) >= 4   # the reader finds them
+    capture = (CAPTURE / "capture.ps1").read_text(encoding="ascii")
+    host_function = capture[capture.index("function Get-HostFact"):capture.index("function Get-MetricsFact")]
+    host = R.declared("windows", "fact", "host")
+    assert [k for k in _REGISTRY.findall(host_function)] and all(
+        k in host.when for k in _REGISTRY.findall(host_function))
 
 
 def test_docs_show_the_declared_lists():

@@ -231,8 +231,10 @@ def test_darwin_branch_mirrors_the_macos_probe_requests():
 @pytest.mark.parametrize(("absent", "manager_argv"), [
     ("", [L.APT_UPGRADABLE]),
     ("apt", [L.DNF_CHECK_UPDATE, L.DNF_SECURITY]),
-    ("apt dnf", [L.ZYPPER_LIST_UPDATES]),
+    ("apt dnf", [L.ZYPPER_LIST_UPDATES, L.ZYPPER_LIST_PATCHES]),
     ("apt dnf zypper", [L.PACMAN_CHECKUPDATES]),
+    ("apt dnf zypper checkupdates", [L.PACMAN_QUERY_UPGRADES]),
+    ("apt dnf zypper pacman", [L.APK_VERSION]),
 ])
 def test_linux_branch_mirrors_the_probe_argv(absent, manager_argv):
     listing = sh_helper(f"""
@@ -254,12 +256,13 @@ def test_linux_branch_mirrors_the_probe_argv(absent, manager_argv):
 
     assert commands == [L.UFW_STATUS, L.FIREWALLD_STATE, L.NFT_RULESET, L.IPTABLES_RULES,
                         L.systemctl_show(L.CLAMAV_UNITS), L.CLAMSCAN_VERSION, L.systemctl_show(L.UPDATE_UNITS),
-                        L.FAILED_UNITS_JSON, L.FAILED_UNITS_PLAIN, *manager_argv, *reboot, L.JOURNAL_ERRORS,
+                        L.FAILED_UNITS_JSON, L.FAILED_UNITS_PLAIN, L.RC_STATUS_ALL, *manager_argv, *reboot,
+                        L.JOURNAL_ERRORS,
                         *disks, D.LSPCI, D.FWUPD_DEVICES, D.FWUPD_UPDATES, *modinfo]
     files = [r[1] for r in requests if r[0] == "file"]
-    assert files[:2] == [L.UFW_CONF, L.IPTABLES_NAMES] and L.REBOOT_REQUIRED in files
+    assert files[:3] == [L.UFW_CONF, L.IPTABLES_NAMES, L.OPENRC_SOFTLEVEL] and L.REBOOT_REQUIRED in files
     dirs = [r[1] for r in requests if r[0] == "dir"]
     # then the drivers module's sysfs walk (one /sys/module/<module> per driver's module; tested in
     # test_capture_parity.py against this machine's live inventory)
-    assert dirs[:4] == [L.BOOT_DIR, L.SYSTEMD_RUNTIME_DIR, L.SYS_BLOCK, D.PCI_ROOT] and D.USB_ROOT in dirs
-    assert all(d.startswith("/sys/module/") for d in dirs[4:] if d != D.USB_ROOT)
+    assert dirs[:5] == [L.BOOT_DIR, L.LIB_MODULES, L.SYSTEMD_RUNTIME_DIR, L.SYS_BLOCK, D.PCI_ROOT]
+    assert D.USB_ROOT in dirs and all(d.startswith("/sys/module/") for d in dirs[5:] if d != D.USB_ROOT)

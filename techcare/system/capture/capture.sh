@@ -279,7 +279,7 @@ rec_modules_of() {
 }
 
 capture_linux() {
-    for tool in ufw firewall-cmd nft iptables clamscan smartctl apt dnf zypper pacman checkupdates needs-restarting; do
+    for tool in ufw firewall-cmd nft iptables clamscan smartctl apt dnf zypper pacman apk checkupdates needs-restarting rc-status; do
         which_ "$tool"
     done
     for tool in ufw firewall-cmd nft iptables smartctl; do        # admin tools outside a user's PATH
@@ -302,11 +302,17 @@ capture_linux() {
     # failed services (the plain-text form is the fallback for systemd < 246)
     rec_cmd 15 systemctl --failed --output=json --no-pager
     rec_cmd 15 systemctl --failed --no-legend --plain --no-pager
+    # OpenRC (Alpine, Gentoo), asked where systemd is not running
+    if have rc-status; then rec_file /run/openrc/softlevel; rec_cmd 15 rc-status --all --nocolor; fi
     # pending updates
     if have apt; then rec_cmd 60 apt list --upgradable
     elif have dnf; then rec_cmd 120 dnf --cacheonly check-update; rec_cmd 120 dnf --cacheonly updateinfo list --security
-    elif have zypper; then rec_cmd 120 zypper --non-interactive --no-refresh --xmlout list-updates
-    elif have pacman && have checkupdates; then rec_cmd 120 checkupdates
+    elif have zypper; then
+        rec_cmd 120 zypper --non-interactive --no-refresh --xmlout list-updates
+        rec_cmd 120 zypper --non-interactive --no-refresh --xmlout list-patches
+    elif have pacman; then
+        if have checkupdates; then rec_cmd 120 checkupdates; else rec_cmd 60 pacman -Qu; fi
+    elif have apk; then rec_cmd 60 apk --no-network version -l '<'
     fi
     # pending reboot
     rec_file /var/run/reboot-required
@@ -315,6 +321,7 @@ capture_linux() {
     elif have dnf; then rec_cmd 60 dnf needs-restarting -r
     fi
     rec_dir /boot
+    rec_dir /lib/modules
     # events
     rec_cmd 30 journalctl -p err -b -n 5 -o json --no-pager
     rec_dir /run/systemd/system
