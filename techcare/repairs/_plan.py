@@ -230,7 +230,9 @@ class Plan:
             raise ApprovalError(tr("Die Freigabe gehört zu Plan {a}, nicht zu diesem Plan {p} – bitte neu freigeben.",
                                    "The approval belongs to plan {a}, not to this plan {p} – please approve again.",
                                    a=approval.plan_id, p=self.id))
-        if not approval.steps or any(n < 1 or n > len(self.steps) for n in approval.steps):
+        numbers = approval.steps
+        if (not isinstance(numbers, tuple) or not numbers  # built by hand: whole step numbers of this plan only
+                or any(type(n) is not int or n < 1 or n > len(self.steps) for n in numbers)):
             raise ApprovalError(tr("Die Freigabe nennt keine gültigen Schritte.", "The approval names no valid steps."))
         return [self.steps[n - 1] for n in sorted(set(approval.steps))]
 
@@ -317,7 +319,7 @@ def plan(diagnosis: Diagnosis, *, include: Iterable[str] | None = None) -> Plan:
 # ---- approval ------------------------------------------------------------------------------------------------------
 
 _PREFIX = re.compile(r"^\s*go[ \t]+repair[ \t]*:?[ \t]*(.*?)\s*$", re.IGNORECASE | re.DOTALL | re.ASCII)
-_ITEM = re.compile(r"^([0-9]+)(?:[ \t]*-[ \t]*([0-9]+))?$", re.ASCII)
+_ITEM = re.compile(r"([0-9]+)(?:[ \t]*-[ \t]*([0-9]+))?", re.ASCII)  # fullmatch: "1\n" is no step number
 _ALL = ("alle", "all")
 
 
@@ -342,7 +344,8 @@ def parse_approval(text: str, plan_obj: Plan) -> Approval:
     """Parse ``GO REPAIR: 1,2,3`` / ``go repair 1-3`` / ``GO REPAIR: alle`` (case and spaces tolerated).
 
     Refused with :class:`ApprovalError` saying what is valid: anything without the ``GO REPAIR`` prefix, no step
-    list, empty items (``1,,2``), ``0``, numbers beyond the plan, reversed ranges, duplicates, other text.
+    list, empty items (``1,,2``), ``0``, numbers beyond the plan, reversed ranges, duplicates, other text, and a
+    line break anywhere inside the approval (line breaks before and after it are ignored).
     """
     if not isinstance(text, str):
         raise _refuse(plan_obj, "Freigabe muss Text sein.", "The approval must be text.")
@@ -351,6 +354,9 @@ def parse_approval(text: str, plan_obj: Plan) -> Approval:
                                "The plan has no steps – nothing to approve."))
     if len(text) > MAX_APPROVAL_LENGTH:
         raise _refuse(plan_obj, "Freigabe zu lang.", "Approval too long.")
+    if len(text.strip().splitlines()) > 1:  # one rule: line breaks around the approval are ignored, never inside
+        raise _refuse(plan_obj, "Die Freigabe muss eine Zeile sein (sie enthält einen Zeilenumbruch).",
+                      "The approval must be one line (it contains a line break).")
     match = _PREFIX.match(text)
     if not match:
         raise _refuse(plan_obj, "Keine Freigabe: der Text beginnt nicht mit GO REPAIR.",
@@ -364,7 +370,7 @@ def parse_approval(text: str, plan_obj: Plan) -> Approval:
     chosen: list[int] = []
     for raw_item in body.split(","):
         item = raw_item.strip(" \t")
-        found = _ITEM.match(item)
+        found = _ITEM.fullmatch(item)
         if not item or not found:
             raise _refuse(plan_obj, "„{i}“ ist keine Schrittnummer.", "'{i}' is not a step number.", i=item)
         first = int(found.group(1))

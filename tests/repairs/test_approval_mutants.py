@@ -276,3 +276,31 @@ def test_the_quota_counts_only_the_steps_that_will_run(monkeypatch):
     with pytest.raises(LicenseError):
         plan.run(approval, linux(), progress=lambda _: None, confirm=lambda s: True)
     assert counted == [1, 2]
+
+
+# ---- one rule for line breaks; approvals of the wrong type ---------------------------------------------------------
+
+@pytest.mark.parametrize("text", ["GO REPAIR: 1\n,2", "GO REPAIR: 1,\n2", "GO REPAIR:\n1", "GO REPAIR: 1\n\n2", "GO REPAIR: 1\r,2",
+                                  "GO REPAIR: 1-\n2", "GO REPAIR: 1\r\n,2", "GO REPAIR: alle\nund mehr"])
+def test_a_line_break_inside_the_approval_is_refused_wherever_it_is(text, monkeypatch):
+    monkeypatch.setenv("TECHCARE_LANG", "en")
+    with pytest.raises(ApprovalError) as caught:
+        parse_approval(text, two_steps())
+    assert str(caught.value).startswith("The approval must be one line (it contains a line break).")
+    assert "GO REPAIR: 1,2" in str(caught.value)
+
+
+@pytest.mark.parametrize("text", ["GO REPAIR: 1,2\n", "\n  GO REPAIR: 1,2  \r\n", "GO REPAIR: 1,2\r\n\r\n"])
+def test_line_breaks_around_the_approval_are_not_part_of_it(text):
+    approval = parse_approval(text, two_steps())
+    assert approval.steps == (1, 2) and approval.text == "GO REPAIR: 1,2"
+
+
+@pytest.mark.parametrize("steps", [("1",), (1.0,), (True,), (None,), "12", [1]])
+def test_an_approval_built_by_hand_with_steps_that_are_no_numbers_is_refused_not_a_crash(steps, monkeypatch):
+    monkeypatch.setenv("TECHCARE_LANG", "en")
+    plan = two_steps()
+    runner = linux()
+    with pytest.raises(ApprovalError, match="The approval names no valid steps"):
+        plan.run(Approval(plan.id, steps, "GO REPAIR: 1"), runner, progress=lambda _: None)   # type: ignore[arg-type]
+    assert runner.commands_run == [] and plan.last_run is None
