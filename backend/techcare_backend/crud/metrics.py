@@ -235,14 +235,11 @@ def _utc(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
-def raw_point(ts: datetime, payload: dict[str, Any]) -> dict[str, Any]:
-    """One sample as a history point (min = avg = max)."""
-    disks = [v for v in (_num(d.get("percent")) for d in payload.get("disks") or [] if isinstance(d, dict))
-             if v is not None]
-    values = {"cpu": _num(payload.get("cpu_percent")), "ram": _num(payload.get("ram_percent")),
-              "swap": _num(payload.get("swap_percent")), "disk": max(disks) if disks else None}
-    states = [s.get("health") for s in payload.get("smart") or [] if isinstance(s, dict)]
-    ranked = [s for s in states if s in _SMART_ORDER]
+def raw_point(ts: datetime, cpu: Any, ram: Any, swap: Any, disks: Any, smart: Any) -> dict[str, Any]:
+    """One sample as a history point (min = avg = max), from its payload's parts."""
+    percents = [v for v in (_num(d.get("percent")) for d in disks or [] if isinstance(d, dict)) if v is not None]
+    values = {"cpu": _num(cpu), "ram": _num(ram), "swap": _num(swap), "disk": max(percents) if percents else None}
+    ranked = [h for h in (s.get("health") for s in smart or [] if isinstance(s, dict)) if h in _SMART_ORDER]
     point: dict[str, Any] = {"t": _utc(ts), "samples": 1}
     for m, v in values.items():
         point[m] = {"min": v, "avg": v, "max": v}
@@ -250,11 +247,17 @@ def raw_point(ts: datetime, payload: dict[str, Any]) -> dict[str, Any]:
     return point
 
 
-def rollup_point(row: MetricRollup) -> dict[str, Any]:
-    point: dict[str, Any] = {"t": _utc(row.bucket), "samples": row.samples}
-    for m in METRICS:
-        point[m] = {"min": getattr(row, f"{m}_min"), "avg": getattr(row, f"{m}_avg"), "max": getattr(row, f"{m}_max")}
-    point["smart_worst"] = row.smart_worst
+_ROLLUP_READ = [MetricRollup.bucket, MetricRollup.samples,
+                *[getattr(MetricRollup, f"{m}_{a}") for m in METRICS for a in ("min", "avg", "max")],
+                MetricRollup.smart_worst]
+
+
+def rollup_point(row: Any) -> dict[str, Any]:
+    """A rollup row (``_ROLLUP_READ`` columns) as a history point."""
+    point: dict[str, Any] = {"t": _utc(row[0]), "samples": row[1]}
+    for i, m in enumerate(METRICS):
+        point[m] = {"min": row[2 + 3 * i], "avg": row[3 + 3 * i], "max": row[4 + 3 * i]}
+    point["smart_worst"] = row[-1]
     return point
 
 
@@ -262,20 +265,21 @@ def host_history(session: Session, *, organisation_id: str, hostname: str, since
                  retention_days: int, resolution: str | None = None, now: datetime | None = None) -> dict[str, Any]:
     """A host's history between ``since`` and ``until`` at the resolution the range calls for (or the one asked):
     ``{"resolution", "since", "until", "points": [{"t", "samples", "cpu": {"min", "avg", "max"}, "ram", "swap",
-    "disk", "smart_worst"}]}``, oldest first. ``raw`` points are single samples; ``hour``/``day`` points are the
-    rollups whose bucket starts in the range."""
+    "disk", "smart_worst"}]}``, oldest first. ``raw`` points are single samples (only the payload's parts a point
+    needs are read); ``hour``/``day`` points are the rollups whose bucket starts in the range."""
     now = now or utcnow()
     chosen = resolution or choose_resolution(since, until, now=now, retention_days=retention_days)
     if chosen == "raw":
+        p = MetricSample.payload
         rows = session.execute(
-            select(MetricSample.ts, MetricSample.payload).where(
-                MetricSample.organisation_id == organisation_id, MetricSample.hostname == hostname,
-                MetricSample.ts >= since, MetricSample.ts <= until)
+            select(MetricSample.ts, p["cpu_percent"], p["ram_percent"], p["swap_percent"], p["disks"], p["smart"])
+            .where(MetricSample.organisation_id == organisation_id, MetricSample.hostname == hostname,
+                   MetricSample.ts >= since, MetricSample.ts <= until)
             .order_by(MetricSample.ts.desc()).limit(HISTORY_MAX_POINTS)).all()[::-1]
-        points = [raw_point(ts, payload) for ts, payload in rows]
+        points = [raw_point(*r) for r in rows]
     else:
-        found = session.scalars(
-            select(MetricRollup).where(
+        found = session.execute(
+            select(*_ROLLUP_READ).where(
                 MetricRollup.organisation_id == organisation_id, MetricRollup.hostname == hostname,
                 MetricRollup.resolution == chosen, MetricRollup.bucket >= since, MetricRollup.bucket <= until)
             .order_by(MetricRollup.bucket.desc()).limit(HISTORY_MAX_POINTS)).all()[::-1]

@@ -204,7 +204,9 @@ def host_history(hostname: str, principal: HumanDep, session: SessionDep, ctx: C
     hourly rollups up to 31 days, daily rollups beyond (kept METRICS_ROLLUP_RETENTION_DAYS)."""
     now = datetime.now(UTC)
     until = until or now
-    since = since or until - timedelta(hours=24)
+    if since is None:  # 24 hours before until (from the earliest time there is, for an until in year 1)
+        earliest = datetime.min.replace(tzinfo=UTC)
+        since = until - timedelta(hours=24) if until - earliest > timedelta(hours=24) else earliest
     if since >= until:
         raise ApiError(422, "VALIDATION_ERROR", tr(
             "since ({s}) muss vor until ({u}) liegen.", "since ({s}) must be before until ({u}).", lang,
