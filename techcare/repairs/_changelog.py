@@ -8,12 +8,16 @@ is the field ``action_id`` (journals of older versions call it ``action``; :func
 and no end belongs to a process that died mid-step: :func:`interrupted` finds it; the engine
 (``_execute.undo_interrupted`` / ``dismiss_interrupted``) undoes or closes it. This module only writes and reads
 the journal: it runs nothing.
+
+The bytes are :mod:`._journal`'s: every line sealed with a checksum, every append complete and fsynced before
+:meth:`ChangelogWriter.write` returns (or :class:`~._journal.JournalError`, and the file as it was), a torn last
+line closed before the next entry. A session whose journal has damaged lines (:func:`read_journal`) says so
+wherever it is read: :func:`changelog` shows a ``damaged`` row per line, its :class:`Interrupted` steps are not
+``proven`` (their automatic undo is refused), and the report and rollback refuse to guess.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import re
 import threading
 from dataclasses import dataclass
@@ -22,13 +26,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..i18n import tr
+from ._journal import JournalError, JournalRead, append, read, seal
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
 
-__all__ = ["COMMON_FIELDS", "END_EVENTS", "ChangelogWriter", "Interrupted", "changelog", "describe_machine",
-           "interrupted", "read_entries", "sessions", "startup_check"]
+__all__ = ["COMMON_FIELDS", "END_EVENTS", "ChangelogWriter", "Interrupted", "JournalError", "JournalRead", "changelog",
+           "describe_machine", "interrupted", "read_entries", "read_journal", "sessions", "startup_check"]
 
 END_EVENTS = frozenset({"finished", "failed", "skipped", "dry_run", "undone", "undo_failed", "abandoned"})
 SESSION_PATTERN = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{6,16}-[0-9a-f]{4,8}$")
@@ -73,33 +78,17 @@ class ChangelogWriter:
         return cls(session, {k: entry.get(k) for k in COMMON_FIELDS if k in entry})
 
     def write(self, event: str, **fields: Any) -> dict[str, Any]:
+        """Append one entry, complete and on the disk when this returns; else :class:`JournalError` (its
+        ``event`` names the entry) and the file stays as it was: whatever the entry announces must not happen."""
         entry = {"ts": now_iso(), "session": self.session, "event": event, **self.common, **fields}
-        line = json.dumps(entry, ensure_ascii=False, default=str) + "\n"
+        line = seal(entry)
         with _write_lock:
-            new = not self.path.exists()
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
             try:
-                os.write(fd, line.encode("utf-8"))
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            if new:
-                _fsync_dir(self.path.parent)
+                append(self.path, line, torn_entry={"ts": entry["ts"], "session": self.session, **self.common})
+            except JournalError as exc:
+                exc.event = event
+                raise
         return entry
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def sessions() -> list[str]:
@@ -119,19 +108,15 @@ def read_entries(session: str | None = None, *, as_written: bool = False) -> lis
     names = [session] if session else sessions()
     out: list[dict[str, Any]] = []
     for name in names:
-        path = session_path(name)
-        try:
-            lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-        except FileNotFoundError:
-            continue
-        for line in lines:
-            try:
-                entry = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(entry, dict):
-                out.append(entry if as_written else _upgraded(entry))
+        for entry in read_journal(name).entries:
+            out.append(entry if as_written else _upgraded(entry))
     return out
+
+
+def read_journal(session: str) -> JournalRead:
+    """One session's journal with what cannot be proven in it (damaged line numbers, unverified entries of
+    older versions, a torn last line). A file that cannot be read at all raises :class:`JournalError`."""
+    return read(session_path(session))
 
 
 def _upgraded(entry: dict[str, Any]) -> dict[str, Any]:
@@ -143,21 +128,34 @@ def _upgraded(entry: dict[str, Any]) -> dict[str, Any]:
 
 def changelog(session: str | None = None) -> pd.DataFrame:
     """The changelog as a DataFrame (one row per entry): ts, session, event, step, action, params, status
-    detail, technician, company, host, commands (count), exit_codes, dry_run."""
+    detail, technician, company, host, commands (count), exit_codes, dry_run.
+
+    A session with damaged lines gets one row ``event="damaged"`` after its entries, the line numbers and what
+    follows in ``detail``; ``frame.attrs["damaged"]`` maps such sessions to their damaged line numbers."""
     import pandas as pd
 
     columns = ["ts", "session", "plan_id", "event", "step", "action", "params", "detail", "technician", "company",
                "host", "commands", "exit_codes", "dry_run"]
     rows = []
-    for e in read_entries(session):
-        cmds = e.get("commands") or []
-        rows.append({"ts": e.get("ts"), "session": e.get("session"), "plan_id": e.get("plan_id"),
-                     "event": e.get("event"), "step": e.get("step"), "action": e.get("action_id"),
-                     "params": e.get("params"), "detail": e.get("detail", ""), "technician": e.get("technician", ""),
-                     "company": e.get("company", ""), "host": e.get("host", ""), "commands": len(cmds),
-                     "exit_codes": [c.get("returncode") for c in cmds], "dry_run": bool(e.get("dry_run"))})
+    damaged: dict[str, list[int]] = {}
+    for name in [session] if session else sessions():
+        journal = read_journal(name)
+        for e in journal.entries:
+            e = _upgraded(e)
+            cmds = e.get("commands") or []
+            rows.append({"ts": e.get("ts"), "session": e.get("session"), "plan_id": e.get("plan_id"),
+                         "event": e.get("event"), "step": e.get("step"), "action": e.get("action_id"),
+                         "params": e.get("params"), "detail": e.get("detail", ""),
+                         "technician": e.get("technician", ""), "company": e.get("company", ""),
+                         "host": e.get("host", ""), "commands": len(cmds),
+                         "exit_codes": [c.get("returncode") for c in cmds], "dry_run": bool(e.get("dry_run"))})
+        if journal.damaged:
+            damaged[name] = list(journal.damaged)
+            rows.append({"ts": None, "session": name, "event": "damaged", "detail": journal.message(),
+                         "commands": 0, "exit_codes": [], "dry_run": False})
     frame = pd.DataFrame(rows, columns=columns)
     frame["ts"] = pd.to_datetime(frame["ts"], utc=True, format="ISO8601")
+    frame.attrs["damaged"] = damaged
     return frame
 
 
@@ -176,6 +174,13 @@ class Interrupted:
     kind: str = "step"  # "step": killed while running the step; "undo": killed while undoing it
     host: str = ""
     machine: dict[str, Any] | None = None  # where the step ran; its undo runs only there
+    #: damaged lines of the session's journal: what the step did cannot be proven, so it is never undone
+    #: automatically (``undo_interrupted`` refuses; check by hand, then ``dismiss_interrupted``)
+    damaged_lines: tuple[int, ...] = ()
+
+    @property
+    def proven(self) -> bool:
+        return not self.damaged_lines
 
     @property
     def where(self) -> str:
@@ -193,7 +198,14 @@ class Interrupted:
             reason = get_action(self.action_id).undo_reason(self.params, lang)
         except RepairError:
             reason = tr("Aktion nicht mehr im Katalog.", "Action no longer in the catalogue.", lang)
-        if not self.prepared:
+        if not self.proven:
+            offer = tr("Das Änderungsprotokoll dieser Sitzung ist beschädigt (Zeile {l}): was der Schritt getan hat, "
+                       "ist nicht belegt – kein automatisches Zurücknehmen. Bitte von Hand prüfen, dann "
+                       "dismiss_interrupted.",
+                       "This session's changelog is damaged (line {l}): what the step did cannot be proven – no "
+                       "automatic undo. Please check by hand, then dismiss_interrupted.", lang,
+                       l=", ".join(str(n) for n in self.damaged_lines))
+        elif not self.prepared:
             offer = tr("Vor der Änderung abgebrochen – nichts zurückzunehmen (dismiss_interrupted schließt ihn).",
                        "Stopped before any change – nothing to undo (dismiss_interrupted closes it).", lang)
         elif reason is None:
@@ -214,7 +226,14 @@ def interrupted(session: str | None = None) -> list[Interrupted]:
     """Steps with a ``started`` entry and no end entry, and undos with ``undo_started`` and no end."""
     open_steps: dict[tuple[str, int], dict[str, Any]] = {}
     last_state: dict[tuple[str, int], dict[str, Any]] = {}
-    for e in read_entries(session):
+    damaged: dict[str, tuple[int, ...]] = {}
+    entries: list[dict[str, Any]] = []
+    for name in [session] if session else sessions():
+        journal = read_journal(name)
+        if journal.damaged:
+            damaged[name] = tuple(journal.damaged)
+        entries += [_upgraded(e) for e in journal.entries]
+    for e in entries:
         step = e.get("step")
         if not isinstance(step, int):
             continue
@@ -239,7 +258,8 @@ def interrupted(session: str | None = None) -> list[Interrupted]:
                                prepared=data["prepared"], state=last_state.get((sess, step), {}),
                                platform=started.get("platform", ""), kind=data["kind"],
                                host=str(started.get("host") or ""),
-                               machine=started["machine"] if isinstance(started.get("machine"), dict) else None))
+                               machine=started["machine"] if isinstance(started.get("machine"), dict) else None,
+                               damaged_lines=damaged.get(sess, ())))
     return out
 
 

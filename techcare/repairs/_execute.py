@@ -19,7 +19,8 @@ from ..errors import RepairError, TechCareError
 from ..i18n import tr
 from ..system.runner import CommandResult, CommandRunner, DryRunRunner, LocalRunner, RecordingRunner, ReplayRunner
 from ._catalog import get_action
-from ._changelog import ChangelogWriter, Interrupted, describe_machine, interrupted, read_entries
+from ._changelog import ChangelogWriter, Interrupted, JournalError, describe_machine, interrupted, read_entries, \
+    read_journal
 from ._model import Check, StepContext, StepFailed, shell_word, truncate
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -59,6 +60,8 @@ class StepOutcome:
     detail: str = ""
     commands: list[dict[str, Any]] = field(default_factory=list)
     undo: str | None = None  # None | "undone" | "undo_failed: ..." | "not_undoable: ..."
+    #: of a failed step: undone | undo_failed | not_undoable, or None when it failed before changing anything
+    undo_status: str | None = None
 
 
 @dataclass
@@ -224,18 +227,24 @@ def run_plan(plan: Plan, approval: Approval, *, runner: CommandRunner | None = N
     outcomes: list[StepOutcome] = []
     failed_at: int | None = None
     applied = 0
+    journal_error: JournalError | None = None
     for tag, step in _tagged(steps):
         if failed_at is not None:
             outcomes.append(_skipped(step, "not_run", None, say, tag))
-        elif step.number in declined:
-            outcomes.append(_skipped(step, "not_confirmed", writer, say, tag))
-        else:
+            continue
+        try:
+            if step.number in declined:
+                outcomes.append(_skipped(step, "not_confirmed", writer, say, tag))
+                continue
             outcome, reached_apply = _run_step(step, base, writer, say, tag)
-            outcomes.append(outcome)
-            applied += reached_apply
-            if outcome.status == "failed":
-                failed_at = step.number
-    result = _finish(plan, writer, outcomes, base, say, pending=pending)
+        except JournalError as exc:   # the journal cannot be written: no further step may run
+            journal_error = exc
+            outcome, reached_apply = _journal_stop(step, exc, say, tag)
+        outcomes.append(outcome)
+        applied += reached_apply
+        if outcome.status == "failed":
+            failed_at = step.number
+    result = _finish(plan, writer, outcomes, base, say, pending=pending, journal_error=journal_error)
     record_repairs(applied)
     for hook in list(on_run_finished):
         try:
@@ -366,35 +375,71 @@ def _skipped(step: Step, status: str, writer: ChangelogWriter | None, say: Calla
 
 
 def _finish(plan: Plan, writer: ChangelogWriter, outcomes: list[StepOutcome], runner: CommandRunner,
-            say: Callable[[str], None], *, dry_run: bool = False, pending: list[Interrupted] | None = None) -> RunResult:
-    """The run's result and its ``run_finished`` entry; after a failure, what can be rolled back is said."""
-    failed_at = next((o.number for o in outcomes if o.status == "failed"), None)
+            say: Callable[[str], None], *, dry_run: bool = False, pending: list[Interrupted] | None = None,
+            journal_error: JournalError | None = None) -> RunResult:
+    """The run's result and its ``run_finished`` entry; after a failure, what can be rolled back is said. After
+    a journal that could not be written, that is said (and ``run_finished`` is tried, not required)."""
+    failed = next((o for o in outcomes if o.status == "failed"), None)
+    failed_at = failed.number if failed is not None else None
     status = "dry_run" if dry_run else "failed" if failed_at is not None else "completed"
     result = RunResult(session=writer.session, plan_id=plan.id, dry_run=dry_run, steps=outcomes, status=status,
                        changelog_path=writer.path, runner=runner, failed_step=failed_at)
-    if failed_at is not None:
-        result.messages.append(_failure_message(failed_at, result.rollback_available))
+    if journal_error is not None:
+        result.messages.append(str(journal_error))
+    elif failed is not None:
+        result.messages.append(_failure_message(failed, result.rollback_available))
     for message in result.messages:
         say(message)
     result.messages[:0] = [i.message() for i in pending or []]
-    writer.write("run_finished", status=status, failed_step=failed_at, dry_run=dry_run,
-                 summary={o.number: o.status for o in outcomes})
+    try:
+        writer.write("run_finished", status=status, failed_step=failed_at, dry_run=dry_run,
+                     summary={o.number: o.status for o in outcomes})
+    except JournalError:
+        if journal_error is None:
+            raise
     return result
 
 
-def _failure_message(failed_at: int, can: list[int]) -> str:
+def _journal_stop(step: Step, exc: JournalError, say: Callable[[str], None], tag: str) -> tuple[StepOutcome, int]:
+    """The outcome of the step whose journal entry could not be written: before it ran (``started``,
+    ``prepared``, a skip) nothing of it ran; after (``finished``, ``failed``) it ran, but its end is not on
+    the disk, so it shows as interrupted on the next start (undo offered there)."""
+    event = getattr(exc, "event", "")
+    if event in ("finished", "failed"):
+        detail = tr("Ausgeführt, aber das Ergebnis konnte nicht protokolliert werden: beim nächsten Start als "
+                    "unterbrochen gemeldet (Undo dort). {m}",
+                    "Ran, but its result could not be journaled: reported as interrupted on the next start (undo "
+                    "there). {m}", m=exc.message)
+        ran = 1
+    else:
+        detail = tr("Nicht ausgeführt: sein Protokolleintrag konnte nicht geschrieben werden. {m}",
+                    "Not run: its changelog entry could not be written. {m}", m=exc.message)
+        ran = 0
+    say(f"{tag}: ✖ {detail}")
+    return StepOutcome(step.number, step.action_id, "failed", detail), ran
+
+
+def _failure_message(failed: StepOutcome, can: list[int]) -> str:
+    """What happened to the failed step (undone only when its undo ran) and what can be rolled back."""
+    f = failed.number
+    head = {
+        "undone": tr("Schritt {f} ist fehlgeschlagen und wurde zurückgenommen.", "Step {f} failed and was undone.",
+                     f=f),
+        "not_undoable": tr("Schritt {f} ist fehlgeschlagen; er hat kein Undo – bitte von Hand prüfen ({u}).",
+                           "Step {f} failed; it has no undo – please check by hand ({u}).", f=f, u=failed.undo),
+        "undo_failed": tr("Schritt {f} ist fehlgeschlagen; das Zurücknehmen schlug fehl – bitte von Hand prüfen "
+                          "({u}).", "Step {f} failed; undoing it failed – please check by hand ({u}).", f=f,
+                          u=failed.undo),
+    }.get(failed.undo_status or "", tr("Schritt {f} ist fehlgeschlagen, bevor er etwas geändert hat.",
+                                       "Step {f} failed before it changed anything.", f=f))
     if not can:
-        return tr("Schritt {f} ist fehlgeschlagen; der Lauf wurde angehalten.", "Step {f} failed; the run was stopped.",
-                  f=failed_at)
+        return head + " " + tr("Der Lauf wurde angehalten.", "The run was stopped.")
     if len(can) > 1:
-        return tr("Schritt {f} ist fehlgeschlagen und wurde zurückgenommen. Erledigte Schritte {c} können mit "
-                  "plan.rollback() in umgekehrter Reihenfolge zurückgenommen werden.",
-                  "Step {f} failed and was undone. Completed steps {c} can be undone in reverse order with "
-                  "plan.rollback().", f=failed_at, c=", ".join(map(str, can)))
-    return tr("Schritt {f} ist fehlgeschlagen und wurde zurückgenommen. Der erledigte Schritt {c} kann mit "
-              "plan.rollback() zurückgenommen werden.",
-              "Step {f} failed and was undone. Completed step {c} can be undone with plan.rollback().",
-              f=failed_at, c=can[0])
+        return head + " " + tr("Erledigte Schritte {c} können mit plan.rollback() in umgekehrter Reihenfolge "
+                               "zurückgenommen werden.", "Completed steps {c} can be undone in reverse order with "
+                               "plan.rollback().", c=", ".join(map(str, can)))
+    return head + " " + tr("Der erledigte Schritt {c} kann mit plan.rollback() zurückgenommen werden.",
+                           "Completed step {c} can be undone with plan.rollback().", c=can[0])
 
 
 def _dry_apply(step: Step, runner: DryRunRunner, session: str) -> list[list[str]]:
@@ -436,7 +481,11 @@ def _run_step(step: Step, runner: CommandRunner, writer: ChangelogWriter, say: C
             say(f"{tag}: " + tr("nicht nötig – ", "not needed – ") + check.detail)
             return StepOutcome(step.number, step.action_id, "skipped", check.detail, []), 0
         phase = "prepare"
-        backup.mkdir(parents=True, exist_ok=True)
+        try:
+            backup.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StepFailed(tr("Sicherungsordner {p} nicht anlegbar: {e}", "backup directory {p} cannot be made: "
+                                "{e}", p=backup, e=exc.strerror or exc)) from None
         _call(action.prepare, ctx)
         writer.write("prepared", **base, state=ctx.state, check=check.detail, commands=new_commands())
         phase = "apply"
@@ -446,6 +495,8 @@ def _run_step(step: Step, runner: CommandRunner, writer: ChangelogWriter, say: C
         verdict = _call(action.verify, ctx)
         if verdict.needed is True:
             raise StepFailed(verdict.detail or tr("Problem besteht weiter.", "The problem persists."))
+    except JournalError:
+        raise   # not a step failure: the run stops (run_plan), nothing more may run
     except (TechCareError, KeyboardInterrupt) as exc:
         message = exc.message if isinstance(exc, TechCareError) else tr("vom Benutzer abgebrochen", "cancelled by the user")
         cmds = new_commands()
@@ -457,7 +508,7 @@ def _run_step(step: Step, runner: CommandRunner, writer: ChangelogWriter, say: C
         writer.write("failed", **base, phase=phase, detail=detail, undo=undo_note, undo_status=undo_status,
                      state=ctx.state, commands=cmds)
         say(f"{tag}: ✖ {detail}" + (f" ({undo_note})" if undo_note else ""))
-        return StepOutcome(step.number, step.action_id, "failed", detail, cmds, undo_note), int(
+        return StepOutcome(step.number, step.action_id, "failed", detail, cmds, undo_note, undo_status), int(
             phase in ("apply", "verify"))
     if verdict.needed is False:
         detail = verdict.detail
@@ -546,6 +597,8 @@ def _writer_for(item: Interrupted) -> ChangelogWriter:
 def undo_interrupted(item: Interrupted, runner: CommandRunner | None = None) -> dict[str, Any]:
     """Run the undo of an interrupted step from its recorded state, only on the machine (or replayed snapshot)
     it ran on (:func:`require_same_machine`); writes ``undone`` or ``undo_failed``."""
+    if not item.proven:   # what the step did cannot be proven from a damaged journal: never guessed
+        raise RepairError(item.message())
     writer = _writer_for(item)
     runner = require_same_machine(writer, runner, item.step)
     if not item.prepared:
@@ -570,15 +623,18 @@ def rollback_session(session: str, runner: CommandRunner | None = None, *,
                      progress: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
     """Undo every finished (and not yet undone) step of a session, last first. Returns one dict per step."""
     say = progress or _default_progress()
+    journal = read_journal(session)
     entries = read_entries(session)
     if not entries:
         raise RepairError(tr("Keine Einträge für Sitzung {s}.", "No entries for session {s}.", s=session))
+    if journal.damaged:   # a lost "undone" would undo a step twice, a lost "finished" hide one: refuse to guess
+        raise RepairError(journal.message())
     finished: dict[int, dict[str, Any]] = {}
     for e in entries:
         if e.get("event") == "finished":
             finished[e["step"]] = e
-        elif e.get("event") in ("undone",) and e.get("step") in finished:
-            del finished[e["step"]]
+        elif e.get("event") in ("undone", "undo_skipped") and e.get("step") in finished:
+            del finished[e["step"]]   # undone, or said once to have no undo: not again on every rollback
     writer = ChangelogWriter.continuing(session, entries[0])
     if finished:
         runner = require_same_machine(writer, runner, max(finished))

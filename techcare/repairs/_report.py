@@ -1,7 +1,8 @@
 """The customer repair report (Reparaturprotokoll) in German or English, as Markdown and HTML.
 
 Built only from the session's changelog, so it shows what really happened: what was found, what was approved,
-what was done and with what result, what was undone, technician and company.
+what was done and with what result, what was undone, technician and company. A changelog with damaged lines is
+said at the top, and a step whose state it cannot prove is "not proven", never "not run" or "interrupted".
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 from ..errors import RepairError
 from ..i18n import get_language, tr
-from ._changelog import read_entries, sessions
+from ._changelog import read_entries, read_journal, sessions
 
 __all__ = ["Report", "report"]
 
@@ -22,6 +23,7 @@ _STATUS = {
     "skipped": ("Nicht nötig", "Not needed"), "not_confirmed": ("Nicht bestätigt", "Not confirmed"),
     "dry_run": ("Probelauf", "Dry run"), "not_run": ("Nicht ausgeführt", "Not run"),
     "interrupted": ("Unterbrochen", "Interrupted"),
+    "unproven": ("Nicht belegt (Protokoll beschädigt)", "Not proven (changelog damaged)"),
 }
 
 
@@ -51,6 +53,7 @@ def _latest_real_session() -> str:
 
 
 def _collect(session: str, lang: str) -> dict[str, Any]:
+    journal = read_journal(session)
     entries = read_entries(session)
     if not entries:
         raise RepairError(tr("Keine Einträge für Sitzung {s}.", "No entries for session {s}.", lang, s=session))
@@ -70,6 +73,8 @@ def _collect(session: str, lang: str) -> dict[str, Any]:
         elif event == "skipped":
             kind = "not_confirmed" if e.get("reason") == "not_confirmed" else "skipped"
             status[number] = {"status": kind, "detail": e.get("detail", ""), "ts": e.get("ts")}
+        elif event == "undo_skipped" and any(u["step"] == number and u["event"] == event for u in undone):
+            continue   # older versions said it again on every rollback: once is what happened
         elif event in ("undone", "undo_failed", "undo_skipped"):
             undone.append({"step": number, "action": e.get("action_id"), "event": event, "detail": e.get("detail", ""),
                            "ts": e.get("ts")})
@@ -81,9 +86,14 @@ def _collect(session: str, lang: str) -> dict[str, Any]:
     approved = run.get("approved") or []
     for number in approved:
         status.setdefault(number, {"status": "not_run", "detail": ""})
+    damage = journal.message(lang) if journal.damaged else ""
+    if damage:   # a lost line may have been this step's start or end: not run / interrupted cannot be proven
+        for st in status.values():
+            if st["status"] in ("not_run", "interrupted"):
+                st["status"] = "unproven"
     undone.sort(key=lambda u: str(u.get("ts") or ""))
     return {"run": run, "plan": plan, "steps": step_info, "status": status, "undone": undone, "approved": approved,
-            "end": entries[-1].get("ts", ""), "findings": plan.get("findings") or []}
+            "end": entries[-1].get("ts", ""), "findings": plan.get("findings") or [], "damage": damage}
 
 
 def _title(info: dict[str, Any], number: int, lang: str) -> str:
@@ -106,6 +116,8 @@ def _markdown(session: str, info: dict[str, Any], lang: str) -> str:
               f"| {t('Firma', 'Company')} | {_md(run.get('company') or '-')} |",
               f"| {t('Beginn', 'Started')} | {_md(run.get('ts', ''))} |", f"| {t('Ende', 'Finished')} | {_md(info['end'])} |",
               f"| {t('Sitzung', 'Session')} | `{session}` |"]
+    if info["damage"]:
+        lines += ["", f"> **{_md(info['damage'])}**"]
     if run.get("dry_run"):
         lines += ["", f"> **{t('Probelauf: es wurde nichts am System geändert.', 'Dry run: nothing on the system was changed.')}**"]
     symptom = info["plan"].get("symptom")
@@ -180,6 +192,8 @@ def _html(md_info: dict[str, Any], session: str, lang: str) -> str:
                          (t("Ende", "Finished"), info["end"]), (t("Sitzung", "Session"), session)):
         parts.append(f"<tr><th>{e(label)}</th><td>{e(str(value))}</td></tr>")
     parts.append("</table>")
+    if info["damage"]:
+        parts.append(f"<p class=\"failed\"><strong>{e(info['damage'])}</strong></p>")
     if run.get("dry_run"):
         parts.append(f"<p><strong>{e(t('Probelauf: es wurde nichts am System geändert.', 'Dry run: nothing on the system was changed.'))}</strong></p>")
     if info["plan"].get("symptom"):
