@@ -40,6 +40,12 @@ class OfflineEngine:
                 notice: str | None = None) -> Reply:
         """Route the message: a direct request (driver updates, events, past cases, a diagnosis) gets its report;
         a symptom (or a follow-up that keeps the previous topic) gets the matching findings and a plan."""
+        from ..plugins._assistant import offline_answer  # a plugin tool whose trigger word is in the message
+
+        answer = offline_answer(tools, message)
+        if answer is not None:
+            return Reply(text=_with_notice(answer["text"], notice, tools.language), engine=self.name,
+                         plan=answer["plan"], notice=notice, route="plugin", data=answer["data"])
         message_only = triage_details(message, None, self.knowledge)
         intent = self._direct_intent(message_only)
         reports = {"driver_updates": self._drivers_report, "events": self._events_report, "cases": self._cases_report}

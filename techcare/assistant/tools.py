@@ -230,7 +230,7 @@ class ToolBox:
     def specs(self) -> list[dict[str, Any]]:
         """Tool definitions for the Messages API (plain dicts; no SDK import here)."""
         obj = {"type": "object"}
-        return [
+        builtin = [
             {"name": "run_diagnosis", "description": "Run a fresh read-only diagnosis of the machine and return the "
              "warning/critical findings. Slow (seconds); prefer get_findings if a diagnosis exists.",
              "input_schema": {**obj, "properties": {}}},
@@ -258,17 +258,24 @@ class ToolBox:
                      "reason": {"type": "string"}}, "required": ["action"]}},
                  "summary": {"type": "string"}}, "required": ["steps"]}},
         ]
+        from ..plugins import _assistant as plugin_tools  # the read-only tools of plugins (docs/plugins.md)
+
+        return builtin + plugin_tools.specs()
 
     def call(self, name: str, arguments: dict[str, Any]) -> tuple[str, bool]:
         """Run tool ``name``; returns ``(content, is_error)``. Never raises."""
         record = {"tool": name, "input": arguments}
         self.calls.append(record)
         try:
-            if name not in TOOL_NAMES:
-                raise LookupError(f"unknown tool {name!r}; available: {', '.join(TOOL_NAMES)}")
+            from ..plugins import _assistant as plugin_tools
+
+            plugin = name not in TOOL_NAMES and name in plugin_tools.names()
+            if name not in TOOL_NAMES and not plugin:
+                raise LookupError(f"unknown tool {name!r}; available: "
+                                  f"{', '.join([*TOOL_NAMES, *plugin_tools.names()])}")
             if not isinstance(arguments, dict):
                 raise TypeError("tool input must be a JSON object")
-            result = getattr(self, f"_tool_{name}")(**arguments)
+            result = plugin_tools.call(self, name, arguments) if plugin else getattr(self, f"_tool_{name}")(**arguments)
             content = json.dumps({"tool": name, "untrusted_data": result}, ensure_ascii=False, default=str)
             if len(content) > _MAX_TOOL_CHARS:
                 content = content[:_MAX_TOOL_CHARS] + ' …"}'
