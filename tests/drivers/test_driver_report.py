@@ -275,6 +275,9 @@ def test_cli_json_and_csv(tmp_path: Path):
     data = json.loads(out)
     assert code == 0 and data["platform"] == "windows" and data["stats"]["installed"] == 6
     assert {u["source"] for u in data["updates"]} == {"windows_update"}
+    # every update names the catalogue repair that installs it
+    assert {u["repair"]["action"] for u in data["updates"]} == {"drivers.install_update"}
+    assert all(u["repair"]["params"]["update_id"] == u["update_id"] for u in data["updates"])
     code, out = run_cli("--snapshot", str(path), "--csv")
     frame = pd.read_csv(io.StringIO(out))
     assert code == 0 and list(frame.columns) == COLUMNS and len(frame) == 7

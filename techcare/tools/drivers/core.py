@@ -258,6 +258,11 @@ def repair_for(row: Row) -> tuple[str, dict[str, Any]] | None:
                                     "install_args": package.get("install_args") or ""}
 
 
+def _repair_dict(row: Row) -> dict[str, Any] | None:
+    found = repair_for(row)
+    return {"action": found[0], "params": found[1]} if found else None
+
+
 _STATUS_RANK = {
     "outdated": 0,
     "missing": 0,
@@ -360,7 +365,8 @@ class DriverReport:
             "platform": self.platform,
             "snapshot": self.snapshot,
             "stats": self.stats(),
-            "updates": [r.to_dict() for r in self.updates],
+            # each update with the catalogue repair that installs it (null: none, e.g. an entry without a package)
+            "updates": [{**r.to_dict(), "repair": _repair_dict(r)} for r in self.updates],
             "drivers": [r.to_dict() for r in self.rows],
             "sources": [s.to_dict() for s in self.sources],
             "database_problems": [p.to_dict() for p in self.problems],
