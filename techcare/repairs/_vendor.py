@@ -33,6 +33,7 @@ import hashlib
 import json
 import os
 import re
+import stat
 import sys
 from pathlib import Path, PureWindowsPath
 from typing import Any
@@ -270,6 +271,8 @@ def stage(package: str, dest: str, sha256: str) -> tuple[int, dict[str, Any]]:
     digest = hashlib.sha256()
     size = 0
     try:
+        if not stat.S_ISREG(os.stat(package).st_mode):  # a device or FIFO would be read forever
+            return 2, {"error": "not_readable", "detail": f"{package}: not a regular file"}
         with open(package, "rb") as src:
             try:
                 out = open(partial, "wb")

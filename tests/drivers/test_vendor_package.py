@@ -329,3 +329,10 @@ def test_the_assistant_proposes_the_reports_repair_and_none_for_entries_without_
     assert not any(e["params"].get("source") == "custom_db" for e in entries)  # never the invalid source
     plan = Plan.from_actions(entries, platform="darwin")  # every proposal is a valid catalogue step
     assert ACTION in [s.action_id for s in plan.steps]
+
+
+def test_stage_refuses_what_is_not_a_regular_file(tmp_path: Path):
+    code, data = stage(str(tmp_path), str(tmp_path / "dest"), SHA)  # a directory
+    assert code == 2 and data == {"error": "not_readable", "detail": f"{tmp_path}: not a regular file"}
+    code, data = stage("/dev/zero", str(tmp_path / "dest"), SHA)  # would never end
+    assert code == 2 and "not a regular file" in data["detail"]
