@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import logging
+import os
 import sys
 import threading
 import types
@@ -199,9 +200,9 @@ def _exc(exc: BaseException) -> Message:
 
 
 def _from_file(manager: pluggy.PluginManager, path: Path) -> PluginInfo:
-    stem = path.stem.lower().replace("_", "-")
-    info = PluginInfo(stem if NAME_PATTERN.fullmatch(stem) else "invalid-name", "", "file", str(path))
-    problem = _safety.unsafe([path, path.parent, path.parent.parent])
+    info = PluginInfo(path.stem.lower().replace("_", "-"), "", "file", str(path))
+    real = Path(os.path.realpath(path))  # a symbolic link: the file it points to and that file's folder count too
+    problem = _safety.unsafe([path, real.parent, path.parent, path.parent.parent])
     if problem is not None:
         return _fail(info, msg("abgelehnt: {p}", "refused: {p}", p=problem))
     try:
@@ -247,7 +248,7 @@ def _from_entry_point(manager: pluggy.PluginManager, ep: Any, *, legacy: bool) -
     dist = getattr(ep, "dist", None)
     default = (dist.metadata["Name"] if dist is not None and dist.metadata["Name"] else ep.name).lower()
     default = default.replace("_", "-").replace(".", "-")
-    info = PluginInfo(default if NAME_PATTERN.fullmatch(default) else "invalid-name", "", "entry point",
+    info = PluginInfo(default, "", "entry point",
                       f"entry point {ep.name} ({ep.value})", legacy=legacy)
     located = _module_files(getattr(ep, "module", "") or ep.value.partition(":")[0])
     if located is not None:
@@ -285,8 +286,10 @@ def _declared(info: PluginInfo, obj: Any, dist: Any) -> Message | None:
                    "PLUGIN: unknown fields {u} (allowed: name, version, author, description, api)", u=", ".join(unknown))
     name = declared.get("name", info.name)
     if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
-        return msg("Name {n!r} ungültig: erlaubt sind Kleinbuchstaben, Ziffern, - und _ (1–64 Zeichen)",
-                   "name {n!r} is not valid: allowed are lowercase letters, digits, - and _ (1-64 characters)", n=name)
+        return msg("Name {n!r} ungültig: erlaubt sind Kleinbuchstaben, Ziffern, - und _ (1–64 Zeichen, am Anfang ein "
+                   "Buchstabe); ohne PLUGIN-Namen gilt der Datei- bzw. Paketname",
+                   "name {n!r} is not valid: allowed are lowercase letters, digits, - and _ (1-64 characters, starting "
+                   "with a letter); without a PLUGIN name the file or package name is used", n=name)
     info.name = name
     version = declared.get("version")
     dist_version = str(dist.version) if dist is not None else None

@@ -193,3 +193,25 @@ def test_errors_are_said_in_both_languages(home):
     write_plugin(home, "empty.py", "X = 1\n")
     (error,) = _manager.errors()
     assert "weder ACTIONS noch actions()" in error["error_de"] and "neither ACTIONS nor actions()" in error["error"]
+
+
+def test_a_link_to_a_file_in_a_folder_others_can_write_is_refused(home, tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chmod(shared, 0o777)  # not sticky: anybody could swap the file
+    target = shared / "acme_lob.py"
+    target.write_text(LOB)
+    os.chmod(target, 0o644)
+    (home / "plugins").mkdir()
+    (home / "plugins" / "acme_lob.py").symlink_to(target)
+    info = _info("acme-lob")
+    assert not info.loaded and f"{shared} is writable by everyone" in info.error.en
+
+
+def test_a_file_whose_name_is_no_plugin_name_needs_a_declared_one(home):
+    write_plugin(home, "2fast.py", "ACTIONS = []\n")
+    (info,) = plugins.installed()
+    assert not info.loaded and "without a PLUGIN name the file or package name is used" in info.error.en
+    write_plugin(home, "2fast.py", "PLUGIN = {'name': 'fast'}\nACTIONS = []\n")
+    plugins.reload()
+    assert _info("fast").loaded
