@@ -215,6 +215,9 @@ def create_app(settings: BackendSettings | None = None, *, server: bool = False)
     app.include_router(tags.router)
     app.include_router(schedules.router)
     from .dashboard import router as dashboard_router, static_app  # the web dashboard at /dashboard
+    from .dashboard.routes import LoginRequired, login_redirect
+
+    app.add_exception_handler(LoginRequired, login_redirect)  # a page without a session: to the login form
 
     app.include_router(dashboard_router)
     app.mount("/dashboard/static", static_app, name="dashboard-static")

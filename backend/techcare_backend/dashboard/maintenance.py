@@ -22,6 +22,7 @@ from ..api.deps import client_ip
 from . import session as sessions
 from .routes import (
     REFRESH_SECONDS,
+    DashSessionDep,
     SECURITY_HEADERS,
     _ctx,
     _form,
@@ -30,8 +31,6 @@ from .routes import (
     _same_origin,
     _tag,
     _tag_names,
-    _to_login,
-    current_session,
     router,
 )
 
@@ -65,11 +64,8 @@ def _not_entitled(request: Request, sess: sessions.DashSession) -> HTMLResponse:
 
 
 @router.get("/maintenance", response_class=HTMLResponse)
-def maintenance(request: Request) -> Response:
+def maintenance(request: Request, sess: DashSessionDep) -> Response:
     """The organisation's schedules with each host's next occurrence (local time) and recent outcomes."""
-    sess = current_session(request)
-    if sess is None:
-        return _to_login(request)
     if not _entitled(request, sess):
         return _not_entitled(request, sess)
     ctx = _ctx(request)
@@ -94,11 +90,8 @@ def maintenance(request: Request) -> Response:
 
 
 @router.get("/maintenance/report")
-def report_download(request: Request) -> Response:
+def report_download(request: Request, sess: DashSessionDep) -> Response:
     """The monthly maintenance report of a tag as Markdown or HTML (rendered by ``techcare.fleet.report``)."""
-    sess = current_session(request)
-    if sess is None:
-        return _to_login(request)
     if not _entitled(request, sess):
         return _not_entitled(request, sess)
     lang = _lang(request)
@@ -134,11 +127,8 @@ def report_download(request: Request) -> Response:
 
 
 @router.get("/maintenance/{schedule_id}", response_class=HTMLResponse)
-def schedule_page(request: Request, schedule_id: str) -> Response:
+def schedule_page(request: Request, schedule_id: str, sess: DashSessionDep) -> Response:
     """One schedule: its signed settings and every host's occurrences with outcome, in the host's local time."""
-    sess = current_session(request)
-    if sess is None:
-        return _to_login(request)
     if not _entitled(request, sess):
         return _not_entitled(request, sess)
     ctx = _ctx(request)
@@ -168,12 +158,9 @@ def schedule_page(request: Request, schedule_id: str) -> Response:
                    notice=notice, refresh=REFRESH_SECONDS, nav="maintenance")
 
 
-async def _change(request: Request, schedule_id: str, action: str) -> Response:
+async def _change(request: Request, schedule_id: str, action: str, sess: sessions.DashSession) -> Response:
     ctx = _ctx(request)
     lang = _lang(request)
-    sess = await run_in_threadpool(current_session, request)
-    if sess is None:
-        return _to_login(request)
     form = await _form(request)
     if not _csrf_ok(request, sess, form):
         return _render(request, "error.html", http_status=403, sess=sess, nav="maintenance", message=tr(
@@ -206,23 +193,20 @@ async def _change(request: Request, schedule_id: str, action: str) -> Response:
 
 
 @router.post("/maintenance/{schedule_id}/pause")
-async def pause(request: Request, schedule_id: str) -> Response:
-    return await _change(request, schedule_id, "pause")
+async def pause(request: Request, schedule_id: str, sess: DashSessionDep) -> Response:
+    return await _change(request, schedule_id, "pause", sess)
 
 
 @router.post("/maintenance/{schedule_id}/resume")
-async def resume(request: Request, schedule_id: str) -> Response:
-    return await _change(request, schedule_id, "resume")
+async def resume(request: Request, schedule_id: str, sess: DashSessionDep) -> Response:
+    return await _change(request, schedule_id, "resume", sess)
 
 
 @router.post("/hosts/{hostname}/tags")
-async def host_tags(request: Request, hostname: str) -> Response:
+async def host_tags(request: Request, hostname: str, sess: DashSessionDep) -> Response:
     """The host page's tag forms: ``action`` add or remove, ``tag``."""
     ctx = _ctx(request)
     lang = _lang(request)
-    sess = await run_in_threadpool(current_session, request)
-    if sess is None:
-        return _to_login(request)
     form = await _form(request)
     if not _csrf_ok(request, sess, form):
         return _render(request, "error.html", http_status=403, sess=sess, nav="fleet", message=tr(

@@ -9,10 +9,10 @@ import logging
 import secrets
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import parse_qs, quote, urlsplit
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -111,6 +111,25 @@ def _to_login(request: Request) -> RedirectResponse:
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     return RedirectResponse(f"/dashboard/login?next={quote(target, safe='')}", status_code=303,
                             headers={"Cache-Control": "no-store"})
+
+
+class LoginRequired(Exception):
+    """A dashboard page was asked for without a valid session; the app answers with :func:`login_redirect`."""
+
+
+def require_session(request: Request) -> sessions.DashSession:
+    sess = current_session(request)
+    if sess is None:
+        raise LoginRequired()
+    return sess
+
+
+#: The logged-in dashboard session of a page; without one the page answers with a redirect to the login form.
+DashSessionDep = Annotated[sessions.DashSession, Depends(require_session)]
+
+
+async def login_redirect(request: Request, exc: LoginRequired) -> Response:
+    return _to_login(request)
 
 
 def _safe_next(value: str | None) -> str:
@@ -257,10 +276,7 @@ async def logout(request: Request) -> Response:
 
 # ---- pages ----------------------------------------------------------------------------------------------------
 @router.get("/fleet", response_class=HTMLResponse)
-def fleet(request: Request) -> Response:
-    sess = current_session(request)
-    if sess is None:
-        return _to_login(request)
+def fleet(request: Request, sess: DashSessionDep) -> Response:
     ctx = _ctx(request)
     params = request.query_params
     status = params.get("status") if params.get("status") in queries.STATUSES else "all"
@@ -289,10 +305,7 @@ def fleet(request: Request) -> Response:
 
 
 @router.get("/alerts", response_class=HTMLResponse)
-def alerts(request: Request) -> Response:
-    sess = current_session(request)
-    if sess is None:
-        return _to_login(request)
+def alerts(request: Request, sess: DashSessionDep) -> Response:
     ctx = _ctx(request)
     lang = _lang(request)
     tag = _tag(request)
@@ -309,10 +322,7 @@ def alerts(request: Request) -> Response:
 
 
 @router.get("/hosts/{hostname:path}", response_class=HTMLResponse)  # names stored before "/" was refused
-def host(request: Request, hostname: str) -> Response:
-    sess = current_session(request)
-    if sess is None:
-        return _to_login(request)
+def host(request: Request, hostname: str, sess: DashSessionDep) -> Response:
     ctx = _ctx(request)
     lang = _lang(request)
     chosen = request.query_params.get("range", "24h")
@@ -345,10 +355,7 @@ def host(request: Request, hostname: str) -> Response:
 
 
 @router.get("/changelogs", response_class=HTMLResponse)
-def changelogs(request: Request) -> Response:
-    sess = current_session(request)
-    if sess is None:
-        return _to_login(request)
+def changelogs(request: Request, sess: DashSessionDep) -> Response:
     ctx = _ctx(request)
     with ctx.sessionmaker() as db:
         items = crud_changelogs.list_sessions(db, organisation_id=sess.organisation_id, limit=50)
@@ -356,10 +363,7 @@ def changelogs(request: Request) -> Response:
 
 
 @router.get("/changelogs/{run_session}", response_class=HTMLResponse)
-def changelog(request: Request, run_session: str) -> Response:
-    sess = current_session(request)
-    if sess is None:
-        return _to_login(request)
+def changelog(request: Request, run_session: str, sess: DashSessionDep) -> Response:
     ctx = _ctx(request)
     with ctx.sessionmaker() as db:
         entries = crud_changelogs.session_entries(db, organisation_id=sess.organisation_id, run_session=run_session)
@@ -373,10 +377,7 @@ def changelog(request: Request, run_session: str) -> Response:
 
 
 @router.get("/cases", response_class=HTMLResponse)
-def cases(request: Request) -> Response:
-    sess = current_session(request)
-    if sess is None:
-        return _to_login(request)
+def cases(request: Request, sess: DashSessionDep) -> Response:
     ctx = _ctx(request)
     with ctx.sessionmaker() as db:
         items = queries.recent_cases(db, organisation_id=sess.organisation_id, limit=50)
@@ -417,11 +418,8 @@ def _driver_updates(report: dict[str, Any], lang: str) -> dict[str, Any]:
 
 
 @router.get("/jobs", response_class=HTMLResponse)
-def jobs(request: Request) -> Response:
+def jobs(request: Request, sess: DashSessionDep) -> Response:
     """The organisation's remote jobs, newest first: per-host status, who sent and who signed them."""
-    sess = current_session(request)
-    if sess is None:
-        return _to_login(request)
     ctx = _ctx(request)
     params = request.query_params
     status = params.get("status") if params.get("status") in JOB_STATUSES else None
@@ -438,10 +436,7 @@ def jobs(request: Request) -> Response:
 
 
 @router.get("/jobs/{job_id}", response_class=HTMLResponse)
-def job(request: Request, job_id: str) -> Response:
-    sess = current_session(request)
-    if sess is None:
-        return _to_login(request)
+def job(request: Request, job_id: str, sess: DashSessionDep) -> Response:
     ctx = _ctx(request)
     lang = _lang(request)
     with ctx.sessionmaker() as db:
@@ -469,13 +464,10 @@ def job(request: Request, job_id: str) -> Response:
 
 
 @router.post("/jobs/{job_id}/cancel")
-async def cancel_job(request: Request, job_id: str) -> Response:
+async def cancel_job(request: Request, job_id: str, sess: DashSessionDep) -> Response:
     """The job page's cancel button (all hosts, or the one named in the form's ``host``)."""
     ctx = _ctx(request)
     lang = _lang(request)
-    sess = await run_in_threadpool(current_session, request)
-    if sess is None:
-        return _to_login(request)
     form = await _form(request)
     token = str(form.get("csrf") or "")
     key = sessions.signing_key(ctx.settings)
