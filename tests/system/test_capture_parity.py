@@ -40,6 +40,8 @@ CAPTURE = Path(techcare.__file__).parent / "system" / "capture"
 SNAPSHOTS = Path(__file__).parent / "fixtures" / "snapshots"
 LINUX_FIX = Path(__file__).parent / "fixtures" / "linux"
 
+linux_only = pytest.mark.skipif(not sys.platform.startswith("linux") or not shutil.which("sh"), reason="needs Linux")
+
 
 # ---- 1. what the code asks ------------------------------------------------------------------------------------
 
@@ -343,6 +345,22 @@ def test_capture_ps1_records_exactly_the_declared_list():
     assert recorded == declared
 
 
+@linux_only
+@pytest.mark.parametrize("have", ['have() { command -v "$1" >/dev/null 2>&1; }',
+                                  'have() { [ "$1" != readlink ] && command -v "$1" >/dev/null 2>&1; }'])
+def test_capture_sh_reads_links_with_and_without_readlink(tmp_path, have):
+    """A link recorded as null would replay a bound device as unbound: without readlink(1) (minimal systems) the
+    target comes from ``ls -ld``."""
+    link, plain = tmp_path / "driver", tmp_path / "plain"
+    link.symlink_to("../../../bus/pci/drivers/virtio-pci")
+    plain.write_text("x")
+    env = {**os.environ, "TECHCARE_CAPTURE_SOURCE_ONLY": "1"}
+    script = f'. "{CAPTURE / "capture.sh"}"; {have}; link_target "$1"; echo "rc=$?"; link_target "$2"; echo "rc=$?"'
+    proc = subprocess.run(["sh", "-c", script, "capture", str(link), str(plain)], capture_output=True, text=True,
+                          env=env, timeout=30, check=False)
+    assert proc.stdout.splitlines() == ["../../../bus/pci/drivers/virtio-pci", "rc=0", "rc=1"]
+
+
 _REGISTRY = re.compile(r"'((?:HKLM:|HKCU:)?\\[^']*)'")
 
 
@@ -371,7 +389,6 @@ def test_docs_show_the_declared_lists():
 
 # ---- 3. this Linux machine: live, snapshot save, capture.sh ----------------------------------------------------
 
-linux_only = pytest.mark.skipif(not sys.platform.startswith("linux") or not shutil.which("sh"), reason="needs Linux")
 
 #: Loads of the moment (other work on the machine moves them): compared as present, not by severity.
 VOLATILE = {"cpu", "ram"}

@@ -129,10 +129,17 @@ rec_dir() {
     fi
 }
 
+# link_target PATH : print a symlink's target (readlink, or what `ls -ld` shows after " -> " where readlink is missing)
+link_target() {
+    if have readlink; then readlink "$1" 2>/dev/null; return; fi
+    listing=$(ls -ld "$1" 2>/dev/null) || return 1
+    case "$listing" in *" -> "*) printf '%s\n' "${listing#* -> }" ;; *) return 1 ;; esac
+}
+
 # link PATH : record the target of a symlink (null when PATH is no symlink).
 rec_link() {
     once "link $1" || return 0
-    if [ -L "$1" ] && target=$(readlink "$1" 2>/dev/null); then
+    if [ -L "$1" ] && target=$(link_target "$1"); then
         add_entry "{\"kind\": \"link\", \"name\": $(json_str "$1"), \"value\": $(json_str "$target")}"
     else
         add_entry "{\"kind\": \"link\", \"name\": $(json_str "$1"), \"value\": null}"
@@ -262,6 +269,7 @@ SHOW_PROPERTIES="Id,LoadState,ActiveState,SubState,UnitFileState"
 # drivers module's _module_version asks)
 rec_module() {
     module=$1
+    case "$module" in ''|.|..|*/*) return 0 ;; esac
     rec_dir "/sys/module/$module"
     rec_file "/sys/module/$module/version"
     version=$(head -n 1 "/sys/module/$module/version" 2>/dev/null | tr -d ' \t\r')
@@ -272,10 +280,12 @@ rec_module() {
 
 # rec_modules_of DEVICE_DIR : the modules a bound device may name: its driver/module link, its driver name
 rec_modules_of() {
-    if [ -L "$1/driver/module" ]; then
-        rec_module "$(basename "$(readlink "$1/driver/module")")"
+    if [ -L "$1/driver/module" ] && target=$(link_target "$1/driver/module"); then
+        rec_module "${target##*/}"
     fi
-    rec_module "$(basename "$(readlink "$1/driver")" | tr - _)"
+    if target=$(link_target "$1/driver"); then
+        rec_module "$(printf '%s' "${target##*/}" | tr - _)"
+    fi
 }
 
 capture_linux() {
