@@ -5,8 +5,10 @@
 
 .DESCRIPTION
     Read only: it runs the same PowerShell probe scripts as TechCare itself (techcare/system/_windows.py,
-    SCRIPTS; a test keeps them byte-identical) and writes what each printed, its exit code and duration,
-    plus the facts "host" and "metrics" gathered here with CIM. Analyse the file anywhere with
+    SCRIPTS) and the driver inventory and driver update search (techcare/tools/drivers/_windows.py), and
+    writes what each printed, its exit code and duration, plus the facts "host" and "metrics" gathered here
+    with CIM: exactly the Windows list of techcare/system/recorded.py (tests keep the texts byte-identical
+    and compare this script with that list). Analyse the file anywhere with
         techcare diagnose --snapshot FILE
 
     Run it in Windows PowerShell 5.1 or PowerShell 7, as administrator for the complete picture
