@@ -18,6 +18,7 @@ from ._types import AssistantTool, PluginInfo, ToolContext
 __all__ = ["call", "names", "offline_answer", "specs"]
 
 MAX_PROPOSALS = 20
+MAX_SUMMARY = 2000  # characters of a tool's summary shown by the offline engine
 
 
 def _tools() -> dict[str, tuple[PluginInfo, AssistantTool]]:
@@ -102,6 +103,8 @@ def offline_answer(toolbox: Any, message: str) -> dict[str, Any] | None:
         data[tool.name] = result
         lines.append(localize(msg("{t} (Plugin {p}):", "{t} (plugin {p}):", t=title, p=info.name), lang))
         said = _summary(result, lang).strip()
+        if len(said) > MAX_SUMMARY:
+            said = said[:MAX_SUMMARY] + " …"
         lines.append("  " + (said or tr("(keine Zusammenfassung)", "(no summary)", lang)))
     plan, dropped = toolbox.build_plan(entries, symptom=message) if entries else (None, [])
     lines.extend(toolbox.plan_lines(plan, dropped))

@@ -98,3 +98,11 @@ def test_a_plugin_tool_never_gets_a_runner(home):
                       runner=ReplayRunner(platform="linux")).ask("lexware")
     assert "failed" not in reply.text and reply.plan is not None
     assert repairs.get_action("acme.restart_lob").risk == "medium"
+
+
+def test_a_huge_summary_is_cut(home):
+    write_plugin(home, "acme_lob.py", LOB.replace('"en": f"KB: restart the Lexware service ({topic})"',
+                                                  '"en": "x" * 100000'))
+    reply = Assistant(engine="offline", language="en", diagnosis=_diagnosis(),
+                      runner=ReplayRunner(platform="linux")).ask("lexware")
+    assert "x" * 2000 + " …" in reply.text and len(reply.text) < 4000
