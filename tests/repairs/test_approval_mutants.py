@@ -304,3 +304,82 @@ def test_an_approval_built_by_hand_with_steps_that_are_no_numbers_is_refused_not
     with pytest.raises(ApprovalError, match="The approval names no valid steps"):
         plan.run(Approval(plan.id, steps, "GO REPAIR: 1"), runner, progress=lambda _: None)   # type: ignore[arg-type]
     assert runner.commands_run == [] and plan.last_run is None
+
+
+# ---- both languages, exactly ---------------------------------------------------------------------------------------
+
+def test_every_refusal_is_said_in_german_too(monkeypatch, plugin_action):
+    monkeypatch.setenv("TECHCARE_LANG", "de")
+    plan = two_steps()
+    valid = " Gültig: „GO REPAIR: 1,2“, „GO REPAIR: 1-2“ oder „GO REPAIR: alle“ (Schritte 1 bis 2)."
+    cases = [
+        (lambda: parse_approval(None, plan), "Freigabe muss Text sein." + valid),                 # type: ignore
+        (lambda: parse_approval("GO REPAIR: 1", Plan([], platform="linux")),
+         "Der Plan hat keine Schritte – nichts freizugeben."),
+        (lambda: parse_approval("GO REPAIR: 1\n2", plan),
+         "Die Freigabe muss eine Zeile sein (sie enthält einen Zeilenumbruch)." + valid),
+        (lambda: plan.approved("GO REPAIR: 1"),                                                 # type: ignore
+         "Nichts läuft ohne Freigabe: erst parse_approval('GO REPAIR: …', plan)."),
+        (lambda: plan.approved(Approval("abc", (1,), "x")),
+         f"Die Freigabe gehört zu Plan abc, nicht zu diesem Plan {plan.id} – bitte neu freigeben."),
+        (lambda: plan.approved(Approval(plan.id, (0,), "x")), "Die Freigabe nennt keine gültigen Schritte."),
+    ]
+    for call, text in cases:
+        with pytest.raises(ApprovalError) as caught:
+            call()
+        assert str(caught.value) == text
+    approval = parse_approval("GO REPAIR: 1", plan)
+    plan.steps[0].params["x"] = 1
+    with pytest.raises(ApprovalError) as caught:
+        plan.approved(approval)
+    assert str(caught.value) == (f"Der Plan {plan.id} wurde nach dem Anzeigen verändert – bitte neu ansehen und "
+                                 "freigeben.")
+    windows = Plan.from_actions([{"action": "win.sfc_scannow"}, {"action": plugin_action.id}], platform="windows")
+    with pytest.raises(ApprovalError) as caught:
+        parse_approval("GO REPAIR: 3", windows)
+    assert str(caught.value) == ("Schritt 1 (Wiederherstellungspunkt) sichert den riskanten/nicht umkehrbaren Schritt "
+                                 "3 ab und muss mit freigegeben werden: GO REPAIR: 1,3")
+    with pytest.raises(ApprovalError) as caught:
+        parse_approval("GO REPAIR: 2,3", windows)
+    assert str(caught.value) == ("Schritt 1 (Wiederherstellungspunkt) sichert die riskanten/nicht umkehrbaren "
+                                 "Schritte 2, 3 ab und muss mit freigegeben werden: GO REPAIR: 1,2,3")
+
+
+def test_the_refusals_before_a_run_are_said_in_german_too(monkeypatch):
+    monkeypatch.setenv("TECHCARE_LANG", "de")
+    plan = Plan([Step(1, "linux.flush_dns", {}), Step(2, "linux.enable_ufw", {})], platform="linux")
+    with pytest.raises(RepairError) as caught:
+        plan.run(parse_approval("GO REPAIR: 1", plan), linux(platform="windows"), progress=lambda _: None)
+    assert str(caught.value) == "Der Plan ist für linux, dieses System ist windows."
+    needs = ", ".join(str(s.number) for s in plan.steps if s.needs_admin)
+    with pytest.raises(RepairError) as caught:
+        plan.run(parse_approval("GO REPAIR: alle", plan), linux(admin=False), progress=lambda _: None)
+    assert str(caught.value) == (f"Schritt(e) {needs} brauchen Administrator-/root-Rechte; TechCare läuft nicht "
+                                 "erhöht. Nichts wurde ausgeführt.")
+
+
+# ---- the plan id and the restore point, the remaining details ------------------------------------------------------
+
+def test_the_plan_id_does_not_depend_on_the_order_parameters_were_given_in():
+    one = Plan([Step(1, "linux.journal_vacuum", {"max_size": "500M", "zz": 1})], platform="linux")
+    other = Plan([Step(1, "linux.journal_vacuum", {"zz": 1, "max_size": "500M"})], platform="linux")
+    assert one.id == other.id
+
+
+def test_the_plan_id_covers_parameters_that_are_not_plain_json():
+    from pathlib import PurePosixPath
+
+    as_path = Plan([Step(1, "linux.clear_temp_files", {"path": PurePosixPath("/var/tmp")})], platform="linux")
+    as_text = Plan([Step(1, "linux.clear_temp_files", {"path": "/var/tmp"})], platform="linux")
+    assert as_path.id == as_text.id == as_path.fingerprint()
+
+
+def test_a_step_undoable_only_with_some_parameters_is_judged_with_the_given_ones():
+    without_backup = Plan.from_actions([{"action": "win.clear_temp_files", "params": {"keep_backup": False}}],
+                                       platform="windows")
+    with_backup = Plan.from_actions([{"action": "win.clear_temp_files", "params": {"keep_backup": True}}],
+                                    platform="windows")
+    assert without_backup.steps[0].undo_note() is not None and with_backup.steps[0].undo_note() is None
+    assert [s.action_id for s in without_backup.steps] == ["win.create_restore_point", "win.clear_temp_files"]
+    assert [s.action_id for s in with_backup.steps] == ["win.clear_temp_files"]
+    assert without_backup.steps[0].check == ""
