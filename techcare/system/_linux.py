@@ -86,7 +86,10 @@ FAILED_UNITS_PLAIN = ("systemctl", "--failed", "--no-legend", "--plain", "--no-p
 
 APT_UPGRADABLE = ("apt", "list", "--upgradable")
 DNF_CHECK_UPDATE = ("dnf", "--cacheonly", "check-update")
-DNF_SECURITY = ("dnf", "--cacheonly", "updateinfo", "list", "--security")
+#: Every advisory (security, bugfix, enhancement) for the pending updates: the security ones flag packages, and
+#: none at all while updates are pending means the repositories publish no advisories (CentOS Stream, most
+#: third-party repositories), so "no security advisory" would not be a measurement.
+DNF_SECURITY = ("dnf", "--cacheonly", "updateinfo", "list")
 ZYPPER_LIST_UPDATES = ("zypper", "--non-interactive", "--no-refresh", "--xmlout", "list-updates")
 #: Needed patches (advisories) with category and severity: the only place zypper says "security".
 ZYPPER_LIST_PATCHES = ("zypper", "--non-interactive", "--no-refresh", "--xmlout", "list-patches")
@@ -609,19 +612,25 @@ def _rpm_name(nevra: str) -> str | None:
     return parts[0] if len(parts) == 3 else None
 
 
+def _advisory_packages(line: str) -> list[str]:
+    return [name for token in line.split() if re.search(rf"\.{_RPM_ARCHES}$", token) and token.count("-") >= 2
+            for name in [_rpm_name(token)] if name]
+
+
 def parse_dnf_security(text: str) -> set[str]:
-    """Package names with a security advisory (``dnf updateinfo list --security``)."""
+    """Package names with a security advisory (``dnf updateinfo list``: ``ID  Severity/Sec.  nevra``, dnf5
+    ``ID  security  Severity  nevra``; bugfix and enhancement rows are not security)."""
     names = set()
     for line in text.splitlines():
         tokens = line.split()
-        if not any(t.endswith("/Sec.") or t.lower() == "security" for t in tokens[1:]):
-            continue
-        for token in tokens:
-            if re.search(rf"\.{_RPM_ARCHES}$", token) and token.count("-") >= 2:
-                name = _rpm_name(token)
-                if name:
-                    names.add(name)
+        if any(t.endswith("/Sec.") or t.lower() == "security" for t in tokens[1:]):
+            names.update(_advisory_packages(line))
     return names
+
+
+def count_dnf_advisories(text: str) -> int:
+    """How many advisory rows of any type ``dnf updateinfo list`` printed."""
+    return sum(1 for line in text.splitlines() if _advisory_packages(line))
 
 
 def parse_zypper_updates(text: str) -> list[PackageUpdate]:
@@ -729,6 +738,12 @@ def _dnf_updates(runner: CommandRunner, probe: str) -> ProbeResult:
     if not security.ok:
         # without the advisory list nothing says which update closes a hole: not "0 security"
         _, why = command_problem(security, "dnf updateinfo")
+        return ProbeResult(probe, "ok", PendingUpdates("dnf", updates, detail=why, security_known=False), source="dnf")
+    if not count_dnf_advisories(security.stdout):
+        why = msg("die Paketquellen veröffentlichen zu diesen Updates keine Hinweise (updateinfo, z. B. CentOS "
+                  "Stream oder Fremdquellen): welche davon Sicherheitslücken schließen, ist nicht bekannt",
+                  "the repositories publish no advisories (updateinfo) for these updates (e.g. CentOS Stream or "
+                  "third-party repositories): which of them close security holes is not known")
         return ProbeResult(probe, "ok", PendingUpdates("dnf", updates, detail=why, security_known=False), source="dnf")
     flagged = parse_dnf_security(security.stdout)
     for update in updates:

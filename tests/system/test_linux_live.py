@@ -24,7 +24,7 @@ READ_ONLY = [
     r"systemctl show -p Id,LoadState,ActiveState,SubState,UnitFileState( [\w@.-]+)+",
     r"systemctl --failed --output=json --no-pager", r"systemctl --failed --no-legend --plain --no-pager",
     r"clamscan --version",
-    r"apt list --upgradable", r"dnf --cacheonly check-update", r"dnf --cacheonly updateinfo list --security",
+    r"apt list --upgradable", r"dnf --cacheonly check-update", r"dnf --cacheonly updateinfo list",
     r"zypper --non-interactive --no-refresh --xmlout list-updates",
     r"zypper --non-interactive --no-refresh --xmlout list-patches", r"checkupdates", r"pacman -Qu",
     r"apk --no-network version -l <", r"rc-status --all --nocolor",

@@ -311,3 +311,25 @@ def test_an_alpine_server_diagnosed_end_to_end():
     assert got["pending_reboot"] == "warning" and "6.6.62-0-lts" in d.by_check("pending_reboot").summary_en
     assert got["firewall"] == "ok"
     assert "ok" not in {got[c] for c in ("cpu", "update_service", "events")}
+
+
+# ---- dnf: repositories without advisories (CentOS Stream, third-party) --------------------------------------
+
+def test_dnf_without_any_advisory_says_security_unknown_not_zero():
+    runner = machine("dnf")
+    runner.add_command(L.DNF_CHECK_UPDATE, 100, fx("yum-check-update-centos7.stdout"))
+    runner.add_command(L.DNF_SECURITY, 0, "Last metadata expiration check: 0:12:01 ago on Mon 01 Dec 2026.\n")
+    res = run("pending_updates", runner)
+    assert res.ok and res.data.count == 41 and res.data.security_known is False
+    assert "publish no advisories" in res.data.detail
+    f = finding(res)["pending_updates"]
+    assert f.evidence["security"] is None and "(0 security)" not in f.summary_en
+
+
+def test_dnf_bugfix_advisories_only_is_a_measured_zero():
+    runner = machine("dnf")
+    runner.add_command(L.DNF_CHECK_UPDATE, 100, fx("dnf-check-update-fedora.stdout"))
+    runner.add_command(L.DNF_SECURITY, 0, "FEDORA-2023-1c2d3e4f5a bugfix        vim-enhanced-9.0.2081-1.fc39.x86_64\n"
+                                          "FEDORA-2023-6a7b8c9d0e enhancement   tzdata-2023c-2.fc39.noarch\n")
+    res = run("pending_updates", runner)
+    assert res.ok and res.data.security_known is True and res.data.security_count == 0

@@ -316,7 +316,7 @@ capture_linux() {
     if have rc-status; then rec_file /run/openrc/softlevel; rec_cmd 15 rc-status --all --nocolor; fi
     # pending updates
     if have apt; then rec_cmd 60 apt list --upgradable
-    elif have dnf; then rec_cmd 120 dnf --cacheonly check-update; rec_cmd 120 dnf --cacheonly updateinfo list --security
+    elif have dnf; then rec_cmd 120 dnf --cacheonly check-update; rec_cmd 120 dnf --cacheonly updateinfo list
     elif have zypper; then
         rec_cmd 120 zypper --non-interactive --no-refresh --xmlout list-updates
         rec_cmd 120 zypper --non-interactive --no-refresh --xmlout list-patches
