@@ -35,6 +35,7 @@ from techcare.system import recorded as R
 from techcare.system.runner import NOT_FOUND, CommandResult, CommandRunner, FileResult
 from techcare.system.snapshot import load_snapshot
 from techcare.tools.drivers import _linux as DL
+from techcare.tools.drivers import _windows as DW
 
 CAPTURE = Path(techcare.__file__).parent / "system" / "capture"
 SNAPSHOTS = Path(__file__).parent / "fixtures" / "snapshots"
@@ -58,6 +59,7 @@ class World(CommandRunner):
         self.files, self.dirs, self.links = files or {}, dirs or {}, links or {}
         self.facts = facts or {}
         self.calls: list[tuple[str, Any]] = []
+        self.timeouts: dict[tuple[str, ...], float] = {}    # the longest time the code gives each command
         self._lock = threading.Lock()
 
     def _log(self, kind: str, key: Any) -> None:
@@ -67,6 +69,8 @@ class World(CommandRunner):
     def run(self, argv, *, timeout=30.0, input=None) -> CommandResult:
         args = self._check_argv(argv)
         self._log("cmd", args)
+        with self._lock:
+            self.timeouts[args] = max(timeout, self.timeouts.get(args, 0.0))
         if self.platform == "linux" and args[0] not in self.installed:
             return CommandResult(args, None, "", f"{args[0]}: command not found", 0.0, NOT_FOUND)
         if args in self.commands:
@@ -201,6 +205,19 @@ def test_every_request_of_probes_and_drivers_is_declared(asked, platform):
         "requests no capture records (declare them in techcare/system/recorded.py and record them in the scripts)")
 
 
+def test_declared_timeouts_give_each_command_the_time_the_code_gives_it():
+    """A capture that cut a command off sooner than the probe waits would replay a timeout the live run never had."""
+    worlds = [*linux_worlds().values(), darwin_world(), windows_world()]
+    short = []
+    for world in worlds:
+        techcare.diagnose(runner=world)
+        for argv, seconds in world.timeouts.items():
+            read = R.declared(world.platform, "cmd", argv)
+            if read is None or read.timeout is None or read.timeout < seconds:
+                short.append((world.platform, argv[:4], seconds, read.timeout if read else None))
+    assert short == []
+
+
 @pytest.mark.parametrize("platform", list(R.RECORDED))
 def test_every_declared_entry_is_asked_somewhere(asked, platform):
     every = [call for calls in asked[platform].values() for call in calls]
@@ -256,9 +273,10 @@ def _sh_statements(line: str) -> list[list[str]]:
     return [s for s in statements if s]
 
 
-def sh_requests(text: str, start: str, end: str) -> set[tuple[str, tuple[str, ...]]]:
+def sh_requests(text: str, start: str, end: str, seconds: dict | None = None) -> set[tuple[str, tuple[str, ...]]]:
     """The requests a branch of capture.sh records, read from its text: recorder calls with literal loop values
-    expanded and every other variable (a value found on the machine) written ``{}``."""
+    expanded and every other variable (a value found on the machine) written ``{}``. ``seconds`` (if given)
+    receives each command's timeout."""
     constants = dict(re.findall(r'^([A-Z_]+)="([^"$]*)"$', text, re.M))
     body = text[text.index(start):text.index(end)].replace("\\\n", " ")
     loops: list[tuple[str, list[str] | None]] = []
@@ -281,9 +299,10 @@ def sh_requests(text: str, start: str, end: str) -> set[tuple[str, tuple[str, ..
             if not statement or statement[0] not in SH_RECORDERS:
                 continue
             kind, args = SH_RECORDERS[statement[0]], statement[1:]
+            timeout = None
             if kind == "cmd":
                 assert args[0].isdigit(), f"rec_cmd needs its timeout first: {line}"
-                args = args[1:]
+                timeout, args = int(args[0]), args[1:]
             bound = {var: values for var, values in loops if values is not None}
             names = sorted({n for a in args for n in _SH_VAR.findall(a) if n in bound})
             for combo in itertools.product(*(bound[n] for n in names)):
@@ -292,7 +311,10 @@ def sh_requests(text: str, start: str, end: str) -> set[tuple[str, tuple[str, ..
                 def expand(arg: str) -> str:
                     return _SH_VAR.sub(lambda m: values.get(m.group(1), constants.get(m.group(1), "{}")), arg)
 
-                found.add((kind, tuple(expand(a) for a in args) if kind == "cmd" else (expand(args[0]),)))
+                shape = (kind, tuple(expand(a) for a in args) if kind == "cmd" else (expand(args[0]),))
+                found.add(shape)
+                if timeout is not None and seconds is not None:
+                    seconds[shape] = timeout
     return found
 
 
@@ -317,6 +339,28 @@ def test_capture_sh_records_exactly_the_declared_list(capture_sh, platform, star
     declared = declared_shapes(platform)
     assert sorted(recorded - declared) == [], "capture.sh records what no probe asks (or a different argv)"
     assert sorted(declared - recorded) == [], "declared in recorded.py, but capture.sh does not record it"
+
+
+@pytest.mark.parametrize(("platform", "start", "end"), [
+    ("linux", "# ---- Linux:", "# ---- macOS:"), ("darwin", "# ---- macOS:", "# ---- main")])
+def test_capture_sh_gives_each_command_its_declared_time(capture_sh, platform, start, end):
+    seconds: dict = {}
+    sh_requests(capture_sh, start, end, seconds)
+    declared = {read.shape(): read.timeout for read in R.RECORDED[platform] if read.kind == "cmd"}
+    assert {shape: seconds[shape] for shape in declared} == declared
+
+
+def test_capture_ps1_gives_each_script_at_least_its_declared_time():
+    text = (CAPTURE / "capture.ps1").read_text(encoding="ascii")
+    table = dict(re.findall(r"'(\w+)' = (\d+)", re.search(r"^\$Timeouts = @\{(.*)\}$", text, re.M).group(1)))
+    default = int(re.search(r"^\$DefaultTimeout = (\d+)", text, re.M).group(1))
+    drivers = int(re.search(r"^\$DriverTimeout = (\d+)", text, re.M).group(1))
+    cap = int(re.search(r"\[int\]\$TimeoutSeconds = (\d+)", text).group(1))       # -TimeoutSeconds default
+    for name in W.SCRIPTS:
+        given = min(int(table.get(name, default)), cap)
+        assert given >= R.declared("windows", "cmd", W.ps_argv(name)).timeout, name
+    for argv in (DW.INVENTORY_ARGV, DW.WU_ARGV):
+        assert min(drivers, cap) >= R.declared("windows", "cmd", argv).timeout
 
 
 def test_static_reading_of_capture_sh_sees_loops_and_conditions():
