@@ -74,8 +74,9 @@ class TechCareMagics(Magics):
         """Chat with the TechCare assistant: ``%techcare Windows Update funktioniert nicht`` or ``%%techcare``.
         ``%techcare plugins`` lists the plugins (a DataFrame); ``%techcare plugins new NAME [--dir DIR]`` writes a
         new plugin package."""
-        if cell is None and line.split()[:1] == ["plugins"]:
-            return self._plugins(line.split()[1:])
+        words = line.split()
+        if cell is None and words[:1] == ["plugins"] and (words[1:] in ([], ["list"]) or words[1:2] == ["new"]):
+            return self._plugins(words[1:])  # anything else after "plugins" is a chat message
         message = (cell if cell is not None else line).strip()
         if cell is not None and line.strip():
             message = f"{line.strip()}\n{cell.strip()}"

@@ -77,5 +77,15 @@ def test_magic_lists_and_creates(ip, home, tmp_path):
     assert list(frame["name"]) == ["acme-lob"]
     folder = ip.run_line_magic("techcare", f"plugins new acme-x --dir {tmp_path}")
     assert (folder / "src" / "acme_x.py").is_file()
-    result = ip.run_cell("%techcare plugins remove acme-lob")
+    result = ip.run_cell("%techcare plugins new")
     assert not result.success and type(result.error_in_exec).__name__ == "UsageError"
+    assert "%techcare plugins new NAME" in str(result.error_in_exec)
+
+
+def test_a_chat_message_starting_with_plugins_is_chat(ip, home, monkeypatch):
+    from techcare.session import get_session
+
+    seen = []
+    monkeypatch.setattr(type(get_session()), "ask", lambda self, message, on_text=None: seen.append(message) or message)
+    ip.run_line_magic("config", "TechCareMagics.streaming = False")
+    assert ip.run_line_magic("techcare", "plugins sind kaputt") == "plugins sind kaputt" and seen
