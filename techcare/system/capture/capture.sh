@@ -11,6 +11,7 @@
 # Nothing on this machine is changed; only a temporary directory is used and removed again.
 
 set -u
+set -f          # no pathname expansion: names read from the machine (disks, devices) are never taken for patterns
 LC_ALL=C; LANG=C; LANGUAGE=C
 export LC_ALL LANG LANGUAGE
 PATH="$PATH:/usr/sbin:/sbin:/usr/local/sbin:/usr/local/bin"
