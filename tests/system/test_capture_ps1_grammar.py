@@ -6,8 +6,9 @@ PowerShell 7 operator (ternary ``? :``, ``??``, ``??=``, ``?.``, ``?[``, ``&&``/
 ``clean {}`` block, no PowerShell 6+/7 parameter (``ForEach-Object -Parallel`` ...) and no .NET member newer than
 .NET Framework 4.5 outside a ``try`` block (Windows PowerShell 5.1 also runs on 4.5). The probe scripts it carries
 (verbatim here-strings, the very texts of ``_windows.SCRIPTS`` and the drivers module) run with
-``powershell.exe -Command``: they get the same PowerShell 7 and .NET rules, read from their text (the grammar
-cannot parse some of their valid 5.1 forms, e.g. ``Select-Object A, B``: see ``test_grammar_limits``).
+``powershell.exe -Command``: each is parsed by the grammar too, with its bareword lists quoted first (the grammar
+refuses ``Select-Object A, B``, valid in every PowerShell: ``test_grammar_limits``), and gets the same PowerShell 7
+and .NET rules, read from its text.
 """
 
 from __future__ import annotations
@@ -119,6 +120,39 @@ def script_problems(script: str) -> list[str]:
                 continue
             found.append(f"{label}: {m.group(0).strip()!r}")
     return found
+
+
+#: A bareword list item (``Select-Object A, B``) in argument position: after blank or comma, before or after a comma.
+_BAREWORD_ITEM = re.compile(r"(?<=[\s,])([A-Za-z][A-Za-z0-9_]*)(?=\s*,)|(?<=,\s)([A-Za-z][A-Za-z0-9_]*)(?=[\s)]|$)"
+                            r"|(?<=,)([A-Za-z][A-Za-z0-9_]*)(?=[\s,)]|$)")
+
+
+def quote_bareword_lists(script: str) -> str:
+    """``Select-Object A, B`` -> ``Select-Object 'A', 'B'``: the same command for PowerShell, one the grammar
+    parses. Nothing else changes, so any other syntax error stays."""
+    return _BAREWORD_ITEM.sub(lambda m: "'" + next(g for g in m.groups() if g) + "'", script)
+
+
+def carried_scripts() -> dict[str, str]:
+    return {**{f"probe {name}": text for name, text in W.SCRIPTS.items()},
+            "drivers inventory": DW.INVENTORY_SCRIPT, "drivers windows_update": DW.WU_SCRIPT}
+
+
+@pytest.mark.parametrize("name", list(carried_scripts()))
+def test_carried_scripts_parse(name):
+    assert problems(quote_bareword_lists(carried_scripts()[name]).encode()) == []
+
+
+@pytest.mark.parametrize("name", list(carried_scripts()))
+def test_a_broken_carried_script_would_be_found(name):
+    script = quote_bareword_lists(carried_scripts()[name])
+    cut = script.rindex(")")                                   # one closing parenthesis less
+    assert problems((script[:cut] + script[cut + 1:]).encode()) != []
+
+
+def test_quoting_bareword_lists_changes_only_them():
+    assert quote_bareword_lists("Get-X | Select-Object A, B,C -First 5") == "Get-X | Select-Object 'A', 'B','C' -First 5"
+    assert quote_bareword_lists("$a = @(1, 2); Get-Y -Level 1,2") == "$a = @(1, 2); Get-Y -Level 1,2"
 
 
 @pytest.fixture(scope="module")
