@@ -524,6 +524,8 @@ def parse_update_service(text: str) -> UpdateServiceStatus:
         return UpdateServiceStatus("wuauserv", "missing", None, True)
     state = _enum(item.get("Status"), SERVICE_STATUS)
     start = _enum(item.get("StartType"), START_TYPE, _START_ALIASES)
+    if start not in START_TYPE.values():   # the verdict rests on the start type: not read is not "fine"
+        raise ParseError(f"wuauserv start type not understood: {item.get('StartType')!r}")
     return UpdateServiceStatus(str(item.get("Name") or "wuauserv"), state, start, start == "disabled")
 
 
@@ -668,6 +670,8 @@ def parse_updates(text: str) -> PendingUpdates:
         code = to_int(data.get("ResultCode"))
         if code not in (None, 2, 3):    # 2 succeeded, 3 succeeded with errors
             raise ParseError(f"search ResultCode {code} (2 = succeeded)")
+        if "Updates" not in data:       # null is PowerShell's empty list; no field at all is no answer
+            raise ParseError("the search result has no Updates field")
         rows = _items(data.get("Updates"))
     updates = []
     for row in rows:
