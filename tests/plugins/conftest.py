@@ -23,6 +23,7 @@ def fresh_plugins():
 def home(techcare_env: Path) -> Path:
     path = techcare_env / "techcare-home"
     path.mkdir(parents=True, exist_ok=True)
+    path.chmod(0o755)  # whatever the umask: only the owner writes (plugin code others can write is refused)
     return path
 
 
@@ -32,10 +33,12 @@ def dist_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     ``techcare.plugins``, as pip would leave it (a module and its ``.dist-info``) on a temporary ``sys.path``."""
     site = tmp_path / "site"
     site.mkdir()
+    site.chmod(0o755)
     monkeypatch.syspath_prepend(str(site))
 
     def make(module: str, source: str, version: str, *, group: str = "techcare.plugins") -> Path:
         (site / f"{module}.py").write_text(source)
+        (site / f"{module}.py").chmod(0o644)
         info = site / f"{module.replace('_', '-')}-{version}.dist-info"
         info.mkdir()
         (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {module.replace('_', '-')}\nVersion: {version}\n"

@@ -108,6 +108,7 @@ def techcare_assistant_tools(register):
 def write_plugin(home: Path, name: str, text: str, *, mode: int = 0o644) -> Path:
     folder = home / "plugins"
     folder.mkdir(parents=True, exist_ok=True)
+    folder.chmod(0o755)
     path = folder / name
     path.write_text(textwrap.dedent(text))
     os.chmod(path, mode)

@@ -203,6 +203,7 @@ def test_a_link_to_a_file_in_a_folder_others_can_write_is_refused(home, tmp_path
     target.write_text(LOB)
     os.chmod(target, 0o644)
     (home / "plugins").mkdir()
+    (home / "plugins").chmod(0o755)
     (home / "plugins" / "acme_lob.py").symlink_to(target)
     info = _info("acme-lob")
     assert not info.loaded and f"{shared} is writable by everyone" in info.error.en
