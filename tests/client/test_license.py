@@ -18,6 +18,13 @@ from techcare.system.runner import ReplayRunner, entry_from_dict
 from .fakes import DAY, Clock, FakeLicenseServer, new_key
 
 FP = machine_fingerprint(raw_id="0123456789abcdef0123456789abcdef")
+GRANTING = {"VALID", "OFFLINE_GRACE"}
+
+
+def code_of(status: license.LicenseStatus) -> str:
+    """The status's code, once ``ok`` agrees with it: only a valid or offline-grace lease lets features run."""
+    assert status.ok is (status.code in GRANTING), (status.code, status.ok)
+    return status.code
 
 
 @pytest.fixture(autouse=True)
@@ -59,7 +66,7 @@ def test_valid_online_caches_lease_and_sets_edition(server, clock, tmp_path):
 
 def test_offline_within_seven_days_uses_cached_lease(server, clock, tmp_path):
     m = manager(server, clock, tmp_path)
-    assert m.check().code == "VALID"
+    assert code_of(m.check()) == "VALID"
     server.mode = "down"
     clock.advance(6 * DAY + 23 * 3600)
     license.set_current(None)
@@ -89,18 +96,18 @@ def test_clock_turned_back_is_clock_tampered(server, clock, tmp_path):
     m.check()
     server.mode = "down"
     clock.advance(5 * DAY)
-    assert m.check().code == "OFFLINE_GRACE"          # high-water mark is now T0 + 5 d
+    assert code_of(m.check()) == "OFFLINE_GRACE"          # high-water mark is now T0 + 5 d
     clock.advance(-3 * DAY)                           # user turns the clock back to gain days
     status = m.check()
     assert status.code == "CLOCK_TAMPERED" and not status.ok
     # within the 10-minute tolerance it still works
     clock.advance(3 * DAY - 9 * 60)
-    assert m.check().code == "OFFLINE_GRACE"
+    assert code_of(m.check()) == "OFFLINE_GRACE"
     # going back online clears it
     server.mode = "ok"
     clock.advance(-3 * DAY)
     server.server_time_offset = 3 * DAY
-    assert m.check().code == "VALID"
+    assert code_of(m.check()) == "VALID"
 
 
 def test_high_water_mark_counts_even_when_clock_stays_behind(server, clock, tmp_path):
@@ -122,11 +129,11 @@ def test_state_file_deleted_falls_back_to_lease_iat(server, clock, tmp_path):
     m.check()
     m.state_path.unlink()
     clock.advance(-5 * DAY - 3600)                    # back before the lease was issued
-    assert m.check().code == "CLOCK_TAMPERED"
+    assert code_of(m.check()) == "CLOCK_TAMPERED"
     m.state_path.unlink(missing_ok=True)
     clock.now = server.clock() + 0                    # keep the same fake time
     clock.advance(8 * DAY)
-    assert m.check().code == "OFFLINE_GRACE_EXCEEDED"
+    assert code_of(m.check()) == "OFFLINE_GRACE_EXCEEDED"
 
 
 def test_edited_state_file_cannot_extend_the_grace(server, clock, tmp_path):
@@ -135,7 +142,7 @@ def test_edited_state_file_cannot_extend_the_grace(server, clock, tmp_path):
     server.mode = "down"
     clock.advance(8 * DAY)
     m.state_path.write_text(json.dumps({"high_water": 0, "last_online": clock.now}))
-    assert m.check().code == "OFFLINE_GRACE_EXCEEDED"   # iat is signed; last_online in the file is not trusted
+    assert code_of(m.check()) == "OFFLINE_GRACE_EXCEEDED"   # iat is signed; last_online in the file is not trusted
 
 
 def test_edited_lease_is_invalid_and_deleted(server, clock, tmp_path):
@@ -159,7 +166,7 @@ def test_lease_signed_by_another_key_is_rejected(server, clock, tmp_path):
     m = manager(server, clock, tmp_path)
     server.mode = "forged"
     status = m.check()
-    assert status.code == "LEASE_INVALID" and "signature" in status.detail
+    assert code_of(status) == "LEASE_INVALID" and "signature" in status.detail
     assert not m.lease_path.exists()
     # a cached lease signed by an attacker key with an unknown kid is refused offline too
     other, _ = new_key("evil")
@@ -168,15 +175,15 @@ def test_lease_signed_by_another_key_is_rejected(server, clock, tmp_path):
               "nbf": int(clock()), "exp": int(clock() + DAY)}
     m.lease_path.write_text(jwt.encode(claims, other, algorithm="EdDSA", headers={"kid": "evil"}))
     server.mode = "down"
-    assert m.check().code == "LEASE_INVALID"
+    assert code_of(m.check()) == "LEASE_INVALID"
 
 
 def test_replayed_answer_nonce_mismatch(server, clock, tmp_path):
     m = manager(server, clock, tmp_path)
-    assert m.check().code == "VALID"
+    assert code_of(m.check()) == "VALID"
     server.mode = "replay"
     status = m.check()
-    assert status.code == "LEASE_INVALID" and "nonce" in status.detail
+    assert code_of(status) == "LEASE_INVALID" and "nonce" in status.detail
 
 
 def test_lease_for_another_machine_is_invalid(server, clock, tmp_path):
@@ -185,7 +192,7 @@ def test_lease_for_another_machine_is_invalid(server, clock, tmp_path):
     other = LicenseManager(m.settings, client=m.client, clock=clock, home=m.home, fingerprint="f" * 64)
     server.mode = "down"
     status = other.check()
-    assert status.code == "LEASE_INVALID" and "fingerprint" in status.detail
+    assert code_of(status) == "LEASE_INVALID" and "fingerprint" in status.detail
 
 
 def test_revoked_while_offline_then_back_online(server, clock, tmp_path):
@@ -194,13 +201,13 @@ def test_revoked_while_offline_then_back_online(server, clock, tmp_path):
     server.mode = "down"
     server.status = "REVOKED"
     clock.advance(2 * DAY)
-    assert m.check().code == "OFFLINE_GRACE"          # cannot know yet
+    assert code_of(m.check()) == "OFFLINE_GRACE"          # cannot know yet
     server.mode = "ok"
     status = m.check()
     assert status.code == "REVOKED" and not status.ok and status.online
     assert not m.lease_path.exists()                  # fails closed: the cache is gone
     server.mode = "down"
-    assert m.check().code == "LEASE_INVALID"          # and stays refused offline
+    assert code_of(m.check()) == "LEASE_INVALID"          # and stays refused offline
 
 
 @pytest.mark.parametrize("mode", ["429", "503"])
@@ -237,7 +244,7 @@ def test_played_back_denial_cannot_delete_the_lease(server, clock, tmp_path, sta
     """Anyone who knows the fingerprint can get a signed denial for it (a bogus key is NOT_FOUND); played back
     to the machine, with any HTTP status, it is not an answer to this request and the lease stays."""
     m = manager(server, clock, tmp_path)
-    assert m.check().code == "VALID"
+    assert code_of(m.check()) == "VALID"
     lease = m.lease_path.read_text()
     server.status = "NOT_FOUND"
     stolen = server.answer({"fingerprint": FP, "nonce": "the-attackers-own-request"})
@@ -251,7 +258,7 @@ def test_played_back_denial_cannot_delete_the_lease(server, clock, tmp_path, sta
     assert m.lease_path.read_text() == lease
     m._client = BackendClient(client=server.client(), retries=1, sleep=lambda s: None)
     server.mode = "down"
-    assert m.check().code == "OFFLINE_GRACE"          # the cached lease still carries the machine offline
+    assert code_of(m.check()) == "OFFLINE_GRACE"          # the cached lease still carries the machine offline
 
 
 def test_signed_denial_of_this_request_with_an_http_error_deletes_the_lease(server, clock, tmp_path):
@@ -269,7 +276,7 @@ def test_signed_denial_of_this_request_with_an_http_error_deletes_the_lease(serv
 def test_garbage_answer_is_invalid(server, clock, tmp_path):
     m = manager(server, clock, tmp_path)
     server.mode = "garbage"
-    assert m.check().code == "LEASE_INVALID"
+    assert code_of(m.check()) == "LEASE_INVALID"
 
 
 def test_license_expiry_before_seven_days(clock, tmp_path):
@@ -280,7 +287,7 @@ def test_license_expiry_before_seven_days(clock, tmp_path):
     clock.advance(DAY)
     assert m.check().ok
     clock.advance(DAY + 60)
-    assert m.check().code == "EXPIRED"
+    assert code_of(m.check()) == "EXPIRED"
 
 
 def test_first_start_offline_has_no_lease(server, clock, tmp_path):
@@ -306,9 +313,9 @@ def test_shipped_keys_allow_rotation(server, clock, tmp_path):
     server.key, server.jwk = new_private, new_jwk     # server rotates to k2
     original_sign = server.sign
     server.sign = lambda claims, key=None, kid="k1": original_sign(claims, key=key, kid="k2")
-    assert m.check().code == "LEASE_INVALID"          # k2 is not pinned: never trusted just because served
+    assert code_of(m.check()) == "LEASE_INVALID"          # k2 is not pinned: never trusted just because served
     rotated = manager(server, clock, tmp_path, shipped_keys=[new_jwk])
-    assert rotated.check().code == "VALID"
+    assert code_of(rotated.check()) == "VALID"
 
 
 def test_messages_in_english(server, clock, tmp_path, monkeypatch):
@@ -364,7 +371,7 @@ def test_start_and_setup_hooks(server, clock, tmp_path):
     m = manager(server, clock, tmp_path)
     kw = {"client": m.client, "clock": clock, "home": m.home, "fingerprint": FP}
     status = ensure_license(settings=m.settings, **kw)
-    assert status.code == "VALID" and "Pro Business" in status.summary
+    assert code_of(status) == "VALID" and "Pro Business" in status.summary
     line = validate_for_setup("TECHCARE-PB-TEST", {"BACKEND_URL": "http://license.test", "EDITION": "pro_business"}, **kw)
     assert line.startswith("✔")
     assert "BACKEND_URL" in validate_for_setup("TECHCARE-X", {"EDITION": "pro"})
@@ -382,8 +389,8 @@ def test_check_changes_nothing_in_force_and_check_license_makes_it_current(serve
     checked = license.check_license(m)
     assert license.current() is checked and features.current_edition() == "pro_business"
     server.status = "REVOKED"
-    assert m.check().code == "REVOKED" and features.allowed("sensor_mode")    # decided, not yet in force
-    assert license.check_license(m).code == "REVOKED" and not features.allowed("sensor_mode")
+    assert code_of(m.check()) == "REVOKED" and features.allowed("sensor_mode")    # decided, not yet in force
+    assert code_of(license.check_license(m)) == "REVOKED" and not features.allowed("sensor_mode")
 
 
 def test_current_verifies_the_cached_lease_offline_once(monkeypatch, tmp_path):
@@ -402,14 +409,14 @@ def test_current_verifies_the_cached_lease_offline_once(monkeypatch, tmp_path):
     home = config.get_settings().techcare_home
     settings = load_settings(backend_url="http://license.test")
     client = BackendClient(client=online.client(), retries=1, sleep=lambda s: None)
-    assert LicenseManager(settings, client=client, clock=now, home=home).check().code == "VALID"
+    assert code_of(LicenseManager(settings, client=client, clock=now, home=home).check()) == "VALID"
     license.set_current(None)                         # a new process: nothing in force yet, no backend configured
-    assert features.current_edition() == "pro_business" and license.current().code == "OFFLINE_GRACE"
+    assert features.current_edition() == "pro_business" and code_of(license.current()) == "OFFLINE_GRACE"
     assert len(online.calls) == 1                     # never the network
     (home / "license" / "lease.jwt").unlink()         # later changes on disk do not flip the gates mid-process
     assert features.allowed("sensor_mode")
     license.set_current(None)
-    assert license.current().code == "LEASE_INVALID" and features.current_edition() == "community"
+    assert code_of(license.current()) == "LEASE_INVALID" and features.current_edition() == "community"
 
 
 def test_editions_is_a_leaf_the_backend_shares():
