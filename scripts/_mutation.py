@@ -320,6 +320,8 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             prepare(name, target, work, fresh=not args.keep)
             os.chdir(work)
+            # the tests' conftest gives each test its own home; this keeps anything outside a test away from ~ too
+            os.environ["TECHCARE_HOME"] = str(work / "techcare-home")
             say(f"[{name}] Mutanten erzeugen in {work} …", f"[{name}] generating mutants in {work} …")
             generate(args.jobs)
             chosen = selected(target, all_mutants(target))
