@@ -9,7 +9,6 @@ without a lease verified online or (for at most 7 days) offline the gates are Co
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -92,19 +91,50 @@ def _month(now: datetime | None = None) -> str:
     return (now or datetime.now(timezone.utc)).strftime("%Y-%m")
 
 
-def _read_usage() -> dict[str, int]:
+def _usage_files() -> list[Path]:
+    """The Community quota is kept sealed in two places (``usage.json`` and ``license/usage-copy.json``): a cut or
+    deleted file is not a fresh month."""
+    main = _usage_file()
+    return [main, main.parent / "license" / "usage-copy.json"]
+
+
+def _months(data: Any) -> dict[str, int] | None:
+    repairs = data.get("repairs") if isinstance(data, dict) else None
+    if not isinstance(repairs, dict):
+        return None
     try:
-        data = json.loads(_usage_file().read_text(encoding="utf-8"))
-        return {str(k): int(v) for k, v in data.get("repairs", {}).items()}
-    except (OSError, ValueError, AttributeError):
-        return {}
+        return {str(k): int(v) for k, v in repairs.items()}
+    except (TypeError, ValueError):
+        return None
+
+
+def _usage(now: datetime | None = None) -> tuple[dict[str, int], list[str]]:
+    """Repair steps per month (the highest count of the readable copies) and the damaged copies."""
+    from ._sealed import read_copies
+
+    usage: dict[str, int] = {}
+    damaged = []
+    for copy in read_copies(_usage_files()):
+        months = _months(copy.data) if copy.usable else None
+        if copy.status == "damaged" or (copy.usable and months is None):
+            damaged.append(f"{copy.path}: {copy.problem or 'not a usage record'}")
+            continue
+        for month, count in (months or {}).items():
+            usage[month] = max(usage.get(month, 0), count)
+    if damaged and not usage:   # damage is not a fresh month: nothing readable is left to count from
+        usage = {_month(now): COMMUNITY_MONTHLY_REPAIRS}
+    return usage, damaged
+
+
+def _read_usage(now: datetime | None = None) -> dict[str, int]:
+    return _usage(now)[0]
 
 
 def repairs_remaining(now: datetime | None = None) -> int | None:
     """Repair steps left this month, or ``None`` when unlimited."""
     if allowed("unlimited_repairs"):
         return None
-    return max(0, COMMUNITY_MONTHLY_REPAIRS - _read_usage().get(_month(now), 0))
+    return max(0, COMMUNITY_MONTHLY_REPAIRS - _read_usage(now).get(_month(now), 0))
 
 
 def require_repairs(count: int, now: datetime | None = None) -> None:
@@ -112,6 +142,14 @@ def require_repairs(count: int, now: datetime | None = None) -> None:
     left = repairs_remaining(now)
     if left is None or count <= left:
         return
+    usage, damaged = _usage(now)
+    if damaged and usage.get(_month(now), 0) >= COMMUNITY_MONTHLY_REPAIRS:
+        raise LicenseError(tr("Der Zähler der Community-Reparaturen ist beschädigt ({d}) und keine lesbare Kopie "
+                              "bleibt: der Monat gilt als aufgebraucht (kein Neuanfang). Datei wiederherstellen oder "
+                              "ab Pro unbegrenzt reparieren.",
+                              "The Community repair counter is damaged ({d}) and no readable copy is left: this "
+                              "month counts as used up (not a fresh start). Restore the file, or repair without "
+                              "limit from Pro.", d="; ".join(damaged)))
     raise LicenseError(tr("Community-Limit erreicht: noch {left} von {limit} Reparaturschritten in diesem Monat, "
                           "{count} angefragt. Unbegrenzte Reparaturen gibt es ab Pro.",
                           "Community limit reached: {left} of {limit} repair steps left this month, {count} requested. "
@@ -123,9 +161,13 @@ def record_repairs(count: int, now: datetime | None = None) -> None:
     """Count ``count`` executed repair steps against this month's quota (atomic file update)."""
     if count <= 0 or allowed("unlimited_repairs"):
         return
-    usage = _read_usage()
+    from ._sealed import write_copies
+
+    usage = _read_usage(now)
     month = _month(now)
     usage[month] = usage.get(month, 0) + count
-    from ._fs import atomic_write
+    for problem in write_copies(_usage_files(), {"repairs": usage}):   # the steps ran: never fail the run here
+        import logging
 
-    atomic_write(_usage_file(), json.dumps({"repairs": usage}))
+        logging.getLogger("techcare").warning("%s", tr("Reparaturzähler nicht gespeichert: {p}",
+                                                      "repair counter not saved: {p}", p=problem))

@@ -19,8 +19,15 @@ just because the server presents it later.
 Offline (network error, 408, 429, 5xx): the cached lease is used if its signature is valid, it was issued for this
 machine, and ``max(now, high_water) - iat <= 7 days`` (``iat`` = the last successful online check; it is signed, so
 editing the state file cannot extend it). The *high-water mark* is the latest time ever seen (server ``ts``, lease
-``iat``, the local clock at each run), kept in ``state.json``. A local clock more than 10 minutes behind it is
-``CLOCK_TAMPERED``: the program must go online. A deleted state file falls back to the lease's ``iat``.
+``iat``, the local clock at each run), kept sealed (checksum) in two places: ``license/state.json`` and
+``TECHCARE_HOME/.license-state.json`` (:mod:`techcare._sealed`); the later of the readable copies counts. A local
+clock more than 10 minutes behind it is ``CLOCK_TAMPERED``: the program must go online. Only when every copy is
+missing does the lease's ``iat`` serve as the floor; a damaged copy with no readable one beside it is
+``STATE_DAMAGED`` (offline use refused until one online check), never a fresh start.
+
+Damaged files are damage, not absence: a damaged ``public_keys.json`` (or one deleted after keys were pinned)
+means no pinned key is trusted and nothing is pinned again on its own (``techcare license --repin`` is the
+deliberate way back); a ``lease.jwt`` that cannot be read is said as such, not as "no license cached yet".
 
 A definite, signed denial (``valid: false``) of *this* request fails closed and deletes the cached lease,
 whatever the HTTP status it comes with; its nonce must be the one just sent. Any other answer (a denial played
@@ -59,7 +66,8 @@ CLOCK_TOLERANCE = 600  # 10 minutes
 ISSUER = "techcare-backend"
 SERVER_CODES = ("VALID", "NOT_FOUND", "SUSPENDED", "REVOKED", "EXPIRED", "FINGERPRINT_SCOPE_MISMATCH",
                 "TOO_MANY_MACHINES", "ENTITLEMENTS_MISSING")
-CLIENT_CODES = ("OFFLINE_GRACE", "OFFLINE_GRACE_EXCEEDED", "LEASE_INVALID", "CLOCK_TAMPERED", "NO_LICENSE")
+CLIENT_CODES = ("OFFLINE_GRACE", "OFFLINE_GRACE_EXCEEDED", "LEASE_INVALID", "CLOCK_TAMPERED", "NO_LICENSE",
+                "STATE_DAMAGED")
 
 #: Public keys (JWKS entries) shipped with this TechCare release, so a server key rotation announced in advance
 #: keeps working for clients whose pinned set predates it. Release engineering adds the production keys here.
@@ -187,6 +195,11 @@ def status_message(status: LicenseStatus) -> str:
     elif code == "CLOCK_TAMPERED":
         head = tr("Die Systemuhr geht gegenüber der zuletzt gesehenen Zeit zurück – die Lizenz muss online geprüft werden.",
                   "The system clock is behind the latest time seen – the license must be checked online.")
+    elif code == "STATE_DAMAGED":
+        head = tr("Die Lizenz-Zustandsdateien (Hochwassermarke der Uhr) sind beschädigt – die Lizenz muss einmal "
+                  "online geprüft werden.",
+                  "The license state files (the clock's high-water mark) are damaged – the license must be checked "
+                  "online once.")
     elif code == "LEASE_INVALID":
         head = tr("Die Lizenzbestätigung ist ungültig (Signatur, Rechner oder Antwort passt nicht).",
                   "The license lease is invalid (signature, machine or answer does not match).")
@@ -261,6 +274,11 @@ class LicenseManager:
         return self.dir / "public_keys.json"
 
     @property
+    def state_paths(self) -> list[Path]:
+        """The places of the high-water mark (the later readable one counts)."""
+        return [self.state_path, self.home / ".license-state.json"]
+
+    @property
     def fingerprint(self) -> str:
         if self._fingerprint is None:
             self._fingerprint = machine_fingerprint(self._runner, home=self.home)
@@ -275,17 +293,37 @@ class LicenseManager:
         return self._client
 
     # ---- state (high-water mark) -------------------------------------------------------------------------
+    def _state_copies(self) -> list[Any]:
+        from ._sealed import read_copies
+
+        return read_copies(self.state_paths)
+
     def read_state(self) -> dict[str, Any]:
-        try:
-            data = json.loads(self.state_path.read_text(encoding="utf-8"))
-            return data if isinstance(data, dict) else {}
-        except (OSError, ValueError):
+        """The state of the readable copies: the one with the latest high-water mark, that mark the maximum."""
+        usable = [c.data for c in self._state_copies() if c.usable and isinstance(c.data, dict)]
+        if not usable:
             return {}
+        marks = [float(d["high_water"]) for d in usable if isinstance(d.get("high_water"), (int, float))]
+        state = dict(max(usable, key=lambda d: float(d.get("high_water") or 0) if isinstance(
+            d.get("high_water"), (int, float)) else 0.0))
+        if marks:
+            state["high_water"] = max(marks)
+        return state
+
+    def state_damage(self) -> list[str]:
+        """``"<file>: <reason>"`` for each state copy that exists but cannot be read."""
+        return [f"{c.path}: {c.problem}" for c in self._state_copies() if c.status == "damaged"]
 
     def _write_state(self, **values: Any) -> None:
+        from ._sealed import write_copies
+
         state = self.read_state()
+        if "high_water" not in state and "last_online" not in values and self.state_damage():
+            return   # damaged with nothing readable left: only an online check (the server's time) rewrites it
         state.update(values)
-        _atomic_write(self.state_path, json.dumps(state, sort_keys=True))
+        self.write_problems = write_copies(self.state_paths, state)
+
+    write_problems: list[str] = []
 
     def high_water(self) -> float | None:
         value = self.read_state().get("high_water")
@@ -299,18 +337,49 @@ class LicenseManager:
         return new
 
     # ---- keys -----------------------------------------------------------------------------------------
-    def pinned_keys(self) -> list[dict[str, Any]]:
+    def pins_damage(self) -> str | None:
+        """Why the pinned keys cannot be trusted (damaged file, or deleted after keys were pinned), else None."""
+        return self._pins()[1]
+
+    def _pins(self) -> tuple[list[dict[str, Any]], str | None]:
         try:
-            data = json.loads(self.keys_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return []
+            raw = self.keys_path.read_bytes()
+        except FileNotFoundError:
+            if self.read_state().get("pinned"):
+                return [], tr("{p} fehlt, obwohl Schlüssel angeheftet waren", "{p} is missing although keys were "
+                              "pinned", p=self.keys_path)
+            return [], None
+        except OSError as exc:
+            return [], f"{self.keys_path}: {exc.strerror or type(exc).__name__}"
+        try:
+            data = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            return [], tr("{p} ist beschädigt (kein JSON)", "{p} is damaged (not JSON)", p=self.keys_path)
         keys = data.get("keys") if isinstance(data, dict) else None
-        return [k for k in keys if isinstance(k, dict)] if isinstance(keys, list) else []
+        good = [k for k in keys if isinstance(k, dict)] if isinstance(keys, list) else []
+        usable = []
+        for jwk in good:
+            try:
+                _jwk_to_key(jwk)
+                usable.append(jwk)
+            except (ValueError, TypeError):
+                pass
+        if not usable:
+            return [], tr("{p} ist beschädigt (kein gültiger Schlüssel)", "{p} is damaged (no valid key)",
+                          p=self.keys_path)
+        return usable, None
+
+    def pinned_keys(self) -> list[dict[str, Any]]:
+        """The pinned keys; none when the file is damaged (:meth:`pins_damage` says why): damaged pins trust
+        nobody."""
+        return self._pins()[0]
 
     def pin_keys(self, *, force: bool = False) -> list[dict[str, Any]]:
-        """Fetch the backend's public keys and pin them (only if nothing is pinned yet, unless ``force``)."""
-        existing = self.pinned_keys()
-        if existing and not force:
+        """Fetch the backend's public keys and pin them (only if nothing is pinned yet, unless ``force``). Damaged
+        pins are never replaced on their own (that would trust whichever server answers): only ``force``
+        (``techcare license --repin``) does."""
+        existing, damage = self._pins()
+        if (existing or damage) and not force:
             return existing
         if self.client is None:
             return existing
@@ -325,7 +394,13 @@ class LicenseManager:
         if not keys:
             raise BackendError(tr("Der Server liefert keine gültigen Ed25519-Schlüssel.",
                                   "The server returned no valid Ed25519 keys."))
-        _atomic_write(self.keys_path, json.dumps({"keys": keys, "pinned_at": self.clock()}, indent=1))
+        try:
+            _atomic_write(self.keys_path, json.dumps({"keys": keys, "pinned_at": self.clock()}, indent=1))
+        except OSError as exc:
+            raise BackendError(tr("Schlüssel nicht speicherbar in {p}: {e}. Der Pfad muss eine schreibbare Datei sein.",
+                                  "keys cannot be stored in {p}: {e}. The path must be a writable file.",
+                                  p=self.keys_path, e=exc.strerror or exc)) from None
+        self._write_state(pinned=True)
         return keys
 
     def trusted_keys(self) -> dict[str, list[Any]]:
@@ -390,10 +465,26 @@ class LicenseManager:
         except (OSError, UnicodeDecodeError):
             return None
 
+    def lease_damage(self) -> str | None:
+        """Why a ``lease.jwt`` that exists cannot be used as a lease (a directory, binary, unreadable), else None."""
+        try:
+            text = self.lease_path.read_bytes().decode("ascii").strip()
+        except FileNotFoundError:
+            return None
+        except UnicodeDecodeError:
+            return tr("{p} ist beschädigt (keine Textdatei)", "{p} is damaged (not a text file)", p=self.lease_path)
+        except OSError as exc:
+            return f"{self.lease_path}: {exc.strerror or type(exc).__name__}"
+        if text and text.count(".") != 2:
+            return tr("{p} ist beschädigt (kein JWT)", "{p} is damaged (not a JWT)", p=self.lease_path)
+        return None
+
     def _delete_lease(self) -> None:
         try:
             self.lease_path.unlink()
         except FileNotFoundError:
+            pass
+        except OSError:   # a directory in its place: nothing cached to forget; lease_damage() says it
             pass
 
     # ---- the check ------------------------------------------------------------------------------------
@@ -427,6 +518,8 @@ class LicenseManager:
         except BackendError as exc:
             if not self.pinned_keys() and not self.shipped_keys:
                 return LicenseStatus("LEASE_INVALID", ok=False, online=True, detail=exc.message)
+        if self.pinned_keys() and not self.read_state().get("pinned"):   # pinned by an older version
+            self._write_state(pinned=True)
         try:
             response = self.client.validate_license(key=key, fingerprint=self.fingerprint, nonce=nonce)
         except BackendUnavailable:
@@ -458,7 +551,11 @@ class LicenseManager:
         try:
             claims = self.verify(token, nonce=nonce)
         except _Invalid as exc:
-            return self._refused("LEASE_INVALID", detail=str(exc))
+            pins = self.pins_damage()   # damaged pins trust nobody: say why, and how to pin again on purpose
+            return self._refused("LEASE_INVALID", detail=tr(
+                "{p} – kein angehefteter Schlüssel gilt; Datei wiederherstellen oder bewusst neu anheften: techcare "
+                "license --repin ({e})", "{p} – no pinned key is trusted; restore the file or pin again on purpose: "
+                "techcare license --repin ({e})", p=pins, e=exc) if pins else str(exc))
         server_ts = body.get("ts")
         server_ts = float(server_ts) if isinstance(server_ts, (int, float)) else float(claims["iat"])
         code = str(claims.get("code") or body.get("code") or "")
@@ -475,12 +572,19 @@ class LicenseManager:
             warnings.append(tr("Die Systemuhr weicht {min:.0f} Minuten von der Serverzeit ab.",
                                "The system clock is {min:.0f} minutes off the server time.",
                                min=abs(now - server_ts) / 60))
-        _atomic_write(self.lease_path, token + "\n")
+        try:
+            _atomic_write(self.lease_path, token + "\n")
+        except OSError as exc:   # valid now; offline use needs the cache: say why it is missing
+            warnings.append(tr("Lizenz nicht zwischenspeicherbar in {p}: {e} – ohne Netz gilt sie nicht.",
+                               "the lease cannot be cached in {p}: {e} – it will not hold offline.",
+                               p=self.lease_path, e=exc.strerror or exc))
         # The server confirmed the time: the high-water mark restarts from it (a clock that was once far ahead
         # must not lock the machine out forever). The local clock counts only when it agrees with the server.
         local = now if abs(now - server_ts) <= CLOCK_TOLERANCE else None
         high = max(t for t in (server_ts, float(claims["iat"]), local) if t is not None)
         self._write_state(high_water=high, last_online=server_ts, license_id=claims.get("sub"))
+        warnings += [tr("Lizenzzustand nicht gespeichert ({p}).", "license state not saved ({p}).", p=p)
+                     for p in self.write_problems]
         return self._granted(claims, "VALID", online=True, warnings=warnings)
 
     def _refused(self, code: str, *, detail: str = "", license_id: str | None = None,
@@ -489,6 +593,11 @@ class LicenseManager:
         return LicenseStatus(code, ok=False, online=True, detail=detail, license_id=license_id, claims=claims)
 
     def _offline(self, now: float, *, reason: str) -> LicenseStatus:
+        damage = self.lease_damage()
+        if damage is not None:
+            return LicenseStatus("LEASE_INVALID", ok=False, detail=tr(
+                "{d} – einmal online prüfen nötig ({reason})", "{d} – one online check is needed ({reason})",
+                d=damage, reason=reason))
         token = self.cached_lease()
         if token is None:
             return LicenseStatus("LEASE_INVALID", ok=False, detail=tr(
@@ -499,15 +608,20 @@ class LicenseManager:
         except _Invalid as exc:
             if "untrusted key" not in str(exc):
                 self._delete_lease()
-            return LicenseStatus("LEASE_INVALID", ok=False, detail=str(exc))
+            pins = self.pins_damage()
+            return LicenseStatus("LEASE_INVALID", ok=False, detail=f"{pins}: {exc}" if pins else str(exc))
         if claims.get("valid") is not True or claims.get("code") != "VALID":
             self._delete_lease()
             return LicenseStatus(str(claims.get("code") or "LEASE_INVALID"), ok=False, detail="cached denial")
         iat = float(claims["iat"])
         exp = float(claims["exp"])
         high = self.high_water()
-        if high is None:  # state file deleted or never written: the signed iat is the floor
-            high = iat
+        if high is None:
+            damaged = self.state_damage()
+            if damaged:   # damage is not absence: the mark it held is unknown, so it may be far ahead
+                return LicenseStatus("STATE_DAMAGED", ok=False, last_online=iat, expires_at=exp,
+                                     license_id=claims.get("sub"), detail="; ".join(damaged))
+            high = iat    # every copy missing (or never written): the signed iat is the floor
         nbf = float(claims.get("nbf", iat))
         if now < high - CLOCK_TOLERANCE or now < min(iat, nbf) - CLOCK_TOLERANCE:
             behind = max(high, min(iat, nbf)) - now

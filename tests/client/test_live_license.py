@@ -112,7 +112,10 @@ def test_clock_turned_back_and_state_file_deleted(s):
     assert s.manager.check().ok
     s.clock.advance(-2 * DAY)
     assert s.manager.check().code == "CLOCK_TAMPERED"
-    s.manager.state_path.unlink()                  # deleting the state file falls back to the lease's iat
+    s.manager.state_path.unlink()                  # deleting the state file: its second copy keeps the mark
+    assert s.manager.check().code == "CLOCK_TAMPERED"
+    for path in s.manager.state_paths:             # every copy deleted: the lease's signed iat is the floor
+        path.unlink(missing_ok=True)
     assert s.manager.check().code == "OFFLINE_GRACE"
     s.clock.advance(-3 * DAY)                      # before iat
     assert s.manager.check().code == "CLOCK_TAMPERED"
