@@ -259,3 +259,62 @@ def test_each_status_says_what_it_means(code, ok, en, monkeypatch):
     text = status_message(status)
     assert text.splitlines()[0] == en
     assert ("License check failed – what to do:" in text) == (not ok)
+
+
+# ---- the command and the setup step -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("lang", "texts"), [
+    ("de", ["usage: techcare license", "Lizenz prüfen (online, sonst zwischengespeichert für höchstens 7 Tage).",
+            "nur die zwischengespeicherte Lizenz prüfen",
+            "die öffentlichen Schlüssel des Servers neu holen und anheften (nach einem angekündigten Schlüsselwechsel)"]),
+    ("en", ["usage: techcare license", "Check the license (online, else cached for at most 7 days).",
+            "check the cached lease only",
+            "fetch and pin the server's public keys again (after an announced key rotation)"]),
+])
+def test_the_license_command_explains_itself_in_both_languages(lang, texts, monkeypatch, capsys):
+    monkeypatch.setenv("TECHCARE_LANG", lang)
+    monkeypatch.setenv("COLUMNS", "400")
+    assert license.main(["--help"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    for text in texts:
+        assert text in out
+
+
+def test_the_license_command_offline_repin_and_json(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("TECHCARE_LANG", "en")
+    clock = Clock()
+    server = FakeLicenseServer(clock)
+    m = manager(server, clock, tmp_path)
+    kw = {"client": m.client, "clock": clock, "home": m.home, "fingerprint": FP, "settings": m.settings}
+    assert license.main(["--offline"], **kw) == 3 and server.calls == []          # offline: nothing asked
+    assert "one online check is needed" in capsys.readouterr().err
+    assert license.main([], **kw) == 0
+    out = capsys.readouterr()
+    assert out.out.startswith("License valid (Pro Business), checked online.") and out.err == ""
+    assert license.main(["--offline", "--json"], **kw) == 0 and len(server.calls) == 1
+    data = json.loads(capsys.readouterr().out)
+    assert (data["code"], data["ok"], data["online"]) == ("OFFLINE_GRACE", True, False)
+    assert license.main(["--repin"], **kw) == 0
+    assert capsys.readouterr().out.startswith("1 keys pinned: k1")
+    server.mode = "down"
+    assert license.main(["--repin"], **kw) == 1
+    assert capsys.readouterr().err.strip()
+
+
+def test_setup_reports_each_outcome_in_one_line(tmp_path, monkeypatch):
+    monkeypatch.setenv("TECHCARE_LANG", "en")
+    clock = Clock()
+    server = FakeLicenseServer(clock)
+    m = manager(server, clock, tmp_path)
+    kw = {"client": m.client, "clock": clock, "home": m.home, "fingerprint": FP}
+    answers = {"BACKEND_URL": "http://license.test", "EDITION": "pro_business"}
+    assert license.validate_for_setup("TECHCARE-PB-TEST", answers, **kw) == \
+        "✔ License valid (Pro Business), checked online."
+    assert license.validate_for_setup("K", {"EDITION": "pro"}) == \
+        "License key saved; it is checked at the first start (BACKEND_URL is not set yet)."
+    server.status = "REVOKED"
+    refused = license.validate_for_setup("TECHCARE-PB-TEST", answers, **kw)
+    assert refused.startswith("✖ The license has been revoked.") and "License check failed" in refused
+    broken = license.validate_for_setup("TECHCARE-PB-TEST", answers, **{**kw, "clock": None})
+    assert broken.startswith("The license could not be checked: TypeError")
+    assert "EDITION" in license.validate_for_setup("K", {"EDITION": "platinum", "BACKEND_URL": "http://x.test"})
