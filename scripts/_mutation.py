@@ -85,6 +85,11 @@ def say(de: str, en: str) -> None:
     print(en if os.environ.get("TECHCARE_LANG", "de") == "en" else de, file=sys.stderr, flush=True)
 
 
+def fail(de: str, en: str) -> int:
+    say(de, en)
+    return 2
+
+
 # ---- workspace ---------------------------------------------------------------------------------------------------
 
 def prepare(name: str, target: Target, work: Path, fresh: bool) -> None:
@@ -291,22 +296,28 @@ def main(argv: list[str] | None = None) -> int:
     names = list(TARGETS) if args.target == "all" else [args.target]
     unknown = [n for n in names if n not in TARGETS]
     if unknown:
-        parser.error(f"unknown target {unknown[0]!r}; allowed: {', '.join(TARGETS)}, all, list")
+        return fail(f"Unbekanntes Ziel {unknown[0]!r}; erlaubt: {', '.join(TARGETS)}, all, list.",
+                    f"Unknown target {unknown[0]!r}; allowed: {', '.join(TARGETS)}, all, list.")
     if args.jobs < 1:
-        parser.error("--jobs must be at least 1")
+        return fail("--jobs muss mindestens 1 sein.", "--jobs must be at least 1.")
     if len(names) > 1 and (args.show or args.work):
-        parser.error("--show and --work need one target")
+        return fail("--show und --work brauchen genau ein Ziel.", "--show and --work need exactly one target.")
     worst = 0
     for name in names:
         target = TARGETS[name]
         work = (args.work or REPO / "test-artifacts" / "mutation" / name).resolve()
         started = time.monotonic()
         command = "scripts/mutation " + name + (f" -j {args.jobs}" if args.jobs != 1 else "")
+        if args.show or args.report:
+            if not (work / "mutants").is_dir():
+                return fail(f"Keine Ergebnisse in {work}; zuerst scripts/mutation {name} ausführen.",
+                            f"No results in {work}; run scripts/mutation {name} first.")
         if args.show:
             os.chdir(work)
             mutants = all_mutants(target)
             if args.show not in mutants:
-                parser.error(f"no mutant {args.show!r} in {work}")
+                return fail(f"Keinen Mutanten {args.show!r} in {work} (Namen zeigt --report).",
+                            f"No mutant {args.show!r} in {work} (--report shows the names).")
             from mutmut.mutation.diff_apply import get_diff_for_mutant
 
             print(get_diff_for_mutant(args.show, path=mutants[args.show][0]))
@@ -333,7 +344,8 @@ def main(argv: list[str] | None = None) -> int:
             if chosen:
                 run(chosen, args.jobs)
         if not work.exists():
-            parser.error(f"no results in {work}; run scripts/mutation {name} first")
+            return fail(f"Keine Ergebnisse in {work}; zuerst scripts/mutation {name} ausführen.",
+                        f"No results in {work}; run scripts/mutation {name} first.")
         os.chdir(work)
         worst = max(worst, report(name, target, command, started))
     return worst
