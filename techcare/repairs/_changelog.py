@@ -273,5 +273,9 @@ def describe_machine(machine: dict[str, Any], lang: str | None = None) -> str:
 
 
 def startup_check(lang: str | None = None) -> list[str]:
-    """Messages about interrupted steps, for the shell/CLI to show on start (empty when all is well)."""
-    return [item.message(lang) for item in interrupted()]
+    """Messages about interrupted steps, for the shell/CLI to show on start (empty when all is well). A journal
+    that cannot be read at all is one message (naming the file and the fix), not a failed start."""
+    try:
+        return [item.message(lang) for item in interrupted()]
+    except JournalError as exc:
+        return [str(exc)]

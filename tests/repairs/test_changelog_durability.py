@@ -248,3 +248,19 @@ def test_a_step_without_undo_is_reported_once_not_on_every_rollback():
     assert rollback_session(result.session, machine, progress=lambda _: None) == []
     assert rollback_session(result.session, machine, progress=lambda _: None) == []
     assert [e["event"] for e in read_entries(result.session)].count("undo_skipped") == 1
+
+
+def test_a_journal_that_became_a_directory_is_one_message_at_start_and_refuses_runs():
+    from techcare.repairs import startup_check
+
+    session = interrupted_session()
+    path = session_path(session)
+    path.unlink()
+    path.mkdir()
+    [message] = startup_check()
+    assert str(path) in message and "kein Ordner" in message
+    machine = FakeLinux()
+    with pytest.raises(RepairError) as refused:                      # interrupted steps cannot be ruled out
+        run(Plan.from_actions([{"action": "linux.enable_ufw"}], platform="linux"), machine)
+    assert str(path) in refused.value.message
+    assert not [argv for argv in machine.commands_run if argv[0] == "ufw"]
