@@ -243,7 +243,8 @@ def main() -> int:
         took = time.perf_counter() - t0
         result["maintenance pass (1 day re-rolled, expired partition dropped)"] = (
             f"{took:.2f} s ({report.hours} hourly + {report.days} daily rollups, "
-            f"{len(report.partitions_dropped)} partition(s) dropped, {report.rollups_deleted} expired rollups deleted)")
+            f"{len(report.partitions_dropped)} partition(s) dropped, {report.rollups_deleted} expired rollups deleted; "
+            + ", ".join(f"{k} {v:.2f} s" for k, v in report.phases.items()) + ")")
         engine.dispose()
         per_month_raw = raw_bytes / (args.raw_days + 1) * 30
         per_month_roll = roll_bytes / args.rollup_days * 30
