@@ -132,10 +132,14 @@ def append(path: Path, line: bytes, *, torn_entry: dict[str, Any] | None = None)
         except OSError as exc:
             raise _error(exc, path, ("Öffnen", "opening")) from None
         try:
-            size = os.fstat(fd).st_size
+            try:
+                _lock_exclusive(fd)   # another process (the sensor's job thread, a technician's shell) may append
+                size = os.fstat(fd).st_size
+                fragment = _torn_length(fd, size) if size else 0
+            except OSError as exc:
+                raise _error(exc, path, ("Lesen des Endes", "reading the end")) from None
             data = line
             if size:
-                fragment = _torn_length(fd, size)
                 if fragment:
                     marker = dict(torn_entry or {})
                     marker.update(event=TORN_TAIL, bytes=fragment)
@@ -154,6 +158,16 @@ def append(path: Path, line: bytes, *, torn_entry: dict[str, Any] | None = None)
             os.close(fd)
         if new:
             _fsync_dir(path.parent)
+
+
+def _lock_exclusive(fd: int) -> None:
+    """Hold an exclusive lock on the journal while its tail is checked and the entry appended (released with
+    the descriptor). Where there is no ``flock`` (Windows) appends of one process are serialised by ``_lock``."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        return
+    fcntl.flock(fd, fcntl.LOCK_EX)
 
 
 def _torn_length(fd: int, size: int) -> int:
