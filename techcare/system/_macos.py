@@ -122,16 +122,10 @@ THIRD_PARTY_AV = {
     "Webroot SecureAnywhere.app": "Webroot SecureAnywhere",
 }
 
-#: Everything the probes ask a runner for, so ``capture/capture.sh`` can record exactly these requests:
-#: fixed commands, one ``diskutil_info_argv(disk)`` per whole disk of ``diskutil list -plist`` (all
-#: ``WholeDisks`` may be recorded; synthesized APFS containers are simply never asked), file reads (each path
-#: of ``XPROTECT_PLISTS`` in order, a missing file recorded as ``error: not_found``), one directory listing and
-#: the facts ``host`` (with ``mac_version``) and ``metrics`` (with ``timestamp``).
-CAPTURE_COMMANDS = (FIREWALL_ARGV, UPDATE_SCHEDULE_ARGV, UPDATE_LIST_ARGV, LAUNCHCTL_LIST_ARGV, LOG_SHOW_ARGV,
-                    DISKUTIL_LIST_ARGV, INSTALL_HISTORY_ARGV)
-CAPTURE_FILES = XPROTECT_PLISTS
-CAPTURE_DIRS = (APPLICATIONS_DIR,)
-CAPTURE_FACTS = ("host", "metrics")
+# What a capture records of these requests (and of the drivers module's) is declared once, in
+# techcare/system/recorded.py (DARWIN): one ``diskutil_info_argv(disk)`` per whole disk of ``diskutil list -plist``
+# (all ``WholeDisks`` may be recorded; synthesized APFS containers are simply never asked), each path of
+# ``XPROTECT_PLISTS`` (a missing file recorded as ``error: not_found``), the facts ``host`` and ``metrics``.
 
 #: XProtect data normally changes every few weeks; older than this (by the install history) is "out of date".
 XPROTECT_MAX_AGE_DAYS = 60

@@ -219,11 +219,15 @@ def test_darwin_branch_mirrors_the_macos_probe_requests():
     requests = [tuple(line.split("\x1f")) for line in listing.splitlines()]
     from techcare.tools.drivers import _macos as D
 
-    # the probes' commands, then the drivers module's (Apple's updates come from the probes' softwareupdate -l)
+    from techcare.system.recorded import DARWIN
+
+    # the probes' commands, then the drivers module's (Apple's updates come from the probes' softwareupdate -l),
+    # in the order of the declared list (the per-disk diskutil info needs a real diskutil: pattern not listed)
     assert D.SOFTWAREUPDATE_ARGV == M.UPDATE_LIST_ARGV
-    assert [r[1:] for r in requests if r[0] == "cmd"] == [*M.CAPTURE_COMMANDS, D.EXTENSIONS_ARGV, D.SYSEXT_ARGV]
-    assert [r[1] for r in requests if r[0] == "file"] == list(M.CAPTURE_FILES)
-    assert [r[1] for r in requests if r[0] == "dir"] == list(M.CAPTURE_DIRS)
+    declared = [r for r in DARWIN if not r.is_pattern]
+    for kind in ("cmd", "file", "dir"):
+        recorded = [r[1:] if kind == "cmd" else r[1] for r in requests if r[0] == kind]
+        assert recorded == [r.target for r in declared if r.kind == kind], kind
     assert M.diskutil_info_argv("disk0") == ("/usr/sbin/diskutil", "info", "-plist", "disk0")
     assert '/usr/sbin/diskutil info -plist "$disk"' in SCRIPT.read_text()
 
