@@ -251,6 +251,30 @@ def test_patterns_match_one_value_only():
         R.Read("registry", "HKLM", "x")
 
 
+def test_a_captured_mac_gets_a_driver_report_and_apples_update_source(tmp_path):
+    """The issue's macOS case: capture.sh's darwin branch now records the drivers module's commands, and Apple's
+    updates come from the probes' own ``softwareupdate -l`` entry (one argv, recorded once)."""
+    import json
+
+    from techcare.tools.drivers import _macos as DM
+    from techcare.tools.drivers import report
+
+    drivers_fix = Path(__file__).parents[1] / "drivers" / "fixtures"
+    data = json.loads((SNAPSHOTS / "macos14-problems.json").read_text(encoding="utf-8"))
+    for argv, fixture in ((DM.EXTENSIONS_ARGV, "sp_extensions_new.json"), (DM.SYSEXT_ARGV, "systemextensionsctl_list.txt")):
+        data["entries"].append({"kind": "cmd", "argv": list(argv), "returncode": 0,
+                                "stdout": (drivers_fix / fixture).read_text(encoding="utf-8"), "stderr": "",
+                                "duration": 1.0, "error": None})
+    path = tmp_path / "mac.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    assert R.undeclared("darwin", [(e.kind, e.key) for e in load_snapshot(path).entries]) == []
+    rep = report(snapshot=path)
+    sources = {s.name: s.status for s in rep.sources}
+    assert sources["SPExtensionsDataType"] == "ok" and sources["systemextensionsctl"] == "ok"
+    assert sources["apple"] == "ok"                       # from the probes' softwareupdate -l entry
+    assert [row for row in rep.rows if row.driver is not None]
+
+
 # ---- 2. what the scripts record (static) -----------------------------------------------------------------------
 
 SH_RECORDERS = {"rec_cmd": "cmd", "rec_file": "file", "rec_dir": "dir", "rec_link": "link", "which_": "which"}
