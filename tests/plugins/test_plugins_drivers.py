@@ -46,3 +46,15 @@ def test_a_failing_plugin_driver_source_is_an_error_status_not_a_broken_report(h
 def test_without_plugins_the_report_has_no_plugin_source(home):
     report = drivers.report(runner=_runner(None))
     assert not [s for s in report.sources if "." in s.name]
+
+
+def test_snapshot_save_records_what_a_plugin_driver_source_reads(home, tmp_path):
+    from techcare import save_snapshot
+    from techcare.system.snapshot import load_snapshot
+
+    write_plugin(home, "acme_lob.py", LOB)
+    path = tmp_path / "pc.json"
+    save_snapshot(path, runner=_runner("PCI\\VEN_8086&DEV_15BC 12.20.0.1\n"))
+    assert PAGE in [e.key for e in load_snapshot(path).entries if e.kind == "file"]
+    report = drivers.report(snapshot=path)
+    assert [r.offer.latest_version for r in report.updates if r.offer.source == "acme.printer_portal"] == ["12.20.0.1"]

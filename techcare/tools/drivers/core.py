@@ -96,7 +96,10 @@ def capture(runner: CommandRunner) -> dict[str, int]:
     """Run every driver command through ``runner`` (a RecordingRunner records them for a snapshot)."""
     items, _ = inventory(runner)
     offers, _ = update_offers(runner)
-    return {"installed": len(items), "offers": len(offers)}
+    from ...plugins._manager import driver_offers  # what the plugins' driver sources read, too
+
+    plugin_offers, _ = driver_offers(runner)
+    return {"installed": len(items), "offers": len(offers) + len(plugin_offers)}
 
 
 @dataclass
