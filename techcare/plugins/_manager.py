@@ -18,8 +18,6 @@ import sys
 import threading
 import types
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor, wait
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -133,6 +131,8 @@ def errors() -> list[dict[str, str]]:
 # ---- discovery ----------------------------------------------------------------------------------------------
 
 def _entry_points(group: str) -> tuple[list[Any], Message | None]:
+    from importlib import metadata  # imported when plugins are first read (it costs ~30 ms)
+
     try:
         return list(metadata.entry_points(group=group)), None
     except Exception as exc:  # noqa: BLE001 - broken metadata must not break TechCare
@@ -532,6 +532,8 @@ def findings(runner: Any, platform: str, finding_type: Any, *, timeout: float = 
     todo = checks(platform)
     if not todo:
         return []
+    from concurrent.futures import ThreadPoolExecutor, wait
+
     pool = ThreadPoolExecutor(max_workers=min(4, len(todo)), thread_name_prefix="techcare-plugin-check")
     futures = [pool.submit(check.run, runner) for _, check in todo]
     done, _ = wait(futures, timeout=max(0.0, timeout))
