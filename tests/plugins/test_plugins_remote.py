@@ -127,3 +127,21 @@ def test_the_backend_takes_the_plugins_field_and_refuses_a_bad_one(signed):
                                                       "actions": []}]):
         with pytest.raises(JobInvalid, match="plugins"):
             check_plugins({"plugins": bad}, "payload")
+
+
+def test_a_schedule_variant_names_the_plugin_and_the_backend_takes_it(signed):
+    from techcare.fleet import build_schedule_payload
+    from techcare_backend.crud_schedules import parse_envelope as parse_schedule
+
+    _, key = signed
+    plan = repairs.Plan.from_actions([{"action": "acme.restart_lob"}], platform="linux")
+    payload = build_schedule_payload({"linux": (plan, "GO REPAIR: 1")}, [HOST], rrule="FREQ=WEEKLY;BYDAY=SU;BYHOUR=2",
+                                     signer="Anna", name="Wartung Buchhaltung", now=datetime.now(UTC))
+    variant = payload["variants"]["linux"]
+    assert [p["name"] for p in variant["plugins"]] == ["acme-lob"] and variant["plugins"][0]["version"] == "1.2.0"
+    parsed = parse_schedule(key.sign(payload), now=datetime.now(UTC))
+    assert parsed is not None
+    plain = repairs.Plan.from_actions([{"action": "linux.apt_clean"}], platform="linux")
+    without = build_schedule_payload({"linux": (plain, "GO REPAIR: 1")}, [HOST], rrule="FREQ=WEEKLY;BYDAY=SU;BYHOUR=2",
+                                     signer="Anna", name="Wartung", now=datetime.now(UTC))
+    assert "plugins" not in without["variants"]["linux"]  # built-in plans sign what they signed before
