@@ -145,3 +145,32 @@ def test_a_schedule_variant_names_the_plugin_and_the_backend_takes_it(signed):
     without = build_schedule_payload({"linux": (plain, "GO REPAIR: 1")}, [HOST], rrule="FREQ=WEEKLY;BYDAY=SU;BYHOUR=2",
                                      signer="Anna", name="Wartung", now=datetime.now(UTC))
     assert "plugins" not in without["variants"]["linux"]  # built-in plans sign what they signed before
+
+
+@pytest.mark.parametrize("installed", [True, False])
+def test_a_maintenance_occurrence_with_a_plugin_action_needs_that_plugin(signed, home, installed):
+    from datetime import timedelta
+
+    from techcare.fleet import build_schedule_payload
+    from techcare.monitoring.executor import Refusal
+
+    _, key = signed
+    now = datetime.now(UTC).replace(microsecond=0)
+    plan = repairs.Plan.from_actions([{"action": "acme.restart_lob"}], platform="linux")
+    payload = build_schedule_payload({"linux": (plan, "GO REPAIR: 1")}, [HOST], signer="Anna", name="Wartung",
+                                     rrule="FREQ=WEEKLY;BYDAY=SU;BYHOUR=2;BYMINUTE=0", now=now)
+    sunday = (now + timedelta(days=(6 - now.weekday()) % 7 or 7)).replace(hour=2, minute=10, second=0)
+    item = {"schedule_id": payload["schedule_id"], "occurrence": sunday.strftime("%Y-%m-%dT02:00"),
+            "envelope": key.sign(payload)}
+    if not installed:
+        (home / "plugins" / "acme_lob.py").unlink()
+    plugins.reload()
+    runner = ReplayRunner([Entry("fact", "is_admin", True)], platform="linux", fallback=Machine())
+    executor = Executor(get_settings(), runner=runner, client=Backend(), hostname=HOST,
+                        clock=lambda: sunday.timestamp(), timezone="UTC")
+    if installed:
+        assert executor.verify_occurrence(item)[0]["schedule_id"] == payload["schedule_id"]
+    else:
+        with pytest.raises(Refusal) as refused:
+            executor.verify_occurrence(item)
+        assert refused.value.reason == "plugin_missing" and "acme-lob 1.2.0" in refused.value.message
