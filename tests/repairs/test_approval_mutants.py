@@ -383,3 +383,38 @@ def test_a_step_undoable_only_with_some_parameters_is_judged_with_the_given_ones
     assert [s.action_id for s in without_backup.steps] == ["win.create_restore_point", "win.clear_temp_files"]
     assert [s.action_id for s in with_backup.steps] == ["win.clear_temp_files"]
     assert without_backup.steps[0].check == ""
+
+
+def test_the_refusals_are_exact_in_english(monkeypatch):
+    monkeypatch.setenv("TECHCARE_LANG", "en")
+    plan = two_steps()
+    cases = [
+        (lambda: parse_approval("GO REPAIR: 1", Plan([], platform="linux")),
+         "The plan has no steps – nothing to approve."),
+        (lambda: plan.approved("GO REPAIR: 1"),                                                 # type: ignore
+         "Nothing runs without an approval: use parse_approval('GO REPAIR: …', plan) first."),
+        (lambda: plan.approved(Approval("abc", (1,), "x")),
+         f"The approval belongs to plan abc, not to this plan {plan.id} – please approve again."),
+        (lambda: plan.approved(Approval(plan.id, (9,), "x")), "The approval names no valid steps."),
+        (lambda: plan.run(parse_approval("GO REPAIR: 1", plan), linux(platform="windows"), progress=lambda _: None),
+         "The plan is for linux, this system is windows."),
+    ]
+    for call, text in cases:
+        with pytest.raises((ApprovalError, RepairError)) as caught:
+            call()
+        assert str(caught.value) == text
+    approval = parse_approval("GO REPAIR: 1", plan)
+    plan.steps[0].params["x"] = 1
+    with pytest.raises(ApprovalError) as caught:
+        plan.approved(approval)
+    assert str(caught.value) == f"Plan {plan.id} was changed after it was shown – review and approve it again."
+
+
+def test_a_missing_prefix_and_a_too_long_text_are_said_in_german_too(monkeypatch):
+    monkeypatch.setenv("TECHCARE_LANG", "de")
+    valid = " Gültig: „GO REPAIR: 1,2“, „GO REPAIR: 1-2“ oder „GO REPAIR: alle“ (Schritte 1 bis 2)."
+    for text, why in (("ja", "Keine Freigabe: der Text beginnt nicht mit GO REPAIR."),
+                      ("GO REPAIR: " + "1" * 600, "Freigabe zu lang.")):
+        with pytest.raises(ApprovalError) as caught:
+            parse_approval(text, two_steps())
+        assert str(caught.value) == why + valid
