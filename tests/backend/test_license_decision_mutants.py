@@ -246,3 +246,38 @@ def test_every_code_has_a_message_in_both_languages(lang):
     for code in licensing.MESSAGES:
         answer = licensing._answer(ctx, request(), code, state(), 1_800_000_000, lang, missing="x")
         assert answer.code == code and answer.valid is (code == "VALID") and answer.detail
+
+
+def test_validate_answers_in_the_language_asked_for_not_the_servers(monkeypatch):
+    monkeypatch.setenv("TECHCARE_LANG", "de")
+    cache = Cache()
+    ctx = context(cache)
+    assert validate(ctx, request(key="nonsense"), lang="en").detail == "License key unknown or mistyped."
+    key = generate_license_key("pro_business", SECRET)
+    cache.states[license_cache_key(hash_license_key(parse_license_key(key, SECRET), SECRET))] = {"state": state()}
+    assert validate(ctx, request(key=key), lang="en").detail == "License valid."
+    assert validate(ctx, request(key=key), lang="de").detail == "Lizenz gültig."
+
+
+def test_a_state_missing_from_the_cache_is_loaded_from_the_database(monkeypatch):
+    import asyncio
+
+    loaded = []
+
+    def license_state(session, *, key_hash):
+        loaded.append((type(session).__name__, key_hash))
+        return {"id": "lic-9"}
+
+    monkeypatch.setattr(licensing.crud, "license_state", license_state)
+
+    class AsyncCache(Cache):
+        async def aget_or_load(self, key, loader, ttl):
+            self.loads.append((key, ttl))
+            return loader()
+
+    cache = AsyncCache()
+    ctx = SimpleNamespace(cache=cache, sessionmaker=Session, settings=SimpleNamespace(license_cache_seconds=30))
+    assert asyncio.run(licensing.acached_state(ctx, "h1")) == {"state": {"id": "lic-9"}}
+    assert licensing.cached_state(ctx, "h2") == {"state": {"id": "lic-9"}}
+    assert loaded == [("Session", "h1"), ("Session", "h2")]
+    assert cache.loads == [("lic:h1", 30), "lic:h2"]
