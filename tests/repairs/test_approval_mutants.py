@@ -418,3 +418,17 @@ def test_a_missing_prefix_and_a_too_long_text_are_said_in_german_too(monkeypatch
         with pytest.raises(ApprovalError) as caught:
             parse_approval(text, two_steps())
         assert str(caught.value) == why + valid
+
+
+@pytest.mark.parametrize(("text", "why"), [
+    ("GO REPAIR:", "Die Freigabe nennt keine Schritte."),
+    ("GO REPAIR: 1,X2", "„X2“ ist keine Schrittnummer."),
+    ("GO REPAIR: 1,\u00a02", "„\u00a02“ ist keine Schrittnummer."),      # only spaces and tabs separate items
+    ("GO REPAIR: 1,\u20032", "„\u20032“ ist keine Schrittnummer."),
+])
+def test_only_spaces_and_tabs_may_surround_a_step_number(text, why, monkeypatch):
+    monkeypatch.setenv("TECHCARE_LANG", "de")
+    with pytest.raises(ApprovalError) as caught:
+        parse_approval(text, two_steps())
+    assert str(caught.value) == why + " Gültig: „GO REPAIR: 1,2“, „GO REPAIR: 1-2“ oder „GO REPAIR: alle“ " \
+                                      "(Schritte 1 bis 2)."
