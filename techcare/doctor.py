@@ -439,7 +439,7 @@ class Doctor:
             if result.damaged:
                 damaged.append(tr("{s} Zeile {l}", "{s} line {l}", s=path.stem,
                                   l=", ".join(str(n) for n in result.damaged[:10])))
-        detail = tr("{n} Sitzungen", "{n} sessions", n=len(files))
+        detail = tr("1 Sitzung", "1 session") if len(files) == 1 else tr("{n} Sitzungen", "{n} sessions", n=len(files))
         if unverified:
             detail += tr(", {u} Einträge ohne Prüfsumme (ältere Version)", ", {u} entries without checksum (older "
                          "version)", u=unverified)
