@@ -105,7 +105,8 @@ async def maintenance_loop(ctx: AppContext) -> None:
             ctx.engine, retention_days=settings.metrics_retention_days,
             rollup_retention_days=settings.metrics_rollup_retention_days))
         try:
-            await asyncio.shield(future)
+            report = await asyncio.shield(future)
+            log.info("%s", report.summary("en"))
         except asyncio.CancelledError:
             await asyncio.wait([future], timeout=60)  # a pass in progress finishes before the engine closes
             raise

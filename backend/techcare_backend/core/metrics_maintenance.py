@@ -419,5 +419,5 @@ def run_maintenance(engine: Engine, *, retention_days: int, rollup_retention_day
             _SQLITE_LOCK.release()
     report.ran = True
     report.seconds = time.perf_counter() - report.started
-    log.info("%s", report.summary("en"))
+    log.debug("%s", report.summary("en"))
     return report

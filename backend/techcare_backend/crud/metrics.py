@@ -213,7 +213,8 @@ def host_metrics(session: Session, *, organisation_id: str, hostname: str, since
 RESOLUTIONS = ("raw", "hour", "day")
 RAW_MAX_SPAN = timedelta(days=2)  # up to this, and within raw retention: every sample
 HOUR_MAX_SPAN = timedelta(days=31)  # up to this: hourly rollups (744 points at most); beyond: daily
-HISTORY_MAX_POINTS = 50_000
+HISTORY_MAX_POINTS = 50_000  # rollups: 5.7 years of hours
+HISTORY_MAX_RAW = 10_000  # raw samples (as /metrics' largest limit): the newest ones of the range
 
 
 def choose_resolution(since: datetime, until: datetime, *, now: datetime, retention_days: int) -> str:
@@ -275,7 +276,7 @@ def host_history(session: Session, *, organisation_id: str, hostname: str, since
             select(MetricSample.ts, p["cpu_percent"], p["ram_percent"], p["swap_percent"], p["disks"], p["smart"])
             .where(MetricSample.organisation_id == organisation_id, MetricSample.hostname == hostname,
                    MetricSample.ts >= since, MetricSample.ts <= until)
-            .order_by(MetricSample.ts.desc()).limit(HISTORY_MAX_POINTS)).all()[::-1]
+            .order_by(MetricSample.ts.desc()).limit(HISTORY_MAX_RAW)).all()[::-1]
         points = [raw_point(*r) for r in rows]
     else:
         found = session.execute(
