@@ -408,8 +408,13 @@ class Sensor:
     def _reopen_spool(self) -> None:
         """While the sensor runs on the memory fallback, try the spool file again (it may be fixed by now); a
         damaged one is moved aside and salvaged by :class:`Spool`."""
-        if self.spool_path is None or (self.spool is not self._held and self._spool_problem != "corrupt"):
+        if self.spool_path is None:
             return
+        if self.spool is not self._held and self._spool_problem != "corrupt":
+            from .spool import _read_only_file
+
+            if not (self.spool.read_only and not _read_only_file(self.spool_path)):
+                return   # a read-only spool is tried again only once its file looks writable (no error per tick)
         try:
             fresh = Spool(self.spool_path, max_samples=self.max_samples)
         except SpoolError as exc:

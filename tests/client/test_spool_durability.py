@@ -216,9 +216,15 @@ def test_read_only_spool_sends_what_it_holds_and_keeps_new_samples(tmp_path, mon
         assert sorted(fake.stored) == sorted(stored + new)
         assert "schreibgeschützt" in caplog.text or "nur gelesen" in caplog.text
         no_tracebacks(caplog)
-        s.close()
-    s = sensor(home, monkeypatch, fake)                    # writable again: the acknowledged ones go
-    assert s.flush().duplicates == 5 and len(s.spool) == 0
+        assert s.spool.read_only
+    # writable again while the same sensor runs: the next tick opens it for writing, the held samples move in
+    fake.mode = "down"
+    more = take(s, 1)
+    assert not s.spool.read_only and len(s._held) == 0 and len(s.spool) == 6   # 5 unsent-acked + 1 new
+    fake.mode = "ok"
+    outcome = s.flush()
+    assert outcome.duplicates == 5 and outcome.created == 1 and len(s.spool) == 0
+    assert sorted(fake.stored) == sorted(stored + new + more)
     s.close()
 
 
