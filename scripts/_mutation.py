@@ -307,7 +307,8 @@ def main(argv: list[str] | None = None) -> int:
         target = TARGETS[name]
         work = (args.work or REPO / "test-artifacts" / "mutation" / name).resolve()
         started = time.monotonic()
-        command = "scripts/mutation " + name + (f" -j {args.jobs}" if args.jobs != 1 else "")
+        command = "scripts/mutation " + name + (f" -j {args.jobs}" if args.jobs != 1 else "") + \
+            (" --keep" if args.keep else "")
         if args.show or args.report:
             if not (work / "mutants").is_dir():
                 return fail(f"Keine Ergebnisse in {work}; zuerst scripts/mutation {name} ausführen.",
