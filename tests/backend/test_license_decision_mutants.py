@@ -281,3 +281,22 @@ def test_a_state_missing_from_the_cache_is_loaded_from_the_database(monkeypatch)
     assert licensing.cached_state(ctx, "h2") == {"state": {"id": "lic-9"}}
     assert loaded == [("Session", "h1"), ("Session", "h2")]
     assert cache.loads == [("lic:h1", 30), "lic:h2"]
+
+
+@pytest.mark.parametrize(("st", "req", "code", "en"), [
+    (state(status="revoked"), request(), "REVOKED", "License has been revoked."),
+    (state(expires_at=1), request(), "EXPIRED", "License has expired."),
+    (state(), request(entitlements=["team_features"]), "ENTITLEMENTS_MISSING",
+     "The license lacks requested entitlements: team_features."),
+    (state(auto_activate=False), request(FP_NEW), "FINGERPRINT_SCOPE_MISMATCH",
+     "This machine is not activated for the license."),
+    (state(fingerprints=[FP_A, FP_B]), request(FP_NEW), "TOO_MANY_MACHINES",
+     "All machine seats of the license are in use."),
+])
+def test_a_denial_of_a_known_licence_names_it_in_the_language_asked_for(st, req, code, en, monkeypatch):
+    monkeypatch.setenv("TECHCARE_LANG", "de")
+    ctx = context()
+    answer = decide(ctx, req, st, lang="en")
+    assert (answer.valid, answer.code, answer.detail) == (False, code, en)
+    claims = claims_of(ctx, answer)
+    assert (claims["sub"], claims["org"], claims["edition"]) == ("lic-1", "org-1", "pro_business")
