@@ -311,3 +311,49 @@ def test_a_spool_error_names_the_file_the_action_and_the_fix_in_both_languages(t
     monkeypatch.setenv("TECHCARE_LANG", "de")
     de = spool_error(OSError(errno.ENOSPC, "No space left on device"), path, "Speichern|storing")
     assert "Speichern fehlgeschlagen" in de.message and "Datenträger ist voll" in (de.hint or "")
+
+
+# ---- quarantine and damaged files --------------------------------------------------------------------------------
+
+def test_quarantined_records_keep_their_id_reason_raw_bytes_and_time_oldest_first(tmp_path):
+    path = tmp_path / "s.sqlite3"
+    with Spool(path, max_samples=10) as spool:
+        for name in "abc":
+            spool.add({"sample_id": name})
+    conn = sqlite3.connect(path)
+    conn.execute("UPDATE samples SET payload = '{\"sample_id\":\"a\",\"x\":1}' WHERE sample_id = 'a'")
+    conn.execute("UPDATE samples SET checksum = 'nope' WHERE sample_id = 'c'")
+    conn.commit()
+    conn.close()
+    before = time.time()
+    with Spool(path, max_samples=10) as spool:
+        assert ids(spool) == ["b"]
+        kept = spool.quarantined()
+        assert [(q["sample_id"], q["reason"]) for q in kept] == [("a", "checksum mismatch"),
+                                                                 ("c", "checksum mismatch")]
+        assert set(kept[0]) == {"sample_id", "quarantined", "reason", "payload"}
+        assert kept[0]["payload"] == b'{"sample_id":"a","x":1}'
+        assert all(before <= q["quarantined"] <= time.time() for q in kept)
+        assert spool.stats()["quarantined"] == 2 == spool.stats()["quarantined_total"]
+
+
+def test_a_damaged_file_is_moved_aside_under_a_utc_stamp_and_never_over_an_earlier_one(tmp_path, monkeypatch):
+    from datetime import datetime as real_datetime
+
+    from techcare.monitoring import spool as spool_mod
+
+    class Frozen(real_datetime):
+        @classmethod
+        def now(cls, tz=None):
+            assert tz is not None, "the stamp must be UTC"
+            return real_datetime(2026, 12, 2, 10, 5, 9, tzinfo=tz)
+
+    monkeypatch.setattr(spool_mod, "datetime", Frozen)
+    path = tmp_path / "s.sqlite3"
+    first = spool_mod._damaged_name(path)
+    assert first.name == "s.sqlite3.damaged-20261202T100509Z"
+    first.touch()
+    second = spool_mod._damaged_name(path)
+    assert second.name == "s.sqlite3.damaged-20261202T100509Z-2"
+    second.touch()
+    assert spool_mod._damaged_name(path).name == "s.sqlite3.damaged-20261202T100509Z-3"
