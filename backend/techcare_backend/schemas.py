@@ -509,7 +509,9 @@ class ServicesSample(BaseModel):
 
 class PendingUpdates(BaseModel):
     count: int_in(0, 100_000)  # type: ignore[valid-type]
-    security: int_in(0, 100_000) = 0  # type: ignore[valid-type]
+    security: int_in(0, 100_000) | None = Field(  # type: ignore[valid-type]
+        0, description="null: the package manager cannot tell security updates apart (pacman, apk, a failed "
+                       "advisory read); not measured, not 0")
 
 
 class EventSample(BaseModel):

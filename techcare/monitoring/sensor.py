@@ -126,10 +126,13 @@ def _events_part(result: Any) -> list[dict[str, Any]]:
              "event_id": e.event_id} for e in records]
 
 
-def _updates_part(result: Any) -> dict[str, int] | None:
+def _updates_part(result: Any) -> dict[str, int | None] | None:
+    """``security`` is null when the package manager cannot tell security updates apart (pacman, apk, a failed
+    advisory read): not measured is never sent as 0."""
     if result is None or not result.ok or result.data is None:
         return None
-    return {"count": int(result.data.count), "security": int(result.data.security_count)}
+    known = getattr(result.data, "security_known", True)
+    return {"count": int(result.data.count), "security": int(result.data.security_count) if known else None}
 
 
 def _reboot_part(result: Any) -> bool | None:
