@@ -13,6 +13,10 @@ Appending (:func:`append`):
   (how many bytes the fragment had), so the new entry never merges into the fragment and a reader can tell a
   crash's fragment from damage.
 
+Chain: :func:`append` seals each entry again with its place ``seq`` (1, 2, …) and the ``sum`` of the entry before
+it as ``prev``, found under the file's lock, so a missing, swapped or repeated whole line is damage too
+(:attr:`JournalRead.broken`). Lines cut off at the end cannot be seen this way (docs/durability.md).
+
 Reading (:func:`read`): entries in write order plus what could not be proven: ``damaged`` line numbers (not
 UTF-8, not JSON, a checksum that does not match, an entry without checksum after sealed ones), ``unverified``
 entries (journals of versions before checksums: read, not counted as damage), and whether the last line is torn
@@ -39,6 +43,8 @@ _SUM = re.compile(rb', "sum": "([0-9a-f]{32})"\}$')
 _lock = threading.Lock()
 #: event of the entry that closes a torn last line before the next append
 TORN_TAIL = "torn_tail"
+#: the chain fields of a sealed entry: its place (1, 2, …) and the ``sum`` of the entry before it
+SEQ, PREV = "seq", "prev"
 
 
 class JournalError(RepairError):
@@ -138,12 +144,18 @@ def append(path: Path, line: bytes, *, torn_entry: dict[str, Any] | None = None)
                 fragment = _torn_length(fd, size) if size else 0
             except OSError as exc:
                 raise _error(exc, path, ("Lesen des Endes", "reading the end")) from None
-            data = line
-            if size:
-                if fragment:
-                    marker = dict(torn_entry or {})
-                    marker.update(event=TORN_TAIL, bytes=fragment)
-                    data = b"\n" + seal(marker) + line
+            try:
+                seq, prev = _chain_end(fd, size - fragment)
+            except OSError as exc:
+                raise _error(exc, path, ("Lesen des Endes", "reading the end")) from None
+            data = b""
+            if fragment:
+                marker = dict(torn_entry or {})
+                marker.update(event=TORN_TAIL, bytes=fragment)
+                data, prev = _chained(seal(marker), seq + 1, prev)
+                data, seq = b"\n" + data, seq + 1
+            chained, _ = _chained(line, seq + 1, prev)
+            data += chained
             try:
                 _write_all(fd, data)
                 os.fsync(fd)
@@ -168,6 +180,44 @@ def _lock_exclusive(fd: int) -> None:
     except ImportError:  # pragma: no cover - Windows
         return
     fcntl.flock(fd, fcntl.LOCK_EX)
+
+
+def _chained(line: bytes, seq: int, prev: str) -> tuple[bytes, str]:
+    """``line`` sealed again with its place in the chain (``seq``, the previous entry's ``sum`` as ``prev``);
+    a line that is not a sealed entry is written as it is (and read as damage). Returns the line and its sum."""
+    body, proven = _unseal(line.rstrip(b"\n"))
+    try:
+        entry = json.loads(body.decode("utf-8")) if proven else None
+    except (UnicodeDecodeError, ValueError):
+        entry = None
+    if not isinstance(entry, dict):
+        return line, prev
+    entry = {k: v for k, v in entry.items() if k not in (SEQ, PREV)}
+    entry[SEQ], entry[PREV] = seq, prev
+    sealed = seal(entry)
+    match = _SUM.search(sealed.rstrip(b"\n"))
+    return sealed, match.group(1).decode() if match else prev
+
+
+def _chain_end(fd: int, end: int) -> tuple[int, str]:
+    """``(seq, sum)`` of the last chained entry in the first ``end`` bytes (``(0, sum of the last sealed
+    line or "")`` when there is none: a journal of an earlier version goes on with a new chain)."""
+    if end <= 0:
+        return 0, ""
+    data = os.pread(fd, end, 0) if hasattr(os, "pread") else _read_at(fd, 0, end)
+    last_sum = ""
+    for raw in reversed(data.split(b"\n")):
+        if not raw.strip():
+            continue
+        entry, proven = _parse(raw)
+        if entry is None or not proven:
+            continue
+        match = _SUM.search(raw)
+        digest = match.group(1).decode() if match else ""
+        if isinstance(entry.get(SEQ), int) and not isinstance(entry.get(SEQ), bool):
+            return entry[SEQ], digest
+        return 0, digest
+    return 0, last_sum
 
 
 def _torn_length(fd: int, size: int) -> int:
@@ -198,6 +248,10 @@ class JournalRead:
     entries: list[dict[str, Any]] = field(default_factory=list)
     #: line numbers (from 1) that are damage: not UTF-8, not JSON, wrong checksum, unsealed after sealed ones
     damaged: list[int] = field(default_factory=list)
+    #: lines whose place in the chain is wrong (one missing before it, swapped, repeated); also in ``damaged``
+    broken: list[int] = field(default_factory=list)
+    #: the journal carries a chain (``seq``/``prev``); journals sealed before the chain do not
+    chained: bool = False
     #: entries without checksum (written before checksums existed): read, not proven
     unverified: int = 0
     #: the last line is incomplete (a crash mid-write): that entry never counted
@@ -219,7 +273,10 @@ class JournalRead:
                   "der Zustand der Schritte nicht belegt ist. Bitte von Hand prüfen.",
                   "The changelog {f} is damaged (line {l}): what stood there is lost. This session's record is "
                   "incomplete; automatic undo is blocked because the steps' state cannot be proven. Please check "
-                  "by hand.", lang, f=self.path.name, l=lines)
+                  "by hand.", lang, f=self.path.name, l=lines) + (
+            " " + tr("Vor Zeile {b} fehlt ein Eintrag, oder Einträge wurden vertauscht oder verdoppelt.",
+                     "Before line {b} an entry is missing, or entries were swapped or repeated.", lang,
+                     b=", ".join(str(n) for n in self.broken[:10])) if self.broken else "")
 
 
 def read(path: Path) -> JournalRead:
@@ -238,6 +295,8 @@ def read(path: Path) -> JournalRead:
     lines = lines[:-1]   # the part after the last newline: empty, or the torn tail
     sealed_seen = False
     pending_bad: tuple[int, int] | None = None   # (line, bytes) of a bad line that may be a closed torn fragment
+    last_seq: int | None = 0      # the chain so far: last seq (None: unknown after a damaged line) and sum
+    last_sum = ""
     for number, raw in enumerate(lines, 1):
         if not raw.strip():
             continue
@@ -247,17 +306,31 @@ def read(path: Path) -> JournalRead:
                 result.torn_closed += 1
             else:
                 result.damaged.append(pending_bad[0])
+                last_seq = None       # what the damaged line was is unknown: the chain goes on from the next entry
             pending_bad = None
         if entry is None or proven is False or (proven is None and sealed_seen):
             pending_bad = (number, len(raw))
             continue
         if proven:
             sealed_seen = True
+            seq = entry.pop(SEQ, None)
+            prev = entry.pop(PREV, None)
+            match = _SUM.search(raw)
+            digest = match.group(1).decode() if match else ""
+            if isinstance(seq, int) and not isinstance(seq, bool):
+                if last_seq is not None and (seq != last_seq + 1 or prev != last_sum):
+                    result.broken.append(number)      # a line missing before it, lines swapped or repeated
+                last_seq = seq
+                result.chained = True
+            elif result.chained:
+                result.broken.append(number)          # an entry without its place after chained ones
+            last_sum = digest
         else:
             result.unverified += 1
         result.entries.append(entry)
     if pending_bad is not None:
         result.damaged.append(pending_bad[0])
+    result.damaged = sorted(set(result.damaged) | set(result.broken))
     return result
 
 
