@@ -393,6 +393,10 @@ class Doctor:
         if stats["unreadable_total"]:
             damage.append(tr("{u} Messungen in einer beschädigten Datei verloren (als verworfen gemeldet)",
                              "{u} samples lost in a damaged file (reported as dropped)", u=stats["unreadable_total"]))
+        if stats.get("unknown_losses"):
+            damage.append(tr("{k}-mal eine beschädigte Datei, deren Verlust sich nicht mehr bestimmen ließ (unbekannt wie "
+                             "viele Messungen)", "{k} damaged file(s) whose loss could not be told (unknown how many "
+                             "samples)", k=stats["unknown_losses"]))
         if damaged:
             damage.append(tr("beschädigte Datei beiseitegelegt: {f}", "damaged file kept aside: {f}",
                              f=", ".join(p.name for p in damaged)))

@@ -338,7 +338,13 @@ class Spool:
                 from exc
         conn = self._open()
         self._conn = conn
-        rows, lost = self._read_damaged(damaged)
+        rows, lost, counters = self._read_damaged(damaged)
+        if lost is None or not counters:
+            known = self._last_known()   # the counters as last written next to the file (close, delivery)
+            if known:
+                counters = counters or {k: v for k, v in known.items() if k != "waiting"}
+                if lost is None and "waiting" in known:
+                    lost = max(0, known["waiting"] - len(rows))
         salvaged = 0
         with self._tx():
             bad = []
@@ -352,62 +358,123 @@ class Spool:
                                  (sample_id, created if isinstance(created, (int, float)) else time.time(),
                                   payload.decode("utf-8"), record_checksum(payload)))
                     salvaged += 1
+            # the damaged file's counters go on (acknowledged, dropped, ... and drop counts not yet reported);
+            # the *_base keys hold what did not happen in this file, so its own numbers can be told apart later
+            for key in ("acked_total", "dropped_total", "quarantined_total", "unreadable_total", "damaged_files",
+                        "dropped_pending", "unknown_losses"):
+                self._set_meta(key, self._meta(key) + counters.get(key, 0))
+            for key in ("acked", "dropped", "quarantined"):
+                self._set_meta(f"{key}_base", self._meta(f"{key}_base") + counters.get(f"{key}_total", 0))
+            self._set_meta("quarantined_base", self._meta("quarantined_base") + len(bad))
             self._quarantine_rows(bad)
             self._set_meta("damaged_files", self._meta("damaged_files") + 1)
-            # the unreadable ones are reported to the backend like samples the bound dropped (next sample added)
-            self._set_meta("dropped_pending", self._meta("dropped_pending") + lost)
-            self._set_meta("unreadable_total", self._meta("unreadable_total") + lost)
+            if lost is None:   # not even an estimate: said so, kept in the counters (doctor shows it)
+                self._set_meta("unknown_losses", self._meta("unknown_losses") + 1)
+            else:   # the unreadable ones are reported to the backend like samples the bound dropped (next sample)
+                self._set_meta("dropped_pending", self._meta("dropped_pending") + lost)
+                self._set_meta("unreadable_total", self._meta("unreadable_total") + lost)
         self.recovered = {"damaged_file": str(damaged), "salvaged": salvaged, "quarantined": len(bad),
                           "unreadable": lost}
-        log.error("%s", tr("Sensor-Zwischenspeicher {p} war beschädigt: beiseitegelegt als {d}; {n} Messungen "
-                           "übernommen, {q} in Quarantäne, {u} unlesbar (als verworfen gemeldet).",
-                           "Sensor spool {p} was damaged: moved aside as {d}; {n} samples carried over, {q} "
-                           "quarantined, {u} unreadable (reported as dropped).", p=self.path, d=damaged, n=salvaged,
-                           q=len(bad), u=lost))
+        self._save_counters()
+        if lost is None:
+            log.error("%s", tr("Sensor-Zwischenspeicher {p} war beschädigt: beiseitegelegt als {d}; {n} Messungen "
+                               "übernommen, {q} in Quarantäne; wie viele wartende Messungen verloren sind, ist "
+                               "unbekannt (die Datei verrät es nicht mehr; sie bleibt zur Prüfung liegen).",
+                               "Sensor spool {p} was damaged: moved aside as {d}; {n} samples carried over, {q} "
+                               "quarantined; how many waiting samples are lost is unknown (the file no longer "
+                               "tells; it is kept for inspection).", p=self.path, d=damaged, n=salvaged, q=len(bad)))
+        else:
+            log.error("%s", tr("Sensor-Zwischenspeicher {p} war beschädigt: beiseitegelegt als {d}; {n} Messungen "
+                               "übernommen, {q} in Quarantäne, {u} unlesbar (als verworfen gemeldet).",
+                               "Sensor spool {p} was damaged: moved aside as {d}; {n} samples carried over, {q} "
+                               "quarantined, {u} unreadable (reported as dropped).", p=self.path, d=damaged,
+                               n=salvaged, q=len(bad), u=lost))
         return conn
 
-    def _read_damaged(self, damaged: Path) -> tuple[list[tuple[Any, Any, bytes | None, str | None]], int]:
-        """Every record of the damaged file that SQLite can still return (row by row, skipping broken parts)."""
+    def _counters_file(self) -> Path:
+        return self.path.with_name(f"{self.path.name}.counters")
+
+    _COUNTERS = ("acked_total", "dropped_total", "quarantined_total", "unreadable_total", "damaged_files",
+                 "dropped_pending", "unknown_losses", "acked_base", "dropped_base", "quarantined_base")
+
+    def _save_counters(self) -> None:
+        """Keep the counters and the number of waiting samples next to the spool (``<name>.counters``), so a file
+        damaged beyond reading still tells roughly how many samples it held. Best effort: never an error."""
+        if self._memory or self.read_only or self._conn is None:
+            return
+        with suppress(sqlite3.Error, OSError, ValueError):
+            from .._fs import atomic_write
+            known = {key: self._meta(key) for key in self._COUNTERS}
+            known["waiting"] = int(self._conn.execute("SELECT COUNT(*) FROM samples").fetchone()[0])
+            atomic_write(self._counters_file(), json.dumps(known), mode=0o600)
+
+    def _last_known(self) -> dict[str, int]:
+        """The counters last saved by :meth:`_save_counters` (empty when missing or not readable)."""
+        with suppress(OSError, ValueError, TypeError, AttributeError):
+            data = json.loads(self._counters_file().read_text(encoding="utf-8"))
+            return {k: int(v) for k, v in data.items()
+                    if (k in self._COUNTERS or k == "waiting") and isinstance(v, int) and v >= 0}
+        return {}
+
+    def _read_damaged(self, damaged: Path) -> tuple[list[tuple[Any, Any, bytes | None, str | None]], int | None,
+                                                    dict[str, int]]:
+        """Every record of the damaged file that SQLite can still return (row by row, skipping broken parts), how
+        many waiting samples could not be read (``None``: cannot even be estimated) and its counters (``meta``)."""
         rows: list[tuple[Any, Any, bytes | None, str | None]] = []
-        lost = 0
+        counters: dict[str, int] = {}
         try:
             old = sqlite3.connect(f"file:{damaged}?mode=ro", uri=True, isolation_level=None)
         except sqlite3.Error:
-            return rows, 0   # nothing readable: how many were in it is not known (the file is kept)
+            return rows, None, counters   # nothing readable: how many were in it is not known (the file is kept)
+        seqs: list[int] = []
         try:
-            columns = {row[1] for row in old.execute("PRAGMA table_info(samples)")}
-            checksum = "checksum" if "checksum" in columns else "NULL"
-            query = (f"SELECT seq, sample_id, created, CAST(payload AS BLOB), {checksum} FROM samples "
-                     "WHERE seq > ? ORDER BY seq LIMIT 1")
-            last, skip, misses = 0, 1, 0
-            seqs: list[int] = []
-            while misses < 64:
-                try:
-                    row = old.execute(query, (last,)).fetchone()
-                except sqlite3.Error:
-                    misses += 1
-                    last += skip           # jump over the broken part, further each time it is still broken
-                    skip *= 2
-                    continue
-                if row is None:
-                    break
-                misses, skip = 0, 1
-                last = int(row[0])
-                seqs.append(last)
-                rows.append((row[1], row[2], row[3], row[4]))
-            # samples that were there but cannot be read: the gaps in the sequence numbers between what was read,
-            # and after it up to the last number handed out (acknowledged samples go oldest first, so gaps in the
-            # middle are samples of the damaged part; a sample the server rejected also leaves one: at most)
-            lost = sum(b - a - 1 for a, b in zip(seqs, seqs[1:]))
+            try:
+                columns = {row[1] for row in old.execute("PRAGMA table_info(samples)")}
+                checksum = "checksum" if "checksum" in columns else "NULL"
+                query = (f"SELECT seq, sample_id, created, CAST(payload AS BLOB), {checksum} FROM samples "
+                         "WHERE seq > ? ORDER BY seq LIMIT 1")
+                last, skip, misses = 0, 1, 0
+                while misses < 64:
+                    try:
+                        row = old.execute(query, (last,)).fetchone()
+                    except sqlite3.Error:
+                        misses += 1
+                        last += skip           # jump over the broken part, further each time it is still broken
+                        skip *= 2
+                        continue
+                    if row is None:
+                        break
+                    misses, skip = 0, 1
+                    last = int(row[0])
+                    seqs.append(last)
+                    rows.append((row[1], row[2], row[3], row[4]))
+            except sqlite3.Error:
+                pass   # the table itself cannot be read: the numbers below may still tell how many were waiting
+            top: int | None = None
             with suppress(sqlite3.Error, TypeError, ValueError):
-                top = old.execute("SELECT seq FROM sqlite_sequence WHERE name = 'samples'").fetchone()
-                if top is not None and int(top[0]) > (seqs[-1] if seqs else 0) and seqs:
-                    lost += int(top[0]) - seqs[-1]
-        except sqlite3.Error:
-            pass
+                found = old.execute("SELECT seq FROM sqlite_sequence WHERE name = 'samples'").fetchone()
+                top = int(found[0]) if found is not None else 0
+            with suppress(sqlite3.Error, TypeError, ValueError):
+                counters = {str(k): int(v) for k, v in old.execute("SELECT key, value FROM meta")}
+            rejected: int | None = None
+            with suppress(sqlite3.Error, TypeError, ValueError):
+                rejected = int(old.execute("SELECT COUNT(*) FROM rejected").fetchone()[0])
         finally:
             old.close()
-        return rows, lost
+        if top is not None and rejected is not None and counters:
+            # every sequence number handed out in this file is a sample that was acknowledged, dropped by the
+            # bound, rejected, quarantined, read now, or lost (counters of earlier files are the *_base keys)
+            gone = sum(counters.get(f"{key}_total", 0) - counters.get(f"{key}_base", 0)
+                       for key in ("acked", "dropped", "quarantined"))
+            return rows, max(0, top - gone - rejected - len(rows)), counters
+        if seqs:
+            # without the counters: the gaps between what was read, and after it up to the last number handed out
+            # (acknowledged samples go oldest first; a sample the server rejected also leaves one: at most)
+            lost = sum(b - a - 1 for a, b in zip(seqs, seqs[1:]))
+            if top is not None and top > seqs[-1]:
+                lost += top - seqs[-1]
+            return rows, lost, counters
+        return rows, (0 if top == 0 else None), counters
 
     # ---- plumbing ---------------------------------------------------------------------------------------
     def _db(self) -> sqlite3.Connection:
@@ -447,6 +514,7 @@ class Spool:
     def close(self) -> None:
         with self._lock:
             if self._conn is not None:
+                self._save_counters()
                 with suppress(sqlite3.Error):
                     self._conn.close()
                 self._conn = None
@@ -610,6 +678,8 @@ class Spool:
             self._unsaved_acks.update(ids)
             raise
         self._unsaved_acks.difference_update(ids)
+        with self._lock:
+            self._save_counters()
         return removed
 
     def reject(self, sample_id: str, error: str) -> None:
@@ -690,7 +760,7 @@ class Spool:
             return {"pending": int(count), "oldest_created": oldest, "rejected": int(rejected),
                     "quarantined": int(quarantined), "quarantined_total": self._meta("quarantined_total"),
                     "damaged_files": self._meta("damaged_files"), "unreadable_total": self._meta("unreadable_total"),
-                    "read_only": self.read_only,
+                    "unknown_losses": self._meta("unknown_losses"), "read_only": self.read_only,
                     "dropped_total": self._meta("dropped_total"), "acked_total": self._meta("acked_total"),
                     "dropped_pending": self._meta("dropped_pending"), "max_samples": self.max_samples,
                     "path": str(self.path)}

@@ -269,7 +269,7 @@ def test_status_names_every_count(tmp_path):
         stats = spool.stats()
         assert before <= stats.pop("oldest_created") <= time.time()
         assert stats == {"pending": 1, "rejected": 0, "quarantined": 0, "quarantined_total": 0,
-                         "damaged_files": 0, "unreadable_total": 0, "read_only": False, "dropped_total": 2,
+                         "damaged_files": 0, "unreadable_total": 0, "unknown_losses": 0, "read_only": False, "dropped_total": 2,
                          "acked_total": 1, "dropped_pending": 0, "max_samples": 2, "path": str(path)}
         assert spool.quarantined() == []
 
