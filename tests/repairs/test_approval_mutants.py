@@ -425,8 +425,10 @@ def test_a_missing_prefix_and_a_too_long_text_are_said_in_german_too(monkeypatch
     ("GO REPAIR: 1,X2", "„X2“ ist keine Schrittnummer."),
     ("GO REPAIR: 1,\u00a02", "„\u00a02“ ist keine Schrittnummer."),      # only spaces and tabs separate items
     ("GO REPAIR: 1,\u20032", "„\u20032“ ist keine Schrittnummer."),
+    ("GO REPAIR: 2-1", "Bereich 2-1 ist rückwärts."),
+    ("GO REPAIR: 2,1-2", "Schritt 2 ist doppelt genannt."),
 ])
-def test_only_spaces_and_tabs_may_surround_a_step_number(text, why, monkeypatch):
+def test_item_refusals_in_german_and_only_spaces_and_tabs_around_a_step_number(text, why, monkeypatch):
     monkeypatch.setenv("TECHCARE_LANG", "de")
     with pytest.raises(ApprovalError) as caught:
         parse_approval(text, two_steps())
