@@ -525,43 +525,85 @@ def _checked(result: Any, finding_type: Any, info: PluginInfo, check: DiagnosisC
     return out
 
 
+def _bounded(todo: list[tuple[PluginInfo, DiagnosisCheck]], runner: Any, timeout: float) -> list[tuple[str, Any]]:
+    """Run ``check.run(runner)`` of each of ``todo`` (at most 4 at a time) for at most ``timeout`` seconds in all:
+    per check ``("ok", result)``, ``("error", exception)`` or ``("timeout", None)``. The checks run in daemon
+    threads that nobody waits for: a check that never returns is left behind and cannot keep the process alive
+    (a ThreadPoolExecutor's workers are joined when the interpreter exits)."""
+    import queue
+
+    results: list[tuple[str, Any] | None] = [None] * len(todo)
+    pending: queue.SimpleQueue[int] = queue.SimpleQueue()
+    for index in range(len(todo)):
+        pending.put(index)
+    finished = threading.Condition()
+
+    def work() -> None:
+        while True:
+            try:
+                index = pending.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                outcome: tuple[str, Any] = ("ok", todo[index][1].run(runner))
+            except Exception as exc:  # noqa: BLE001 - a plugin bug never breaks the caller
+                outcome = ("error", exc)
+            with finished:
+                results[index] = outcome
+                finished.notify_all()
+
+    for n in range(min(4, len(todo))):
+        threading.Thread(target=work, name=f"techcare-plugin-check-{n}", daemon=True).start()
+    with finished:
+        finished.wait_for(lambda: all(r is not None for r in results), timeout=max(0.0, timeout))
+        return [r if r is not None else ("timeout", None) for r in results]
+
+
+def _stopped(timeout: float) -> Message:
+    return msg("nach {t} s abgebrochen", "stopped after {t} s", t=f"{timeout:.1f}".removesuffix(".0"))
+
+
 def findings(runner: Any, platform: str, finding_type: Any, *, timeout: float = CHECK_TIMEOUT) -> list[Any]:
     """Run every loaded plugin check for ``platform`` through ``runner`` (at most ``timeout`` seconds in all)
     and return their findings (instances of ``finding_type``, the diagnosis's ``Finding``). A check that raises,
-    returns something else or takes too long gives an ``unknown`` finding saying why. Never raises."""
+    returns something else or takes too long gives an ``unknown`` finding saying why. Never raises; a check that
+    hangs is left behind in a daemon thread (the process still exits)."""
     todo = checks(platform)
     if not todo:
         return []
-    from concurrent.futures import ThreadPoolExecutor, wait
-
-    pool = ThreadPoolExecutor(max_workers=min(4, len(todo)), thread_name_prefix="techcare-plugin-check")
-    futures = [pool.submit(check.run, runner) for _, check in todo]
-    done, _ = wait(futures, timeout=max(0.0, timeout))
-    pool.shutdown(wait=False, cancel_futures=True)
     out: list[Any] = []
-    for (info, check), future in zip(todo, futures, strict=True):
-        if future not in done:
-            out.append(_unknown(finding_type, info, check, msg("nach {t:g} s abgebrochen", "stopped after {t:g} s",
-                                                               t=timeout)))
+    for (info, check), (status, value) in zip(todo, _bounded(todo, runner, timeout), strict=True):
+        if status == "timeout":
+            out.append(_unknown(finding_type, info, check, _stopped(timeout)))
+            continue
+        if status == "error":
+            out.append(_unknown(finding_type, info, check, _exc(value)))
             continue
         try:
-            out.extend(_checked(future.result(), finding_type, info, check))
+            out.extend(_checked(value, finding_type, info, check))
         except Exception as exc:  # noqa: BLE001 - a plugin bug never breaks the diagnosis
             out.append(_unknown(finding_type, info, check, _exc(exc)))
     return out
 
 
-def capture_checks(runner: Any) -> dict[str, int]:
+def capture_checks(runner: Any, *, timeout: float | None = None) -> dict[str, Any]:
     """Run every plugin check through ``runner`` so that ``snapshot save`` (a RecordingRunner) records what they
-    read; a replay of the snapshot then answers them. Returns how many checks ran."""
-    ran = 0
-    for _, check in checks(runner.platform):
-        try:
-            check.run(runner)
-        except Exception:  # noqa: BLE001 - recorded as far as it got; the diagnosis reports the error
-            pass
-        ran += 1
-    return {"plugin_checks": ran}
+    read; a replay of the snapshot then answers them. The same limit as in the diagnosis applies (``timeout``,
+    default the ``probe_timeout`` setting, for all checks together): a check still running then is left behind
+    and named in ``timed_out`` (its replay will say it gave no result), the snapshot is written anyway. Returns
+    how many checks ran and which timed out."""
+    todo = checks(runner.platform)
+    if timeout is None:
+        from ..config import get_settings
+
+        timeout = float(get_settings().probe_timeout)
+    outcomes = _bounded(todo, runner, timeout) if todo else []
+    late = [check.id for (_, check), (status, _) in zip(todo, outcomes, strict=True) if status == "timeout"]
+    for check_id in late:
+        log.warning("%s", localize(msg("Plugin-Prüfung {c}: {w}; der Snapshot enthält, was sie bis dahin gelesen hat.",
+                                       "plugin check {c}: {w}; the snapshot holds what it had read until then.",
+                                       c=check_id, w=_stopped(timeout))))
+    return {"plugin_checks": len(todo), "timed_out": late}
 
 
 def driver_offers(runner: Any) -> tuple[list[Any], list[Any]]:

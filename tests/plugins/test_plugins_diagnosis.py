@@ -99,3 +99,60 @@ def test_a_check_for_another_platform_does_not_run(home):
     write_plugin(home, "acme_lob.py", LOB)
     windows = ReplayRunner([Entry("fact", "host", {"hostname": "w", "os": "windows"})], platform="windows")
     assert diagnose(runner=windows, drivers=False).by_check("acme.lob_service") is None
+
+
+HANGS = '''
+import time
+from techcare.plugins import hookimpl, DiagnosisCheck
+
+def hang(runner):
+    runner.run(("systemctl", "is-active", "lexware-db.service"))
+    time.sleep(10000)
+
+@hookimpl
+def techcare_checks(register):
+    register(DiagnosisCheck(id="acme.hang", area="services", title_de="Hängt", title_en="Hangs", run=hang,
+                            platforms=("linux",)))
+'''
+
+IN_A_PROCESS = '''
+import sys
+from techcare import diagnose, save_snapshot
+from techcare.system.runner import CommandResult, Entry, ReplayRunner
+from techcare.system.snapshot import load_snapshot
+
+def machine(argv):
+    return CommandResult(argv, 3, "failed", "", 0.0)
+
+runner = ReplayRunner([Entry("fact", "is_admin", True), Entry("fact", "host", {"hostname": "buero-pc"})],
+                      platform="linux", fallback=machine)
+if sys.argv[1] == "snapshot":
+    save_snapshot(sys.argv[2], runner=runner)
+    print("saved", [e.key for e in load_snapshot(sys.argv[2]).entries if e.kind == "cmd"])
+else:
+    print("said", diagnose(runner=runner, drivers=False, timeout=1).by_check("acme.hang").summary("en"))
+'''
+
+
+@pytest.mark.parametrize("what", ["snapshot", "diagnose"])
+def test_a_check_that_never_returns_does_not_keep_the_process_alive(home, tmp_path, what):
+    """A check that hangs is given up after the time limit in ``diagnose`` and in ``snapshot save`` (the
+    snapshot is written, with what the check read until then), and the process exits: nothing waits for it."""
+    import os
+    import subprocess
+    import sys
+
+    write_plugin(home, "acme_hang.py", HANGS)
+    path = tmp_path / "pc.tcsnap.json"
+    env = {**os.environ, "PROBE_TIMEOUT": "1", "TECHCARE_LANG": "en"}
+    try:
+        done = subprocess.run([sys.executable, "-c", IN_A_PROCESS, what, str(path)], env=env, capture_output=True,
+                              text=True, timeout=90)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"{what}: the process did not exit while a plugin check hung")
+    assert done.returncode == 0, done.stderr
+    if what == "snapshot":
+        assert "saved" in done.stdout and "'lexware-db.service'" in done.stdout and path.is_file()
+        assert "plugin check acme.hang: stopped after 1 s" in done.stderr
+    else:
+        assert "Unknown: check acme.hang of plugin acme-hang gave no result (stopped after 5 s)" in done.stdout
