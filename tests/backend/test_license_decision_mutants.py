@@ -300,3 +300,8 @@ def test_a_denial_of_a_known_licence_names_it_in_the_language_asked_for(st, req,
     assert (answer.valid, answer.code, answer.detail) == (False, code, en)
     claims = claims_of(ctx, answer)
     assert (claims["sub"], claims["org"], claims["edition"]) == ("lic-1", "org-1", "pro_business")
+
+
+def test_activation_is_never_attempted_from_the_cached_path():
+    with pytest.raises(AssertionError, match="^activation needs the full path$"):
+        decide(context(), request(FP_NEW), state(), key_hash=None)
