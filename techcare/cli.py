@@ -99,10 +99,12 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
         snap = load_snapshot(args.file)
         commands = sum(1 for e in snap.entries if e.kind == "cmd")
         from .i18n import tr
+        from .system.records import visible  # the file's words are shown, never obeyed by the terminal
 
         print(tr("{f}: {p} {h} {c} ({e} Einträge, {n} Befehle, aufgenommen mit {t})",
-                 "{f}: {p} {h} {c} ({e} entries, {n} commands, captured by {t})", f=args.file, p=snap.platform,
-                 h=snap.hostname, c=snap.created, e=len(snap.entries), n=commands, t=snap.capture.get("tool", "?")))
+                 "{f}: {p} {h} {c} ({e} entries, {n} commands, captured by {t})", f=visible(args.file), p=snap.platform,
+                 h=visible(snap.hostname, 255), c=visible(snap.created, 64), e=len(snap.entries), n=commands,
+                 t=visible(snap.capture.get("tool", "?"), 200)))
     return EXIT_OK
 
 

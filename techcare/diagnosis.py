@@ -223,8 +223,9 @@ class Diagnosis:
         from rich.table import Table
         from rich.text import Text
 
-        title = escape(tr("Diagnose {host} ({os})", "Diagnosis of {host} ({os})", host=self.hostname,
-                          os=os_name(self.os)))
+        # what a machine or a snapshot says is shown, never obeyed: control characters escaped, length bounded
+        title = escape(tr("Diagnose {host} ({os})", "Diagnosis of {host} ({os})", host=R.visible(self.hostname, 255),
+                          os=R.visible(os_name(self.os), 40)))
         table = Table(title=title, show_lines=False, expand=False)
         table.add_column("", no_wrap=True)
         table.add_column(tr("Bereich", "Area"))
@@ -235,7 +236,8 @@ class Diagnosis:
             # every cell but the severity is data (event messages, mount points): Text, never markup
             table.add_row(Text(f"{_ICON[f.severity]} {severity_word(f.severity)}", style=_STYLE[f.severity]),
                           Text(area_word(f.area)),
-                          Text(f.check), Text(f.summary()), Text(", ".join(f.repairs)))
+                          Text(R.visible(f.check, 200)), Text(R.visible(f.summary())),
+                          Text(R.visible(", ".join(f.repairs))))
         counts = self.counts()
         table.caption = " · ".join(f"{counts[s]} {severity_word(s)}" for s in SEVERITIES if counts[s]) + \
             tr(" · {t:.1f} s", " · {t:.1f} s", t=self.duration)
@@ -314,17 +316,21 @@ def _gb(value: int | None) -> Message:
     return Message.data(f"{value / 1e9:.1f} GB")
 
 
-def _measured(value: Any) -> float | None:
-    """A record value the rules may compare: a finite number; ``None`` for anything not measured (missing, null,
-    a boolean, text, NaN) so that no rule ever reads an absent value as 0 and calls it healthy."""
+def _measured(value: Any, low: float = 0.0, high: float = math.inf) -> float | None:
+    """A record value the rules may compare: a finite number in ``low``..``high``; ``None`` for anything not
+    measured (missing, null, a boolean, text, NaN) or not measured correctly (out of range: a load of 1e308 %,
+    -5 % memory) so that no rule ever reads such a value as a measurement and calls it healthy."""
     if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
-    return float(value) if math.isfinite(value) else None
+    return float(value) if math.isfinite(value) and low <= value <= high else None
 
 
-def _not_measured(check: str, what: Message, evidence: dict[str, Any]) -> Finding:
+def _not_measured(check: str, what: Message, evidence: dict[str, Any], raw: Any = None) -> Finding:
     said = msg("Unbekannt: {w} wurde nicht gemessen (Wert fehlt oder ist unlesbar).",
                "Unknown: {w} was not measured (value missing or unreadable).", w=what)
+    if isinstance(raw, (int, float)) and not isinstance(raw, bool) and raw == raw:  # a number out of range
+        said = msg("Unbekannt: {w} wurde nicht richtig gemessen ({v:.6g} liegt außerhalb des möglichen Bereichs).",
+                   "Unknown: {w} was not measured correctly ({v:.6g} is outside the possible range).", w=what, v=raw)
     return Finding(check, "metrics", "unknown", *_texts(said), {**evidence, "reason_code": R.PARSE_ERROR},
                    probe="metrics")
 
@@ -332,14 +338,18 @@ def _not_measured(check: str, what: Message, evidence: dict[str, Any]) -> Findin
 def _metrics(res: R.ProbeResult, os_name: str, th: Thresholds) -> list[Finding]:
     m: R.Metrics = res.data
     out: list[Finding] = []
+    if not isinstance(m.disks, list) or not m.disks:  # no drive reported is not "all drives fine"
+        out.append(_not_measured("disk_usage", msg("die Belegung der Laufwerke", "the usage of the drives"),
+                                 {"disks": None}))
     for disk in m.disks if isinstance(m.disks, list) else []:
-        percent = _measured(disk.percent)
+        percent = _measured(disk.percent, 0, 100)
         free, total = disk.free if _measured(disk.free) is not None else None, \
             disk.total if _measured(disk.total) is not None else None
         evidence = {"mount": disk.mount, "percent": percent, "free_bytes": free, "total_bytes": total}
         if percent is None:
             out.append(_not_measured(f"disk_usage:{disk.mount}", msg("die Belegung von Laufwerk {m}",
-                                                                      "the usage of drive {m}", m=disk.mount), evidence))
+                                                                      "the usage of drive {m}", m=disk.mount), evidence,
+                                     disk.percent))
             continue
         sev = "critical" if percent >= th.disk_critical else "warning" if percent >= th.disk_warning else "ok"
         said = msg("Laufwerk {m} zu {p:.0f} % belegt ({f} frei).", "Drive {m} is {p:.0f} % full ({f} free).",
@@ -347,24 +357,24 @@ def _metrics(res: R.ProbeResult, os_name: str, th: Thresholds) -> list[Finding]:
         out.append(Finding(check=f"disk_usage:{disk.mount}", area="metrics", severity=sev, summary_de=said.de,
                            summary_en=said.en, evidence=evidence,
                            repairs=_repairs("disk_full", os_name) if sev != "ok" else [], probe="metrics"))
-    ram, swap = _measured(m.ram_percent), _measured(m.swap_percent)
+    ram, swap = _measured(m.ram_percent, 0, 100), _measured(m.swap_percent, 0, 100)
     if ram is None:
         out.append(_not_measured("ram", msg("die Belegung des Arbeitsspeichers", "memory use"),
-                                 {"ram_percent": None, "swap_percent": swap}))
+                                 {"ram_percent": None, "swap_percent": swap}, m.ram_percent))
     else:
         sev = "warning" if ram >= th.ram_warning else "ok"
         out.append(Finding("ram", "metrics", sev, f"Arbeitsspeicher zu {ram:.0f} % belegt.",
                            f"Memory {ram:.0f} % in use.", {"ram_percent": ram, "swap_percent": swap}, probe="metrics"))
-    cpu = _measured(m.cpu_percent)
+    cpu = _measured(m.cpu_percent, 0, 100)
     load = m.load_avg if isinstance(m.load_avg, list) else None
     if cpu is None:
         out.append(_not_measured("cpu", msg("die Prozessorlast", "the CPU load"),
-                                 {"cpu_percent": None, "load_avg": load, "cpu_count": m.cpu_count}))
+                                 {"cpu_percent": None, "load_avg": load, "cpu_count": m.cpu_count}, m.cpu_percent))
     else:
         sev = "warning" if cpu >= th.cpu_warning else "ok"
         out.append(Finding("cpu", "metrics", sev, f"Prozessorlast {cpu:.0f} %.", f"CPU load {cpu:.0f} %.",
                            {"cpu_percent": cpu, "load_avg": load, "cpu_count": m.cpu_count}, probe="metrics"))
-    uptime = _measured(m.uptime_seconds)
+    uptime = _measured(m.uptime_seconds, 0, 100 * 365 * 86400)
     if uptime and uptime > th.uptime_days_info * 86400:
         days = uptime / 86400
         out.append(Finding("uptime", "metrics", "info", f"Seit {days:.0f} Tagen nicht neu gestartet – Neustart empfohlen.",

@@ -47,7 +47,7 @@ def healthy() -> dict[str, Any]:
 #: (record type, field) -> what the verdict rests on. Taking one away must not leave its finding "ok".
 VERDICT = {
     (R.Metrics, "cpu_percent"): "cpu", (R.Metrics, "ram_percent"): "ram",
-    (R.DiskUsage, "percent"): "disk_usage:/",
+    (R.DiskUsage, "percent"): "disk_usage:/", (R.Metrics, "disks"): "disk_usage",   # no drive list: unknown
     (R.FirewallStatus, "enabled"): "firewall", (R.FirewallStatus, "profiles"): None,  # see below
     (R.FirewallProfile, "enabled"): "firewall",
     (R.AntivirusStatus, "products"): "antivirus", (R.AntivirusProduct, "enabled"): "antivirus",
@@ -58,7 +58,7 @@ VERDICT = {
 }
 #: Fields that describe: their absence may leave the verdict as it was (it must still not raise).
 DESCRIBES = {
-    R.Metrics: {"ram_total", "ram_available", "swap_percent", "disks", "uptime_seconds", "load_avg", "cpu_count"},
+    R.Metrics: {"ram_total", "ram_available", "swap_percent", "uptime_seconds", "load_avg", "cpu_count"},
     R.DiskUsage: {"mount", "total", "used", "free", "device", "fstype"},
     R.FirewallStatus: {"product", "detail"},
     R.FirewallProfile: {"name"},
@@ -163,7 +163,7 @@ FACT = {"cpu_percent": 12.0, "ram_percent": 40.0, "ram_total": 8_000_000_000, "r
         "cpu_count": 4, "timestamp": 1_700_000_000.0,
         "disks": [{"mount": "/", "device": "/dev/sda1", "fstype": "ext4", "total": 100, "used": 50, "free": 50,
                    "percent": 50.0}]}
-FACT_VERDICT = {"cpu_percent": "cpu", "ram_percent": "ram", "disks.percent": "disk_usage:/"}
+FACT_VERDICT = {"cpu_percent": "cpu", "ram_percent": "ram", "disks.percent": "disk_usage:/", "disks": "disk_usage"}
 
 
 def fact_cases():

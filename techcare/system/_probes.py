@@ -85,9 +85,10 @@ def host_info(runner: CommandRunner | None = None) -> dict[str, Any]:
     """Host name, OS, version, architecture, elevation of the machine the runner talks to."""
     runner = runner or default_runner()
     try:
-        info = dict(runner.fact("host"))
+        fact = runner.fact("host")
     except LookupError:
-        info = {}
+        fact = None
+    info = dict(fact) if isinstance(fact, dict) else {}  # a replay's fact is checked on load; anything else is no host
     info.setdefault("hostname", "unknown")
     info.setdefault("os", runner.platform)
     return info

@@ -15,6 +15,7 @@ German and English, shown in the reader's language; what the machine reported go
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +42,7 @@ __all__ = [
     "command_unknown",
     "unknown",
     "unsupported",
+    "visible",
 ]
 
 #: Every probe, in display order. Each per-OS module defines a function of each name taking a runner.
@@ -153,6 +155,24 @@ def command_unknown(probe: str, result: CommandResult, *, source: str | None = N
     tool = source or (result.argv[0] if result.argv else "?")
     code, reason = command_problem(result, tool)
     return unknown(probe, code, reason, source=tool)
+
+
+# Control characters (C0 but tab and newline, DEL, C1) and the bidirectional overrides: a value read from a machine or
+# a snapshot that contains them could move the cursor, recolour or retitle the technician's terminal.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def visible(value: Any, limit: int = 2000) -> str:
+    """``value`` as text safe to print in a terminal: control characters shown as escapes (``\\x1b``) instead of
+    acting, and at most ``limit`` characters (the rest cut off with a mark saying how much)."""
+    text = str(value)
+    cut = len(text) - limit if len(text) > limit else 0
+    if cut:
+        text = text[:limit]
+    text = _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+    if cut:
+        text += localize(msg(" … [{n} Zeichen abgeschnitten]", " … [{n} characters cut off]", n=cut))
+    return text
 
 
 # ---- records -------------------------------------------------------------------------------------------

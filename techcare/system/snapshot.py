@@ -44,7 +44,10 @@ class Snapshot:
 
     @property
     def hostname(self) -> str:
-        return str(self.host.get("hostname", "unknown"))
+        """The recorded ``host`` fact's name (the top-level ``host`` object when no fact was recorded)."""
+        fact = next((e.value for e in self.entries if e.kind == "fact" and e.key == "host"), None)
+        host = fact if isinstance(fact, dict) else self.host
+        return str(host.get("hostname") or "unknown")
 
     def to_dict(self) -> dict[str, Any]:
         return {"format": FORMAT, "version": VERSION, "created": self.created, "platform": self.platform,
@@ -135,10 +138,46 @@ def _normalise_entry(raw: Any, index: int, path: Any) -> Entry:
                        "{w}.value must be a list of names (no '/', not '.' or '..') or null.", w=where)
         if data["kind"] in ("link", "which") and value is not None and not isinstance(value, str):
             raise _bad(path, "{w}.value muss ein Text oder null sein.", "{w}.value must be a string or null.", w=where)
+        if data["kind"] == "fact":
+            data["value"] = _check_fact(data["name"], value, path, f"{where}.value")
     else:
         raise _bad(path, "{w}.kind={k!r} ist unbekannt (erlaubt: cmd, file, dir, link, which, fact).",
                    "{w}.kind={k!r} is unknown (allowed: cmd, file, dir, link, which, fact).", w=where, k=data["kind"])
     return entry_from_dict(data)
+
+
+#: Most drives a metrics fact may list (a real machine has a few dozen at most; more is a crafted file).
+MAX_DISKS = 1000
+#: Longest host name kept; a longer one is cut with a mark (DNS names have at most 253 characters).
+MAX_HOSTNAME = 253
+
+
+def _check_fact(name: str, value: Any, path: Any, where: str) -> Any:
+    """The ``host`` and ``metrics`` facts have the shapes the probes read (docs/snapshot-format.md); others are
+    kept as they are. Refuses what a replay could not use, naming the entry and what is allowed."""
+    if name == "host":
+        if not isinstance(value, dict):
+            raise _bad(path, "{w} (Fakt host) muss ein Objekt sein.", "{w} (fact host) must be an object.",
+                       w=where)
+        hostname = value.get("hostname")
+        if hostname is not None and not isinstance(hostname, str):
+            raise _bad(path, "{w}.hostname muss ein Text sein.", "{w}.hostname must be a string.", w=where)
+        if hostname is not None and len(hostname) > MAX_HOSTNAME:
+            value = {**value, "hostname": hostname[:MAX_HOSTNAME] + tr(" … [{n} Zeichen abgeschnitten]",
+                                                                       " … [{n} characters cut off]",
+                                                                       n=len(hostname) - MAX_HOSTNAME)}
+    elif name == "metrics":
+        if not isinstance(value, dict):
+            raise _bad(path, "{w} (Fakt metrics) muss ein Objekt sein.",
+                       "{w} (fact metrics) must be an object.", w=where)
+        disks = value.get("disks")
+        if disks is not None and not (isinstance(disks, list) and all(isinstance(d, dict) for d in disks)):
+            raise _bad(path, "{w}.disks muss eine Liste von Objekten oder null sein.",
+                       "{w}.disks must be a list of objects or null.", w=where)
+        if disks is not None and len(disks) > MAX_DISKS:
+            raise _bad(path, "{w}.disks hat {n} Einträge; erlaubt sind höchstens {m}.",
+                       "{w}.disks has {n} entries; at most {m} are allowed.", w=where, n=len(disks), m=MAX_DISKS)
+    return value
 
 
 def load_snapshot(path: str | os.PathLike[str]) -> Snapshot:
@@ -161,6 +200,9 @@ def load_snapshot(path: str | os.PathLike[str]) -> Snapshot:
         data = json.loads(raw.decode("utf-8-sig"))
     except UnicodeDecodeError:
         raise _bad(p, "kein UTF-8-Text (beschädigt?).", "not UTF-8 text (corrupt?).") from None
+    except RecursionError:
+        raise _bad(p, "JSON ist zu tief verschachtelt (ein Snapshot braucht nur wenige Ebenen).",
+                   "JSON is nested too deeply (a snapshot needs only a few levels).") from None
     except json.JSONDecodeError as exc:
         truncated = exc.pos >= len(raw.rstrip()) - 1 or exc.msg.startswith("Unterminated string")
         raise _bad(p, "kein gültiges JSON ({msg} in Zeile {line}){t}.", "not valid JSON ({msg} at line {line}){t}.",
@@ -182,7 +224,7 @@ def load_snapshot(path: str | os.PathLike[str]) -> Snapshot:
     if not isinstance(entries_raw, list):
         raise _bad(p, "'entries' fehlt oder ist keine Liste.", "'entries' is missing or not a list.")
     entries = [_normalise_entry(item, i, p) for i, item in enumerate(entries_raw)]
-    host = data.get("host") if isinstance(data.get("host"), dict) else {}
+    host = _check_fact("host", data["host"], p, "host") if isinstance(data.get("host"), dict) else {}
     if not any(e.kind == "fact" and e.key == "host" for e in entries):
         entries.append(Entry("fact", "host", {**host, "os": host.get("os", platform)}))
     return Snapshot(platform=platform, entries=entries, created=str(data.get("created", "")), host=host,
