@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import RepairError
-from ..i18n import tr
+from ..i18n import Message, msg, tr
 from ..system.runner import CommandResult, CommandRunner
 
 __all__ = ["PLATFORMS", "RISKS", "Action", "Check", "Param", "StepContext", "StepFailed", "ps_command", "ps_quote",
@@ -339,28 +339,33 @@ class Action:
         return f"<Action {self.id} risk={self.risk} admin={self.needs_admin}>"
 
 
-def validate_action(action: Any) -> list[str]:
-    """Problems that make an action unfit for the catalogue (plugins are checked with this)."""
-    problems: list[str] = []
+def validate_action(action: Any) -> list[Message]:
+    """Problems that make an action unfit for the catalogue (plugins are checked with this), in German and English."""
+    problems: list[Message] = []
     if not isinstance(action, Action):
-        return [f"not an Action instance: {type(action).__name__}"]
+        return [msg("keine Action-Instanz, sondern {t}", "not an Action instance: {t}", t=type(action).__name__)]
     if not isinstance(action.id, str) or not ID_PATTERN.fullmatch(action.id):
-        problems.append(f"id {action.id!r} must look like 'vendor.name' (lowercase letters, digits, _)")
+        problems.append(msg("id {i!r} muss wie 'anbieter.name' aussehen (Kleinbuchstaben, Ziffern, _)",
+                            "id {i!r} must look like 'vendor.name' (lowercase letters, digits, _)", i=action.id))
     for attr in ("title_de", "title_en", "explain_de", "explain_en"):
         if not isinstance(getattr(action, attr), str) or not getattr(action, attr).strip():
-            problems.append(f"{attr} is empty")
+            problems.append(msg("{a} ist leer", "{a} is empty", a=attr))
     if not action.platforms or any(p not in PLATFORMS for p in action.platforms):
-        problems.append(f"platforms {action.platforms!r} must be a non-empty subset of {PLATFORMS}")
+        problems.append(msg("platforms {p!r} muss eine nicht leere Auswahl aus {a} sein",
+                            "platforms {p!r} must be a non-empty subset of {a}", p=action.platforms, a=PLATFORMS))
     if action.risk not in RISKS:
-        problems.append(f"risk {action.risk!r} must be one of {RISKS}")
+        problems.append(msg("risk {r!r} muss eines von {a} sein", "risk {r!r} must be one of {a}", r=action.risk,
+                            a=RISKS))
     if not isinstance(action.needs_admin, bool):
-        problems.append("needs_admin must be True or False")
+        problems.append(msg("needs_admin muss True oder False sein", "needs_admin must be True or False"))
     if not all(isinstance(p, Param) for p in action.params):
-        problems.append("params must be Param objects")
+        problems.append(msg("params müssen Param-Objekte sein", "params must be Param objects"))
     if action.undo_reason(None) is None and type(action).undo is Action.undo:
-        problems.append("no undo(): implement it or set cannot_undo_de/cannot_undo_en with the reason")
+        problems.append(msg("kein undo(): undo() schreiben oder cannot_undo_de/cannot_undo_en mit dem Grund setzen",
+                            "no undo(): implement it or set cannot_undo_de/cannot_undo_en with the reason"))
     try:
         json.dumps(action.defaults())
     except (TypeError, ValueError):
-        problems.append("parameter defaults must be JSON values")
+        problems.append(msg("Standardwerte der Parameter müssen JSON-Werte sein",
+                            "parameter defaults must be JSON values"))
     return problems

@@ -156,3 +156,13 @@ def test_a_check_that_never_returns_does_not_keep_the_process_alive(home, tmp_pa
         assert "plugin check acme.hang: stopped after 1 s" in done.stderr
     else:
         assert "Unknown: check acme.hang of plugin acme-hang gave no result (stopped after 5 s)" in done.stdout
+
+
+def test_the_time_limit_is_said_rounded(home):
+    from techcare.diagnosis import Finding
+    from techcare.plugins import _manager
+
+    text = LOB.replace("def lob_check(runner):\n", "def lob_check(runner):\n    import time; time.sleep(3)\n", 1)
+    write_plugin(home, "acme_lob.py", text)
+    (finding,) = _manager.findings(_runner(Machine()), "linux", Finding, timeout=0.21346)
+    assert "(stopped after 0.2 s)" in finding.summary("en") and "(nach 0.2 s abgebrochen)" in finding.summary("de")

@@ -216,3 +216,16 @@ def test_a_file_whose_name_is_no_plugin_name_needs_a_declared_one(home):
     write_plugin(home, "2fast.py", "PLUGIN = {'name': 'fast'}\nACTIONS = []\n")
     plugins.reload()
     assert _info("fast").loaded
+
+
+@pytest.mark.parametrize(("old", "new", "de", "en"), [
+    ('id = "acme.restart_lob"', 'id = "Linux.Flush_dns"', "id 'Linux.Flush_dns' muss wie 'anbieter.name' aussehen",
+     "id 'Linux.Flush_dns' must look like 'vendor.name'"),
+    ('risk = "medium"', 'risk = "yolo"', "risk 'yolo' muss eines von", "risk 'yolo' must be one of"),
+])
+def test_a_refused_action_is_listed_in_german_too(home, old, new, de, en):
+    assert old in LOB
+    write_plugin(home, "acme_lob.py", LOB.replace(old, new))
+    german, english = plugins.frame("de").loc[0, "error"], plugins.frame("en").loc[0, "error"]
+    assert de in german and en not in german and "must" not in german, german
+    assert en in english, english
