@@ -201,16 +201,13 @@ def host_history(hostname: str, principal: HumanDep, session: SessionDep, ctx: C
                      description="raw, hour or day; default: chosen by the range")] = None) -> dict[str, Any]:
     """A host's CPU, RAM, swap and fullest-disk history (min/avg/max) and worst SMART state, oldest first. The range
     decides the ``resolution`` unless one is asked: raw samples up to 2 days (within METRICS_RETENTION_DAYS),
-    hourly rollups up to 31 days, daily rollups beyond (kept METRICS_ROLLUP_RETENTION_DAYS)."""
+    hourly rollups up to 31 days, daily rollups beyond (kept METRICS_ROLLUP_RETENTION_DAYS). A range whose
+    ``since`` is not before ``until`` holds no time and answers no points (as ``/metrics`` does)."""
     now = datetime.now(UTC)
     until = until or now
     if since is None:  # 24 hours before until (from the earliest time there is, for an until in year 1)
         earliest = datetime.min.replace(tzinfo=UTC)
         since = until - timedelta(hours=24) if until - earliest > timedelta(hours=24) else earliest
-    if since >= until:
-        raise ApiError(422, "VALIDATION_ERROR", tr(
-            "since ({s}) muss vor until ({u}) liegen.", "since ({s}) must be before until ({u}).", lang,
-            s=since.isoformat(), u=until.isoformat()))
     if not crud.host_exists(session, organisation_id=principal.organisation_id, hostname=hostname):
         raise ApiError(404, "NOT_FOUND", tr("Host {h} ist unbekannt.", "Host {h} is unknown.", lang, h=hostname))
     return crud.host_history(session, organisation_id=principal.organisation_id, hostname=hostname, since=since,
