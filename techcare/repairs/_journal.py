@@ -15,7 +15,8 @@ Appending (:func:`append`):
 
 Chain: :func:`append` seals each entry again with its place ``seq`` (1, 2, …) and the ``sum`` of the entry before
 it as ``prev``, found under the file's lock, so a missing, swapped or repeated whole line is damage too
-(:attr:`JournalRead.broken`). Lines cut off at the end cannot be seen this way (docs/durability.md).
+(:attr:`JournalRead.broken`). Lines cut off the end are seen through ``<journal>.head`` (the last entry's place
+and checksum, written after each append); without that file they cannot be (docs/durability.md).
 
 Reading (:func:`read`): entries in write order plus what could not be proven: ``damaged`` line numbers (not
 UTF-8, not JSON, a checksum that does not match, an entry without checksum after sealed ones), ``unverified``
@@ -40,6 +41,7 @@ from ..i18n import tr
 __all__ = ["JournalError", "JournalRead", "append", "read", "seal"]
 
 _SUM = re.compile(rb', "sum": "([0-9a-f]{32})"\}$')
+_HEAD = re.compile(rb"([0-9]{12}) ([0-9a-f]{32})\n")
 _lock = threading.Lock()
 #: event of the entry that closes a torn last line before the next append
 TORN_TAIL = "torn_tail"
@@ -154,7 +156,7 @@ def append(path: Path, line: bytes, *, torn_entry: dict[str, Any] | None = None)
                 marker.update(event=TORN_TAIL, bytes=fragment)
                 data, prev = _chained(seal(marker), seq + 1, prev)
                 data, seq = b"\n" + data, seq + 1
-            chained, _ = _chained(line, seq + 1, prev)
+            chained, digest = _chained(line, seq + 1, prev)
             data += chained
             try:
                 _write_all(fd, data)
@@ -166,6 +168,8 @@ def append(path: Path, line: bytes, *, torn_entry: dict[str, Any] | None = None)
                 except OSError:
                     pass
                 raise _error(exc, path, ("Schreiben eines Eintrags", "writing an entry")) from None
+            if chained is not line:
+                _write_head(path, seq + 1, digest)
         finally:
             os.close(fd)
         if new:
@@ -197,6 +201,35 @@ def _chained(line: bytes, seq: int, prev: str) -> tuple[bytes, str]:
     sealed = seal(entry)
     match = _SUM.search(sealed.rstrip(b"\n"))
     return sealed, match.group(1).decode() if match else prev
+
+
+def head_path(path: Path) -> Path:
+    """``<journal>.head``: the place and checksum of the last entry appended (lines cut off the end show)."""
+    return path.with_name(path.name + ".head")
+
+
+def _write_head(path: Path, seq: int, digest: str) -> None:
+    """Record the chain's end after the entry is on the disk (a fixed-size record overwritten in place). A
+    failure is not an error: the entry counts; an older head only means less is checked."""
+    try:
+        fd = os.open(head_path(path), os.O_WRONLY | os.O_CREAT, 0o600)
+    except OSError:
+        return
+    try:
+        os.write(fd, f"{seq:012d} {digest}\n".encode())
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _read_head(path: Path) -> tuple[int, str] | None:
+    try:
+        match = _HEAD.fullmatch(head_path(path).read_bytes())
+    except OSError:
+        return None
+    return (int(match.group(1)), match.group(2).decode()) if match else None
 
 
 def _chain_end(fd: int, end: int) -> tuple[int, str]:
@@ -250,6 +283,8 @@ class JournalRead:
     damaged: list[int] = field(default_factory=list)
     #: lines whose place in the chain is wrong (one missing before it, swapped, repeated); also in ``damaged``
     broken: list[int] = field(default_factory=list)
+    #: entries cut off the end (the ``.head`` record names a later place than the last entry in the file)
+    cut_off: int = 0
     #: the journal carries a chain (``seq``/``prev``); journals sealed before the chain do not
     chained: bool = False
     #: entries without checksum (written before checksums existed): read, not proven
@@ -276,7 +311,10 @@ class JournalRead:
                   "by hand.", lang, f=self.path.name, l=lines) + (
             " " + tr("Vor Zeile {b} fehlt ein Eintrag, oder Einträge wurden vertauscht oder verdoppelt.",
                      "Before line {b} an entry is missing, or entries were swapped or repeated.", lang,
-                     b=", ".join(str(n) for n in self.broken[:10])) if self.broken else "")
+                     b=", ".join(str(n) for n in self.broken[:10])) if self.broken else "") + (
+            " " + tr("Am Ende fehlen {n} Einträge, die geschrieben worden waren.",
+                     "{n} entries that had been written are missing at the end.", lang, n=self.cut_off)
+            if self.cut_off else "")
 
 
 def read(path: Path) -> JournalRead:
@@ -297,6 +335,8 @@ def read(path: Path) -> JournalRead:
     pending_bad: tuple[int, int] | None = None   # (line, bytes) of a bad line that may be a closed torn fragment
     last_seq: int | None = 0      # the chain so far: last seq (None: unknown after a damaged line) and sum
     last_sum = ""
+    max_seq = 0
+    seq_lines: dict[int, tuple[int, str]] = {}   # seq -> (line, sum), checked against the head
     for number, raw in enumerate(lines, 1):
         if not raw.strip():
             continue
@@ -322,6 +362,8 @@ def read(path: Path) -> JournalRead:
                     result.broken.append(number)      # a line missing before it, lines swapped or repeated
                 last_seq = seq
                 result.chained = True
+                max_seq = max(max_seq, seq)
+                seq_lines[seq] = (number, digest)
             elif result.chained:
                 result.broken.append(number)          # an entry without its place after chained ones
             last_sum = digest
@@ -330,6 +372,15 @@ def read(path: Path) -> JournalRead:
         result.entries.append(entry)
     if pending_bad is not None:
         result.damaged.append(pending_bad[0])
+    head = _read_head(path)
+    end_damaged = bool(result.damaged) and max(result.damaged) > (seq_lines[max_seq][0] if max_seq else 0)
+    if head is not None and end_damaged:
+        pass   # the last lines are damage already: said once, not again as lines cut off
+    elif head is not None and result.chained and head[0] > max_seq:   # entries cut off the end of the file
+        result.broken.append(len(lines) + 1)
+        result.cut_off = head[0] - max_seq
+    elif head is not None and head[0] in seq_lines and seq_lines[head[0]][1] != head[1]:
+        result.broken.append(seq_lines[head[0]][0])
     result.damaged = sorted(set(result.damaged) | set(result.broken))
     return result
 

@@ -12,7 +12,7 @@ import pytest
 
 from techcare.repairs import Plan, interrupted, parse_approval, rollback_session, undo_interrupted
 from techcare.repairs._changelog import read_journal, session_path
-from techcare.repairs._journal import append, read, seal
+from techcare.repairs._journal import append, head_path, read, seal
 from techcare.errors import RepairError
 
 from test_repairs_run import FakeLinux
@@ -52,10 +52,30 @@ def test_a_missing_swapped_or_repeated_line_is_damage(tmp_path, change, damaged)
     assert f"Zeile {damaged[0]}" in got.message("de") and "fehlt ein Eintrag" in got.message("de")
 
 
-def test_deleting_the_last_complete_line_cannot_be_seen_from_the_file_alone(tmp_path):
-    """Said honestly in docs/durability.md: nothing after the last line points back at it."""
+def test_deleting_the_last_lines_is_seen_through_the_head_record(tmp_path):
     path = tmp_path / "j.jsonl"
-    path.write_bytes(b"".join(journal(path)[:-1]))
+    lines = journal(path)
+    assert head_path(path).read_bytes() == f"{5:012d} {json.loads(lines[-1])['sum']}\n".encode()
+    path.write_bytes(b"".join(lines[:-2]))
+    got = read(path)
+    assert got.damaged == [4] and got.cut_off == 2
+    assert "2 entries that had been written are missing at the end" in got.message("en")
+    assert "Am Ende fehlen 2 Einträge" in got.message("de")
+    other = json.loads(lines[-1])
+    del other["sum"]
+    other["step"] = 9
+    path.write_bytes(b"".join(lines[:-1]) + seal(other))     # the last line replaced by another sealed entry
+    assert read(path).damaged == [5]
+    path.write_bytes(b"".join(lines[:-1]) + lines[-1].replace(b'"step": 5', b'"step": 6'))  # a flipped digit
+    assert read(path).damaged == [5] and read(path).cut_off == 0                            # said once
+
+
+def test_without_its_head_record_a_cut_end_cannot_be_seen(tmp_path):
+    """Said honestly in docs/durability.md: nothing in the file points at its last line."""
+    path = tmp_path / "j.jsonl"
+    lines = journal(path)
+    head_path(path).unlink()
+    path.write_bytes(b"".join(lines[:-1]))
     assert read(path).ok
 
 
@@ -144,3 +164,19 @@ def test_a_deleted_finished_line_blocks_the_automatic_undo_and_doctor_warns():
     doctor.check_journals()
     assert doctor.checks[-1].status == "warn" and f"{result.session} Zeile {at + 1}" in doctor.checks[-1].detail
     assert read_journal(result.session).broken == [at + 1]
+
+
+def test_a_rollback_whose_undone_lines_were_deleted_is_not_run_again():
+    machine = FakeLinux()
+    plan = Plan.from_actions([{"action": "linux.enable_ufw"},
+                              {"action": "linux.restart_unit", "params": {"unit": "nginx.service"}}], platform="linux")
+    result = run(plan, machine)
+    assert [u["status"] for u in plan.rollback(progress=lambda _: None)] == ["undone", "undone"]
+    path = session_path(result.session)
+    path.write_bytes(b"".join(line for line in path.read_bytes().splitlines(keepends=True)
+                              if b'"event": "undone"' not in line))
+    before = len(machine.commands_run)
+    with pytest.raises(RepairError) as refused:
+        rollback_session(result.session, machine, progress=lambda _: None)
+    assert "automatisches Zurücknehmen ist gesperrt" in refused.value.message
+    assert len(machine.commands_run) == before and machine.ufw == "inactive"
