@@ -160,3 +160,24 @@ def test_a_cut_usage_json_does_not_reset_the_community_quota(techcare_env):
     with pytest.raises(LicenseError) as refused:
         features.require_repairs(1)
     assert "beschädigt" in str(refused.value) and "kein Neuanfang" in str(refused.value)
+
+
+# ---- tester's finding 10: garbage (not only a cut) in usage.json or state.json resets nothing ---------------------
+
+@pytest.mark.parametrize("garbage", [bytes(range(256)) * 2, b'{"repairs": "none"}', b'{"repairs": {"2026-01": 1}}',
+                                     b"[1, 2, 3]", b"\xef\xbb\xbf{}"])
+def test_garbage_in_usage_json_keeps_the_community_quota(techcare_env, garbage):
+    features.record_repairs(9)
+    main, _copy = features._usage_files()
+    main.write_bytes(garbage)
+    assert features.repairs_remaining() == features.COMMUNITY_MONTHLY_REPAIRS - 9
+    features.record_repairs(1)                                   # the count goes on from the copy
+    assert features.repairs_remaining() == features.COMMUNITY_MONTHLY_REPAIRS - 10
+
+
+@pytest.mark.parametrize("garbage", [b"\x00\xff" * 300, b'{"high_water": 0}', b'{"data": {}, "sum": "0"}'])
+def test_garbage_in_state_json_keeps_the_high_water_mark(server, clock, tmp_path, garbage):
+    m = offline_ahead_then_back(server, clock, tmp_path)
+    assert m.check().code == "CLOCK_TAMPERED"
+    m.state_path.write_bytes(garbage)
+    assert m.check().code == "CLOCK_TAMPERED"                    # the copy keeps the mark
