@@ -181,3 +181,19 @@ def test_garbage_in_state_json_keeps_the_high_water_mark(server, clock, tmp_path
     assert m.check().code == "CLOCK_TAMPERED"
     m.state_path.write_bytes(garbage)
     assert m.check().code == "CLOCK_TAMPERED"                    # the copy keeps the mark
+
+
+def test_counting_steps_that_ran_never_fails_when_both_usage_files_are_directories(techcare_env, caplog):
+    import logging
+
+    main, copy = features._usage_files()
+    for path in (main, copy):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.mkdir()
+    with caplog.at_level(logging.WARNING, logger="techcare"):
+        features.record_repairs(3)                               # the steps ran: said, never a traceback
+    assert caplog.text.count("Reparaturzähler nicht gespeichert") == 2
+    assert "usage.json" in caplog.text and "usage-copy.json" in caplog.text
+    with pytest.raises(LicenseError) as refused:                 # and the next run is refused, not a fresh month
+        features.require_repairs(1)
+    assert "beschädigt" in str(refused.value)
