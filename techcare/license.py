@@ -128,6 +128,7 @@ class LicenseStatus:
     license_id: str | None = None
     warnings: list[str] = field(default_factory=list)
     claims: dict[str, Any] | None = None
+    advice: str = ""                   # what to do, when it is not the network check list (e.g. a local file)
 
     @property
     def message(self) -> str:
@@ -206,7 +207,16 @@ def status_message(status: LicenseStatus) -> str:
     else:
         head = tr(*_SERVER_TEXT.get(code, ("Lizenz abgelehnt: {code}.", "License refused: {code}."))).replace("{code}", code)
     detail = f" ({status.detail})" if status.detail else ""
-    return f"{head}{detail}\n{_troubleshooting()}"
+    return f"{head}{detail}\n{status.advice or _troubleshooting()}"
+
+
+def _pins_advice(keys_path: Path) -> str:
+    return tr("Die angehefteten Schlüssel auf diesem Rechner sind beschädigt (kein Netzwerkproblem) – so gehst du vor:\n"
+              "  1. {p} aus einer Sicherung wiederherstellen (eine Datei, kein Ordner)\n"
+              "  2. oder bewusst neu anheften, wenn du dem Server vertraust: techcare license --repin",
+              "The pinned keys on this machine are damaged (not a network problem) – what to do:\n"
+              "  1. restore {p} from a backup (a file, not a folder)\n"
+              "  2. or pin again on purpose if you trust the server: techcare license --repin", p=keys_path)
 
 
 # ---- files ----------------------------------------------------------------------------------------------
@@ -555,7 +565,8 @@ class LicenseManager:
             return self._refused("LEASE_INVALID", detail=tr(
                 "{p} – kein angehefteter Schlüssel gilt; Datei wiederherstellen oder bewusst neu anheften: techcare "
                 "license --repin ({e})", "{p} – no pinned key is trusted; restore the file or pin again on purpose: "
-                "techcare license --repin ({e})", p=pins, e=exc) if pins else str(exc))
+                "techcare license --repin ({e})", p=pins, e=exc) if pins else str(exc),
+                advice=_pins_advice(self.keys_path) if pins else "")
         server_ts = body.get("ts")
         server_ts = float(server_ts) if isinstance(server_ts, (int, float)) else float(claims["iat"])
         code = str(claims.get("code") or body.get("code") or "")
@@ -588,9 +599,10 @@ class LicenseManager:
         return self._granted(claims, "VALID", online=True, warnings=warnings)
 
     def _refused(self, code: str, *, detail: str = "", license_id: str | None = None,
-                 claims: dict[str, Any] | None = None) -> LicenseStatus:
+                 claims: dict[str, Any] | None = None, advice: str = "") -> LicenseStatus:
         """The server was reached and the license does not hold for this run."""
-        return LicenseStatus(code, ok=False, online=True, detail=detail, license_id=license_id, claims=claims)
+        return LicenseStatus(code, ok=False, online=True, detail=detail, license_id=license_id, claims=claims,
+                             advice=advice)
 
     def _offline(self, now: float, *, reason: str) -> LicenseStatus:
         damage = self.lease_damage()
@@ -609,7 +621,8 @@ class LicenseManager:
             if "untrusted key" not in str(exc):
                 self._delete_lease()
             pins = self.pins_damage()
-            return LicenseStatus("LEASE_INVALID", ok=False, detail=f"{pins}: {exc}" if pins else str(exc))
+            return LicenseStatus("LEASE_INVALID", ok=False, detail=f"{pins}: {exc}" if pins else str(exc),
+                                 advice=_pins_advice(self.keys_path) if pins else "")
         if claims.get("valid") is not True or claims.get("code") != "VALID":
             self._delete_lease()
             return LicenseStatus(str(claims.get("code") or "LEASE_INVALID"), ok=False, detail="cached denial")

@@ -33,6 +33,7 @@ def test_a_license_file_that_is_a_directory_is_named_not_a_traceback(backend, or
     assert name in out
     if name == "public_keys.json":   # damaged pins trust nobody: refused, and the deliberate way back is named
         assert result.returncode != 0 and "kein angehefteter Schlüssel gilt" in out and "--repin" in out
+        assert "kein Netzwerkproblem" in out and "Prüfe BACKEND_URL" not in out   # not the network check list
     else:                            # valid online, but it cannot be cached: said
         assert result.returncode == 0 and "ohne Netz gilt sie nicht" in out
     sensor = cli(home, org, backend, "sensor", "--once")
@@ -53,5 +54,5 @@ def test_random_bytes_over_the_pins_are_refused_online_and_not_re_pinned(backend
     result = cli(home, org, backend, "license")
     out = result.stdout + result.stderr
     assert result.returncode != 0 and "Traceback" not in out
-    assert "public_keys.json" in out and "--repin" in out
+    assert "public_keys.json" in out and "--repin" in out and "kein Netzwerkproblem" in out
     assert keys.read_bytes() == garbage                         # nothing re-pinned on its own
