@@ -195,9 +195,12 @@ def test_a_new_machine_is_activated_in_the_database_and_the_cache_forgotten(monk
 
 def test_an_activation_that_lost_the_race_for_the_last_seat_is_too_many_machines(monkeypatch):
     monkeypatch.setattr(licensing.crud, "activate_machine", lambda s, **kw: ("TOO_MANY_MACHINES", None))
+    monkeypatch.setenv("TECHCARE_LANG", "de")
     ctx = context(sessionmaker=Session)
-    answer = decide(ctx, request(FP_NEW), state(), key_hash="hash-1")
+    answer = decide(ctx, request(FP_NEW), state(), key_hash="hash-1", lang="en")
     assert (answer.valid, answer.code) == (False, "TOO_MANY_MACHINES")
+    assert answer.detail == "All machine seats of the license are in use."
+    assert claims_of(ctx, answer)["sub"] == "lic-1"
 
 
 # ---- the cached path and validate ---------------------------------------------------------------------------------
