@@ -400,7 +400,7 @@ class Spool:
     def _save_counters(self) -> None:
         """Keep the counters and the number of waiting samples next to the spool (``<name>.counters``), so a file
         damaged beyond reading still tells roughly how many samples it held. Best effort: never an error."""
-        if self._memory or self.read_only or self._conn is None:
+        if self._memory or self.read_only or not self.repair or self._conn is None:   # doctor writes nothing
             return
         with suppress(sqlite3.Error, OSError, ValueError):
             from .._fs import atomic_write

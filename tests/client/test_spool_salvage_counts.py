@@ -81,7 +81,9 @@ def test_when_nothing_tells_the_loss_is_unknown_not_zero(tmp_path, caplog):
     spool.close()
     doctor = Doctor(load_settings(techcare_home=str(tmp_path), sensor_interval=60),
                     runner=ReplayRunner(platform="linux"))
+    (tmp_path / "sensor-spool.sqlite3.counters").unlink()
     doctor.check_spool()
+    assert not (tmp_path / "sensor-spool.sqlite3.counters").exists()    # the doctor only looks
     assert doctor.checks[-1].status == "warn" and "unbekannt wie viele Messungen" in doctor.checks[-1].detail
 
 
