@@ -6,13 +6,16 @@ One pass (``techcare-backend maintenance``, or the server every ``METRICS_MAINTE
    after the watermark; a BRIN index on PostgreSQL) are recomputed from their raw samples and upserted, then the
    days of those hours from the hourly rows. Recomputing whole buckets makes a pass idempotent and takes late
    samples (a sensor's spool after an outage) into account. Buckets older than raw retention are only inserted,
-   never overwritten: their raw samples may be gone.
+   never overwritten: their raw samples may be gone. Samples dated more than ``FUTURE_DAYS`` ahead (a wrong clock)
+   stay raw and are never rolled up.
 2. **Partitions** (PostgreSQL): one per UTC day, ``PARTITIONS_AHEAD`` days ahead. Rows that landed in the
    ``DEFAULT`` partition (a day not created yet, or a far-off time stamp) move into their day's partition when it
    is created.
 3. **Retention**: raw samples before ``day_floor(now) - METRICS_RETENTION_DAYS`` (whole UTC days) are dropped: on
    PostgreSQL by dropping the day partitions (plus the few such rows in the default partition), on SQLite by
-   ``DELETE``; rollups before ``day_floor(now) - METRICS_ROLLUP_RETENTION_DAYS`` by ``DELETE``.
+   ``DELETE``; rollups before ``day_floor(now) - METRICS_ROLLUP_RETENTION_DAYS`` by ``DELETE``. A deleted raw
+   row was received before the rollup watermark, so a late sample is rolled up first (a late sample for a day
+   whose partition is already gone lands in the default partition and is kept the same way).
 
 Only one instance works at a time: a PostgreSQL session advisory lock (``pg_try_advisory_lock``; a second
 instance skips the pass and says so), on SQLite a process-wide lock. Each step commits on its own, so DDL locks
@@ -43,6 +46,7 @@ log = logging.getLogger("techcare_backend.maintenance")
 ADVISORY_KEY = 72210418  # pg_try_advisory_lock key of the maintenance pass (migrations use 72210412)
 PARTITIONS_AHEAD = 7  # days of partitions created ahead of now
 PARTITION_DAYS = 1  # the width of a partition; see docs/architecture-notes.md ("daily, measured against weekly")
+FUTURE_DAYS = 2  # samples dated beyond the day after tomorrow (UTC) are not rolled up
 SETTLE_SECONDS = 60  # rollups take samples received until now - SETTLE (a write still in flight commits later)
 LOCK_TIMEOUT = "5s"
 _SQLITE_LOCK = threading.Lock()
@@ -244,10 +248,13 @@ def _rollups(conn: Connection, report: MaintenanceReport, now: datetime, raw_fro
         conn.execute(text(temp.format(name, "organisation_id varchar(36), hostname varchar(255), bucket "
                                       + ("timestamptz" if dialect == "postgresql" else "text"))))
     received = "s.received_at <= :upto" + ("" if since is None else " AND s.received_at > :since")
+    # a time stamp more than FUTURE_DAYS ahead is a wrong clock, not a measurement: kept raw, never rolled up (a
+    # sample dated 9999-12-31 stopped every later pass: its day's end is past datetime's range)
     conn.execute(text(f"INSERT INTO touched_hours SELECT DISTINCT s.organisation_id, s.hostname, {v['hour']} "
-                      f"FROM metric_samples s WHERE {received} AND s.ts >= :rollup_from"),
+                      f"FROM metric_samples s WHERE {received} AND s.ts >= :rollup_from AND s.ts < :future"),
                  {"upto": _time(dialect, upto), "since": _time(dialect, since) if since else None,
-                  "rollup_from": _time(dialect, rollup_from)})
+                  "rollup_from": _time(dialect, rollup_from),
+                  "future": _time(dialect, day_floor(now) + timedelta(days=FUTURE_DAYS))})
     if dialect == "postgresql":
         conn.execute(text("ANALYZE touched_hours"))  # a temporary table has no statistics otherwise
         # each touched hour is read once: caching whole ~1 KB sample rows (Memoize) only costs copies
@@ -350,9 +357,10 @@ def _drop_partitions(engine_conn: Connection, report: MaintenanceReport, raw_fro
                 engine_conn.execute(text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'"))
                 engine_conn.execute(text(f'DROP TABLE "{name}"'))
             report.partitions_dropped.append(name)
-    with engine_conn.begin():  # odd time stamps kept in the default partition
-        report.raw_deleted += engine_conn.execute(text("DELETE FROM metric_samples_default WHERE ts < :cut"),
-                                                  {"cut": raw_from}).rowcount
+    with engine_conn.begin():  # odd time stamps kept in the default partition; late ones once rolled up
+        report.raw_deleted += engine_conn.execute(
+            text("DELETE FROM metric_samples_default WHERE ts < :cut AND received_at <= :rolled"),
+            {"cut": raw_from, "rolled": report.watermark or raw_from}).rowcount
 
 
 # ---- the pass --------------------------------------------------------------------------------------------------
@@ -372,8 +380,10 @@ def _pass(conn: Connection, report: MaintenanceReport, now: datetime, retention_
         _drop_partitions(conn, report, raw_from)
     else:
         with conn.begin():
-            report.raw_deleted += conn.execute(text("DELETE FROM metric_samples WHERE ts < :cut"),
-                                               {"cut": _time(dialect, raw_from)}).rowcount
+            # a late sample (a spool sent after a long outage) is deleted only once a pass has rolled it up
+            report.raw_deleted += conn.execute(
+                text("DELETE FROM metric_samples WHERE ts < :cut AND received_at <= :rolled"),
+                {"cut": _time(dialect, raw_from), "rolled": _time(dialect, report.watermark or raw_from)}).rowcount
     with conn.begin():
         # by resolution, so the (resolution, bucket) index finds them instead of a scan of every rollup
         report.rollups_deleted = conn.execute(text("DELETE FROM metric_rollups WHERE resolution IN ('hour', 'day') "
