@@ -177,6 +177,13 @@ def _check_fact(name: str, value: Any, path: Any, where: str) -> Any:
         if disks is not None and len(disks) > MAX_DISKS:
             raise _bad(path, "{w}.disks hat {n} Einträge; erlaubt sind höchstens {m}.",
                        "{w}.disks has {n} entries; at most {m} are allowed.", w=where, n=len(disks), m=MAX_DISKS)
+        swap = value.get("swap") if isinstance(value.get("swap"), dict) else {}
+        for key, number in [*((f"{where}.{k}", v) for k, v in value.items()),
+                            *((f"{where}.swap.{k}", v) for k, v in swap.items()),
+                            *((f"{where}.disks[{i}].{k}", v) for i, d in enumerate(disks or []) for k, v in d.items())]:
+            if isinstance(number, (int, float)) and not isinstance(number, bool) and abs(number) >= 2 ** 63:
+                raise _bad(path, "{k} ist außerhalb des Bereichs (erlaubt: eine Zahl zwischen -2^63 und 2^63).",
+                           "{k} is out of range (allowed: a number between -2^63 and 2^63).", k=key)
     return value
 
 
@@ -208,6 +215,9 @@ def load_snapshot(path: str | os.PathLike[str]) -> Snapshot:
         raise _bad(p, "kein gültiges JSON ({msg} in Zeile {line}){t}.", "not valid JSON ({msg} at line {line}){t}.",
                    msg=exc.msg, line=exc.lineno,
                    t=tr(" – die Datei ist abgeschnitten", " – the file is truncated") if truncated else "") from None
+    except ValueError:  # not a JSONDecodeError: a number with more digits than Python reads (over 4,300)
+        raise _bad(p, "kein lesbares JSON (eine Zahl hat zu viele Ziffern).",
+                   "not readable JSON (a number has too many digits).") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise _bad(p, "keine TechCare-Snapshot-Datei (format muss {f!r} sein).",
                    "not a TechCare snapshot (format must be {f!r}).", f=FORMAT)

@@ -125,7 +125,7 @@ def test_a_huge_hostname_is_cut_with_a_mark(tmp_path):
 
 
 @pytest.mark.parametrize(("key", "value", "check"), [
-    ("cpu_percent", 1e308, "cpu"), ("cpu_percent", -1, "cpu"), ("ram_percent", -5, "ram"),
+    ("cpu_percent", 1e18, "cpu"), ("cpu_percent", -1, "cpu"), ("ram_percent", -5, "ram"),
     ("ram_percent", 100.5, "ram")])
 def test_a_percentage_out_of_range_is_unknown_and_says_why(tmp_path, key, value, check):
     d = diagnose(_snapshot(tmp_path, metrics={**METRICS, key: value}), probes=["metrics"], drivers=False)
@@ -133,7 +133,12 @@ def test_a_percentage_out_of_range_is_unknown_and_says_why(tmp_path, key, value,
     assert f.severity == "unknown"
     assert "was not measured correctly" in f.summary_en and "is outside the possible range" in f.summary_en
     assert "nicht richtig gemessen" in f.summary_de and "außerhalb des möglichen Bereichs" in f.summary_de
-    assert len(f.summary_en) < 120   # not 309 digits
+    assert len(f.summary_en) < 120   # not 19 digits and more
+
+
+def test_a_cpu_load_of_1e308_is_refused_on_load(tmp_path):
+    with pytest.raises(SnapshotError, match=r"entries\[1\]\.value\.cpu_percent is out of range"):
+        load_snapshot(_snapshot(tmp_path, metrics={**METRICS, "cpu_percent": 1e308}))
 
 
 def test_a_disk_percentage_out_of_range_is_unknown(tmp_path):
@@ -159,3 +164,17 @@ def test_the_diagnosis_shows_a_hostile_hostname_escaped(tmp_path):
     assert "vm\\x1b[31mRED\\x1b]0;pwned\\x07" in done.stdout
     info = _cli(tmp_path, "snapshot", "info", str(path))
     assert "\x1b" not in info.stdout and "vm\\x1b[31mRED" in info.stdout
+
+
+def test_a_number_too_large_for_a_machine_is_refused_naming_it(tmp_path):
+    disks = [{"mount": "/", "total": 10 ** 400, "used": 50, "free": 50, "percent": 50.0}]
+    with pytest.raises(SnapshotError, match=r"entries\[1\]\.value\.disks\[0\]\.total is out of range \(allowed: a "
+                                            r"number between -2\^63 and 2\^63\)"):
+        load_snapshot(_snapshot(tmp_path, metrics={**METRICS, "disks": disks}))
+
+
+def test_a_number_with_too_many_digits_is_refused_not_a_value_error(tmp_path):
+    path = _snapshot(tmp_path)
+    path.write_text(path.read_text().replace('"cpu_count": 2', '"cpu_count": ' + "9" * 5000))
+    with pytest.raises(SnapshotError, match=r"not readable JSON \(a number has too many digits\)"):
+        load_snapshot(path)
