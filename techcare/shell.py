@@ -58,9 +58,10 @@ def _machine_line(session: Any) -> str:
     if session is None:
         return f"{tr('Rechner', 'Host')}: {socket.gethostname()} · {platform.system()} {platform.release()}"
     from .system import host_info
+    from .system.records import visible  # a snapshot's words are shown, never obeyed by the terminal
 
     host = host_info(session.runner)
-    line = f"{tr('Rechner', 'Host')}: {host.get('hostname', '?')} · {os_line(host)}"
+    line = f"{tr('Rechner', 'Host')}: {visible(host.get('hostname', '?'), 255)} · {visible(os_line(host), 255)}"
     if session.snapshot:
         line += " · " + tr("Snapshot {f} (nur lesend abgespielt, nicht dieser PC)",
                            "snapshot {f} (replayed read-only, not this PC)", f=os.path.basename(session.snapshot))

@@ -178,3 +178,14 @@ def test_a_number_with_too_many_digits_is_refused_not_a_value_error(tmp_path):
     path.write_text(path.read_text().replace('"cpu_count": 2', '"cpu_count": ' + "9" * 5000))
     with pytest.raises(SnapshotError, match=r"not readable JSON \(a number has too many digits\)"):
         load_snapshot(path)
+
+
+def test_the_shell_banner_shows_a_hostile_host_escaped(tmp_path):
+    from techcare.session import Session
+    from techcare.shell import _machine_line
+
+    path = _snapshot(tmp_path, host={"hostname": HOSTILE_NAME, "os": "linux",
+                                     "distro": {"PRETTY_NAME": "Debian\x1b]0;x\x07"}, "os_release": "6.1"})
+    line = _machine_line(Session(snapshot=str(path)))
+    assert "\x1b" not in line and "\x07" not in line
+    assert "vm\\x1b[31mRED" in line and "Debian\\x1b]0;x\\x07" in line
