@@ -136,6 +136,9 @@ def _is_nbval_item(item: Any) -> bool:
 
 
 def pytest_configure(config: Any) -> None:
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # a pytest-xdist worker starts with COLUMNS=80 and LINES=24: the
+        os.environ.pop("COLUMNS", None)  # kernels see what a plain run gives them
+        os.environ.pop("LINES", None)
     option = config.option
     if getattr(option, "nbval", False) or getattr(option, "nbval_lax", False):
         if not getattr(option, "nbval_kernel_name", None):

@@ -23,6 +23,16 @@ _CLEARED = ("ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "BACKEND_URL", "LICENSE_K
             "REDIS_URL", "TECHCARE_ENV", "TECHCARE_BRIEFING")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist (``scripts/test`` runs the suite on every core) a worker starts with ``COLUMNS=80`` and
+    ``LINES=24`` set; tests see the same environment as a plain run (a terminal test's own size, rich's default)."""
+    import os
+
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        os.environ.pop("COLUMNS", None)
+        os.environ.pop("LINES", None)
+
+
 @pytest.fixture(autouse=True)
 def techcare_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """Every test gets its own TECHCARE_HOME, data directory and (absent) .env; settings are reloaded."""
