@@ -43,6 +43,8 @@ class Target:
 PLAN = "techcare.repairs._plan."
 EXEC = "techcare.repairs._execute."
 EXE = "techcare.monitoring.executor."
+JRN = "techcare.repairs._journal."
+PLG = "techcare.plugins._manager."
 
 TARGETS: dict[str, Target] = {
     "approval": Target(
@@ -74,6 +76,28 @@ TARGETS: dict[str, Target] = {
         functions=("techcare.signing.", EXE + "xǁExecutorǁ_check__", EXE + "xǁExecutorǁ_verify_signature__",
                    EXE + "xǁExecutorǁ_rebuild__", EXE + "xǁExecutorǁ_check_occurrence__", EXE + "x__delivered__",
                    EXE + "x__schedule_well_formed__", EXE + "x__well_formed__")),
+    "journal": Target(
+        "repair journal durability (techcare/repairs/_journal.py: appends, chain, head, reading with proof)",
+        "techcare", ("techcare/repairs/_journal.py",),
+        ("tests/repairs/test_journal_durability.py", "tests/repairs/test_journal_chain.py",
+         "tests/repairs/test_journal_action_id.py", "tests/repairs/test_changelog_durability.py",
+         "tests/repairs/test_journal_mutants.py"),
+        functions=(JRN + "xǁJournalErrorǁ__init__", JRN + "x__digest__", JRN + "x_seal__", JRN + "x__unseal__",
+                   JRN + "x__error__", JRN + "x__write_all__", JRN + "x__fsync_dir__", JRN + "x_append__",
+                   JRN + "x__lock_exclusive__", JRN + "x__chained__", JRN + "x_head_path__", JRN + "x__write_head__",
+                   JRN + "x__read_head__", JRN + "x__chain_end__", JRN + "x__torn_length__", JRN + "x_read__",
+                   JRN + "x__parse__", JRN + "xǁJournalReadǁok__")),
+    "plugin-permissions": Target(
+        "plugin permission checks (techcare/plugins/_safety.py + which plugin loads and what it may register/run)",
+        "techcare", ("techcare/plugins/_safety.py", "techcare/plugins/_manager.py"),
+        ("tests/plugins/test_plugins_loading.py", "tests/plugins/test_plugins_remote.py",
+         "tests/plugins/test_plugins_diagnosis.py", "tests/plugins/test_plugin_permission_mutants.py"),
+        functions=("techcare.plugins._safety.", PLG + "x__from_file__", PLG + "x__module_files__",
+                   PLG + "x__from_entry_point__", PLG + "x__declared__", PLG + "x__adopt__", PLG + "x__fail__",
+                   PLG + "x__dedupe__", PLG + "x_namespace_problem__", PLG + "x__registrar__",
+                   PLG + "x__check_problems__", PLG + "x__source_problems__", PLG + "x__tool_problems__",
+                   PLG + "x_refuse__", PLG + "x__checked__", PLG + "x_action_plugin__", PLG + "x_identities__",
+                   PLG + "x_remote_problem__")),
 }
 
 STATUS = {1: "killed", 3: "killed", 0: "survived", 5: "no tests", 33: "no tests", 34: "skipped", 35: "suspicious",
