@@ -67,8 +67,11 @@ def copy_raw(conn: psycopg.Connection, hosts: list[str], start: datetime, end: d
     template = payload_template()
     rng = random.Random(18)
     rows = 0
+    # the value columns (migration 0009) as ingest writes them: the payload's numbers, the fullest disk (D: is at
+    # 10 %), the worst SMART rank (one disk, passed = 0)
     with conn.cursor() as cur, cur.copy("COPY metric_samples (organisation_id, sample_id, hostname, os, ts, "
-                                        "received_at, payload) FROM STDIN") as copy:
+                                        "received_at, payload, cpu_percent, ram_percent, swap_percent, "
+                                        "disk_max_percent, smart_rank) FROM STDIN") as copy:
         buf = io.StringIO()
         t = start
         step = timedelta(seconds=interval)
@@ -77,11 +80,14 @@ def copy_raw(conn: psycopg.Connection, hosts: list[str], start: datetime, end: d
             got = (received or t).isoformat()
             for h in hosts:
                 sid = uuid.uuid4().hex
+                cpu, ram = f"{rng.random() * 100:.2f}", f"{rng.random() * 100:.2f}"
+                swap, disk = f"{rng.random() * 20:.2f}", f"{rng.random() * 100:.1f}"
                 p = (template.replace("SAMPLEID", sid, 1).replace("HOSTNAME", h, 1)
                      .replace("2026-01-01T00:00:00Z", stamp, 1)
-                     .replace("11.25", f"{rng.random() * 100:.2f}", 1).replace("22.25", f"{rng.random() * 100:.2f}", 1)
-                     .replace("33.25", f"{rng.random() * 20:.2f}", 1).replace("44.25", f"{rng.random() * 100:.1f}", 1))
-                buf.write(f"{ORG}\t{sid}\t{h}\twindows\t{stamp}\t{got}\t{p}\n")
+                     .replace("11.25", cpu, 1).replace("22.25", ram, 1)
+                     .replace("33.25", swap, 1).replace("44.25", disk, 1))
+                buf.write(f"{ORG}\t{sid}\t{h}\twindows\t{stamp}\t{got}\t{p}\t{cpu}\t{ram}\t{swap}\t"
+                          f"{max(float(disk), 10.0)}\t0\n")
                 rows += 1
             if buf.tell() > 8_000_000:
                 copy.write(buf.getvalue())

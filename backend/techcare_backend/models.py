@@ -19,6 +19,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    SmallInteger,
     String,
     Text,
     TypeDecorator,
@@ -171,6 +172,13 @@ class MetricSample(Base):
     ts: Mapped[datetime] = mapped_column(UTCDateTime())
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     payload: Mapped[dict[str, Any]] = mapped_column(JsonType)
+    # written at ingest from the payload (migration 0009): what rollups and raw history points read; NULL
+    # ``cpu_percent`` marks a sample stored before 0009, whose numbers are read from the payload
+    cpu_percent: Mapped[float | None] = mapped_column(Float, nullable=True)
+    ram_percent: Mapped[float | None] = mapped_column(Float, nullable=True)
+    swap_percent: Mapped[float | None] = mapped_column(Float, nullable=True)
+    disk_max_percent: Mapped[float | None] = mapped_column(Float, nullable=True)
+    smart_rank: Mapped[int | None] = mapped_column(SmallInteger, nullable=True)  # 0 passed .. 3 failing
 
 
 class MetricRollup(Base):

@@ -126,7 +126,22 @@ def _check(row: dict[str, Any], expected: dict[str, Any]) -> None:
     assert row["smart_failing"] == (expected["smart_worst"] == "failing")
 
 
-def test_rollups_equal_the_aggregates_of_the_raw_samples_and_a_second_pass_changes_nothing(engine: Engine) -> None:
+VALUE_COLUMNS = ("cpu_percent", "ram_percent", "swap_percent", "disk_max_percent", "smart_rank")
+
+
+def forget_value_columns(engine: Engine, where: str = "true") -> int:
+    """Make stored samples look as samples stored before migration 0009: value columns NULL, numbers only in the
+    payload."""
+    with engine.begin() as conn:
+        return conn.execute(text(f"UPDATE metric_samples SET {', '.join(c + ' = NULL' for c in VALUE_COLUMNS)} "
+                                 f"WHERE {where}")).rowcount
+
+
+@pytest.mark.parametrize("stored_before_0009", [False, True], ids=["value-columns", "half-payload-only"])
+def test_rollups_equal_the_aggregates_of_the_raw_samples_and_a_second_pass_changes_nothing(
+        engine: Engine, stored_before_0009: bool) -> None:
+    """Rollups equal min/avg/max computed here from the samples sent; with ``half-payload-only`` every other sample
+    has no value columns (stored before migration 0009) and its numbers come from the payload: the same result."""
     import random
 
     rng = random.Random(18)
@@ -150,6 +165,9 @@ def test_rollups_equal_the_aggregates_of_the_raw_samples_and_a_second_pass_chang
                               "disk": max((d["percent"] for d in disks), default=None),
                               "smart": [s["health"] for s in smart]}))
     store(engine, bodies, received=NOW - timedelta(minutes=10))
+    if stored_before_0009:
+        odd = ", ".join(f"'{b['sample_id']}'" for b in bodies[1::2])
+        assert forget_value_columns(engine, f"sample_id IN ({odd})") == len(bodies[1::2])
     first = maintain(engine)
     table = rollups(engine)
     hour_groups: dict[tuple[str, datetime], list[dict[str, Any]]] = {}
@@ -182,6 +200,81 @@ def test_rollups_equal_the_aggregates_of_the_raw_samples_and_a_second_pass_chang
     _check(after[("PC-0", "day", hour.replace(hour=0))], _expected(day_groups[("PC-0", hour.replace(hour=0))] + [late]))
     changed = {k for k in after if after[k] != table[k]}
     assert changed == {("PC-0", "hour", hour), ("PC-0", "day", hour.replace(hour=0))}
+
+
+def test_ingest_writes_the_value_columns_a_rollup_reads(engine: Engine) -> None:
+    """Ingestion (PostgreSQL: the hot path's statement; SQLite: Core inserts) stores each sample's CPU, RAM, swap,
+    fullest disk and worst SMART rank beside its payload, NULL where the sample has none."""
+    disks = [{"mount": m, "total": 100, "used": 1, "free": 99, "percent": p} for m, p in (("C:", 12.5), ("D:", 97.0))]
+    smart = [{"device": d, "health": h} for d, h in (("0", "passed"), ("1", "warning"), ("2", "unknown"))]
+    bodies = [at(NOW - timedelta(minutes=30), "PC-1", cpu_percent=1.5, ram_percent=2.25, swap_percent=3.0,
+                 disks=disks, smart=smart),
+              at(NOW - timedelta(minutes=25), "PC-1", cpu_percent=0, ram_percent=100, swap_percent=None, disks=[],
+                 smart=[]),
+              at(NOW - timedelta(minutes=20), "PC-2", cpu_percent=99.99, ram_percent=0.01,
+                 smart=[{"device": "x", "health": "failing"}, {"device": "y", "health": "passed"}])]
+    assert store(engine, bodies, received=NOW) == ["created"] * 3
+    with engine.begin() as conn:
+        got = {r[0]: tuple(r[1:]) for r in conn.execute(text(
+            f"SELECT sample_id, {', '.join(VALUE_COLUMNS)} FROM metric_samples"))}
+    assert got == {bodies[0]["sample_id"]: (1.5, 2.25, 3.0, 97.0, 2),
+                   bodies[1]["sample_id"]: (0.0, 100.0, None, None, None),
+                   bodies[2]["sample_id"]: (99.99, 0.01, 3.0, 50.0, 3)}
+
+
+def stamp(engine: Engine, moment: datetime) -> Any:
+    """A time for a raw SQL insert as the model's column type stores it (SQLite: UTC text)."""
+    if engine.dialect.name == "postgresql":
+        return moment
+    return moment.astimezone(UTC).replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def test_migration_0009_keeps_older_samples_readable(request: pytest.FixtureRequest, tmp_path: Any) -> None:
+    """Samples stored under 0008 (no value columns) survive the upgrade unchanged, and both the maintenance pass
+    and the raw history read their numbers from the payload, next to samples stored after it."""
+    from sqlalchemy.orm import Session
+    from techcare_backend import crud
+    from techcare_backend.core.db import make_engine, migrate
+
+    now = datetime.now(UTC).replace(minute=30, second=0, microsecond=0) - timedelta(hours=2)
+    for url in (request.getfixturevalue("fresh_postgres_url"), f"sqlite:///{tmp_path / 'm9.sqlite3'}"):
+        migrate(url, "0008")
+        engine = make_engine(url)
+        try:
+            old = [at(now - timedelta(minutes=20 + m), cpu_percent=float(10 + m), ram_percent=50.0,
+                      disks=[{"mount": "/", "total": 9, "used": 1, "free": 8, "percent": 40.0 + m}],
+                      smart=[{"device": "a", "health": "warning"}]) for m in (0, 5)]
+            with engine.begin() as conn:  # as 0008's code wrote them
+                for b in old:
+                    conn.execute(text("INSERT INTO metric_samples (organisation_id, sample_id, hostname, os, ts, "
+                                      "received_at, payload) VALUES (:o, :s, :h, 'windows', :t, :r, "
+                                      + ("CAST(:p AS jsonb))" if engine.dialect.name == "postgresql" else ":p)")),
+                                 {"o": ORG, "s": b["sample_id"], "h": b["hostname"],
+                                  "t": stamp(engine, datetime.fromisoformat(b["timestamp"])), "r": stamp(engine, now),
+                                  "p": __import__("json").dumps(b)})
+                before = conn.execute(text("SELECT id, sample_id, payload FROM metric_samples ORDER BY id")).all()
+            migrate(url)
+            with engine.begin() as conn:
+                after = conn.execute(text(f"SELECT id, sample_id, payload, {', '.join(VALUE_COLUMNS)} "
+                                          "FROM metric_samples ORDER BY id")).all()
+            assert [tuple(r[:3]) for r in after] == [tuple(r) for r in before]
+            assert all(r[3:] == (None,) * 5 for r in after)
+            new = at(now - timedelta(minutes=10), cpu_percent=90.0, ram_percent=50.0, disks=[], smart=[])
+            store(engine, [new], received=now)
+            report = maintain(engine, now=now + timedelta(minutes=5))
+            assert report.hours == 1
+            (hour,) = [r for k, r in rollups(engine).items() if k[1] == "hour"]
+            assert (hour["samples"], hour["cpu_min"], hour["cpu_max"], hour["cpu_avg"]) == (3, 10.0, 90.0,
+                                                                                            pytest.approx(115 / 3))
+            assert (hour["disk_min"], hour["disk_max"], hour["disk_n"]) == (40.0, 45.0, 2)
+            assert hour["smart_worst"] == "warning"
+            with Session(engine) as session:
+                points = crud.host_history(session, organisation_id=ORG, hostname="PC-1", since=now - timedelta(hours=1),
+                                           until=now, retention_days=30, now=now)["points"]
+            assert [(p["cpu"]["avg"], p["disk"]["max"], p["smart_worst"]) for p in points] == [
+                (15.0, 45.0, "warning"), (10.0, 40.0, "warning"), (90.0, None, None)]
+        finally:
+            engine.dispose()
 
 
 def test_two_instances_running_maintenance_at_once_do_it_once(engine: Engine) -> None:
@@ -387,3 +480,21 @@ def test_history_api_says_its_resolution(client: Any, make_org: Any, app: Any) -
     assert bad.status_code == 422 and "resolution" in bad.json()["detail"]
     assert client.get("/api/monitoring/hosts/NOPE/history", headers=tech).status_code == 404
     assert client.get("/api/monitoring/hosts/HIST-1/history", headers=org.headers("sensor")).status_code == 403
+
+    # the client library (monitoring.history, behind %sensor --history) follows the resolution the backend chose
+    import pandas as pd
+    from techcare import monitoring
+    from techcare.backend_client import BackendClient
+
+    lib = BackendClient("http://testserver", org.keys["technician"], client=client)
+    recent = monitoring.history("HIST-1", client=lib)
+    assert recent.attrs["resolution"] == "raw" and recent["cpu_percent"].tolist() == [30.0, 20.0, 10.0]
+    assert recent["firewall"].tolist() == ["on"] * 3 and recent["disk_max_percent"].tolist() == [50.0] * 3
+    weekly = monitoring.history("HIST-1", since=(now - timedelta(days=7)).isoformat(), client=lib)
+    assert weekly.attrs["resolution"] == "hour" and weekly.index.tolist() == [pd.Timestamp(bucket)]
+    row = weekly.iloc[0]
+    assert (row.cpu_percent, row.cpu_percent_min, row.cpu_percent_max, row.samples, row.smart_worst) == (
+        2.0, 1.0, 3.0, 12, "warning")
+    assert monitoring.plot_history(weekly) is not None  # the average columns keep their names: one chart for both
+    daily = monitoring.history("HIST-1", since=(now - timedelta(days=7)).isoformat(), resolution="day", client=lib)
+    assert daily.attrs["resolution"] == "day" and len(daily) == 0  # no daily rollup stored

@@ -85,7 +85,7 @@ class IngestWriter:
                     key = (org, sample.sample_id)
                     if key not in first:  # a repeated id counts once: the first occurrence
                         first[key] = (n, i)
-                        rows.append((org, payload))
+                        rows.append((org, sample, payload))
             inserted = await self._execute(crud.pg_ingest_params(rows, now))
             self.statements += 1
             self.samples += len(rows)

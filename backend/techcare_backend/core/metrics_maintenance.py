@@ -126,8 +126,13 @@ def _pg_array_max(key: str, field: str, value: str) -> str:
             f"ELSE {full} END)")
 
 
-def _values(dialect: str) -> dict[str, str]:
-    """SQL expressions over a raw sample row ``s``: the metrics a rollup aggregates, and the hour bucket."""
+_VALUE_COLUMNS = {"cpu": "cpu_percent", "ram": "ram_percent", "swap": "swap_percent", "disk": "disk_max_percent",
+                  "smart": "smart_rank"}
+
+
+def _payload_values(dialect: str) -> dict[str, str]:
+    """The rollup's per-sample numbers read out of the payload: for samples stored before migration 0009, which
+    have no value columns (their ``cpu_percent`` column is NULL)."""
     if dialect == "postgresql":
         return {
             "cpu": "(s.payload->>'cpu_percent')::float8",
@@ -136,18 +141,33 @@ def _values(dialect: str) -> dict[str, str]:
             "disk": _pg_array_max("disks", "percent", "({e})::float8"),
             "smart": _pg_array_max("smart", "health", "CASE {e} WHEN 'failing' THEN 3 WHEN 'warning' THEN 2 "
                                    "WHEN 'unknown' THEN 1 WHEN 'passed' THEN 0 END"),
-            "hour": "date_trunc('hour', s.ts AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'",
-            "hour_end": "t.bucket + interval '1 hour'",
-            "day": "date_trunc('day', h.bucket AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'",
-            "day_end": "t.bucket + interval '1 day'",
         }
-    return {  # SQLite stores times as 'YYYY-MM-DD HH:MM:SS.ffffff' text (UTC)
+    return {
         "cpu": "json_extract(s.payload, '$.cpu_percent')",
         "ram": "json_extract(s.payload, '$.ram_percent')",
         "swap": "json_extract(s.payload, '$.swap_percent')",
         "disk": "(SELECT max(json_extract(d.value, '$.percent')) FROM json_each(s.payload, '$.disks') d)",
         "smart": "(SELECT max(CASE json_extract(x.value, '$.health') WHEN 'failing' THEN 3 WHEN 'warning' THEN 2 "
                  "WHEN 'unknown' THEN 1 WHEN 'passed' THEN 0 END) FROM json_each(s.payload, '$.smart') x)",
+    }
+
+
+def _values(dialect: str) -> dict[str, str]:
+    """SQL expressions over a raw sample row ``s``: the metrics a rollup aggregates (the sample's value columns,
+    written at ingest; the payload's numbers for a sample stored before them), and the hour bucket."""
+    old = _payload_values(dialect)
+    values = {m: f"(CASE WHEN s.cpu_percent IS NULL THEN {old[m]} ELSE s.{col} END)"
+              for m, col in _VALUE_COLUMNS.items()}
+    if dialect == "postgresql":
+        return {
+            **values,
+            "hour": "date_trunc('hour', s.ts AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'",
+            "hour_end": "t.bucket + interval '1 hour'",
+            "day": "date_trunc('day', h.bucket AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'",
+            "day_end": "t.bucket + interval '1 day'",
+        }
+    return {  # SQLite stores times as 'YYYY-MM-DD HH:MM:SS.ffffff' text (UTC)
+        **values,
         "hour": "strftime('%Y-%m-%d %H:00:00', s.ts) || '.000000'",
         "hour_end": "strftime('%Y-%m-%d %H:00:00', t.bucket, '+1 hour') || '.000000'",
         "day": "strftime('%Y-%m-%d 00:00:00', h.bucket) || '.000000'",
