@@ -258,9 +258,18 @@ class BackendClient:
     def hosts(self, *, tag: str | None = None) -> list[dict[str, Any]]:
         return self.get_json("/api/monitoring/hosts", params={"tag": tag})
 
-    def host_metrics(self, hostname: str, *, since: str | None = None, until: str | None = None) -> list[dict[str, Any]]:
+    def host_metrics(self, hostname: str, *, since: str | None = None, until: str | None = None,
+                     limit: int | None = None) -> list[dict[str, Any]]:
+        """The raw samples of ``hostname`` (the newest ``limit`` of the range; the backend's default: 1,000)."""
         return self.get_json(f"/api/monitoring/hosts/{quote(hostname, safe='')}/metrics",
-                             params={"since": since, "until": until})
+                             params={"since": since, "until": until, "limit": limit})
+
+    def host_history(self, hostname: str, *, since: str | None = None, until: str | None = None,
+                     resolution: str | None = None) -> dict[str, Any]:
+        """``GET .../history``: min/avg/max per sample, hour or day, at the resolution the range calls for (or the one
+        asked), with ``resolution`` in the answer."""
+        return self.get_json(f"/api/monitoring/hosts/{quote(hostname, safe='')}/history",
+                             params={"since": since, "until": until, "resolution": resolution})
 
     def alerts(self) -> list[dict[str, Any]]:
         return self.get_json("/api/monitoring/alerts")

@@ -205,23 +205,26 @@ class TechCareMagics(Magics):
     @argument("--history", metavar="HOST", help="Verlauf von HOST aus dem Backend / history of HOST from the backend")
     @argument("--since", metavar="ISO", help="Beginn (ISO-Zeit) / start of the history (ISO time)")
     @argument("--until", metavar="ISO", help="Ende (ISO-Zeit) / end of the history (ISO time)")
+    @argument("--resolution", choices=("raw", "hour", "day"),
+              help="raw, hour oder day statt der vom Zeitraum gewählten / instead of the one the range calls for")
     @argument("--no-plot", action="store_true", help="kein Diagramm zeichnen / do not draw the history chart")
     @line_magic
     def sensor(self, line: str):
-        """The current sensor sample, or ``--history HOST`` from the backend as a DataFrame with a plot."""
+        """The current sensor sample, or ``--history HOST`` from the backend as a DataFrame with a plot (every sample
+        for up to 2 days, hourly or daily min/avg/max beyond: ``frame.attrs["resolution"]``)."""
         args = parse_argstring(self.sensor, line)
         self._gate()
         from . import monitoring
 
         if not args.history:
-            if args.since or args.until:
-                raise UsageError(tr("--since/--until nur zusammen mit --history HOST",
-                                      "--since/--until only with --history HOST"))
+            if args.since or args.until or args.resolution:
+                raise UsageError(tr("--since/--until/--resolution nur zusammen mit --history HOST",
+                                      "--since/--until/--resolution only with --history HOST"))
             from .widgets import SampleView
 
             # %sensor only looks: the sample is shown, not sent (the sensor service sends); the view says so
             return SampleView(monitoring.current_sample(runner=self.session.runner), sent=False)
-        frame = monitoring.history(args.history, since=args.since, until=args.until)
+        frame = monitoring.history(args.history, since=args.since, until=args.until, resolution=args.resolution)
         if not args.no_plot and len(frame):
             monitoring.plot_history(frame, title=args.history)
         return frame

@@ -51,29 +51,68 @@ def current_sample(runner: Any = None, **kwargs: Any) -> SensorSample:
         sensor.close()
 
 
-def history(hostname: str, *, since: str | None = None, until: str | None = None, client: Any = None):
-    """The samples the backend holds for ``hostname`` as a DataFrame (one row per sample, time-indexed)."""
+RAW_HISTORY_LIMIT = 10_000  # the backend's largest /metrics page: 7 days at 60 s, 35 days at 300 s
+_METRIC_COLUMNS = (("cpu", "cpu_percent"), ("ram", "ram_percent"), ("swap", "swap_percent"),
+                   ("disk", "disk_max_percent"))
+
+
+def history(hostname: str, *, since: str | None = None, until: str | None = None, resolution: str | None = None,
+            client: Any = None):
+    """A host's history from the backend as a time-indexed DataFrame; ``frame.attrs["resolution"]`` says which kind.
+
+    The backend picks the resolution by the range (``GET .../history``; ``resolution`` = ``raw``, ``hour`` or ``day``
+    asks for one): ``raw`` for up to 2 days within raw retention — one row per sample with what the sensor sent
+    (CPU, RAM, swap, fullest disk, firewall, antivirus, failed services, updates); ``hour``/``day`` beyond — one
+    row per period with the average in ``cpu_percent``, ``ram_percent``, ``swap_percent``, ``disk_max_percent``
+    (so :func:`plot_history` draws either), the extremes in ``*_min``/``*_max``, ``samples`` and ``smart_worst``.
+    Without ``since`` the raw rows are every sample the backend keeps (the newest 10,000)."""
     import pandas as pd
 
     from ..backend_client import BackendClient
 
     client = client or BackendClient()
-    samples = client.host_metrics(hostname, since=since, until=until)
-    rows = []
-    for s in samples:
-        disks = s.get("disks") or []
-        rows.append({"timestamp": pd.to_datetime(s.get("timestamp"), utc=True), "cpu_percent": s.get("cpu_percent"),
-                     "ram_percent": s.get("ram_percent"), "swap_percent": s.get("swap_percent"),
-                     "disk_max_percent": max((d.get("percent") or 0 for d in disks), default=None),
-                     "firewall": (s.get("services") or {}).get("firewall"),
-                     "antivirus": (s.get("services") or {}).get("antivirus"),
-                     "failed_services": len((s.get("services") or {}).get("failed") or []),
-                     "pending_updates": (s.get("pending_updates") or {}).get("count"),
-                     "dropped_samples": s.get("dropped_samples", 0), "sample_id": s.get("sample_id")})
+    answer = client.host_history(hostname, since=since, until=until, resolution=resolution)
+    chosen = answer.get("resolution") if isinstance(answer, dict) else None
+    if chosen not in ("raw", "hour", "day"):
+        from ..backend_client import BackendError
+        from ..i18n import tr
+
+        raise BackendError(tr("Das Backend hat keinen lesbaren Verlauf geliefert (Auflösung {r!r}).",
+                              "The backend answered no readable history (resolution {r!r}).", r=chosen))
+    if chosen == "raw":
+        rows = [_raw_row(s) for s in client.host_metrics(hostname, since=since, until=until, limit=RAW_HISTORY_LIMIT)]
+    else:
+        rows = [_rollup_row(p) for p in answer.get("points") or []]
     frame = pd.DataFrame(rows)
     if len(frame):
+        frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True)
         frame = frame.sort_values("timestamp").set_index("timestamp")
+    frame.attrs["resolution"] = chosen
     return frame
+
+
+def _raw_row(s: dict[str, Any]) -> dict[str, Any]:
+    disks = s.get("disks") or []
+    services = s.get("services") or {}
+    return {"timestamp": s.get("timestamp"), "cpu_percent": s.get("cpu_percent"),
+            "ram_percent": s.get("ram_percent"), "swap_percent": s.get("swap_percent"),
+            "disk_max_percent": max((d.get("percent") or 0 for d in disks), default=None),
+            "firewall": services.get("firewall"), "antivirus": services.get("antivirus"),
+            "failed_services": len(services.get("failed") or []),
+            "pending_updates": (s.get("pending_updates") or {}).get("count"),
+            "dropped_samples": s.get("dropped_samples", 0), "sample_id": s.get("sample_id")}
+
+
+def _rollup_row(point: dict[str, Any]) -> dict[str, Any]:
+    row: dict[str, Any] = {"timestamp": point.get("t")}
+    for key, column in _METRIC_COLUMNS:
+        stat = point.get(key) or {}
+        row[column] = stat.get("avg")
+        row[f"{column}_min"] = stat.get("min")
+        row[f"{column}_max"] = stat.get("max")
+    row["samples"] = point.get("samples")
+    row["smart_worst"] = point.get("smart_worst")
+    return row
 
 
 def plot_history(frame: Any, *, title: str = "") -> Any:

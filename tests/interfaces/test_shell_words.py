@@ -109,6 +109,19 @@ def test_diagnose_magic_in_the_terminal_shows_the_findings(ip, monkeypatch):
     assert "<Diagnosis" not in text and "Firewall (ufw) is off." in text and "nginx.service" in text
 
 
+@pytest.mark.parametrize(("lang", "said"), [("de", "--since/--until/--resolution nur zusammen mit --history HOST"),
+                                            ("en", "--since/--until/--resolution only with --history HOST")])
+def test_sensor_magic_history_options_need_a_host(ip, monkeypatch, lang, said):
+    from IPython.core.error import UsageError
+
+    monkeypatch.setenv("TECHCARE_LANG", lang)
+    with pytest.raises(UsageError) as caught:
+        ip.run_line_magic("sensor", "--resolution hour")
+    assert str(caught.value) == said
+    with pytest.raises(UsageError, match="minute"):  # argparse names the bad choice and the allowed ones
+        ip.run_line_magic("sensor", "--history PC-1 --resolution minute")
+
+
 def test_sensor_magic_says_the_sample_was_not_sent_and_shows_a_table(ip, monkeypatch):
     ip.user_ns["tc"].use_snapshot(WINDOWS)
     result = ip.run_cell("%sensor")

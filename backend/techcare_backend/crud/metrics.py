@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from ..core.metrics_maintenance import METRICS, raw_cutoff
+from ..core.metrics_maintenance import METRICS, SMART_RANK, raw_cutoff
 from ..models import Host, MetricRollup, MetricSample, utcnow
 from ..schemas import HostPublic, MetricSampleCreate
 
@@ -27,6 +27,18 @@ def _summary(sample: MetricSampleCreate) -> dict[str, Any]:
         "smart_failing": any(s.health == "failing" for s in sample.smart),
         "pending_updates": sample.pending_updates.count if sample.pending_updates else None,
     }
+
+
+SAMPLE_VALUE_COLUMNS = ("cpu_percent", "ram_percent", "swap_percent", "disk_max_percent", "smart_rank")
+
+
+def sample_values(sample: MetricSampleCreate) -> tuple[float, float, float | None, float | None, int | None]:
+    """The numbers a rollup and a raw history point need (``SAMPLE_VALUE_COLUMNS``), stored beside the payload so
+    neither reads the JSON: CPU, RAM, swap, the fullest disk, the worst SMART health as a rank (``SMART_RANK``;
+    None without SMART data)."""
+    ranks = [SMART_RANK[s.health] for s in sample.smart]
+    return (sample.cpu_percent, sample.ram_percent, sample.swap_percent,
+            max((d.percent for d in sample.disks), default=None), max(ranks) if ranks else None)
 
 
 _INGEST_STATEMENTS: dict[str, tuple[Any, Any]] = {}
@@ -59,17 +71,20 @@ def _ingest_statements(dialect: str) -> tuple[Any, Any]:
 # PostgreSQL: one statement for any number of samples of any organisations (single requests are written together
 # by ``core.ingest.IngestWriter``; a batch is one call). The samples arrive as ONE parameter, a JSON array of
 # ``{"o": organisation_id, "p": payload}`` built by joining the payloads' JSON (the validated samples' own
-# serialisation; PostgreSQL parses it once, no per-value parameter encoding in Python). ``ON CONFLICT DO NOTHING
+# serialisation; PostgreSQL parses it once, no per-value parameter encoding in Python), and ``"v"``: the numbers of
+# ``SAMPLE_VALUE_COLUMNS`` (``sample_values``) for the sample's columns. ``ON CONFLICT DO NOTHING
 # RETURNING`` tells which samples were new; of those, the newest per host (ties: the later one in the input) updates
 # the host row, in (organisation, hostname) order so concurrent statements cannot deadlock. The host's summary
 # values are taken from the payload as ``_summary`` does for SQLite.
 PG_INGEST = (
-    "WITH input AS (SELECT e->>'o' AS organisation_id, e->'p' AS payload, ord "
+    "WITH input AS (SELECT e->>'o' AS organisation_id, e->'p' AS payload, e->'v' AS v, ord "
     "FROM jsonb_array_elements(%(rows)s::jsonb) WITH ORDINALITY AS x(e, ord)), "
     "rows AS (SELECT organisation_id, payload->>'sample_id' AS sample_id, payload->>'hostname' AS hostname, "
-    "payload->>'os' AS os, (payload->>'timestamp')::timestamptz AS ts, payload, ord FROM input), "
-    "ins AS (INSERT INTO metric_samples (organisation_id, sample_id, hostname, os, ts, received_at, payload) "
-    "SELECT organisation_id, sample_id, hostname, os, ts, %(now)s, payload FROM rows "
+    "payload->>'os' AS os, (payload->>'timestamp')::timestamptz AS ts, payload, v, ord FROM input), "
+    "ins AS (INSERT INTO metric_samples (organisation_id, sample_id, hostname, os, ts, received_at, payload, "
+    + ", ".join(SAMPLE_VALUE_COLUMNS) + ") "
+    "SELECT organisation_id, sample_id, hostname, os, ts, %(now)s, payload, (v->>0)::float8, (v->>1)::float8, "
+    "(v->>2)::float8, (v->>3)::float8, (v->>4)::int2 FROM rows "
     "ON CONFLICT (organisation_id, sample_id, ts) DO NOTHING RETURNING organisation_id, sample_id), "
     "newest AS (SELECT DISTINCT ON (r.organisation_id, r.hostname) r.* FROM rows r "
     "JOIN ins ON ins.organisation_id = r.organisation_id AND ins.sample_id = r.sample_id "
@@ -89,17 +104,22 @@ PG_INGEST = (
     + ") SELECT organisation_id, sample_id FROM ins")
 
 
-def pg_ingest_params(rows: Sequence[tuple[str, str]], now: datetime) -> dict[str, Any]:
-    """The parameters of :data:`PG_INGEST` for ``rows`` of ``(organisation_id, payload_json)`` (the payload: the
-    validated sample's ``model_dump_json()``); the caller leaves out repeated ``(organisation_id, sample_id)``
+def _json_number(value: float | int | None) -> str:
+    return "null" if value is None else repr(value)
+
+
+def pg_ingest_params(rows: Sequence[tuple[str, MetricSampleCreate, str]], now: datetime) -> dict[str, Any]:
+    """The parameters of :data:`PG_INGEST` for ``rows`` of ``(organisation_id, sample, payload_json)`` (the payload:
+    the validated sample's ``model_dump_json()``); the caller leaves out repeated ``(organisation_id, sample_id)``
     pairs (the first one counts)."""
     orgs: dict[str, str] = {}
     parts = []
-    for org, payload in rows:
+    for org, sample, payload in rows:
         quoted = orgs.get(org)
         if quoted is None:
             quoted = orgs[org] = json.dumps(org)
-        parts.append(f'{{"o":{quoted},"p":{payload}}}')
+        values = ",".join(map(_json_number, sample_values(sample)))
+        parts.append(f'{{"o":{quoted},"v":[{values}],"p":{payload}}}')
     return {"rows": "[" + ",".join(parts) + "]", "now": now}
 
 
@@ -114,7 +134,7 @@ def ingest_samples_pg(raw: Any, *, organisation_id: str, samples: Sequence[Any],
     for i, s in enumerate(samples):
         if s.sample_id not in first:
             first[s.sample_id] = i
-            rows.append((organisation_id, s.model_dump_json()))
+            rows.append((organisation_id, s, s.model_dump_json()))
     with raw.cursor(binary=True) as cur:
         cur.execute(PG_INGEST, pg_ingest_params(rows, now or utcnow()))
         inserted = {sid for _, sid in cur.fetchall()}
@@ -161,7 +181,8 @@ def ingest_samples(session: Session, *, organisation_id: str, samples: Sequence[
     sample_stmt, host_stmt = _ingest_statements(conn.dialect.name)
     payloads = [s.model_dump(mode="json") for s in samples]
     rows = [{"organisation_id": organisation_id, "sample_id": s.sample_id, "hostname": s.hostname, "os": s.os,
-             "ts": s.timestamp, "received_at": now, "payload": p} for s, p in zip(samples, payloads)]
+             "ts": s.timestamp, "received_at": now, "payload": p, **dict(zip(SAMPLE_VALUE_COLUMNS, sample_values(s)))}
+            for s, p in zip(samples, payloads)]
     if len(rows) == 1:
         inserted = set(conn.execute(sample_stmt, rows[0]).scalars().all())
     else:
@@ -175,23 +196,30 @@ def ingest_samples(session: Session, *, organisation_id: str, samples: Sequence[
     return statuses
 
 
-def _host_public(host: Host, last_seen: datetime, overdue_after: int, now: datetime) -> HostPublic:
-    last = host.last or {}
+_LIST_COLUMNS = (Host.hostname, Host.os, Host.last_seen, Host.last_sample_at, Host.cpu_percent, Host.ram_percent,
+                 Host.disk_max_percent, Host.firewall, Host.antivirus, Host.smart_failing, Host.pending_updates,
+                 Host.last["pending_reboot"].label("pending_reboot"), Host.last["agent_version"].label("agent_version"))
+
+
+def _host_public(host: Any, last_seen: datetime, overdue_after: int, now: datetime) -> HostPublic:
     return HostPublic(hostname=host.hostname, os=host.os, last_seen=last_seen, last_sample_at=host.last_sample_at,
                       status="overdue" if (now - last_seen).total_seconds() > overdue_after else "online",
                       cpu_percent=host.cpu_percent, ram_percent=host.ram_percent,
                       disk_max_percent=host.disk_max_percent, firewall=host.firewall, antivirus=host.antivirus,
                       smart_failing=host.smart_failing, pending_updates=host.pending_updates,
-                      pending_reboot=last.get("pending_reboot"), agent_version=last.get("agent_version"))
+                      pending_reboot=host.pending_reboot, agent_version=host.agent_version)
 
 
 def list_hosts(session: Session, *, organisation_id: str, overdue_after: int,
                cached_seen: dict[str, float] | None = None, now: datetime | None = None) -> list[HostPublic]:
+    """The organisation's hosts by name, with their newest values. Only the columns the answer shows are read (two
+    fields of the last sample's JSON, not all of it: 5,000 hosts in tens of milliseconds, bench/README.md)."""
     now = now or utcnow()
-    hosts = session.scalars(select(Host).where(Host.organisation_id == organisation_id).order_by(Host.hostname)).all()
+    rows = session.execute(select(*_LIST_COLUMNS).where(Host.organisation_id == organisation_id)
+                           .order_by(Host.hostname)).all()
     out = []
-    for host in hosts:
-        seen = host.last_seen
+    for host in rows:
+        seen = _utc(host.last_seen)
         if cached_seen and host.hostname in cached_seen:
             seen = max(seen, datetime.fromtimestamp(cached_seen[host.hostname], timezone.utc))
         out.append(_host_public(host, seen, overdue_after, now))
@@ -236,16 +264,32 @@ def _utc(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
+_RANK_STATE = {rank: state for state, rank in SMART_RANK.items()}
+
+
 def raw_point(ts: datetime, cpu: Any, ram: Any, swap: Any, disks: Any, smart: Any) -> dict[str, Any]:
     """One sample as a history point (min = avg = max), from its payload's parts."""
     percents = [v for v in (_num(d.get("percent")) for d in disks or [] if isinstance(d, dict)) if v is not None]
-    values = {"cpu": _num(cpu), "ram": _num(ram), "swap": _num(swap), "disk": max(percents) if percents else None}
     ranked = [h for h in (s.get("health") for s in smart or [] if isinstance(s, dict)) if h in _SMART_ORDER]
+    return _point(ts, _num(cpu), _num(ram), _num(swap), max(percents) if percents else None,
+                  max(ranked, key=_SMART_ORDER.__getitem__) if ranked else None)
+
+
+def _point(ts: datetime, cpu: float | None, ram: float | None, swap: float | None, disk: float | None,
+           smart_worst: str | None) -> dict[str, Any]:
     point: dict[str, Any] = {"t": _utc(ts), "samples": 1}
-    for m, v in values.items():
+    for m, v in (("cpu", cpu), ("ram", ram), ("swap", swap), ("disk", disk)):
         point[m] = {"min": v, "avg": v, "max": v}
-    point["smart_worst"] = max(ranked, key=_SMART_ORDER.__getitem__) if ranked else None
+    point["smart_worst"] = smart_worst
     return point
+
+
+def _raw_row_point(ts: datetime, cpu: Any, ram: Any, swap: Any, disk: Any, rank: Any, *old: Any) -> dict[str, Any]:
+    """A raw history row: the sample's value columns, or (``cpu`` NULL: stored before migration 0009) the parts of
+    its payload in ``old``."""
+    if cpu is None:
+        return raw_point(ts, *old)
+    return _point(ts, cpu, ram, swap, disk, _RANK_STATE.get(rank))
 
 
 _ROLLUP_READ = [MetricRollup.bucket, MetricRollup.samples,
@@ -267,17 +311,19 @@ def host_history(session: Session, *, organisation_id: str, hostname: str, since
     """A host's history between ``since`` and ``until`` at the resolution the range calls for (or the one asked):
     ``{"resolution", "since", "until", "points": [{"t", "samples", "cpu": {"min", "avg", "max"}, "ram", "swap",
     "disk", "smart_worst"}]}``, oldest first. ``raw`` points are single samples (only the payload's parts a point
-    needs are read); ``hour``/``day`` points are the rollups whose bucket starts in the range."""
+    needs are read: its value columns, the payload only for samples stored before those existed); ``hour``/``day``
+    points are the rollups whose bucket starts in the range."""
     now = now or utcnow()
     chosen = resolution or choose_resolution(since, until, now=now, retention_days=retention_days)
     if chosen == "raw":
-        p = MetricSample.payload
+        p, old = MetricSample.payload, MetricSample.cpu_percent.is_(None)
         rows = session.execute(
-            select(MetricSample.ts, p["cpu_percent"], p["ram_percent"], p["swap_percent"], p["disks"], p["smart"])
+            select(MetricSample.ts, *[getattr(MetricSample, c) for c in SAMPLE_VALUE_COLUMNS],
+                   *[sql_case((old, p[k])) for k in ("cpu_percent", "ram_percent", "swap_percent", "disks", "smart")])
             .where(MetricSample.organisation_id == organisation_id, MetricSample.hostname == hostname,
                    MetricSample.ts >= since, MetricSample.ts <= until)
             .order_by(MetricSample.ts.desc()).limit(HISTORY_MAX_RAW)).all()[::-1]
-        points = [raw_point(*r) for r in rows]
+        points = [_raw_row_point(*r) for r in rows]
     else:
         found = session.execute(
             select(*_ROLLUP_READ).where(
