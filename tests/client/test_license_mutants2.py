@@ -1,0 +1,346 @@
+"""What each licence outcome says and keeps, exactly (survivors of `scripts/mutation license`, second part): every
+status is compared whole (code, ok, edition, times, licence id, detail, advice, claims) in German and English;
+what the server's answer does to the high-water mark and the cached lease; each reason a lease is refused; the
+pinned keys; the texts of the command and of each status."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import jwt
+import pytest
+
+from techcare import license
+from techcare.backend_client import BackendHTTPError, BackendUnavailable
+from techcare.config import load_settings
+from techcare.errors import BackendError
+from techcare.license import LicenseManager, LicenseStatus, machine_fingerprint
+
+from .fakes import DAY, T0, Clock, FakeLicenseServer, new_key
+
+FP = machine_fingerprint(raw_id="0123456789abcdef0123456789abcdef")
+LANGS = ("de", "en")
+ENTS = ["unlimited_repairs", "unlimited_systems", "sensor_mode"]
+
+
+@pytest.fixture(autouse=True)
+def _forget_license():
+    license.set_current(None)
+    yield
+    license.set_current(None)
+
+
+class Reply:
+    """What ``validate_license`` returns: a response whose ``json()`` is ``body`` (or fails: not JSON)."""
+
+    def __init__(self, body: Any = None, *, not_json: bool = False) -> None:
+        self.body, self.not_json = body, not_json
+
+    def json(self) -> Any:
+        if self.not_json:
+            raise ValueError("not JSON")
+        return self.body
+
+
+class Backend:
+    """A backend stand-in: serves ``server``'s public keys; ``answer(fingerprint, nonce)`` makes each reply (a
+    :class:`Reply`, or an exception to raise)."""
+
+    def __init__(self, server: FakeLicenseServer, answer) -> None:
+        self.server, self.answer = server, answer
+        self.nonces: list[str] = []
+        self.key_fetches = 0
+
+    def public_keys(self) -> dict[str, Any]:
+        self.key_fetches += 1
+        return {"keys": [self.server.jwk]}
+
+    def validate_license(self, *, key: str, fingerprint: str, nonce: str) -> Any:
+        self.nonces.append(nonce)
+        result = self.answer(fingerprint, nonce)
+        if isinstance(result, BaseException):
+            raise result
+        return result
+
+
+def claims_for(server: FakeLicenseServer, nonce: str, *, at: float = T0, omit: tuple[str, ...] = (),
+               **changes: Any) -> dict[str, Any]:
+    claims = {"iss": "techcare-backend", "sub": server.license_id, "edition": "pro_business", "entitlements": ENTS,
+              "limits": {"max_machines": 3}, "fingerprint": FP, "nonce": nonce, "code": "VALID", "valid": True,
+              "iat": int(at), "nbf": int(at), "exp": int(at + 7 * DAY)}
+    claims.update(changes)
+    for name in omit:
+        claims.pop(name, None)
+    return claims
+
+
+def token_for(server: FakeLicenseServer, nonce: str = "n", **kw: Any) -> str:
+    return server.sign(claims_for(server, nonce, **kw))
+
+
+def make(tmp_path, clock, client, *, key: str = "TECHCARE-PB-TEST", **kw) -> LicenseManager:
+    settings = load_settings(backend_url="http://license.test", license_key=key, edition="pro_business")
+    kw.setdefault("fingerprint", FP)
+    return LicenseManager(settings, client=client, clock=clock, home=tmp_path / "home", **kw)
+
+
+def in_lang(monkeypatch, lang: str) -> None:
+    monkeypatch.setenv("TECHCARE_LANG", lang)
+
+
+def decoded(token: str) -> dict[str, Any]:
+    return jwt.decode(token, options={"verify_signature": False})
+
+
+# ---- what a valid answer keeps ------------------------------------------------------------------------------------
+
+def test_a_valid_answer_is_granted_whole_and_cached_with_the_servers_time(tmp_path):
+    clock = Clock()
+    server = FakeLicenseServer(clock)
+    sent = {}
+
+    def answer(fp, nonce):
+        sent["token"] = token_for(server, nonce)
+        return Reply({"valid": True, "code": "VALID", "ts": T0 + 30, "lease": sent["token"]})
+
+    m = make(tmp_path, clock, Backend(server, answer))
+    status = m.check()
+    assert status == LicenseStatus("VALID", ok=True, edition="pro_business", entitlements=ENTS,
+                                   limits={"max_machines": 3}, online=True, detail="", days_left=None,
+                                   expires_at=T0 + 7 * DAY, last_online=T0, license_id=server.license_id,
+                                   warnings=[], claims=decoded(sent["token"]), advice="")
+    assert m.lease_path.read_text("ascii") == sent["token"] + "\n"
+    # the mark is the latest of the server's ts, the lease's iat and the local clock (which agrees)
+    assert m.read_state() == {"high_water": T0 + 30, "last_online": T0 + 30, "license_id": server.license_id,
+                              "pinned": True}
+    for path in m.state_paths:
+        assert json.loads(path.read_text("utf-8"))["data"] == m.read_state()
+    assert json.loads(m.keys_path.read_text("utf-8")) == {"keys": [server.jwk], "pinned_at": T0}
+
+
+@pytest.mark.parametrize(("ts", "mark"), [(None, T0), ("late", T0), (T0 - 100, T0), (T0 + 50, T0 + 50)])
+def test_the_servers_ts_counts_when_it_is_a_number_else_the_leases_iat(tmp_path, ts, mark):
+    clock = Clock(T0 - 30)
+    server = FakeLicenseServer(clock)
+
+    def answer(fp, nonce):
+        body = {"valid": True, "code": "VALID", "lease": token_for(server, nonce)}
+        if ts is not None:
+            body["ts"] = ts
+        return Reply(body)
+
+    m = make(tmp_path, clock, Backend(server, answer))
+    status = m.check()
+    assert (status.code, status.ok, status.warnings) == ("VALID", True, [])
+    assert m.read_state()["high_water"] == mark
+    assert m.read_state()["last_online"] == (ts if isinstance(ts, float) else T0)
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_a_local_clock_exactly_ten_minutes_off_agrees_and_one_second_more_is_warned(tmp_path, monkeypatch, lang):
+    in_lang(monkeypatch, lang)
+    server_clock = Clock()
+    server = FakeLicenseServer(server_clock)
+    for offset, warned in ((600, False), (601, True), (-600, False), (-660, True)):
+        clock = Clock(T0 + offset)
+        m = make(tmp_path / str(offset), clock, Backend(server, lambda fp, nonce: Reply(
+            {"valid": True, "code": "VALID", "ts": T0, "lease": token_for(server, nonce)})))
+        status = m.check()
+        minutes = abs(offset) / 60
+        expected = [{"de": f"Die Systemuhr weicht {minutes:.0f} Minuten von der Serverzeit ab.",
+                     "en": f"The system clock is {minutes:.0f} minutes off the server time."}[lang]] if warned else []
+        assert (status.code, status.ok, status.warnings) == ("VALID", True, expected)
+        # the local clock raises the mark only while it agrees with the server
+        assert m.high_water() == (T0 if warned or offset < 0 else T0 + offset)
+
+
+def test_a_lease_whose_iat_is_later_than_the_servers_ts_raises_the_mark_to_its_iat(tmp_path):
+    clock = Clock()
+    server = FakeLicenseServer(clock)
+    m = make(tmp_path, clock, Backend(server, lambda fp, nonce: Reply(
+        {"valid": True, "code": "VALID", "ts": T0 - 200, "lease": token_for(server, nonce, at=T0 + 100)})))
+    status = m.check()
+    assert (status.code, status.last_online, status.warnings) == ("VALID", T0 + 100, [])
+    assert m.read_state()["high_water"] == T0 + 100 and m.read_state()["last_online"] == T0 - 200
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_a_lease_that_cannot_be_cached_or_a_state_that_cannot_be_saved_is_warned(tmp_path, monkeypatch, lang):
+    in_lang(monkeypatch, lang)
+    clock = Clock()
+    server = FakeLicenseServer(clock)
+    m = make(tmp_path, clock, Backend(server, lambda fp, nonce: Reply(
+        {"valid": True, "code": "VALID", "ts": T0, "lease": token_for(server, nonce)})))
+    m.lease_path.mkdir(parents=True)
+    for path in m.state_paths:
+        path.mkdir(parents=True, exist_ok=True)
+    status = m.check()
+    lease, state, copy = m.lease_path, m.state_paths[0], m.state_paths[1]
+    assert (status.code, status.ok) == ("VALID", True)
+    assert status.warnings == {
+        "de": [f"Lizenz nicht zwischenspeicherbar in {lease}: Is a directory – ohne Netz gilt sie nicht.",
+               f"Lizenzzustand nicht gespeichert ({state}: Is a directory).",
+               f"Lizenzzustand nicht gespeichert ({copy}: Is a directory)."],
+        "en": [f"the lease cannot be cached in {lease}: Is a directory – it will not hold offline.",
+               f"license state not saved ({state}: Is a directory).",
+               f"license state not saved ({copy}: Is a directory)."]}[lang]
+
+
+# ---- what a denial does -------------------------------------------------------------------------------------------
+
+def test_a_signed_denial_is_refused_whole_deletes_the_lease_and_raises_the_mark(tmp_path):
+    clock = Clock()
+    server = FakeLicenseServer(clock)
+    replies = {"kind": "valid"}
+    sent = {}
+
+    def answer(fp, nonce):
+        if replies["kind"] == "valid":
+            return Reply({"valid": True, "code": "VALID", "ts": T0, "lease": token_for(server, nonce)})
+        sent["token"] = token_for(server, nonce, at=T0 + DAY, code="REVOKED", valid=False, entitlements=[])
+        return Reply({"valid": False, "code": "REVOKED", "detail": "revoked by the shop", "ts": replies["ts"],
+                      "lease": sent["token"]})
+
+    m = make(tmp_path, clock, Backend(server, answer))
+    assert m.check().code == "VALID" and m.lease_path.exists()
+    replies.update(kind="denial", ts=T0 + 2 * DAY)
+    status = m.check()
+    assert status == LicenseStatus("REVOKED", ok=False, online=True, detail="revoked by the shop",
+                                   license_id=server.license_id, claims=decoded(sent["token"]))
+    assert not m.lease_path.exists()
+    assert m.high_water() == T0 + 2 * DAY                  # the server's ts, later than the lease's iat
+    replies.update(ts="?")
+    m.check()
+    assert m.high_water() == T0 + 2 * DAY                  # never lowered
+    replies.update(ts=T0)
+    clock.advance(3 * DAY)
+    sent.clear()
+
+    def later(fp, nonce):
+        sent["token"] = token_for(server, nonce, at=T0 + 4 * DAY, code="REVOKED", valid=False)
+        return Reply({"valid": False, "code": "REVOKED", "ts": T0, "lease": sent["token"]})
+
+    m._client = Backend(server, later)
+    status = m.check()
+    assert (status.code, status.detail, status.ok) == ("REVOKED", "", False)
+    assert m.high_water() == T0 + 4 * DAY                  # the lease's iat, later than the server's ts
+
+
+@pytest.mark.parametrize(("claims", "body_code", "code"), [
+    ({"code": "SUSPENDED", "valid": False}, "REVOKED", "SUSPENDED"),      # the signed code counts
+    ({"valid": False}, "EXPIRED", "EXPIRED"),                            # no signed code: the answer's
+    ({"valid": False}, None, "LEASE_INVALID"),                           # neither: invalid
+    ({"code": "VALID", "valid": False}, "VALID", "VALID"),               # valid: false is a denial, whatever code
+    ({"code": "VALID", "valid": "true"}, "VALID", "VALID"),              # only the boolean true grants
+    ({"code": "REVOKED", "valid": True}, "REVOKED", "REVOKED"),          # valid with another code: a denial
+])
+def test_what_makes_a_signed_answer_a_denial_and_its_code(tmp_path, claims, body_code, code):
+    clock = Clock()
+    server = FakeLicenseServer(clock)
+    body = {"ts": T0, "detail": None}
+    if body_code:
+        body["code"] = body_code
+    m = make(tmp_path, clock, Backend(server, lambda fp, nonce: Reply(
+        {**body, "lease": token_for(server, nonce, omit=("code",) if "code" not in claims else (), **claims)})))
+    m.lease_path.parent.mkdir(parents=True)
+    m.lease_path.write_text("cached.lease.jwt\n")
+    status = m.check()
+    assert (status.code, status.ok, status.online, status.detail, status.edition) == \
+        (code, False, True, "", "community")
+    assert status.license_id == server.license_id and not m.lease_path.exists()
+
+
+# ---- answers without a lease -----------------------------------------------------------------------------------
+
+def refusal(status: int, body: Any) -> BackendHTTPError:
+    import httpx
+
+    response = httpx.Response(status, json=body) if body is not None else httpx.Response(status, text="<html>")
+    return BackendHTTPError(f"Backend refused: HTTP {status}", status_code=status, response=response)
+
+
+@pytest.mark.parametrize(("reply", "code", "detail"), [
+    (Reply(not_json=True), "LEASE_INVALID", "answer is not JSON"),
+    (Reply(["lease"]), "LEASE_INVALID", "answer carries no lease"),
+    (Reply({"valid": True, "code": "VALID"}), "LEASE_INVALID", "answer carries no lease"),
+    (Reply({"valid": True, "code": "VALID", "lease": ""}), "LEASE_INVALID", "answer carries no lease"),
+    (refusal(403, {"code": "SUSPENDED", "detail": "x"}), "SUSPENDED", "Backend refused: HTTP 403"),
+    (refusal(404, {"code": "NOT_FOUND"}), "NOT_FOUND", "Backend refused: HTTP 404"),
+    (refusal(403, {"code": "OFFLINE_GRACE"}), "LEASE_INVALID", "Backend refused: HTTP 403"),   # not a server code
+    (refusal(403, {"detail": "forbidden"}), "LEASE_INVALID", "Backend refused: HTTP 403"),
+    (refusal(401, None), "LEASE_INVALID", "Backend refused: HTTP 401"),
+    (refusal(403, ["SUSPENDED"]), "LEASE_INVALID", "Backend refused: HTTP 403"),
+    (BackendHTTPError("Backend refused: HTTP 400", status_code=400, response=None), "LEASE_INVALID",
+     "Backend refused: HTTP 400"),
+])
+def test_an_answer_without_a_lease_fails_closed_for_this_run_and_keeps_the_cache(tmp_path, reply, code, detail):
+    clock = Clock()
+    server = FakeLicenseServer(clock)
+    m = make(tmp_path, clock, Backend(server, lambda fp, nonce: reply))
+    m.lease_path.parent.mkdir(parents=True)
+    m.lease_path.write_text("cached.lease.jwt\n")
+    assert m.check() == LicenseStatus(code, ok=False, online=True, detail=detail)
+    assert m.lease_path.read_text() == "cached.lease.jwt\n" and m.high_water() is None
+
+
+def test_an_http_error_carrying_a_valid_lease_is_not_trusted(tmp_path):
+    import httpx
+
+    clock = Clock()
+    server = FakeLicenseServer(clock)
+
+    def answer(fp, nonce):
+        body = {"valid": True, "code": "VALID", "ts": T0, "lease": token_for(server, nonce)}
+        return BackendHTTPError("Backend refused: HTTP 409", status_code=409, response=httpx.Response(409, json=body))
+
+    m = make(tmp_path, clock, Backend(server, answer))
+    assert m.check() == LicenseStatus("LEASE_INVALID", ok=False, online=True, detail="Backend refused: HTTP 409")
+    assert not m.lease_path.exists()
+
+
+def test_an_unreachable_backend_is_offline_and_the_reason_is_said(tmp_path, monkeypatch):
+    in_lang(monkeypatch, "en")
+    clock = Clock()
+    server = FakeLicenseServer(clock)
+    m = make(tmp_path, clock, Backend(server, lambda fp, nonce: BackendUnavailable("no route to the shop")))
+    assert m.check() == LicenseStatus("LEASE_INVALID", ok=False, detail=(
+        "offline and no license cached yet – one online check is needed (no route to the shop)"))
+
+
+# ---- a lease that does not verify online ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_a_lease_refused_online_with_damaged_pins_says_which_file_and_how_back(tmp_path, monkeypatch, lang):
+    in_lang(monkeypatch, lang)
+    clock = Clock()
+    server = FakeLicenseServer(clock)
+    m = make(tmp_path, clock, Backend(server, lambda fp, nonce: Reply(
+        {"valid": True, "code": "VALID", "ts": T0, "lease": token_for(server, nonce)})))
+    m.keys_path.parent.mkdir(parents=True)
+    m.keys_path.write_text("{cut")
+    p = m.keys_path
+    status = m.check()
+    pins = {"de": f"{p} ist beschädigt (kein JSON)", "en": f"{p} is damaged (not JSON)"}[lang]
+    why = "signed with an untrusted key (kid 'k1')"
+    assert status == LicenseStatus("LEASE_INVALID", ok=False, online=True, detail={
+        "de": f"{pins} – kein angehefteter Schlüssel gilt; Datei wiederherstellen oder bewusst neu anheften: "
+              f"techcare license --repin ({why})",
+        "en": f"{pins} – no pinned key is trusted; restore the file or pin again on purpose: "
+              f"techcare license --repin ({why})"}[lang], advice={
+        "de": "Die angehefteten Schlüssel auf diesem Rechner sind beschädigt (kein Netzwerkproblem) – so gehst du vor:\n"
+              f"  1. {p} aus einer Sicherung wiederherstellen (eine Datei, kein Ordner)\n"
+              "  2. oder bewusst neu anheften, wenn du dem Server vertraust: techcare license --repin",
+        "en": "The pinned keys on this machine are damaged (not a network problem) – what to do:\n"
+              f"  1. restore {p} from a backup (a file, not a folder)\n"
+              "  2. or pin again on purpose if you trust the server: techcare license --repin"}[lang])
+    assert status.message.endswith(status.advice) and m.keys_path.read_text() == "{cut"
+
+
+def test_a_lease_refused_online_with_good_pins_says_only_why(tmp_path):
+    clock = Clock()
+    server = FakeLicenseServer(clock)
+    m = make(tmp_path, clock, Backend(server, lambda fp, nonce: Reply(
+        {"valid": True, "code": "VALID", "ts": T0, "lease": token_for(server, "another request")})))
+    assert m.check() == LicenseStatus("LEASE_INVALID", ok=False, online=True,
+                                      detail="nonce mismatch (replayed or foreign answer)")
