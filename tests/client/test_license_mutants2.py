@@ -344,3 +344,234 @@ def test_a_lease_refused_online_with_good_pins_says_only_why(tmp_path):
         {"valid": True, "code": "VALID", "ts": T0, "lease": token_for(server, "another request")})))
     assert m.check() == LicenseStatus("LEASE_INVALID", ok=False, online=True,
                                       detail="nonce mismatch (replayed or foreign answer)")
+
+
+# ---- offline: each outcome whole ------------------------------------------------------------------------------------
+
+OFFLINE_ONLY = {"de": "nur offline geprüft", "en": "checked offline only"}
+
+
+def online_once(tmp_path, *, clock: Clock | None = None, **lease: Any) -> tuple[LicenseManager, FakeLicenseServer]:
+    """A manager whose lease was cached by one online check (at the clock's time) and whose keys are pinned."""
+    clock = clock or Clock()
+    server = FakeLicenseServer(clock)
+    m = make(tmp_path, clock, Backend(server, lambda fp, nonce: Reply(
+        {"valid": True, "code": "VALID", "ts": clock(), "lease": token_for(server, nonce, at=clock(), **lease)})))
+    assert m.check().code == "VALID"
+    return m, server
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_offline_within_the_grace_is_granted_whole(tmp_path, monkeypatch, lang):
+    in_lang(monkeypatch, lang)
+    m, server = online_once(tmp_path)
+    token = m.cached_lease()
+    m.clock.advance(DAY + 3600)
+    status = m.check(online=False)
+    assert status == LicenseStatus("OFFLINE_GRACE", ok=True, edition="pro_business", entitlements=ENTS,
+                                   limits={"max_machines": 3}, online=False, detail=OFFLINE_ONLY[lang],
+                                   days_left=(6 * DAY - 3600) / DAY, expires_at=T0 + 7 * DAY, last_online=T0,
+                                   license_id=server.license_id, warnings=[], claims=decoded(token))
+    assert m.high_water() == T0 + DAY + 3600                # the local clock raised the mark
+    m.clock.advance(-300)                                   # within the tolerance: counted from the mark
+    assert m.check(online=False).days_left == (6 * DAY - 3600) / DAY
+
+
+def test_without_a_backend_the_reason_is_said(tmp_path, monkeypatch):
+    in_lang(monkeypatch, "en")
+    m, _ = online_once(tmp_path)
+    bare = LicenseManager(load_settings(license_key="TECHCARE-PB-TEST", edition="pro_business"), clock=m.clock,
+                          home=m.home, fingerprint=FP)
+    assert bare.client is None
+    status = bare.check()
+    assert (status.code, status.ok, status.detail) == ("OFFLINE_GRACE", True, "no backend configured")
+    in_lang(monkeypatch, "de")
+    assert bare.check().detail == "kein Backend konfiguriert"
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_offline_past_the_grace_is_refused_whole_and_raises_the_mark(tmp_path, monkeypatch, lang):
+    in_lang(monkeypatch, lang)
+    m, server = online_once(tmp_path)
+    m.clock.advance(7 * DAY + 1)
+    status = m.check(online=False)
+    assert status == LicenseStatus("OFFLINE_GRACE_EXCEEDED", ok=False, edition="pro_business", last_online=T0,
+                                   expires_at=T0 + 7 * DAY, license_id=server.license_id, detail={
+                                       "de": "zuletzt online geprüft: 2026-09-21 14:13 UTC",
+                                       "en": "last checked online: 2026-09-21 14:13 UTC"}[lang])
+    assert m.high_water() == T0 + 7 * DAY + 1
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_a_lease_expiring_within_the_grace_is_expired_offline(tmp_path, monkeypatch, lang):
+    in_lang(monkeypatch, lang)
+    m, server = online_once(tmp_path, exp=int(T0 + 7 * DAY - 1))
+    m.clock.advance(7 * DAY - 1)
+    assert m.check(online=False).days_left == 0
+    m.clock.advance(1)
+    status = m.check(online=False)
+    assert status == LicenseStatus("EXPIRED", ok=False, edition="pro_business", last_online=T0,
+                                   expires_at=T0 + 7 * DAY - 1, license_id=server.license_id, detail={
+                                       "de": "zuletzt online geprüft: 2026-09-21 14:13 UTC",
+                                       "en": "last checked online: 2026-09-21 14:13 UTC"}[lang])
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_a_clock_turned_back_offline_is_refused_whole(tmp_path, monkeypatch, lang):
+    in_lang(monkeypatch, lang)
+    m, server = online_once(tmp_path)
+    m.clock.advance(2 * DAY)
+    assert m.check(online=False).ok
+    m.clock.advance(-DAY)
+    status = m.check(online=False)
+    assert status == LicenseStatus("CLOCK_TAMPERED", ok=False, last_online=T0, expires_at=T0 + 7 * DAY,
+                                   license_id=server.license_id, detail={
+                                       "de": "Uhr 1440 Minuten hinter der zuletzt gesehenen Zeit",
+                                       "en": "clock 1440 minutes behind the latest time seen"}[lang])
+    assert m.high_water() == T0 + 2 * DAY                   # a clock behind never lowers the mark
+
+
+def test_old_state_copies_restored_from_a_backup_cannot_take_the_clock_back_before_the_lease(tmp_path, monkeypatch):
+    """Both copies of the mark restored from a backup older than the last online check: the lease's own iat
+    (and nbf) still bound how far the clock may go back."""
+    in_lang(monkeypatch, "en")
+    clock = Clock(T0 - 5 * DAY)
+    m, server = online_once(tmp_path, clock=clock)
+    old = [p.read_bytes() for p in m.state_paths]
+    clock.now = T0
+    m._client = Backend(server, lambda fp, nonce: Reply(
+        {"valid": True, "code": "VALID", "ts": T0, "lease": token_for(server, nonce, at=T0)}))
+    assert m.check().code == "VALID"
+    for path, data in zip(m.state_paths, old, strict=True):
+        path.write_bytes(data)
+    assert m.high_water() == T0 - 5 * DAY
+    clock.now = T0 - 2 * DAY
+    status = m.check(online=False)
+    assert (status.code, status.ok, status.detail) == ("CLOCK_TAMPERED", False,
+                                                       "clock 2880 minutes behind the latest time seen")
+    clock.now = T0 - 600                                    # within the tolerance of the iat: fine
+    assert m.check(online=False).code == "OFFLINE_GRACE"
+
+
+def test_a_not_before_earlier_than_the_iat_is_the_floor(tmp_path, monkeypatch):
+    in_lang(monkeypatch, "en")
+    clock = Clock(T0 - 5 * DAY)
+    m, server = online_once(tmp_path, clock=clock)
+    old = [p.read_bytes() for p in m.state_paths]
+    m.lease_path.write_text(token_for(server, at=T0, nbf=int(T0 - DAY)))
+    for path, data in zip(m.state_paths, old, strict=True):
+        path.write_bytes(data)
+    clock.now = T0 - DAY - 600
+    assert m.check(online=False).code == "OFFLINE_GRACE"    # after nbf (within the tolerance)
+    clock.now = T0 - DAY - 601
+    status = m.check(online=False)
+    assert (status.code, status.detail) == ("CLOCK_TAMPERED", "clock 10 minutes behind the latest time seen")
+
+
+def test_a_lease_without_nbf_is_bounded_by_its_iat(tmp_path, monkeypatch):
+    in_lang(monkeypatch, "en")
+    clock = Clock(T0 - 5 * DAY)
+    m, server = online_once(tmp_path, clock=clock)
+    old = [p.read_bytes() for p in m.state_paths]
+    m.lease_path.write_text(token_for(server, at=T0, omit=("nbf",)))
+    for path, data in zip(m.state_paths, old, strict=True):
+        path.write_bytes(data)
+    clock.now = T0 - 600
+    assert m.check(online=False).code == "OFFLINE_GRACE"
+    clock.now = T0 - 660
+    status = m.check(online=False)
+    assert (status.code, status.detail) == ("CLOCK_TAMPERED", "clock 11 minutes behind the latest time seen")
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_every_state_copy_damaged_is_refused_whole(tmp_path, monkeypatch, lang):
+    in_lang(monkeypatch, lang)
+    m, server = online_once(tmp_path)
+    for path in m.state_paths:
+        path.write_text("{cut")
+    status = m.check(online=False)
+    a, b = m.state_paths
+    assert status == LicenseStatus("STATE_DAMAGED", ok=False, last_online=T0, expires_at=T0 + 7 * DAY,
+                                   license_id=server.license_id,
+                                   detail=f"{a}: not JSON (cut or garbled); {b}: not JSON (cut or garbled)")
+    assert [p.read_text() for p in m.state_paths] == ["{cut", "{cut"]     # nothing rewritten offline
+
+
+@pytest.mark.parametrize("lang", LANGS)
+@pytest.mark.parametrize(("content", "de", "en"), [
+    (b"\x89PNG\r\n", "{p} ist beschädigt (keine Textdatei)", "{p} is damaged (not a text file)"),
+    (b"not-a-lease\n", "{p} ist beschädigt (kein JWT)", "{p} is damaged (not a JWT)"),
+    (b"a.b.c.d", "{p} ist beschädigt (kein JWT)", "{p} is damaged (not a JWT)"),
+    (None, "{p}: Is a directory", "{p}: Is a directory"),
+])
+def test_a_damaged_cached_lease_is_said_whole(tmp_path, monkeypatch, lang, content, de, en):
+    in_lang(monkeypatch, lang)
+    m, _ = online_once(tmp_path)
+    m.lease_path.unlink()
+    if content is None:
+        m.lease_path.mkdir()
+    else:
+        m.lease_path.write_bytes(content)
+    damage = (de if lang == "de" else en).format(p=m.lease_path)
+    assert m.lease_damage() == damage
+    status = m.check(online=False)
+    assert status == LicenseStatus("LEASE_INVALID", ok=False, detail={
+        "de": f"{damage} – einmal online prüfen nötig (nur offline geprüft)",
+        "en": f"{damage} – one online check is needed (checked offline only)"}[lang])
+
+
+def test_an_empty_or_missing_lease_is_no_lease_and_no_damage(tmp_path, monkeypatch):
+    in_lang(monkeypatch, "de")
+    m, _ = online_once(tmp_path)
+    for content in ("\n", None):
+        if content is None:
+            m.lease_path.unlink()
+        else:
+            m.lease_path.write_text(content)
+        assert m.lease_damage() is None and m.cached_lease() is None
+        assert m.check(online=False) == LicenseStatus("LEASE_INVALID", ok=False, detail=(
+            "offline und noch keine Lizenz zwischengespeichert – einmal online prüfen nötig (nur offline geprüft)"))
+
+
+def test_a_cached_lease_that_does_not_verify_is_deleted_unless_only_its_key_is_unknown(tmp_path, monkeypatch):
+    in_lang(monkeypatch, "en")
+    m, server = online_once(tmp_path)
+    other, _ = new_key("k9")
+    unknown = jwt.encode(claims_for(server, "n"), other, algorithm="EdDSA", headers={"kid": "k9"})
+    m.lease_path.write_text(unknown)
+    assert m.check(online=False) == LicenseStatus("LEASE_INVALID", ok=False,
+                                                  detail="signed with an untrusted key (kid 'k9')")
+    assert m.lease_path.read_text() == unknown            # kept: a key shipped later may verify it
+    foreign = token_for(server, fingerprint="f" * 64)
+    m.lease_path.write_text(foreign)
+    assert m.check(online=False) == LicenseStatus("LEASE_INVALID", ok=False,
+                                                  detail="issued for another machine (fingerprint mismatch)")
+    assert not m.lease_path.exists()
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_a_cached_lease_with_damaged_pins_names_the_file_and_the_way_back(tmp_path, monkeypatch, lang):
+    in_lang(monkeypatch, lang)
+    m, _ = online_once(tmp_path)
+    m.keys_path.write_text("[]")
+    p = m.keys_path
+    status = m.check(online=False)
+    pins = {"de": f"{p} ist beschädigt (kein gültiger Schlüssel)", "en": f"{p} is damaged (no valid key)"}[lang]
+    assert (status.code, status.ok, status.online) == ("LEASE_INVALID", False, False)
+    assert status.detail == f"{pins}: signed with an untrusted key (kid 'k1')"
+    assert status.advice == license._pins_advice(p) and p.name in status.advice and "--repin" in status.advice
+    assert m.lease_path.exists()
+
+
+@pytest.mark.parametrize(("claims", "code"), [
+    ({"code": "REVOKED", "valid": False}, "REVOKED"),
+    ({"code": "VALID", "valid": False}, "VALID"),
+    ({"code": "SUSPENDED", "valid": True}, "SUSPENDED"),
+    ({"code": "", "valid": True}, "LEASE_INVALID"),
+    ({"valid": False}, "LEASE_INVALID"),
+])
+def test_a_cached_denial_is_refused_and_forgotten(tmp_path, claims, code):
+    m, server = online_once(tmp_path)
+    m.lease_path.write_text(token_for(server, omit=() if "code" in claims else ("code",), **claims))
+    assert m.check(online=False) == LicenseStatus(code, ok=False, detail="cached denial")
+    assert not m.lease_path.exists()
