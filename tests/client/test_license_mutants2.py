@@ -575,3 +575,88 @@ def test_a_cached_denial_is_refused_and_forgotten(tmp_path, claims, code):
     m.lease_path.write_text(token_for(server, omit=() if "code" in claims else ("code",), **claims))
     assert m.check(online=False) == LicenseStatus(code, ok=False, detail="cached denial")
     assert not m.lease_path.exists()
+
+
+# ---- the texts of each status -------------------------------------------------------------------------------------
+
+TROUBLE = {
+    "de": "Lizenz-Check fehlgeschlagen – so gehst du vor:\n"
+          "  1. Prüfe BACKEND_URL in .env\n"
+          "  2. Prüfe die Netzwerkverbindung (ping, techcare doctor)\n"
+          "  3. Prüfe den Lizenzschlüssel (LICENSE_KEY)\n"
+          "  4. Prüfe, ob der License-Server läuft",
+    "en": "License check failed – what to do:\n"
+          "  1. Check BACKEND_URL in .env\n"
+          "  2. Check the network connection (ping, techcare doctor)\n"
+          "  3. Check the license key (LICENSE_KEY)\n"
+          "  4. Check that the license server is running"}
+
+HEADS = {
+    "OFFLINE_GRACE_EXCEEDED": (
+        "Die Lizenz konnte seit mehr als 7 Tagen nicht online geprüft werden (Offline-Frist abgelaufen).",
+        "The license could not be checked online for more than 7 days (offline grace exceeded)."),
+    "CLOCK_TAMPERED": (
+        "Die Systemuhr geht gegenüber der zuletzt gesehenen Zeit zurück – die Lizenz muss online geprüft werden.",
+        "The system clock is behind the latest time seen – the license must be checked online."),
+    "STATE_DAMAGED": (
+        "Die Lizenz-Zustandsdateien (Hochwassermarke der Uhr) sind beschädigt – die Lizenz muss einmal online "
+        "geprüft werden.",
+        "The license state files (the clock's high-water mark) are damaged – the license must be checked online "
+        "once."),
+    "LEASE_INVALID": ("Die Lizenzbestätigung ist ungültig (Signatur, Rechner oder Antwort passt nicht).",
+                      "The license lease is invalid (signature, machine or answer does not match)."),
+    "NOT_FOUND": ("Der Lizenzschlüssel ist dem Server unbekannt.", "The license key is unknown to the server."),
+    "SUSPENDED": ("Die Lizenz ist gesperrt.", "The license is suspended."),
+    "REVOKED": ("Die Lizenz wurde widerrufen.", "The license has been revoked."),
+    "EXPIRED": ("Die Lizenz ist abgelaufen.", "The license has expired."),
+    "FINGERPRINT_SCOPE_MISMATCH": ("Die Lizenz ist für diesen Rechner nicht freigeschaltet.",
+                                   "The license is not activated for this machine."),
+    "TOO_MANY_MACHINES": ("Die Lizenz ist bereits auf der maximalen Anzahl Rechner aktiv.",
+                          "The license is already active on the maximum number of machines."),
+    "ENTITLEMENTS_MISSING": ("Der Lizenz fehlen benötigte Berechtigungen.", "The license lacks required entitlements."),
+    "SOMETHING_NEW": ("Lizenz abgelehnt: SOMETHING_NEW.", "License refused: SOMETHING_NEW."),
+}
+
+
+@pytest.mark.parametrize("lang", LANGS)
+@pytest.mark.parametrize("code", sorted(HEADS))
+def test_each_refusal_says_what_happened_why_and_what_to_do(monkeypatch, lang, code):
+    in_lang(monkeypatch, lang)
+    head = HEADS[code][LANGS.index(lang)]
+    status = LicenseStatus(code, ok=False, edition="pro")
+    assert license.status_message(status) == f"{head}\n{TROUBLE[lang]}"
+    status.detail = "the why"
+    assert status.message == f"{head} (the why)\n{TROUBLE[lang]}" and status.summary == f"{head} (the why)"
+    status.advice = "restore the file"
+    assert str(status) == f"{head} (the why)\nrestore the file"
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_the_granting_and_no_key_texts(monkeypatch, lang):
+    in_lang(monkeypatch, lang)
+    de = lang == "de"
+    assert LicenseStatus("VALID", ok=True, edition="pro_business", detail="x").message == (
+        "Lizenz gültig (Pro Business), online geprüft." if de else "License valid (Pro Business), checked online.")
+    assert LicenseStatus("VALID", ok=True, edition="platinum").message == (
+        "Lizenz gültig (platinum), online geprüft." if de else "License valid (platinum), checked online.")
+    for days, shown in ((2.25, "2.2"), (0.0, "0.0"), (None, "0.0"), (6.96, "7.0")):
+        assert LicenseStatus("OFFLINE_GRACE", ok=True, edition="enterprise", days_left=days).message == (
+            f"Offline: zwischengespeicherte Lizenz (Enterprise) gilt noch {shown} Tage – bitte bald online gehen."
+            if de else
+            f"Offline: cached license (Enterprise) is valid for {shown} more days – please go online soon.")
+    assert LicenseStatus("NO_LICENSE", ok=True).message == (
+        "Community-Edition: keine Lizenz nötig." if de else "Community edition: no license needed.")
+    assert LicenseStatus("NO_LICENSE", ok=False, detail="x").message == (
+        "Kein Lizenzschlüssel gesetzt (LICENSE_KEY) – die Edition braucht einen." if de else
+        "No license key set (LICENSE_KEY) – this edition needs one.") + "\n" + TROUBLE[lang]
+
+
+def test_the_status_dict_of_a_refusal_and_of_an_offline_grace(tmp_path, monkeypatch):
+    in_lang(monkeypatch, "en")
+    status = LicenseStatus("REVOKED", ok=False, entitlements=("a",), warnings=("w",), detail="d", days_left=1.5,
+                           expires_at=2.0, last_online=1.0, license_id="L", online=True)
+    assert status.to_dict() == {"code": "REVOKED", "ok": False, "edition": "community", "entitlements": ["a"],
+                                "online": True, "detail": "d", "days_left": 1.5, "expires_at": 2.0,
+                                "last_online": 1.0, "license_id": "L", "warnings": ["w"],
+                                "message": f"The license has been revoked. (d)\n{TROUBLE['en']}"}
+    assert type(status.to_dict()["entitlements"]) is list and type(status.to_dict()["warnings"]) is list
