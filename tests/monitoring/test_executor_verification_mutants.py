@@ -221,6 +221,96 @@ def test_a_damaged_signer_list_trusts_nobody_and_says_how_to_recover(tmp_path, c
     assert "recreated with `techcare sensor trust add`" in str(caught.value)
 
 
+
+def signing_texts(call) -> tuple[str, str, str]:
+    """``(reason, German text, English text)`` of the SignatureError ``call()`` raises in each language."""
+    seen = []
+    for lang in ("de", "en"):
+        set_language(lang)
+        try:
+            with pytest.raises(SignatureError) as caught:
+                call()
+        finally:
+            set_language(None)
+        seen.append(caught.value)
+    assert seen[0].reason == seen[1].reason
+    return seen[0].reason, str(seen[0]), str(seen[1])
+
+
+@pytest.mark.parametrize(("text", "e"), [("", "wrong length"), ("ed25519:" + "A" * 4096, "wrong length"),
+                                         ("ed25519:" + "A" * 4097, "not base64url text"),
+                                         ("A" * 42, "wrong length"), ("ed25519:" + b64(bytes(33)), "wrong length")])
+def test_a_refused_public_key_says_why_and_what_is_accepted_in_both_languages(text, e):
+    assert signing_texts(lambda: parse_public_key(text)) == (
+        "malformed", f"Kein gültiger öffentlicher Ed25519-Schlüssel ({e}). Erwartet: „ed25519:“ und 43 Zeichen "
+        "base64url (wie `techcare fleet key` ihn zeigt) oder ein PEM-Block „PUBLIC KEY“.",
+        f"Not a valid Ed25519 public key ({e}). Expected: 'ed25519:' and 43 characters of base64url (as "
+        "`techcare fleet key` shows it) or a PEM 'PUBLIC KEY' block.")
+
+
+def test_the_technicians_key_is_created_private_in_its_own_folder_and_loaded_again(tmp_path):
+    home = tmp_path / "new" / "home"
+    key = SigningKey.load_or_create(home)
+    path = home / "signing" / "ed25519.pem"
+    assert key.path == path and path.read_bytes().startswith(b"-----BEGIN PRIVATE KEY-----\n")
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(path.parent).st_mode) == 0o700
+    again = SigningKey.load_or_create(home)
+    assert (again.key_id, again.public_raw, again.path) == (key.key_id, key.public_raw, path)
+    other = tmp_path / "other"
+    (other / "signing").mkdir(parents=True)  # the folder is there already, the key not yet
+    made = SigningKey.load_or_create(other)
+    assert made.path == other / "signing" / "ed25519.pem" and made.key_id != key.key_id
+    assert SigningKey.generate().path is None
+
+
+def test_a_key_file_that_holds_no_ed25519_key_is_refused_and_kept(tmp_path):
+    path = tmp_path / "signing" / "ed25519.pem"
+    path.parent.mkdir()
+    pem = generate_private_key(SECP256R1()).private_bytes(serialization.Encoding.PEM,
+                                                          serialization.PrivateFormat.PKCS8,
+                                                          serialization.NoEncryption())
+    path.write_bytes(pem)
+    assert signing_texts(lambda: SigningKey.load_or_create(tmp_path)) == (
+        "malformed", f"Signaturschlüssel {path} ist unlesbar (not an Ed25519 key). Aus einer Sicherung zurückholen "
+        "oder die Datei beiseitelegen, dann wird ein neuer erzeugt (den neuen öffentlichen Schlüssel auf den "
+        "Sensor-Rechnern hinterlegen).", f"Signing key {path} cannot be read (not an Ed25519 key). Restore it from a "
+        "backup or move the file aside to have a new one created (then pin the new public key on the sensor hosts).")
+    assert path.read_bytes() == pem
+
+
+def test_the_signer_list_is_readable_json_and_names_and_times_may_be_missing(tmp_path):
+    store = TrustStore(tmp_path)
+    key = SigningKey.generate()
+    signer = store.add(key.public_key, name="Jürgen")
+    assert store.path.read_text("utf-8") == json.dumps({"version": 1, "signers": [signer.__dict__]}, indent=2,
+                                                       ensure_ascii=False) + "\n"
+    store.path.write_text(json.dumps({"signers": [{"key_id": key.key_id, "public_key": b64(key.public_raw)}]}))
+    assert store.signers() == [type(signer)(key.key_id, b64(key.public_raw), "", "")]
+    assert store.keys() == {key.key_id: key.public_raw}
+
+
+def test_a_damaged_signer_list_says_so_exactly_in_both_languages(tmp_path):
+    store = TrustStore(tmp_path)
+    store.path.write_text('{"other": 1}', "utf-8")
+    assert signing_texts(store.signers) == (
+        "malformed", f"Liste der vertrauenswürdigen Signaturschlüssel {store.path} ist beschädigt ('signers'); "
+        "Fernaufträge werden abgelehnt, bis sie mit `techcare sensor trust add` neu angelegt ist.",
+        f"The list of trusted signing keys {store.path} is damaged ('signers'); remote jobs are refused until it is "
+        "recreated with `techcare sensor trust add`.")
+
+
+def test_envelopes_are_refused_in_german_too():
+    key = SigningKey.generate()
+    assert signing_texts(lambda: verify_envelope(None, {}))[:2] == (
+        "malformed", "Auftrag ist kein signierter Umschlag (payload, key_id, signature).")
+    assert signing_texts(lambda: verify_envelope(key.sign({"x": 1}), {}))[:2] == (
+        "unknown_signer", f"Signiert mit Schlüssel {key.key_id}, der auf diesem Rechner nicht hinterlegt ist.")
+    changed = key.sign({"x": 1})
+    changed["payload"]["x"] = 2
+    assert signing_texts(lambda: verify_envelope(changed, {key.key_id: key.public_raw}))[:2] == (
+        "bad_signature", "Signatur passt nicht zum Inhalt: der Auftrag wurde nach der Freigabe verändert.")
+
 # ==== the host's checks (techcare/monitoring/executor.py) =========================================================
 # Each check is driven through the public verify()/verify_occurrence() (the malformed ones also through the shape
 # checks directly, which run before any signature): what the host refuses, with which reason, and the exact text
