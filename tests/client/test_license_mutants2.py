@@ -660,3 +660,121 @@ def test_the_status_dict_of_a_refusal_and_of_an_offline_grace(tmp_path, monkeypa
                                 "last_online": 1.0, "license_id": "L", "warnings": ["w"],
                                 "message": f"The license has been revoked. (d)\n{TROUBLE['en']}"}
     assert type(status.to_dict()["entitlements"]) is list and type(status.to_dict()["warnings"]) is list
+
+
+# ---- why a lease does not verify ------------------------------------------------------------------------------------
+
+def pinned(tmp_path, *extra_keys: dict[str, Any]) -> tuple[LicenseManager, FakeLicenseServer]:
+    clock = Clock()
+    server = FakeLicenseServer(clock)
+    m = make(tmp_path, clock, Backend(server, lambda fp, nonce: None))
+    assert m.pin_keys() == [server.jwk]
+    return m, server
+
+
+def refused_because(m: LicenseManager, token: Any, nonce: str | None = None) -> str:
+    with pytest.raises(license._Invalid) as info:
+        m.verify(token, nonce=nonce)
+    return str(info.value)
+
+
+def test_each_reason_a_lease_does_not_verify_is_said(tmp_path):
+    m, server = pinned(tmp_path)
+    other, _ = new_key("k1")
+    assert refused_because(m, 12345) == "not a JWT"
+    assert refused_because(m, "a.b") == "not a JWT" and refused_because(m, "a.b.c.d") == "not a JWT"
+    assert refused_because(m, "a.b.c") == "bad header: Invalid header padding"
+    hs = jwt.encode(claims_for(server, "n"), "secret-of-32-bytes-at-least-here", algorithm="HS256",
+                    headers={"kid": "k1"})
+    assert refused_because(m, hs) == "algorithm 'HS256' is not EdDSA"
+    assert refused_because(m, server.sign(claims_for(server, "n"), kid="k7")) == \
+        "signed with an untrusted key (kid 'k7')"
+    assert refused_because(m, server.sign(claims_for(server, "n"), key=other)) == "signature does not verify"
+    assert refused_because(m, token_for(server, iss="someone-else")) == "InvalidIssuerError: Invalid issuer"
+    assert refused_because(m, token_for(server, omit=("exp",))) == \
+        'MissingRequiredClaimError: Token is missing the "exp" claim'
+    assert refused_because(m, token_for(server, omit=("iss",))) == \
+        'MissingRequiredClaimError: Token is missing the "iss" claim'
+    assert refused_because(m, token_for(server, iat="yesterday")) == "claim iat is not a number"
+    assert refused_because(m, token_for(server, exp="never")) == "claim exp is not a number"
+    assert refused_because(m, token_for(server, exp=[1])) == "claim exp is not a number"
+    assert refused_because(m, token_for(server, sub="")) == "a valid lease must name its license (sub)"
+    assert refused_because(m, token_for(server, sub=7)) == "InvalidSubjectError: Subject must be a string"
+    assert refused_because(m, token_for(server, omit=("sub",))) == "a valid lease must name its license (sub)"
+    assert refused_because(m, token_for(server, fingerprint="f" * 64)) == \
+        "issued for another machine (fingerprint mismatch)"
+    assert refused_because(m, token_for(server, omit=("fingerprint",))) == \
+        "issued for another machine (fingerprint mismatch)"
+    assert refused_because(m, token_for(server, "n1"), nonce="n2") == "nonce mismatch (replayed or foreign answer)"
+    assert refused_because(m, token_for(server, omit=("nonce",)), nonce="n2") == \
+        "nonce mismatch (replayed or foreign answer)"
+
+
+def test_what_a_verified_lease_may_be(tmp_path):
+    m, server = pinned(tmp_path)
+    assert m.verify(token_for(server, "n1"))["nonce"] == "n1"                  # offline: no nonce asked
+    assert m.verify(token_for(server, "n1"), nonce="n1")["sub"] == server.license_id
+    denial = token_for(server, "n", valid=False, code="NOT_FOUND", omit=("sub",))
+    assert m.verify(denial)["code"] == "NOT_FOUND"                             # a denial needs no licence
+    assert m.verify(token_for(server, valid="yes", sub=""))["valid"] == "yes"   # not a grant: no sub needed
+    assert m.verify(token_for(server, aud="techcare-client"))["aud"] == "techcare-client"
+    old = token_for(server, at=T0 - 400 * DAY)                                 # long expired: judged later
+    assert m.verify(old)["exp"] == int(T0 - 393 * DAY)
+    future = token_for(server, at=T0 + 4000 * DAY)                             # iat/nbf ahead of every clock
+    assert m.verify(future)["iat"] == int(T0 + 4000 * DAY)
+    assert m.verify(token_for(server, iat=T0 + 0.5, exp=T0 + DAY + 0.5))["iat"] == T0 + 0.5
+
+
+def test_keys_sharing_a_kid_are_each_tried(tmp_path):
+    """A rotated key that kept its kid: the shipped key verifies what the pinned one (same kid) does not."""
+    m, server = pinned(tmp_path)
+    new_private, new_jwk = new_key("k1")
+    m.shipped_keys = [new_jwk]
+    assert [len(v) for v in m.trusted_keys().values()] == [2]
+    token = jwt.encode(claims_for(server, "n"), new_private, algorithm="EdDSA", headers={"kid": "k1"})
+    assert m.verify(token)["sub"] == server.license_id
+    assert m.verify(token_for(server))["sub"] == server.license_id
+
+
+def test_a_key_without_a_kid_verifies_a_lease_without_one(tmp_path):
+    clock = Clock()
+    server = FakeLicenseServer(clock)
+    bare = {k: v for k, v in server.jwk.items() if k != "kid"}
+    m = make(tmp_path, clock, None, shipped_keys=[bare])
+    token = jwt.encode(claims_for(server, "n"), server.key, algorithm="EdDSA")
+    assert "kid" not in jwt.get_unverified_header(token)
+    assert m.verify(token)["sub"] == server.license_id
+    assert refused_because(m, token_for(server)) == "signed with an untrusted key (kid 'k1')"
+
+
+def test_trusted_keys_are_the_valid_pinned_then_shipped_ones(tmp_path):
+    m, server = pinned(tmp_path)
+    _, shipped = new_key("k2")
+    _, same_kid = new_key("k1")
+    m.shipped_keys = [shipped, {"kty": "RSA", "kid": "k3"}, {**shipped, "x": "AAAA", "kid": "k4"}, same_kid]
+    trusted = m.trusted_keys()
+    assert sorted(trusted) == ["k1", "k2"] and [len(trusted["k1"]), len(trusted["k2"])] == [2, 1]
+    raw = [k.public_bytes_raw() for k in trusted["k1"]]
+    assert raw == [license._b64url_decode(server.jwk["x"]), license._b64url_decode(same_kid["x"])]
+
+
+@pytest.mark.parametrize(("jwk", "why"), [
+    ({"kty": "RSA", "crv": "Ed25519", "x": "A"}, "not an Ed25519 OKP key"),
+    ({"kty": "OKP", "crv": "X25519", "x": "A"}, "not an Ed25519 OKP key"),
+    ({"kty": "OKP", "crv": "Ed25519"}, "not an Ed25519 OKP key"),
+    ({"kty": "OKP", "crv": "Ed25519", "x": 5}, "not an Ed25519 OKP key"),
+    ({"kty": "OKP", "crv": "Ed25519", "x": "AAAA"}, "Ed25519 key must be 32 bytes"),
+    ({"kty": "OKP", "crv": "Ed25519", "x": "A" * 44}, "Ed25519 key must be 32 bytes"),
+])
+def test_what_is_not_an_ed25519_public_key(jwk, why):
+    with pytest.raises(ValueError) as info:
+        license._jwk_to_key(jwk)
+    assert str(info.value) == why
+
+
+def test_unpadded_base64url_keys_of_any_length_decode():
+    assert license._b64url_decode("") == b""
+    assert license._b64url_decode("QQ") == b"A" and license._b64url_decode("QUI") == b"AB"
+    assert license._b64url_decode("QUJD") == b"ABC" and license._b64url_decode("-_8") == b"\xfb\xff"
+    _, jwk = new_key()
+    assert len(jwk["x"]) == 43 and license._jwk_to_key(jwk).public_bytes_raw() == license._b64url_decode(jwk["x"])
