@@ -320,6 +320,7 @@ T0 = int(utc(2026, 12, 13, 1, 30).timestamp())  # Sunday 13 December 2026, 02:30
 SPOOLER = {"action": "win.restart_service", "params": {"name": "Spooler"}}
 UPDATES = {"action": "win.install_updates"}
 CHKDSK = {"action": "win.schedule_chkdsk", "params": {"drive": "C:"}}
+WINSOCK = {"action": "win.reset_winsock"}  # high risk, and needs a restart
 TRUST_DAMAGED = ("Liste der vertrauenswürdigen Signaturschlüssel {p} ist beschädigt ({e}); Fernaufträge werden "
                  "abgelehnt, bis sie mit `techcare sensor trust add` neu angelegt ist.",
                  "The list of trusted signing keys {p} is damaged ({e}); remote jobs are refused until it is "
@@ -605,13 +606,17 @@ def test_an_approval_that_does_not_fit_or_names_other_steps_is_a_plan_mismatch(t
 
 
 def test_an_approved_high_risk_step_runs_only_with_the_signed_confirmation(tmp_path, signer):
-    me = host(tmp_path)  # plan: 1 restore point, 2 restart the spooler, 3 install updates (high risk)
-    assert me.verify(signer.sign(repair((SPOOLER, UPDATES), "GO REPAIR: 1-2")))["approved_steps"] == [1, 2]
-    assert refused(lambda: me.verify(signer.sign(repair((SPOOLER, UPDATES), "GO REPAIR: 1-3")))) == (
-        "needs_confirmation", "Schritt(e) 3 haben hohes Risiko und laufen nur mit der signierten Bestätigung "
-        "(confirm_high_risk).", "Step(s) 3 are high-risk and run only with the signed confirmation "
+    me = host(tmp_path)  # plan: 1 restore point, 2 restart the spooler, 3 install updates, 4 reset winsock (high)
+    plan = (SPOOLER, UPDATES, WINSOCK)
+    assert me.verify(signer.sign(repair(plan, "GO REPAIR: 1-2")))["approved_steps"] == [1, 2]
+    assert refused(lambda: me.verify(signer.sign(repair(plan, "GO REPAIR: 1-4")))) == (
+        "needs_confirmation", "Schritt(e) 3, 4 haben hohes Risiko und laufen nur mit der signierten Bestätigung "
+        "(confirm_high_risk).", "Step(s) 3, 4 are high-risk and run only with the signed confirmation "
         "(confirm_high_risk).")
-    p = repair((SPOOLER, UPDATES), "GO REPAIR: 1-3", confirm_high_risk=True)
+    assert refused(lambda: me.verify(signer.sign(repair(plan, "GO REPAIR: 1,2,4"))))[1:] == (
+        "Schritt(e) 4 haben hohes Risiko und laufen nur mit der signierten Bestätigung (confirm_high_risk).",
+        "Step(s) 4 are high-risk and run only with the signed confirmation (confirm_high_risk).")
+    p = repair(plan, "GO REPAIR: 1-4", confirm_high_risk=True)
     assert me.verify(signer.sign(p)) == p
 
 
@@ -760,6 +765,8 @@ def test_high_risk_steps_of_a_schedule_run_only_when_it_allows_them(tmp_path, si
         "(confirm_high_risk).", "The maintenance schedule holds high-risk steps but does not allow them "
         "(allow_high_risk). Step(s) 3 are high-risk and run only with the signed confirmation (confirm_high_risk).")
     assert me.verify_occurrence(occurrence(signer, schedule(variants=risky, allow_high_risk=True)))[1]
+    not_approved = {"windows": variant([SPOOLER, UPDATES], approval="GO REPAIR: 1-2")}
+    assert me.verify_occurrence(occurrence(signer, schedule(variants=not_approved)))[1]
 
 
 def test_steps_that_need_a_restart_run_only_when_the_schedule_allows_one(tmp_path, signer):
@@ -772,6 +779,10 @@ def test_steps_that_need_a_restart_run_only_when_the_schedule_allows_one(tmp_pat
     assert me.verify_occurrence(occurrence(signer, schedule(variants=chkdsk, allow_reboot=True)))[1]
     not_approved = {"windows": variant([SPOOLER, CHKDSK], approval="GO REPAIR: 1-2")}
     assert me.verify_occurrence(occurrence(signer, schedule(variants=not_approved)))[1]
+    both = {"windows": variant([SPOOLER, WINSOCK, CHKDSK])}  # 3 reset winsock, 4 chkdsk
+    assert refused(lambda: me.verify_occurrence(occurrence(signer, schedule(variants=both, allow_high_risk=True)))) \
+        [2] == ("Step(s) 3 win.reset_winsock, 4 win.schedule_chkdsk need a restart of the computer; the maintenance "
+                "schedule does not allow one (allow_reboot).")
 
 
 # ---- what the backend delivers around an occurrence ---------------------------------------------------------------
