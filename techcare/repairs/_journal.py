@@ -21,7 +21,10 @@ and checksum, written after each append); without that file they cannot be (docs
 Reading (:func:`read`): entries in write order plus what could not be proven: ``damaged`` line numbers (not
 UTF-8, not JSON, a checksum that does not match, an entry without checksum after sealed ones), ``unverified``
 entries (journals of versions before checksums: read, not counted as damage), and whether the last line is torn
-(a crash mid-write: the entry was never complete, so it did not count; not damage either).
+(a crash mid-write: the entry was never complete, so it did not count; not damage either). A fragment closed by a
+later append stays what it was, even one that lacks only its newline (all of an entry before the fsync returned):
+not an entry, not damage. A ``.head`` naming a place the file no longer has is damage even when no chained line
+is left (a journal cut to nothing, or back to its lines from before the chain).
 """
 
 from __future__ import annotations
@@ -331,8 +334,8 @@ def read(path: Path) -> JournalRead:
     if lines and lines[-1]:
         result.torn_tail = True
     lines = lines[:-1]   # the part after the last newline: empty, or the torn tail
+    parsed = [_parse(raw) for raw in lines]
     sealed_seen = False
-    pending_bad: tuple[int, int] | None = None   # (line, bytes) of a bad line that may be a closed torn fragment
     last_seq: int | None = 0      # the chain so far: last seq (None: unknown after a damaged line) and sum
     last_sum = ""
     max_seq = 0
@@ -340,16 +343,13 @@ def read(path: Path) -> JournalRead:
     for number, raw in enumerate(lines, 1):
         if not raw.strip():
             continue
-        entry, proven = _parse(raw)
-        if pending_bad is not None:
-            if entry is not None and proven and entry.get("event") == TORN_TAIL and entry.get("bytes") == pending_bad[1]:
-                result.torn_closed += 1
-            else:
-                result.damaged.append(pending_bad[0])
-                last_seq = None       # what the damaged line was is unknown: the chain goes on from the next entry
-            pending_bad = None
+        if _closed_by_next(parsed, number, len(raw)):
+            result.torn_closed += 1   # a crash's fragment (even all of an entry but its newline): it never counted
+            continue
+        entry, proven = parsed[number - 1]
         if entry is None or proven is False or (proven is None and sealed_seen):
-            pending_bad = (number, len(raw))
+            result.damaged.append(number)
+            last_seq = None           # what the damaged line was is unknown: the chain goes on from the next entry
             continue
         if proven:
             sealed_seen = True
@@ -370,19 +370,27 @@ def read(path: Path) -> JournalRead:
         else:
             result.unverified += 1
         result.entries.append(entry)
-    if pending_bad is not None:
-        result.damaged.append(pending_bad[0])
     head = _read_head(path)
     end_damaged = bool(result.damaged) and max(result.damaged) > (seq_lines[max_seq][0] if max_seq else 0)
     if head is not None and end_damaged:
         pass   # the last lines are damage already: said once, not again as lines cut off
-    elif head is not None and result.chained and head[0] > max_seq:   # entries cut off the end of the file
+    elif head is not None and head[0] > max_seq:   # entries cut off the end (all chained ones, or every line)
         result.broken.append(len(lines) + 1)
         result.cut_off = head[0] - max_seq
     elif head is not None and head[0] in seq_lines and seq_lines[head[0]][1] != head[1]:
         result.broken.append(seq_lines[head[0]][0])
     result.damaged = sorted(set(result.damaged) | set(result.broken))
     return result
+
+
+def _closed_by_next(parsed: list[tuple[dict[str, Any] | None, bool | None]], number: int, size: int) -> bool:
+    """Line ``number`` (``size`` bytes) is a torn fragment that a later append closed: the line after it is the
+    proven ``torn_tail`` entry naming its size. The fragment may even be all of an entry but its newline (a power
+    cut before the fsync returned): that entry never counted, and the chain goes on from the entry before it."""
+    if number >= len(parsed):
+        return False
+    marker, proven = parsed[number]
+    return marker is not None and proven is True and marker.get("event") == TORN_TAIL and marker.get("bytes") == size
 
 
 def _parse(raw: bytes) -> tuple[dict[str, Any] | None, bool | None]:

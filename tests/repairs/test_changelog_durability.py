@@ -25,7 +25,7 @@ from techcare.repairs import (
     undo_interrupted,
 )
 from techcare.repairs._changelog import ChangelogWriter, read_journal, session_path
-from techcare.repairs._journal import JournalError, seal
+from techcare.repairs._journal import JournalError, head_path, seal
 from techcare.system.runner import CommandResult, ReplayRunner
 
 from test_repairs_run import FakeLinux
@@ -204,6 +204,7 @@ def test_a_journal_of_an_older_version_without_checksums_is_read_and_undone_norm
         if entry["action"] is None:
             del entry["action"]
     path.write_text("".join(json.dumps(e, ensure_ascii=False) + "\n" for e in old), encoding="utf-8")
+    head_path(path).unlink()                                   # an older version wrote no head record either
     journal = read_journal(result.session)
     assert journal.ok and journal.unverified == len(old)
     undone = rollback_session(result.session, machine, progress=lambda _: None)
