@@ -437,7 +437,7 @@ class Spool:
                 while misses < 64:
                     try:
                         row = old.execute(query, (last,)).fetchone()
-                    except sqlite3.Error:
+                    except (sqlite3.Error, OverflowError):   # the jumps may pass SQLite's last number (2^63 - 1)
                         misses += 1
                         last += skip           # jump over the broken part, further each time it is still broken
                         skip *= 2
