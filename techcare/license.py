@@ -394,8 +394,11 @@ class LicenseManager:
         if self.client is None:
             return existing
         jwks = self.client.public_keys()
+        served = jwks.get("keys") if isinstance(jwks, dict) else None
         keys = []
-        for jwk in jwks.get("keys", []) if isinstance(jwks, dict) else []:
+        for jwk in served if isinstance(served, list) else []:
+            if not isinstance(jwk, dict):   # a server's junk is no key (and no AttributeError)
+                continue
             try:
                 _jwk_to_key(jwk)
             except (ValueError, TypeError):

@@ -778,3 +778,186 @@ def test_unpadded_base64url_keys_of_any_length_decode():
     assert license._b64url_decode("QUJD") == b"ABC" and license._b64url_decode("-_8") == b"\xfb\xff"
     _, jwk = new_key()
     assert len(jwk["x"]) == 43 and license._jwk_to_key(jwk).public_bytes_raw() == license._b64url_decode(jwk["x"])
+
+
+# ---- what a granted lease carries ---------------------------------------------------------------------------------
+
+def grant(tmp_path, online: bool = True, **lease: Any) -> LicenseStatus:
+    clock = Clock()
+    server = FakeLicenseServer(clock)
+    m = make(tmp_path, clock, Backend(server, lambda fp, nonce: Reply(
+        {"valid": True, "code": "VALID", "ts": T0, "lease": token_for(server, nonce, **lease)})))
+    status = m.check()
+    if not online:
+        clock.advance(DAY)
+        status = m.check(online=False)
+    return status
+
+
+@pytest.mark.parametrize("online", [True, False])
+def test_what_a_granted_lease_carries(tmp_path, online):
+    plain = grant(tmp_path / "a", online, omit=("edition", "limits"), entitlements="sensor_mode")
+    assert (plain.code, plain.ok, plain.edition, plain.entitlements, plain.limits) == \
+        ("VALID" if online else "OFFLINE_GRACE", True, "community", [], {})
+    mixed = grant(tmp_path / "b", online, edition="pro", entitlements=["unlimited_repairs", 7], limits=None)
+    assert (mixed.ok, mixed.edition, mixed.entitlements, mixed.limits) == (True, "pro", ["unlimited_repairs", "7"], {})
+    unknown = grant(tmp_path / "c", online, edition="platinum")
+    assert unknown == LicenseStatus("LEASE_INVALID", ok=False, online=online, detail="unknown edition 'platinum'")
+
+
+# ---- the online check around the answer -----------------------------------------------------------------------------
+
+def test_the_request_carries_the_key_this_machines_fingerprint_and_a_fresh_nonce(tmp_path):
+    clock = Clock()
+    server = FakeLicenseServer(clock)
+    seen = []
+
+    class Recording(Backend):
+        def validate_license(self, *, key, fingerprint, nonce):
+            seen.append((key, fingerprint))
+            return super().validate_license(key=key, fingerprint=fingerprint, nonce=nonce)
+
+    backend = Recording(server, lambda fp, nonce: Reply(
+        {"valid": True, "code": "VALID", "ts": T0, "lease": token_for(server, nonce, fingerprint=fp)}))
+    m = make(tmp_path, clock, backend, key="TECHCARE-PB-0042")
+    assert m.check().ok and m.check().ok
+    assert seen == [("TECHCARE-PB-0042", FP)] * 2
+    assert len(set(backend.nonces)) == 2 and all(len(n) >= 32 for n in backend.nonces)
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_a_server_without_valid_keys_and_nothing_pinned_or_shipped_is_refused(tmp_path, monkeypatch, lang):
+    in_lang(monkeypatch, lang)
+    clock = Clock()
+    server = FakeLicenseServer(clock)
+    backend = Backend(server, lambda fp, nonce: Reply(
+        {"valid": True, "code": "VALID", "ts": T0, "lease": token_for(server, nonce)}))
+    backend.public_keys = lambda: {"keys": [{"kty": "RSA", "kid": "k1"}]}
+    m = make(tmp_path, clock, backend)
+    assert m.check() == LicenseStatus("LEASE_INVALID", ok=False, online=True, detail={
+        "de": "Der Server liefert keine gültigen Ed25519-Schlüssel.",
+        "en": "The server returned no valid Ed25519 keys."}[lang])
+    assert backend.nonces == [] and not m.keys_path.exists()
+    shipped = make(tmp_path / "shipped", clock, backend, shipped_keys=[server.jwk])   # a shipped key carries it
+    status = shipped.check()
+    assert (status.code, status.ok) == ("VALID", True) and len(backend.nonces) == 1
+    assert "pinned" not in shipped.read_state() and shipped.pins_damage() is None
+
+
+def test_keys_pinned_by_an_older_version_are_marked_pinned_on_the_next_online_check(tmp_path, monkeypatch):
+    in_lang(monkeypatch, "en")
+    clock = Clock()
+    server = FakeLicenseServer(clock)
+    backend = Backend(server, lambda fp, nonce: Reply(
+        {"valid": True, "code": "VALID", "ts": T0, "lease": token_for(server, nonce)}))
+    m = make(tmp_path, clock, backend)
+    m.keys_path.parent.mkdir(parents=True)
+    m.keys_path.write_text(json.dumps({"keys": [server.jwk]}))       # no state: an older version pinned them
+    assert m.check().ok and backend.key_fetches == 0
+    assert m.read_state()["pinned"] is True
+    m.keys_path.unlink()
+    assert m.pins_damage() == f"{m.keys_path} is missing although keys were pinned"
+
+
+def test_pinning_fetches_only_when_nothing_is_pinned_or_when_forced(tmp_path):
+    clock = Clock()
+    server = FakeLicenseServer(clock)
+    backend = Backend(server, lambda fp, nonce: None)
+    m = make(tmp_path, clock, backend)
+    _, extra = new_key("k2")
+    served = [{**server.jwk, "d": "private?", "extra": 1}, {"kty": "OKP", "crv": "Ed25519", "x": "AAAA"},
+              {"kty": "OKP"}, "junk", extra]
+    backend.public_keys = lambda: {"keys": served}
+    assert m.pin_keys() == [server.jwk, extra]
+    assert json.loads(m.keys_path.read_text()) == {"keys": [server.jwk, extra], "pinned_at": T0}
+    assert m.read_state() == {"pinned": True}
+    backend.public_keys = lambda: {"keys": [extra]}
+    clock.advance(60)
+    assert m.pin_keys() == [server.jwk, extra]                          # pinned: kept, nothing fetched
+    assert m.pin_keys(force=True) == [extra]
+    assert json.loads(m.keys_path.read_text()) == {"keys": [extra], "pinned_at": T0 + 60}
+    bare = LicenseManager(load_settings(license_key="K"), clock=clock, home=tmp_path / "none", fingerprint=FP)
+    assert bare.client is None and bare.pin_keys() == [] and not bare.keys_path.exists()   # no backend
+
+
+@pytest.mark.parametrize("served", [[], {}, {"keys": []}, {"keys": "k1"}, ["keys"]])
+def test_a_key_answer_without_a_valid_key_pins_nothing(tmp_path, monkeypatch, served):
+    in_lang(monkeypatch, "de")
+    clock = Clock()
+    backend = Backend(FakeLicenseServer(clock), lambda fp, nonce: None)
+    backend.public_keys = lambda: served
+    m = make(tmp_path, clock, backend)
+    with pytest.raises(BackendError) as info:
+        m.pin_keys()
+    assert info.value.message == "Der Server liefert keine gültigen Ed25519-Schlüssel."
+    assert not m.keys_path.exists() and m.read_state() == {}
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_keys_that_cannot_be_stored_are_said(tmp_path, monkeypatch, lang):
+    in_lang(monkeypatch, lang)
+    clock = Clock()
+    m = make(tmp_path, clock, Backend(FakeLicenseServer(clock), lambda fp, nonce: None))
+    m.keys_path.mkdir(parents=True)
+    with pytest.raises(BackendError) as info:
+        m.pin_keys(force=True)
+    assert info.value.message == {
+        "de": f"Schlüssel nicht speicherbar in {m.keys_path}: Is a directory. Der Pfad muss eine schreibbare Datei sein.",
+        "en": f"keys cannot be stored in {m.keys_path}: Is a directory. The path must be a writable file."}[lang]
+    assert info.value.__cause__ is None and info.value.__suppress_context__
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_why_pinned_keys_are_not_trusted(tmp_path, monkeypatch, lang):
+    in_lang(monkeypatch, lang)
+    m, server = pinned(tmp_path)
+    p = m.keys_path
+    de = lang == "de"
+    cases = [
+        (b"\xff\xfe{", f"{p} ist beschädigt (kein JSON)" if de else f"{p} is damaged (not JSON)"),
+        (b'{"keys": [', f"{p} ist beschädigt (kein JSON)" if de else f"{p} is damaged (not JSON)"),
+        (b'["keys"]', f"{p} ist beschädigt (kein gültiger Schlüssel)" if de else f"{p} is damaged (no valid key)"),
+        (b'{"keys": {"k1": 1}}', f"{p} ist beschädigt (kein gültiger Schlüssel)" if de else
+         f"{p} is damaged (no valid key)"),
+        (b'{"keys": ["k1", {"kty": "OKP"}]}', f"{p} ist beschädigt (kein gültiger Schlüssel)" if de else
+         f"{p} is damaged (no valid key)"),
+    ]
+    for raw, why in cases:
+        p.write_bytes(raw)
+        assert (m.pinned_keys(), m.pins_damage()) == ([], why)
+    p.write_text(json.dumps({"keys": ["junk", {"kty": "OKP"}, server.jwk]}))
+    assert (m.pinned_keys(), m.pins_damage()) == ([server.jwk], None)
+    p.unlink()
+    p.mkdir()
+    assert (m.pinned_keys(), m.pins_damage()) == ([], f"{p}: Is a directory")
+    p.rmdir()
+    assert (m.pinned_keys(), m.pins_damage()) == ([], f"{p} fehlt, obwohl Schlüssel angeheftet waren" if de else
+                                                  f"{p} is missing although keys were pinned")
+    fresh = make(tmp_path / "fresh", m.clock, None)
+    assert (fresh.pinned_keys(), fresh.pins_damage()) == ([], None)
+
+
+def test_an_unnamed_os_error_on_the_pins_is_named_by_its_type(tmp_path, monkeypatch):
+    m, _ = pinned(tmp_path)
+    from pathlib import Path
+
+    real = Path.read_bytes
+    monkeypatch.setattr(Path, "read_bytes", lambda self: (_ for _ in ()).throw(OSError()) if self == m.keys_path
+                        else real(self))
+    assert m.pins_damage() == f"{m.keys_path}: OSError"
+
+
+@pytest.mark.parametrize("served", [{"keys": ["k1"]}, {"keys": "k1"}, {"keys": [None, 5, ["kty"]]}])
+def test_a_key_answer_holding_no_key_objects_is_refused_not_a_crash(tmp_path, monkeypatch, served):
+    """Defect found by the survivors: strings in the server's key list raised AttributeError out of the check."""
+    in_lang(monkeypatch, "en")
+    clock = Clock()
+    server = FakeLicenseServer(clock)
+    backend = Backend(server, lambda fp, nonce: Reply(
+        {"valid": True, "code": "VALID", "ts": T0, "lease": token_for(server, nonce)}))
+    backend.public_keys = lambda: served
+    m = make(tmp_path, clock, backend)
+    assert m.check() == LicenseStatus("LEASE_INVALID", ok=False, online=True,
+                                      detail="The server returned no valid Ed25519 keys.")
+    backend.public_keys = lambda: {"keys": ["junk", server.jwk]}
+    assert m.check().code == "VALID" and m.pinned_keys() == [server.jwk]
