@@ -1168,3 +1168,79 @@ def test_a_real_flipped_page_is_salvaged_around(tmp_path, caplog):
         assert 0 < len(kept) < len(taken) and set(kept) < set(taken)
         assert spool.recovered["unreadable"] == len(taken) - len(kept)
         assert spool.recovered["damaged_file"].startswith(f"{path}.damaged-")
+
+
+# ---- the bound with unreadable or odd records, and with sends in flight -------------------------------------------
+
+def rewrite(path: Path, sample_id: str, payload: str, checksum: str | None = "ok") -> None:
+    con = sqlite3.connect(path)
+    con.execute("UPDATE samples SET payload = ?, checksum = ? WHERE sample_id = ?",
+                (payload, record_checksum(payload) if checksum == "ok" else checksum, sample_id))
+    con.commit()
+    con.close()
+
+
+def test_a_sample_needs_a_non_empty_text_id(tmp_path):
+    with Spool(tmp_path / "s.sqlite3") as spool:
+        for bad in ({}, {"sample_id": 5}, {"sample_id": ""}, {"sample_id": None}):
+            with pytest.raises(ValueError) as caught:
+                spool.add(bad)
+            assert str(caught.value) == "a sample needs a non-empty string sample_id"
+        assert len(spool) == 0
+
+
+@pytest.mark.parametrize(("payload", "checksum", "reported"), [
+    ('{"sample_id":"a","dropped_samples":5}', "ok", 6),        # its own 5 go with it
+    ('{"sample_id":"a","dropped_samples":5}', "bad", 1),       # unreadable: its claim is not believed
+    ('{"sample_id":"a","dropped_samples":"many"}', "ok", 1),
+    ('{"sample_id":"a","dropped_samples":[1]}', "ok", 1),
+    ('{"sample_id":"a","dropped_samples":-3}', "ok", 1),
+    ('{"sample_id":"a"}', "ok", 1),
+])
+def test_a_dropped_sample_passes_on_only_the_drop_count_it_truly_carried(tmp_path, payload, checksum, reported):
+    path = tmp_path / "s.sqlite3"
+    with Spool(path, max_samples=2) as spool:
+        spool.add({"sample_id": "a"})
+        spool.add({"sample_id": "b"})
+    rewrite(path, "a", payload, checksum)
+    with Spool(path, max_samples=2) as spool:
+        assert spool.add({"sample_id": "c"})["dropped_samples"] == reported
+        assert spool.stats()["dropped_total"] == 1 and ids(spool) == ["b", "c"]
+
+
+def test_the_bound_drops_the_oldest_samples_not_on_the_wire(tmp_path):
+    with Spool(tmp_path / "s.sqlite3", max_samples=1) as spool:
+        spool.add({"sample_id": "a"})
+        with spool.sending():
+            spool.add({"sample_id": "b"})                  # a on the wire: b is the one over the bound
+            assert spool.add({"sample_id": "c"})["dropped_samples"] == 1     # b goes, a stays
+            assert ids(spool) == ["a", "c"] and spool.stats()["dropped_total"] == 1
+
+
+def test_a_restored_bound_whose_newest_sample_is_unreadable_reports_on_the_next_one(tmp_path):
+    path = tmp_path / "s.sqlite3"
+    with Spool(path, max_samples=1) as spool:
+        spool.add({"sample_id": "a"})
+        with spool.sending():
+            spool.add({"sample_id": "b"})
+            rewrite(path, "b", '{"sample_id":"b","dropped_samples":0}', "bad")
+        # a dropped when the send ended; b cannot carry the count: the next sample does
+        assert spool.stats()["dropped_pending"] == 1 and spool.stats()["dropped_total"] == 1
+        assert ids(spool) == []                             # b quarantined
+        assert spool.add({"sample_id": "c"})["dropped_samples"] == 1
+
+
+def test_a_restored_bound_reports_on_the_newest_sample_not_on_the_wire(tmp_path):
+    path = tmp_path / "s.sqlite3"
+    with Spool(path, max_samples=2) as spool:
+        spool.add({"sample_id": "a"})
+        with spool.sending():                               # a on the wire
+            spool.add({"sample_id": "b"})
+            with spool.sending():                           # a and b on the wire
+                spool.add({"sample_id": "c"})
+                assert spool.add({"sample_id": "d"})["dropped_samples"] == 1          # c dropped
+            # b's send ended: b (oldest not on the wire) dropped, reported on d; a still on the wire
+            assert ids(spool) == ["a", "d"]
+            assert [s["dropped_samples"] for s in spool.pending()] == [0, 2]
+            assert spool.stats()["dropped_pending"] == 0 and spool.stats()["dropped_total"] == 2
+            assert spool.scan() == {"records": 2, "unreadable": 0}
