@@ -961,3 +961,157 @@ def test_a_key_answer_holding_no_key_objects_is_refused_not_a_crash(tmp_path, mo
                                       detail="The server returned no valid Ed25519 keys.")
     backend.public_keys = lambda: {"keys": ["junk", server.jwk]}
     assert m.check().code == "VALID" and m.pinned_keys() == [server.jwk]
+
+
+# ---- the clock's high-water mark in its two copies ------------------------------------------------------------------
+
+def write_state(m: LicenseManager, *datas: dict[str, Any]) -> None:
+    from techcare._sealed import write_copies
+
+    for path, data in zip(m.state_paths, datas, strict=True):
+        assert write_copies([path], data) == []
+
+
+def test_the_state_is_the_copy_with_the_latest_mark(tmp_path):
+    m, _ = pinned(tmp_path / "a")
+    old, new = {"high_water": T0, "license_id": "old"}, {"high_water": T0 + 5, "license_id": "new", "pinned": True}
+    write_state(m, old, new)
+    assert m.read_state() == new and m.high_water() == T0 + 5
+    write_state(m, new, old)
+    assert m.read_state() == new
+    write_state(m, {"high_water": "soon", "license_id": "x"}, old)
+    assert m.read_state() == old
+    write_state(m, {"pinned": True}, {"high_water": 7, "license_id": "y"})
+    assert m.read_state() == {"high_water": 7.0, "license_id": "y"}
+    m.state_paths[0].write_text("{cut")
+    assert m.read_state() == {"high_water": 7.0, "license_id": "y"}
+    m.state_paths[1].unlink()
+    assert m.read_state() == {} and m.high_water() is None
+
+
+def test_a_mark_is_raised_into_both_copies_and_repairs_a_damaged_one(tmp_path):
+    m, server = online_once(tmp_path)
+    m.state_paths[0].write_text("{cut")
+    m.clock.advance(DAY)
+    assert m.check(online=False).ok
+    assert m.read_state() == {"high_water": T0 + DAY, "last_online": T0, "license_id": server.license_id,
+                              "pinned": True}
+    assert [json.loads(p.read_text())["data"]["high_water"] for p in m.state_paths] == [T0 + DAY] * 2
+
+
+def test_with_every_copy_damaged_only_an_online_check_rewrites_the_state(tmp_path):
+    m, server = online_once(tmp_path)
+    for path in m.state_paths:
+        path.write_text("{cut")
+    m.pin_keys(force=True)                                  # pinning again writes nothing over the damage
+    assert [p.read_text() for p in m.state_paths] == ["{cut", "{cut"]
+    assert m.check(online=False).code == "STATE_DAMAGED"
+    assert m.check().code == "VALID" and m.high_water() == T0
+
+
+def test_the_files_are_private_to_the_user(tmp_path):
+    import stat
+
+    m, _ = online_once(tmp_path)
+    for path in (m.lease_path, m.keys_path, *m.state_paths):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    from techcare.system.runner import ReplayRunner
+
+    license.machine_id(ReplayRunner(platform="linux"), home=tmp_path)
+    assert stat.S_IMODE((tmp_path / "machine-id").stat().st_mode) == 0o600
+
+
+# ---- the manager's places, the machine id ---------------------------------------------------------------------------
+
+def test_the_manager_keeps_its_files_under_techcare_home_license(tmp_path, monkeypatch):
+    from techcare import config
+
+    monkeypatch.setenv("TECHCARE_HOME", str(tmp_path / "th"))
+    config.reset_settings()
+    m = LicenseManager(fingerprint=FP)
+    home = tmp_path / "th"
+    assert m.home == home and m.dir == home / "license"
+    assert (m.lease_path, m.state_path, m.keys_path) == (home / "license" / "lease.jwt",
+                                                         home / "license" / "state.json",
+                                                         home / "license" / "public_keys.json")
+    assert m.state_paths == [home / "license" / "state.json", home / ".license-state.json"]
+    assert m.shipped_keys == license.SHIPPED_KEYS and m.shipped_keys is not license.SHIPPED_KEYS
+    other = LicenseManager(load_settings(), home=str(tmp_path / "x"), fingerprint=FP)
+    assert other.home == tmp_path / "x" and other.lease_path == tmp_path / "x" / "license" / "lease.jwt"
+
+
+def test_without_an_os_id_the_random_id_lives_in_techcare_home(tmp_path, monkeypatch):
+    from techcare import config
+    from techcare.system.runner import ReplayRunner
+
+    monkeypatch.setenv("TECHCARE_HOME", str(tmp_path / "th"))
+    config.reset_settings()
+    first = license.machine_id(ReplayRunner(platform="linux"))
+    assert (tmp_path / "th" / "machine-id").read_text("ascii") == first + "\n"
+    assert license.machine_fingerprint(ReplayRunner(platform="linux")) == machine_fingerprint(raw_id=first)
+    (tmp_path / "th" / "machine-id").write_text("  \n")                  # empty: a new id, stored
+    second = license.machine_id(ReplayRunner(platform="linux"))
+    assert second != first and (tmp_path / "th" / "machine-id").read_text("ascii") == second + "\n"
+    (tmp_path / "th" / "machine-id").write_text(" given-id \n")
+    assert license.machine_id(ReplayRunner(platform="linux")) == "given-id"
+
+
+def test_last_checked_online_is_said_in_utc_whatever_the_local_zone(monkeypatch):
+    import time as _time
+
+    monkeypatch.setenv("TZ", "America/New_York")
+    _time.tzset()
+    try:
+        assert license._iso(T0) == "2026-09-21 14:13 UTC"
+        assert license._iso(0) == "1970-01-01 00:00 UTC"
+    finally:
+        monkeypatch.delenv("TZ")
+        _time.tzset()
+
+
+# ---- the status in force, ensure ------------------------------------------------------------------------------------
+
+def test_ensure_checks_online_and_raises_with_the_message(tmp_path, monkeypatch):
+    in_lang(monkeypatch, "en")
+    clock = Clock()
+    server = FakeLicenseServer(clock)
+    m = make(tmp_path, clock, None)
+    from techcare.backend_client import BackendClient
+
+    m._client = BackendClient(client=server.client(), retries=1, sleep=lambda s: None)
+    assert m.ensure().code == "VALID" and license.current().code == "VALID"
+    server.status = "REVOKED"
+    with pytest.raises(license.LicenseError) as info:
+        m.ensure()
+    assert info.value.message == f"The license has been revoked. (revoked)\n{TROUBLE['en']}"
+    assert license.current().code == "REVOKED"
+
+
+def test_the_first_current_of_a_process_never_goes_online(tmp_path, monkeypatch):
+    from techcare import config
+    from techcare.backend_client import BackendClient
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("current() asked the network")
+
+    monkeypatch.setattr(BackendClient, "validate_license", no_network)
+    monkeypatch.setattr(BackendClient, "public_keys", no_network)
+    monkeypatch.setenv("LICENSE_KEY", "TECHCARE-PB-TEST")
+    monkeypatch.setenv("EDITION", "pro_business")
+    monkeypatch.setenv("BACKEND_URL", "http://license.test")
+    monkeypatch.setenv("TECHCARE_LANG", "en")
+    config.reset_settings()
+    status = license.current()
+    assert (status.code, status.ok) == ("LEASE_INVALID", False)
+    assert status.detail == "offline and no license cached yet – one online check is needed (checked offline only)"
+    assert license.current() is status
+
+
+def test_a_current_that_fails_unexpectedly_is_community_and_says_why(monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(LicenseManager, "check", broken)
+    status = license.current()
+    assert status == LicenseStatus("LEASE_INVALID", ok=False, detail="RuntimeError: disk on fire")
+    assert license.current() is status
