@@ -239,7 +239,8 @@ def signing_texts(call) -> tuple[str, str, str]:
 
 @pytest.mark.parametrize(("text", "e"), [("", "wrong length"), ("ed25519:" + "A" * 4096, "wrong length"),
                                          ("ed25519:" + "A" * 4097, "not base64url text"),
-                                         ("A" * 42, "wrong length"), ("ed25519:" + b64(bytes(33)), "wrong length")])
+                                         ("A" * 42, "wrong length"), ("A" * 50, "wrong length"),
+                                         ("ed25519:" + b64(bytes(33)), "wrong length")])
 def test_a_refused_public_key_says_why_and_what_is_accepted_in_both_languages(text, e):
     assert signing_texts(lambda: parse_public_key(text)) == (
         "malformed", f"Kein gültiger öffentlicher Ed25519-Schlüssel ({e}). Erwartet: „ed25519:“ und 43 Zeichen "
@@ -288,6 +289,19 @@ def test_the_signer_list_is_readable_json_and_names_and_times_may_be_missing(tmp
     store.path.write_text(json.dumps({"signers": [{"key_id": key.key_id, "public_key": b64(key.public_raw)}]}))
     assert store.signers() == [type(signer)(key.key_id, b64(key.public_raw), "", "")]
     assert store.keys() == {key.key_id: key.public_raw}
+
+
+def test_the_signer_list_is_read_as_utf8_whatever_the_locale_says(tmp_path):
+    import locale
+
+    store = TrustStore(tmp_path)
+    store.add(SigningKey.generate().public_key, name="Jürgen Müller")
+    before = locale.setlocale(locale.LC_CTYPE)
+    try:
+        locale.setlocale(locale.LC_CTYPE, "C")  # an ASCII locale (a Windows code page reads "ü" wrongly too)
+        assert [s.name for s in store.signers()] == ["Jürgen Müller"]
+    finally:
+        locale.setlocale(locale.LC_CTYPE, before)
 
 
 def test_a_damaged_signer_list_says_so_exactly_in_both_languages(tmp_path):
