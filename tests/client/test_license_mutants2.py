@@ -1115,3 +1115,112 @@ def test_a_current_that_fails_unexpectedly_is_community_and_says_why(monkeypatch
     status = license.current()
     assert status == LicenseStatus("LEASE_INVALID", ok=False, detail="RuntimeError: disk on fire")
     assert license.current() is status
+
+
+# ---- techcare license, the setup step ------------------------------------------------------------------------------
+
+def cli(m: LicenseManager, *args: str) -> int:
+    return license.main(list(args), settings=m.settings, client=m._client, clock=m.clock, home=m.home,
+                        fingerprint=FP)
+
+
+def test_the_command_prints_json_as_is_in_german(tmp_path, monkeypatch, capsys):
+    in_lang(monkeypatch, "de")
+    clock = Clock()
+    server = FakeLicenseServer(clock)
+    m = make(tmp_path, clock, Backend(server, lambda fp, nonce: Reply(
+        {"valid": True, "code": "VALID", "ts": T0, "lease": token_for(server, nonce)})))
+    assert cli(m, "--json") == 0
+    out, err = capsys.readouterr()
+    data = json.loads(out)
+    assert out == json.dumps(data, ensure_ascii=False, indent=2) + "\n" and err == ""
+    assert data["message"] == "Lizenz gültig (Pro Business), online geprüft." and data["code"] == "VALID"
+
+
+def test_the_command_prints_a_valid_licence_to_stdout_its_warnings_to_stderr(tmp_path, monkeypatch, capsys):
+    in_lang(monkeypatch, "en")
+    clock = Clock()
+    server = FakeLicenseServer(clock)
+    m = make(tmp_path, clock, Backend(server, lambda fp, nonce: Reply(
+        {"valid": True, "code": "VALID", "ts": T0 + 1800, "lease": token_for(server, nonce)})))
+    assert cli(m) == 0
+    assert capsys.readouterr() == ("License valid (Pro Business), checked online.\n",
+                                   "The system clock is 30 minutes off the server time.\n")
+    m._client = Backend(server, lambda fp, nonce: Reply(
+        {"valid": False, "code": "REVOKED", "ts": T0, "lease": token_for(server, nonce, code="REVOKED", valid=False)}))
+    assert cli(m) == 3
+    assert capsys.readouterr() == ("", f"The license has been revoked.\n{TROUBLE['en']}\n")
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_repin_fetches_the_keys_again_and_says_which(tmp_path, monkeypatch, capsys, lang):
+    in_lang(monkeypatch, lang)
+    clock = Clock()
+    server = FakeLicenseServer(clock)
+    backend = Backend(server, lambda fp, nonce: Reply(
+        {"valid": True, "code": "VALID", "ts": T0, "lease": token_for(server, nonce)}))
+    m = make(tmp_path, clock, backend)
+    assert m.pin_keys() == [server.jwk]
+    _, k2 = new_key("k2")
+    backend.public_keys = lambda: {"keys": [server.jwk, k2]}
+    assert cli(m, "--repin") == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == {"de": "2 Schlüssel angeheftet: k1, k2", "en": "2 keys pinned: k1, k2"}[lang]
+    assert m.pinned_keys() == [server.jwk, k2]
+    backend.public_keys = lambda: {"keys": [{k: v for k, v in k2.items() if k != "kid"}]}
+    assert cli(m, "--repin", "--offline") == 3             # pinned; no lease cached yet
+    assert capsys.readouterr().out.splitlines()[0] == {"de": "1 Schlüssel angeheftet: None",
+                                                       "en": "1 keys pinned: None"}[lang]
+
+
+def test_a_failed_repin_says_why_on_stderr_and_checks_nothing(tmp_path, capsys):
+    clock = Clock()
+    server = FakeLicenseServer(clock)
+    backend = Backend(server, lambda fp, nonce: Reply({}))
+
+    def gone():
+        raise BackendError("the key endpoint is gone", hint="ask the shop")
+
+    backend.public_keys = gone
+    m = make(tmp_path, clock, backend)
+    assert cli(m, "--repin") == 1
+    assert capsys.readouterr() == ("", "the key endpoint is gone\nask the shop\n") and backend.nonces == []
+
+
+def test_the_command_refuses_unknown_options_with_status_2(tmp_path, capsys):
+    m = make(tmp_path, Clock(), None)
+    assert cli(m, "--repin", "--bogus") == 2
+    assert "--bogus" in capsys.readouterr().err
+    assert cli(m, "--offline=yes") == 2 and cli(m, "--json", "x") == 2
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_setup_texts_in_both_languages(tmp_path, monkeypatch, lang):
+    in_lang(monkeypatch, lang)
+    de = lang == "de"
+    assert license.validate_for_setup("K", {"EDITION": "pro"}) == (
+        "Lizenzschlüssel gespeichert; geprüft wird beim ersten Start (BACKEND_URL fehlt noch)." if de else
+        "License key saved; it is checked at the first start (BACKEND_URL is not set yet).")
+    broken = license.validate_for_setup("K", {"BACKEND_URL": "http://license.test"}, clock=None, home=tmp_path,
+                                        fingerprint=FP, client=Backend(FakeLicenseServer(Clock()), None))
+    assert broken == ("Lizenz konnte nicht geprüft werden: " if de else "The license could not be checked: ") + \
+        "TypeError: 'NoneType' object is not callable"
+
+
+def test_setup_checks_with_every_answer_given_so_far(tmp_path, monkeypatch):
+    seen = []
+
+    class Spy(LicenseManager):
+        def check(self, *, online=True):
+            seen.append((self.settings.license_key, self.settings.backend_url, self.settings.network_method,
+                         self.settings.edition, self.settings.techcare_api_key, online, self.home))
+            return LicenseStatus("VALID", ok=True, edition="pro", detail="first\nsecond")
+
+    monkeypatch.setattr(license, "LicenseManager", Spy)
+    answers = {"BACKEND_URL": "http://shop.test", "NETWORK_METHOD": "tailscale", "EDITION": "pro",
+               "TECHCARE_API_KEY": "tc_secret", "COMPANY": "ignored"}
+    in_lang(monkeypatch, "en")
+    assert license.validate_for_setup("TECHCARE-P-1", answers, home=tmp_path) == \
+        "✔ License valid (Pro), checked online."
+    assert seen == [("TECHCARE-P-1", "http://shop.test", "tailscale", "pro", "tc_secret", True, tmp_path)]
+    assert "NETWORK_METHOD" in license.validate_for_setup("K", {**answers, "NETWORK_METHOD": "carrier-pigeon"})
