@@ -1224,3 +1224,14 @@ def test_setup_checks_with_every_answer_given_so_far(tmp_path, monkeypatch):
         "✔ License valid (Pro), checked online."
     assert seen == [("TECHCARE-P-1", "http://shop.test", "tailscale", "pro", "tc_secret", True, tmp_path)]
     assert "NETWORK_METHOD" in license.validate_for_setup("K", {**answers, "NETWORK_METHOD": "carrier-pigeon"})
+
+
+def test_an_unnamed_os_error_on_the_lease_is_named_by_its_type(tmp_path, monkeypatch):
+    m, _ = online_once(tmp_path)
+    from pathlib import Path
+
+    real = Path.read_bytes
+    monkeypatch.setattr(Path, "read_bytes", lambda self: (_ for _ in ()).throw(OSError()) if self == m.lease_path
+                        else real(self))
+    assert m.lease_damage() == f"{m.lease_path}: OSError"
+    assert m.check(online=False).code == "LEASE_INVALID"
