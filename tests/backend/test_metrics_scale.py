@@ -273,6 +273,20 @@ def test_migration_0009_keeps_older_samples_readable(request: pytest.FixtureRequ
                                            until=now, retention_days=30, now=now)["points"]
             assert [(p["cpu"]["avg"], p["disk"]["max"], p["smart_worst"]) for p in points] == [
                 (15.0, 45.0, "warning"), (10.0, 40.0, "warning"), (90.0, None, None)]
+            # and back: downgrading to 0008 keeps every sample (without the columns), upgrading again works
+            from alembic import command
+            from techcare_backend.core.db import alembic_config
+
+            with engine.begin() as conn:
+                cfg = alembic_config(url)
+                cfg.attributes["connection"] = conn
+                command.downgrade(cfg, "0008")
+            with engine.begin() as conn:
+                assert conn.execute(text("SELECT count(*) FROM metric_samples")).scalar() == 3
+                columns = conn.execute(text("SELECT * FROM metric_samples LIMIT 1")).keys()
+            assert not set(VALUE_COLUMNS) & set(columns)
+            migrate(url)
+            assert store(engine, [at(now, cpu_percent=1.0)], received=now) == ["created"]
         finally:
             engine.dispose()
 

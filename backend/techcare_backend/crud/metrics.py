@@ -284,12 +284,29 @@ def _point(ts: datetime, cpu: float | None, ram: float | None, swap: float | Non
     return point
 
 
-def _raw_row_point(ts: datetime, cpu: Any, ram: Any, swap: Any, disk: Any, rank: Any, *old: Any) -> dict[str, Any]:
-    """A raw history row: the sample's value columns, or (``cpu`` NULL: stored before migration 0009) the parts of
-    its payload in ``old``."""
-    if cpu is None:
-        return raw_point(ts, *old)
-    return _point(ts, cpu, ram, swap, disk, _RANK_STATE.get(rank))
+_PAYLOAD_PARTS = ("cpu_percent", "ram_percent", "swap_percent", "disks", "smart")
+
+
+def _raw_points(session: Session, organisation_id: str, hostname: str, since: datetime,
+                until: datetime) -> list[dict[str, Any]]:
+    """The newest ``HISTORY_MAX_RAW`` samples of the range as points, oldest first: their value columns (on
+    PostgreSQL an index-only scan: migration 0009's index includes them), and for samples stored before 0009
+    (``cpu_percent`` NULL) the parts of their payload, read by id."""
+    rows = session.execute(
+        select(MetricSample.id, MetricSample.ts, *[getattr(MetricSample, c) for c in SAMPLE_VALUE_COLUMNS])
+        .where(MetricSample.organisation_id == organisation_id, MetricSample.hostname == hostname,
+               MetricSample.ts >= since, MetricSample.ts <= until)
+        .order_by(MetricSample.ts.desc()).limit(HISTORY_MAX_RAW)).all()[::-1]
+    old_ids = [r[0] for r in rows if r[2] is None]
+    old: dict[int, Any] = {}
+    p = MetricSample.payload
+    for i in range(0, len(old_ids), 500):
+        old.update((r[0], r[1:]) for r in session.execute(
+            select(MetricSample.id, *[p[k] for k in _PAYLOAD_PARTS])
+            .where(MetricSample.organisation_id == organisation_id, MetricSample.hostname == hostname,
+                   MetricSample.ts >= since, MetricSample.ts <= until, MetricSample.id.in_(old_ids[i:i + 500]))))
+    return [raw_point(ts, *old[i]) if cpu is None and i in old else
+            _point(ts, cpu, ram, swap, disk, _RANK_STATE.get(rank)) for i, ts, cpu, ram, swap, disk, rank in rows]
 
 
 _ROLLUP_READ = [MetricRollup.bucket, MetricRollup.samples,
@@ -316,14 +333,7 @@ def host_history(session: Session, *, organisation_id: str, hostname: str, since
     now = now or utcnow()
     chosen = resolution or choose_resolution(since, until, now=now, retention_days=retention_days)
     if chosen == "raw":
-        p, old = MetricSample.payload, MetricSample.cpu_percent.is_(None)
-        rows = session.execute(
-            select(MetricSample.ts, *[getattr(MetricSample, c) for c in SAMPLE_VALUE_COLUMNS],
-                   *[sql_case((old, p[k])) for k in ("cpu_percent", "ram_percent", "swap_percent", "disks", "smart")])
-            .where(MetricSample.organisation_id == organisation_id, MetricSample.hostname == hostname,
-                   MetricSample.ts >= since, MetricSample.ts <= until)
-            .order_by(MetricSample.ts.desc()).limit(HISTORY_MAX_RAW)).all()[::-1]
-        points = [_raw_row_point(*r) for r in rows]
+        points = _raw_points(session, organisation_id, hostname, since, until)
     else:
         found = session.execute(
             select(*_ROLLUP_READ).where(
