@@ -662,8 +662,8 @@ def remote_problem(named: Any, action_ids: list[str]) -> tuple[str, Message] | N
     if not isinstance(named, list) or not all(
             isinstance(n, dict) and set(n) == fields and all(isinstance(n[k], str) for k in ("name", "version", "sha256"))
             and isinstance(n["actions"], list) and all(isinstance(a, str) for a in n["actions"]) for n in named):
-        return "malformed", msg("plugins muss eine Liste von {{name, version, sha256, actions}} sein.",
-                                "plugins must be a list of {{name, version, sha256, actions}}.")
+        return "malformed", msg("plugins muss eine Liste von {name, version, sha256, actions} sein.",
+                                "plugins must be a list of {name, version, sha256, actions}.")
     here = {p.name: p for p in installed()}
     for entry in named:
         info = here.get(entry["name"])
