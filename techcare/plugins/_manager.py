@@ -225,7 +225,9 @@ def _from_file(manager: pluggy.PluginManager, path: Path) -> PluginInfo:
 
 
 def _module_files(module_name: str) -> tuple[list[Path], Path] | None:
-    """The files of an entry point's top-level module (found without running it) and the folder they hang in."""
+    """The files of an entry point's top-level module (found without running it) and the folder they hang in;
+    ``None`` when there is no such module (loading it fails and says so); no files when the module is not files in
+    one folder (a zip archive, a namespace package spread over several folders): who can change it is unknown."""
     top = module_name.partition(".")[0]
     try:
         spec = importlib.util.find_spec(top)
@@ -238,10 +240,10 @@ def _module_files(module_name: str) -> tuple[list[Path], Path] | None:
         root = origin.parent.parent if origin.name == "__init__.py" else origin.parent
         return _safety.package_files(origin), root
     locations = list(spec.submodule_search_locations or [])
-    if locations:
+    if len(locations) == 1:
         folder = Path(locations[0])
         return sorted(p for p in folder.rglob("*.py") if "__pycache__" not in p.parts), folder.parent
-    return None
+    return [], Path()
 
 
 def _from_entry_point(manager: pluggy.PluginManager, ep: Any, *, legacy: bool) -> PluginInfo:
@@ -250,9 +252,16 @@ def _from_entry_point(manager: pluggy.PluginManager, ep: Any, *, legacy: bool) -
     default = default.replace("_", "-").replace(".", "-")
     info = PluginInfo(default, "", "entry point",
                       f"entry point {ep.name} ({ep.value})", legacy=legacy)
-    located = _module_files(getattr(ep, "module", "") or ep.value.partition(":")[0])
+    module = getattr(ep, "module", "") or ep.value.partition(":")[0]
+    located = _module_files(module)
     if located is not None:
         files, root = located
+        if not files:
+            return _fail(info, msg("abgelehnt: der Code von {m} liegt nicht als Dateien in einem Ordner (ein "
+                                   "ZIP-Archiv oder auf mehrere Ordner verteilt); wer ihn ändern kann, lässt sich "
+                                   "nicht prüfen", "refused: the code of {m} is not files in one folder (a zip "
+                                   "archive, or spread over several folders); who can change it cannot be checked",
+                                   m=module.partition(".")[0]))
         problem = _safety.unsafe([*files, *{f.parent for f in files}])
         if problem is not None:
             return _fail(info, msg("abgelehnt: {p}", "refused: {p}", p=problem))

@@ -617,3 +617,45 @@ def test_each_reason_a_host_refuses_a_plugin_job_is_said_exactly(two_plugins):
             assert _both(got[1]) == (de, en), named
     assert _manager.remote_problem([_named(acme, actions=["acme.a_stop", "acme.restart_lob"]), _named(
         beta, actions=["beta.restart_lob"])], ["acme.restart_lob", "beta.restart_lob", "linux.apt_clean"]) is None
+
+
+# ---- code whose owner cannot be checked ------------------------------------------------------------------------------
+
+def test_a_namespace_package_spread_over_two_folders_is_refused_not_half_checked(home, tmp_path, monkeypatch):
+    """Only the first folder was checked: an empty ``acme_split`` folder earlier on the path let a module others
+    can write, in a second folder, load unchecked."""
+    first, second = tmp_path / "first", _site(tmp_path, monkeypatch)
+    for folder in (first / "acme_split", second / "acme_split"):
+        folder.mkdir(parents=True)
+        folder.chmod(0o755)
+    first.chmod(0o755)
+    (second / "acme_split" / "plugin.py").write_text(PKG_INIT)
+    (second / "acme_split" / "plugin.py").chmod(0o666)                  # anybody may change it
+    _dist(second, "acme-split", "1.0", "acme_split_plugin = acme_split.plugin")
+    monkeypatch.syspath_prepend(str(first))
+    for name in ("acme_split", "acme_split.plugin"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    info = _info("acme-split")
+    assert not info.loaded and info.checks == []
+    assert _both(info.error) == (
+        "abgelehnt: der Code von acme_split liegt nicht als Dateien in einem Ordner (ein ZIP-Archiv oder auf mehrere "
+        "Ordner verteilt); wer ihn ändern kann, lässt sich nicht prüfen",
+        "refused: the code of acme_split is not files in one folder (a zip archive, or spread over several "
+        "folders); who can change it cannot be checked")
+    assert "acme_split.plugin" not in sys.modules
+
+
+def test_plugin_code_in_a_zip_archive_is_refused_not_loaded_unchecked(home, tmp_path, monkeypatch):
+    import zipfile
+
+    site = _site(tmp_path, monkeypatch)
+    archive = tmp_path / "code.zip"
+    with zipfile.ZipFile(archive, "w") as out:
+        out.writestr("acme_zip.py", PKG_INIT)
+    archive.chmod(0o666)
+    monkeypatch.syspath_prepend(str(archive))
+    _dist(site, "acme-zip", "1.0", "acme_zip = acme_zip")
+    monkeypatch.delitem(sys.modules, "acme_zip", raising=False)
+    info = _info("acme-zip")
+    assert not info.loaded and info.error.en.startswith("refused: the code of acme_zip is not files in one folder")
+    assert "acme_zip" not in sys.modules
