@@ -659,3 +659,63 @@ def test_plugin_code_in_a_zip_archive_is_refused_not_loaded_unchecked(home, tmp_
     info = _info("acme-zip")
     assert not info.loaded and info.error.en.startswith("refused: the code of acme_zip is not files in one folder")
     assert "acme_zip" not in sys.modules
+
+
+# ---- more of loading, as the survivors asked --------------------------------------------------------------------------
+
+def test_the_hash_does_not_depend_on_the_order_the_files_are_given(tmp_path):
+    (tmp_path / "pkg").mkdir()
+    files = [tmp_path / "pkg" / name for name in ("a.py", "b.py", "c.py")]
+    for n, file in enumerate(files):
+        file.write_text(f"N = {n}\n")
+    assert _safety.tree_sha256(list(reversed(files)), tmp_path) == _expected_hash(tmp_path, files) == \
+        _safety.tree_sha256(files, tmp_path)
+
+
+def test_a_package_file_that_cannot_be_read_refuses_the_plugin(home, tmp_path, monkeypatch):
+    site = _site(tmp_path, monkeypatch)
+    pkg = _package(site)
+    (pkg / "data.py").mkdir()
+    (pkg / "data.py").chmod(0o755)
+    _dist(site, "acme-pkg", "1.0", "acme_pkg = acme_pkg")
+    monkeypatch.delitem(sys.modules, "acme_pkg", raising=False)
+    info = _info("acme-pkg")
+    assert not info.loaded and info.error.en == f"IsADirectoryError: [Errno 21] Is a directory: '{pkg / 'data.py'}'"
+    assert "acme_pkg" not in sys.modules
+
+
+def test_a_package_without_author_and_with_a_description_in_another_language(home, tmp_path, monkeypatch):
+    site = _site(tmp_path, monkeypatch)
+    (site / "acme_c.py").write_text(PKG_INIT.replace("PLUGIN = {}", "PLUGIN = {'description': {'fr': 'Compta'}}"))
+    (site / "acme_c.py").chmod(0o644)
+    _dist(site, "acme-c", "1.0", "acme_c = acme_c", meta="Summary: ignored when declared\n")
+    (site / "acme_d.py").write_text(PKG_INIT)
+    (site / "acme_d.py").chmod(0o644)
+    _dist(site, "acme-d", "1.0", "acme_d = acme_d", meta="Summary: From the package\n")
+    for name in ("acme_c", "acme_d"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    c, d = _info("acme-c"), _info("acme-d")
+    assert c.loaded and c.legacy is False and (c.author, _both(c.description)) == ("", ("", ""))
+    assert d.loaded and (d.author, _both(d.description)) == ("", ("From the package", "From the package"))
+
+
+def test_a_syntax_error_names_the_plugin_file(home):
+    text = "def broken(:\n"
+    path = write_plugin(home, "acme_syntax.py", text)
+    try:
+        compile(text, str(path), "exec")
+    except SyntaxError as exc:
+        expected = f"SyntaxError: {exc}"
+    assert _info("acme-syntax").error.en == expected and "acme_syntax.py" in expected
+
+
+def test_one_module_behind_two_entry_points_with_a_bad_hook_is_refused_for_each(home, tmp_path, monkeypatch):
+    site = _site(tmp_path, monkeypatch)
+    (site / "acme_sig.py").write_text("from techcare.plugins import hookimpl\n@hookimpl\n"
+                                      "def techcare_checks(register, extra):\n    pass\n")
+    (site / "acme_sig.py").chmod(0o644)
+    _dist(site, "acme-sig", "1.0", "first = acme_sig\nsecond = acme_sig")
+    monkeypatch.delitem(sys.modules, "acme_sig", raising=False)
+    first, second = (p for p in plugins.installed() if p.name == "acme-sig")
+    assert not first.loaded and first.error.en.startswith("a hook does not fit the specification: Plugin 'acme-sig@")
+    assert not second.loaded and second.error.en.startswith("a hook does not fit the specification: Plugin 'acme-sig@")
