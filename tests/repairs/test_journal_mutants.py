@@ -473,3 +473,27 @@ def test_a_damaged_head_record_only_means_less_is_checked(tmp_path, head):
     assert read(path).ok and read(path).cut_off == 0
     append(path, seal(entry(4)))                               # the entry counts even when the head cannot be written
     assert read(path).ok and [e["step"] for e in read(path).entries] == [1, 2, 4]
+
+
+def test_two_crashes_are_two_closed_fragments_and_blank_lines_are_no_entries(tmp_path):
+    path = tmp_path / "j.jsonl"
+    journal(path, 1)
+    for n in (2, 3):
+        with path.open("ab") as out:
+            out.write(seal(entry(n))[:15])
+        append(path, seal(entry(n + 5)))
+    with path.open("ab") as out:
+        out.write(b"\n  \n")
+    append(path, seal(entry(9)))
+    got = read(path)
+    assert got.ok and got.torn_closed == 2 and [e["event"] for e in got.entries] == [
+        "started", "torn_tail", "started", "torn_tail", "started", "started"]
+    assert read(tmp_path / "missing.jsonl").entries == [] and read(tmp_path / "missing.jsonl").ok
+
+
+def test_a_journal_whose_only_entry_is_damaged_says_that_line_once(tmp_path):
+    path = tmp_path / "j.jsonl"
+    lines = journal(path, 1)
+    path.write_bytes(lines[0].replace(b'"step": 1', b'"step": 4'))
+    got = read(path)
+    assert got.damaged == [1] and got.cut_off == 0 and got.broken == [] and got.entries == []
