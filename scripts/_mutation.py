@@ -87,7 +87,7 @@ TARGETS: dict[str, Target] = {
                    JRN + "x__error__", JRN + "x__write_all__", JRN + "x__fsync_dir__", JRN + "x_append__",
                    JRN + "x__lock_exclusive__", JRN + "x__chained__", JRN + "x_head_path__", JRN + "x__write_head__",
                    JRN + "x__read_head__", JRN + "x__chain_end__", JRN + "x__torn_length__", JRN + "x_read__",
-                   JRN + "x__parse__", JRN + "xǁJournalReadǁok__")),
+                   JRN + "x__parse__", JRN + "x__closed_by_next__", JRN + "xǁJournalReadǁok__")),
     "plugin-permissions": Target(
         "plugin permission checks (techcare/plugins/_safety.py + which plugin loads and what it may register/run)",
         "techcare", ("techcare/plugins/_safety.py", "techcare/plugins/_manager.py"),
