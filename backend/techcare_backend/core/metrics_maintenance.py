@@ -272,6 +272,8 @@ def _rollups(conn: Connection, report: MaintenanceReport, now: datetime, raw_fro
         report.watermark = since
         return
     temp = "CREATE TEMP TABLE {} ({}) ON COMMIT DROP" if dialect == "postgresql" else "CREATE TEMP TABLE {} ({})"
+    if dialect == "postgresql":  # finding and grouping a whole day's samples (1.44 million at 5,000 hosts) in memory
+        conn.execute(text("SET LOCAL work_mem = '64MB'"))
     for name in ("touched_hours", "touched_days"):
         conn.execute(text(f"DROP TABLE IF EXISTS {name}"))
         conn.execute(text(temp.format(name, "organisation_id varchar(36), hostname varchar(255), bucket "
@@ -288,8 +290,6 @@ def _rollups(conn: Connection, report: MaintenanceReport, now: datetime, raw_fro
         conn.execute(text("ANALYZE touched_hours"))  # a temporary table has no statistics otherwise
         # each touched hour is read once: caching sample rows (Memoize) only costs copies
         conn.execute(text("SET LOCAL enable_memoize = off"))
-        # grouping a whole day's samples (1.44 million at 5,000 hosts) sorts in memory instead of on disk
-        conn.execute(text("SET LOCAL work_mem = '64MB'"))
     days = conn.execute(text(f"SELECT DISTINCT {v['day'].replace('h.', '')} FROM touched_hours")).scalars().all()
     hourly = text(_hourly_sql(dialect))
     for day in sorted(days):
