@@ -63,7 +63,7 @@ TARGETS: dict[str, Target] = {
     "spool": Target(
         "sensor spool (techcare/monitoring/spool.py)",
         "techcare", ("techcare/monitoring/spool.py",),
-        ("tests/client/test_sensor.py", "tests/client/test_spool_durability.py", "tests/monitoring/test_spool_mutants.py")),
+        ("tests/monitoring/test_spool_mutants.py", "tests/monitoring/test_spool_mutants2.py", "tests/client/test_spool_salvage_counts.py")),
     "backend-license": Target(
         "backend licence decision (backend/techcare_backend/core/licensing.py)",
         "techcare_backend", ("techcare_backend/core/licensing.py",),
