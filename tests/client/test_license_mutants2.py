@@ -1235,3 +1235,33 @@ def test_an_unnamed_os_error_on_the_lease_is_named_by_its_type(tmp_path, monkeyp
                         else real(self))
     assert m.lease_damage() == f"{m.lease_path}: OSError"
     assert m.check(online=False).code == "LEASE_INVALID"
+
+
+@pytest.mark.parametrize(("lang", "lines"), [
+    ("de", ["Lizenz prüfen (online, sonst zwischengespeichert für höchstens 7 Tage).",
+            "--offline   nur die zwischengespeicherte Lizenz prüfen",
+            "--repin     die öffentlichen Schlüssel des Servers neu holen und anheften (nach einem angekündigten "
+            "Schlüsselwechsel)"]),
+    ("en", ["Check the license (online, else cached for at most 7 days).",
+            "--offline   check the cached lease only",
+            "--repin     fetch and pin the server's public keys again (after an announced key rotation)"]),
+])
+def test_the_help_lines_are_exactly_these(monkeypatch, capsys, lang, lines):
+    in_lang(monkeypatch, lang)
+    monkeypatch.setenv("COLUMNS", "400")
+    assert license.main(["--help"]) == 0
+    shown = [line.strip() for line in capsys.readouterr().out.splitlines()]
+    assert shown[0] == "usage: techcare license [-h] [--offline] [--json] [--repin]"
+    for line in lines:
+        assert line in shown
+    assert "--json" in shown                                 # no help text of its own
+
+
+def test_ensure_offline_asks_nobody(tmp_path):
+    m, server = online_once(tmp_path)
+    asked = len(m._client.nonces)
+    m.clock.advance(DAY)
+    assert m.ensure(online=False).code == "OFFLINE_GRACE" and len(m._client.nonces) == asked
+    assert license.ensure_license(online=False, settings=m.settings, client=m._client, clock=m.clock, home=m.home,
+                                  fingerprint=FP).code == "OFFLINE_GRACE"
+    assert len(m._client.nonces) == asked and license.current().code == "OFFLINE_GRACE"
