@@ -1244,3 +1244,28 @@ def test_a_restored_bound_reports_on_the_newest_sample_not_on_the_wire(tmp_path)
             assert [s["dropped_samples"] for s in spool.pending()] == [0, 2]
             assert spool.stats()["dropped_pending"] == 0 and spool.stats()["dropped_total"] == 2
             assert spool.scan() == {"records": 2, "unreadable": 0}
+
+
+def test_without_statvfs_read_only_means_this_process_may_not_write_the_file(tmp_path, monkeypatch):
+    path = tmp_path / "s.sqlite3"
+    path.write_bytes(b"x")
+    monkeypatch.delattr(os, "statvfs")                      # Windows: no file-system flags, the access check decides
+    asked = []
+
+    def access(p, mode):
+        asked.append((Path(p), mode))
+        return writable
+
+    monkeypatch.setattr(os, "access", access)
+    writable = False
+    assert _read_only_file(path) is True
+    writable = True
+    assert _read_only_file(path) is False
+    assert asked == [(path, os.W_OK), (path, os.W_OK)]
+
+
+@pytest.mark.parametrize(("interval", "retention"), [(1.1, 320160.5), (3.3, 2089408.1999999997), (7, 2_592_000),
+                                                     (300, 2_592_000), (7.7, 7068330.5)])
+def test_the_bound_holds_whole_samples_that_fit_into_the_retention(interval, retention):
+    n = spool_mod.default_max_samples(interval, retention)
+    assert n * float(interval) <= retention < (n + 2) * float(interval)     # never more than fit, at most one short
