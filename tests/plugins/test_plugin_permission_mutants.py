@@ -664,10 +664,10 @@ def test_plugin_code_in_a_zip_archive_is_refused_not_loaded_unchecked(home, tmp_
 # ---- more of loading, as the survivors asked --------------------------------------------------------------------------
 
 def test_the_hash_does_not_depend_on_the_order_the_files_are_given(tmp_path):
-    (tmp_path / "pkg").mkdir()
-    files = [tmp_path / "pkg" / name for name in ("a.py", "b.py", "c.py")]
+    files = [tmp_path / "pkg" / name for name in ("a.py", "b.py", "sub/c.py", "sub-extra/d.py")]
     for n, file in enumerate(files):
-        file.write_text(f"N = {n}\n")
+        file.parent.mkdir(parents=True, exist_ok=True)
+        file.write_text(f"N = {n}\n")                        # sorted by path text: sub-extra/ before sub/
     assert _safety.tree_sha256(list(reversed(files)), tmp_path) == _expected_hash(tmp_path, files) == \
         _safety.tree_sha256(files, tmp_path)
 
