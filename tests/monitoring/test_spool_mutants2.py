@@ -1269,3 +1269,41 @@ def test_without_statvfs_read_only_means_this_process_may_not_write_the_file(tmp
 def test_the_bound_holds_whole_samples_that_fit_into_the_retention(interval, retention):
     n = spool_mod.default_max_samples(interval, retention)
     assert n * float(interval) <= retention < (n + 2) * float(interval)     # never more than fit, at most one short
+
+
+def test_a_restored_bound_with_only_samples_on_the_wire_left_reports_on_the_next_sample(tmp_path):
+    with Spool(tmp_path / "s.sqlite3", max_samples=1) as spool:
+        spool.add({"sample_id": "a"})
+        with spool.sending():                               # a on the wire
+            spool.add({"sample_id": "b"})
+            with spool.sending():                           # a and b on the wire
+                assert spool.add({"sample_id": "c"})["dropped_samples"] == 0
+            # b's send ended: b and c dropped; only a (on the wire) is left to carry the count: the next sample does
+            assert ids(spool) == ["a"] and spool.pending()[0]["dropped_samples"] == 0
+            assert spool.stats()["dropped_pending"] == 2 and spool.stats()["dropped_total"] == 2
+        assert spool.add({"sample_id": "d"})["dropped_samples"] == 3       # b, c, and a dropped when its send ended
+
+
+def test_a_drop_count_waiting_for_the_next_sample_grows_until_one_carries_it(tmp_path, monkeypatch):
+    path = tmp_path / "s.sqlite3"
+    craft(path, good=2, bad=0, rejected=0, top=2, meta={"dropped_pending": 3})
+    with salvaged(path, monkeypatch, max_samples=1) as spool:
+        assert spool.stats()["dropped_pending"] == 3
+        with spool.sending() as batch:
+            assert [s["sample_id"] for s in batch] == ["s0", "s1"]
+            rewrite(path, "s1", '{"sample_id":"s1","dropped_samples":0}', "bad")
+        # s0 dropped when the send ended; s1 cannot carry it: the 3 waiting and this 1
+        assert spool.stats()["dropped_pending"] == 4
+        assert spool.add({"sample_id": "n"})["dropped_samples"] == 5       # and s1, dropped for n
+
+
+def test_a_partial_delivery_does_not_truncate_the_write_ahead_file(tmp_path):
+    path = tmp_path / "s.sqlite3"
+    wal = path.with_name("s.sqlite3-wal")
+    with Spool(path, max_samples=10) as spool:
+        for name in "abc":
+            spool.add({"sample_id": name})
+        spool.ack(["a"])
+        assert wal.stat().st_size > 0                       # the queue is not empty: no checkpoint on every ack
+        spool.ack(["b", "c"])
+        assert wal.stat().st_size == 0
