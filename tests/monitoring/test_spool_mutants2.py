@@ -1307,3 +1307,23 @@ def test_a_partial_delivery_does_not_truncate_the_write_ahead_file(tmp_path):
         assert wal.stat().st_size > 0                       # the queue is not empty: no checkpoint on every ack
         spool.ack(["b", "c"])
         assert wal.stat().st_size == 0
+
+
+def test_a_write_ahead_file_that_cannot_be_truncated_now_is_no_error(tmp_path):
+    with Spool(tmp_path / "s.sqlite3", max_samples=10) as spool:
+        spool.add({"sample_id": "a"})
+        real = spool._conn
+
+        class Busy:
+            def execute(self, sql, *args):
+                if sql.startswith("PRAGMA wal_checkpoint"):
+                    raise sqlite3.OperationalError("database table is locked")
+                return real.execute(sql, *args)
+
+            def __getattr__(self, name):
+                return getattr(real, name)
+
+        spool._conn = Busy()
+        assert spool.ack(["a"]) == 1                        # delivered and deleted; the next empty queue truncates
+        spool._conn = real
+        assert len(spool) == 0 and spool.stats()["acked_total"] == 1
