@@ -213,7 +213,7 @@ def _host_public(host: Any, last_seen: datetime, overdue_after: int, now: dateti
 def list_hosts(session: Session, *, organisation_id: str, overdue_after: int,
                cached_seen: dict[str, float] | None = None, now: datetime | None = None) -> list[HostPublic]:
     """The organisation's hosts by name, with their newest values. Only the columns the answer shows are read (two
-    fields of the last sample's JSON, not all of it: 5,000 hosts in tens of milliseconds, bench/README.md)."""
+    fields of the last sample's JSON, not all of it: 5,000 hosts in ~120 ms instead of ~700 ms, bench/README.md)."""
     now = now or utcnow()
     rows = session.execute(select(*_LIST_COLUMNS).where(Host.organisation_id == organisation_id)
                            .order_by(Host.hostname)).all()
@@ -305,8 +305,9 @@ def _raw_points(session: Session, organisation_id: str, hostname: str, since: da
             select(MetricSample.id, *[p[k] for k in _PAYLOAD_PARTS])
             .where(MetricSample.organisation_id == organisation_id, MetricSample.hostname == hostname,
                    MetricSample.ts >= since, MetricSample.ts <= until, MetricSample.id.in_(old_ids[i:i + 500]))))
-    return [raw_point(ts, *old[i]) if cpu is None and i in old else
-            _point(ts, cpu, ram, swap, disk, _RANK_STATE.get(rank)) for i, ts, cpu, ram, swap, disk, rank in rows]
+    return [raw_point(ts, *old[row_id]) if cpu is None and row_id in old else
+            _point(ts, cpu, ram, swap, disk, _RANK_STATE.get(rank))
+            for row_id, ts, cpu, ram, swap, disk, rank in rows]
 
 
 _ROLLUP_READ = [MetricRollup.bucket, MetricRollup.samples,
