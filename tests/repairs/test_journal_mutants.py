@@ -497,3 +497,30 @@ def test_a_journal_whose_only_entry_is_damaged_says_that_line_once(tmp_path):
     path.write_bytes(lines[0].replace(b'"step": 1', b'"step": 4'))
     got = read(path)
     assert got.damaged == [1] and got.cut_off == 0 and got.broken == [] and got.entries == []
+
+
+@pytest.mark.parametrize("line", [
+    (json.dumps(entry(3)) + "\n").encode(),                                  # JSON, but never sealed
+    seal(entry(3)).replace(b'"step": 3', b'"step": 8'),                      # sealed, checksum does not match
+    b"\n" + seal(entry(3)),                                                  # a sealed line behind a line break
+], ids=["unsealed", "wrong-sum", "leading-newline"])
+def test_only_a_proven_sealed_line_is_put_in_the_chain_anything_else_is_written_as_it_is(tmp_path, line):
+    path = tmp_path / "j.jsonl"
+    lines = journal(path, 2)
+    append(path, line)
+    assert path.read_bytes() == b"".join(lines) + line
+    assert not read(path).ok
+
+
+@pytest.mark.parametrize("size", [5, 4096, 9000])
+def test_without_pread_as_on_windows_the_torn_tail_and_the_chain_are_found_alike(tmp_path, monkeypatch, size):
+    monkeypatch.delattr(os, "pread")
+    path = tmp_path / "j.jsonl"
+    journal(path, 2)
+    with path.open("ab") as out:
+        out.write(b"y" * size)
+    append(path, seal(entry(3)), torn_entry={"session": "s"})
+    lines = path.read_bytes().splitlines()
+    assert [fields(line)["seq"] for line in lines[3:]] == [3, 4] and fields(lines[3])["prev"] == fields(lines[1])["sum"]
+    got = read(path)
+    assert got.ok and got.torn_closed == 1 and got.entries[2] == {"session": "s", "event": "torn_tail", "bytes": size}
