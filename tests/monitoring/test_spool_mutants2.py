@@ -1327,3 +1327,39 @@ def test_a_write_ahead_file_that_cannot_be_truncated_now_is_no_error(tmp_path):
         assert spool.ack(["a"]) == 1                        # delivered and deleted; the next empty queue truncates
         spool._conn = real
         assert len(spool) == 0 and spool.stats()["acked_total"] == 1
+
+
+def test_a_batch_never_holds_more_than_asked_when_unreadable_records_are_skipped(tmp_path):
+    path = tmp_path / "s.sqlite3"
+    filled(path, 6)
+    spoil(path, "s0")
+    with Spool(path) as spool:
+        assert [s["sample_id"] for s in spool.pending(2)] == ["s1", "s2"]
+    spoil(path, "s1", "s3")
+    with Spool(path, repair=False) as doctor:                  # skipped, not moved: every read meets them again
+        assert [s["sample_id"] for s in doctor.pending(2)] == ["s2", "s4"]
+        assert [s["sample_id"] for s in doctor.pending(1)] == ["s2"]
+
+
+def test_file_names_with_options_are_opened_as_uris(tmp_path, monkeypatch):
+    """``file:…?mode=ro`` is an SQLite URI only with ``uri=True``; a build without URI file names by default would
+    otherwise create (and read) an empty file of that name instead of the spool."""
+    path = tmp_path / "s.sqlite3"
+    filled(path, 2)
+    real = sqlite3.connect
+    uris = []
+
+    def connect(target, *args, **kw):
+        if str(target).startswith("file:"):
+            uris.append((str(target).split("?")[1], kw.get("uri")))
+        return real(target, *args, **kw)
+
+    monkeypatch.setattr(sqlite3, "connect", connect)
+    refuse_writing(monkeypatch)
+    with Spool(path):
+        pass
+    monkeypatch.undo()
+    monkeypatch.setattr(sqlite3, "connect", connect)
+    with salvaged(path, monkeypatch):
+        pass
+    assert uris == [("mode=ro", True), ("mode=ro", True)]
