@@ -176,7 +176,9 @@ def test_a_package_with_a_module_or_folder_others_can_write_is_refused(home, tmp
     monkeypatch.delitem(sys.modules, "acme_pkg", raising=False)
     (pkg / weak).chmod(0o777 if weak == "sub" else 0o666)
     info = _info("acme-pkg")
-    assert not info.loaded and info.error.en.startswith(f"refused: {pkg / weak} is writable by everyone")
+    assert info.loaded is False and info.version == "" and info.legacy is False
+    assert info.error.en.startswith(f"refused: {pkg / weak} is writable by everyone")
+    assert info.error.de.startswith(f"abgelehnt: {pkg / weak} ist für alle beschreibbar")
     assert "acme_pkg" not in sys.modules                              # refused before any of its code ran
 
 
@@ -187,6 +189,8 @@ def test_a_namespace_package_is_checked_and_hashed_by_its_folder(home, tmp_path,
     folder.chmod(0o755)
     (folder / "plugin.py").write_text(PKG_INIT)
     (folder / "plugin.py").chmod(0o644)
+    (folder / "__pycache__").mkdir(mode=0o755)
+    (folder / "__pycache__" / "stale.py").write_text("# not code of the package\n")
     _dist(site, "acme-ns", "2.0", "acme_ns_plugin = acme_ns.plugin")
     for name in ("acme_ns", "acme_ns.plugin"):
         monkeypatch.delitem(sys.modules, name, raising=False)
@@ -338,7 +342,9 @@ def test_an_old_style_entry_point_without_a_package_is_version_0_named_after_the
     info = _info("acme-old-repairs")
     assert info.loaded and info.legacy and info.version == "0" and [a.id for a in info.actions] == ["acme.restart_lob"]
     assert info.where == "entry point Acme.Old_Repairs (acme_old_mod:RestartLob)"
-    assert _info("acme-missing-attr").error.en == "AttributeError: module 'acme_old_mod' has no attribute 'nothing'"
+    missing = _info("acme-missing-attr")
+    assert missing.error.en == "AttributeError: module 'acme_old_mod' has no attribute 'nothing'"
+    assert missing.legacy is True and missing.loaded is False and missing.version == ""
 
 
 # ---- hooks and what a plugin registers --------------------------------------------------------------------------------
@@ -719,3 +725,41 @@ def test_one_module_behind_two_entry_points_with_a_bad_hook_is_refused_for_each(
     first, second = (p for p in plugins.installed() if p.name == "acme-sig")
     assert not first.loaded and first.error.en.startswith("a hook does not fit the specification: Plugin 'acme-sig@")
     assert not second.loaded and second.error.en.startswith("a hook does not fit the specification: Plugin 'acme-sig@")
+
+
+def test_an_entry_point_into_a_built_in_or_frozen_module_is_refused_as_not_files(home, tmp_path, monkeypatch):
+    site = _site(tmp_path, monkeypatch)
+    monkeypatch.chdir(tmp_path)
+    for name in ("built-in", "frozen"):             # files of those names here must not be taken for the module
+        (tmp_path / name).write_text("")
+        (tmp_path / name).chmod(0o644)
+    _dist(site, "acme-std", "1.0", "a = sys\nb = zipimport")
+    first, second = (p for p in plugins.installed() if p.name == "acme-std")
+    assert first.error.en.startswith("refused: the code of sys is not files in one folder")
+    assert second.error.en.startswith("refused: the code of zipimport is not files in one folder")
+
+
+class _OldEntryPoint:
+    """An entry point as an older importlib.metadata gives it: no ``module`` attribute, only ``value``."""
+
+    def __init__(self, name: str, value: str) -> None:
+        self.name, self.value, self.group, self.dist = name, value, "techcare.plugins", None
+
+    def load(self):
+        import importlib
+
+        return importlib.import_module(self.value.partition(":")[0])
+
+
+def test_an_entry_point_without_a_module_attribute_is_checked_by_its_value(home, tmp_path, monkeypatch):
+    site = _site(tmp_path, monkeypatch)
+    (site / "acme_oldep.py").write_text(PKG_INIT)
+    (site / "acme_oldep.py").chmod(0o666)
+    monkeypatch.delitem(sys.modules, "acme_oldep", raising=False)
+    eps = [_OldEntryPoint("acme_oldep", "acme_oldep:techcare_checks")]
+    real = metadata.entry_points
+    monkeypatch.setattr(metadata, "entry_points",
+                        lambda **kw: eps if kw.get("group") == "techcare.plugins" else real(**kw))
+    info = _info("acme-oldep")
+    assert not info.loaded and info.error.en.startswith(f"refused: {site / 'acme_oldep.py'} is writable by everyone")
+    assert "acme_oldep" not in sys.modules
