@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..i18n import get_language, tr
 from ..signing import sign_payload
+from ..system.records import visible
 from ._payload import FleetError, normalise_hosts, parse_time
 from ._job import _drivers_frame
 from ._remote import _backend, _call, _check_targets, _refusal, _send, _signer_name, signing_key
@@ -149,7 +150,7 @@ def _note(frame: pd.DataFrame, missing: dict[str, str], job: Job, what: str) -> 
                  "fleet.job(frame.attrs[\"job_id\"]) – ein Rechner, der offline ist, antwortet beim nächsten "
                  "Melden.", "{w}: {n} host(s) without a result (listed as rows with answer ≠ ok): {h}. Later "
                  "fleet.job(frame.attrs[\"job_id\"]) – a host that is offline answers when it next checks in.",
-                 w=what, n=len(missing), h="; ".join(f"{k} ({v})" for k, v in missing.items())))
+                 w=what, n=len(missing), h=visible("; ".join(f"{k} ({v})" for k, v in missing.items()))))
     return frame
 
 

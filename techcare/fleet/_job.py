@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..i18n import tr
+from ..system.records import visible
 from ._payload import JOB_ID, FleetError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -258,7 +259,8 @@ class Job:
     def timeout_note(self, timeout: float | None = None) -> str:
         """Who has not answered (after the last :meth:`wait`), and what happens next."""
         timeout = self._waited if timeout is None else timeout
-        states = ", ".join(f"{t['host']} ({t['status']})" for t in self.targets if t["host"] in self.waiting_for)
+        states = ", ".join(f"{visible(t['host'], 300)} ({visible(t['status'], 60)})" for t in self.targets
+                           if t["host"] in self.waiting_for)
         return tr("Noch keine Antwort{t} von: {h}. Später job.refresh() oder job.wait() – ein Rechner, der gerade "
                   "offline ist, führt den Auftrag beim nächsten Melden aus (bis {e}).",
                   "No answer yet{t} from: {h}. Later job.refresh() or job.wait() – a host that is offline now runs "
@@ -350,13 +352,13 @@ class Job:
         return pd.DataFrame(rows, columns=columns)
 
     def _headline(self) -> str:
-        return tr("Fernauftrag {i} · {k} · {s}", "Remote job {i} · {k} · {s}", i=self.id[:12], k=self.kind,
-                  s=self.status)
+        return tr("Fernauftrag {i} · {k} · {s}", "Remote job {i} · {k} · {s}", i=visible(self.id[:12]),
+                  k=visible(self.kind, 60), s=visible(self.status, 60))
 
     def __repr__(self) -> str:
-        states = ", ".join(f"{t['host']}={t['status']}" for t in self.targets[:5])
+        states = ", ".join(f"{visible(t['host'], 300)}={visible(t['status'], 60)}" for t in self.targets[:5])
         more = f", +{len(self.targets) - 5}" if len(self.targets) > 5 else ""
-        return f"<Job {self.id[:12]} {self.kind} {self.status}: {states}{more}>"
+        return f"<Job {visible(self.id[:12])} {visible(self.kind, 60)} {visible(self.status, 60)}: {states}{more}>"
 
     def _repr_html_(self) -> str:
         esc = html.escape
@@ -385,10 +387,13 @@ class Job:
         table = Table(title=Text(self._headline()))
         for column in (tr("Rechner", "Host"), "Status", tr("Grund", "Reason"), tr("Schritte", "Steps")):
             table.add_column(column)
+        # everything in the rows came from the backend or a host: control characters shown, never acting
         for t in self.targets:
-            steps = "\n".join(f"{_step_number(s)}. {s.get('action', '')}: {s.get('status', '')}" for s in t["steps"])
-            table.add_row(Text(t["host"]), Text(f"{_ICON.get(t['status'], '?')} {t['status']}"),
-                          Text(" – ".join(x for x in (t["reason"], t["message"]) if x)), Text(steps))
+            steps = "\n".join(visible(f"{_step_number(s)}. {s.get('action', '')}: {s.get('status', '')}", 300)
+                              for s in t["steps"])
+            table.add_row(Text(visible(t["host"], 300)),
+                          Text(f"{_ICON.get(t['status'], '?')} {visible(t['status'], 60)}"),
+                          Text(visible(" – ".join(x for x in (t["reason"], t["message"]) if x))), Text(steps))
         if self.timed_out:
             table.caption = Text(self.timeout_note())  # host names are data, never markup
         return table

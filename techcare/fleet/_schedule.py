@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..i18n import tr
 from ..schedule_time import MAX_WINDOW_MINUTES, MIN_WINDOW_MINUTES, Recurrence, ScheduleTimeError, parse_rrule
+from ..system.records import visible
 from ._payload import JOB_ID, FleetError, iso_utc, normalise_hosts, parse_time
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -411,12 +412,12 @@ class Schedule:
         from rich.table import Table
         from rich.text import Text
 
-        table = Table(title=Text(self._headline()))
+        table = Table(title=Text(visible(self._headline())))
         for column in (tr("Rechner", "Host"), tr("Nächster Termin (Ortszeit)", "Next occurrence (local)"),
                        tr("Zeitzone", "Time zone")):
             table.add_column(column)
-        for n in self._data.get("next", []):
+        for n in self._data.get("next", []):  # the backend's answer: control characters shown, never acting
             if isinstance(n, dict):
-                table.add_row(Text(str(n.get("host"))), Text(str(n.get("occurrence"))), Text(str(n.get("timezone"))))
-        table.caption = Text(f"{self.rrule} · {self.window_minutes} min")
+                table.add_row(*(Text(visible(n.get(k), 300)) for k in ("host", "occurrence", "timezone")))
+        table.caption = Text(visible(f"{self.rrule} · {self.window_minutes} min"))
         return table

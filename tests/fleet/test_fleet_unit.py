@@ -275,6 +275,28 @@ def test_to_frame_has_a_row_per_host_and_step_and_html_escapes_everything(backen
     assert job.result().equals(frame)  # repair jobs: the host's steps
 
 
+def test_terminal_views_show_control_characters_from_the_backend_instead_of_running_them(backend, peer, windows_plan):
+    """A hostile backend or host puts terminal escapes (retitle, clear the screen, OSC 52 clipboard write) into a
+    job's status fields: the shell's rich table and repr show them as text, the terminal never receives them."""
+    import io
+
+    from rich.console import Console
+
+    set_language("en")
+    job = fleet.queue(windows_plan, "GO REPAIR: 2", hosts=HOST, backend=backend)
+    evil = "\x1b]0;PWNED\x07\x1b[2J\x1b]52;c;cm0gLXJmIH4=\x07\u202e"
+    peer.set_target(job.id, HOST, status="failed", reason="bad_signature", message=f"denied{evil}",
+                    steps=[{"number": 2, "action": f"win.enable_firewall{evil}", "status": "failed"}])
+    job.refresh()
+    out = io.StringIO()
+    Console(file=out, width=300, force_terminal=True, color_system=None).print(job)
+    shown = out.getvalue()
+    assert "\x1b]" not in shown and "\x07" not in shown and "\u202e" not in shown
+    assert "denied\\x1b]0;PWNED\\x07\\x1b[2J" in shown and "\\u202e" in shown
+    assert "win.enable_firewall\\x1b]0;PWNED" in shown
+    assert "\x1b" not in repr(job) and "\x1b" not in job.timeout_note(1.0)
+
+
 def test_hosts_and_jobs_frames(backend, peer, windows_plan):
     hosts = fleet.hosts(backend=backend)
     assert hosts["hostname"].tolist() == [HOST, "buero-mac"] and list(hosts.columns[:3]) == ["hostname", "os", "status"]
