@@ -45,7 +45,7 @@ class Reply:
         from rich.panel import Panel
         from rich.text import Text
 
-        return Panel(Text(self.text), title=f"TechCare ({self.engine})", expand=False)
+        return Panel(Text(_terminal(self.text)), title=f"TechCare ({self.engine})", expand=False)
 
     def _repr_html_(self) -> str:
         notice = f"<div style='color:#ef6c00'>{html.escape(self.notice)}</div>" if self.notice else ""
@@ -62,9 +62,17 @@ class Reply:
         if cycle:
             printer.text(repr(self))
             return
-        printer.text(self.text)
+        printer.text(_terminal(self.text))
         if self.plan is not None and self.plan.steps:
             printer.text("\n\n" + self.plan.text())
+
+
+def _terminal(text: str) -> str:
+    """The answer as a terminal shows it: control characters as text (an answer can quote what a tool read from the
+    machine, e.g. an event message, or a prompt injection in it), never cut."""
+    from ..system.records import visible
+
+    return visible(text, limit=10**9)
 
 
 def plan_record(plan: Plan | None) -> dict[str, Any] | None:

@@ -59,3 +59,24 @@ def test_the_assistant_inspects_no_signatures_and_probes_no_attributes():
         probes = [node.lineno for node in ast.walk(tree) if isinstance(node, ast.Call)
                   and isinstance(node.func, ast.Name) and node.func.id == "hasattr"]
         assert not probes, f"{path.name}: hasattr at lines {probes}"
+
+
+def test_an_answer_shown_in_a_terminal_shows_control_characters_as_text():
+    """An answer may quote what a tool read from the machine (an event message holding terminal escapes): the REPL's
+    panel and IPython's terminal display show them as text, whole; the reply itself keeps the exact text."""
+    import io
+
+    from IPython.lib.pretty import pretty
+    from rich.console import Console
+
+    from techcare.assistant.reply import Reply
+
+    text = "Ereignis: \x1b]0;PWNED\x07\x1b[2J gelöscht\n" + "x" * 5000
+    reply = Reply(text=text, engine="offline")
+    out = io.StringIO()
+    Console(file=out, width=200, force_terminal=True, color_system=None).print(reply)
+    for shown in (out.getvalue(), pretty(reply)):
+        assert "\x1b" not in shown and "\x07" not in shown
+        assert "\\x1b]0;PWNED\\x07\\x1b[2J gelöscht" in shown
+    assert pretty(reply).endswith("x" * 5000)  # never cut
+    assert reply.text == text and str(reply) == text
