@@ -66,8 +66,10 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
     from .diagnosis import diagnose
 
     if args.json:
+        from .system.records import json_visible  # C1 controls in the machine's words: escaped, same JSON
+
         result = diagnose(snapshot=args.snapshot)
-        print(result.to_json())
+        print(json_visible(result.to_json()))
         return EXIT_OK
     console = _console()
     from .system import PROBES
@@ -187,7 +189,9 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     if args.json:
         import json
 
-        print(json.dumps([info.to_dict() for info in plugins.installed()], ensure_ascii=False, indent=2))
+        from .system.records import json_visible
+
+        print(json_visible(json.dumps([info.to_dict() for info in plugins.installed()], ensure_ascii=False, indent=2)))
         return EXIT_OK
     _console().print(plugins.render())
     return EXIT_OK

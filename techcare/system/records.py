@@ -175,6 +175,12 @@ def visible(value: Any, limit: int = 2000) -> str:
     return text
 
 
+def json_visible(text: str) -> str:
+    """JSON text safe to print in a terminal and the same JSON to a parser: C1 controls and bidirectional overrides
+    (which ``json.dumps(..., ensure_ascii=False)`` writes as they are; C0 it escapes itself) as ``\\uXXXX``."""
+    return _CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
 # ---- records -------------------------------------------------------------------------------------------
 
 @dataclass

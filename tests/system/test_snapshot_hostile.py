@@ -166,6 +166,18 @@ def test_the_diagnosis_shows_a_hostile_hostname_escaped(tmp_path):
     assert "\x1b" not in info.stdout and "vm\\x1b[31mRED" in info.stdout
 
 
+def test_diagnose_json_escapes_c1_controls_and_bidi_overrides_and_stays_the_same_json(tmp_path):
+    """JSON escapes C0 controls itself; C1 controls (U+009B is CSI to some terminals) and bidi overrides would be
+    printed as they are: ``diagnose --json`` writes them as \\u escapes, which every JSON reader reads back as is."""
+    name = "vm\x9b31mC1\u202eevil"
+    path = _snapshot(tmp_path, host={"hostname": name})
+    done = _cli(tmp_path, "diagnose", "--snapshot", str(path), "--json")
+    assert done.returncode == 0, done.stderr
+    assert "\x9b" not in done.stdout and "\u202e" not in done.stdout and "\x1b" not in done.stdout
+    assert '"host": "vm\\u009b31mC1\\u202eevil"' in done.stdout
+    assert json.loads(done.stdout)["host"] == name
+
+
 def test_a_number_too_large_for_a_machine_is_refused_naming_it(tmp_path):
     disks = [{"mount": "/", "total": 10 ** 400, "used": 50, "free": 50, "percent": 50.0}]
     with pytest.raises(SnapshotError, match=r"entries\[1\]\.value\.disks\[0\]\.total is out of range \(allowed: a "
