@@ -116,8 +116,11 @@ def _default_progress() -> Callable[[str], None]:
         from rich.console import Console
     except ImportError:  # pragma: no cover - rich is a dependency
         return print
+    from ..system.records import visible
+
     console = Console(highlight=False)
-    return lambda line: console.print(line, markup=False)
+    # a step's line can carry a command's output or a name read from the machine: shown, never obeyed
+    return lambda line: console.print(visible(line, limit=10**6), markup=False)
 
 
 def _new_session(plan_id: str) -> str:

@@ -407,3 +407,14 @@ def test_every_write_outside_a_dry_run_reaches_on_changelog_written():
     finally:
         on_changelog_written.remove(broken)
         on_changelog_written.remove(seen.append)
+
+
+def test_the_run_progress_in_a_terminal_shows_control_characters_as_text(capsys):
+    """A step's progress line can carry a command's output or a name read from the machine (a service called
+    ``"x\\x1b]0;…\\x07"``): the default progress printer shows the escape, the terminal never runs it."""
+    from techcare.repairs._execute import _default_progress
+
+    _default_progress()("Schritt 1: Dienst x\x1b]0;PWNED\x07\x1b[2J gestartet")
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x07" not in out
+    assert "Schritt 1: Dienst x\\x1b]0;PWNED\\x07\\x1b[2J gestartet" in out
