@@ -740,10 +740,10 @@ def test_an_entry_point_into_a_built_in_or_frozen_module_is_refused_as_not_files
 
 
 class _OldEntryPoint:
-    """An entry point as an older importlib.metadata gives it: no ``module`` attribute, only ``value``."""
+    """An entry point as an older importlib.metadata (Python 3.8) gives it: no ``module``, no ``dist``."""
 
     def __init__(self, name: str, value: str) -> None:
-        self.name, self.value, self.group, self.dist = name, value, "techcare.plugins", None
+        self.name, self.value, self.group = name, value, "techcare.plugins"
 
     def load(self):
         import importlib
@@ -763,3 +763,14 @@ def test_an_entry_point_without_a_module_attribute_is_checked_by_its_value(home,
     info = _info("acme-oldep")
     assert not info.loaded and info.error.en.startswith(f"refused: {site / 'acme_oldep.py'} is writable by everyone")
     assert "acme_oldep" not in sys.modules
+
+
+def test_an_entry_point_with_extras_is_checked_by_its_module(home, tmp_path, monkeypatch):
+    site = _site(tmp_path, monkeypatch)
+    (site / "acme_ext.py").write_text(PKG_INIT)
+    (site / "acme_ext.py").chmod(0o666)
+    _dist(site, "acme-ext", "1.0", "acme_ext = acme_ext [fast]")
+    monkeypatch.delitem(sys.modules, "acme_ext", raising=False)
+    info = _info("acme-ext")
+    assert not info.loaded and info.error.en.startswith(f"refused: {site / 'acme_ext.py'} is writable by everyone")
+    assert "acme_ext" not in sys.modules

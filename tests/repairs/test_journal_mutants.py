@@ -503,7 +503,8 @@ def test_a_journal_whose_only_entry_is_damaged_says_that_line_once(tmp_path):
     (json.dumps(entry(3)) + "\n").encode(),                                  # JSON, but never sealed
     seal(entry(3)).replace(b'"step": 3', b'"step": 8'),                      # sealed, checksum does not match
     b"\n" + seal(entry(3)),                                                  # a sealed line behind a line break
-], ids=["unsealed", "wrong-sum", "leading-newline"])
+    seal(entry(3))[:-1] + b" \n", seal(entry(3))[:-1] + b"X\n",              # something after the sealed entry
+], ids=["unsealed", "wrong-sum", "leading-newline", "trailing-space", "trailing-x"])
 def test_only_a_proven_sealed_line_is_put_in_the_chain_anything_else_is_written_as_it_is(tmp_path, line):
     path = tmp_path / "j.jsonl"
     lines = journal(path, 2)
