@@ -1363,3 +1363,33 @@ def test_file_names_with_options_are_opened_as_uris(tmp_path, monkeypatch):
     with salvaged(path, monkeypatch):
         pass
     assert uris == [("mode=ro", True), ("mode=ro", True)]
+
+
+def test_reading_a_damaged_file_whose_first_records_are_broken(tmp_path, monkeypatch):
+    path = tmp_path / "s.sqlite3"
+    craft(path, good=6, bad=0, rejected=0, top=6, meta={})
+    asked = torn(monkeypatch, {1, 2})
+    with salvaged(path, monkeypatch) as spool:
+        # 1 broken (jump 1), 2 broken (jump 2): 3 is skipped with them, 4-6 read
+        assert ids(spool) == ["s3", "s4", "s5"] and asked == [0, 1, 3, 4, 5, 6]
+        assert spool.recovered["unreadable"] == 0     # without counters, numbers before the first read count as
+                                                       # delivered (acknowledgements go oldest first)
+
+
+def test_a_damaged_file_with_nothing_readable_is_tried_64_times(tmp_path, monkeypatch):
+    path = tmp_path / "s.sqlite3"
+    craft(path, good=3, bad=0, rejected=0, top=3, meta={})
+    asked = torn(monkeypatch, set(), tail_from=1)
+    with salvaged(path, monkeypatch) as spool:
+        assert asked == [(1 << n) - 1 for n in range(64)] and spool.recovered["salvaged"] == 0
+
+
+def test_a_damaged_file_of_the_first_format_is_salvaged_with_checksums(tmp_path, monkeypatch):
+    path = tmp_path / "s.sqlite3"
+    first_format(path, good=3, bad=1)
+    with salvaged(path, monkeypatch) as spool:
+        assert ids(spool) == ["s0", "s1", "s2"] and spool.recovered["salvaged"] == 3
+        assert [(q["sample_id"], q["reason"]) for q in spool.quarantined()] == [("b0", "not JSON")]
+        assert spool.recovered["unreadable"] == 0
+        rows = spool._conn.execute("SELECT payload, checksum FROM samples").fetchall()
+        assert all(check == record_checksum(payload) for payload, check in rows)
