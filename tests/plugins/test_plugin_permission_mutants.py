@@ -395,7 +395,7 @@ def techcare_driver_sources(register):
 
 @hookimpl
 def techcare_assistant_tools(register):
-    register(None)
+    register(3.5)
     register(AssistantTool("kb", "", None, input_schema={"type": "array"}, triggers="word"))
     register(AssistantTool("linux-kb", "d", run, input_schema=[], triggers=("a", " ")))
     register(AssistantTool("acme-kb", "d", run, triggers=["Lexware"]))
@@ -427,7 +427,7 @@ REFUSED = [
      f"eigenen (z.B. acme.x); {PLATFORMS_DE}",
      "'drivers.x' refused: drivers.x: the namespace drivers belongs to TechCare itself; a plugin uses its own "
      f"(e.g. acme.x); {PLATFORMS_EN}"),
-    ("'NoneType' abgelehnt: kein AssistantTool, sondern NoneType", "'NoneType' refused: not an AssistantTool but NoneType"),
+    ("'float' abgelehnt: kein AssistantTool, sondern float", "'float' refused: not an AssistantTool but float"),
     ("'kb' abgelehnt: name 'kb' muss wie 'anbieter-name' aussehen (Kleinbuchstaben, Ziffern, _ und -; ein - trennt den "
      "Namensraum); run muss eine Funktion run(arguments, context) sein; description fehlt (das Modell liest sie); "
      "input_schema muss ein JSON-Schema mit type object sein; triggers muss eine Liste von Wörtern sein",
@@ -756,13 +756,18 @@ def test_an_entry_point_without_a_module_attribute_is_checked_by_its_value(home,
     (site / "acme_oldep.py").write_text(PKG_INIT)
     (site / "acme_oldep.py").chmod(0o666)
     monkeypatch.delitem(sys.modules, "acme_oldep", raising=False)
-    eps = [_OldEntryPoint("acme_oldep", "acme_oldep:techcare_checks")]
+    (site / "acme_oldep2.py").write_text(PKG_INIT.replace("PLUGIN = {}", "PLUGIN = {'name': 'acme-oldep2'}"))
+    (site / "acme_oldep2.py").chmod(0o666)
+    monkeypatch.delitem(sys.modules, "acme_oldep2", raising=False)
+    eps = [_OldEntryPoint("acme_oldep", "acme_oldep:techcare_checks"), _OldEntryPoint("acme_oldep2", "acme_oldep2")]
     real = metadata.entry_points
     monkeypatch.setattr(metadata, "entry_points",
                         lambda **kw: eps if kw.get("group") == "techcare.plugins" else real(**kw))
     info = _info("acme-oldep")
     assert not info.loaded and info.error.en.startswith(f"refused: {site / 'acme_oldep.py'} is writable by everyone")
-    assert "acme_oldep" not in sys.modules
+    info = _info("acme-oldep2")
+    assert not info.loaded and info.error.en.startswith(f"refused: {site / 'acme_oldep2.py'} is writable by everyone")
+    assert "acme_oldep" not in sys.modules and "acme_oldep2" not in sys.modules
 
 
 def test_an_entry_point_with_extras_is_checked_by_its_module(home, tmp_path, monkeypatch):
