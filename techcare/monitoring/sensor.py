@@ -811,7 +811,19 @@ def _lock_file(fd: int) -> None:
 
 # ---- logging -------------------------------------------------------------------------------------------
 
-class _JournalFormatter(logging.Formatter):
+class _LineFormatter(logging.Formatter):
+    """One record, one line, nothing a terminal obeys: a message can carry a backend's or a machine's words (a
+    refusal's text, a host name), so control characters are shown as escapes and line breaks as ``\\n`` (no forged
+    log lines, no escape sequences when someone reads the log with ``cat`` or ``journalctl``)."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        from ..system.records import visible
+
+        record.message = visible(record.message, limit=20_000).replace("\n", "\\n")
+        return super().formatMessage(record)
+
+
+class _JournalFormatter(_LineFormatter):
     """stderr under systemd: ``<priority>message`` so journald records the level (sd-daemon(3) prefixes)."""
 
     _PRIORITY = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3, logging.CRITICAL: 2}
@@ -835,12 +847,12 @@ def setup_logging(*, platform: str | None = None, log_file: str | None = None, v
     if os.environ.get("JOURNAL_STREAM"):
         stderr.setFormatter(_JournalFormatter("%(message)s"))
     else:
-        stderr.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        stderr.setFormatter(_LineFormatter("%(asctime)s %(levelname)s %(message)s"))
     root.addHandler(stderr)
     if log_file:
         try:
             handler = logging.FileHandler(log_file, encoding="utf-8")
-            handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+            handler.setFormatter(_LineFormatter("%(asctime)s %(levelname)s %(message)s"))
             root.addHandler(handler)
         except OSError as exc:
             root.warning("cannot write log file %s: %s", log_file, exc)
