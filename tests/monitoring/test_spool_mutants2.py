@@ -1393,3 +1393,53 @@ def test_a_damaged_file_of_the_first_format_is_salvaged_with_checksums(tmp_path,
         assert spool.recovered["unreadable"] == 0
         rows = spool._conn.execute("SELECT payload, checksum FROM samples").fetchall()
         assert all(check == record_checksum(payload) for payload, check in rows)
+
+
+def test_samples_only_in_the_write_ahead_file_go_with_the_damaged_file_and_are_salvaged(tmp_path, monkeypatch):
+    live = tmp_path / "live"
+    live.mkdir()
+    spool = Spool(live / "s.sqlite3", max_samples=10)
+    taken = [spool.add({"sample_id": f"w{i}"})["sample_id"] for i in range(4)]
+    crashed = tmp_path / "crashed"
+    crashed.mkdir()
+    for suffix in ("", "-wal", "-shm"):                     # a copy as a power cut leaves it: the samples are in -wal
+        (crashed / f"s.sqlite3{suffix}").write_bytes((live / f"s.sqlite3{suffix}").read_bytes())
+    spool.close()
+    assert (crashed / "s.sqlite3-wal").stat().st_size > 0
+    with salvaged(crashed / "s.sqlite3", monkeypatch) as rescued:
+        assert ids(rescued) == taken and rescued.recovered["salvaged"] == 4
+
+
+def no_numbers(path: Path, *, waiting: int | None, meta: dict) -> None:
+    """A damaged file whose samples cannot be read and whose own numbers cannot tell how many were lost."""
+    craft(path, good=3, bad=0, rejected=0, top=5, meta=meta)
+    con = sqlite3.connect(path)
+    con.execute("DROP TABLE rejected")
+    con.commit()
+    con.close()
+    if waiting is not None:
+        path.with_name("s.sqlite3.counters").write_text(json.dumps({"waiting": waiting, "acked_total": 99}),
+                                                        encoding="utf-8")
+
+
+def test_when_the_files_numbers_cannot_tell_the_kept_waiting_count_does(tmp_path, monkeypatch):
+    for name, waiting, lost in (("a", 4, 4), ("b", 0, 0)):
+        path = tmp_path / name / "s.sqlite3"
+        path.parent.mkdir()
+        no_numbers(path, waiting=waiting, meta={"acked_total": 5, "unknown_losses": 2})
+        torn(monkeypatch, set(), tail_from=1)
+        with salvaged(path, monkeypatch) as spool:
+            assert spool.recovered["unreadable"] == lost
+            stats = spool.stats()
+            assert (stats["acked_total"], stats["unknown_losses"], stats["dropped_pending"]) == (5, 2, lost)
+        monkeypatch.undo()
+
+
+def test_an_unknown_loss_is_added_to_the_unknown_losses_the_file_already_had(tmp_path, monkeypatch):
+    path = tmp_path / "s.sqlite3"
+    no_numbers(path, waiting=None, meta={"acked_total": 5, "unknown_losses": 2, "dropped_pending": 1})
+    torn(monkeypatch, set(), tail_from=1)
+    with salvaged(path, monkeypatch) as spool:
+        assert spool.recovered["unreadable"] is None
+        stats = spool.stats()
+        assert (stats["unknown_losses"], stats["dropped_pending"], stats["acked_total"]) == (3, 1, 5)
