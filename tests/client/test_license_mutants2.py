@@ -1265,3 +1265,14 @@ def test_ensure_offline_asks_nobody(tmp_path):
     assert license.ensure_license(online=False, settings=m.settings, client=m._client, clock=m.clock, home=m.home,
                                   fingerprint=FP).code == "OFFLINE_GRACE"
     assert len(m._client.nonces) == asked and license.current().code == "OFFLINE_GRACE"
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_a_clock_hours_off_is_warned_in_whole_minutes(tmp_path, monkeypatch, lang):
+    in_lang(monkeypatch, lang)
+    clock = Clock(T0 + 2 * 3600 + 20)
+    server = FakeLicenseServer(clock)
+    m = make(tmp_path, clock, Backend(server, lambda fp, nonce: Reply(
+        {"valid": True, "code": "VALID", "ts": T0, "lease": token_for(server, nonce)})))
+    assert m.check().warnings == [{"de": "Die Systemuhr weicht 120 Minuten von der Serverzeit ab.",
+                                   "en": "The system clock is 120 minutes off the server time."}[lang]]
