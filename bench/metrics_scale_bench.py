@@ -1,9 +1,9 @@
 """Metrics at fleet scale (issue 18): a fleet's year of samples in a throwaway PostgreSQL database, loaded with COPY.
 
     .venv/bin/python bench/metrics_scale_bench.py [--hosts 5000] [--fleet-hosts 5000] [--raw-days 30]
-        [--rollup-days 365] [--interval 300] [--partition daily|weekly] [--queries 200] [--keep]
+        [--rollup-days 365] [--interval 300] [--partition daily|weekly] [--queries 200] [--keep] [--port 5432]
 
-Needs PostgreSQL on 127.0.0.1:5432 (user postgres, trust). Creates a database ``techcare_metrics_bench_*``, migrates it
+Needs PostgreSQL on 127.0.0.1 (``--port``, default 5432; user postgres, trust). Creates a database ``techcare_metrics_bench_*``, migrates it
 (0008: ``metric_samples`` partitioned), then loads with COPY:
 
 * raw samples of ``--hosts`` hosts every ``--interval`` seconds for the last ``--raw-days`` days (the sensor's real
@@ -36,7 +36,7 @@ import psycopg
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "backend")]
-PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
+PG_ADMIN = "host=127.0.0.1 port={port} user=postgres dbname=postgres"
 ORG = "11111111-2222-3333-4444-555555555555"
 
 
@@ -164,7 +164,9 @@ def main() -> int:
     ap.add_argument("--partition", choices=["daily", "weekly"], default="daily")
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    ap.add_argument("--port", type=int, default=5432, help="PostgreSQL's port on 127.0.0.1 (user postgres, trust)")
     args = ap.parse_args()
+    admin_dsn = PG_ADMIN.format(port=args.port)
     if min(args.hosts, args.fleet_hosts, args.raw_days, args.rollup_days, args.interval, args.queries) < 1:
         ap.error("every number must be at least 1")
 
@@ -176,10 +178,10 @@ def main() -> int:
 
     width = 1 if args.partition == "daily" else 7
     name = f"techcare_metrics_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+    with psycopg.connect(admin_dsn, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
-    url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    dsn = f"host=127.0.0.1 port=5432 user=postgres dbname={name}"
+    url = f"postgresql+psycopg://postgres@127.0.0.1:{args.port}/{name}"
+    dsn = f"host=127.0.0.1 port={args.port} user=postgres dbname={name}"
     result: dict[str, str] = {}
     try:
         migrate(url)
@@ -259,10 +261,12 @@ def main() -> int:
         result["database"] = f"{db_bytes / 2**30:.2f} GiB, {n_parts} partitions ({args.partition})"
     finally:
         if not args.keep:
-            with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+            with psycopg.connect(admin_dsn, autocommit=True) as admin:
                 admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with psycopg.connect(admin_dsn, autocommit=True) as admin:
+        buffers = admin.execute("SHOW shared_buffers").fetchone()[0]
     print(f"\n{args.hosts} hosts every {args.interval} s, raw {args.raw_days} d, rollups {args.rollup_days} d, "
-          f"{args.partition} partitions\n")
+          f"{args.partition} partitions, shared_buffers {buffers}\n")
     print("| measure | result |\n|---|---|")
     for k, v in result.items():
         print(f"| {k} | {v} |")
