@@ -98,7 +98,7 @@ def machine_id(runner: Any = None, *, home: Path | None = None) -> str:
         existing = path.read_text(encoding="ascii").strip()
         if existing:
             return existing
-    except OSError:
+    except (OSError, UnicodeDecodeError):   # unreadable or not text (damaged): a new id, as for a missing file
         pass
     new = uuid.uuid4().hex
     _atomic_write(path, new + "\n")

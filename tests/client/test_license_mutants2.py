@@ -1276,3 +1276,16 @@ def test_a_clock_hours_off_is_warned_in_whole_minutes(tmp_path, monkeypatch, lan
         {"valid": True, "code": "VALID", "ts": T0, "lease": token_for(server, nonce)})))
     assert m.check().warnings == [{"de": "Die Systemuhr weicht 120 Minuten von der Serverzeit ab.",
                                    "en": "The system clock is 120 minutes off the server time."}[lang]]
+
+
+@pytest.mark.parametrize("content", [b"\xff\xfe\x00garbage", "cafe-\u00e9-id".encode()])
+def test_a_damaged_fallback_machine_id_is_replaced_not_a_traceback(tmp_path, content):
+    """Defect found by the survivors: a machine-id file that is not ASCII text raised UnicodeDecodeError out of
+    every licence check; like an unreadable one it is replaced by a new id (this machine activates once more)."""
+    from techcare.system.runner import ReplayRunner
+
+    (tmp_path / "machine-id").write_bytes(content)
+    new = license.machine_id(ReplayRunner(platform="linux"), home=tmp_path)
+    assert len(new) == 32 and int(new, 16) >= 0
+    assert (tmp_path / "machine-id").read_text("ascii") == new + "\n"
+    assert license.machine_id(ReplayRunner(platform="linux"), home=tmp_path) == new
