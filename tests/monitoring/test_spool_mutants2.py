@@ -1443,3 +1443,15 @@ def test_an_unknown_loss_is_added_to_the_unknown_losses_the_file_already_had(tmp
         assert spool.recovered["unreadable"] is None
         stats = spool.stats()
         assert (stats["unknown_losses"], stats["dropped_pending"], stats["acked_total"]) == (3, 1, 5)
+
+
+def test_the_bound_drops_no_more_than_it_must_while_acknowledged_samples_are_still_counted_on_the_wire(tmp_path):
+    with Spool(tmp_path / "s.sqlite3", max_samples=2) as spool:
+        spool.add({"sample_id": "a"})
+        spool.add({"sample_id": "b"})
+        with spool.sending() as batch:
+            spool.ack([s["sample_id"] for s in batch])       # delivered; the send has not ended yet
+            spool.add({"sample_id": "c"})
+            spool.add({"sample_id": "d"})
+            assert spool.add({"sample_id": "e"})["dropped_samples"] == 1          # c, and only c
+            assert ids(spool) == ["d", "e"] and spool.stats()["dropped_total"] == 1
