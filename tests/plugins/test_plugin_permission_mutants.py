@@ -398,6 +398,7 @@ def techcare_assistant_tools(register):
     register(3.5)
     register(AssistantTool("kb", "", None, input_schema={"type": "array"}, triggers="word"))
     register(AssistantTool("linux-kb", "d", run, input_schema=[], triggers=("a", " ")))
+    register(AssistantTool("win-a-b", "d", run))
     register(AssistantTool("acme-kb", "d", run, triggers=["Lexware"]))
 '''
 
@@ -428,6 +429,9 @@ REFUSED = [
      "'drivers.x' refused: drivers.x: the namespace drivers belongs to TechCare itself; a plugin uses its own "
      f"(e.g. acme.x); {PLATFORMS_EN}"),
     ("'float' abgelehnt: kein AssistantTool, sondern float", "'float' refused: not an AssistantTool but float"),
+    ("'win-a-b' abgelehnt: win-a-b: der Namensraum win gehört TechCare selbst; ein Plugin nimmt seinen eigenen (z.B. "
+     "acme.win-a-b)", "'win-a-b' refused: win-a-b: the namespace win belongs to TechCare itself; a plugin uses its "
+     "own (e.g. acme.win-a-b)"),
     ("'kb' abgelehnt: name 'kb' muss wie 'anbieter-name' aussehen (Kleinbuchstaben, Ziffern, _ und -; ein - trennt den "
      "Namensraum); run muss eine Funktion run(arguments, context) sein; description fehlt (das Modell liest sie); "
      "input_schema muss ein JSON-Schema mit type object sein; triggers muss eine Liste von Wörtern sein",
