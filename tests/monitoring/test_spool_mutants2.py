@@ -1457,3 +1457,38 @@ def test_the_bound_drops_no_more_than_it_must_while_acknowledged_samples_are_sti
             spool.add({"sample_id": "d"})
             assert spool.add({"sample_id": "e"})["dropped_samples"] == 1          # c, and only c
             assert ids(spool) == ["d", "e"] and spool.stats()["dropped_total"] == 1
+
+
+def test_the_first_format_is_migrated_once_by_the_sensor(tmp_path):
+    path = tmp_path / "s.sqlite3"
+    first_format(path, good=2, bad=1)
+    with Spool(path) as spool:
+        assert spool._legacy is False and ids(spool) == ["s0", "s1"]
+        assert [(q["sample_id"], q["reason"]) for q in spool.quarantined()] == [("b0", "not JSON")]
+    con = sqlite3.connect(path)
+    assert con.execute("PRAGMA user_version").fetchone()[0] == 2
+    rows = con.execute("SELECT payload, checksum FROM samples ORDER BY seq").fetchall()
+    con.close()
+    assert len(rows) == 2 and all(check == record_checksum(payload) for payload, check in rows)
+
+
+def test_the_doctor_checks_checksums_of_a_file_without_format_number(tmp_path):
+    path = tmp_path / "s.sqlite3"
+    filled(path, 3)
+    con = sqlite3.connect(path)
+    con.execute("UPDATE samples SET checksum = 'x' WHERE sample_id = 's1'")
+    con.execute("PRAGMA user_version = 0")
+    con.commit()
+    con.close()
+    with Spool(path, repair=False) as doctor:
+        assert doctor._legacy is False and doctor.scan() == {"records": 3, "unreadable": 1}
+
+
+def test_a_damaged_file_is_named_with_what_the_check_found(tmp_path):
+    path = tmp_path / "s.sqlite3"
+    filled(path, 30)
+    garble(path, leaf_pages(path)[1], 8, 4000)
+    with pytest.raises(SpoolError) as caught:
+        Spool(path, repair=False)
+    detail = caught.value.message.split("database disk image is malformed (", 1)[1]
+    assert detail not in ("-).", ").") and len(detail) > 4
