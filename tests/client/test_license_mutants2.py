@@ -1289,3 +1289,10 @@ def test_a_damaged_fallback_machine_id_is_replaced_not_a_traceback(tmp_path, con
     assert len(new) == 32 and int(new, 16) >= 0
     assert (tmp_path / "machine-id").read_text("ascii") == new + "\n"
     assert license.machine_id(ReplayRunner(platform="linux"), home=tmp_path) == new
+
+
+def test_a_backend_error_without_a_response_is_refused_not_a_crash(tmp_path):
+    clock = Clock()
+    server = FakeLicenseServer(clock)
+    m = make(tmp_path, clock, Backend(server, lambda fp, nonce: BackendError("the client could not ask")))
+    assert m.check() == LicenseStatus("LEASE_INVALID", ok=False, online=True, detail="the client could not ask")
