@@ -1492,3 +1492,37 @@ def test_a_damaged_file_is_named_with_what_the_check_found(tmp_path):
         Spool(path, repair=False)
     detail = caught.value.message.split("database disk image is malformed (", 1)[1]
     assert detail not in ("-).", ").") and len(detail) > 4
+
+
+def test_a_bound_below_one_is_refused_with_its_exact_reason(tmp_path):
+    with pytest.raises(ValueError) as caught:
+        Spool(tmp_path / "s.sqlite3", max_samples=0)
+    assert str(caught.value) == "max_samples must be at least 1"
+
+
+def test_a_spool_file_this_account_may_not_open_for_writing_is_read(tmp_path, monkeypatch):
+    path = tmp_path / "s.sqlite3"
+    taken = filled(path, 2)
+
+    def denied(self):
+        raise spool_error(PermissionError(errno.EACCES, "Permission denied"), self.path, "Öffnen|opening")
+
+    monkeypatch.setattr(Spool, "_open", denied)
+    with Spool(path) as spool:
+        assert spool.read_only and ids(spool) == taken
+
+
+def test_closing_a_spool_whose_disk_stopped_answering_is_no_error(tmp_path):
+    spool = Spool(tmp_path / "s.sqlite3")
+    spool.add({"sample_id": "a"})
+    real = spool._conn
+
+    class Gone(BrokenConnection):
+        def close(self):
+            real.close()
+            raise sqlite3.OperationalError("disk I/O error")
+
+    spool._conn = Gone(real, sqlite3.OperationalError("disk I/O error"))
+    spool.close()                                   # the counters cannot be read, the close fails: both said nowhere
+    assert spool._conn is None
+    spool.close()
