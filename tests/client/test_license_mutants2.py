@@ -776,6 +776,7 @@ def test_unpadded_base64url_keys_of_any_length_decode():
     assert license._b64url_decode("") == b""
     assert license._b64url_decode("QQ") == b"A" and license._b64url_decode("QUI") == b"AB"
     assert license._b64url_decode("QUJD") == b"ABC" and license._b64url_decode("-_8") == b"\xfb\xff"
+    assert license._b64url_decode("QUJDREVGRw") == b"ABCDEFG" and license._b64url_decode("QUJDREVG") == b"ABCDEF"
     _, jwk = new_key()
     assert len(jwk["x"]) == 43 and license._jwk_to_key(jwk).public_bytes_raw() == license._b64url_decode(jwk["x"])
 
