@@ -37,6 +37,7 @@ def test_code_others_can_write_is_refused_with_the_mode_and_the_fix(home, mode, 
     path = write_plugin(home, "acme_lob.py", LOB, mode=mode)
     info = _info("acme-lob")
     assert not info.loaded and info.checks == info.actions == info.tools == info.driver_sources == []
+    assert info.version == "" and info.source == "file"
     assert _both(info.error) == (
         f"abgelehnt: {path} ist für {de_who} beschreibbar (Rechte {oct(mode)}); erlaubt: nur der Eigentümer darf "
         f"schreiben (chmod go-w {path})",
@@ -462,15 +463,15 @@ SECOND = (LOB.replace('"name": "acme-lob"', '"name": "acme-copy"') + "\n\nclass 
 def test_a_name_or_item_a_loaded_plugin_has_is_refused_for_the_later_one_of_every_kind(home):
     write_plugin(home, "a_broken.py", "def broken(:\n")                 # not loaded: it takes no name or id
     write_plugin(home, "b_lob.py", LOB)
-    write_plugin(home, "c_copy.py", SECOND)
-    write_plugin(home, "d_lob.py", LOB)
+    write_plugin(home, "c_lob.py", LOB)                                  # refused by name; the next is still checked
+    write_plugin(home, "d_copy.py", SECOND)
     copy = _info("acme-copy")
     assert copy.loaded and [a.id for a in copy.actions] == ["acme.extra"]
     assert copy.checks == copy.driver_sources == copy.tools == []
     assert sorted(_both(p) for p in copy.problems) == sorted([
         (f"{i} gibt es schon (Plugin acme-lob)", f"{i} already exists (plugin acme-lob)")
         for i in ("acme.lob_service", "acme.restart_lob", "acme.printer_portal", "acme-kb")])
-    later = next(p for p in plugins.installed() if p.where.endswith("d_lob.py"))
+    later = next(p for p in plugins.installed() if p.where.endswith("c_lob.py"))
     assert not later.loaded and later.checks == later.actions == []
     assert _both(later.error) == (
         f"ein Plugin namens acme-lob ist schon geladen ({home / 'plugins' / 'b_lob.py'}); Namen sind eindeutig",
@@ -783,3 +784,22 @@ def test_an_entry_point_with_extras_is_checked_by_its_module(home, tmp_path, mon
     info = _info("acme-ext")
     assert not info.loaded and info.error.en.startswith(f"refused: {site / 'acme_ext.py'} is writable by everyone")
     assert "acme_ext" not in sys.modules
+
+
+def test_a_plugin_that_removes_its_own_module_and_fails_breaks_nothing(home):
+    write_plugin(home, "acme_gone.py", "import sys\ndel sys.modules[__name__]\nraise RuntimeError('gone')\n")
+    write_plugin(home, "b_lob.py", LOB)
+    assert _info("acme-gone").error.en == "RuntimeError: gone" and _info("acme-lob").loaded
+
+
+def test_the_account_techcare_runs_as_is_the_default_owner(tmp_path, monkeypatch):
+    if os.geteuid() != 0:
+        pytest.skip("chown needs root")
+    path = tmp_path / "code.py"
+    path.write_text("")
+    path.chmod(0o644)
+    os.chown(path, 4242, 4242)
+    monkeypatch.setattr(os, "geteuid", lambda: 4242)
+    assert _safety.unsafe([path]) is None
+    monkeypatch.setattr(os, "geteuid", lambda: 4243)
+    assert _safety.unsafe([path]).en.startswith(f"{path} is owned by another user (uid 4242)")
