@@ -65,7 +65,9 @@ def history(hostname: str, *, since: str | None = None, until: str | None = None
     (CPU, RAM, swap, fullest disk, firewall, antivirus, failed services, updates); ``hour``/``day`` beyond — one
     row per period with the average in ``cpu_percent``, ``ram_percent``, ``swap_percent``, ``disk_max_percent``
     (so :func:`plot_history` draws either), the extremes in ``*_min``/``*_max``, ``samples`` and ``smart_worst``.
-    Without ``since`` the raw rows are every sample the backend keeps (the newest 10,000)."""
+    Without ``since`` the raw rows are every sample the backend keeps (the newest 10,000). Rollups are written by the
+    backend's maintenance pass every few minutes: a long range holding only samples newer than that (a new host)
+    has no rollups yet, and is answered with its raw samples (``resolution`` then says ``raw``)."""
     import pandas as pd
 
     from ..backend_client import BackendClient
@@ -79,10 +81,13 @@ def history(hostname: str, *, since: str | None = None, until: str | None = None
 
         raise BackendError(tr("Das Backend hat keinen lesbaren Verlauf geliefert (Auflösung {r!r}).",
                               "The backend answered no readable history (resolution {r!r}).", r=chosen))
+    points = answer.get("points") or []
+    if chosen != "raw" and not points and resolution is None:
+        chosen = "raw"  # no rollups yet: the samples themselves
     if chosen == "raw":
         rows = [_raw_row(s) for s in client.host_metrics(hostname, since=since, until=until, limit=RAW_HISTORY_LIMIT)]
     else:
-        rows = [_rollup_row(p) for p in answer.get("points") or []]
+        rows = [_rollup_row(p) for p in points]
     frame = pd.DataFrame(rows)
     if len(frame):
         frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True)

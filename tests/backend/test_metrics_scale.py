@@ -512,3 +512,6 @@ def test_history_api_says_its_resolution(client: Any, make_org: Any, app: Any) -
     assert monitoring.plot_history(weekly) is not None  # the average columns keep their names: one chart for both
     daily = monitoring.history("HIST-1", since=(now - timedelta(days=7)).isoformat(), resolution="day", client=lib)
     assert daily.attrs["resolution"] == "day" and len(daily) == 0  # no daily rollup stored
+    # a long range whose samples are not rolled up yet (the pass runs every few minutes): the samples themselves
+    fresh = monitoring.history("HIST-1", since=(now - timedelta(days=400)).isoformat(), client=lib)
+    assert fresh.attrs["resolution"] == "raw" and fresh["cpu_percent"].tolist() == [30.0, 20.0, 10.0]
