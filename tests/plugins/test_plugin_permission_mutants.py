@@ -60,9 +60,16 @@ def test_code_only_its_owner_can_write_is_allowed(tmp_path, mode):
     assert _safety.unsafe([path]) is None
 
 
-def test_a_file_of_another_user_is_refused_and_roots_files_are_allowed_for_everyone(tmp_path):
+def _needs_root() -> None:
+    """chown to another account needs root: skipped elsewhere, but in CI (CI=true, run as root) it must run."""
     if os.geteuid() != 0:
+        if os.environ.get("CI"):
+            pytest.fail("chown needs root: CI must run as root so this test runs")
         pytest.skip("chown needs root")
+
+
+def test_a_file_of_another_user_is_refused_and_roots_files_are_allowed_for_everyone(tmp_path):
+    _needs_root()
     path = tmp_path / "code.py"
     path.write_text("X = 1\n")
     path.chmod(0o644)
@@ -793,8 +800,7 @@ def test_a_plugin_that_removes_its_own_module_and_fails_breaks_nothing(home):
 
 
 def test_the_account_techcare_runs_as_is_the_default_owner(tmp_path, monkeypatch):
-    if os.geteuid() != 0:
-        pytest.skip("chown needs root")
+    _needs_root()
     path = tmp_path / "code.py"
     path.write_text("")
     path.chmod(0o644)
