@@ -17,18 +17,6 @@ from ..models import Host, MetricRollup, MetricSample, utcnow
 from ..schemas import HostPublic, MetricSampleCreate
 
 
-def _summary(sample: MetricSampleCreate) -> dict[str, Any]:
-    return {
-        "cpu_percent": sample.cpu_percent,
-        "ram_percent": sample.ram_percent,
-        "disk_max_percent": max((d.percent for d in sample.disks), default=None),
-        "firewall": sample.services.firewall,
-        "antivirus": sample.services.antivirus,
-        "smart_failing": any(s.health == "failing" for s in sample.smart),
-        "pending_updates": sample.pending_updates.count if sample.pending_updates else None,
-    }
-
-
 SAMPLE_VALUE_COLUMNS = ("cpu_percent", "ram_percent", "swap_percent", "disk_max_percent", "smart_rank")
 
 
@@ -39,6 +27,20 @@ def sample_values(sample: MetricSampleCreate) -> tuple[float, float, float | Non
     ranks = [SMART_RANK[s.health] for s in sample.smart]
     return (sample.cpu_percent, sample.ram_percent, sample.swap_percent,
             max((d.percent for d in sample.disks), default=None), max(ranks) if ranks else None)
+
+
+def _summary(sample: MetricSampleCreate, values: tuple[Any, ...] | None = None) -> dict[str, Any]:
+    """The host row's values of its newest sample; ``values``: the sample's :func:`sample_values` if known."""
+    values = values or sample_values(sample)
+    return {
+        "cpu_percent": sample.cpu_percent,
+        "ram_percent": sample.ram_percent,
+        "disk_max_percent": values[3],
+        "firewall": sample.services.firewall,
+        "antivirus": sample.services.antivirus,
+        "smart_failing": values[4] == SMART_RANK["failing"],
+        "pending_updates": sample.pending_updates.count if sample.pending_updates else None,
+    }
 
 
 _INGEST_STATEMENTS: dict[str, tuple[Any, Any]] = {}
@@ -180,9 +182,10 @@ def ingest_samples(session: Session, *, organisation_id: str, samples: Sequence[
                                  samples=samples, now=now)
     sample_stmt, host_stmt = _ingest_statements(conn.dialect.name)
     payloads = [s.model_dump(mode="json") for s in samples]
+    values = {s.sample_id: sample_values(s) for s in samples}
     rows = [{"organisation_id": organisation_id, "sample_id": s.sample_id, "hostname": s.hostname, "os": s.os,
-             "ts": s.timestamp, "received_at": now, "payload": p, **dict(zip(SAMPLE_VALUE_COLUMNS, sample_values(s)))}
-            for s, p in zip(samples, payloads)]
+             "ts": s.timestamp, "received_at": now, "payload": p,
+             **dict(zip(SAMPLE_VALUE_COLUMNS, values[s.sample_id]))} for s, p in zip(samples, payloads)]
     if len(rows) == 1:
         inserted = set(conn.execute(sample_stmt, rows[0]).scalars().all())
     else:
@@ -190,7 +193,7 @@ def ingest_samples(session: Session, *, organisation_id: str, samples: Sequence[
     statuses, newest = _classify(samples, payloads, inserted)
     if newest:
         host_rows = [{"organisation_id": organisation_id, "hostname": h, "os": s.os, "last_seen": now,
-                      "last_sample_at": s.timestamp, "last": p, **_summary(s)}
+                      "last_sample_at": s.timestamp, "last": p, **_summary(s, values[s.sample_id])}
                      for h, (s, p) in sorted(newest.items())]
         conn.execute(host_stmt, host_rows[0] if len(host_rows) == 1 else host_rows)
     return statuses
