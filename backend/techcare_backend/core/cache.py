@@ -384,13 +384,16 @@ class _Invalidations:
 class RedisCache(Cache):
     backend = "redis"
     RETRY_AFTER_FAILURE = 2.0
+    TIMEOUT = 0.5  # seconds for a connect and for an answer; an outage costs at most this once per RETRY_AFTER_FAILURE
+    ASYNC_POOL_SIZE = 64  # redis.asyncio connections per event loop
+    ASYNC_POOL_WAIT = 0.5  # seconds a request waits for one of them before it is answered as a miss
 
     def __init__(self, url: str, prefix: str = "techcare:") -> None:
         import redis
 
         self._redis_errors = (redis.RedisError, OSError)
         self.url = url
-        self.client = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5,
+        self.client = redis.Redis.from_url(url, socket_timeout=self.TIMEOUT, socket_connect_timeout=self.TIMEOUT,
                                            health_check_interval=30)
         self._aio: tuple[Any, Any] | None = None
         self.prefix = prefix
@@ -588,13 +591,26 @@ class RedisCache(Cache):
 
         loop = asyncio.get_running_loop()
         if self._aio is None or self._aio[0] is not loop:
-            # A blocking pool: a burst of requests (1,000 sensors reconnecting after a restart) waits up to 0.5 s
-            # for one of 64 connections instead of failing with "Too many connections" (redis-py's default pool
-            # of 100 raises) and sending the whole instance into degraded mode.
-            pool = aioredis.BlockingConnectionPool.from_url(self.url, max_connections=64, timeout=0.5,
-                                                            socket_timeout=0.5, socket_connect_timeout=0.5)
+            # A blocking pool: a burst of requests (1,000 sensors reconnecting after a restart) waits up to
+            # ASYNC_POOL_WAIT for one of the connections instead of failing with "Too many connections" (redis-py's
+            # default pool of 100 raises) and sending the whole instance into degraded mode; a wait that still
+            # expires is a miss for that request, not an outage (see _async_failed).
+            pool = aioredis.BlockingConnectionPool.from_url(self.url, max_connections=self.ASYNC_POOL_SIZE,
+                                                            timeout=self.ASYNC_POOL_WAIT, socket_timeout=self.TIMEOUT,
+                                                            socket_connect_timeout=self.TIMEOUT)
             self._aio = (loop, aioredis.Redis(connection_pool=pool))
         return self._aio[1]
+
+    def _async_failed(self, exc: BaseException) -> None:
+        """A redis.asyncio error: every connection busy past ASYNC_POOL_WAIT (redis-py raises ConnectionError from
+        the expired wait) only makes this request miss; anything else is Redis failing (:meth:`_failed`)."""
+        import redis
+
+        if (isinstance(exc, redis.ConnectionError) and isinstance(exc.__cause__, TimeoutError)
+                and "No connection available" in str(exc)):
+            log.debug("every Redis connection busy for %.1f s: answered as a cache miss", self.ASYNC_POOL_WAIT)
+            return
+        self._failed(exc)
 
     async def aget_json(self, key: str) -> Any | None:
         if not self._available():
@@ -602,7 +618,7 @@ class RedisCache(Cache):
         try:
             raw = await self._async_client().get(self._k(key))
         except self._redis_errors as exc:
-            self._failed(exc)
+            self._async_failed(exc)
             return None
         return None if raw is None else json.loads(raw)
 
@@ -612,7 +628,7 @@ class RedisCache(Cache):
         try:
             await self._async_client().set(self._k(key), json.dumps(value), ex=ttl)
         except self._redis_errors as exc:
-            self._failed(exc)
+            self._async_failed(exc)
 
     async def aset_last_seen(self, org_id: str, hosts: dict[str, float]) -> None:
         if not hosts:
@@ -623,7 +639,7 @@ class RedisCache(Cache):
         try:
             await self._async_client().hset(self._k(f"seen:{org_id}"), mapping={h: repr(ts) for h, ts in hosts.items()})
         except self._redis_errors as exc:
-            self._failed(exc)
+            self._async_failed(exc)
 
 
 def make_cache(redis_url: str | None, prefix: str) -> Cache:
