@@ -628,10 +628,10 @@ def rollback_session(session: str, runner: CommandRunner | None = None, *,
     say = progress or _default_progress()
     journal = read_journal(session)
     entries = read_entries(session)
+    if journal.damaged:   # a lost "undone" would undo a step twice, a lost "finished" hide one: refuse to guess
+        raise RepairError(journal.message())   # also a journal deleted while its .head remains: not "no entries"
     if not entries:
         raise RepairError(tr("Keine Einträge für Sitzung {s}.", "No entries for session {s}.", s=session))
-    if journal.damaged:   # a lost "undone" would undo a step twice, a lost "finished" hide one: refuse to guess
-        raise RepairError(journal.message())
     finished: dict[int, dict[str, Any]] = {}
     for e in entries:
         if e.get("event") == "finished":
