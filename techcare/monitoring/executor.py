@@ -90,8 +90,14 @@ RUN_LOG_JOBS_KEEP = MAX_SCHEDULE_VALIDITY + 86400.0
 #: at most this many refusals of unverified envelopes (garbage: malformed, unknown signer, bad signature) are kept
 RUN_LOG_MAX_GARBAGE = 1000
 _HEX32 = re.compile(r"[0-9a-f]{32}")
-_OCCURRENCE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
-_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
+# ASCII digits only: ``\d`` and ``strptime`` also take other scripts' digits (Arabic-Indic, fullwidth, ...), which no
+# party writes and the occurrence rule (``schedule_time``) refuses one step later under another reason
+_OCCURRENCE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}")
+_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
+#: the reasons :func:`techcare.signing.verify_envelope` refuses with; each is reported as itself
+_SIGNATURE_REASONS = ("malformed", "unknown_signer", "bad_signature")
+#: the shape of a reason code (what the backend's report routes accept)
+_REASON_CODE = re.compile(r"[a-z][a-z0-9_]{0,39}")
 
 
 class Refusal(TechCareError):
@@ -438,7 +444,9 @@ class Executor:
         return payload, plan, approval
 
     def _verify_signature(self, envelope: dict[str, Any]) -> None:
-        """:class:`Refusal` ``unknown_signer`` / ``bad_signature`` unless a key pinned here signed the payload."""
+        """:class:`Refusal` unless a key pinned here signed the payload: with the reason the signature check gives
+        (``malformed`` / ``unknown_signer`` / ``bad_signature``, see :func:`_signature_reason`); a damaged list of
+        pinned keys trusts nobody (``unknown_signer``)."""
         from ..signing import SignatureError, TrustStore, verify_envelope
 
         store = TrustStore(self.home)
@@ -456,8 +464,7 @@ class Executor:
         try:
             verify_envelope(envelope, trusted)
         except SignatureError as exc:
-            reason = exc.reason if exc.reason in ("unknown_signer", "bad_signature") else "unknown_signer"
-            raise Refusal(reason, exc.message) from None
+            raise Refusal(_signature_reason(exc.reason), exc.message) from None
 
     def _rebuild(self, payload: dict[str, Any]) -> tuple[Any, Any]:
         from .. import repairs
@@ -972,8 +979,8 @@ class Executor:
                                  "report of job {j} not taken (HTTP {c}): {m}", j=outcome.job_id, c=exc.status_code,
                                  m=exc.message))
         except BackendError as exc:
-            log.warning("%s", tr("Bericht zu Auftrag {j} für später aufbewahrt: {m}", "report of job {j} kept for later: {m}",
-                                 j=outcome.job_id, m=exc.message))
+            log.warning("%s", tr("Bericht zu Auftrag {j} für später aufbewahrt: {m}",
+                                 "report of job {j} kept for later: {m}", j=outcome.job_id, m=exc.message))
             if not retry:
                 where = {"schedule_id": outcome.schedule_id, "occurrence": outcome.occurrence} \
                     if outcome.schedule_id else {}
@@ -994,8 +1001,8 @@ class Executor:
                 return False
             answer = self.client.report_job(job_id, host=self.hostname, status="running", steps=steps)
         except BackendError as exc:
-            log.warning("%s", tr("Fortschritt von Auftrag {j} nicht gemeldet: {m}", "progress of job {j} not reported: {m}",
-                                 j=job_id, m=exc.message))
+            log.warning("%s", tr("Fortschritt von Auftrag {j} nicht gemeldet: {m}",
+                                 "progress of job {j} not reported: {m}", j=job_id, m=exc.message))
             return False
         return isinstance(answer, dict) and answer.get("cancel") is True
 
@@ -1064,6 +1071,20 @@ def _step_dict(outcome: Any) -> dict[str, Any]:
     if outcome.undo:
         out["undo"] = outcome.undo
     return out
+
+
+def _signature_reason(reason: Any) -> str:
+    """The refusal reason for a :class:`~techcare.signing.SignatureError` of ``reason``: ``malformed``,
+    ``unknown_signer`` and ``bad_signature`` as themselves; a code the signature check gains later as itself too
+    (never passed off as another failure). Only what cannot be reported as itself — no reason code, or the name of
+    one of this host's own checks, which would say the signature had passed or something else had failed —
+    becomes ``signature_unverified``."""
+    if reason in _SIGNATURE_REASONS:
+        return reason
+    if isinstance(reason, str) and _REASON_CODE.fullmatch(reason) and reason not in REASONS \
+            and reason not in SCHEDULE_REASONS:
+        return reason
+    return "signature_unverified"
 
 
 # ---- the shape of a payload ----------------------------------------------------------------------------------------

@@ -506,7 +506,7 @@ def test_a_stranger_or_a_changed_payload_is_refused_with_the_signature_checks_te
 
 def test_what_the_signature_check_calls_no_envelope_is_never_let_through(tmp_path, signer):
     assert refused(lambda: host(tmp_path)._verify_signature({"payload": []})) == (
-        "unknown_signer", "Auftrag ist kein signierter Umschlag (payload, key_id, signature).",
+        "malformed", "Auftrag ist kein signierter Umschlag (payload, key_id, signature).",
         "The job is not a signed envelope (payload, key_id, signature).")
 
 
