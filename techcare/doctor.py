@@ -39,7 +39,8 @@ _ROUTE_FIX = {
                    "Check the Cloudflare Tunnel (cloudflared tunnel info techcare)"),
     "tailscale": ("Prüfe Tailscale auf beiden Seiten (tailscale status)",
                   "Check Tailscale on both sides (tailscale status)"),
-    "vpn": ("Prüfe, ob das VPN verbunden ist (WireGuard/OpenVPN)", "Check that the VPN is connected (WireGuard/OpenVPN)"),
+    "vpn": ("Prüfe, ob das VPN verbunden ist (WireGuard/OpenVPN)",
+            "Check that the VPN is connected (WireGuard/OpenVPN)"),
     "direct": ("Prüfe die Portweiterleitung am Router", "Check the port forwarding on the router"),
 }
 
@@ -179,7 +180,8 @@ class Doctor:
         try:
             addresses = self.resolver(host, port)
         except OSError as exc:
-            self.add(Check("DNS", "fail", tr("{h} lässt sich nicht auflösen: {e}", "{h} does not resolve: {e}", h=host, e=exc),
+            self.add(Check("DNS", "fail", tr("{h} lässt sich nicht auflösen: {e}", "{h} does not resolve: {e}",
+                                             h=host, e=exc),
                            tr("Host-Namen in BACKEND_URL prüfen; bei Tailscale: tailscale up und MagicDNS; "
                               "bei Cloudflare: cloudflared tunnel route dns …",
                               "Check the host name in BACKEND_URL; Tailscale: tailscale up and MagicDNS; "
@@ -236,8 +238,9 @@ class Doctor:
         if not_after:
             days = (ssl.cert_time_to_seconds(not_after) - self.clock()) / 86400
         if days is not None and days < CERT_WARN_DAYS:
-            self.add(Check("TLS", "warn", tr("Zertifikat läuft in {d:.0f} Tagen ab", "certificate expires in {d:.0f} days",
-                                             d=days), tr("Zertifikat auf dem Server erneuern.", "Renew the certificate.")))
+            self.add(Check("TLS", "warn", tr("Zertifikat läuft in {d:.0f} Tagen ab",
+                                             "certificate expires in {d:.0f} days", d=days),
+                           tr("Zertifikat auf dem Server erneuern.", "Renew the certificate.")))
         else:
             self.add(Check("TLS", "ok", tr("gültig für {h}, noch {d:.0f} Tage", "valid for {h}, {d:.0f} days left",
                                            h=host, d=days or 0)))
@@ -274,7 +277,8 @@ class Doctor:
             except (TypeError, ValueError):
                 pass
         status = body.get("status") if isinstance(body, dict) else None
-        detail = f"status={status} database={body.get('database')} cache={body.get('cache')} version={body.get('version')}"
+        detail = (f"status={status} database={body.get('database')} cache={body.get('cache')} "
+                  f"version={body.get('version')}")
         self.backend_reachable = True
         if status == "ok":
             self.add(Check(tr("Backend-Health", "Backend health"), "ok", detail))
@@ -310,7 +314,8 @@ class Doctor:
         if me.get("role") == "sensor" and "sensor_mode" not in (me.get("entitlements") or []):
             self.add(Check(name, "fail", detail + tr(" – die Lizenz der Organisation hat keinen Sensor-Mode",
                                                      " – the organisation's license has no sensor mode"),
-                           tr("Sensor-Mode braucht Pro Business oder höher.", "Sensor mode needs Pro Business or higher.")))
+                           tr("Sensor-Mode braucht Pro Business oder höher.",
+                              "Sensor mode needs Pro Business or higher.")))
             return
         self.add(Check(name, "ok", detail))
 
@@ -394,9 +399,10 @@ class Doctor:
             damage.append(tr("{u} Messungen in einer beschädigten Datei verloren (als verworfen gemeldet)",
                              "{u} samples lost in a damaged file (reported as dropped)", u=stats["unreadable_total"]))
         if stats.get("unknown_losses"):
-            damage.append(tr("{k}-mal eine beschädigte Datei, deren Verlust sich nicht mehr bestimmen ließ (unbekannt wie "
-                             "viele Messungen)", "{k} damaged file(s) whose loss could not be told (unknown how many "
-                             "samples)", k=stats["unknown_losses"]))
+            damage.append(tr("{k}-mal eine beschädigte Datei, deren Verlust sich nicht mehr bestimmen ließ "
+                             "(unbekannt wie viele Messungen)",
+                             "{k} damaged file(s) whose loss could not be told (unknown how many samples)",
+                             k=stats["unknown_losses"]))
         if damaged:
             damage.append(tr("beschädigte Datei beiseitegelegt: {f}", "damaged file kept aside: {f}",
                              f=", ".join(p.name for p in damaged)))
@@ -408,8 +414,8 @@ class Doctor:
                               "quarantine) to look at; frequent damage points to a failing disk (check SMART).",
                               p=path)))
         elif pending and age > 3 * self.settings.sensor_interval:
-            self.add(Check(name, "warn", detail, tr("Der Sensor erreicht das Backend nicht: Netzwerk und TECHCARE_API_KEY "
-                                                    "prüfen; nichts geht verloren, er sendet nach.",
+            self.add(Check(name, "warn", detail, tr("Der Sensor erreicht das Backend nicht: Netzwerk und "
+                                                    "TECHCARE_API_KEY prüfen; nichts geht verloren, er sendet nach.",
                                                     "The sensor cannot reach the backend: check the network and "
                                                     "TECHCARE_API_KEY; nothing is lost, it catches up.")))
         else:
@@ -417,7 +423,7 @@ class Doctor:
 
     def check_journals(self) -> None:
         """The repair journals (one per session): damaged lines, files that cannot be read."""
-        from .repairs._journal import JournalError, read
+        from .repairs import JournalError, read_journal_file
 
         name = tr("Änderungsprotokolle", "Changelogs")
         folder = self.settings.changelogs_dir
@@ -435,7 +441,7 @@ class Doctor:
         unverified = 0
         for path in files:
             try:
-                result = read(path)
+                result = read_journal_file(path)
             except JournalError as exc:
                 unreadable.append(f"{path.name} ({exc.message})")
                 continue
@@ -448,7 +454,8 @@ class Doctor:
             detail += tr(", {u} Einträge ohne Prüfsumme (ältere Version)", ", {u} entries without checksum (older "
                          "version)", u=unverified)
         if unreadable:
-            self.add(Check(name, "fail", detail + "; " + tr("nicht lesbar: ", "cannot be read: ") + "; ".join(unreadable),
+            self.add(Check(name, "fail",
+                           detail + "; " + tr("nicht lesbar: ", "cannot be read: ") + "; ".join(unreadable),
                            tr("Rechte prüfen; der Pfad muss eine Datei sein.",
                               "Check the permissions; the path must be a file.")))
         elif damaged:

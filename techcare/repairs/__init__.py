@@ -10,6 +10,7 @@
     plan.rollback()                              # after a failure: undo completed steps, last first
     repairs.changelog()                          # DataFrame of every changelog entry
     repairs.report()                             # Reparaturprotokoll (HTML + Markdown)
+    repairs.read_journal_file(path)              # a journal's entries, damaged lines, unverified ones
 
 Every command goes through a CommandRunner; ``plan.run(..., dry_run=True)`` prints and records without running.
 Importing this package changes nothing: hooks (changelog upload, case recording) are registered by the
@@ -17,6 +18,9 @@ composition root :func:`techcare._wiring.install`, which the session façade and
 """
 
 from __future__ import annotations
+
+import os
+from pathlib import Path
 
 from ._catalog import (
                          ENTRY_POINT_GROUP,
@@ -44,6 +48,8 @@ from ._execute import (
                          rollback_session,
                          undo_interrupted,
 )
+from ._journal import JournalError, JournalRead
+from ._journal import read as _read_journal
 from ._model import Action, Check, Param, StepContext, StepFailed, ps_command, ps_quote
 from ._plan import Approval, Plan, Step, parse_approval, plan
 from ._report import Report, report
@@ -54,6 +60,8 @@ __all__ = [
     "Approval",
     "Check",
     "Interrupted",
+    "JournalError",
+    "JournalRead",
     "Param",
     "Plan",
     "Report",
@@ -77,6 +85,7 @@ __all__ = [
     "ps_quote",
     "purge_backups",
     "read_entries",
+    "read_journal_file",
     "reload_catalog",
     "report",
     "rollback_session",
@@ -85,3 +94,12 @@ __all__ = [
     "undo_interrupted",
 ]
 
+
+def read_journal_file(path: str | os.PathLike[str]) -> JournalRead:
+    """One repair journal file (any ``*.jsonl`` in the changelogs folder, not only a well-named session's) and
+    what of it cannot be proven: ``damaged`` line numbers (with ``broken`` and ``cut_off`` of the chain),
+    ``unverified`` entries of versions before checksums, a ``torn_tail`` (a crash mid-write, not damage).
+
+    A missing file reads as empty and damage never raises; a file that cannot be read at all (a directory, no
+    permission) raises :class:`JournalError` naming it. ``techcare doctor`` checks every journal with it."""
+    return _read_journal(Path(path))
