@@ -292,7 +292,8 @@ def _declared(info: PluginInfo, obj: Any, dist: Any) -> Message | None:
     unknown = sorted(set(declared) - {"name", "version", "author", "description", "api"})
     if unknown:
         return msg("PLUGIN: unbekannte Felder {u} (erlaubt: name, version, author, description, api)",
-                   "PLUGIN: unknown fields {u} (allowed: name, version, author, description, api)", u=", ".join(unknown))
+                   "PLUGIN: unknown fields {u} (allowed: name, version, author, description, api)",
+                   u=", ".join(unknown))
     name = declared.get("name", info.name)
     if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
         return msg("Name {n!r} ungültig: erlaubt sind Kleinbuchstaben, Ziffern, - und _ (1–64 Zeichen, am Anfang ein "
@@ -436,20 +437,35 @@ def _registrar(info: PluginInfo, kind: str) -> Callable[[Any], None]:
     return register
 
 
+def _id_problem(value: Any, pattern: Any, de: str, en: str) -> Message | None:
+    """What is wrong with an item's identifier ``value`` (a check's ``id``, a driver source's or a tool's ``name``):
+    not a text of ``pattern`` (``de``/``en`` with ``{i}``, the value), else a namespace of TechCare's own."""
+    if not isinstance(value, str) or not pattern.fullmatch(value):
+        return msg(de, en, i=value)
+    return namespace_problem(value)
+
+
+def _platforms_problem(platforms: Any) -> Message | None:
+    if not platforms or any(p not in ALL_PLATFORMS for p in platforms):
+        return msg("platforms muss eine Auswahl aus {a} sein", "platforms must be a selection of {a}",
+                   a=", ".join(ALL_PLATFORMS))
+    return None
+
+
+def _item_problems(ident: Message | None, function: Any, not_a_function: Message,
+                   platforms: Any) -> list[Message]:
+    """The checks a diagnosis check and a driver source share, in this order: identifier, function, platforms."""
+    found = [ident, None if callable(function) else not_a_function, _platforms_problem(platforms)]
+    return [problem for problem in found if problem is not None]
+
+
 def _check_problems(item: Any) -> list[Any]:
     if not isinstance(item, DiagnosisCheck):
         return [msg("keine DiagnosisCheck, sondern {t}", "not a DiagnosisCheck but {t}", t=type(item).__name__)]
-    out: list[Any] = []
-    if not isinstance(item.id, str) or not ID_PATTERN.fullmatch(item.id):
-        out.append(msg("id {i!r} muss wie 'anbieter.name' aussehen (Kleinbuchstaben, Ziffern, _)",
-                       "id {i!r} must look like 'vendor.name' (lowercase letters, digits, _)", i=item.id))
-    elif (ns := namespace_problem(item.id)) is not None:
-        out.append(ns)
-    if not callable(item.run):
-        out.append(msg("run muss eine Funktion run(runner) sein", "run must be a function run(runner)"))
-    if not item.platforms or any(p not in ALL_PLATFORMS for p in item.platforms):
-        out.append(msg("platforms muss eine Auswahl aus {a} sein", "platforms must be a selection of {a}",
-                       a=", ".join(ALL_PLATFORMS)))
+    out: list[Any] = _item_problems(
+        _id_problem(item.id, ID_PATTERN, "id {i!r} muss wie 'anbieter.name' aussehen (Kleinbuchstaben, Ziffern, _)",
+                    "id {i!r} must look like 'vendor.name' (lowercase letters, digits, _)"),
+        item.run, msg("run muss eine Funktion run(runner) sein", "run must be a function run(runner)"), item.platforms)
     if not (item.title_de.strip() and item.title_en.strip()):
         out.append(msg("title_de und title_en fehlen", "title_de and title_en are missing"))
     return out
@@ -464,30 +480,22 @@ def _action_problems(item: Any) -> list[Any]:
 def _source_problems(item: Any) -> list[Any]:
     if not isinstance(item, DriverSource):
         return [msg("keine DriverSource, sondern {t}", "not a DriverSource but {t}", t=type(item).__name__)]
-    out: list[Any] = []
-    if not isinstance(item.name, str) or not ID_PATTERN.fullmatch(item.name):
-        out.append(msg("name {i!r} muss wie 'anbieter.name' aussehen", "name {i!r} must look like 'vendor.name'",
-                       i=item.name))
-    elif (ns := namespace_problem(item.name)) is not None:
-        out.append(ns)
-    if not callable(item.offers):
-        out.append(msg("offers muss eine Funktion offers(runner) sein", "offers must be a function offers(runner)"))
-    if not item.platforms or any(p not in ALL_PLATFORMS for p in item.platforms):
-        out.append(msg("platforms muss eine Auswahl aus {a} sein", "platforms must be a selection of {a}",
-                       a=", ".join(ALL_PLATFORMS)))
-    return out
+    return _item_problems(
+        _id_problem(item.name, ID_PATTERN, "name {i!r} muss wie 'anbieter.name' aussehen",
+                    "name {i!r} must look like 'vendor.name'"),
+        item.offers, msg("offers muss eine Funktion offers(runner) sein", "offers must be a function offers(runner)"),
+        item.platforms)
 
 
 def _tool_problems(item: Any) -> list[Any]:
     if not isinstance(item, AssistantTool):
         return [msg("kein AssistantTool, sondern {t}", "not an AssistantTool but {t}", t=type(item).__name__)]
     out: list[Any] = []
-    if not isinstance(item.name, str) or not TOOL_PATTERN.fullmatch(item.name):
-        out.append(msg("name {i!r} muss wie 'anbieter-name' aussehen (Kleinbuchstaben, Ziffern, _ und -; ein - "
-                       "trennt den Namensraum)", "name {i!r} must look like 'vendor-name' (lowercase letters, digits, "
-                       "_ and -; a - separates the namespace)", i=item.name))
-    elif (ns := namespace_problem(item.name)) is not None:
-        out.append(ns)
+    ident = _id_problem(item.name, TOOL_PATTERN, "name {i!r} muss wie 'anbieter-name' aussehen (Kleinbuchstaben, "
+                        "Ziffern, _ und -; ein - trennt den Namensraum)", "name {i!r} must look like 'vendor-name' "
+                        "(lowercase letters, digits, _ and -; a - separates the namespace)")
+    if ident is not None:
+        out.append(ident)
     if not callable(item.run):
         out.append(msg("run muss eine Funktion run(arguments, context) sein",
                        "run must be a function run(arguments, context)"))
@@ -669,7 +677,8 @@ def remote_problem(named: Any, action_ids: list[str]) -> tuple[str, Message] | N
         named = []
     fields = {"name", "version", "sha256", "actions"}
     if not isinstance(named, list) or not all(
-            isinstance(n, dict) and set(n) == fields and all(isinstance(n[k], str) for k in ("name", "version", "sha256"))
+            isinstance(n, dict) and set(n) == fields
+            and all(isinstance(n[k], str) for k in ("name", "version", "sha256"))
             and isinstance(n["actions"], list) and all(isinstance(a, str) for a in n["actions"]) for n in named):
         return "malformed", msg("plugins muss eine Liste von {name, version, sha256, actions} sein.",
                                 "plugins must be a list of {name, version, sha256, actions}.")
@@ -677,7 +686,8 @@ def remote_problem(named: Any, action_ids: list[str]) -> tuple[str, Message] | N
     for entry in named:
         info = here.get(entry["name"])
         if info is None or not info.loaded:
-            why = msg(" (hier nicht geladen: {e})", " (not loaded here: {e})", e=info.error) if info else Message("", "")
+            why = (msg(" (hier nicht geladen: {e})", " (not loaded here: {e})", e=info.error) if info
+                   else Message("", ""))
             return "plugin_missing", msg(
                 "Der Auftrag braucht Plugin {n} {v}; es ist auf diesem Rechner nicht installiert{w}.",
                 "The job needs plugin {n} {v}; it is not installed on this host{w}.", n=entry["name"],
