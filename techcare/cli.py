@@ -37,6 +37,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ._version import __version__
+from .i18n_argparse import Parser, translate
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 
@@ -77,8 +78,9 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
     probes = list(PROBES)
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn
 
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                  console=console, transient=True, disable=not console.is_terminal) as progress:
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                  TextColumn("{task.completed}/{task.total}"), console=console, transient=True,
+                  disable=not console.is_terminal) as progress:
         task = progress.add_task(_tr("Prüfe das System …", "Checking the system …"), total=len(probes))
 
         def done(name: str, _result: Any) -> None:
@@ -199,78 +201,136 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 
 # ---- parser --------------------------------------------------------------------------------------------------
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # usage errors: exit 2 with the usage line, no traceback
-        self.print_usage(sys.stderr)
-        self.exit(EXIT_USAGE, f"{self.prog}: {message}\n")
+class _Parser(Parser):
+    """``techcare``'s parser class, also of its subcommands: argparse in the active language
+    (:mod:`techcare.i18n_argparse`); a usage error ends with ``techcare: MESSAGE`` and exits with 2."""
+
+    def error_line(self, message: str) -> str:
+        return f"{self.prog}: {translate(message)}"
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="techcare", description=(
-        "TechCare – Diagnose, Treiber, freigegebene Reparaturen mit Rollback, KI-Assistent. / "
-        "Diagnosis, drivers, approved repairs with rollback, AI assistant."))
+    """The ``techcare`` parser, its texts in the active language (``TECHCARE_LANG``, default German)."""
+    from .i18n import tr
+
+    parser = _Parser(prog="techcare", description=tr(
+        "TechCare – Diagnose, Treiber, freigegebene Reparaturen mit Rollback, KI-Assistent. Ohne Befehl (COMMAND) "
+        "startet die TechCare-Shell.",
+        "TechCare – diagnosis, drivers, approved repairs with rollback, AI assistant. Without a COMMAND the "
+        "TechCare shell starts."), epilog=tr(
+        "Hilfe zu einem Befehl: techcare COMMAND --help. Sprache: TECHCARE_LANG=de|en.",
+        "Help on a command: techcare COMMAND --help. Language: TECHCARE_LANG=de|en."))
     parser.add_argument("--version", action="version", version=f"techcare {__version__}")
-    parser.add_argument("--plain", action="store_true", help="plain chat REPL instead of the IPython shell")
-    parser.add_argument("--approve", metavar="'GO REPAIR: 1,2'", help="with --plain and no terminal: the approval "
-                        "scripts may run")
-    parser.add_argument("--snapshot", metavar="FILE", help="start the shell on a captured machine")
-    parser.add_argument("--set-password", action="store_true", help="set or change the technician password")
-    parser.add_argument("--uninstall", action="store_true", help="delete .env, data/ and ~/.techcare/ (asks first)")
-    parser.add_argument("--yes", action="store_true", help="with --uninstall: do not ask")
+    parser.add_argument("--plain", action="store_true", help=tr("einfache Chat-REPL statt der IPython-Shell",
+                                                                "plain chat REPL instead of the IPython shell"))
+    parser.add_argument("--approve", metavar="'GO REPAIR: 1,2'", help=tr(
+        "mit --plain ohne Terminal: die Freigabe, die Skripte ausführen dürfen",
+        "with --plain and no terminal: the approval scripts may run"))
+    parser.add_argument("--snapshot", metavar="FILE", help=tr("die Shell auf einem aufgezeichneten Rechner starten",
+                                                              "start the shell on a captured machine"))
+    parser.add_argument("--set-password", action="store_true", help=tr("Technikerpasswort setzen oder ändern",
+                                                                       "set or change the technician password"))
+    parser.add_argument("--uninstall", action="store_true", help=tr(
+        ".env, data/ und ~/.techcare/ löschen (fragt vorher)", "delete .env, data/ and ~/.techcare/ (asks first)"))
+    parser.add_argument("--yes", action="store_true", help=tr("mit --uninstall: nicht fragen",
+                                                              "with --uninstall: do not ask"))
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    p = sub.add_parser("diagnose", help="diagnose this machine (read-only) or a snapshot")
-    p.add_argument("--snapshot", metavar="FILE", help="replay a snapshot instead of probing this machine")
-    p.add_argument("--json", action="store_true", help="print JSON {host, os, findings}")
+    def command(name: str, de: str, en: str, **kwargs: Any) -> argparse.ArgumentParser:
+        text = tr(de, en)
+        return sub.add_parser(name, help=text, description=text[:1].upper() + text[1:] + ".", **kwargs)
+
+    p = command("diagnose", "diesen Rechner (nur lesend) oder einen Snapshot diagnostizieren",
+                "diagnose this machine (read-only) or a snapshot")
+    p.add_argument("--snapshot", metavar="FILE", help=tr("einen Snapshot abspielen statt diesen Rechner abzufragen",
+                                                         "replay a snapshot instead of probing this machine"))
+    p.add_argument("--json", action="store_true", help=tr("JSON {host, os, findings} ausgeben",
+                                                          "print JSON {host, os, findings}"))
     COMMANDS["diagnose"] = cmd_diagnose
 
-    p = sub.add_parser("snapshot", help="capture this machine's raw probe outputs to a file, or inspect one")
-    p.add_argument("action", choices=["save", "info"])
-    p.add_argument("file", metavar="FILE")
+    p = command("snapshot", "die Rohausgaben aller Abfragen dieses Rechners in eine Datei aufzeichnen oder eine "
+                "ansehen", "capture this machine's raw probe outputs to a file, or inspect one")
+    p.add_argument("action", choices=["save", "info"], help=tr(
+        "save: diesen Rechner aufzeichnen; info: was die Datei enthält",
+        "save: capture this machine; info: what the file holds"))
+    p.add_argument("file", metavar="FILE", help=tr("die Snapshot-Datei", "the snapshot file"))
     COMMANDS["snapshot"] = cmd_snapshot
 
-    sub.add_parser("drivers", help="driver inventory and available updates (techcare drivers --help)")
-    sub.add_parser("sensor", help="sensor mode: sample and send metrics, run signed remote jobs; pinned signer keys: "
-                   "techcare sensor trust list|add|remove (techcare sensor --help)")
-    sub.add_parser("service", help="install/uninstall/start/stop the sensor as an OS service")
-    sub.add_parser("doctor", help="check configuration, network, TLS, backend, license, clock and spool")
-    sub.add_parser("license", help="validate the license online or show the cached lease")
+    command("drivers", "Treiber-Inventar und verfügbare Updates (techcare drivers --help)",
+            "driver inventory and available updates (techcare drivers --help)")
+    command("sensor", "Sensor-Modus: Messwerte erfassen und senden, signierte Fernaufträge ausführen; hinterlegte "
+            "Signaturschlüssel: techcare sensor trust list|add|remove (techcare sensor --help)",
+            "sensor mode: sample and send metrics, run signed remote jobs; pinned signer keys: "
+            "techcare sensor trust list|add|remove (techcare sensor --help)")
+    command("service", "den Sensor als Dienst des Betriebssystems einrichten/entfernen/starten/stoppen",
+            "install/uninstall/start/stop the sensor as an OS service")
+    command("doctor", "Konfiguration, Netzwerk, TLS, Backend, Lizenz, Uhr und Spool prüfen",
+            "check configuration, network, TLS, backend, license, clock and spool")
+    command("license", "die Lizenz online prüfen oder die zwischengespeicherte zeigen",
+            "validate the license online or show the cached lease")
 
-    p = sub.add_parser("report", help="write the customer repair report (Reparaturprotokoll) as HTML and Markdown")
-    p.add_argument("--session", help="changelog session id (default: the latest)")
-    p.add_argument("--lang", choices=["de", "en"], help="report language (default: TECHCARE_LANG)")
-    p.add_argument("--out", metavar="DIR", help="where to write the files (default: next to the changelog)")
+    p = command("report", "das Reparaturprotokoll für den Kunden als HTML und Markdown schreiben",
+                "write the customer repair report (Reparaturprotokoll) as HTML and Markdown")
+    p.add_argument("--session", help=tr("ID der Änderungsprotokoll-Sitzung (Standard: die neueste)",
+                                        "changelog session id (default: the latest)"))
+    p.add_argument("--lang", choices=["de", "en"], help=tr("Sprache des Protokolls (Standard: TECHCARE_LANG)",
+                                                           "report language (default: TECHCARE_LANG)"))
+    p.add_argument("--out", metavar="DIR", help=tr("wohin die Dateien kommen (Standard: neben das "
+                                                   "Änderungsprotokoll)",
+                                                   "where to write the files (default: next to the changelog)"))
     COMMANDS["report"] = cmd_report
 
-    p = sub.add_parser("fleet", help="remote jobs: 'techcare fleet key' prints the public signing key to pin on hosts")
+    p = command("fleet", "Fernaufträge: 'techcare fleet key' zeigt den öffentlichen Signaturschlüssel, der auf den "
+                "Rechnern hinterlegt wird", "remote jobs: 'techcare fleet key' prints the public signing key to "
+                "pin on hosts")
     fleet_sub = p.add_subparsers(dest="fleet_command", metavar="ACTION", required=True, parser_class=_Parser)
-    fleet_sub.add_parser("key", help="this technician's public key and key id (created on first use)")
+    fleet_sub.add_parser("key", help=tr("öffentlicher Schlüssel und Schlüssel-ID dieses Technikers (beim ersten "
+                                        "Aufruf erzeugt)",
+                                        "this technician's public key and key id (created on first use)"))
     COMMANDS["fleet"] = cmd_fleet
 
-    p = sub.add_parser("plugins", help="custom tool plugins: list them (what each adds, loaded or why not); "
-                       "'techcare plugins new NAME' writes a new plugin package")
-    p.add_argument("--json", action="store_true", help="print the list as JSON")
+    p = command("plugins", "eigene Werkzeug-Plugins: auflisten (was jedes hinzufügt, geladen oder warum nicht); "
+                "'techcare plugins new NAME' legt ein neues Plugin-Paket an",
+                "custom tool plugins: list them (what each adds, loaded or why not); "
+                "'techcare plugins new NAME' writes a new plugin package")
+    p.add_argument("--json", action="store_true", help=tr("die Liste als JSON ausgeben", "print the list as JSON"))
     plugins_sub = p.add_subparsers(dest="plugins_command", metavar="ACTION", parser_class=_Parser)
-    plugins_sub.add_parser("list", help="list the plugins (the default)")
-    new = plugins_sub.add_parser("new", help="write a minimal plugin package (one check, one action with undo, "
-                                 "one test) that passes its own test")
-    new.add_argument("name", metavar="NAME", help="plugin name: lowercase letters, digits, - and _ (e.g. acme-lob)")
-    new.add_argument("--dir", default=".", metavar="DIR", help="where to create the folder NAME (default: here)")
+    plugins_sub.add_parser("list", help=tr("die Plugins auflisten (Standard)", "list the plugins (the default)"))
+    new = plugins_sub.add_parser("new", help=tr(
+        "ein minimales Plugin-Paket anlegen (eine Prüfung, eine Aktion mit Rückgängig, ein Test), das seinen "
+        "eigenen Test besteht",
+        "write a minimal plugin package (one check, one action with undo, one test) that passes its own test"))
+    new.add_argument("name", metavar="NAME", help=tr(
+        "Name des Plugins: Kleinbuchstaben, Ziffern, - und _ (z. B. acme-lob)",
+        "plugin name: lowercase letters, digits, - and _ (e.g. acme-lob)"))
+    new.add_argument("--dir", default=".", metavar="DIR", help=tr(
+        "wo der Ordner NAME angelegt wird (Standard: hier)", "where to create the folder NAME (default: here)"))
     COMMANDS["plugins"] = cmd_plugins
 
-    p = sub.add_parser("setup", help="the setup wizard (also runs on the first start)")
-    p.add_argument("--non-interactive", action="store_true", help="take every answer from flags/environment")
-    p.add_argument("--env-file", metavar="FILE", help="write this file instead of ./.env")
-    for flag, helptext in (("name", "technician name"), ("company", "company"), ("edition", "community|pro|pro_business|enterprise"),
-                           ("license-key", "TECHCARE-<EDITION>-<CODE>"), ("anthropic-api-key", "Anthropic API key"),
-                           ("network-method", "cloudflare|tailscale|vpn|direct"), ("backend-url", "https://..."),
-                           ("learning-db-url", "Enterprise: database URL"),
-                           ("password", "technician password (prefer TECHCARE_SETUP_PASSWORD)"),
-                           ("briefing", "briefing for the assistant")):
-        p.add_argument(f"--{flag}", help=helptext)
+    p = command("setup", "der Einrichtungsassistent (läuft auch beim ersten Start)",
+                "the setup wizard (also runs on the first start)")
+    p.add_argument("--non-interactive", action="store_true", help=tr(
+        "jede Antwort aus den Optionen/der Umgebung nehmen", "take every answer from flags/environment"))
+    p.add_argument("--env-file", metavar="FILE", help=tr("diese Datei schreiben statt ./.env",
+                                                         "write this file instead of ./.env"))
+    for flag, de, en in (
+            ("name", "Name des Technikers", "technician name"),
+            ("company", "Firmenname", "company name"),
+            ("edition", "Edition: community|pro|pro_business|enterprise",
+             "edition: community|pro|pro_business|enterprise"),
+            ("license-key", "Lizenzschlüssel: TECHCARE-<EDITION>-<CODE>", "license key: TECHCARE-<EDITION>-<CODE>"),
+            ("anthropic-api-key", "Anthropic-API-Schlüssel", "Anthropic API key"),
+            ("network-method", "Netzwerkweg: cloudflare|tailscale|vpn|direct",
+             "network method: cloudflare|tailscale|vpn|direct"),
+            ("backend-url", "Adresse des Backends: https://...", "backend URL: https://..."),
+            ("learning-db-url", "Enterprise: Adresse der Lerndatenbank", "Enterprise: database URL"),
+            ("password", "Technikerpasswort (besser: TECHCARE_SETUP_PASSWORD)",
+             "technician password (prefer TECHCARE_SETUP_PASSWORD)"),
+            ("briefing", "Briefing für den Assistenten", "briefing for the assistant")):
+        p.add_argument(f"--{flag}", help=tr(de, en))
     COMMANDS["setup"] = cmd_setup
     return parser
 
@@ -283,6 +343,22 @@ def _apply_settings() -> None:
     settings = get_settings()
     if "TECHCARE_LANG" not in os.environ:
         set_language(settings.techcare_lang)
+
+
+def _configured_language(argv: Sequence[str]) -> None:
+    """Help and usage errors in the configured language: ``TECHCARE_LANG`` from the environment (``tr`` reads it
+    itself), else from the settings (``.env``). A setting that does not validate is reported by the command that
+    needs it (exit 2), not here: the parser then speaks German. ``--version`` stays instant."""
+    if "TECHCARE_LANG" in os.environ or list(argv) == ["--version"]:
+        return
+    from .config import load_settings
+    from .errors import TechCareError
+    from .i18n import set_language
+
+    try:
+        set_language(load_settings().techcare_lang)
+    except TechCareError:
+        pass
 
 
 #: Subcommands that run without the technician password (see the table in the module docstring); every other one,
@@ -328,6 +404,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in PASSTHROUGH:
         return _passthrough(argv[0], argv[1:])
+    _configured_language(argv)
     parser = build_parser()
     args = parser.parse_args(argv)
     from .errors import TechCareError

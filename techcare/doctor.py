@@ -25,9 +25,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .i18n import tr
+from .i18n_argparse import Parser
 from .network import Check, check_network_method, is_loopback_host, resolve
 
-__all__ = ["Check", "Doctor", "exit_status", "main", "render", "run_checks"]
+__all__ = ["Check", "Doctor", "build_parser", "exit_status", "main", "render", "run_checks"]
 
 SKEW_WARN = 60.0
 SKEW_FAIL = 600.0
@@ -552,9 +553,9 @@ def exit_status(checks: list[Check], *, strict: bool = False) -> int:
     return 1 if any(c.status in bad for c in checks) else 0
 
 
-def main(argv: list[str] | None = None, **kwargs: Any) -> int:
-    """``techcare doctor [--json] [--strict]``: 0 when nothing failed, 1 otherwise (``--strict``: warnings too)."""
-    parser = argparse.ArgumentParser(prog="techcare doctor", description=tr(
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of ``techcare doctor``, its texts in the active language."""
+    parser = Parser(prog="techcare doctor", description=tr(
         "Verbindung, Lizenz und Sensor prüfen und Lösungen anzeigen. Exit-Status: 0 = kein Fehler, 1 = mindestens "
         "ein Fehler (mit --strict auch bei Warnungen).",
         "Check the connection, license and sensor and show what to do. Exit status: 0 = no failure, 1 = at least "
@@ -562,7 +563,14 @@ def main(argv: list[str] | None = None, **kwargs: Any) -> int:
     parser.add_argument("--json", action="store_true", help=tr("Ergebnisse als JSON", "results as JSON"))
     parser.add_argument("--strict", action="store_true",
                         help=tr("auch Warnungen ergeben Exit-Status 1", "warnings give exit status 1 too"))
-    parser.add_argument("--timeout", type=float, default=5.0)
+    parser.add_argument("--timeout", type=float, default=5.0, help=tr(
+        "Sekunden je Verbindungsprüfung (Standard: 5)", "seconds for each connection check (default: 5)"))
+    return parser
+
+
+def main(argv: list[str] | None = None, **kwargs: Any) -> int:
+    """``techcare doctor [--json] [--strict]``: 0 when nothing failed, 1 otherwise (``--strict``: warnings too)."""
+    parser = build_parser()
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:

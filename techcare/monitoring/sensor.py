@@ -46,6 +46,7 @@ from typing import Any
 from .._version import __version__
 from ..errors import TechCareError
 from ..i18n import tr
+from ..i18n_argparse import Parser
 from .spool import Spool, SpoolError, default_max_samples
 
 __all__ = ["CACHED_PROBES", "TICK_PROBES", "FlushResult", "InstanceLock", "Sensor", "SensorRunning", "build_payload",
@@ -868,13 +869,13 @@ def setup_logging(*, platform: str | None = None, log_file: str | None = None, v
 # ---- command line --------------------------------------------------------------------------------------
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m techcare.monitoring.sensor",
-                                     description=tr("TechCare-Sensor: Systemmetriken sammeln und an das Backend senden.",
-                                                    "TechCare sensor: collect system metrics and send them to the backend."),
-                                     epilog=tr("Fernaufträge: REMOTE_JOBS=on in den Einstellungen und die Schlüssel der "
-                                               "Techniker hinterlegen: techcare sensor trust list|add|remove.",
-                                               "Remote jobs: REMOTE_JOBS=on in the settings and the technicians' keys "
-                                               "pinned: techcare sensor trust list|add|remove."))
+    parser = Parser(prog="python -m techcare.monitoring.sensor",
+                    description=tr("TechCare-Sensor: Systemmetriken sammeln und an das Backend senden.",
+                                   "TechCare sensor: collect system metrics and send them to the backend."),
+                    epilog=tr("Fernaufträge: REMOTE_JOBS=on in den Einstellungen und die Schlüssel der "
+                              "Techniker hinterlegen: techcare sensor trust list|add|remove.",
+                              "Remote jobs: REMOTE_JOBS=on in the settings and the technicians' keys "
+                              "pinned: techcare sensor trust list|add|remove."))
     parser.add_argument("--interval", type=int, default=None,
                         help=tr("Sekunden zwischen Messungen (Standard SENSOR_INTERVAL, 300)",
                                 "seconds between samples (default SENSOR_INTERVAL, 300)"))
@@ -894,14 +895,15 @@ def _parser() -> argparse.ArgumentParser:
                                 "Snapshot, Reparaturen an einem simulierten PC; für Demos und Tests)",
                                 "act as the recorded PC of this snapshot (host name and OS from the snapshot, "
                                 "repairs on a simulated PC; for demos and tests)"))
-    parser.add_argument("-v", "--verbose", action="store_true")
+    parser.add_argument("-v", "--verbose", action="store_true", help=tr("ausführlich protokollieren (DEBUG)",
+                                                                        "verbose logging (DEBUG)"))
     return parser
 
 
 # ---- techcare sensor trust ------------------------------------------------------------------------------
 
 def _trust_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="techcare sensor trust",
         description=tr("Die Signaturschlüssel der Techniker, deren Fernaufträge dieser Rechner ausführt "
                        "(TECHCARE_HOME/trusted_signers.json). Rotation: neuen Schlüssel hinzufügen, dann den "
@@ -919,7 +921,8 @@ def _trust_parser() -> argparse.ArgumentParser:
                                                    "of a PEM file"))
     add.add_argument("--name", default="", help=tr("Name des Technikers", "the technician's name"))
     remove = sub.add_parser("remove", help=tr("einen Schlüssel entfernen", "unpin a key"))
-    remove.add_argument("key_id", metavar="KEY_ID")
+    remove.add_argument("key_id", metavar="KEY_ID", help=tr("die Schlüssel-ID (wie list sie zeigt)",
+                                                            "the key id (as list shows it)"))
     return parser
 
 

@@ -33,9 +33,10 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from ..i18n import tr
+from ..i18n_argparse import Parser
 
 __all__ = ["LAUNCHD_LABEL", "LAUNCHD_PLIST", "LOG_FILE_MACOS", "SYSTEMD_UNIT", "SYSTEMD_UNIT_PATH", "WINDOWS_SERVICE",
-           "ServicePlan", "launchd_plist", "main", "plan", "systemd_unit", "windows_commands"]
+           "ServicePlan", "build_parser", "launchd_plist", "main", "plan", "systemd_unit", "windows_commands"]
 
 SYSTEMD_UNIT = "techcare-sensor.service"
 SYSTEMD_UNIT_PATH = "/etc/systemd/system/techcare-sensor.service"
@@ -432,21 +433,24 @@ def _check_keys(keys: list[str]) -> str | None:
     return None
 
 
-def main(argv: list[str] | None = None, *, runner: Any = None, out: Any = None, ask: Any = None) -> int:
-    """``ask(prompt) -> str`` answers the install questions (default: ``input`` when stdin is a terminal)."""
-    out = out or sys.stdout
-    parser = argparse.ArgumentParser(prog="python -m techcare.monitoring.service",
-                                     description=tr("Den TechCare-Sensor als Dienst einrichten.",
-                                                    "Install the TechCare sensor as an OS service."))
-    parser.add_argument("action", nargs="?", default="install", choices=[*ACTIONS, "run-windows-service"])
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of ``techcare service``, its texts in the active language."""
+    parser = Parser(prog="python -m techcare.monitoring.service",
+                    description=tr("Den TechCare-Sensor als Dienst einrichten.",
+                                   "Install the TechCare sensor as an OS service."))
+    parser.add_argument("action", nargs="?", default="install", choices=[*ACTIONS, "run-windows-service"],
+                        help=tr("was zu tun ist (Standard: install); run-windows-service startet ihn unter Windows "
+                                "als Dienst", "what to do (default: install); run-windows-service runs it as a "
+                                "Windows service"))
     parser.add_argument("--dry-run", action="store_true", help=tr("Dateien und Befehle nur anzeigen",
                                                                   "print the files and commands only"))
     parser.add_argument("--platform", choices=sorted(DEFAULT_HOME), default=None,
                         help=tr("Zielplattform (Standard: dieses System)", "target platform (default: this system)"))
     parser.add_argument("--python", default=None, help=tr("Python des Dienstes", "the service's Python"))
     parser.add_argument("--env-file", default=None, help=tr(".env des Dienstes", "the service's .env"))
-    parser.add_argument("--home", default=None, help="TECHCARE_HOME of the service")
-    parser.add_argument("--interval", type=int, default=None)
+    parser.add_argument("--home", default=None, help=tr("TECHCARE_HOME des Dienstes", "TECHCARE_HOME of the service"))
+    parser.add_argument("--interval", type=int, default=None, help=tr(
+        "install: Sekunden zwischen Messungen (SENSOR_INTERVAL)", "install: seconds between samples (SENSOR_INTERVAL)"))
     parser.add_argument("--remote-jobs", choices=["on", "off"], default=None,
                         help=tr("install: Fernaufträge ausführen (REMOTE_JOBS; Standard: fragen, ohne Terminal off)",
                                 "install: run remote jobs (REMOTE_JOBS; default: ask, without a terminal off)"))
@@ -460,6 +464,13 @@ def main(argv: list[str] | None = None, *, runner: Any = None, out: Any = None, 
     parser.add_argument("--allow-user-python", action="store_true",
                         help=tr("auch aus einer Python-Umgebung installieren, die Nicht-root-Benutzer ändern können",
                                 "install even from a Python environment non-root users can change"))
+    return parser
+
+
+def main(argv: list[str] | None = None, *, runner: Any = None, out: Any = None, ask: Any = None) -> int:
+    """``ask(prompt) -> str`` answers the install questions (default: ``input`` when stdin is a terminal)."""
+    out = out or sys.stdout
+    parser = build_parser()
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:

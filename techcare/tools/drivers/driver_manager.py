@@ -28,14 +28,16 @@ import json
 import sys
 from collections.abc import Sequence
 
-from ...i18n import set_language, tr
+from ...i18n import LANGUAGES, set_language, tr
+from ...i18n_argparse import Parser
 from .render import render
 
 __all__ = ["build_parser", "main", "render"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    """The parser, its texts in the active language (``TECHCARE_LANG``; ``main`` follows ``--lang`` too)."""
+    parser = Parser(
         prog="python -m techcare.tools.drivers.driver_manager",
         description=tr(
             "Treiber-Inventar und Updates (Windows Update, Apple, fwupd, eigene Datenbank).",
@@ -70,18 +72,28 @@ def build_parser() -> argparse.ArgumentParser:
             "only the custom database (no Windows Update/softwareupdate/fwupd)",
         ),
     )
-    parser.add_argument("--lang", choices=["de", "en"], help=tr("Sprache", "language"))
+    parser.add_argument("--lang", choices=["de", "en"], help=tr("Sprache der Ausgabe (und dieser Hilfe)",
+                                                                "language of the output (and of this help)"))
     return parser
+
+
+def _lang_option(argv: Sequence[str]) -> str | None:
+    """The value of ``--lang`` in ``argv`` when it is a language, before the parser is built."""
+    for i, arg in enumerate(argv):
+        value = argv[i + 1] if arg == "--lang" and i + 1 < len(argv) else arg.removeprefix("--lang=")
+        if (arg == "--lang" or arg.startswith("--lang=")) and value in LANGUAGES:
+            return value
+    return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI entry (also ``techcare drivers``). Exit 0 ok, 1 TechCare error, 2 usage."""
     from ...errors import TechCareError
 
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.lang:
-        set_language(args.lang)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if lang := _lang_option(argv):
+        set_language(lang)
+    args = build_parser().parse_args(argv)
     try:
         from .core import build_report
 
