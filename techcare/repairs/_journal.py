@@ -16,7 +16,9 @@ Appending (:func:`append`):
 Chain: :func:`append` seals each entry again with its place ``seq`` (1, 2, …) and the ``sum`` of the entry before
 it as ``prev``, found under the file's lock, so a missing, swapped or repeated whole line is damage too
 (:attr:`JournalRead.broken`). Lines cut off the end are seen through ``<journal>.head`` (the last entry's place
-and checksum, written after each append); without that file they cannot be (docs/durability.md).
+and checksum, written after each append); without that file they cannot be (docs/durability.md). The head is
+replaced atomically (a temp file in the same folder, fsync, rename, fsync of the folder): a crash leaves the old
+record or the new one, never a torn or mixed one (a mixed one would name a checksum no entry has: false damage).
 
 Reading (:func:`read`): entries in write order plus what could not be proven: ``damaged`` line numbers (not
 UTF-8, not JSON, a checksum that does not match, an entry without checksum after sealed ones), ``unverified``
@@ -24,7 +26,9 @@ entries (journals of versions before checksums: read, not counted as damage), an
 (a crash mid-write: the entry was never complete, so it did not count; not damage either). A fragment closed by a
 later append stays what it was, even one that lacks only its newline (all of an entry before the fsync returned):
 not an entry, not damage. A ``.head`` naming a place the file no longer has is damage even when no chained line
-is left (a journal cut to nothing, or back to its lines from before the chain).
+is left (a journal cut to nothing, or back to its lines from before the chain), and so is a journal that is gone
+while its ``.head`` is still there (deleted or moved: :attr:`JournalRead.missing`; undo must not read it as a
+session with nothing to undo).
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .._fs import atomic_write
 from ..errors import RepairError
 from ..i18n import tr
 
@@ -154,6 +159,7 @@ def append(path: Path, line: bytes, *, torn_entry: dict[str, Any] | None = None)
             except OSError as exc:
                 raise _error(exc, path, ("Lesen des Endes", "reading the end")) from None
             data = b""
+            folder_synced = False
             if fragment:
                 marker = dict(torn_entry or {})
                 marker.update(event=TORN_TAIL, bytes=fragment)
@@ -172,10 +178,10 @@ def append(path: Path, line: bytes, *, torn_entry: dict[str, Any] | None = None)
                     pass
                 raise _error(exc, path, ("Schreiben eines Eintrags", "writing an entry")) from None
             if chained is not line:
-                _write_head(path, seq + 1, digest)
+                folder_synced = _write_head(path, seq + 1, digest)
         finally:
             os.close(fd)
-        if new:
+        if new and not folder_synced:   # the head's folder fsync made the new journal's name durable as well
             _fsync_dir(path.parent)
 
 
@@ -211,20 +217,18 @@ def head_path(path: Path) -> Path:
     return path.with_name(path.name + ".head")
 
 
-def _write_head(path: Path, seq: int, digest: str) -> None:
-    """Record the chain's end after the entry is on the disk (a fixed-size record overwritten in place). A
-    failure is not an error: the entry counts; an older head only means less is checked."""
+def _write_head(path: Path, seq: int, digest: str) -> bool:
+    """Record the chain's end after the entry is on the disk, atomically: a temp file in the same folder, fsync,
+    ``os.replace``, then the folder fsynced (:func:`techcare._fs.atomic_write`). A crash or a failed write (full
+    disk) midway leaves the previous record whole, never a torn one or half old, half new. A failure is not an
+    error: the entry counts; an older head only means less is checked. Returns whether the folder was fsynced
+    after the rename (which also makes a new journal's own name durable)."""
     try:
-        fd = os.open(head_path(path), os.O_WRONLY | os.O_CREAT, 0o600)
+        atomic_write(head_path(path), f"{seq:012d} {digest}\n".encode(), mode=0o600)
     except OSError:
-        return
-    try:
-        os.write(fd, f"{seq:012d} {digest}\n".encode())
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+        return False
+    _fsync_dir(path.parent)
+    return True
 
 
 def _read_head(path: Path) -> tuple[int, str] | None:
@@ -296,6 +300,9 @@ class JournalRead:
     torn_tail: bool = False
     #: torn fragments closed by a later append (each followed by a ``torn_tail`` entry): crashes, not damage
     torn_closed: int = 0
+    #: the file is gone although its ``.head`` shows that entries were written (deleted or moved): damage
+    #: (``damaged == [1]``, ``cut_off`` = the entries the head names), never an empty session
+    missing: bool = False
 
     @property
     def ok(self) -> bool:
@@ -305,6 +312,16 @@ class JournalRead:
         """One sentence for the changelog, the undo and the report: which lines are damaged and what follows."""
         if not self.damaged:
             return ""
+        if self.missing:
+            written = tr("{n} Einträge geschrieben wurden", "{n} entries were written", lang, n=self.cut_off) \
+                if self.cut_off else tr("Einträge geschrieben wurden", "entries were written", lang)
+            return tr("Das Änderungsprotokoll {f} fehlt, obwohl {h} belegt, dass {w} (gelöscht oder verschoben?). "
+                      "Was diese Sitzung getan hat, ist nicht belegt; ein automatisches Zurücknehmen ist gesperrt. "
+                      "Bitte die Datei aus einer Sicherung zurückholen oder die Schritte von Hand prüfen.",
+                      "The changelog {f} is missing, although {h} shows that {w} (deleted or moved?). What this "
+                      "session did cannot be proven; automatic undo is blocked. Please restore the file from a "
+                      "backup or check the steps by hand.", lang, f=self.path.name, h=head_path(self.path).name,
+                      w=written)
         lines = ", ".join(str(n) for n in self.damaged[:10]) + (" …" if len(self.damaged) > 10 else "")
         return tr("Das Änderungsprotokoll {f} ist beschädigt (Zeile {l}): was dort stand, ist verloren. Die "
                   "Angaben dieser Sitzung sind unvollständig; ein automatisches Zurücknehmen ist gesperrt, weil "
@@ -321,12 +338,18 @@ class JournalRead:
 
 
 def read(path: Path) -> JournalRead:
-    """Read one journal file (missing: empty). Never raises for damage; an unreadable file (a directory, no
+    """Read one journal file (missing: empty, unless its ``.head`` is there: then entries were written and the
+    file is damage, :attr:`JournalRead.missing`). Never raises for damage; an unreadable file (a directory, no
     permission) raises :class:`JournalError`."""
     result = JournalRead(path)
     try:
         data = path.read_bytes()
     except FileNotFoundError:
+        if head_path(path).is_file():   # written only after an entry reached the disk: there was a journal
+            head = _read_head(path)
+            result.missing = True
+            result.cut_off = head[0] if head is not None else 0
+            result.broken, result.damaged = [1], [1]
         return result
     except OSError as exc:
         raise _error(exc, path, ("Lesen", "reading")) from None

@@ -75,7 +75,7 @@ def test_the_journal_and_its_head_are_readable_by_the_owner_only_and_missing_fol
     assert head_path(path) == tmp_path / "a" / "b" / "j.jsonl.head"
 
 
-def test_a_new_journal_fsyncs_its_folder_once_and_every_append_fsyncs_file_and_head(tmp_path, monkeypatch):
+def test_every_append_fsyncs_file_head_and_folder_once_even_for_a_new_journal(tmp_path, monkeypatch):
     path = tmp_path / "j.jsonl"
     synced: list[str] = []
     real = os.fsync
@@ -91,7 +91,7 @@ def test_a_new_journal_fsyncs_its_folder_once_and_every_append_fsyncs_file_and_h
     assert synced == ["journal", "head", "folder"]          # the new file's name is on the disk too
     synced.clear()
     append(path, seal(entry(2)))
-    assert synced == ["journal", "head"]
+    assert synced == ["journal", "head", "folder"]          # the head is replaced by a rename: the folder holds it
 
 
 def _only_for(path: Path, real, fake):
