@@ -24,6 +24,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from .errors import TechCareError
 from .i18n import tr
 from .i18n_argparse import Parser
 from .network import Check, check_network_method, is_loopback_host, resolve
@@ -348,6 +349,9 @@ class Doctor:
                 client = self._client if self.settings.backend_url else None
                 self._license_manager = LicenseManager(self.settings, client=client, runner=self.runner)
             status = self._license_manager.check()
+        except TechCareError as exc:   # said on purpose (e.g. this machine's id cannot be read): its words, its advice
+            self.add(Check(name, "fail", exc.message, exc.hint or _fix_license()))
+            return
         except Exception as exc:  # noqa: BLE001 - the doctor must report, not crash
             self.add(Check(name, "fail", f"{type(exc).__name__}: {exc}", _fix_license()))
             return
