@@ -19,17 +19,23 @@ NOW = datetime(2026, 12, 2, 10, 30, tzinfo=UTC)
 ORG = "00000000-0000-0000-0000-0000000000aa"
 
 
-@pytest.fixture(params=["postgres", "sqlite"])
+DAY_SCAN: dict[Engine, bool] = {}  # engines whose passes scan each touched day whole (PostgreSQL's other read path)
+
+
+@pytest.fixture(params=["postgres", "postgres-day-scan", "sqlite"])
 def engine(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[Engine]:
     from techcare_backend.core.db import make_engine, migrate
 
-    if request.param == "postgres":
+    if request.param.startswith("postgres"):
         url = request.getfixturevalue("fresh_postgres_url")
     else:
         url = f"sqlite:///{tmp_path / 'metrics.sqlite3'}"
     migrate(url)
     eng = make_engine(url)
+    if request.param == "postgres-day-scan":
+        DAY_SCAN[eng] = True
     yield eng
+    DAY_SCAN.pop(eng, None)
     eng.dispose()
 
 
@@ -53,6 +59,7 @@ def at(moment: datetime, host: str = "PC-1", **values: Any) -> dict[str, Any]:
 def maintain(engine: Engine, now: datetime = NOW, **kwargs: Any) -> Any:
     from techcare_backend.core.metrics_maintenance import run_maintenance
 
+    kwargs.setdefault("day_scan", DAY_SCAN.get(engine))
     return run_maintenance(engine, retention_days=kwargs.pop("retention_days", 30),
                            rollup_retention_days=kwargs.pop("rollup_retention_days", 400), now=now, **kwargs)
 
@@ -182,6 +189,7 @@ def test_rollups_equal_the_aggregates_of_the_raw_samples_and_a_second_pass_chang
     for (host, bucket), values in day_groups.items():
         _check(table[(host, "day", bucket)], _expected(values))
     assert first.hours == len(hour_groups) and first.days == len(day_groups)
+    assert first.day_scans == (1 if DAY_SCAN.get(engine) else 0), "the read path under test was taken"
 
     second = maintain(engine, now=NOW + timedelta(minutes=5))
     assert second.ran and (second.hours, second.days) == (0, 0)
@@ -515,3 +523,71 @@ def test_history_api_says_its_resolution(client: Any, make_org: Any, app: Any) -
     # a long range whose samples are not rolled up yet (the pass runs every few minutes): the samples themselves
     fresh = monitoring.history("HIST-1", since=(now - timedelta(days=400)).isoformat(), client=lib)
     assert fresh.attrs["resolution"] == "raw" and fresh["cpu_percent"].tolist() == [30.0, 20.0, 10.0]
+
+
+def test_days_mostly_inside_the_window_are_scanned_whole() -> None:
+    """After hours without maintenance the pass reads a day that lies at least 12 h inside its window in one scan
+    (no separate search for its touched hours); bounded by rollup retention and the future limit."""
+    from techcare_backend.core.metrics_maintenance import _window_days
+
+    day = datetime(2026, 12, 1, tzinfo=UTC)
+    far = day + timedelta(days=30)
+    assert _window_days(None, day + timedelta(days=3), day - timedelta(days=400), far) == [], "first pass: search"
+    assert _window_days(day + timedelta(hours=12), day + timedelta(days=1), day, far) == [day]
+    assert _window_days(day + timedelta(hours=12, seconds=1), day + timedelta(days=1), day, far) == []
+    assert _window_days(day - timedelta(hours=1), day + timedelta(days=2, hours=11), day, far) == [
+        day, day + timedelta(days=1)]
+    assert _window_days(day - timedelta(days=5), day + timedelta(days=2), day, far) == [day, day + timedelta(days=1)]
+    assert _window_days(day, day + timedelta(days=5), day, day + timedelta(days=2)) == [day, day + timedelta(days=1)]
+
+
+def test_a_pass_after_a_day_without_maintenance_scans_that_day_whole(request: pytest.FixtureRequest) -> None:
+    """The catch-up pass on PostgreSQL: the missed day is scanned whole (``day_scans``), the few hours of the day
+    before it that arrived in the window are read back by their touched hours, and every rollup equals the
+    aggregates of its samples, as on the other path."""
+    from techcare_backend.core.db import make_engine, migrate
+
+    url = request.getfixturevalue("fresh_postgres_url")
+    migrate(url)
+    engine = make_engine(url)
+    try:
+        start = NOW - timedelta(days=2) + timedelta(hours=3)  # 2026-11-30 13:30: the last pass before the gap
+        assert maintain(engine, now=start).ran
+        day = datetime(2026, 12, 1, tzinfo=UTC)
+        raw: dict[tuple[str, datetime], list[dict[str, Any]]] = {}
+        t = start
+        while t < NOW - timedelta(minutes=2):
+            for host in ("PC-1", "PC-2"):
+                cpu = float((t.hour * 7 + t.minute + len(host)) % 100)
+                store(engine, [at(t, host, cpu_percent=cpu, ram_percent=50.0, swap_percent=None, disks=[], smart=[])],
+                      received=t)
+                raw.setdefault((host, t.replace(minute=0)), []).append(
+                    {"cpu": cpu, "ram": 50.0, "swap": None, "disk": None, "smart": []})
+            t += timedelta(minutes=20)
+        report = maintain(engine)
+        assert report.day_scans == 1, report.as_dict()  # 2026-12-01; 11-30 and 12-02 by their touched hours
+        table = rollups(engine)
+        assert {(h, hour) for h, r, hour in table if r == "hour"} == set(raw)
+        for (host, hour), values in raw.items():
+            _check(table[(host, "hour", hour)], _expected(values))
+        whole_day = [v for (h, hour), vs in raw.items() if h == "PC-1" and hour.date() == day.date() for v in vs]
+        _check(table[("PC-1", "day", day)], _expected(whole_day))
+        again = maintain(engine, now=NOW + timedelta(minutes=5))
+        assert (again.hours, again.days) == (0, 0)
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("lang", ["de", "en"])
+def test_migrating_refuses_a_postgresql_older_than_14_and_says_what_to_do(lang: str,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from techcare.errors import ConfigError
+    from techcare_backend.core.db import _check_version
+
+    monkeypatch.setenv("TECHCARE_LANG", lang)
+    _check_version("140000", "14.0")
+    _check_version("160004", "16.4 (Debian 16.4-1.pgdg120+1)")
+    with pytest.raises(ConfigError) as err:
+        _check_version("130016", "13.16 (Debian 13.16-0+deb11u1)")
+    assert "13.16" in str(err.value) and "14" in str(err.value) and "DATABASE_URL" in str(err.value)
+    assert ("zu alt" if lang == "de" else "too old") in str(err.value)

@@ -3,11 +3,14 @@
 One pass (``techcare-backend maintenance``, or the server every ``METRICS_MAINTENANCE_SECONDS``):
 
 1. **Rollups**, incrementally: the (host, hour) buckets that received samples since the last pass (``received_at``
-   after the watermark; a BRIN index on PostgreSQL) are recomputed from their raw samples and upserted, then the
-   days of those hours from the hourly rows. Recomputing whole buckets makes a pass idempotent and takes late
+   after the watermark; a BRIN index on PostgreSQL) are recomputed from their raw samples, then the days of the
+   hours that changed from the hourly rows. Recomputing whole buckets makes a pass idempotent and takes late
    samples (a sensor's spool after an outage) into account. Buckets older than raw retention are only inserted,
-   never overwritten: their raw samples may be gone. Samples dated more than ``FUTURE_DAYS`` ahead (a wrong clock)
-   stay raw and are never rolled up.
+   never overwritten: their raw samples may be gone. An unchanged rollup is not written again. Samples dated more
+   than ``FUTURE_DAYS`` ahead (a wrong clock) stay raw and are never rolled up.
+   On PostgreSQL a day with most of its hours touched (after hours without maintenance) is read in one scan,
+   possibly on several cores, instead of hour by hour (:func:`_hour_rows`); new values are compared with the
+   stored ones first and only the changed rows updated or inserted (an upsert would lock, and log, every row).
 2. **Partitions** (PostgreSQL): one per UTC day, ``PARTITIONS_AHEAD`` days ahead. Rows that landed in the
    ``DEFAULT`` partition (a day not created yet, or a far-off time stamp) move into their day's partition when it
    is created.
@@ -76,6 +79,7 @@ class MaintenanceReport:
     skipped: str | None = None  # "locked": another instance holds the lock; "busy": another pass in this process
     hours: int = 0
     days: int = 0
+    day_scans: int = 0  # days whose touched hours were found by scanning the whole day (PostgreSQL)
     partitions_created: list[str] = field(default_factory=list)
     partitions_dropped: list[str] = field(default_factory=list)
     rows_moved: int = 0
@@ -88,6 +92,7 @@ class MaintenanceReport:
 
     def as_dict(self) -> dict[str, Any]:
         return {"ran": self.ran, "skipped": self.skipped, "hours": self.hours, "days": self.days,
+                "day_scans": self.day_scans,
                 "partitions_created": self.partitions_created, "partitions_dropped": self.partitions_dropped,
                 "rows_moved": self.rows_moved, "raw_deleted": self.raw_deleted,
                 "rollups_deleted": self.rollups_deleted, "seconds": round(self.seconds, 3),
@@ -157,11 +162,14 @@ def _values(dialect: str) -> dict[str, str]:
     written at ingest), and the hour bucket."""
     values = {m: f"s.{col}" for m, col in _VALUE_COLUMNS.items()}
     if dialect == "postgresql":
+        # date_bin counts whole hours/days from a UTC midnight: integer arithmetic, the same buckets as date_trunc in
+        # UTC at a fifth of its cost (date_trunc converts each time stamp to a calendar in a zone and back: ~1 us a
+        # sample, most of finding a whole day's touched hours)
         return {
             **values,
-            "hour": "date_trunc('hour', s.ts AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'",
+            "hour": f"date_bin('1 hour', s.ts, {_ORIGIN})",
             "hour_end": "t.bucket + interval '1 hour'",
-            "day": "date_trunc('day', h.bucket AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'",
+            "day": f"date_bin('1 day', h.bucket, {_ORIGIN})",
             "day_end": "t.bucket + interval '1 day'",
         }
     return {  # SQLite stores times as 'YYYY-MM-DD HH:MM:SS.ffffff' text (UTC)
@@ -174,6 +182,7 @@ def _values(dialect: str) -> dict[str, str]:
 
 
 METRICS = ("cpu", "ram", "swap", "disk")
+_ORIGIN = "TIMESTAMPTZ '2000-01-01 00:00:00+00'"  # date_bin's origin: a UTC midnight (PostgreSQL 14 or newer)
 _RANK_TO_STATE = "CASE {r} WHEN 3 THEN 'failing' WHEN 2 THEN 'warning' WHEN 1 THEN 'unknown' WHEN 0 THEN 'passed' END"
 _STATE_TO_RANK = ("CASE {s} WHEN 'failing' THEN 3 WHEN 'warning' THEN 2 WHEN 'unknown' THEN 1 WHEN 'passed' THEN 0 "
                   "END")
@@ -183,11 +192,22 @@ _ROLLUP_COLUMNS = ("organisation_id, hostname, resolution, bucket, samples, "
 _VALUE_FIELDS = (["samples"] + [f"{m}_{a}" for m in METRICS for a in ("min", "avg", "max", "n")]
                  + ["smart_worst", "smart_failing"])
 _UPDATE_SET = ", ".join(f"{c} = excluded.{c}" for c in [*_VALUE_FIELDS, "updated_at"])
-# a recomputed rollup equal to the stored one is not written again (no new row version, no WAL): re-rolling hours
-# that did not change costs reads only, when the sums come out bit-identical (the same samples in the same order;
-# a different plan may add them in another order and rewrite the row with an average a few ulps apart)
-_CHANGED = (f"({', '.join('metric_rollups.' + c for c in _VALUE_FIELDS)}) IS DISTINCT FROM "
-            f"({', '.join('excluded.' + c for c in _VALUE_FIELDS)})")
+
+
+def _differs(old: str, new: str) -> str:
+    """SQL: the rollup values of row ``old`` differ from those of ``new``. A recomputed rollup equal to the stored
+    one is not written again (no new row version, no WAL), so re-rolling hours that did not change costs reads
+    only. Averages count as equal within a relative 1e-9: summing the same samples in another order (another plan,
+    parallel workers) moves an average by a few ulps, not by anything a chart or an alert could show."""
+    exact = [c for c in _VALUE_FIELDS if not c.endswith("_avg")]
+    near = " AND ".join(
+        f"(({old}.{c} IS NULL AND {new}.{c} IS NULL) OR abs({old}.{c} - {new}.{c}) <= 1e-9 * "
+        f"(1 + abs({old}.{c})))" for c in _VALUE_FIELDS if c.endswith("_avg"))
+    return (f"(({', '.join(f'{old}.{c}' for c in exact)}) IS DISTINCT FROM "
+            f"({', '.join(f'{new}.{c}' for c in exact)}) OR NOT ({near}))")
+
+
+_CHANGED = _differs("metric_rollups", "excluded")
 
 
 def _time(dialect: str, moment: datetime) -> Any:
@@ -198,53 +218,150 @@ def _time(dialect: str, moment: datetime) -> Any:
     return moment.replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
-def _hourly_sql(dialect: str) -> str:
-    """Recompute the touched hours of one UTC day (``:lo`` to ``:hi``) from their raw samples. The bounds prune the
-    scan to that day's partition. Samples with value columns are read from them (on PostgreSQL an index-only scan
-    of the host-and-time index, which includes them: migration 0009); samples stored before 0009 (``cpu_percent``
-    NULL, found by a partial index) from their payload. Grouping reads the narrow rows straight from the scans
-    (materialising them first, as when every value came out of a JSON payload, now only costs a copy)."""
+def _hour_rows(dialect: str, *, day_scan: bool, payload_rows: bool) -> str:
+    """The samples of one UTC day (``:lo`` to ``:hi``; the bounds prune the scan to that day's partition) to roll up,
+    one row each: ``organisation_id, hostname, bucket, cpu, ram, swap, disk, smart`` (and ``received_at`` for a day
+    scan).
+
+    * **Touched hours** (``day_scan`` false): each hour in ``touched_hours`` is read back through the host-and-time
+      index by its time range (on PostgreSQL an index-only scan: the index includes the value columns, migration
+      0009; the hour comes from the range, no per-sample bucket arithmetic).
+    * **Day scan** (PostgreSQL): one scan of the whole day, bucketed by ``date_bin``; the aggregate keeps the
+      touched hours (:func:`_hour_values_sql`). When most of a day's hours are touched (a pass after hours without
+      maintenance), reading each of ~100,000 hours back costs about twice a scan of the day, which can also run on
+      several cores.
+
+    Samples stored before 0009 (``cpu_percent`` NULL, found by a partial index) have their numbers read from the
+    payload in a second branch, added only when the day has such samples (``payload_rows``): the branch costs a
+    projection of every row of the first one."""
     v, old = _values(dialect), _payload_values(dialect)
-    aggs = ", ".join(f"min({m}), avg({m}), max({m}), count({m})" for m in METRICS)
-    # a bucket is an hour's start, so the time range alone is the hour (PostgreSQL: computing each sample's hour
-    # costs more than the rest of its row); SQLite compares time texts and checks the hour as well
-    same_hour = "" if dialect == "postgresql" else f"AND {v['hour']} = t.bucket "
     branches = []
     for values, which in ((v, "IS NOT NULL"), (old, "IS NULL")):
+        if which == "IS NULL" and not payload_rows:
+            continue
         per_sample = ", ".join(f"{values[m]} AS {m}" for m in (*METRICS, "smart"))
+        if day_scan:
+            branches.append(f"SELECT s.organisation_id, s.hostname, {v['hour']} AS bucket, {per_sample}, "
+                            f"s.received_at FROM metric_samples s "
+                            f"WHERE s.ts >= :lo AND s.ts < :hi AND s.cpu_percent {which}")
+            continue
+        # a bucket is an hour's start, so the time range alone is the hour; SQLite compares time texts and checks
+        # the hour as well
+        same_hour = "" if dialect == "postgresql" else f"AND {v['hour']} = t.bucket "
         branches.append(
             f"SELECT t.organisation_id, t.hostname, t.bucket, {per_sample} "
             "FROM touched_hours t JOIN metric_samples s ON s.organisation_id = t.organisation_id "
             f"AND s.hostname = t.hostname {same_hour}"
             f"AND s.ts >= t.bucket AND s.ts < {v['hour_end']} "
             f"WHERE t.bucket >= :lo AND t.bucket < :hi AND s.ts >= :lo AND s.ts < :hi AND s.cpu_percent {which}")
-    source = f"({' UNION ALL '.join(branches)}) per"
-    return (
-        f"INSERT INTO metric_rollups ({_ROLLUP_COLUMNS}) "
-        f"SELECT organisation_id, hostname, 'hour', bucket, count(*), {aggs}, "
-        f"{_RANK_TO_STATE.format(r='max(smart)')}, coalesce(max(smart), -1) = 3, :now "
-        f"FROM {source} WHERE true GROUP BY organisation_id, hostname, bucket "
-        "ON CONFLICT (organisation_id, hostname, resolution, bucket) "
-        f"DO UPDATE SET {_UPDATE_SET} WHERE metric_rollups.bucket >= :raw_cutoff AND {_CHANGED}")
+    return " UNION ALL ".join(branches)
+
+
+_HOUR_AGGREGATES = ("count(*) AS samples, "
+                    + ", ".join(f"min({m}) AS {m}_min, avg({m}) AS {m}_avg, max({m}) AS {m}_max, count({m}) AS {m}_n"
+                                for m in METRICS)
+                    + f", {_RANK_TO_STATE.format(r='max(smart)')} AS smart_worst, "
+                    "coalesce(max(smart), -1) = 3 AS smart_failing")
+
+
+def _hour_values_sql(dialect: str, *, day_scan: bool, payload_rows: bool, received: str = "") -> str:
+    """The rollup values (``organisation_id, hostname, bucket`` and :data:`_VALUE_FIELDS`) of one day's touched
+    hours (see :func:`_hour_rows`); a day scan keeps the hours with a sample received in this pass's window
+    (``received``, over ``per.received_at``): the touched hours."""
+    having = f" HAVING bool_or({received})" if day_scan else ""
+    return (f"SELECT organisation_id, hostname, bucket, {_HOUR_AGGREGATES} "
+            f"FROM ({_hour_rows(dialect, day_scan=day_scan, payload_rows=payload_rows)}) per "
+            f"WHERE true GROUP BY organisation_id, hostname, bucket{having}")
+
+
+def _hourly_upsert_sql(source: str) -> str:
+    """SQLite: upsert the hourly rollups of ``source``; buckets before raw retention are only inserted (their
+    samples may be gone), an unchanged rollup is not written."""
+    return (f"INSERT INTO metric_rollups ({_ROLLUP_COLUMNS}) "
+            f"SELECT organisation_id, hostname, 'hour', bucket, {', '.join(_VALUE_FIELDS)}, :now "
+            f"FROM ({source}) a WHERE true ON CONFLICT (organisation_id, hostname, resolution, bucket) "
+            f"DO UPDATE SET {_UPDATE_SET} WHERE metric_rollups.bucket >= :raw_cutoff AND {_CHANGED}")
+
+
+_NEW_HOURS = ("samples bigint, " + ", ".join(f"{m}_min float8, {m}_avg float8, {m}_max float8, {m}_n bigint"
+                                            for m in METRICS) + ", smart_worst text, smart_failing boolean")
+_SAME_HOUR = ("r.organisation_id = a.organisation_id AND r.hostname = a.hostname AND r.resolution = 'hour' "
+              "AND r.bucket = a.bucket AND r.bucket >= :blo AND r.bucket < :bhi")
+# PostgreSQL writes the new hours in three plain statements instead of INSERT ... ON CONFLICT DO UPDATE: that locks
+# every conflicting row, a WAL record each even when its values did not change (110,000 records for a re-rolled day)
+_PG_CHANGED_HOURS = (
+    "CREATE TEMP TABLE changed_hours ON COMMIT DROP AS SELECT a.*, r.bucket IS NOT NULL AS present "
+    f"FROM new_hours a LEFT JOIN metric_rollups r ON {_SAME_HOUR} "
+    f"WHERE r.bucket IS NULL OR (r.bucket >= :raw_cutoff AND {_differs('r', 'a')})")
+_PG_UPDATE_HOURS = (
+    f"UPDATE metric_rollups r SET {', '.join(f'{c} = a.{c}' for c in _VALUE_FIELDS)}, updated_at = :now "
+    f"FROM changed_hours a WHERE a.present AND {_SAME_HOUR}")
+_PG_INSERT_HOURS = (
+    f"INSERT INTO metric_rollups ({_ROLLUP_COLUMNS}) "
+    f"SELECT organisation_id, hostname, 'hour', bucket, {', '.join(_VALUE_FIELDS)}, :now "
+    "FROM changed_hours WHERE NOT present ORDER BY organisation_id, hostname, bucket")  # in key order: 1/3 faster
 
 
 def _daily_sql(dialect: str) -> str:
+    """The daily rollups of ``touched_days`` from their hourly rows, upserted (an unchanged one is not written).
+    On PostgreSQL the hours are read per touched day (``LATERAL``: an index range each); a hash join over every
+    stored hourly rollup looked cheaper to the planner for a few thousand touched days and took seconds."""
     v = _values(dialect)
     aggs = ", ".join(f"min(h.{m}_min), sum(h.{m}_avg * h.{m}_n) / nullif(sum(h.{m}_n), 0), max(h.{m}_max), "
                      f"sum(h.{m}_n)" for m in METRICS)
     rank = f"max({_STATE_TO_RANK.format(s='h.smart_worst')})"
-    return (
-        f"INSERT INTO metric_rollups ({_ROLLUP_COLUMNS}) "
-        f"SELECT t.organisation_id, t.hostname, 'day', t.bucket, sum(h.samples), {aggs}, "
-        f"{_RANK_TO_STATE.format(r=rank)}, coalesce({rank}, -1) = 3, :now "
-        "FROM touched_days t JOIN metric_rollups h ON h.organisation_id = t.organisation_id "
-        f"AND h.hostname = t.hostname AND h.resolution = 'hour' AND h.bucket >= t.bucket AND h.bucket < {v['day_end']} "
-        "GROUP BY t.organisation_id, t.hostname, t.bucket "
-        "ON CONFLICT (organisation_id, hostname, resolution, bucket) "
-        f"DO UPDATE SET {_UPDATE_SET} WHERE {_CHANGED}")
+    select = f"sum(h.samples), {aggs}, {_RANK_TO_STATE.format(r=rank)}, coalesce({rank}, -1) = 3"
+    hours = ("metric_rollups h WHERE h.organisation_id = t.organisation_id AND h.hostname = t.hostname "
+             f"AND h.resolution = 'hour' AND h.bucket >= t.bucket AND h.bucket < {v['day_end']}")
+    if dialect == "postgresql":
+        names = ", ".join(_VALUE_FIELDS)
+        source = (f"SELECT t.organisation_id, t.hostname, 'day', t.bucket, d.*, :now FROM touched_days t "
+                  f"CROSS JOIN LATERAL (SELECT {select} FROM {hours} OFFSET 0) d ({names}) WHERE d.samples > 0")
+    else:
+        source = (f"SELECT t.organisation_id, t.hostname, 'day', t.bucket, {select}, :now FROM touched_days t "
+                  f"JOIN {hours.replace(' WHERE ', ' ON ', 1)} GROUP BY t.organisation_id, t.hostname, t.bucket")
+    return (f"INSERT INTO metric_rollups ({_ROLLUP_COLUMNS}) {source} "
+            "ON CONFLICT (organisation_id, hostname, resolution, bucket) "
+            f"DO UPDATE SET {_UPDATE_SET} WHERE {_CHANGED}")
 
 
 # ---- rollups ---------------------------------------------------------------------------------------------------
+DAY_SCAN_RATIO = 30  # reading one touched hour back through the index costs about as much as scanning 30 samples
+DAY_SCAN_WINDOW = timedelta(hours=12)  # a day with this much of it inside the pass's window is scanned whole
+
+
+def _day_scan(conn: Connection, day: datetime, touched: int, layout: list[tuple[str, datetime, datetime]]) -> bool:
+    """Whether to roll up ``day`` by scanning it whole (PostgreSQL): when its ``touched`` hours, each read back at
+    ~DAY_SCAN_RATIO samples' cost, cost more than a scan of the day's samples. Those are estimated from the
+    partition's statistics (``reltuples``, kept by autovacuum); a partition never analysed, or the default one,
+    counts as small (hours read back)."""
+    for name, lo, hi in layout:
+        if lo <= day < hi:
+            rows = conn.execute(text("SELECT reltuples FROM pg_class WHERE oid = to_regclass(:n)"),
+                                {"n": f'"{name}"'}).scalar()
+            if rows is None or rows <= 0:
+                return False
+            per_day = rows / max(1.0, (hi - lo) / timedelta(days=1))
+            return touched * DAY_SCAN_RATIO >= per_day
+    return False
+
+
+def _window_days(since: datetime | None, upto: datetime, rollup_from: datetime, future: datetime) -> list[datetime]:
+    """The UTC days that lie mostly (DAY_SCAN_WINDOW) inside the pass's window ``(since, upto]``: after hours
+    without maintenance nearly every hour of such a day is touched, so it is scanned whole without looking for its
+    touched hours first (that look would read the day once more). Contiguous, oldest first."""
+    if since is None:
+        return []
+    out = []
+    day = max(day_floor(since), rollup_from)
+    while day < min(upto, future):
+        inside = min(upto, day + timedelta(days=1)) - max(since, day)
+        if inside >= DAY_SCAN_WINDOW:
+            out.append(day)
+        day += timedelta(days=1)
+    return out
+
+
 def _watermark(conn: Connection) -> datetime | None:
     row = conn.execute(text("SELECT value FROM metrics_maintenance WHERE name = 'rollup_watermark'")).first()
     if row is None or row[0] is None:
@@ -263,50 +380,95 @@ def _set_state(conn: Connection, name: str, value: datetime, detail: Any = None)
                       "ON CONFLICT (name) DO UPDATE SET value = excluded.value, detail = excluded.detail"), params)
 
 
+def _as_utc(value: Any) -> datetime:
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(value)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+_TEMP_TABLES = ("touched_hours", "touched_days", "new_hours", "changed_hours", "day_hours")
+
+
 def _rollups(conn: Connection, report: MaintenanceReport, now: datetime, raw_from: datetime,
-             rollup_from: datetime) -> None:
+             rollup_from: datetime, day_scan: bool | None = None) -> None:
     dialect = conn.dialect.name
+    pg = dialect == "postgresql"
     v = _values(dialect)
     since = _watermark(conn)
     upto = now - timedelta(seconds=SETTLE_SECONDS)
     if since is not None and since >= upto:
         report.watermark = since
         return
-    temp = "CREATE TEMP TABLE {} ({}) ON COMMIT DROP" if dialect == "postgresql" else "CREATE TEMP TABLE {} ({})"
-    if dialect == "postgresql":
-        # finding and grouping a whole day's samples (1.44 million at 5,000 hosts) sorts and hashes in memory, not
-        # in temporary files; one pass runs at a time (the advisory lock), so this is one bounded allocation
+    future = day_floor(now) + timedelta(days=FUTURE_DAYS)
+    if pg:
+        # a whole day's samples (1.44 million at 5,000 hosts) are grouped in memory, not in temporary files; one
+        # pass runs at a time (the advisory lock), so this is one bounded allocation
         conn.execute(text("SET LOCAL work_mem = '256MB'"))
         # JIT compiling these statements cost 0.5-1.8 s each and saves nothing on index-only scans and aggregates
         conn.execute(text("SET LOCAL jit = off"))
-    for name in ("touched_hours", "touched_days"):
+    for name in _TEMP_TABLES:
         conn.execute(text(f"DROP TABLE IF EXISTS {name}"))
-        conn.execute(text(temp.format(name, "organisation_id varchar(36), hostname varchar(255), bucket "
-                                      + ("timestamptz" if dialect == "postgresql" else "text"))))
-    received = "s.received_at <= :upto" + ("" if since is None else " AND s.received_at > :since")
+
+    def received(alias: str) -> str:  # a sample received in this pass's window
+        return f"{alias}.received_at <= :upto" + ("" if since is None else f" AND {alias}.received_at > :since")
+
+    params = {"upto": _time(dialect, upto), "since": _time(dialect, since) if since else None,
+              "now": _time(dialect, now), "raw_cutoff": _time(dialect, raw_from),
+              "rollup_from": _time(dialect, rollup_from), "future": _time(dialect, future)}
+    whole = _window_days(since, upto, rollup_from, future) if pg and day_scan is not False else []
     # a time stamp more than FUTURE_DAYS ahead is a wrong clock, not a measurement: kept raw, never rolled up (a
     # sample dated 9999-12-31 stopped every later pass: its day's end is past datetime's range)
-    conn.execute(text(f"INSERT INTO touched_hours SELECT DISTINCT s.organisation_id, s.hostname, {v['hour']} "
-                      f"FROM metric_samples s WHERE {received} AND s.ts >= :rollup_from AND s.ts < :future"),
-                 {"upto": _time(dialect, upto), "since": _time(dialect, since) if since else None,
-                  "rollup_from": _time(dialect, rollup_from),
-                  "future": _time(dialect, day_floor(now) + timedelta(days=FUTURE_DAYS))})
-    if dialect == "postgresql":
+    touched = (f"SELECT DISTINCT s.organisation_id, s.hostname, {v['hour']} AS bucket FROM metric_samples s "
+               f"WHERE {received('s')} AND s.ts >= :rollup_from AND s.ts < :future")
+    columns = "organisation_id varchar(36), hostname varchar(255), bucket " + ("timestamptz" if pg else "text")
+    if pg:
+        if whole:
+            touched += " AND (s.ts < :whole_lo OR s.ts >= :whole_hi)"
+            params.update(whole_lo=whole[0], whole_hi=whole[-1] + timedelta(days=1))
+        conn.execute(text(f"CREATE TEMP TABLE touched_hours ON COMMIT DROP AS {touched}"), params)
         conn.execute(text("ANALYZE touched_hours"))  # a temporary table has no statistics otherwise
         # each touched hour is read once: caching sample rows (Memoize) only costs copies
         conn.execute(text("SET LOCAL enable_memoize = off"))
-    days = conn.execute(text(f"SELECT DISTINCT {v['day'].replace('h.', '')} FROM touched_hours")).scalars().all()
-    hourly = text(_hourly_sql(dialect))
-    for day in sorted(days):
-        lo = day if isinstance(day, datetime) else datetime.fromisoformat(day)
-        lo = lo if lo.tzinfo else lo.replace(tzinfo=UTC)
-        report.hours += conn.execute(hourly, {"now": _time(dialect, now), "raw_cutoff": _time(dialect, raw_from),
-                                              "lo": _time(dialect, lo),
-                                              "hi": _time(dialect, lo + timedelta(days=1))}).rowcount
+        conn.execute(text(f"CREATE TEMP TABLE touched_days ({columns}) ON COMMIT DROP"))
+        conn.execute(text(f"CREATE TEMP TABLE new_hours ({columns}, {_NEW_HOURS}) ON COMMIT DROP"))
+        layout = partitions(conn)
+    else:
+        for name in ("touched_hours", "touched_days"):
+            conn.execute(text(f"CREATE TEMP TABLE {name} ({columns})"))
+        conn.execute(text(f"INSERT INTO touched_hours {touched}"), params)
+        layout = []
+    found = conn.execute(text(f"SELECT {v['day'].replace('h.', '')}, count(*) FROM touched_hours GROUP BY 1")).all()
+    plan = {_as_utc(day): (pg and (day_scan if day_scan is not None else _day_scan(conn, _as_utc(day), n, layout)))
+            for day, n in found}
+    plan.update({day: True for day in whole})
+    for lo in sorted(plan):
+        day_params = {**params, "lo": _time(dialect, lo), "hi": _time(dialect, lo + timedelta(days=1))}
+        payload_rows = bool(conn.execute(text("SELECT EXISTS (SELECT 1 FROM metric_samples WHERE cpu_percent IS NULL "
+                                              "AND ts >= :lo AND ts < :hi)"), day_params).scalar())
+        source = _hour_values_sql(dialect, day_scan=plan[lo], payload_rows=payload_rows, received=received("per"))
+        if not pg:
+            report.hours += conn.execute(text(_hourly_upsert_sql(source)), day_params).rowcount
+        elif plan[lo]:
+            report.day_scans += 1
+            # grouped into a table of its own first: CREATE TABLE AS may scan on several cores, INSERT ... SELECT not
+            conn.execute(text(f"CREATE TEMP TABLE day_hours ON COMMIT DROP AS {source}"), day_params)
+            conn.execute(text("INSERT INTO new_hours SELECT * FROM day_hours"))
+            conn.execute(text("DROP TABLE day_hours"))
+        else:
+            conn.execute(text(f"INSERT INTO new_hours {source}"), day_params)
+    if pg and plan:
+        bounds = {**params, "blo": min(plan), "bhi": max(plan) + timedelta(days=1)}
+        conn.execute(text(_PG_CHANGED_HOURS), bounds)
+        conn.execute(text(_PG_UPDATE_HOURS), bounds)
+        conn.execute(text(_PG_INSERT_HOURS), bounds)
+        report.hours = conn.execute(text("SELECT count(*) FROM changed_hours")).scalar_one()
+    # the days whose hours changed get their daily rollup again (SQLite: every touched day)
+    changed = "changed_hours" if pg and plan else "touched_hours"
     conn.execute(text(f"INSERT INTO touched_days SELECT DISTINCT h.organisation_id, h.hostname, {v['day']} "
-                      "FROM touched_hours h"))
+                      f"FROM {changed} h"))
+    if pg:
+        conn.execute(text("ANALYZE touched_days"))
     report.days = conn.execute(text(_daily_sql(dialect)), {"now": _time(dialect, now)}).rowcount
-    if dialect != "postgresql":
+    if not pg:
         conn.execute(text("DROP TABLE touched_hours"))
         conn.execute(text("DROP TABLE touched_days"))
     _set_state(conn, "rollup_watermark", upto)
@@ -401,12 +563,12 @@ def _drop_partitions(engine_conn: Connection, report: MaintenanceReport, raw_fro
 
 # ---- the pass --------------------------------------------------------------------------------------------------
 def _pass(conn: Connection, report: MaintenanceReport, now: datetime, retention_days: int,
-          rollup_retention_days: int, width_days: int) -> None:
+          rollup_retention_days: int, width_days: int, day_scan: bool | None) -> None:
     dialect = conn.dialect.name
     raw_from, rollup_from = raw_cutoff(now, retention_days), rollup_cutoff(now, rollup_retention_days)
     mark = time.perf_counter()
     with conn.begin():
-        _rollups(conn, report, now, raw_from, rollup_from)
+        _rollups(conn, report, now, raw_from, rollup_from, day_scan)
     report.phases["rollups"] = time.perf_counter() - mark
     mark = time.perf_counter()
     if dialect == "postgresql":
@@ -432,9 +594,10 @@ def _pass(conn: Connection, report: MaintenanceReport, now: datetime, retention_
 
 def run_maintenance(engine: Engine, *, retention_days: int, rollup_retention_days: int,
                     now: datetime | None = None, width_days: int = PARTITION_DAYS,
-                    after_lock: Callable[[], None] | None = None) -> MaintenanceReport:
+                    after_lock: Callable[[], None] | None = None, day_scan: bool | None = None) -> MaintenanceReport:
     """One maintenance pass over ``engine``'s database; see the module text. ``after_lock`` runs once the lock is
-    held (tests use it to start a second instance meanwhile)."""
+    held (tests use it to start a second instance meanwhile); ``day_scan`` forces how PostgreSQL reads a day's
+    touched hours (see :func:`_hour_rows`; default: by the estimated cost)."""
     now = (now or datetime.now(UTC)).astimezone(UTC)
     report = MaintenanceReport(ran=False, dialect=engine.dialect.name)
     if report.dialect == "postgresql":
@@ -447,7 +610,7 @@ def run_maintenance(engine: Engine, *, retention_days: int, rollup_retention_day
             try:
                 if after_lock:
                     after_lock()
-                _pass(conn, report, now, retention_days, rollup_retention_days, width_days)
+                _pass(conn, report, now, retention_days, rollup_retention_days, width_days, day_scan)
             finally:
                 conn.rollback()
                 conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": ADVISORY_KEY})
@@ -460,7 +623,7 @@ def run_maintenance(engine: Engine, *, retention_days: int, rollup_retention_day
             if after_lock:
                 after_lock()
             with engine.connect() as conn:
-                _pass(conn, report, now, retention_days, rollup_retention_days, width_days)
+                _pass(conn, report, now, retention_days, rollup_retention_days, width_days, day_scan)
         finally:
             _SQLITE_LOCK.release()
     report.ran = True
