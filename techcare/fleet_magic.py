@@ -24,7 +24,6 @@ by :func:`load_ipython_extension`, so the REPL uses this module without it.
 from __future__ import annotations
 
 import argparse
-import re
 import shlex
 from typing import Any
 
@@ -85,32 +84,13 @@ class FleetUsageError(TechCareError):
     exit_code = 2
 
 
-#: argparse's own error texts (English) and their German form, applied in order (the values stay as typed)
-_ARGPARSE_DE = [(re.compile(p), r) for p, r in (
-    (r"^argument command: ", "Befehl: "),
-    (r"^argument ([^:]+): ", r"Argument \1: "),
-    (r"invalid choice: (.+?) \(choose from (.+)\)", r"ungültige Auswahl: \1 (möglich: \2)"),
-    (r"^the following arguments are required: (.+)$", r"es fehlt: \1"),
-    (r"^unrecognized arguments: (.+)$", r"unbekannte Angaben: \1"),
-    (r"expected at least one argument", "erwartet mindestens einen Wert"),
-    (r"expected one argument", "erwartet einen Wert"),
-    (r"ignored explicit argument (.+)$", r"Wert \1 hier nicht erlaubt"),
-    (r"invalid (float|int) value: (.+)$", r"keine Zahl: \2"),
-    (r"invalid (\w+) value: (.+)$", r"ungültiger Wert: \2"),
-    (r"^ambiguous option: (.+?) could match (.+)$", r"mehrdeutige Option: \1 passt zu \2"),
-    (r"^one of the arguments (.+) is required$", r"eine der Angaben \1 ist nötig"),
-    (r"not allowed with argument (.+)$", r"nicht zusammen mit \1 erlaubt"))]
-
-
 def _argparse_message(message: str) -> str:
-    """An error text of argparse in the active language (argparse itself speaks English only)."""
-    from .i18n import get_language
+    """An error text of argparse in the active language (:func:`techcare.i18n_argparse.translate`, the table of
+    every TechCare command line); the subcommand's argument is called "Befehl"."""
+    from .i18n_argparse import translate
 
-    if get_language() != "de":
-        return message
-    for pattern, german in _ARGPARSE_DE:
-        message = pattern.sub(german, message)
-    return message
+    text = translate(message)
+    return "Befehl: " + text.removeprefix("Argument command: ") if text.startswith("Argument command: ") else text
 
 
 class _Parser(argparse.ArgumentParser):
