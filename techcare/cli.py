@@ -3,6 +3,9 @@
 Import cost matters (``techcare --version`` must be instant on a slow customer PC), so everything heavy is
 imported inside the command functions.
 
+Help texts and usage errors speak the configured language (``TECHCARE_LANG`` from the environment or ``.env``,
+German by default), argparse's own words included: every parser is a :class:`techcare.i18n_argparse.Parser`.
+
 The technician password (when ``TECHNICIAN_PASSWORD_HASH`` is set) guards everything that shows customer data or
 changes the machine; :func:`techcare.auth.require_password` asks for it (3 tries on a terminal; without one the
 password comes from ``TECHCARE_PASSWORD`` or the command is refused):
