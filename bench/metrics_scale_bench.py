@@ -14,8 +14,9 @@ Needs PostgreSQL on 127.0.0.1 (``--port``, default 5432; user postgres, trust). 
 Measured, each through the code the server runs (``crud.host_history``, ``dashboard.queries.fleet_page``,
 ``crud.list_hosts``, ``run_maintenance``): host history 24 h (raw), 30 d (hourly rollups) and 365 d (daily rollups)
 p50/p95 over random hosts; the fleet page (100 rows of ``--fleet-hosts``) and the full host list p50/p95; one
-maintenance pass that re-rolls one day of every host's samples and drops the expired day's partition; the database
-size per month of data (raw partitions and rollups). ``--partition weekly`` lays the raw table out in 7-day
+maintenance pass that re-rolls one day of every host's samples and drops the expired day's partition, the same day
+re-rolled once more (nothing changed) and a regular pass (one interval of every host's samples); the database size
+per month of data (raw partitions and rollups). ``--partition weekly`` lays the raw table out in 7-day
 partitions instead, for the daily-vs-weekly comparison. Prints a Markdown table (record it in bench/README.md).
 """
 
@@ -251,8 +252,27 @@ def main() -> int:
         took = time.perf_counter() - t0
         result["maintenance pass (1 day re-rolled, expired partition dropped)"] = (
             f"{took:.2f} s ({report.hours} hourly + {report.days} daily rollups, "
-            f"{len(report.partitions_dropped)} partition(s) dropped, {report.rollups_deleted} expired rollups deleted; "
+            f"{len(report.partitions_dropped)} partition(s) dropped, {report.rollups_deleted} expired rollups deleted, "
+            f"{report.day_scans} day(s) scanned whole; "
             + ", ".join(f"{k} {v:.2f} s" for k, v in report.phases.items()) + ")")
+
+        def again(label: str, at: datetime) -> None:
+            t0 = time.perf_counter()
+            rep = run_maintenance(engine, retention_days=args.raw_days,
+                                  rollup_retention_days=max(1, args.rollup_days - 1), now=at, width_days=width)
+            result[label] = (f"{time.perf_counter() - t0:.2f} s ({rep.hours} hourly + {rep.days} daily rollups "
+                             f"written, {rep.day_scans} day(s) scanned whole; "
+                             + ", ".join(f"{k} {v:.2f} s" for k, v in rep.phases.items()) + ")")
+
+        # the same day once more: every hour recomputed, none changed
+        with engine.begin() as sa_conn:
+            _set_state(sa_conn, "rollup_watermark", now - timedelta(days=1))
+        again("maintenance pass, the same day again (nothing changed)", now)
+        # the regular pass: one interval's samples of every host arrived since the last one
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            copy_raw(conn, hosts, now, now + timedelta(seconds=args.interval), args.interval,
+                     received=now + timedelta(seconds=30))
+        again(f"regular pass ({args.interval} s of samples of every host)", now + timedelta(seconds=120))
         engine.dispose()
         per_month_raw = raw_bytes / (args.raw_days + 1) * 30
         per_month_roll = roll_bytes / args.rollup_days * 30
