@@ -13,6 +13,9 @@ Invariants:
   the bound drops the oldest samples *not* being sent (the spool holds at most ``max_samples + 1``); when the send
   ends the bound is restored at once, the count reported on the newest queued sample. So every sample taken is
   exactly one of: delivered, still queued, rejected, quarantined, or counted in a ``dropped_samples`` field;
+- a sample the server acknowledged whose deletion failed (disk full, read-only) is delivered: the next write that
+  works (an ack, a sample added, the bound restored after a send when it would drop) deletes it first and counts
+  it as acknowledged, so the bound never drops it and reports it as dropped as well;
 - a sample the server rejects as invalid (``error`` in a batch answer) is moved to ``rejected`` (kept locally for
   the technician) instead of blocking the queue forever;
 - every record carries a checksum of its payload (SHA-256, first 128 bits). A record that cannot be read (not
@@ -563,6 +566,7 @@ class Spool:
         def work() -> dict[str, Any]:
             conn = self._db()
             with self._tx():
+                delivered = self._delete_unsaved_acks()   # delivered, not dropped: never counted twice
                 count = conn.execute("SELECT COUNT(*) FROM samples").fetchone()[0]
                 dropped_now, rows_dropped = self._drop_oldest(count + 1 - self.max_samples)
                 pending = self._meta("dropped_pending") + dropped_now
@@ -573,9 +577,27 @@ class Spool:
                              (sample_id, time.time(), payload, record_checksum(payload)))
                 self._set_meta("dropped_pending", 0)
                 self._set_meta("dropped_total", self._meta("dropped_total") + rows_dropped)
+            self._unsaved_acks.difference_update(delivered)
             return stored
 
         return self._guard("Speichern einer Messung|storing a sample", work)
+
+    def _delete_unsaved_acks(self) -> list[str]:
+        """Delete (inside a transaction) the samples the server acknowledged whose deletion failed earlier, counted
+        as acknowledged. Returns their ids, to forget once the transaction committed. Run before the bound counts,
+        so it never drops a delivered sample (that one would be counted both delivered and dropped)."""
+        ids = list(self._unsaved_acks)
+        if not ids:
+            return ids
+        conn = self._db()
+        removed = 0
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            removed += conn.execute(f"DELETE FROM samples WHERE sample_id IN ({','.join('?' * len(chunk))})",
+                                    chunk).rowcount
+        if removed:
+            self._set_meta("acked_total", self._meta("acked_total") + removed)
+        return ids
 
     def _drop_oldest(self, over: int) -> tuple[int, int]:
         """Delete up to ``over`` of the oldest samples that are not being sent (inside a transaction).
@@ -606,10 +628,12 @@ class Spool:
         """Drop what a finished send left over the bound; report the count on the newest queued sample that is
         not being sent (in the same transaction), or on the next sample added when there is none."""
         conn = self._db()
+        delivered: list[str] = []
         with self._tx():
             count = conn.execute("SELECT COUNT(*) FROM samples").fetchone()[0]
-            if count <= self.max_samples:
-                return
+            if count > self.max_samples and self._unsaved_acks:   # acknowledged, not yet deleted: never dropped
+                delivered = self._delete_unsaved_acks()
+                count = conn.execute("SELECT COUNT(*) FROM samples").fetchone()[0]
             reported, rows = self._drop_oldest(count - self.max_samples)
             if rows:
                 newest = conn.execute("SELECT seq, sample_id, CAST(payload AS BLOB), checksum FROM samples "
@@ -624,6 +648,7 @@ class Spool:
                     conn.execute("UPDATE samples SET payload = ?, checksum = ? WHERE seq = ?",
                                  (payload, record_checksum(payload), target[0]))
                 self._set_meta("dropped_total", self._meta("dropped_total") + rows)
+        self._unsaved_acks.difference_update(delivered)
 
     @contextmanager
     def sending(self, limit: int = 1000) -> Iterator[list[dict[str, Any]]]:
