@@ -105,16 +105,16 @@ def head_writes_fail_midway(monkeypatch, path: Path, failure: BaseException) -> 
 @pytest.mark.parametrize("failure", [OSError(errno.ENOSPC, "No space left on device"), Crash()],
                          ids=["disk-full-midway", "crash-midway"])
 def test_a_head_write_that_fails_midway_leaves_the_previous_record_whole(tmp_path, monkeypatch, failure):
-    path = tmp_path / "j.jsonl"
+    path = tmp_path / "changelogs" / "j.jsonl"
     journal(path, 3)
     before = head_path(path).read_bytes()
-    hit = head_writes_fail_midway(monkeypatch, path, failure)
-    if isinstance(failure, Crash):
-        with pytest.raises(Crash):
-            append(path, seal(entry(4)))
-    else:
-        append(path, seal(entry(4)))            # the entry counts: a head that cannot be written is no error
-    monkeypatch.undo()
+    with monkeypatch.context() as patched:
+        hit = head_writes_fail_midway(patched, path, failure)
+        if isinstance(failure, Crash):
+            with pytest.raises(Crash):
+                append(path, seal(entry(4)))
+        else:
+            append(path, seal(entry(4)))        # the entry counts: a head that cannot be written is no error
     assert hit, "the injected failure never fired: the head is written some other way now"
     assert head_path(path).read_bytes() == before        # not torn, not half the new record over the old one
     got = read(path)
@@ -126,7 +126,7 @@ def test_a_head_write_that_fails_midway_leaves_the_previous_record_whole(tmp_pat
 
 
 def test_the_head_is_fsynced_renamed_into_place_then_its_folder_fsynced(tmp_path, monkeypatch):
-    path = tmp_path / "j.jsonl"
+    path = tmp_path / "changelogs" / "j.jsonl"
     journal(path, 2)
     old_inode = head_path(path).stat().st_ino
     calls: list[str] = []
@@ -134,7 +134,7 @@ def test_the_head_is_fsynced_renamed_into_place_then_its_folder_fsynced(tmp_path
 
     def fsync(fd):
         target = Path(os.readlink(f"/proc/self/fd/{fd}")) if Path("/proc/self/fd").is_dir() else None
-        calls.append("fsync folder" if target == tmp_path.resolve() else
+        calls.append("fsync folder" if target == path.parent.resolve() else
                      "fsync journal" if target == path.resolve() else "fsync temp")
         return real_fsync(fd)
 
@@ -142,13 +142,13 @@ def test_the_head_is_fsynced_renamed_into_place_then_its_folder_fsynced(tmp_path
         calls.append("replace head" if Path(dst) == head_path(path) else "replace other")
         return real_replace(src, dst)
 
-    monkeypatch.setattr(os, "fsync", fsync)
-    monkeypatch.setattr(os, "replace", replace)
-    append(path, seal(entry(3)))
-    monkeypatch.undo()
+    with monkeypatch.context() as patched:
+        patched.setattr(os, "fsync", fsync)
+        patched.setattr(os, "replace", replace)
+        append(path, seal(entry(3)))
     assert calls == ["fsync journal", "fsync temp", "replace head", "fsync folder"]
     assert head_path(path).stat().st_ino != old_inode    # a new file put in place, never the old one rewritten
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["j.jsonl", "j.jsonl.head"]   # no temp file left
+    assert sorted(p.name for p in path.parent.iterdir()) == ["j.jsonl", "j.jsonl.head"]   # no temp file left
 
 
 def test_a_journal_deleted_while_its_head_remains_is_missing_not_an_empty_session(tmp_path):
