@@ -59,7 +59,8 @@ TARGETS: dict[str, Target] = {
         "client licence (techcare/license.py)",
         "techcare", ("techcare/license.py",),
         ("tests/client/test_license.py", "tests/test_features.py", "tests/client/test_license_mutants.py",
-         "tests/client/test_license_mutants2.py", "tests/client/test_license_files.py")),
+         "tests/client/test_license_mutants2.py", "tests/client/test_license_files.py",
+         "tests/client/test_license_leftovers.py")),
     "spool": Target(
         "sensor spool (techcare/monitoring/spool.py)",
         "techcare", ("techcare/monitoring/spool.py",),

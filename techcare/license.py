@@ -37,10 +37,11 @@ back from an earlier request, an unsigned error) fails closed for this run and d
 from __future__ import annotations
 
 import base64
+import errno
 import hashlib
 import hmac
 import json
-import re
+import math
 import secrets
 import threading
 import time
@@ -52,7 +53,7 @@ from pathlib import Path
 from typing import Any
 
 from .editions import EDITION_NAMES, EDITIONS
-from .errors import BackendError, LicenseError
+from .errors import BackendError, LicenseError, TechCareError
 from .i18n import tr
 
 __all__ = [
@@ -81,7 +82,11 @@ _FINGERPRINT_KEY = b"techcare/machine-fingerprint/v1"
 def machine_id(runner: Any = None, *, home: Path | None = None) -> str:
     """The OS machine id (a system fact: :func:`techcare.system._facts.machine_id`, read via the runner).
 
-    When the OS has none, a random id is created once in ``TECHCARE_HOME/machine-id``.
+    When the OS has none, a random id is created once in ``TECHCARE_HOME/machine-id``. A file that holds no text (empty,
+    binary) is replaced by a new id, as a missing one is. A ``machine-id`` that exists but cannot be read (a folder in
+    its place, no permission, a symlink loop) or a new id that cannot be stored raises :class:`LicenseError` naming the
+    path and what to do: a new id would make this PC a new machine for the license (one more seat) and for the undo of
+    its repairs, so it is never made in place of one that may still be there.
     """
     from .system._facts import machine_id as os_machine_id
     from .system.runner import LocalRunner
@@ -93,16 +98,73 @@ def machine_id(runner: Any = None, *, home: Path | None = None) -> str:
         from .config import get_settings
 
         home = get_settings().techcare_home
-    path = home / "machine-id"
+    path = Path(home) / "machine-id"
     try:
-        existing = path.read_text(encoding="ascii").strip()
-        if existing:
-            return existing
-    except (OSError, UnicodeDecodeError):   # unreadable or not text (damaged): a new id, as for a missing file
-        pass
+        raw = path.read_bytes()
+    except FileNotFoundError:   # missing (or a symlink to nothing): a new id
+        raw = b""
+    except OSError as exc:
+        raise _machine_id_unreadable(path, exc) from None
+    try:
+        existing = raw.decode("ascii").strip()
+    except UnicodeDecodeError:   # not text (damaged): the id it held is lost; a new one, as for a missing file
+        existing = ""
+    if existing:
+        return existing
     new = uuid.uuid4().hex
-    _atomic_write(path, new + "\n")
+    try:
+        _atomic_write(path, new + "\n")
+    except OSError as exc:
+        raise LicenseError(tr(
+            "Die Rechner-ID kann nicht in {p} gespeichert werden ({e}).",
+            "The machine id cannot be stored in {p} ({e}).", p=path, e=_os_reason(exc)), hint=tr(
+            "Dieser Rechner hat keine Betriebssystem-ID; TechCare führt seine eigene in TECHCARE_HOME ({h}). "
+            "TECHCARE_HOME muss ein Ordner sein, den das Konto, unter dem TechCare läuft, beschreiben darf: Rechte "
+            "prüfen oder TECHCARE_HOME auf einen solchen Ordner setzen.",
+            "This machine has no operating-system id; TechCare keeps its own in TECHCARE_HOME ({h}). TECHCARE_HOME "
+            "must be a folder the account running TechCare may write to: check its permissions or set TECHCARE_HOME "
+            "to such a folder.", h=path.parent)) from None
     return new
+
+
+def _os_reason(exc: OSError) -> str:
+    return exc.strerror or type(exc).__name__
+
+
+def _machine_id_unreadable(path: Path, exc: OSError) -> LicenseError:
+    """The error for a ``machine-id`` that exists but cannot be read: what is wrong and what to do."""
+    new_id = tr("TechCare legt dann eine neue ID an; die Lizenz zählt diesen Rechner dann einmal neu.",
+                "TechCare then creates a new id; the license counts this machine once more.")
+    if exc.errno == errno.EISDIR or path.is_dir():
+        message = tr("Die Rechner-ID ist nicht lesbar: {p} ist ein Ordner, keine Datei.",
+                     "The machine id cannot be read: {p} is a folder, not a file.", p=path)
+        hint = tr("Dieser Rechner hat keine Betriebssystem-ID; TechCare führt seine eigene in dieser Datei. So gehst "
+                  "du vor:\n  1. die Datei machine-id aus einer Sicherung an diese Stelle zurückspielen\n  2. oder den "
+                  "Ordner umbenennen oder entfernen, wenn er nichts Wichtiges enthält. {new}",
+                  "This machine has no operating-system id; TechCare keeps its own in this file. What to do:\n"
+                  "  1. restore the file machine-id from a backup to this place\n  2. or rename or remove the folder "
+                  "if it holds nothing of value. {new}", new=new_id)
+    elif exc.errno == errno.ELOOP:
+        message = tr("Die Rechner-ID ist nicht lesbar: {p} ist ein symbolischer Link, der im Kreis verweist.",
+                     "The machine id cannot be read: {p} is a symbolic link that points round in a loop.", p=path)
+        hint = tr("Den Link durch die ursprüngliche Datei machine-id ersetzen (aus einer Sicherung) oder ihn "
+                  "entfernen. {new}",
+                  "Replace the link by the original file machine-id (from a backup) or remove it. {new}", new=new_id)
+    elif exc.errno in (errno.EACCES, errno.EPERM):
+        message = tr("Die Rechner-ID ist nicht lesbar: {p} ({e}).", "The machine id cannot be read: {p} ({e}).",
+                     p=path, e=_os_reason(exc))
+        hint = tr("Dem Konto, unter dem TechCare läuft, das Lesen erlauben (Eigentümer und Rechte der Datei, z. B. "
+                  "chmod 600). Die Datei nicht löschen: eine neue ID zählt für die Lizenz als neuer Rechner.",
+                  "Let the account running TechCare read it (the file's owner and permissions, e.g. chmod 600). Do not "
+                  "delete the file: a new id counts as a new machine for the license.")
+    else:
+        message = tr("Die Rechner-ID ist nicht lesbar: {p} ({e}).", "The machine id cannot be read: {p} ({e}).",
+                     p=path, e=_os_reason(exc))
+        hint = tr("TECHCARE_HOME ({h}) muss ein lesbarer Ordner sein und {p} eine Datei darin: Pfad und Rechte prüfen "
+                  "oder die Datei aus einer Sicherung zurückspielen.",
+                  "TECHCARE_HOME ({h}) must be a readable folder and {p} a file in it: check the path and permissions "
+                  "or restore the file from a backup.", h=path.parent, p=path)
+    return LicenseError(message, hint=hint)
 
 
 def machine_fingerprint(runner: Any = None, *, home: Path | None = None, raw_id: str | None = None) -> str:
@@ -182,7 +244,8 @@ def status_message(status: LicenseStatus) -> str:
         return tr("Lizenz gültig ({edition}), online geprüft.", "License valid ({edition}), checked online.",
                   edition=edition)
     if code == "OFFLINE_GRACE":
-        return tr("Offline: zwischengespeicherte Lizenz ({edition}) gilt noch {days:.1f} Tage – bitte bald online gehen.",
+        return tr("Offline: zwischengespeicherte Lizenz ({edition}) gilt noch {days:.1f} Tage – bitte bald online "
+                  "gehen.",
                   "Offline: cached license ({edition}) is valid for {days:.1f} more days – please go online soon.",
                   edition=edition, days=status.days_left or 0.0)
     if code == "NO_LICENSE":
@@ -194,7 +257,8 @@ def status_message(status: LicenseStatus) -> str:
         head = tr("Die Lizenz konnte seit mehr als 7 Tagen nicht online geprüft werden (Offline-Frist abgelaufen).",
                   "The license could not be checked online for more than 7 days (offline grace exceeded).")
     elif code == "CLOCK_TAMPERED":
-        head = tr("Die Systemuhr geht gegenüber der zuletzt gesehenen Zeit zurück – die Lizenz muss online geprüft werden.",
+        head = tr("Die Systemuhr geht gegenüber der zuletzt gesehenen Zeit zurück – die Lizenz muss online geprüft "
+                  "werden.",
                   "The system clock is behind the latest time seen – the license must be checked online.")
     elif code == "STATE_DAMAGED":
         head = tr("Die Lizenz-Zustandsdateien (Hochwassermarke der Uhr) sind beschädigt – die Lizenz muss einmal "
@@ -205,13 +269,15 @@ def status_message(status: LicenseStatus) -> str:
         head = tr("Die Lizenzbestätigung ist ungültig (Signatur, Rechner oder Antwort passt nicht).",
                   "The license lease is invalid (signature, machine or answer does not match).")
     else:
-        head = tr(*_SERVER_TEXT.get(code, ("Lizenz abgelehnt: {code}.", "License refused: {code}."))).replace("{code}", code)
+        head = tr(*_SERVER_TEXT.get(code, ("Lizenz abgelehnt: {code}.", "License refused: {code}."))).replace(
+            "{code}", code)
     detail = f" ({status.detail})" if status.detail else ""
     return f"{head}{detail}\n{status.advice or _troubleshooting()}"
 
 
 def _pins_advice(keys_path: Path) -> str:
-    return tr("Die angehefteten Schlüssel auf diesem Rechner sind beschädigt (kein Netzwerkproblem) – so gehst du vor:\n"
+    return tr("Die angehefteten Schlüssel auf diesem Rechner sind beschädigt (kein Netzwerkproblem) – so gehst du "
+              "vor:\n"
               "  1. {p} aus einer Sicherung wiederherstellen (eine Datei, kein Ordner)\n"
               "  2. oder bewusst neu anheften, wenn du dem Server vertraust: techcare license --repin",
               "The pinned keys on this machine are damaged (not a network problem) – what to do:\n"
@@ -220,6 +286,15 @@ def _pins_advice(keys_path: Path) -> str:
 
 
 # ---- files ----------------------------------------------------------------------------------------------
+
+#: The reasons :mod:`techcare._sealed` gives for a damaged state copy (fixed English words), as said to the user.
+_SEALED_PROBLEMS = {
+    "not UTF-8 text": ("keine UTF-8-Textdatei", "not UTF-8 text"),
+    "not JSON (cut or garbled)": ("kein JSON (abgeschnitten oder verstümmelt)", "not JSON (cut or garbled)"),
+    "not a JSON object": ("kein JSON-Objekt", "not a JSON object"),
+    "checksum mismatch": ("Prüfsumme stimmt nicht", "checksum mismatch"),
+}
+
 
 def _atomic_write(path: Path, text: str) -> None:
     from ._fs import atomic_write
@@ -243,7 +318,24 @@ def _jwk_to_key(jwk: dict[str, Any]) -> Any:
 
 
 class _Invalid(Exception):
-    """A lease failed verification (the reason is the message)."""
+    """A lease failed verification: the message says why in the session language; ``reason`` is a fixed word for
+    the code that must tell reasons apart (``untrusted_key``, ...), whatever the language."""
+
+    def __init__(self, message: str, reason: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+def _number(value: Any) -> float | None:
+    """A JSON number as a finite float; ``None`` for anything else — a boolean too (``true`` is no time, although
+    Python's bool is an int), and NaN, infinity or an integer too large for a float."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
 
 
 # ---- the manager ----------------------------------------------------------------------------------------
@@ -313,16 +405,17 @@ class LicenseManager:
         usable = [c.data for c in self._state_copies() if c.usable and isinstance(c.data, dict)]
         if not usable:
             return {}
-        marks = [float(d["high_water"]) for d in usable if isinstance(d.get("high_water"), (int, float))]
-        state = dict(max(usable, key=lambda d: float(d.get("high_water") or 0) if isinstance(
-            d.get("high_water"), (int, float)) else 0.0))
+        marks = [m for m in (_number(d.get("high_water")) for d in usable) if m is not None]
+        state = dict(max(usable, key=lambda d: _number(d.get("high_water")) or 0.0))
         if marks:
             state["high_water"] = max(marks)
         return state
 
     def state_damage(self) -> list[str]:
-        """``"<file>: <reason>"`` for each state copy that exists but cannot be read."""
-        return [f"{c.path}: {c.problem}" for c in self._state_copies() if c.status == "damaged"]
+        """``"<file>: <reason>"`` for each state copy that exists but cannot be read (the reason in the session
+        language; an operating-system error as the system words it)."""
+        return [f"{c.path}: {tr(*_SEALED_PROBLEMS.get(c.problem, (c.problem, c.problem)))}"
+                for c in self._state_copies() if c.status == "damaged"]
 
     def _write_state(self, **values: Any) -> None:
         from ._sealed import write_copies
@@ -336,8 +429,7 @@ class LicenseManager:
     write_problems: list[str] = []
 
     def high_water(self) -> float | None:
-        value = self.read_state().get("high_water")
-        return float(value) if isinstance(value, (int, float)) else None
+        return _number(self.read_state().get("high_water"))
 
     def _raise_high_water(self, *times: float | None) -> float:
         current = self.high_water() or 0.0
@@ -431,23 +523,25 @@ class LicenseManager:
     def verify(self, token: str, *, nonce: str | None = None) -> dict[str, Any]:
         """Verify signature, issuer, fingerprint (and nonce when given). Returns the claims; raises ``_Invalid``.
 
-        Time claims are *not* judged here (that needs the high-water logic), only their presence.
+        Time claims are *not* judged here (that needs the high-water logic), only their presence and form: ``iat``
+        and ``exp`` (and ``nbf`` when given) must be finite numbers — a JSON ``true`` is refused, not taken for 1.
         """
         import jwt
 
         if not isinstance(token, str) or token.count(".") != 2:
-            raise _Invalid("not a JWT")
+            raise _Invalid(tr("kein JWT", "not a JWT"))
         try:
             header = jwt.get_unverified_header(token)
         except jwt.InvalidTokenError as exc:
-            raise _Invalid(f"bad header: {exc}") from None
+            raise _Invalid(tr("Kopfteil unlesbar: {e}", "bad header: {e}", e=exc)) from None
         if header.get("alg") != "EdDSA":
-            raise _Invalid(f"algorithm {header.get('alg')!r} is not EdDSA")
+            raise _Invalid(tr("Algorithmus {a!r} ist nicht EdDSA", "algorithm {a!r} is not EdDSA", a=header.get("alg")))
         trusted = self.trusted_keys()
         kid = str(header.get("kid", ""))
         candidates = trusted.get(kid) or []
         if not candidates:
-            raise _Invalid(f"signed with an untrusted key (kid {kid!r})")
+            raise _Invalid(tr("Signatur mit einem nicht vertrauenswürdigen Schlüssel (kid {kid!r})",
+                              "signed with an untrusted key (kid {kid!r})", kid=kid), "untrusted_key")
         claims = None
         for key in candidates:
             try:
@@ -457,19 +551,29 @@ class LicenseManager:
                 break
             except jwt.InvalidSignatureError:
                 continue
+            except jwt.MissingRequiredClaimError as exc:
+                raise _Invalid(tr("Angabe {name} fehlt", "claim {name} is missing", name=exc.claim)) from None
+            except jwt.InvalidIssuerError:
+                raise _Invalid(tr("falscher Aussteller (iss)", "wrong issuer (iss)")) from None
             except jwt.InvalidTokenError as exc:
-                raise _Invalid(f"{type(exc).__name__}: {exc}") from None
+                raise _Invalid(tr("von der JWT-Prüfung abgelehnt: {e}", "refused by the JWT check: {e}",
+                                  e=f"{type(exc).__name__}: {exc}")) from None
         if claims is None:
-            raise _Invalid("signature does not verify")
-        for name in ("iat", "exp"):
-            if not isinstance(claims.get(name), (int, float)):
-                raise _Invalid(f"claim {name} is not a number")
+            raise _Invalid(tr("Signatur stimmt nicht", "signature does not verify"))
+        present = ("iat", "exp", "nbf") if "nbf" in claims else ("iat", "exp")   # no nbf: iat stands for it
+        for name in present:
+            if _number(claims.get(name)) is None:
+                raise _Invalid(tr("Angabe {name} ist keine Zahl", "claim {name} is not a number", name=name))
         if claims.get("valid") is True and not (isinstance(claims.get("sub"), str) and claims["sub"]):
-            raise _Invalid("a valid lease must name its license (sub)")  # denials such as NOT_FOUND have none
+            # denials such as NOT_FOUND have none
+            raise _Invalid(tr("eine gültige Lizenzbestätigung muss ihre Lizenz nennen (sub)",
+                              "a valid lease must name its license (sub)"))
         if claims.get("fingerprint") != self.fingerprint:
-            raise _Invalid("issued for another machine (fingerprint mismatch)")
+            raise _Invalid(tr("für einen anderen Rechner ausgestellt (Fingerabdruck passt nicht)",
+                              "issued for another machine (fingerprint mismatch)"))
         if nonce is not None and claims.get("nonce") != nonce:
-            raise _Invalid("nonce mismatch (replayed or foreign answer)")
+            raise _Invalid(tr("Nonce passt nicht (wiedergegebene oder fremde Antwort)",
+                              "nonce mismatch (replayed or foreign answer)"))
         return claims
 
     def cached_lease(self) -> str | None:
@@ -504,7 +608,8 @@ class LicenseManager:
     def check(self, *, online: bool = True) -> LicenseStatus:
         """The license state now, from the server or the cached lease. Never raises for license problems (see
         :meth:`ensure`) and changes nothing but the lease cache and the high-water mark: what is in force for the
-        edition gates is :func:`check_license`'s business."""
+        edition gates is :func:`check_license`'s business. Raises :class:`LicenseError` only when this machine's id is
+        needed and cannot be read or stored (:func:`machine_id`: a local file the technician must put right)."""
         edition = self.settings.edition
         key = self.settings.license_key
         if not key:
@@ -559,8 +664,9 @@ class LicenseManager:
             if refusal is not None:
                 code = body.get("code") if isinstance(body, dict) and body.get("code") in SERVER_CODES else None
                 return self._refused(code or "LEASE_INVALID", detail=refusal.message)
-            return self._refused("LEASE_INVALID", detail="answer is not JSON" if body is None
-                                 else "answer carries no lease")
+            return self._refused("LEASE_INVALID", detail=tr("Antwort ist kein JSON", "answer is not JSON")
+                                 if body is None else tr("Antwort enthält keine Lizenzbestätigung",
+                                                         "answer carries no lease"))
         try:
             claims = self.verify(token, nonce=nonce)
         except _Invalid as exc:
@@ -570,8 +676,9 @@ class LicenseManager:
                 "license --repin ({e})", "{p} – no pinned key is trusted; restore the file or pin again on purpose: "
                 "techcare license --repin ({e})", p=pins, e=exc) if pins else str(exc),
                 advice=_pins_advice(self.keys_path) if pins else "")
-        server_ts = body.get("ts")
-        server_ts = float(server_ts) if isinstance(server_ts, (int, float)) else float(claims["iat"])
+        server_ts = _number(body.get("ts"))   # not a number (a boolean neither): the lease's iat stands for it
+        if server_ts is None:
+            server_ts = float(claims["iat"])
         code = str(claims.get("code") or body.get("code") or "")
         if claims.get("valid") is not True or code != "VALID":
             # A definite, signed denial of this very request: fail closed, forget the cached lease.
@@ -621,14 +728,15 @@ class LicenseManager:
         try:
             claims = self.verify(token)
         except _Invalid as exc:
-            if "untrusted key" not in str(exc):
+            if exc.reason != "untrusted_key":
                 self._delete_lease()
             pins = self.pins_damage()
             return LicenseStatus("LEASE_INVALID", ok=False, detail=f"{pins}: {exc}" if pins else str(exc),
                                  advice=_pins_advice(self.keys_path) if pins else "")
         if claims.get("valid") is not True or claims.get("code") != "VALID":
             self._delete_lease()
-            return LicenseStatus(str(claims.get("code") or "LEASE_INVALID"), ok=False, detail="cached denial")
+            return LicenseStatus(str(claims.get("code") or "LEASE_INVALID"), ok=False,
+                                 detail=tr("zwischengespeicherte Ablehnung", "cached denial"))
         iat = float(claims["iat"])
         exp = float(claims["exp"])
         high = self.high_water()
@@ -662,10 +770,13 @@ class LicenseManager:
                   detail: str = "", warnings: list[str] | None = None) -> LicenseStatus:
         edition = str(claims.get("edition") or "community")
         if edition not in EDITIONS:
-            return LicenseStatus("LEASE_INVALID", ok=False, online=online, detail=f"unknown edition {edition!r}")
+            return LicenseStatus("LEASE_INVALID", ok=False, online=online, detail=tr(
+                "unbekannte Edition {e!r}", "unknown edition {e!r}", e=edition))
         ents = claims.get("entitlements")
         ents = [str(e) for e in ents] if isinstance(ents, list) else []
-        return LicenseStatus(code, ok=True, edition=edition, entitlements=ents, limits=dict(claims.get("limits") or {}),
+        limits = claims.get("limits")   # anything but an object (a list, a string) is no limits, not a TypeError
+        return LicenseStatus(code, ok=True, edition=edition, entitlements=ents,
+                             limits=dict(limits) if isinstance(limits, dict) else {},
                              online=online, days_left=days_left, expires_at=float(claims["exp"]),
                              last_online=float(claims["iat"]), license_id=claims.get("sub"), detail=detail,
                              warnings=warnings or [], claims=claims)
@@ -702,6 +813,10 @@ def current() -> LicenseStatus:
         return status
     try:
         return check_license(online=False)
+    except TechCareError as exc:   # said on purpose (this machine's id cannot be read): its words and its advice
+        status = LicenseStatus("LEASE_INVALID", ok=False, detail=exc.message, advice=exc.hint or "")
+        set_current(status)
+        return status
     except Exception as exc:  # noqa: BLE001 - no usable license: Community gates, and say why
         status = LicenseStatus("LEASE_INVALID", ok=False, detail=f"{type(exc).__name__}: {exc}")
         set_current(status)
@@ -779,7 +894,11 @@ def main(argv: list[str] | None = None, **kwargs: Any) -> int:
             return 1
         print(tr("{n} Schlüssel angeheftet: {kids}", "{n} keys pinned: {kids}", n=len(keys),
                  kids=", ".join(str(k.get("kid")) for k in keys)))
-    status = manager.check(online=not args.offline)
+    try:
+        status = manager.check(online=not args.offline)
+    except LicenseError as exc:   # this machine's id cannot be read or stored: what is wrong and what to do
+        print(str(exc), file=sys.stderr)
+        return exc.exit_code
     if args.json:
         print(json.dumps(status.to_dict(), ensure_ascii=False, indent=2))
     else:

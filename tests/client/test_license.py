@@ -166,7 +166,7 @@ def test_lease_signed_by_another_key_is_rejected(server, clock, tmp_path):
     m = manager(server, clock, tmp_path)
     server.mode = "forged"
     status = m.check()
-    assert code_of(status) == "LEASE_INVALID" and "signature" in status.detail
+    assert code_of(status) == "LEASE_INVALID" and "Signatur" in status.detail
     assert not m.lease_path.exists()
     # a cached lease signed by an attacker key with an unknown kid is refused offline too
     other, _ = new_key("evil")
@@ -183,7 +183,7 @@ def test_replayed_answer_nonce_mismatch(server, clock, tmp_path):
     assert code_of(m.check()) == "VALID"
     server.mode = "replay"
     status = m.check()
-    assert code_of(status) == "LEASE_INVALID" and "nonce" in status.detail
+    assert code_of(status) == "LEASE_INVALID" and "Nonce" in status.detail
 
 
 def test_lease_for_another_machine_is_invalid(server, clock, tmp_path):
@@ -192,7 +192,7 @@ def test_lease_for_another_machine_is_invalid(server, clock, tmp_path):
     other = LicenseManager(m.settings, client=m.client, clock=clock, home=m.home, fingerprint="f" * 64)
     server.mode = "down"
     status = other.check()
-    assert code_of(status) == "LEASE_INVALID" and "fingerprint" in status.detail
+    assert code_of(status) == "LEASE_INVALID" and "Fingerabdruck" in status.detail
 
 
 def test_revoked_while_offline_then_back_online(server, clock, tmp_path):
@@ -254,7 +254,7 @@ def test_played_back_denial_cannot_delete_the_lease(server, clock, tmp_path, sta
     m._client = BackendClient(client=httpx.Client(base_url="http://license.test", transport=played), retries=1,
                               sleep=lambda s: None)
     status_now = m.check()
-    assert status_now.code == "LEASE_INVALID" and "nonce" in status_now.detail and not status_now.ok
+    assert status_now.code == "LEASE_INVALID" and "Nonce" in status_now.detail and not status_now.ok
     assert m.lease_path.read_text() == lease
     m._client = BackendClient(client=server.client(), retries=1, sleep=lambda s: None)
     server.mode = "down"

@@ -149,7 +149,7 @@ def test_edited_lease_and_lease_signed_by_another_key(s):
 
     s.transport.mode, s.transport.rewrite = "ok", resign
     status = s.manager.check()
-    assert status.code == "LEASE_INVALID" and "signature" in status.detail
+    assert status.code == "LEASE_INVALID" and "Signatur" in status.detail
 
 
 def test_replayed_answer_is_rejected(s):
@@ -165,7 +165,7 @@ def test_replayed_answer_is_rejected(s):
     s.transport.rewrite = lambda request, response: httpx.Response(200, json=recorded[0]) \
         if request.url.path.endswith("/validate") else response
     status = s.manager.check()
-    assert status.code == "LEASE_INVALID" and "nonce" in status.detail
+    assert status.code == "LEASE_INVALID" and "Nonce" in status.detail
 
 
 def test_revoked_while_offline_then_back_online(s):
