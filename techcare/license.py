@@ -55,6 +55,7 @@ from typing import Any
 from .editions import EDITION_NAMES, EDITIONS
 from .errors import BackendError, LicenseError, TechCareError
 from .i18n import tr
+from .i18n_argparse import Parser
 
 __all__ = [
     "CLIENT_CODES", "CLOCK_TOLERANCE", "OFFLINE_GRACE_SECONDS", "SERVER_CODES", "SHIPPED_KEYS", "LicenseManager",
@@ -867,20 +868,26 @@ def validate_for_setup(key: str, values: dict[str, str], **kwargs: Any) -> str |
     return prefix + (status.summary if status.ok else status.message)
 
 
-def main(argv: list[str] | None = None, **kwargs: Any) -> int:
-    """``techcare license [--offline] [--json] [--repin]``: check and show the license; 0 when it holds, else 3."""
-    import argparse
-    import sys
-
-    parser = argparse.ArgumentParser(prog="techcare license", description=tr(
+def build_parser() -> Parser:
+    """The parser of ``techcare license``, its texts in the active language."""
+    parser = Parser(prog="techcare license", description=tr(
         "Lizenz prüfen (online, sonst zwischengespeichert für höchstens 7 Tage).",
         "Check the license (online, else cached for at most 7 days)."))
     parser.add_argument("--offline", action="store_true", help=tr("nur die zwischengespeicherte Lizenz prüfen",
                                                                   "check the cached lease only"))
-    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--json", action="store_true", help=tr("den Lizenzstatus als JSON ausgeben",
+                                                               "print the license status as JSON"))
     parser.add_argument("--repin", action="store_true", help=tr(
         "die öffentlichen Schlüssel des Servers neu holen und anheften (nach einem angekündigten Schlüsselwechsel)",
         "fetch and pin the server's public keys again (after an announced key rotation)"))
+    return parser
+
+
+def main(argv: list[str] | None = None, **kwargs: Any) -> int:
+    """``techcare license [--offline] [--json] [--repin]``: check and show the license; 0 when it holds, else 3."""
+    import sys
+
+    parser = build_parser()
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:

@@ -264,7 +264,7 @@ def test_each_status_says_what_it_means(code, ok, en, monkeypatch):
 # ---- the command and the setup step -------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("lang", "texts"), [
-    ("de", ["usage: techcare license", "Lizenz prüfen (online, sonst zwischengespeichert für höchstens 7 Tage).",
+    ("de", ["Aufruf: techcare license", "Lizenz prüfen (online, sonst zwischengespeichert für höchstens 7 Tage).",
             "nur die zwischengespeicherte Lizenz prüfen",
             "die öffentlichen Schlüssel des Servers neu holen und anheften (nach einem angekündigten Schlüsselwechsel)"]),
     ("en", ["usage: techcare license", "Check the license (online, else cached for at most 7 days).",

@@ -1261,10 +1261,11 @@ def test_the_help_lines_are_exactly_these(monkeypatch, capsys, lang, lines):
     monkeypatch.setenv("COLUMNS", "400")
     assert license.main(["--help"]) == 0
     shown = [line.strip() for line in capsys.readouterr().out.splitlines()]
-    assert shown[0] == "usage: techcare license [-h] [--offline] [--json] [--repin]"
+    assert shown[0] == {"de": "Aufruf:", "en": "usage:"}[lang] + " techcare license [-h] [--offline] [--json] [--repin]"
     for line in lines:
         assert line in shown
-    assert "--json" in shown                                 # no help text of its own
+    assert {"de": "--json      den Lizenzstatus als JSON ausgeben",
+            "en": "--json      print the license status as JSON"}[lang] in shown
 
 
 def test_ensure_offline_asks_nobody(tmp_path):
