@@ -278,25 +278,35 @@ def _org_create(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="techcare-backend", description=tr(
+    from techcare.i18n_argparse import Parser  # argparse's own words (usage, errors) in the active language too
+
+    parser = Parser(prog="techcare-backend", description=tr(
         "TechCare-Backend: Lizenzserver, Sensor-Messwerte, Shared Learning DB.",
         "TechCare backend: license server, sensor metrics, shared learning database."))
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, title=tr("Befehle", "commands"),
+                                metavar="COMMAND")
     serve = sub.add_parser("serve", help=tr("Server starten (uvicorn)", "run the server (uvicorn)"))
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--workers", type=int, default=1)
-    serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    serve.add_argument("--host", default="127.0.0.1", help=tr("Adresse, auf der der Server lauscht (Standard: "
+                                                                "127.0.0.1)", "address to listen on (default: "
+                                                                "127.0.0.1)"))
+    serve.add_argument("--port", type=int, default=8000, help=tr("Port (Standard: 8000)", "port (default: 8000)"))
+    serve.add_argument("--workers", type=int, default=1, help=tr(
+        "uvicorn-Worker-Prozesse (Standard: 1; mehrere nur mit DATABASE_URL und REDIS_URL)",
+        "uvicorn worker processes (default: 1; several only with DATABASE_URL and REDIS_URL)"))
+    serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"],
+                       help=tr("Protokollstufe (Standard: info)", "log level (default: info)"))
     serve.set_defaults(func=_serve)
     mig = sub.add_parser("migrate", help=tr("Datenbank migrieren (alembic upgrade)", "migrate the database"))
-    mig.add_argument("--revision", default="head")
+    mig.add_argument("--revision", default="head", help=tr("Ziel-Revision (Standard: head, die neueste)",
+                                                            "target revision (default: head, the newest)"))
     mig.set_defaults(func=_migrate)
     maint = sub.add_parser("maintenance", help=tr(
         "einen Wartungslauf der Messwerte ausführen (Rollups, Partitionen, Aufbewahrung; für cron)",
         "run one metrics maintenance pass (rollups, partitions, retention; for cron)"))
     maint.set_defaults(func=_maintenance)
     keys = sub.add_parser("keys", help=tr("Schlüssel verwalten", "manage secrets"))
-    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True, title=tr("Befehle", "commands"),
+                                   metavar="COMMAND")
     gen = keys_sub.add_parser("generate", help=tr("neue Geheimnisse erzeugen", "generate new secrets"))
     gen.add_argument("--env-file", help=tr("in diese .env-Datei schreiben", "write them into this .env file"))
     gen.set_defaults(func=_keys)
@@ -305,7 +315,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                     "organisation (e.g. a sensor key per host)"))
     kcreate.add_argument("--org", required=True, help=tr("ID oder Name der Organisation",
                                                          "the organisation's id or name"))
-    kcreate.add_argument("--role", required=True, choices=["sensor", "technician", "admin"])
+    kcreate.add_argument("--role", required=True, choices=["sensor", "technician", "admin"],
+                         help=tr("Rolle des Schlüssels", "the key's role"))
     kcreate.add_argument("--hostname", help=tr("nur Sensor: der Rechner, den der Schlüssel bedient (nur ihn)",
                                                "sensor only: the host the key serves (and no other)"))
     kcreate.add_argument("--name", help=tr("Anzeigename des Schlüssels", "the key's display name"))
@@ -316,12 +327,15 @@ def build_parser() -> argparse.ArgumentParser:
                                                "it (0600)"))
     kcreate.set_defaults(func=_keys_create)
     org = sub.add_parser("org", help=tr("Organisationen verwalten", "manage organisations"))
-    org_sub = org.add_subparsers(dest="org_command", required=True)
+    org_sub = org.add_subparsers(dest="org_command", required=True, title=tr("Befehle", "commands"),
+                                 metavar="COMMAND")
     create = org_sub.add_parser("create", help=tr("Organisation mit Lizenz und Techniker-Schlüssel anlegen",
                                                   "create an organisation with a license and a technician key"))
     create.add_argument("name", help=tr("Name der Organisation (ein vorhandener Name bekommt eine weitere Lizenz)",
                                         "organisation name (an existing name gets another license)"))
-    create.add_argument("--edition", default="enterprise", choices=["community", "pro", "pro_business", "enterprise"])
+    create.add_argument("--edition", default="enterprise", choices=["community", "pro", "pro_business", "enterprise"],
+                        help=tr("Edition der Lizenz (Standard: enterprise)", "the license's edition (default: "
+                                "enterprise)"))
     create.add_argument("--technician", help=tr("Name des Technikers für den API-Schlüssel (Standard: der "
                                                 "Organisationsname)", "technician name for the API key (default: "
                                                 "the organisation name)"))
