@@ -55,8 +55,9 @@ def _latest_real_session() -> str:
 def _collect(session: str, lang: str) -> dict[str, Any]:
     journal = read_journal(session)
     entries = read_entries(session)
-    if not entries:
-        raise RepairError(tr("Keine Einträge für Sitzung {s}.", "No entries for session {s}.", lang, s=session))
+    if not entries:   # a journal deleted while its .head remains has none either: the loss is the news
+        raise RepairError(journal.message(lang) if journal.damaged else
+                          tr("Keine Einträge für Sitzung {s}.", "No entries for session {s}.", lang, s=session))
     run = next((e for e in entries if e.get("event") == "run"), entries[0])
     plan = run.get("plan") or {}
     step_info = {s["number"]: s for s in plan.get("steps", [])}

@@ -204,3 +204,24 @@ def test_undo_of_a_session_whose_journal_was_deleted_says_so_in_both_languages(m
     assert read_journal(session).missing
     frame = changelog(session)
     assert list(frame["event"]) == ["damaged"] and frame.attrs["damaged"] == {session: [1]}
+
+
+def test_the_report_of_a_session_whose_journal_was_deleted_says_so_in_both_languages(tmp_path):
+    """The customer report cannot be written without the journal: it says the journal is missing (as undo does),
+    not that the session has no entries."""
+    from techcare.repairs import report
+    from techcare.repairs._changelog import ChangelogWriter, session_path
+
+    session = "20261202T110000Z-abcdef-5678"
+    writer = ChangelogWriter(session, {"plan_id": "abcdef", "host": "pc", "platform": "linux"})
+    writer.write("run", plan={"steps": []}, approved=[1])
+    writer.write("started", step=1, action_id="clear_temp", params={})
+    session_path(session).unlink()
+    for lang, text in (("de", "fehlt, obwohl {f}.head belegt, dass 2 Einträge"),
+                       ("en", "is missing, although {f}.head shows that 2 entries")):
+        with pytest.raises(RepairError) as refused:
+            report(session, lang=lang, out_dir=tmp_path / "reports")
+        message = str(refused.value)
+        assert text.format(f=f"{session}.jsonl") in message
+        assert "Keine Einträge" not in message and "No entries" not in message
+    assert not (tmp_path / "reports").exists() or not list((tmp_path / "reports").iterdir()), "no report written"
