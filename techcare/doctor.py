@@ -440,7 +440,9 @@ class Doctor:
                            tr("Die Datei beiseitelegen; TechCare legt den Ordner neu an.",
                               "Move the file aside; TechCare creates the directory again.")))
             return
-        files = sorted(folder.glob("*.jsonl"))
+        # a journal deleted while its .head remains is a session too: its head proves entries that are gone
+        files = sorted(set(folder.glob("*.jsonl")) | {h.with_name(h.name.removesuffix(".head"))
+                                                       for h in folder.glob("*.jsonl.head")})
         damaged: list[str] = []
         unreadable: list[str] = []
         unverified = 0
@@ -451,7 +453,10 @@ class Doctor:
                 unreadable.append(f"{path.name} ({exc.message})")
                 continue
             unverified += result.unverified
-            if result.damaged:
+            if result.missing:
+                damaged.append(tr("{s} fehlt ({n} Einträge laut .head)", "{s} is missing ({n} entries by its .head)",
+                                  s=path.name, n=result.cut_off))
+            elif result.damaged:
                 damaged.append(tr("{s} Zeile {l}", "{s} line {l}", s=path.stem,
                                   l=", ".join(str(n) for n in result.damaged[:10])))
         detail = tr("1 Sitzung", "1 session") if len(files) == 1 else tr("{n} Sitzungen", "{n} sessions", n=len(files))

@@ -225,3 +225,28 @@ def test_the_report_of_a_session_whose_journal_was_deleted_says_so_in_both_langu
         assert text.format(f=f"{session}.jsonl") in message
         assert "Keine Einträge" not in message and "No entries" not in message
     assert not (tmp_path / "reports").exists() or not list((tmp_path / "reports").iterdir()), "no report written"
+
+
+@pytest.mark.parametrize("lang", ["de", "en"])
+def test_the_doctor_names_a_journal_deleted_while_its_head_remains(tmp_path, monkeypatch, lang):
+    """Listing only ``*.jsonl`` made such a session invisible to ``techcare doctor``: its ``.head`` proves it."""
+    from techcare.config import load_settings
+    from techcare.doctor import Doctor
+    from techcare.system.runner import ReplayRunner
+
+    monkeypatch.setenv("TECHCARE_LANG", lang)
+    settings = load_settings(techcare_home=str(tmp_path / "h"), techcare_data_dir=str(tmp_path / "data"))
+    folder = settings.changelogs_dir
+    folder.mkdir(parents=True)
+    kept, gone = folder / "20261202T100000Z-aaaaaa-1111.jsonl", folder / "20261202T110000Z-bbbbbb-2222.jsonl"
+    journal(kept, 2)
+    journal(gone, 3)
+    gone.unlink()
+    doctor = Doctor(settings, runner=ReplayRunner(platform="linux"))
+    doctor.check_journals()
+    check = doctor.checks[-1]
+    assert check.status == "warn", check
+    expected = {"de": "2 Sitzungen; beschädigt: {f} fehlt (3 Einträge laut .head)",
+                "en": "2 sessions; damaged: {f} is missing (3 entries by its .head)"}[lang]
+    assert expected.format(f=gone.name) in check.detail
+    assert kept.name not in check.detail and kept.stem not in check.detail
