@@ -869,7 +869,7 @@ def setup_logging(*, platform: str | None = None, log_file: str | None = None, v
 # ---- command line --------------------------------------------------------------------------------------
 
 def _parser() -> argparse.ArgumentParser:
-    parser = Parser(prog="python -m techcare.monitoring.sensor",
+    parser = Parser(prog="techcare sensor",
                     description=tr("TechCare-Sensor: Systemmetriken sammeln und an das Backend senden.",
                                    "TechCare sensor: collect system metrics and send them to the backend."),
                     epilog=tr("Fernaufträge: REMOTE_JOBS=on in den Einstellungen und die Schlüssel der "

@@ -435,7 +435,7 @@ def _check_keys(keys: list[str]) -> str | None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The parser of ``techcare service``, its texts in the active language."""
-    parser = Parser(prog="python -m techcare.monitoring.service",
+    parser = Parser(prog="techcare service",
                     description=tr("Den TechCare-Sensor als Dienst einrichten.",
                                    "Install the TechCare sensor as an OS service."))
     parser.add_argument("action", nargs="?", default="install", choices=[*ACTIONS, "run-windows-service"],
