@@ -17,6 +17,7 @@ import sys
 from collections.abc import Callable, Iterator
 
 import pytest
+from cli_parsers import own_texts, walk
 
 from techcare import cli, doctor, license
 from techcare.i18n import set_language
@@ -51,32 +52,8 @@ def parsers(lang: str) -> Iterator[tuple[tuple[str, ...], argparse.ArgumentParse
     has placeholders for the pass-through subcommands (their help line is the root's; the argv after the name goes
     to the subcommand's own parser): the real parser stands for them."""
     set_language(lang)
-
-    def walk(path: tuple[str, ...], parser: argparse.ArgumentParser):
-        yield path, parser
-        for action in parser._actions:
-            if isinstance(action, argparse._SubParsersAction):
-                for name, child in action.choices.items():
-                    if not (path == () and name in cli.PASSTHROUGH):
-                        yield from walk((*path, name), child)
-
     for path, build in PARSERS.items():
-        yield from walk(path, build())
-
-
-def own_texts(parser: argparse.ArgumentParser) -> dict[str, str]:
-    """What ``parser --help`` shows in words: description, epilog, section titles, the help of each argument and
-    of each subcommand, keyed by where it is."""
-    texts = {"description": parser.description, "epilog": parser.epilog}
-    texts |= {f"group {i}": group.title for i, group in enumerate(parser._action_groups)
-              if group._group_actions}   # argparse shows a section only when it has arguments
-    for action in parser._actions:
-        name = "/".join(action.option_strings) or action.dest
-        if isinstance(action, argparse._SubParsersAction):
-            texts |= {f"{name} {choice.dest}": choice.help for choice in action._choices_actions}
-        else:
-            texts[name] = action.help
-    return {key: text for key, text in texts.items() if text is not None}
+        yield from walk(build(), path, skip=cli.PASSTHROUGH)
 
 
 def test_every_parser_of_the_command_line_is_walked():

@@ -17,11 +17,11 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from refusals import refused
 
 from techcare import repairs, signing
-from techcare.i18n import set_language
 from techcare.monitoring import executor as ex
-from techcare.monitoring.executor import Executor, Refusal
+from techcare.monitoring.executor import Executor
 from techcare.plugins import _manager
 from techcare.plugins._types import AssistantTool, DiagnosisCheck, DriverSource
 from techcare.signing import SignatureError, SigningKey, TrustStore
@@ -91,21 +91,6 @@ def schedule() -> dict:
             "window_minutes": 120, "catch_up": False, "allow_high_risk": False, "allow_reboot": False,
             "valid_from": "2026-12-01T00:00:00Z", "valid_until": "2027-11-30T00:00:00Z",
             "issued_at": "2026-12-01T00:00:00Z", "signer": "Anna Technikerin"}
-
-
-def refused(call) -> tuple[str, str, str]:
-    """``(reason, German text, English text)`` of the Refusal ``call()`` raises in each language."""
-    seen = []
-    for lang in ("de", "en"):
-        set_language(lang)
-        try:
-            with pytest.raises(Refusal) as caught:
-                call()
-        finally:
-            set_language(None)
-        seen.append(caught.value)
-    assert seen[0].reason == seen[1].reason
-    return seen[0].reason, seen[0].message, seen[1].message
 
 
 def other_digits(text: str, digits: str, positions: slice = slice(None)) -> str:

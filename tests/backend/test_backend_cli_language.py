@@ -7,6 +7,7 @@ import argparse
 from collections.abc import Iterator
 
 import pytest
+from cli_parsers import own_texts, walk
 
 from techcare.i18n import set_language
 
@@ -15,27 +16,7 @@ def parsers(lang: str) -> Iterator[tuple[tuple[str, ...], argparse.ArgumentParse
     from techcare_backend.cli import build_parser
 
     set_language(lang)
-
-    def walk(path: tuple[str, ...], parser: argparse.ArgumentParser):
-        yield path, parser
-        for action in parser._actions:
-            if isinstance(action, argparse._SubParsersAction):
-                for name, child in action.choices.items():
-                    yield from walk((*path, name), child)
-
-    yield from walk((), build_parser())
-
-
-def texts(parser: argparse.ArgumentParser) -> dict[str, str]:
-    out = {"description": parser.description or ""}
-    out |= {f"group {i}": g.title for i, g in enumerate(parser._action_groups) if g._group_actions and g.title}
-    for action in parser._actions:
-        name = "/".join(action.option_strings) or action.dest
-        if isinstance(action, argparse._SubParsersAction):
-            out |= {f"{name} {c.dest}": c.help for c in action._choices_actions}
-        else:
-            out[name] = action.help
-    return {k: v for k, v in out.items() if v}
+    yield from walk(build_parser())
 
 
 def test_every_argument_of_techcare_backend_has_a_help_text_in_both_languages() -> None:
@@ -47,7 +28,7 @@ def test_every_argument_of_techcare_backend_has_a_help_text_in_both_languages() 
             for action in parser._actions:
                 if not isinstance(action, argparse._SubParsersAction):
                     assert action.help, f"techcare-backend {' '.join(path)}: {action.dest} has no help"
-            de, en = texts(parser), texts(english[path])
+            de, en = own_texts(parser), own_texts(english[path])
             assert de.keys() == en.keys(), path
             for key in de:
                 assert de[key] != en[key], f"techcare-backend {' '.join(path)} {key}: {de[key]!r} in both"

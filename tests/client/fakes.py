@@ -12,6 +12,8 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from techcare.license import machine_fingerprint
+
 DAY = 86400.0
 T0 = 1_790_000_000.0  # a fixed "now" (2026-09-21)
 
@@ -102,3 +104,58 @@ class FakeLicenseServer:
 
     def client(self) -> httpx.Client:
         return httpx.Client(base_url="http://license.test", transport=httpx.MockTransport(self.handler))
+
+
+# ---- the licence client's tests: a lease as the server signs it, and a backend stand-in ---------------------
+ENTS = ["unlimited_repairs", "unlimited_systems", "sensor_mode"]
+
+
+FP = machine_fingerprint(raw_id="0123456789abcdef0123456789abcdef")
+
+
+class Reply:
+    """What ``validate_license`` returns: a response whose ``json()`` is ``body`` (or fails: not JSON)."""
+
+    def __init__(self, body: Any = None, *, not_json: bool = False) -> None:
+        self.body, self.not_json = body, not_json
+
+    def json(self) -> Any:
+        if self.not_json:
+            raise ValueError("not JSON")
+        return self.body
+
+
+class Backend:
+    """A backend stand-in: serves ``server``'s public keys; ``answer(fingerprint, nonce)`` makes each reply (a
+    :class:`Reply`, or an exception to raise)."""
+
+    def __init__(self, server: FakeLicenseServer, answer) -> None:
+        self.server, self.answer = server, answer
+        self.nonces: list[str] = []
+        self.key_fetches = 0
+
+    def public_keys(self) -> dict[str, Any]:
+        self.key_fetches += 1
+        return {"keys": [self.server.jwk]}
+
+    def validate_license(self, *, key: str, fingerprint: str, nonce: str) -> Any:
+        self.nonces.append(nonce)
+        result = self.answer(fingerprint, nonce)
+        if isinstance(result, BaseException):
+            raise result
+        return result
+
+
+def claims_for(server: FakeLicenseServer, nonce: str = "n", *, at: float = T0, omit: tuple[str, ...] = (),
+               **changes: Any) -> dict[str, Any]:
+    claims = {"iss": "techcare-backend", "sub": server.license_id, "edition": "pro_business", "entitlements": ENTS,
+              "limits": {"max_machines": 3}, "fingerprint": FP, "nonce": nonce, "code": "VALID", "valid": True,
+              "iat": int(at), "nbf": int(at), "exp": int(at + 7 * DAY)}
+    claims.update(changes)
+    for name in omit:
+        claims.pop(name, None)
+    return claims
+
+
+def token_for(server: FakeLicenseServer, nonce: str = "n", **kw: Any) -> str:
+    return server.sign(claims_for(server, nonce, **kw))

@@ -27,11 +27,9 @@ from techcare.errors import LicenseError
 from techcare.license import LicenseManager, LicenseStatus, machine_fingerprint, machine_id
 from techcare.system.runner import ReplayRunner
 
-from .fakes import DAY, T0, Clock, FakeLicenseServer, new_key
+from .fakes import FP, T0, Backend, Clock, FakeLicenseServer, Reply, claims_for, new_key, token_for
 
-FP = machine_fingerprint(raw_id="0123456789abcdef0123456789abcdef")
 LANGS = ("de", "en")
-ENTS = ["unlimited_repairs", "unlimited_systems", "sensor_mode"]
 
 
 @pytest.fixture(autouse=True)
@@ -52,44 +50,7 @@ def no_os_id() -> ReplayRunner:
     return ReplayRunner(platform="linux")
 
 
-class Reply:
-    def __init__(self, body: Any = None, *, not_json: bool = False) -> None:
-        self.body, self.not_json = body, not_json
 
-    def json(self) -> Any:
-        if self.not_json:
-            raise ValueError("not JSON")
-        return self.body
-
-
-class Backend:
-    """Serves ``server``'s public keys; ``answer(fingerprint, nonce)`` makes each reply to validate."""
-
-    def __init__(self, server: FakeLicenseServer, answer) -> None:
-        self.server, self.answer = server, answer
-        self.validations = 0
-
-    def public_keys(self) -> dict[str, Any]:
-        return {"keys": [self.server.jwk]}
-
-    def validate_license(self, *, key: str, fingerprint: str, nonce: str) -> Any:
-        self.validations += 1
-        return self.answer(fingerprint, nonce)
-
-
-def claims_for(server: FakeLicenseServer, nonce: str = "n", *, at: float = T0, omit: tuple[str, ...] = (),
-               **changes: Any) -> dict[str, Any]:
-    claims = {"iss": "techcare-backend", "sub": server.license_id, "edition": "pro_business", "entitlements": ENTS,
-              "limits": {"max_machines": 3}, "fingerprint": FP, "nonce": nonce, "code": "VALID", "valid": True,
-              "iat": int(at), "nbf": int(at), "exp": int(at + 7 * DAY)}
-    claims.update(changes)
-    for name in omit:
-        claims.pop(name, None)
-    return claims
-
-
-def token_for(server: FakeLicenseServer, nonce: str = "n", **kw: Any) -> str:
-    return server.sign(claims_for(server, nonce, **kw))
 
 
 def make(tmp_path: Path, clock: Clock, client: Any, **kw: Any) -> LicenseManager:
@@ -276,7 +237,7 @@ def test_the_license_command_says_it_without_a_traceback(tmp_path, capsys, lang,
     kw = {"client": m.client, "clock": m.clock, "home": m.home, "settings": m.settings, "runner": no_os_id()}
     assert license.main(["--json"] if json_out else [], **kw) == 3
     out = capsys.readouterr()
-    assert (out.out, out.err) == ("", f"{error}\n") and backend.validations == 0     # nothing sent without an id
+    assert (out.out, out.err) == ("", f"{error}\n") and backend.nonces == []     # nothing sent without an id
     assert license.main(["--offline"], **kw) == 3          # nothing cached: no id needed to say so, no error
     assert "machine-id" not in capsys.readouterr().err
 

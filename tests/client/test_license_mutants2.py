@@ -17,11 +17,9 @@ from techcare.config import load_settings
 from techcare.errors import BackendError
 from techcare.license import LicenseManager, LicenseStatus, machine_fingerprint
 
-from .fakes import DAY, T0, Clock, FakeLicenseServer, new_key
+from .fakes import DAY, ENTS, FP, T0, Backend, Clock, FakeLicenseServer, Reply, claims_for, new_key, token_for
 
-FP = machine_fingerprint(raw_id="0123456789abcdef0123456789abcdef")
 LANGS = ("de", "en")
-ENTS = ["unlimited_repairs", "unlimited_systems", "sensor_mode"]
 
 
 @pytest.fixture(autouse=True)
@@ -31,52 +29,7 @@ def _forget_license():
     license.set_current(None)
 
 
-class Reply:
-    """What ``validate_license`` returns: a response whose ``json()`` is ``body`` (or fails: not JSON)."""
 
-    def __init__(self, body: Any = None, *, not_json: bool = False) -> None:
-        self.body, self.not_json = body, not_json
-
-    def json(self) -> Any:
-        if self.not_json:
-            raise ValueError("not JSON")
-        return self.body
-
-
-class Backend:
-    """A backend stand-in: serves ``server``'s public keys; ``answer(fingerprint, nonce)`` makes each reply (a
-    :class:`Reply`, or an exception to raise)."""
-
-    def __init__(self, server: FakeLicenseServer, answer) -> None:
-        self.server, self.answer = server, answer
-        self.nonces: list[str] = []
-        self.key_fetches = 0
-
-    def public_keys(self) -> dict[str, Any]:
-        self.key_fetches += 1
-        return {"keys": [self.server.jwk]}
-
-    def validate_license(self, *, key: str, fingerprint: str, nonce: str) -> Any:
-        self.nonces.append(nonce)
-        result = self.answer(fingerprint, nonce)
-        if isinstance(result, BaseException):
-            raise result
-        return result
-
-
-def claims_for(server: FakeLicenseServer, nonce: str, *, at: float = T0, omit: tuple[str, ...] = (),
-               **changes: Any) -> dict[str, Any]:
-    claims = {"iss": "techcare-backend", "sub": server.license_id, "edition": "pro_business", "entitlements": ENTS,
-              "limits": {"max_machines": 3}, "fingerprint": FP, "nonce": nonce, "code": "VALID", "valid": True,
-              "iat": int(at), "nbf": int(at), "exp": int(at + 7 * DAY)}
-    claims.update(changes)
-    for name in omit:
-        claims.pop(name, None)
-    return claims
-
-
-def token_for(server: FakeLicenseServer, nonce: str = "n", **kw: Any) -> str:
-    return server.sign(claims_for(server, nonce, **kw))
 
 
 def make(tmp_path, clock, client, *, key: str = "TECHCARE-PB-TEST", **kw) -> LicenseManager:

@@ -20,6 +20,7 @@ from types import SimpleNamespace
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ec import SECP256R1, generate_private_key
+from refusals import refused
 from remote_job_payloads import HOST, iso
 from schedule_payloads import schedule, utc, variant
 
@@ -381,21 +382,6 @@ def repair(actions=(SPOOLER,), approval: str | None = None, **over) -> dict:
     fields = dict(variant(list(actions), approval=approval), platform="windows")
     fields.update(over)
     return job("repair", **fields)
-
-
-def refused(call) -> tuple[str, str, str]:
-    """``(reason, German text, English text)`` of the Refusal ``call()`` raises in each language."""
-    seen = []
-    for lang in ("de", "en"):
-        set_language(lang)
-        try:
-            with pytest.raises(Refusal) as caught:
-                call()
-        finally:
-            set_language(None)
-        seen.append(caught.value)
-    assert seen[0].reason == seen[1].reason
-    return seen[0].reason, seen[0].message, seen[1].message
 
 
 def in_both(call) -> tuple[str, str]:
