@@ -578,6 +578,66 @@ def test_a_pass_after_a_day_without_maintenance_scans_that_day_whole(request: py
         engine.dispose()
 
 
+@pytest.fixture()
+def pg_engine(fresh_postgres_url: str) -> Iterator[Engine]:
+    from techcare_backend.core.db import make_engine, migrate
+
+    migrate(fresh_postgres_url)
+    eng = make_engine(fresh_postgres_url)
+    yield eng
+    eng.dispose()
+
+
+def test_an_expired_partition_is_detached_in_a_transaction_before_it_is_dropped(pg_engine: Engine) -> None:
+    """Dropping a day partition unlinks its files before its locks go (a second or more at fleet scale): while
+    still attached that would hold the parent's lock and stop every ingest and history read meanwhile. The pass
+    detaches it (a catalog change), commits, and drops the detached table in a transaction of its own."""
+    from sqlalchemy import event
+    from techcare_backend.core.metrics_maintenance import EXPIRED_PREFIX, create_partition, day_floor, partitions
+
+    old = NOW - timedelta(days=33)
+    with pg_engine.begin() as conn:  # the day's partition, as the pass had created it then
+        create_partition(conn, day_floor(old), day_floor(old) + timedelta(days=1))
+    store(pg_engine, [at(old), at(NOW - timedelta(hours=1))], received=NOW - timedelta(minutes=5))
+    steps: list[str] = []
+    event.listen(pg_engine, "before_cursor_execute", lambda _c, _cur, stmt, *_a: steps.append(stmt))
+    event.listen(pg_engine, "commit", lambda _c: steps.append("COMMIT"))
+    report = maintain(pg_engine)
+    name = f"metric_samples_p{old:%Y%m%d}"
+    assert name in report.partitions_dropped
+    detach = next(i for i, s in enumerate(steps) if "DETACH PARTITION" in s and name in s)
+    drop = next(i for i, s in enumerate(steps) if s.startswith("DROP TABLE") and EXPIRED_PREFIX in s)
+    assert detach < steps.index("COMMIT", detach) < drop, steps[detach:drop + 1]
+    assert stored_times(pg_engine) == [NOW - timedelta(hours=1)]
+    with pg_engine.begin() as conn:
+        assert name not in {n for n, _, _ in partitions(conn)}
+        assert conn.execute(text("SELECT count(*) FROM pg_class WHERE relname LIKE 'metric\\_samples\\_expired%'")
+                            ).scalar_one() == 0
+
+
+def test_a_partition_left_detached_by_a_stopped_pass_is_dropped_by_the_next(pg_engine: Engine) -> None:
+    """A pass killed between detaching an expired partition and dropping it leaves a table no partition list
+    shows; the next pass finds it by its name, drops it and reports it, and keeps every other sample."""
+    from techcare_backend.core.metrics_maintenance import EXPIRED_PREFIX
+
+    kept = [NOW - timedelta(days=2), NOW - timedelta(hours=1)]
+    store(pg_engine, [at(t) for t in kept], received=NOW - timedelta(minutes=5))
+    day = NOW - timedelta(days=2)
+    name = f"metric_samples_p{day:%Y%m%d}"
+    leftover = EXPIRED_PREFIX + name.removeprefix("metric_samples_")
+    with pg_engine.begin() as conn:  # the state a pass stopped after its detach step leaves
+        conn.execute(text("CREATE TABLE gone (LIKE metric_samples)"))
+        conn.execute(text(f'ALTER TABLE gone RENAME TO "{leftover}"'))
+        conn.execute(text(f"INSERT INTO \"{leftover}\" SELECT * FROM metric_samples WHERE ts < :t"),
+                     {"t": NOW - timedelta(days=1)})
+    report = maintain(pg_engine)
+    assert name in report.partitions_dropped, report.as_dict()
+    with pg_engine.begin() as conn:
+        assert conn.execute(text("SELECT to_regclass(:n)"), {"n": f'"{leftover}"'}).scalar() is None
+    assert stored_times(pg_engine) == kept
+    assert maintain(pg_engine, now=NOW + timedelta(minutes=10)).partitions_dropped == []
+
+
 @pytest.mark.parametrize("lang", ["de", "en"])
 def test_migrating_refuses_a_postgresql_older_than_14_and_says_what_to_do(lang: str,
                                                                          monkeypatch: pytest.MonkeyPatch) -> None:

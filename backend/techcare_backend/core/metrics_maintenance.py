@@ -22,7 +22,8 @@ One pass (``techcare-backend maintenance``, or the server every ``METRICS_MAINTE
 
 Only one instance works at a time: a PostgreSQL session advisory lock (``pg_try_advisory_lock``; a second
 instance skips the pass and says so), on SQLite a process-wide lock. Each step commits on its own, so DDL locks
-(dropping a partition locks the parent briefly) are held for milliseconds, with ``lock_timeout`` as a bound.
+are held for milliseconds, with ``lock_timeout`` as a bound: an expired partition is detached (the parent locked
+for that catalog change) before it is dropped (unlinking its files, seconds at fleet scale, locks only itself).
 """
 
 from __future__ import annotations
@@ -546,15 +547,39 @@ def _ensure_partitions(engine_conn: Connection, report: MaintenanceReport, now: 
             covered.append((start, stop))
 
 
+EXPIRED_PREFIX = "metric_samples_expired_"  # a detached expired partition, dropped in the step after
+
+
+def _expired_tables(conn: Connection) -> list[str]:
+    """Detached expired partitions still waiting to be dropped (left by a pass that stopped between the steps)."""
+    return list(conn.execute(text(
+        "SELECT c.relname FROM pg_class c WHERE c.relkind = 'r' AND NOT c.relispartition "
+        "AND c.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = current_schema()) "
+        "AND c.relname LIKE :pattern ORDER BY c.relname"), {"pattern": EXPIRED_PREFIX.replace("_", "\\_") + "%"})
+        .scalars())
+
+
 def _drop_partitions(engine_conn: Connection, report: MaintenanceReport, raw_from: datetime) -> None:
+    """Drop the partitions that end before ``raw_from``: each is detached first (the parent is locked for that
+    catalog change only) and renamed ``metric_samples_expired_*``, then dropped in a transaction of its own.
+    Dropping unlinks a day's files (gigabytes at fleet scale: a second or more) and releases its locks only after
+    that; done while still attached, ingest and history reads of every day would wait behind it."""
     with engine_conn.begin():
         existing = partitions(engine_conn)
-    for name, _lo, hi in existing:
-        if hi <= raw_from:
+        leftovers = _expired_tables(engine_conn)  # the previous pass stopped after detaching them
+    expired = [("metric_samples_" + name.removeprefix(EXPIRED_PREFIX), name) for name in leftovers]
+    expired += [(name, EXPIRED_PREFIX + name.removeprefix("metric_samples_")) for name, _lo, hi in existing
+                if hi <= raw_from]
+    for name, detached in expired:
+        if detached not in leftovers:
             with engine_conn.begin():
                 engine_conn.execute(text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'"))
-                engine_conn.execute(text(f'DROP TABLE "{name}"'))
-            report.partitions_dropped.append(name)
+                engine_conn.execute(text(f'ALTER TABLE metric_samples DETACH PARTITION "{name}"'))
+                engine_conn.execute(text(f'ALTER TABLE "{name}" RENAME TO "{detached}"'))
+        with engine_conn.begin():
+            engine_conn.execute(text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'"))
+            engine_conn.execute(text(f'DROP TABLE IF EXISTS "{detached}"'))
+        report.partitions_dropped.append(name)
     with engine_conn.begin():  # odd time stamps kept in the default partition; late ones once rolled up
         report.raw_deleted += engine_conn.execute(
             text("DELETE FROM metric_samples_default WHERE ts < :cut AND received_at <= :rolled"),
