@@ -1,7 +1,8 @@
 """Metrics at fleet scale (issue 18): a fleet's year of samples in a throwaway PostgreSQL database, loaded with COPY.
 
     .venv/bin/python bench/metrics_scale_bench.py [--hosts 5000] [--fleet-hosts 5000] [--raw-days 30]
-        [--rollup-days 365] [--interval 300] [--partition daily|weekly] [--queries 200] [--keep] [--port 5432]
+        [--rollup-days 365] [--interval 300] [--partition daily|weekly] [--queries 200] [--at 21:30] [--keep]
+        [--port 5432]
 
 Needs PostgreSQL on 127.0.0.1 (``--port``, default 5432; user postgres, trust). Creates a database ``techcare_metrics_bench_*``, migrates it
 (0008: ``metric_samples`` partitioned), then loads with COPY:
@@ -16,7 +17,10 @@ Measured, each through the code the server runs (``crud.host_history``, ``dashbo
 p50/p95 over random hosts; the fleet page (100 rows of ``--fleet-hosts``) and the full host list p50/p95; one
 maintenance pass that re-rolls one day of every host's samples and drops the expired day's partition, the same day
 re-rolled once more (nothing changed) and a regular pass (one interval of every host's samples); the database size
-per month of data (raw partitions and rollups). ``--partition weekly`` lays the raw table out in 7-day
+per month of data (raw partitions and rollups), and, while the catch-up pass runs, single-sample inserts on a
+connection of their own every 20 ms (how long ingest waits behind the pass). ``--at`` is the UTC time of day the
+benchmark's "now" is set to (today), so the pass's window covers the same hours whatever the wall clock says.
+``--partition weekly`` lays the raw table out in 7-day
 partitions instead, for the daily-vs-weekly comparison. Prints a Markdown table (record it in bench/README.md).
 """
 
@@ -28,6 +32,7 @@ import json
 import random
 import statistics
 import sys
+import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -144,6 +149,36 @@ def copy_hosts(conn: psycopg.Connection, names: list[str], now: datetime) -> Non
                             rng.randint(0, 5), last))
 
 
+class IngestProbe(threading.Thread):
+    """Inserts one sample every 20 ms on a connection of its own (as ingest does: into the parent table, routed to
+    today's partition) until stopped; reports how many, and the median and slowest insert."""
+
+    def __init__(self, dsn: str, now: datetime) -> None:
+        super().__init__(daemon=True)
+        self.dsn, self.now, self.halt, self.took = dsn, now, threading.Event(), []
+
+    def run(self) -> None:
+        with psycopg.connect(self.dsn, autocommit=True) as conn:
+            while not self.halt.is_set():
+                t0 = time.perf_counter()
+                conn.execute("INSERT INTO metric_samples (organisation_id, sample_id, hostname, os, ts, received_at, "
+                             "payload, cpu_percent, ram_percent, swap_percent, disk_max_percent, smart_rank) VALUES "
+                             "(%s, %s, 'PROBE', 'windows', %s, %s, '{}', 1, 1, 1, 1, 0)",
+                             (ORG, uuid.uuid4().hex, self.now, self.now))
+                self.took.append((time.perf_counter() - t0) * 1000)
+                self.halt.wait(0.02)
+
+    def stop(self) -> str:
+        self.halt.set()
+        self.join()
+        with psycopg.connect(self.dsn, autocommit=True) as conn:  # out of the passes that follow
+            conn.execute("DELETE FROM metric_samples WHERE hostname = 'PROBE'")
+        if not self.took:
+            return "none ran"
+        return (f"{len(self.took)} inserts, p50 {statistics.median(self.took):.1f} ms, "
+                f"slowest {max(self.took):.0f} ms")
+
+
 def timings(fn, runs: int) -> tuple[float, float]:
     fn()  # warm
     out = []
@@ -164,12 +199,17 @@ def main() -> int:
     ap.add_argument("--interval", type=int, default=300)
     ap.add_argument("--partition", choices=["daily", "weekly"], default="daily")
     ap.add_argument("--queries", type=int, default=200)
+    ap.add_argument("--at", default="21:30", help="UTC time of day (HH:MM) of the benchmark's now, today")
     ap.add_argument("--keep", action="store_true", help="keep the database afterwards")
     ap.add_argument("--port", type=int, default=5432, help="PostgreSQL's port on 127.0.0.1 (user postgres, trust)")
     args = ap.parse_args()
     admin_dsn = PG_ADMIN.format(port=args.port)
     if min(args.hosts, args.fleet_hosts, args.raw_days, args.rollup_days, args.interval, args.queries) < 1:
         ap.error("every number must be at least 1")
+    try:
+        at = datetime.strptime(args.at, "%H:%M")
+    except ValueError:
+        ap.error(f"--at {args.at!r}: expected HH:MM (UTC), e.g. 21:30")
 
     from sqlalchemy.orm import Session
     from techcare_backend import crud
@@ -186,8 +226,8 @@ def main() -> int:
     result: dict[str, str] = {}
     try:
         migrate(url)
-        now = datetime.now(UTC)
-        today = now.replace(hour=0, minute=0, second=0, microsecond=0)
+        today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        now = today.replace(hour=at.hour, minute=at.minute)
         raw_from = today - timedelta(days=args.raw_days)
         hosts = [f"PC-{i:05d}" for i in range(args.hosts)]
         fleet = hosts + [f"FLEET-{i:05d}" for i in range(max(0, args.fleet_hosts - args.hosts))]
@@ -246,10 +286,13 @@ def main() -> int:
         # one pass: a day of every host's samples counts as newly received, the expired period is dropped
         with engine.begin() as sa_conn:
             _set_state(sa_conn, "rollup_watermark", now - timedelta(days=1))
+        probe = IngestProbe(dsn, now)
+        probe.start()
         t0 = time.perf_counter()
         report = run_maintenance(engine, retention_days=args.raw_days, rollup_retention_days=max(1, args.rollup_days - 1),
                                  now=now, width_days=width)
         took = time.perf_counter() - t0
+        result["single-sample inserts while the catch-up pass ran"] = probe.stop()
         result["maintenance pass (1 day re-rolled, expired partition dropped)"] = (
             f"{took:.2f} s ({report.hours} hourly + {report.days} daily rollups, "
             f"{len(report.partitions_dropped)} partition(s) dropped, {report.rollups_deleted} expired rollups deleted, "
@@ -274,7 +317,7 @@ def main() -> int:
                      received=now + timedelta(seconds=30))
         again(f"regular pass ({args.interval} s of samples of every host)", now + timedelta(seconds=120))
         engine.dispose()
-        per_month_raw = raw_bytes / (args.raw_days + 1) * 30
+        per_month_raw = raw_bytes / raw_rows * args.hosts * 86400 / args.interval * 30  # by the sample, not the day
         per_month_roll = roll_bytes / args.rollup_days * 30
         result["raw samples per month"] = f"{per_month_raw / 2**30:.2f} GiB ({raw_rows:,} rows loaded in {load_raw:.0f} s)"
         result["rollups per month"] = f"{per_month_roll / 2**20:.1f} MiB ({roll_rows:,} rows loaded in {load_roll:.0f} s)"
