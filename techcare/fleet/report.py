@@ -57,6 +57,14 @@ _REASONS: dict[str, _T] = {
     "bad_signature": ("Der PC hat die Wartung aus Sicherheitsgründen abgelehnt: der Auftrag war unterwegs verändert "
                       "worden.", "The PC refused the maintenance for security reasons: the order had been altered "
                       "on the way."),
+    "signature_unverified": ("Der PC hat die Wartung aus Sicherheitsgründen abgelehnt: die Unterschrift des "
+                             "Auftrags ließ sich nicht prüfen.", "The PC refused the maintenance for security "
+                             "reasons: the order's signature could not be verified."),
+    "plugin_missing": ("Ein Schritt braucht eine Erweiterung, die auf dem PC nicht installiert ist; nicht "
+                       "ausgeführt.", "A step needs an extension that is not installed on the PC; not carried out."),
+    "plugin_mismatch": ("Eine Erweiterung auf dem PC ist eine andere Fassung als die freigegebene; nicht "
+                        "ausgeführt.", "An extension on the PC is a different version from the approved one; not "
+                        "carried out."),
     "malformed": ("Der Wartungsauftrag war fehlerhaft und wurde nicht ausgeführt.",
                   "The maintenance order was faulty and was not carried out."),
     "plan_mismatch": ("Der Wartungsauftrag war fehlerhaft und wurde nicht ausgeführt.",

@@ -209,3 +209,23 @@ def test_maintenance_report_object_saves_and_displays(tmp_path):
     fragment = report._repr_html_()
     assert fragment.startswith("<div class='techcare-maintenance-report'>") and "<html" not in fragment
     assert "kunde:baeckerei-mueller 2026-11 de: 2 PCs" in repr(report)
+
+
+@pytest.mark.parametrize("lang", ["de", "en"])
+def test_every_refusal_a_pc_can_report_has_its_own_words(lang: str) -> None:
+    """Each reason the host's checks give for not running an occurrence (SCHEDULE_REASONS, plus
+    ``signature_unverified`` for a signature check without a reason code) reads as itself in the report, never
+    as the generic 'did not carry out' line or another reason's text."""
+    from techcare.fleet.report import _REASONS, _reason
+    from techcare.monitoring.executor import SCHEDULE_REASONS
+
+    generic = _reason({"status": "skipped", "reason": "no-such-reason"}, lang)
+    texts = {}
+    for reason in (*SCHEDULE_REASONS, "signature_unverified"):
+        assert reason in _REASONS, reason
+        texts[reason] = _reason({"status": "skipped", "reason": reason}, lang)
+        assert texts[reason] and texts[reason] != generic, reason
+    assert "Unterschrift" in texts["signature_unverified"] if lang == "de" else \
+        "signature could not be verified" in texts["signature_unverified"]
+    separate = [r for r in texts if r not in ("plan_mismatch", "malformed", "needs_reboot")]
+    assert len({texts[r] for r in separate}) == len(separate), "two reasons read the same"
