@@ -615,6 +615,29 @@ def test_an_expired_partition_is_detached_in_a_transaction_before_it_is_dropped(
                             ).scalar_one() == 0
 
 
+def test_a_day_is_scanned_whole_when_its_touched_hours_would_cost_more_than_the_scan(pg_engine: Engine) -> None:
+    """``_day_scan``'s estimate: reading a touched hour back costs ~DAY_SCAN_RATIO samples, so a day is scanned
+    whole once touched hours x ratio reach the day's samples by the partition's statistics; a partition never
+    analysed, the default one or a day without a partition is read back hour by hour."""
+    from techcare_backend.core.metrics_maintenance import (DAY_SCAN_RATIO, _day_scan, create_partition, day_floor,
+                                                           partitions)
+
+    day = day_floor(NOW) - timedelta(days=1)
+    with pg_engine.begin() as conn:
+        if not any(lo == day for _, lo, _ in partitions(conn)):
+            create_partition(conn, day, day + timedelta(days=1))
+        layout = partitions(conn)
+        assert _day_scan(conn, day, 10_000, layout) is False, "never analysed: no estimate, read back"
+    samples = 2 * DAY_SCAN_RATIO
+    store(pg_engine, [at(day + timedelta(minutes=10 * i), host=f"PC-{i % 3}") for i in range(samples)],
+          received=NOW - timedelta(minutes=5))
+    with pg_engine.begin() as conn:
+        conn.execute(text(f'ANALYZE "metric_samples_p{day:%Y%m%d}"'))
+        assert _day_scan(conn, day, 1, layout) is False  # 30 < 60
+        assert _day_scan(conn, day, 2, layout) is True  # 60 >= 60
+        assert _day_scan(conn, day - timedelta(days=400), 10_000, layout) is False, "no partition for that day"
+
+
 def test_a_partition_left_detached_by_a_stopped_pass_is_dropped_by_the_next(pg_engine: Engine) -> None:
     """A pass killed between detaching an expired partition and dropping it leaves a table no partition list
     shows; the next pass finds it by its name, drops it and reports it, and keeps every other sample."""
