@@ -196,40 +196,19 @@ class Repl:
                     return 1
 
 
-_ICONS = {"finished": "✔", "undone": "↺", "skipped": "–", "dry_run": "·", "failed": "✖", "undo_failed": "✖",
-          "not_confirmed": "✋", "not_run": "–", "nothing_to_undo": "–", "not_undoable": "–"}
-
-
-_STATUS = {"finished": ("erledigt", "finished"), "undone": ("rückgängig gemacht", "undone"),
-           "skipped": ("übersprungen", "skipped"), "dry_run": ("Probelauf", "dry run"),
-           "failed": ("fehlgeschlagen", "failed"), "undo_failed": ("Rückgängig fehlgeschlagen", "undo failed"),
-           "not_confirmed": ("nicht bestätigt", "not confirmed"), "not_run": ("nicht ausgeführt", "not run"),
-           "nothing_to_undo": ("nichts rückgängig zu machen", "nothing to undo"),
-           "not_undoable": ("nicht rückgängig zu machen", "cannot be undone"), "completed": ("erledigt", "completed")}
-
-
-def _status(value: Any) -> str:
-    """A run or step status in the session language (unknown codes are shown as they are)."""
-    words = _STATUS.get(str(value))
-    return tr(*words) if words else str(value)
-
-
 def _render_run(result: Any) -> str:
-    lines = [f"{_ICONS.get(s.status, '?')} {s.number}. {s.action_id}: {_status(s.status)}"
-             + (f" – {s.detail}" if s.detail else "") for s in getattr(result, "steps", [])]
-    status = getattr(result, "status", "?")
-    lines.append(tr("Ergebnis: {s} · Protokoll: {p}", "Result: {s} · changelog: {p}", s=_status(status),
-                    p=getattr(result, "changelog_path", "-")))
-    if status == "failed" and getattr(result, "rollback_available", None):
-        lines.append(tr("Erledigte Schritte zurücknehmen: undo", "Undo the completed steps: undo"))
-    return "\n".join(lines)
+    return result.summary(undo_hint="undo")
 
 
 def _render_undo(rows: Any) -> str:
+    from .repairs._execute import STEP_ICONS, status_words
+    from .system.records import visible
+
     if not isinstance(rows, list):
         return str(rows)
-    return "\n".join(f"{_ICONS.get(str(r.get('status')), '?')} {r.get('step')}. {r.get('action_id')}: {_status(r.get('status'))}"
-                     + (f" – {r['detail']}" if r.get("detail") else "") for r in rows) or tr(
+    return "\n".join(f"{STEP_ICONS.get(str(r.get('status')), '?')} {r.get('step')}. {r.get('action_id')}: "
+                     f"{status_words(r.get('status'))}" + (f" – {visible(r['detail'], limit=500)}" if r.get("detail")
+                                                           else "") for r in rows) or tr(
         "Nichts rückgängig zu machen.", "Nothing to undo.")
 
 

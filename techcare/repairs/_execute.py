@@ -102,8 +102,42 @@ class RunResult:
                               "undo": s.undo or "", "commands": len(s.commands)} for s in self.steps],
                             columns=["step", "action", "status", "detail", "undo", "commands"])
 
+    def summary(self, undo_hint: str = "%repair --undo") -> str:
+        """The run in the session language: a line per step (status and detail), the result and the changelog,
+        and after a failed run with completed steps how to undo them (``undo_hint``: the command of the interface
+        that shows it). A detail read from the machine is escaped (shown, never obeyed by the terminal)."""
+        from ..system.records import visible
+
+        lines = [f"{STEP_ICONS.get(s.status, '?')} {s.number}. {s.action_id}: {status_words(s.status)}"
+                 + (f" – {visible(s.detail, limit=500)}" if s.detail else "") for s in self.steps]
+        lines.append(tr("Ergebnis: {s} · Protokoll: {p}", "Result: {s} · changelog: {p}", s=status_words(self.status),
+                        p=self.changelog_path))
+        if self.status == "failed" and self.rollback_available:
+            lines.append(tr("Erledigte Schritte zurücknehmen: {c}", "Undo the completed steps: {c}", c=undo_hint))
+        return "\n".join(lines)
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:  # IPython shows a run as its summary
+        printer.text(self.summary())
+
     def __repr__(self) -> str:
         return f"<RunResult {self.session} {self.status} {[(s.number, s.status) for s in self.steps]}>"
+
+
+STEP_ICONS = {"finished": "✔", "undone": "↺", "skipped": "–", "dry_run": "·", "failed": "✖", "undo_failed": "✖",
+              "not_confirmed": "✋", "not_run": "–", "nothing_to_undo": "–", "not_undoable": "–"}
+_STATUS_WORDS = {
+    "finished": ("erledigt", "finished"), "undone": ("rückgängig gemacht", "undone"),
+    "skipped": ("übersprungen", "skipped"), "dry_run": ("Probelauf", "dry run"),
+    "failed": ("fehlgeschlagen", "failed"), "undo_failed": ("Rückgängig fehlgeschlagen", "undo failed"),
+    "not_confirmed": ("nicht bestätigt", "not confirmed"), "not_run": ("nicht ausgeführt", "not run"),
+    "nothing_to_undo": ("nichts rückgängig zu machen", "nothing to undo"),
+    "not_undoable": ("nicht rückgängig zu machen", "cannot be undone"), "completed": ("erledigt", "completed")}
+
+
+def status_words(value: Any) -> str:
+    """A run or step status in the session language (an unknown code is shown as it is)."""
+    words = _STATUS_WORDS.get(str(value))
+    return tr(*words) if words else str(value)
 
 
 def _cmd_dict(result: CommandResult) -> dict[str, Any]:

@@ -58,7 +58,7 @@ def run(ip, cell):
     return result
 
 
-def test_chat_plan_dry_run_go_repair_changelog_undo(windows):
+def test_chat_plan_dry_run_go_repair_changelog_undo(windows, monkeypatch):
     ip, tc, runner = windows
     res = run(ip, "reply = %techcare Windows Update funktioniert nicht")
     assert res.success, res.error_in_exec
@@ -82,6 +82,14 @@ def test_chat_plan_dry_run_go_repair_changelog_undo(windows):
     assert result.ok, result
     assert ("sc.exe", "config", "wuauserv", "start=", "demand") in runner.commands_run
     assert runner.fallback.start["wuauserv"] == "demand"
+    # the cell's Out is the run in words (IPython's display of a RunResult), not the object's repr
+    shown = ip.display_formatter.format(result)[0]["text/plain"]
+    assert f"✔ {number}. win.set_service_start_type: finished" in shown, shown
+    assert f"Result: completed · changelog: {result.changelog_path}" in shown and "<RunResult" not in shown
+    monkeypatch.setenv("TECHCARE_LANG", "de")
+    assert f"✔ {number}. win.set_service_start_type: erledigt" in result.summary()
+    assert "Ergebnis: erledigt · Protokoll:" in result.summary()
+    monkeypatch.setenv("TECHCARE_LANG", "en")
 
     frame = run(ip, "%changelog").result
     assert isinstance(frame, pd.DataFrame) and {"started", "finished"} <= set(frame["event"])

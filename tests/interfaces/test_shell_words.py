@@ -146,3 +146,26 @@ def test_diagnosis_table_says_severities_areas_and_macos_in_the_session_language
     other = "✖ critical" if lang == "de" else "✖ kritisch"
     assert severity in text and other not in text and f" {area} " in text
     assert "(macOS)" in text and "darwin" not in text
+
+
+@pytest.mark.parametrize("lang", ["de", "en"])
+def test_a_failed_run_says_each_step_escapes_what_the_machine_said_and_how_to_undo(monkeypatch, lang, tmp_path):
+    """RunResult.summary(): what %repair shows as the cell's result and the plain REPL prints after GO REPAIR — a
+    line per step, the result and the changelog, the undo command of the interface showing it; a step detail
+    carrying terminal control sequences (a command's output) is shown escaped, never sent to the terminal."""
+    from techcare.repairs import RunResult, StepOutcome
+    from techcare.repl import _render_run
+
+    monkeypatch.setenv("TECHCARE_LANG", lang)
+    monkeypatch.setattr(RunResult, "rollback_available", property(lambda self: [1]))
+    result = RunResult(session="S1", plan_id="P1", dry_run=False, status="failed", failed_step=2,
+                       changelog_path=tmp_path / "S1.jsonl",
+                       steps=[StepOutcome(1, "linux.clear_temp_files", "finished", "1.2 GB"),
+                              StepOutcome(2, "linux.restart_service", "failed", "\x1b]0;owned\x07\x1b[2Jexit 1")])
+    text = result.summary()
+    lines = text.splitlines()
+    assert lines[0] == ("✔ 1. linux.clear_temp_files: " + ("erledigt" if lang == "de" else "finished") + " – 1.2 GB")
+    assert lines[1].startswith("✖ 2. linux.restart_service: " + ("fehlgeschlagen" if lang == "de" else "failed"))
+    assert "\x1b" not in text and "\x07" not in text and "exit 1" in lines[1]
+    assert str(tmp_path / "S1.jsonl") in lines[2]
+    assert lines[3].endswith("%repair --undo") and _render_run(result).splitlines()[3].endswith(": undo")
