@@ -41,6 +41,7 @@ from ._changelog import (
 from ._execute import (
                          RunResult,
                          StepOutcome,
+                         UndoResult,
                          dismiss_interrupted,
                          on_changelog_written,
                          on_run_finished,
@@ -70,6 +71,7 @@ __all__ = [
     "StepContext",
     "StepFailed",
     "StepOutcome",
+    "UndoResult",
     "actions",
     "catalog",
     "changelog",

@@ -28,7 +28,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from ._plan import Approval, Plan, Step
 
-__all__ = ["RunResult", "StepOutcome", "changelog_written", "dismiss_interrupted", "machine_of", "on_changelog_written",
+__all__ = ["RunResult", "StepOutcome", "UndoResult", "changelog_written", "dismiss_interrupted", "machine_of", "on_changelog_written",
            "on_run_finished", "purge_backups", "require_same_machine", "rollback_session", "run_plan",
            "undo_interrupted", "undo_step"]
 
@@ -656,9 +656,28 @@ def dismiss_interrupted(item: Interrupted, note: str = "") -> None:
     changelog_written(item.session)
 
 
+class UndoResult(list):
+    """What :func:`rollback_session` returns: a list with one dict per step (``step``, ``action_id``, ``status``,
+    ``detail``). IPython shows it as one line in words: each step was already printed as it was undone."""
+
+    def summary(self) -> str:
+        if not self:
+            return tr("Nichts rückgängig zu machen.", "Nothing to undo.")
+        undone = sum(1 for row in self if row.get("status") == "undone")
+        text = tr("Rücknahme: {u} von {n} Schritten zurückgenommen", "Rollback: {u} of {n} steps undone",
+                  u=undone, n=len(self))
+        if undone < len(self):
+            text += tr(" – die übrigen siehe oben", " – the others: see above")
+        return text
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(self.summary())
+
+
 def rollback_session(session: str, runner: CommandRunner | None = None, *,
-                     progress: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
-    """Undo every finished (and not yet undone) step of a session, last first. Returns one dict per step."""
+                     progress: Callable[[str], None] | None = None) -> UndoResult:
+    """Undo every finished (and not yet undone) step of a session, last first. Returns one dict per step (an
+    :class:`UndoResult`, a list)."""
     say = progress or _default_progress()
     journal = read_journal(session)
     entries = read_entries(session)
@@ -675,7 +694,7 @@ def rollback_session(session: str, runner: CommandRunner | None = None, *,
     writer = ChangelogWriter.continuing(session, entries[0])
     if finished:
         runner = require_same_machine(writer, runner, max(finished))
-    results = []
+    results = UndoResult()
     for number in sorted(finished, reverse=True):
         e = finished[number]
         res = undo_step(writer, number, e["action_id"], e.get("params") or {}, e.get("state") or {}, runner,

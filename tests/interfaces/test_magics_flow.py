@@ -97,6 +97,8 @@ def test_chat_plan_dry_run_go_repair_changelog_undo(windows, monkeypatch):
     res = run(ip, "%repair --undo")
     assert res.success, res.error_in_exec
     assert runner.fallback.start["wuauserv"] == "disabled"  # restored exactly
+    assert [row["status"] for row in res.result] == ["undone"]  # still the list of rows, shown in words
+    assert ip.display_formatter.format(res.result)[0]["text/plain"] == "Rollback: 1 of 1 steps undone"
     assert "undone" in set(run(ip, "%changelog").result["event"])
 
 
