@@ -28,9 +28,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from ._plan import Approval, Plan, Step
 
-__all__ = ["RunResult", "StepOutcome", "UndoResult", "changelog_written", "dismiss_interrupted", "machine_of", "on_changelog_written",
-           "on_run_finished", "purge_backups", "require_same_machine", "rollback_session", "run_plan",
-           "undo_interrupted", "undo_step"]
+__all__ = ["RunResult", "StepOutcome", "UndoResult", "changelog_written", "dismiss_interrupted", "machine_of",
+           "on_changelog_written", "on_run_finished", "purge_backups", "require_same_machine", "rollback_session",
+           "run_plan", "undo_interrupted", "undo_step"]
 
 log = logging.getLogger("techcare.repairs")
 
