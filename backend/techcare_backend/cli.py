@@ -347,6 +347,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    # alembic 1.16+ logs "setup plugin ..." seven times before every migration: noise, not progress
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     args = build_parser().parse_args(argv)
     if getattr(args, "workers", 1) < 1 or not (0 <= getattr(args, "port", 0) <= 65535):
         print(tr("--workers muss >= 1 und --port 0..65535 sein.", "--workers must be >= 1 and --port 0..65535."),

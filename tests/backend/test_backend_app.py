@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import stat
 import subprocess
@@ -106,11 +107,15 @@ def test_cli_refuses_unsafe_config_without_traceback(tmp_path, monkeypatch, caps
     assert "Unsafe backend configuration" in err and "Traceback" not in err
 
 
-def test_cli_migrate_embedded(tmp_path, monkeypatch, capsys) -> None:
+def test_cli_migrate_embedded(tmp_path, monkeypatch, capsys, caplog) -> None:
     for key, value in generate_secrets().items():
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("TECHCARE_DATA_DIR", str(tmp_path))
-    assert cli_main(["migrate"]) == 0
+    with caplog.at_level(logging.INFO):
+        assert cli_main(["migrate"]) == 0
+    said = [r.getMessage() for r in caplog.records]
+    assert any(m.startswith("Running upgrade") for m in said), said  # the steps show, alembic's plugin noise not
+    assert not [m for m in said if m.startswith("setup plugin")], said
     assert (tmp_path / "techcare-backend.sqlite3").exists()
     assert cli_main(["migrate"]) == 0  # idempotent
 
