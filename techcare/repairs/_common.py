@@ -75,7 +75,13 @@ class CleanOldFiles(Action):
     def _scan(self, ctx: StepContext) -> dict[str, Any] | None:
         res = ctx.run(fsops("scan", "--older-than-days", str(ctx.params["older_than_days"]), ctx.params["path"]),
                       timeout=self.timeout)
-        return parse_json(res.stdout) if res.ok else None
+        if res.ok:
+            return parse_json(res.stdout)
+        error = (parse_json(res.stdout) or {}).get("error") if res.returncode == 2 else None
+        if isinstance(error, str):  # not a temp or cache directory, or not a directory: the cleanup would refuse too
+            raise StepFailed(tr("{p} wird nicht bereinigt: {e}", "{p} is not cleaned: {e}", p=ctx.params["path"],
+                                e=error.removeprefix("refused: ")))
+        return None
 
     def check(self, ctx: StepContext) -> Check:
         data = self._scan(ctx)

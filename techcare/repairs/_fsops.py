@@ -49,13 +49,14 @@ def allowed_roots() -> list[Path]:
 
     home = Path.home()
     candidates = [tempfile.gettempdir(), "/tmp", "/var/tmp", "/private/tmp", "/private/var/folders",
-                  home / ".cache", home / "Library" / "Caches", os.environ.get("TEMP"), os.environ.get("TMP"),
-                  os.path.join(os.environ.get("WINDIR", "C:\\Windows"), "Temp"),
-                  os.path.join(os.environ.get("LOCALAPPDATA", ""), "Temp") if os.environ.get("LOCALAPPDATA") else None]
+                  home / ".cache", home / "Library" / "Caches", os.environ.get("TEMP"), os.environ.get("TMP")]
+    if os.name == "nt":  # elsewhere "C:\\Windows\\Temp" is a relative name: it resolved into the working directory
+        candidates += [os.path.join(os.environ.get("WINDIR", "C:\\Windows"), "Temp"),
+                       os.path.join(os.environ["LOCALAPPDATA"], "Temp") if os.environ.get("LOCALAPPDATA") else None]
     candidates += [p for p in os.environ.get("TECHCARE_CLEAN_ROOTS", "").split(os.pathsep) if p]
     roots: list[Path] = []
     for item in candidates:
-        if item:
+        if item and Path(item).expanduser().is_absolute():  # a relative entry would depend on the working directory
             try:
                 real = Path(item).expanduser().resolve()
             except OSError:
@@ -181,6 +182,9 @@ def clean(root: Path, days: float, quarantine: Path | None) -> dict[str, Any]:
 
 
 def restore(quarantine: Path) -> dict[str, Any]:
+    if not (quarantine / MANIFEST).exists() and not any(files for _, _, files in os.walk(quarantine / FILES)):
+        # the cleanup never started (refused, or stopped before its first write): nothing was moved
+        return {"root": None, "restored": 0, "conflicts": [], "errors": []}
     manifest = json.loads((quarantine / MANIFEST).read_text(encoding="utf-8"))
     root = Path(manifest["root"])
     real_root = root.resolve()

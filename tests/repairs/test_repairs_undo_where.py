@@ -106,7 +106,8 @@ def test_rollback_of_a_replayed_run_is_refused_here_and_runs_on_the_replay():
     assert done["status"] == "undone" and done["step"] == step.number
 
 
-def test_pc_b_cannot_undo_what_ran_on_pc_a_with_the_same_data_directory(tmp_path):
+def test_pc_b_cannot_undo_what_ran_on_pc_a_with_the_same_data_directory(tmp_path, monkeypatch):
+    monkeypatch.setenv("TECHCARE_CLEAN_ROOTS", str(tmp_path))  # a temp root outside /tmp (e.g. /dev/shm) as well
     target = tmp_path / "temp"
     target.mkdir()
     (target / "old.log").write_bytes(b"x" * 100)
