@@ -239,9 +239,16 @@ def started(tmp_path):
             os.killpg(pid, signal.SIGKILL)
 
 
+def _ctrl_c_reaches_the_child() -> None:
+    # a test run started in the background of a non-interactive shell (`.ci/run &`) inherits SIGINT ignored, and
+    # Python keeps an ignored SIGINT: the technician's Ctrl-C, which these tests type, would then do nothing
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def spawn_start(repo: Path, port: int, *args: str) -> pexpect.spawn:
     return pexpect.spawn(str(repo / "scripts" / "start"), list(args), cwd=str(repo), encoding="utf-8", timeout=90,
-                         env=script_env(repo, TECHCARE_BACKEND_PORT=str(port)), dimensions=(40, 200))
+                         env=script_env(repo, TECHCARE_BACKEND_PORT=str(port)), dimensions=(40, 200),
+                         preexec_fn=_ctrl_c_reaches_the_child)
 
 
 @pytest.mark.slow
