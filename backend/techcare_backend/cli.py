@@ -126,10 +126,12 @@ def _maintenance(args: argparse.Namespace) -> int:
     from sqlalchemy.exc import SQLAlchemyError
 
     from .core.config import load_backend_settings
-    from .core.db import make_engine
+    from .core.db import make_engine, migrate
     from .core.metrics_maintenance import run_maintenance
 
     settings = load_backend_settings()
+    if settings.should_migrate:  # the embedded default migrates itself, as serve and org create do
+        migrate(settings.sqlalchemy_url)
     engine = make_engine(settings.sqlalchemy_url, pool_size=2)
     try:
         report = run_maintenance(engine, retention_days=settings.metrics_retention_days,

@@ -444,6 +444,21 @@ def test_maintenance_command_runs_one_pass(tmp_path: Any, monkeypatch: pytest.Mo
     assert "METRICS_RETENTION_DAYS" in capsys.readouterr().err
 
 
+def test_maintenance_on_a_fresh_embedded_database_migrates_it_first(tmp_path: Any, monkeypatch: pytest.MonkeyPatch,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """A newcomer's first command may be the maintenance pass (cron set up before the server ever ran): on the
+    embedded default it migrates the database, as serve does, instead of failing on missing tables."""
+    from techcare_backend.cli import main
+
+    monkeypatch.setenv("TECHCARE_ENV", "development")
+    monkeypatch.setenv("TECHCARE_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("TECHCARE_LANG", "en")
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    assert main(["maintenance"]) == 0, capsys.readouterr().err
+    assert "Maintenance done" in capsys.readouterr().out
+    assert (tmp_path / "techcare-backend.sqlite3").exists()
+
+
 def test_the_server_runs_maintenance_on_its_own(tmp_path: Any) -> None:
     """With METRICS_MAINTENANCE_SECONDS set, the app runs a pass right after start and then on that schedule."""
     import time
