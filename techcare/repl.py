@@ -201,15 +201,14 @@ def _render_run(result: Any) -> str:
 
 
 def _render_undo(rows: Any) -> str:
-    from .repairs._execute import STEP_ICONS, status_words
+    from .repairs._execute import STEP_ICONS, UndoResult, status_words
     from .system.records import visible
 
     if not isinstance(rows, list):
         return str(rows)
     return "\n".join(f"{STEP_ICONS.get(str(r.get('status')), '?')} {r.get('step')}. {r.get('action_id')}: "
                      f"{status_words(r.get('status'))}" + (f" – {visible(r['detail'], limit=500)}" if r.get("detail")
-                                                           else "") for r in rows) or tr(
-        "Nichts rückgängig zu machen.", "Nothing to undo.")
+                                                           else "") for r in rows) or UndoResult().summary()
 
 
 def _render_report(report: Any) -> str:

@@ -130,10 +130,10 @@ def _maintenance(args: argparse.Namespace) -> int:
     from .core.metrics_maintenance import run_maintenance
 
     settings = load_backend_settings()
-    if settings.should_migrate:  # the embedded default migrates itself, as serve and org create do
-        migrate(settings.sqlalchemy_url)
     engine = make_engine(settings.sqlalchemy_url, pool_size=2)
     try:
+        if settings.should_migrate:  # the embedded default migrates itself, as serve and org create do
+            migrate(settings.sqlalchemy_url)
         report = run_maintenance(engine, retention_days=settings.metrics_retention_days,
                                  rollup_retention_days=settings.metrics_rollup_retention_days)
     except SQLAlchemyError as exc:

@@ -457,6 +457,12 @@ def test_maintenance_on_a_fresh_embedded_database_migrates_it_first(tmp_path: An
     assert main(["maintenance"]) == 0, capsys.readouterr().err
     assert "Maintenance done" in capsys.readouterr().out
     assert (tmp_path / "techcare-backend.sqlite3").exists()
+    # migrating a database that cannot be reached is the same clear failure as a pass that cannot reach it
+    monkeypatch.setenv("AUTO_MIGRATE", "true")
+    monkeypatch.setenv("DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:1/unreachable")
+    assert main(["maintenance"]) == 1
+    err = capsys.readouterr().err
+    assert "Maintenance failed" in err and "Is the database reachable" in err and "Traceback" not in err
 
 
 def test_the_server_runs_maintenance_on_its_own(tmp_path: Any) -> None:
